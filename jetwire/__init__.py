@@ -1,0 +1,66 @@
+"""jetwire: the JetStream wire format for Python.
+
+Decorate a dataclass with ``@wireformat`` and it encodes to exactly the bytes JetStream's Rust,
+TypeScript and Swift implementations use. ``../docs`` has the guide; the spec rule each piece
+implements is cited beside it.
+"""
+
+from .compiler.plan import MAX_DATA_BYTES, MAX_ELEMENTS, MAX_STRING_BYTES
+from .errors import DecodeError, EncodeError, SchemaError, WireError
+from .markers import (
+    As,
+    DecodeWith,
+    EncodeWith,
+    From,
+    Into,
+    Option,
+    Reader,
+    SizeWith,
+    Skip,
+    Some,
+    Tagged,
+    WireCodec,
+    With,
+    Writer,
+    f32,
+    f64,
+    i16,
+    i32,
+    i64,
+    i128,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+)
+from .runtime.codec import Codec, byte_size, decode, decode_prefix, encode, explain
+from .runtime.decorators import wireenum, wireformat
+from .runtime.streams import read_value, read_value_async, write_value, write_value_async
+from .stdtypes import (
+    Backtrace,
+    BacktraceFrame,
+    Error,
+    FieldPair,
+    IpAddr,
+    Level,
+    LevelCodec,
+    SocketAddr,
+    SocketAddrV4,
+    SocketAddrV6,
+)
+from .wiretypes import Url
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "wireformat", "wireenum", "Codec", "encode", "decode", "decode_prefix", "byte_size", "explain",
+    "read_value", "read_value_async", "write_value", "write_value_async",
+    "WireError", "EncodeError", "DecodeError", "SchemaError",
+    "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "f32", "f64",
+    "Skip", "With", "EncodeWith", "DecodeWith", "SizeWith", "As", "Into", "From", "Tagged",
+    "Option", "Some", "WireCodec", "Reader", "Writer",
+    "IpAddr", "SocketAddr", "SocketAddrV4", "SocketAddrV6", "Url",
+    "Error", "Backtrace", "BacktraceFrame", "FieldPair", "Level", "LevelCodec",
+    "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES",
+]

@@ -1,0 +1,909 @@
+"""Plans to Python source: straight-line encoders and decoders, compiled once per type.
+
+Consecutive fixed-width values (including the length prefix of a following string, the count
+of a following list, the tags of options and enums, and the fields of nested structs) fuse
+into one precompiled ``struct.Struct``. The generated code checks what it can for free and
+raises on anything else; the caller then runs the reference interpreter, which either
+produces the result or the precise error. Nothing here builds error messages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import linecache
+import struct
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..markers import Some
+from ..wiretypes import Url
+from . import support
+from .plan import (
+    MAX_DATA_BYTES,
+    BoolNode,
+    BytesNode,
+    ConvertNode,
+    CustomNode,
+    EnumNode,
+    FloatNode,
+    IntNode,
+    IPNode,
+    MapNode,
+    Node,
+    OptionNode,
+    SeqNode,
+    SetNode,
+    StrNode,
+    StructNode,
+    TimeNode,
+    TupleNode,
+    UnionNode,
+    UnitNode,
+    UrlNode,
+)
+
+_INT_FMT = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
+            (2, True): "h", (4, True): "i", (8, True): "q"}
+_MAX_INLINE_DEPTH = 6
+_serial = itertools.count()
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _bytes_len(data: Any) -> int:
+    return data.nbytes if data.__class__ is memoryview else len(data)
+
+
+def _url_text(value: Any) -> str:
+    return value if value.__class__ is Url else Url(value)
+
+
+_BASE_NS: dict[str, Any] = {
+    "_Bail": support.Bail,
+    "_BOOLB": {False: 0, True: 1},
+    "_BOOLD": (False, True),
+    "_as_bytes": support.as_bytes_like,
+    "_to_ms": support.datetime_to_ms,
+    "_from_ms": support.ms_to_datetime,
+    "_IPv4": ipaddress.IPv4Address,
+    "_IPv6": ipaddress.IPv6Address,
+    "_Url": Url,
+    "_url_text": _url_text,
+    "_Some": Some,
+    "_spack": struct.pack,
+    "_sunpack_from": struct.unpack_from,
+    "_utf8_len": _utf8_len,
+    "_bytes_len": _bytes_len,
+    "_BufferReader": support.BufferReader,
+    "_ListWriter": support.ListWriter,
+    "_setattr": object.__setattr__,
+    "_SEQ": frozenset({list, tuple}),
+    "_SETS": frozenset({set, frozenset}),
+}
+
+
+class Unit:
+    """The compiled functions of one type: raw ``enc``/``enc_into``/``dec``/``size`` (which
+    raise on anything unusual) and the entry points that fall back to the interpreter."""
+
+    __slots__ = (
+        "byte_size",
+        "dec",
+        "decode",
+        "decode_prefix",
+        "enc",
+        "enc_into",
+        "encode",
+        "filename",
+        "node",
+        "size",
+        "source",
+    )
+
+    enc: Callable[[Any], bytes]
+    enc_into: Callable[[Any, Callable[[Any], None]], None]
+    dec: Callable[[Any, int], tuple[Any, int]]
+    size: Callable[[Any], int]
+    encode: Callable[[Any], bytes]
+    decode: Callable[[Any], Any]
+    decode_prefix: Callable[..., tuple[Any, int]]
+    byte_size: Callable[[Any], int]
+    source: str
+    filename: str
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+
+class _Source:
+    """Names for the objects generated code refers to, and fresh local names."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = dict(_BASE_NS)
+        self._ids: dict[int, str] = {}
+        self._n = itertools.count()
+
+    def const(self, obj: Any, hint: str = "k") -> str:
+        name = self._ids.get(id(obj))
+        if name is None:
+            name = f"_{hint}{next(self._n)}"
+            self._ids[id(obj)] = name
+            self.ns[name] = obj
+        return name
+
+    def struct(self, fmt: str) -> str:
+        key = "_S_" + fmt.replace("<", "")
+        if key not in self.ns:
+            self.ns[key] = struct.Struct(fmt)
+        return key
+
+    def tmp(self, hint: str = "t") -> str:
+        return f"_{hint}{next(self._n)}"
+
+
+class _Lines:
+    def __init__(self, indent: int) -> None:
+        self.lines: list[str] = []
+        self.indent = indent
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.indent + text)
+
+
+class _Enc(_Lines):
+    """Encoder body. Static mode gathers piece expressions for one final join; the first loop
+    or branch switches to appending to a list (``_ap``)."""
+
+    def __init__(self, src: _Source, indent: int, dynamic: bool) -> None:
+        super().__init__(indent)
+        self.src = src
+        self.fmt: list[str] = []
+        self.args: list[str] = []
+        self.pieces: list[str] = []
+        self.dynamic = dynamic
+        self.switched = False
+
+    def fixed(self, fmt: str, expr: str) -> None:
+        self.fmt.append(fmt)
+        self.args.append(expr)
+
+    def flush(self) -> None:
+        if not self.fmt:
+            return
+        fmt, args = "".join(self.fmt), self.args
+        self.fmt, self.args = [], []
+        if all(a.isdigit() for a in args):
+            self._emit(self.src.const(struct.pack("<" + fmt, *map(int, args)), "b"))
+        else:
+            self._emit(f"{self.src.struct('<' + fmt)}.pack({', '.join(args)})")
+
+    def piece(self, expr: str) -> None:
+        """A bytes-like expression that follows what is pending."""
+        self.flush()
+        self._emit(expr)
+
+    def _emit(self, expr: str) -> None:
+        if self.dynamic:
+            self.line(f"_ap({expr})")
+        else:
+            self.pieces.append(expr)
+
+    def go_dynamic(self) -> None:
+        self.flush()
+        if not self.dynamic:
+            self.line(f"_out = [{', '.join(self.pieces)}]")
+            self.line("_ap = _out.append")
+            self.pieces = []
+            self.dynamic = self.switched = True
+
+    def bind(self, expr: str) -> str:
+        if expr.isidentifier():
+            return expr
+        name = self.src.tmp()
+        self.line(f"{name} = {expr}")
+        return name
+
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        self.go_dynamic()
+        self.line(header)
+        self.indent += 1
+        mark = len(self.lines)
+        yield
+        self.flush()
+        if len(self.lines) == mark:
+            self.line("pass")
+        self.indent -= 1
+
+    def finish_bytes(self) -> str:
+        """The expression of the whole encoding (after flush)."""
+        self.flush()
+        if self.dynamic:
+            return 'b"".join(_out)'
+        if not self.pieces:
+            return 'b""'
+        if len(self.pieces) == 1:
+            only = self.pieces[0]
+            return only if only.startswith("_S_") or only.startswith("_b") else f"bytes({only})"
+        return f'b"".join(({", ".join(self.pieces)},))'
+
+
+class _Dec(_Lines):
+    """Decoder body: fixed-width reads wait in a run and are unpacked together; ``fixups``
+    (building objects from the values) run right after the unpack."""
+
+    def __init__(self, src: _Source, indent: int) -> None:
+        super().__init__(indent)
+        self.src = src
+        self.fmt: list[str] = []
+        self.targets: list[str] = []
+        self.size = 0
+        self.fixups: list[str] = []
+
+    def fixed(self, fmt: str, size: int, target: str) -> None:
+        self.fmt.append(fmt)
+        self.targets.append(target)
+        self.size += size
+
+    def fixup(self, text: str) -> None:
+        self.fixups.append(text)
+
+    def flush(self) -> None:
+        if self.fmt:
+            if self.fmt == ["B"]:
+                self.line(f"{self.targets[0]} = _b[_o]")
+            else:
+                s = self.src.struct("<" + "".join(self.fmt))
+                self.line(f"{', '.join(self.targets)}, = {s}.unpack_from(_b, _o)")
+            self.line(f"_o += {self.size}")
+        for text in self.fixups:
+            self.line(text)
+        self.fmt, self.targets, self.size, self.fixups = [], [], 0, []
+
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        self.flush()
+        self.line(header)
+        self.indent += 1
+        mark = len(self.lines)
+        yield
+        self.flush()
+        if len(self.lines) == mark:
+            self.line("pass")
+        self.indent -= 1
+
+
+class _Size(_Lines):
+    def __init__(self, src: _Source, indent: int) -> None:
+        super().__init__(indent)
+        self.src = src
+        self.const = 0
+
+    def add(self, expr: str) -> None:
+        self.line(f"_n += {expr}")
+
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        self.line(header)
+        self.indent += 1
+        mark = len(self.lines)
+        yield
+        if len(self.lines) == mark:
+            self.line("pass")
+        self.indent -= 1
+
+
+def _scalar_fmt(node: Node) -> str | None:
+    """The struct code of a node that packs as one plain struct item, with no checks."""
+    if isinstance(node, IntNode) and node.kind.size < 16:
+        return _INT_FMT[(node.kind.size, node.kind.signed)]
+    if isinstance(node, FloatNode) and node.kind.size == 8:
+        return "d"
+    return None
+
+
+class _Compiler:
+    def __init__(self, src: _Source) -> None:
+        self.src = src
+
+    # -- encode ------------------------------------------------------------------------------
+
+    def enc(self, node: Node, expr: str, em: _Enc, stack: tuple[Node, ...], checked: bool = False) -> None:  # noqa: C901
+        src = self.src
+        if isinstance(node, IntNode):
+            if node.kind.size == 16:
+                t = em.bind(expr)
+                em.fixed("Q", f"{t} & 0xFFFFFFFFFFFFFFFF")
+                em.fixed("q" if node.kind.signed else "Q", f"{t} >> 64")
+            else:
+                em.fixed(_INT_FMT[(node.kind.size, node.kind.signed)], expr)
+        elif isinstance(node, FloatNode):
+            if node.kind.size == 4:
+                t = em.bind(expr)
+                em.line(f"if {t} != {t}: raise _Bail")  # NaN payloads: the interpreter keeps them
+                em.fixed("f", t)
+            else:
+                em.fixed("d", expr)
+        elif isinstance(node, BoolNode):
+            em.fixed("B", f"_BOOLB[{expr}]")
+        elif isinstance(node, UnitNode):
+            em.line(f"if {expr} is not None: raise _Bail")
+        elif isinstance(node, (StrNode, UrlNode)):
+            t = src.tmp()
+            text = expr if isinstance(node, StrNode) else f"_url_text({expr})"
+            em.line(f"{t} = {text}.encode()")
+            em.fixed("H", f"len({t})")  # struct refuses a length over 65535
+            em.piece(t)
+        elif isinstance(node, BytesNode):
+            t = src.tmp()
+            em.line(f"{t} = {expr}")
+            em.line(f"if {t}.__class__ is not bytes: {t} = _as_bytes({t})")
+            em.line(f"if len({t}) > {MAX_DATA_BYTES}: raise _Bail")
+            em.fixed("I", f"len({t})")
+            em.piece(t)
+        elif isinstance(node, TimeNode):
+            em.fixed("Q", f"_to_ms({expr})")
+        elif isinstance(node, IPNode):
+            t = em.bind(expr)
+            em.line(f"if {t}.__class__ is not {'_IPv4' if node.version == 4 else '_IPv6'}: raise _Bail")
+            em.fixed(f"{node.fixed}s", f"{t}.packed")
+        elif isinstance(node, EnumNode):
+            em.fixed("B", f"{src.const(node.index, 'idx')}[{expr}]")
+        elif isinstance(node, TupleNode):
+            names = [src.tmp() for _ in node.items]
+            if names:
+                em.line(f"{', '.join(names)}, = {expr}")
+            else:
+                em.line(f"if len({expr}) != 0: raise _Bail")
+            for item, name in zip(node.items, names):
+                self.enc(item, name, em, stack)
+        elif isinstance(node, OptionNode):
+            t = em.bind(expr)
+            value = f"{t}.value" if node.wrapped else t
+            check = f"{t}.__class__ is not _Some" if node.wrapped else None
+            sub = _Enc(src, 0, dynamic=False)
+            self.enc(node.inner, value, sub, stack)
+            sub.flush()
+            if not sub.lines and len(sub.pieces) == 1 and check is None:
+                present = sub.pieces[0]
+                if present.startswith("_S_"):  # fold the tag into the struct
+                    s, _, args = present.partition(".pack(")
+                    present = f"{src.struct('<B' + s[3:])}.pack(1, {args}"
+                else:
+                    present = f"b'\\x01' + {present}"
+                em.piece(f"(b'\\x00' if {t} is None else {present})")
+                return
+            with em.block(f"if {t} is None:"):
+                em.piece("b'\\x00'")
+            with em.block("else:"):
+                if check:
+                    em.line(f"if {check}: raise _Bail")
+                em.fixed("B", "1")
+                self.enc(node.inner, value, em, stack)
+        elif isinstance(node, (SeqNode, SetNode)):
+            t = em.bind(expr)
+            kinds = "_SEQ" if isinstance(node, SeqNode) else "_SETS"
+            em.line(f"if {t}.__class__ not in {kinds}: raise _Bail")
+            if isinstance(node, SetNode):
+                key = f", key={src.const(node.sort_key, 'key')}" if node.sort_key else ""
+                items = src.tmp()
+                em.line(f"{items} = sorted({t}{key})")
+                t = items
+            em.fixed("H", f"len({t})")
+            fmt = _scalar_fmt(node.elem)
+            if fmt == "B":
+                em.piece(f"bytes({t})")
+            elif fmt:
+                em.piece(f"_spack('<%d{fmt}' % len({t}), *{t})")
+            else:
+                e = src.tmp("e")
+                with em.block(f"for {e} in {t}:"):
+                    self.enc(node.elem, e, em, stack)
+        elif isinstance(node, MapNode):
+            t = em.bind(expr)
+            em.line(f"if {t}.__class__ is not dict: raise _Bail")
+            em.fixed("H", f"len({t})")
+            key = f", key={src.const(node.sort_key, 'key')}" if node.sort_key else ""
+            k = src.tmp("k")
+            with em.block(f"for {k} in sorted({t}{key}):"):
+                self.enc(node.key, k, em, stack)
+                self.enc(node.value, f"{t}[{k}]", em, stack)
+        elif isinstance(node, StructNode):
+            if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
+                unit = src.const(compile_unit(node), "u")
+                if em.dynamic:
+                    em.flush()
+                    em.line(f"{unit}.enc_into({expr}, _ap)")
+                else:
+                    em.piece(f"{unit}.enc({expr})")
+                return
+            t = em.bind(expr)
+            if not checked:
+                em.line(f"if {t}.__class__ is not {src.const(node.cls, 'C')}: raise _Bail")
+            for f in node.wire_fields:
+                assert f.node is not None
+                self.enc(f.node, f"{t}.{f.name}", em, stack + (node,))
+        elif isinstance(node, UnionNode):
+            unit = src.const(compile_unit(node), "u")
+            if em.dynamic:
+                em.flush()
+                em.line(f"{unit}.enc_into({expr}, _ap)")
+            else:
+                em.piece(f"{unit}.enc({expr})")
+        elif isinstance(node, CustomNode):
+            if node.encode is None:
+                assert node.inner is not None
+                self.enc(node.inner, expr, em, stack)
+                return
+            em.go_dynamic()
+            em.line(f"{src.const(node.encode, 'fn')}({expr}, _ListWriter(_ap))")
+        elif isinstance(node, ConvertNode):
+            if node.to_wire is not None:
+                t = src.tmp()
+                em.line(f"{t} = {src.const(node.to_wire, 'fn')}({expr})")
+                expr = t
+            self.enc(node.inner, expr, em, stack)
+        else:
+            raise AssertionError(node)
+
+    # -- decode ------------------------------------------------------------------------------
+
+    def dec(self, node: Node, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:  # noqa: C901
+        src = self.src
+        if isinstance(node, IntNode):
+            if node.kind.size == 16:
+                lo, hi = src.tmp(), src.tmp()
+                em.fixed("Q", 8, lo)
+                em.fixed("q" if node.kind.signed else "Q", 8, hi)
+                em.fixup(f"{target} = ({hi} << 64) | {lo}")
+            else:
+                em.fixed(_INT_FMT[(node.kind.size, node.kind.signed)], node.kind.size, target)
+        elif isinstance(node, FloatNode):
+            if node.kind.size == 4:
+                em.fixed("f", 4, target)
+                em.fixup(f"if {target} != {target}: raise _Bail")
+            else:
+                em.fixed("d", 8, target)
+        elif isinstance(node, BoolNode):
+            t = src.tmp()
+            em.fixed("B", 1, t)
+            em.fixup(f"{target} = _BOOLD[{t}]")
+        elif isinstance(node, UnitNode):
+            em.fixup(f"{target} = None")
+        elif isinstance(node, (StrNode, UrlNode, BytesNode)):
+            n, e = src.tmp("n"), src.tmp("e")
+            if isinstance(node, BytesNode):
+                em.fixed("I", 4, n)
+                em.flush()
+                em.line(f"if {n} > {MAX_DATA_BYTES}: raise _Bail")
+            else:
+                em.fixed("H", 2, n)
+                em.flush()
+            em.line(f"{e} = _o + {n}")
+            em.line(f"if {e} > _L: raise _Bail")
+            if isinstance(node, BytesNode):
+                em.line(f"{target} = bytes(_b[_o:{e}])")
+            elif isinstance(node, StrNode):
+                em.line(f"{target} = str(_b[_o:{e}], 'utf-8')")
+            else:
+                em.line(f"{target} = _Url(str(_b[_o:{e}], 'utf-8'))")
+            em.line(f"_o = {e}")
+        elif isinstance(node, TimeNode):
+            t = src.tmp()
+            em.fixed("Q", 8, t)
+            em.fixup(f"{target} = _from_ms({t})")
+        elif isinstance(node, IPNode):
+            t = src.tmp()
+            em.fixed(f"{node.fixed}s", node.fixed or 0, t)
+            em.fixup(f"{target} = {'_IPv4' if node.version == 4 else '_IPv6'}({t})")
+        elif isinstance(node, EnumNode):
+            t = src.tmp()
+            em.fixed("B", 1, t)
+            em.fixup(f"{target} = {src.const(tuple(node.members), 'mem')}[{t}]")
+        elif isinstance(node, TupleNode):
+            names = [src.tmp() for _ in node.items]
+            for item, name in zip(node.items, names):
+                self.dec(item, name, em, stack)
+            em.fixup(f"{target} = ({''.join(n + ', ' for n in names)})")
+        elif isinstance(node, OptionNode):
+            t = src.tmp()
+            em.fixed("B", 1, t)
+            em.flush()
+            em.line(f"if {t} == 0: {target} = None")
+            with em.block(f"elif {t} == 1:"):
+                self.dec(node.inner, target, em, stack)
+                if node.wrapped:
+                    em.flush()
+                    em.line(f"{target} = _Some({target})")
+            em.line("else: raise _Bail")
+        elif isinstance(node, (SeqNode, SetNode)):
+            n = src.tmp("n")
+            em.fixed("H", 2, n)
+            em.flush()
+            fmt = _scalar_fmt(node.elem)
+            into = target if isinstance(node, SeqNode) and node.container is list else src.tmp()
+            if fmt == "B":
+                em.line(f"if _o + {n} > _L: raise _Bail")
+                em.line(f"{into} = list(_b[_o:_o + {n}])")
+                em.line(f"_o += {n}")
+            elif fmt:
+                em.line(f"{into} = list(_sunpack_from('<%d{fmt}' % {n}, _b, _o))")
+                em.line(f"_o += {node.elem.fixed} * {n}")
+            else:
+                ap, x = src.tmp("ap"), src.tmp("x")
+                em.line(f"{into} = []")
+                em.line(f"{ap} = {into}.append")
+                with em.block(f"for _ in range({n}):"):
+                    self.dec(node.elem, x, em, stack)
+                    em.flush()
+                    em.line(f"{ap}({x})")
+            if isinstance(node, SetNode):
+                em.line(f"{target} = {node.container.__name__}({into})")
+                em.line(f"if len({target}) != {n}: raise _Bail")
+            elif node.container is tuple:
+                em.line(f"{target} = tuple({into})")
+        elif isinstance(node, MapNode):
+            n, k, v = src.tmp("n"), src.tmp("k"), src.tmp("v")
+            em.fixed("H", 2, n)
+            em.flush()
+            em.line(f"{target} = {{}}")
+            with em.block(f"for _ in range({n}):"):
+                self.dec(node.key, k, em, stack)
+                self.dec(node.value, v, em, stack)
+                em.flush()
+                em.line(f"{target}[{k}] = {v}")
+            em.line(f"if len({target}) != {n}: raise _Bail")
+        elif isinstance(node, StructNode):
+            if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
+                em.flush()
+                em.line(f"{target}, _o = {src.const(compile_unit(node), 'u')}.dec(_b, _o)")
+                return
+            self.dec_struct_fields(node, target, em, stack + (node,))
+        elif isinstance(node, UnionNode):
+            em.flush()
+            em.line(f"{target}, _o = {src.const(compile_unit(node), 'u')}.dec(_b, _o)")
+        elif isinstance(node, CustomNode):
+            if node.decode is None:
+                assert node.inner is not None
+                self.dec(node.inner, target, em, stack)
+                return
+            em.flush()
+            r = src.tmp("r")
+            em.line(f"{r} = _BufferReader(_b, _o)")
+            em.line(f"{target} = {src.const(node.decode, 'fn')}({r})")
+            em.line(f"_o = {r}.pos")
+        elif isinstance(node, ConvertNode):
+            if node.from_wire is None:
+                self.dec(node.inner, target, em, stack)
+                return
+            t = src.tmp()
+            self.dec(node.inner, t, em, stack)
+            em.fixup(f"{target} = {src.const(node.from_wire, 'fn')}({t})")
+        else:
+            raise AssertionError(node)
+
+    def _size_each(self, em: _Size, emit: Any) -> None:
+        """Sizes inside a loop or branch: their constant part is added there, not once."""
+        inner = _Size(self.src, em.indent)
+        emit(inner)
+        em.lines.extend(inner.lines)
+        if inner.const:
+            em.add(str(inner.const))
+
+    def dec_struct_fields(self, node: StructNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
+        names = []
+        for f in node.wire_fields:
+            assert f.node is not None
+            name = self.src.tmp("f")
+            self.dec(f.node, name, em, stack)
+            names.append(name)
+        cls = self.src.const(node.cls, "C")
+        wire = node.wire_fields
+        if node.positional():
+            em.fixup(f"{target} = {cls}({', '.join(names)})")
+        else:
+            kwargs = ", ".join(f"{f.name}={n}" for f, n in zip(wire, names) if f.init)
+            em.fixup(f"{target} = {cls}({kwargs})")
+        for f, n in zip(wire, names):
+            if not f.init:
+                em.fixup(f"_setattr({target}, {f.name!r}, {n})")
+
+    # -- byte size ---------------------------------------------------------------------------
+
+    def size(self, node: Node, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
+        src = self.src
+        if node.fixed is not None and not isinstance(node, (CustomNode, ConvertNode)):
+            em.const += node.fixed
+        elif isinstance(node, StrNode):
+            em.const += 2
+            em.add(f"_utf8_len({expr})")
+        elif isinstance(node, UrlNode):
+            em.const += 2
+            em.add(f"_utf8_len(_url_text({expr}))")
+        elif isinstance(node, BytesNode):
+            em.const += 4
+            em.add(f"_bytes_len({expr})")
+        elif isinstance(node, (SeqNode, SetNode, MapNode)):
+            em.const += 2
+            t = src.tmp()
+            em.line(f"{t} = {expr}")
+            if isinstance(node, MapNode):
+                if node.key.fixed is not None and node.value.fixed is not None:
+                    em.add(f"len({t}) * {node.key.fixed + node.value.fixed}")
+                    return
+                k = src.tmp("k")
+                with em.block(f"for {k} in {t}:"):
+                    def both(inner: _Size) -> None:
+                        self.size(node.key, k, inner, stack)
+                        self.size(node.value, f"{t}[{k}]", inner, stack)
+
+                    self._size_each(em, both)
+                return
+            if node.elem.fixed is not None:
+                em.add(f"len({t}) * {node.elem.fixed}")
+                return
+            e = src.tmp("e")
+            with em.block(f"for {e} in {t}:"):
+                self._size_each(em, lambda inner: self.size(node.elem, e, inner, stack))
+        elif isinstance(node, OptionNode):
+            em.const += 1
+            t = src.tmp()
+            em.line(f"{t} = {expr}")
+            value = f"{t}.value" if node.wrapped else t
+            with em.block(f"if {t} is not None:"):
+                self._size_each(em, lambda inner: self.size(node.inner, value, inner, stack))
+        elif isinstance(node, TupleNode):
+            for i, item in enumerate(node.items):
+                self.size(item, f"{expr}[{i}]", em, stack)
+        elif isinstance(node, StructNode):
+            if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
+                em.add(f"{src.const(compile_unit(node), 'u')}.size({expr})")
+                return
+            t = src.tmp()
+            em.line(f"{t} = {expr}")
+            for f in node.wire_fields:
+                assert f.node is not None
+                self.size(f.node, f"{t}.{f.name}", em, stack + (node,))
+        elif isinstance(node, UnionNode):
+            em.add(f"{src.const(compile_unit(node), 'u')}.size({expr})")
+        elif isinstance(node, CustomNode):
+            if node.size is None:
+                assert node.inner is not None
+                self.size(node.inner, expr, em, stack)
+            else:
+                em.add(f"{src.const(node.size, 'fn')}({expr})")
+        elif isinstance(node, ConvertNode):
+            if node.to_wire is not None:
+                expr = f"{src.const(node.to_wire, 'fn')}({expr})"
+            self.size(node.inner, expr, em, stack)
+        else:
+            raise AssertionError(node)
+
+
+def compile_unit(node: Node) -> Unit:
+    """The compiled functions for ``node``, made once and kept on struct and union nodes."""
+    unit = getattr(node, "unit", None)
+    if unit is not None:
+        return unit  # type: ignore[no-any-return]
+    unit = Unit(node)
+    if isinstance(node, (StructNode, UnionNode)):
+        node.unit = unit  # before compiling: recursive types find it
+    _compile(unit, node)
+    return unit
+
+
+def _compile(unit: Unit, node: Node) -> None:
+    from .interpret import decode_buffer, encode_checked
+
+    src = _Source()
+    comp = _Compiler(src)
+    out: list[str] = []
+    root = node.label
+    src.ns["_node"] = node
+    src.ns["_root"] = root
+    src.ns["_view"] = _view
+    src.ns["_leftover"] = _leftover
+
+    def slow_encode(value: Any) -> bytes:
+        return encode_checked(node, value, root)
+
+    def slow_decode(buf: Any, offset: int, whole: bool) -> Any:
+        value, end = decode_buffer(node, buf, offset, root)
+        if whole:
+            if end != len(buf):
+                _leftover(root, end, len(buf))
+            return value
+        return value, end
+
+    src.ns["_slow_encode"] = slow_encode
+    src.ns["_slow_decode"] = slow_decode
+
+    if isinstance(node, UnionNode):
+        _compile_union(comp, node, out)
+    else:
+        stack: tuple[Node, ...] = ()
+        # enc: the raw encoder; encode: the same body behind the interpreter fallback
+        for name, entry in (("enc", False), ("encode", True)):
+            em = _Enc(src, 2 if entry else 1, dynamic=False)
+            comp.enc(node, "_v", em, stack)
+            body = em.finish_bytes()
+            out.append(f"def {name}(_v):")
+            if entry:
+                out.append("    try:")
+                out.extend(em.lines)
+                out.append(f"        return {body}")
+                out.append("    except Exception:")
+                out.append("        return _slow_encode(_v)")
+            else:
+                out.extend(em.lines)
+                out.append(f"    return {body}")
+        em = _Enc(src, 1, dynamic=True)
+        comp.enc(node, "_v", em, stack)
+        em.flush()
+        out.append("def enc_into(_v, _ap):")
+        out.extend(em.lines or ["    pass"])
+        dm = _Dec(src, 1)
+        comp.dec(node, "_r", dm, stack)
+        dm.flush()
+        out.append("def dec(_b, _o):")
+        out.append("    _L = len(_b)")
+        out.extend(dm.lines)
+        out.append("    return _r, _o")
+        sm = _Size(src, 1)
+        comp.size(node, "_v", sm, stack)
+        out.append("def size(_v):")
+        out.append("    _n = 0")
+        out.extend(sm.lines)
+        out.append(f"    return _n + {sm.const}")
+        _entries(src, comp, node, out, dm_factory=lambda: _body_dec(comp, node))
+
+    filename = f"<jetwire codec {node.label} #{next(_serial)}>"
+    source = "\n".join(out) + "\n"
+    code = compile(source, filename, "exec")
+    exec(code, src.ns)  # noqa: S102 - our own generated source
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    unit.source = source
+    unit.filename = filename
+    for attr in ("enc", "enc_into", "dec", "size", "encode", "decode", "decode_prefix", "byte_size"):
+        setattr(unit, attr, src.ns[attr])
+
+
+def _body_dec(comp: _Compiler, node: Node) -> list[str]:
+    dm = _Dec(comp.src, 2)
+    comp.dec(node, "_r", dm, ())
+    dm.flush()
+    return dm.lines
+
+
+def _entries(src: _Source, comp: _Compiler, node: Node, out: list[str], dm_factory: Any) -> None:
+    """``decode``, ``decode_prefix`` and ``byte_size``: the fast body, then the interpreter."""
+    out.append("def decode(_d):")
+    out.append("    _b = _d if _d.__class__ is bytes else _view(_d)")
+    out.append("    try:")
+    out.append("        _o = 0")
+    out.append("        _L = len(_b)")
+    out.extend(dm_factory())
+    out.append("        if _o == _L: return _r")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_b, 0, True)")
+    out.append("def decode_prefix(_d, _o=0):")
+    out.append("    _b = _d if _d.__class__ is bytes else _view(_d)")
+    out.append("    _start = _o")
+    out.append("    try:")
+    out.append("        _L = len(_b)")
+    out.extend(dm_factory())
+    out.append("        return _r, _o")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_b, _start, False)")
+    out.append("def byte_size(_v):")
+    out.append("    try:")
+    out.append("        return size(_v)")
+    out.append("    except Exception:")
+    out.append("        return len(_slow_encode(_v))")
+
+
+def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
+    src = comp.src
+    enc_map, into_map, size_map, dec_map = {}, {}, {}, {}
+    for variant in node.variants:
+        key = variant.py_type
+        vnode = variant.node
+        name = f"_v{variant.tag}"
+        em = _Enc(src, 1, dynamic=False)
+        em.fixed("B", str(variant.tag))
+        _enc_variant(comp, vnode, em)
+        body = em.finish_bytes()
+        out.append(f"def {name}enc(_v):")
+        out.extend(em.lines)
+        out.append(f"    return {body}")
+        em = _Enc(src, 1, dynamic=True)
+        em.fixed("B", str(variant.tag))
+        _enc_variant(comp, vnode, em)
+        em.flush()
+        out.append(f"def {name}into(_v, _ap):")
+        out.extend(em.lines)
+        dm = _Dec(src, 1)
+        if isinstance(vnode, StructNode):
+            comp.dec_struct_fields(vnode, "_r", dm, (vnode,))
+        else:
+            comp.dec(vnode, "_r", dm, ())
+        dm.flush()
+        out.append(f"def {name}dec(_b, _o):")
+        out.append("    _L = len(_b)")
+        out.extend(dm.lines)
+        out.append("    return _r, _o")
+        sm = _Size(src, 1)
+        if isinstance(vnode, StructNode):
+            for f in vnode.wire_fields:
+                assert f.node is not None
+                comp.size(f.node, f"_v.{f.name}", sm, (vnode,))
+        else:
+            comp.size(vnode, "_v", sm, ())
+        out.append(f"def {name}size(_v):")
+        out.append("    _n = 0")
+        out.extend(sm.lines)
+        out.append(f"    return _n + {sm.const + 1}")
+        enc_map[key], into_map[key] = f"{name}enc", f"{name}into"
+        size_map[key], dec_map[variant.tag] = f"{name}size", f"{name}dec"
+
+    def table(mapping: dict[Any, str], hint: str) -> str:
+        names = {k: src.const(k, "C") if isinstance(k, type) else k for k in mapping}
+        return "{" + ", ".join(f"{names[k]}: {v}" for k, v in mapping.items()) + "}"
+
+    tags = sorted(dec_map)
+    dense = tags == list(range(len(tags)))
+    out.append(f"_ENC = {table(enc_map, 'e')}")
+    out.append(f"_INTO = {table(into_map, 'i')}")
+    out.append(f"_SIZE = {table(size_map, 's')}")
+    if dense:
+        out.append(f"_DEC = ({''.join(dec_map[t] + ', ' for t in tags)})")
+    else:
+        out.append(f"_DEC = {table(dec_map, 'd')}")
+    out.append("def enc(_v):")
+    out.append("    return _ENC[_v.__class__](_v)")
+    out.append("def enc_into(_v, _ap):")
+    out.append("    _INTO[_v.__class__](_v, _ap)")
+    out.append("def size(_v):")
+    out.append("    return _SIZE[_v.__class__](_v)")
+    out.append("def dec(_b, _o):")
+    out.append("    return _DEC[_b[_o]](_b, _o + 1)")
+    out.append("def encode(_v):")
+    out.append("    try:")
+    out.append("        return _ENC[_v.__class__](_v)")
+    out.append("    except Exception:")
+    out.append("        return _slow_encode(_v)")
+
+    def dec_body() -> list[str]:
+        return ["        _r, _o = _DEC[_b[_o]](_b, _o + 1)"]
+
+    _entries(src, comp, node, out, dm_factory=dec_body)
+
+
+def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:
+    if isinstance(vnode, StructNode):
+        for f in vnode.wire_fields:
+            assert f.node is not None
+            comp.enc(f.node, f"_v.{f.name}", em, (vnode,))
+    else:
+        comp.enc(vnode, "_v", em, ())
+
+
+def _view(data: Any) -> Any:
+    if isinstance(data, (bytearray, memoryview)):
+        view = memoryview(data)
+        if view.format == "B" and view.ndim == 1:
+            return view
+        return view.cast("B") if view.c_contiguous else view.tobytes()
+    raise TypeError(f"expected bytes, bytearray or memoryview, got {type(data).__name__}")
+
+
+def _leftover(root: str, end: int, total: int) -> None:
+    from ..errors import DecodeError
+
+    raise DecodeError(f"{total - end} bytes left over after a complete {root}", root, end)

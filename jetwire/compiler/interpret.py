@@ -1,0 +1,508 @@
+"""The reference interpreter: encodes and decodes by walking a plan, checking everything.
+
+Generated code is the fast path; when it fails for any reason, the same input goes through
+here, which either produces the value (the generated code only bailed out) or raises an error
+naming the field path and byte offset. It also drives ``explain`` and reading from files and
+streams: decoding is a generator that asks for exactly the bytes it needs next.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import ipaddress
+import struct
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ..errors import DecodeError, EncodeError
+from ..wiretypes import Url, url_problem
+from .plan import (
+    MAX_DATA_BYTES,
+    MAX_ELEMENTS,
+    MAX_STRING_BYTES,
+    BoolNode,
+    BytesNode,
+    ConvertNode,
+    CustomNode,
+    EnumNode,
+    FloatNode,
+    IntNode,
+    IPNode,
+    MapNode,
+    Node,
+    OptionNode,
+    SeqNode,
+    SetNode,
+    StrNode,
+    StructNode,
+    TimeNode,
+    TupleNode,
+    UnionNode,
+    UnitNode,
+    UrlNode,
+)
+from .support import (
+    NeedMore,
+    ReplayReader,
+    as_bytes_like,
+    datetime_to_ms,
+    f32_from_bits,
+    f32_to_bits,
+    ms_to_datetime,
+)
+
+_D = struct.Struct("<d")
+
+Path = tuple[str, ...]
+Steps = Generator[int, bytes, Any]
+
+
+def render_path(path: Path) -> str:
+    return "".join(path)
+
+
+class Trace:
+    """What ``explain`` shows: one entry per value read, with its bytes."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, int, str, str]] = []  # offset, length, path, shown value
+
+
+class DecodeState:
+    __slots__ = ("offset", "trace")
+
+    def __init__(self, offset: int, trace: Trace | None) -> None:
+        self.offset = offset
+        self.trace = trace
+
+
+def _fail(reason: str, path: Path, offset: int) -> DecodeError:
+    return DecodeError(reason, render_path(path), offset)
+
+
+def _take(n: int, path: Path, st: DecodeState, what: str) -> Steps:
+    data = yield n
+    if len(data) < n:
+        left = len(data)
+        raise _fail(f"unexpected end of data: {what} needs {n} bytes, {left} left", path, st.offset)
+    return data
+
+
+def _note(st: DecodeState, start: int, path: Path, shown: Any) -> None:
+    if st.trace is not None:
+        st.trace.entries.append((start, st.offset - start, render_path(path), shown))
+
+
+def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C901 - one dispatch
+    start = st.offset
+    if isinstance(node, IntNode):
+        k = node.kind
+        raw = yield from _take(k.size, path, st, k.name)
+        st.offset += k.size
+        value: Any = int.from_bytes(raw, "little", signed=k.signed)
+        _note(st, start, path, repr(value))
+        return value
+    if isinstance(node, FloatNode):
+        raw = yield from _take(node.kind.size, path, st, node.kind.name)
+        st.offset += node.kind.size
+        if node.kind.size == 4:
+            value = f32_from_bits(int.from_bytes(raw, "little"))
+        else:
+            value = _D.unpack(raw)[0]
+        _note(st, start, path, repr(value))
+        return value
+    if isinstance(node, BoolNode):  # r[jetstream.wireformat.bool]
+        raw = yield from _take(1, path, st, "bool")
+        if raw[0] > 1:
+            raise _fail(f"invalid bool byte 0x{raw[0]:02x} (only 0x00 and 0x01)", path, st.offset)
+        st.offset += 1
+        _note(st, start, path, repr(raw[0] == 1))
+        return raw[0] == 1
+    if isinstance(node, UnitNode):
+        return None
+    if isinstance(node, (StrNode, UrlNode)):
+        text = yield from _string(path, st)
+        if isinstance(node, UrlNode):
+            problem = url_problem(text)
+            if problem:
+                raise _fail(f"not an absolute URL ({problem}): {text!r}", path, start)
+            text = Url(text)
+        _note(st, start, path, repr(text))
+        return text
+    if isinstance(node, BytesNode):  # r[jetstream.wireformat.data]
+        raw = yield from _take(4, path, st, "Data length")
+        n = int.from_bytes(raw, "little")
+        if n > MAX_DATA_BYTES:
+            raise _fail(f"Data of {n} bytes is over the 32 MiB limit", path, st.offset)
+        st.offset += 4
+        data = yield from _take(n, path, st, f"Data of {n} bytes")
+        st.offset += n
+        _note(st, start, path, f"<{n} bytes>")
+        return bytes(data)
+    if isinstance(node, TimeNode):
+        raw = yield from _take(8, path, st, "SystemTime")
+        ms = int.from_bytes(raw, "little")
+        try:
+            value = ms_to_datetime(ms)
+        except OverflowError:
+            raise _fail(f"timestamp overflow: {ms} ms is past datetime's range", path, st.offset) from None
+        st.offset += 8
+        _note(st, start, path, value.isoformat())
+        return value
+    if isinstance(node, IPNode):
+        raw = yield from _take(node.fixed or 0, path, st, node.label)
+        st.offset += len(raw)
+        value = ipaddress.IPv4Address(raw) if node.version == 4 else ipaddress.IPv6Address(raw)
+        _note(st, start, path, str(value))
+        return value
+    if isinstance(node, (SeqNode, SetNode, MapNode)):
+        raw = yield from _take(2, path, st, "count")
+        count = int.from_bytes(raw, "little")
+        st.offset += 2
+        _note(st, start, path + (".len",), str(count))
+        if isinstance(node, SeqNode):
+            items = []
+            for i in range(count):
+                items.append((yield from decode_steps(node.elem, path + (f"[{i}]",), st)))
+            return items if node.container is list else tuple(items)
+        if isinstance(node, SetNode):
+            found: set[Any] = set()
+            for i in range(count):
+                at = st.offset
+                item = yield from decode_steps(node.elem, path + (f"[{i}]",), st)
+                if item in found:
+                    raise _fail(f"duplicate element {item!r} in a set", path + (f"[{i}]",), at)
+                found.add(item)
+            return found if node.container is set else frozenset(found)
+        mapping: dict[Any, Any] = {}
+        for i in range(count):
+            at = st.offset
+            key = yield from decode_steps(node.key, path + (f"[{i}].key",), st)
+            if key in mapping:
+                raise _fail(f"duplicate key {key!r} in a map", path + (f"[{i}].key",), at)
+            mapping[key] = yield from decode_steps(node.value, path + (f"[{key!r}]",), st)
+        return mapping
+    if isinstance(node, OptionNode):  # r[jetstream.wireformat.option]
+        raw = yield from _take(1, path, st, "Option tag")
+        if raw[0] > 1:
+            raise _fail(f"invalid Option tag 0x{raw[0]:02x} (only 0x00 and 0x01)", path, st.offset)
+        st.offset += 1
+        if raw[0] == 0:
+            _note(st, start, path, "None")
+            return None
+        _note(st, start, path + (".some",), "present")
+        value = yield from decode_steps(node.inner, path, st)
+        if node.wrapped:
+            from ..markers import Some
+
+            return Some(value)
+        return value
+    if isinstance(node, TupleNode):
+        values = []
+        for i, item in enumerate(node.items):
+            values.append((yield from decode_steps(item, path + (f"[{i}]",), st)))
+        return tuple(values)
+    if isinstance(node, StructNode):
+        values = []
+        for f in node.wire_fields:
+            assert f.node is not None
+            values.append((yield from decode_steps(f.node, path + (f".{f.name}",), st)))
+        try:
+            return node.construct(values)
+        except Exception as exc:  # a user's __post_init__ may refuse the values
+            raise _fail(f"{node.label} refused the decoded fields: {exc!r}", path, start) from exc
+    if isinstance(node, UnionNode):  # r[jetstream.wireformat.enum]
+        raw = yield from _take(1, path, st, f"{node.label} tag")
+        variant = node.by_tag.get(raw[0])
+        if variant is None:
+            tags = ", ".join(str(t) for t in sorted(node.by_tag))
+            raise _fail(
+                f"invalid variant index {raw[0]} for {node.label} (expected one of {tags})",
+                path,
+                st.offset,
+            )
+        st.offset += 1
+        _note(st, start, path + (f"<{variant.name}>",), f"tag {raw[0]}")
+        return (yield from decode_steps(variant.node, path + (f"<{variant.name}>",), st))
+    if isinstance(node, EnumNode):
+        raw = yield from _take(1, path, st, node.label)
+        if raw[0] >= len(node.members):
+            raise _fail(
+                f"invalid variant index {raw[0]} for {node.label} (0..{len(node.members) - 1})",
+                path,
+                st.offset,
+            )
+        st.offset += 1
+        member = node.members[raw[0]]
+        _note(st, start, path, repr(member))
+        return member
+    if isinstance(node, CustomNode):
+        if node.decode is None:
+            assert node.inner is not None
+            return (yield from decode_steps(node.inner, path, st))
+        return (yield from _custom(node.decode, path, st))
+    if isinstance(node, ConvertNode):
+        wire_value = yield from decode_steps(node.inner, path, st)
+        if node.from_wire is None:
+            return wire_value
+        try:
+            return node.from_wire(wire_value)
+        except Exception as exc:
+            raise _fail(f"conversion from {node.inner.label} failed: {exc!r}", path, start) from exc
+    raise AssertionError(f"no decoder for {node!r}")
+
+
+def _string(path: Path, st: DecodeState) -> Steps:  # r[jetstream.wireformat.string]
+    raw = yield from _take(2, path, st, "string length")
+    n = int.from_bytes(raw, "little")
+    st.offset += 2
+    data = yield from _take(n, path, st, f"string of {n} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(f"invalid UTF-8 ({exc.reason})", path, st.offset + exc.start) from None
+    st.offset += n
+    return text
+
+
+def _custom(decode: Callable[[Any], Any], path: Path, st: DecodeState) -> Steps:
+    got = b""
+    while True:
+        reader = ReplayReader(got)
+        try:
+            value = decode(reader)
+        except NeedMore as more:
+            chunk = yield more.missing
+            if len(chunk) < more.missing:
+                raise _fail(
+                    f"unexpected end of data: the custom codec needs {more.missing} more bytes, "
+                    f"{len(chunk)} left",
+                    path,
+                    st.offset + len(got),
+                ) from None
+            got += chunk
+            continue
+        except DecodeError as exc:
+            raise _fail(exc.reason, path, st.offset + reader.pos) from None
+        except Exception as exc:
+            raise _fail(f"custom codec failed: {exc!r}", path, st.offset + reader.pos) from exc
+        if reader.pos != len(got):
+            raise _fail("custom codec is not deterministic: it read different bytes on a retry", path, st.offset)
+        start = st.offset
+        st.offset += len(got)
+        _note(st, start, path, repr(value))
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+def encode_value(node: Node, value: Any, path: Path, out: bytearray) -> None:  # noqa: C901
+    def fail(reason: str) -> EncodeError:
+        return EncodeError(reason, render_path(path), len(out))
+
+    if isinstance(node, IntNode):
+        k = node.kind
+        if isinstance(value, float) or not hasattr(value, "__index__"):
+            raise fail(f"expected an int for {k.name}, got {type(value).__name__}")
+        n = value.__index__()
+        if not k.min <= n <= k.max:
+            raise fail(f"{n} is out of range for {k.name} ({k.min}..{k.max})")
+        out += n.to_bytes(k.size, "little", signed=k.signed)
+    elif isinstance(node, FloatNode):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise fail(f"expected a float for {node.kind.name}, got {type(value).__name__}")
+        if node.kind.size == 4:
+            try:
+                out += f32_to_bits(float(value)).to_bytes(4, "little")
+            except OverflowError:
+                raise fail(f"{value!r} is too large for f32") from None
+        else:
+            out += _D.pack(float(value))
+    elif isinstance(node, BoolNode):
+        if value is not True and value is not False and value not in (0, 1):
+            raise fail(f"expected a bool, got {value!r}")
+        out.append(1 if value else 0)
+    elif isinstance(node, UnitNode):
+        if value is not None:
+            raise fail(f"expected None, got {value!r}")
+    elif isinstance(node, (StrNode, UrlNode)):
+        if not isinstance(value, str):
+            raise fail(f"expected str, got {type(value).__name__}")
+        if isinstance(node, UrlNode):
+            problem = url_problem(value)
+            if problem:
+                raise fail(f"not an absolute URL ({problem}): {value!r}")
+        try:
+            raw = value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise fail(f"not encodable as UTF-8 at character {exc.start} ({exc.reason})") from None
+        if len(raw) > MAX_STRING_BYTES:
+            raise fail(f"string of {len(raw)} UTF-8 bytes is over the 65,535 limit")
+        out += len(raw).to_bytes(2, "little")
+        out += raw
+    elif isinstance(node, BytesNode):
+        try:
+            data = as_bytes_like(value)
+        except TypeError as exc:
+            raise fail(str(exc)) from None
+        if len(data) > MAX_DATA_BYTES:
+            raise fail(f"Data of {len(data)} bytes is over the 32 MiB limit")
+        out += len(data).to_bytes(4, "little")
+        out += data
+    elif isinstance(node, TimeNode):
+        try:
+            ms = datetime_to_ms(value)
+        except (TypeError, ValueError) as exc:
+            raise fail(str(exc)) from None
+        out += ms.to_bytes(8, "little")
+    elif isinstance(node, IPNode):
+        want = ipaddress.IPv4Address if node.version == 4 else ipaddress.IPv6Address
+        if not isinstance(value, want):
+            raise fail(f"expected {want.__name__}, got {type(value).__name__}")
+        out += value.packed
+    elif isinstance(node, SeqNode):
+        if isinstance(value, (str, bytes, bytearray, memoryview)) or not isinstance(
+            value, collections.abc.Sequence
+        ):
+            raise fail(f"expected a list or tuple, got {type(value).__name__}")
+        _count(len(value), fail)
+        for i, item in enumerate(value):
+            encode_value(node.elem, item, path + (f"[{i}]",), out)
+    elif isinstance(node, SetNode):
+        if not isinstance(value, collections.abc.Set):
+            raise fail(f"expected a set or frozenset, got {type(value).__name__}")
+        _count(len(value), fail)
+        for i, item in enumerate(_ordered(value, node.sort_key, fail)):
+            encode_value(node.elem, item, path + (f"[{i}]",), out)
+    elif isinstance(node, MapNode):
+        if not isinstance(value, collections.abc.Mapping):
+            raise fail(f"expected a dict, got {type(value).__name__}")
+        _count(len(value), fail)
+        for i, key in enumerate(_ordered(value, node.sort_key, fail)):
+            encode_value(node.key, key, path + (f"[{i}].key",), out)
+            encode_value(node.value, value[key], path + (f"[{key!r}]",), out)
+    elif isinstance(node, OptionNode):
+        if value is None:
+            out.append(0)
+        else:
+            if node.wrapped:
+                from ..markers import Some
+
+                if not isinstance(value, Some):
+                    raise fail(f"expected None or Some(...), got {value!r}")
+                value = value.value
+            out.append(1)
+            encode_value(node.inner, value, path, out)
+    elif isinstance(node, TupleNode):
+        if not isinstance(value, (tuple, list)) or len(value) != len(node.items):
+            raise fail(f"expected a tuple of {len(node.items)}, got {value!r}")
+        for i, (item_node, item) in enumerate(zip(node.items, value)):
+            encode_value(item_node, item, path + (f"[{i}]",), out)
+    elif isinstance(node, StructNode):
+        if not isinstance(value, node.cls):
+            raise fail(f"expected {node.label}, got {type(value).__name__}")
+        for f in node.wire_fields:
+            assert f.node is not None
+            try:
+                field_value = getattr(value, f.name)
+            except AttributeError:
+                raise fail(f"{node.label} has no attribute {f.name!r}") from None
+            encode_value(f.node, field_value, path + (f".{f.name}",), out)
+    elif isinstance(node, UnionNode):
+        variant = node.variant_of(value)
+        if variant is None:
+            choices = ", ".join(v.name for v in node.variants)
+            raise fail(f"expected {node.label} ({choices}), got {type(value).__name__}")
+        out.append(variant.tag)
+        encode_value(variant.node, value, path + (f"<{variant.name}>",), out)
+    elif isinstance(node, EnumNode):
+        index = node.index.get(value) if _hashable(value) else None
+        if index is None:
+            raise fail(f"expected a member of {node.label}, got {value!r}")
+        out.append(index)
+    elif isinstance(node, CustomNode):
+        if node.encode is None:
+            assert node.inner is not None
+            encode_value(node.inner, value, path, out)
+            return
+        assert node.size is not None
+        pieces: list[bytes] = []
+        try:
+            size = node.size(value)
+            node.encode(value, _Collect(pieces))
+        except EncodeError as exc:
+            raise fail(exc.reason) from None
+        except Exception as exc:
+            raise fail(f"custom codec failed: {exc!r}") from exc
+        written = b"".join(pieces)
+        if len(written) != size:
+            raise fail(f"custom codec wrote {len(written)} bytes but its byte_size said {size}")
+        out += written
+    elif isinstance(node, ConvertNode):
+        if node.to_wire is not None:
+            try:
+                value = node.to_wire(value)
+            except Exception as exc:
+                raise fail(f"conversion to {node.inner.label} failed: {exc!r}") from exc
+        encode_value(node.inner, value, path, out)
+    else:
+        raise AssertionError(f"no encoder for {node!r}")
+
+
+class _Collect:
+    __slots__ = ("write",)
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.write = lambda data: pieces.append(bytes(data))
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _count(n: int, fail: Callable[[str], EncodeError]) -> None:
+    if n > MAX_ELEMENTS:
+        raise fail(f"{n} elements are over the 65,535 limit")
+
+
+def _ordered(items: Any, key: Callable[[Any], Any] | None, fail: Callable[[str], EncodeError]) -> list[Any]:
+    try:
+        return sorted(items, key=key)
+    except TypeError as exc:
+        raise fail(f"keys cannot be put in order: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Drivers
+
+
+def decode_buffer(node: Node, buf: Any, offset: int, root: str, trace: Trace | None = None) -> tuple[Any, int]:
+    """Decodes one value from ``buf`` at ``offset``; returns it and where it ends."""
+    st = DecodeState(offset, trace)
+    steps = decode_steps(node, (root,), st)
+    pos = offset
+    try:
+        want = steps.send(None)  # type: ignore[arg-type]
+        while True:
+            chunk = bytes(buf[pos:pos + want])
+            pos += len(chunk)
+            want = steps.send(chunk)
+    except StopIteration as done:
+        return done.value, st.offset
+    except RecursionError:
+        raise DecodeError("nesting too deep to decode", root, st.offset) from None
+
+
+def encode_checked(node: Node, value: Any, root: str) -> bytes:
+    out = bytearray()
+    try:
+        encode_value(node, value, (root,), out)
+    except RecursionError:
+        raise EncodeError("nesting too deep to encode (a cycle?)", root, len(out)) from None
+    return bytes(out)

@@ -1,0 +1,319 @@
+"""Plan nodes: the wire layout of a type, with no behaviour of their own.
+
+The planner builds them from type hints; code generation, the reference interpreter, ``explain``
+and the hypothesis strategies all walk the same nodes, so they cannot disagree on a layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..markers import FloatKind, IntKind, WireCodec
+
+MAX_STRING_BYTES = 0xFFFF  # r[jetstream.wireformat.string]
+MAX_ELEMENTS = 0xFFFF  # r[jetstream.wireformat.vec], map, set
+MAX_DATA_BYTES = 32 * 1024 * 1024  # r[jetstream.wireformat.data]
+MAX_VARIANTS = 256  # r[jetstream.wireformat.enum]
+
+
+class Node:
+    """One wire type. ``fixed`` is its encoded size when every value has the same size."""
+
+    __slots__ = ("fixed", "label", "min_size", "py_type")
+
+    def __init__(self, label: str, fixed: int | None, min_size: int, py_type: Any) -> None:
+        self.label = label
+        self.fixed = fixed
+        self.min_size = min_size
+        self.py_type = py_type
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.label}>"
+
+
+class IntNode(Node):
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: IntKind) -> None:
+        super().__init__(kind.name, kind.size, kind.size, int)
+        self.kind = kind
+
+
+class FloatNode(Node):
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: FloatKind) -> None:
+        super().__init__(kind.name, kind.size, kind.size, float)
+        self.kind = kind
+
+
+class BoolNode(Node):
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("bool", 1, 1, bool)
+
+
+class UnitNode(Node):
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("None", 0, 0, type(None))
+
+
+class StrNode(Node):
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("str", None, 2, str)
+
+
+class BytesNode(Node):
+    """Data: u32 length, then the bytes (r[jetstream.wireformat.data])."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("bytes", None, 4, bytes)
+
+
+class UrlNode(Node):
+    __slots__ = ()
+
+    def __init__(self, py_type: Any) -> None:
+        super().__init__("Url", None, 2, py_type)
+
+
+class TimeNode(Node):
+    __slots__ = ()
+
+    def __init__(self, py_type: Any) -> None:
+        super().__init__("datetime", 8, 8, py_type)
+
+
+class IPNode(Node):
+    """IPv4 (4 octets) or IPv6 (16 octets), network order."""
+
+    __slots__ = ("version",)
+
+    def __init__(self, version: int, py_type: Any) -> None:
+        size = 4 if version == 4 else 16
+        super().__init__(f"IPv{version}Address", size, size, py_type)
+        self.version = version
+
+
+class SeqNode(Node):
+    """u16 count, then the elements: ``list[T]`` and ``tuple[T, ...]``."""
+
+    __slots__ = ("container", "elem")
+
+    def __init__(self, elem: Node, container: type) -> None:
+        label = f"list[{elem.label}]" if container is list else f"tuple[{elem.label}, ...]"
+        super().__init__(label, None, 2, container)
+        self.elem = elem
+        self.container = container
+
+
+class SetNode(Node):
+    """u16 count, then the elements in order: ``set[T]``, ``frozenset[T]``."""
+
+    __slots__ = ("container", "elem", "sort_key")
+
+    def __init__(self, elem: Node, container: type, sort_key: Callable[[Any], Any] | None) -> None:
+        super().__init__(f"{container.__name__}[{elem.label}]", None, 2, container)
+        self.elem = elem
+        self.container = container
+        self.sort_key = sort_key
+
+
+class MapNode(Node):
+    """u16 count, then key, value pairs in key order: ``dict[K, V]``."""
+
+    __slots__ = ("key", "sort_key", "value")
+
+    def __init__(self, key: Node, value: Node, sort_key: Callable[[Any], Any] | None) -> None:
+        super().__init__(f"dict[{key.label}, {value.label}]", None, 2, dict)
+        self.key = key
+        self.value = value
+        self.sort_key = sort_key
+
+
+class OptionNode(Node):
+    """u8 tag 0 (None) or 1 (present) then the value. ``wrapped``: present values are ``Some(x)``."""
+
+    __slots__ = ("inner", "wrapped")
+
+    def __init__(self, inner: Node, wrapped: bool) -> None:
+        label = f"Option[{inner.label}]" if wrapped else f"Optional[{inner.label}]"
+        fixed = 1 if inner.fixed == 0 else None
+        super().__init__(label, fixed, 1, object)
+        self.inner = inner
+        self.wrapped = wrapped
+
+
+class TupleNode(Node):
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Node]) -> None:
+        label = "tuple[" + ", ".join(i.label for i in items) + "]" if items else "tuple[()]"
+        sizes = [i.fixed for i in items]
+        fixed = None if None in sizes else sum(s for s in sizes if s is not None)
+        super().__init__(label, fixed, sum(i.min_size for i in items), tuple)
+        self.items = items
+
+
+class FieldPlan:
+    __slots__ = ("init", "name", "node", "skip")
+
+    def __init__(self, name: str, node: Node | None, skip: bool, init: bool) -> None:
+        self.name = name
+        self.node = node
+        self.skip = skip
+        self.init = init
+
+
+class StructNode(Node):
+    """A ``@wireformat`` class: its wire fields in declaration order (r[jetstream.wireformat.struct]).
+
+    Created empty and cached before its fields are planned, so recursive types refer to it.
+    """
+
+    __slots__ = ("args", "cls", "complete", "fields", "unit")
+
+    def __init__(self, cls: type, label: str, args: tuple[Any, ...]) -> None:
+        super().__init__(label, None, 0, cls)
+        self.cls = cls
+        self.args = args
+        self.fields: list[FieldPlan] = []
+        self.complete = False
+        self.unit: Any = None
+
+    @property
+    def wire_fields(self) -> list[FieldPlan]:
+        return [f for f in self.fields if not f.skip]
+
+    def finish(self, fields: list[FieldPlan]) -> None:
+        self.fields = fields
+        wire = [f.node for f in fields if f.node is not None and not f.skip]
+        sizes = [n.fixed for n in wire]
+        self.fixed = None if None in sizes else sum(s for s in sizes if s is not None)
+        self.min_size = sum(n.min_size for n in wire)
+        self.complete = True
+
+    def positional(self) -> bool:
+        """Whether the wire fields are exactly the leading ``__init__`` parameters, in order."""
+        init_fields = [f for f in self.fields if f.init]
+        wire = self.wire_fields
+        return all(f.init for f in wire) and init_fields[: len(wire)] == wire
+
+    def construct(self, values: list[Any]) -> Any:
+        """Builds an instance from its wire field values, as the generated decoder does."""
+        wire = self.wire_fields
+        late = [(f.name, v) for f, v in zip(wire, values) if not f.init]
+        if self.positional():
+            obj = self.cls(*values)
+        else:
+            obj = self.cls(**{f.name: v for f, v in zip(wire, values) if f.init})
+        for name, value in late:
+            object.__setattr__(obj, name, value)
+        return obj
+
+
+class Variant:
+    __slots__ = ("name", "node", "py_type", "tag")
+
+    def __init__(self, tag: int, py_type: type, node: Node, name: str) -> None:
+        self.tag = tag
+        self.py_type = py_type
+        self.node = node
+        self.name = name
+
+
+class UnionNode(Node):
+    """A u8 tag then the variant: ``@wireenum`` (tags 0, 1, ...), IpAddr and SocketAddr (4, 6).
+
+    The variant is chosen by the value's class on encode and by the tag on decode.
+    """
+
+    __slots__ = ("args", "by_tag", "by_type", "complete", "unit", "variants")
+
+    def __init__(self, label: str, py_type: Any, args: tuple[Any, ...] = ()) -> None:
+        super().__init__(label, None, 1, py_type)
+        self.variants: list[Variant] = []
+        self.by_tag: dict[int, Variant] = {}
+        self.by_type: dict[type, Variant] = {}
+        self.args = args
+        self.complete = False
+        self.unit: Any = None
+
+    def finish(self, variants: list[Variant]) -> None:
+        self.variants = variants
+        self.by_tag = {v.tag: v for v in variants}
+        self.by_type = {v.py_type: v for v in variants}
+        sizes = {v.node.fixed for v in variants}
+        self.fixed = None if None in sizes or len(sizes) != 1 else 1 + sizes.pop()  # type: ignore[operator]
+        self.complete = True
+
+    def variant_of(self, value: Any) -> Variant | None:
+        found = self.by_type.get(type(value))
+        if found is not None:
+            return found
+        for v in self.variants:
+            if isinstance(value, v.py_type):
+                return v
+        return None
+
+
+class EnumNode(Node):
+    """An ``enum.Enum``: its members are unit variants, a u8 index in definition order."""
+
+    __slots__ = ("index", "members")
+
+    def __init__(self, cls: type) -> None:
+        super().__init__(cls.__name__, 1, 1, cls)
+        self.members: list[Any] = list(cls)  # type: ignore[call-overload]
+        self.index = {m: i for i, m in enumerate(self.members)}
+
+
+class CustomNode(Node):
+    """A field written by user code: ``With(codec)``, or ``EncodeWith``/``DecodeWith``/``SizeWith``.
+
+    Directions without a hook use ``inner``, the field's own wire type.
+    """
+
+    __slots__ = ("codec", "decode", "encode", "inner", "size")
+
+    def __init__(
+        self,
+        label: str,
+        inner: Node | None,
+        encode: Callable[[Any, Any], None] | None,
+        decode: Callable[[Any], Any] | None,
+        size: Callable[[Any], int] | None,
+        codec: WireCodec[Any] | None = None,
+    ) -> None:
+        super().__init__(label, None, 0, object)
+        self.inner = inner
+        self.encode = encode
+        self.decode = decode
+        self.size = size
+        self.codec = codec
+
+
+class ConvertNode(Node):
+    """``As(wire_type, to_wire, from_wire)``: the value travels as ``inner``."""
+
+    __slots__ = ("from_wire", "inner", "to_wire")
+
+    def __init__(
+        self,
+        inner: Node,
+        to_wire: Callable[[Any], Any] | None,
+        from_wire: Callable[[Any], Any] | None,
+    ) -> None:
+        super().__init__(f"As[{inner.label}]", inner.fixed, inner.min_size, object)
+        self.inner = inner
+        self.to_wire = to_wire
+        self.from_wire = from_wire
+

@@ -1,0 +1,495 @@
+"""Type hints to plans: the one place where a Python annotation becomes a wire layout."""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import datetime
+import enum
+import ipaddress
+import sys
+import threading
+import types
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any, ForwardRef, TypeVar, Union, get_args, get_origin
+
+from ..errors import SchemaError
+from ..markers import (
+    As,
+    DecodeWith,
+    EncodeWith,
+    FloatKind,
+    IntKind,
+    SizeWith,
+    Some,
+    Tagged,
+    With,
+    _SkipMarker,
+)
+from ..wiretypes import Url
+from .plan import (
+    MAX_VARIANTS,
+    BoolNode,
+    BytesNode,
+    ConvertNode,
+    CustomNode,
+    EnumNode,
+    FieldPlan,
+    FloatNode,
+    IntNode,
+    IPNode,
+    MapNode,
+    Node,
+    OptionNode,
+    SeqNode,
+    SetNode,
+    StrNode,
+    StructNode,
+    TimeNode,
+    TupleNode,
+    UnionNode,
+    UnitNode,
+    UrlNode,
+    Variant,
+)
+
+INFO = "__jetwire__"
+NoneType = type(None)
+_lock = threading.RLock()
+_planning: list[type] = []  # classes whose plans are being built: visible to forward references
+_enum_nodes: dict[type, EnumNode] = {}
+_tagged_nodes: dict[tuple[tuple[int, type], ...], UnionNode] = {}
+
+# Unions whose members alone say how they are tagged (IpAddr, and SocketAddr once defined).
+DEFAULT_TAGS: dict[frozenset[type], Tagged] = {
+    frozenset({ipaddress.IPv4Address, ipaddress.IPv6Address}): Tagged(
+        {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}, "IpAddr"
+    ),
+}
+
+_INT_CHOICES = "jetwire.u8, u16, u32, u64, u128, i16, i32, i64 or i128 (e.g. `x: u32`)"
+_CHOICES = (
+    "bool, str, bytes, float, None, jetwire.u8 … i128, f32, f64, list[T], tuple[...], set[T], "
+    "frozenset[T], dict[K, V], T | None, jetwire.Option[T], a @wireformat or @wireenum class, "
+    "an enum.Enum, ipaddress.IPv4Address/IPv6Address, jetwire.IpAddr, jetwire.SocketAddr, "
+    "datetime.datetime, jetwire.Url, or Annotated[..., With(codec)]"
+)
+
+
+class Unresolved(SchemaError):
+    """A forward reference that names nothing yet: planning waits for first use."""
+
+
+@dataclasses.dataclass
+class ClassInfo:
+    """What the decorators record on a class (in its own ``__dict__``, never inherited)."""
+
+    kind: str  # "struct", "enum" or "variant"
+    plans: dict[tuple[Any, ...], Node] = dataclasses.field(default_factory=dict)
+    variants: list[type] = dataclasses.field(default_factory=list)
+    owner: type | None = None  # for a variant: its enum
+    localns: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def class_info(cls: Any) -> ClassInfo | None:
+    d = getattr(cls, "__dict__", None)
+    if d is None:
+        return None
+    info = d.get(INFO)
+    return info if isinstance(info, ClassInfo) else None
+
+
+def plan(tp: Any) -> Node:
+    """The plan of any annotation jetwire accepts."""
+    with _lock:
+        return _build(tp, {})
+
+
+def class_plan(cls: type, args: tuple[Any, ...] = ()) -> Node:
+    with _lock:
+        return _class_plan(cls, args)
+
+
+def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
+    info = class_info(cls)
+    assert info is not None
+    cached = info.plans.get(args)
+    if cached is not None:
+        return cached
+    if info.kind == "variant":
+        assert info.owner is not None
+        raise SchemaError(
+            f"{cls.__qualname__} is a variant of {info.owner.__qualname__}: annotate the field "
+            f"with {info.owner.__qualname__}"
+        )
+    params: tuple[Any, ...] = cls.__dict__.get("__parameters__", ())
+    if len(params) != len(args):
+        if not args:
+            raise SchemaError(
+                f"{cls.__qualname__} is generic in {', '.join(map(str, params))}: "
+                f"name its parameters where it is used, e.g. {cls.__qualname__}[jetwire.u32]"
+            )
+        raise SchemaError(f"{cls.__qualname__} takes {len(params)} type parameters, got {len(args)}")
+    typevars = dict(zip(params, args))
+    label = cls.__qualname__ if not args else f"{cls.__qualname__}[{', '.join(map(_label, args))}]"
+    node: Node
+    try:
+        if info.kind == "struct":
+            node = StructNode(cls, label, args)
+            info.plans[args] = node
+            node.finish(_plan_fields(cls, typevars, info.localns))
+        else:
+            node = UnionNode(label, cls, args)
+            info.plans[args] = node
+            variants = []
+            for index, vcls in enumerate(info.variants):
+                vnode = StructNode(vcls, f"{label}.{vcls.__name__}", args)
+                vinfo = class_info(vcls)
+                assert vinfo is not None
+                vinfo.plans[args] = vnode
+                vnode.finish(_plan_fields(vcls, typevars, info.localns))
+                variants.append(Variant(index, vcls, vnode, vcls.__name__))
+            node.finish(variants)
+    except BaseException:
+        info.plans.pop(args, None)
+        for vcls in info.variants:
+            vinfo = class_info(vcls)
+            if vinfo is not None:
+                vinfo.plans.pop(args, None)
+        raise
+    return node
+
+
+def _label(tp: Any) -> str:
+    try:
+        return _build(tp, {}).label
+    except SchemaError:
+        return getattr(tp, "__name__", repr(tp))
+
+
+def resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
+    ns: dict[str, Any] = {}
+    for c in _planning:
+        ns.setdefault(c.__name__, c)
+    ns.update(localns)
+    ns.setdefault(cls.__name__, cls)
+    try:
+        return typing.get_type_hints(cls, localns=ns, include_extras=True)
+    except NameError as exc:
+        raise Unresolved(f"{cls.__qualname__}: {exc}") from None
+
+
+def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -> list[FieldPlan]:
+    _planning.append(cls)
+    try:
+        hints = resolve_hints(cls, localns)
+        fields = []
+        for f in dataclasses.fields(cls):
+            hint = hints.get(f.name, f.type)
+            where = f"{cls.__qualname__}.{f.name}"
+            if _is_skipped(hint):
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise SchemaError(f"{where} is Skip: give it a default, decoding needs one")
+                fields.append(FieldPlan(f.name, None, True, f.init))
+                continue
+            try:
+                node = _build(hint, typevars)
+            except Unresolved:
+                raise
+            except SchemaError as exc:
+                raise SchemaError(f"{where}: {exc}") from None
+            fields.append(FieldPlan(f.name, node, False, f.init))
+        return fields
+    finally:
+        _planning.pop()
+
+
+def _is_skipped(hint: Any) -> bool:
+    return get_origin(hint) is Annotated and any(
+        isinstance(m, _SkipMarker) for m in _flatten(hint.__metadata__)
+    )
+
+
+def _flatten(metadata: tuple[Any, ...]) -> list[Any]:
+    """Metadata with ``u16`` (itself ``Annotated[int, U16]``) opened up."""
+    out: list[Any] = []
+    for m in metadata:
+        if get_origin(m) is Annotated:
+            out.extend(_flatten(m.__metadata__))
+        else:
+            out.append(m)
+    return out
+
+
+def substitute(tp: Any, typevars: dict[Any, Any]) -> Any:
+    if isinstance(tp, TypeVar):
+        if tp not in typevars:
+            raise SchemaError(f"type parameter {tp} is not bound here")
+        return typevars[tp]
+    params = getattr(tp, "__parameters__", ())
+    if params and typevars:
+        return tp[tuple(substitute(p, typevars) for p in params)]
+    return tp
+
+
+def _build(tp: Any, typevars: dict[Any, Any]) -> Node:
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _build_annotated(tp.__origin__, _flatten(tp.__metadata__), typevars)
+    if isinstance(tp, TypeVar):
+        return _build(substitute(tp, typevars), {})
+    if isinstance(tp, (str, ForwardRef)):
+        return _build(_resolve_forward(tp), typevars)
+    if tp is None or tp is NoneType:
+        return UnitNode()  # r[jetstream.wireformat.unit]
+    if tp is bool:
+        return BoolNode()
+    if tp is int:
+        raise SchemaError(f"a bare int has no wire width: use {_INT_CHOICES}")
+    if tp is float:
+        return FloatNode(FloatKind("f64", 8))
+    if tp is str:
+        return StrNode()
+    if tp is bytes:
+        return BytesNode()
+    if origin is Union or origin is types.UnionType:
+        return _build_union(get_args(tp), typevars)
+    if origin is not None:
+        return _build_generic(tp, origin, get_args(tp), typevars)
+    if isinstance(tp, type):
+        return _build_class(tp)
+    raise SchemaError(f"cannot encode {tp!r}: the choices are {_CHOICES}")
+
+
+def _resolve_forward(ref: str | ForwardRef) -> Any:
+    name = ref if isinstance(ref, str) else ref.__forward_arg__
+    ns: dict[str, Any] = {}
+    for c in _planning:
+        module = sys.modules.get(c.__module__)
+        if module is not None:
+            ns.update(vars(module))
+    for c in _planning:
+        ns[c.__name__] = c
+        info = class_info(c)
+        if info is not None:
+            ns.update(info.localns)
+    try:
+        return eval(name, ns)  # noqa: S307 - a type expression from the user's own annotations
+    except NameError as exc:
+        raise Unresolved(f"cannot resolve {name!r}: {exc}") from None
+
+
+def _build_annotated(base: Any, meta: list[Any], typevars: dict[Any, Any]) -> Node:
+    widths = [m for m in meta if isinstance(m, (IntKind, FloatKind))]
+    if len(widths) > 1:
+        raise SchemaError(f"two wire widths given: {widths}")
+    tagged = [m for m in meta if isinstance(m, Tagged)]
+    convert = [m for m in meta if isinstance(m, As)]
+    with_codec = [m for m in meta if isinstance(m, With)]
+    enc = [m for m in meta if isinstance(m, EncodeWith)]
+    dec = [m for m in meta if isinstance(m, DecodeWith)]
+    size = [m for m in meta if isinstance(m, SizeWith)]
+    if any(isinstance(m, _SkipMarker) for m in meta):
+        raise SchemaError("Skip is for fields of a @wireformat class only")
+
+    if with_codec:
+        if enc or dec or size or convert:
+            raise SchemaError("With(codec) replaces every other codec marker; use one or the other")
+        codec = with_codec[0].codec
+        for method in ("byte_size", "encode", "decode"):
+            if not callable(getattr(codec, method, None)):
+                raise SchemaError(f"With({codec!r}): the codec has no {method}() method")
+        label = getattr(codec, "__name__", type(codec).__name__)
+        return CustomNode(label, None, codec.encode, codec.decode, codec.byte_size, codec)
+
+    def natural() -> Node:
+        if widths:
+            kind = widths[0]
+            if isinstance(kind, IntKind) and base is not int:
+                raise SchemaError(f"{kind.name} marks an int, not {base!r}")
+            if isinstance(kind, FloatKind) and base not in (float, int):
+                raise SchemaError(f"{kind.name} marks a float, not {base!r}")
+            return IntNode(kind) if isinstance(kind, IntKind) else FloatNode(kind)
+        if tagged:
+            return _build_tagged(tagged[0], typevars)
+        return _build(base, typevars)
+
+    node: Node
+    if convert:
+        if len(convert) > 1:
+            raise SchemaError("one As/Into/From per field: give As both directions")
+        c = convert[0]
+        node = ConvertNode(_build(c.wire_type, typevars), c.to_wire, c.from_wire)
+    elif enc or dec or size:
+        node = None  # type: ignore[assignment]
+    else:
+        return natural()
+
+    if enc or dec or size:
+        if enc and not size:
+            raise SchemaError("EncodeWith needs SizeWith beside it: byte_size must agree with encode")
+        if size and not enc:
+            raise SchemaError("SizeWith goes with EncodeWith")
+        inner = node if node is not None else (natural() if not (enc and dec) else None)
+        return CustomNode(
+            "hooks",
+            inner,
+            enc[0].fn if enc else None,
+            dec[0].fn if dec else None,
+            size[0].fn if size else None,
+        )
+    return node
+
+
+def _build_union(args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
+    rest = [a for a in args if a is not NoneType]
+    if len(rest) < len(args):  # r[jetstream.wireformat.option]
+        if len(rest) == 1:
+            only = rest[0]
+            if get_origin(only) is Some:
+                return _option(_build(get_args(only)[0], typevars), wrapped=True)
+            if only is Some:
+                raise SchemaError("Option needs its parameter: Option[T]")
+            return _option(_build(only, typevars), wrapped=False)
+        return _option(_build(Union[tuple(rest)], typevars), wrapped=False)
+    members = frozenset(rest)
+    tags = DEFAULT_TAGS.get(members)
+    if tags is not None:
+        return _build_tagged(tags, typevars)
+    owners = {getattr(class_info(m), "owner", None) for m in rest}
+    owner = owners.pop() if len(owners) == 1 else None
+    if owner is not None:
+        raise SchemaError(f"a union of variants: annotate with the enum {owner.__qualname__}")
+    names = " | ".join(getattr(m, "__name__", repr(m)) for m in rest)
+    raise SchemaError(
+        f"{names}: a union needs a tag on the wire: declare a @wireenum, or write "
+        f"Annotated[{names}, jetwire.Tagged({{0: ..., 1: ...}})]"
+    )
+
+
+def _option(inner: Node, wrapped: bool) -> OptionNode:
+    if not wrapped and isinstance(inner, (UnitNode, OptionNode)) and not _is_wrapped(inner):
+        raise SchemaError(
+            f"Optional[{inner.label}] cannot tell None from a present None: "
+            f"write jetwire.Option[{inner.label}] (values None, Some(...))"
+        )
+    return OptionNode(inner, wrapped)
+
+
+def _is_wrapped(node: Node) -> bool:
+    return isinstance(node, OptionNode) and node.wrapped
+
+
+def _build_tagged(tagged: Tagged, typevars: dict[Any, Any]) -> UnionNode:
+    key = tuple(sorted(tagged.tags.items()))
+    cached = _tagged_nodes.get(key)
+    if cached is not None:
+        return cached
+    label = tagged.name or " | ".join(c.__name__ for c in tagged.tags.values())
+    node = UnionNode(label, Union[tuple(tagged.tags.values())])
+    _tagged_nodes[key] = node
+    try:
+        node.finish([Variant(t, c, _build(c, typevars), c.__name__) for t, c in tagged.tags.items()])
+    except BaseException:
+        del _tagged_nodes[key]
+        raise
+    return node
+
+
+def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
+    if origin is list or origin is collections.abc.Sequence:
+        return _seq(SeqNode, _build(args[0], typevars), list)  # r[jetstream.wireformat.vec]
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _seq(SeqNode, _build(args[0], typevars), tuple)
+        if args == ((),):
+            args = ()
+        if len(args) > 12:
+            raise SchemaError(f"tuples have 1 to 12 elements on the wire, not {len(args)}")
+        return TupleNode([_build(a, typevars) for a in args])
+    if origin in (set, frozenset, collections.abc.Set):
+        elem = _build(args[0], typevars)
+        container = frozenset if origin is frozenset else set
+        _check_not_zero_width(elem)
+        return SetNode(elem, container, sort_key(elem))  # r[jetstream.wireformat.set]
+    if origin is dict or origin is collections.abc.Mapping:
+        key, value = _build(args[0], typevars), _build(args[1], typevars)
+        if key.fixed == 0 and value.fixed == 0:
+            _check_not_zero_width(key)
+        return MapNode(key, value, sort_key(key))  # r[jetstream.wireformat.map]
+    if origin is Some:
+        raise SchemaError("Some[T] stands inside Option[T] (Optional[Some[T]]), not alone")
+    if class_info(origin) is not None:
+        resolved = tuple(substitute(a, typevars) for a in args)
+        return _class_plan(origin, resolved)
+    raise SchemaError(f"cannot encode {tp!r}: the choices are {_CHOICES}")
+
+
+def _seq(kind: type[SeqNode], elem: Node, container: type) -> SeqNode:
+    _check_not_zero_width(elem)
+    return kind(elem, container)
+
+
+def _check_not_zero_width(elem: Node) -> None:
+    if elem.fixed == 0:
+        raise SchemaError(
+            f"a collection of {elem.label}, which takes no bytes, would let 2 bytes of input "
+            "make 65,535 objects: jetwire refuses it"
+        )
+
+
+def _build_class(tp: type) -> Node:
+    if class_info(tp) is not None:
+        return _class_plan(tp, ())
+    if issubclass(tp, enum.Enum):
+        node = _enum_nodes.get(tp)
+        if node is None:
+            if len(tp) > MAX_VARIANTS:
+                raise SchemaError(f"{tp.__qualname__} has {len(tp)} members; the wire allows 256")
+            node = _enum_nodes[tp] = EnumNode(tp)
+        return node
+    if tp is ipaddress.IPv4Address:
+        return IPNode(4, tp)  # r[jetstream.wireformat.ipv4]
+    if tp is ipaddress.IPv6Address:
+        return IPNode(6, tp)  # r[jetstream.wireformat.ipv6]
+    if tp is datetime.datetime:
+        return TimeNode(tp)  # r[jetstream.wireformat.systime]
+    if tp is Url:
+        return UrlNode(tp)  # r[jetstream.wireformat.url]
+    if tp in (list, tuple, set, frozenset, dict):
+        raise SchemaError(f"{tp.__name__} needs its element types, e.g. {tp.__name__}[jetwire.u32]")
+    if dataclasses.is_dataclass(tp):
+        raise SchemaError(f"{tp.__qualname__} is a dataclass but not a @jetwire.wireformat class")
+    raise SchemaError(f"cannot encode {tp.__qualname__}: the choices are {_CHOICES}")
+
+
+def sort_key(node: Node) -> Callable[[Any], Any] | None:
+    """A key that orders values as upstream's ``Ord`` does, or None when Python's order agrees."""
+    if isinstance(node, EnumNode):
+        return node.index.__getitem__
+    if isinstance(node, OptionNode):
+        inner = sort_key(node.inner)
+        wrapped = node.wrapped
+
+        def option_key(value: Any) -> Any:
+            if value is None:
+                return (0,)
+            present = value.value if wrapped else value
+            return (1, inner(present) if inner else present)
+
+        return option_key
+    if isinstance(node, UnionNode):
+        def union_key(value: Any) -> Any:
+            variant = node.variant_of(value)
+            if variant is None:
+                raise TypeError(f"{value!r} is not a {node.label}")
+            inner = sort_key(variant.node)
+            return (variant.tag, inner(value) if inner else value)
+
+        return union_key
+    if isinstance(node, TupleNode):
+        keys = [sort_key(i) for i in node.items]
+        if any(keys):
+            return lambda value: tuple(k(v) if k else v for k, v in zip(keys, value))
+    return None

@@ -1,0 +1,38 @@
+"""The errors jetwire raises. Every message names a field path and, for wire errors, a byte offset."""
+
+from __future__ import annotations
+
+__all__ = ["WireError", "EncodeError", "DecodeError", "SchemaError"]
+
+
+class SchemaError(TypeError):
+    """A declaration jetwire cannot turn into a wire layout (raised when a class is decorated)."""
+
+
+class WireError(ValueError):
+    """A value that cannot be encoded, or bytes that cannot be decoded.
+
+    ``path`` names the field (``Twalk.wnames[2]``), ``offset`` the byte where the problem is,
+    ``reason`` what is wrong.
+    """
+
+    def __init__(self, reason: str, path: str = "", offset: int = 0) -> None:
+        self.reason = reason
+        self.path = path
+        self.offset = offset
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{where}{self.reason} (at byte {self.offset})"
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, int]]:
+        return (type(self), (self.reason, self.path, self.offset))
+
+
+class EncodeError(WireError):
+    """A value that has no encoding: out of range, too long, of the wrong type."""
+
+
+class DecodeError(WireError):
+    """Bytes that are not a valid encoding of the requested type."""

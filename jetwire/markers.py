@@ -1,0 +1,206 @@
+"""Markers: the vocabulary that goes inside ``Annotated`` to say how a field is laid out.
+
+Scalar widths (``u16``, ``f32``, ...) are ``Annotated`` aliases, so ``x: u16`` reads as ``int``
+to a type checker, and the same object also works as metadata: ``Annotated[int, u16]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
+
+from typing_extensions import Protocol, TypeAlias
+
+T = TypeVar("T")
+
+__all__ = [
+    "IntKind", "FloatKind",
+    "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "f32", "f64",
+    "Skip", "With", "EncodeWith", "DecodeWith", "SizeWith", "As", "Into", "From",
+    "Some", "Option", "Tagged", "WireCodec", "Reader", "Writer",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class IntKind:
+    """A fixed-width integer of the spec (r[jetstream.wireformat.u8] ... i128)."""
+
+    name: str
+    size: int
+    signed: bool
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.size * 8 - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        bits = self.size * 8 - (1 if self.signed else 0)
+        return (1 << bits) - 1
+
+    def __repr__(self) -> str:
+        return f"jetwire.{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FloatKind:
+    """An IEEE 754 float of the spec (r[jetstream.wireformat.f32], f64)."""
+
+    name: str
+    size: int
+
+    def __repr__(self) -> str:
+        return f"jetwire.{self.name}"
+
+
+U8 = IntKind("u8", 1, False)
+U16 = IntKind("u16", 2, False)
+U32 = IntKind("u32", 4, False)
+U64 = IntKind("u64", 8, False)
+U128 = IntKind("u128", 16, False)
+I16 = IntKind("i16", 2, True)
+I32 = IntKind("i32", 4, True)
+I64 = IntKind("i64", 8, True)
+I128 = IntKind("i128", 16, True)
+F32 = FloatKind("f32", 4)
+F64 = FloatKind("f64", 8)
+
+u8: TypeAlias = Annotated[int, U8]
+u16: TypeAlias = Annotated[int, U16]
+u32: TypeAlias = Annotated[int, U32]
+u64: TypeAlias = Annotated[int, U64]
+u128: TypeAlias = Annotated[int, U128]
+i16: TypeAlias = Annotated[int, I16]
+i32: TypeAlias = Annotated[int, I32]
+i64: TypeAlias = Annotated[int, I64]
+i128: TypeAlias = Annotated[int, I128]
+f32: TypeAlias = Annotated[float, F32]
+f64: TypeAlias = Annotated[float, F64]
+
+
+class _SkipMarker:
+    """``Annotated[T, Skip]``: the field is not on the wire; decoding gives it its default."""
+
+    _instance: _SkipMarker | None = None
+
+    def __new__(cls) -> _SkipMarker:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "jetwire.Skip"
+
+
+Skip = _SkipMarker()
+
+
+class Reader(Protocol):
+    """What a custom codec reads from: exactly ``n`` bytes per call, or a DecodeError."""
+
+    def read(self, n: int) -> bytes: ...
+
+
+class Writer(Protocol):
+    """What a custom codec writes to."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+
+class WireCodec(Protocol[T]):
+    """The Python face of upstream's ``#[jetstream(with(Codec))]``: what ``With`` accepts."""
+
+    def byte_size(self, value: T) -> int: ...
+
+    def encode(self, value: T, writer: Writer) -> None: ...
+
+    def decode(self, reader: Reader) -> T: ...
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class With:
+    """``Annotated[T, With(codec)]``: the field is written and read by ``codec`` alone."""
+
+    codec: WireCodec[Any]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EncodeWith:
+    """Upstream's ``with_encode``: ``fn(value, writer)``; needs ``SizeWith`` beside it."""
+
+    fn: Callable[[Any, Writer], None]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DecodeWith:
+    """Upstream's ``with_decode``: ``fn(reader) -> value``."""
+
+    fn: Callable[[Reader], Any]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SizeWith:
+    """Upstream's ``with_byte_size``: ``fn(value) -> int``."""
+
+    fn: Callable[[Any], int]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class As:
+    """Upstream's ``into``/``from``/``as``: the field travels as ``wire_type``.
+
+    ``to_wire`` turns the field's value into a ``wire_type`` value before encoding;
+    ``from_wire`` turns the decoded ``wire_type`` value back. Either may be omitted when
+    the value needs no conversion in that direction.
+    """
+
+    wire_type: Any
+    to_wire: Callable[[Any], Any] | None = None
+    from_wire: Callable[[Any], Any] | None = None
+
+
+def Into(wire_type: Any, to_wire: Callable[[Any], Any]) -> As:  # noqa: N802 - mirrors upstream
+    """Upstream's ``into``: convert on encode only."""
+    return As(wire_type, to_wire=to_wire)
+
+
+def From(wire_type: Any, from_wire: Callable[[Any], Any]) -> As:  # noqa: N802 - mirrors upstream
+    """Upstream's ``from``: convert on decode only."""
+    return As(wire_type, from_wire=from_wire)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Some(Generic[T]):
+    """The present case of ``Option[T]``, for options whose value may itself be ``None``.
+
+    Python folds ``Optional[Optional[T]]`` into ``Optional[T]``, so Rust's
+    ``Option<Option<T>>`` is spelled ``Option[Optional[T]]`` here, with values ``None``,
+    ``Some(None)`` and ``Some(x)``.
+    """
+
+    value: T
+
+
+Option: TypeAlias = Some[T] | None
+"""``Option[T]``: ``None`` or ``Some(value)``; one tag byte then the value (r[jetstream.wireformat.option])."""
+
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Tagged:
+    """``Annotated[A | B, Tagged({4: A, 6: B})]``: a union written as a u8 tag then the variant.
+
+    The tag is the number given for the value's class, not a declaration index: this is how
+    ``IpAddr`` (4 and 6) is declared, and how protocols number their messages.
+    """
+
+    tags: dict[int, type]
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        for tag in self.tags:
+            if not (isinstance(tag, int) and 0 <= tag <= 255):
+                raise ValueError(f"Tagged: tag {tag!r} is not a u8 (0..255)")
+        if len(set(self.tags.values())) != len(self.tags):
+            raise ValueError("Tagged: a class appears under two tags")

@@ -1,0 +1,167 @@
+"""``Codec[T]``: one compiled codec for any type expression, and the module-level functions."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import ipaddress
+import threading
+from typing import Any, Generic, TypeVar, overload
+
+from ..compiler.codegen import Unit, compile_unit
+from ..compiler.interpret import Trace, decode_buffer
+from ..compiler.plan import Node
+from ..compiler.planner import Unresolved, class_info, plan
+from ..errors import DecodeError, EncodeError, SchemaError
+from ..wiretypes import Url
+
+T = TypeVar("T")
+Buffer = bytes | bytearray | memoryview
+
+_lock = threading.Lock()
+_cache: dict[Any, Codec[Any]] = {}
+
+
+class Codec(Generic[T]):
+    """The compiled codec of a type expression: ``Codec(list[u16])``, ``Codec(Page[u32])``.
+
+    Building one plans the type (raising ``SchemaError`` for what cannot be encoded); the code
+    is generated on first use and shared by every codec of the same type.
+    """
+
+    __slots__ = ("_unit", "node", "type")
+
+    def __init__(self, tp: Any) -> None:
+        self.type = tp
+        try:
+            self.node: Node = plan(tp)
+        except Unresolved as exc:
+            raise SchemaError(str(exc)) from None
+        self._unit: Unit | None = None
+
+    @property
+    def unit(self) -> Unit:
+        unit = self._unit
+        if unit is None:
+            unit = self._unit = compile_unit(self.node)
+        return unit
+
+    def encode(self, value: T) -> bytes:
+        return self.unit.encode(value)
+
+    def decode(self, data: Buffer) -> T:
+        value: T = self.unit.decode(data)
+        return value
+
+    def decode_prefix(self, data: Buffer, offset: int = 0) -> tuple[T, int]:
+        if offset < 0 or offset > len(data):
+            raise ValueError(f"offset {offset} is outside the {len(data)} bytes given")
+        return self.unit.decode_prefix(data, offset)
+
+    def byte_size(self, value: T) -> int:
+        return self.unit.byte_size(value)
+
+    def explain(self, data: Buffer) -> str:
+        return explain_node(self.node, bytes(data))
+
+    @property
+    def fixed_size(self) -> int | None:
+        """The encoded size when every value has the same one, else None."""
+        return self.node.fixed
+
+    def __repr__(self) -> str:
+        return f"Codec({self.node.label})"
+
+
+def codec_for(tp: Any) -> Codec[Any]:
+    try:
+        found = _cache.get(tp)
+    except TypeError:  # an unhashable annotation: no caching
+        return Codec(tp)
+    if found is None:
+        with _lock:
+            found = _cache.get(tp)
+            if found is None:
+                found = _cache[tp] = Codec(tp)
+    return found
+
+
+_INFERRED: dict[type, Any] = {
+    bool: bool, str: str, bytes: bytes, bytearray: bytes, memoryview: bytes, float: float,
+    type(None): None, ipaddress.IPv4Address: ipaddress.IPv4Address,
+    ipaddress.IPv6Address: ipaddress.IPv6Address, datetime.datetime: datetime.datetime, Url: Url,
+}
+
+
+def type_of(value: Any) -> Any:
+    """The wire type a value says by itself, for ``encode(value)`` without ``type=``."""
+    cls = type(value)
+    info = class_info(cls)
+    if info is not None:
+        return info.owner if info.kind == "variant" else cls
+    if cls in _INFERRED:
+        return _INFERRED[cls]
+    if isinstance(value, enum.Enum):
+        return cls
+    if isinstance(value, int):
+        raise EncodeError(f"an int has no wire width by itself: pass type=, e.g. encode({value!r}, jetwire.u32)")
+    raise EncodeError(
+        f"cannot tell the wire type of a {cls.__name__} by itself: pass type=, e.g. list[jetwire.u16]"
+    )
+
+
+def encode(value: Any, type: Any = None) -> bytes:  # noqa: A002 - the name the API promises
+    """The wire bytes of ``value``, as ``type`` (inferred from a decorated class when omitted)."""
+    return codec_for(type_of(value) if type is None else type).encode(value)
+
+
+def byte_size(value: Any, type: Any = None) -> int:  # noqa: A002
+    """``len(encode(value, type))``, computed without encoding where it can."""
+    return codec_for(type_of(value) if type is None else type).byte_size(value)
+
+
+@overload
+def decode(type: type[T], data: Buffer) -> T: ...
+@overload
+def decode(type: Any, data: Buffer) -> Any: ...
+def decode(type: Any, data: Buffer) -> Any:  # noqa: A002
+    """The value of ``type`` that ``data`` encodes; every byte must be used."""
+    return codec_for(type).decode(data)
+
+
+@overload
+def decode_prefix(type: type[T], data: Buffer, offset: int = 0) -> tuple[T, int]: ...
+@overload
+def decode_prefix(type: Any, data: Buffer, offset: int = 0) -> tuple[Any, int]: ...
+def decode_prefix(type: Any, data: Buffer, offset: int = 0) -> tuple[Any, int]:  # noqa: A002
+    """The value of ``type`` at ``data[offset:]`` and the offset just past it."""
+    return codec_for(type).decode_prefix(data, offset)
+
+
+def explain(type: Any, data: Buffer) -> str:  # noqa: A002
+    """An annotated hex dump of ``data`` read as ``type``: one line per value with its offset,
+    bytes, field path and value; on bad input, how far decoding got and why it stopped."""
+    return codec_for(type).explain(data)
+
+
+def explain_node(node: Node, data: bytes) -> str:
+    trace = Trace()
+    error: DecodeError | None = None
+    value: Any = None
+    try:
+        value, end = decode_buffer(node, data, 0, node.label, trace)
+        if end != len(data):
+            error = DecodeError(f"{len(data) - end} bytes left over after a complete {node.label}", node.label, end)
+    except DecodeError as exc:
+        error = exc
+    lines = [f"{node.label}: {len(data)} bytes"]
+    for offset, length, path, shown in trace.entries:
+        raw = data[offset:offset + length]
+        hexed = raw[:12].hex(" ") + (" …" if length > 12 else "")
+        lines.append(f"{offset:>6}  {hexed:<38}  {path} = {shown}")
+    if error is not None:
+        done = error.offset
+        lines.append(f"{done:>6}  {data[done:done + 12].hex(' '):<38}  error: {error}")
+    else:
+        lines.append(f"decoded: {value!r}")
+    return "\n".join(lines)

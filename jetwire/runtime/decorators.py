@@ -1,0 +1,212 @@
+"""``@wireformat`` and ``@wireenum``: dataclasses that know their wire layout.
+
+Decorating checks the declaration at once (a bare ``int`` is an error here, naming the class
+and field); code is generated on first use, so importing many message classes stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from typing_extensions import dataclass_transform
+
+from ..compiler.codegen import Unit, compile_unit
+from ..compiler.plan import MAX_VARIANTS
+from ..compiler.planner import INFO, ClassInfo, Unresolved, class_info, class_plan
+from ..errors import SchemaError
+from . import streams
+
+T = TypeVar("T", bound=type)
+
+_METHODS = ("encode", "decode", "decode_prefix", "byte_size",
+            "encode_to", "decode_from", "encode_async", "decode_async")
+
+
+@overload
+def wireformat(cls: T, /) -> T: ...
+
+
+@overload
+def wireformat(
+    cls: None = None,
+    /,
+    *,
+    init: bool = True,
+    repr: bool = True,
+    eq: bool = True,
+    order: bool = False,
+    unsafe_hash: bool = False,
+    frozen: bool = False,
+    match_args: bool = True,
+    kw_only: bool = False,
+    slots: bool = False,
+) -> Callable[[T], T]: ...
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
+def wireformat(cls: Any = None, /, **options: Any) -> Any:
+    """Makes ``cls`` a dataclass (unless it is one) whose fields are written in order
+    (r[jetstream.wireformat.struct]), and gives it ``encode``, ``decode``, ``byte_size``...
+
+    Dataclass options (``frozen``, ``slots``, ``order``, ...) pass through.
+    """
+
+    def wrap(c: Any) -> Any:
+        return _make_struct(c, options)
+
+    return wrap if cls is None else wrap(cls)
+
+
+@overload
+def wireenum(cls: T, /) -> T: ...
+
+
+@overload
+def wireenum(
+    cls: None = None,
+    /,
+    *,
+    init: bool = True,
+    repr: bool = True,
+    eq: bool = True,
+    order: bool = False,
+    unsafe_hash: bool = False,
+    frozen: bool = False,
+    match_args: bool = True,
+    kw_only: bool = False,
+    slots: bool = False,
+) -> Callable[[T], T]: ...
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
+def wireenum(cls: Any = None, /, **options: Any) -> Any:
+    """A tagged union (r[jetstream.wireformat.enum]): each nested class is a variant, numbered
+    0, 1, ... in definition order, written as that u8 index then the variant's fields.
+
+    Variants become dataclasses (with ``options``) and subclasses of the enum, so
+    ``isinstance(Shape.Circle(radius=5), Shape)`` holds and ``match`` works.
+    """
+
+    def wrap(c: Any) -> Any:
+        return _make_enum(c, options)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _make_struct(cls: Any, options: dict[str, Any]) -> Any:
+    own = set(cls.__dict__)
+    if "__dataclass_fields__" in cls.__dict__:
+        if options:
+            raise SchemaError(f"{cls.__qualname__} is already a dataclass: give the options to @dataclass")
+    else:
+        cls = dataclasses.dataclass(cls, **options)
+    setattr(cls, INFO, ClassInfo("struct"))
+    _attach_methods(cls, own)
+    _plan_now(cls)
+    return cls
+
+
+def _make_enum(cls: Any, options: dict[str, Any]) -> Any:
+    if "__dataclass_fields__" in cls.__dict__:
+        raise SchemaError(f"@wireenum {cls.__qualname__}: the enum itself is not a dataclass")
+    nested = [
+        (name, value)
+        for name, value in cls.__dict__.items()
+        if isinstance(value, type) and value.__qualname__ == f"{cls.__qualname__}.{name}"
+    ]
+    if not nested:
+        raise SchemaError(f"@wireenum {cls.__qualname__} has no variants (nested classes)")
+    if len(nested) > MAX_VARIANTS:
+        raise SchemaError(f"@wireenum {cls.__qualname__} has {len(nested)} variants; the wire allows 256")
+    info = ClassInfo("enum")
+    setattr(cls, INFO, info)
+    info.localns[cls.__name__] = cls
+    for name, variant in nested:
+        body = {k: v for k, v in variant.__dict__.items() if k not in ("__dict__", "__weakref__")}
+        bases = tuple(b for b in variant.__bases__ if b is not object) + (cls,)
+        made = type(variant)(variant.__name__, bases, body)
+        made.__qualname__ = variant.__qualname__
+        made.__module__ = variant.__module__
+        made = dataclasses.dataclass(made, **options)
+        setattr(made, INFO, ClassInfo("variant", owner=cls))
+        setattr(cls, name, made)
+        info.variants.append(made)
+        info.localns[variant.__name__] = made
+    _attach_methods(cls, set(cls.__dict__) - set(_METHODS))
+    _plan_now(cls)
+    return cls
+
+
+def _plan_now(cls: Any) -> None:
+    if cls.__dict__.get("__parameters__"):
+        return  # generic: planned per parametrisation, where it is used
+    try:
+        class_plan(cls)
+    except Unresolved:
+        pass  # a name defined later: planned on first use
+
+
+def install(cls: Any) -> Unit:
+    """Compiles the codec of ``cls`` (or of its enum) and puts the generated functions on it."""
+    info = class_info(cls)
+    if info is None:
+        raise SchemaError(f"{cls.__qualname__} is not a @wireformat or @wireenum class")
+    if info.kind == "variant":
+        assert info.owner is not None
+        return install(info.owner)
+    try:
+        node = class_plan(cls)
+    except Unresolved as exc:
+        raise SchemaError(f"{cls.__qualname__}: {exc}") from None
+    unit = compile_unit(node)
+    replace = cls.__dict__.get("__jetwire_stubs__", ())
+    if "encode" in replace:
+        cls.encode = unit.encode
+    if "byte_size" in replace:
+        cls.byte_size = unit.byte_size
+    if "decode" in replace:
+        cls.decode = staticmethod(unit.decode)
+    if "decode_prefix" in replace:
+        cls.decode_prefix = staticmethod(unit.decode_prefix)
+    return unit
+
+
+def _attach_methods(cls: Any, user_defined: set[str]) -> None:
+    stubs = {
+        "encode": _encode_stub,
+        "byte_size": _byte_size_stub,
+        "decode": classmethod(_decode_stub),
+        "decode_prefix": classmethod(_decode_prefix_stub),
+        "encode_to": streams.encode_to_method,
+        "decode_from": classmethod(streams.decode_from_method),
+        "encode_async": streams.encode_async_method,
+        "decode_async": classmethod(streams.decode_async_method),
+    }
+    attached = []
+    for name, stub in stubs.items():
+        if name not in user_defined:
+            setattr(cls, name, stub)
+            attached.append(name)
+    cls.__jetwire_stubs__ = tuple(attached)
+
+
+def _encode_stub(self: Any) -> bytes:
+    """The wire bytes of this value."""
+    return install(type(self)).encode(self)
+
+
+def _byte_size_stub(self: Any) -> int:
+    """How many bytes ``encode()`` returns."""
+    return install(type(self)).byte_size(self)
+
+
+def _decode_stub(cls: Any, data: bytes | bytearray | memoryview) -> Any:
+    """The value encoded by ``data``, which must be used whole."""
+    return install(cls).decode(data)
+
+
+def _decode_prefix_stub(cls: Any, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, int]:
+    """The value encoded at ``data[offset:]`` and the offset where it ends."""
+    return install(cls).decode_prefix(data, offset)
