@@ -367,19 +367,19 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray) -> None:  #
             value, collections.abc.Sequence
         ):
             raise fail(f"expected a list or tuple, got {type(value).__name__}")
-        _count(len(value), fail)
+        _count(len(value), fail, out)
         for i, item in enumerate(value):
             encode_value(node.elem, item, path + (f"[{i}]",), out)
     elif isinstance(node, SetNode):
         if not isinstance(value, collections.abc.Set):
             raise fail(f"expected a set or frozenset, got {type(value).__name__}")
-        _count(len(value), fail)
+        _count(len(value), fail, out)
         for i, item in enumerate(_ordered(value, node.sort_key, fail)):
             encode_value(node.elem, item, path + (f"[{i}]",), out)
     elif isinstance(node, MapNode):
         if not isinstance(value, collections.abc.Mapping):
             raise fail(f"expected a dict, got {type(value).__name__}")
-        _count(len(value), fail)
+        _count(len(value), fail, out)
         for i, key in enumerate(_ordered(value, node.sort_key, fail)):
             encode_value(node.key, key, path + (f"[{i}].key",), out)
             encode_value(node.value, value[key], path + (f"[{key!r}]",), out)
@@ -466,9 +466,10 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _count(n: int, fail: Callable[[str], EncodeError]) -> None:
+def _count(n: int, fail: Callable[[str], EncodeError], out: bytearray) -> None:
     if n > MAX_ELEMENTS:
         raise fail(f"{n} elements are over the 65,535 limit")
+    out += n.to_bytes(2, "little")
 
 
 def _ordered(items: Any, key: Callable[[Any], Any] | None, fail: Callable[[str], EncodeError]) -> list[Any]:

@@ -132,7 +132,8 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
             )
         raise SchemaError(f"{cls.__qualname__} takes {len(params)} type parameters, got {len(args)}")
     typevars = dict(zip(params, args))
-    label = cls.__qualname__ if not args else f"{cls.__qualname__}[{', '.join(map(_label, args))}]"
+    name = cls.__qualname__.rsplit("<locals>.", 1)[-1]
+    label = name if not args else f"{name}[{', '.join(map(_label, args))}]"
     node: Node
     try:
         if info.kind == "struct":

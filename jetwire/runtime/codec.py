@@ -160,7 +160,7 @@ def explain_node(node: Node, data: bytes) -> str:
         hexed = raw[:12].hex(" ") + (" …" if length > 12 else "")
         lines.append(f"{offset:>6}  {hexed:<38}  {path} = {shown}")
     if error is not None:
-        done = error.offset
+        done = max((offset + length for offset, length, _, _ in trace.entries), default=0)
         lines.append(f"{done:>6}  {data[done:done + 12].hex(' '):<38}  error: {error}")
     else:
         lines.append(f"decoded: {value!r}")

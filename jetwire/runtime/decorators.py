@@ -7,6 +7,7 @@ and field); code is generated on first use, so importing many message classes st
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -54,7 +55,7 @@ def wireformat(cls: Any = None, /, **options: Any) -> Any:
     """
 
     def wrap(c: Any) -> Any:
-        return _make_struct(c, options)
+        return _make_struct(c, options, _caller_locals(2 if cls is None else 3))
 
     return wrap if cls is None else wrap(cls)
 
@@ -90,25 +91,34 @@ def wireenum(cls: Any = None, /, **options: Any) -> Any:
     """
 
     def wrap(c: Any) -> Any:
-        return _make_enum(c, options)
+        return _make_enum(c, options, _caller_locals(2 if cls is None else 3))
 
     return wrap if cls is None else wrap(cls)
 
 
-def _make_struct(cls: Any, options: dict[str, Any]) -> Any:
+def _caller_locals(depth: int) -> dict[str, Any]:
+    """The names of the function a class is declared in: with postponed annotations, a field
+    may name a class local to that function, which ``get_type_hints`` alone cannot see."""
+    frame = sys._getframe(depth)
+    if frame.f_locals is frame.f_globals:
+        return {}
+    return dict(frame.f_locals)
+
+
+def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
     own = set(cls.__dict__)
     if "__dataclass_fields__" in cls.__dict__:
         if options:
             raise SchemaError(f"{cls.__qualname__} is already a dataclass: give the options to @dataclass")
     else:
         cls = dataclasses.dataclass(cls, **options)
-    setattr(cls, INFO, ClassInfo("struct"))
+    setattr(cls, INFO, ClassInfo("struct", localns=localns))
     _attach_methods(cls, own)
     _plan_now(cls)
     return cls
 
 
-def _make_enum(cls: Any, options: dict[str, Any]) -> Any:
+def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
     if "__dataclass_fields__" in cls.__dict__:
         raise SchemaError(f"@wireenum {cls.__qualname__}: the enum itself is not a dataclass")
     nested = [
@@ -120,7 +130,7 @@ def _make_enum(cls: Any, options: dict[str, Any]) -> Any:
         raise SchemaError(f"@wireenum {cls.__qualname__} has no variants (nested classes)")
     if len(nested) > MAX_VARIANTS:
         raise SchemaError(f"@wireenum {cls.__qualname__} has {len(nested)} variants; the wire allows 256")
-    info = ClassInfo("enum")
+    info = ClassInfo("enum", localns=localns)
     setattr(cls, INFO, info)
     info.localns[cls.__name__] = cls
     for name, variant in nested:
@@ -159,7 +169,7 @@ def install(cls: Any) -> Unit:
     try:
         node = class_plan(cls)
     except Unresolved as exc:
-        raise SchemaError(f"{cls.__qualname__}: {exc}") from None
+        raise SchemaError(str(exc)) from None
     unit = compile_unit(node)
     replace = cls.__dict__.get("__jetwire_stubs__", ())
     if "encode" in replace:

@@ -1,0 +1,342 @@
+"""What @wireformat and @wireenum accept, what they refuse, and what they give a class."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import linecache
+import traceback
+from typing import Annotated, Generic, Optional, TypeVar
+
+import pytest
+
+import jetwire as jw
+from jetwire import Skip, u8, u16, u32, wireenum, wireformat
+
+T = TypeVar("T")
+
+
+@wireformat
+class Pair:
+    a: u8
+    b: Annotated[int, u16]
+
+
+@wireformat
+class Tree:
+    value: u32
+    children: list[Tree]
+
+
+@wireformat
+class Ping:
+    pong: Optional[Pong]
+
+
+@wireformat
+class Pong:
+    ping: Optional[Ping]
+
+
+@wireformat
+class Page(Generic[T]):
+    items: list[T]
+    cursor: Optional[T] = None
+
+
+@wireformat
+class Pages:
+    numbers: Page[u16]
+    names: Page[str]
+
+
+@wireenum
+class Expr:
+    class Lit:
+        value: u32
+
+    class Add:
+        left: Expr
+        right: Expr
+
+    class Neg:
+        inner: Expr
+
+
+class Color(enum.Enum):
+    RED = 10
+    GREEN = 20
+    BLUE = 30
+
+
+def test_both_spellings_of_a_width_give_the_same_bytes() -> None:
+    assert Pair(1, 2).encode() == bytes.fromhex("01 0200")
+
+
+def test_a_recursive_struct_round_trips() -> None:
+    tree = Tree(1, [Tree(2, []), Tree(3, [Tree(4, [])])])
+    data = tree.encode()
+    assert data == bytes.fromhex("01000000 0200 02000000 0000 03000000 0100 04000000 0000")
+    assert Tree.decode(data) == tree
+
+
+def test_mutually_recursive_structs_planned_on_first_use() -> None:
+    value = Ping(Pong(Ping(None)))
+    assert value.encode() == bytes.fromhex("01 01 00")
+    assert Ping.decode(b"\x01\x01\x00") == value
+
+
+def test_generic_class_is_planned_per_parameter() -> None:
+    pages = Pages(Page([1, 2], 3), Page(["x"]))
+    data = pages.encode()
+    assert data == bytes.fromhex("0200 0100 0200 01 0300" "0100 0100 78 00")
+    assert Pages.decode(data) == pages
+    assert jw.encode(Page([5]), Page[u32]) == bytes.fromhex("0100 05000000 00")
+
+
+def test_generic_class_without_parameters_says_how_to_use_it() -> None:
+    with pytest.raises(jw.SchemaError, match=r"Page\[jetwire.u32\]"):
+        Page([1]).encode()
+
+
+def test_recursive_enum_through_forward_references_inside_the_enum() -> None:
+    expr = Expr.Add(Expr.Lit(1), Expr.Neg(Expr.Lit(2)))
+    data = expr.encode()
+    assert data == bytes.fromhex("01 00 01000000 02 00 02000000")
+    assert Expr.decode(data) == expr
+    assert isinstance(expr, Expr) and isinstance(expr.right, Expr.Neg)
+
+
+def test_enum_variants_work_with_match() -> None:
+    match Expr.decode(bytes.fromhex("00 07000000")):
+        case Expr.Lit(value=v):
+            assert v == 7
+        case _:
+            pytest.fail("not matched")
+
+
+def test_python_enum_is_written_as_its_index_not_its_value() -> None:
+    assert jw.encode(Color.BLUE) == b"\x02"
+    assert jw.decode(Color, b"\x01") is Color.GREEN
+
+
+def test_bare_int_is_refused_when_decorated_naming_class_field_and_choices() -> None:
+    with pytest.raises(jw.SchemaError) as info:
+
+        @wireformat
+        class Bad:
+            count: int
+
+    message = str(info.value)
+    assert "Bad.count" in message and "u32" in message and "i64" in message
+
+
+@pytest.mark.parametrize(
+    "annotation, words",
+    [
+        (list, "element types"),
+        (complex, "cannot encode"),
+        (int | str, "union needs a tag"),
+        (list[None], "takes no bytes"),
+        (Annotated[str, u16], "marks an int"),
+        (tuple[(u8,) * 13], "1 to 12"),
+    ],
+)
+def test_annotations_that_cannot_be_encoded_are_refused(annotation: object, words: str) -> None:
+    with pytest.raises(jw.SchemaError, match=words):
+        jw.Codec(annotation)
+
+
+def test_skip_field_is_not_on_the_wire_and_takes_its_default() -> None:
+    @wireformat
+    class Cached:
+        key: u8
+        memo: Annotated[dict[str, object], Skip] = dataclasses.field(default_factory=dict)
+        note: Annotated[str, Skip] = "fresh"
+
+    value = Cached(5, {"x": object()}, "stale")
+    assert value.encode() == b"\x05"
+    assert Cached.decode(b"\x05") == Cached(5, {}, "fresh")
+
+
+def test_skip_field_without_default_is_refused() -> None:
+    with pytest.raises(jw.SchemaError, match="Skip: give it a default"):
+
+        @wireformat
+        class NoDefault:
+            memo: Annotated[int, Skip]
+
+
+def test_dataclass_options_pass_through() -> None:
+    @wireformat(frozen=True, slots=True, order=True)
+    class Point:
+        x: u8
+        y: u8
+
+    p = Point(1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.x = 3  # type: ignore[misc]
+    assert not hasattr(p, "__dict__")
+    assert Point(1, 2) < Point(1, 3)
+    assert Point.decode(p.encode()) == p
+
+
+def test_existing_dataclass_is_kept() -> None:
+    @wireformat
+    @dataclasses.dataclass
+    class Already:
+        x: u8
+
+    assert Already(3).encode() == b"\x03"
+
+
+def test_user_methods_are_never_overwritten() -> None:
+    @wireformat
+    class Custom:
+        x: u8
+
+        def encode(self) -> bytes:  # type: ignore[override]
+            return b"mine"
+
+    assert Custom(1).encode() == b"mine"
+    assert jw.encode(Custom(1)) == b"\x01"
+    assert Custom.decode(b"\x01") == Custom(1)
+
+
+def test_subclass_does_not_inherit_the_parents_codec() -> None:
+    @wireformat
+    class Base:
+        a: u8
+
+    @wireformat
+    class Child(Base):
+        b: u8
+
+    assert Base(1).encode() == b"\x01"
+    assert Child(1, 2).encode() == b"\x01\x02"
+    assert Child.decode(b"\x01\x02") == Child(1, 2)
+
+
+def test_with_codec_encodes_the_field() -> None:
+    class Celsius:
+        __name__ = "Celsius"
+
+        @staticmethod
+        def byte_size(value: float) -> int:
+            return 2
+
+        @staticmethod
+        def encode(value: float, writer: jw.Writer) -> None:
+            writer.write(round(value * 100).to_bytes(2, "little", signed=True))
+
+        @staticmethod
+        def decode(reader: jw.Reader) -> float:
+            return int.from_bytes(reader.read(2), "little", signed=True) / 100
+
+    @wireformat
+    class Reading:
+        sensor: u8
+        temp: Annotated[float, jw.With(Celsius)]
+
+    value = Reading(3, -1.5)
+    assert value.encode() == bytes.fromhex("03 6aff")
+    assert Reading.decode(bytes.fromhex("03 6aff")) == value
+    with pytest.raises(jw.DecodeError) as info:
+        Reading.decode(bytes.fromhex("03 6a"))
+    assert info.value.path == "Reading.temp" and info.value.offset == 1
+
+
+def test_separate_hooks_and_as_conversions() -> None:
+    def write_upper(value: str, writer: jw.Writer) -> None:
+        data = value.upper().encode()
+        writer.write(bytes([len(data)]) + data)
+
+    def read_lower(reader: jw.Reader) -> str:
+        return reader.read(reader.read(1)[0]).decode().lower()
+
+    @wireformat
+    class Hooked:
+        name: Annotated[str, jw.EncodeWith(write_upper), jw.SizeWith(lambda v: 1 + len(v.encode())), jw.DecodeWith(read_lower)]
+        code: Annotated[str, jw.As(u16, to_wire=int, from_wire=str)]
+        when: Annotated[float, jw.Into(u32, lambda v: int(v))]
+
+    value = Hooked("ab", "513", 7.0)
+    data = value.encode()
+    assert data == bytes.fromhex("02 4142 0102 07000000")
+    assert value.byte_size() == len(data)
+    assert Hooked.decode(data) == Hooked("ab", "513", 7)
+
+
+def test_encode_hook_without_size_is_refused() -> None:
+    with pytest.raises(jw.SchemaError, match="SizeWith"):
+
+        @wireformat
+        class Half:
+            x: Annotated[str, jw.EncodeWith(lambda v, w: None)]
+
+
+def test_generated_source_is_visible_in_tracebacks() -> None:
+    class Boom:
+        __name__ = "Boom"
+
+        @staticmethod
+        def byte_size(value: object) -> int:
+            return 1
+
+        @staticmethod
+        def encode(value: object, writer: jw.Writer) -> None:
+            raise RuntimeError("boom")
+
+        @staticmethod
+        def decode(reader: jw.Reader) -> object:
+            return None
+
+    @wireformat
+    class Exploding:
+        x: Annotated[object, jw.With(Boom)]
+
+    unit = jw.Codec(Exploding).unit
+    assert "def encode(_v):" in unit.source
+    assert linecache.getline(unit.filename, 1).startswith("def ")
+    with pytest.raises(jw.EncodeError) as info:
+        Exploding(1).encode()
+    assert "boom" in str(info.value) and info.value.path == "Exploding.x"
+    assert any("jetwire codec" in line for line in traceback.format_exception(info.value.__cause__))
+
+
+def test_fixed_size_message_is_one_struct_call() -> None:
+    @wireformat
+    class Qid:
+        type: u8
+        version: u32
+        path: jw.u64
+
+    @wireformat
+    class Rgetattr:
+        valid: jw.u64
+        qid: Qid
+        mode: u32
+
+    source = jw.Codec(Rgetattr).unit.source
+    encode_body = source.split("def encode(_v):")[1].split("def ")[0]
+    assert encode_body.count(".pack(") == 1
+    assert jw.Codec(Rgetattr).fixed_size == 8 + 13 + 4
+
+
+def test_option_of_option_keeps_some_none_apart() -> None:
+    codec = jw.Codec(jw.Option[Optional[u8]])
+    assert codec.encode(None) == b"\x00"
+    assert codec.encode(jw.Some(None)) == b"\x01\x00"
+    assert codec.encode(jw.Some(7)) == b"\x01\x01\x07"
+    assert codec.decode(b"\x01\x00") == jw.Some(None)
+
+
+def test_from_future_annotations_and_names_defined_later() -> None:
+    assert Ping.decode(b"\x00") == Ping(None)
+
+
+def test_too_many_enum_variants_are_refused() -> None:
+    namespace = {f"V{i}": type(f"V{i}", (), {"__qualname__": f"Big.V{i}"}) for i in range(257)}
+    big = type("Big", (), namespace)
+    with pytest.raises(jw.SchemaError, match="256"):
+        wireenum(big)

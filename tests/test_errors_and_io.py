@@ -1,0 +1,179 @@
+"""Errors that say what and where; files, streams and explain."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Optional
+
+import pytest
+
+import jetwire as jw
+from jetwire import u8, u16, u32, wireenum, wireformat
+
+
+@wireformat
+class Twalk:
+    fid: u32
+    newfid: u32
+    wnames: list[str]
+
+
+@wireenum
+class Chain:
+    class End:
+        value: u32
+
+    class Link:
+        next: Chain
+
+
+@wireformat
+class Node:
+    children: list[Node]
+
+
+def test_decode_error_names_path_and_offset_of_a_bad_string() -> None:
+    data = bytes.fromhex("01000000 02000000 0300 0100 61 0200 6262 0200 c328")
+    with pytest.raises(jw.DecodeError) as info:
+        Twalk.decode(data)
+    assert (info.value.path, info.value.offset) == ("Twalk.wnames[2]", 19)
+    assert "UTF-8" in info.value.reason
+    assert str(info.value) == f"Twalk.wnames[2]: {info.value.reason} (at byte 19)"
+
+
+def test_encode_error_names_path_and_offset() -> None:
+    with pytest.raises(jw.EncodeError) as info:
+        Twalk(1, 2, ["a", "b" * 70000]).encode()
+    assert info.value.path == "Twalk.wnames[1]" and info.value.offset == 13
+    assert "65,535" in info.value.reason
+
+
+def test_wrong_types_are_encode_errors_not_attribute_errors() -> None:
+    with pytest.raises(jw.EncodeError, match="expected str, got int"):
+        Twalk(1, 2, [5]).encode()  # type: ignore[list-item]
+    with pytest.raises(jw.EncodeError, match="expected a list"):
+        Twalk(1, 2, "abc").encode()  # type: ignore[arg-type]
+    with pytest.raises(jw.EncodeError, match="expected Twalk"):
+        jw.encode(object(), Twalk)
+
+
+def test_wire_errors_are_value_errors_and_pickle() -> None:
+    import pickle
+
+    err = jw.DecodeError("bad", "X.y", 3)
+    assert isinstance(err, ValueError)
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.reason, again.path, again.offset) == ("bad", "X.y", 3)
+
+
+def test_leftover_bytes_are_refused_by_decode_but_not_decode_prefix() -> None:
+    data = jw.encode(7, u16) + b"\xff"
+    with pytest.raises(jw.DecodeError, match="1 bytes left over") as info:
+        jw.decode(u16, data)
+    assert info.value.offset == 2
+    assert jw.decode_prefix(u16, data) == (7, 2)
+    assert jw.decode_prefix(u16, b"\x00" + data, 1) == (7, 3)
+
+
+def test_deep_nesting_is_a_decode_error_not_a_recursion_error() -> None:
+    data = b"\x01" * 100_000 + bytes.fromhex("00 07000000")
+    with pytest.raises(jw.DecodeError, match="nesting too deep"):
+        Chain.decode(data)
+    shallow = b"\x01" * 50 + bytes.fromhex("00 07000000")
+    value = Chain.decode(shallow)
+    for _ in range(50):
+        assert isinstance(value, Chain.Link)
+        value = value.next
+    assert value == Chain.End(7)
+
+
+def test_a_cycle_is_an_encode_error() -> None:
+    loop = Node([])
+    loop.children.append(loop)
+    with pytest.raises(jw.EncodeError, match="nesting too deep"):
+        loop.encode()
+
+
+def test_huge_declared_lengths_fail_without_allocating() -> None:
+    with pytest.raises(jw.DecodeError, match="32 MiB"):
+        jw.decode(bytes, b"\xff\xff\xff\xff")
+    with pytest.raises(jw.DecodeError, match="unexpected end"):
+        jw.decode(list[u32], b"\xff\xff")
+
+
+def test_duplicate_map_keys_would_lose_data_and_are_refused() -> None:
+    data = bytes.fromhex("0200 0100 61 01 0100 61 02")
+    with pytest.raises(jw.DecodeError, match="duplicate key") as info:
+        jw.decode(dict[str, u8], data)
+    assert info.value.offset == 6 and info.value.path == "dict[str, u8][1].key"
+
+
+def test_decode_accepts_bytearray_and_memoryview() -> None:
+    data = Twalk(1, 2, ["x"]).encode()
+    assert Twalk.decode(bytearray(data)) == Twalk(1, 2, ["x"])
+    assert Twalk.decode(memoryview(b"\x00" + data)[1:]) == Twalk(1, 2, ["x"])
+
+
+def test_explain_shows_each_value_and_where_it_stopped() -> None:
+    good = Twalk(1, 2, ["ab"]).encode()
+    text = jw.explain(Twalk, good)
+    assert "    10  02 00 61 62" in text and "Twalk.wnames[0] = 'ab'" in text
+    assert text.splitlines()[-1].startswith("decoded: Twalk(")
+    bad = good[:-1]
+    text = jw.explain(Twalk, bad)
+    assert "Twalk.wnames.len = 1" in text
+    assert text.splitlines()[-1].strip().startswith("10  02 00 61")
+    assert "error: Twalk.wnames[0]: unexpected end of data" in text
+
+
+def test_reading_values_one_by_one_from_a_file() -> None:
+    values = [Twalk(1, 2, ["a"]), Twalk(3, 4, []), Twalk(5, 6, ["b", "cd"])]
+    buffer = io.BytesIO()
+    for v in values:
+        v.encode_to(buffer)
+    buffer.write(b"\x01\x00")
+    buffer.seek(0)
+    assert [Twalk.decode_from(buffer) for _ in values] == values
+    with pytest.raises(jw.DecodeError, match="unexpected end") as info:
+        Twalk.decode_from(buffer)
+    assert info.value.path == "Twalk.fid"
+    with pytest.raises(EOFError):
+        Twalk.decode_from(buffer)
+    assert jw.read_value(u16, io.BytesIO(b"\x05\x00")) == 5
+
+
+def test_reading_from_an_asyncio_stream_consumes_only_the_value() -> None:
+    async def scenario() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(Twalk(1, 2, ["abc"]).encode() + b"\x09\x00rest")
+        reader.feed_eof()
+        assert await Twalk.decode_async(reader) == Twalk(1, 2, ["abc"])
+        assert await jw.read_value_async(u16, reader) == 9
+        assert await reader.read() == b"rest"
+
+        cut = asyncio.StreamReader()
+        cut.feed_data(Twalk(1, 2, ["abc"]).encode()[:-1])
+        cut.feed_eof()
+        with pytest.raises(jw.DecodeError, match="unexpected end"):
+            await Twalk.decode_async(cut)
+
+    asyncio.run(scenario())
+
+
+def test_custom_codec_reads_from_streams_too() -> None:
+    @wireformat
+    class WithLevel:
+        frame: jw.BacktraceFrame
+        note: Optional[str]
+
+    value = WithLevel(jw.BacktraceFrame("m", 0, 0, 0, 0, 1, (), jw.Level.WARN), "n")
+    assert WithLevel.decode_from(io.BytesIO(value.encode())) == value
+
+
+def test_encode_needs_a_type_for_values_that_do_not_say_it() -> None:
+    with pytest.raises(jw.EncodeError, match="pass type="):
+        jw.encode(5)
+    with pytest.raises(jw.EncodeError, match="pass type="):
+        jw.encode([1])
+    assert jw.encode(True) == b"\x01" and jw.encode("a") == b"\x01\x00a"
