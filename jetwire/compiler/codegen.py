@@ -93,6 +93,7 @@ class Unit:
     __slots__ = (
         "byte_size",
         "dec",
+        "dec_view",
         "decode",
         "decode_prefix",
         "enc",
@@ -107,6 +108,7 @@ class Unit:
     enc: Callable[[Any], bytes]
     enc_into: Callable[[Any, Callable[[Any], None]], None]
     dec: Callable[[Any, int], tuple[Any, int]]
+    dec_view: Callable[[Any, int], tuple[Any, int]]
     size: Callable[[Any], int]
     encode: Callable[[Any], bytes]
     decode: Callable[[Any], Any]
@@ -236,9 +238,10 @@ class _Dec(_Lines):
     """Decoder body: fixed-width reads wait in a run and are unpacked together; ``fixups``
     (building objects from the values) run right after the unpack."""
 
-    def __init__(self, src: _Source, indent: int) -> None:
+    def __init__(self, src: _Source, indent: int, view: bool) -> None:
         super().__init__(indent)
         self.src = src
+        self.view = view  # reading a memoryview (no .decode()) rather than bytes
         self.fmt: list[str] = []
         self.targets: list[str] = []
         self.size = 0
@@ -488,9 +491,9 @@ class _Compiler:
             if isinstance(node, BytesNode):
                 em.line(f"{target} = bytes(_b[_o:{e}])")
             elif isinstance(node, StrNode):
-                em.line(f"{target} = str(_b[_o:{e}], 'utf-8')")
+                em.line(f"{target} = {_utf8(em, e)}")
             else:
-                em.line(f"{target} = _Url(str(_b[_o:{e}], 'utf-8'))")
+                em.line(f"{target} = _Url({_utf8(em, e)})")
             em.line(f"_o = {e}")
         elif isinstance(node, TimeNode):
             t = src.tmp()
@@ -560,12 +563,12 @@ class _Compiler:
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
                 em.flush()
-                em.line(f"{target}, _o = {src.const(compile_unit(node), 'u')}.dec(_b, _o)")
+                em.line(f"{target}, _o = {src.const(compile_unit(node), 'u')}.{_dec_name(em)}(_b, _o)")
                 return
             self.dec_struct_fields(node, target, em, stack + (node,))
         elif isinstance(node, UnionNode):
             em.flush()
-            em.line(f"{target}, _o = {src.const(compile_unit(node), 'u')}.dec(_b, _o)")
+            em.line(f"{target}, _o = {src.const(compile_unit(node), 'u')}.{_dec_name(em)}(_b, _o)")
         elif isinstance(node, CustomNode):
             if node.decode is None:
                 assert node.inner is not None
@@ -746,20 +749,21 @@ def _compile(unit: Unit, node: Node) -> None:
         em.flush()
         out.append("def enc_into(_v, _ap):")
         out.extend(em.lines or ["    pass"])
-        dm = _Dec(src, 1)
-        comp.dec(node, "_r", dm, stack)
-        dm.flush()
-        out.append("def dec(_b, _o):")
-        out.append("    _L = len(_b)")
-        out.extend(dm.lines)
-        out.append("    return _r, _o")
+        for view in (False, True):
+            dm = _Dec(src, 1, view)
+            comp.dec(node, "_r", dm, stack)
+            dm.flush()
+            out.append(f"def {_dec_name(dm)}(_b, _o):")
+            out.append("    _L = len(_b)")
+            out.extend(dm.lines)
+            out.append("    return _r, _o")
         sm = _Size(src, 1)
         comp.size(node, "_v", sm, stack)
         out.append("def size(_v):")
         out.append("    _n = 0")
         out.extend(sm.lines)
         out.append(f"    return _n + {sm.const}")
-        _entries(src, comp, node, out, dm_factory=lambda: _body_dec(comp, node))
+        _entries(out, dm_factory=lambda view: _body_dec(comp, node, view))
 
     filename = f"<jetwire codec {node.label} #{next(_serial)}>"
     source = "\n".join(out) + "\n"
@@ -768,39 +772,57 @@ def _compile(unit: Unit, node: Node) -> None:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     unit.source = source
     unit.filename = filename
-    for attr in ("enc", "enc_into", "dec", "size", "encode", "decode", "decode_prefix", "byte_size"):
+    for attr in ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_prefix", "byte_size"):
         setattr(unit, attr, src.ns[attr])
 
 
-def _body_dec(comp: _Compiler, node: Node) -> list[str]:
-    dm = _Dec(comp.src, 2)
+def _utf8(em: _Dec, end: str) -> str:
+    # bytes.decode is the fastest way to text; a memoryview has none
+    return f"str(_b[_o:{end}], 'utf-8')" if em.view else f"_b[_o:{end}].decode()"
+
+
+def _dec_name(em: _Dec) -> str:
+    return "dec_view" if em.view else "dec"
+
+
+def _body_dec(comp: _Compiler, node: Node, view: bool) -> list[str]:
+    dm = _Dec(comp.src, 2, view)
     comp.dec(node, "_r", dm, ())
     dm.flush()
     return dm.lines
 
 
-def _entries(src: _Source, comp: _Compiler, node: Node, out: list[str], dm_factory: Any) -> None:
-    """``decode``, ``decode_prefix`` and ``byte_size``: the fast body, then the interpreter."""
+def _entries(out: list[str], dm_factory: Any) -> None:
+    """``decode``, ``decode_prefix`` and ``byte_size``: the fast body, then the interpreter.
+    Bytes are read as they are; a bytearray or memoryview through a byte view, not copied."""
     out.append("def decode(_d):")
-    out.append("    _b = _d if _d.__class__ is bytes else _view(_d)")
-    out.append("    try:")
-    out.append("        _o = 0")
-    out.append("        _L = len(_b)")
-    out.extend(dm_factory())
-    out.append("        if _o == _L: return _r")
-    out.append("    except Exception:")
-    out.append("        pass")
-    out.append("    return _slow_decode(_b, 0, True)")
+    out.append("    if _d.__class__ is not bytes: return _decode_view(_view(_d))")
+    out.append("    _b = _d")
+    for view in (False, True):
+        if view:
+            out.append("def _decode_view(_b):")
+        out.append("    try:")
+        out.append("        _o = 0")
+        out.append("        _L = len(_b)")
+        out.extend(dm_factory(view))
+        out.append("        if _o == _L: return _r")
+        out.append("    except Exception:")
+        out.append("        pass")
+        out.append("    return _slow_decode(_b, 0, True)")
     out.append("def decode_prefix(_d, _o=0):")
-    out.append("    _b = _d if _d.__class__ is bytes else _view(_d)")
-    out.append("    _start = _o")
-    out.append("    try:")
-    out.append("        _L = len(_b)")
-    out.extend(dm_factory())
-    out.append("        return _r, _o")
-    out.append("    except Exception:")
-    out.append("        pass")
-    out.append("    return _slow_decode(_b, _start, False)")
+    out.append("    if _d.__class__ is not bytes: return _decode_prefix_view(_view(_d), _o)")
+    out.append("    _b = _d")
+    for view in (False, True):
+        if view:
+            out.append("def _decode_prefix_view(_b, _o):")
+        out.append("    _start = _o")
+        out.append("    try:")
+        out.append("        _L = len(_b)")
+        out.extend(dm_factory(view))
+        out.append("        return _r, _o")
+        out.append("    except Exception:")
+        out.append("        pass")
+        out.append("    return _slow_decode(_b, _start, False)")
     out.append("def byte_size(_v):")
     out.append("    try:")
     out.append("        return size(_v)")
@@ -810,7 +832,7 @@ def _entries(src: _Source, comp: _Compiler, node: Node, out: list[str], dm_facto
 
 def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     src = comp.src
-    enc_map, into_map, size_map, dec_map = {}, {}, {}, {}
+    enc_map, into_map, size_map, dec_map, view_map = {}, {}, {}, {}, {}
     for variant in node.variants:
         key = variant.py_type
         vnode = variant.node
@@ -828,16 +850,17 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         em.flush()
         out.append(f"def {name}into(_v, _ap):")
         out.extend(em.lines)
-        dm = _Dec(src, 1)
-        if isinstance(vnode, StructNode):
-            comp.dec_struct_fields(vnode, "_r", dm, (vnode,))
-        else:
-            comp.dec(vnode, "_r", dm, ())
-        dm.flush()
-        out.append(f"def {name}dec(_b, _o):")
-        out.append("    _L = len(_b)")
-        out.extend(dm.lines)
-        out.append("    return _r, _o")
+        for view in (False, True):
+            dm = _Dec(src, 1, view)
+            if isinstance(vnode, StructNode):
+                comp.dec_struct_fields(vnode, "_r", dm, (vnode,))
+            else:
+                comp.dec(vnode, "_r", dm, ())
+            dm.flush()
+            out.append(f"def {name}{_dec_name(dm)}(_b, _o):")
+            out.append("    _L = len(_b)")
+            out.extend(dm.lines)
+            out.append("    return _r, _o")
         sm = _Size(src, 1)
         if isinstance(vnode, StructNode):
             for f in vnode.wire_fields:
@@ -851,6 +874,7 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         out.append(f"    return _n + {sm.const + 1}")
         enc_map[key], into_map[key] = f"{name}enc", f"{name}into"
         size_map[key], dec_map[variant.tag] = f"{name}size", f"{name}dec"
+        view_map[variant.tag] = f"{name}dec_view"
 
     def table(mapping: dict[Any, str], hint: str) -> str:
         names = {k: src.const(k, "C") if isinstance(k, type) else k for k in mapping}
@@ -861,10 +885,11 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     out.append(f"_ENC = {table(enc_map, 'e')}")
     out.append(f"_INTO = {table(into_map, 'i')}")
     out.append(f"_SIZE = {table(size_map, 's')}")
-    if dense:
-        out.append(f"_DEC = ({''.join(dec_map[t] + ', ' for t in tags)})")
-    else:
-        out.append(f"_DEC = {table(dec_map, 'd')}")
+    for table_name, names in (("_DEC", dec_map), ("_DECV", view_map)):
+        if dense:  # a tuple: an index is cheaper than a hash
+            out.append(f"{table_name} = ({''.join(names[t] + ', ' for t in tags)})")
+        else:
+            out.append(f"{table_name} = {table(names, 'd')}")
     out.append("def enc(_v):")
     out.append("    return _ENC[_v.__class__](_v)")
     out.append("def enc_into(_v, _ap):")
@@ -873,16 +898,18 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     out.append("    return _SIZE[_v.__class__](_v)")
     out.append("def dec(_b, _o):")
     out.append("    return _DEC[_b[_o]](_b, _o + 1)")
+    out.append("def dec_view(_b, _o):")
+    out.append("    return _DECV[_b[_o]](_b, _o + 1)")
     out.append("def encode(_v):")
     out.append("    try:")
     out.append("        return _ENC[_v.__class__](_v)")
     out.append("    except Exception:")
     out.append("        return _slow_encode(_v)")
 
-    def dec_body() -> list[str]:
-        return ["        _r, _o = _DEC[_b[_o]](_b, _o + 1)"]
+    def dec_body(view: bool) -> list[str]:
+        return [f"        _r, _o = {'_DECV' if view else '_DEC'}[_b[_o]](_b, _o + 1)"]
 
-    _entries(src, comp, node, out, dm_factory=dec_body)
+    _entries(out, dm_factory=dec_body)
 
 
 def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:
