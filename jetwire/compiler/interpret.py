@@ -282,8 +282,8 @@ def _custom(decode: Callable[[Any], Any], path: Path, st: DecodeState) -> Steps:
                 ) from None
             got += chunk
             continue
-        except DecodeError as exc:
-            raise _fail(exc.reason, path, st.offset + reader.pos) from None
+        except DecodeError as exc:  # its offset counts from the start of this field
+            raise _fail(exc.reason, path, st.offset + exc.offset) from None
         except Exception as exc:
             raise _fail(f"custom codec failed: {exc!r}", path, st.offset + reader.pos) from exc
         if reader.pos != len(got):

@@ -164,13 +164,14 @@ class TupleNode(Node):
 
 
 class FieldPlan:
-    __slots__ = ("init", "name", "node", "skip")
+    __slots__ = ("init", "kw_only", "name", "node", "skip")
 
-    def __init__(self, name: str, node: Node | None, skip: bool, init: bool) -> None:
+    def __init__(self, name: str, node: Node | None, skip: bool, init: bool, kw_only: bool = False) -> None:
         self.name = name
         self.node = node
         self.skip = skip
         self.init = init
+        self.kw_only = kw_only
 
 
 class StructNode(Node):
@@ -205,7 +206,7 @@ class StructNode(Node):
         """Whether the wire fields are exactly the leading ``__init__`` parameters, in order."""
         init_fields = [f for f in self.fields if f.init]
         wire = self.wire_fields
-        return all(f.init for f in wire) and init_fields[: len(wire)] == wire
+        return all(f.init and not f.kw_only for f in wire) and init_fields[: len(wire)] == wire
 
     def construct(self, values: list[Any]) -> Any:
         """Builds an instance from its wire field values, as the generated decoder does."""

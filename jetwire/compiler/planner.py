@@ -192,7 +192,7 @@ def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -
             if _is_skipped(hint):
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     raise SchemaError(f"{where} is Skip: give it a default, decoding needs one")
-                fields.append(FieldPlan(f.name, None, True, f.init))
+                fields.append(FieldPlan(f.name, None, True, f.init, f.kw_only is True))
                 continue
             try:
                 node = _build(hint, typevars)
@@ -200,7 +200,7 @@ def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -
                 raise
             except SchemaError as exc:
                 raise SchemaError(f"{where}: {exc}") from None
-            fields.append(FieldPlan(f.name, node, False, f.init))
+            fields.append(FieldPlan(f.name, node, False, f.init, f.kw_only is True))
         return fields
     finally:
         _planning.pop()

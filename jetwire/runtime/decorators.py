@@ -100,9 +100,12 @@ def _caller_locals(depth: int) -> dict[str, Any]:
     """The names of the function a class is declared in: with postponed annotations, a field
     may name a class local to that function, which ``get_type_hints`` alone cannot see."""
     frame = sys._getframe(depth)
-    if frame.f_locals is frame.f_globals:
-        return {}
-    return dict(frame.f_locals)
+    names: dict[str, Any] = {}
+    if frame.f_globals.get("__name__") not in sys.modules:  # code run by exec() with its own globals
+        names.update(frame.f_globals)
+    if frame.f_locals is not frame.f_globals:
+        names.update(frame.f_locals)
+    return names
 
 
 def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:

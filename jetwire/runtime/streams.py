@@ -8,13 +8,15 @@ a value raises ``DecodeError`` naming the field.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..compiler.interpret import DecodeState, decode_steps
 from ..errors import DecodeError
 from .codec import codec_for
+
+if TYPE_CHECKING:  # asyncio costs 40 ms to import: only the async readers need it
+    import asyncio
 
 
 def _read_exactly(file: BinaryIO, n: int) -> bytes:
@@ -62,6 +64,8 @@ def _drive(node: Any, read: Callable[[int], bytes]) -> Any:
 
 async def read_value_async(tp: Any, reader: asyncio.StreamReader) -> Any:
     """Reads one value of ``tp`` from an ``asyncio.StreamReader``, consuming only its bytes."""
+    import asyncio
+
     codec = codec_for(tp)
     node = codec.node
 
