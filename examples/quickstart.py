@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Optional
 
 import jetwire
-from jetwire import u16, u32, u64, wireenum, wireformat
+from jetwire import WireFormat, u16, u32, u64, wireenum, wireformat
 
 
 @wireformat(frozen=True)
-class Item:
+class Item(WireFormat):
     sku: u32
     quantity: u16
     label: str
 
 
 @wireenum
-class Payment:
+class Payment(WireFormat):
     """A tagged union: one byte says which variant follows (0, 1, 2 in definition order)."""
 
     class Cash:
@@ -31,7 +31,7 @@ class Payment:
 
 
 @wireformat
-class Order:
+class Order(WireFormat):
     id: u64
     customer: str
     note: Optional[str]

@@ -35,7 +35,7 @@ from .markers import (
     u128,
 )
 from .runtime.codec import Codec, byte_size, decode, decode_prefix, encode, explain
-from .runtime.decorators import wireenum, wireformat
+from .runtime.decorators import WireFormat, wireenum, wireformat
 from .runtime.streams import read_value, read_value_async, write_value, write_value_async
 from .stdtypes import (
     Backtrace,
@@ -54,7 +54,7 @@ from .wiretypes import Url
 __version__ = "0.1.0"
 
 __all__ = [
-    "wireformat", "wireenum", "Codec", "encode", "decode", "decode_prefix", "byte_size", "explain",
+    "wireformat", "wireenum", "WireFormat", "Codec", "encode", "decode", "decode_prefix", "byte_size", "explain",
     "read_value", "read_value_async", "write_value", "write_value_async",
     "WireError", "EncodeError", "DecodeError", "SchemaError",
     "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "f32", "f64",

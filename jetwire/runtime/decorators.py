@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
 
 from typing_extensions import dataclass_transform
 
@@ -18,6 +18,9 @@ from ..compiler.plan import MAX_VARIANTS
 from ..compiler.planner import INFO, ClassInfo, Unresolved, class_info, class_plan
 from ..errors import SchemaError
 from . import streams
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T", bound=type)
 
@@ -186,40 +189,70 @@ def install(cls: Any) -> Unit:
     return unit
 
 
+Buffer = bytes | bytearray | memoryview
+Self = TypeVar("Self", bound="WireFormat")
+
+
+class WireFormat:
+    """The methods every decorated class gets, spelled out for type checkers.
+
+    Inheriting is optional: ``@wireformat`` puts these methods on any class. Inherit from it
+    (``class Order(WireFormat)``) when a type checker should see ``Order.decode`` and
+    ``order.encode()``. Each method compiles the class's codec on first use and then replaces
+    itself on the class with the generated function.
+    """
+
+    __slots__ = ()
+
+    def encode(self) -> bytes:
+        """The wire bytes of this value."""
+        return install(type(self)).encode(self)
+
+    def byte_size(self) -> int:
+        """How many bytes ``encode()`` returns (it checks nothing; ``encode`` does)."""
+        return install(type(self)).byte_size(self)
+
+    @classmethod
+    def decode(cls: type[Self], data: Buffer) -> Self:
+        """The value encoded by ``data``, which must be used whole."""
+        value: Self = install(cls).decode(data)
+        return value
+
+    @classmethod
+    def decode_prefix(cls: type[Self], data: Buffer, offset: int = 0) -> tuple[Self, int]:
+        """The value encoded at ``data[offset:]`` and the offset where it ends."""
+        return install(cls).decode_prefix(data, offset)
+
+    def encode_to(self, file: BinaryIO) -> int:
+        """Writes ``self.encode()`` to a binary file object; returns the byte count."""
+        return streams.write_value(self, file)
+
+    @classmethod
+    def decode_from(cls: type[Self], file: BinaryIO) -> Self:
+        """Reads one value from a binary file object, consuming only its bytes."""
+        value: Self = streams.read_value(_owner(cls), file)
+        return value
+
+    async def encode_async(self, writer: asyncio.StreamWriter) -> int:
+        """Writes ``self.encode()`` to an asyncio stream and drains it."""
+        return await streams.write_value_async(self, writer)
+
+    @classmethod
+    async def decode_async(cls: type[Self], reader: asyncio.StreamReader) -> Self:
+        """Reads one value from an ``asyncio.StreamReader``, consuming only its bytes."""
+        value: Self = await streams.read_value_async(_owner(cls), reader)
+        return value
+
+
+def _owner(cls: Any) -> Any:
+    info = class_info(cls)
+    return info.owner if info is not None and info.kind == "variant" else cls
+
+
 def _attach_methods(cls: Any, user_defined: set[str]) -> None:
-    stubs = {
-        "encode": _encode_stub,
-        "byte_size": _byte_size_stub,
-        "decode": classmethod(_decode_stub),
-        "decode_prefix": classmethod(_decode_prefix_stub),
-        "encode_to": streams.encode_to_method,
-        "decode_from": classmethod(streams.decode_from_method),
-        "encode_async": streams.encode_async_method,
-        "decode_async": classmethod(streams.decode_async_method),
-    }
     attached = []
-    for name, stub in stubs.items():
+    for name in _METHODS:
         if name not in user_defined:
-            setattr(cls, name, stub)
+            setattr(cls, name, WireFormat.__dict__[name])
             attached.append(name)
     cls.__jetwire_stubs__ = tuple(attached)
-
-
-def _encode_stub(self: Any) -> bytes:
-    """The wire bytes of this value."""
-    return install(type(self)).encode(self)
-
-
-def _byte_size_stub(self: Any) -> int:
-    """How many bytes ``encode()`` returns."""
-    return install(type(self)).byte_size(self)
-
-
-def _decode_stub(cls: Any, data: bytes | bytearray | memoryview) -> Any:
-    """The value encoded by ``data``, which must be used whole."""
-    return install(cls).decode(data)
-
-
-def _decode_prefix_stub(cls: Any, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, int]:
-    """The value encoded at ``data[offset:]`` and the offset where it ends."""
-    return install(cls).decode_prefix(data, offset)

@@ -114,32 +114,3 @@ async def write_value_async(value: Any, writer: asyncio.StreamWriter, tp: Any = 
     writer.write(data)
     await writer.drain()
     return len(data)
-
-
-# Methods put on decorated classes.
-
-def encode_to_method(self: Any, file: BinaryIO) -> int:
-    """Writes ``self.encode()`` to a binary file object; returns the byte count."""
-    return write_value(self, file)
-
-
-def decode_from_method(cls: Any, file: BinaryIO) -> Any:
-    """Reads one value from a binary file object, consuming only its bytes."""
-    return read_value(_owner(cls), file)
-
-
-async def encode_async_method(self: Any, writer: asyncio.StreamWriter) -> int:
-    """Writes ``self.encode()`` to an asyncio stream and drains it."""
-    return await write_value_async(self, writer)
-
-
-async def decode_async_method(cls: Any, reader: asyncio.StreamReader) -> Any:
-    """Reads one value from an ``asyncio.StreamReader``, consuming only its bytes."""
-    return await read_value_async(_owner(cls), reader)
-
-
-def _owner(cls: Any) -> Any:
-    from ..compiler.planner import class_info
-
-    info = class_info(cls)
-    return info.owner if info is not None and info.kind == "variant" else cls
