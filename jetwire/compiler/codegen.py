@@ -155,6 +155,24 @@ class _Lines:
     def line(self, text: str) -> None:
         self.lines.append("    " * self.indent + text)
 
+    def flush(self) -> None:
+        """Writes out what waits to be fused; a block must not start or end with any."""
+
+    def enter(self) -> None:
+        self.flush()
+
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        self.enter()
+        self.line(header)
+        self.indent += 1
+        mark = len(self.lines)
+        yield
+        self.flush()
+        if len(self.lines) == mark:
+            self.line("pass")
+        self.indent -= 1
+
 
 class _Enc(_Lines):
     """Encoder body. Static mode gathers piece expressions for one final join; the first loop
@@ -194,6 +212,9 @@ class _Enc(_Lines):
         else:
             self.pieces.append(expr)
 
+    def enter(self) -> None:
+        self.go_dynamic()
+
     def go_dynamic(self) -> None:
         self.flush()
         if not self.dynamic:
@@ -208,18 +229,6 @@ class _Enc(_Lines):
         name = self.src.tmp()
         self.line(f"{name} = {expr}")
         return name
-
-    @contextmanager
-    def block(self, header: str) -> Iterator[None]:
-        self.go_dynamic()
-        self.line(header)
-        self.indent += 1
-        mark = len(self.lines)
-        yield
-        self.flush()
-        if len(self.lines) == mark:
-            self.line("pass")
-        self.indent -= 1
 
     def finish_bytes(self) -> str:
         """The expression of the whole encoding (after flush)."""
@@ -267,17 +276,6 @@ class _Dec(_Lines):
             self.line(text)
         self.fmt, self.targets, self.size, self.fixups = [], [], 0, []
 
-    @contextmanager
-    def block(self, header: str) -> Iterator[None]:
-        self.flush()
-        self.line(header)
-        self.indent += 1
-        mark = len(self.lines)
-        yield
-        self.flush()
-        if len(self.lines) == mark:
-            self.line("pass")
-        self.indent -= 1
 
 
 class _Size(_Lines):
@@ -289,15 +287,6 @@ class _Size(_Lines):
     def add(self, expr: str) -> None:
         self.line(f"_n += {expr}")
 
-    @contextmanager
-    def block(self, header: str) -> Iterator[None]:
-        self.line(header)
-        self.indent += 1
-        mark = len(self.lines)
-        yield
-        if len(self.lines) == mark:
-            self.line("pass")
-        self.indent -= 1
 
 
 def _scalar_fmt(node: Node) -> str | None:

@@ -8,10 +8,10 @@ a value raises ``DecodeError`` naming the field.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..compiler.interpret import DecodeState, decode_steps
+from ..compiler.plan import Node
 from ..errors import DecodeError
 from .codec import codec_for
 
@@ -31,43 +31,50 @@ def _read_exactly(file: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
+class _Pull:
+    """Feeds a stream's bytes to the interpreter's decoder, which asks for them as it goes.
+    The sync and async readers differ only in how they fetch what ``want`` says."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.state = DecodeState(0, None)
+        self.steps = decode_steps(node, (node.label,), self.state)
+        self.started = False
+        self.want: int = self._next(None)
+        self.value: Any = None
+        self.done = False
+
+    def _next(self, chunk: bytes | None) -> int:
+        try:
+            return self.steps.send(chunk)  # type: ignore[arg-type]
+        except StopIteration as finished:
+            self.value, self.done = finished.value, True
+            return 0
+        except RecursionError:
+            raise DecodeError("nesting too deep to decode", self.node.label, self.state.offset) from None
+
+    def give(self, chunk: bytes) -> None:
+        if not self.started and not chunk:
+            self.steps.close()
+            raise EOFError(f"end of stream before a {self.node.label}")
+        self.started = True
+        self.want = self._next(chunk)
+
+
 def read_value(tp: Any, file: BinaryIO) -> Any:
     """Reads one value of ``tp`` from a binary file object, consuming only its bytes."""
     codec = codec_for(tp)
-    node = codec.node
-    if node.fixed is not None:
-        data = _read_exactly(file, node.fixed)
-        if not data and node.fixed:
-            raise EOFError(f"end of file before a {node.label}")
-        return codec.decode(data)
-    return _drive(node, lambda n: _read_exactly(file, n))
-
-
-def _drive(node: Any, read: Callable[[int], bytes]) -> Any:
-    st = DecodeState(0, None)
-    steps = decode_steps(node, (node.label,), st)
-    try:
-        want = steps.send(None)  # type: ignore[arg-type]
-        first = True
-        while True:
-            chunk = read(want)
-            if first and not chunk and want:
-                steps.close()
-                raise EOFError(f"end of stream before a {node.label}")
-            first = False
-            want = steps.send(chunk)
-    except StopIteration as done:
-        return done.value
-    except RecursionError:
-        raise DecodeError("nesting too deep to decode", node.label, st.offset) from None
+    if codec.node.fixed:
+        return codec.decode(_first(_read_exactly(file, codec.node.fixed), codec.node))
+    pull = _Pull(codec.node)
+    while not pull.done:
+        pull.give(_read_exactly(file, pull.want))
+    return pull.value
 
 
 async def read_value_async(tp: Any, reader: asyncio.StreamReader) -> Any:
     """Reads one value of ``tp`` from an ``asyncio.StreamReader``, consuming only its bytes."""
     import asyncio
-
-    codec = codec_for(tp)
-    node = codec.node
 
     async def read(n: int) -> bytes:
         try:
@@ -75,27 +82,19 @@ async def read_value_async(tp: Any, reader: asyncio.StreamReader) -> Any:
         except asyncio.IncompleteReadError as exc:
             return exc.partial
 
-    if node.fixed is not None:
-        data = await read(node.fixed)
-        if not data and node.fixed:
-            raise EOFError(f"end of stream before a {node.label}")
-        return codec.decode(data)
-    st = DecodeState(0, None)
-    steps = decode_steps(node, (node.label,), st)
-    try:
-        want = steps.send(None)  # type: ignore[arg-type]
-        first = True
-        while True:
-            chunk = await read(want)
-            if first and not chunk and want:
-                steps.close()
-                raise EOFError(f"end of stream before a {node.label}")
-            first = False
-            want = steps.send(chunk)
-    except StopIteration as done:
-        return done.value
-    except RecursionError:
-        raise DecodeError("nesting too deep to decode", node.label, st.offset) from None
+    codec = codec_for(tp)
+    if codec.node.fixed:
+        return codec.decode(_first(await read(codec.node.fixed), codec.node))
+    pull = _Pull(codec.node)
+    while not pull.done:
+        pull.give(await read(pull.want))
+    return pull.value
+
+
+def _first(data: bytes, node: Node) -> bytes:
+    if not data:
+        raise EOFError(f"end of stream before a {node.label}")
+    return data
 
 
 def write_value(value: Any, file: BinaryIO, tp: Any = None) -> int:

@@ -1,0 +1,408 @@
+"""Hypothesis strategies for any type jetwire can encode, derived from the codec's own plan.
+
+``strategy(tp)`` walks the same plan nodes the generated code and the reference interpreter
+use, so the bounds are exact: a ``u16`` field gets integers in ``0..65535``, a ``datetime`` gets
+whole milliseconds between 1970 and 9999, a string never exceeds 65,535 UTF-8 bytes.
+
+Fields written by user code (``With(codec)``, ``EncodeWith``/``DecodeWith``, ``As(...)`` with
+conversions) have no values jetwire can invent: give them one with ``register_strategy``,
+keyed by the codec object, the Python type, or the exact annotation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import operator
+import types
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from ..compiler.plan import (
+    MAX_STRING_BYTES,
+    BoolNode,
+    BytesNode,
+    ConvertNode,
+    CustomNode,
+    EnumNode,
+    FloatNode,
+    IntNode,
+    IPNode,
+    MapNode,
+    Node,
+    OptionNode,
+    SeqNode,
+    SetNode,
+    StrNode,
+    StructNode,
+    TimeNode,
+    TupleNode,
+    UnionNode,
+    UnitNode,
+    UrlNode,
+)
+from ..compiler.planner import class_info, plan, resolve_hints, substitute
+from ..compiler.support import EPOCH, ms_to_datetime
+from ..errors import SchemaError
+from ..markers import Some, With
+from ..stdtypes import Level, LevelCodec
+from ..wiretypes import Url
+
+__all__ = ["register_strategy", "strategy"]
+
+Strategy = SearchStrategy[Any]
+
+# The last millisecond datetime can hold: 9999-12-31T23:59:59.999Z.
+MAX_TIME_MS = (
+    datetime.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=datetime.timezone.utc) - EPOCH
+) // datetime.timedelta(milliseconds=1)
+
+_registry: dict[Any, Strategy] = {}
+_registry_by_id: dict[int, tuple[Any, Strategy]] = {}  # unhashable keys, by identity
+_cache: dict[tuple[Any, ...], Strategy] = {}  # strategy() results; cleared by register_strategy
+
+
+def register_strategy(key: Any, strategy: Strategy) -> None:
+    """Tells ``strategy()`` how to generate the values of ``key``.
+
+    ``key`` is a codec object (what ``With(codec)`` holds; the ``With`` marker itself also
+    works), a Python type (the field's declared type, e.g. ``uuid.UUID``), or an exact
+    annotation (``Annotated[UUID, As(str, str, UUID)]``). A registered annotation or class
+    replaces jetwire's own strategy wherever it appears; a registered Python type is used for
+    fields written by user code (``With``, ``EncodeWith``/``DecodeWith``, ``As``) of that type.
+    """
+    if not isinstance(strategy, SearchStrategy):
+        raise TypeError(f"register_strategy({key!r}, ...) needs a hypothesis strategy, got {strategy!r}")
+    if isinstance(key, With):
+        key = key.codec
+    try:
+        hash(key)
+    except TypeError:
+        _registry_by_id[id(key)] = (key, strategy)
+    else:
+        _registry[key] = strategy
+    _cache.clear()
+
+
+def _registered(key: Any) -> Strategy | None:
+    if key is None:
+        return None
+    try:
+        found = _registry.get(key)
+    except TypeError:
+        entry = _registry_by_id.get(id(key))
+        return entry[1] if entry is not None and entry[0] is key else None
+    return found
+
+
+def strategy(
+    tp: Any,
+    *,
+    allow_nan: bool = False,
+    max_size: int = 8,
+    max_text: int = 40,
+    max_bytes: int = 32,
+    max_depth: int = 3,
+) -> SearchStrategy[Any]:
+    """A strategy for the values of ``tp``, any annotation jetwire accepts.
+
+    Every value it generates encodes: integers stay in their width, strings within 65,535
+    UTF-8 bytes (and ``max_text`` characters), collections within ``max_size`` elements,
+    ``bytes`` within ``max_bytes``. Floats are never NaN unless ``allow_nan`` (NaN is not equal
+    to itself, so it breaks round-trip equality). Recursive types are unrolled ``max_depth``
+    times; past that, only their non-recursive cases (empty lists, ``None``, leaf variants) are
+    generated.
+    """
+    if max_size < 0 or max_text < 0 or max_bytes < 0 or max_depth < 1:
+        raise ValueError("strategy(): sizes must be >= 0 and max_depth >= 1")
+    key = (tp, allow_nan, max_size, max_text, max_bytes, max_depth)
+    cacheable = _hashable(tp)
+    if cacheable:
+        cached = _cache.get(key)
+        if cached is not None:
+            return cached
+    node = plan(tp)
+    walker = _Walker(allow_nan, max_size, max_text, max_bytes, max_depth)
+    found = walker.build(node, tp, ())
+    if found is None:
+        raise SchemaError(f"{node.label} has no finite values: every case of it contains itself")
+    if cacheable:
+        _cache[key] = found
+    return found
+
+
+_Stack = tuple[int, ...]
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _strip_annotated(hint: Any) -> Any:
+    while get_origin(hint) is Annotated:
+        hint = hint.__origin__
+    return hint
+
+
+def _args(hint: Any, n: int) -> tuple[Any, ...]:
+    """The ``n`` type arguments of ``hint`` (``None``s when it has not got them)."""
+    args = get_args(_strip_annotated(hint)) if hint is not None else ()
+    if len(args) == 2 and args[1] is Ellipsis:
+        args = args[:1]
+    return args if len(args) == n else (None,) * n
+
+
+def _option_inner(hint: Any, wrapped: bool) -> Any:
+    """``T`` of ``Optional[T]`` or of ``Option[T]`` (``Some[T] | None``)."""
+    hint = _strip_annotated(hint)
+    if get_origin(hint) not in (Union, types.UnionType):
+        return None
+    rest = [a for a in get_args(hint) if a is not type(None)]
+    if len(rest) != 1:
+        return Union[tuple(rest)] if rest and not wrapped else None
+    only = rest[0]
+    if wrapped:
+        return get_args(only)[0] if get_origin(only) is Some else None
+    return only
+
+
+class _Walker:
+    def __init__(self, allow_nan: bool, max_size: int, max_text: int, max_bytes: int, max_depth: int) -> None:
+        self.allow_nan = allow_nan
+        self.max_size = max_size
+        self.max_text = max_text
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        # Strategies of class nodes, by node and the class nodes being unrolled around it.
+        self.memo: dict[tuple[int, _Stack], Strategy | None] = {}
+
+    def build(self, node: Node, hint: Any, stack: _Stack) -> Strategy | None:  # noqa: C901
+        """The strategy of ``node``, or None when it has no value within the unrolling depth.
+
+        ``hint`` is the annotation the node was planned from, when known (for the registry).
+        """
+        if hint is not None and _hashable(hint):
+            found = _registered(hint)
+            if found is not None:
+                return found
+        if isinstance(node, IntNode):
+            return st.integers(node.kind.min, node.kind.max)
+        if isinstance(node, FloatNode):
+            if node.kind.size == 4:
+                return st.floats(width=32, allow_nan=self.allow_nan)
+            return st.floats(allow_nan=self.allow_nan)
+        if isinstance(node, BoolNode):
+            return st.booleans()
+        if isinstance(node, UnitNode):
+            return st.none()
+        if isinstance(node, StrNode):
+            return self.text()
+        if isinstance(node, BytesNode):
+            return st.binary(max_size=self.max_bytes)
+        if isinstance(node, UrlNode):
+            return urls()
+        if isinstance(node, TimeNode):
+            return st.integers(0, MAX_TIME_MS).map(ms_to_datetime)
+        if isinstance(node, IPNode):
+            return st.ip_addresses(v=4 if node.version == 4 else 6)
+        if isinstance(node, SeqNode):
+            (elem_hint,) = _args(hint, 1)
+            elem = self.build(node.elem, elem_hint, stack)
+            if elem is None:
+                return st.just(node.container())
+            items = st.lists(elem, max_size=self.max_size)
+            return items if node.container is list else items.map(tuple)
+        if isinstance(node, SetNode):
+            (elem_hint,) = _args(hint, 1)
+            elem = self.build(node.elem, elem_hint, stack)
+            if elem is None:
+                return st.just(node.container())
+            if node.container is frozenset:
+                return st.frozensets(elem, max_size=self.max_size)
+            return st.sets(elem, max_size=self.max_size)
+        if isinstance(node, MapNode):
+            key_hint, value_hint = _args(hint, 2)
+            key = self.build(node.key, key_hint, stack)
+            value = self.build(node.value, value_hint, stack)
+            if key is None or value is None:
+                return st.just({})
+            return st.dictionaries(key, value, max_size=self.max_size)
+        if isinstance(node, OptionNode):
+            inner = self.build(node.inner, _option_inner(hint, node.wrapped), stack)
+            if inner is None:
+                return st.none()
+            return st.none() | (inner.map(Some) if node.wrapped else inner)
+        if isinstance(node, TupleNode):
+            item_hints = _args(hint, len(node.items)) if node.items else ()
+            parts = [self.build(i, h, stack) for i, h in zip(node.items, item_hints)]
+            present = [p for p in parts if p is not None]
+            return st.tuples(*present) if len(present) == len(parts) else None
+        if isinstance(node, (StructNode, UnionNode)):
+            return self.class_strategy(node, stack)
+        if isinstance(node, EnumNode):
+            found = _registered(node.py_type)
+            return found if found is not None else st.sampled_from(node.members)
+        if isinstance(node, CustomNode):
+            return self.custom(node, hint)
+        if isinstance(node, ConvertNode):
+            return self.convert(node, hint, stack)
+        raise SchemaError(f"jetwire.testing has no strategy for {node!r}")
+
+    def text(self) -> Strategy:
+        chars = st.characters(exclude_categories=["Cs"])
+        text = st.text(chars, max_size=self.max_text)
+        if self.max_text * 4 > MAX_STRING_BYTES:
+            return text.filter(lambda s: len(s.encode("utf-8")) <= MAX_STRING_BYTES)
+        return text
+
+    def class_strategy(self, node: StructNode | UnionNode, stack: _Stack) -> Strategy | None:
+        found = _registered(node.py_type)
+        if found is not None:
+            return found
+        if stack.count(id(node)) >= self.max_depth:
+            return None
+        key = (id(node), stack)
+        if key in self.memo:
+            return self.memo[key]
+        inner = stack + (id(node),)
+        result: Strategy | None
+        if isinstance(node, StructNode):
+            result = self.struct(node, inner)
+        else:
+            variants = [self.build(v.node, v.py_type, inner) for v in node.variants]
+            present = [v for v in variants if v is not None]
+            result = st.one_of(present) if present else None
+        self.memo[key] = result
+        return result
+
+    def struct(self, node: StructNode, stack: _Stack) -> Strategy | None:
+        hints = _field_hints(node)
+        wire = node.wire_fields
+        fields: list[Strategy] = []
+        for f in wire:
+            assert f.node is not None
+            found = self.build(f.node, hints.get(f.name), stack)
+            if found is None:
+                return None
+            fields.append(found)
+        if all(f.init for f in wire):
+            return st.builds(node.cls, **{f.name: s for f, s in zip(wire, fields)})
+        # Fields outside __init__ are set after construction, as the decoder does.
+        return st.tuples(*fields).map(lambda values: node.construct(list(values)))
+
+    def custom(self, node: CustomNode, hint: Any) -> Strategy:
+        for key in (node.codec, _strip_annotated(hint), node.decode, node.encode):
+            found = _registered(key)
+            if found is not None:
+                return found
+        codec = node.codec
+        if codec is LevelCodec or isinstance(codec, LevelCodec):
+            return st.sampled_from(Level)
+        raise _unknown(node, hint, "a custom codec")
+
+    def convert(self, node: ConvertNode, hint: Any, stack: _Stack) -> Strategy:
+        found = _registered(_strip_annotated(hint))
+        if found is not None:
+            return found
+        if node.to_wire is None and node.from_wire is None:
+            inner = self.build(node.inner, None, stack)
+            if inner is not None:
+                return inner
+        raise _unknown(node, hint, f"As({node.inner.label}, ...) conversions")
+
+
+def _unknown(node: Node, hint: Any, what: str) -> SchemaError:
+    shown = hint if hint is not None else node.label
+    base = _strip_annotated(hint)
+    example = getattr(base, "__name__", None) or "YourType"
+    return SchemaError(
+        f"jetwire.testing cannot invent values of {shown!r}, written by {what}: call "
+        f"jetwire.testing.register_strategy({example}, <a hypothesis strategy>) first "
+        "(keyed by the codec object, the Python type or the exact annotation)"
+    )
+
+
+def _field_hints(node: StructNode) -> dict[str, Any]:
+    """The annotations of the fields of ``node``, type parameters bound (best effort)."""
+    cls = node.cls
+    info = class_info(cls)
+    localns: dict[str, Any] = {}
+    if info is not None:
+        owner = class_info(info.owner) if info.owner is not None else None
+        localns = (owner or info).localns
+    try:
+        hints = resolve_hints(cls, localns)
+    except Exception:  # a name the planner resolved in a scope gone now: no hints, no registry
+        return {}
+    typevars: dict[Any, Any] = {}
+    if node.args:
+        params: tuple[Any, ...] = ()
+        for c in (cls, info.owner if info is not None else None):
+            if c is not None:
+                params = params or c.__dict__.get("__parameters__", ())
+        typevars = dict(zip(params, node.args))
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        if typevars:
+            try:
+                hint = _bind(hint, typevars)
+            except Exception:  # a hint the planner reads its own way: leave the field unhinted
+                hint = None
+        if hint is not None:
+            out[f.name] = hint
+    return out
+
+
+def _bind(hint: Any, typevars: dict[Any, Any]) -> Any:
+    if isinstance(hint, TypeVar):
+        return typevars.get(hint)
+    return substitute(hint, typevars)
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs: simple, valid, and already in the form a WHATWG parser would print them.
+
+_SPECIAL = ("http", "https", "ws", "wss", "ftp")
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_DIGITS = "0123456789"
+
+
+def _word(first: str, rest: str, max_size: int) -> Strategy:
+    return st.builds(operator.add, st.sampled_from(first), st.text(rest, max_size=max_size))
+
+
+def urls() -> SearchStrategy[Url]:
+    """Absolute URLs: ``http(s)/ws(s)/ftp://host[:port]/path[?query]``, ``file:///path``,
+    ``mailto:user@host``, ``urn:name:thing``."""
+    label = _word(_LOWER, _LOWER + _DIGITS, 9)
+    host = st.lists(label, min_size=1, max_size=3).map(".".join)
+    port = st.none() | st.integers(1024, 65535)
+    segment = st.text(_LOWER + _DIGITS + "-_~", max_size=8)
+    path = st.lists(segment, max_size=3).map(lambda parts: "/" + "/".join(parts))
+    query = st.none() | st.text(_LOWER + _DIGITS + "=&", max_size=10)
+
+    def special(scheme: str, host: str, port: int | None, path: str, query: str | None) -> str:
+        where = host if port is None else f"{host}:{port}"
+        return f"{scheme}://{where}{path}" + ("" if query is None else f"?{query}")
+
+    def mailto(user: str, host: str) -> str:
+        return f"mailto:{user}@{host}"
+
+    def urn(nid: str, nss: str) -> str:
+        return f"urn:{nid}:{nss}"
+
+    texts: SearchStrategy[str] = st.one_of(
+        st.builds(special, st.sampled_from(_SPECIAL), host, port, path, query),
+        path.map(lambda p: f"file://{p}"),
+        st.builds(mailto, label, host),
+        st.builds(urn, label, label),
+    )
+    return texts.map(Url)
+
