@@ -340,3 +340,41 @@ def test_too_many_enum_variants_are_refused() -> None:
     big = type("Big", (), namespace)
     with pytest.raises(jw.SchemaError, match="256"):
         wireenum(big)
+
+
+def test_decoding_skips_init_only_where_nothing_else_would_run() -> None:
+    calls: list[str] = []
+
+    @wireformat
+    class Plain:
+        a: u8
+        seen: Annotated[list[int], Skip] = dataclasses.field(default_factory=list)
+        later: Annotated[list[int], Skip] = dataclasses.field(default_factory=list, init=False)
+
+    @wireformat
+    class Checked:
+        a: u8
+
+        def __post_init__(self) -> None:
+            calls.append("post_init")
+            if self.a > 100:
+                raise ValueError("a must be at most 100")
+
+    @wireformat
+    class OwnInit:
+        a: u8
+
+        def __init__(self, a: int) -> None:
+            calls.append("init")
+            self.a = a * 1
+
+    first, second = Plain.decode(b"\x01"), Plain.decode(b"\x01")
+    assert first == Plain(1) and first.seen is not second.seen and first.later == []
+    assert "_new(" in jw.Codec(Plain).unit.source
+    assert Checked.decode(b"\x05") == Checked(5) and calls == ["post_init", "post_init"]
+    with pytest.raises(jw.DecodeError, match="refused the decoded fields.*at most 100") as info:
+        Checked.decode(b"\xc8")
+    assert info.value.path == "Checked"
+    calls.clear()
+    assert OwnInit.decode(b"\x07").a == 7 and calls == ["init"]
+    assert "_new(" not in jw.Codec(Checked).unit.source + jw.Codec(OwnInit).unit.source

@@ -9,6 +9,7 @@ produces the result or the precise error. Nothing here builds error messages.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import itertools
 import linecache
@@ -50,10 +51,6 @@ _MAX_INLINE_DEPTH = 6
 _serial = itertools.count()
 
 
-def _utf8_len(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode())
-
-
 def _bytes_len(data: Any) -> int:
     return data.nbytes if data.__class__ is memoryview else len(data)
 
@@ -76,11 +73,11 @@ _BASE_NS: dict[str, Any] = {
     "_Some": Some,
     "_spack": struct.pack,
     "_sunpack_from": struct.unpack_from,
-    "_utf8_len": _utf8_len,
     "_bytes_len": _bytes_len,
     "_BufferReader": support.BufferReader,
     "_ListWriter": support.ListWriter,
     "_setattr": object.__setattr__,
+    "_new": object.__new__,
     "_SEQ": frozenset({list, tuple}),
     "_SETS": frozenset({set, frozenset}),
 }
@@ -237,9 +234,12 @@ class _Enc(_Lines):
             return 'b"".join(_out)'
         if not self.pieces:
             return 'b""'
+        first = self.pieces[0]
+        known_bytes = first.startswith(("_S_", "_b"))  # a struct's pack() or a bytes constant
         if len(self.pieces) == 1:
-            only = self.pieces[0]
-            return only if only.startswith("_S_") or only.startswith("_b") else f"bytes({only})"
+            return first if known_bytes else f"bytes({first})"
+        if len(self.pieces) <= 3 and known_bytes:  # bytes + any buffer is bytes, and + beats join
+            return " + ".join(self.pieces)
         return f'b"".join(({", ".join(self.pieces)},))'
 
 
@@ -287,6 +287,17 @@ class _Size(_Lines):
     def add(self, expr: str) -> None:
         self.line(f"_n += {expr}")
 
+    def bind(self, expr: str) -> str:
+        if expr.isidentifier():
+            return expr
+        name = self.src.tmp()
+        self.line(f"{name} = {expr}")
+        return name
+
+    def add_utf8(self, expr: str) -> None:
+        t = self.bind(expr)
+        self.add(f"(len({t}) if {t}.isascii() else len({t}.encode()))")
+
 
 
 def _scalar_fmt(node: Node) -> str | None:
@@ -331,8 +342,7 @@ class _Compiler:
             em.fixed("H", f"len({t})")  # struct refuses a length over 65535
             em.piece(t)
         elif isinstance(node, BytesNode):
-            t = src.tmp()
-            em.line(f"{t} = {expr}")
+            t = em.bind(expr)
             em.line(f"if {t}.__class__ is not bytes: {t} = _as_bytes({t})")
             em.line(f"if len({t}) > {MAX_DATA_BYTES}: raise _Bail")
             em.fixed("I", f"len({t})")
@@ -595,6 +605,20 @@ class _Compiler:
             names.append(name)
         cls = self.src.const(node.cls, "C")
         wire = node.wire_fields
+        if node.direct:  # a Python-level __init__ call costs more than the stores it makes
+            em.fixup(f"{target} = _new({cls})")
+            values = dict(zip((f.name for f in wire), names))
+            for field in dataclasses.fields(node.cls):
+                if field.name in values:
+                    value = values[field.name]
+                elif field.default is not dataclasses.MISSING:
+                    value = self.src.const(field.default, "d")
+                elif field.default_factory is not dataclasses.MISSING:
+                    value = f"{self.src.const(field.default_factory, 'fn')}()"
+                else:
+                    continue  # init=False with no default: __init__ leaves it unset too
+                em.fixup(f"{target}.{field.name} = {value}")
+            return
         if node.positional():
             em.fixup(f"{target} = {cls}({', '.join(names)})")
         else:
@@ -612,17 +636,16 @@ class _Compiler:
             em.const += node.fixed
         elif isinstance(node, StrNode):
             em.const += 2
-            em.add(f"_utf8_len({expr})")
+            em.add_utf8(expr)
         elif isinstance(node, UrlNode):
             em.const += 2
-            em.add(f"_utf8_len(_url_text({expr}))")
+            em.add_utf8(f"_url_text({expr})")
         elif isinstance(node, BytesNode):
             em.const += 4
             em.add(f"_bytes_len({expr})")
         elif isinstance(node, (SeqNode, SetNode, MapNode)):
             em.const += 2
-            t = src.tmp()
-            em.line(f"{t} = {expr}")
+            t = em.bind(expr)
             if isinstance(node, MapNode):
                 if node.key.fixed is not None and node.value.fixed is not None:
                     em.add(f"len({t}) * {node.key.fixed + node.value.fixed}")
@@ -643,8 +666,7 @@ class _Compiler:
                 self._size_each(em, lambda inner: self.size(node.elem, e, inner, stack))
         elif isinstance(node, OptionNode):
             em.const += 1
-            t = src.tmp()
-            em.line(f"{t} = {expr}")
+            t = em.bind(expr)
             value = f"{t}.value" if node.wrapped else t
             with em.block(f"if {t} is not None:"):
                 self._size_each(em, lambda inner: self.size(node.inner, value, inner, stack))
@@ -655,8 +677,7 @@ class _Compiler:
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
                 em.add(f"{src.const(compile_unit(node), 'u')}.size({expr})")
                 return
-            t = src.tmp()
-            em.line(f"{t} = {expr}")
+            t = em.bind(expr)
             for f in node.wire_fields:
                 assert f.node is not None
                 self.size(f.node, f"{t}.{f.name}", em, stack + (node,))
@@ -746,13 +767,9 @@ def _compile(unit: Unit, node: Node) -> None:
             out.append("    _L = len(_b)")
             out.extend(dm.lines)
             out.append("    return _r, _o")
-        sm = _Size(src, 1)
-        comp.size(node, "_v", sm, stack)
         out.append("def size(_v):")
-        out.append("    _n = 0")
-        out.extend(sm.lines)
-        out.append(f"    return _n + {sm.const}")
-        _entries(out, dm_factory=lambda view: _body_dec(comp, node, view))
+        out.extend(_body_size(comp, node, 1))
+        _entries(out, lambda view: _body_dec(comp, node, view), lambda: _body_size(comp, node, 2))
 
     filename = f"<jetwire codec {node.label} #{next(_serial)}>"
     source = "\n".join(out) + "\n"
@@ -774,6 +791,15 @@ def _dec_name(em: _Dec) -> str:
     return "dec_view" if em.view else "dec"
 
 
+def _body_size(comp: _Compiler, node: Node, indent: int) -> list[str]:
+    sm = _Size(comp.src, indent)
+    comp.size(node, "_v", sm, ())
+    pad = "    " * indent
+    if not sm.lines:
+        return [f"{pad}return {sm.const}"]
+    return [f"{pad}_n = {sm.const}", *sm.lines, f"{pad}return _n"]
+
+
 def _body_dec(comp: _Compiler, node: Node, view: bool) -> list[str]:
     dm = _Dec(comp.src, 2, view)
     comp.dec(node, "_r", dm, ())
@@ -781,7 +807,7 @@ def _body_dec(comp: _Compiler, node: Node, view: bool) -> list[str]:
     return dm.lines
 
 
-def _entries(out: list[str], dm_factory: Any) -> None:
+def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
     """``decode``, ``decode_prefix`` and ``byte_size``: the fast body, then the interpreter.
     Bytes are read as they are; a bytearray or memoryview through a byte view, not copied."""
     out.append("def decode(_d):")
@@ -814,7 +840,7 @@ def _entries(out: list[str], dm_factory: Any) -> None:
         out.append("    return _slow_decode(_b, _start, False)")
     out.append("def byte_size(_v):")
     out.append("    try:")
-    out.append("        return size(_v)")
+    out.extend(size_factory())
     out.append("    except Exception:")
     out.append("        return len(_slow_encode(_v))")
 
@@ -898,7 +924,7 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     def dec_body(view: bool) -> list[str]:
         return [f"        _r, _o = {'_DECV' if view else '_DEC'}[_b[_o]](_b, _o + 1)"]
 
-    _entries(out, dm_factory=dec_body)
+    _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"])
 
 
 def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:

@@ -180,7 +180,7 @@ class StructNode(Node):
     Created empty and cached before its fields are planned, so recursive types refer to it.
     """
 
-    __slots__ = ("args", "cls", "complete", "fields", "unit")
+    __slots__ = ("args", "cls", "complete", "direct", "fields", "unit")
 
     def __init__(self, cls: type, label: str, args: tuple[Any, ...]) -> None:
         super().__init__(label, None, 0, cls)
@@ -189,6 +189,7 @@ class StructNode(Node):
         self.fields: list[FieldPlan] = []
         self.complete = False
         self.unit: Any = None
+        self.direct = False  # decoding may store fields without calling __init__
 
     @property
     def wire_fields(self) -> list[FieldPlan]:

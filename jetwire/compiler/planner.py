@@ -89,6 +89,7 @@ class ClassInfo:
     plans: dict[tuple[Any, ...], Node] = dataclasses.field(default_factory=dict)
     variants: list[type] = dataclasses.field(default_factory=list)
     owner: type | None = None  # for a variant: its enum
+    generated_init: bool = False  # __init__ is the one @dataclass wrote, not the user's
     localns: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -140,6 +141,7 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
             node = StructNode(cls, label, args)
             info.plans[args] = node
             node.finish(_plan_fields(cls, typevars, info.localns))
+            node.direct = _direct_construction(cls, info)
         else:
             node = UnionNode(label, cls, args)
             info.plans[args] = node
@@ -150,6 +152,7 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
                 assert vinfo is not None
                 vinfo.plans[args] = vnode
                 vnode.finish(_plan_fields(vcls, typevars, info.localns))
+                vnode.direct = _direct_construction(vcls, vinfo)
                 variants.append(Variant(index, vcls, vnode, vcls.__name__))
             node.finish(variants)
     except BaseException:
@@ -160,6 +163,21 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
                 vinfo.plans.pop(args, None)
         raise
     return node
+
+
+def _direct_construction(cls: type, info: ClassInfo) -> bool:
+    """Whether decoding may skip ``__init__`` and store the fields itself, with the same result:
+    only where ``__init__`` is dataclass's own and nothing else runs when fields are set."""
+    params = getattr(cls, "__dataclass_params__", None)
+    return bool(
+        info.generated_init
+        and params is not None
+        and not params.frozen
+        and not hasattr(cls, "__post_init__")
+        and getattr(cls, "__setattr__", None) is object.__setattr__
+        # InitVar and ClassVar pseudo-fields: an InitVar is an __init__ argument fields() omits
+        and len(cls.__dataclass_fields__) == len(dataclasses.fields(cls))  # type: ignore[attr-defined]
+    )
 
 
 def _label(tp: Any) -> str:

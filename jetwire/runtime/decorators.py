@@ -113,12 +113,14 @@ def _caller_locals(depth: int) -> dict[str, Any]:
 
 def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
     own = set(cls.__dict__)
+    made_init = False
     if "__dataclass_fields__" in cls.__dict__:
         if options:
             raise SchemaError(f"{cls.__qualname__} is already a dataclass: give the options to @dataclass")
     else:
         cls = dataclasses.dataclass(cls, **options)
-    setattr(cls, INFO, ClassInfo("struct", localns=localns))
+        made_init = "__init__" not in own and options.get("init", True)
+    setattr(cls, INFO, ClassInfo("struct", localns=localns, generated_init=made_init))
     _attach_methods(cls, own)
     _plan_now(cls)
     return cls
@@ -146,7 +148,8 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
         made.__qualname__ = variant.__qualname__
         made.__module__ = variant.__module__
         made = dataclasses.dataclass(made, **options)
-        setattr(made, INFO, ClassInfo("variant", owner=cls))
+        made_init = "__init__" not in body and options.get("init", True)
+        setattr(made, INFO, ClassInfo("variant", owner=cls, generated_init=made_init))
         setattr(cls, name, made)
         info.variants.append(made)
         info.localns[variant.__name__] = made
