@@ -372,7 +372,7 @@ def test_decoding_skips_init_only_where_nothing_else_would_run() -> None:
     assert first == Plain(1) and first.seen is not second.seen and first.later == []
     assert "_new(" in jw.Codec(Plain).unit.source
     assert Checked.decode(b"\x05") == Checked(5) and calls == ["post_init", "post_init"]
-    with pytest.raises(jw.DecodeError, match="refused the decoded fields.*at most 100") as info:
+    with pytest.raises(jw.DecodeError, match=r"refused the decoded fields.*at most 100") as info:
         Checked.decode(b"\xc8")
     assert info.value.path == "Checked"
     calls.clear()

@@ -1,0 +1,1 @@
+"""jetwire's benchmark harness: ``python -m benchmarks.run --quick`` (see README.md)."""

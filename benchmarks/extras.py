@@ -1,0 +1,159 @@
+"""The measurements beside the main table: copies made by a 64 KiB Twrite decode, scaling with
+the number of elements, the cost of declaring classes, and ``import jetwire``."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import handwritten as hand
+from . import messages as msg
+from .timing import measure_ns
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- copies ----------------------------------------------------------------------------------
+
+def _peak_during(fn: Callable[[Any], Any], arg: Any) -> tuple[int, Any]:
+    """Bytes allocated at the peak of ``fn(arg)``, above what was allocated before it."""
+    fn(arg)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        result = fn(arg)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before, result
+
+
+def copy_check() -> list[dict[str, Any]]:
+    """Decodes a Twrite of 64 KiB from bytes, bytearray and memoryview input under tracemalloc.
+    The decoded ``data`` is ``bytes``, so one copy is the floor; the peak of the allocations
+    during the call says how many copies of the data existed at once. ``ok`` means at most one."""
+    value = msg.sample_twrite()
+    frame = value.encode()
+    size = len(value.data)
+    decoders = {"jetwire": msg.frame_decoder(msg.TwriteFrame, msg.TWRITE), "hand-written struct": hand.decode_twrite}
+    rows = []
+    for impl, decode in decoders.items():
+        for kind, buffer in (("bytes", frame), ("bytearray", bytearray(frame)), ("memoryview", memoryview(frame))):
+            peak, result = _peak_during(decode, buffer)
+            if result.data != value.data or type(result.data) is not bytes:
+                raise AssertionError(f"{impl} decoded the wrong data from {kind}")
+            copies = peak / size
+            rows.append({"impl": impl, "input": kind, "peak_bytes": peak, "copies": copies, "ok": copies < 1.5})
+    return rows
+
+
+# --- scaling ---------------------------------------------------------------------------------
+
+SCALING_SIZES = (10, 1_000, 60_000)
+
+
+def scaling(repeats: int, target: float) -> list[dict[str, Any]]:
+    """ns per element for encode and decode of U32Batch and StrBatch at 10, 1,000 and 60,000
+    elements, jetwire and the hand-written codec. Linear code keeps ns/element flat from 1,000
+    to 60,000 (the 10-element row is dominated by the per-message cost)."""
+    kinds = {
+        "list[u32]": (msg.sample_u32_batch, msg.U32Batch, hand.encode_u32_batch, hand.decode_u32_batch),
+        "list[str]": (msg.sample_str_batch, msg.StrBatch, hand.encode_str_batch, hand.decode_str_batch),
+    }
+    rows = []
+    for kind, (sample, cls, h_encode, h_decode) in kinds.items():
+        for n in SCALING_SIZES:
+            value = sample(n)
+            data = value.encode()
+            if h_encode(value) != data or h_decode(data) != value or cls.decode(data) != value:  # type: ignore[attr-defined]
+                raise AssertionError(f"{kind} x {n}: jetwire and the hand-written codec disagree")
+            row: dict[str, Any] = {"kind": kind, "n": n, "bytes": len(data)}
+            for impl, encode, decode in (("jetwire", cls.encode, cls.decode), ("hand", h_encode, h_decode)):  # type: ignore[attr-defined]
+                row[f"{impl}_encode"] = measure_ns(encode, value, repeats=repeats, target=target)
+                row[f"{impl}_decode"] = measure_ns(decode, data, repeats=repeats, target=target)
+            rows.append(row)
+    return rows
+
+
+# --- fresh processes -------------------------------------------------------------------------
+
+PYCACHE = Path(tempfile.gettempdir()) / "jetwire-bench-pycache"
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of the fresh processes: bytecode cached, as users have it, but in a
+    directory outside the project (``PYTHONPYCACHEPREFIX``), even where
+    ``PYTHONDONTWRITEBYTECODE`` is set (it is on the project's machines: without a cache every
+    import compiles jetwire from source, about twice the import time)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
+    return env
+
+
+def _run(args: list[str]) -> str:
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env=subprocess_env())
+    return out.stdout + out.stderr
+
+
+def decoration(runs: int, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Median over ``runs`` fresh processes of declaring each set of classes, with jetwire and
+    with plain ``@dataclass`` (alternating, so load changes hit both)."""
+    _run(["-c", "import benchmarks.decorate, jetwire"])  # bytecode cache written
+    rows = []
+    for kind in kinds:
+        jw: list[dict[str, float]] = []
+        dc: list[dict[str, float]] = []
+        for _ in range(runs):
+            jw.append(json.loads(_run(["-m", "benchmarks.decorate", kind])))
+            dc.append(json.loads(_run(["-m", "benchmarks.decorate", kind, "dataclass"])))
+        rows.append({
+            "kind": kind,
+            "runs": runs,
+            "classes": jw[0]["classes"],
+            "decorate_ms": statistics.median(r["decorate_ms"] for r in jw),
+            "dataclass_ms": statistics.median(r["decorate_ms"] for r in dc),
+            "first_use_ms": statistics.median(r["first_use_ms"] for r in jw),
+        })
+    return rows
+
+
+def import_time(runs: int) -> dict[str, float]:
+    """``import jetwire`` in a fresh process: ``-X importtime``'s cumulative figure for the
+    package (median), and the wall-clock of ``python -c "import jetwire"`` minus
+    ``python -c pass`` (medians, runs alternated)."""
+    _run(["-c", "import jetwire"])  # bytecode cache written, file cache warm
+    cumulative = []
+    for _ in range(runs):
+        err = _run(["-X", "importtime", "-c", "import jetwire"])
+        match = re.search(r"^import time:\s+\d+\s+\|\s+(\d+)\s+\|\s*jetwire$", err, re.M)
+        if match is None:
+            raise AssertionError(f"no jetwire line in -X importtime output:\n{err[-2000:]}")
+        cumulative.append(int(match.group(1)) / 1e3)
+    with_import, bare = [], []
+    for _ in range(runs):
+        for args, into in ((["-c", "import jetwire"], with_import), (["-c", "pass"], bare)):
+            start = time.perf_counter()
+            _run(args)
+            into.append(time.perf_counter() - start)
+    return {
+        "importtime_ms": statistics.median(cumulative),
+        "wall_import_ms": statistics.median(with_import) * 1e3,
+        "wall_pass_ms": statistics.median(bare) * 1e3,
+        "wall_delta_ms": (statistics.median(with_import) - statistics.median(bare)) * 1e3,
+        "runs": runs,
+    }
