@@ -106,7 +106,7 @@ class Item:
 class AppMsg:
     id: u32
     name: str
-    note: Optional[str]  # noqa: UP045 (the spelling the issue uses)
+    note: Optional[str]
     items: list[Item]
     tags: dict[str, u32]
 

@@ -81,7 +81,7 @@ class Flags:
 @jw.wireformat
 class Opt:
     a: jw.u8
-    b: Optional[jw.u16]  # noqa: UP045 - the typing.Optional spelling, on purpose
+    b: Optional[jw.u16]
 
 
 @jw.wireformat
@@ -824,8 +824,8 @@ def test_set_and_map_over_65535_entries_is_encode_error(value, tp, label):
 
 def test_option():
     """r[jetstream.wireformat.option]: 00 = None; 01 then the value = Some."""
-    roundtrip(None, Optional[jw.u16], H("00"))  # noqa: UP045
-    roundtrip(5, Optional[jw.u16], H("01 0500"))  # noqa: UP045
+    roundtrip(None, Optional[jw.u16], H("00"))
+    roundtrip(5, Optional[jw.u16], H("01 0500"))
     roundtrip("x", str | None, H("01 0100 78"))
     roundtrip(None, str | None, H("00"))
     roundtrip(0, jw.u8 | None, H("01 00"))  # a present zero is not None
@@ -836,7 +836,7 @@ def test_option():
 
 def test_option_nested():
     """r[jetstream.wireformat.option]: Option<Option<u8>> as ``jw.Option[Optional[u8]]``."""
-    tp = jw.Option[Optional[jw.u8]]  # noqa: UP045 - the spelling the API documents
+    tp = jw.Option[Optional[jw.u8]]
     roundtrip(None, tp, H("00"))
     roundtrip(jw.Some(None), tp, H("01 00"))
     roundtrip(jw.Some(7), tp, H("01 01 07"))
