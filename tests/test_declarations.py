@@ -378,3 +378,51 @@ def test_decoding_skips_init_only_where_nothing_else_would_run() -> None:
     calls.clear()
     assert OwnInit.decode(b"\x07").a == 7 and calls == ["init"]
     assert "_new(" not in jw.Codec(Checked).unit.source + jw.Codec(OwnInit).unit.source
+
+
+@wireformat
+class Hello:
+    version: str
+
+
+@wireformat
+class Bye:
+    code: u16
+
+
+Greeting = Annotated[Hello | Bye, jw.Tagged({100: Hello, 107: Bye})]
+
+
+def test_union_tagged_by_explicit_numbers() -> None:
+    codec = jw.Codec(Greeting)
+    assert codec.encode(Hello("9P")) == bytes.fromhex("64 0200 3950")
+    assert codec.encode(Bye(2)) == bytes.fromhex("6b 0200")
+    assert codec.decode(bytes.fromhex("6b 0200")) == Bye(2)
+    with pytest.raises(jw.DecodeError, match="expected one of 100, 107") as info:
+        codec.decode(b"\x65\x00\x00")
+    assert info.value.offset == 0
+    with pytest.raises(jw.EncodeError, match="Hello, Bye"):
+        codec.encode(Pair(1, 2))
+    with pytest.raises(ValueError, match="not a u8"):
+        jw.Tagged({256: Hello})
+
+
+def test_generic_enum_is_planned_per_parameter() -> None:
+    @wireenum
+    class Result(Generic[T]):
+        class Ok:
+            value: T
+
+        class Err:
+            message: str
+
+    codec = jw.Codec(Result[u16])
+    assert codec.encode(Result.Ok(5)) == bytes.fromhex("00 0500")
+    assert codec.decode(bytes.fromhex("01 0100 78")) == Result.Err("x")
+    assert jw.Codec(Result[str]).decode(bytes.fromhex("00 0100 79")) == Result.Ok("y")
+
+
+def test_keys_are_written_in_upstream_order_whatever_python_can_compare() -> None:
+    assert jw.encode({Color.BLUE: 1, Color.RED: 2}, dict[Color, u8]) == bytes.fromhex("0200 00 02 02 01")
+    assert jw.encode({None, 3, 1}, set[Optional[u8]]) == bytes.fromhex("0300 00 0101 0103")
+    assert jw.encode(frozenset({"b", "a", "é"}), frozenset[str]) == bytes.fromhex("0300 0100 61 0100 62 0200 c3a9")
