@@ -192,15 +192,20 @@ class Tagged:
     """``Annotated[A | B, Tagged({4: A, 6: B})]``: a union written as a u8 tag then the variant.
 
     The tag is the number given for the value's class, not a declaration index: this is how
-    ``IpAddr`` (4 and 6) is declared, and how protocols number their messages.
+    ``IpAddr`` (4 and 6) is declared, and how protocols number their messages. A list,
+    ``Tagged([A, B])``, numbers the classes 0, 1, ... as an enum does: the spelling of an enum
+    whose variants are module-level classes, which type checkers follow all the way.
     """
 
     tags: dict[int, type]
     name: str | None = None
 
-    def __post_init__(self) -> None:
-        for tag in self.tags:
+    def __init__(self, tags: dict[int, type] | list[type] | tuple[type, ...], name: str | None = None) -> None:
+        table = dict(enumerate(tags)) if isinstance(tags, (list, tuple)) else dict(tags)
+        for tag in table:
             if not (isinstance(tag, int) and 0 <= tag <= 255):
                 raise ValueError(f"Tagged: tag {tag!r} is not a u8 (0..255)")
-        if len(set(self.tags.values())) != len(self.tags):
+        if len(set(table.values())) != len(table):
             raise ValueError("Tagged: a class appears under two tags")
+        object.__setattr__(self, "tags", table)
+        object.__setattr__(self, "name", name)

@@ -426,3 +426,11 @@ def test_keys_are_written_in_upstream_order_whatever_python_can_compare() -> Non
     assert jw.encode({Color.BLUE: 1, Color.RED: 2}, dict[Color, u8]) == bytes.fromhex("0200 00 02 02 01")
     assert jw.encode({None, 3, 1}, set[Optional[u8]]) == bytes.fromhex("0300 00 0101 0103")
     assert jw.encode(frozenset({"b", "a", "é"}), frozenset[str]) == bytes.fromhex("0300 0100 61 0100 62 0200 c3a9")
+
+
+def test_tagged_list_numbers_module_level_variants_like_an_enum() -> None:
+    Either = Annotated[Hello | Bye, jw.Tagged([Hello, Bye])]
+    assert jw.encode(Bye(1), Either) == bytes.fromhex("01 0100")
+    assert jw.decode(Either, bytes.fromhex("00 0000")) == Hello("")
+    with pytest.raises(ValueError, match="not a u8"):
+        jw.Tagged([Hello] * 300)
