@@ -5,7 +5,7 @@ TypeScript and Swift implementations use. ``../docs`` has the guide; the spec ru
 implements is cited beside it.
 """
 
-from .compiler.plan import MAX_DATA_BYTES, MAX_ELEMENTS, MAX_STRING_BYTES
+from .compiler.plan import MAX_DATA_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_STRING_BYTES
 from .errors import DecodeError, EncodeError, SchemaError, WireError
 from .markers import (
     As,
@@ -62,5 +62,5 @@ __all__ = [
     "Option", "Some", "WireCodec", "Reader", "Writer",
     "IpAddr", "SocketAddr", "SocketAddrV4", "SocketAddrV6", "Url",
     "Error", "Backtrace", "BacktraceFrame", "FieldPair", "Level", "LevelCodec",
-    "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES",
+    "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES", "MAX_DEPTH",
 ]

@@ -23,6 +23,7 @@ from ..wiretypes import Url
 from . import support
 from .plan import (
     MAX_DATA_BYTES,
+    MAX_DEPTH,
     BoolNode,
     BytesNode,
     ConvertNode,
@@ -72,6 +73,9 @@ _BASE_NS: dict[str, Any] = {
     "_url_text": _url_text,
     "_Some": Some,
     "_spack": struct.pack,
+    "_sencode": str.encode,
+    "_float_arg": support.float_arg,
+    "_FLOATISH": frozenset({float, int}),
     "_sunpack_from": struct.unpack_from,
     "_bytes_len": _bytes_len,
     "_BufferReader": support.BufferReader,
@@ -103,7 +107,7 @@ class Unit:
     )
 
     enc: Callable[[Any], bytes]
-    enc_into: Callable[[Any, Callable[[Any], None]], None]
+    enc_into: Callable[..., None]
     dec: Callable[[Any, int], tuple[Any, int]]
     dec_view: Callable[[Any, int], tuple[Any, int]]
     size: Callable[[Any], int]
@@ -312,6 +316,19 @@ def _scalar_fmt(node: Node) -> str | None:
 class _Compiler:
     def __init__(self, src: _Source) -> None:
         self.src = src
+        # Nesting depth, counted as the interpreter counts it (structs and enums): ``_d`` in a
+        # function is the depth above its root, ``base`` the levels its root itself adds
+        # before the inlined ``stack``, ``deepest`` the deepest level the function inlines.
+        self.base = 0
+        self.deepest = 0
+
+    def depth_at(self, stack: tuple[Node, ...]) -> str:
+        """The ``_d`` to pass to a unit called with ``stack`` open around it."""
+        return f"_d + {self.base + len(stack)}"
+
+    def reset(self, base: int) -> None:
+        self.base = base
+        self.deepest = base
 
     # -- encode ------------------------------------------------------------------------------
 
@@ -325,12 +342,13 @@ class _Compiler:
             else:
                 em.fixed(_INT_FMT[(node.kind.size, node.kind.signed)], expr)
         elif isinstance(node, FloatNode):
+            t = em.bind(expr)
+            em.line(f"if {t}.__class__ is not float: {t} = _float_arg({t})")  # struct takes any __float__
             if node.kind.size == 4:
-                t = em.bind(expr)
                 em.line(f"if {t} != {t}: raise _Bail")  # NaN payloads: the interpreter keeps them
                 em.fixed("f", t)
             else:
-                em.fixed("d", expr)
+                em.fixed("d", t)
         elif isinstance(node, BoolNode):
             em.fixed("B", f"_BOOLB[{expr}]")
         elif isinstance(node, UnitNode):
@@ -338,7 +356,7 @@ class _Compiler:
         elif isinstance(node, (StrNode, UrlNode)):
             t = src.tmp()
             text = expr if isinstance(node, StrNode) else f"_url_text({expr})"
-            em.line(f"{t} = {text}.encode()")
+            em.line(f"{t} = _sencode({text})")  # str.encode refuses what is not a str
             em.fixed("H", f"len({t})")  # struct refuses a length over 65535
             em.piece(t)
         elif isinstance(node, BytesNode):
@@ -357,10 +375,12 @@ class _Compiler:
             em.fixed("B", f"{src.const(node.index, 'idx')}[{expr}]")
         elif isinstance(node, TupleNode):
             names = [src.tmp() for _ in node.items]
+            t = em.bind(expr)
+            em.line(f"if {t}.__class__ not in _SEQ: raise _Bail")
             if names:
-                em.line(f"{', '.join(names)}, = {expr}")
+                em.line(f"{', '.join(names)}, = {t}")
             else:
-                em.line(f"if len({expr}) != 0: raise _Bail")
+                em.line(f"if {t}: raise _Bail")
             for item, name in zip(node.items, names):
                 self.enc(item, name, em, stack)
         elif isinstance(node, OptionNode):
@@ -400,6 +420,8 @@ class _Compiler:
             if fmt == "B":
                 em.piece(f"bytes({t})")
             elif fmt:
+                if fmt == "d":
+                    em.line(f"if not _FLOATISH.issuperset(map(type, {t})): raise _Bail")
                 em.piece(f"_spack('<%d{fmt}' % len({t}), *{t})")
             else:
                 e = src.tmp("e")
@@ -419,10 +441,11 @@ class _Compiler:
                 unit = src.const(compile_unit(node), "u")
                 if em.dynamic:
                     em.flush()
-                    em.line(f"{unit}.enc_into({expr}, _ap)")
+                    em.line(f"{unit}.enc_into({expr}, _ap, {self.depth_at(stack)})")
                 else:
-                    em.piece(f"{unit}.enc({expr})")
+                    em.piece(f"{unit}.enc({expr}, {self.depth_at(stack)})")
                 return
+            self.deepest = max(self.deepest, self.base + len(stack) + 1)
             t = em.bind(expr)
             if not checked:
                 em.line(f"if {t}.__class__ is not {src.const(node.cls, 'C')}: raise _Bail")
@@ -433,9 +456,9 @@ class _Compiler:
             unit = src.const(compile_unit(node), "u")
             if em.dynamic:
                 em.flush()
-                em.line(f"{unit}.enc_into({expr}, _ap)")
+                em.line(f"{unit}.enc_into({expr}, _ap, {self.depth_at(stack)})")
             else:
-                em.piece(f"{unit}.enc({expr})")
+                em.piece(f"{unit}.enc({expr}, {self.depth_at(stack)})")
         elif isinstance(node, CustomNode):
             if node.encode is None:
                 assert node.inner is not None
@@ -562,12 +585,14 @@ class _Compiler:
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
                 em.flush()
-                em.line(f"{target}, _o = {src.const(compile_unit(node), 'u')}.{_dec_name(em)}(_b, _o)")
+                unit = src.const(compile_unit(node), "u")
+                em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.depth_at(stack)})")
                 return
             self.dec_struct_fields(node, target, em, stack + (node,))
         elif isinstance(node, UnionNode):
             em.flush()
-            em.line(f"{target}, _o = {src.const(compile_unit(node), 'u')}.{_dec_name(em)}(_b, _o)")
+            unit = src.const(compile_unit(node), "u")
+            em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.depth_at(stack)})")
         elif isinstance(node, CustomNode):
             if node.decode is None:
                 assert node.inner is not None
@@ -597,6 +622,7 @@ class _Compiler:
             em.add(str(inner.const))
 
     def dec_struct_fields(self, node: StructNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
+        self.deepest = max(self.deepest, self.base + len(stack))
         names = []
         for f in node.wire_fields:
             assert f.node is not None
@@ -742,28 +768,36 @@ def _compile(unit: Unit, node: Node) -> None:
         # enc: the raw encoder; encode: the same body behind the interpreter fallback
         for name, entry in (("enc", False), ("encode", True)):
             em = _Enc(src, 2 if entry else 1, dynamic=False)
+            comp.reset(0)
             comp.enc(node, "_v", em, stack)
             body = em.finish_bytes()
-            out.append(f"def {name}(_v):")
             if entry:
+                out.append(f"def {name}(_v):")
                 out.append("    try:")
+                out.append("        _d = 0")
                 out.extend(em.lines)
                 out.append(f"        return {body}")
                 out.append("    except Exception:")
                 out.append("        return _slow_encode(_v)")
             else:
+                out.append(f"def {name}(_v, _d=0):")
+                out.append(_depth_check(comp, 1))
                 out.extend(em.lines)
                 out.append(f"    return {body}")
         em = _Enc(src, 1, dynamic=True)
+        comp.reset(0)
         comp.enc(node, "_v", em, stack)
         em.flush()
-        out.append("def enc_into(_v, _ap):")
-        out.extend(em.lines or ["    pass"])
+        out.append("def enc_into(_v, _ap, _d=0):")
+        out.append(_depth_check(comp, 1))
+        out.extend(em.lines)
         for view in (False, True):
             dm = _Dec(src, 1, view)
+            comp.reset(0)
             comp.dec(node, "_r", dm, stack)
             dm.flush()
-            out.append(f"def {_dec_name(dm)}(_b, _o):")
+            out.append(f"def {_dec_name(dm)}(_b, _o, _d=0):")
+            out.append(_depth_check(comp, 1))
             out.append("    _L = len(_b)")
             out.extend(dm.lines)
             out.append("    return _r, _o")
@@ -780,6 +814,12 @@ def _compile(unit: Unit, node: Node) -> None:
     unit.filename = filename
     for attr in ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_prefix", "byte_size"):
         setattr(unit, attr, src.ns[attr])
+
+
+def _depth_check(comp: _Compiler, indent: int) -> str:
+    """Past this depth the function hands over to the interpreter, which says "too deep":
+    generated code must never accept what the interpreter refuses."""
+    return f"{'    ' * indent}if _d > {MAX_DEPTH - comp.deepest}: raise _Bail"
 
 
 def _utf8(em: _Dec, end: str) -> str:
@@ -818,6 +858,7 @@ def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
             out.append("def _decode_view(_b):")
         out.append("    try:")
         out.append("        _o = 0")
+        out.append("        _d = 0")
         out.append("        _L = len(_b)")
         out.extend(dm_factory(view))
         out.append("        if _o == _L: return _r")
@@ -832,6 +873,7 @@ def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
             out.append("def _decode_prefix_view(_b, _o):")
         out.append("    _start = _o")
         out.append("    try:")
+        out.append("        _d = 0")
         out.append("        _L = len(_b)")
         out.extend(dm_factory(view))
         out.append("        return _r, _o")
@@ -856,23 +898,27 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         em.fixed("B", str(variant.tag))
         _enc_variant(comp, vnode, em)
         body = em.finish_bytes()
-        out.append(f"def {name}enc(_v):")
+        out.append(f"def {name}enc(_v, _d):")
+        out.append(_depth_check(comp, 1))
         out.extend(em.lines)
         out.append(f"    return {body}")
         em = _Enc(src, 1, dynamic=True)
         em.fixed("B", str(variant.tag))
         _enc_variant(comp, vnode, em)
         em.flush()
-        out.append(f"def {name}into(_v, _ap):")
+        out.append(f"def {name}into(_v, _ap, _d):")
+        out.append(_depth_check(comp, 1))
         out.extend(em.lines)
         for view in (False, True):
             dm = _Dec(src, 1, view)
+            comp.reset(1)  # the union's own level
             if isinstance(vnode, StructNode):
                 comp.dec_struct_fields(vnode, "_r", dm, (vnode,))
             else:
                 comp.dec(vnode, "_r", dm, ())
             dm.flush()
-            out.append(f"def {name}{_dec_name(dm)}(_b, _o):")
+            out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d):")
+            out.append(_depth_check(comp, 1))
             out.append("    _L = len(_b)")
             out.extend(dm.lines)
             out.append("    return _r, _o")
@@ -905,29 +951,32 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
             out.append(f"{table_name} = ({''.join(names[t] + ', ' for t in tags)})")
         else:
             out.append(f"{table_name} = {table(names, 'd')}")
-    out.append("def enc(_v):")
-    out.append("    return _ENC[_v.__class__](_v)")
-    out.append("def enc_into(_v, _ap):")
-    out.append("    _INTO[_v.__class__](_v, _ap)")
+    out.append("def enc(_v, _d=0):")
+    out.append("    return _ENC[_v.__class__](_v, _d)")
+    out.append("def enc_into(_v, _ap, _d=0):")
+    out.append("    _INTO[_v.__class__](_v, _ap, _d)")
     out.append("def size(_v):")
     out.append("    return _SIZE[_v.__class__](_v)")
-    out.append("def dec(_b, _o):")
-    out.append("    return _DEC[_b[_o]](_b, _o + 1)")
-    out.append("def dec_view(_b, _o):")
-    out.append("    return _DECV[_b[_o]](_b, _o + 1)")
+    out.append("def dec(_b, _o, _d=0):")
+    out.append("    return _DEC[_b[_o]](_b, _o + 1, _d)")
+    out.append("def dec_view(_b, _o, _d=0):")
+    out.append("    return _DECV[_b[_o]](_b, _o + 1, _d)")
     out.append("def encode(_v):")
     out.append("    try:")
-    out.append("        return _ENC[_v.__class__](_v)")
+    out.append("        return _ENC[_v.__class__](_v, 0)")
     out.append("    except Exception:")
     out.append("        return _slow_encode(_v)")
 
     def dec_body(view: bool) -> list[str]:
-        return [f"        _r, _o = {'_DECV' if view else '_DEC'}[_b[_o]](_b, _o + 1)"]
+        return [f"        _r, _o = {'_DECV' if view else '_DEC'}[_b[_o]](_b, _o + 1, 0)"]
 
     _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"])
 
 
 def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:
+    comp.reset(1)  # the union's own level
+    if isinstance(vnode, StructNode):
+        comp.deepest = 2
     if isinstance(vnode, StructNode):
         for f in vnode.wire_fields:
             assert f.node is not None

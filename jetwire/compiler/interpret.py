@@ -18,6 +18,7 @@ from ..errors import DecodeError, EncodeError
 from ..wiretypes import Url, url_problem
 from .plan import (
     MAX_DATA_BYTES,
+    MAX_DEPTH,
     MAX_ELEMENTS,
     MAX_STRING_BYTES,
     BoolNode,
@@ -69,11 +70,12 @@ class Trace:
 
 
 class DecodeState:
-    __slots__ = ("offset", "trace")
+    __slots__ = ("depth", "offset", "trace")
 
     def __init__(self, offset: int, trace: Trace | None) -> None:
         self.offset = offset
         self.trace = trace
+        self.depth = 0  # structs and enums open around the current value
 
 
 def _fail(reason: str, path: Path, offset: int) -> DecodeError:
@@ -203,15 +205,18 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             values.append((yield from decode_steps(item, path + (f"[{i}]",), st)))
         return tuple(values)
     if isinstance(node, StructNode):
+        _deeper(st, path)
         values = []
         for f in node.wire_fields:
             assert f.node is not None
             values.append((yield from decode_steps(f.node, path + (f".{f.name}",), st)))
+        st.depth -= 1
         try:
             return node.construct(values)
         except Exception as exc:  # a user's __post_init__ may refuse the values
             raise _fail(f"{node.label} refused the decoded fields: {exc!r}", path, start) from exc
     if isinstance(node, UnionNode):  # r[jetstream.wireformat.enum]
+        _deeper(st, path)
         raw = yield from _take(1, path, st, f"{node.label} tag")
         variant = node.by_tag.get(raw[0])
         if variant is None:
@@ -223,7 +228,9 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             )
         st.offset += 1
         _note(st, start, path + (f"<{variant.name}>",), f"tag {raw[0]}")
-        return (yield from decode_steps(variant.node, path + (f"<{variant.name}>",), st))
+        value = yield from decode_steps(variant.node, path + (f"<{variant.name}>",), st)
+        st.depth -= 1
+        return value
     if isinstance(node, EnumNode):
         raw = yield from _take(1, path, st, node.label)
         if raw[0] >= len(node.members):
@@ -250,6 +257,12 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
         except Exception as exc:
             raise _fail(f"conversion from {node.inner.label} failed: {exc!r}", path, start) from exc
     raise AssertionError(f"no decoder for {node!r}")
+
+
+def _deeper(st: DecodeState, path: Path) -> None:
+    st.depth += 1
+    if st.depth > MAX_DEPTH:
+        raise _fail(f"nesting too deep: more than {MAX_DEPTH} structs and enums inside each other", path, st.offset)
 
 
 def _string(path: Path, st: DecodeState) -> Steps:  # r[jetstream.wireformat.string]
@@ -298,9 +311,16 @@ def _custom(decode: Callable[[Any], Any], path: Path, st: DecodeState) -> Steps:
 # Encoding
 
 
-def encode_value(node: Node, value: Any, path: Path, out: bytearray) -> None:  # noqa: C901
+def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int = 0) -> None:  # noqa: C901
+    """Writes ``value``; ``depth`` counts the structs and enums around it, as decoding does."""
+
     def fail(reason: str) -> EncodeError:
         return EncodeError(reason, render_path(path), len(out))
+
+    if isinstance(node, (StructNode, UnionNode)):
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise fail(f"nesting too deep: more than {MAX_DEPTH} structs and enums inside each other")
 
     if isinstance(node, IntNode):
         k = node.kind
@@ -369,20 +389,20 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray) -> None:  #
             raise fail(f"expected a list or tuple, got {type(value).__name__}")
         _count(len(value), fail, out)
         for i, item in enumerate(value):
-            encode_value(node.elem, item, path + (f"[{i}]",), out)
+            encode_value(node.elem, item, path + (f"[{i}]",), out, depth)
     elif isinstance(node, SetNode):
         if not isinstance(value, collections.abc.Set):
             raise fail(f"expected a set or frozenset, got {type(value).__name__}")
         _count(len(value), fail, out)
         for i, item in enumerate(_ordered(value, node.sort_key, fail)):
-            encode_value(node.elem, item, path + (f"[{i}]",), out)
+            encode_value(node.elem, item, path + (f"[{i}]",), out, depth)
     elif isinstance(node, MapNode):
         if not isinstance(value, collections.abc.Mapping):
             raise fail(f"expected a dict, got {type(value).__name__}")
         _count(len(value), fail, out)
         for i, key in enumerate(_ordered(value, node.sort_key, fail)):
-            encode_value(node.key, key, path + (f"[{i}].key",), out)
-            encode_value(node.value, value[key], path + (f"[{key!r}]",), out)
+            encode_value(node.key, key, path + (f"[{i}].key",), out, depth)
+            encode_value(node.value, value[key], path + (f"[{key!r}]",), out, depth)
     elif isinstance(node, OptionNode):
         if value is None:
             out.append(0)
@@ -394,12 +414,12 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray) -> None:  #
                     raise fail(f"expected None or Some(...), got {value!r}")
                 value = value.value
             out.append(1)
-            encode_value(node.inner, value, path, out)
+            encode_value(node.inner, value, path, out, depth)
     elif isinstance(node, TupleNode):
         if not isinstance(value, (tuple, list)) or len(value) != len(node.items):
             raise fail(f"expected a tuple of {len(node.items)}, got {value!r}")
         for i, (item_node, item) in enumerate(zip(node.items, value)):
-            encode_value(item_node, item, path + (f"[{i}]",), out)
+            encode_value(item_node, item, path + (f"[{i}]",), out, depth)
     elif isinstance(node, StructNode):
         if not isinstance(value, node.cls):
             raise fail(f"expected {node.label}, got {type(value).__name__}")
@@ -409,14 +429,14 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray) -> None:  #
                 field_value = getattr(value, f.name)
             except AttributeError:
                 raise fail(f"{node.label} has no attribute {f.name!r}") from None
-            encode_value(f.node, field_value, path + (f".{f.name}",), out)
+            encode_value(f.node, field_value, path + (f".{f.name}",), out, depth)
     elif isinstance(node, UnionNode):
         variant = node.variant_of(value)
         if variant is None:
             choices = ", ".join(v.name for v in node.variants)
             raise fail(f"expected {node.label} ({choices}), got {type(value).__name__}")
         out.append(variant.tag)
-        encode_value(variant.node, value, path + (f"<{variant.name}>",), out)
+        encode_value(variant.node, value, path + (f"<{variant.name}>",), out, depth)
     elif isinstance(node, EnumNode):
         index = node.index.get(value) if _hashable(value) else None
         if index is None:
@@ -425,7 +445,7 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray) -> None:  #
     elif isinstance(node, CustomNode):
         if node.encode is None:
             assert node.inner is not None
-            encode_value(node.inner, value, path, out)
+            encode_value(node.inner, value, path, out, depth)
             return
         assert node.size is not None
         pieces: list[bytes] = []
@@ -446,7 +466,7 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray) -> None:  #
                 value = node.to_wire(value)
             except Exception as exc:
                 raise fail(f"conversion to {node.inner.label} failed: {exc!r}") from exc
-        encode_value(node.inner, value, path, out)
+        encode_value(node.inner, value, path, out, depth)
     else:
         raise AssertionError(f"no encoder for {node!r}")
 
@@ -475,8 +495,8 @@ def _count(n: int, fail: Callable[[str], EncodeError], out: bytearray) -> None:
 def _ordered(items: Any, key: Callable[[Any], Any] | None, fail: Callable[[str], EncodeError]) -> list[Any]:
     try:
         return sorted(items, key=key)
-    except TypeError as exc:
-        raise fail(f"keys cannot be put in order: {exc}") from None
+    except Exception as exc:  # incomparable keys, or keys the sort key does not know
+        raise fail(f"keys cannot be put in order: {exc!r}") from None
 
 
 # ---------------------------------------------------------------------------------------------

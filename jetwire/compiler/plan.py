@@ -15,6 +15,7 @@ MAX_STRING_BYTES = 0xFFFF  # r[jetstream.wireformat.string]
 MAX_ELEMENTS = 0xFFFF  # r[jetstream.wireformat.vec], map, set
 MAX_DATA_BYTES = 32 * 1024 * 1024  # r[jetstream.wireformat.data]
 MAX_VARIANTS = 256  # r[jetstream.wireformat.enum]
+MAX_DEPTH = 200  # structs and enums inside each other: past this, "nesting too deep", never a crash
 
 
 class Node:

@@ -431,9 +431,11 @@ def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[A
         elem = _build(args[0], typevars)
         container = frozenset if origin is frozenset else set
         _check_not_zero_width(elem)
+        _check_hashable(elem, "a set element")
         return SetNode(elem, container, sort_key(elem))  # r[jetstream.wireformat.set]
     if origin is dict or origin is collections.abc.Mapping:
         key, value = _build(args[0], typevars), _build(args[1], typevars)
+        _check_hashable(key, "a dict key")
         if key.fixed == 0 and value.fixed == 0:
             _check_not_zero_width(key)
         return MapNode(key, value, sort_key(key))  # r[jetstream.wireformat.map]
@@ -448,6 +450,29 @@ def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[A
 def _seq(kind: type[SeqNode], elem: Node, container: type) -> SeqNode:
     _check_not_zero_width(elem)
     return kind(elem, container)
+
+
+def _check_hashable(node: Node, role: str) -> None:
+    """Sets and dicts need hashable members: refuse the declaration, not the bytes later."""
+    if isinstance(node, (SeqNode, MapNode)) and node.py_type is not tuple:
+        raise SchemaError(f"{node.label} is not hashable, so it cannot be {role}: use a tuple")
+    if isinstance(node, SetNode) and node.container is set:
+        raise SchemaError(f"{node.label} is not hashable, so it cannot be {role}: use frozenset")
+    if isinstance(node, SeqNode):
+        _check_hashable(node.elem, role)
+    elif isinstance(node, OptionNode):
+        _check_hashable(node.inner, role)
+    elif isinstance(node, TupleNode):
+        for item in node.items:
+            _check_hashable(item, role)
+    elif isinstance(node, UnionNode):
+        for variant in node.variants:
+            if isinstance(variant.node, StructNode):
+                _check_hashable(variant.node, role)
+    elif isinstance(node, StructNode) and getattr(node.cls, "__hash__", None) is None:
+        raise SchemaError(
+            f"{node.label} is not hashable, so it cannot be {role}: declare it with frozen=True"
+        )
 
 
 def _check_not_zero_width(elem: Node) -> None:

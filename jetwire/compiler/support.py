@@ -54,6 +54,13 @@ def f32_to_bits(value: float) -> int:
     return int(_I.unpack(_F.pack(value))[0])
 
 
+def float_arg(value: Any) -> float:
+    """What an f32 or f64 field takes besides a float: an int, not a bool (nor a Decimal)."""
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"expected a float, got {type(value).__name__}")
+
+
 def as_bytes_like(value: Any) -> bytes | bytearray | memoryview:
     """Data accepts bytes, bytearray and memoryview; a memoryview is seen as its raw bytes."""
     if isinstance(value, (bytes, bytearray)):

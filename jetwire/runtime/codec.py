@@ -163,5 +163,9 @@ def explain_node(node: Node, data: bytes) -> str:
         done = max((offset + length for offset, length, _, _ in trace.entries), default=0)
         lines.append(f"{done:>6}  {data[done:done + 12].hex(' '):<38}  error: {error}")
     else:
-        lines.append(f"decoded: {value!r}")
+        try:
+            shown = repr(value)
+        except RecursionError:
+            shown = f"<a {type(value).__name__} nested too deep to print>"
+        lines.append(f"decoded: {shown}")
     return "\n".join(lines)

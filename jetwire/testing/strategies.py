@@ -109,11 +109,14 @@ def strategy(
     """A strategy for the values of ``tp``, any annotation jetwire accepts.
 
     Every value it generates encodes: integers stay in their width, strings within 65,535
-    UTF-8 bytes (and ``max_text`` characters), collections within ``max_size`` elements,
-    ``bytes`` within ``max_bytes``. Floats are never NaN unless ``allow_nan`` (NaN is not equal
-    to itself, so it breaks round-trip equality). Recursive types are unrolled ``max_depth``
-    times; past that, only their non-recursive cases (empty lists, ``None``, leaf variants) are
-    generated.
+    UTF-8 bytes (and ``max_text`` characters), collections within ``max_size`` elements (half
+    as many for a collection inside another, and so on), ``bytes`` within ``max_bytes``.
+    Floats are never NaN unless ``allow_nan`` (NaN is not equal to itself, so it breaks
+    round-trip equality). Recursive types are unrolled ``max_depth`` times; past that, only
+    their non-recursive cases (empty lists, ``None``, leaf variants) are generated.
+
+    Raises ``SchemaError`` for what jetwire cannot encode, and for fields written by user code
+    that have no registered strategy (see ``register_strategy``).
     """
     if max_size < 0 or max_text < 0 or max_bytes < 0 or max_depth < 1:
         raise ValueError("strategy(): sizes must be >= 0 and max_depth >= 1")
@@ -133,7 +136,9 @@ def strategy(
     return found
 
 
+# Ids of the class nodes around the one being built, and _NESTED for each collection.
 _Stack = tuple[int, ...]
+_NESTED = -1
 
 
 def _hashable(value: Any) -> bool:
@@ -213,26 +218,29 @@ class _Walker:
             return st.ip_addresses(v=4 if node.version == 4 else 6)
         if isinstance(node, SeqNode):
             (elem_hint,) = _args(hint, 1)
-            elem = self.build(node.elem, elem_hint, stack)
+            size, nested = self.collection(stack)
+            elem = self.build(node.elem, elem_hint, nested)
             if elem is None:
                 return st.just(node.container())
-            items = st.lists(elem, max_size=self.max_size)
+            items = st.lists(elem, max_size=size)
             return items if node.container is list else items.map(tuple)
         if isinstance(node, SetNode):
             (elem_hint,) = _args(hint, 1)
-            elem = self.build(node.elem, elem_hint, stack)
+            size, nested = self.collection(stack)
+            elem = self.build(node.elem, elem_hint, nested)
             if elem is None:
                 return st.just(node.container())
             if node.container is frozenset:
-                return st.frozensets(elem, max_size=self.max_size)
-            return st.sets(elem, max_size=self.max_size)
+                return st.frozensets(elem, max_size=size)
+            return st.sets(elem, max_size=size)
         if isinstance(node, MapNode):
             key_hint, value_hint = _args(hint, 2)
-            key = self.build(node.key, key_hint, stack)
-            value = self.build(node.value, value_hint, stack)
+            size, nested = self.collection(stack)
+            key = self.build(node.key, key_hint, nested)
+            value = self.build(node.value, value_hint, nested)
             if key is None or value is None:
                 return st.just({})
-            return st.dictionaries(key, value, max_size=self.max_size)
+            return st.dictionaries(key, value, max_size=size)
         if isinstance(node, OptionNode):
             inner = self.build(node.inner, _option_inner(hint, node.wrapped), stack)
             if inner is None:
@@ -253,6 +261,12 @@ class _Walker:
         if isinstance(node, ConvertNode):
             return self.convert(node, hint, stack)
         raise SchemaError(f"jetwire.testing has no strategy for {node!r}")
+
+    def collection(self, stack: _Stack) -> tuple[int, _Stack]:
+        """The size limit of a collection, and the stack its elements are built in: each
+        collection inside another may hold half as many elements, so values stay small."""
+        size = self.max_size >> stack.count(_NESTED)
+        return (max(size, 1) if self.max_size else 0), stack + (_NESTED,)
 
     def text(self) -> Strategy:
         chars = st.characters(exclude_categories=["Cs"])
