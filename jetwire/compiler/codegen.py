@@ -48,7 +48,7 @@ from .plan import (
 
 _INT_FMT = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
             (2, True): "h", (4, True): "i", (8, True): "q"}
-_MAX_INLINE_DEPTH = 6
+_MAX_INLINE_DEPTH = 3  # deeper inlining grows the source (compile time) more than it saves
 _serial = itertools.count()
 
 
@@ -849,37 +849,35 @@ def _body_dec(comp: _Compiler, node: Node, view: bool) -> list[str]:
 
 def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
     """``decode``, ``decode_prefix`` and ``byte_size``: the fast body, then the interpreter.
-    Bytes are read as they are; a bytearray or memoryview through a byte view, not copied."""
+    Bytes are read as they are; a bytearray or memoryview through a byte view, not copied.
+    Only the hottest entry, ``decode`` of bytes, inlines its body: the others call ``dec``,
+    which keeps the source (and the time to compile it) small."""
     out.append("def decode(_d):")
     out.append("    if _d.__class__ is not bytes: return _decode_view(_view(_d))")
     out.append("    _b = _d")
-    for view in (False, True):
-        if view:
-            out.append("def _decode_view(_b):")
-        out.append("    try:")
-        out.append("        _o = 0")
-        out.append("        _d = 0")
-        out.append("        _L = len(_b)")
-        out.extend(dm_factory(view))
-        out.append("        if _o == _L: return _r")
-        out.append("    except Exception:")
-        out.append("        pass")
-        out.append("    return _slow_decode(_b, 0, True)")
+    out.append("    try:")
+    out.append("        _o = 0")
+    out.append("        _d = 0")
+    out.append("        _L = len(_b)")
+    out.extend(dm_factory(False))
+    out.append("        if _o == _L: return _r")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_b, 0, True)")
+    out.append("def _decode_view(_b):")
+    out.append("    try:")
+    out.append("        _r, _o = dec_view(_b, 0)")
+    out.append("        if _o == len(_b): return _r")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_b, 0, True)")
     out.append("def decode_prefix(_d, _o=0):")
-    out.append("    if _d.__class__ is not bytes: return _decode_prefix_view(_view(_d), _o)")
-    out.append("    _b = _d")
-    for view in (False, True):
-        if view:
-            out.append("def _decode_prefix_view(_b, _o):")
-        out.append("    _start = _o")
-        out.append("    try:")
-        out.append("        _d = 0")
-        out.append("        _L = len(_b)")
-        out.extend(dm_factory(view))
-        out.append("        return _r, _o")
-        out.append("    except Exception:")
-        out.append("        pass")
-        out.append("    return _slow_decode(_b, _start, False)")
+    out.append("    _b = _d if _d.__class__ is bytes else _view(_d)")
+    out.append("    try:")
+    out.append("        return (dec if _b.__class__ is bytes else dec_view)(_b, _o)")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_b, _o, False)")
     out.append("def byte_size(_v):")
     out.append("    try:")
     out.extend(size_factory())

@@ -116,7 +116,8 @@ def encode(value: Any, type: Any = None) -> bytes:  # noqa: A002 - the name the 
 
 
 def byte_size(value: Any, type: Any = None) -> int:  # noqa: A002
-    """``len(encode(value, type))``, computed without encoding where it can."""
+    """The size ``encode(value, type)`` has, computed without encoding. It checks nothing:
+    for a value ``encode`` would refuse, it may return a number rather than raise."""
     return codec_for(type_of(value) if type is None else type).byte_size(value)
 
 
