@@ -852,9 +852,9 @@ def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
     Bytes are read as they are; a bytearray or memoryview through a byte view, not copied.
     Only the hottest entry, ``decode`` of bytes, inlines its body: the others call ``dec``,
     which keeps the source (and the time to compile it) small."""
-    out.append("def decode(_d):")
-    out.append("    if _d.__class__ is not bytes: return _decode_view(_view(_d))")
-    out.append("    _b = _d")
+    out.append("def decode(_data):")
+    out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
+    out.append("    _b = _data")
     out.append("    try:")
     out.append("        _o = 0")
     out.append("        _d = 0")
@@ -871,8 +871,8 @@ def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_decode(_b, 0, True)")
-    out.append("def decode_prefix(_d, _o=0):")
-    out.append("    _b = _d if _d.__class__ is bytes else _view(_d)")
+    out.append("def decode_prefix(_data, _o=0):")
+    out.append("    _b = _data if _data.__class__ is bytes else _view(_data)")
     out.append("    try:")
     out.append("        return (dec if _b.__class__ is bytes else dec_view)(_b, _o)")
     out.append("    except Exception:")
