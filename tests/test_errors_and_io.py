@@ -177,3 +177,14 @@ def test_encode_needs_a_type_for_values_that_do_not_say_it() -> None:
     with pytest.raises(jw.EncodeError, match="pass type="):
         jw.encode([1])
     assert jw.encode(True) == b"\x01" and jw.encode("a") == b"\x01\x00a"
+
+
+def test_decode_prefix_refuses_offsets_outside_the_data() -> None:
+    data = Twalk(1, 2, []).encode()
+    for offset in (-len(data), -1, len(data) + 1):
+        with pytest.raises(ValueError, match="outside"):
+            Twalk.decode_prefix(data, offset)
+        with pytest.raises(ValueError, match="outside"):
+            jw.decode_prefix(Twalk, data, offset)
+    with pytest.raises(jw.DecodeError, match="unexpected end"):
+        Twalk.decode_prefix(data, len(data))

@@ -746,6 +746,7 @@ def _compile(unit: Unit, node: Node) -> None:
     src.ns["_root"] = root
     src.ns["_view"] = _view
     src.ns["_leftover"] = _leftover
+    src.ns["_bad_offset"] = _bad_offset
 
     def slow_encode(value: Any) -> bytes:
         return encode_checked(node, value, root)
@@ -803,7 +804,7 @@ def _compile(unit: Unit, node: Node) -> None:
             out.append("    return _r, _o")
         out.append("def size(_v):")
         out.extend(_body_size(comp, node, 1))
-        _entries(out, lambda view: _body_dec(comp, node, view), lambda: _body_size(comp, node, 2))
+        _entries(out, lambda: _body_dec(comp, node), lambda: _body_size(comp, node, 2))
 
     filename = f"<jetwire codec {node.label} #{next(_serial)}>"
     source = "\n".join(out) + "\n"
@@ -840,8 +841,8 @@ def _body_size(comp: _Compiler, node: Node, indent: int) -> list[str]:
     return [f"{pad}_n = {sm.const}", *sm.lines, f"{pad}return _n"]
 
 
-def _body_dec(comp: _Compiler, node: Node, view: bool) -> list[str]:
-    dm = _Dec(comp.src, 2, view)
+def _body_dec(comp: _Compiler, node: Node) -> list[str]:
+    dm = _Dec(comp.src, 2, view=False)
     comp.dec(node, "_r", dm, ())
     dm.flush()
     return dm.lines
@@ -859,7 +860,7 @@ def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
     out.append("        _o = 0")
     out.append("        _d = 0")
     out.append("        _L = len(_b)")
-    out.extend(dm_factory(False))
+    out.extend(dm_factory())
     out.append("        if _o == _L: return _r")
     out.append("    except Exception:")
     out.append("        pass")
@@ -873,6 +874,7 @@ def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
     out.append("    return _slow_decode(_b, 0, True)")
     out.append("def decode_prefix(_data, _o=0):")
     out.append("    _b = _data if _data.__class__ is bytes else _view(_data)")
+    out.append("    if not 0 <= _o <= len(_b): _bad_offset(_o, _b)")  # struct counts negatives from the end
     out.append("    try:")
     out.append("        return (dec if _b.__class__ is bytes else dec_view)(_b, _o)")
     out.append("    except Exception:")
@@ -965,8 +967,8 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     out.append("    except Exception:")
     out.append("        return _slow_encode(_v)")
 
-    def dec_body(view: bool) -> list[str]:
-        return [f"        _r, _o = {'_DECV' if view else '_DEC'}[_b[_o]](_b, _o + 1, 0)"]
+    def dec_body() -> list[str]:
+        return ["        _r, _o = _DEC[_b[_o]](_b, _o + 1, 0)"]
 
     _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"])
 
@@ -990,6 +992,10 @@ def _view(data: Any) -> Any:
             return view
         return view.cast("B") if view.c_contiguous else view.tobytes()
     raise TypeError(f"expected bytes, bytearray or memoryview, got {type(data).__name__}")
+
+
+def _bad_offset(offset: Any, buf: Any) -> None:
+    raise ValueError(f"offset {offset!r} is outside the {len(buf)} bytes given")
 
 
 def _leftover(root: str, end: int, total: int) -> None:

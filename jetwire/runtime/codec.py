@@ -54,8 +54,6 @@ class Codec(Generic[T]):
         return value
 
     def decode_prefix(self, data: Buffer, offset: int = 0) -> tuple[T, int]:
-        if offset < 0 or offset > len(data):
-            raise ValueError(f"offset {offset} is outside the {len(data)} bytes given")
         return self.unit.decode_prefix(data, offset)
 
     def byte_size(self, value: T) -> int:
