@@ -31,6 +31,10 @@ class Codec(Generic[T]):
 
     __slots__ = ("_unit", "node", "type")
 
+    @overload
+    def __init__(self: Codec[T], tp: type[T]) -> None: ...
+    @overload
+    def __init__(self: Codec[Any], tp: Any) -> None: ...
     def __init__(self, tp: Any) -> None:
         self.type = tp
         try:
