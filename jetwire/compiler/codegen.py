@@ -186,7 +186,6 @@ class _Enc(_Lines):
         self.args: list[str] = []
         self.pieces: list[str] = []
         self.dynamic = dynamic
-        self.switched = False
 
     def fixed(self, fmt: str, expr: str) -> None:
         self.fmt.append(fmt)
@@ -222,7 +221,7 @@ class _Enc(_Lines):
             self.line(f"_out = [{', '.join(self.pieces)}]")
             self.line("_ap = _out.append")
             self.pieces = []
-            self.dynamic = self.switched = True
+            self.dynamic = True
 
     def bind(self, expr: str) -> str:
         if expr.isidentifier():
