@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
+from ..markers import Some
 from ..wiretypes import Url, url_problem
 from .plan import (
     MAX_DATA_BYTES,
@@ -195,8 +196,6 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
         _note(st, start, path + (".some",), "present")
         value = yield from decode_steps(node.inner, path, st)
         if node.wrapped:
-            from ..markers import Some
-
             return Some(value)
         return value
     if isinstance(node, TupleNode):
@@ -408,8 +407,6 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
             out.append(0)
         else:
             if node.wrapped:
-                from ..markers import Some
-
                 if not isinstance(value, Some):
                     raise fail(f"expected None or Some(...), got {value!r}")
                 value = value.value
