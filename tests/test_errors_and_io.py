@@ -188,3 +188,22 @@ def test_decode_prefix_refuses_offsets_outside_the_data() -> None:
             jw.decode_prefix(Twalk, data, offset)
     with pytest.raises(jw.DecodeError, match="unexpected end"):
         Twalk.decode_prefix(data, len(data))
+
+
+def test_encode_async_writes_what_decode_async_reads() -> None:
+    import socket
+
+    async def scenario() -> None:
+        left, right = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=left)
+        _, peer_writer = await asyncio.open_connection(sock=right)
+        sent = Twalk(1, 2, ["a", "bc"])
+        assert await sent.encode_async(peer_writer) == len(sent.encode())
+        assert await jw.write_value_async(7, peer_writer, u16) == 2
+        assert await Twalk.decode_async(reader) == sent
+        assert await jw.read_value_async(u16, reader) == 7
+        for w in (writer, peer_writer):
+            w.close()
+            await w.wait_closed()
+
+    asyncio.run(scenario())

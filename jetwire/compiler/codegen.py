@@ -149,9 +149,18 @@ class _Source:
 
 
 class _Lines:
-    def __init__(self, indent: int) -> None:
+    def __init__(self, src: _Source, indent: int) -> None:
+        self.src = src
         self.lines: list[str] = []
         self.indent = indent
+
+    def bind(self, expr: str) -> str:
+        """A name for the value of ``expr``, evaluated once."""
+        if expr.isidentifier():
+            return expr
+        name = self.src.tmp()
+        self.line(f"{name} = {expr}")
+        return name
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.indent + text)
@@ -180,8 +189,7 @@ class _Enc(_Lines):
     or branch switches to appending to a list (``_ap``)."""
 
     def __init__(self, src: _Source, indent: int, dynamic: bool) -> None:
-        super().__init__(indent)
-        self.src = src
+        super().__init__(src, indent)
         self.fmt: list[str] = []
         self.args: list[str] = []
         self.pieces: list[str] = []
@@ -223,13 +231,6 @@ class _Enc(_Lines):
             self.pieces = []
             self.dynamic = True
 
-    def bind(self, expr: str) -> str:
-        if expr.isidentifier():
-            return expr
-        name = self.src.tmp()
-        self.line(f"{name} = {expr}")
-        return name
-
     def finish_bytes(self) -> str:
         """The expression of the whole encoding (after flush)."""
         self.flush()
@@ -251,8 +252,7 @@ class _Dec(_Lines):
     (building objects from the values) run right after the unpack."""
 
     def __init__(self, src: _Source, indent: int, view: bool) -> None:
-        super().__init__(indent)
-        self.src = src
+        super().__init__(src, indent)
         self.view = view  # reading a memoryview (no .decode()) rather than bytes
         self.fmt: list[str] = []
         self.targets: list[str] = []
@@ -283,19 +283,11 @@ class _Dec(_Lines):
 
 class _Size(_Lines):
     def __init__(self, src: _Source, indent: int) -> None:
-        super().__init__(indent)
-        self.src = src
+        super().__init__(src, indent)
         self.const = 0
 
     def add(self, expr: str) -> None:
         self.line(f"_n += {expr}")
-
-    def bind(self, expr: str) -> str:
-        if expr.isidentifier():
-            return expr
-        name = self.src.tmp()
-        self.line(f"{name} = {expr}")
-        return name
 
     def add_utf8(self, expr: str) -> None:
         t = self.bind(expr)
