@@ -18,12 +18,15 @@ from .markers import (
     SizeWith,
     Skip,
     Some,
+    StrErrors,
+    SurrogateEscape,
     Tagged,
     WireCodec,
     With,
     Writer,
     f32,
     f64,
+    fsstr,
     i16,
     i32,
     i64,
@@ -36,6 +39,7 @@ from .markers import (
 )
 from .runtime.codec import Codec, byte_size, decode, decode_prefix, encode, explain
 from .runtime.decorators import WireFormat, wireenum, wireformat
+from .runtime.frames import Frame, FrameError, FrameReader
 from .runtime.streams import read_value, read_value_async, write_value, write_value_async
 from .stdtypes import (
     Backtrace,
@@ -59,7 +63,8 @@ __all__ = [
     "WireError", "EncodeError", "DecodeError", "SchemaError",
     "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "f32", "f64",
     "Skip", "With", "EncodeWith", "DecodeWith", "SizeWith", "As", "Into", "From", "Tagged",
-    "Option", "Some", "WireCodec", "Reader", "Writer",
+    "Option", "Some", "WireCodec", "Reader", "Writer", "StrErrors", "SurrogateEscape", "fsstr",
+    "Frame", "FrameReader", "FrameError",
     "IpAddr", "SocketAddr", "SocketAddrV4", "SocketAddrV6", "Url",
     "Error", "Backtrace", "BacktraceFrame", "FieldPair", "Level", "LevelCodec",
     "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES", "MAX_DEPTH",

@@ -18,7 +18,7 @@ __all__ = [
     "IntKind", "FloatKind",
     "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "f32", "f64",
     "Skip", "With", "EncodeWith", "DecodeWith", "SizeWith", "As", "Into", "From",
-    "Some", "Option", "Tagged", "WireCodec", "Reader", "Writer",
+    "Some", "Option", "Tagged", "WireCodec", "Reader", "Writer", "StrErrors", "SurrogateEscape", "fsstr",
 ]
 
 
@@ -77,6 +77,27 @@ i64: TypeAlias = Annotated[int, I64]
 i128: TypeAlias = Annotated[int, I128]
 f32: TypeAlias = Annotated[float, F32]
 f64: TypeAlias = Annotated[float, F64]
+
+
+@dataclasses.dataclass(frozen=True)
+class StrErrors:
+    """``Annotated[str, StrErrors("surrogateescape")]``: how a ``str`` field meets its bytes.
+
+    ``errors`` is the error handler of ``str.encode``/``bytes.decode``. The default, strict
+    UTF-8, is JetStream's rule; ``"surrogateescape"`` is how ``os.fsdecode`` reads file names,
+    which on Linux are any bytes: every byte string decodes, and encodes back to itself.
+    """
+
+    errors: str
+
+    def __post_init__(self) -> None:
+        if self.errors not in ("strict", "surrogateescape"):
+            raise ValueError(f"StrErrors: {self.errors!r} does not round-trip; use 'strict' or 'surrogateescape'")
+
+
+SurrogateEscape = StrErrors("surrogateescape")
+fsstr: TypeAlias = Annotated[str, SurrogateEscape]
+"""A string whose bytes need not be UTF-8 (9P2000.L names: r[9p2000l.encoding.string])."""
 
 
 class _SkipMarker:

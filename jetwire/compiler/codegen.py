@@ -22,6 +22,7 @@ from ..markers import Some
 from ..wiretypes import Url
 from . import support
 from .plan import (
+    HEADER_SIZE,
     MAX_DATA_BYTES,
     MAX_DEPTH,
     BoolNode,
@@ -30,6 +31,7 @@ from .plan import (
     CustomNode,
     EnumNode,
     FloatNode,
+    FrameNode,
     IntNode,
     IPNode,
     MapNode,
@@ -289,9 +291,10 @@ class _Size(_Lines):
     def add(self, expr: str) -> None:
         self.line(f"_n += {expr}")
 
-    def add_utf8(self, expr: str) -> None:
+    def add_utf8(self, expr: str, errors: str = "strict") -> None:
         t = self.bind(expr)
-        self.add(f"(len({t}) if {t}.isascii() else len({t}.encode()))")
+        how = "" if errors == "strict" else f"'utf-8', {errors!r}"
+        self.add(f"(len({t}) if {t}.isascii() else len({t}.encode({how})))")
 
 
 
@@ -347,7 +350,8 @@ class _Compiler:
         elif isinstance(node, (StrNode, UrlNode)):
             t = src.tmp()
             text = expr if isinstance(node, StrNode) else f"_url_text({expr})"
-            em.line(f"{t} = _sencode({text})")  # str.encode refuses what is not a str
+            how = ", 'utf-8', 'surrogateescape'" if isinstance(node, StrNode) and node.errors != "strict" else ""
+            em.line(f"{t} = _sencode({text}{how})")  # str.encode refuses what is not a str
             em.fixed("H", f"len({t})")  # struct refuses a length over 65535
             em.piece(t)
         elif isinstance(node, BytesNode):
@@ -504,7 +508,7 @@ class _Compiler:
             if isinstance(node, BytesNode):
                 em.line(f"{target} = bytes(_b[_o:{e}])")
             elif isinstance(node, StrNode):
-                em.line(f"{target} = {_utf8(em, e)}")
+                em.line(f"{target} = {_utf8(em, e, node.errors)}")
             else:
                 em.line(f"{target} = _Url({_utf8(em, e)})")
             em.line(f"_o = {e}")
@@ -653,7 +657,7 @@ class _Compiler:
             em.const += node.fixed
         elif isinstance(node, StrNode):
             em.const += 2
-            em.add_utf8(expr)
+            em.add_utf8(expr, node.errors)
         elif isinstance(node, UrlNode):
             em.const += 2
             em.add_utf8(f"_url_text({expr})")
@@ -720,7 +724,7 @@ def compile_unit(node: Node) -> Unit:
     if unit is not None:
         return unit  # type: ignore[no-any-return]
     unit = Unit(node)
-    if isinstance(node, (StructNode, UnionNode)):
+    if isinstance(node, (StructNode, UnionNode, FrameNode)):
         node.unit = unit  # before compiling: recursive types find it
     _compile(unit, node)
     return unit
@@ -755,6 +759,8 @@ def _compile(unit: Unit, node: Node) -> None:
 
     if isinstance(node, UnionNode):
         _compile_union(comp, node, out)
+    elif isinstance(node, FrameNode):
+        _compile_frame(comp, node, out)
     else:
         stack: tuple[Node, ...] = ()
         # enc: the raw encoder; encode: the same body behind the interpreter fallback
@@ -814,8 +820,10 @@ def _depth_check(comp: _Compiler, indent: int) -> str:
     return f"{'    ' * indent}if _d > {MAX_DEPTH - comp.deepest}: raise _Bail"
 
 
-def _utf8(em: _Dec, end: str) -> str:
+def _utf8(em: _Dec, end: str, errors: str = "strict") -> str:
     # bytes.decode is the fastest way to text; a memoryview has none
+    if errors != "strict":
+        return f"str(_b[_o:{end}], 'utf-8', {errors!r})"
     return f"str(_b[_o:{end}], 'utf-8')" if em.view else f"_b[_o:{end}].decode()"
 
 
@@ -962,6 +970,94 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         return ["        _r, _o = _DEC[_b[_o]](_b, _o + 1, 0)"]
 
     _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"])
+
+
+def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
+    """One encoder and two decoders per message type. A fixed-size message is one ``pack`` and
+    one ``unpack_from``, header included; any other writes its body, then the header in front.
+    Decoders dispatch on the type byte and check that the body ends exactly where ``size``
+    says; anything else (short, left over, unknown type) goes to the interpreter to explain."""
+    src = comp.src
+    header = src.struct("<IBH")
+    frame_cls = src.const(node.cls, "F")
+    enc_map, dec_map, view_map = {}, {}, {}
+    for variant in node.union.variants:
+        vnode = variant.node
+        name = f"_f{variant.tag}"
+        em = _Enc(src, 1, dynamic=False)
+        if vnode.fixed is not None:
+            em.fixed("I", str(HEADER_SIZE + vnode.fixed))
+            em.fixed("B", str(variant.tag))
+            em.fixed("H", "_g")
+            _enc_variant(comp, vnode, em)
+            ending = [f"    return {em.finish_bytes()}"]
+        else:
+            _enc_variant(comp, vnode, em)
+            ending = [
+                f"    _p = {em.finish_bytes()}",
+                f"    return {header}.pack({HEADER_SIZE} + len(_p), {variant.tag}, _g) + _p",
+            ]
+        out.append(f"def {name}enc(_v, _g):")
+        out.append("    _d = 0")
+        out.extend(em.lines)
+        out.extend(ending)
+        for view in (False, True):
+            dm = _Dec(src, 1, view)
+            comp.reset(1)  # the union's own level
+            dm.fixed("I", 4, "_sz")
+            dm.fixed("B", 1, "_ty")
+            dm.fixed("H", 2, "_tg")
+            if isinstance(vnode, StructNode):
+                comp.dec_struct_fields(vnode, "_m", dm, (vnode,))
+            else:
+                comp.dec(vnode, "_m", dm, ())
+            dm.flush()
+            out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0):")
+            out.append("    _s = _o")
+            out.append("    _L = len(_b)")
+            out.extend(dm.lines)
+            out.append("    if _o - _s != _sz: raise _Bail")
+            if node.direct:
+                out.append(f"    _r = _new({frame_cls})")
+                out.append("    _r.tag = _tg")
+                out.append("    _r.msg = _m")
+                out.append("    return _r, _o")
+            else:
+                out.append(f"    return {frame_cls}(_tg, _m), _o")
+        enc_map[variant.py_type] = f"{name}enc"
+        dec_map[variant.tag] = f"{name}dec"
+        view_map[variant.tag] = f"{name}dec_view"
+
+    def table(mapping: dict[Any, str]) -> str:
+        names = {k: src.const(k, "C") if isinstance(k, type) else k for k in mapping}
+        return "{" + ", ".join(f"{names[k]}: {v}" for k, v in mapping.items()) + "}"
+
+    union = src.const(compile_unit(node.union), "u")
+    out.append(f"_FENC = {table(enc_map)}")
+    out.append(f"_FDEC = {table(dec_map)}")
+    out.append(f"_FDECV = {table(view_map)}")
+    out.append("def enc(_v, _d=0):")
+    out.append(f"    if _v.__class__ is not {frame_cls}: raise _Bail")
+    out.append("    return _FENC[_v.msg.__class__](_v.msg, _v.tag)")
+    out.append("def enc_into(_v, _ap, _d=0):")
+    out.append("    _ap(enc(_v))")
+    out.append("def size(_v):")
+    out.append(f"    return {HEADER_SIZE - 1} + {union}.size(_v.msg)")
+    out.append("def dec(_b, _o, _d=0):")
+    out.append("    return _FDEC[_b[_o + 4]](_b, _o)")
+    out.append("def dec_view(_b, _o, _d=0):")
+    out.append("    return _FDECV[_b[_o + 4]](_b, _o)")
+    out.append("def encode(_v):")
+    out.append("    try:")
+    out.append(f"        if _v.__class__ is {frame_cls}: return _FENC[_v.msg.__class__](_v.msg, _v.tag)")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_encode(_v)")
+    _entries(
+        out,
+        lambda: ["        _r, _o = _FDEC[_b[4]](_b, 0)"],
+        lambda: [f"        return {HEADER_SIZE - 1} + {union}.size(_v.msg)"],
+    )
 
 
 def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:

@@ -18,9 +18,11 @@ from ..errors import DecodeError, EncodeError
 from ..markers import Some
 from ..wiretypes import Url, url_problem
 from .plan import (
+    HEADER_SIZE,
     MAX_DATA_BYTES,
     MAX_DEPTH,
     MAX_ELEMENTS,
+    MAX_FRAME_SIZE,
     MAX_STRING_BYTES,
     BoolNode,
     BytesNode,
@@ -28,6 +30,7 @@ from .plan import (
     CustomNode,
     EnumNode,
     FloatNode,
+    FrameNode,
     IntNode,
     IPNode,
     MapNode,
@@ -124,7 +127,7 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
     if isinstance(node, UnitNode):
         return None
     if isinstance(node, (StrNode, UrlNode)):
-        text = yield from _string(path, st)
+        text = yield from _string(path, st, node.errors if isinstance(node, StrNode) else "strict")
         if isinstance(node, UrlNode):
             problem = url_problem(text)
             if problem:
@@ -230,6 +233,8 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
         value = yield from decode_steps(variant.node, path + (f"<{variant.name}>",), st)
         st.depth -= 1
         return value
+    if isinstance(node, FrameNode):
+        return (yield from _frame(node, path, st))
     if isinstance(node, EnumNode):
         raw = yield from _take(1, path, st, node.label)
         if raw[0] >= len(node.members):
@@ -258,19 +263,72 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
     raise AssertionError(f"no decoder for {node!r}")
 
 
+def _frame(node: FrameNode, path: Path, st: DecodeState) -> Steps:  # r[9p2000l.frame.header]
+    start = st.offset
+    raw = yield from _take(4, path + (".size",), st, "frame size")
+    size = int.from_bytes(raw, "little")
+    if size < HEADER_SIZE:
+        reason = f"frame size {size} is below the 7-byte minimum (size[4] type[1] tag[2])"
+        raise _fail(reason, path + (".size",), start)
+    st.offset += 4
+    _note(st, start, path + (".size",), repr(size))
+    rest = yield from _take(size - 4, path, st, f"a frame of {size} bytes")
+    kind = rest[0]
+    variant = node.union.by_tag.get(kind)
+    if variant is None:
+        types = ", ".join(str(t) for t in sorted(node.union.by_tag))
+        reason = f"unknown message type {kind} for {node.label} (expected one of {types})"
+        raise _fail(reason, path + (".type",), st.offset)
+    st.offset += 1
+    _note(st, st.offset - 1, path + (".type",), f"{kind} ({variant.name})")
+    tag = int.from_bytes(rest[1:3], "little")
+    st.offset += 2
+    _note(st, st.offset - 2, path + (".tag",), repr(tag))
+    inner = path + (f".msg<{variant.name}>",)
+    _deeper(st, path)  # the union's level, as when the message is decoded on its own
+    steps = decode_steps(variant.node, inner, st)
+    pos = 3
+    try:
+        want = steps.send(None)  # type: ignore[arg-type]
+        while True:
+            chunk = rest[pos:pos + want]
+            pos += len(chunk)
+            want = steps.send(chunk)
+    except StopIteration as done:
+        msg = done.value
+    except DecodeError as exc:
+        if pos >= len(rest) and exc.reason.startswith("unexpected end of data"):
+            reason = f"the frame ends inside its body (size {size}): {exc.reason}"
+            raise DecodeError(reason, exc.path, exc.offset) from None
+        raise
+    st.depth -= 1
+    if pos != len(rest):
+        raise _fail(
+            f"{len(rest) - pos} bytes left over inside the frame after a complete {variant.name} (size {size})",
+            inner,
+            st.offset,
+        )
+    if node.direct:
+        frame: Any = object.__new__(node.cls)
+        frame.tag = tag
+        frame.msg = msg
+        return frame
+    return node.cls(tag, msg)
+
+
 def _deeper(st: DecodeState, path: Path) -> None:
     st.depth += 1
     if st.depth > MAX_DEPTH:
         raise _fail(f"nesting too deep: more than {MAX_DEPTH} structs and enums inside each other", path, st.offset)
 
 
-def _string(path: Path, st: DecodeState) -> Steps:  # r[jetstream.wireformat.string]
+def _string(path: Path, st: DecodeState, errors: str) -> Steps:  # r[jetstream.wireformat.string]
     raw = yield from _take(2, path, st, "string length")
     n = int.from_bytes(raw, "little")
     st.offset += 2
     data = yield from _take(n, path, st, f"string of {n} bytes")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8", errors)
     except UnicodeDecodeError as exc:
         raise _fail(f"invalid UTF-8 ({exc.reason})", path, st.offset + exc.start) from None
     st.offset += n
@@ -354,7 +412,7 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
             if problem:
                 raise fail(f"not an absolute URL ({problem}): {value!r}")
         try:
-            raw = value.encode("utf-8")
+            raw = value.encode("utf-8", node.errors if isinstance(node, StrNode) else "strict")
         except UnicodeEncodeError as exc:
             raise fail(f"not encodable as UTF-8 at character {exc.start} ({exc.reason})") from None
         if len(raw) > MAX_STRING_BYTES:
@@ -434,6 +492,8 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
             raise fail(f"expected {node.label} ({choices}), got {type(value).__name__}")
         out.append(variant.tag)
         encode_value(variant.node, value, path + (f"<{variant.name}>",), out, depth)
+    elif isinstance(node, FrameNode):
+        _encode_frame(node, value, path, out, depth)
     elif isinstance(node, EnumNode):
         index = node.index.get(value) if _hashable(value) else None
         if index is None:
@@ -466,6 +526,29 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
         encode_value(node.inner, value, path, out, depth)
     else:
         raise AssertionError(f"no encoder for {node!r}")
+
+
+def _encode_frame(node: FrameNode, value: Any, path: Path, out: bytearray, depth: int) -> None:
+    start = len(out)
+    if not isinstance(value, node.cls):
+        raise EncodeError(f"expected {node.label}, got {type(value).__name__}", render_path(path), start)
+    tag = getattr(value, "tag", None)
+    if type(tag) is not int or not 0 <= tag <= 0xFFFF:
+        raise EncodeError(f"a tag is a u16 (0..65535), not {tag!r}", render_path(path + (".tag",)), start + 5)
+    msg = getattr(value, "msg", None)
+    variant = node.union.variant_of(msg)
+    if variant is None:
+        choices = ", ".join(v.name for v in node.union.variants)
+        reason = f"{type(msg).__name__} is not a message of {node.label} ({choices})"
+        raise EncodeError(reason, render_path(path + (".msg",)), start + 4)
+    out += bytes(4)
+    out.append(variant.tag)
+    out += tag.to_bytes(2, "little")
+    encode_value(variant.node, msg, path + (f".msg<{variant.name}>",), out, depth + 1)
+    size = len(out) - start
+    if size > MAX_FRAME_SIZE:
+        raise EncodeError(f"a frame of {size} bytes does not fit its u32 size", render_path(path), start)
+    out[start:start + 4] = size.to_bytes(4, "little")
 
 
 class _Collect:

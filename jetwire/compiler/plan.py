@@ -15,6 +15,8 @@ MAX_STRING_BYTES = 0xFFFF  # r[jetstream.wireformat.string]
 MAX_ELEMENTS = 0xFFFF  # r[jetstream.wireformat.vec], map, set
 MAX_DATA_BYTES = 32 * 1024 * 1024  # r[jetstream.wireformat.data]
 MAX_VARIANTS = 256  # r[jetstream.wireformat.enum]
+HEADER_SIZE = 7  # a frame's size[4] type[1] tag[2] (r[9p2000l.frame.header])
+MAX_FRAME_SIZE = 0xFFFFFFFF
 MAX_DEPTH = 200  # structs and enums inside each other: past this, "nesting too deep", never a crash
 
 
@@ -64,10 +66,14 @@ class UnitNode(Node):
 
 
 class StrNode(Node):
-    __slots__ = ()
+    """u16 length, then UTF-8 (r[jetstream.wireformat.string]). ``errors`` is the codec error
+    handler: ``"strict"`` (JetStream's rule) or ``"surrogateescape"`` (9P names, any bytes)."""
 
-    def __init__(self) -> None:
-        super().__init__("str", None, 2, str)
+    __slots__ = ("errors",)
+
+    def __init__(self, errors: str = "strict") -> None:
+        super().__init__("str" if errors == "strict" else "fsstr", None, 2, str)
+        self.errors = errors
 
 
 class BytesNode(Node):
@@ -266,6 +272,24 @@ class UnionNode(Node):
             if isinstance(value, v.py_type):
                 return v
         return None
+
+
+class FrameNode(Node):
+    """``size[4] type[1] tag[2] body``: one whole message of the 9P family (r[9p2000l.frame.header]).
+
+    ``size`` counts the whole frame, itself included; ``type`` is the union's tag for the
+    message's class (a message number such as 100, not a declaration index); ``tag`` pairs a
+    reply with its request. A frame is always a whole message, never a field.
+    """
+
+    __slots__ = ("cls", "direct", "union", "unit")
+
+    def __init__(self, cls: type, union: UnionNode, direct: bool) -> None:
+        super().__init__(cls.__name__, None, HEADER_SIZE, cls)
+        self.cls = cls
+        self.union = union
+        self.direct = direct  # decoding may store tag and msg without calling __init__
+        self.unit: Any = None
 
 
 class EnumNode(Node):

@@ -23,6 +23,7 @@ from ..markers import (
     IntKind,
     SizeWith,
     Some,
+    StrErrors,
     Tagged,
     With,
     _SkipMarker,
@@ -37,6 +38,7 @@ from .plan import (
     EnumNode,
     FieldPlan,
     FloatNode,
+    FrameNode,
     IntNode,
     IPNode,
     MapNode,
@@ -55,6 +57,7 @@ from .plan import (
 )
 
 INFO = "__jetwire__"
+FRAME_MESSAGE = "__frame_message__"  # set on each Frame subclass: the union its msg is one of
 NoneType = type(None)
 _lock = threading.RLock()
 _planning: list[type] = []  # classes whose plans are being built: visible to forward references
@@ -104,7 +107,29 @@ def class_info(cls: Any) -> ClassInfo | None:
 def plan(tp: Any) -> Node:
     """The plan of any annotation jetwire accepts."""
     with _lock:
+        if isinstance(tp, type) and FRAME_MESSAGE in tp.__dict__:
+            return _frame_plan(tp)
         return _build(tp, {})
+
+
+_frame_nodes: dict[type, FrameNode] = {}
+
+
+def _frame_plan(cls: type) -> FrameNode:
+    node = _frame_nodes.get(cls)
+    if node is None:
+        message = cls.__dict__[FRAME_MESSAGE]
+        union = _build(message, {})
+        if not isinstance(union, UnionNode):
+            raise SchemaError(
+                f"{cls.__qualname__}: a frame's message is a union tagged by message numbers, "
+                f"e.g. Annotated[Tversion | Rversion, jetwire.Tagged({{100: Tversion, 101: Rversion}})], "
+                f"not {union.label}"
+            )
+        bases = [c for c in cls.__mro__ if "__init__" in c.__dict__]
+        direct = bases[0].__dict__.get("__jetwire_plain_init__", False) is True
+        node = _frame_nodes[cls] = FrameNode(cls, union, direct)
+    return node
 
 
 def class_plan(cls: type, args: tuple[Any, ...] = ()) -> Node:
@@ -309,6 +334,7 @@ def _build_annotated(base: Any, meta: list[Any], typevars: dict[Any, Any]) -> No
     enc = [m for m in meta if isinstance(m, EncodeWith)]
     dec = [m for m in meta if isinstance(m, DecodeWith)]
     size = [m for m in meta if isinstance(m, SizeWith)]
+    text = [m for m in meta if isinstance(m, StrErrors)]
     if any(isinstance(m, _SkipMarker) for m in meta):
         raise SchemaError("Skip is for fields of a @wireformat class only")
 
@@ -323,6 +349,10 @@ def _build_annotated(base: Any, meta: list[Any], typevars: dict[Any, Any]) -> No
         return CustomNode(label, None, codec.encode, codec.decode, codec.byte_size, codec)
 
     def natural() -> Node:
+        if text:
+            if base is not str or widths or tagged or len(text) > 1:
+                raise SchemaError(f"{text[0]!r} marks a str, alone: not {base!r}")
+            return StrNode(text[0].errors)
         if widths:
             kind = widths[0]
             if isinstance(kind, IntKind) and base is not int:
@@ -486,6 +516,8 @@ def _check_not_zero_width(elem: Node) -> None:
 def _build_class(tp: type) -> Node:
     if class_info(tp) is not None:
         return _class_plan(tp, ())
+    if FRAME_MESSAGE in tp.__dict__:
+        raise SchemaError(f"{tp.__qualname__} is a frame, a whole message: it cannot be part of another value")
     if issubclass(tp, enum.Enum):
         node = _enum_nodes.get(tp)
         if node is None:

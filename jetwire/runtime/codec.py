@@ -101,6 +101,8 @@ def type_of(value: Any) -> Any:
     info = class_info(cls)
     if info is not None:
         return info.owner if info.kind == "variant" else cls
+    if "__frame_message__" in cls.__dict__:
+        return cls
     if cls in _INFERRED:
         return _INFERRED[cls]
     if isinstance(value, enum.Enum):

@@ -28,6 +28,7 @@ from ..compiler.plan import (
     CustomNode,
     EnumNode,
     FloatNode,
+    FrameNode,
     IntNode,
     IPNode,
     MapNode,
@@ -207,6 +208,9 @@ class _Walker:
         if isinstance(node, UnitNode):
             return st.none()
         if isinstance(node, StrNode):
+            if node.errors == "surrogateescape":  # any bytes, as os.fsdecode reads them
+                raw = st.binary(max_size=self.max_text)
+                return raw.map(lambda b: b.decode("utf-8", "surrogateescape")) | self.text()
             return self.text()
         if isinstance(node, BytesNode):
             return st.binary(max_size=self.max_bytes)
@@ -253,6 +257,9 @@ class _Walker:
             return st.tuples(*present) if len(present) == len(parts) else None
         if isinstance(node, (StructNode, UnionNode)):
             return self.class_strategy(node, stack)
+        if isinstance(node, FrameNode):
+            msg = self.class_strategy(node.union, stack)
+            return None if msg is None else st.builds(node.cls, st.integers(0, 0xFFFF), msg)
         if isinstance(node, EnumNode):
             found = _registered(node.py_type)
             return found if found is not None else st.sampled_from(node.members)

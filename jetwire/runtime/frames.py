@@ -1,0 +1,221 @@
+"""Frames: ``size[4] type[1] tag[2] body``, the envelope of 9P and of JetStream RPC.
+
+``class Tframe(Frame[Tmessage])`` declares the frames whose ``msg`` is one of the union
+``Tmessage`` (``Annotated[A | B, Tagged({100: A, 110: B})]``): the union's numbers are the type
+bytes. ``FrameReader`` cuts a byte stream into frames without doing any I/O itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+
+from ..compiler.codegen import Unit, compile_unit
+from ..compiler.plan import HEADER_SIZE, MAX_FRAME_SIZE, FrameNode
+from ..compiler.planner import FRAME_MESSAGE, plan
+from ..errors import DecodeError, SchemaError
+
+__all__ = ["Frame", "FrameError", "FrameReader", "HEADER_SIZE"]
+
+M = TypeVar("M")
+F = TypeVar("F", bound="Frame[Any]")
+Buffer = bytes | bytearray | memoryview
+
+
+class Frame(Generic[M]):
+    """One message with its tag: ``Tframe(tag=1, msg=Tclunk(fid=3))``.
+
+    On the wire: ``size[4]`` (the whole frame, itself included), ``type[1]`` (the number the
+    union gives ``msg``'s class), ``tag[2]``, then ``msg``'s fields (r[9p2000l.frame.header]).
+    Subclass it with the union as parameter; the subclass is what you encode and decode.
+    """
+
+    __slots__ = ("msg", "tag")
+    __jetwire_plain_init__: ClassVar[bool] = True  # decoding may set the slots directly
+
+    tag: int
+    msg: M
+
+    def __init__(self, tag: int, msg: M) -> None:
+        self.tag = tag
+        self.msg = msg
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is Frame:
+                (message,) = get_args(base)
+                setattr(cls, FRAME_MESSAGE, message)
+                try:
+                    plan(cls)  # a message type jetwire cannot encode fails here, at the class
+                except SchemaError as exc:
+                    raise SchemaError(f"{cls.__qualname__}: {exc}") from None
+                return
+        if FRAME_MESSAGE not in cls.__dict__:
+            setattr(cls, FRAME_MESSAGE, getattr(cls, FRAME_MESSAGE))  # a subclass of a frame class
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Frame)
+        return bool(self.tag == other.tag and self.msg == other.msg)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(tag={self.tag!r}, msg={self.msg!r})"
+
+    def encode(self) -> bytes:
+        """The whole frame, header included."""
+        return _install(type(self)).encode(self)
+
+    def byte_size(self) -> int:
+        """The frame's ``size``: what ``encode()`` returns, counted without encoding."""
+        return _install(type(self)).byte_size(self)
+
+    @classmethod
+    def decode(cls: type[F], data: Buffer) -> F:
+        """The frame that ``data`` is, every byte of it."""
+        frame: F = _install(cls).decode(data)
+        return frame
+
+    @classmethod
+    def decode_prefix(cls: type[F], data: Buffer, offset: int = 0) -> tuple[F, int]:
+        """The frame at ``data[offset:]`` and the offset just past it."""
+        return _install(cls).decode_prefix(data, offset)
+
+
+def _install(cls: type[Frame[Any]]) -> Unit:
+    """Compiles the frame codec of ``cls`` once and puts its functions on the class."""
+    if FRAME_MESSAGE not in cls.__dict__:
+        raise SchemaError(f"{cls.__qualname__} has no message type: declare class Tframe(Frame[Tmessage])")
+    node = plan(cls)
+    assert isinstance(node, FrameNode)
+    unit = compile_unit(node)
+    cls.encode = unit.encode  # type: ignore[method-assign, assignment]
+    cls.byte_size = unit.byte_size  # type: ignore[method-assign, assignment]
+    cls.decode = staticmethod(unit.decode)  # type: ignore[method-assign, assignment]
+    cls.decode_prefix = staticmethod(unit.decode_prefix)  # type: ignore[method-assign]
+    return unit
+
+
+class FrameError(DecodeError):
+    """A frame that could not be decoded. The reader has dropped exactly its bytes, so the next
+    frame decodes normally; ``tag`` and ``type`` are the header's (None when it was unreadable),
+    so a client can fail just the request that the broken reply answered."""
+
+    def __init__(self, reason: str, path: str = "", offset: int = 0, tag: int | None = None,
+                 type: int | None = None, size: int | None = None) -> None:  # noqa: A002
+        super().__init__(reason, path, offset)
+        self.tag = tag
+        self.type = type
+        self.size = size
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, self.path, self.offset, self.tag, self.type, self.size))
+
+
+class FrameReader(Generic[F]):
+    """Bytes in, frames out: ``feed(data)``, then ``next_frame()`` until it returns None.
+
+    Every frame is checked whole (r[9p2000l.frame.header]): ``size`` below 7 or above
+    ``max_size`` (the negotiated msize), an unknown type, a body that is short or has bytes
+    left over each raise ``FrameError`` once, after the reader has dropped that frame's bytes
+    (an oversized one is dropped as it arrives, never buffered), so one bad frame never
+    desynchronises the stream. A size below 4 cannot be trusted to skip by: the reader drops
+    the 4 size bytes.
+    """
+
+    def __init__(self, frame_type: type[F], max_size: int = MAX_FRAME_SIZE) -> None:
+        if FRAME_MESSAGE not in frame_type.__dict__:
+            raise SchemaError(f"{frame_type.__qualname__} is not a frame class")
+        self.frame_type = frame_type
+        self.max_size = max_size
+        self._unit: Unit | None = None
+        self._cur = b""  # the bytes being read, from _pos on
+        self._pos = 0
+        self._more: list[bytes] = []  # later chunks, joined only when a frame needs them
+        self._have = 0  # bytes available: len(_cur) - _pos + sum of _more
+        self._skip = 0  # bytes of an oversized frame still to drop
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned as frames."""
+        return self._have
+
+    def feed(self, data: Buffer) -> None:
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = data[dropped:]
+        if data:
+            chunk = data if data.__class__ is bytes else bytes(data)
+            if self._have == 0:
+                self._cur, self._pos = chunk, 0  # the common case: no copy at all
+            else:
+                self._more.append(chunk)
+            self._have += len(chunk)
+
+    def _gather(self, n: int) -> None:
+        """Makes ``_cur[_pos:_pos + n]`` hold the next ``n`` bytes (``n <= _have``)."""
+        if len(self._cur) - self._pos < n:
+            self._cur = self._cur[self._pos:] + b"".join(self._more)
+            self._pos = 0
+            self._more = []
+
+    def _drop(self, n: int) -> None:
+        n = min(n, self._have)
+        self._gather(n)
+        self._pos += n
+        self._have -= n
+
+    def next_frame(self) -> F | None:
+        """The next whole frame, or None until more bytes arrive."""
+        if self._have < 4:
+            return None
+        self._gather(4)
+        cur, pos = self._cur, self._pos
+        size = int.from_bytes(cur[pos:pos + 4], "little")
+        if size < HEADER_SIZE or size > self.max_size:
+            header = cur[pos:pos + HEADER_SIZE] if len(cur) - pos >= HEADER_SIZE else b""
+            if size < HEADER_SIZE:
+                reason = f"frame size {size} is below the 7-byte minimum (size[4] type[1] tag[2])"
+            else:
+                reason = f"frame size {size} is over the limit of {self.max_size} bytes (msize)"
+            extent = max(size, 4)
+            available = min(extent, self._have)
+            self._drop(available)
+            self._skip = extent - available
+            raise self._error(reason, f"{self.frame_type.__name__}.size", 0, header, size)
+        if self._have < size:
+            return None
+        self._gather(size)
+        cur, pos = self._cur, self._pos
+        unit = self._unit
+        if unit is None:
+            unit = self._unit = _install(self.frame_type)
+        try:
+            frame, end = unit.decode_prefix(cur, pos)
+        except DecodeError as exc:
+            self._drop(size)
+            raise self._error(exc.reason, exc.path, exc.offset - pos, cur[pos:pos + HEADER_SIZE], size) from None
+        self._pos = end
+        self._have -= size
+        if self._pos == len(self._cur) and not self._more:
+            self._cur, self._pos = b"", 0
+        result: F = frame
+        return result
+
+    def __iter__(self) -> FrameReader[F]:
+        return self
+
+    def __next__(self) -> F:
+        frame = self.next_frame()
+        if frame is None:
+            raise StopIteration
+        return frame
+
+    @staticmethod
+    def _error(reason: str, path: str, offset: int, header: bytes, size: int) -> FrameError:
+        if len(header) < HEADER_SIZE:
+            return FrameError(reason, path, offset, size=size)
+        return FrameError(reason, path, offset, tag=int.from_bytes(header[5:7], "little"), type=header[4], size=size)
