@@ -1,0 +1,826 @@
+"""An asyncio 9P2000.L client: a thin shell around ``Session`` (which does all the protocol).
+
+``await Client.connect("127.0.0.1", 564, aname="/srv")`` negotiates the version and attaches;
+then the low-level calls (``walk``, ``lopen``, ``read``...) take and return fids, and the
+``pathlib``-like ones (``read_bytes``, ``listdir``, ``open``...) take paths and manage fids
+themselves. Many requests may be in flight at once; cancelling one sends Tflush; server errors
+raise ``OSError`` subclasses with the errno (``FileNotFoundError`` for ENOENT, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import posixpath
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TypeVar
+
+from ..errors import DecodeError
+from . import constants as c
+from .messages import (
+    Dirent,
+    Qid,
+    Rerror,
+    Rgetattr,
+    Rgetlock,
+    Rlerror,
+    Rstatfs,
+    Tattach,
+    Tauth,
+    Tclunk,
+    Tfsync,
+    Tgetattr,
+    Tgetlock,
+    Tlcreate,
+    Tlink,
+    Tlock,
+    Tlopen,
+    Tmkdir,
+    Tmknod,
+    Tread,
+    Treaddir,
+    Treadlink,
+    Tremove,
+    Trename,
+    Trenameat,
+    Tsetattr,
+    Tstatfs,
+    Tsymlink,
+    Tunlinkat,
+    Twalk,
+    Twrite,
+    Txattrcreate,
+    Txattrwalk,
+)
+from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, Stray, error_from_errno
+
+__all__ = ["Client", "File", "Stat", "parse_dirents", "connect"]
+
+R = TypeVar("R")
+_READ_CHUNK = 1 << 20
+
+
+def parse_dirents(data: bytes) -> list[Dirent]:
+    """The entries of one Rreaddir's data (r[9p2000l.readdir.dirent]); a cut entry is an error."""
+    entries = []
+    offset = 0
+    while offset < len(data):
+        entry, offset = Dirent.decode_prefix(data, offset)
+        entries.append(entry)
+    return entries
+
+
+@dataclasses.dataclass(frozen=True)
+class Stat:
+    """``os.stat_result``'s view of an Rgetattr (r[9p2000l.getattr])."""
+
+    st_mode: int
+    st_ino: int
+    st_nlink: int
+    st_uid: int
+    st_gid: int
+    st_rdev: int
+    st_size: int
+    st_blksize: int
+    st_blocks: int
+    st_atime_ns: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+    qid: Qid
+
+    @classmethod
+    def from_reply(cls, r: Rgetattr) -> Stat:
+        return cls(
+            st_mode=r.mode, st_ino=r.qid.path, st_nlink=r.nlink, st_uid=r.uid, st_gid=r.gid, st_rdev=r.rdev,
+            st_size=r.size, st_blksize=r.blksize, st_blocks=r.blocks,
+            st_atime_ns=r.atime_sec * 1_000_000_000 + r.atime_nsec,
+            st_mtime_ns=r.mtime_sec * 1_000_000_000 + r.mtime_nsec,
+            st_ctime_ns=r.ctime_sec * 1_000_000_000 + r.ctime_nsec,
+            qid=r.qid,
+        )
+
+    @property
+    def st_mtime(self) -> float:
+        return self.st_mtime_ns / 1e9
+
+
+def split_path(path: str) -> list[str]:
+    """The names of a path below the attach root; ``..`` is refused rather than trusted to the
+    server (r[9p2000l.walk.dotdot]: some servers let it leave the export)."""
+    names = [n for n in path.split("/") if n not in ("", ".")]
+    if ".." in names:
+        raise ValueError(f"{path!r}: '..' is not walked; normalise the path first")
+    return names
+
+
+class Client:
+    """One 9P2000.L connection. Use ``await Client.connect(...)`` (or ``jetwire.p9.connect``)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: Session,
+                 timeout: float | None) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.session = session
+        self.timeout = timeout
+        self.root: int | None = None
+        self._waiters: dict[int, asyncio.Future[Any]] = {}
+        self._closed: BaseException | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    # -- connecting -------------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str | None = None,
+        port: int = 564,
+        *,
+        path: str | None = None,
+        aname: str = "",
+        uname: str = "root",
+        n_uname: int = c.NONUNAME,
+        msize: int = 65536 + c.P9_IOHDRSZ,
+        timeout: float | None = 30.0,
+    ) -> Client:
+        """Connects over TCP (``host``, ``port``) or a unix socket (``path``), negotiates
+        9P2000.L and attaches ``aname`` as ``uname``/``n_uname``. ``timeout`` bounds every
+        reply: a server that never answers raises ``TimeoutError``, never hangs the caller."""
+        opening = asyncio.open_unix_connection(path) if path else asyncio.open_connection(host, port)
+        reader, writer = await asyncio.wait_for(opening, timeout)
+        client = cls(reader, writer, Session(msize), timeout)
+        try:
+            await client._negotiate()
+            await client.attach(aname=aname, uname=uname, n_uname=n_uname)
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    async def _negotiate(self) -> None:
+        data = self.session.start()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters[c.NOTAG] = future
+        self._pump = asyncio.get_running_loop().create_task(self._read_replies())
+        self._writer.write(data)
+        await self._wait(future, c.NOTAG, "Tversion")
+
+    async def attach(self, aname: str = "", uname: str = "root", n_uname: int = c.NONUNAME,
+                     afid: int = c.NOFID) -> int:
+        """Attaches a new fid to the root of ``aname`` (r[9p2000l.attach]); the first becomes ``root``."""
+        fid = self.session.alloc_fid()
+        await self._call(Tattach(fid=fid, afid=afid, uname=uname, aname=aname, n_uname=n_uname))
+        if self.root is None:
+            self.root = fid
+        return fid
+
+    async def auth(self, aname: str = "", uname: str = "root", n_uname: int = c.NONUNAME) -> tuple[int, Qid]:
+        """Starts authentication (r[9p2000l.auth]); servers that need none answer an error."""
+        afid = self.session.alloc_fid()
+        reply = await self._call(Tauth(afid=afid, uname=uname, aname=aname, n_uname=n_uname))
+        return afid, reply.aqid
+
+    async def close(self) -> None:
+        """Closes the connection; outstanding calls get ``ConnectionError``."""
+        if self._closed is None:
+            self._closed = ConnectionError("the client was closed")
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(BaseException):
+                await self._pump
+        self._fail_all(self._closed)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def msize(self) -> int:
+        return self.session.msize
+
+    # -- the reply pump ------------------------------------------------------------------------------
+
+    async def _read_replies(self) -> None:
+        error: BaseException
+        try:
+            while True:
+                data = await self._reader.read(_READ_CHUNK)
+                if not data:
+                    error = ConnectionError("the server closed the connection")
+                    break
+                for event in self.session.receive(data):
+                    self._dispatch(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = ConnectionError(f"the connection failed: {exc!r}")
+        self._closed = self._closed or error
+        self._fail_all(self._closed)
+
+    def _dispatch(self, event: Any) -> None:
+        if isinstance(event, (Reply, Failed, Flushed)):
+            future = self._waiters.pop(event.tag, None)
+            if future is None or future.done():
+                return
+            if isinstance(event, Reply):
+                future.set_result(event.msg)
+            elif isinstance(event, Failed):
+                future.set_exception(event.error)
+            else:
+                future.set_exception(asyncio.CancelledError())
+        elif isinstance(event, Orphan):
+            self._send_nowait(Tclunk(fid=event.fid))
+        elif isinstance(event, Stray):
+            pass  # a reply nobody waits for: the stream is still in step, so keep going
+
+    def _fail_all(self, error: BaseException) -> None:
+        for future in self._waiters.values():
+            if not future.done():
+                future.set_exception(ConnectionError(str(error)))
+        self._waiters.clear()
+
+    def _send_nowait(self, msg: Any) -> None:
+        """Sends ``msg`` now and lets its reply go: clean-up that nobody waits for."""
+        if self._closed is not None:
+            return
+        tag, data = self.session.request(msg)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_ignore_result)
+        self._waiters[tag] = future
+        self._writer.write(data)
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    async def _call(self, msg: Any, filename: str | None = None) -> Any:
+        """Sends ``msg`` and waits for its reply; Rlerror becomes the matching ``OSError``."""
+        if self._closed is not None:
+            raise ConnectionError(str(self._closed))
+        tag, data = self.session.request(msg)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters[tag] = future
+        self._writer.write(data)
+        transport = self._writer.transport
+        if transport.get_write_buffer_size() > 1 << 20:
+            await self._writer.drain()
+        reply = await self._wait(future, tag, type(msg).__name__)
+        if isinstance(reply, (Rlerror, Rerror)):
+            raise error_from_errno(reply.ecode, type(msg).__name__, filename)
+        return reply
+
+    async def _wait(self, future: asyncio.Future[Any], tag: int, what: str) -> Any:
+        timer = None
+        if self.timeout is not None:
+            timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, future, tag, what)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._waiters.get(tag) is future:
+                self._abandon(tag)
+            raise
+        except DecodeError as exc:
+            raise ProtocolError(f"the reply to {what} could not be decoded: {exc}") from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, future: asyncio.Future[Any], tag: int, what: str) -> None:
+        if not future.done():
+            self._abandon(tag)
+            future.set_exception(TimeoutError(f"no reply to {what} (tag {tag}) within {self.timeout} s"))
+
+    def _abandon(self, tag: int) -> None:
+        """Sends Tflush for a request whose caller stopped waiting (r[9p2000l.flush]). The tag
+        stays reserved until Rflush (or the late reply) arrives; a fid the request creates
+        anyway is clunked then."""
+        self._waiters.pop(tag, None)
+        if self._closed is not None or tag == c.NOTAG:
+            return
+        flush = self.session.flush(tag)
+        if flush is not None:
+            flush_tag, data = flush
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            future.add_done_callback(_ignore_result)
+            self._waiters[flush_tag] = future
+            self._writer.write(data)
+
+    # -- low level: one request each (names as the messages) ------------------------------------------
+
+    async def walk(self, fid: int, names: Iterable[str], newfid: int | None = None) -> tuple[int, list[Qid]]:
+        """Walks ``names`` from ``fid`` to a new fid (r[9p2000l.walk.clone]); paths longer than
+        MAXWELEM names take several walks (r[9p2000l.walk.max]). A name that does not exist
+        raises ``FileNotFoundError``; no fid is left behind."""
+        names = list(names)
+        target = self.session.alloc_fid() if newfid is None else newfid
+        chunks = [names[i:i + c.MAXWELEM] for i in range(0, len(names), c.MAXWELEM)] or [[]]
+        qids: list[Qid] = []
+        source = fid
+        path = "/".join(names)
+        try:
+            for chunk in chunks:
+                reply = await self._call(Twalk(fid=source, newfid=target, wnames=chunk), filename=path)
+                qids.extend(reply.wqids)
+                if len(reply.wqids) != len(chunk):  # r[9p2000l.walk.partial]
+                    missing = "/".join(names[: len(qids) + 1])
+                    raise error_from_errno(c.ENOENT, "Twalk", missing)
+                source = target
+        except BaseException:
+            if source == target and target != fid:
+                await self._clunk_shielded(target)  # an earlier chunk made it
+            elif newfid is None and target in self.session.fids_in_use and not self._owned_by_request(target):
+                self.session.free_fid(target)
+            raise
+        return target, qids
+
+    def _owned_by_request(self, fid: int) -> bool:
+        return any(p.creates_fid == fid or p.frees_fid == fid for p in self.session.pending.values())
+
+    async def _clunk_shielded(self, fid: int) -> None:
+        """Clunks even when the caller is being cancelled: a fid must never leak."""
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._call(Tclunk(fid=fid)))
+
+    async def clunk(self, fid: int) -> None:
+        """Forgets ``fid``; it is free afterwards even if the server complains (r[9p2000l.clunk])."""
+        await asyncio.shield(self._call(Tclunk(fid=fid)))
+
+    async def remove(self, fid: int) -> None:
+        """Removes the file ``fid`` names and clunks the fid (r[9p2000l.remove])."""
+        await asyncio.shield(self._call(Tremove(fid=fid)))
+
+    async def lopen(self, fid: int, flags: int) -> tuple[Qid, int]:
+        reply = await self._call(Tlopen(fid=fid, flags=flags))
+        return reply.qid, reply.iounit
+
+    async def lcreate(self, fid: int, name: str, flags: int, mode: int, gid: int = 0) -> tuple[Qid, int]:
+        reply = await self._call(Tlcreate(fid=fid, name=name, flags=flags, mode=mode, gid=gid), filename=name)
+        return reply.qid, reply.iounit
+
+    async def read(self, fid: int, offset: int, count: int, iounit: int = 0) -> bytes:
+        """One Tread of at most ``count`` bytes, capped to what msize and iounit allow."""
+        count = min(count, self.session.io_size(iounit))
+        reply = await self._call(Tread(fid=fid, offset=offset, count=count))
+        data: bytes = reply.data
+        return data
+
+    async def write(self, fid: int, offset: int, data: bytes, iounit: int = 0) -> int:
+        """One Twrite of as much of ``data`` as msize and iounit allow; returns the count written."""
+        size = self.session.io_size(iounit)
+        reply = await self._call(Twrite(fid=fid, offset=offset, data=data[:size]))
+        count: int = reply.count
+        return count
+
+    async def read_range(self, fid: int, offset: int = 0, length: int | None = None, iounit: int = 0,
+                         window: int = 8) -> bytes:
+        """Reads ``length`` bytes, or to end of file, keeping up to ``window`` Treads in flight
+        once the first read comes back full (a small file costs one round trip)."""
+        step = self.session.io_size(iounit)
+        end = None if length is None else offset + length
+        parts: list[bytes] = []
+        first = await self.read(fid, offset, step if end is None else min(step, end - offset), iounit)
+        parts.append(first)
+        position = offset + len(first)
+        if len(first) < step:
+            return first
+        loop = asyncio.get_running_loop()
+        inflight: collections.deque[asyncio.Future[bytes]] = collections.deque()
+        issued = position
+        try:
+            while True:
+                while len(inflight) < window and (end is None or issued < end):
+                    count = step if end is None else min(step, end - issued)
+                    inflight.append(loop.create_task(self.read(fid, issued, count, iounit)))
+                    issued += count
+                if not inflight:
+                    break
+                chunk = await inflight.popleft()
+                parts.append(chunk)
+                position += len(chunk)
+                if len(chunk) < step and (end is None or position < end):
+                    break  # end of file: what is still in flight read past it
+        finally:
+            for task in inflight:
+                task.cancel()
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
+        return b"".join(parts)
+
+    async def write_range(self, fid: int, data: bytes, offset: int = 0, iounit: int = 0, window: int = 8) -> int:
+        """Writes all of ``data`` at ``offset`` with up to ``window`` Twrites in flight; after a
+        short write (r[9p2000l.write]) it goes on from where the server stopped."""
+        step = self.session.io_size(iounit)
+        view = memoryview(data)
+        done = 0
+        while done < len(data):
+            starts = range(done, min(len(data), done + step * window), step)
+            counts = await asyncio.gather(
+                *(self.write(fid, offset + s, bytes(view[s:s + step]), iounit) for s in starts)
+            )
+            done = starts[-1] + min(step, len(data) - starts[-1])
+            for start, count in zip(starts, counts):
+                if count < min(step, len(data) - start):
+                    if count == 0:
+                        where = offset + start
+                        raise OSError(_host_errno("EIO"), f"the server wrote nothing at offset {where} (Twrite)")
+                    done = start + count
+                    break
+        return done
+
+    async def readdir(self, fid: int) -> list[Dirent]:
+        """Every entry of the directory open on ``fid`` (r[9p2000l.readdir])."""
+        entries: list[Dirent] = []
+        offset = 0
+        count = self.session.io_size()
+        while True:
+            reply = await self._call(Treaddir(fid=fid, offset=offset, count=count))
+            batch = parse_dirents(reply.data)
+            if not batch:
+                return entries
+            entries.extend(batch)
+            offset = batch[-1].offset
+
+    async def getattr(self, fid: int, request_mask: int = c.P9_GETATTR_BASIC) -> Rgetattr:
+        reply: Rgetattr = await self._call(Tgetattr(fid=fid, request_mask=request_mask))
+        return reply
+
+    async def setattr(self, fid: int, valid: int, mode: int = 0, uid: int = 0, gid: int = 0, size: int = 0,
+                      atime_sec: int = 0, atime_nsec: int = 0, mtime_sec: int = 0, mtime_nsec: int = 0) -> None:
+        await self._call(Tsetattr(fid=fid, valid=valid, mode=mode, uid=uid, gid=gid, size=size, atime_sec=atime_sec,
+                                  atime_nsec=atime_nsec, mtime_sec=mtime_sec, mtime_nsec=mtime_nsec))
+
+    async def statfs(self, fid: int) -> Rstatfs:
+        reply: Rstatfs = await self._call(Tstatfs(fid=fid))
+        return reply
+
+    async def mkdir_at(self, dfid: int, name: str, mode: int = 0o755, gid: int = 0) -> Qid:
+        reply = await self._call(Tmkdir(dfid=dfid, name=name, mode=mode, gid=gid), filename=name)
+        qid: Qid = reply.qid
+        return qid
+
+    async def symlink_at(self, fid: int, name: str, target: str, gid: int = 0) -> Qid:
+        reply = await self._call(Tsymlink(fid=fid, name=name, symtgt=target, gid=gid), filename=name)
+        qid: Qid = reply.qid
+        return qid
+
+    async def mknod_at(self, dfid: int, name: str, mode: int, major: int = 0, minor: int = 0, gid: int = 0) -> Qid:
+        reply = await self._call(Tmknod(dfid=dfid, name=name, mode=mode, major=major, minor=minor, gid=gid),
+                                 filename=name)
+        qid: Qid = reply.qid
+        return qid
+
+    async def readlink_fid(self, fid: int) -> str:
+        reply = await self._call(Treadlink(fid=fid))
+        target: str = reply.target
+        return target
+
+    async def link_at(self, dfid: int, fid: int, name: str) -> None:
+        await self._call(Tlink(dfid=dfid, fid=fid, name=name), filename=name)
+
+    async def rename_fid(self, fid: int, dfid: int, name: str) -> None:
+        await self._call(Trename(fid=fid, dfid=dfid, name=name), filename=name)
+
+    async def renameat(self, olddirfid: int, oldname: str, newdirfid: int, newname: str) -> None:
+        await self._call(Trenameat(olddirfid=olddirfid, oldname=oldname, newdirfid=newdirfid, newname=newname),
+                         filename=oldname)
+
+    async def unlinkat(self, dirfd: int, name: str, flags: int = 0) -> None:
+        await self._call(Tunlinkat(dirfd=dirfd, name=name, flags=flags), filename=name)
+
+    async def fsync(self, fid: int, datasync: bool = False) -> None:
+        await self._call(Tfsync(fid=fid, datasync=1 if datasync else 0))
+
+    async def lock(self, fid: int, type: int, start: int = 0, length: int = 0, flags: int = 0,  # noqa: A002
+                   proc_id: int = 0, client_id: str = "jetwire") -> int:
+        """Tlock (r[9p2000l.lock]); returns the status (P9_LOCK_SUCCESS, BLOCKED, ...)."""
+        reply = await self._call(Tlock(fid=fid, type=type, flags=flags, start=start, length=length,
+                                       proc_id=proc_id, client_id=client_id))
+        status: int = reply.status
+        return status
+
+    async def getlock(self, fid: int, type: int, start: int = 0, length: int = 0,  # noqa: A002
+                      proc_id: int = 0, client_id: str = "jetwire") -> Rgetlock:
+        reply: Rgetlock = await self._call(Tgetlock(fid=fid, type=type, start=start, length=length,
+                                                    proc_id=proc_id, client_id=client_id))
+        return reply
+
+    async def xattrwalk(self, fid: int, name: str = "") -> tuple[int, int]:
+        """A new fid on attribute ``name`` (or the name list), and its size (r[9p2000l.xattrwalk])."""
+        newfid = self.session.alloc_fid()
+        reply = await self._call(Txattrwalk(fid=fid, newfid=newfid, name=name), filename=name)
+        return newfid, reply.size
+
+    async def xattrcreate(self, fid: int, name: str, attr_size: int, flags: int = 0) -> None:
+        await self._call(Txattrcreate(fid=fid, name=name, attr_size=attr_size, flags=flags), filename=name)
+
+    async def flush(self, tag: int) -> None:
+        """Asks the server to abandon the request ``tag``; returns when Rflush arrives."""
+        flush = self.session.flush(tag)
+        if flush is None:
+            return
+        flush_tag, data = flush
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters[flush_tag] = future
+        self._writer.write(data)
+        await self._wait(future, flush_tag, "Tflush")
+
+    # -- paths ----------------------------------------------------------------------------------
+
+    def _root(self) -> int:
+        if self.root is None:
+            raise ProtocolError("not attached")
+        return self.root
+
+    @contextlib.asynccontextmanager
+    async def fid_of(self, path: str) -> AsyncIterator[int]:
+        """A fid on ``path`` for the duration of the ``async with``; clunked on every way out."""
+        fid, _ = await self.walk(self._root(), split_path(path))
+        try:
+            yield fid
+        finally:
+            await self._clunk_shielded(fid)
+
+    async def stat(self, path: str) -> Stat:
+        async with self.fid_of(path) as fid:
+            return Stat.from_reply(await self.getattr(fid, c.P9_GETATTR_ALL))
+
+    async def exists(self, path: str) -> bool:
+        try:
+            async with self.fid_of(path):
+                return True
+        except FileNotFoundError:
+            return False
+
+    async def read_bytes(self, path: str) -> bytes:
+        async with self.fid_of(path) as fid:
+            _, iounit = await self.lopen(fid, c.P9_RDONLY)
+            return await self.read_range(fid, 0, None, iounit)
+
+    async def write_bytes(self, path: str, data: bytes, mode: int = 0o644) -> int:
+        """Creates or truncates ``path`` and writes ``data``."""
+        parent, name = posixpath.split(path)
+        async with self.fid_of(parent) as dfid:
+            fid, _ = await self.walk(dfid, [])
+            try:
+                try:
+                    _, iounit = await self.lcreate(fid, name, c.P9_WRONLY | c.P9_TRUNC | c.P9_CREATE, mode)
+                except FileExistsError:
+                    await self._clunk_shielded(fid)
+                    fid, _ = await self.walk(dfid, [name])
+                    _, iounit = await self.lopen(fid, c.P9_WRONLY | c.P9_TRUNC)
+                return await self.write_range(fid, data, 0, iounit)
+            finally:
+                await self._clunk_shielded(fid)
+
+    async def listdir(self, path: str = "") -> list[str]:
+        """The names in directory ``path``, without ``.`` and ``..`` (as ``os.listdir``)."""
+        return [e.name for e in await self.scandir(path)]
+
+    async def scandir(self, path: str = "") -> list[Dirent]:
+        async with self.fid_of(path) as fid:
+            await self.lopen(fid, c.P9_RDONLY | c.P9_DIRECTORY)
+            return [e for e in await self.readdir(fid) if e.name not in (".", "..")]
+
+    async def walk_tree(self, top: str = "") -> AsyncIterator[tuple[str, list[str], list[str]]]:
+        """``os.walk``: (dirpath, dirnames, filenames) for ``top`` and every directory below."""
+        entries = await self.scandir(top)
+        dirs = [e.name for e in entries if e.type == c.DT_DIR]
+        files = [e.name for e in entries if e.type != c.DT_DIR]
+        yield top, dirs, files
+        for name in dirs:
+            async for item in self.walk_tree(posixpath.join(top, name)):
+                yield item
+
+    async def mkdir(self, path: str, mode: int = 0o755) -> None:
+        parent, name = posixpath.split(path)
+        async with self.fid_of(parent) as dfid:
+            await self.mkdir_at(dfid, name, mode)
+
+    async def symlink(self, target: str, path: str) -> None:
+        """Like ``os.symlink(target, path)``: ``path`` becomes a link to ``target``."""
+        parent, name = posixpath.split(path)
+        async with self.fid_of(parent) as dfid:
+            await self.symlink_at(dfid, name, target)
+
+    async def readlink(self, path: str) -> str:
+        async with self.fid_of(path) as fid:
+            return await self.readlink_fid(fid)
+
+    async def link(self, src: str, dst: str) -> None:
+        """Like ``os.link(src, dst)``."""
+        parent, name = posixpath.split(dst)
+        async with self.fid_of(src) as fid, self.fid_of(parent) as dfid:
+            await self.link_at(dfid, fid, name)
+
+    async def remove_path(self, path: str, directory: bool | None = None) -> None:
+        """Removes a file or an empty directory: Tunlinkat, or walk + Tremove where the server
+        lacks it (as Linux does, r[9p2000l.unlinkat])."""
+        parent, name = posixpath.split(path)
+        async with self.fid_of(parent) as dfid:
+            if directory is None:
+                async with self.fid_of(path) as fid:
+                    directory = (await self.getattr(fid, c.P9_GETATTR_MODE)).mode & c.S_IFMT == c.S_IFDIR
+            try:
+                await self.unlinkat(dfid, name, c.AT_REMOVEDIR if directory else 0)
+                return
+            except OSError as exc:
+                if exc.errno != _host_errno("EOPNOTSUPP"):
+                    raise
+        fid, _ = await self.walk(self._root(), split_path(path))
+        await self.remove(fid)  # clunks the fid whatever the answer
+
+    async def rename(self, src: str, dst: str) -> None:
+        """Like ``os.rename``: Trenameat, or Trename where the server lacks it (r[9p2000l.renameat])."""
+        old_parent, old_name = posixpath.split(src)
+        new_parent, new_name = posixpath.split(dst)
+        async with self.fid_of(old_parent) as olddir, self.fid_of(new_parent) as newdir:
+            try:
+                await self.renameat(olddir, old_name, newdir, new_name)
+                return
+            except OSError as exc:
+                if exc.errno != _host_errno("EOPNOTSUPP"):
+                    raise
+            async with self.fid_of(src) as fid:
+                await self.rename_fid(fid, newdir, new_name)
+
+    async def chmod(self, path: str, mode: int) -> None:
+        async with self.fid_of(path) as fid:
+            await self.setattr(fid, c.P9_SETATTR_MODE, mode=mode)
+
+    async def truncate(self, path: str, size: int) -> None:
+        async with self.fid_of(path) as fid:
+            await self.setattr(fid, c.P9_SETATTR_SIZE, size=size)
+
+    async def getxattr(self, path: str, name: str) -> bytes:
+        async with self.fid_of(path) as fid:
+            xfid, size = await self.xattrwalk(fid, name)
+            try:
+                return await self.read_range(xfid, 0, size) if size else b""
+            finally:
+                await self._clunk_shielded(xfid)
+
+    async def listxattr(self, path: str) -> list[str]:
+        raw = await self.getxattr(path, "")
+        return [n.decode("utf-8", "surrogateescape") for n in raw.split(b"\0") if n]
+
+    async def setxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
+        """Txattrcreate on a clone, the value written, then the clunk that sets it (r[9p2000l.xattrcreate])."""
+        async with self.fid_of(path) as fid:
+            xfid, _ = await self.walk(fid, [])
+            try:
+                await self.xattrcreate(xfid, name, len(value), flags)
+                if value:
+                    await self.write_range(xfid, value)
+            except BaseException:
+                await self._clunk_shielded(xfid)
+                raise
+            await self.clunk(xfid)  # the attribute is set here; its error is the caller's
+
+    async def statvfs(self, path: str = "") -> Rstatfs:
+        async with self.fid_of(path) as fid:
+            return await self.statfs(fid)
+
+    async def open(self, path: str, mode: str = "rb") -> File:
+        """An async file object: ``async with await client.open("a.txt", "wb") as f: await f.write(b"x")``.
+        Modes: r, w (create/truncate), a (append), x (exclusive create), with optional + and b."""
+        flags, create = _open_flags(mode)
+        parent, name = posixpath.split(path)
+        if create:
+            async with self.fid_of(parent) as dfid:
+                fid, _ = await self.walk(dfid, [])
+                try:
+                    try:
+                        _, iounit = await self.lcreate(fid, name, flags | c.P9_CREATE, 0o644)
+                    except FileExistsError:
+                        if flags & c.P9_EXCL:
+                            raise
+                        await self._clunk_shielded(fid)
+                        fid, _ = await self.walk(dfid, [name])
+                        _, iounit = await self.lopen(fid, flags)
+                except BaseException:
+                    await self._clunk_shielded(fid)
+                    raise
+        else:
+            fid, _ = await self.walk(self._root(), split_path(path))
+            try:
+                _, iounit = await self.lopen(fid, flags)
+            except BaseException:
+                await self._clunk_shielded(fid)
+                raise
+        position = 0
+        if flags & c.P9_APPEND:
+            position = (await self.getattr(fid, c.P9_GETATTR_SIZE)).size
+        return File(self, fid, iounit, path, position)
+
+
+def _host_errno(name: str) -> int:
+    import errno
+
+    return int(getattr(errno, name))
+
+
+def _open_flags(mode: str) -> tuple[int, bool]:
+    base = mode.replace("b", "")
+    plus = "+" in base
+    kind = base.replace("+", "")
+    if kind not in ("r", "w", "a", "x") or len(kind) != 1:
+        raise ValueError(f"invalid mode {mode!r}")
+    access = c.P9_RDWR if plus else (c.P9_RDONLY if kind == "r" else c.P9_WRONLY)
+    if kind == "r":
+        return access, False
+    if kind == "w":
+        return access | c.P9_TRUNC, True
+    if kind == "a":
+        return access | c.P9_APPEND, True
+    return access | c.P9_EXCL, True
+
+
+class File:
+    """An open file on the server, read and written through its fid."""
+
+    def __init__(self, client: Client, fid: int, iounit: int, name: str, position: int = 0) -> None:
+        self.client = client
+        self.fid = fid
+        self.iounit = iounit
+        self.name = name
+        self.position = position
+        self.closed = False
+
+    async def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes from the current position (all the rest when ``size`` < 0)."""
+        self._check()
+        if size < 0:
+            data = await self.client.read_range(self.fid, self.position, None, self.iounit)
+        else:
+            data = await self.client.read_range(self.fid, self.position, size, self.iounit)
+        self.position += len(data)
+        return data
+
+    async def write(self, data: bytes) -> int:
+        self._check()
+        count = await self.client.write_range(self.fid, data, self.position, self.iounit)
+        self.position += count
+        return count
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            self.position = offset
+        elif whence == 1:
+            self.position += offset
+        else:
+            raise ValueError("seek from the end: stat the file first")
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    async def stat(self) -> Stat:
+        self._check()
+        return Stat.from_reply(await self.client.getattr(self.fid, c.P9_GETATTR_ALL))
+
+    async def fsync(self) -> None:
+        self._check()
+        await self.client.fsync(self.fid)
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.client._clunk_shielded(self.fid)
+
+    def _check(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    async def __aenter__(self) -> File:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def connect(address: str, **options: Any) -> Client:
+    """``connect("HOST:PORT/aname")`` or ``connect("unix:/path/sock/aname")``: the CLI's address form."""
+    host, port, path, aname = parse_address(address)
+    return await Client.connect(host, port, path=path, aname=options.pop("aname", aname), **options)
+
+
+def parse_address(address: str) -> tuple[str | None, int, str | None, str]:
+    """``HOST:PORT[/aname]`` → (host, port, None, aname); ``unix:SOCKET[:aname]`` → (None, 0, SOCKET, aname)."""
+    if address.startswith("unix:"):
+        rest = address[5:]
+        sock, _, aname = rest.partition(":")
+        return None, 0, sock, aname
+    hostport, slash, aname = address.partition("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{address!r}: expected HOST:PORT[/aname]")
+    return host.strip("[]"), int(port), None, slash + aname if aname else ""
+
+
+def _ignore_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

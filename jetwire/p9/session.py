@@ -1,0 +1,319 @@
+"""The client side of a 9P2000.L connection, without I/O: requests in, bytes out; bytes in,
+replies out (the h11 shape). It owns tags, fids, the negotiated msize and the bookkeeping that
+keeps both from leaking: whatever happens to a request, its tag comes back, and a fid it may
+have created is either handed to the caller, freed, or reported as an orphan to clunk.
+
+``asyncio`` lives in ``client.py``; this module is what tests drive byte by byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno as host_errno
+import os
+from typing import Any
+
+from ..runtime.frames import FrameError, FrameReader
+from . import constants as c
+from .messages import (
+    Rerror,
+    Rflush,
+    Rframe,
+    Rlerror,
+    Rmessage,
+    Rversion,
+    Tattach,
+    Tauth,
+    Tclunk,
+    Tflush,
+    Tframe,
+    Tmessage,
+    Tremove,
+    Tversion,
+    Twalk,
+    Txattrwalk,
+)
+
+__all__ = [
+    "Session", "Reply", "Failed", "Flushed", "Orphan", "Stray", "Event",
+    "ProtocolError", "error_from_errno", "ServerError",
+]
+
+# r[9p2000l.frame.reply-type]: each request's successful reply is the next type number.
+_REPLY_TYPE: dict[int, int] = {t: t + 1 for t in range(6, 128, 2)}
+
+
+class ProtocolError(Exception):
+    """The peer broke 9P2000.L: a reply of the wrong type, an unknown tag, a bad version."""
+
+
+class ServerError(OSError):
+    """Raised only for an errno this host does not know; others use ``OSError``'s own
+    subclasses (``FileNotFoundError`` for ENOENT, ...) as ``os`` functions do."""
+
+
+def error_from_errno(linux_errno: int, request: str = "", filename: str | None = None) -> OSError:
+    """The ``OSError`` a server's Linux errno means here: ``OSError(errno, strerror)`` picks the
+    subclass (ENOENT → FileNotFoundError, EEXIST → FileExistsError, ...). The number is
+    translated by name, so a non-Linux host still gets the right errno."""
+    name = c.LINUX_ERRNO_NAMES.get(linux_errno)
+    number = getattr(host_errno, name) if name and hasattr(host_errno, name) else linux_errno
+    try:
+        text = os.strerror(number)
+    except ValueError:
+        text = f"errno {linux_errno}"
+    if request:
+        text = f"{text} ({request})"
+    if filename is None:
+        return OSError(number, text)
+    return OSError(number, text, filename)
+
+
+@dataclasses.dataclass
+class Pending:
+    tag: int
+    request: Any
+    creates_fid: int | None = None  # the fid this request brings to life if it succeeds
+    frees_fid: int | None = None  # the fid that is free once any reply arrives (clunk, remove)
+    flushed_by: int | None = None  # the tag of the Tflush sent for this request
+    flushes: int | None = None  # for a Tflush: the tag it flushes
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    """The server's answer to ``request`` (an R-message; Rlerror/Rerror included)."""
+
+    tag: int
+    request: Any
+    msg: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Failed:
+    """A reply for ``tag`` that could not be decoded (the stream itself is still in step)."""
+
+    tag: int
+    request: Any
+    error: Exception
+
+
+@dataclasses.dataclass(frozen=True)
+class Flushed:
+    """``request`` was abandoned by the server: its Rflush came and its reply never will."""
+
+    tag: int
+    request: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Orphan:
+    """A fid exists on the server that nobody holds (a flushed walk that succeeded anyway, or
+    a partial walk on a server that creates the newfid regardless): clunk it."""
+
+    fid: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Stray:
+    """A frame nobody asked for (unknown tag), or one that could not be read at all."""
+
+    frame: Any
+    error: Exception
+
+
+Event = Reply | Failed | Flushed | Orphan | Stray
+
+
+class Session:
+    """Tags, fids and framing of one client connection (r[9p2000l.frame.tag]).
+
+    ``msize`` is the proposal until ``Rversion`` answers; then the negotiated value, which
+    both limits the frames this side sends and those it accepts (r[9p2000l.version.msize]).
+    """
+
+    def __init__(self, msize: int = 65536 + c.P9_IOHDRSZ, version: str = c.VERSION_9P2000L) -> None:
+        if msize < c.HEADER_SIZE + 17:
+            raise ValueError(f"msize {msize} cannot hold a Tversion")
+        self.msize = msize
+        self.version = version
+        self.negotiated = False
+        self.reader: FrameReader[Rframe] = FrameReader(Rframe, max_size=msize)
+        self.pending: dict[int, Pending] = {}
+        self._next_tag = 0
+        self._fids: set[int] = set()
+        self._next_fid = 0
+
+    # -- fids -----------------------------------------------------------------------------------
+
+    def alloc_fid(self) -> int:
+        """The lowest fid not in use (ganesha wants fids below 1024; low numbers keep them so)."""
+        fid = self._next_fid
+        while fid in self._fids:
+            fid += 1
+        if fid >= c.NOFID:
+            raise RuntimeError("every fid is in use")
+        self._fids.add(fid)
+        self._next_fid = fid + 1
+        return fid
+
+    def free_fid(self, fid: int) -> None:
+        self._fids.discard(fid)
+        self._next_fid = min(self._next_fid, fid)
+
+    @property
+    def fids_in_use(self) -> frozenset[int]:
+        return frozenset(self._fids)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def start(self) -> bytes:
+        """The Tversion that opens (and resets) the session, with tag NOTAG (r[9p2000l.version.first])."""
+        if self.pending:
+            raise ProtocolError("Tversion resets the session: wait for outstanding requests first")
+        self.negotiated = False
+        self._fids.clear()
+        self._next_fid = 0
+        self.pending[c.NOTAG] = Pending(c.NOTAG, Tversion(msize=self.msize, version=self.version))
+        return Tframe(tag=c.NOTAG, msg=self.pending[c.NOTAG].request).encode()
+
+    def _alloc_tag(self) -> int:
+        if len(self.pending) >= c.NOTAG:
+            raise RuntimeError("65535 requests are outstanding: no tag is free")
+        tag = self._next_tag
+        while tag in self.pending or tag == c.NOTAG:
+            tag = (tag + 1) % c.NOTAG
+        self._next_tag = (tag + 1) % c.NOTAG
+        return tag
+
+    def request(self, msg: Any) -> tuple[int, bytes]:
+        """Registers ``msg`` under a free tag; returns the tag and the frame to send."""
+        if not self.negotiated:
+            raise ProtocolError("no version negotiated yet: send start() and feed its Rversion")
+        if isinstance(msg, Tversion):
+            raise ProtocolError("use start() for Tversion")
+        tag = self._alloc_tag()
+        data = Tframe(tag=tag, msg=msg).encode()
+        if len(data) > self.msize:
+            raise ValueError(f"a {type(msg).__name__} of {len(data)} bytes is over the msize of {self.msize}")
+        pending = Pending(tag, msg)
+        if isinstance(msg, (Twalk, Txattrwalk)) and msg.newfid != msg.fid:
+            pending.creates_fid = msg.newfid
+        elif isinstance(msg, (Tattach, Tauth)):
+            pending.creates_fid = msg.fid if isinstance(msg, Tattach) else msg.afid
+        elif isinstance(msg, (Tclunk, Tremove)):
+            pending.frees_fid = msg.fid
+        elif isinstance(msg, Tflush):
+            target = self.pending.get(msg.oldtag)
+            if target is None:
+                raise ProtocolError(f"tag {msg.oldtag} is not outstanding: nothing to flush")
+            target.flushed_by = tag
+            pending.flushes = msg.oldtag
+        self.pending[tag] = pending
+        return tag, data
+
+    def flush(self, tag: int) -> tuple[int, bytes] | None:
+        """A Tflush for ``tag`` (r[9p2000l.flush]), or None if its reply came or a flush is already out."""
+        target = self.pending.get(tag)
+        if target is None or target.flushed_by is not None or target.flushes is not None or tag == c.NOTAG:
+            return None
+        return self.request(Tflush(oldtag=tag))
+
+    # -- replies ----------------------------------------------------------------------------------
+
+    def receive(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Feeds bytes from the server; returns what they completed, in order."""
+        self.reader.feed(data)
+        events: list[Event] = []
+        while True:
+            try:
+                frame = self.reader.next_frame()
+            except FrameError as exc:
+                pending = self.pending.get(exc.tag) if exc.tag is not None else None
+                if pending is None:
+                    events.append(Stray(None, exc))
+                else:
+                    self._finish(pending, None, events, failure=exc)
+                continue
+            if frame is None:
+                return events
+            pending = self.pending.get(frame.tag)
+            if pending is None:
+                events.append(Stray(frame, ProtocolError(f"a reply with tag {frame.tag}, which is not outstanding")))
+                continue
+            self._finish(pending, frame.msg, events)
+
+    def _finish(self, pending: Pending, msg: Any, events: list[Event], failure: Exception | None = None) -> None:
+        request = pending.request
+        if failure is None and not isinstance(msg, (Rlerror, Rerror)):
+            expected = _REPLY_TYPE.get(_type_number(request))
+            if _type_number(msg) != expected:
+                failure = ProtocolError(f"{type(msg).__name__} is no answer to {type(request).__name__}")
+        del self.pending[pending.tag]
+        if pending.frees_fid is not None:
+            self.free_fid(pending.frees_fid)  # r[9p2000l.clunk]: free even after an error
+        if isinstance(request, Tversion):
+            if failure is None:
+                failure = self._negotiate(msg)
+        if pending.flushes is not None:  # an Rflush: the flushed request is over if still waiting
+            target = self.pending.pop(pending.flushes, None)
+            if target is not None:
+                if target.creates_fid is not None:
+                    self.free_fid(target.creates_fid)  # its reply never came: the fid was not made
+                if target.frees_fid is not None:
+                    self.free_fid(target.frees_fid)
+                events.append(Flushed(target.tag, target.request))
+            if failure is None and not isinstance(msg, Rflush):
+                failure = ProtocolError(f"{type(msg).__name__} answered a Tflush")
+        fid = pending.creates_fid
+        if fid is not None:
+            made = failure is None and not isinstance(msg, (Rlerror, Rerror))
+            if made and isinstance(request, Twalk) and len(msg.wqids) != len(request.wnames):
+                events.append(Orphan(fid))  # r[9p2000l.walk.partial]: not made; some servers do anyway
+            elif made and pending.flushed_by is not None:
+                events.append(Orphan(fid))  # the caller gave up on it: clunk it
+            elif not made:
+                self.free_fid(fid)
+        if failure is not None:
+            events.append(Failed(pending.tag, request, failure))
+        else:
+            events.append(Reply(pending.tag, request, msg))
+
+    def _negotiate(self, msg: Any) -> Exception | None:
+        if isinstance(msg, (Rlerror, Rerror)):
+            return error_from_errno(msg.ecode, "Tversion")
+        assert isinstance(msg, Rversion)
+        # r[9p2000l.version.string]: "unknown" means no; a dot-extension of our version is ours
+        if msg.version != self.version and not msg.version.startswith(self.version + "."):
+            return ProtocolError(f"the server does not speak {self.version}: it answered {msg.version!r}")
+        if msg.msize > self.msize:
+            return ProtocolError(f"the server raised msize from {self.msize} to {msg.msize}")
+        if msg.msize < c.HEADER_SIZE + c.P9_IOHDRSZ + 1:
+            return ProtocolError(f"msize {msg.msize} leaves no room for data")
+        self.msize = msg.msize
+        self.reader.max_size = msg.msize
+        self.negotiated = True
+        return None
+
+    # -- sizing (r[9p2000l.version.iounit]) ----------------------------------------------------------
+
+    def io_size(self, iounit: int = 0) -> int:
+        """The most data one Tread or Twrite may carry."""
+        limit = self.msize - c.P9_IOHDRSZ
+        return min(limit, iounit) if iounit else limit
+
+
+def _type_number(msg: Any) -> int:
+    return _TYPE_NUMBERS[type(msg)]
+
+
+def _numbers() -> dict[type, int]:
+    from typing import get_args
+
+    table: dict[type, int] = {}
+    for union in (Tmessage, Rmessage):
+        for meta in get_args(union)[1:]:
+            table.update({cls: number for number, cls in meta.tags.items()})
+    return table
+
+
+_TYPE_NUMBERS = _numbers()
