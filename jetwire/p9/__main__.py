@@ -1,0 +1,77 @@
+"""``python -m jetwire.p9 ls|cat|put|stat|mkdir|rm ADDRESS PATH``: a 9P2000.L client at the shell.
+
+ADDRESS is ``HOST:PORT[/aname]`` (``127.0.0.1:564/srv/export``) or ``unix:SOCKET[:aname]``.
+``put`` copies standard input to PATH. Errors print as ``jetwire.p9: PATH: reason`` with exit
+status 1; a bad command line exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import stat as statmod
+import sys
+from collections.abc import Sequence
+
+from .client import Client, connect
+
+
+async def _run(args: argparse.Namespace) -> int:
+    options = {"uname": args.uname, "timeout": args.timeout, "msize": args.msize}
+    if args.n_uname is not None:
+        options["n_uname"] = args.n_uname
+    client: Client = await connect(args.address, **options)
+    try:
+        path = args.path
+        if args.command == "ls":
+            entries = await client.scandir(path)
+            if args.long:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    st = await client.stat(f"{path}/{entry.name}" if path else entry.name)
+                    print(f"{statmod.filemode(st.st_mode)} {st.st_nlink:>3} {st.st_uid:>5} {st.st_gid:>5} "
+                          f"{st.st_size:>10} {entry.name}")
+            else:
+                for name in sorted(e.name for e in entries):
+                    print(name)
+        elif args.command == "cat":
+            sys.stdout.buffer.write(await client.read_bytes(path))
+            sys.stdout.buffer.flush()
+        elif args.command == "put":
+            await client.write_bytes(path, sys.stdin.buffer.read())
+        elif args.command == "stat":
+            st = await client.stat(path)
+            print(f"mode {statmod.filemode(st.st_mode)} ({st.st_mode:o})\nsize {st.st_size}\nlinks {st.st_nlink}\n"
+                  f"uid {st.st_uid}\ngid {st.st_gid}\ninode {st.st_ino}\nmtime_ns {st.st_mtime_ns}")
+        elif args.command == "mkdir":
+            await client.mkdir(path)
+        elif args.command == "rm":
+            await client.remove_path(path)
+    finally:
+        await client.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jetwire.p9", description="A 9P2000.L client.")
+    parser.add_argument("command", choices=["ls", "cat", "put", "stat", "mkdir", "rm"])
+    parser.add_argument("address", help="HOST:PORT[/aname] or unix:SOCKET[:aname]")
+    parser.add_argument("path", nargs="?", default="", help="a path below the attached root")
+    parser.add_argument("-l", "--long", action="store_true", help="ls: mode, links, owner, size")
+    parser.add_argument("--uname", default="root")
+    parser.add_argument("--n-uname", type=int, default=None, help="numeric uid (default: none, use --uname)")
+    parser.add_argument("--msize", type=int, default=65536 + 24)
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except (OSError, TimeoutError, ValueError) as exc:
+        where = f"{args.path}: " if args.path and not getattr(exc, "filename", None) else ""
+        print(f"jetwire.p9: {where}{exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a protocol error: say what, not a traceback
+        print(f"jetwire.p9: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
