@@ -690,6 +690,8 @@ class Client:
         flags, create = _open_flags(mode)
         parent, name = posixpath.split(path)
         if create:
+            if flags & c.P9_EXCL and await self.exists(path):  # nfs-ganesha ignores EXCL in Tlcreate
+                raise error_from_errno(c.EEXIST, "Tlcreate", path)
             async with self.fid_of(parent) as dfid:
                 fid, _ = await self.walk(dfid, [])
                 try:
