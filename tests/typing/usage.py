@@ -41,3 +41,32 @@ def check() -> None:
     assert_type(jetwire.Codec(list[u16]).encode([1, 2]), bytes)
     value: Either = Left(1)
     jetwire.encode(value, Either)
+
+
+class Frame2(jetwire.Frame[Either]):
+    __slots__ = ()
+
+
+def check_frames() -> None:
+    frame = Frame2(tag=1, msg=Left(3))
+    assert_type(frame.encode(), bytes)
+    decoded = Frame2.decode(frame.encode())
+    assert_type(decoded, Frame2)
+    assert_type(decoded.tag, int)
+    assert_type(decoded.msg, Left | Right)
+    reader = jetwire.FrameReader(Frame2, max_size=8192)
+    reader.feed(b"")
+    assert_type(reader.next_frame(), Frame2 | None)
+    name: jetwire.fsstr = "caf\udce9"
+    assert_type(name, str)
+
+
+async def check_p9() -> None:
+    from jetwire import p9
+
+    client = await p9.Client.connect("127.0.0.1", 564, aname="/srv")
+    assert_type(await client.read_bytes("a"), bytes)
+    assert_type(await client.listdir(""), list[str])
+    assert_type(await client.getattr(0), p9.Rgetattr)
+    reply = p9.Rframe.decode(p9.Rframe(tag=1, msg=p9.Rclunk()).encode())
+    assert_type(reply, p9.Rframe)
