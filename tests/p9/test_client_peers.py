@@ -545,3 +545,53 @@ def test_cli(area: tuple[Peer, Path, str], capsys: pytest.CaptureFixture[str]) -
     assert not (host / "d" / "p").exists()
     assert main(["cat", address, f"{name}/missing", *common]) == 1
     assert "No such file or directory" in capsys.readouterr().err
+
+
+def test_unknown_message_type_does_not_hang_the_client(peer: Peer) -> None:
+    """r[9p2000l.frame.unknown-type]: diod drops the connection, ganesha answers nothing; either
+    way the client's next call ends clearly (ConnectionError) or works, and never hangs."""
+
+    async def main() -> str:
+        client = await Client.connect(peer.host, peer.port, aname=peer.aname, uname=peer.uname,
+                                      n_uname=peer.n_uname, timeout=3)
+        try:
+            unknown = (7 + 4).to_bytes(4, "little") + bytes([98]) + (1234).to_bytes(2, "little") + bytes(4)
+            client._writer.write(unknown)
+            try:
+                await client.getattr(client.root or 0)
+                return "kept"
+            except ConnectionError:
+                return "dropped"
+        finally:
+            await client.close()
+
+    outcome = asyncio.run(asyncio.wait_for(main(), 20))
+    assert outcome == ("dropped" if peer.name == "diod" else "kept")
+
+
+def test_readdir_with_a_count_too_small(area: tuple[Peer, Path, str]) -> None:
+    """r[9p2000l.readdir.small-count]: a count too small for the next entry should be EINVAL;
+    diod answers an empty Rreaddir, which would read as "end of directory". The client never
+    asks for less than msize - 24 (room for any entry), so its listings stay whole."""
+    from jetwire.p9 import Treaddir
+
+    peer, host, name = area
+    (host / ("n" * 200)).write_bytes(b"")
+
+    async def body(client: Client) -> tuple[int | None, list[str]]:
+        async with client.fid_of(name) as fid:
+            await client.lopen(fid, c.P9_RDONLY | c.P9_DIRECTORY)
+            try:
+                reply = await client._call(Treaddir(fid=fid, offset=0, count=10))
+                tiny: int | None = len(reply.data)
+            except OSError as exc:
+                tiny = -(exc.errno or 0)
+        assert client.session.io_size() >= 24 + 255
+        return tiny, await client.listdir(name)
+
+    tiny, listed = run(peer, body, msize=4096)
+    if peer.name == "diod":
+        assert tiny == 0  # the flaw the spec records
+    else:
+        assert tiny == -errno.EIO  # ganesha refuses it, with EIO rather than EINVAL
+    assert listed == ["n" * 200]
