@@ -282,9 +282,14 @@ class Session:
         if isinstance(msg, (Rlerror, Rerror)):
             return error_from_errno(msg.ecode, "Tversion")
         assert isinstance(msg, Rversion)
-        # r[9p2000l.version.string]: "unknown" means no; a dot-extension of our version is ours
-        if msg.version != self.version and not msg.version.startswith(self.version + "."):
-            return ProtocolError(f"the server does not speak {self.version}: it answered {msg.version!r}")
+        # r[9p2000l.version.string]: "unknown" means no. What follows a further "." extends the
+        # part before it, so the answer may be our proposal, its base, or an extension of it.
+        answer, ours = msg.version, self.version
+        if not (answer == ours or ours.startswith(answer + ".") or answer.startswith(ours + ".")):
+            return ProtocolError(f"the server does not speak {ours}: it answered {answer!r}")
+        if not answer.startswith(c.VERSION_9P2000L):
+            return ProtocolError(f"{answer!r} is not a 9P2000.L dialect")
+        self.version = answer
         if msg.msize > self.msize:
             return ProtocolError(f"the server raised msize from {self.msize} to {msg.msize}")
         if msg.msize < c.HEADER_SIZE + c.P9_IOHDRSZ + 1:

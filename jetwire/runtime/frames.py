@@ -176,7 +176,8 @@ class FrameReader(Generic[F]):
         cur, pos = self._cur, self._pos
         size = int.from_bytes(cur[pos:pos + 4], "little")
         if size < HEADER_SIZE or size > self.max_size:
-            header = cur[pos:pos + HEADER_SIZE] if len(cur) - pos >= HEADER_SIZE else b""
+            # a frame under 7 bytes has no tag of its own: the bytes after it are the next frame's
+            header = cur[pos:pos + HEADER_SIZE] if size >= HEADER_SIZE and len(cur) - pos >= HEADER_SIZE else b""
             if size < HEADER_SIZE:
                 reason = f"frame size {size} is below the 7-byte minimum (size[4] type[1] tag[2])"
             else:
