@@ -378,13 +378,17 @@ class Client:
         count = min(count, self.session.io_size(iounit))
         reply = await self._call(Tread(fid=fid, offset=offset, count=count))
         data: bytes = reply.data
+        if len(data) > count:  # as Linux does ("bogus RREAD count"): never pass it on
+            raise ProtocolError(f"Rread carried {len(data)} bytes for a Tread of {count}")
         return data
 
     async def write(self, fid: int, offset: int, data: bytes, iounit: int = 0) -> int:
         """One Twrite of as much of ``data`` as msize and iounit allow; returns the count written."""
-        size = self.session.io_size(iounit)
-        reply = await self._call(Twrite(fid=fid, offset=offset, data=data[:size]))
+        chunk = data[: self.session.io_size(iounit)]
+        reply = await self._call(Twrite(fid=fid, offset=offset, data=chunk))
         count: int = reply.count
+        if count > len(chunk):
+            raise ProtocolError(f"Rwrite counted {count} bytes for a Twrite of {len(chunk)}")
         return count
 
     async def read_range(self, fid: int, offset: int = 0, length: int | None = None, iounit: int = 0,
