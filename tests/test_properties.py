@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, example, find, given, settings
 from hypothesis import strategies as st
 
 import jetwire as jw
+from jetwire import p9
 from jetwire.compiler import interpret
 from jetwire.compiler.plan import (
     BoolNode,
@@ -40,6 +41,7 @@ from jetwire.compiler.plan import (
     CustomNode,
     EnumNode,
     FloatNode,
+    FrameNode,
     IntNode,
     IPNode,
     MapNode,
@@ -319,6 +321,12 @@ class Everything:
     custom: Custom
 
 
+class ShapeFrame(jw.Frame[Annotated[Point | Line | Shape, jw.Tagged({3: Point, 200: Line, 7: Shape})]]):
+    """A frame over structs and a whole enum, with sparse message numbers."""
+
+    __slots__ = ()
+
+
 TYPES: list[Any] = [
     # scalars
     jw.u8, jw.u16, jw.u32, jw.u64, jw.u128, jw.i16, jw.i32, jw.i64, jw.i128, jw.f32, jw.f64,
@@ -333,6 +341,8 @@ TYPES: list[Any] = [
     Point, Line, Scalars, Wide, Optionals, Collections, Shape, Drawing, Tree, Expr, Chain,
     Page[jw.u32], Page[Shape], Network, Event, WithSkip, Late, KwFrozen, Custom, Deep,
     Everything,
+    # names that are any bytes, and frames (size[4] type[1] tag[2] body)
+    jw.fsstr, list[jw.fsstr], ShapeFrame, p9.Tframe, p9.Rframe,
 ]
 
 
@@ -548,7 +558,8 @@ def conforms(node: Node, value: Any) -> None:
     elif isinstance(node, UnitNode):
         assert value is None
     elif isinstance(node, (StrNode, UrlNode)):
-        assert isinstance(value, str) and len(value.encode("utf-8")) <= jw.MAX_STRING_BYTES
+        errors = node.errors if isinstance(node, StrNode) else "strict"
+        assert isinstance(value, str) and len(value.encode("utf-8", errors)) <= jw.MAX_STRING_BYTES
         if isinstance(node, UrlNode):
             assert type(value) is jw.Url
     elif isinstance(node, BytesNode):
@@ -587,6 +598,9 @@ def conforms(node: Node, value: Any) -> None:
         for f in node.wire_fields:
             assert f.node is not None
             conforms(f.node, getattr(value, f.name))
+    elif isinstance(node, FrameNode):
+        assert type(value) is node.cls and 0 <= value.tag <= 0xFFFF
+        conforms(node.union, value.msg)
     elif isinstance(node, UnionNode):
         variant = node.variant_of(value)
         assert variant is not None
