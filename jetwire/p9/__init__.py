@@ -6,7 +6,7 @@ a sans-I/O client core (``session``) and an asyncio client (``client``).
 """
 
 from . import constants
-from .client import Client, File, Stat, connect, parse_address, parse_dirents
+from .client import Client, File, RemotePath, Stat, connect, parse_address, parse_dirents
 from .messages import (
     Dirent,
     Qid,
@@ -76,7 +76,7 @@ from .messages import (
 from .session import Event, Failed, Flushed, Orphan, ProtocolError, Reply, Session, Stray, error_from_errno
 
 __all__ = [
-    "constants", "Client", "File", "Stat", "connect", "parse_address", "parse_dirents",
+    "constants", "Client", "File", "RemotePath", "Stat", "connect", "parse_address", "parse_dirents",
     "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "error_from_errno",
     "Tframe", "Rframe", "Tmessage", "Rmessage",
     "Qid", "Dirent", "Rlerror", "Tstatfs", "Rstatfs", "Tlopen", "Rlopen", "Tlcreate", "Rlcreate", "Tsymlink",

@@ -56,7 +56,7 @@ from .messages import (
 )
 from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, Stray, error_from_errno
 
-__all__ = ["Client", "File", "Stat", "parse_dirents", "connect"]
+__all__ = ["Client", "File", "RemotePath", "Stat", "parse_dirents", "connect"]
 
 R = TypeVar("R")
 _READ_CHUNK = 1 << 20
@@ -546,6 +546,10 @@ class Client:
 
     # -- paths ----------------------------------------------------------------------------------
 
+    def path(self, *parts: str) -> RemotePath:
+        """A ``pathlib``-shaped handle: ``await client.path("a", "b.txt").read_bytes()``."""
+        return RemotePath(self, *parts)
+
     def _root(self) -> int:
         if self.root is None:
             raise ProtocolError("not attached")
@@ -842,3 +846,115 @@ def parse_address(address: str) -> tuple[str | None, int, str | None, str]:
 def _ignore_result(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+class RemotePath:
+    """A path on the server, shaped like ``pathlib.Path`` with awaitable methods:
+    ``p = client.path("notes") / "today.txt"; await p.write_bytes(b"hi"); await p.stat()``."""
+
+    __slots__ = ("client", "parts")
+
+    def __init__(self, client: Client, *parts: str) -> None:
+        self.client = client
+        self.parts = tuple(split_path("/".join(parts)))
+
+    def __truediv__(self, other: str) -> RemotePath:
+        return RemotePath(self.client, *self.parts, other)
+
+    def __str__(self) -> str:
+        return "/".join(self.parts)
+
+    def __repr__(self) -> str:
+        return f"RemotePath({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemotePath) and (other.client, other.parts) == (self.client, self.parts)
+
+    def __hash__(self) -> int:
+        return hash(self.parts)
+
+    @property
+    def name(self) -> str:
+        return self.parts[-1] if self.parts else ""
+
+    @property
+    def parent(self) -> RemotePath:
+        return RemotePath(self.client, *self.parts[:-1])
+
+    async def exists(self) -> bool:
+        return await self.client.exists(str(self))
+
+    async def stat(self) -> Stat:
+        return await self.client.stat(str(self))
+
+    async def is_dir(self) -> bool:
+        try:
+            return (await self.stat()).st_mode & c.S_IFMT == c.S_IFDIR
+        except FileNotFoundError:
+            return False
+
+    async def read_bytes(self) -> bytes:
+        return await self.client.read_bytes(str(self))
+
+    async def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return (await self.read_bytes()).decode(encoding, errors)
+
+    async def write_bytes(self, data: bytes) -> int:
+        return await self.client.write_bytes(str(self), data)
+
+    async def write_text(self, text: str, encoding: str = "utf-8", errors: str = "strict") -> int:
+        return await self.write_bytes(text.encode(encoding, errors))
+
+    async def open(self, mode: str = "rb") -> File:
+        return await self.client.open(str(self), mode)
+
+    async def iterdir(self) -> list[RemotePath]:
+        """The entries of this directory (``.`` and ``..`` left out), as paths."""
+        return [self / name for name in await self.client.listdir(str(self))]
+
+    async def walk(self) -> AsyncIterator[tuple[RemotePath, list[str], list[str]]]:
+        """``Path.walk`` (Python 3.12): (dirpath, dirnames, filenames), top down."""
+        async for top, dirs, files in self.client.walk_tree(str(self)):
+            yield RemotePath(self.client, top), dirs, files
+
+    async def mkdir(self, mode: int = 0o755, parents: bool = False, exist_ok: bool = False) -> None:
+        try:
+            await self.client.mkdir(str(self), mode)
+        except FileNotFoundError:
+            if not parents or not self.parts:
+                raise
+            await self.parent.mkdir(mode, parents=True, exist_ok=True)
+            await self.mkdir(mode, parents=False, exist_ok=exist_ok)
+        except FileExistsError:
+            if not exist_ok or not await self.is_dir():
+                raise
+
+    async def remove(self) -> None:
+        """Removes the file or empty directory (``os.remove`` and ``os.rmdir`` in one)."""
+        await self.client.remove_path(str(self))
+
+    async def unlink(self, missing_ok: bool = False) -> None:
+        try:
+            await self.client.remove_path(str(self), directory=False)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+    async def rmdir(self) -> None:
+        await self.client.remove_path(str(self), directory=True)
+
+    async def rename(self, target: RemotePath | str) -> RemotePath:
+        await self.client.rename(str(self), str(target))
+        return target if isinstance(target, RemotePath) else RemotePath(self.client, target)
+
+    async def symlink_to(self, target: str) -> None:
+        await self.client.symlink(target, str(self))
+
+    async def hardlink_to(self, target: RemotePath | str) -> None:
+        await self.client.link(str(target), str(self))
+
+    async def readlink(self) -> str:
+        return await self.client.readlink(str(self))
+
+    async def chmod(self, mode: int) -> None:
+        await self.client.chmod(str(self), mode)

@@ -595,3 +595,39 @@ def test_readdir_with_a_count_too_small(area: tuple[Peer, Path, str]) -> None:
     else:
         assert tiny == -errno.EIO  # ganesha refuses it, with EIO rather than EINVAL
     assert listed == ["n" * 200]
+
+
+def test_pathlib_shaped_api(area: tuple[Peer, Path, str]) -> None:
+    """client.path(...): the pathlib shape (read/write, iterdir, walk, mkdir(parents), rename,
+    symlink_to, hardlink_to, readlink, unlink, rmdir, remove), checked on the host."""
+    peer, host, name = area
+
+    async def body(client: Client) -> list[tuple[str, list[str], list[str]]]:
+        top = client.path(name)
+        deep = top / "a" / "b"
+        await deep.mkdir(parents=True)
+        await deep.mkdir(exist_ok=True)
+        with pytest.raises(FileExistsError):
+            await deep.mkdir()
+        note = deep / "note.txt"
+        assert await note.write_text("héllo") == 6
+        assert await note.read_text() == "héllo"
+        assert (await note.stat()).st_size == 6 and not await note.is_dir() and await deep.is_dir()
+        await (top / "link").symlink_to("a/b/note.txt")
+        assert await (top / "link").readlink() == "a/b/note.txt"
+        await (top / "hard").hardlink_to(note)
+        moved = await note.rename(top / "a" / "moved.txt")
+        assert str(moved) == f"{name}/a/moved.txt" and moved.name == "moved.txt" and moved.parent == top / "a"
+        assert not await note.exists() and await moved.exists()
+        assert sorted(p.name for p in await top.iterdir()) == ["a", "hard", "link"]
+        tree = [(str(p), sorted(d), sorted(f)) async for p, d, f in top.walk()]
+        await (top / "hard").unlink()
+        await (top / "gone").unlink(missing_ok=True)
+        await deep.rmdir()
+        await (top / "link").remove()
+        return tree
+
+    tree = run(peer, body)
+    assert tree == [(name, ["a"], ["hard", "link"]), (f"{name}/a", ["b"], ["moved.txt"]), (f"{name}/a/b", [], [])]
+    assert sorted(os.listdir(host)) == ["a"] and os.listdir(host / "a") == ["moved.txt"]
+    assert (host / "a" / "moved.txt").read_text() == "héllo"
