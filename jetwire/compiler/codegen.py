@@ -910,12 +910,7 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         out.extend(em.lines)
         for view in (False, True):
             dm = _Dec(src, 1, view)
-            comp.reset(1)  # the union's own level
-            if isinstance(vnode, StructNode):
-                comp.dec_struct_fields(vnode, "_r", dm, (vnode,))
-            else:
-                comp.dec(vnode, "_r", dm, ())
-            dm.flush()
+            _dec_variant(comp, vnode, dm, "_r")
             out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d):")
             out.append(_depth_check(comp, 1))
             out.append("    _L = len(_b)")
@@ -936,20 +931,16 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         size_map[key], dec_map[variant.tag] = f"{name}size", f"{name}dec"
         view_map[variant.tag] = f"{name}dec_view"
 
-    def table(mapping: dict[Any, str], hint: str) -> str:
-        names = {k: src.const(k, "C") if isinstance(k, type) else k for k in mapping}
-        return "{" + ", ".join(f"{names[k]}: {v}" for k, v in mapping.items()) + "}"
-
     tags = sorted(dec_map)
     dense = tags == list(range(len(tags)))
-    out.append(f"_ENC = {table(enc_map, 'e')}")
-    out.append(f"_INTO = {table(into_map, 'i')}")
-    out.append(f"_SIZE = {table(size_map, 's')}")
+    out.append(f"_ENC = {_table(src, enc_map)}")
+    out.append(f"_INTO = {_table(src, into_map)}")
+    out.append(f"_SIZE = {_table(src, size_map)}")
     for table_name, names in (("_DEC", dec_map), ("_DECV", view_map)):
         if dense:  # a tuple: an index is cheaper than a hash
             out.append(f"{table_name} = ({''.join(names[t] + ', ' for t in tags)})")
         else:
-            out.append(f"{table_name} = {table(names, 'd')}")
+            out.append(f"{table_name} = {_table(src, names)}")
     out.append("def enc(_v, _d=0):")
     out.append("    return _ENC[_v.__class__](_v, _d)")
     out.append("def enc_into(_v, _ap, _d=0):")
@@ -1003,15 +994,10 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
         out.extend(ending)
         for view in (False, True):
             dm = _Dec(src, 1, view)
-            comp.reset(1)  # the union's own level
             dm.fixed("I", 4, "_sz")
             dm.fixed("B", 1, "_ty")
             dm.fixed("H", 2, "_tg")
-            if isinstance(vnode, StructNode):
-                comp.dec_struct_fields(vnode, "_m", dm, (vnode,))
-            else:
-                comp.dec(vnode, "_m", dm, ())
-            dm.flush()
+            _dec_variant(comp, vnode, dm, "_m")
             out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0):")
             out.append("    _s = _o")
             out.append("    _L = len(_b)")
@@ -1028,14 +1014,10 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
         dec_map[variant.tag] = f"{name}dec"
         view_map[variant.tag] = f"{name}dec_view"
 
-    def table(mapping: dict[Any, str]) -> str:
-        names = {k: src.const(k, "C") if isinstance(k, type) else k for k in mapping}
-        return "{" + ", ".join(f"{names[k]}: {v}" for k, v in mapping.items()) + "}"
-
     union = src.const(compile_unit(node.union), "u")
-    out.append(f"_FENC = {table(enc_map)}")
-    out.append(f"_FDEC = {table(dec_map)}")
-    out.append(f"_FDECV = {table(view_map)}")
+    out.append(f"_FENC = {_table(src, enc_map)}")
+    out.append(f"_FDEC = {_table(src, dec_map)}")
+    out.append(f"_FDECV = {_table(src, view_map)}")
     out.append("def enc(_v, _d=0):")
     out.append(f"    if _v.__class__ is not {frame_cls}: raise _Bail")
     out.append("    return _FENC[_v.msg.__class__](_v.msg, _v.tag)")
@@ -1058,6 +1040,21 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
         lambda: ["        _r, _o = _FDEC[_b[4]](_b, 0)"],
         lambda: [f"        return {HEADER_SIZE - 1} + {union}.size(_v.msg)"],
     )
+
+
+def _table(src: _Source, mapping: dict[Any, str]) -> str:
+    """Source of a dict from classes (or tags) to the generated functions that handle them."""
+    names = {k: src.const(k, "C") if isinstance(k, type) else k for k in mapping}
+    return "{" + ", ".join(f"{names[k]}: {v}" for k, v in mapping.items()) + "}"
+
+
+def _dec_variant(comp: _Compiler, vnode: Node, dm: _Dec, target: str) -> None:
+    comp.reset(1)  # the union's own level
+    if isinstance(vnode, StructNode):
+        comp.dec_struct_fields(vnode, target, dm, (vnode,))
+    else:
+        comp.dec(vnode, target, dm, ())
+    dm.flush()
 
 
 def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:

@@ -150,7 +150,6 @@ class Rrename(WireFormat):
     """21: (empty body)"""
 
 
-
 @wireformat(slots=True)
 class Treadlink(WireFormat):
     """22: fid[u32]"""
@@ -220,7 +219,6 @@ class Rsetattr(WireFormat):
     """27: (empty body)"""
 
 
-
 @wireformat(slots=True)
 class Txattrwalk(WireFormat):
     """30: fid[u32] newfid[u32] name[fsstr]"""
@@ -252,7 +250,6 @@ class Rxattrcreate(WireFormat):
     """33: (empty body)"""
 
 
-
 @wireformat(slots=True)
 class Treaddir(WireFormat):
     """40: fid[u32] offset[u64] count[u32]"""
@@ -280,7 +277,6 @@ class Tfsync(WireFormat):
 @wireformat(slots=True)
 class Rfsync(WireFormat):
     """51: (empty body)"""
-
 
 
 @wireformat(slots=True)
@@ -340,7 +336,6 @@ class Rlink(WireFormat):
     """71: (empty body)"""
 
 
-
 @wireformat(slots=True)
 class Tmkdir(WireFormat):
     """72: dfid[u32] name[fsstr] mode[u32] gid[u32]"""
@@ -373,7 +368,6 @@ class Rrenameat(WireFormat):
     """75: (empty body)"""
 
 
-
 @wireformat(slots=True)
 class Tunlinkat(WireFormat):
     """76: dirfd[u32] name[fsstr] flags[u32]"""
@@ -386,7 +380,6 @@ class Tunlinkat(WireFormat):
 @wireformat(slots=True)
 class Runlinkat(WireFormat):
     """77: (empty body)"""
-
 
 
 @wireformat(slots=True)
@@ -460,7 +453,6 @@ class Rflush(WireFormat):
     """109: (empty body)"""
 
 
-
 @wireformat(slots=True)
 class Twalk(WireFormat):
     """110: fid[u32] newfid[u32] wnames[list[fsstr]]"""
@@ -519,7 +511,6 @@ class Tclunk(WireFormat):
 @wireformat(slots=True)
 class Rclunk(WireFormat):
     """121: (empty body)"""
-
 
 
 @wireformat(slots=True)
