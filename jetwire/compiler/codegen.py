@@ -196,6 +196,10 @@ class _Enc(_Lines):
         self.args: list[str] = []
         self.pieces: list[str] = []
         self.dynamic = dynamic
+        # A frame's first piece holds its size, known only at the end: on going dynamic it
+        # waits here while ``_out[0]`` holds its place.
+        self.defer_first = False
+        self.deferred: str | None = None
 
     def fixed(self, fmt: str, expr: str) -> None:
         self.fmt.append(fmt)
@@ -228,6 +232,9 @@ class _Enc(_Lines):
     def go_dynamic(self) -> None:
         self.flush()
         if not self.dynamic:
+            if self.defer_first and self.pieces:
+                self.deferred = self.pieces[0]
+                self.pieces[0] = 'b""'
             self.line(f"_out = [{', '.join(self.pieces)}]")
             self.line("_ap = _out.append")
             self.pieces = []
@@ -506,7 +513,8 @@ class _Compiler:
             em.line(f"{e} = _o + {n}")
             em.line(f"if {e} > _L: raise _Bail")
             if isinstance(node, BytesNode):
-                em.line(f"{target} = bytes(_b[_o:{e}])")
+                # a slice of bytes is already a copy; a memoryview's slice must be copied out
+                em.line(f"{target} = bytes(_b[_o:{e}])" if em.view else f"{target} = _b[_o:{e}]")
             elif isinstance(node, StrNode):
                 em.line(f"{target} = {_utf8(em, e, node.errors)}")
             else:
@@ -823,7 +831,9 @@ def _depth_check(comp: _Compiler, indent: int) -> str:
 def _utf8(em: _Dec, end: str, errors: str = "strict") -> str:
     # bytes.decode is the fastest way to text; a memoryview has none
     if errors != "strict":
-        return f"str(_b[_o:{end}], 'utf-8', {errors!r})"
+        if em.view:
+            return f"str(_b[_o:{end}], 'utf-8', {errors!r})"
+        return f"_b[_o:{end}].decode('utf-8', {errors!r})"
     return f"str(_b[_o:{end}], 'utf-8')" if em.view else f"_b[_o:{end}].decode()"
 
 
@@ -969,29 +979,25 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     Decoders dispatch on the type byte and check that the body ends exactly where ``size``
     says; anything else (short, left over, unknown type) goes to the interpreter to explain."""
     src = comp.src
-    header = src.struct("<IBH")
     frame_cls = src.const(node.cls, "F")
     enc_map, dec_map, view_map = {}, {}, {}
     for variant in node.union.variants:
         vnode = variant.node
         name = f"_f{variant.tag}"
         em = _Enc(src, 1, dynamic=False)
-        if vnode.fixed is not None:
-            em.fixed("I", str(HEADER_SIZE + vnode.fixed))
-            em.fixed("B", str(variant.tag))
-            em.fixed("H", "_g")
-            _enc_variant(comp, vnode, em)
-            ending = [f"    return {em.finish_bytes()}"]
-        else:
-            _enc_variant(comp, vnode, em)
-            ending = [
-                f"    _p = {em.finish_bytes()}",
-                f"    return {header}.pack({HEADER_SIZE} + len(_p), {variant.tag}, _g) + _p",
-            ]
+        em.defer_first = True
+        em.fixed("I", str(HEADER_SIZE + vnode.fixed) if vnode.fixed is not None else "_n")
+        em.fixed("B", str(variant.tag))
+        em.fixed("H", "_g")
+        _enc_variant(comp, vnode, em)
+        em.flush()
+        if vnode.fixed is None:
+            _frame_size(src, em)
+        body = em.finish_bytes()
         out.append(f"def {name}enc(_v, _g):")
         out.append("    _d = 0")
         out.extend(em.lines)
-        out.extend(ending)
+        out.append(f"    return {body}")
         for view in (False, True):
             dm = _Dec(src, 1, view)
             dm.fixed("I", 4, "_sz")
@@ -1040,6 +1046,37 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
         lambda: ["        _r, _o = _FDEC[_b[4]](_b, 0)"],
         lambda: [f"        return {HEADER_SIZE - 1} + {union}.size(_v.msg)"],
     )
+    out.append("def decode(_data):")  # the same as _entries' but with nothing a frame does not use
+    out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
+    out.append("    try:")
+    out.append("        _r, _o = _FDEC[_data[4]](_data, 0)")
+    out.append("        if _o == len(_data): return _r")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_data, 0, True)")
+
+
+def _frame_size(src: _Source, em: _Enc) -> None:
+    """Emits ``_n = ...``, the whole frame's size, where the encoder's pieces are known: the
+    first piece (header and leading fixed fields) is evaluated after it, in the return."""
+    if em.dynamic:
+        assert em.deferred is not None and em.deferred.startswith("_S_")
+        first = src.ns[em.deferred.partition(".")[0]].size
+        em.line(f"_n = {first} + sum(map(len, _out))")
+        em.line(f"_out[0] = {em.deferred}")
+        return
+    known = 0
+    lengths = []
+    for i, piece in enumerate(em.pieces):
+        if piece.startswith("_S_"):  # a struct's pack(): its size is the struct's
+            known += src.ns[piece.partition(".")[0]].size
+        elif piece.startswith("_b"):  # a bytes constant
+            known += len(src.ns[piece])
+        else:
+            name = piece if piece.isidentifier() else em.bind(piece)
+            em.pieces[i] = name
+            lengths.append(f"len({name})")
+    em.line(f"_n = {' + '.join([str(known), *lengths])}")
 
 
 def _table(src: _Source, mapping: dict[Any, str]) -> str:
