@@ -59,7 +59,6 @@ from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, Str
 __all__ = ["Client", "File", "RemotePath", "Stat", "parse_dirents", "connect"]
 
 R = TypeVar("R")
-_READ_CHUNK = 1 << 20
 
 
 def parse_dirents(data: bytes) -> list[Dirent]:
@@ -118,16 +117,16 @@ def split_path(path: str) -> list[str]:
 class Client:
     """One 9P2000.L connection. Use ``await Client.connect(...)`` (or ``jetwire.p9.connect``)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: Session,
-                 timeout: float | None) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, session: Session, timeout: float | None) -> None:
         self.session = session
         self.timeout = timeout
         self.root: int | None = None
+        self._transport: asyncio.Transport | None = None
         self._waiters: dict[int, asyncio.Future[Any]] = {}
         self._closed: BaseException | None = None
-        self._pump: asyncio.Task[None] | None = None
+        self._gone = asyncio.Event()  # set once the transport is closed
+        self._writable = asyncio.Event()  # cleared while the transport's buffer is full
+        self._writable.set()
         self._outbox: list[bytes] = []  # frames written together at the end of this loop turn
 
     # -- connecting -------------------------------------------------------------------------------
@@ -148,9 +147,16 @@ class Client:
         """Connects over TCP (``host``, ``port``) or a unix socket (``path``), negotiates
         9P2000.L and attaches ``aname`` as ``uname``/``n_uname``. ``timeout`` bounds every
         reply: a server that never answers raises ``TimeoutError``, never hangs the caller."""
-        opening = asyncio.open_unix_connection(path) if path else asyncio.open_connection(host, port)
-        reader, writer = await asyncio.wait_for(opening, timeout)
-        client = cls(reader, writer, Session(msize), timeout)
+        loop = asyncio.get_running_loop()
+        client = cls(Session(msize), timeout)
+        wire = _Wire(client)
+        if path:
+            opening = loop.create_unix_connection(lambda: wire, path)
+        elif host:
+            opening = loop.create_connection(lambda: wire, host, port)
+        else:
+            raise ValueError("connect needs a host (TCP) or a path (unix socket)")
+        await asyncio.wait_for(opening, timeout)
         try:
             await client._negotiate()
             await client.attach(aname=aname, uname=uname, n_uname=n_uname)
@@ -163,7 +169,6 @@ class Client:
         data = self.session.start()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[c.NOTAG] = future
-        self._pump = asyncio.get_running_loop().create_task(self._read_replies())
         self._send(data)
         await self._wait(future, c.NOTAG, "Tversion")
 
@@ -186,13 +191,10 @@ class Client:
         """Closes the connection; outstanding calls get ``ConnectionError``."""
         if self._closed is None:
             self._closed = ConnectionError("the client was closed")
-        self._writer.close()
-        with contextlib.suppress(Exception):
-            await self._writer.wait_closed()
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(BaseException):
-                await self._pump
+        if self._transport is not None:
+            self._transport.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), 5)
         self._fail_all(self._closed)
 
     async def __aenter__(self) -> Client:
@@ -205,24 +207,27 @@ class Client:
     def msize(self) -> int:
         return self.session.msize
 
-    # -- the reply pump ------------------------------------------------------------------------------
+    # -- bytes in (called by the transport's protocol) ------------------------------------------------
 
-    async def _read_replies(self) -> None:
-        error: BaseException
+    def _received(self, data: bytes) -> None:
         try:
-            while True:
-                data = await self._reader.read(_READ_CHUNK)
-                if not data:
-                    error = ConnectionError("the server closed the connection")
-                    break
-                for event in self.session.receive(data):
-                    self._dispatch(event)
-        except asyncio.CancelledError:
+            events = self.session.receive(data)
+            for event in events:
+                self._dispatch(event)
+        except Exception as exc:  # a bug here must end the connection loudly, not stall it
+            self._closed = self._closed or ConnectionError(f"the client failed on a reply: {exc!r}")
+            if self._transport is not None:
+                self._transport.close()
+            self._fail_all(self._closed)
             raise
-        except Exception as exc:
-            error = ConnectionError(f"the connection failed: {exc!r}")
-        self._closed = self._closed or error
+
+    def _lost(self, exc: BaseException | None) -> None:
+        if self._closed is None:
+            reason = f": {exc!r}" if exc is not None else ""
+            self._closed = ConnectionError(f"the server closed the connection{reason}")
         self._fail_all(self._closed)
+        self._writable.set()
+        self._gone.set()
 
     def _dispatch(self, event: Any) -> None:
         if isinstance(event, (Reply, Failed, Flushed)):
@@ -255,8 +260,8 @@ class Client:
 
     def _flush_outbox(self) -> None:
         frames, self._outbox = self._outbox, []
-        if self._closed is None and frames:
-            self._writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        if self._closed is None and frames and self._transport is not None:
+            self._transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def _send_nowait(self, msg: Any) -> None:
         """Sends ``msg`` now and lets its reply go: clean-up that nobody waits for."""
@@ -278,8 +283,8 @@ class Client:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[tag] = future
         self._send(data)
-        if self._writer.transport.get_write_buffer_size() > 1 << 20:
-            await self._writer.drain()  # the server is slow to read: wait rather than pile up
+        if not self._writable.is_set():
+            await self._writable.wait()  # the server is slow to read: wait rather than pile up
         reply = await self._wait(future, tag, type(msg).__name__)
         if isinstance(reply, (Rlerror, Rerror)):
             raise error_from_errno(reply.ecode, type(msg).__name__, filename)
@@ -395,14 +400,22 @@ class Client:
                          window: int = 8) -> bytes:
         """Reads ``length`` bytes, or to end of file, keeping up to ``window`` Treads in flight
         once the first read comes back full (a small file costs one round trip)."""
+        parts = [chunk async for chunk in self.read_chunks(fid, offset, length, iounit, window)]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def read_chunks(self, fid: int, offset: int = 0, length: int | None = None, iounit: int = 0,
+                          window: int = 8) -> AsyncIterator[bytes]:
+        """The data from ``offset`` to ``offset + length`` (or end of file), in order, one Rread
+        at a time, with up to ``window`` Treads in flight: a stream that never holds the whole
+        file. A short read ends it (r[9p2000l.read]); reads in flight past the end are dropped."""
         step = self.session.io_size(iounit)
         end = None if length is None else offset + length
-        parts: list[bytes] = []
         first = await self.read(fid, offset, step if end is None else min(step, end - offset), iounit)
-        parts.append(first)
+        if first:
+            yield first
         position = offset + len(first)
-        if len(first) < step:
-            return first
+        if len(first) < step or position == end:
+            return
         loop = asyncio.get_running_loop()
         inflight: collections.deque[asyncio.Future[bytes]] = collections.deque()
         issued = position
@@ -413,18 +426,18 @@ class Client:
                     inflight.append(loop.create_task(self.read(fid, issued, count, iounit)))
                     issued += count
                 if not inflight:
-                    break
+                    return
                 chunk = await inflight.popleft()
-                parts.append(chunk)
+                if chunk:
+                    yield chunk
                 position += len(chunk)
                 if len(chunk) < step and (end is None or position < end):
-                    break  # end of file: what is still in flight read past it
+                    return  # end of file: what is still in flight read past it
         finally:
             for task in inflight:
                 task.cancel()
             if inflight:
                 await asyncio.gather(*inflight, return_exceptions=True)
-        return b"".join(parts)
 
     async def write_range(self, fid: int, data: bytes, offset: int = 0, iounit: int = 0, window: int = 8) -> int:
         """Writes all of ``data`` at ``offset`` with up to ``window`` Twrites in flight; after a
@@ -737,6 +750,33 @@ class Client:
         if flags & c.P9_APPEND:
             position = (await self.getattr(fid, c.P9_GETATTR_SIZE)).size
         return File(self, fid, iounit, path, position)
+
+
+class _Wire(asyncio.Protocol):
+    """The transport's callbacks, handed straight to the client: no stream buffer between the
+    socket and the frame reader, so received bytes are not copied on the way."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.client._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.client._received(data)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too: 9P has no half-closed state
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._lost(exc)
+
+    def pause_writing(self) -> None:
+        self.client._writable.clear()
+
+    def resume_writing(self) -> None:
+        self.client._writable.set()
 
 
 def _host_errno(name: str) -> int:

@@ -119,6 +119,14 @@ def test_read_and_write_split_by_msize(area: tuple[Peer, Path, str]) -> None:
     async def body(client: Client) -> bytes:
         written = await client.write_bytes(f"{name}/big.bin", data)
         assert written == len(data)
+        async with client.fid_of(f"{name}/big.bin") as fid:
+            _, iounit = await client.lopen(fid, c.P9_RDONLY)
+            chunks = [chunk async for chunk in client.read_chunks(fid, 1000, 100_000, iounit, window=4)]
+            assert all(len(chunk) <= client.msize - 24 for chunk in chunks) and len(chunks) > 10
+            assert b"".join(chunks) == data[1000:101_000]
+            async for chunk in client.read_chunks(fid, 0, None, iounit):  # stopping early is fine
+                assert chunk == data[: len(chunk)]
+                break
         return await client.read_bytes(f"{name}/big.bin")
 
     assert run(peer, body, msize=8192 + 24) == data
@@ -556,7 +564,8 @@ def test_unknown_message_type_does_not_hang_the_client(peer: Peer) -> None:
                                       n_uname=peer.n_uname, timeout=3)
         try:
             unknown = (7 + 4).to_bytes(4, "little") + bytes([98]) + (1234).to_bytes(2, "little") + bytes(4)
-            client._writer.write(unknown)
+            assert client._transport is not None
+            client._transport.write(unknown)
             try:
                 await client.getattr(client.root or 0)
                 return "kept"
