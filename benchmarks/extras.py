@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jetwire.p9 import Tframe
+
 from . import handwritten as hand
 from . import messages as msg
 from .timing import measure_ns
@@ -47,13 +49,14 @@ def copy_check() -> list[dict[str, Any]]:
     during the call says how many copies of the data existed at once. ``ok`` means at most one."""
     value = msg.sample_twrite()
     frame = value.encode()
-    size = len(value.data)
-    decoders = {"jetwire": msg.frame_decoder(msg.TwriteFrame, msg.TWRITE), "hand-written struct": hand.decode_twrite}
+    size = len(value.msg.data)
+    Tframe.decode(frame)  # first use: Tframe.decode is the generated function from here on
+    decoders = {"jetwire": Tframe.decode, "hand-written struct": hand.decode_tframe}
     rows = []
     for impl, decode in decoders.items():
         for kind, buffer in (("bytes", frame), ("bytearray", bytearray(frame)), ("memoryview", memoryview(frame))):
             peak, result = _peak_during(decode, buffer)
-            if result.data != value.data or type(result.data) is not bytes:
+            if result.msg.data != value.msg.data or type(result.msg.data) is not bytes:
                 raise AssertionError(f"{impl} decoded the wrong data from {kind}")
             copies = peak / size
             rows.append({"impl": impl, "input": kind, "peak_bytes": peak, "copies": copies, "ok": copies < 1.5})
@@ -128,32 +131,37 @@ def decoration(runs: int, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
             "decorate_ms": statistics.median(r["decorate_ms"] for r in jw),
             "dataclass_ms": statistics.median(r["decorate_ms"] for r in dc),
             "first_use_ms": statistics.median(r["first_use_ms"] for r in jw),
+            "first_use_frames_ms": statistics.median(r["first_use_frames_ms"] for r in jw),
         })
     return rows
 
 
-def import_time(runs: int) -> dict[str, float]:
-    """``import jetwire`` in a fresh process: ``-X importtime``'s cumulative figure for the
-    package (median), and the wall-clock of ``python -c "import jetwire"`` minus
+def import_time(runs: int) -> dict[str, Any]:
+    """``import jetwire`` and ``import jetwire.p9`` in a fresh process: ``-X importtime``'s
+    cumulative figure for each (median), and the wall clock of ``python -c "import ..."`` minus
     ``python -c pass`` (medians, runs alternated)."""
-    _run(["-c", "import jetwire"])  # bytecode cache written, file cache warm
-    cumulative = []
+    modules = ("jetwire", "jetwire.p9")
+    for module in modules:
+        _run(["-c", f"import {module}"])  # bytecode cache written, file cache warm
+    out: dict[str, Any] = {"runs": runs}
+    for module in modules:
+        cumulative = []
+        for _ in range(runs):
+            err = _run(["-X", "importtime", "-c", f"import {module}"])
+            match = re.search(rf"^import time:\s+\d+\s+\|\s+(\d+)\s+\|\s*{re.escape(module)}$", err, re.M)
+            if match is None:
+                raise AssertionError(f"no {module} line in -X importtime output:\n{err[-2000:]}")
+            cumulative.append(int(match.group(1)) / 1e3)
+        out[module] = {"importtime_ms": statistics.median(cumulative)}
+    walls: dict[str, list[float]] = {m: [] for m in ("pass", *modules)}
     for _ in range(runs):
-        err = _run(["-X", "importtime", "-c", "import jetwire"])
-        match = re.search(r"^import time:\s+\d+\s+\|\s+(\d+)\s+\|\s*jetwire$", err, re.M)
-        if match is None:
-            raise AssertionError(f"no jetwire line in -X importtime output:\n{err[-2000:]}")
-        cumulative.append(int(match.group(1)) / 1e3)
-    with_import, bare = [], []
-    for _ in range(runs):
-        for args, into in ((["-c", "import jetwire"], with_import), (["-c", "pass"], bare)):
+        for module in walls:
             start = time.perf_counter()
-            _run(args)
-            into.append(time.perf_counter() - start)
-    return {
-        "importtime_ms": statistics.median(cumulative),
-        "wall_import_ms": statistics.median(with_import) * 1e3,
-        "wall_pass_ms": statistics.median(bare) * 1e3,
-        "wall_delta_ms": (statistics.median(with_import) - statistics.median(bare)) * 1e3,
-        "runs": runs,
-    }
+            _run(["-c", "pass" if module == "pass" else f"import {module}"])
+            walls[module].append(time.perf_counter() - start)
+    bare = statistics.median(walls["pass"])
+    out["wall_pass_ms"] = bare * 1e3
+    for module in modules:
+        out[module]["wall_import_ms"] = statistics.median(walls[module]) * 1e3
+        out[module]["wall_delta_ms"] = (statistics.median(walls[module]) - bare) * 1e3
+    return out

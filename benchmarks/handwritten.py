@@ -1,23 +1,34 @@
 """Hand-written codecs for the benchmark payloads: the ceiling jetwire is measured against.
 
-Written from ``shared/spec/wireformat.md`` and ``shared/spec/9p2000L.md`` alone, as fast as plain
-Python gets: precompiled ``struct.Struct`` objects (bound ``pack``/``unpack_from`` methods),
-``unpack_from`` at offsets, ``b"".join`` (or ``+`` for two parts), one ``pack`` for every run of
-fixed-width fields. Decoders return the same dataclass instances jetwire returns; they build
-them with ``object.__new__`` and attribute stores, which is what the dataclass ``__init__`` does
-minus one Python call (the benchmark classes have no ``__post_init__``).
+Written from ``shared/spec/wireformat.md`` and ``shared/spec/9p2000L.md`` alone (not from
+jetwire's generated code), as fast as plain Python gets: precompiled ``struct.Struct`` objects
+(bound ``pack``/``unpack_from`` methods), ``unpack_from`` at offsets, ``b"".join`` (or ``+`` for
+two parts), one ``pack`` for every run of fixed-width fields, the frame header included
+(Rgetattr is one ``pack``/one ``unpack``). It takes and returns the same value objects as
+jetwire: ``Tframe``/``Rframe`` (``.tag``, ``.msg``) holding ``jetwire.p9`` messages, and the
+``AppMsg`` dataclasses; it builds them with ``object.__new__`` and attribute stores, which is
+what ``__init__`` does minus one Python call (the classes have no ``__post_init__``).
+
+A 9P peer receives any reply (or request), so decoding a frame dispatches on its type byte
+(``decode_rframe``: one dict lookup and one call), and encoding one on its message's class, as
+jetwire's ``Rframe.decode``/``frame.encode()`` do; the tables hold the five message types the
+benchmark uses (any other type is refused).
 
 No corners cut that a correct codec could not cut:
 
 * encoders: every integer goes through ``pack``, which range-checks it (a string or list over
-  65,535 fails in the ``H`` of its length); strings are strict UTF-8; data over 32 MiB is refused;
-  map keys are written in key order (str order is UTF-8 byte order).
-* decoders: the frame's size must equal the buffer and its type must match; option tags must be
-  0 or 1; data over 32 MiB is refused; strings are strict UTF-8; duplicate map keys are refused;
-  every byte must be used. Bounds: ``unpack_from`` and indexing raise past the end; a string
-  slice running past the end is cut short by Python, but then the offset is beyond the buffer
-  and the next read or the final ``off == len`` check fails, so no short input is accepted.
-  ``tests`` in ``run.py`` (the verification step) feed every decoder truncated, extended and
+  65,535 fails in the ``H`` of its length); 9P names are ``utf-8``/``surrogateescape`` (any
+  Linux name, as ``os.fsencode``; a lone surrogate outside the escape range is refused), tried
+  as strict UTF-8 first (faster, and the same bytes whenever it succeeds; likewise when
+  decoding), AppMsg strings strict UTF-8; data over 32 MiB is refused; map keys are written in
+  key order (str order is UTF-8 byte order); the frame's size is computed as it goes.
+* decoders: the frame's size must equal the buffer and its type must be a known message of that
+  direction; data over 32 MiB is refused; names are decoded (``surrogateescape``, so every byte
+  string is a name), AppMsg strings strict UTF-8; option tags must be 0 or 1; duplicate map keys
+  are refused; every byte must be used. Bounds: ``unpack_from`` and indexing raise past the end;
+  a string slice running past the end is cut short by Python, but then the offset is beyond the
+  buffer and the next read or the final ``off == size`` check fails, so no short input is
+  accepted. The verification step (``cases.verify``) feeds every decoder truncated, extended and
   corrupted input before anything is timed.
 
 Input buffers: ``bytes`` is the fast path; anything else (``bytearray``, ``memoryview``) is
@@ -32,25 +43,18 @@ import sys
 from array import array
 from typing import Any
 
-from .messages import (
-    RGETATTR,
-    RREAD,
-    TVERSION,
-    TWALK,
-    TWRITE,
-    AppMsg,
-    Item,
-    Qid,
-    RgetattrFrame,
-    RreadFrame,
-    StrBatch,
-    TversionFrame,
-    TwalkFrame,
-    TwriteFrame,
-    U32Batch,
-)
+from jetwire.p9 import Qid, Rframe, Rgetattr, Rread, Tframe, Tversion, Twalk, Twrite
+
+from .messages import AppMsg, Item, StrBatch, U32Batch
 
 MAX_DATA = 32 * 1024 * 1024
+
+# 9P2000.L type numbers (r[9p2000l.types]).
+TVERSION = 100
+TWALK = 110
+TWRITE = 118
+RGETATTR = 25
+RREAD = 117
 
 _new = object.__new__
 _StructError = struct.error
@@ -72,8 +76,45 @@ _unpack_H = _H.unpack_from
 _unpack_I = _I.unpack_from
 
 
-def _as_bytes(data: Any) -> bytes:
-    return data if data.__class__ is bytes else bytes(data)
+def _data_view(data: Any) -> Any:
+    """A value for a ``data[count]`` field whose ``len`` is its byte count."""
+    return memoryview(data).cast("B")
+
+
+# --- frames: dispatch on the message's class (encode) or the type byte (decode) ---------------
+
+def encode_tframe(frame: Tframe) -> bytes:
+    msg = frame.msg
+    try:
+        return _TENC[msg.__class__](msg, frame.tag)
+    except KeyError:
+        raise HandEncodeError(f"Tframe: {type(msg).__name__} is not a request this codec knows") from None
+    except _StructError as exc:
+        raise HandEncodeError(f"{type(msg).__name__}: {exc}") from None
+
+
+def encode_rframe(frame: Rframe) -> bytes:
+    msg = frame.msg
+    try:
+        return _RENC[msg.__class__](msg, frame.tag)
+    except KeyError:
+        raise HandEncodeError(f"Rframe: {type(msg).__name__} is not a reply this codec knows") from None
+    except _StructError as exc:
+        raise HandEncodeError(f"{type(msg).__name__}: {exc}") from None
+
+
+def decode_tframe(data: bytes) -> Tframe:
+    try:
+        return _TDEC[data[4]](data)  # type: ignore[no-any-return]
+    except (KeyError, IndexError, _StructError) as exc:
+        raise HandDecodeError(f"Tframe: {exc!r}") from None
+
+
+def decode_rframe(data: bytes) -> Rframe:
+    try:
+        return _RDEC[data[4]](data)  # type: ignore[no-any-return]
+    except (KeyError, IndexError, _StructError) as exc:
+        raise HandDecodeError(f"Rframe: {exc!r}") from None
 
 
 # --- Tversion: size[4] type[1] tag[2] msize[4] version[s] -------------------------------------
@@ -83,31 +124,33 @@ _pack_tversion = _TVERSION.pack
 _unpack_tversion = _TVERSION.unpack_from
 
 
-def encode_tversion(msg: TversionFrame) -> bytes:
+def _enc_tversion(msg: Tversion, tag: int) -> bytes:
+    version = msg.version
     try:
-        version = msg.version.encode()
-        n = len(version)
-        return _pack_tversion(13 + n, TVERSION, msg.tag, msg.msize, n) + version
-    except _StructError as exc:
-        raise HandEncodeError(f"Tversion: {exc}") from None
+        version = version.encode()  # strict UTF-8 first: faster, and the same bytes when it succeeds
+    except UnicodeEncodeError:
+        version = version.encode("utf-8", "surrogateescape")
+    n = len(version)
+    return _pack_tversion(13 + n, TVERSION, tag, msg.msize, n) + version
 
 
-def decode_tversion(data: bytes) -> TversionFrame:
+def _dec_tversion(data: bytes) -> Tframe:
     if data.__class__ is not bytes:
         data = bytes(data)
-    try:
-        size, typ, tag, msize, n = _unpack_tversion(data, 0)
-    except _StructError as exc:
-        raise HandDecodeError(f"Tversion: {exc}") from None
-    if size != len(data) or typ != TVERSION or 13 + n != size:
-        raise HandDecodeError(f"Tversion: size {size}, type {typ}, string {n}, {len(data)} bytes")
-    msg = _new(TversionFrame)
-    msg.size = size
-    msg.type = typ
-    msg.tag = tag
+    size, _, tag, msize, n = _unpack_tversion(data, 0)
+    if size != len(data) or 13 + n != size:
+        raise HandDecodeError(f"Tversion: size {size}, string {n}, {len(data)} bytes")
+    raw = data[13:]
+    msg = _new(Tversion)
     msg.msize = msize
-    msg.version = data[13:].decode()
-    return msg
+    try:
+        msg.version = raw.decode()  # strict first: faster, and the same str when it succeeds
+    except UnicodeDecodeError:
+        msg.version = raw.decode("utf-8", "surrogateescape")
+    frame = _new(Tframe)
+    frame.tag = tag
+    frame.msg = msg
+    return frame
 
 
 # --- Twalk: size[4] type[1] tag[2] fid[4] newfid[4] nwname[2] nwname*(wname[s]) ----------------
@@ -117,49 +160,51 @@ _pack_twalk = _TWALK.pack
 _unpack_twalk = _TWALK.unpack_from
 
 
-def encode_twalk(msg: TwalkFrame) -> bytes:
-    try:
-        names = msg.wnames
-        parts = [b""]
-        append = parts.append
-        size = 17
-        for name in names:
-            raw = name.encode()
-            part = _pack_H(len(raw)) + raw  # faster than two parts for short names
-            append(part)
-            size += len(part)
-        parts[0] = _pack_twalk(size, TWALK, msg.tag, msg.fid, msg.newfid, len(names))
-        return b"".join(parts)
-    except _StructError as exc:
-        raise HandEncodeError(f"Twalk: {exc}") from None
+def _enc_twalk(msg: Twalk, tag: int) -> bytes:
+    names = msg.wnames
+    parts = [b""]
+    append = parts.append
+    size = 17
+    for name in names:
+        try:
+            raw = name.encode()  # strict UTF-8 first: faster, and the same bytes when it succeeds
+        except UnicodeEncodeError:
+            raw = name.encode("utf-8", "surrogateescape")
+        n = len(raw)
+        append(_pack_H(n))
+        append(raw)
+        size += 2 + n
+    parts[0] = _pack_twalk(size, TWALK, tag, msg.fid, msg.newfid, len(names))
+    return b"".join(parts)
 
 
-def decode_twalk(data: bytes) -> TwalkFrame:
+def _dec_twalk(data: bytes) -> Tframe:
     if data.__class__ is not bytes:
         data = bytes(data)
-    try:
-        size, typ, tag, fid, newfid, count = _unpack_twalk(data, 0)
-        if size != len(data) or typ != TWALK:
-            raise HandDecodeError(f"Twalk: size {size}, type {typ}, {len(data)} bytes")
-        names = []
-        append = names.append
-        off = 17
-        for _ in range(count):
-            start = off + 2
-            off = start + (data[off] | data[off + 1] << 8)
-            append(data[start:off].decode())
-        if off != size:
-            raise HandDecodeError(f"Twalk: names end at {off}, frame at {size}")
-    except (_StructError, IndexError) as exc:
-        raise HandDecodeError(f"Twalk: {exc}") from None
-    msg = _new(TwalkFrame)
-    msg.size = size
-    msg.type = typ
-    msg.tag = tag
+    size, _, tag, fid, newfid, count = _unpack_twalk(data, 0)
+    if size != len(data):
+        raise HandDecodeError(f"Twalk: size {size}, {len(data)} bytes")
+    names = []
+    append = names.append
+    off = 17
+    for _ in range(count):
+        start = off + 2
+        off = start + (data[off] | data[off + 1] << 8)
+        raw = data[start:off]
+        try:
+            append(raw.decode())  # strict first: faster, and the same str when it succeeds
+        except UnicodeDecodeError:
+            append(raw.decode("utf-8", "surrogateescape"))
+    if off != size:
+        raise HandDecodeError(f"Twalk: names end at {off}, frame at {size}")
+    msg = _new(Twalk)
     msg.fid = fid
     msg.newfid = newfid
     msg.wnames = names
-    return msg
+    frame = _new(Tframe)
+    frame.tag = tag
+    frame.msg = msg
+    return frame
 
 
 # --- Rgetattr: fixed 160-byte frame, one pack / one unpack ------------------------------------
@@ -170,39 +215,30 @@ _pack_rgetattr = _RGETATTR.pack
 _unpack_rgetattr = _RGETATTR.unpack
 
 
-def encode_rgetattr(m: RgetattrFrame) -> bytes:
+def _enc_rgetattr(m: Rgetattr, tag: int) -> bytes:
     q = m.qid
-    try:
-        return _pack_rgetattr(
-            160, RGETATTR, m.tag, m.valid, q.type, q.version, q.path, m.mode, m.uid, m.gid,
-            m.nlink, m.rdev, m.file_size, m.blksize, m.blocks,
-            m.atime_sec, m.atime_nsec, m.mtime_sec, m.mtime_nsec,
-            m.ctime_sec, m.ctime_nsec, m.btime_sec, m.btime_nsec,
-            m.gen, m.data_version,
-        )
-    except _StructError as exc:
-        raise HandEncodeError(f"Rgetattr: {exc}") from None
+    return _pack_rgetattr(
+        160, RGETATTR, tag, m.valid, q.type, q.version, q.path, m.mode, m.uid, m.gid,
+        m.nlink, m.rdev, m.size, m.blksize, m.blocks,
+        m.atime_sec, m.atime_nsec, m.mtime_sec, m.mtime_nsec,
+        m.ctime_sec, m.ctime_nsec, m.btime_sec, m.btime_nsec,
+        m.gen, m.data_version,
+    )
 
 
-def decode_rgetattr(data: bytes) -> RgetattrFrame:
-    try:
-        (size, typ, tag, valid, qtype, qversion, qpath, mode, uid, gid,
-         nlink, rdev, file_size, blksize, blocks,
-         atime_sec, atime_nsec, mtime_sec, mtime_nsec,
-         ctime_sec, ctime_nsec, btime_sec, btime_nsec,
-         gen, data_version) = _unpack_rgetattr(data)  # unpack: the buffer must be exactly 160 bytes
-    except _StructError as exc:
-        raise HandDecodeError(f"Rgetattr: {exc}") from None
-    if size != 160 or typ != RGETATTR:
-        raise HandDecodeError(f"Rgetattr: size {size}, type {typ}")
+def _dec_rgetattr(data: bytes) -> Rframe:
+    (size, _, tag, valid, qtype, qversion, qpath, mode, uid, gid,
+     nlink, rdev, file_size, blksize, blocks,
+     atime_sec, atime_nsec, mtime_sec, mtime_nsec,
+     ctime_sec, ctime_nsec, btime_sec, btime_nsec,
+     gen, data_version) = _unpack_rgetattr(data)  # unpack: the buffer must be exactly 160 bytes
+    if size != 160:
+        raise HandDecodeError(f"Rgetattr: size {size}")
     qid = _new(Qid)
     qid.type = qtype
     qid.version = qversion
     qid.path = qpath
-    m = _new(RgetattrFrame)
-    m.size = size
-    m.type = typ
-    m.tag = tag
+    m = _new(Rgetattr)
     m.valid = valid
     m.qid = qid
     m.mode = mode
@@ -210,7 +246,7 @@ def decode_rgetattr(data: bytes) -> RgetattrFrame:
     m.gid = gid
     m.nlink = nlink
     m.rdev = rdev
-    m.file_size = file_size
+    m.size = file_size
     m.blksize = blksize
     m.blocks = blocks
     m.atime_sec = atime_sec
@@ -223,7 +259,10 @@ def decode_rgetattr(data: bytes) -> RgetattrFrame:
     m.btime_nsec = btime_nsec
     m.gen = gen
     m.data_version = data_version
-    return m
+    frame = _new(Rframe)
+    frame.tag = tag
+    frame.msg = m
+    return frame
 
 
 # --- Rread: size[4] type[1] tag[2] count[4] data[count] ---------------------------------------
@@ -233,37 +272,26 @@ _pack_rread = _RREAD.pack
 _unpack_rread = _RREAD.unpack_from
 
 
-def _data_view(data: Any) -> Any:
-    """A value for a ``data[count]`` field whose ``len`` is its byte count."""
-    return memoryview(data).cast("B")
-
-
-def encode_rread(msg: RreadFrame) -> bytes:
+def _enc_rread(msg: Rread, tag: int) -> bytes:
     payload = msg.data
     if payload.__class__ is not bytes:
         payload = _data_view(payload)
     n = len(payload)
     if n > MAX_DATA:
         raise HandEncodeError(f"Rread: {n} bytes of data, at most {MAX_DATA}")
-    try:
-        return _pack_rread(11 + n, RREAD, msg.tag, n) + payload
-    except _StructError as exc:
-        raise HandEncodeError(f"Rread: {exc}") from None
+    return _pack_rread(11 + n, RREAD, tag, n) + payload
 
 
-def decode_rread(data: bytes) -> RreadFrame:
-    try:
-        size, typ, tag, n = _unpack_rread(data, 0)
-    except _StructError as exc:
-        raise HandDecodeError(f"Rread: {exc}") from None
-    if size != len(data) or typ != RREAD or n > MAX_DATA or 11 + n != size:
-        raise HandDecodeError(f"Rread: size {size}, type {typ}, count {n}, {len(data)} bytes")
-    msg = _new(RreadFrame)
-    msg.size = size
-    msg.type = typ
-    msg.tag = tag
+def _dec_rread(data: bytes) -> Rframe:
+    size, _, tag, n = _unpack_rread(data, 0)
+    if size != len(data) or n > MAX_DATA or 11 + n != size:
+        raise HandDecodeError(f"Rread: size {size}, count {n}, {len(data)} bytes")
+    msg = _new(Rread)
     msg.data = data[11:] if data.__class__ is bytes else bytes(memoryview(data)[11:])  # the one copy
-    return msg
+    frame = _new(Rframe)
+    frame.tag = tag
+    frame.msg = msg
+    return frame
 
 
 # --- Twrite: size[4] type[1] tag[2] fid[4] offset[8] count[4] data[count] ---------------------
@@ -273,34 +301,34 @@ _pack_twrite = _TWRITE.pack
 _unpack_twrite = _TWRITE.unpack_from
 
 
-def encode_twrite(msg: TwriteFrame) -> bytes:
+def _enc_twrite(msg: Twrite, tag: int) -> bytes:
     payload = msg.data
     if payload.__class__ is not bytes:
         payload = _data_view(payload)
     n = len(payload)
     if n > MAX_DATA:
         raise HandEncodeError(f"Twrite: {n} bytes of data, at most {MAX_DATA}")
-    try:
-        return _pack_twrite(23 + n, TWRITE, msg.tag, msg.fid, msg.offset, n) + payload
-    except _StructError as exc:
-        raise HandEncodeError(f"Twrite: {exc}") from None
+    return _pack_twrite(23 + n, TWRITE, tag, msg.fid, msg.offset, n) + payload
 
 
-def decode_twrite(data: bytes) -> TwriteFrame:
-    try:
-        size, typ, tag, fid, offset, n = _unpack_twrite(data, 0)
-    except _StructError as exc:
-        raise HandDecodeError(f"Twrite: {exc}") from None
-    if size != len(data) or typ != TWRITE or n > MAX_DATA or 23 + n != size:
-        raise HandDecodeError(f"Twrite: size {size}, type {typ}, count {n}, {len(data)} bytes")
-    msg = _new(TwriteFrame)
-    msg.size = size
-    msg.type = typ
-    msg.tag = tag
+def _dec_twrite(data: bytes) -> Tframe:
+    size, _, tag, fid, offset, n = _unpack_twrite(data, 0)
+    if size != len(data) or n > MAX_DATA or 23 + n != size:
+        raise HandDecodeError(f"Twrite: size {size}, count {n}, {len(data)} bytes")
+    msg = _new(Twrite)
     msg.fid = fid
     msg.offset = offset
     msg.data = data[23:] if data.__class__ is bytes else bytes(memoryview(data)[23:])  # the one copy
-    return msg
+    frame = _new(Tframe)
+    frame.tag = tag
+    frame.msg = msg
+    return frame
+
+
+_TENC = {Tversion: _enc_tversion, Twalk: _enc_twalk, Twrite: _enc_twrite}
+_RENC = {Rgetattr: _enc_rgetattr, Rread: _enc_rread}
+_TDEC = {TVERSION: _dec_tversion, TWALK: _dec_twalk, TWRITE: _dec_twrite}
+_RDEC = {RGETATTR: _dec_rgetattr, RREAD: _dec_rread}
 
 
 # --- AppMsg: id u32, name str, note Optional[str], items list[Item], tags dict[str, u32] -------

@@ -16,7 +16,6 @@ from .cases import (
     HAND,
     IMPLS,
     JETWIRE,
-    JETWIRE_ENCODE_ONLY,
     MSGSPEC,
     OPS,
     SPECS,
@@ -110,6 +109,27 @@ def targets_line(results: Results, payloads: tuple[str, ...]) -> str:
         f" (missed: {missed})." if missed else ".")
 
 
+FRAME_RATE_PAYLOADS = ("Twalk", "Rgetattr", "Rread64K")  # issue 4's frame-rate rows
+
+
+def frame_rate_table(results: Results, payloads: tuple[str, ...]) -> list[str]:
+    """Frames per second (1e9 / median ns) of jetwire and the hand-written codec, one thread."""
+    rows = [p for p in FRAME_RATE_PAYLOADS if p in payloads]
+    if not rows:
+        return []
+    lines = ["| frame | jetwire encode /s | hand-written encode /s | jetwire decode /s | hand-written decode /s |",
+             "|---|---:|---:|---:|---:|"]
+
+    def rate(key: tuple[str, str, str]) -> str:
+        ns = results.get(key)
+        return f"{1e9 / ns:,.0f}" if ns else "—"
+
+    for p in rows:
+        lines.append(f"| {p}: {SPECS[p].description} | {rate((p, JETWIRE, 'encode'))} | {rate((p, HAND, 'encode'))} "
+                     f"| {rate((p, JETWIRE, 'decode'))} | {rate((p, HAND, 'decode'))} |")
+    return lines
+
+
 def render(results: Results, payloads: tuple[str, ...], extras: dict[str, Any], *, mode: str, settings: str,
            date: datetime.date) -> str:
     out = [f"# jetwire benchmarks, {date.isoformat()} ({mode} mode)", "", environment(mode, settings), ""]
@@ -119,11 +139,16 @@ def render(results: Results, payloads: tuple[str, ...], extras: dict[str, Any], 
             f"jetwire ratios above the issue's target of {TARGET} are in bold.", ""]
     out += ratio_table(results, payloads)
     out += ["", targets_line(results, payloads), ""]
+    rates = frame_rate_table(results, payloads)
+    if rates:
+        out += ["## Frame rates", "",
+                "Frames per second of one thread (1e9 / the median ns below): encoding a value to a whole frame "
+                "and decoding a whole frame back to a value.", ""] + rates + [""]
     out += ["## Median ns per operation", "",
             "Payloads: " + "; ".join(f"{p} {SPECS[p].description}" for p in payloads) + ". "
-            f"\"{JETWIRE}\" encodes a frame with `msg.size = msg.byte_size(); msg.encode()` and decodes it with "
-            f"`Cls.decode(data)` plus the size/type check; \"{JETWIRE_ENCODE_ONLY}\" is `msg.encode()` with the "
-            "size already set (the difference is the cost of `byte_size()`).", ""]
+            f"\"{JETWIRE}\" is `jetwire.p9`'s frames as a 9P peer uses them, `frame.encode()` and "
+            "`Tframe.decode(data)`/`Rframe.decode(data)` (size, type and every byte checked), and "
+            "`msg.encode()`/`AppMsg.decode(data)` for AppMsg.", ""]
     out += ns_table(results, payloads)
     if "copies" in extras:
         out += ["", "## Decoding a 64 KiB Twrite: copies of the data", "",
@@ -159,27 +184,38 @@ def render(results: Results, payloads: tuple[str, ...], extras: dict[str, Any], 
                 "Fresh process each, medians. \"decorate\" executes the module source (compiled beforehand, as "
                 "from a `.pyc`) with `@wireformat`; \"@dataclass alone\" is the same source with "
                 "`@dataclasses.dataclass`, Python's own share; \"first use\" then generates every class's codec "
-                "(one `decode` each). `-postponed`: the source under `from __future__ import annotations`. "
+                "(one `decode` each). `app`: 200 generated classes; `-postponed`: the same source under "
+                "`from __future__ import annotations`; `9p`: the source of `jetwire.p9.messages` (every "
+                "9P2000.L message, Qid, Dirent, Tframe and Rframe; postponed annotations, as written), where "
+                "first use is Tframe and Rframe (what a 9P client or server compiles) then every other class. "
                 f"Runs per figure: {extras['decoration'][0].get('runs', '?')}.", "",
                 "| classes | count | decorate ms | @dataclass alone ms | jetwire's share ms | first use ms |",
                 "|---|---:|---:|---:|---:|---:|"]
         for row in extras["decoration"]:
+            first = f"{row['first_use_ms']:.1f}"
+            if row["kind"] == "9p":
+                first += f" (Tframe + Rframe: {row['first_use_frames_ms']:.1f})"
             out.append(f"| {row['kind']} | {row['classes']} | {row['decorate_ms']:.1f} | {row['dataclass_ms']:.1f} "
-                       f"| {row['decorate_ms'] - row['dataclass_ms']:.1f} | {row['first_use_ms']:.1f} |")
+                       f"| {row['decorate_ms'] - row['dataclass_ms']:.1f} | {first} |")
     if "import" in extras:
         imp = extras["import"]
         out += ["", "## import jetwire", "",
-                f"Fresh process with bytecode cached, medians of {imp['runs']} runs: `-X importtime` cumulative for `jetwire` "
-                f"**{imp['importtime_ms']:.1f} ms**; wall clock `python -c \"import jetwire\"` "
-                f"{imp['wall_import_ms']:.1f} ms - `python -c pass` {imp['wall_pass_ms']:.1f} ms = "
-                f"**{imp['wall_delta_ms']:.1f} ms**."]
+                f"Fresh process with bytecode cached, medians of {imp['runs']} runs: `-X importtime` cumulative for the "
+                f"package, and the wall clock of `python -c \"import ...\"` minus `python -c pass` "
+                f"({imp['wall_pass_ms']:.1f} ms). `jetwire.p9` includes jetwire, its 9P messages, the session "
+                "and the asyncio client (and asyncio itself).", "",
+                "| import | -X importtime ms | wall ms | wall - pass ms |", "|---|---:|---:|---:|"]
+        for module in ("jetwire", "jetwire.p9"):
+            row = imp[module]
+            out.append(f"| `{module}` | **{row['importtime_ms']:.1f}** | {row['wall_import_ms']:.1f} "
+                       f"| **{row['wall_delta_ms']:.1f}** |")
     if "verification" in extras:
         out += ["", "## Checked before timing", ""] + [f"- {line.strip()}" for line in extras["verification"]]
     return "\n".join(out) + "\n"
 
 
-def save(text: str, *, mode: str, date: datetime.date) -> Path:
+def save(text: str, *, mode: str, date: datetime.date, label: str | None = None) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{date.isoformat()}-{mode}.md"
+    path = RESULTS / f"{date.isoformat()}{f'-{label}' if label else ''}-{mode}.md"
     path.write_text(text, encoding="utf-8")
     return path

@@ -5,7 +5,7 @@ several worker processes, medians); ``--quick`` times them in this process in in
 (a few seconds, for development). Both first verify that jetwire, the hand-written codec and
 construct produce identical bytes and that every implementation round-trips, then time, then
 measure the extras (copies, scaling, declaring classes, ``import jetwire``), print the report and
-save it as ``benchmarks/results/<date>-<mode>.md``. See README.md.
+save it as ``benchmarks/results/<date>[-<label>]-<mode>.md``. See README.md.
 """
 
 from __future__ import annotations
@@ -34,15 +34,10 @@ def selected(only: str | None) -> tuple[str, ...]:
 
 
 def all_benches(payloads: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """(payload, impl, op) in the order they are timed."""
-    out = []
-    for payload in payloads:
-        for impl in cases.IMPLS:
-            for op in cases.OPS:
-                if impl == cases.JETWIRE_ENCODE_ONLY and (op == "decode" or cases.SPECS[payload].type_number is None):
-                    continue
-                out.append((payload, impl, op))
-    return out
+    """(payload, impl, op) in the order they are timed: the hand-written codec and jetwire next to
+    each other for each operation, so that in full mode (one benchmark after another) a change in
+    the machine's load between them is as unlikely as it can be."""
+    return [(payload, impl, op) for payload in payloads for op in cases.OPS for impl in cases.IMPLS]
 
 
 def _bench(payload: str, impl: str, op: str) -> cases.Bench:
@@ -71,21 +66,21 @@ def run_extras(quick: bool) -> dict[str, Any]:
     print("extras: 10 / 1,000 / 60,000 elements", flush=True)
     out["scaling"] = extras.scaling(repeats=3 if quick else 7, target=0.01 if quick else 0.05)
     print("extras: declaring classes (fresh processes)", flush=True)
-    kinds = ("app", "9p") if quick else ("app", "app-postponed", "9p", "9p-postponed")
+    kinds = ("app", "9p") if quick else ("app", "app-postponed", "9p")
     out["decoration"] = extras.decoration(runs=1 if quick else 5, kinds=kinds)
-    print("extras: import jetwire (fresh processes)", flush=True)
+    print("extras: import jetwire, import jetwire.p9 (fresh processes)", flush=True)
     out["import"] = extras.import_time(runs=3 if quick else 15)
     return out
 
 
 def finish(results: report.Results, payloads: tuple[str, ...], more: dict[str, Any], *, mode: str, settings: str,
-           save: bool) -> None:
+           save: bool, label: str | None) -> None:
     date = datetime.date.today()
     text = report.render(results, payloads, more, mode=mode, settings=settings, date=date)
     print()
     print(text)
     if save:
-        print(f"saved {report.save(text, mode=mode, date=date).relative_to(report.ROOT)}")
+        print(f"saved {report.save(text, mode=mode, date=date, label=label).relative_to(report.ROOT)}")
 
 
 def quick_main(argv: list[str]) -> None:
@@ -94,6 +89,7 @@ def quick_main(argv: list[str]) -> None:
     parser.add_argument("--only", help="comma-separated payloads (default: all)")
     parser.add_argument("--skip-extras", action="store_true", help="only the main table")
     parser.add_argument("--no-save", action="store_true", help="print the report but do not save it")
+    parser.add_argument("--label", help="saved as results/<date>-<label>-quick.md")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     parser.add_argument("--target", type=float, default=0.002, help="seconds per timing (default 0.002)")
     parser.add_argument("--cprofile", metavar="PAYLOAD", help="profile jetwire's encode and decode of PAYLOAD and exit")
@@ -113,7 +109,7 @@ def quick_main(argv: list[str]) -> None:
     more["verification"] = verification
     settings = (f"in-process, {args.rounds} interleaved rounds of ~{args.target * 1e3:.0f} ms per operation after a "
                 f"calibration run, medians; {time.perf_counter() - started:.0f} s in all.")
-    finish(results, payloads, more, mode="quick", settings=settings, save=not args.no_save)
+    finish(results, payloads, more, mode="quick", settings=settings, save=not args.no_save, label=args.label)
 
 
 def _time_func(loops: int, payload: str, impl: str, op: str) -> float:
@@ -132,6 +128,7 @@ def full_main() -> None:
     runner.argparser.add_argument("--only", help="comma-separated payloads (default: all)")
     runner.argparser.add_argument("--skip-extras", action="store_true", help="only the main table")
     runner.argparser.add_argument("--no-save", action="store_true", help="print the report but do not save it")
+    runner.argparser.add_argument("--label", help="saved as results/<date>-<label>-full.md")
     args = runner.parse_args()
     payloads = selected(args.only)
     if not args.worker:
@@ -152,7 +149,7 @@ def full_main() -> None:
     settings = (f"pyperf, {args.processes} worker processes x {args.values} values after {args.warmups} warm-up, "
                 f"min_time {args.min_time} s, loops calibrated per benchmark; medians; "
                 f"{time.perf_counter() - started:.0f} s in all.")
-    finish(results, payloads, more, mode="full", settings=settings, save=not args.no_save)
+    finish(results, payloads, more, mode="full", settings=settings, save=not args.no_save, label=args.label)
 
 
 def profile(payload: str) -> None:
