@@ -13,6 +13,7 @@ import dataclasses
 import ipaddress
 import itertools
 import linecache
+import re
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -197,7 +198,7 @@ class _Enc(_Lines):
         self.pieces: list[str] = []
         self.dynamic = dynamic
         # A frame's first piece holds its size, known only at the end: on going dynamic it
-        # waits here while ``_out[0]`` holds its place.
+        # waits here, out of ``_out``, and goes in front of the joined rest.
         self.defer_first = False
         self.deferred: str | None = None
 
@@ -233,8 +234,7 @@ class _Enc(_Lines):
         self.flush()
         if not self.dynamic:
             if self.defer_first and self.pieces:
-                self.deferred = self.pieces[0]
-                self.pieces[0] = 'b""'
+                self.deferred = self.pieces.pop(0)
             self.line(f"_out = [{', '.join(self.pieces)}]")
             self.line("_ap = _out.append")
             self.pieces = []
@@ -280,6 +280,8 @@ class _Dec(_Lines):
         if self.fmt:
             if self.fmt == ["B"]:
                 self.line(f"{self.targets[0]} = _b[_o]")
+            elif self.fmt == ["H"]:  # a lone length: two indexings beat a struct call
+                self.line(f"{self.targets[0]} = _b[_o] | _b[_o + 1] << 8")
             else:
                 s = self.src.struct("<" + "".join(self.fmt))
                 self.line(f"{', '.join(self.targets)}, = {s}.unpack_from(_b, _o)")
@@ -357,8 +359,13 @@ class _Compiler:
         elif isinstance(node, (StrNode, UrlNode)):
             t = src.tmp()
             text = expr if isinstance(node, StrNode) else f"_url_text({expr})"
-            how = ", 'utf-8', 'surrogateescape'" if isinstance(node, StrNode) and node.errors != "strict" else ""
-            em.line(f"{t} = _sencode({text}{how})")  # str.encode refuses what is not a str
+            # str.encode refuses what is not a str
+            if isinstance(node, StrNode) and node.errors != "strict":
+                # strict first (faster, and the same bytes when it succeeds), then the handler
+                em.line(f"try: {t} = _sencode({text})")
+                em.line(f"except UnicodeEncodeError: {t} = _sencode({text}, 'utf-8', {node.errors!r})")
+            else:
+                em.line(f"{t} = _sencode({text})")
             em.fixed("H", f"len({t})")  # struct refuses a length over 65535
             em.piece(t)
         elif isinstance(node, BytesNode):
@@ -516,7 +523,11 @@ class _Compiler:
                 # a slice of bytes is already a copy; a memoryview's slice must be copied out
                 em.line(f"{target} = bytes(_b[_o:{e}])" if em.view else f"{target} = _b[_o:{e}]")
             elif isinstance(node, StrNode):
-                em.line(f"{target} = {_utf8(em, e, node.errors)}")
+                if node.errors == "strict":
+                    em.line(f"{target} = {_utf8(em, e)}")
+                else:  # strict first (faster, and the same text when it succeeds), then the handler
+                    em.line(f"try: {target} = {_utf8(em, e)}")
+                    em.line(f"except UnicodeDecodeError: {target} = {_utf8(em, e, node.errors)}")
             else:
                 em.line(f"{target} = _Url({_utf8(em, e)})")
             em.line(f"_o = {e}")
@@ -995,7 +1006,8 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             _frame_size(src, em)
         body = em.finish_bytes()
         out.append(f"def {name}enc(_v, _g):")
-        out.append("    _d = 0")
+        if _uses(em.lines + [body], "_d"):
+            out.append("    _d = 0")
         out.extend(em.lines)
         out.append(f"    return {body}")
         for view in (False, True):
@@ -1006,7 +1018,8 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             _dec_variant(comp, vnode, dm, "_m")
             out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0):")
             out.append("    _s = _o")
-            out.append("    _L = len(_b)")
+            if _uses(dm.lines, "_L"):
+                out.append("    _L = len(_b)")
             out.extend(dm.lines)
             out.append("    if _o - _s != _sz: raise _Bail")
             if node.direct:
@@ -1059,11 +1072,13 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
 def _frame_size(src: _Source, em: _Enc) -> None:
     """Emits ``_n = ...``, the whole frame's size, where the encoder's pieces are known: the
     first piece (header and leading fixed fields) is evaluated after it, in the return."""
-    if em.dynamic:
+    if em.dynamic:  # join the rest (small: walk names, qids), then put the first piece before it
         assert em.deferred is not None and em.deferred.startswith("_S_")
         first = src.ns[em.deferred.partition(".")[0]].size
-        em.line(f"_n = {first} + sum(map(len, _out))")
-        em.line(f"_out[0] = {em.deferred}")
+        em.line('_p = b"".join(_out)')
+        em.line(f"_n = {first} + len(_p)")
+        em.dynamic = False
+        em.pieces = [em.deferred, "_p"]
         return
     known = 0
     lengths = []
@@ -1077,6 +1092,11 @@ def _frame_size(src: _Source, em: _Enc) -> None:
             em.pieces[i] = name
             lengths.append(f"len({name})")
     em.line(f"_n = {' + '.join([str(known), *lengths])}")
+
+
+def _uses(lines: list[str], name: str) -> bool:
+    """Whether generated ``lines`` read the local ``name`` (so it must be set up front)."""
+    return re.search(rf"\b{name}\b", "\n".join(lines)) is not None
 
 
 def _table(src: _Source, mapping: dict[Any, str]) -> str:
