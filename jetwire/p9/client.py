@@ -128,6 +128,8 @@ class Client:
         self._writable = asyncio.Event()  # cleared while the transport's buffer is full
         self._writable.set()
         self._outbox: list[bytes] = []  # frames written together at the end of this loop turn
+        self._deadlines: dict[int, tuple[float, str]] = {}  # tag: (when it times out, what it is)
+        self._sweeper: asyncio.TimerHandle | None = None
 
     # -- connecting -------------------------------------------------------------------------------
 
@@ -167,8 +169,12 @@ class Client:
 
     async def _negotiate(self) -> None:
         data = self.session.start()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._waiters[c.NOTAG] = future
+        if self.timeout is not None:
+            self._deadlines[c.NOTAG] = (loop.time() + self.timeout, "Tversion")
+            self._sweeper = loop.call_later(self._sweep_every, self._sweep)
         self._send(data)
         await self._wait(future, c.NOTAG, "Tversion")
 
@@ -191,6 +197,9 @@ class Client:
         """Closes the connection; outstanding calls get ``ConnectionError``."""
         if self._closed is None:
             self._closed = ConnectionError("the client was closed")
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._transport is not None:
             self._transport.close()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -277,23 +286,33 @@ class Client:
 
     async def _call(self, msg: Any, filename: str | None = None) -> Any:
         """Sends ``msg`` and waits for its reply; Rlerror becomes the matching ``OSError``."""
+        tag, future = self._start(msg)
+        if not self._writable.is_set():
+            await self._writable.wait()  # the server is slow to read: wait rather than pile up
+        return await self._result(tag, future, msg, filename)
+
+    def _start(self, msg: Any) -> tuple[int, asyncio.Future[Any]]:
+        """Registers and queues ``msg``; the future gets its reply (or the reason there is none)."""
         if self._closed is not None:
             raise ConnectionError(str(self._closed))
         tag, data = self.session.request(msg)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._waiters[tag] = future
+        if self.timeout is not None:
+            self._deadlines[tag] = (loop.time() + self.timeout, type(msg).__name__)
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(self._sweep_every, self._sweep)
         self._send(data)
-        if not self._writable.is_set():
-            await self._writable.wait()  # the server is slow to read: wait rather than pile up
+        return tag, future
+
+    async def _result(self, tag: int, future: asyncio.Future[Any], msg: Any, filename: str | None = None) -> Any:
         reply = await self._wait(future, tag, type(msg).__name__)
-        if isinstance(reply, (Rlerror, Rerror)):
+        if reply.__class__ is Rlerror or reply.__class__ is Rerror:
             raise error_from_errno(reply.ecode, type(msg).__name__, filename)
         return reply
 
     async def _wait(self, future: asyncio.Future[Any], tag: int, what: str) -> Any:
-        timer = None
-        if self.timeout is not None:
-            timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, future, tag, what)
         try:
             return await future
         except asyncio.CancelledError:
@@ -303,13 +322,26 @@ class Client:
         except DecodeError as exc:
             raise ProtocolError(f"the reply to {what} could not be decoded: {exc}") from exc
         finally:
-            if timer is not None:
-                timer.cancel()
+            self._deadlines.pop(tag, None)
 
-    def _expire(self, future: asyncio.Future[Any], tag: int, what: str) -> None:
-        if not future.done():
-            self._abandon(tag)
-            future.set_exception(TimeoutError(f"no reply to {what} (tag {tag}) within {self.timeout} s"))
+    @property
+    def _sweep_every(self) -> float:
+        return max(0.01, min(1.0, (self.timeout or 1.0) / 8))
+
+    def _sweep(self) -> None:
+        """Fails the calls whose reply is overdue (one timer for all, not one per request:
+        pipelined calls would spend more on timers than on 9P). Precision: timeout / 8."""
+        self._sweeper = None
+        now = asyncio.get_running_loop().time()
+        overdue = [(tag, what) for tag, (deadline, what) in self._deadlines.items() if deadline <= now]
+        for tag, what in overdue:
+            del self._deadlines[tag]
+            future = self._waiters.get(tag)
+            if future is not None and not future.done():
+                self._abandon(tag)
+                future.set_exception(TimeoutError(f"no reply to {what} (tag {tag}) within {self.timeout} s"))
+        if self._deadlines and self._closed is None:
+            self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep)
 
     def _abandon(self, tag: int) -> None:
         """Sends Tflush for a request whose caller stopped waiting (r[9p2000l.flush]). The tag
@@ -381,11 +413,7 @@ class Client:
     async def read(self, fid: int, offset: int, count: int, iounit: int = 0) -> bytes:
         """One Tread of at most ``count`` bytes, capped to what msize and iounit allow."""
         count = min(count, self.session.io_size(iounit))
-        reply = await self._call(Tread(fid=fid, offset=offset, count=count))
-        data: bytes = reply.data
-        if len(data) > count:  # as Linux does ("bogus RREAD count"): never pass it on
-            raise ProtocolError(f"Rread carried {len(data)} bytes for a Tread of {count}")
-        return data
+        return _checked_read(await self._call(Tread(fid=fid, offset=offset, count=count)), count)
 
     async def write(self, fid: int, offset: int, data: bytes, iounit: int = 0) -> int:
         """One Twrite of as much of ``data`` as msize and iounit allow; returns the count written."""
@@ -416,28 +444,29 @@ class Client:
         position = offset + len(first)
         if len(first) < step or position == end:
             return
-        loop = asyncio.get_running_loop()
-        inflight: collections.deque[asyncio.Future[bytes]] = collections.deque()
+        inflight: collections.deque[tuple[int, asyncio.Future[Any], Tread]] = collections.deque()
         issued = position
         try:
             while True:
                 while len(inflight) < window and (end is None or issued < end):
                     count = step if end is None else min(step, end - issued)
-                    inflight.append(loop.create_task(self.read(fid, issued, count, iounit)))
+                    request = Tread(fid=fid, offset=issued, count=count)
+                    inflight.append((*self._start(request), request))
                     issued += count
                 if not inflight:
                     return
-                chunk = await inflight.popleft()
+                tag, future, request = inflight.popleft()
+                chunk = _checked_read(await self._result(tag, future, request), request.count)
                 if chunk:
                     yield chunk
                 position += len(chunk)
                 if len(chunk) < step and (end is None or position < end):
                     return  # end of file: what is still in flight read past it
         finally:
-            for task in inflight:
-                task.cancel()
-            if inflight:
-                await asyncio.gather(*inflight, return_exceptions=True)
+            for tag, future, _ in inflight:  # their replies are not wanted: drop them as they come
+                future.add_done_callback(_ignore_result)
+                self._waiters.pop(tag, None)
+                self._deadlines.pop(tag, None)
 
     async def write_range(self, fid: int, data: bytes, offset: int = 0, iounit: int = 0, window: int = 8) -> int:
         """Writes all of ``data`` at ``offset`` with up to ``window`` Twrites in flight; after a
@@ -552,8 +581,13 @@ class Client:
         if flush is None:
             return
         flush_tag, data = flush
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._waiters[flush_tag] = future
+        if self.timeout is not None:
+            self._deadlines[flush_tag] = (loop.time() + self.timeout, "Tflush")
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(self._sweep_every, self._sweep)
         self._send(data)
         await self._wait(future, flush_tag, "Tflush")
 
@@ -881,6 +915,13 @@ def parse_address(address: str) -> tuple[str | None, int, str | None, str]:
     if not host or not port.isdigit():
         raise ValueError(f"{address!r}: expected HOST:PORT[/aname]")
     return host.strip("[]"), int(port), None, slash + aname if aname else ""
+
+
+def _checked_read(reply: Any, count: int) -> bytes:
+    data: bytes = reply.data
+    if len(data) > count:  # as Linux does ("bogus RREAD count"): never pass it on
+        raise ProtocolError(f"Rread carried {len(data)} bytes for a Tread of {count}")
+    return data
 
 
 def _ignore_result(future: asyncio.Future[Any]) -> None:
