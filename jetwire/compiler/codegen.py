@@ -822,15 +822,19 @@ def _compile(unit: Unit, node: Node) -> None:
         out.extend(_body_size(comp, node, 1))
         _entries(out, lambda: _body_dec(comp, node), lambda: _body_size(comp, node, 2))
 
-    filename = f"<jetwire codec {node.label} #{next(_serial)}>"
-    source = "\n".join(out) + "\n"
+    unit.source, unit.filename = _exec_source(src, out, node.label)
+    for attr in ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_prefix", "byte_size"):
+        setattr(unit, attr, src.ns[attr])
+
+
+def _exec_source(src: _Source, lines: list[str], label: str) -> tuple[str, str]:
+    """Compiles ``lines`` into ``src.ns`` and registers the source for tracebacks."""
+    filename = f"<jetwire codec {label} #{next(_serial)}>"
+    source = "\n".join(lines) + "\n"
     code = compile(source, filename, "exec")
     exec(code, src.ns)  # noqa: S102 - our own generated source
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    unit.source = source
-    unit.filename = filename
-    for attr in ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_prefix", "byte_size"):
-        setattr(unit, attr, src.ns[attr])
+    return source, filename
 
 
 def _depth_check(comp: _Compiler, indent: int) -> str:
@@ -992,6 +996,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     src = comp.src
     frame_cls = src.const(node.cls, "F")
     enc_map, dec_map, view_map = {}, {}, {}
+    views: list[str] = []  # decoders of memoryviews: compiled the first time one is decoded
     for variant in node.union.variants:
         vnode = variant.node
         name = f"_f{variant.tag}"
@@ -1016,38 +1021,52 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             dm.fixed("B", 1, "_ty")
             dm.fixed("H", 2, "_tg")
             _dec_variant(comp, vnode, dm, "_m")
-            out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0):")
-            out.append("    _s = _o")
+            target = views if view else out
+            target.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0):")
+            target.append("    _s = _o")
             if _uses(dm.lines, "_L"):
-                out.append("    _L = len(_b)")
-            out.extend(dm.lines)
-            out.append("    if _o - _s != _sz: raise _Bail")
+                target.append("    _L = len(_b)")
+            target.extend(dm.lines)
+            target.append("    if _o - _s != _sz: raise _Bail")
             if node.direct:
-                out.append(f"    _r = _new({frame_cls})")
-                out.append("    _r.tag = _tg")
-                out.append("    _r.msg = _m")
-                out.append("    return _r, _o")
+                target.append(f"    _r = _new({frame_cls})")
+                target.append("    _r.tag = _tg")
+                target.append("    _r.msg = _m")
+                target.append("    return _r, _o")
             else:
-                out.append(f"    return {frame_cls}(_tg, _m), _o")
+                target.append(f"    return {frame_cls}(_tg, _m), _o")
         enc_map[variant.py_type] = f"{name}enc"
         dec_map[variant.tag] = f"{name}dec"
         view_map[variant.tag] = f"{name}dec_view"
 
-    union = src.const(compile_unit(node.union), "u")
+    views.append(f"_FDECV = {_table(src, view_map)}")
+
+    def load_views() -> Any:
+        if src.ns["_FDECV"] is None:
+            _exec_source(src, views, f"{node.label} (memoryviews)")
+        return src.ns["_FDECV"]
+
+    def union_size(msg: Any) -> int:  # byte_size is rarely asked of a frame: its codec waits
+        size: int = compile_unit(node.union).size(msg)
+        return size
+
+    src.ns["_load_views"] = load_views
+    src.ns["_union_size"] = union_size
+    union = "_union_size"
     out.append(f"_FENC = {_table(src, enc_map)}")
     out.append(f"_FDEC = {_table(src, dec_map)}")
-    out.append(f"_FDECV = {_table(src, view_map)}")
+    out.append("_FDECV = None")
     out.append("def enc(_v, _d=0):")
     out.append(f"    if _v.__class__ is not {frame_cls}: raise _Bail")
     out.append("    return _FENC[_v.msg.__class__](_v.msg, _v.tag)")
     out.append("def enc_into(_v, _ap, _d=0):")
     out.append("    _ap(enc(_v))")
     out.append("def size(_v):")
-    out.append(f"    return {HEADER_SIZE - 1} + {union}.size(_v.msg)")
+    out.append(f"    return {HEADER_SIZE - 1} + {union}(_v.msg)")
     out.append("def dec(_b, _o, _d=0):")
     out.append("    return _FDEC[_b[_o + 4]](_b, _o)")
     out.append("def dec_view(_b, _o, _d=0):")
-    out.append("    return _FDECV[_b[_o + 4]](_b, _o)")
+    out.append("    return (_FDECV or _load_views())[_b[_o + 4]](_b, _o)")
     out.append("def encode(_v):")
     out.append("    try:")
     out.append(f"        if _v.__class__ is {frame_cls}: return _FENC[_v.msg.__class__](_v.msg, _v.tag)")
@@ -1057,7 +1076,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     _entries(
         out,
         lambda: ["        _r, _o = _FDEC[_b[4]](_b, 0)"],
-        lambda: [f"        return {HEADER_SIZE - 1} + {union}.size(_v.msg)"],
+        lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"],
     )
     out.append("def decode(_data):")  # the same as _entries' but with nothing a frame does not use
     out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
