@@ -54,7 +54,7 @@ from .messages import (
     Txattrcreate,
     Txattrwalk,
 )
-from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, Stray, error_from_errno
+from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, error_from_errno
 
 __all__ = ["Client", "File", "RemotePath", "Stat", "parse_dirents", "connect"]
 
@@ -239,20 +239,20 @@ class Client:
         self._gone.set()
 
     def _dispatch(self, event: Any) -> None:
-        if isinstance(event, (Reply, Failed, Flushed)):
+        kind = event.__class__
+        if kind is Reply or kind is Failed or kind is Flushed:
             future = self._waiters.pop(event.tag, None)
             if future is None or future.done():
                 return
-            if isinstance(event, Reply):
+            if kind is Reply:
                 future.set_result(event.msg)
-            elif isinstance(event, Failed):
+            elif kind is Failed:
                 future.set_exception(event.error)
             else:
                 future.set_exception(asyncio.CancelledError())
-        elif isinstance(event, Orphan):
+        elif kind is Orphan:
             self._send_nowait(Tclunk(fid=event.fid))
-        elif isinstance(event, Stray):
-            pass  # a reply nobody waits for: the stream is still in step, so keep going
+        # a Stray is a reply nobody waits for: the stream is still in step, so keep going
 
     def _fail_all(self, error: BaseException) -> None:
         for future in self._waiters.values():

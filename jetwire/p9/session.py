@@ -8,7 +8,6 @@ have created is either handed to the caller, freed, or reported as an orphan to 
 
 from __future__ import annotations
 
-import dataclasses
 import errno as host_errno
 import os
 from typing import Any
@@ -39,9 +38,6 @@ __all__ = [
     "ProtocolError", "error_from_errno", "ServerError",
 ]
 
-# r[9p2000l.frame.reply-type]: each request's successful reply is the next type number.
-_REPLY_TYPE: dict[int, int] = {t: t + 1 for t in range(6, 128, 2)}
-
 
 class ProtocolError(Exception):
     """The peer broke 9P2000.L: a reply of the wrong type, an unknown tag, a bad version."""
@@ -69,56 +65,87 @@ def error_from_errno(linux_errno: int, request: str = "", filename: str | None =
     return OSError(number, text, filename)
 
 
-@dataclasses.dataclass
 class Pending:
-    tag: int
-    request: Any
-    creates_fid: int | None = None  # the fid this request brings to life if it succeeds
-    frees_fid: int | None = None  # the fid that is free once any reply arrives (clunk, remove)
-    flushed_by: int | None = None  # the tag of the Tflush sent for this request
-    flushes: int | None = None  # for a Tflush: the tag it flushes
+    """One outstanding request and what its reply will mean for fids and tags."""
+
+    __slots__ = ("creates_fid", "flushed_by", "flushes", "frees_fid", "request", "special", "tag")
+
+    def __init__(self, tag: int, request: Any) -> None:
+        self.tag = tag
+        self.request = request
+        self.creates_fid: int | None = None  # the fid this request brings to life if it succeeds
+        self.frees_fid: int | None = None  # the fid that is free once any reply arrives (clunk, remove)
+        self.flushed_by: int | None = None  # the tag of the Tflush sent for this request
+        self.flushes: int | None = None  # for a Tflush: the tag it flushes
+        self.special = False  # any of the above, or a Tversion: the reply needs more than a lookup
 
 
-@dataclasses.dataclass(frozen=True)
-class Reply:
+class _Record:
+    """Events: plain records, compared by type and fields (cheaper to make than dataclasses,
+    and a connection makes one per reply)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class Reply(_Record):
     """The server's answer to ``request`` (an R-message; Rlerror/Rerror included)."""
 
-    tag: int
-    request: Any
-    msg: Any
+    __slots__ = ("msg", "request", "tag")
+
+    def __init__(self, tag: int, request: Any, msg: Any) -> None:
+        self.tag = tag
+        self.request = request
+        self.msg = msg
 
 
-@dataclasses.dataclass(frozen=True)
-class Failed:
+class Failed(_Record):
     """A reply for ``tag`` that could not be decoded (the stream itself is still in step)."""
 
-    tag: int
-    request: Any
-    error: Exception
+    __slots__ = ("error", "request", "tag")
+
+    def __init__(self, tag: int, request: Any, error: Exception) -> None:
+        self.tag = tag
+        self.request = request
+        self.error = error
 
 
-@dataclasses.dataclass(frozen=True)
-class Flushed:
+class Flushed(_Record):
     """``request`` was abandoned by the server: its Rflush came and its reply never will."""
 
-    tag: int
-    request: Any
+    __slots__ = ("request", "tag")
+
+    def __init__(self, tag: int, request: Any) -> None:
+        self.tag = tag
+        self.request = request
 
 
-@dataclasses.dataclass(frozen=True)
-class Orphan:
+class Orphan(_Record):
     """A fid exists on the server that nobody holds (a flushed walk that succeeded anyway, or
     a partial walk on a server that creates the newfid regardless): clunk it."""
 
-    fid: int
+    __slots__ = ("fid",)
+
+    def __init__(self, fid: int) -> None:
+        self.fid = fid
 
 
-@dataclasses.dataclass(frozen=True)
-class Stray:
+class Stray(_Record):
     """A frame nobody asked for (unknown tag), or one that could not be read at all."""
 
-    frame: Any
-    error: Exception
+    __slots__ = ("error", "frame")
+
+    def __init__(self, frame: Any, error: Exception) -> None:
+        self.frame = frame
+        self.error = error
 
 
 Event = Reply | Failed | Flushed | Orphan | Stray
@@ -174,6 +201,7 @@ class Session:
         self._fids.clear()
         self._next_fid = 0
         self.pending[c.NOTAG] = Pending(c.NOTAG, Tversion(msize=self.msize, version=self.version))
+        self.pending[c.NOTAG].special = True
         return Tframe(tag=c.NOTAG, msg=self.pending[c.NOTAG].request).encode()
 
     def _alloc_tag(self) -> int:
@@ -189,25 +217,32 @@ class Session:
         """Registers ``msg`` under a free tag; returns the tag and the frame to send."""
         if not self.negotiated:
             raise ProtocolError("no version negotiated yet: send start() and feed its Rversion")
-        if isinstance(msg, Tversion):
+        kind = msg.__class__
+        if kind is Tversion:
             raise ProtocolError("use start() for Tversion")
         tag = self._alloc_tag()
         data = Tframe(tag=tag, msg=msg).encode()
         if len(data) > self.msize:
-            raise ValueError(f"a {type(msg).__name__} of {len(data)} bytes is over the msize of {self.msize}")
+            raise ValueError(f"a {kind.__name__} of {len(data)} bytes is over the msize of {self.msize}")
         pending = Pending(tag, msg)
-        if isinstance(msg, (Twalk, Txattrwalk)) and msg.newfid != msg.fid:
-            pending.creates_fid = msg.newfid
-        elif isinstance(msg, (Tattach, Tauth)):
-            pending.creates_fid = msg.fid if isinstance(msg, Tattach) else msg.afid
-        elif isinstance(msg, (Tclunk, Tremove)):
-            pending.frees_fid = msg.fid
-        elif isinstance(msg, Tflush):
-            target = self.pending.get(msg.oldtag)
-            if target is None:
-                raise ProtocolError(f"tag {msg.oldtag} is not outstanding: nothing to flush")
-            target.flushed_by = tag
-            pending.flushes = msg.oldtag
+        if kind in _FID_ROLES:
+            pending.special = True
+            if kind is Twalk or kind is Txattrwalk:
+                if msg.newfid != msg.fid:
+                    pending.creates_fid = msg.newfid
+            elif kind is Tattach:
+                pending.creates_fid = msg.fid
+            elif kind is Tauth:
+                pending.creates_fid = msg.afid
+            elif kind is Tclunk or kind is Tremove:
+                pending.frees_fid = msg.fid
+            else:
+                target = self.pending.get(msg.oldtag)
+                if target is None:
+                    raise ProtocolError(f"tag {msg.oldtag} is not outstanding: nothing to flush")
+                target.flushed_by = tag
+                target.special = True
+                pending.flushes = msg.oldtag
         self.pending[tag] = pending
         return tag, data
 
@@ -244,11 +279,15 @@ class Session:
 
     def _finish(self, pending: Pending, msg: Any, events: list[Event], failure: Exception | None = None) -> None:
         request = pending.request
-        if failure is None and not isinstance(msg, (Rlerror, Rerror)):
-            expected = _REPLY_TYPE.get(_type_number(request))
-            if _type_number(msg) != expected:
-                failure = ProtocolError(f"{type(msg).__name__} is no answer to {type(request).__name__}")
+        if failure is None and _REPLY_OF[request.__class__] is not msg.__class__ and msg.__class__ not in _ERRORS:
+            failure = ProtocolError(f"{type(msg).__name__} is no answer to {type(request).__name__}")
         del self.pending[pending.tag]
+        if not pending.special:  # most replies: nothing to do for fids or other tags
+            if failure is None:
+                events.append(Reply(pending.tag, request, msg))
+            else:
+                events.append(Failed(pending.tag, request, failure))
+            return
         if pending.frees_fid is not None:
             self.free_fid(pending.frees_fid)  # r[9p2000l.clunk]: free even after an error
         if isinstance(request, Tversion):
@@ -307,18 +346,16 @@ class Session:
         return min(limit, iounit) if iounit else limit
 
 
-def _type_number(msg: Any) -> int:
-    return _TYPE_NUMBERS[type(msg)]
-
-
-def _numbers() -> dict[type, int]:
+def _replies() -> dict[type, type]:
+    """Each request class and the class of its successful reply: type number + 1."""
     from typing import get_args
 
-    table: dict[type, int] = {}
-    for union in (Tmessage, Rmessage):
-        for meta in get_args(union)[1:]:
-            table.update({cls: number for number, cls in meta.tags.items()})
-    return table
+    requests, replies = (
+        {n: cls for meta in get_args(union)[1:] for n, cls in meta.tags.items()} for union in (Tmessage, Rmessage)
+    )
+    return {cls: replies[number + 1] for number, cls in requests.items()}
 
 
-_TYPE_NUMBERS = _numbers()
+_REPLY_OF = _replies()
+_ERRORS = frozenset({Rlerror, Rerror})
+_FID_ROLES = frozenset({Twalk, Txattrwalk, Tattach, Tauth, Tclunk, Tremove, Tflush})
