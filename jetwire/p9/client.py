@@ -169,12 +169,7 @@ class Client:
 
     async def _negotiate(self) -> None:
         data = self.session.start()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiters[c.NOTAG] = future
-        if self.timeout is not None:
-            self._deadlines[c.NOTAG] = (loop.time() + self.timeout, "Tversion")
-            self._sweeper = loop.call_later(self._sweep_every, self._sweep)
+        future = self._expect(c.NOTAG, "Tversion")
         self._send(data)
         await self._wait(future, c.NOTAG, "Tversion")
 
@@ -296,15 +291,20 @@ class Client:
         if self._closed is not None:
             raise ConnectionError(str(self._closed))
         tag, data = self.session.request(msg)
+        future = self._expect(tag, type(msg).__name__)
+        self._send(data)
+        return tag, future
+
+    def _expect(self, tag: int, what: str) -> asyncio.Future[Any]:
+        """The future that the reply to ``tag`` resolves; the sweep fails it when overdue."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._waiters[tag] = future
         if self.timeout is not None:
-            self._deadlines[tag] = (loop.time() + self.timeout, type(msg).__name__)
+            self._deadlines[tag] = (loop.time() + self.timeout, what)
             if self._sweeper is None:
                 self._sweeper = loop.call_later(self._sweep_every, self._sweep)
-        self._send(data)
-        return tag, future
+        return future
 
     async def _result(self, tag: int, future: asyncio.Future[Any], msg: Any, filename: str | None = None) -> Any:
         reply = await self._wait(future, tag, type(msg).__name__)
@@ -581,13 +581,7 @@ class Client:
         if flush is None:
             return
         flush_tag, data = flush
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiters[flush_tag] = future
-        if self.timeout is not None:
-            self._deadlines[flush_tag] = (loop.time() + self.timeout, "Tflush")
-            if self._sweeper is None:
-                self._sweeper = loop.call_later(self._sweep_every, self._sweep)
+        future = self._expect(flush_tag, "Tflush")
         self._send(data)
         await self._wait(future, flush_tag, "Tflush")
 
