@@ -22,13 +22,50 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True)
-class IntKind:
+class _Marker:
+    """An immutable marker. Equal by fields when ``_by_value`` (widths, string handling), else
+    by identity (markers that hold functions). Written out rather than ``@dataclass(frozen=True)``:
+    these are made when jetwire is imported, and a dataclass costs a millisecond to create."""
+
+    __slots__: tuple[str, ...] = ()
+    _by_value = True
+
+    def _set(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not self._by_value or not isinstance(other, _Marker):
+            return self is other
+        return type(other) is type(self) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._fields())) if self._by_value else id(self)
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({values})"
+
+
+class IntKind(_Marker):
     """A fixed-width integer of the spec (r[jetstream.wireformat.u8] ... i128)."""
 
+    __slots__ = ("name", "signed", "size")
     name: str
     size: int
     signed: bool
+
+    def __init__(self, name: str, size: int, signed: bool) -> None:
+        self._set(name=name, size=size, signed=signed)
 
     @property
     def min(self) -> int:
@@ -43,12 +80,15 @@ class IntKind:
         return f"jetwire.{self.name}"
 
 
-@dataclasses.dataclass(frozen=True)
-class FloatKind:
+class FloatKind(_Marker):
     """An IEEE 754 float of the spec (r[jetstream.wireformat.f32], f64)."""
 
+    __slots__ = ("name", "size")
     name: str
     size: int
+
+    def __init__(self, name: str, size: int) -> None:
+        self._set(name=name, size=size)
 
     def __repr__(self) -> str:
         return f"jetwire.{self.name}"
@@ -79,8 +119,7 @@ f32: TypeAlias = Annotated[float, F32]
 f64: TypeAlias = Annotated[float, F64]
 
 
-@dataclasses.dataclass(frozen=True)
-class StrErrors:
+class StrErrors(_Marker):
     """``Annotated[str, StrErrors("surrogateescape")]``: how a ``str`` field meets its bytes.
 
     ``errors`` is the error handler of ``str.encode``/``bytes.decode``. The default, strict
@@ -88,11 +127,13 @@ class StrErrors:
     which on Linux are any bytes: every byte string decodes, and encodes back to itself.
     """
 
+    __slots__ = ("errors",)
     errors: str
 
-    def __post_init__(self) -> None:
-        if self.errors not in ("strict", "surrogateescape"):
-            raise ValueError(f"StrErrors: {self.errors!r} does not round-trip; use 'strict' or 'surrogateescape'")
+    def __init__(self, errors: str) -> None:
+        if errors not in ("strict", "surrogateescape"):
+            raise ValueError(f"StrErrors: {errors!r} does not round-trip; use 'strict' or 'surrogateescape'")
+        self._set(errors=errors)
 
 
 SurrogateEscape = StrErrors("surrogateescape")
@@ -139,36 +180,51 @@ class WireCodec(Protocol[T]):
     def decode(self, reader: Reader) -> T: ...
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class With:
+class With(_Marker):
     """``Annotated[T, With(codec)]``: the field is written and read by ``codec`` alone."""
 
+    __slots__ = ("codec",)
+    _by_value = False
     codec: WireCodec[Any]
 
+    def __init__(self, codec: WireCodec[Any]) -> None:
+        self._set(codec=codec)
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class EncodeWith:
+
+class EncodeWith(_Marker):
     """Upstream's ``with_encode``: ``fn(value, writer)``; needs ``SizeWith`` beside it."""
 
+    __slots__ = ("fn",)
+    _by_value = False
     fn: Callable[[Any, Writer], None]
 
+    def __init__(self, fn: Callable[[Any, Writer], None]) -> None:
+        self._set(fn=fn)
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class DecodeWith:
+
+class DecodeWith(_Marker):
     """Upstream's ``with_decode``: ``fn(reader) -> value``."""
 
+    __slots__ = ("fn",)
+    _by_value = False
     fn: Callable[[Reader], Any]
 
+    def __init__(self, fn: Callable[[Reader], Any]) -> None:
+        self._set(fn=fn)
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class SizeWith:
+
+class SizeWith(_Marker):
     """Upstream's ``with_byte_size``: ``fn(value) -> int``."""
 
+    __slots__ = ("fn",)
+    _by_value = False
     fn: Callable[[Any], int]
 
+    def __init__(self, fn: Callable[[Any], int]) -> None:
+        self._set(fn=fn)
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class As:
+
+class As(_Marker):
     """Upstream's ``into``/``from``/``as``: the field travels as ``wire_type``.
 
     ``to_wire`` turns the field's value into a ``wire_type`` value before encoding;
@@ -176,9 +232,15 @@ class As:
     the value needs no conversion in that direction.
     """
 
+    __slots__ = ("from_wire", "to_wire", "wire_type")
+    _by_value = False
     wire_type: Any
-    to_wire: Callable[[Any], Any] | None = None
-    from_wire: Callable[[Any], Any] | None = None
+    to_wire: Callable[[Any], Any] | None
+    from_wire: Callable[[Any], Any] | None
+
+    def __init__(self, wire_type: Any, to_wire: Callable[[Any], Any] | None = None,
+                 from_wire: Callable[[Any], Any] | None = None) -> None:
+        self._set(wire_type=wire_type, to_wire=to_wire, from_wire=from_wire)
 
 
 def Into(wire_type: Any, to_wire: Callable[[Any], Any]) -> As:  # noqa: N802 - mirrors upstream
@@ -208,8 +270,7 @@ Option: TypeAlias = Some[T] | None
 
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Tagged:
+class Tagged(_Marker):
     """``Annotated[A | B, Tagged({4: A, 6: B})]``: a union written as a u8 tag then the variant.
 
     The tag is the number given for the value's class, not a declaration index: this is how
@@ -218,8 +279,10 @@ class Tagged:
     whose variants are module-level classes, which type checkers follow all the way.
     """
 
+    __slots__ = ("name", "tags")
+    _by_value = False
     tags: dict[int, type]
-    name: str | None = None
+    name: str | None
 
     def __init__(self, tags: dict[int, type] | list[type] | tuple[type, ...], name: str | None = None) -> None:
         table = dict(enumerate(tags)) if isinstance(tags, (list, tuple)) else dict(tags)
@@ -228,5 +291,4 @@ class Tagged:
                 raise ValueError(f"Tagged: tag {tag!r} is not a u8 (0..255)")
         if len(set(table.values())) != len(table):
             raise ValueError("Tagged: a class appears under two tags")
-        object.__setattr__(self, "tags", table)
-        object.__setattr__(self, "name", name)
+        self._set(tags=table, name=name)
