@@ -625,17 +625,34 @@ class Client:
         """Creates or truncates ``path`` and writes ``data``."""
         parent, name = posixpath.split(path)
         async with self.fid_of(parent) as dfid:
-            fid, _ = await self.walk(dfid, [])
-            try:
-                try:
-                    _, iounit = await self.lcreate(fid, name, c.P9_WRONLY | c.P9_TRUNC | c.P9_CREATE, mode)
-                except FileExistsError:
-                    await self._clunk_shielded(fid)
-                    fid, _ = await self.walk(dfid, [name])
-                    _, iounit = await self.lopen(fid, c.P9_WRONLY | c.P9_TRUNC)
-                return await self.write_range(fid, data, 0, iounit)
-            finally:
-                await self._clunk_shielded(fid)
+            fid, iounit = await self._create_open(dfid, name, c.P9_WRONLY | c.P9_TRUNC, mode)
+        try:
+            return await self.write_range(fid, data, 0, iounit)
+        finally:
+            await self._clunk_shielded(fid)
+
+    async def _create_open(self, dfid: int, name: str, flags: int, mode: int) -> tuple[int, int]:
+        """A fid open on ``name`` in directory ``dfid``, and its iounit: Tlcreate on a clone of
+        the directory or, where the file exists (and ``flags`` has no EXCL), a walk to it and
+        Tlopen. The fid is the caller's; when this raises, no fid is left behind."""
+        fid, _ = await self.walk(dfid, [])
+        try:
+            _, iounit = await self.lcreate(fid, name, flags | c.P9_CREATE, mode)
+            return fid, iounit
+        except FileExistsError:
+            await self._clunk_shielded(fid)
+            if flags & c.P9_EXCL:
+                raise
+        except BaseException:
+            await self._clunk_shielded(fid)
+            raise
+        fid, _ = await self.walk(dfid, [name])
+        try:
+            _, iounit = await self.lopen(fid, flags)
+            return fid, iounit
+        except BaseException:
+            await self._clunk_shielded(fid)
+            raise
 
     async def listdir(self, path: str = "") -> list[str]:
         """The names in directory ``path``, without ``.`` and ``..`` (as ``os.listdir``)."""
@@ -754,19 +771,7 @@ class Client:
             if flags & c.P9_EXCL and await self.exists(path):  # nfs-ganesha ignores EXCL in Tlcreate
                 raise error_from_errno(c.EEXIST, "Tlcreate", path)
             async with self.fid_of(parent) as dfid:
-                fid, _ = await self.walk(dfid, [])
-                try:
-                    try:
-                        _, iounit = await self.lcreate(fid, name, flags | c.P9_CREATE, 0o644)
-                    except FileExistsError:
-                        if flags & c.P9_EXCL:
-                            raise
-                        await self._clunk_shielded(fid)
-                        fid, _ = await self.walk(dfid, [name])
-                        _, iounit = await self.lopen(fid, flags)
-                except BaseException:
-                    await self._clunk_shielded(fid)
-                    raise
+                fid, iounit = await self._create_open(dfid, name, flags, 0o644)
         else:
             fid, _ = await self.walk(self._root(), split_path(path))
             try:
@@ -776,7 +781,11 @@ class Client:
                 raise
         position = 0
         if flags & c.P9_APPEND:
-            position = (await self.getattr(fid, c.P9_GETATTR_SIZE)).size
+            try:
+                position = (await self.getattr(fid, c.P9_GETATTR_SIZE)).size
+            except BaseException:
+                await self._clunk_shielded(fid)
+                raise
         return File(self, fid, iounit, path, position)
 
 

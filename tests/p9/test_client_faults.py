@@ -18,6 +18,7 @@ import inspect
 import socket
 import struct
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -45,6 +46,7 @@ from jetwire.p9 import (
     Tflush,
     Tframe,
     Tgetattr,
+    Tlcreate,
     Tlopen,
     Tread,
     Tversion,
@@ -695,6 +697,37 @@ def test_read_bytes_clunks_the_fid_when_lopen_fails() -> None:
             assert walk.msg.wnames == ["d", "f"] and fake.of(Tlopen)[0].msg.fid == walk.msg.newfid
             assert clunked(fake, walk.msg.newfid)
             assert only_root(client) and not client.session.pending
+
+    run(body)
+
+
+@pytest.mark.parametrize("after_eexist", ["walk fails", "lopen fails"])
+def test_write_bytes_over_a_file_that_vanishes_clunks_each_fid_once(after_eexist: str) -> None:
+    """Tlcreate says EEXIST, then the file is gone (walk ENOENT) or refuses Tlopen: the clone
+    that Tlcreate used and the walked fid are each clunked exactly once, and no fid the client
+    might hand out again is clunked behind its new owner's back."""
+
+    def handler(fake: Fake, f: Tframe) -> list[Any] | None:
+        m = f.msg
+        if isinstance(m, Tlcreate):
+            return [reply(f, Rlerror(ecode=c.EEXIST))]
+        if isinstance(m, Twalk) and m.wnames == ["f"] and after_eexist == "walk fails":
+            return [reply(f, Rlerror(ecode=c.ENOENT))]
+        if isinstance(m, Tlopen) and after_eexist == "lopen fails":
+            return [reply(f, Rlerror(ecode=c.EACCES))]
+        return None
+
+    async def body() -> None:
+        async with serving(handler) as (fake, client):
+            with pytest.raises(FileNotFoundError if after_eexist == "walk fails" else PermissionError):
+                await client.write_bytes("d/f", b"data")
+            await fake.until(lambda: not client.session.pending)
+            failed = ["f"] if after_eexist == "walk fails" else None
+            made = Counter(w.msg.newfid for w in fake.of(Twalk) if w.msg.wnames != failed)
+            clunks = Counter(f.msg.fid for f in fake.of(Tclunk))
+            assert clunks == made, f"fids made by walks {made}, clunked {clunks}"  # each exactly once
+            assert fake.of(Tlcreate)[0].msg.fid in clunks
+            assert only_root(client)
 
     run(body)
 
