@@ -11,19 +11,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..compiler.interpret import DecodeState, decode_steps
-from ..compiler.plan import Node
+from ..compiler.plan import HEADER_SIZE, FrameNode, Node
 from ..errors import DecodeError
 from .codec import codec_for
 
 if TYPE_CHECKING:  # asyncio costs 40 ms to import: only the async readers need it
     import asyncio
 
+_CHUNK = 1 << 20
+
 
 def _read_exactly(file: BinaryIO, n: int) -> bytes:
     chunks = []
     left = n
     while left > 0:
-        chunk = file.read(left)
+        chunk = file.read(min(left, _CHUNK))  # a length read off the wire must not size a buffer
         if not chunk:
             break
         chunks.append(chunk)
@@ -66,6 +68,9 @@ def read_value(tp: Any, file: BinaryIO) -> Any:
     codec = codec_for(tp)
     if codec.node.fixed:
         return codec.decode(_first(_read_exactly(file, codec.node.fixed), codec.node))
+    if isinstance(codec.node, FrameNode):  # the size says how much to read: then one fast decode
+        head = _first(_read_exactly(file, 4), codec.node)
+        return codec.decode(head + _read_exactly(file, _frame_rest(head)))
     pull = _Pull(codec.node)
     while not pull.done:
         pull.give(_read_exactly(file, pull.want))
@@ -85,10 +90,20 @@ async def read_value_async(tp: Any, reader: asyncio.StreamReader) -> Any:
     codec = codec_for(tp)
     if codec.node.fixed:
         return codec.decode(_first(await read(codec.node.fixed), codec.node))
+    if isinstance(codec.node, FrameNode):
+        head = _first(await read(4), codec.node)
+        return codec.decode(head + await read(_frame_rest(head)))
     pull = _Pull(codec.node)
     while not pull.done:
         pull.give(await read(pull.want))
     return pull.value
+
+
+def _frame_rest(head: bytes) -> int:
+    """How many bytes follow a frame's size field (none when it is cut or below 7: then the
+    decoder names the problem)."""
+    size = int.from_bytes(head, "little") if len(head) == 4 else 0
+    return size - 4 if size >= HEADER_SIZE else 0
 
 
 def _first(data: bytes, node: Node) -> bytes:

@@ -73,3 +73,53 @@ def test_a_truncated_recorded_frame_is_refused(cut: int) -> None:
     raw = next(raw for d, raw in records() if d == "R" and len(raw) > 20)
     with pytest.raises(DecodeError, match="needs"):
         Rframe.decode(raw[:-cut])
+
+
+def test_frames_read_from_files_and_streams() -> None:
+    """read_value / read_value_async on a stream of frames: each call consumes exactly one
+    frame; a clean end is EOFError, a cut frame or a size below 7 is a DecodeError naming it."""
+    import asyncio
+    import io
+
+    from jetwire import read_value, read_value_async
+
+    replies = [raw for direction, raw in records() if direction == "R"]
+    stream = io.BytesIO(b"".join(replies))
+    got = [read_value(Rframe, stream) for _ in replies]
+    assert got == [Rframe.decode(raw) for raw in replies]
+    with pytest.raises(EOFError):
+        read_value(Rframe, stream)
+    with pytest.raises(DecodeError, match="needs"):
+        read_value(Rframe, io.BytesIO(replies[5][:-3]))
+    with pytest.raises(DecodeError, match="below the 7-byte minimum"):
+        read_value(Rframe, io.BytesIO(b"\x05\x00\x00\x00\x07"))
+
+    async def read_all() -> list[Rframe]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(b"".join(replies))
+        reader.feed_eof()
+        frames = [await read_value_async(Rframe, reader) for _ in replies]
+        with pytest.raises(EOFError):
+            await read_value_async(Rframe, reader)
+        return frames
+
+    assert asyncio.run(read_all()) == got
+
+
+def test_a_huge_claimed_size_does_not_size_a_buffer() -> None:
+    """A frame claiming 4 GiB on a stream that holds 10 bytes: a DecodeError, read in bounded
+    chunks (nothing allocates what the size field says)."""
+    import io
+
+    from jetwire import read_value
+
+    class Counting(io.BytesIO):
+        largest = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            Counting.largest = max(Counting.largest, n or 0)
+            return super().read(n)
+
+    with pytest.raises(DecodeError, match="needs"):
+        read_value(Rframe, Counting(b"\xff\xff\xff\xff\x75\x01\x00abc"))
+    assert Counting.largest <= 1 << 20
