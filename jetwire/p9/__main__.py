@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args))
     except (OSError, TimeoutError, ValueError) as exc:
-        where = f"{args.path}: " if args.path and not getattr(exc, "filename", None) else ""
+        named = isinstance(exc, OSError) and not isinstance(exc, TimeoutError) and exc.filename
+        where = f"{args.path}: " if args.path and isinstance(exc, OSError) and not named else ""
         print(f"jetwire.p9: {where}{exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # a protocol error: say what, not a traceback
