@@ -532,9 +532,10 @@ def _encode_frame(node: FrameNode, value: Any, path: Path, out: bytearray, depth
     start = len(out)
     if not isinstance(value, node.cls):
         raise EncodeError(f"expected {node.label}, got {type(value).__name__}", render_path(path), start)
-    tag = getattr(value, "tag", None)
-    if type(tag) is not int or not 0 <= tag <= 0xFFFF:
+    tag: Any = getattr(value, "tag", None)
+    if isinstance(tag, float) or not hasattr(tag, "__index__") or not 0 <= tag.__index__() <= 0xFFFF:
         raise EncodeError(f"a tag is a u16 (0..65535), not {tag!r}", render_path(path + (".tag",)), start + 5)
+    tag = tag.__index__()  # as any u16 field takes it
     msg = getattr(value, "msg", None)
     variant = node.union.variant_of(msg)
     if variant is None:
