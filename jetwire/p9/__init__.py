@@ -7,6 +7,7 @@ a sans-I/O client core (``session``) and an asyncio client (``client``).
 
 from . import constants
 from .client import Client, File, RemotePath, Stat, connect, parse_address, parse_dirents
+from .constants import Version
 from .messages import (
     Dirent,
     Qid,
@@ -73,11 +74,23 @@ from .messages import (
     Txattrcreate,
     Txattrwalk,
 )
-from .session import Event, Failed, Flushed, Orphan, ProtocolError, Reply, Session, Stray, error_from_errno
+from .session import (
+    Event,
+    Failed,
+    Flushed,
+    Orphan,
+    ProtocolError,
+    Reply,
+    Session,
+    Stray,
+    error_from_errno,
+    error_to_rmessage,
+)
 
 __all__ = [
     "constants", "Client", "File", "RemotePath", "Stat", "connect", "parse_address", "parse_dirents",
     "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "error_from_errno",
+    "error_to_rmessage", "Version",
     "Tframe", "Rframe", "Tmessage", "Rmessage",
     "Qid", "Dirent", "Rlerror", "Tstatfs", "Rstatfs", "Tlopen", "Rlopen", "Tlcreate", "Rlcreate", "Tsymlink",
     "Rsymlink", "Tmknod", "Rmknod", "Trename", "Rrename", "Treadlink", "Rreadlink", "Tgetattr", "Rgetattr",

@@ -6,7 +6,17 @@ errno values 9P carries. Values: ../shared/spec/9p2000L.md, section Constants.
 
 from __future__ import annotations
 
+import enum
 import os
+
+
+class Version(enum.Enum):
+    """Upstream's ``Version``: the dialects a Tversion can name (r[9p2000l.version.string])."""
+
+    V9P2000 = "9P2000"
+    V9P2000_U = "9P2000.u"
+    V9P2000_L = "9P2000.L"
+
 
 # -- protocol (r[9p2000l.frame.tag], r[9p2000l.frame.nofid], r[9p2000l.walk.max]) --------------
 VERSION_9P2000L = "9P2000.L"
@@ -163,3 +173,4 @@ LINUX_ERRNO_NAMES: dict[int, str] = {
     for name, value in dict(globals()).items()
     if name.startswith("E") and name.isupper() and isinstance(value, int)
 }
+LINUX_ERRNO_BY_NAME: dict[str, int] = {name: value for value, name in LINUX_ERRNO_NAMES.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno as host_errno
 import os
+import sys
 from typing import Any
 
 from ..runtime.frames import FrameError, FrameReader
@@ -35,7 +36,7 @@ from .messages import (
 
 __all__ = [
     "Session", "Reply", "Failed", "Flushed", "Orphan", "Stray", "Event",
-    "ProtocolError", "error_from_errno", "ServerError",
+    "ProtocolError", "error_from_errno", "error_to_rmessage", "ServerError",
 ]
 
 
@@ -63,6 +64,21 @@ def error_from_errno(linux_errno: int, request: str = "", filename: str | None =
     if filename is None:
         return OSError(number, text)
     return OSError(number, text, filename)
+
+
+def error_to_rmessage(error: BaseException) -> Rlerror:
+    """Upstream's ``error_to_rmessage``: the Rlerror a server answers for ``error``. An
+    ``OSError`` keeps its errno, translated by name to the Linux number the wire carries
+    (r[9p2000l.error.rlerror]); anything else is EIO."""
+    number = getattr(error, "errno", None)
+    if isinstance(error, OSError) and isinstance(number, int):
+        name = host_errno.errorcode.get(number)
+        linux = c.LINUX_ERRNO_BY_NAME.get(name or "")
+        if linux is not None:
+            return Rlerror(ecode=linux)
+        if sys.platform.startswith("linux"):
+            return Rlerror(ecode=number)  # this host's numbers are Linux's
+    return Rlerror(ecode=c.EIO)
 
 
 class Pending:

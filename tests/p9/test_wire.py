@@ -1256,3 +1256,30 @@ def test_random_mutations_deterministic():
             raw = bytearray(data)
             raw[rng.randrange(4, len(raw))] = rng.randrange(256)
             decode_or_decode_error(type(frame), bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("error", "ecode"),
+    [
+        (FileNotFoundError(errno.ENOENT, "gone"), 2),
+        (PermissionError(errno.EACCES, "no"), 13),
+        (OSError(errno.EOPNOTSUPP, "no"), 95),
+        (OSError(errno.ENODATA, "no xattr"), 61),
+        (OSError(errno.EMSGSIZE, "big"), 90),
+        (ValueError("not an OSError"), 5),
+        (OSError("no errno at all"), 5),
+    ],
+)
+def test_error_to_rmessage(error: BaseException, ecode: int) -> None:
+    """r[9p2000l.error.rlerror]: upstream's error_to_rmessage; the wire carries Linux numbers,
+    and the round trip through error_from_errno gives the same kind of OSError back."""
+    reply = p9.error_to_rmessage(error)
+    assert reply == p9.Rlerror(ecode=ecode)
+    assert Rframe(tag=1, msg=reply).encode() == bytes([11, 0, 0, 0, 7, 1, 0, ecode, 0, 0, 0])
+    if isinstance(error, OSError) and error.errno is not None:
+        assert type(p9.error_from_errno(ecode)) is type(error)
+
+
+def test_version_names() -> None:
+    """r[9p2000l.version.string]: upstream's Version; the dialect string is exactly 9P2000.L."""
+    assert p9.Version.V9P2000_L.value == "9P2000.L" == p9.constants.VERSION_9P2000L
