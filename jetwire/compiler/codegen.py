@@ -989,7 +989,8 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
 
 
 def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
-    """One encoder and two decoders per message type. A fixed-size message is one ``pack`` and
+    """One encoder and three decoders per message type (at an offset, a whole buffer, a
+    memoryview; the last two compiled on first use). A fixed-size message is one ``pack`` and
     one ``unpack_from``, header included; any other writes its body, then the header in front.
     Decoders dispatch on the type byte and check that the body ends exactly where ``size``
     says; anything else (short, left over, unknown type) goes to the interpreter to explain."""
@@ -997,6 +998,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     frame_cls = src.const(node.cls, "F")
     enc_map, dec_map, view_map = {}, {}, {}
     views: list[str] = []  # decoders of memoryviews: compiled the first time one is decoded
+    wholes: dict[int, list[str]] = {}  # decode() of each type: compiled when first decoded
     for variant in node.union.variants:
         vnode = variant.node
         name = f"_f{variant.tag}"
@@ -1022,19 +1024,32 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             dm.fixed("H", 2, "_tg")
             _dec_variant(comp, vnode, dm, "_m")
             target = views if view else out
+            if node.direct:
+                made = [f"    _r = _new({frame_cls})", "    _r.tag = _tg", "    _r.msg = _m"]
+            else:
+                made = [f"    _r = {frame_cls}(_tg, _m)"]
+            # at an offset (decode_prefix, streams): where the frame ends must be where size says
             target.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0):")
             target.append("    _s = _o")
             if _uses(dm.lines, "_L"):
                 target.append("    _L = len(_b)")
             target.extend(dm.lines)
             target.append("    if _o - _s != _sz: raise _Bail")
-            if node.direct:
-                target.append(f"    _r = _new({frame_cls})")
-                target.append("    _r.tag = _tg")
-                target.append("    _r.msg = _m")
-                target.append("    return _r, _o")
-            else:
-                target.append(f"    return {frame_cls}(_tg, _m), _o")
+            target.extend(made)
+            target.append("    return _r, _o")
+            if not view:  # the whole buffer (decode): the same body, no offset to keep or return
+                whole = wholes[variant.tag] = [f"def {name}whole(_b):", "    _o = 0"]
+                if _uses(dm.lines, "_d"):
+                    whole.append("    _d = 0")
+                length = "len(_b)"
+                if _uses(dm.lines, "_L"):
+                    whole.append("    _L = len(_b)")
+                    length = "_L"
+                whole.extend(dm.lines)
+                whole.append(f"    if _o != _sz or _o != {length}: raise _Bail")
+                whole.extend(made)
+                whole.append("    return _r")
+                whole.append(f"_FWHOLE[{variant.tag}] = {name}whole")
         enc_map[variant.py_type] = f"{name}enc"
         dec_map[variant.tag] = f"{name}dec"
         view_map[variant.tag] = f"{name}dec_view"
@@ -1050,11 +1065,18 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
         size: int = compile_unit(node.union).size(msg)
         return size
 
+    def load_whole(kind: int) -> Any:  # an unknown type raises KeyError: decode explains it
+        lines = wholes[kind]
+        _exec_source(src, lines, f"{node.label} ({node.union.by_tag[kind].name})")
+        return src.ns["_FWHOLE"][kind]
+
     src.ns["_load_views"] = load_views
+    src.ns["_load_whole"] = load_whole
     src.ns["_union_size"] = union_size
     union = "_union_size"
     out.append(f"_FENC = {_table(src, enc_map)}")
     out.append(f"_FDEC = {_table(src, dec_map)}")
+    out.append("_FWHOLE = {}")
     out.append("_FDECV = None")
     out.append("def enc(_v, _d=0):")
     out.append(f"    if _v.__class__ is not {frame_cls}: raise _Bail")
@@ -1081,8 +1103,8 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     out.append("def decode(_data):")  # the same as _entries' but with nothing a frame does not use
     out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
     out.append("    try:")
-    out.append("        _r, _o = _FDEC[_data[4]](_data, 0)")
-    out.append("        if _o == len(_data): return _r")
+    out.append("        _w = _FWHOLE.get(_data[4])")
+    out.append("        return (_w or _load_whole(_data[4]))(_data)")
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_decode(_data, 0, True)")
