@@ -195,7 +195,10 @@ class FrameReader(Generic[F]):
         if unit is None:
             unit = self._unit = _install(self.frame_type)
         try:
-            frame, end = unit.decode_prefix(cur, pos)
+            if pos == 0 and size == len(cur):  # a chunk that is exactly one frame (one reply)
+                frame, end = unit.decode(cur), size
+            else:
+                frame, end = unit.decode_prefix(cur, pos)
         except DecodeError as exc:
             self._drop(size)
             raise self._error(exc.reason, exc.path, exc.offset - pos, cur[pos:pos + HEADER_SIZE], size) from None
