@@ -168,7 +168,11 @@ def _plan_now(cls: Any) -> None:
 
 
 def install(cls: Any) -> Unit:
-    """Compiles the codec of ``cls`` (or of its enum) and puts the generated functions on it."""
+    """Compiles the codec of ``cls`` (or of its enum) and puts the generated functions on it.
+    Cheap once done: a method bound before the first call keeps coming back here."""
+    unit: Unit | None = cls.__dict__.get("__jetwire_unit__")
+    if unit is not None:
+        return unit
     info = class_info(cls)
     if info is None:
         raise SchemaError(f"{cls.__qualname__} is not a @wireformat or @wireenum class")
@@ -189,6 +193,7 @@ def install(cls: Any) -> Unit:
         cls.decode = staticmethod(unit.decode)
     if "decode_prefix" in replace:
         cls.decode_prefix = staticmethod(unit.decode_prefix)
+    cls.__jetwire_unit__ = unit
     return unit
 
 

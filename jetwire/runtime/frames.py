@@ -85,7 +85,11 @@ class Frame(Generic[M]):
 
 
 def _install(cls: type[Frame[Any]]) -> Unit:
-    """Compiles the frame codec of ``cls`` once and puts its functions on the class."""
+    """Compiles the frame codec of ``cls`` once and puts its functions on the class. Cheap once
+    done: a method bound before the first call keeps coming back here."""
+    installed: Unit | None = cls.__dict__.get("__jetwire_unit__")
+    if installed is not None:
+        return installed
     if FRAME_MESSAGE not in cls.__dict__:
         raise SchemaError(f"{cls.__qualname__} has no message type: declare class Tframe(Frame[Tmessage])")
     node = plan(cls)
@@ -95,6 +99,7 @@ def _install(cls: type[Frame[Any]]) -> Unit:
     cls.byte_size = unit.byte_size  # type: ignore[method-assign, assignment]
     cls.decode = staticmethod(unit.decode)  # type: ignore[method-assign, assignment]
     cls.decode_prefix = staticmethod(unit.decode_prefix)  # type: ignore[method-assign]
+    type.__setattr__(cls, "__jetwire_unit__", unit)
     return unit
 
 
