@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import linecache
+import re
 import traceback
 from typing import Annotated, Generic, Optional, TypeVar
 
@@ -319,7 +320,9 @@ def test_fixed_size_message_is_one_struct_call() -> None:
 
     source = jw.Codec(Rgetattr).unit.source
     encode_body = source.split("def encode(_v):")[1].split("def ")[0]
-    assert encode_body.count(".pack(") == 1
+    decode_body = source.split("def decode(_data):")[1].split("def ")[0]
+    assert len(re.findall(r"_P_\w+\(", encode_body)) == 1  # a bound Struct.pack
+    assert len(re.findall(r"_U_\w+\(", decode_body)) == 1  # a bound Struct.unpack_from
     assert jw.Codec(Rgetattr).fixed_size == 8 + 13 + 4
 
 

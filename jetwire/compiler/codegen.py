@@ -144,8 +144,25 @@ class _Source:
     def struct(self, fmt: str) -> str:
         key = "_S_" + fmt.replace("<", "")
         if key not in self.ns:
-            self.ns[key] = struct.Struct(fmt)
+            compiled = struct.Struct(fmt)
+            self.ns[key] = compiled
+            # bound methods: a call to _P_IBH(...) skips the attribute lookup of _S_IBH.pack(...)
+            self.ns["_P_" + key[3:]] = compiled.pack
+            self.ns["_U_" + key[3:]] = compiled.unpack_from
         return key
+
+    def packer(self, fmt: str) -> str:
+        """The name of ``struct.Struct(fmt).pack``, bound."""
+        return "_P_" + self.struct(fmt)[3:]
+
+    def unpacker(self, fmt: str) -> str:
+        """The name of ``struct.Struct(fmt).unpack_from``, bound."""
+        return "_U_" + self.struct(fmt)[3:]
+
+    def packed_size(self, call: str) -> int:
+        """The size of what ``_P_<fmt>(...)`` returns."""
+        size: int = self.ns["_S_" + call.partition("(")[0][3:]].size
+        return size
 
     def tmp(self, hint: str = "t") -> str:
         return f"_{hint}{next(self._n)}"
@@ -201,6 +218,17 @@ class _Enc(_Lines):
         # waits here, out of ``_out``, and goes in front of the joined rest.
         self.defer_first = False
         self.deferred: str | None = None
+        self.lengths: dict[str, str] = {}  # a piece's name: the local that holds its len()
+
+    def length_of(self, piece: str) -> str:
+        """A local holding ``len(piece)``, computed once (the length prefix and, in a frame,
+        the size both need it). Only for straight-line code: a loop reassigns its pieces."""
+        if self.dynamic:
+            return f"len({piece})"
+        name = self.src.tmp("l")
+        self.line(f"{name} = len({piece})")
+        self.lengths[piece] = name
+        return name
 
     def fixed(self, fmt: str, expr: str) -> None:
         self.fmt.append(fmt)
@@ -214,7 +242,7 @@ class _Enc(_Lines):
         if all(a.isdigit() for a in args):
             self._emit(self.src.const(struct.pack("<" + fmt, *map(int, args)), "b"))
         else:
-            self._emit(f"{self.src.struct('<' + fmt)}.pack({', '.join(args)})")
+            self._emit(f"{self.src.packer('<' + fmt)}({', '.join(args)})")
 
     def piece(self, expr: str) -> None:
         """A bytes-like expression that follows what is pending."""
@@ -248,7 +276,7 @@ class _Enc(_Lines):
         if not self.pieces:
             return 'b""'
         first = self.pieces[0]
-        known_bytes = first.startswith(("_S_", "_b"))  # a struct's pack() or a bytes constant
+        known_bytes = first.startswith(("_P_", "_b"))  # a struct's pack() or a bytes constant
         if len(self.pieces) == 1:
             return first if known_bytes else f"bytes({first})"
         if len(self.pieces) <= 3 and known_bytes:  # bytes + any buffer is bytes, and + beats join
@@ -283,8 +311,8 @@ class _Dec(_Lines):
             elif self.fmt == ["H"]:  # a lone length: two indexings beat a struct call
                 self.line(f"{self.targets[0]} = _b[_o] | _b[_o + 1] << 8")
             else:
-                s = self.src.struct("<" + "".join(self.fmt))
-                self.line(f"{', '.join(self.targets)}, = {s}.unpack_from(_b, _o)")
+                unpack = self.src.unpacker("<" + "".join(self.fmt))
+                self.line(f"{', '.join(self.targets)}, = {unpack}(_b, _o)")
             self.line(f"_o += {self.size}")
         for text in self.fixups:
             self.line(text)
@@ -366,13 +394,14 @@ class _Compiler:
                 em.line(f"except UnicodeEncodeError: {t} = _sencode({text}, 'utf-8', {node.errors!r})")
             else:
                 em.line(f"{t} = _sencode({text})")
-            em.fixed("H", f"len({t})")  # struct refuses a length over 65535
+            em.fixed("H", em.length_of(t))  # struct refuses a length over 65535
             em.piece(t)
         elif isinstance(node, BytesNode):
             t = em.bind(expr)
             em.line(f"if {t}.__class__ is not bytes: {t} = _as_bytes({t})")
-            em.line(f"if len({t}) > {MAX_DATA_BYTES}: raise _Bail")
-            em.fixed("I", f"len({t})")
+            n = em.length_of(t)
+            em.line(f"if {n} > {MAX_DATA_BYTES}: raise _Bail")
+            em.fixed("I", n)
             em.piece(t)
         elif isinstance(node, TimeNode):
             em.fixed("Q", f"_to_ms({expr})")
@@ -401,9 +430,9 @@ class _Compiler:
             sub.flush()
             if not sub.lines and len(sub.pieces) == 1 and check is None:
                 present = sub.pieces[0]
-                if present.startswith("_S_"):  # fold the tag into the struct
-                    s, _, args = present.partition(".pack(")
-                    present = f"{src.struct('<B' + s[3:])}.pack(1, {args}"
+                if present.startswith("_P_"):  # fold the tag into the struct
+                    s, _, args = present.partition("(")
+                    present = f"{src.packer('<B' + s[3:])}(1, {args}"
                 else:
                     present = f"b'\\x01' + {present}"
                 em.piece(f"(b'\\x00' if {t} is None else {present})")
@@ -1091,7 +1120,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     out.append("    return (_FDECV or _load_views())[_b[_o + 4]](_b, _o)")
     out.append("def encode(_v):")
     out.append("    try:")
-    out.append(f"        if _v.__class__ is {frame_cls}: return _FENC[_v.msg.__class__](_v.msg, _v.tag)")
+    out.append(f"        if _v.__class__ is {frame_cls}: return _FENC[(_m := _v.msg).__class__](_m, _v.tag)")
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_encode(_v)")
@@ -1114,8 +1143,8 @@ def _frame_size(src: _Source, em: _Enc) -> None:
     """Emits ``_n = ...``, the whole frame's size, where the encoder's pieces are known: the
     first piece (header and leading fixed fields) is evaluated after it, in the return."""
     if em.dynamic:  # join the rest (small: walk names, qids), then put the first piece before it
-        assert em.deferred is not None and em.deferred.startswith("_S_")
-        first = src.ns[em.deferred.partition(".")[0]].size
+        assert em.deferred is not None and em.deferred.startswith("_P_")
+        first = src.packed_size(em.deferred)
         em.line('_p = b"".join(_out)')
         em.line(f"_n = {first} + len(_p)")
         em.dynamic = False
@@ -1124,14 +1153,14 @@ def _frame_size(src: _Source, em: _Enc) -> None:
     known = 0
     lengths = []
     for i, piece in enumerate(em.pieces):
-        if piece.startswith("_S_"):  # a struct's pack(): its size is the struct's
-            known += src.ns[piece.partition(".")[0]].size
+        if piece.startswith("_P_"):  # a struct's pack(): its size is the struct's
+            known += src.packed_size(piece)
         elif piece.startswith("_b"):  # a bytes constant
             known += len(src.ns[piece])
         else:
             name = piece if piece.isidentifier() else em.bind(piece)
             em.pieces[i] = name
-            lengths.append(f"len({name})")
+            lengths.append(em.lengths.get(name, f"len({name})"))
     em.line(f"_n = {' + '.join([str(known), *lengths])}")
 
 
