@@ -437,3 +437,37 @@ def test_tagged_list_numbers_module_level_variants_like_an_enum() -> None:
     assert jw.decode(Either, bytes.fromhex("00 0000")) == Hello("")
     with pytest.raises(ValueError, match="not a u8"):
         jw.Tagged([Hello] * 300)
+
+
+def test_a_method_bound_before_first_use_does_not_replan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``enc = obj.encode`` taken before the codec exists keeps calling the stub; after the
+    first call the stub must return the installed codec at once, not plan the class again."""
+    import jetwire.runtime.decorators as decorators
+    import jetwire.runtime.frames as frames
+    from jetwire import p9
+
+    @wireformat
+    class Point:
+        x: u16
+        y: u16
+
+    enc = Point(1, 2).encode
+    frame_enc = p9.Tframe(tag=1, msg=p9.Tclunk(fid=7)).encode
+    assert enc() == b"\x01\x00\x02\x00"
+    first = frame_enc()
+
+    def no_planning(*args: object) -> None:
+        raise AssertionError("planned again")
+
+    monkeypatch.setattr(decorators, "class_plan", no_planning)
+    monkeypatch.setattr(frames, "plan", no_planning)
+    assert enc() == b"\x01\x00\x02\x00"
+    assert frame_enc() == first
+
+
+def test_str_errors_marker_takes_only_round_trip_handlers() -> None:
+    with pytest.raises(ValueError, match="does not round-trip"):
+        jw.StrErrors("replace")
+    with pytest.raises(jw.SchemaError, match="marks a str"):
+        jw.Codec(Annotated[bytes, jw.SurrogateEscape])
+    assert jw.StrErrors("surrogateescape") == jw.SurrogateEscape and hash(jw.StrErrors("strict"))

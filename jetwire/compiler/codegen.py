@@ -905,19 +905,21 @@ def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
     """``decode``, ``decode_prefix`` and ``byte_size``: the fast body, then the interpreter.
     Bytes are read as they are; a bytearray or memoryview through a byte view, not copied.
     Only the hottest entry, ``decode`` of bytes, inlines its body: the others call ``dec``,
-    which keeps the source (and the time to compile it) small."""
-    out.append("def decode(_data):")
-    out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
-    out.append("    _b = _data")
-    out.append("    try:")
-    out.append("        _o = 0")
-    out.append("        _d = 0")
-    out.append("        _L = len(_b)")
-    out.extend(dm_factory())
-    out.append("        if _o == _L: return _r")
-    out.append("    except Exception:")
-    out.append("        pass")
-    out.append("    return _slow_decode(_b, 0, True)")
+    which keeps the source (and the time to compile it) small. With no ``dm_factory`` the
+    caller writes ``decode`` itself."""
+    if dm_factory is not None:
+        out.append("def decode(_data):")
+        out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
+        out.append("    _b = _data")
+        out.append("    try:")
+        out.append("        _o = 0")
+        out.append("        _d = 0")
+        out.append("        _L = len(_b)")
+        out.extend(dm_factory())
+        out.append("        if _o == _L: return _r")
+        out.append("    except Exception:")
+        out.append("        pass")
+        out.append("    return _slow_decode(_b, 0, True)")
     out.append("def _decode_view(_b):")
     out.append("    try:")
     out.append("        _r, _o = dec_view(_b, 0)")
@@ -1124,12 +1126,8 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_encode(_v)")
-    _entries(
-        out,
-        lambda: ["        _r, _o = _FDEC[_b[4]](_b, 0)"],
-        lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"],
-    )
-    out.append("def decode(_data):")  # the same as _entries' but with nothing a frame does not use
+    _entries(out, None, lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"])
+    out.append("def decode(_data):")  # a whole frame: its own decoder per type, no offset kept
     out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
     out.append("    try:")
     out.append("        _w = _FWHOLE.get(_data[4])")

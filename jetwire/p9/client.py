@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import errno
 import posixpath
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeVar
@@ -484,7 +485,7 @@ class Client:
                 if count < min(step, len(data) - start):
                     if count == 0:
                         where = offset + start
-                        raise OSError(_host_errno("EIO"), f"the server wrote nothing at offset {where} (Twrite)")
+                        raise OSError(errno.EIO, f"the server wrote nothing at offset {where} (Twrite)")
                     done = start + count
                     break
         return done
@@ -706,7 +707,7 @@ class Client:
                 await self.unlinkat(dfid, name, c.AT_REMOVEDIR if directory else 0)
                 return
             except OSError as exc:
-                if exc.errno != _host_errno("EOPNOTSUPP"):
+                if exc.errno != errno.EOPNOTSUPP:
                     raise
         fid, _ = await self.walk(self._root(), split_path(path))
         await self.remove(fid)  # clunks the fid whatever the answer
@@ -720,7 +721,7 @@ class Client:
                 await self.renameat(olddir, old_name, newdir, new_name)
                 return
             except OSError as exc:
-                if exc.errno != _host_errno("EOPNOTSUPP"):
+                if exc.errno != errno.EOPNOTSUPP:
                     raise
             async with self.fid_of(src) as fid:
                 await self.rename_fid(fid, newdir, new_name)
@@ -814,12 +815,6 @@ class _Wire(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.client._writable.set()
-
-
-def _host_errno(name: str) -> int:
-    import errno
-
-    return int(getattr(errno, name))
 
 
 def _open_flags(mode: str) -> tuple[int, bool]:

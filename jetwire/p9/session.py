@@ -36,17 +36,12 @@ from .messages import (
 
 __all__ = [
     "Session", "Reply", "Failed", "Flushed", "Orphan", "Stray", "Event",
-    "ProtocolError", "error_from_errno", "error_to_rmessage", "ServerError",
+    "ProtocolError", "error_from_errno", "error_to_rmessage",
 ]
 
 
 class ProtocolError(Exception):
     """The peer broke 9P2000.L: a reply of the wrong type, an unknown tag, a bad version."""
-
-
-class ServerError(OSError):
-    """Raised only for an errno this host does not know; others use ``OSError``'s own
-    subclasses (``FileNotFoundError`` for ENOENT, ...) as ``os`` functions do."""
 
 
 def error_from_errno(linux_errno: int, request: str = "", filename: str | None = None) -> OSError:
