@@ -17,7 +17,7 @@ from ..compiler.codegen import Unit, compile_unit
 from ..compiler.plan import MAX_VARIANTS
 from ..compiler.planner import INFO, ClassInfo, Unresolved, class_info, class_plan
 from ..errors import SchemaError
-from . import streams
+from . import classes, streams
 
 if TYPE_CHECKING:
     import asyncio
@@ -118,7 +118,7 @@ def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> 
         if options:
             raise SchemaError(f"{cls.__qualname__} is already a dataclass: give the options to @dataclass")
     else:
-        cls = dataclasses.dataclass(cls, **options)
+        cls = classes.dataclass(cls, options)
         made_init = "__init__" not in own and options.get("init", True)
     setattr(cls, INFO, ClassInfo("struct", localns=localns, generated_init=made_init))
     _attach_methods(cls, own)
@@ -147,7 +147,7 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
         made = type(variant)(variant.__name__, bases, body)
         made.__qualname__ = variant.__qualname__
         made.__module__ = variant.__module__
-        made = dataclasses.dataclass(made, **options)
+        made = classes.dataclass(made, options)
         made_init = "__init__" not in body and options.get("init", True)
         setattr(made, INFO, ClassInfo("variant", owner=cls, generated_init=made_init))
         setattr(cls, name, made)

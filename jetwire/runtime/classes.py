@@ -1,0 +1,224 @@
+"""Dataclasses whose generated methods are written on first use.
+
+``@dataclass`` compiles ``__init__``, ``__repr__`` and ``__eq__`` with ``exec`` and asks
+``inspect.signature`` for the class docstring while the class is declared: nine tenths of what
+declaring a message class costs. An application declares hundreds and uses a few per process,
+so :func:`dataclass` lets ``dataclasses`` do everything else (fields, defaults, checks,
+``__match_args__``, ``frozen``'s ``__setattr__``, ``slots``) and puts a stand-in where each of
+those methods goes. The first lookup of the method, by any route (a call, ``inspect``, ``help``,
+a subclass), writes the same method ``dataclasses`` would have written, puts it on the class in
+place of the stand-in and returns it. The docstring is made the same way.
+
+The generated methods follow CPython 3.11's ``dataclasses`` line for line in behaviour:
+parameter order and defaults, ``default_factory``, ``kw_only``, ``InitVar`` and
+``__post_init__``, fields with ``init=False``, ``frozen`` assignment through
+``object.__setattr__``, ``__repr__``'s recursion guard, ``__eq__`` on tuples of the compared
+fields, and ``__hash__``'s rules. Options this module does not handle (``order``,
+``unsafe_hash``, any other) leave the whole class to ``dataclasses``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import reprlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+_OPTIONS = frozenset({"init", "repr", "eq", "order", "unsafe_hash", "frozen", "match_args", "kw_only", "slots"})
+
+# dataclasses' markers for pseudo-fields and for "call the factory": private, unchanged since 3.7.
+_INITVAR: Any = vars(dataclasses)["_FIELD_INITVAR"]
+_FIELD: Any = vars(dataclasses)["_FIELD"]
+_HAS_DEFAULT_FACTORY: Any = vars(dataclasses)["_HAS_DEFAULT_FACTORY"]
+_MISSING = dataclasses.MISSING
+_PLACEHOLDER_DOC = "(written on first read)"
+
+
+def dataclass(cls: type, options: dict[str, Any]) -> type:
+    """``dataclasses.dataclass(cls, **options)``, with ``__init__``, ``__repr__``, ``__eq__``,
+    a frozen class's ``__hash__`` and the docstring written on first use."""
+    if not _OPTIONS.issuperset(options) or options.get("order") or options.get("unsafe_hash"):
+        return dataclasses.dataclass(cls, **options)
+    init = options.get("init", True)
+    repr_ = options.get("repr", True)
+    eq = options.get("eq", True)
+    frozen = options.get("frozen", False)
+    own = cls.__dict__
+    class_hash = own.get("__hash__", _MISSING)
+    has_explicit_hash = not (class_hash is _MISSING or (class_hash is None and "__eq__" in own))
+    needs_doc = not cls.__doc__
+    if needs_doc:
+        cls.__doc__ = _PLACEHOLDER_DOC  # keeps dataclasses from calling inspect.signature now
+    rest = {k: v for k, v in options.items() if k not in ("init", "repr", "eq")}
+    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, **rest)
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    params.init, params.repr, params.eq = init, repr_, eq  # what was asked, not how it was built
+    own = cls.__dict__
+    if init and "__init__" not in own:
+        _check_default_order(cls)
+        _later(cls, "__init__", _init_fn)
+    if repr_ and "__repr__" not in own:
+        _later(cls, "__repr__", _repr_fn)
+    if eq:
+        if "__eq__" not in own:
+            _later(cls, "__eq__", _eq_fn)
+        if not has_explicit_hash:
+            if frozen:
+                _later(cls, "__hash__", _hash_fn)
+            else:
+                cls.__hash__ = None  # type: ignore[assignment]
+    if needs_doc:
+        cls.__doc__ = _Later(cls, "__doc__", _doc)  # type: ignore[assignment]  # type.__doc__ calls __get__
+    return cls
+
+
+class _Later:
+    """Where a generated method goes, until the first lookup writes it."""
+
+    __slots__ = ("make", "name", "owner")
+
+    def __init__(self, owner: type, name: str, make: Callable[[type], Any]) -> None:
+        self.owner = owner
+        self.name = name
+        self.make = make
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        made = self.make(self.owner)
+        if self.owner.__dict__.get(self.name) is self:
+            setattr(self.owner, self.name, made)
+        if obj is None or not hasattr(made, "__get__"):
+            return made
+        return made.__get__(obj, objtype)
+
+    def __repr__(self) -> str:
+        return f"<{self.owner.__qualname__}.{self.name}, written on first use>"
+
+
+def _later(cls: type, name: str, make: Callable[[type], Any]) -> None:
+    setattr(cls, name, _Later(cls, name, make))
+
+
+def _all_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return list(cls.__dataclass_fields__.values())  # type: ignore[attr-defined]
+
+
+def _init_fields(cls: type) -> tuple[list[dataclasses.Field[Any]], list[dataclasses.Field[Any]],
+                                     list[dataclasses.Field[Any]]]:
+    """Fields and InitVars in ``__init__``'s order: all of them, the positional, the keyword-only."""
+    every = [f for f in _all_fields(cls) if f._field_type in (_FIELD, _INITVAR)]  # type: ignore[attr-defined]
+    positional = [f for f in every if f.init and not f.kw_only]
+    keyword = [f for f in every if f.init and f.kw_only]
+    return every, positional, keyword
+
+
+def _check_default_order(cls: type) -> None:
+    """dataclasses' own check, made at declaration as it would be."""
+    seen_default = False
+    for f in _init_fields(cls)[1]:
+        if f.default is not _MISSING or f.default_factory is not _MISSING:
+            seen_default = True
+        elif seen_default:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+
+
+def _module_globals(cls: type) -> dict[str, Any]:
+    module = sys.modules.get(cls.__module__)
+    return module.__dict__ if module is not None else {}
+
+
+def _compile(cls: type, name: str, params: str, body: list[str], names: dict[str, Any]) -> Any:
+    """A function of ``cls``'s module (so ``get_type_hints`` on it resolves as on the class)
+    that sees ``names``; the same construction as dataclasses'."""
+    lines = "\n".join(f"  {line}" for line in body)
+    text = f"def __make__({', '.join(names)}):\n def {name}({params}):\n{lines}\n return {name}"
+    scope: dict[str, Any] = {}
+    exec(text, _module_globals(cls), scope)  # noqa: S102 - source built here from field names
+    fn = scope["__make__"](**names)
+    fn.__qualname__ = f"{cls.__qualname__}.{name}"
+    return fn
+
+
+def _init_fn(cls: type) -> Any:
+    every, positional, keyword = _init_fields(cls)
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    names: dict[str, Any] = {
+        "_HAS_DEFAULT_FACTORY": _HAS_DEFAULT_FACTORY,
+        "__dataclass_builtins_object__": object,
+    }
+    self_name = "__dataclass_self__" if "self" in cls.__dataclass_fields__ else "self"  # type: ignore[attr-defined]
+    slots = "__slots__" in cls.__dict__
+    body = []
+    for f in every:
+        default = f"_dflt_{f.name}"
+        if f.default_factory is not _MISSING:
+            names[default] = f.default_factory
+            value = f"{default}() if {f.name} is _HAS_DEFAULT_FACTORY else {f.name}" if f.init else f"{default}()"
+        elif f.init:
+            if f.default is not _MISSING:
+                names[default] = f.default
+            value = f.name
+        elif slots and f.default is not _MISSING:
+            names[default] = f.default
+            value = default
+        else:
+            continue  # the class attribute holds the default
+        if f._field_type is _INITVAR:  # type: ignore[attr-defined]
+            continue
+        if params.frozen:
+            body.append(f"__dataclass_builtins_object__.__setattr__({self_name},{f.name!r},{value})")
+        else:
+            body.append(f"{self_name}.{f.name}={value}")
+    if hasattr(cls, "__post_init__"):
+        initvars = ",".join(f.name for f in every if f._field_type is _INITVAR)  # type: ignore[attr-defined]
+        body.append(f"{self_name}.__post_init__({initvars})")
+
+    def param(f: dataclasses.Field[Any]) -> str:
+        if f.default is not _MISSING:
+            return f"{f.name}=_dflt_{f.name}"
+        if f.default_factory is not _MISSING:
+            return f"{f.name}=_HAS_DEFAULT_FACTORY"
+        return f.name
+
+    signature = [self_name] + [param(f) for f in positional]
+    if keyword:
+        signature += ["*"] + [param(f) for f in keyword]
+    fn = _compile(cls, "__init__", ",".join(signature), body or ["pass"], names)
+    fn.__annotations__ = {f.name: f.type for f in positional + keyword} | {"return": None}
+    return fn
+
+
+def _compared(cls: type, attribute: str) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if getattr(f, attribute)]
+
+
+def _tuple(obj: str, names: list[str]) -> str:
+    return f"({','.join(f'{obj}.{name}' for name in names)},)" if names else "()"
+
+
+def _repr_fn(cls: type) -> Any:
+    parts = ", ".join(f"{name}={{self.{name}!r}}" for name in _compared(cls, "repr"))
+    fn = _compile(cls, "__repr__", "self", [f'return self.__class__.__qualname__ + f"({parts})"'], {})
+    return reprlib.recursive_repr("...")(fn)
+
+
+def _eq_fn(cls: type) -> Any:
+    names = _compared(cls, "compare")
+    body = ["if other.__class__ is self.__class__:",
+            f" return {_tuple('self', names)}=={_tuple('other', names)}",
+            "return NotImplemented"]
+    return _compile(cls, "__eq__", "self,other", body, {})
+
+
+def _hash_fn(cls: type) -> Any:
+    names = [f.name for f in dataclasses.fields(cls) if (f.compare if f.hash is None else f.hash)]
+    return _compile(cls, "__hash__", "self", [f"return hash({_tuple('self', names)})"], {})
+
+
+def _doc(cls: type) -> str:
+    try:
+        text = str(inspect.signature(cls)).replace(" -> None", "")
+    except (TypeError, ValueError):
+        text = ""
+    return cls.__name__ + text
