@@ -105,7 +105,8 @@ def source(kind: str, *, dataclass: bool = False) -> str:
 def measure(kind: str, *, dataclass: bool = False) -> dict[str, float]:
     import jetwire  # imported before the clock starts: its import is measured on its own
 
-    code = compile(source(kind, dataclass=dataclass), f"<benchmarks.decorate {kind}>", "exec")
+    # dont_inherit: this file's own `from __future__ import annotations` must not leak into "app"
+    code = compile(source(kind, dataclass=dataclass), f"<benchmarks.decorate {kind}>", "exec", dont_inherit=True)
     name = f"_jetwire_bench_{kind.replace('-', '_')}"
     module = types.ModuleType(name)
     sys.modules[name] = module

@@ -471,3 +471,29 @@ def test_str_errors_marker_takes_only_round_trip_handlers() -> None:
     with pytest.raises(jw.SchemaError, match="marks a str"):
         jw.Codec(Annotated[bytes, jw.SurrogateEscape])
     assert jw.StrErrors("surrogateescape") == jw.SurrogateEscape and hash(jw.StrErrors("strict"))
+
+
+@pytest.mark.parametrize("postponed", [False, True])
+def test_a_name_in_an_annotation_means_what_its_own_module_says(postponed: bool) -> None:
+    """Plans of hints are shared between classes (planner._plain_nodes), but not those that
+    needed a name looked up: "Alias" is a u32 in one module and a str in the other."""
+    import sys
+    import types
+
+    made = []
+    for i, alias in enumerate(("u32", "str")):
+        name = f"_jetwire_test_alias_{int(postponed)}_{i}"
+        module = types.ModuleType(name)
+        sys.modules[name] = module
+        source = ("from __future__ import annotations\n" if postponed else "") + (
+            f"from jetwire import u32, wireformat\nAlias = {alias}\n"
+            "@wireformat\nclass Holder:\n    items: list['Alias']\n    one: 'Alias'\n"
+        )
+        try:
+            exec(compile(source, name, "exec", dont_inherit=True), module.__dict__)
+            made.append(module.Holder)
+        finally:
+            del sys.modules[name]
+    numbers, texts = made
+    assert numbers(items=[1], one=2).encode() == bytes([1, 0, 1, 0, 0, 0, 2, 0, 0, 0])
+    assert texts(items=["a"], one="b").encode() == bytes([1, 0, 1, 0, ord("a"), 1, 0, ord("b")])

@@ -6,11 +6,11 @@ import collections.abc
 import dataclasses
 import datetime
 import enum
+import inspect
 import ipaddress
 import sys
 import threading
 import types
-import typing
 from collections.abc import Callable
 from typing import Annotated, Any, ForwardRef, TypeVar, Union, get_args, get_origin
 
@@ -212,14 +212,45 @@ def _label(tp: Any) -> str:
         return getattr(tp, "__name__", repr(tp))
 
 
+_annotation_code: dict[str, types.CodeType] = {}
+
+
 def resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
+    """The annotations of ``cls``'s fields as objects: ``typing.get_type_hints`` for the names
+    dataclasses made fields, each string compiled once per program rather than once per field
+    (postponed annotations repeat: ``"u32"``, ``"list[str]"``)."""
     ns: dict[str, Any] = {}
     for c in _planning:
         ns.setdefault(c.__name__, c)
     ns.update(localns)
     ns.setdefault(cls.__name__, cls)
+    wanted = set(getattr(cls, "__dataclass_fields__", ()))
+    hints: dict[str, Any] = {}
+    for base in cls.__mro__:
+        annotations = inspect.get_annotations(base)
+        if not annotations:
+            continue
+        module = sys.modules.get(base.__module__)
+        module_ns = module.__dict__ if module is not None else {}
+        for name, value in annotations.items():
+            if name in hints or name not in wanted:
+                continue
+            if isinstance(value, str):
+                value = _evaluate(cls, name, value, module_ns, ns)
+            hints[name] = value
+    return hints
+
+
+def _evaluate(cls: type, name: str, text: str, module_ns: dict[str, Any], ns: dict[str, Any]) -> Any:
+    code = _annotation_code.get(text)
+    if code is None:
+        try:
+            code = compile(text, "<annotation>", "eval")
+        except SyntaxError:
+            raise SchemaError(f"{cls.__qualname__}.{name}: the annotation {text!r} is not a type expression") from None
+        _annotation_code[text] = code
     try:
-        return typing.get_type_hints(cls, localns=ns, include_extras=True)
+        return eval(code, module_ns, ns)  # noqa: S307 - the user's own annotation
     except NameError as exc:
         raise Unresolved(f"{cls.__qualname__}: {exc}") from None
 
@@ -227,10 +258,24 @@ def resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
 def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -> list[FieldPlan]:
     _planning.append(cls)
     try:
-        hints = resolve_hints(cls, localns)
+        declared = dataclasses.fields(cls)
+        # Annotations that are already objects need no get_type_hints (a third of planning);
+        # strings nested in them (list["Node"]) are resolved by _build, as get_type_hints would.
+        if any(isinstance(f.type, str) for f in declared):
+            hints = resolve_hints(cls, localns)
+        else:
+            hints = {}
         fields = []
-        for f in dataclasses.fields(cls):
+        for f in declared:
             hint = hints.get(f.name, f.type)
+            if not typevars:
+                try:
+                    known = _plain_nodes.get(hint)
+                except TypeError:
+                    known = None
+                if known is not None:
+                    fields.append(FieldPlan(f.name, known, False, f.init, f.kw_only is True))
+                    continue
             where = f"{cls.__qualname__}.{f.name}"
             if _is_skipped(hint):
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -277,7 +322,44 @@ def substitute(tp: Any, typevars: dict[Any, Any]) -> Any:
     return tp
 
 
+# Plans of hints that name no class of the user's, by hint (``u32``, ``list[str]``, ...): the
+# same few recur in every class of an application, and their nodes are never changed.
+_plain_nodes: dict[Any, Node] = {}
+_contextual = 0  # counts forward references resolved: a hint that needed one means what its module says
+_PLAIN_LEAVES = (IntNode, FloatNode, BoolNode, UnitNode, StrNode, BytesNode, UrlNode, TimeNode, IPNode)
+
+
+def _is_plain(node: Node) -> bool:
+    if isinstance(node, _PLAIN_LEAVES):
+        return True
+    if isinstance(node, (SeqNode, SetNode)):
+        return _is_plain(node.elem)
+    if isinstance(node, MapNode):
+        return _is_plain(node.key) and _is_plain(node.value)
+    if isinstance(node, OptionNode):
+        return _is_plain(node.inner)
+    if isinstance(node, TupleNode):
+        return all(map(_is_plain, node.items))
+    return False
+
+
 def _build(tp: Any, typevars: dict[Any, Any]) -> Node:
+    global _contextual
+    if typevars:
+        return _build_new(tp, typevars)
+    try:
+        node = _plain_nodes.get(tp)
+    except TypeError:  # an unhashable hint (a marker holding a list, say): plan it every time
+        return _build_new(tp, typevars)
+    if node is None:
+        before = _contextual
+        node = _build_new(tp, typevars)
+        if _contextual == before and _is_plain(node):
+            _plain_nodes[tp] = node
+    return node
+
+
+def _build_new(tp: Any, typevars: dict[Any, Any]) -> Node:
     origin = get_origin(tp)
     if origin is Annotated:
         return _build_annotated(tp.__origin__, _flatten(tp.__metadata__), typevars)
@@ -307,6 +389,8 @@ def _build(tp: Any, typevars: dict[Any, Any]) -> Node:
 
 
 def _resolve_forward(ref: str | ForwardRef) -> Any:
+    global _contextual
+    _contextual += 1
     name = ref if isinstance(ref, str) else ref.__forward_arg__
     ns: dict[str, Any] = {}
     for c in _planning:
