@@ -497,3 +497,32 @@ def test_a_name_in_an_annotation_means_what_its_own_module_says(postponed: bool)
     numbers, texts = made
     assert numbers(items=[1], one=2).encode() == bytes([1, 0, 1, 0, 0, 0, 2, 0, 0, 0])
     assert texts(items=["a"], one="b").encode() == bytes([1, 0, 1, 0, ord("a"), 1, 0, ord("b")])
+
+
+def test_a_codec_compiles_only_the_group_that_is_used() -> None:
+    """Compiling is most of a codec's first-use cost: decoding must not compile the encoder, and
+    each method must be replaced on the class by exactly its own generated function."""
+    @wireformat
+    class Reading:
+        sensor: u16
+        values: list[u32]
+        note: Optional[str] = None
+
+    value = Reading(3, [1, 2], "ok")
+    data = bytes.fromhex("0300 0200 01000000 02000000 01 0200") + b"ok"
+    assert Reading.decode(data) == value
+    unit = Reading.__jetwire_unit__  # type: ignore[attr-defined]
+    assert set(unit._pending) == {"dec_view", "decode_view", "enc", "encode", "size", "byte_size", "enc_into"}
+    assert Reading.__dict__["decode"].__func__ is unit.decode
+    assert Reading.__dict__["encode"] is decorators_stub("encode")  # untouched until used
+    assert Reading.decode(bytearray(data)) == value  # a view: its own group, compiled now
+    assert "dec_view" not in unit._pending and "enc" in unit._pending
+    assert value.encode() == data and value.byte_size() == len(data)
+    assert Reading.__dict__["encode"] is unit.encode and Reading.__dict__["byte_size"] is unit.byte_size
+    assert "def enc_into(" in unit.source and not unit._pending  # source: every group
+
+
+def decorators_stub(name: str) -> object:
+    from jetwire.runtime.decorators import WireFormat
+
+    return WireFormat.__dict__[name]

@@ -15,6 +15,7 @@ import itertools
 import linecache
 import re
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -92,21 +93,27 @@ _BASE_NS: dict[str, Any] = {
 
 class Unit:
     """The compiled functions of one type: raw ``enc``/``enc_into``/``dec``/``size`` (which
-    raise on anything unusual) and the entry points that fall back to the interpreter."""
+    raise on anything unusual) and the entry points that fall back to the interpreter.
+
+    A struct's functions come in groups (encoding, decoding bytes, decoding views, sizes,
+    writing into a stream) generated and compiled when one of the group is first looked up:
+    compiling is most of a codec's first-use cost, and most programs only encode or only
+    decode most of their types."""
 
     __slots__ = (
+        "_pending",
+        "_sources",
         "byte_size",
         "dec",
         "dec_view",
         "decode",
         "decode_prefix",
+        "decode_view",
         "enc",
         "enc_into",
         "encode",
-        "filename",
         "node",
         "size",
-        "source",
     )
 
     enc: Callable[[Any], bytes]
@@ -116,13 +123,37 @@ class Unit:
     size: Callable[[Any], int]
     encode: Callable[[Any], bytes]
     decode: Callable[[Any], Any]
+    decode_view: Callable[[Any], Any]
     decode_prefix: Callable[..., tuple[Any, int]]
     byte_size: Callable[[Any], int]
-    source: str
-    filename: str
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._pending: dict[str, Callable[[], None]] = {}
+        self._sources: list[tuple[str, str]] = []  # (filename, source) of each compiled group
+
+    def __getattr__(self, name: str) -> Any:  # a function of a group not compiled yet
+        make = self._pending.get(name)
+        if make is None:
+            raise AttributeError(f"{type(self).__name__} has no {name!r}")
+        make()
+        return object.__getattribute__(self, name)
+
+    def compile_all(self) -> None:
+        for make in list(self._pending.values()):
+            make()
+
+    @property
+    def source(self) -> str:
+        """The generated source of every group (compiling the groups not compiled yet)."""
+        self.compile_all()
+        return "".join(text for _, text in self._sources)
+
+    @property
+    def filename(self) -> str:
+        """The name the first group's source goes by in tracebacks and ``linecache``."""
+        self.compile_all()
+        return self._sources[0][0]
 
 
 class _Source:
@@ -810,7 +841,19 @@ def _compile(unit: Unit, node: Node) -> None:
     elif isinstance(node, FrameNode):
         _compile_frame(comp, node, out)
     else:
-        stack: tuple[Node, ...] = ()
+        _compile_struct_lazily(unit, comp, node)
+        return
+    _exec_group(unit, src, out, node.label, ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode",
+                                              "decode_view", "decode_prefix", "byte_size"))
+
+
+def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
+    """Registers the groups of ``unit``, each generated and compiled on first lookup."""
+    src = comp.src
+    src.ns["_unit"] = unit
+    stack: tuple[Node, ...] = ()
+
+    def encoders(out: list[str]) -> None:
         # enc: the raw encoder; encode: the same body behind the interpreter fallback
         for name, entry in (("enc", False), ("encode", True)):
             em = _Enc(src, 2 if entry else 1, dynamic=False)
@@ -830,6 +873,8 @@ def _compile(unit: Unit, node: Node) -> None:
                 out.append(_depth_check(comp, 1))
                 out.extend(em.lines)
                 out.append(f"    return {body}")
+
+    def stream_encoder(out: list[str]) -> None:
         em = _Enc(src, 1, dynamic=True)
         comp.reset(0)
         comp.enc(node, "_v", em, stack)
@@ -837,23 +882,62 @@ def _compile(unit: Unit, node: Node) -> None:
         out.append("def enc_into(_v, _ap, _d=0):")
         out.append(_depth_check(comp, 1))
         out.extend(em.lines)
-        for view in (False, True):
-            dm = _Dec(src, 1, view)
-            comp.reset(0)
-            comp.dec(node, "_r", dm, stack)
-            dm.flush()
-            out.append(f"def {_dec_name(dm)}(_b, _o, _d=0):")
-            out.append(_depth_check(comp, 1))
-            out.append("    _L = len(_b)")
-            out.extend(dm.lines)
-            out.append("    return _r, _o")
+
+    def raw_decoder(out: list[str], view: bool) -> None:
+        dm = _Dec(src, 1, view)
+        comp.reset(0)
+        comp.dec(node, "_r", dm, stack)
+        dm.flush()
+        out.append(f"def {_dec_name(dm)}(_b, _o, _d=0):")
+        out.append(_depth_check(comp, 1))
+        out.append("    _L = len(_b)")
+        out.extend(dm.lines)
+        out.append("    return _r, _o")
+
+    def decoders(out: list[str]) -> None:
+        raw_decoder(out, False)
+        _decode_entry(out, _body_dec(comp, node), "_unit.decode_view")
+        _prefix_entry(out, "_unit.dec_view")
+
+    def view_decoders(out: list[str]) -> None:
+        raw_decoder(out, True)
+        _view_entry(out, "decode_view")
+
+    def sizes(out: list[str]) -> None:
         out.append("def size(_v):")
         out.extend(_body_size(comp, node, 1))
-        _entries(out, lambda: _body_dec(comp, node), lambda: _body_size(comp, node, 2))
+        _size_entry(out, _body_size(comp, node, 2))
 
-    unit.source, unit.filename = _exec_source(src, out, node.label)
-    for attr in ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_prefix", "byte_size"):
-        setattr(unit, attr, src.ns[attr])
+    groups: list[tuple[tuple[str, ...], Callable[[list[str]], None]]] = [
+        (("enc", "encode"), encoders),
+        (("dec", "decode", "decode_prefix"), decoders),
+        (("dec_view", "decode_view"), view_decoders),
+        (("size", "byte_size"), sizes),
+        (("enc_into",), stream_encoder),
+    ]
+    for names, build in groups:
+        def make(names: tuple[str, ...] = names, build: Callable[[list[str]], None] = build) -> None:
+            with _compile_lock:
+                if unit._pending.get(names[0]) is None:
+                    return  # another thread compiled it meanwhile
+                out: list[str] = []
+                build(out)
+                _exec_group(unit, src, out, f"{node.label} {names[-1]}", names)
+
+        for name in names:
+            unit._pending[name] = make
+
+
+_compile_lock = threading.RLock()  # a group that compiles another (recursive types) holds it twice
+
+
+def _exec_group(unit: Unit, src: _Source, lines: list[str], label: str, names: tuple[str, ...]) -> None:
+    """Compiles one group of ``unit`` and puts its functions on it."""
+    source, filename = _exec_source(src, lines, label)
+    unit._sources.append((filename, source))
+    for name in names:
+        setattr(unit, name, src.ns[name])
+        unit._pending.pop(name, None)
 
 
 def _exec_source(src: _Source, lines: list[str], label: str) -> tuple[str, str]:
@@ -902,42 +986,59 @@ def _body_dec(comp: _Compiler, node: Node) -> list[str]:
 
 
 def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
-    """``decode``, ``decode_prefix`` and ``byte_size``: the fast body, then the interpreter.
-    Bytes are read as they are; a bytearray or memoryview through a byte view, not copied.
-    Only the hottest entry, ``decode`` of bytes, inlines its body: the others call ``dec``,
-    which keeps the source (and the time to compile it) small. With no ``dm_factory`` the
-    caller writes ``decode`` itself."""
+    """``decode``, ``decode_view``, ``decode_prefix`` and ``byte_size``, compiled together (for
+    unions and frames; a struct compiles them in groups). With no ``dm_factory`` the caller
+    writes ``decode`` itself."""
     if dm_factory is not None:
-        out.append("def decode(_data):")
-        out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
-        out.append("    _b = _data")
-        out.append("    try:")
-        out.append("        _o = 0")
-        out.append("        _d = 0")
-        out.append("        _L = len(_b)")
-        out.extend(dm_factory())
-        out.append("        if _o == _L: return _r")
-        out.append("    except Exception:")
-        out.append("        pass")
-        out.append("    return _slow_decode(_b, 0, True)")
-    out.append("def _decode_view(_b):")
+        _decode_entry(out, dm_factory(), "decode_view")
+    _view_entry(out, "decode_view")
+    _prefix_entry(out, "dec_view")
+    _size_entry(out, size_factory())
+
+
+def _decode_entry(out: list[str], body: list[str], view_entry: str) -> None:
+    """``decode``: the fast body, then the interpreter. Bytes are read as they are; a bytearray
+    or memoryview through a byte view, not copied. Only this hottest entry inlines its body:
+    the others call ``dec``, which keeps the source (and the time to compile it) small."""
+    out.append("def decode(_data):")
+    out.append(f"    if _data.__class__ is not bytes: return {view_entry}(_view(_data))")
+    out.append("    _b = _data")
+    out.append("    try:")
+    out.append("        _o = 0")
+    out.append("        _d = 0")
+    out.append("        _L = len(_b)")
+    out.extend(body)
+    out.append("        if _o == _L: return _r")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_b, 0, True)")
+
+
+def _view_entry(out: list[str], name: str) -> None:
+    out.append(f"def {name}(_b):")
     out.append("    try:")
     out.append("        _r, _o = dec_view(_b, 0)")
     out.append("        if _o == len(_b): return _r")
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_decode(_b, 0, True)")
+
+
+def _prefix_entry(out: list[str], view_dec: str) -> None:
     out.append("def decode_prefix(_data, _o=0):")
     out.append("    _b = _data if _data.__class__ is bytes else _view(_data)")
     out.append("    if not 0 <= _o <= len(_b): _bad_offset(_o, _b)")  # struct counts negatives from the end
     out.append("    try:")
-    out.append("        return (dec if _b.__class__ is bytes else dec_view)(_b, _o)")
+    out.append(f"        return (dec if _b.__class__ is bytes else {view_dec})(_b, _o)")
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_decode(_b, _o, False)")
+
+
+def _size_entry(out: list[str], body: list[str]) -> None:
     out.append("def byte_size(_v):")
     out.append("    try:")
-    out.extend(size_factory())
+    out.extend(body)
     out.append("    except Exception:")
     out.append("        return len(_slow_encode(_v))")
 
@@ -1128,7 +1229,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     out.append("    return _slow_encode(_v)")
     _entries(out, None, lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"])
     out.append("def decode(_data):")  # a whole frame: its own decoder per type, no offset kept
-    out.append("    if _data.__class__ is not bytes: return _decode_view(_view(_data))")
+    out.append("    if _data.__class__ is not bytes: return decode_view(_view(_data))")
     out.append("    try:")
     out.append("        _w = _FWHOLE.get(_data[4])")
     out.append("        return (_w or _load_whole(_data[4]))(_data)")

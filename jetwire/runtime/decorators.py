@@ -168,8 +168,8 @@ def _plan_now(cls: Any) -> None:
 
 
 def install(cls: Any) -> Unit:
-    """Compiles the codec of ``cls`` (or of its enum) and puts the generated functions on it.
-    Cheap once done: a method bound before the first call keeps coming back here."""
+    """The codec of ``cls`` (or of its enum), made on first call and kept on the class. Its
+    functions compile on first lookup, group by group (encoding, decoding, sizes)."""
     unit: Unit | None = cls.__dict__.get("__jetwire_unit__")
     if unit is not None:
         return unit
@@ -184,17 +184,24 @@ def install(cls: Any) -> Unit:
     except Unresolved as exc:
         raise SchemaError(str(exc)) from None
     unit = compile_unit(node)
-    replace = cls.__dict__.get("__jetwire_stubs__", ())
-    if "encode" in replace:
-        cls.encode = unit.encode
-    if "byte_size" in replace:
-        cls.byte_size = unit.byte_size
-    if "decode" in replace:
-        cls.decode = staticmethod(unit.decode)
-    if "decode_prefix" in replace:
-        cls.decode_prefix = staticmethod(unit.decode_prefix)
     cls.__jetwire_unit__ = unit
     return unit
+
+
+_STATIC = frozenset({"decode", "decode_prefix"})
+
+
+def _method(cls: Any, name: str) -> Any:
+    """The generated function behind method ``name``, which from now on is on the class itself
+    in place of the stub. Cheap once done: a method bound before the first call keeps coming
+    back here."""
+    info = class_info(cls)
+    if info is not None and info.kind == "variant" and info.owner is not None:
+        cls = info.owner
+    fn = getattr(install(cls), name)
+    if name in cls.__dict__.get("__jetwire_stubs__", ()):
+        setattr(cls, name, staticmethod(fn) if name in _STATIC else fn)
+    return fn
 
 
 Buffer = bytes | bytearray | memoryview
@@ -214,22 +221,22 @@ class WireFormat:
 
     def encode(self) -> bytes:
         """The wire bytes of this value."""
-        return install(type(self)).encode(self)
+        return _method(type(self), "encode")(self)  # type: ignore[no-any-return]
 
     def byte_size(self) -> int:
         """How many bytes ``encode()`` returns (it checks nothing; ``encode`` does)."""
-        return install(type(self)).byte_size(self)
+        return _method(type(self), "byte_size")(self)  # type: ignore[no-any-return]
 
     @classmethod
     def decode(cls: type[Self], data: Buffer) -> Self:
         """The value encoded by ``data``, which must be used whole."""
-        value: Self = install(cls).decode(data)
+        value: Self = _method(cls, "decode")(data)
         return value
 
     @classmethod
     def decode_prefix(cls: type[Self], data: Buffer, offset: int = 0) -> tuple[Self, int]:
         """The value encoded at ``data[offset:]`` and the offset where it ends."""
-        return install(cls).decode_prefix(data, offset)
+        return _method(cls, "decode_prefix")(data, offset)  # type: ignore[no-any-return]
 
     def encode_to(self, file: BinaryIO) -> int:
         """Writes ``self.encode()`` to a binary file object; returns the byte count."""
