@@ -207,3 +207,27 @@ def test_encode_async_writes_what_decode_async_reads() -> None:
             await w.wait_closed()
 
     asyncio.run(scenario())
+
+
+def test_user_code_never_sees_a_value_read_past_the_end() -> None:
+    """decode() checks the end of the buffer once, at the end, only where no user code runs
+    before it returns (codegen._no_user_code): a __post_init__ must never get a cut string."""
+    seen: list[str] = []
+
+    @jw.wireformat
+    class Named:
+        name: str
+
+        def __post_init__(self) -> None:
+            seen.append(self.name)
+
+    @jw.wireformat
+    class Pair:
+        first: Named
+        second: Named
+
+    data = Pair(Named("ab"), Named("cd")).encode()
+    for cut in range(len(data)):
+        with pytest.raises(jw.DecodeError):
+            Pair.decode(data[:cut])
+    assert seen and set(seen) <= {"ab", "cd"}

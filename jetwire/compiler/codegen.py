@@ -326,6 +326,19 @@ class _Dec(_Lines):
         self.targets: list[str] = []
         self.size = 0
         self.fixups: list[str] = []
+        self.end_checks: list[int] = []  # lines that only check a length against the buffer's end
+
+    def end_check(self, condition: str) -> None:
+        self.end_checks.append(len(self.lines))
+        self.line(f"if {condition}: raise _Bail")
+
+    def lines_checked_at_end(self) -> list[str]:
+        """The body without its per-field end checks, for a decoder that compares the offset with
+        the buffer's length before it returns: a read past the end then fails there (the offset
+        only grows), or sooner. Only for plans where no user code sees a value first
+        (:func:`_no_user_code`)."""
+        skip = set(self.end_checks)
+        return [line for i, line in enumerate(self.lines) if i not in skip]
 
     def fixed(self, fmt: str, size: int, target: str) -> None:
         self.fmt.append(fmt)
@@ -578,7 +591,7 @@ class _Compiler:
                 em.fixed("H", 2, n)
                 em.flush()
             em.line(f"{e} = _o + {n}")
-            em.line(f"if {e} > _L: raise _Bail")
+            em.end_check(f"{e} > _L")
             if isinstance(node, BytesNode):
                 # a slice of bytes is already a copy; a memoryview's slice must be copied out
                 em.line(f"{target} = bytes(_b[_o:{e}])" if em.view else f"{target} = _b[_o:{e}]")
@@ -626,7 +639,7 @@ class _Compiler:
             fmt = _scalar_fmt(node.elem)
             into = target if isinstance(node, SeqNode) and node.container is list else src.tmp()
             if fmt == "B":
-                em.line(f"if _o + {n} > _L: raise _Bail")
+                em.end_check(f"_o + {n} > _L")
                 em.line(f"{into} = list(_b[_o:_o + {n}])")
                 em.line(f"_o += {n}")
             elif fmt:
@@ -979,10 +992,34 @@ def _body_size(comp: _Compiler, node: Node, indent: int) -> list[str]:
 
 
 def _body_dec(comp: _Compiler, node: Node) -> list[str]:
+    """The inlined body of ``decode``, which returns only if the offset is the buffer's end."""
     dm = _Dec(comp.src, 2, view=False)
     comp.dec(node, "_r", dm, ())
     dm.flush()
-    return dm.lines
+    return dm.lines_checked_at_end() if _no_user_code(node) else dm.lines
+
+
+def _no_user_code(node: Node, seen: frozenset[int] = frozenset()) -> bool:
+    """Whether decoding ``node`` runs none of the user's code (an ``__init__`` or
+    ``__post_init__``, a ``With`` codec, an ``As`` converter, a ``__hash__``) before the decoder
+    returns: then values made from bytes past the end are thrown away unseen."""
+    if isinstance(node, StructNode):
+        if id(node) in seen:
+            return True
+        return node.direct and all(f.node is None or _no_user_code(f.node, seen | {id(node)})
+                                   for f in node.fields)
+    if isinstance(node, (SeqNode, OptionNode)):
+        return _no_user_code(node.elem if isinstance(node, SeqNode) else node.inner, seen)
+    if isinstance(node, SetNode):
+        return not isinstance(node.elem, (StructNode, UnionNode)) and _no_user_code(node.elem, seen)
+    if isinstance(node, MapNode):
+        return (not isinstance(node.key, (StructNode, UnionNode)) and _no_user_code(node.key, seen)
+                and _no_user_code(node.value, seen))
+    if isinstance(node, TupleNode):
+        return all(_no_user_code(item, seen) for item in node.items)
+    if isinstance(node, UnionNode):
+        return True  # decoded by its own unit, which checks as it reads
+    return not isinstance(node, (CustomNode, ConvertNode))
 
 
 def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
@@ -1171,13 +1208,14 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             target.append("    return _r, _o")
             if not view:  # the whole buffer (decode): the same body, no offset to keep or return
                 whole = wholes[variant.tag] = [f"def {name}whole(_b):", "    _o = 0"]
-                if _uses(dm.lines, "_d"):
+                checked = dm.lines_checked_at_end() if _no_user_code(vnode) else dm.lines
+                if _uses(checked, "_d"):
                     whole.append("    _d = 0")
                 length = "len(_b)"
-                if _uses(dm.lines, "_L"):
+                if _uses(checked, "_L"):
                     whole.append("    _L = len(_b)")
                     length = "_L"
-                whole.extend(dm.lines)
+                whole.extend(checked)
                 whole.append(f"    if _o != _sz or _o != {length}: raise _Bail")
                 whole.extend(made)
                 whole.append("    return _r")
@@ -1197,18 +1235,22 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
         size: int = compile_unit(node.union).size(msg)
         return size
 
-    def load_whole(kind: int) -> Any:  # an unknown type raises KeyError: decode explains it
-        lines = wholes[kind]
-        _exec_source(src, lines, f"{node.label} ({node.union.by_tag[kind].name})")
-        return src.ns["_FWHOLE"][kind]
+    def whole_loader(kind: int) -> Callable[[Any], Any]:
+        """Stands in ``_FWHOLE`` for the decoder of one message type until its first frame."""
+        def load_whole(data: Any) -> Any:
+            with _compile_lock:
+                if src.ns["_FWHOLE"][kind] is load_whole:
+                    _exec_source(src, wholes[kind], f"{node.label} ({node.union.by_tag[kind].name})")
+            return src.ns["_FWHOLE"][kind](data)
+        return load_whole
 
     src.ns["_load_views"] = load_views
-    src.ns["_load_whole"] = load_whole
+    src.ns["_WHOLE_LOADERS"] = {kind: whole_loader(kind) for kind in wholes}
     src.ns["_union_size"] = union_size
     union = "_union_size"
     out.append(f"_FENC = {_table(src, enc_map)}")
     out.append(f"_FDEC = {_table(src, dec_map)}")
-    out.append("_FWHOLE = {}")
+    out.append("_FWHOLE = dict(_WHOLE_LOADERS)")  # an unknown type: KeyError, and decode explains it
     out.append("_FDECV = None")
     out.append("def enc(_v, _d=0):")
     out.append(f"    if _v.__class__ is not {frame_cls}: raise _Bail")
@@ -1231,8 +1273,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     out.append("def decode(_data):")  # a whole frame: its own decoder per type, no offset kept
     out.append("    if _data.__class__ is not bytes: return decode_view(_view(_data))")
     out.append("    try:")
-    out.append("        _w = _FWHOLE.get(_data[4])")
-    out.append("        return (_w or _load_whole(_data[4]))(_data)")
+    out.append("        return _FWHOLE[_data[4]](_data)")
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_decode(_data, 0, True)")
