@@ -582,28 +582,37 @@ class _Compiler:
         elif isinstance(node, UnitNode):
             em.fixup(f"{target} = None")
         elif isinstance(node, (StrNode, UrlNode, BytesNode)):
-            n, e = src.tmp("n"), src.tmp("e")
-            if isinstance(node, BytesNode):
-                em.fixed("I", 4, n)
+            if not isinstance(node, BytesNode) and not em.fmt:
+                # a length alone: read straight into the end offset (two statements, not four)
                 em.flush()
-                em.line(f"if {n} > {MAX_DATA_BYTES}: raise _Bail")
+                start, end = src.tmp("s"), "_o"
+                em.line(f"{start} = _o + 2")
+                em.line(f"_o = {start} + (_b[_o] | _b[_o + 1] << 8)")
+                em.end_check("_o > _L")
             else:
-                em.fixed("H", 2, n)
-                em.flush()
-            em.line(f"{e} = _o + {n}")
-            em.end_check(f"{e} > _L")
+                n, start, end = src.tmp("n"), "_o", src.tmp("e")
+                if isinstance(node, BytesNode):
+                    em.fixed("I", 4, n)
+                    em.flush()
+                    em.line(f"if {n} > {MAX_DATA_BYTES}: raise _Bail")
+                else:
+                    em.fixed("H", 2, n)
+                    em.flush()
+                em.line(f"{end} = _o + {n}")
+                em.end_check(f"{end} > _L")
             if isinstance(node, BytesNode):
                 # a slice of bytes is already a copy; a memoryview's slice must be copied out
-                em.line(f"{target} = bytes(_b[_o:{e}])" if em.view else f"{target} = _b[_o:{e}]")
+                em.line(f"{target} = bytes(_b[{start}:{end}])" if em.view else f"{target} = _b[{start}:{end}]")
             elif isinstance(node, StrNode):
                 if node.errors == "strict":
-                    em.line(f"{target} = {_utf8(em, e)}")
+                    em.line(f"{target} = {_utf8(em, start, end)}")
                 else:  # strict first (faster, and the same text when it succeeds), then the handler
-                    em.line(f"try: {target} = {_utf8(em, e)}")
-                    em.line(f"except UnicodeDecodeError: {target} = {_utf8(em, e, node.errors)}")
+                    em.line(f"try: {target} = {_utf8(em, start, end)}")
+                    em.line(f"except UnicodeDecodeError: {target} = {_utf8(em, start, end, node.errors)}")
             else:
-                em.line(f"{target} = _Url({_utf8(em, e)})")
-            em.line(f"_o = {e}")
+                em.line(f"{target} = _Url({_utf8(em, start, end)})")
+            if end != "_o":
+                em.line(f"_o = {end}")
         elif isinstance(node, TimeNode):
             t = src.tmp()
             em.fixed("Q", 8, t)
@@ -969,13 +978,13 @@ def _depth_check(comp: _Compiler, indent: int) -> str:
     return f"{'    ' * indent}if _d > {MAX_DEPTH - comp.deepest}: raise _Bail"
 
 
-def _utf8(em: _Dec, end: str, errors: str = "strict") -> str:
+def _utf8(em: _Dec, start: str, end: str, errors: str = "strict") -> str:
     # bytes.decode is the fastest way to text; a memoryview has none
     if errors != "strict":
         if em.view:
-            return f"str(_b[_o:{end}], 'utf-8', {errors!r})"
-        return f"_b[_o:{end}].decode('utf-8', {errors!r})"
-    return f"str(_b[_o:{end}], 'utf-8')" if em.view else f"_b[_o:{end}].decode()"
+            return f"str(_b[{start}:{end}], 'utf-8', {errors!r})"
+        return f"_b[{start}:{end}].decode('utf-8', {errors!r})"
+    return f"str(_b[{start}:{end}], 'utf-8')" if em.view else f"_b[{start}:{end}].decode()"
 
 
 def _dec_name(em: _Dec) -> str:
