@@ -17,6 +17,7 @@ import argparse
 import datetime
 import platform
 import re
+import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,9 @@ def count(payload: str, impl: str, op: str, n: int) -> int:
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code],
         capture_output=True, text=True, check=True,
+        # one string hash seed for every process: a random one changes dict probing, and with it
+        # the count, by a few percent from run to run
+        env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     found = re.search(r"Collected : (\d+)", result.stderr)
     if found is None:
