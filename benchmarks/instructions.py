@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import re
-import os
 import shutil
 import subprocess
 import sys
