@@ -231,3 +231,26 @@ def test_user_code_never_sees_a_value_read_past_the_end() -> None:
         with pytest.raises(jw.DecodeError):
             Pair.decode(data[:cut])
     assert seen and set(seen) <= {"ab", "cd"}
+
+
+def test_a_hash_of_the_users_never_sees_a_value_read_past_the_end() -> None:
+    seen: list[str] = []
+
+    @jw.wireformat(order=True)
+    class Key:
+        name: str
+
+        def __hash__(self) -> int:
+            seen.append(self.name)
+            return hash(self.name)
+
+    @jw.wireformat
+    class Bag:
+        keys: frozenset[Key]
+
+    data = Bag(frozenset({Key("ab"), Key("cd")})).encode()
+    seen.clear()
+    for cut in range(len(data)):
+        with pytest.raises(jw.DecodeError):
+            Bag.decode(data[:cut])
+    assert seen and set(seen) <= {"ab", "cd"}

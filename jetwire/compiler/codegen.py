@@ -1020,15 +1020,29 @@ def _no_user_code(node: Node, seen: frozenset[int] = frozenset()) -> bool:
     if isinstance(node, (SeqNode, OptionNode)):
         return _no_user_code(node.elem if isinstance(node, SeqNode) else node.inner, seen)
     if isinstance(node, SetNode):
-        return not isinstance(node.elem, (StructNode, UnionNode)) and _no_user_code(node.elem, seen)
+        return not _may_hash_with_user_code(node.elem) and _no_user_code(node.elem, seen)
     if isinstance(node, MapNode):
-        return (not isinstance(node.key, (StructNode, UnionNode)) and _no_user_code(node.key, seen)
+        return (not _may_hash_with_user_code(node.key) and _no_user_code(node.key, seen)
                 and _no_user_code(node.value, seen))
     if isinstance(node, TupleNode):
         return all(_no_user_code(item, seen) for item in node.items)
     if isinstance(node, UnionNode):
         return True  # decoded by its own unit, which checks as it reads
     return not isinstance(node, (CustomNode, ConvertNode))
+
+
+def _may_hash_with_user_code(node: Node) -> bool:
+    """Whether hashing a value of ``node`` (a set member, a dict key) may call a class's own
+    ``__hash__``: any struct, union or enum inside it."""
+    if isinstance(node, (StructNode, UnionNode, EnumNode)):
+        return True
+    if isinstance(node, TupleNode):
+        return any(map(_may_hash_with_user_code, node.items))
+    if isinstance(node, (SeqNode, SetNode)):
+        return _may_hash_with_user_code(node.elem)
+    if isinstance(node, OptionNode):
+        return _may_hash_with_user_code(node.inner)
+    return isinstance(node, (CustomNode, ConvertNode))
 
 
 def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
