@@ -101,7 +101,17 @@ def declare_hash_choices(deco: Decorator) -> tuple[type, list[tuple[tuple[Any, .
     return Keyed, [((1,), {}), ((1, 2, 3), {})]
 
 
-DECLARATIONS = [declare_hash_choices, declare_basic, declare_kw_only, declare_initvar, declare_self_field, declare_empty,
+def declare_documented(deco: Decorator) -> tuple[type, list[tuple[tuple[Any, ...], dict[str, Any]]]]:
+    @deco
+    class Documented:
+        """A docstring of the user's own: kept as written."""
+
+        a: u8
+
+    return Documented, [((1,), {})]
+
+
+DECLARATIONS = [declare_documented, declare_hash_choices, declare_basic, declare_kw_only, declare_initvar, declare_self_field, declare_empty,
                 declare_init_false_factory]
 OPTIONS: list[dict[str, Any]] = [
     {}, {"frozen": True}, {"slots": True}, {"frozen": True, "slots": True}, {"eq": False},
@@ -280,3 +290,37 @@ def test_forward_reference_errors_still_name_the_class() -> None:
 class Module:
     a: u32
     b: Optional[str] = None
+
+
+def test_first_use_from_many_threads_at_once() -> None:
+    """Methods and codec groups are written on first use: threads that race to it all get
+    the same, correct results."""
+    import threading
+
+    @wireformat
+    class Sample:
+        id: u32
+        tags: list[str]
+        note: Optional[str] = None
+
+    value_args = (7, ["a", "b"], "n")
+    expected = bytes.fromhex("07000000 0200 0100") + b"a" + bytes.fromhex("0100") + b"b" + bytes.fromhex("01 0100") + b"n"
+    barrier = threading.Barrier(8)
+    results: list[object] = []
+
+    def work() -> None:
+        barrier.wait()
+        value = Sample(*value_args)
+        data = value.encode()
+        results.append((data, Sample.decode(data) == value, Sample.decode(bytearray(data)) == value,
+                        value.byte_size(), repr(value), hash(Sample.__doc__)))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and len(set(results)) == 1
+    data, same, same_view, size, text, _ = results[0]  # type: ignore[misc]
+    assert (data, same, same_view, size) == (expected, True, True, len(expected))
+    assert text.endswith("Sample(id=7, tags=['a', 'b'], note='n')")
