@@ -526,3 +526,11 @@ def decorators_stub(name: str) -> object:
     from jetwire.runtime.decorators import WireFormat
 
     return WireFormat.__dict__[name]
+
+
+@pytest.mark.parametrize("annotation", ['"u32 +"', 'list["u32 +"]'])
+def test_an_annotation_that_is_not_an_expression_is_named(annotation: str) -> None:
+    namespace: dict[str, object] = {"u32": u32}
+    exec(compile(f"class Broken:\n    x: {annotation}\n", "broken", "exec", dont_inherit=True), namespace)
+    with pytest.raises(jw.SchemaError, match=r"Broken\.x: the annotation 'u32 \+' is not a type expression"):
+        wireformat(namespace["Broken"])

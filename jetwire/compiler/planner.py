@@ -242,17 +242,26 @@ def resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
 
 
 def _evaluate(cls: type, name: str, text: str, module_ns: dict[str, Any], ns: dict[str, Any]) -> Any:
+    try:
+        code = _annotation(text)
+    except SchemaError as exc:
+        raise SchemaError(f"{cls.__qualname__}.{name}: {exc}") from None
+    try:
+        return eval(code, module_ns, ns)  # noqa: S307 - the user's own annotation
+    except NameError as exc:
+        raise Unresolved(f"{cls.__qualname__}: {exc}") from None
+
+
+def _annotation(text: str) -> types.CodeType:
+    """``text`` compiled once per program (the same strings recur in every class)."""
     code = _annotation_code.get(text)
     if code is None:
         try:
             code = compile(text, "<annotation>", "eval")
         except SyntaxError:
-            raise SchemaError(f"{cls.__qualname__}.{name}: the annotation {text!r} is not a type expression") from None
+            raise SchemaError(f"the annotation {text!r} is not a type expression") from None
         _annotation_code[text] = code
-    try:
-        return eval(code, module_ns, ns)  # noqa: S307 - the user's own annotation
-    except NameError as exc:
-        raise Unresolved(f"{cls.__qualname__}: {exc}") from None
+    return code
 
 
 def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -> list[FieldPlan]:
@@ -268,14 +277,10 @@ def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -
         fields = []
         for f in declared:
             hint = hints.get(f.name, f.type)
-            if not typevars:
-                try:
-                    known = _plain_nodes.get(hint)
-                except TypeError:
-                    known = None
-                if known is not None:
-                    fields.append(FieldPlan(f.name, known, False, f.init, f.kw_only is True))
-                    continue
+            known = None if typevars else _plain_node(hint)
+            if known is not None:  # planned before (never a Skip field: Skip is not planned)
+                fields.append(FieldPlan(f.name, known, False, f.init, f.kw_only is True))
+                continue
             where = f"{cls.__qualname__}.{f.name}"
             if _is_skipped(hint):
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -343,19 +348,25 @@ def _is_plain(node: Node) -> bool:
     return False
 
 
+def _plain_node(tp: Any) -> Node | None:
+    try:
+        return _plain_nodes.get(tp)
+    except TypeError:  # an unhashable hint (a marker holding a list, say): planned every time
+        return None
+
+
 def _build(tp: Any, typevars: dict[Any, Any]) -> Node:
-    global _contextual
     if typevars:
         return _build_new(tp, typevars)
-    try:
-        node = _plain_nodes.get(tp)
-    except TypeError:  # an unhashable hint (a marker holding a list, say): plan it every time
-        return _build_new(tp, typevars)
+    node = _plain_node(tp)
     if node is None:
         before = _contextual
         node = _build_new(tp, typevars)
         if _contextual == before and _is_plain(node):
-            _plain_nodes[tp] = node
+            try:
+                _plain_nodes[tp] = node
+            except TypeError:
+                pass  # unhashable: nothing to key it by
     return node
 
 
@@ -403,7 +414,7 @@ def _resolve_forward(ref: str | ForwardRef) -> Any:
         if info is not None:
             ns.update(info.localns)
     try:
-        return eval(name, ns)  # noqa: S307 - a type expression from the user's own annotations
+        return eval(_annotation(name), ns)  # noqa: S307 - a type expression from the user's own annotations
     except NameError as exc:
         raise Unresolved(f"cannot resolve {name!r}: {exc}") from None
 

@@ -189,8 +189,9 @@ def _init_fn(cls: type) -> Any:
     return fn
 
 
-def _compared(cls: type, attribute: str) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls) if getattr(f, attribute)]
+def _names_where(cls: type, flag: str) -> list[str]:
+    """The fields whose ``flag`` (repr, compare) is set, in order."""
+    return [f.name for f in dataclasses.fields(cls) if getattr(f, flag)]
 
 
 def _tuple(obj: str, names: list[str]) -> str:
@@ -198,13 +199,13 @@ def _tuple(obj: str, names: list[str]) -> str:
 
 
 def _repr_fn(cls: type) -> Any:
-    parts = ", ".join(f"{name}={{self.{name}!r}}" for name in _compared(cls, "repr"))
+    parts = ", ".join(f"{name}={{self.{name}!r}}" for name in _names_where(cls, "repr"))
     fn = _compile(cls, "__repr__", "self", [f'return self.__class__.__qualname__ + f"({parts})"'], {})
     return reprlib.recursive_repr("...")(fn)
 
 
 def _eq_fn(cls: type) -> Any:
-    names = _compared(cls, "compare")
+    names = _names_where(cls, "compare")
     body = ["if other.__class__ is self.__class__:",
             f" return {_tuple('self', names)}=={_tuple('other', names)}",
             "return NotImplemented"]
