@@ -11,3 +11,4 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=20
 settings.register_profile("dev", deadline=None)
 settings.register_profile("explore", deadline=None, max_examples=2500)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+pytest_plugins = ["pytester"]

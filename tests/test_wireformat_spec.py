@@ -1,4 +1,4 @@
-"""Known-answer and rejection tests for the JetStream wire format spec (/work/shared/spec/wireformat.md).
+"""Known-answer and rejection tests for the JetStream wire format spec (../shared/spec/wireformat.md).
 
 Every golden byte string below was worked out by hand from the spec text (little-endian integers,
 u16 string/vec prefixes, u32 Data prefix, u8 option/enum tags, ...). None of them is computed

@@ -2,10 +2,11 @@
 
 Plain helpers with no jetwire import: each ``start_*`` function runs the server in the foreground
 in its own process group, waits until it accepts connections and returns a :class:`Peer`;
-``Peer.stop()`` kills the whole group and waits for it. A missing server is an error (naming the
-Debian package to install), never a skip: CI installs the packages (see ``.ci/run``).
+``Peer.stop()`` kills the whole group and waits for it. A missing server raises
+:class:`MissingPeer` naming the Debian package to install; ``conftest.py`` turns that into a skip
+on a developer's machine and a failure under ``CI=true`` (``tests/install-peers.sh`` installs them).
 
-See ``/work/shared/tools/9p-peers.md`` for how the servers behave.
+See ``../shared/tools/9p-peers.md`` (beside the repository) for how the servers behave.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-__all__ = ["Peer", "find_tool", "free_port", "start_diod", "start_ganesha"]
+__all__ = ["MissingPeer", "Peer", "find_tool", "free_port", "start_diod", "start_ganesha"]
 
 #: Upper bound on the wait for a server to accept connections (diod takes milliseconds, ganesha
 #: usually well under a second here; the docs quote ~3 s on slower machines).
@@ -33,15 +34,23 @@ _SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the NUL
 
 
+class MissingPeer(RuntimeError):
+    """A third-party program the test needs is not installed; ``package`` is the Debian package."""
+
+    def __init__(self, what: str, package: str) -> None:
+        super().__init__(
+            f"{what} not found; install the Debian package {package!r}: apt-get install -y {package} "
+            f"(bash tests/install-peers.sh installs every peer)"
+        )
+        self.package = package
+
+
 def find_tool(name: str, package: str) -> str:
-    """The full path of executable ``name``; RuntimeError naming the Debian ``package`` if absent."""
+    """The full path of executable ``name``; :class:`MissingPeer` naming the Debian ``package`` if absent."""
     search = os.pathsep.join([os.environ.get("PATH", os.defpath), *_SBIN_DIRS])
     found = shutil.which(name, path=search)
     if found is None:
-        raise RuntimeError(
-            f"{name!r} not found (searched {search}); install the Debian package {package!r}: "
-            f"apt-get install -y {package}  (.ci/run does this in CI)"
-        )
+        raise MissingPeer(f"{name!r} (searched {search})", package)
     return found
 
 
@@ -277,10 +286,7 @@ _GANESHA_READY = ("NFS SERVER INITIALIZED", "9P dispatcher started")
 def _check_ganesha_vfs() -> None:
     patterns = ("/usr/lib/*/ganesha/libfsalvfs.so", "/usr/lib/ganesha/libfsalvfs.so", "/usr/lib64/ganesha/libfsalvfs.so")
     if not any(glob.glob(pattern) for pattern in patterns):
-        raise RuntimeError(
-            "nfs-ganesha's VFS backend (libfsalvfs.so) not found; install the Debian package "
-            "'nfs-ganesha-vfs': apt-get install -y nfs-ganesha-vfs  (.ci/run does this in CI)"
-        )
+        raise MissingPeer("nfs-ganesha's VFS backend (libfsalvfs.so)", "nfs-ganesha-vfs")
 
 
 def start_ganesha(export: Path, workdir: Path, *, timeout: float = START_TIMEOUT) -> Peer:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from peers import Peer, find_tool, start_diod, start_ganesha
+from peers import MissingPeer, Peer, find_tool, start_diod, start_ganesha
 
 HERE = Path(__file__).parent
 FIXTURE = HERE / "fixtures" / "diod-session.bin"
@@ -179,8 +179,33 @@ def test_stop_leaves_no_process(start: Callable[[Path, Path], Peer], tmp_path: P
 
 
 def test_missing_tool_names_the_package() -> None:
-    with pytest.raises(RuntimeError, match="apt-get install -y some-package"):
+    with pytest.raises(MissingPeer, match="apt-get install -y some-package") as raised:
         find_tool("no-such-9p-server-binary", "some-package")
+    assert raised.value.package == "some-package"
+
+
+_MISSING_PEER_TEST = """
+from peers import find_tool
+
+def test_needs_a_peer():
+    find_tool("no-such-9p-server-binary", "some-package")
+"""
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_missing_peer_skips_here_and_fails_in_ci(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                 ci: str) -> None:
+    """A developer without the Debian peers gets skips naming the package; CI gets failures."""
+    here = Path(__file__).parent
+    pytester.makeconftest((here / "conftest.py").read_text())
+    pytester.makepyfile(peers=(here / "peers.py").read_text(), test_it=_MISSING_PEER_TEST)
+    monkeypatch.setenv("CI", ci)
+    result = pytester.runpytest_subprocess("-ra", "-p", "no:cacheprovider")
+    if ci:
+        result.assert_outcomes(failed=1)
+    else:
+        result.assert_outcomes(skipped=1)
+        result.stdout.fnmatch_lines(["SKIPPED*apt-get install -y some-package*"])
 
 
 # --- the recorded diod session

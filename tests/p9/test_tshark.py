@@ -7,12 +7,11 @@ as malformed.
 
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
 from pathlib import Path
 
-import pytest
+from peers import find_tool
 
 from jetwire import p9
 from jetwire.p9 import Qid, Rframe, Tframe
@@ -78,9 +77,7 @@ def write_pcap(frames: list[Tframe | Rframe], path: Path) -> None:
 
 
 def dissect(path: Path) -> list[dict[str, str]]:
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        pytest.fail("tshark is missing: apt-get install tshark (.ci/run installs it)")
+    tshark = find_tool("tshark", "tshark")
     command = [tshark, "-r", str(path), "-d", "tcp.port==564,9p", "-T", "fields", "-E", "aggregator=,",
                "-E", "separator=\t"]
     for field in FIELDS:
