@@ -24,7 +24,7 @@ from mypy.nodes import ARG_OPT, ARG_POS, Argument, ClassDef, Decorator, Ellipsis
 from mypy.plugin import ClassDefContext, Plugin, SemanticAnalyzerPluginInterface
 from mypy.plugins.common import add_method_to_class
 from mypy.plugins.dataclasses import dataclass_class_maker_callback, dataclass_tag_callback
-from mypy.types import CallableType, Instance, Type, get_proper_type
+from mypy.types import AnyType, CallableType, Instance, Type, TypeOfAny, get_proper_type
 from mypy.typevars import fill_typevars
 
 WIREFORMAT = "jetwire.runtime.decorators.wireformat"
@@ -91,7 +91,9 @@ def _make_variant(ctx: ClassDefContext, variant: ClassDef, enum: TypeInfo) -> bo
         own_bases = [base for base in info.bases if base.type.fullname != "builtins.object"]
         original = info.bases
         original_mro = info.mro
-        info.bases = own_bases + [Instance(enum, [])]
+        # As at run time, a variant of a generic enum subclasses the bare enum: Result[Any].
+        unparametrised = Instance(enum, [AnyType(TypeOfAny.from_omitted_generics)] * len(enum.type_vars))
+        info.bases = own_bases + [unparametrised]
         info.mro = []  # calculate_mro keeps an MRO already there
         try:
             calculate_mro(info)
