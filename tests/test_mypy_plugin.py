@@ -145,6 +145,25 @@ async def read(reader: asyncio.StreamReader) -> None:
     assert '(expression has type "Payment", variable has type "Card")' in found[0]
 
 
+def test_an_enum_declared_in_a_function_is_handled_too(tmp_path, cache_dir):
+    source = """
+from typing_extensions import assert_type
+from jetwire import u16, wireenum
+
+def f() -> None:
+    @wireenum
+    class Shape:
+        class Circle:
+            radius: u16
+    shape: Shape = Shape.Circle(radius=1)
+    assert_type(Shape.Circle.decode(b""), Shape)
+    Shape.Circle(r=1)  # error
+"""
+    found = errors(run_mypy(tmp_path, cache_dir, source))
+    assert [line.split(":")[0] for line in found] == lines_marked(source), found
+    assert 'Unexpected keyword argument "r" for "Circle"' in found[0]
+
+
 def test_a_class_that_does_not_inherit_wireformat_gets_its_methods(tmp_path, cache_dir):
     source = """
 from typing_extensions import assert_type
