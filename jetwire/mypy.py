@@ -31,13 +31,6 @@ WIREFORMAT = "jetwire.runtime.decorators.wireformat"
 WIREENUM = "jetwire.runtime.decorators.wireenum"
 WIREFORMAT_CLASS = "jetwire.runtime.decorators.WireFormat"
 
-# What the decorators put on a class (decorators._METHODS), in the signatures WireFormat declares.
-METHODS = ("encode", "decode", "decode_prefix", "byte_size",
-           "encode_to", "decode_from", "encode_async", "decode_async")
-# Called on a variant these read the whole enum (any variant), so they return the enum type,
-# not the ``Self`` that WireFormat's spelling would give a variant.
-READERS = frozenset({"decode", "decode_prefix", "decode_from", "decode_async"})
-
 
 class JetwirePlugin(Plugin):
     def get_class_decorator_hook(self, fullname: str) -> Callable[[ClassDefContext], None] | None:
@@ -69,7 +62,7 @@ def _leave_enum_untagged(ctx: ClassDefContext) -> None:
 def _wireformat_class(ctx: ClassDefContext) -> bool:
     if not dataclass_class_maker_callback(ctx):
         return False  # a field's type is not analysed yet: mypy calls again
-    _add_wire_methods(ctx.api, ctx.cls, fill_typevars(ctx.cls.info), frozenset())
+    _add_wire_methods(ctx.api, ctx.cls, fill_typevars(ctx.cls.info), enum=False)
     return True
 
 
@@ -79,7 +72,7 @@ def _wireenum_class(ctx: ClassDefContext) -> bool:
     for statement in ctx.cls.defs.body:
         if isinstance(statement, ClassDef) and not _make_variant(ctx, statement, enum):
             ready = False
-    _add_wire_methods(ctx.api, ctx.cls, fill_typevars(enum), READERS)
+    _add_wire_methods(ctx.api, ctx.cls, fill_typevars(enum), enum=True)
     return ready
 
 
@@ -109,26 +102,27 @@ def _make_variant(ctx: ClassDefContext, variant: ClassDef, enum: TypeInfo) -> bo
     return dataclass_class_maker_callback(ClassDefContext(variant, ctx.reason, ctx.api))
 
 
-def _add_wire_methods(
-    api: SemanticAnalyzerPluginInterface, cls: ClassDef, owner: Type, always: frozenset[str]
-) -> None:
-    """Gives ``cls`` the methods the decorator attaches at run time, typed as on WireFormat
-    with ``Self`` read as ``owner``. A class inheriting WireFormat has them already, except
-    those in ``always``; a method the class defines itself is left alone, as at run time."""
+def _add_wire_methods(api: SemanticAnalyzerPluginInterface, cls: ClassDef, owner: Type, enum: bool) -> None:
+    """Gives ``cls`` the methods the decorator attaches at run time: the public methods of
+    WireFormat, which declares them, with ``Self`` read as ``owner``.
+
+    A class inheriting WireFormat has them already. An enum gets its classmethods (``decode``,
+    ``decode_prefix``...) all the same: called on a variant, they read whichever variant the
+    bytes hold, so they return the enum, not the ``Self`` that WireFormat would make the
+    variant. A method the class defines itself is left alone, as at run time."""
     found = api.lookup_fully_qualified_or_none(WIREFORMAT_CLASS)
     if found is None or not isinstance(found.node, TypeInfo):
         return  # this jetwire has no WireFormat to copy from: nothing to add
     inherits = any(base.fullname == WIREFORMAT_CLASS for base in cls.info.mro)
-    for name in METHODS:
+    for name, template in found.node.names.items():
+        node = template.node
+        func = node.func if isinstance(node, Decorator) else node
+        if name.startswith("_") or not isinstance(func, FuncDef):
+            continue
         own = cls.info.names.get(name)
         if own is not None and not own.plugin_generated:
             continue
-        if inherits and name not in always:
-            continue
-        template = found.node.names.get(name)
-        node = template.node if template is not None else None
-        func = node.func if isinstance(node, Decorator) else node
-        if not isinstance(func, FuncDef):
+        if inherits and not (enum and func.is_class):
             continue
         signature = get_proper_type(func.type)
         if not isinstance(signature, CallableType):
