@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-peers.sh
-python -m mypy --strict jetwire tests/typing
+python -m mypy --strict jetwire tests/typing examples
 python -m ruff check .
 python -m pytest -q "$@"
