@@ -47,7 +47,7 @@ from .compiler.plan import (
     UrlNode,
 )
 from .compiler.support import NeedMore, ReplayReader, as_bytes_like, datetime_to_ms, f32_to_bits, ms_to_datetime
-from .errors import DecodeError, EncodeError, WireError
+from .errors import DecodeError, EncodeError, SchemaError, WireError
 from .markers import U16, Some
 from .runtime.codec import codec_for, type_of
 from .wiretypes import Url, url_problem
@@ -387,8 +387,27 @@ def _dump_struct(node: StructNode, value: Any, depth: int) -> dict[str, Any]:
     return out
 
 
+_names_checked: set[int] = set()  # ids of union nodes (kept for good by the planner) seen to be unambiguous
+
+
+def _check_names(node: UnionNode) -> None:
+    """Variants are spelled by class name: two classes of one name could not be told apart."""
+    if id(node) in _names_checked:
+        return
+    seen: dict[str, type] = {}
+    for v in node.variants:
+        other = seen.setdefault(v.name, v.py_type)
+        if other is not v.py_type:
+            raise SchemaError(
+                f"{node.label}: two variants are named {v.name} ({other.__module__}.{other.__qualname__}, "
+                f"{v.py_type.__module__}.{v.py_type.__qualname__}), so plain data cannot tell them apart"
+            )
+    _names_checked.add(id(node))
+
+
 def _dump_union(node: UnionNode, value: Any, depth: int) -> Any:
     depth = _deeper(depth)
+    _check_names(node)
     variant = node.variant_of(value)
     if variant is None:
         choices = ", ".join(v.name for v in node.variants)
@@ -754,6 +773,7 @@ def _load_union(node: UnionNode, obj: Any, depth: int) -> Any:
             if isinstance(v.node, IPNode) and v.node.version == version:
                 return _load_ip(v.node, obj, depth)
         raise _Problem(f"{node.label} has no IPv{version} variant: {_show(obj)}")
+    _check_names(node)
     choices = ", ".join(v.name for v in node.variants)
     if not isinstance(obj, dict) or len(obj) != 1:
         raise _Problem(f"expected an object with one key, the variant of {node.label} ({choices}), got {_show(obj)}")

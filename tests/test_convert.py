@@ -442,3 +442,20 @@ def test_collections_spelled_in_wire_order_whatever_the_insertion_order() -> Non
     a = Collections([], {"b": 1, "a": 2}, {3, 1}, frozenset(), (1, "", 0.0), (), {}, frozenset(), set(), [])
     b = Collections([], {"a": 2, "b": 1}, {1, 3}, frozenset(), (1, "", 0.0), (), {}, frozenset(), set(), [])
     assert json.dumps(jw.to_builtins(a)) == json.dumps(jw.to_builtins(b))
+
+
+def test_variants_of_one_name_are_refused_rather_than_mixed_up() -> None:
+    def make() -> type:
+        @jw.wireformat(frozen=True)
+        class Same:
+            n: jw.u8
+
+        return Same
+
+    first, second = make(), make()
+    union = Annotated[Any, jw.Tagged({1: first, 2: second})]
+    assert jw.decode(union, jw.encode(second(5), union)) == second(5)  # fine on the wire
+    with pytest.raises(jw.SchemaError, match="two variants are named Same"):
+        jw.to_builtins(second(5), union)
+    with pytest.raises(jw.SchemaError, match="two variants are named Same"):
+        jw.convert({"Same": {"n": 5}}, union)
