@@ -2,9 +2,10 @@
 
 ``to_builtins(value, type)`` gives data ``json.dumps`` accepts, even with ``allow_nan=False``;
 ``convert(obj, type)`` checks such data against the type and builds the typed value, so
-``convert(to_builtins(v, T), T) == v`` for every value ``encode`` accepts (NaN floats aside:
-they are not equal to themselves). Both walk the type's plan, as the codec does; the spelling
-of each wire type is in ``docs/convert.md``.
+``convert(to_builtins(v, T), T) == v`` for every value the wire carries exactly (NaN aside: it
+is not equal to itself). Both deal in what the wire carries: an f32 is rounded to single
+precision, a datetime cut to milliseconds, as encoding then decoding would. Both walk the
+type's plan, as the codec does; the spelling of each wire type is in ``docs/convert.md``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,15 @@ from .compiler.plan import (
     UnitNode,
     UrlNode,
 )
-from .compiler.support import NeedMore, ReplayReader, as_bytes_like, datetime_to_ms, f32_to_bits, ms_to_datetime
+from .compiler.support import (
+    NeedMore,
+    ReplayReader,
+    as_bytes_like,
+    datetime_to_ms,
+    f32_from_bits,
+    f32_to_bits,
+    ms_to_datetime,
+)
 from .errors import DecodeError, EncodeError, SchemaError, WireError
 from .markers import U16, Some
 from .runtime.codec import codec_for, type_of
@@ -79,7 +88,8 @@ def to_builtins(value: Any, type: Any = None) -> Any:  # noqa: A002 - the name t
 
     ``type`` is the wire type (inferred from a decorated class when omitted, as ``encode`` does).
     Floats are finite numbers or the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``; bytes
-    are base64; a ``datetime`` is an RFC 3339 UTC string in milliseconds, as the wire holds it.
+    are base64; a ``datetime`` is an RFC 3339 UTC string in milliseconds. The data is that of
+    the value the wire carries: ``to_builtins(decode(encode(v)))`` gives the same.
     Raises ``ConvertError``, naming the field, for a value ``encode`` would refuse.
     """
     tp = type
@@ -105,7 +115,9 @@ def convert(obj: Any, type: Any) -> Any:  # noqa: A002
     """The value of ``type`` that ``obj``, plain data as ``to_builtins`` writes it, spells.
 
     Checks everything ``encode`` would (widths, lengths, limits) and more: no bool for an int,
-    no unknown fields. A struct field with a default may be left out. Raises ``ConvertError``
+    no unknown fields. A struct field with a default may be left out. The value is the one
+    decoding its own encoding gives (f32 rounded, datetime in whole milliseconds, UTC).
+    Raises ``ConvertError``
     naming the path: ``Order.items[2].sku: expected an integer 0..4294967295 (u32), got -1``.
     """
     node = codec_for(type).node
@@ -189,7 +201,7 @@ def _dump_float(node: FloatNode, value: Any, depth: int) -> float | str:
     except OverflowError:
         raise _Problem(f"{value} is too large for {node.kind.name}") from None
     if node.kind.size == 4:
-        _check_f32(number)
+        number = _as_f32(number)
     if math.isfinite(number):
         return number
     if number != number:
@@ -197,9 +209,10 @@ def _dump_float(node: FloatNode, value: Any, depth: int) -> float | str:
     return "Infinity" if number > 0 else "-Infinity"
 
 
-def _check_f32(number: float) -> None:
+def _as_f32(number: float) -> float:
+    """``number`` as the wire carries it in an f32: rounded to single precision."""
     try:
-        f32_to_bits(number)
+        return f32_from_bits(f32_to_bits(number))
     except OverflowError:
         raise _Problem(f"{number!r} is too large for f32") from None
 
@@ -556,7 +569,7 @@ def _load_float(node: FloatNode, obj: Any, depth: int) -> float:
     except OverflowError:
         raise _Problem(f"{obj} is too large for {node.kind.name}") from None
     if node.kind.size == 4:
-        _check_f32(number)
+        number = _as_f32(number)
     return number
 
 
@@ -614,7 +627,7 @@ def _load_time(node: TimeNode, obj: Any, depth: int) -> datetime.datetime:
     if match is None:
         raise _Problem(f"expected an RFC 3339 date and time such as 2024-05-06T07:08:09.123Z, got {_show(obj)}")
     year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
-    micro = int((fraction or "")[:6].ljust(6, "0"))  # finer than Python keeps: cut, as the wire cuts
+    micro = int((fraction or "")[:3].ljust(3, "0")) * 1000  # the wire keeps milliseconds: cut the rest
     try:
         offset = datetime.timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
         zone = datetime.timezone(-offset if sign == "-" else offset)

@@ -37,6 +37,7 @@ from test_properties import (
     Tree,
     WithSkip,
     _id,
+    same,
 )
 
 import jetwire as jw
@@ -145,7 +146,8 @@ def test_any_data_gives_a_value_that_encodes_or_convert_error(tp: Any, data: st.
         built = jw.convert(obj, tp)
     except jw.ConvertError:
         return
-    jw.encode(built, tp)  # convert checked all that encoding checks
+    encoded = jw.encode(built, tp)  # convert checked all that encoding checks
+    assert same(jw.decode(tp, encoded), built)  # and built what decoding would
     assert_plain(jw.to_builtins(built, tp))
 
 
@@ -252,9 +254,33 @@ def test_datetimes_are_utc_milliseconds_and_any_offset_is_read() -> None:
     value = datetime.datetime(2024, 5, 6, 9, 8, 9, 123456, berlin)
     assert jw.to_builtins(value, datetime.datetime) == "2024-05-06T07:08:09.123Z"  # the wire keeps ms
     back = jw.convert("2024-05-06T09:08:09.123456+02:00", datetime.datetime)
-    assert back == value and back.tzinfo == UTC
+    assert back == value.replace(microsecond=123000) and back.tzinfo == UTC
     assert jw.convert("2024-05-06t07:08:09z", datetime.datetime) == datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-    assert jw.convert("2024-05-06T07:08:09.1234567Z", datetime.datetime).microsecond == 123456
+    assert jw.convert("2024-05-06T07:08:09.1Z", datetime.datetime).microsecond == 100000
+
+
+WIRE_NORMAL: list[tuple[Any, Any]] = [
+    (jw.f32, 0.1),
+    (jw.f32, 2**-149 / 3),  # below the smallest f32: 0.0
+    (list[jw.f32], [1 / 3, -1e-46]),
+    (datetime.datetime, datetime.datetime(2024, 5, 6, 7, 8, 9, 999999, datetime.timezone(datetime.timedelta(hours=-3)))),
+    (ipaddress.IPv6Address, ipaddress.IPv6Address("fe80::1%eth0")),
+    (jw.IpAddr, ipaddress.IPv6Address("fe80::1%2")),
+]
+
+
+@pytest.mark.parametrize("tp, value", WIRE_NORMAL, ids=[f"{_id(r[0])}-{i}" for i, r in enumerate(WIRE_NORMAL)])
+def test_data_is_that_of_the_value_the_wire_carries(tp: Any, value: Any) -> None:
+    on_the_wire = jw.decode(tp, jw.encode(value, tp))
+    plain = jw.to_builtins(value, tp)
+    assert plain == jw.to_builtins(on_the_wire, tp)
+    assert same(jw.convert(plain, tp), on_the_wire)
+
+
+@pytest.mark.parametrize("text", ["0.1", "3.4028235e38", "-1e-46", "16777217"])
+def test_an_f32_is_built_as_the_wire_carries_it(text: str) -> None:
+    obj = json.loads(text)
+    assert jw.convert(obj, jw.f32) == jw.decode(jw.f32, jw.encode(obj, jw.f32))
 
 
 def test_skipped_fields_are_not_data_and_come_back_as_their_default() -> None:
