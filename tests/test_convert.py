@@ -485,3 +485,15 @@ def test_variants_of_one_name_are_refused_rather_than_mixed_up() -> None:
         jw.to_builtins(second(5), union)
     with pytest.raises(jw.SchemaError, match="two variants are named Same"):
         jw.convert({"Same": {"n": 5}}, union)
+
+
+def test_the_example_of_docs_convert_md_runs() -> None:
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "convert.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S)
+    assert code is not None
+    scope: dict[str, Any] = {}
+    exec(compile(code.group(1), "docs/convert.md", "exec"), scope)
+    assert scope["data"] == {"items": [{"sku": 7, "name": "tea"}], "placed": "2024-05-06T07:08:09.000Z"}
