@@ -180,13 +180,26 @@ def _dump(node: Node, value: Any, depth: int) -> Any:
     return _DUMPERS[type(node)](node, value, depth)
 
 
+_bounds: dict[IntNode, tuple[int, int]] = {}  # min and max, which IntKind computes on each use
+
+
+def _bounds_of(node: IntNode) -> tuple[int, int]:
+    found = _bounds.get(node)
+    if found is None:
+        found = _bounds[node] = (node.kind.min, node.kind.max)
+    return found
+
+
 def _dump_int(node: IntNode, value: Any, depth: int) -> int:
+    low, high = _bounds_of(node)
+    if type(value) is int and low <= value <= high:
+        return value
     k = node.kind
     if isinstance(value, float) or not hasattr(value, "__index__"):
         raise _Problem(f"expected an int for {k.name}, got {type(value).__name__}")
     n: int = value.__index__()
-    if not k.min <= n <= k.max:
-        raise _Problem(f"{n} is out of range for {k.name} ({k.min}..{k.max})")
+    if not low <= n <= high:
+        raise _Problem(f"{n} is out of range for {k.name} ({low}..{high})")
     return n
 
 
@@ -382,30 +395,56 @@ def _dump_tuple(node: TupleNode, value: Any, depth: int) -> list[Any]:
     return out
 
 
+class _Fields:
+    """What both directions need of a struct, worked out once: its wire fields with their
+    handlers, their names, and whether ``cls(*values)`` builds it."""
+
+    __slots__ = ("by_position", "dump", "load", "names")
+
+    def __init__(self, node: StructNode) -> None:
+        wire = [(f.name, f.node) for f in node.wire_fields if f.node is not None]
+        self.dump = [(name, n, _DUMPERS[type(n)]) for name, n in wire]
+        self.load = [(name, n, _LOADERS[type(n)]) for name, n in wire]
+        self.names = frozenset(name for name, _ in wire)
+        self.by_position = node.positional() and all(f.init for f in node.wire_fields)
+
+
+# Keyed by the node itself, which keeps it alive: an id could be reused by a later node.
+_fields: dict[StructNode, _Fields] = {}
+
+
+def _fields_of(node: StructNode) -> _Fields:
+    found = _fields.get(node)
+    if found is None:
+        found = _Fields(node)
+        if node.complete:
+            _fields[node] = found
+    return found
+
+
 def _dump_struct(node: StructNode, value: Any, depth: int) -> dict[str, Any]:
     depth = _deeper(depth)
     if not isinstance(value, node.cls):
         raise _Problem(f"expected {node.label}, got {type(value).__name__}")
     out = {}
-    for f in node.wire_fields:
-        assert f.node is not None
+    for name, field_node, dump in _fields_of(node).dump:
         try:
-            field_value = getattr(value, f.name)
+            field_value = getattr(value, name)
         except AttributeError:
-            raise _Problem(f"{node.label} has no attribute {f.name!r}") from None
+            raise _Problem(f"{node.label} has no attribute {name!r}") from None
         try:
-            out[f.name] = _dump(f.node, field_value, depth)
+            out[name] = dump(field_node, field_value, depth)
         except _Problem as problem:
-            raise _at(problem, f".{f.name}") from None
+            raise _at(problem, f".{name}") from None
     return out
 
 
-_names_checked: set[int] = set()  # ids of union nodes (kept for good by the planner) seen to be unambiguous
+_names_checked: set[UnionNode] = set()  # unions seen to have distinct variant names
 
 
 def _check_names(node: UnionNode) -> None:
     """Variants are spelled by class name: two classes of one name could not be told apart."""
-    if id(node) in _names_checked:
+    if node in _names_checked:
         return
     seen: dict[str, type] = {}
     for v in node.variants:
@@ -415,7 +454,7 @@ def _check_names(node: UnionNode) -> None:
                 f"{node.label}: two variants are named {v.name} ({other.__module__}.{other.__qualname__}, "
                 f"{v.py_type.__module__}.{v.py_type.__qualname__}), so plain data cannot tell them apart"
             )
-    _names_checked.add(id(node))
+    _names_checked.add(node)
 
 
 def _dump_union(node: UnionNode, value: Any, depth: int) -> Any:
@@ -548,9 +587,11 @@ def _load(node: Node, obj: Any, depth: int) -> Any:
 
 
 def _load_int(node: IntNode, obj: Any, depth: int) -> int:
-    k = node.kind
-    if not isinstance(obj, int) or isinstance(obj, bool) or not k.min <= obj <= k.max:
-        raise _Problem(f"expected an integer {k.min}..{k.max} ({k.name}), got {_show(obj)}")
+    low, high = _bounds_of(node)
+    if type(obj) is int and low <= obj <= high:
+        return obj
+    if not isinstance(obj, int) or isinstance(obj, bool) or not low <= obj <= high:
+        raise _Problem(f"expected an integer {low}..{high} ({node.kind.name}), got {_show(obj)}")
     return int(obj)
 
 
@@ -752,26 +793,25 @@ def _load_struct(node: StructNode, obj: Any, depth: int) -> Any:
     depth = _deeper(depth)
     if not isinstance(obj, dict):
         raise _Problem(f"expected an object with the fields of {node.label}, got {_show(obj)}")
-    wire = node.wire_fields
-    for key in obj:
-        if not any(f.name == key for f in wire):
-            names = ", ".join(f.name for f in wire) or "none"
-            raise _Problem(f"unknown field {key!r} (the fields of {node.label}: {names})")
+    fields = _fields_of(node)
+    if not fields.names.issuperset(obj):
+        unknown = next(key for key in obj if key not in fields.names)
+        names = ", ".join(name for name, _, _ in fields.load) or "none"
+        raise _Problem(f"unknown field {unknown!r} (the fields of {node.label}: {names})")
     values = []
-    for f in wire:
-        assert f.node is not None
-        if f.name in obj:
+    for name, field_node, load in fields.load:
+        if name in obj:
             try:
-                values.append(_load(f.node, obj[f.name], depth))
+                values.append(load(field_node, obj[name], depth))
             except _Problem as problem:
-                raise _at(problem, f".{f.name}") from None
+                raise _at(problem, f".{name}") from None
         else:
-            value = _default(node.cls, f.name)
+            value = _default(node.cls, name)
             if value is _NO_DEFAULT:
-                raise _Problem(f"missing field {f.name!r} (it has no default)")
+                raise _Problem(f"missing field {name!r} (it has no default)")
             values.append(value)
     try:
-        return node.construct(values)
+        return node.cls(*values) if fields.by_position else node.construct(values)
     except Exception as exc:  # a user's __post_init__ may refuse the values
         raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
 
