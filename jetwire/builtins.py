@@ -117,8 +117,8 @@ def convert(obj: Any, type: Any) -> Any:  # noqa: A002
     Checks everything ``encode`` would (widths, lengths, limits) and more: no bool for an int,
     no unknown fields. A struct field with a default may be left out. The value is the one
     decoding its own encoding gives (f32 rounded, datetime in whole milliseconds, UTC).
-    Raises ``ConvertError``
-    naming the path: ``Order.items[2].sku: expected an integer 0..4294967295 (u32), got -1``.
+    Raises ``ConvertError`` naming the path:
+    ``Order.items[2].sku: expected an integer 0..4294967295 (u32), got -1``.
     """
     node = codec_for(type).node
     try:
@@ -150,6 +150,8 @@ def _at(problem: _Problem, step: str) -> _Problem:
 
 def _show(obj: Any) -> str:
     """A short description of what was found instead."""
+    if isinstance(obj, int) and not isinstance(obj, bool) and obj.bit_length() > 256:
+        return f"an integer of {obj.bit_length()} bits"  # its digits could be thousands long
     if obj is None or isinstance(obj, (bool, int, float)):
         text = repr(obj)
     elif isinstance(obj, str):
@@ -199,7 +201,7 @@ def _dump_int(node: IntNode, value: Any, depth: int) -> int:
         raise _Problem(f"expected an int for {k.name}, got {type(value).__name__}")
     n: int = value.__index__()
     if not low <= n <= high:
-        raise _Problem(f"{n} is out of range for {k.name} ({low}..{high})")
+        raise _Problem(f"{_show(n)} is out of range for {k.name} ({low}..{high})")
     return n
 
 
@@ -212,7 +214,7 @@ def _dump_float(node: FloatNode, value: Any, depth: int) -> float | str:
     try:
         number = float(value)
     except OverflowError:
-        raise _Problem(f"{value} is too large for {node.kind.name}") from None
+        raise _Problem(f"{_show(value)} is too large for {node.kind.name}") from None
     if node.kind.size == 4:
         number = _as_f32(number)
     if math.isfinite(number):
@@ -608,7 +610,7 @@ def _load_float(node: FloatNode, obj: Any, depth: int) -> float:
     try:
         number = float(obj)
     except OverflowError:
-        raise _Problem(f"{obj} is too large for {node.kind.name}") from None
+        raise _Problem(f"{_show(obj)} is too large for {node.kind.name}") from None
     if node.kind.size == 4:
         number = _as_f32(number)
     return number

@@ -334,7 +334,8 @@ BAD: list[tuple[Any, Any, str, str]] = [
     (Order, {"items": {"sku": 1}}, "Order.items", "expected a list, got an object"),
     (jw.f64, True, "f64", "expected a number for f64, got True"),
     (jw.f64, "nan", "f64", '"NaN", "Infinity", "-Infinity"'),
-    (jw.f64, 10**400, "f64", "too large for f64"),
+    (jw.f64, 10**400, "f64", "an integer of 1329 bits is too large for f64"),
+    (jw.u128, 10**5000, "u128", "got an integer of 16610 bits"),  # past int's str digit limit
     (jw.f32, 1e39, "f32", "too large for f32"),
     (bool, 1, "bool", "expected true or false, got 1"),
     (type(None), 0, "None", "expected null"),
@@ -436,6 +437,8 @@ BAD_VALUES: list[tuple[Any, Any, str, str]] = [
     (Order, Order([Item(1), Item(-1)]), "Order.items[1].sku", "-1 is out of range for u32"),
     (Order, Order([], tags=[b"x"]), "Order.tags[0]", "expected a string, got a bytes"),
     (Order, Item(1), "Order", "expected Order, got Item"),
+    (jw.i128, -(10**5000), "i128", "an integer of 16610 bits is out of range for i128"),
+    (jw.f64, 10**5000, "f64", "an integer of 16610 bits is too large for f64"),
     (datetime.datetime, datetime.datetime(2000, 1, 1), "datetime", "without a timezone"),
     (jw.f32, 1e39, "f32", "too large for f32"),
     (jw.Option[jw.u8], 5, "Option[u8]", "expected None or Some(...)"),
