@@ -730,25 +730,26 @@ def _load_set(node: SetNode, obj: Any, depth: int) -> set[Any] | frozenset[Any]:
 
 
 def _load_map(node: MapNode, obj: Any, depth: int) -> dict[Any, Any]:
-    pairs: list[tuple[Any, Any, str]] = []  # data key, data value, where the key is
-    if _spelled_as_string(node.key):
+    as_object = _spelled_as_string(node.key)
+    pairs: Sequence[Any]
+    if as_object:
         if not isinstance(obj, dict):
             raise _Problem(f"expected an object, got {_show(obj)}")
         _count(len(obj))
-        pairs = [(k, v, f"[{k!r}]") for k, v in obj.items()]
+        pairs = list(obj.items())
     else:
-        for i, pair in enumerate(_sized(obj, "a list of [key, value] pairs")):
-            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                raise _at(_Problem(f"expected a [key, value] pair, got {_show(pair)}"), f"[{i}]")
-            pairs.append((pair[0], pair[1], f"[{i}].key"))
+        pairs = _sized(obj, "a list of [key, value] pairs")
     out: dict[Any, Any] = {}
-    for raw_key, raw_value, where in pairs:
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise _at(_Problem(f"expected a [key, value] pair, got {_show(pair)}"), f"[{i}]")
+        raw_key, raw_value = pair
         try:
             key = _load(node.key, raw_key, depth)
             if key in out:
                 raise _Problem(f"duplicate key {key!r} in a map")
         except _Problem as problem:
-            raise _at(problem, where) from None
+            raise _at(problem, f"[{raw_key!r}]" if as_object else f"[{i}].key") from None
         try:
             out[key] = _load(node.value, raw_value, depth)
         except _Problem as problem:
