@@ -353,9 +353,16 @@ def _dump_map(node: MapNode, value: Any, depth: int) -> dict[str, Any] | list[li
             pairs.append([spelled, _dump(node.value, value[key], depth)])
         except _Problem as problem:
             raise _at(problem, f"[{key!r}]") from None
-    if _spelled_as_string(node.key):
-        return dict(pairs)
-    return pairs
+    if not _spelled_as_string(node.key):
+        return pairs
+    spelled_map = dict(pairs)
+    if len(spelled_map) < len(pairs):  # e.g. datetimes within one millisecond
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Problem(f"two keys are one on the wire: {key!r}")
+            seen.add(key)
+    return spelled_map
 
 
 def _spelled_as_string(node: Node) -> bool:

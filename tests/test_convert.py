@@ -447,6 +447,9 @@ BAD_VALUES: list[tuple[Any, Any, str, str]] = [
     (ShapeFrame, ShapeFrame(70000, Point(1, 2)), "ShapeFrame.tag", "out of range for u16"),
     (set[Color], {Color.RED, "x"}, "set[Color]", "members cannot be put in order"),
     (jw.Url, "nope", "Url", "not an absolute URL"),
+    (dict[datetime.datetime, jw.u8],
+     {datetime.datetime(2024, 1, 1, 0, 0, 0, 1, UTC): 1, datetime.datetime(2024, 1, 1, 0, 0, 0, 2, UTC): 2},
+     "dict[datetime, u8]", "two keys are one on the wire: '2024-01-01T00:00:00.000Z'"),
     (Annotated[int, jw.With(U24)], 2**24, "U24", "custom codec failed"),
 ]
 
