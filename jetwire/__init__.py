@@ -7,6 +7,7 @@ implements is cited beside it.
 
 from typing import TYPE_CHECKING, Any
 
+from .builtins import ConvertError, convert, to_builtins
 from .compiler.plan import MAX_DATA_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_STRING_BYTES
 from .errors import DecodeError, EncodeError, SchemaError, WireError
 from .markers import (
@@ -93,4 +94,5 @@ __all__ = [
     "IpAddr", "SocketAddr", "SocketAddrV4", "SocketAddrV6", "Url",
     "Error", "Backtrace", "BacktraceFrame", "FieldPair", "Level", "LevelCodec",
     "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES", "MAX_DEPTH",
+    "to_builtins", "convert", "ConvertError",
 ]

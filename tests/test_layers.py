@@ -13,6 +13,7 @@ ROOT = pathlib.Path(jetwire.__file__).parent
 LAYER = {
     "jetwire.markers": 1, "jetwire.errors": 1, "jetwire.wiretypes": 1,
     "jetwire.compiler": 2, "jetwire.runtime": 3, "jetwire.stdtypes": 4, "jetwire.testing": 4,
+    "jetwire.builtins": 4,
     "jetwire": 5,
     "jetwire.mypy": 6,  # the mypy plugin: above everything, so no jetwire module may import it
 }
