@@ -227,7 +227,7 @@ class _Walker:
             if elem is None:
                 return st.just(node.container())
             items = st.lists(elem, max_size=size)
-            return items if node.container is list else items.map(tuple)
+            return items if node.container is list else items.map(node.container)
         if isinstance(node, SetNode):
             (elem_hint,) = _args(hint, 1)
             size, nested = self.collection(stack)
