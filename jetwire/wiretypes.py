@@ -9,6 +9,16 @@ from urllib.parse import unquote_to_bytes
 __all__ = ["Url"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
+# The usual URL, valid at a glance: a special scheme; a host that is a dotted quad, or plain
+# labels the last of which starts with no digit (so it cannot end in a number); a port under
+# 10000; no space or control character. Decoding checks every Url and most are this: the
+# rest take the whole way.
+_PLAIN = re.compile(
+    rf"(?:https?|wss?|ftp)://(?:{_DOTTED_QUAD}|(?:[A-Za-z0-9_\-]+\.)*[A-Za-z_\-][A-Za-z0-9_\-]*\.?)"
+    r"(?::[0-9]{0,4})?(?:[/?#][^\x00-\x20\x7f]*)?"
+)
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 _SPECIAL = {"http", "https", "ws", "wss", "ftp"}  # "file" is special too, with its own host rules
 # The WHATWG URL standard's forbidden host code points (an opaque host refuses them) and
@@ -22,8 +32,6 @@ _DIGITS = re.compile(r"[0-9]+")
 _HEX_DIGITS = re.compile(r"[0-9A-Fa-f]*")
 _OCTAL_DIGITS = re.compile(r"[0-7]*")
 _DRIVE_LETTER = re.compile(r"[A-Za-z][:|]")
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")  # the usual IPv4 host, valid at a glance
 # Full stops other than "." that IDNA mapping turns into "." (so they separate labels too).
 _IDEOGRAPHIC_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
@@ -59,6 +67,11 @@ class Url(str):
 
 def url_problem(text: str) -> str | None:
     """Why ``text`` is not an absolute URL, or None when it is one."""
+    return None if _PLAIN.fullmatch(text) else whole_url_problem(text)
+
+
+def whole_url_problem(text: str) -> str | None:
+    """``url_problem`` without the shortcut for the usual URL."""
     match = _SCHEME.match(text)
     if not match:
         return "no scheme"
@@ -126,8 +139,6 @@ def _host_problem(host: str, special: bool) -> str | None:
             return f"host {host!r} opens with '[' but does not end with ']'"
         problem = _ipv6_problem(host[1:-1])
         return f"host {host!r} is not an IPv6 address: {problem}" if problem else None
-    if _DOTTED_QUAD.fullmatch(host):
-        return None
     if not special:
         bad = _FORBIDDEN_HOST.search(host)
         return f"host {host!r} holds {bad.group()!r}" if bad else None

@@ -7,8 +7,11 @@ forbidden host and domain code points); the reasoning is given beside each case.
 """
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import jetwire as jw
+from jetwire import wiretypes
 
 H = bytes.fromhex
 
@@ -187,8 +190,6 @@ def test_decode_from_stream_and_view_refuse_too():
 
 def test_urls_strategy_makes_ip_hosts():
     """``jetwire.testing.urls`` draws IPv4 and IPv6 hosts too, and every draw is a valid Url."""
-    from hypothesis import given, settings
-
     from jetwire.testing import strategies
 
     seen = {"ipv4": False, "ipv6": False}
@@ -205,3 +206,30 @@ def test_urls_strategy_makes_ip_hosts():
 
     check()
     assert seen == {"ipv4": True, "ipv6": True}
+
+
+URLISH = "htpswfr:/\\.[]@%?#-_0123456789xabcABCX\uff10\uff0e \x00"
+
+
+@given(
+    st.one_of(
+        st.text(URLISH, max_size=30),
+        st.builds(
+            lambda scheme, rest: scheme + rest,
+            st.sampled_from(["http://", "https://", "ws://", "ftp://", "file://", "foo://", "http:"]),
+            st.text(URLISH, max_size=30),
+        ),
+    )
+)
+@settings(max_examples=3000, database=None)
+def test_shortcut_for_the_usual_url_accepts_only_what_the_whole_check_accepts(text):
+    if wiretypes._PLAIN.fullmatch(text):
+        assert wiretypes.whole_url_problem(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["https://example.com/a?b=1", "http://127.0.0.1:8080/x", "ws://a-b.c_d.:9999#f", "ftp://x"],
+)
+def test_the_usual_urls_take_the_shortcut(text):
+    assert wiretypes._PLAIN.fullmatch(text) and wiretypes.whole_url_problem(text) is None
