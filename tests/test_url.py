@@ -53,6 +53,8 @@ VALID = [
     ("http://1.2.3.4.com/", "the last label 'com' is not a number: a domain"),
     ("http://999.example/", "only the last label decides: a domain"),
     ("http://./", "'.' minus its trailing dot leaves an empty label: not a number"),
+    ("http://foo.09../", "only one trailing dot is dropped: the last label is empty, not a number"),
+    ("http://10000000000.com/", "a number-looking label that is not the last one"),
     # -- IPv6 in brackets ---------------------------------------------------------------------
     ("http://[::1]/", "'::' then one piece"),
     ("http://[::]/", "all pieces compressed"),
