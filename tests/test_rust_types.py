@@ -146,6 +146,11 @@ def test_vecdeque_is_a_vec_and_decodes_to_a_deque(tp, value, golden):
     unit = jw.Codec(tp).unit
     fast, end = unit.dec(H(golden), 0)
     assert type(fast) is collections.deque and fast == value and end == len(H(golden))
+    view, end = unit.dec_view(memoryview(H(golden)), 0)
+    assert type(view) is collections.deque and view == value and end == len(H(golden))
+    out = io.BytesIO()
+    assert jw.write_value(value, out, tp) == len(H(golden)) and out.getvalue() == H(golden)
+    assert jw.read_value(tp, io.BytesIO(H(golden))) == value
     assert unit.enc(value) == H(golden)
     node = plan(tp)
     slow, end = interpret.decode_buffer(node, H(golden), 0, node.label)
