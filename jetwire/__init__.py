@@ -34,11 +34,13 @@ from .markers import (
     i32,
     i64,
     i128,
+    isize,
     u8,
     u16,
     u32,
     u64,
     u128,
+    usize,
 )
 from .runtime.codec import Codec, byte_size, decode, decode_prefix, encode, explain
 from .runtime.decorators import WireFormat, wireenum, wireformat
@@ -87,7 +89,7 @@ __all__ = [
     "wireformat", "wireenum", "WireFormat", "Codec", "encode", "decode", "decode_prefix", "byte_size", "explain",
     "read_value", "read_value_async", "write_value", "write_value_async",
     "WireError", "EncodeError", "DecodeError", "SchemaError",
-    "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "f32", "f64",
+    "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "usize", "isize", "f32", "f64",
     "Skip", "With", "EncodeWith", "DecodeWith", "SizeWith", "As", "Into", "From", "Tagged",
     "Option", "Some", "WireCodec", "Reader", "Writer", "StrErrors", "SurrogateEscape", "fsstr",
     "Frame", "FrameReader", "FrameError",

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 __all__ = [
     "IntKind", "FloatKind",
-    "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "f32", "f64",
+    "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "usize", "isize", "f32", "f64",
     "Skip", "With", "EncodeWith", "DecodeWith", "SizeWith", "As", "Into", "From",
     "Some", "Option", "Tagged", "WireCodec", "Reader", "Writer", "StrErrors", "SurrogateEscape", "fsstr",
 ]
@@ -103,6 +103,10 @@ I16 = IntKind("i16", 2, True)
 I32 = IntKind("i32", 4, True)
 I64 = IntKind("i64", 8, True)
 I128 = IntKind("i128", 16, True)
+# Upstream's usize/isize: 8 bytes on the 64-bit platforms it runs on, so u64/i64 on the wire;
+# their own names keep error messages in the declaration's words.
+USIZE = IntKind("usize", 8, False)
+ISIZE = IntKind("isize", 8, True)
 F32 = FloatKind("f32", 4)
 F64 = FloatKind("f64", 8)
 
@@ -115,6 +119,8 @@ i16: TypeAlias = Annotated[int, I16]
 i32: TypeAlias = Annotated[int, I32]
 i64: TypeAlias = Annotated[int, I64]
 i128: TypeAlias = Annotated[int, I128]
+usize: TypeAlias = Annotated[int, USIZE]
+isize: TypeAlias = Annotated[int, ISIZE]
 f32: TypeAlias = Annotated[float, F32]
 f64: TypeAlias = Annotated[float, F64]
 

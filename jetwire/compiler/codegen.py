@@ -9,6 +9,7 @@ produces the result or the precise error. Nothing here builds error messages.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import ipaddress
 import itertools
@@ -87,6 +88,7 @@ _BASE_NS: dict[str, Any] = {
     "_setattr": object.__setattr__,
     "_new": object.__new__,
     "_SEQ": frozenset({list, tuple}),
+    "_SEQS": frozenset({list, tuple, collections.deque}),  # what a list/tuple/deque field takes at speed
     "_SETS": frozenset({set, frozenset}),
 }
 
@@ -490,7 +492,7 @@ class _Compiler:
                 self.enc(node.inner, value, em, stack)
         elif isinstance(node, (SeqNode, SetNode)):
             t = em.bind(expr)
-            kinds = "_SEQ" if isinstance(node, SeqNode) else "_SETS"
+            kinds = "_SEQS" if isinstance(node, SeqNode) else "_SETS"
             em.line(f"if {t}.__class__ not in {kinds}: raise _Bail")
             if isinstance(node, SetNode):
                 key = f", key={src.const(node.sort_key, 'key')}" if node.sort_key else ""
@@ -667,6 +669,8 @@ class _Compiler:
                 em.line(f"if len({target}) != {n}: raise _Bail")
             elif node.container is tuple:
                 em.line(f"{target} = tuple({into})")
+            elif node.container is not list:
+                em.line(f"{target} = {src.const(node.container, 'seq')}({into})")
         elif isinstance(node, MapNode):
             n, k, v = src.tmp("n"), src.tmp("k"), src.tmp("v")
             em.fixed("H", 2, n)

@@ -170,7 +170,7 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             items = []
             for i in range(count):
                 items.append((yield from decode_steps(node.elem, path + (f"[{i}]",), st)))
-            return items if node.container is list else tuple(items)
+            return items if node.container is list else node.container(items)
         if isinstance(node, SetNode):
             found: set[Any] = set()
             for i in range(count):

@@ -111,12 +111,12 @@ class IPNode(Node):
 
 
 class SeqNode(Node):
-    """u16 count, then the elements: ``list[T]`` and ``tuple[T, ...]``."""
+    """u16 count, then the elements: ``list[T]``, ``tuple[T, ...]`` and ``deque[T]``."""
 
     __slots__ = ("container", "elem")
 
     def __init__(self, elem: Node, container: type) -> None:
-        label = f"list[{elem.label}]" if container is list else f"tuple[{elem.label}, ...]"
+        label = f"tuple[{elem.label}, ...]" if container is tuple else f"{container.__name__}[{elem.label}]"
         super().__init__(label, None, 2, container)
         self.elem = elem
         self.container = container

@@ -71,9 +71,10 @@ DEFAULT_TAGS: dict[frozenset[type], Tagged] = {
     ),
 }
 
-_INT_CHOICES = "jetwire.u8, u16, u32, u64, u128, i16, i32, i64 or i128 (e.g. `x: u32`)"
+_INT_CHOICES = "jetwire.u8, u16, u32, u64, u128, i16, i32, i64, i128, usize or isize (e.g. `x: u32`)"
 _CHOICES = (
-    "bool, str, bytes, float, None, jetwire.u8 … i128, f32, f64, list[T], tuple[...], set[T], "
+    "bool, str, bytes, float, None, jetwire.u8 … i128, usize, isize, f32, f64, list[T], tuple[...], "
+    "collections.deque[T], set[T], "
     "frozenset[T], dict[K, V], T | None, jetwire.Option[T], a @wireformat or @wireenum class, "
     "an enum.Enum, ipaddress.IPv4Address/IPv6Address, jetwire.IpAddr, jetwire.SocketAddr, "
     "datetime.datetime, jetwire.Url, or Annotated[..., With(codec)]"
@@ -544,6 +545,8 @@ def _build_tagged(tagged: Tagged, typevars: dict[Any, Any]) -> UnionNode:
 def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
     if origin is list or origin is collections.abc.Sequence:
         return _seq(SeqNode, _build(args[0], typevars), list)  # r[jetstream.wireformat.vec]
+    if origin is collections.deque:  # upstream's VecDeque: a Vec on the wire
+        return _seq(SeqNode, _build(args[0], typevars), collections.deque)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return _seq(SeqNode, _build(args[0], typevars), tuple)

@@ -227,7 +227,7 @@ class _Walker:
             if elem is None:
                 return st.just(node.container())
             items = st.lists(elem, max_size=size)
-            return items if node.container is list else items.map(tuple)
+            return items if node.container is list else items.map(node.container)
         if isinstance(node, SetNode):
             (elem_hint,) = _args(hint, 1)
             size, nested = self.collection(stack)
@@ -399,11 +399,31 @@ def _word(first: str, rest: str, max_size: int) -> Strategy:
     return st.builds(operator.add, st.sampled_from(first), st.text(rest, max_size=max_size))
 
 
+def _ipv6_host(pieces: list[int]) -> str:
+    """The WHATWG serialisation: lowercase hex, the first longest run of two or more zero
+    pieces written as ``::``."""
+    best_start, best_len, start = -1, 1, -1
+    for i, piece in enumerate([*pieces, 1]):
+        if piece == 0 and start < 0:
+            start = i
+        elif piece != 0 and start >= 0:
+            if i - start > best_len:
+                best_start, best_len = start, i - start
+            start = -1
+    texts = [f"{piece:x}" for piece in pieces]
+    if best_start < 0:
+        return "[" + ":".join(texts) + "]"
+    head, tail = texts[:best_start], texts[best_start + best_len:]
+    return "[" + ":".join(head) + "::" + ":".join(tail) + "]"
+
+
 def urls() -> SearchStrategy[Url]:
-    """Absolute URLs: ``http(s)/ws(s)/ftp://host[:port]/path[?query]``, ``file:///path``,
-    ``mailto:user@host``, ``urn:name:thing``."""
+    """Absolute URLs: ``http(s)/ws(s)/ftp://host[:port]/path[?query]`` (hosts: domains, dotted
+    IPv4, bracketed IPv6), ``file:///path``, ``mailto:user@host``, ``urn:name:thing``."""
     label = _word(_LOWER, _LOWER + _DIGITS, 9)
-    host = st.lists(label, min_size=1, max_size=3).map(".".join)
+    ipv4 = st.lists(st.integers(0, 255), min_size=4, max_size=4).map(lambda parts: ".".join(map(str, parts)))
+    ipv6 = st.lists(st.integers(0, 0xFFFF), min_size=8, max_size=8).map(_ipv6_host)
+    host = st.lists(label, min_size=1, max_size=3).map(".".join) | ipv4 | ipv6
     port = st.none() | st.integers(1024, 65535)
     segment = st.text(_LOWER + _DIGITS + "-_~", max_size=8)
     path = st.lists(segment, max_size=3).map(lambda parts: "/" + "/".join(parts))

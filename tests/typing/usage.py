@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Annotated, Optional
 
 from typing_extensions import assert_type
@@ -30,6 +31,16 @@ class Right(WireFormat):
 Either = Annotated[Left | Right, Tagged([Left, Right])]
 
 
+@wireformat
+class Upstream(WireFormat):
+    """usize/isize, VecDeque and PhantomData spelled in Python."""
+
+    count: jetwire.usize
+    delta: jetwire.isize
+    queue: collections.deque[u16]
+    marker: None = None
+
+
 def check() -> None:
     item = Item(7, "tea")  # the generated __init__, seen through dataclass_transform
     data = item.encode()
@@ -40,6 +51,10 @@ def check() -> None:
     assert_type(jetwire.decode(Item, data), Item)
     assert_type(jetwire.Codec(list[u16]).encode([1, 2]), bytes)
     value: Either = Left(1)
+    upstream = Upstream(1, -1, collections.deque([2]))
+    assert_type(upstream.count, int)
+    assert_type(upstream.delta, int)
+    assert_type(Upstream.decode(upstream.encode()).queue, collections.deque[int])
     jetwire.encode(value, Either)
 
 
