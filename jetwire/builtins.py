@@ -719,7 +719,7 @@ def _load_seq(node: SeqNode, obj: Any, depth: int) -> list[Any] | tuple[Any, ...
             out.append(load(elem, item, depth))
         except _Problem as problem:
             raise _at(problem, f"[{i}]") from None
-    return out if node.container is list else tuple(out)
+    return out if node.container is list else node.container(out)
 
 
 def _load_set(node: SetNode, obj: Any, depth: int) -> set[Any] | frozenset[Any]:

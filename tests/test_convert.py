@@ -503,3 +503,16 @@ def test_the_example_of_docs_convert_md_runs() -> None:
     scope: dict[str, Any] = {}
     exec(compile(code.group(1), "docs/convert.md", "exec"), scope)
     assert scope["data"] == {"items": [{"sku": 7, "name": "tea"}], "placed": "2024-05-06T07:08:09.000Z"}
+
+
+def test_upstream_spellings_convert_to_their_own_python_types() -> None:
+    """A deque (upstream's VecDeque) comes back a deque, usize as the int it is."""
+    import collections
+
+    tp = collections.deque[jw.u8]
+    value = jw.convert([1, 2], tp)
+    assert isinstance(value, collections.deque) and value == collections.deque([1, 2])
+    assert jw.to_builtins(value, tp) == [1, 2]
+    assert jw.convert(jw.to_builtins(2**64 - 1, jw.usize), jw.usize) == 2**64 - 1
+    with pytest.raises(jw.ConvertError, match="usize"):
+        jw.convert(-1, jw.usize)
