@@ -14,6 +14,7 @@ import collections
 import contextlib
 import dataclasses
 import errno
+import os
 import posixpath
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeVar
@@ -122,6 +123,7 @@ class Client:
         self.session = session
         self.timeout = timeout
         self.root: int | None = None
+        self.address = ""  # HOST:PORT or the socket's path, for errors that concern the connection
         self._transport: asyncio.Transport | None = None
         self._waiters: dict[int, asyncio.Future[Any]] = {}
         self._closed: BaseException | None = None
@@ -129,7 +131,10 @@ class Client:
         self._writable = asyncio.Event()  # cleared while the transport's buffer is full
         self._writable.set()
         self._outbox: list[bytes] = []  # frames written together at the end of this loop turn
-        self._deadlines: dict[int, tuple[float, str]] = {}  # tag: (when it times out, what it is)
+        self._deadlines: dict[int, tuple[float, Any]] = {}  # tag: (when it times out, its request)
+        # fid: its path below the root, for the filename of errors (as os gives); a fid's entry is
+        # overwritten when the number is reused, so the map is no larger than the most fids held.
+        self._fid_paths: dict[int, str] = {}
         self._sweeper: asyncio.TimerHandle | None = None
 
     # -- connecting -------------------------------------------------------------------------------
@@ -155,11 +160,21 @@ class Client:
         wire = _Wire(client)
         if path:
             opening = loop.create_unix_connection(lambda: wire, path)
+            address = path
         elif host:
             opening = loop.create_connection(lambda: wire, host, port)
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         else:
             raise ValueError("connect needs a host (TCP) or a path (unix socket)")
-        await asyncio.wait_for(opening, timeout)
+        client.address = address
+        try:
+            await asyncio.wait_for(opening, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(errno.ETIMEDOUT, f"no connection within {timeout} s", address) from None
+        except OSError as exc:  # name the address, as os names the file (gaierror does not)
+            number = exc.errno
+            text = os.strerror(number) if isinstance(number, int) and number > 0 else exc.strerror or str(exc)
+            raise type(exc)(number, text, address) from exc
         try:
             await client._negotiate()
             await client.attach(aname=aname, uname=uname, n_uname=n_uname)
@@ -179,6 +194,7 @@ class Client:
         """Attaches a new fid to the root of ``aname`` (r[9p2000l.attach]); the first becomes ``root``."""
         fid = self.session.alloc_fid()
         await self._call(Tattach(fid=fid, afid=afid, uname=uname, aname=aname, n_uname=n_uname))
+        self._fid_paths[fid] = ""
         if self.root is None:
             self.root = fid
         return fid
@@ -187,6 +203,7 @@ class Client:
         """Starts authentication (r[9p2000l.auth]); servers that need none answer an error."""
         afid = self.session.alloc_fid()
         reply = await self._call(Tauth(afid=afid, uname=uname, aname=aname, n_uname=n_uname))
+        self._fid_paths[afid] = aname
         return afid, reply.aqid
 
     async def close(self) -> None:
@@ -292,11 +309,11 @@ class Client:
         if self._closed is not None:
             raise ConnectionError(str(self._closed))
         tag, data = self.session.request(msg)
-        future = self._expect(tag, type(msg).__name__)
+        future = self._expect(tag, msg)
         self._send(data)
         return tag, future
 
-    def _expect(self, tag: int, what: str) -> asyncio.Future[Any]:
+    def _expect(self, tag: int, what: Any) -> asyncio.Future[Any]:
         """The future that the reply to ``tag`` resolves; the sweep fails it when overdue."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -308,12 +325,48 @@ class Client:
         return future
 
     async def _result(self, tag: int, future: asyncio.Future[Any], msg: Any, filename: str | None = None) -> Any:
-        reply = await self._wait(future, tag, type(msg).__name__)
+        reply = await self._wait(future, tag, msg)
         if reply.__class__ is Rlerror or reply.__class__ is Rerror:
-            raise error_from_errno(reply.ecode, type(msg).__name__, filename)
+            raise self._error(reply.ecode, msg, filename)
         return reply
 
-    async def _wait(self, future: asyncio.Future[Any], tag: int, what: str) -> Any:
+    def _error(self, linux_errno: int, msg: Any, filename: str | None = None) -> OSError:
+        """The ``OSError`` for a failed ``msg``, naming its path(s) as ``os`` would."""
+        names = (filename, None) if filename is not None else self._paths_of(msg)
+        return error_from_errno(linux_errno, _describe(msg), *names)
+
+    def path_of(self, fid: int) -> str | None:
+        """The path ``fid`` was walked to (below the root), or None for a fid this client did not make."""
+        return self._fid_paths.get(fid)
+
+    def _joined(self, dfid: int, name: str) -> str | None:
+        parent = self._fid_paths.get(dfid)
+        return None if parent is None else posixpath.join(parent, name)
+
+    def _paths_of(self, msg: Any) -> tuple[str | None, str | None]:
+        """What ``os`` would give as ``filename`` and ``filename2`` for the call ``msg`` stands for."""
+        kind = msg.__class__
+        if kind is Tattach or kind is Tauth:
+            return msg.aname, None
+        if kind is Tlcreate or kind is Tsymlink:
+            return self._joined(msg.fid, msg.name), None
+        if kind is Tmkdir or kind is Tmknod:
+            return self._joined(msg.dfid, msg.name), None
+        if kind is Tunlinkat:
+            return self._joined(msg.dirfd, msg.name), None
+        if kind is Twalk:
+            parent = self._fid_paths.get(msg.fid)
+            return (None if parent is None else posixpath.join(parent, *msg.wnames)), None
+        if kind is Tlink:  # os.link(src, dst)
+            return self._fid_paths.get(msg.fid), self._joined(msg.dfid, msg.name)
+        if kind is Trename:
+            return self._fid_paths.get(msg.fid), self._joined(msg.dfid, msg.name)
+        if kind is Trenameat:
+            return self._joined(msg.olddirfid, msg.oldname), self._joined(msg.newdirfid, msg.newname)
+        fid = getattr(msg, "fid", None)
+        return (None if fid is None else self._fid_paths.get(fid)), None
+
+    async def _wait(self, future: asyncio.Future[Any], tag: int, what: Any) -> Any:
         try:
             return await future
         except asyncio.CancelledError:
@@ -321,7 +374,7 @@ class Client:
                 self._abandon(tag)
             raise
         except DecodeError as exc:
-            raise ProtocolError(f"the reply to {what} could not be decoded: {exc}") from exc
+            raise ProtocolError(f"the reply to {_describe(what)} could not be decoded: {exc}") from exc
         finally:
             self._deadlines.pop(tag, None)
 
@@ -340,7 +393,9 @@ class Client:
             future = self._waiters.get(tag)
             if future is not None and not future.done():
                 self._abandon(tag)
-                future.set_exception(TimeoutError(f"no reply to {what} (tag {tag}) within {self.timeout} s"))
+                text = f"no reply to {_describe(what)} (tag {tag}) within {self.timeout} s"
+                filename = self._paths_of(what)[0] if not isinstance(what, str) else self.address
+                future.set_exception(TimeoutError(errno.ETIMEDOUT, text, filename))
         if self._deadlines and self._closed is None:
             self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep)
 
@@ -370,13 +425,14 @@ class Client:
         chunks = [names[i:i + c.MAXWELEM] for i in range(0, len(names), c.MAXWELEM)] or [[]]
         qids: list[Qid] = []
         source = fid
-        path = "/".join(names)
+        base = self._fid_paths.get(fid, "")
+        path = posixpath.join(base, *names)
         try:
             for chunk in chunks:
                 reply = await self._call(Twalk(fid=source, newfid=target, wnames=chunk), filename=path)
                 qids.extend(reply.wqids)
                 if len(reply.wqids) != len(chunk):  # r[9p2000l.walk.partial]
-                    missing = "/".join(names[: len(qids) + 1])
+                    missing = posixpath.join(base, *names[: len(qids) + 1])
                     raise error_from_errno(c.ENOENT, "Twalk", missing)
                 source = target
         except BaseException:
@@ -385,6 +441,7 @@ class Client:
             elif newfid is None and target in self.session.fids_in_use and not self._owned_by_request(target):
                 self.session.free_fid(target)
             raise
+        self._fid_paths[target] = path
         return target, qids
 
     def _owned_by_request(self, fid: int) -> bool:
@@ -408,7 +465,8 @@ class Client:
         return reply.qid, reply.iounit
 
     async def lcreate(self, fid: int, name: str, flags: int, mode: int, gid: int = 0) -> tuple[Qid, int]:
-        reply = await self._call(Tlcreate(fid=fid, name=name, flags=flags, mode=mode, gid=gid), filename=name)
+        reply = await self._call(Tlcreate(fid=fid, name=name, flags=flags, mode=mode, gid=gid))
+        self._fid_paths[fid] = self._joined(fid, name) or name  # the fid is the new file now
         return reply.qid, reply.iounit
 
     async def read(self, fid: int, offset: int, count: int, iounit: int = 0) -> bytes:
@@ -485,7 +543,8 @@ class Client:
                 if count < min(step, len(data) - start):
                     if count == 0:
                         where = offset + start
-                        raise OSError(errno.EIO, f"the server wrote nothing at offset {where} (Twrite)")
+                        text = f"the server wrote nothing at offset {where} (Twrite)"
+                        raise OSError(errno.EIO, text, self._fid_paths.get(fid))
                     done = start + count
                     break
         return done
@@ -517,18 +576,17 @@ class Client:
         return reply
 
     async def mkdir_at(self, dfid: int, name: str, mode: int = 0o755, gid: int = 0) -> Qid:
-        reply = await self._call(Tmkdir(dfid=dfid, name=name, mode=mode, gid=gid), filename=name)
+        reply = await self._call(Tmkdir(dfid=dfid, name=name, mode=mode, gid=gid))
         qid: Qid = reply.qid
         return qid
 
     async def symlink_at(self, fid: int, name: str, target: str, gid: int = 0) -> Qid:
-        reply = await self._call(Tsymlink(fid=fid, name=name, symtgt=target, gid=gid), filename=name)
+        reply = await self._call(Tsymlink(fid=fid, name=name, symtgt=target, gid=gid))
         qid: Qid = reply.qid
         return qid
 
     async def mknod_at(self, dfid: int, name: str, mode: int, major: int = 0, minor: int = 0, gid: int = 0) -> Qid:
-        reply = await self._call(Tmknod(dfid=dfid, name=name, mode=mode, major=major, minor=minor, gid=gid),
-                                 filename=name)
+        reply = await self._call(Tmknod(dfid=dfid, name=name, mode=mode, major=major, minor=minor, gid=gid))
         qid: Qid = reply.qid
         return qid
 
@@ -538,17 +596,17 @@ class Client:
         return target
 
     async def link_at(self, dfid: int, fid: int, name: str) -> None:
-        await self._call(Tlink(dfid=dfid, fid=fid, name=name), filename=name)
+        await self._call(Tlink(dfid=dfid, fid=fid, name=name))
 
     async def rename_fid(self, fid: int, dfid: int, name: str) -> None:
-        await self._call(Trename(fid=fid, dfid=dfid, name=name), filename=name)
+        await self._call(Trename(fid=fid, dfid=dfid, name=name))
+        self._fid_paths[fid] = self._joined(dfid, name) or name
 
     async def renameat(self, olddirfid: int, oldname: str, newdirfid: int, newname: str) -> None:
-        await self._call(Trenameat(olddirfid=olddirfid, oldname=oldname, newdirfid=newdirfid, newname=newname),
-                         filename=oldname)
+        await self._call(Trenameat(olddirfid=olddirfid, oldname=oldname, newdirfid=newdirfid, newname=newname))
 
     async def unlinkat(self, dirfd: int, name: str, flags: int = 0) -> None:
-        await self._call(Tunlinkat(dirfd=dirfd, name=name, flags=flags), filename=name)
+        await self._call(Tunlinkat(dirfd=dirfd, name=name, flags=flags))
 
     async def fsync(self, fid: int, datasync: bool = False) -> None:
         await self._call(Tfsync(fid=fid, datasync=1 if datasync else 0))
@@ -570,11 +628,12 @@ class Client:
     async def xattrwalk(self, fid: int, name: str = "") -> tuple[int, int]:
         """A new fid on attribute ``name`` (or the name list), and its size (r[9p2000l.xattrwalk])."""
         newfid = self.session.alloc_fid()
-        reply = await self._call(Txattrwalk(fid=fid, newfid=newfid, name=name), filename=name)
+        reply = await self._call(Txattrwalk(fid=fid, newfid=newfid, name=name))
+        self._fid_paths[newfid] = self._fid_paths.get(fid, "")
         return newfid, reply.size
 
     async def xattrcreate(self, fid: int, name: str, attr_size: int, flags: int = 0) -> None:
-        await self._call(Txattrcreate(fid=fid, name=name, attr_size=attr_size, flags=flags), filename=name)
+        await self._call(Txattrcreate(fid=fid, name=name, attr_size=attr_size, flags=flags))
 
     async def flush(self, tag: int) -> None:
         """Asks the server to abandon the request ``tag``; returns when Rflush arrives."""
@@ -696,21 +755,40 @@ class Client:
             await self.link_at(dfid, fid, name)
 
     async def remove_path(self, path: str, directory: bool | None = None) -> None:
-        """Removes a file or an empty directory: Tunlinkat, or walk + Tremove where the server
-        lacks it (as Linux does, r[9p2000l.unlinkat])."""
-        parent, name = posixpath.split(path)
-        async with self.fid_of(parent) as dfid:
-            if directory is None:
-                async with self.fid_of(path) as fid:
-                    directory = (await self.getattr(fid, c.P9_GETATTR_MODE)).mode & c.S_IFMT == c.S_IFDIR
+        """Removes a file (``directory=False``: ``os.unlink``), an empty directory (``True``:
+        ``os.rmdir``) or either (``None``). The type is checked first, from the walk's qid, and
+        a mismatch refused as ``os`` does (``IsADirectoryError`` for a directory to unlink,
+        ``NotADirectoryError`` for a file to rmdir): Tunlinkat's AT_REMOVEDIR is not enough
+        (nfs-ganesha ignores it), nor is Tremove, the fallback where the server lacks Tunlinkat
+        (diod; Linux does the same, r[9p2000l.unlinkat]), which removes whatever its fid names."""
+        names = split_path(path)
+        if not names:
+            raise error_from_errno(c.EINVAL, "Tunlinkat: the root cannot be removed", path)
+        async with self.fid_of("/".join(names[:-1])) as dfid:
+            fid, qids = await self.walk(dfid, names[-1:])
+            fid_gone = False
             try:
-                await self.unlinkat(dfid, name, c.AT_REMOVEDIR if directory else 0)
-                return
-            except OSError as exc:
-                if exc.errno != errno.EOPNOTSUPP:
-                    raise
-        fid, _ = await self.walk(self._root(), split_path(path))
-        await self.remove(fid)  # clunks the fid whatever the answer
+                found_dir = await self._is_dir(fid, qids[-1] if qids else None)
+                if directory is not None and found_dir != directory:
+                    raise error_from_errno(c.EISDIR if found_dir else c.ENOTDIR, "Tunlinkat", path)
+                try:
+                    await self.unlinkat(dfid, names[-1], c.AT_REMOVEDIR if found_dir else 0)
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EOPNOTSUPP:
+                        raise
+                fid_gone = True  # Tremove clunks the fid whatever the answer
+                await self.remove(fid)
+            finally:
+                if not fid_gone:
+                    await self._clunk_shielded(fid)
+
+    async def _is_dir(self, fid: int, qid: Qid | None) -> bool:
+        """Whether ``fid`` names a directory (not following a symlink): from the walk's qid
+        when there is one (r[9p2000l.encoding.qid]), else from Tgetattr."""
+        if qid is not None:
+            return bool(qid.type & c.P9_QTDIR)
+        return (await self.getattr(fid, c.P9_GETATTR_MODE)).mode & c.S_IFMT == c.S_IFDIR
 
     async def rename(self, src: str, dst: str) -> None:
         """Like ``os.rename``: Trenameat, or Trename where the server lacks it (r[9p2000l.renameat])."""
@@ -920,6 +998,19 @@ def _checked_read(reply: Any, count: int) -> bytes:
     if len(data) > count:  # as Linux does ("bogus RREAD count"): never pass it on
         raise ProtocolError(f"Rread carried {len(data)} bytes for a Tread of {count}")
     return data
+
+
+def _describe(request: Any) -> str:
+    """A request as error messages name it: its type, and for Tattach/Tauth who asked for what."""
+    if isinstance(request, str):
+        return request
+    kind = type(request).__name__
+    if isinstance(request, (Tattach, Tauth)):
+        who = f"uname {request.uname!r}"
+        if request.n_uname != c.NONUNAME:
+            who += f", n_uname {request.n_uname}"
+        return f"{kind} of aname {request.aname!r} as {who}"
+    return kind
 
 
 def _ignore_result(future: asyncio.Future[Any]) -> None:

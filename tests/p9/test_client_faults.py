@@ -38,6 +38,7 @@ from jetwire.p9 import (
     Rlerror,
     Rlopen,
     Rread,
+    Rremove,
     Rversion,
     Rwalk,
     Rwrite,
@@ -49,6 +50,9 @@ from jetwire.p9 import (
     Tlcreate,
     Tlopen,
     Tread,
+    Tremove,
+    Trename,
+    Tunlinkat,
     Tversion,
     Twalk,
     Twrite,
@@ -753,3 +757,154 @@ def test_a_unix_socket_end_to_end(tmp_path: Any) -> None:
         await fake.stop()
 
     run(body)
+
+
+# -- 9. path operations keep their meaning; errors name their paths -----------------------------------
+
+
+def typed_walks(fake: Fake, f: Tframe) -> list[Any] | None:
+    """Names starting with "d" are directories; Tremove works; Tunlinkat is missing (EOPNOTSUPP, as diod)."""
+    if isinstance(f.msg, Twalk):
+        return [reply(f, Rwalk(wqids=[qid(100 + i, c.P9_QTDIR if n.startswith("d") else 0)
+                                      for i, n in enumerate(f.msg.wnames)]))]
+    if isinstance(f.msg, Tremove):
+        return [reply(f, Rremove())]
+    return None
+
+
+@pytest.mark.parametrize(("path", "directory", "exception", "code"), [
+    ("sub/afile", True, NotADirectoryError, errno.ENOTDIR),
+    ("sub/dempty", False, IsADirectoryError, errno.EISDIR),
+])
+def test_without_unlinkat_the_tremove_fallback_keeps_unlink_and_rmdir_apart(
+        path: str, directory: bool, exception: type, code: int) -> None:
+    async def body() -> None:
+        async with serving(typed_walks) as (fake, client):
+            with pytest.raises(exception) as info:
+                await client.remove_path(path, directory=directory)
+            assert (info.value.errno, info.value.filename) == (code, path)
+            assert not fake.of(Tremove) and not fake.of(Tunlinkat)  # nothing was asked to go
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+            await client.remove_path(path, directory=not directory)  # the right call goes through
+            (unlinkat,) = fake.of(Tunlinkat)
+            assert unlinkat.msg.flags == (0 if directory else c.AT_REMOVEDIR)
+            (remove,) = fake.of(Tremove)
+            assert remove.msg.fid not in client.session.fids_in_use  # Tremove clunked it
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+def test_errors_on_fids_name_the_path_the_fid_was_walked_to() -> None:
+    """Tread, Tremove, Tgetattr... carry no name on the wire; the OSError names the path as os does,
+    and a rename names both (filename2)."""
+    def handler(fake: Fake, f: Tframe) -> list[Any] | None:
+        if isinstance(f.msg, (Tread, Tremove, Trename, Tgetattr)):
+            return [reply(f, Rlerror(ecode=c.EIO if not isinstance(f.msg, Trename) else 18))]
+        return None
+
+    async def body() -> None:
+        async with serving(handler) as (fake, client):
+            with pytest.raises(OSError) as info:
+                await client.read_bytes("dir/file")
+            assert (info.value.errno, info.value.filename) == (errno.EIO, "dir/file")
+            fid, _ = await client.walk(client.root, ["dir"])
+            sub, _ = await client.walk(fid, ["deeper", "x"])
+            with pytest.raises(OSError) as info:
+                await client.getattr(sub)
+            assert info.value.filename == "dir/deeper/x" and "Tgetattr" in str(info.value)
+            with pytest.raises(OSError) as info:
+                await client.remove(sub)
+            assert info.value.filename == "dir/deeper/x"
+            with pytest.raises(OSError) as info:
+                await client.rename_fid(fid, client.root, "moved")
+            assert (info.value.errno, info.value.filename, info.value.filename2) == (errno.EXDEV, "dir", "moved")
+            await client.clunk(fid)
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+def test_a_refused_attach_names_the_aname_and_the_uname() -> None:
+    def handler(fake: Fake, f: Tframe) -> list[Any] | None:
+        return [reply(f, Rlerror(ecode=1))] if isinstance(f.msg, Tattach) else None
+
+    async def body() -> None:
+        fake = Fake(handler)
+        await fake.start()
+        with pytest.raises(PermissionError) as info:
+            await Client.connect("127.0.0.1", fake.port, aname="/srv/x", uname="nobody", n_uname=65534, timeout=2)
+        assert info.value.filename == "/srv/x"
+        assert "uname 'nobody'" in str(info.value) and "n_uname 65534" in str(info.value)
+        await fake.stop()
+
+    run(body)
+
+
+def test_connect_failures_name_the_address() -> None:
+    async def body() -> None:
+        with pytest.raises(OSError) as info:  # socket.gaierror names nothing by itself
+            await Client.connect("no-such-host.invalid", 564, timeout=5)
+        assert info.value.filename == "no-such-host.invalid:564" and info.value.strerror
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+            with pytest.raises(ConnectionRefusedError) as refused:
+                await Client.connect("127.0.0.1", port, timeout=2)
+        assert refused.value.filename == f"127.0.0.1:{port}"
+
+    run(body)
+
+
+def test_every_timeout_says_what_it_waited_for() -> None:
+    """TimeoutError() has an empty str(): each one the client raises names its request or address."""
+    async def body() -> None:
+        fake = Fake(lambda fake, f: [])
+        await fake.start()
+        with pytest.raises(TimeoutError) as info:
+            await Client.connect("127.0.0.1", fake.port, timeout=0)
+        assert str(info.value) and info.value.filename == f"127.0.0.1:{fake.port}"
+        await fake.stop()
+
+        def silent_read(fake: Fake, f: Tframe) -> list[Any] | None:
+            return [] if isinstance(f.msg, Tread) else None
+
+        async with serving(silent_read, timeout=0.3) as (fake, client):
+            with pytest.raises(TimeoutError) as info:
+                await client.read_bytes("dir/file")
+            assert "Tread" in str(info.value) and info.value.filename == "dir/file"
+
+    run(body)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--timeout", "0"], "no connection within 0.0 s: '127.0.0.1:{port}'"),
+    (["--timeout", "0.2"], "no reply to Tversion (tag 65535) within 0.2 s: '127.0.0.1:{port}'"),
+])
+def test_the_cli_says_why_it_failed(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A silent server (a socket that listens and never reads): the CLI names what timed out."""
+    from jetwire.p9.__main__ import main
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        assert main(["cat", f"127.0.0.1:{port}/srv", "some/file", *argv]) == 1
+    assert capsys.readouterr().err.strip().endswith(expected.format(port=port))
+
+
+def test_the_cli_names_an_unknown_host(capsys: pytest.CaptureFixture[str]) -> None:
+    from jetwire.p9.__main__ import main
+
+    assert main(["ls", "no-such-host.invalid:564/srv", "--timeout", "5"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("jetwire.p9: [Errno") and "'no-such-host.invalid:564'" in err
+
+
+def test_cli_errors_are_never_empty() -> None:
+    from jetwire.p9.__main__ import describe_error
+
+    assert describe_error(TimeoutError()) == "TimeoutError (no details given)"
+    assert describe_error(ConnectionResetError(), "a/b") == "a/b: ConnectionResetError (no details given)"
+    assert describe_error(ProtocolError("bad")) == "ProtocolError: bad"
+    assert describe_error(FileNotFoundError(2, "No such file", "x"), "y") == "[Errno 2] No such file: 'x'"

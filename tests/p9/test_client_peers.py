@@ -640,3 +640,33 @@ def test_pathlib_shaped_api(area: tuple[Peer, Path, str]) -> None:
     assert tree == [(name, ["a"], ["hard", "link"]), (f"{name}/a", ["b"], ["moved.txt"]), (f"{name}/a/b", [], [])]
     assert sorted(os.listdir(host)) == ["a"] and os.listdir(host / "a") == ["moved.txt"]
     assert (host / "a" / "moved.txt").read_text() == "héllo"
+
+
+def test_unlink_and_rmdir_keep_their_meaning(area: tuple[Peer, Path, str]) -> None:
+    """``rmdir`` of a file and ``unlink`` of an empty directory fail as ``os`` does (errno and
+    filename) and remove nothing, on diod too, where Tunlinkat is missing and the client falls
+    back to Tremove (which removes whatever its fid names)."""
+    peer, host, name = area
+    (host / "afile").write_bytes(b"keep me")
+    (host / "adir").mkdir()
+    (host / "alink").symlink_to("adir")
+
+    async def body(client: Client) -> list[tuple[type[OSError], int | None, str | None]]:
+        failures = []
+        for attempt in (client.path(name, "afile").rmdir(), client.path(name, "adir").unlink(),
+                        client.path(name, "alink").rmdir(), client.remove_path(f"{name}/adir", directory=False)):
+            with pytest.raises(OSError) as info:
+                await attempt
+            failures.append((type(info.value), info.value.errno, info.value.filename))
+        await client.path(name, "alink").unlink()  # the link goes, not the directory it names
+        return failures
+
+    failures = run(peer, body)
+    assert failures == [
+        (NotADirectoryError, errno.ENOTDIR, f"{name}/afile"),
+        (IsADirectoryError, errno.EISDIR, f"{name}/adir"),
+        (NotADirectoryError, errno.ENOTDIR, f"{name}/alink"),
+        (IsADirectoryError, errno.EISDIR, f"{name}/adir"),
+    ]
+    assert (host / "afile").read_bytes() == b"keep me"
+    assert (host / "adir").is_dir() and not (host / "alink").is_symlink()
