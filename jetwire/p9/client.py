@@ -14,10 +14,11 @@ import collections
 import contextlib
 import dataclasses
 import errno
+import io
 import os
 import posixpath
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..errors import DecodeError
 from . import constants as c
@@ -484,27 +485,55 @@ class Client:
         return count
 
     async def read_range(self, fid: int, offset: int = 0, length: int | None = None, iounit: int = 0,
-                         window: int = 8) -> bytes:
-        """Reads ``length`` bytes, or to end of file, keeping up to ``window`` Treads in flight
-        once the first read comes back full (a small file costs one round trip)."""
-        parts = [chunk async for chunk in self.read_chunks(fid, offset, length, iounit, window)]
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+                         window: int = 8, *, file_size: int | None = None) -> bytes:
+        """Reads ``length`` bytes, or to end of file, with up to ``window`` Treads in flight from
+        the first. To end of file, the size comes from ``file_size`` or a Tgetattr, and the last
+        Tread asks one byte past it, so its short answer proves the end without another round
+        trip; a file that grew meanwhile is read on to its new end, one that shrank gives what
+        is there. Each Rread's data is copied once, into the result: ``BytesIO`` grows its
+        buffer in place and hands it over as the ``bytes`` (a ``bytearray`` filled and then
+        converted would touch twice the memory, and fresh memory is what a big read costs)."""
+        if length is None:
+            if file_size is None:
+                file_size = (await self.getattr(fid, c.P9_GETATTR_SIZE)).size
+            end = offset + max(0, file_size - offset) + 1
+        else:
+            end = offset + length
+        out = io.BytesIO()
+        async for chunk in self._pipelined_reads(fid, offset, end, iounit, window, False):
+            out.write(chunk)
+        if length is None and offset + out.tell() == end:  # the file grew after Tgetattr
+            async for chunk in self.read_chunks(fid, end, None, iounit, window):
+                out.write(chunk)
+        return out.getvalue()
 
     async def read_chunks(self, fid: int, offset: int = 0, length: int | None = None, iounit: int = 0,
                           window: int = 8) -> AsyncIterator[bytes]:
         """The data from ``offset`` to ``offset + length`` (or end of file), in order, one Rread
-        at a time, with up to ``window`` Treads in flight: a stream that never holds the whole
-        file. A short read ends it (r[9p2000l.read]); reads in flight past the end are dropped."""
-        step = self.session.io_size(iounit)
+        at a time, with up to ``window`` Treads in flight once the first comes back full (a
+        small file costs one round trip): a stream that never holds the whole file. A short
+        read ends it (r[9p2000l.read]); reads in flight past the end are dropped."""
         end = None if length is None else offset + length
-        first = await self.read(fid, offset, step if end is None else min(step, end - offset), iounit)
-        if first:
-            yield first
-        position = offset + len(first)
-        if len(first) < step or position == end:
-            return
+        async for chunk in self._pipelined_reads(fid, offset, end, iounit, window, True):
+            yield chunk
+
+    async def _pipelined_reads(self, fid: int, offset: int, end: int | None, iounit: int, window: int,
+                               probe_first: bool) -> AsyncIterator[bytes]:
+        """Rread data from ``offset`` to ``end`` (or end of file) in order, up to ``window``
+        Treads in flight (after a first one alone if ``probe_first``). Leaving early drops the
+        reads still in flight; leaving on an error or a cancellation flushes them."""
+        step = self.session.io_size(iounit)
+        position = offset
+        if probe_first:
+            first = await self.read(fid, offset, step if end is None else min(step, end - offset), iounit)
+            if first:
+                yield first
+            position += len(first)
+            if len(first) < step or position == end:
+                return
         inflight: collections.deque[tuple[int, asyncio.Future[Any], Tread]] = collections.deque()
         issued = position
+        failed = True
         try:
             while True:
                 while len(inflight) < window and (end is None or issued < end):
@@ -513,40 +542,67 @@ class Client:
                     inflight.append((*self._start(request), request))
                     issued += count
                 if not inflight:
+                    failed = False
                     return
                 tag, future, request = inflight.popleft()
                 chunk = _checked_read(await self._result(tag, future, request), request.count)
+                position += len(chunk)
+                if len(chunk) < request.count and (end is None or position < end):
+                    failed = False  # end of file: what is still in flight read past it
                 if chunk:
                     yield chunk
-                position += len(chunk)
-                if len(chunk) < step and (end is None or position < end):
-                    return  # end of file: what is still in flight read past it
+                if not failed:
+                    return
         finally:
-            for tag, future, _ in inflight:  # their replies are not wanted: drop them as they come
+            for tag, future, _ in inflight:
                 future.add_done_callback(_ignore_result)
-                self._waiters.pop(tag, None)
-                self._deadlines.pop(tag, None)
+                if failed:
+                    self._abandon(tag)  # Tflush: the caller gave up on these
+                else:  # their replies are not wanted: drop them as they come
+                    self._waiters.pop(tag, None)
+                    self._deadlines.pop(tag, None)
 
-    async def write_range(self, fid: int, data: bytes, offset: int = 0, iounit: int = 0, window: int = 8) -> int:
-        """Writes all of ``data`` at ``offset`` with up to ``window`` Twrites in flight; after a
-        short write (r[9p2000l.write]) it goes on from where the server stopped."""
+    async def write_range(self, fid: int, data: bytes | bytearray | memoryview, offset: int = 0, iounit: int = 0,
+                          window: int = 8) -> int:
+        """Writes all of ``data`` at ``offset``, keeping up to ``window`` Twrites in flight, each
+        carrying a slice of ``data`` (no copy before encoding). After a short write
+        (r[9p2000l.write]) the writes in flight are awaited and it goes on from where the server
+        stopped; leaving on an error or a cancellation flushes what is still in flight."""
         step = self.session.io_size(iounit)
-        view = memoryview(data)
-        done = 0
-        while done < len(data):
-            starts = range(done, min(len(data), done + step * window), step)
-            counts = await asyncio.gather(
-                *(self.write(fid, offset + s, bytes(view[s:s + step]), iounit) for s in starts)
-            )
-            done = starts[-1] + min(step, len(data) - starts[-1])
-            for start, count in zip(starts, counts):
-                if count < min(step, len(data) - start):
+        inflight: collections.deque[tuple[int, asyncio.Future[Any], Twrite]] = collections.deque()
+        failed = True
+        with memoryview(data) as whole, whole.cast("B") as view:
+            total = len(view)
+            issued = done = 0
+            try:
+                while done < total:
+                    while len(inflight) < window and issued < total:
+                        # the encoder takes any buffer: a slice of view saves copying the chunk out
+                        chunk = cast(bytes, view[issued:issued + step])
+                        request = Twrite(fid=fid, offset=offset + issued, data=chunk)
+                        inflight.append((*self._start(request), request))
+                        issued += len(request.data)
+                    tag, future, request = inflight.popleft()
+                    count = (await self._result(tag, future, request)).count
+                    sent = len(request.data)
+                    if count > sent:
+                        raise ProtocolError(f"Rwrite counted {count} bytes for a Twrite of {sent}")
                     if count == 0:
-                        where = offset + start
-                        text = f"the server wrote nothing at offset {where} (Twrite)"
+                        text = f"the server wrote nothing at offset {request.offset} (Twrite)"
                         raise OSError(errno.EIO, text, self._fid_paths.get(fid))
-                    done = start + count
-                    break
+                    done += count
+                    if count < sent:  # the rest goes again, in order, from where the server stopped
+                        while inflight:
+                            tag, future, request = inflight.popleft()
+                            await self._result(tag, future, request)
+                        issued = done
+                failed = False
+            finally:
+                for tag, future, _ in inflight:
+                    future.add_done_callback(_ignore_result)
+                    if failed:
+                        self._abandon(tag)
+                inflight.clear()  # the requests hold slices of view, which must be released
         return done
 
     async def readdir(self, fid: int) -> list[Dirent]:
@@ -677,9 +733,11 @@ class Client:
             return False
 
     async def read_bytes(self, path: str) -> bytes:
+        """The whole file: Tlopen and Tgetattr (its size) in one round trip, then ``read_range``."""
         async with self.fid_of(path) as fid:
-            _, iounit = await self.lopen(fid, c.P9_RDONLY)
-            return await self.read_range(fid, 0, None, iounit)
+            (_, iounit), attrs = await asyncio.gather(self.lopen(fid, c.P9_RDONLY),
+                                                      self.getattr(fid, c.P9_GETATTR_SIZE))
+            return await self.read_range(fid, 0, None, iounit, file_size=attrs.size)
 
     async def write_bytes(self, path: str, data: bytes, mode: int = 0o644) -> int:
         """Creates or truncates ``path`` and writes ``data``."""

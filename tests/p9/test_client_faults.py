@@ -35,6 +35,7 @@ from jetwire.p9 import (
     Rflush,
     Rframe,
     Rgetattr,
+    Rlcreate,
     Rlerror,
     Rlopen,
     Rread,
@@ -908,3 +909,121 @@ def test_cli_errors_are_never_empty() -> None:
     assert describe_error(ConnectionResetError(), "a/b") == "a/b: ConnectionResetError (no details given)"
     assert describe_error(ProtocolError("bad")) == "ProtocolError: bad"
     assert describe_error(FileNotFoundError(2, "No such file", "x"), "y") == "[Errno 2] No such file: 'x'"
+
+
+# -- 10. whole-file reads and writes: sized, pipelined from the first request ----------------------------
+
+
+class FileServer:
+    """A handler serving one file's ``content`` whose Tgetattr reports ``reported`` bytes; Twrites
+    land in ``written`` (at most ``short`` bytes of the write at offset ``short_at`` are taken)."""
+
+    def __init__(self, content: bytes, reported: int, hold_reads: int = 0,
+                 short_at: int | None = None, short: int = 0) -> None:
+        self.content, self.reported, self.hold_reads = content, reported, hold_reads
+        self.held: list[Tframe] = []
+        self.written = bytearray()
+        self.short_at, self.short = short_at, short
+
+    def __call__(self, fake: Fake, f: Tframe) -> list[Any] | None:
+        m = f.msg
+        if isinstance(m, Tgetattr):
+            return [reply(f, rgetattr(self.reported))]
+        if isinstance(m, Tlcreate):
+            return [reply(f, Rlcreate(qid=qid(8), iounit=0))]
+        if isinstance(m, Tread):
+            answer = reply(f, Rread(data=self.content[m.offset:m.offset + m.count]))
+            if len(self.held) < self.hold_reads:  # answer nothing until hold_reads Treads are out at once
+                self.held.append(answer)  # type: ignore[arg-type]
+                return [] if len(self.held) < self.hold_reads else list(self.held)
+            return [answer]
+        if isinstance(m, Twrite):
+            data = bytes(m.data)
+            if m.offset == self.short_at:
+                data, self.short_at = data[:self.short], None
+            end = m.offset + len(data)
+            self.written.extend(bytes(max(0, end - len(self.written))))
+            self.written[m.offset:end] = data
+            return [reply(f, Rwrite(count=len(data)))]
+        return None
+
+
+BIG = bytes(range(256)) * 200  # 51,200 bytes: 7 Treads of 8,168 at msize 8,192
+
+
+@pytest.mark.parametrize(("reported", "reads"), [
+    (len(BIG), 7),  # as the size says: the 7th Tread asks one byte past it and its short answer ends the read
+    (len(BIG) - 1, 7 + 1),  # one byte more than reported: one more Tread finds the end
+    (1000, None),  # it grew after Tgetattr: read on to its end
+    (len(BIG) * 2, 13),  # it shrank: what is there
+])
+def test_read_bytes_sizes_its_read_from_getattr(reported: int, reads: int | None) -> None:
+    server = FileServer(BIG, reported)
+
+    async def body() -> None:
+        async with serving(server, msize=8192) as (fake, client):
+            assert await client.read_bytes("dir/file") == BIG
+            assert reads is None or len(fake.of(Tread)) == reads
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+def test_a_small_file_costs_one_tread() -> None:
+    async def body() -> None:
+        async with serving(FileServer(CONTENT, len(CONTENT))) as (fake, client):
+            assert await client.read_bytes("f") == CONTENT
+            (read,) = fake.of(Tread)
+            assert read.msg.count == len(CONTENT) + 1
+
+    run(body)
+
+
+@pytest.mark.parametrize("how", ["read_bytes", "file read()", "file read(size)"])
+def test_whole_file_reads_keep_their_treads_in_flight_from_the_start(how: str) -> None:
+    """The fake answers no Tread until all 7 are out: a client that waits for a first reply hangs (and fails)."""
+    server = FileServer(BIG, len(BIG), hold_reads=7)
+
+    async def body() -> None:
+        async with serving(server, msize=8192) as (fake, client):
+            if how == "read_bytes":
+                assert await client.read_bytes("f") == BIG
+            else:
+                async with await client.open("f") as f:
+                    assert await (f.read() if how == "file read()" else f.read(len(BIG) - 5)) == BIG[:len(
+                        BIG) if how == "file read()" else len(BIG) - 5]
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+def test_a_cancelled_whole_file_read_flushes_every_tread_in_flight() -> None:
+    server = FileServer(BIG, len(BIG), hold_reads=100)  # never answers a Tread
+
+    async def body() -> None:  # r[9p2000l.flush]
+        async with serving(server, msize=8192) as (fake, client):
+            task = asyncio.ensure_future(client.read_bytes("f"))
+            await fake.until(lambda: len(fake.of(Tread)) == 7)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await fake.until(lambda: len(fake.of(Tflush)) == 7)
+            assert {f.msg.oldtag for f in fake.of(Tflush)} == {f.tag for f in fake.of(Tread)}
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+@pytest.mark.parametrize("short_at", [None, 0, 8168 * 3])
+def test_write_bytes_pipelines_and_recovers_from_a_short_write(short_at: int | None) -> None:
+    server = FileServer(b"", 0, short_at=short_at, short=100)
+
+    async def body() -> None:  # r[9p2000l.write]: a short write goes on from where the server stopped
+        async with serving(server, msize=8192) as (fake, client):
+            assert await client.write_bytes("out", memoryview(BIG)) == len(BIG)
+            assert bytes(server.written) == BIG
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+        writes = fake.of(Twrite)
+        assert len(writes) == 7 + (0 if short_at is None else 7 - short_at // 8168)
+
+    run(body)
