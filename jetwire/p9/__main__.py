@@ -27,7 +27,7 @@ async def _run(args: argparse.Namespace) -> int:
             entries = await client.scandir(path)
             if args.long:
                 for entry in sorted(entries, key=lambda e: e.name):
-                    st = await client.stat(f"{path}/{entry.name}" if path else entry.name)
+                    st = await client.lstat(f"{path}/{entry.name}" if path else entry.name)
                     print(f"{statmod.filemode(st.st_mode)} {st.st_nlink:>3} {st.st_uid:>5} {st.st_gid:>5} "
                           f"{st.st_size:>10} {entry.name}")
             else:

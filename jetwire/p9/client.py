@@ -14,10 +14,13 @@ import collections
 import contextlib
 import dataclasses
 import errno
+import fnmatch
 import io
 import os
 import posixpath
+import stat as stat_module
 from collections.abc import AsyncIterator, Iterable
+from pathlib import PurePosixPath
 from typing import Any, TypeVar, cast
 
 from ..errors import DecodeError
@@ -62,6 +65,7 @@ from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, err
 __all__ = ["Client", "File", "RemotePath", "Stat", "parse_dirents", "connect"]
 
 R = TypeVar("R")
+_MAX_SYMLINKS = 40  # Linux's limit on symlinks followed in one lookup (ELOOP after)
 
 
 def parse_dirents(data: bytes) -> list[Dirent]:
@@ -104,8 +108,16 @@ class Stat:
         )
 
     @property
+    def st_atime(self) -> float:
+        return self.st_atime_ns / 1e9
+
+    @property
     def st_mtime(self) -> float:
         return self.st_mtime_ns / 1e9
+
+    @property
+    def st_ctime(self) -> float:
+        return self.st_ctime_ns / 1e9
 
 
 def split_path(path: str) -> list[str]:
@@ -721,9 +733,37 @@ class Client:
         finally:
             await self._clunk_shielded(fid)
 
-    async def stat(self, path: str) -> Stat:
+    async def stat(self, path: str, *, follow_symlinks: bool = True) -> Stat:
+        """``os.stat``: a symlink at the end of ``path`` is followed (see ``follow``) unless
+        ``follow_symlinks`` is false (``lstat``)."""
+        if follow_symlinks:
+            path = await self.follow(path)
         async with self.fid_of(path) as fid:
             return Stat.from_reply(await self.getattr(fid, c.P9_GETATTR_ALL))
+
+    async def lstat(self, path: str) -> Stat:
+        """``os.lstat``: the symlink itself (a walk never follows one, r[9p2000l.walk])."""
+        return await self.stat(path, follow_symlinks=False)
+
+    async def follow(self, path: str) -> str:
+        """``path`` with the symlink it names followed, and the one that names, ... (at most 40,
+        then ``ELOOP``, as Linux). The client follows them, as Linux's v9fs does, and only
+        inside the export: a target that is absolute or leads above the root names nothing
+        here (``FileNotFoundError``). A path that names no symlink comes back as it is."""
+        names = split_path(path)
+        for _ in range(_MAX_SYMLINKS):
+            fid, qids = await self.walk(self._root(), names)
+            try:
+                if not qids or not qids[-1].type & c.P9_QTSYMLINK:
+                    return "/".join(names)
+                target = await self.readlink_fid(fid)
+            finally:
+                await self._clunk_shielded(fid)
+            joined = posixpath.normpath(posixpath.join(*names[:-1], target)) if not target.startswith("/") else ""
+            if not joined or joined == ".." or joined.startswith("../"):
+                raise error_from_errno(c.ENOENT, f"the symlink leads out of the export to {target!r}", path)
+            names = split_path(joined)
+        raise error_from_errno(c.ELOOP, "", path)
 
     async def exists(self, path: str) -> bool:
         try:
@@ -848,6 +888,54 @@ class Client:
             return bool(qid.type & c.P9_QTDIR)
         return (await self.getattr(fid, c.P9_GETATTR_MODE)).mode & c.S_IFMT == c.S_IFDIR
 
+    async def rmtree(self, path: str, ignore_errors: bool = False) -> None:
+        """``shutil.rmtree``: removes the directory ``path`` and everything below it, without
+        following symlinks (a symlink as ``path`` is refused, as shutil does). With
+        ``ignore_errors`` whatever cannot be removed is left and the rest goes."""
+        try:
+            if stat_module.S_ISLNK((await self.lstat(path)).st_mode):
+                raise OSError("Cannot call rmtree on a symbolic link")
+            await self._rmtree(path, ignore_errors)
+        except OSError:
+            if not ignore_errors:
+                raise
+
+    async def _rmtree(self, path: str, ignore_errors: bool) -> None:
+        try:
+            entries = await self.scandir(path)
+        except OSError:
+            if not ignore_errors:
+                raise
+            entries = []
+        for entry in entries:
+            child = posixpath.join(path, entry.name)
+            try:
+                is_dir = entry.type == c.DT_DIR
+                if entry.type == c.DT_UNKNOWN:  # the server does not say: ask
+                    is_dir = stat_module.S_ISDIR((await self.lstat(child)).st_mode)
+                if is_dir:
+                    await self._rmtree(child, ignore_errors)
+                else:
+                    await self.remove_path(child, directory=False)
+            except OSError:
+                if not ignore_errors:
+                    raise
+        await self.remove_path(path, directory=True)
+
+    async def touch(self, path: str, mode: int = 0o666, exist_ok: bool = True) -> None:
+        """``Path.touch``: sets an existing file's access and modification times to the
+        server's now, or creates it empty (with ``mode``; ``FileExistsError`` if it exists
+        and not ``exist_ok``)."""
+        if exist_ok:
+            try:
+                async with self.fid_of(await self.follow(path)) as fid:
+                    await self.setattr(fid, c.P9_SETATTR_ATIME | c.P9_SETATTR_MTIME)
+                return
+            except OSError:
+                pass  # as pathlib: then try to create it, which says what is wrong
+        fid, _ = await self._open_path(path, c.P9_WRONLY | (0 if exist_ok else c.P9_EXCL), True, mode)
+        await self._clunk_shielded(fid)
+
     async def rename(self, src: str, dst: str) -> None:
         """Like ``os.rename``: Trenameat, or Trename where the server lacks it (r[9p2000l.renameat])."""
         old_parent, old_name = posixpath.split(src)
@@ -899,23 +987,27 @@ class Client:
         async with self.fid_of(path) as fid:
             return await self.statfs(fid)
 
+    async def _open_path(self, path: str, flags: int, create: bool, mode: int) -> tuple[int, int]:
+        """A fid open with ``flags`` on ``path`` (created with ``mode`` if ``create``), and its iounit."""
+        if create:
+            if flags & c.P9_EXCL and await self.exists(path):  # nfs-ganesha ignores EXCL in Tlcreate
+                raise error_from_errno(c.EEXIST, "Tlcreate", path)
+            parent, name = posixpath.split(path)
+            async with self.fid_of(parent) as dfid:
+                return await self._create_open(dfid, name, flags, mode)
+        fid, _ = await self.walk(self._root(), split_path(path))
+        try:
+            _, iounit = await self.lopen(fid, flags)
+        except BaseException:
+            await self._clunk_shielded(fid)
+            raise
+        return fid, iounit
+
     async def open(self, path: str, mode: str = "rb") -> File:
         """An async file object: ``async with await client.open("a.txt", "wb") as f: await f.write(b"x")``.
         Modes: r, w (create/truncate), a (append), x (exclusive create), with optional + and b."""
         flags, create = _open_flags(mode)
-        parent, name = posixpath.split(path)
-        if create:
-            if flags & c.P9_EXCL and await self.exists(path):  # nfs-ganesha ignores EXCL in Tlcreate
-                raise error_from_errno(c.EEXIST, "Tlcreate", path)
-            async with self.fid_of(parent) as dfid:
-                fid, iounit = await self._create_open(dfid, name, flags, 0o644)
-        else:
-            fid, _ = await self.walk(self._root(), split_path(path))
-            try:
-                _, iounit = await self.lopen(fid, flags)
-            except BaseException:
-                await self._clunk_shielded(fid)
-                raise
+        fid, iounit = await self._open_path(path, flags, create, 0o644)
         position = 0
         if flags & c.P9_APPEND:
             try:
@@ -1078,7 +1170,11 @@ def _ignore_result(future: asyncio.Future[Any]) -> None:
 
 class RemotePath:
     """A path on the server, shaped like ``pathlib.Path`` with awaitable methods:
-    ``p = client.path("notes") / "today.txt"; await p.write_bytes(b"hi"); await p.stat()``."""
+    ``p = client.path("notes") / "today.txt"; await p.write_bytes(b"hi"); await p.stat()``.
+
+    The pure parts (``name``, ``suffix``, ``with_suffix``, ``parents``...) are
+    ``PurePosixPath``'s, so they behave and fail as pathlib's do. Paths are relative to the
+    attached root, which is ``client.path()`` (``str`` gives ``""``)."""
 
     __slots__ = ("client", "parts")
 
@@ -1086,8 +1182,23 @@ class RemotePath:
         self.client = client
         self.parts = tuple(split_path("/".join(parts)))
 
-    def __truediv__(self, other: str) -> RemotePath:
-        return RemotePath(self.client, *self.parts, other)
+    # -- pure: no request ---------------------------------------------------------------------------
+
+    def _pure(self) -> PurePosixPath:
+        return PurePosixPath(*self.parts)
+
+    def _with(self, pure: PurePosixPath) -> RemotePath:
+        return RemotePath(self.client, str(pure))
+
+    def __truediv__(self, other: str | RemotePath) -> RemotePath:
+        return self.joinpath(other)
+
+    def joinpath(self, *others: str | RemotePath) -> RemotePath:
+        """``self / a / b``; a ``RemotePath`` joins by its parts (it is below the same root)."""
+        parts = [*self.parts]
+        for other in others:
+            parts.extend(other.parts if isinstance(other, RemotePath) else [other])
+        return RemotePath(self.client, *parts)
 
     def __str__(self) -> str:
         return "/".join(self.parts)
@@ -1101,25 +1212,95 @@ class RemotePath:
     def __hash__(self) -> int:
         return hash(self.parts)
 
+    def __lt__(self, other: RemotePath) -> bool:
+        if not isinstance(other, RemotePath):
+            return NotImplemented
+        return self.parts < other.parts
+
+    def as_posix(self) -> str:
+        return str(self)
+
     @property
     def name(self) -> str:
         return self.parts[-1] if self.parts else ""
 
     @property
+    def suffix(self) -> str:
+        return self._pure().suffix
+
+    @property
+    def suffixes(self) -> list[str]:
+        return self._pure().suffixes
+
+    @property
+    def stem(self) -> str:
+        return self._pure().stem
+
+    @property
     def parent(self) -> RemotePath:
         return RemotePath(self.client, *self.parts[:-1])
 
-    async def exists(self) -> bool:
-        return await self.client.exists(str(self))
+    @property
+    def parents(self) -> tuple[RemotePath, ...]:
+        """The ancestors, nearest first, ending with the root (as ``Path.parents``, which ends with ``.``)."""
+        return tuple(RemotePath(self.client, *self.parts[:i]) for i in range(len(self.parts) - 1, -1, -1))
 
-    async def stat(self) -> Stat:
-        return await self.client.stat(str(self))
+    def with_name(self, name: str) -> RemotePath:
+        return self._with(self._pure().with_name(name))
+
+    def with_stem(self, stem: str) -> RemotePath:
+        return self._with(self._pure().with_stem(stem))
+
+    def with_suffix(self, suffix: str) -> RemotePath:
+        return self._with(self._pure().with_suffix(suffix))
+
+    def relative_to(self, other: str | RemotePath) -> PurePosixPath:
+        """The rest of this path below ``other`` (``ValueError`` if it is not below it). A
+        ``PurePosixPath``: a relative path names no place on the server."""
+        return self._pure().relative_to(PurePosixPath(*_parts_of(other)))
+
+    def is_relative_to(self, other: str | RemotePath) -> bool:
+        parts = tuple(_parts_of(other))
+        return self.parts[:len(parts)] == parts
+
+    def match(self, pattern: str) -> bool:
+        """``PurePath.match``: the pattern matched from the right (no request is sent)."""
+        return self._pure().match(pattern)
+
+    # -- the server: one or a few requests each ---------------------------------------------------------
+
+    async def stat(self, *, follow_symlinks: bool = True) -> Stat:
+        return await self.client.stat(str(self), follow_symlinks=follow_symlinks)
+
+    async def lstat(self) -> Stat:
+        return await self.client.lstat(str(self))
+
+    async def _mode(self, follow_symlinks: bool = True) -> int | None:
+        """The mode, or None where pathlib's ``exists``/``is_*`` say False (nothing there, a
+        name under a file, a symlink loop or one that leads out of the export)."""
+        try:
+            return (await self.stat(follow_symlinks=follow_symlinks)).st_mode
+        except OSError as exc:
+            if exc.errno in _MISSING:
+                return None
+            raise
+
+    async def exists(self, *, follow_symlinks: bool = True) -> bool:
+        return await self._mode(follow_symlinks) is not None
 
     async def is_dir(self) -> bool:
-        try:
-            return (await self.stat()).st_mode & c.S_IFMT == c.S_IFDIR
-        except FileNotFoundError:
-            return False
+        return stat_module.S_ISDIR(await self._mode() or 0)
+
+    async def is_file(self) -> bool:
+        return stat_module.S_ISREG(await self._mode() or 0)
+
+    async def is_symlink(self) -> bool:
+        return stat_module.S_ISLNK(await self._mode(follow_symlinks=False) or 0)
+
+    async def samefile(self, other: str | RemotePath) -> bool:
+        """Whether both name the same file (the same qid path, r[9p2000l.encoding.qid])."""
+        other_path = other if isinstance(other, RemotePath) else RemotePath(self.client, other)
+        return (await self.stat()).st_ino == (await other_path.stat()).st_ino
 
     async def read_bytes(self) -> bytes:
         return await self.client.read_bytes(str(self))
@@ -1136,6 +1317,9 @@ class RemotePath:
     async def open(self, mode: str = "rb") -> File:
         return await self.client.open(str(self), mode)
 
+    async def touch(self, mode: int = 0o666, exist_ok: bool = True) -> None:
+        await self.client.touch(str(self), mode, exist_ok)
+
     async def iterdir(self) -> list[RemotePath]:
         """The entries of this directory (``.`` and ``..`` left out), as paths."""
         return [self / name for name in await self.client.listdir(str(self))]
@@ -1144,6 +1328,54 @@ class RemotePath:
         """``Path.walk`` (Python 3.12): (dirpath, dirnames, filenames), top down."""
         async for top, dirs, files in self.client.walk_tree(str(self)):
             yield RemotePath(self.client, top), dirs, files
+
+    async def glob(self, pattern: str) -> AsyncIterator[RemotePath]:
+        """``Path.glob``: the paths below this one that match ``pattern`` (``*``, ``?``,
+        ``[...]`` within a name, ``**`` for this directory and every one below it), in
+        directory order. Wildcards match names starting with ``.`` too, as pathlib's do.
+        A symlink to a directory is not descended into: not by ``**`` (nor is it by pathlib)
+        and, unlike pathlib, not by a wildcard either (the client would follow it itself)."""
+        if not pattern:
+            raise ValueError(f"Unacceptable pattern: {pattern!r}")
+        if pattern.startswith("/"):
+            raise NotImplementedError("Non-relative patterns are unsupported")
+        parts = [p for p in pattern.split("/") if p not in ("", ".")]
+        seen: set[RemotePath] = set()
+        async for path in self._select(parts):
+            if path not in seen:  # "**" reaches a path once per way down to it
+                seen.add(path)
+                yield path
+
+    async def rglob(self, pattern: str) -> AsyncIterator[RemotePath]:
+        """``Path.rglob``: ``glob("**/" + pattern)``."""
+        async for path in self.glob(f"**/{pattern}"):
+            yield path
+
+    async def _select(self, parts: list[str]) -> AsyncIterator[RemotePath]:
+        if not parts:
+            yield self
+            return
+        head, rest = parts[0], parts[1:]
+        if head == "**":
+            async for top, _, _ in self.walk():
+                async for path in top._select(rest):
+                    yield path
+        elif any(ch in head for ch in "*?["):
+            try:
+                entries = await self.client.scandir(str(self))
+            except OSError as exc:
+                if exc.errno in _MISSING or exc.errno in (errno.EACCES, errno.EPERM):
+                    return  # as pathlib: a directory that cannot be listed matches nothing
+                raise
+            for entry in entries:
+                if fnmatch.fnmatchcase(entry.name, head) and (not rest or entry.type in (c.DT_DIR, c.DT_UNKNOWN)):
+                    async for path in (self / entry.name)._select(rest):
+                        yield path
+        elif rest:
+            async for path in (self / head)._select(rest):
+                yield path
+        elif await (self / head).exists(follow_symlinks=False):
+            yield self / head
 
     async def mkdir(self, mode: int = 0o755, parents: bool = False, exist_ok: bool = False) -> None:
         try:
@@ -1171,9 +1403,18 @@ class RemotePath:
     async def rmdir(self) -> None:
         await self.client.remove_path(str(self), directory=True)
 
+    async def rmtree(self, ignore_errors: bool = False) -> None:
+        """``shutil.rmtree(self)``."""
+        await self.client.rmtree(str(self), ignore_errors)
+
     async def rename(self, target: RemotePath | str) -> RemotePath:
+        """``Path.rename``: on the server, as POSIX rename, an existing file at ``target`` is replaced."""
         await self.client.rename(str(self), str(target))
         return target if isinstance(target, RemotePath) else RemotePath(self.client, target)
+
+    async def replace(self, target: RemotePath | str) -> RemotePath:
+        """``Path.replace``: ``rename``, which replaces ``target`` already (POSIX rename)."""
+        return await self.rename(target)
 
     async def symlink_to(self, target: str) -> None:
         await self.client.symlink(target, str(self))
@@ -1186,3 +1427,11 @@ class RemotePath:
 
     async def chmod(self, mode: int) -> None:
         await self.client.chmod(str(self), mode)
+
+
+# errnos after which pathlib's exists()/is_dir()/is_file() answer False rather than raise
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
+def _parts_of(path: str | RemotePath) -> list[str]:
+    return list(path.parts) if isinstance(path, RemotePath) else split_path(path)

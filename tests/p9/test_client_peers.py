@@ -670,3 +670,90 @@ def test_unlink_and_rmdir_keep_their_meaning(area: tuple[Peer, Path, str]) -> No
     ]
     assert (host / "afile").read_bytes() == b"keep me"
     assert (host / "adir").is_dir() and not (host / "alink").is_symlink()
+
+
+def test_pathlib_queries_follow_symlinks_as_pathlib_does(area: tuple[Peer, Path, str]) -> None:
+    """is_file/is_dir/exists/stat follow a symlink (inside the export), is_symlink/lstat do not;
+    the times are os.stat's. Every answer is compared with the host's own pathlib."""
+    peer, host, name = area
+    (host / "f.txt").write_bytes(b"12345")
+    (host / "d").mkdir()
+    links = {"to_f": "f.txt", "to_d": "d", "dangling": "nothing", "loop": "loop", "chain": "to_f",
+             "up": "../" + name + "/f.txt"}
+    for link, target in links.items():
+        (host / link).symlink_to(target)
+    (host / "d" / "rel").symlink_to("../f.txt")
+    names = ["f.txt", "d", "missing", "f.txt/under", "d/rel", *links]
+
+    async def body(client: Client) -> dict[str, tuple[bool, bool, bool, bool]]:
+        answers = {}
+        for n in names:
+            p = client.path(name, n)
+            answers[n] = (await p.exists(), await p.is_file(), await p.is_dir(), await p.is_symlink())
+        outside = client.path(name, "outside")
+        await outside.symlink_to("/etc/hostname")  # absolute: the client cannot follow it in the export
+        assert not await outside.exists() and await outside.is_symlink()
+        with pytest.raises(FileNotFoundError):
+            await outside.stat()
+        with pytest.raises(OSError) as loop:
+            await client.path(name, "loop").stat()
+        assert loop.value.errno == errno.ELOOP
+        st, lst = await client.path(name, "chain").stat(), await client.path(name, "chain").lstat()
+        host_st, host_lst = os.stat(host / "chain"), os.lstat(host / "chain")
+        for ours, theirs in ((st, host_st), (lst, host_lst)):
+            assert (ours.st_mode, ours.st_size, ours.st_ino) == (theirs.st_mode, theirs.st_size, theirs.st_ino)
+            assert (ours.st_atime_ns, ours.st_ctime_ns) == (theirs.st_atime_ns, theirs.st_ctime_ns)
+            assert (ours.st_atime, ours.st_ctime) == (theirs.st_atime_ns / 1e9, theirs.st_ctime_ns / 1e9)
+        assert await client.path(name, "to_f").samefile(client.path(name, "f.txt"))
+        return answers
+
+    answers = run(peer, body)
+    for n in names:
+        p = host / n
+        assert answers[n] == (p.exists(), p.is_file(), p.is_dir(), p.is_symlink()), n
+
+
+def test_touch_glob_replace_rmtree(area: tuple[Peer, Path, str]) -> None:
+    peer, host, name = area
+    (host / "old.txt").write_bytes(b"old")
+    os.utime(host / "old.txt", (1_000_000, 1_000_000))
+    tree = ["a/x.py", "a/b/y.py", "a/b/c/z.txt", "a/.hidden.py", "top.py", "a/b/c/deep.py"]
+    for rel in tree:
+        (host / rel).parent.mkdir(parents=True, exist_ok=True)
+        (host / rel).write_bytes(rel.encode())
+    keep = host.parent / f"{name}-keep"  # a directory outside the tree, linked from inside it
+    keep.mkdir()
+    (keep / "precious").write_bytes(b"x")
+    (host / "a" / "b" / "link").symlink_to(keep)
+    patterns = ["*.py", "a/*", "a/*/*.py", "**/*.py", "**", "a/**/c", "a/b/c/z.txt", "nothing/*", "*/b"]
+    expected = {p: sorted(str(q.relative_to(host)) for q in host.glob(p)) for p in patterns}
+    expected["rglob"] = sorted(str(q.relative_to(host)) for q in host.rglob("*.txt"))
+
+    async def body(client: Client) -> dict[str, list[str]]:
+        top = client.path(name)
+        await (top / "new").touch()
+        await (top / "old.txt").touch()
+        with pytest.raises(FileExistsError) as exists:
+            await (top / "old.txt").touch(exist_ok=False)
+        assert exists.value.filename == f"{name}/old.txt"
+        found = {}
+        for pattern in patterns:
+            found[pattern] = sorted([str(p.relative_to(top)) async for p in top.glob(pattern)])
+        found["rglob"] = sorted([str(p.relative_to(top)) async for p in top.rglob("*.txt")])
+        (host / "dst").write_bytes(b"replaced")
+        moved = await (top / "old.txt").replace(top / "dst")
+        assert moved == top / "dst"
+        with pytest.raises(OSError, match="symbolic link"):
+            await (top / "a" / "b" / "link").rmtree()
+        with pytest.raises(FileNotFoundError):
+            await (top / "gone").rmtree()
+        await (top / "gone").rmtree(ignore_errors=True)
+        await (top / "a").rmtree()
+        return found
+
+    found = run(peer, body)
+    assert (host / "new").read_bytes() == b"" and (host / "dst").read_bytes() == b"old"
+    assert os.stat(host / "dst").st_mtime > 1_000_000  # touched
+    assert not (host / "a").exists() and (keep / "precious").read_bytes() == b"x"  # the link was not followed
+    assert found == expected
+    assert found["**/*.py"] == ["a/.hidden.py", "a/b/c/deep.py", "a/b/y.py", "a/x.py", "top.py"]
