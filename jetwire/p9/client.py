@@ -19,7 +19,7 @@ import io
 import os
 import posixpath
 import stat as stat_module
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import Any, TypeVar, cast
 
@@ -118,6 +118,23 @@ class Stat:
     @property
     def st_ctime(self) -> float:
         return self.st_ctime_ns / 1e9
+
+
+@contextlib.contextmanager
+def _both_named(filename: str, filename2: str) -> Iterator[None]:
+    """Errors inside name both paths, as ``os.rename``/``os.link``/``os.symlink`` do, whichever
+    request failed (a walk to either parent, or the call itself)."""
+    try:
+        yield
+    except OSError as exc:
+        exc.filename, exc.filename2 = filename, filename2
+        raise
+
+
+def _split(path: str) -> tuple[str, str]:
+    """(parent, name) of a normalised ``path``: ``a/b/`` is ``("a", "b")``, as os sees it."""
+    names = split_path(path)
+    return "/".join(names[:-1]), (names[-1] if names else "")
 
 
 def split_path(path: str) -> list[str]:
@@ -781,7 +798,7 @@ class Client:
 
     async def write_bytes(self, path: str, data: bytes, mode: int = 0o644) -> int:
         """Creates or truncates ``path`` and writes ``data``."""
-        parent, name = posixpath.split(path)
+        parent, name = _split(path)
         async with self.fid_of(parent) as dfid:
             fid, iounit = await self._create_open(dfid, name, c.P9_WRONLY | c.P9_TRUNC, mode)
         try:
@@ -832,15 +849,16 @@ class Client:
                 yield item
 
     async def mkdir(self, path: str, mode: int = 0o755) -> None:
-        parent, name = posixpath.split(path)
+        parent, name = _split(path)
         async with self.fid_of(parent) as dfid:
             await self.mkdir_at(dfid, name, mode)
 
     async def symlink(self, target: str, path: str) -> None:
         """Like ``os.symlink(target, path)``: ``path`` becomes a link to ``target``."""
-        parent, name = posixpath.split(path)
-        async with self.fid_of(parent) as dfid:
-            await self.symlink_at(dfid, name, target)
+        parent, name = _split(path)
+        with _both_named(target, path):
+            async with self.fid_of(parent) as dfid:
+                await self.symlink_at(dfid, name, target)
 
     async def readlink(self, path: str) -> str:
         async with self.fid_of(path) as fid:
@@ -848,9 +866,10 @@ class Client:
 
     async def link(self, src: str, dst: str) -> None:
         """Like ``os.link(src, dst)``."""
-        parent, name = posixpath.split(dst)
-        async with self.fid_of(src) as fid, self.fid_of(parent) as dfid:
-            await self.link_at(dfid, fid, name)
+        parent, name = _split(dst)
+        with _both_named(src, dst):
+            async with self.fid_of(src) as fid, self.fid_of(parent) as dfid:
+                await self.link_at(dfid, fid, name)
 
     async def remove_path(self, path: str, directory: bool | None = None) -> None:
         """Removes a file (``directory=False``: ``os.unlink``), an empty directory (``True``:
@@ -938,17 +957,18 @@ class Client:
 
     async def rename(self, src: str, dst: str) -> None:
         """Like ``os.rename``: Trenameat, or Trename where the server lacks it (r[9p2000l.renameat])."""
-        old_parent, old_name = posixpath.split(src)
-        new_parent, new_name = posixpath.split(dst)
-        async with self.fid_of(old_parent) as olddir, self.fid_of(new_parent) as newdir:
-            try:
-                await self.renameat(olddir, old_name, newdir, new_name)
-                return
-            except OSError as exc:
-                if exc.errno != errno.EOPNOTSUPP:
-                    raise
-            async with self.fid_of(src) as fid:
-                await self.rename_fid(fid, newdir, new_name)
+        old_parent, old_name = _split(src)
+        new_parent, new_name = _split(dst)
+        with _both_named(src, dst):
+            async with self.fid_of(old_parent) as olddir, self.fid_of(new_parent) as newdir:
+                try:
+                    await self.renameat(olddir, old_name, newdir, new_name)
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EOPNOTSUPP:
+                        raise
+                async with self.fid_of(src) as fid:
+                    await self.rename_fid(fid, newdir, new_name)
 
     async def chmod(self, path: str, mode: int) -> None:
         async with self.fid_of(path) as fid:
@@ -992,7 +1012,7 @@ class Client:
         if create:
             if flags & c.P9_EXCL and await self.exists(path):  # nfs-ganesha ignores EXCL in Tlcreate
                 raise error_from_errno(c.EEXIST, "Tlcreate", path)
-            parent, name = posixpath.split(path)
+            parent, name = _split(path)
             async with self.fid_of(parent) as dfid:
                 return await self._create_open(dfid, name, flags, mode)
         fid, _ = await self.walk(self._root(), split_path(path))

@@ -757,3 +757,42 @@ def test_touch_glob_replace_rmtree(area: tuple[Peer, Path, str]) -> None:
     assert not (host / "a").exists() and (keep / "precious").read_bytes() == b"x"  # the link was not followed
     assert found == expected
     assert found["**/*.py"] == ["a/.hidden.py", "a/b/c/deep.py", "a/b/y.py", "a/x.py", "top.py"]
+
+
+def test_rename_link_symlink_errors_name_both_paths_as_os(area: tuple[Peer, Path, str]) -> None:
+    """Whichever request fails (a walk, Trenameat, or diod's Trename fallback), the error is
+    os's: the same errno and both names. Rename keeps its meaning through the fallback."""
+    peer, host, name = area
+    (host / "f").write_bytes(b"x")
+    (host / "d").mkdir()
+    (host / "e").mkdir()
+    (host / "e" / "x").write_bytes(b"")
+    cases = [("rename", "f", "d"), ("rename", "d", "f"), ("rename", "d", "e"), ("rename", "nope", "z"),
+             ("rename", "f", "no/z"), ("link", "nope", "z"), ("link", "f", "d"), ("symlink", "t", "f")]
+
+    def host_error(call: str, src: str, dst: str) -> tuple[int | None, str | None, str | None]:
+        os_call = {"rename": os.rename, "link": os.link, "symlink": os.symlink}[call]
+        with pytest.raises(OSError) as info:
+            os_call(src if call == "symlink" else host / src, host / dst)
+        error = info.value
+        return error.errno, error.filename and Path(error.filename).name, error.filename2 and Path(error.filename2).name
+
+    expected = [host_error(*case) for case in cases]
+
+    async def body(client: Client) -> list[tuple[int | None, str | None, str | None]]:
+        ours = []
+        for call, src, dst in cases:
+            with pytest.raises(OSError) as info:
+                if call == "rename":
+                    await client.rename(f"{name}/{src}", f"{name}/{dst}")
+                elif call == "link":
+                    await client.link(f"{name}/{src}", f"{name}/{dst}")
+                else:
+                    await client.symlink(src, f"{name}/{dst}")
+            error = info.value
+            ours.append((error.errno, error.filename and Path(error.filename).name,
+                         error.filename2 and Path(error.filename2).name))
+        return ours
+
+    assert run(peer, body) == expected
+    assert sorted(os.listdir(host)) == ["d", "e", "f"]
