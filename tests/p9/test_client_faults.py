@@ -1027,3 +1027,23 @@ def test_write_bytes_pipelines_and_recovers_from_a_short_write(short_at: int | N
         assert len(writes) == 7 + (0 if short_at is None else 7 - short_at // 8168)
 
     run(body)
+
+
+def test_a_cancelled_write_flushes_every_twrite_in_flight() -> None:
+    def handler(fake: Fake, f: Tframe) -> list[Any] | None:
+        if isinstance(f.msg, Tlcreate):
+            return [reply(f, Rlcreate(qid=qid(8), iounit=0))]
+        return [] if isinstance(f.msg, Twrite) else None  # never answers a Twrite
+
+    async def body() -> None:  # r[9p2000l.flush]
+        async with serving(handler, msize=8192) as (fake, client):
+            task = asyncio.ensure_future(client.write_bytes("out", BIG))
+            await fake.until(lambda: len(fake.of(Twrite)) == 7)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await fake.until(lambda: len(fake.of(Tflush)) == 7)
+            assert {f.msg.oldtag for f in fake.of(Tflush)} == {f.tag for f in fake.of(Twrite)}
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
