@@ -131,6 +131,14 @@ def _both_named(filename: str, filename2: str) -> Iterator[None]:
         raise
 
 
+def _link_target(names: list[str], target: str, path: str) -> list[str]:
+    """The names of what the symlink ``names`` leads to; only a place inside the export will do."""
+    joined = "" if target.startswith("/") else posixpath.normpath(posixpath.join("/".join(names[:-1]), target))
+    if not joined or joined == ".." or joined.startswith("../"):
+        raise error_from_errno(c.ENOENT, f"the symlink leads out of the export to {target!r}", path)
+    return split_path(joined)
+
+
 def _split(path: str) -> tuple[str, str]:
     """(parent, name) of a normalised ``path``: ``a/b/`` is ``("a", "b")``, as os sees it."""
     names = split_path(path)
@@ -741,9 +749,13 @@ class Client:
         return self.root
 
     @contextlib.asynccontextmanager
-    async def fid_of(self, path: str) -> AsyncIterator[int]:
-        """A fid on ``path`` for the duration of the ``async with``; clunked on every way out."""
-        fid, _ = await self.walk(self._root(), split_path(path))
+    async def fid_of(self, path: str, *, follow_symlinks: bool = False) -> AsyncIterator[int]:
+        """A fid on ``path`` for the duration of the ``async with``; clunked on every way out.
+        With ``follow_symlinks``, on what a symlink at its end leads to (see ``follow``)."""
+        if follow_symlinks:
+            fid, _, _ = await self._walk_following(path)
+        else:
+            fid, _ = await self.walk(self._root(), split_path(path))
         try:
             yield fid
         finally:
@@ -752,9 +764,7 @@ class Client:
     async def stat(self, path: str, *, follow_symlinks: bool = True) -> Stat:
         """``os.stat``: a symlink at the end of ``path`` is followed (see ``follow``) unless
         ``follow_symlinks`` is false (``lstat``)."""
-        if follow_symlinks:
-            path = await self.follow(path)
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=follow_symlinks) as fid:
             return Stat.from_reply(await self.getattr(fid, c.P9_GETATTR_ALL))
 
     async def lstat(self, path: str) -> Stat:
@@ -766,19 +776,28 @@ class Client:
         then ``ELOOP``, as Linux). The client follows them, as Linux's v9fs does, and only
         inside the export: a target that is absolute or leads above the root names nothing
         here (``FileNotFoundError``). A path that names no symlink comes back as it is."""
+        fid, resolved, _ = await self._walk_following(path)
+        await self._clunk_shielded(fid)
+        return resolved
+
+    async def _walk_following(self, path: str) -> tuple[int, str, Qid | None]:
+        """A fid on what ``path`` leads to once symlinks at its end are followed, that path, and
+        its qid (None for the root).
+        A target that does not exist is ``FileNotFoundError`` naming ``path``, as ``os`` does."""
         names = split_path(path)
-        for _ in range(_MAX_SYMLINKS):
-            fid, qids = await self.walk(self._root(), names)
+        for _ in range(_MAX_SYMLINKS + 1):
             try:
-                if not qids or not qids[-1].type & c.P9_QTSYMLINK:
-                    return "/".join(names)
+                fid, qids = await self.walk(self._root(), names)
+            except FileNotFoundError as exc:
+                exc.filename = path
+                raise
+            if not qids or not qids[-1].type & c.P9_QTSYMLINK:
+                return fid, "/".join(names), qids[-1] if qids else None
+            try:
                 target = await self.readlink_fid(fid)
             finally:
                 await self._clunk_shielded(fid)
-            joined = posixpath.normpath(posixpath.join(*names[:-1], target)) if not target.startswith("/") else ""
-            if not joined or joined == ".." or joined.startswith("../"):
-                raise error_from_errno(c.ENOENT, f"the symlink leads out of the export to {target!r}", path)
-            names = split_path(joined)
+            names = _link_target(names, target, path)
         raise error_from_errno(c.ELOOP, "", path)
 
     async def exists(self, path: str) -> bool:
@@ -790,43 +809,18 @@ class Client:
 
     async def read_bytes(self, path: str) -> bytes:
         """The whole file: Tlopen and Tgetattr (its size) in one round trip, then ``read_range``."""
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             (_, iounit), attrs = await asyncio.gather(self.lopen(fid, c.P9_RDONLY),
                                                       self.getattr(fid, c.P9_GETATTR_SIZE))
             return await self.read_range(fid, 0, None, iounit, file_size=attrs.size)
 
     async def write_bytes(self, path: str, data: bytes, mode: int = 0o644) -> int:
         """Creates or truncates ``path`` and writes ``data``."""
-        parent, name = _split(path)
-        async with self.fid_of(parent) as dfid:
-            fid, iounit = await self._create_open(dfid, name, c.P9_WRONLY | c.P9_TRUNC, mode)
+        fid, iounit = await self._open_path(path, c.P9_WRONLY | c.P9_TRUNC, True, mode)
         try:
             return await self.write_range(fid, data, 0, iounit)
         finally:
             await self._clunk_shielded(fid)
-
-    async def _create_open(self, dfid: int, name: str, flags: int, mode: int) -> tuple[int, int]:
-        """A fid open on ``name`` in directory ``dfid``, and its iounit: Tlcreate on a clone of
-        the directory or, where the file exists (and ``flags`` has no EXCL), a walk to it and
-        Tlopen. The fid is the caller's; when this raises, no fid is left behind."""
-        fid, _ = await self.walk(dfid, [])
-        try:
-            _, iounit = await self.lcreate(fid, name, flags | c.P9_CREATE, mode)
-            return fid, iounit
-        except FileExistsError:
-            await self._clunk_shielded(fid)
-            if flags & c.P9_EXCL:
-                raise
-        except BaseException:
-            await self._clunk_shielded(fid)
-            raise
-        fid, _ = await self.walk(dfid, [name])
-        try:
-            _, iounit = await self.lopen(fid, flags)
-            return fid, iounit
-        except BaseException:
-            await self._clunk_shielded(fid)
-            raise
 
     async def listdir(self, path: str = "") -> list[str]:
         """The names in directory ``path``, without ``.`` and ``..`` (as ``os.listdir``)."""
@@ -946,7 +940,7 @@ class Client:
         and not ``exist_ok``)."""
         if exist_ok:
             try:
-                async with self.fid_of(await self.follow(path)) as fid:
+                async with self.fid_of(path, follow_symlinks=True) as fid:
                     await self.setattr(fid, c.P9_SETATTR_ATIME | c.P9_SETATTR_MTIME)
                 return
             except OSError:
@@ -1007,20 +1001,68 @@ class Client:
             return await self.statfs(fid)
 
     async def _open_path(self, path: str, flags: int, create: bool, mode: int) -> tuple[int, int]:
-        """A fid open with ``flags`` on ``path`` (created with ``mode`` if ``create``), and its iounit."""
-        if create:
-            if flags & c.P9_EXCL and await self.exists(path):  # nfs-ganesha ignores EXCL in Tlcreate
-                raise error_from_errno(c.EEXIST, "Tlcreate", path)
-            parent, name = _split(path)
-            async with self.fid_of(parent) as dfid:
-                return await self._create_open(dfid, name, flags, mode)
-        fid, _ = await self.walk(self._root(), split_path(path))
+        """A fid open with ``flags`` on ``path`` (created with ``mode`` if ``create`` and it is
+        missing), and its iounit; the fid is the caller's, and none is left when this raises.
+        As ``os.open``: a symlink at the end is followed (a walk does not follow one, and
+        nfs-ganesha's Tlcreate opens the link itself), an existing name with EXCL is
+        ``FileExistsError`` (nfs-ganesha ignores EXCL), and TRUNC truncates (nfs-ganesha
+        ignores it in Tlopen and Tlcreate: Linux's v9fs truncates with Tsetattr, and so does
+        this). Hence the walk first, then Tlcreate only where nothing is there."""
+        for _ in range(_MAX_SYMLINKS + 1):
+            names = split_path(path)
+            if not create or not names:
+                fid, path, qid = await self._walk_following(path)
+                break
+            async with self.fid_of("/".join(names[:-1])) as dfid:
+                try:
+                    fid, qids = await self.walk(dfid, names[-1:])
+                except FileNotFoundError:
+                    return await self._create(dfid, names[-1], flags, mode)
+            qid = qids[-1]
+            if not flags & c.P9_EXCL and not qid.type & c.P9_QTSYMLINK:
+                break
+            try:
+                if flags & c.P9_EXCL:
+                    raise error_from_errno(c.EEXIST, "Tlcreate", path)
+                target = await self.readlink_fid(fid)
+            finally:
+                await self._clunk_shielded(fid)
+            path = "/".join(_link_target(names, target, path))
+        else:
+            raise error_from_errno(c.ELOOP, "", path)
+        if qid is not None and qid.type & c.P9_QTDIR and flags & c.P9_ACCMODE != c.P9_RDONLY:
+            await self._clunk_shielded(fid)  # nfs-ganesha would open a directory for writing
+            raise error_from_errno(c.EISDIR, "Tlopen", path)
+        return fid, await self._lopen_owned(fid, flags)
+
+    async def _create(self, dfid: int, name: str, flags: int, mode: int) -> tuple[int, int]:
+        """Tlcreate of ``name`` in ``dfid`` on a clone of it; if another client made the name
+        since the walk found nothing (EEXIST, and no EXCL), the file is opened instead."""
+        fid, _ = await self.walk(dfid, [])
         try:
-            _, iounit = await self.lopen(fid, flags)
+            _, iounit = await self.lcreate(fid, name, flags | c.P9_CREATE, mode)
+            return fid, iounit
+        except FileExistsError:
+            await self._clunk_shielded(fid)
+            if flags & c.P9_EXCL:
+                raise
         except BaseException:
             await self._clunk_shielded(fid)
             raise
-        return fid, iounit
+        fid, _ = await self.walk(dfid, [name])
+        return fid, await self._lopen_owned(fid, flags)
+
+    async def _lopen_owned(self, fid: int, flags: int) -> int:
+        """Tlopen of a fid this call owns (clunked if it fails), then Tsetattr to size 0 for
+        TRUNC; returns the iounit."""
+        try:
+            _, iounit = await self.lopen(fid, flags)
+            if flags & c.P9_TRUNC:
+                await self.setattr(fid, c.P9_SETATTR_SIZE, size=0)
+        except BaseException:
+            await self._clunk_shielded(fid)
+            raise
+        return iounit
 
     async def open(self, path: str, mode: str = "rb") -> File:
         """An async file object: ``async with await client.open("a.txt", "wb") as f: await f.write(b"x")``.

@@ -40,6 +40,7 @@ from jetwire.p9 import (
     Rlopen,
     Rread,
     Rremove,
+    Rsetattr,
     Rversion,
     Rwalk,
     Rwrite,
@@ -53,6 +54,7 @@ from jetwire.p9 import (
     Tread,
     Tremove,
     Trename,
+    Tsetattr,
     Tunlinkat,
     Tversion,
     Twalk,
@@ -708,15 +710,18 @@ def test_read_bytes_clunks_the_fid_when_lopen_fails() -> None:
 
 @pytest.mark.parametrize("after_eexist", ["walk fails", "lopen fails"])
 def test_write_bytes_over_a_file_that_vanishes_clunks_each_fid_once(after_eexist: str) -> None:
-    """Tlcreate says EEXIST, then the file is gone (walk ENOENT) or refuses Tlopen: the clone
-    that Tlcreate used and the walked fid are each clunked exactly once, and no fid the client
-    might hand out again is clunked behind its new owner's back."""
+    """The walk finds no file, Tlcreate says EEXIST (another client made it), then the file is
+    gone (walk ENOENT) or refuses Tlopen: the clone that Tlcreate used and the walked fids are
+    each clunked exactly once, and no fid the client might hand out again is clunked behind
+    its new owner's back."""
+    failed_walks: set[int] = set()  # the tags of the walks answered ENOENT (tags are not reused here)
 
     def handler(fake: Fake, f: Tframe) -> list[Any] | None:
         m = f.msg
         if isinstance(m, Tlcreate):
             return [reply(f, Rlerror(ecode=c.EEXIST))]
-        if isinstance(m, Twalk) and m.wnames == ["f"] and after_eexist == "walk fails":
+        if isinstance(m, Twalk) and m.wnames == ["f"] and (not failed_walks or after_eexist == "walk fails"):
+            failed_walks.add(f.tag)
             return [reply(f, Rlerror(ecode=c.ENOENT))]
         if isinstance(m, Tlopen) and after_eexist == "lopen fails":
             return [reply(f, Rlerror(ecode=c.EACCES))]
@@ -727,8 +732,7 @@ def test_write_bytes_over_a_file_that_vanishes_clunks_each_fid_once(after_eexist
             with pytest.raises(FileNotFoundError if after_eexist == "walk fails" else PermissionError):
                 await client.write_bytes("d/f", b"data")
             await fake.until(lambda: not client.session.pending)
-            failed = ["f"] if after_eexist == "walk fails" else None
-            made = Counter(w.msg.newfid for w in fake.of(Twalk) if w.msg.wnames != failed)
+            made = Counter(w.msg.newfid for w in fake.of(Twalk) if w.tag not in failed_walks)
             clunks = Counter(f.msg.fid for f in fake.of(Tclunk))
             assert clunks == made, f"fids made by walks {made}, clunked {clunks}"  # each exactly once
             assert fake.of(Tlcreate)[0].msg.fid in clunks
@@ -931,6 +935,8 @@ class FileServer:
             return [reply(f, rgetattr(self.reported))]
         if isinstance(m, Tlcreate):
             return [reply(f, Rlcreate(qid=qid(8), iounit=0))]
+        if isinstance(m, Tsetattr):  # the truncation of an existing file
+            return [reply(f, Rsetattr())]
         if isinstance(m, Tread):
             answer = reply(f, Rread(data=self.content[m.offset:m.offset + m.count]))
             if len(self.held) < self.hold_reads:  # answer nothing until hold_reads Treads are out at once
@@ -1031,8 +1037,8 @@ def test_write_bytes_pipelines_and_recovers_from_a_short_write(short_at: int | N
 
 def test_a_cancelled_write_flushes_every_twrite_in_flight() -> None:
     def handler(fake: Fake, f: Tframe) -> list[Any] | None:
-        if isinstance(f.msg, Tlcreate):
-            return [reply(f, Rlcreate(qid=qid(8), iounit=0))]
+        if isinstance(f.msg, Tsetattr):
+            return [reply(f, Rsetattr())]
         return [] if isinstance(f.msg, Twrite) else None  # never answers a Twrite
 
     async def body() -> None:  # r[9p2000l.flush]

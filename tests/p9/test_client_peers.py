@@ -796,3 +796,57 @@ def test_rename_link_symlink_errors_name_both_paths_as_os(area: tuple[Peer, Path
 
     assert run(peer, body) == expected
     assert sorted(os.listdir(host)) == ["d", "e", "f"]
+
+
+@pytest.mark.parametrize("mode", ["wb", "ab", "xb", "rb"])
+def test_open_and_write_bytes_mean_what_os_open_does(area: tuple[Peer, Path, str], mode: str) -> None:
+    """open(name, mode) on a file, a directory, symlinks to each and a dangling symlink leaves the
+    same files and raises the same errors as the host's open. nfs-ganesha ignores O_TRUNC and
+    O_EXCL, opens a directory for writing and opens a symlink itself rather than its target: the
+    client truncates with Tsetattr and checks and follows before opening, as Linux's v9fs does."""
+    peer, host, name = area
+    names = ["f", "d", "lf", "ld", "dangling"]
+
+    def make(case: str) -> Path:  # a fresh directory per case: ganesha caches what it has seen
+        top = host / case
+        top.mkdir()
+        (top / "f").write_bytes(b"old contents")
+        (top / "d").mkdir()
+        (top / "lf").symlink_to("f")
+        (top / "ld").symlink_to("d")
+        (top / "dangling").symlink_to("target")
+        return top
+
+    def state(top: Path) -> list[tuple[str, bytes | None]]:
+        return sorted((p.name, p.read_bytes() if p.is_file() else None) for p in top.iterdir())
+
+    expected = {}
+    for n in names:
+        top = make(f"host-{n}")
+        try:
+            with open(top / n, mode) as f:
+                f.read() if mode == "rb" else f.write(b"new")
+            outcome: type[BaseException] | None = None
+        except OSError as exc:
+            outcome = type(exc)
+        expected[n] = (outcome, state(top))
+        make(f"ours-{n}")
+
+    async def body(client: Client) -> dict[str, type[BaseException] | None]:
+        outcomes: dict[str, type[BaseException] | None] = {}
+        for n in names:
+            try:
+                async with await client.open(f"{name}/ours-{n}/{n}", mode) as f:
+                    await (f.read() if mode == "rb" else f.write(b"new"))
+                outcomes[n] = None
+            except OSError as exc:
+                outcomes[n] = type(exc)
+        if mode == "wb":  # write_bytes is open "wb" + write
+            await client.write_bytes(f"{name}/ours-f/lf", b"again")
+        return outcomes
+
+    outcomes = run(peer, body)
+    if mode == "wb":
+        (host / "host-f" / "lf").write_bytes(b"again")
+        expected["f"] = (expected["f"][0], state(host / "host-f"))
+    assert {n: (outcomes[n], state(host / f"ours-{n}")) for n in names} == expected
