@@ -792,6 +792,7 @@ class Client:
                 exc.filename = path
                 raise
             if not qids or not qids[-1].type & c.P9_QTSYMLINK:
+                self._fid_paths[fid] = posixpath.join(*split_path(path)) if path else ""  # errors name it, as os does
                 return fid, "/".join(names), qids[-1] if qids else None
             try:
                 target = await self.readlink_fid(fid)
@@ -827,9 +828,16 @@ class Client:
         return [e.name for e in await self.scandir(path)]
 
     async def scandir(self, path: str = "") -> list[Dirent]:
-        async with self.fid_of(path) as fid:
+        """The entries of directory ``path`` (a symlink to one is followed, as ``os.scandir``
+        does); a file is ``NotADirectoryError`` (nfs-ganesha would say EINVAL)."""
+        fid, _, qid = await self._walk_following(path)
+        try:
+            if qid is not None and not qid.type & c.P9_QTDIR:
+                raise error_from_errno(c.ENOTDIR, "Tlopen", path)
             await self.lopen(fid, c.P9_RDONLY | c.P9_DIRECTORY)
             return [e for e in await self.readdir(fid) if e.name not in (".", "..")]
+        finally:
+            await self._clunk_shielded(fid)
 
     async def walk_tree(self, top: str = "") -> AsyncIterator[tuple[str, list[str], list[str]]]:
         """``os.walk``: (dirpath, dirnames, filenames) for ``top`` and every directory below."""
@@ -862,6 +870,8 @@ class Client:
         parent, name = _split(dst)
         with _both_named(src, dst):
             async with self.fid_of(src) as fid, self.fid_of(parent) as dfid:
+                if await self._is_dir(fid, None):  # nfs-ganesha would say EINVAL
+                    raise error_from_errno(c.EPERM, "Tlink: a directory cannot be hard-linked", src)
                 await self.link_at(dfid, fid, name)
 
     async def remove_path(self, path: str, directory: bool | None = None) -> None:
@@ -898,7 +908,8 @@ class Client:
         when there is one (r[9p2000l.encoding.qid]), else from Tgetattr."""
         if qid is not None:
             return bool(qid.type & c.P9_QTDIR)
-        return (await self.getattr(fid, c.P9_GETATTR_MODE)).mode & c.S_IFMT == c.S_IFDIR
+        # P9_GETATTR_BASIC, not P9_GETATTR_MODE alone: nfs-ganesha answers that with mode 0
+        return (await self.getattr(fid, c.P9_GETATTR_BASIC)).mode & c.S_IFMT == c.S_IFDIR
 
     async def rmtree(self, path: str, ignore_errors: bool = False) -> None:
         """``shutil.rmtree``: removes the directory ``path`` and everything below it, without
@@ -964,15 +975,15 @@ class Client:
                     await self.rename_fid(fid, newdir, new_name)
 
     async def chmod(self, path: str, mode: int) -> None:
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             await self.setattr(fid, c.P9_SETATTR_MODE, mode=mode)
 
     async def truncate(self, path: str, size: int) -> None:
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             await self.setattr(fid, c.P9_SETATTR_SIZE, size=size)
 
     async def getxattr(self, path: str, name: str) -> bytes:
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             xfid, size = await self.xattrwalk(fid, name)
             try:
                 return await self.read_range(xfid, 0, size) if size else b""
@@ -985,7 +996,7 @@ class Client:
 
     async def setxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
         """Txattrcreate on a clone, the value written, then the clunk that sets it (r[9p2000l.xattrcreate])."""
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             xfid, _ = await self.walk(fid, [])
             try:
                 await self.xattrcreate(xfid, name, len(value), flags)
@@ -997,7 +1008,7 @@ class Client:
             await self.clunk(xfid)  # the attribute is set here; its error is the caller's
 
     async def statvfs(self, path: str = "") -> Rstatfs:
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             return await self.statfs(fid)
 
     async def _open_path(self, path: str, flags: int, create: bool, mode: int) -> tuple[int, int]:

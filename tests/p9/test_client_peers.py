@@ -850,3 +850,65 @@ def test_open_and_write_bytes_mean_what_os_open_does(area: tuple[Peer, Path, str
         (host / "host-f" / "lf").write_bytes(b"again")
         expected["f"] = (expected["f"][0], state(host / "host-f"))
     assert {n: (outcomes[n], state(host / f"ours-{n}")) for n in names} == expected
+
+
+def test_path_calls_follow_symlinks_and_fail_as_os(area: tuple[Peer, Path, str]) -> None:
+    """chmod, truncate, listdir, getxattr follow a symlink as os does (diod follows it itself,
+    nfs-ganesha does not); listing a file, hard-linking a directory and the rest fail with os's
+    errno (nfs-ganesha would say EINVAL for the first two). Files are compared on the host."""
+    peer, host, name = area
+    calls: dict[str, tuple[Callable[[Path], Any], Callable[[Client, str], Awaitable[Any]]]] = {
+        "chmod lf": (lambda d: os.chmod(d / "lf", 0o600), lambda c, n: c.chmod(f"{n}/lf", 0o600)),
+        "truncate lf": (lambda d: os.truncate(d / "lf", 3), lambda c, n: c.truncate(f"{n}/lf", 3)),
+        "listdir ld": (lambda d: sorted(os.listdir(d / "ld")), lambda c, n: c.listdir(f"{n}/ld")),
+        "listdir f": (lambda d: os.listdir(d / "f"), lambda c, n: c.listdir(f"{n}/f")),
+        "readlink f": (lambda d: os.readlink(d / "f"), lambda c, n: c.readlink(f"{n}/f")),
+        "mkdir f/x": (lambda d: os.mkdir(d / "f" / "x"), lambda c, n: c.mkdir(f"{n}/f/x")),
+        "link d": (lambda d: os.link(d / "d", d / "d2"), lambda c, n: c.link(f"{n}/d", f"{n}/d2")),
+        "getxattr lf": (lambda d: os.getxattr(d / "lf", "user.none"), lambda c, n: c.getxattr(f"{n}/lf", "user.none")),
+    }
+
+    def make(case: str) -> Path:  # a fresh directory per case: ganesha caches what it has seen
+        top = host / case
+        top.mkdir()
+        (top / "f").write_bytes(b"old contents")
+        os.chmod(top / "f", 0o644)
+        (top / "d").mkdir()
+        (top / "d" / "x").write_bytes(b"")
+        (top / "lf").symlink_to("f")
+        (top / "ld").symlink_to("d")
+        return top
+
+    def state(top: Path) -> list[tuple[str, bytes | None, int]]:
+        return sorted((p.relative_to(top).as_posix(), p.read_bytes() if p.is_file() and not p.is_symlink() else None,
+                       p.lstat().st_mode) for p in top.rglob("*"))
+
+    def outcome(result: Any) -> tuple[Any, ...]:
+        if isinstance(result, OSError):
+            return type(result), result.errno
+        return ("ok", sorted(result) if isinstance(result, list) else None)
+
+    expected = {}
+    for i, (label, (host_call, _)) in enumerate(calls.items()):
+        top = make(f"host{i}")
+        try:
+            result = host_call(top)
+        except OSError as exc:
+            result = exc
+        expected[label] = (outcome(result), state(top))
+        make(f"ours{i}")
+
+    async def body(client: Client) -> dict[str, tuple[Any, ...]]:
+        outcomes = {}
+        for i, (label, (_, our_call)) in enumerate(calls.items()):
+            try:
+                result = await our_call(client, f"{name}/ours{i}")
+            except OSError as exc:
+                result = exc
+                if label == "getxattr lf":
+                    assert exc.filename == f"{name}/ours{i}/lf"  # the path given, as os names it
+            outcomes[label] = outcome(result)
+        return outcomes
+
+    outcomes = run(peer, body)
+    assert {label: (outcomes[label], state(host / f"ours{i}")) for i, label in enumerate(calls)} == expected
