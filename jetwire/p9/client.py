@@ -792,7 +792,7 @@ class Client:
                 exc.filename = path
                 raise
             if not qids or not qids[-1].type & c.P9_QTSYMLINK:
-                self._fid_paths[fid] = posixpath.join(*split_path(path)) if path else ""  # errors name it, as os does
+                self._fid_paths[fid] = "/".join(split_path(path))  # errors name the path given, as os does
                 return fid, "/".join(names), qids[-1] if qids else None
             try:
                 target = await self.readlink_fid(fid)

@@ -1053,3 +1053,13 @@ def test_a_cancelled_write_flushes_every_twrite_in_flight() -> None:
             await fake.until(lambda: only_root(client) and not client.session.pending)
 
     run(body)
+
+
+@pytest.mark.parametrize("root", ["", ".", "/", "./"])
+def test_every_spelling_of_the_root_stats_it(root: str) -> None:
+    async def body() -> None:
+        async with serving() as (fake, client):
+            assert (await client.stat(root)).st_size > 0
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
