@@ -9,6 +9,8 @@ Starts diod (``tests/p9/peers.py``'s ``start_diod``) on a temporary export holdi
   exit), reading the same file three ways: ``Client.read_bytes`` (the whole file in memory, up
   to 8 Treads in flight), ``async for chunk in Client.read_chunks(...)`` (a stream, 8 Treads in
   flight, nothing kept), and ``Client.read`` one request at a time, as diodcat does;
+* ``File.read()`` of the whole file, and writing a file of the same size with
+  ``Client.write_bytes`` and with ``File.write`` of 1 MiB slices;
 * pipelined Tgetattr: one connection, 32 requests always in flight over 4 fids for
   ``--getattr-seconds``, reported as calls per second.
 
@@ -48,6 +50,7 @@ from .report import RESULTS, ROOT, _git_revision, _version
 
 FILE_NAME = "big.bin"
 PROBE_NAME = "probe.bin"
+OUT_NAME = "written.bin"
 MIB = 1 << 20
 MB = 1e6
 
@@ -66,6 +69,33 @@ port, msize = int(port), int(msize)
 async def read_bytes(client):
     data = await client.read_bytes(path)
     return {"bytes": len(data)}
+
+
+async def file_read(client):
+    async with await client.open(path) as f:
+        data = await f.read()
+    return {"bytes": len(data)}
+
+
+def payload():
+    """What the write modes write: ``arg`` MiB (a 1 MiB random block repeated), made before connecting."""
+    return os.urandom(1 << 20) * int(arg)
+
+
+async def write_bytes(client):
+    data = payload()
+    started = time.perf_counter()
+    written = await client.write_bytes(path, data)
+    return {"bytes": written, "work_s": time.perf_counter() - started}
+
+
+async def write_stream(client):
+    data = memoryview(payload())
+    started = time.perf_counter()
+    async with await client.open(path, "wb") as f:
+        for start in range(0, len(data), 1 << 20):
+            await f.write(data[start:start + (1 << 20)])
+    return {"bytes": len(data), "work_s": time.perf_counter() - started}
 
 
 async def verify(client):
@@ -138,7 +168,8 @@ async def main():
         profiler.disable()
         profiler.dump_stats(profile_to)
     await client.close()
-    result.update(msize=client.msize, connect_s=connected - started, work_s=done - connected)
+    result.setdefault("work_s", done - connected)
+    result.update(msize=client.msize, connect_s=connected - started)
     return result
 
 
@@ -351,8 +382,13 @@ def main(argv: list[str] | None = None) -> None:
                 "jetwire read_bytes": lambda: bench.run(bench.jetwire_argv("read_bytes", FILE_NAME), json_out=True),
                 "jetwire read_chunks stream": lambda: bench.run(bench.jetwire_argv("stream", FILE_NAME),
                                                                 json_out=True),
+                "jetwire File.read()": lambda: bench.run(bench.jetwire_argv("file_read", FILE_NAME), json_out=True),
                 "jetwire read, 1 in flight": lambda: bench.run(bench.jetwire_argv("sequential", FILE_NAME),
                                                                json_out=True),
+                "jetwire write_bytes": lambda: bench.run(bench.jetwire_argv("write_bytes", OUT_NAME, args.size_mib),
+                                                         json_out=True),
+                "jetwire File.write, 1 MiB each": lambda: bench.run(
+                    bench.jetwire_argv("write_stream", OUT_NAME, args.size_mib), json_out=True),
                 "jetwire getattr x32": lambda: bench.run(bench.jetwire_argv("getattr_loop", FILE_NAME,
                                                                             args.getattr_seconds), json_out=True),
             }
@@ -404,7 +440,10 @@ def render(args: argparse.Namespace, size: int, negotiated: dict[str, Any], chec
            f"{negotiated['jetwire_msize']:,}): diod caps msize at 65,536, so every Tread below carries at most "
            f"{negotiated['jetwire_msize'] - 24:,} bytes. In diod's debug log diodcat keeps "
            f"{negotiated['diodcat_read_tags']} Tread in flight (of {negotiated['diodcat_read_count']:,} bytes).", ""]
-    out += ["## Reading the file", "",
+    out += ["## Reading and writing the file", "",
+            "The write rows write a file of the same size (1 MiB of random bytes repeated, made before "
+            "connecting; \"transfer MB/s\" times the write alone): `Client.write_bytes` in one call, and "
+            "`File.write` of 1 MiB slices in turn.", "",
             "Whole process, wall clock: `diodcat ... big.bin > /dev/null`, and `python -c` importing jetwire.p9, "
             "connecting, reading and exiting. MB/s is 10^6 bytes per second of that wall clock; \"transfer MB/s\" "
             "leaves out the jetwire process's start-up (interpreter, imports, connect: "

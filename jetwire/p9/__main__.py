@@ -27,7 +27,7 @@ async def _run(args: argparse.Namespace) -> int:
             entries = await client.scandir(path)
             if args.long:
                 for entry in sorted(entries, key=lambda e: e.name):
-                    st = await client.stat(f"{path}/{entry.name}" if path else entry.name)
+                    st = await client.lstat(f"{path}/{entry.name}" if path else entry.name)
                     print(f"{statmod.filemode(st.st_mode)} {st.st_nlink:>3} {st.st_uid:>5} {st.st_gid:>5} "
                           f"{st.st_size:>10} {entry.name}")
             else:
@@ -64,14 +64,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return asyncio.run(_run(args))
-    except (OSError, TimeoutError, ValueError) as exc:
-        named = isinstance(exc, OSError) and not isinstance(exc, TimeoutError) and exc.filename
-        where = f"{args.path}: " if args.path and isinstance(exc, OSError) and not named else ""
-        print(f"jetwire.p9: {where}{exc}", file=sys.stderr)
+    except Exception as exc:  # a server's refusal or a protocol error: say what, not a traceback
+        print(f"jetwire.p9: {describe_error(exc, args.path)}", file=sys.stderr)
         return 1
-    except Exception as exc:  # a protocol error: say what, not a traceback
-        print(f"jetwire.p9: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+
+
+def describe_error(exc: BaseException, path: str = "") -> str:
+    """One line that always says something: some exceptions have an empty ``str()``
+    (``TimeoutError()``, ``ConnectionResetError()``), and then the type name stands in; an
+    ``OSError`` that names no file is put down to ``path``."""
+    text = str(exc)
+    if not text:
+        text = f"{type(exc).__name__} (no details given)"
+    elif not isinstance(exc, (OSError, ValueError)):
+        text = f"{type(exc).__name__}: {text}"  # a protocol error: the type says which kind
+    if isinstance(exc, OSError) and exc.filename is None and path:
+        text = f"{path}: {text}"
+    return text
 
 
 if __name__ == "__main__":

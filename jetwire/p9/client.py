@@ -14,9 +14,14 @@ import collections
 import contextlib
 import dataclasses
 import errno
+import fnmatch
+import io
+import os
 import posixpath
-from collections.abc import AsyncIterator, Iterable
-from typing import Any, TypeVar
+import stat as stat_module
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import PurePosixPath
+from typing import Any, TypeVar, cast
 
 from ..errors import DecodeError
 from . import constants as c
@@ -60,6 +65,7 @@ from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, err
 __all__ = ["Client", "File", "RemotePath", "Stat", "parse_dirents", "connect"]
 
 R = TypeVar("R")
+_MAX_SYMLINKS = 40  # Linux's limit on symlinks followed in one lookup (ELOOP after)
 
 
 def parse_dirents(data: bytes) -> list[Dirent]:
@@ -102,8 +108,41 @@ class Stat:
         )
 
     @property
+    def st_atime(self) -> float:
+        return self.st_atime_ns / 1e9
+
+    @property
     def st_mtime(self) -> float:
         return self.st_mtime_ns / 1e9
+
+    @property
+    def st_ctime(self) -> float:
+        return self.st_ctime_ns / 1e9
+
+
+@contextlib.contextmanager
+def _both_named(filename: str, filename2: str) -> Iterator[None]:
+    """Errors inside name both paths, as ``os.rename``/``os.link``/``os.symlink`` do, whichever
+    request failed (a walk to either parent, or the call itself)."""
+    try:
+        yield
+    except OSError as exc:
+        exc.filename, exc.filename2 = filename, filename2
+        raise
+
+
+def _link_target(names: list[str], target: str, path: str) -> list[str]:
+    """The names of what the symlink ``names`` leads to; only a place inside the export will do."""
+    joined = "" if target.startswith("/") else posixpath.normpath(posixpath.join("/".join(names[:-1]), target))
+    if not joined or joined == ".." or joined.startswith("../"):
+        raise error_from_errno(c.ENOENT, f"the symlink leads out of the export to {target!r}", path)
+    return split_path(joined)
+
+
+def _split(path: str) -> tuple[str, str]:
+    """(parent, name) of a normalised ``path``: ``a/b/`` is ``("a", "b")``, as os sees it."""
+    names = split_path(path)
+    return "/".join(names[:-1]), (names[-1] if names else "")
 
 
 def split_path(path: str) -> list[str]:
@@ -122,6 +161,7 @@ class Client:
         self.session = session
         self.timeout = timeout
         self.root: int | None = None
+        self.address = ""  # HOST:PORT or the socket's path, for errors that concern the connection
         self._transport: asyncio.Transport | None = None
         self._waiters: dict[int, asyncio.Future[Any]] = {}
         self._closed: BaseException | None = None
@@ -129,7 +169,10 @@ class Client:
         self._writable = asyncio.Event()  # cleared while the transport's buffer is full
         self._writable.set()
         self._outbox: list[bytes] = []  # frames written together at the end of this loop turn
-        self._deadlines: dict[int, tuple[float, str]] = {}  # tag: (when it times out, what it is)
+        self._deadlines: dict[int, tuple[float, Any]] = {}  # tag: (when it times out, its request)
+        # fid: its path below the root, for the filename of errors (as os gives); a fid's entry is
+        # overwritten when the number is reused, so the map is no larger than the most fids held.
+        self._fid_paths: dict[int, str] = {}
         self._sweeper: asyncio.TimerHandle | None = None
 
     # -- connecting -------------------------------------------------------------------------------
@@ -155,11 +198,21 @@ class Client:
         wire = _Wire(client)
         if path:
             opening = loop.create_unix_connection(lambda: wire, path)
+            address = path
         elif host:
             opening = loop.create_connection(lambda: wire, host, port)
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         else:
             raise ValueError("connect needs a host (TCP) or a path (unix socket)")
-        await asyncio.wait_for(opening, timeout)
+        client.address = address
+        try:
+            await asyncio.wait_for(opening, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(errno.ETIMEDOUT, f"no connection within {timeout} s", address) from None
+        except OSError as exc:  # name the address, as os names the file (gaierror does not)
+            number = exc.errno
+            text = os.strerror(number) if isinstance(number, int) and number > 0 else exc.strerror or str(exc)
+            raise type(exc)(number, text, address) from exc
         try:
             await client._negotiate()
             await client.attach(aname=aname, uname=uname, n_uname=n_uname)
@@ -179,6 +232,7 @@ class Client:
         """Attaches a new fid to the root of ``aname`` (r[9p2000l.attach]); the first becomes ``root``."""
         fid = self.session.alloc_fid()
         await self._call(Tattach(fid=fid, afid=afid, uname=uname, aname=aname, n_uname=n_uname))
+        self._fid_paths[fid] = ""
         if self.root is None:
             self.root = fid
         return fid
@@ -187,6 +241,7 @@ class Client:
         """Starts authentication (r[9p2000l.auth]); servers that need none answer an error."""
         afid = self.session.alloc_fid()
         reply = await self._call(Tauth(afid=afid, uname=uname, aname=aname, n_uname=n_uname))
+        self._fid_paths[afid] = aname
         return afid, reply.aqid
 
     async def close(self) -> None:
@@ -292,11 +347,11 @@ class Client:
         if self._closed is not None:
             raise ConnectionError(str(self._closed))
         tag, data = self.session.request(msg)
-        future = self._expect(tag, type(msg).__name__)
+        future = self._expect(tag, msg)
         self._send(data)
         return tag, future
 
-    def _expect(self, tag: int, what: str) -> asyncio.Future[Any]:
+    def _expect(self, tag: int, what: Any) -> asyncio.Future[Any]:
         """The future that the reply to ``tag`` resolves; the sweep fails it when overdue."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -308,12 +363,48 @@ class Client:
         return future
 
     async def _result(self, tag: int, future: asyncio.Future[Any], msg: Any, filename: str | None = None) -> Any:
-        reply = await self._wait(future, tag, type(msg).__name__)
+        reply = await self._wait(future, tag, msg)
         if reply.__class__ is Rlerror or reply.__class__ is Rerror:
-            raise error_from_errno(reply.ecode, type(msg).__name__, filename)
+            raise self._error(reply.ecode, msg, filename)
         return reply
 
-    async def _wait(self, future: asyncio.Future[Any], tag: int, what: str) -> Any:
+    def _error(self, linux_errno: int, msg: Any, filename: str | None = None) -> OSError:
+        """The ``OSError`` for a failed ``msg``, naming its path(s) as ``os`` would."""
+        names = (filename, None) if filename is not None else self._paths_of(msg)
+        return error_from_errno(linux_errno, _describe(msg), *names)
+
+    def path_of(self, fid: int) -> str | None:
+        """The path ``fid`` was walked to (below the root), or None for a fid this client did not make."""
+        return self._fid_paths.get(fid)
+
+    def _joined(self, dfid: int, name: str) -> str | None:
+        parent = self._fid_paths.get(dfid)
+        return None if parent is None else posixpath.join(parent, name)
+
+    def _paths_of(self, msg: Any) -> tuple[str | None, str | None]:
+        """What ``os`` would give as ``filename`` and ``filename2`` for the call ``msg`` stands for."""
+        kind = msg.__class__
+        if kind is Tattach or kind is Tauth:
+            return msg.aname, None
+        if kind is Tlcreate or kind is Tsymlink:
+            return self._joined(msg.fid, msg.name), None
+        if kind is Tmkdir or kind is Tmknod:
+            return self._joined(msg.dfid, msg.name), None
+        if kind is Tunlinkat:
+            return self._joined(msg.dirfd, msg.name), None
+        if kind is Twalk:
+            parent = self._fid_paths.get(msg.fid)
+            return (None if parent is None else posixpath.join(parent, *msg.wnames)), None
+        if kind is Tlink:  # os.link(src, dst)
+            return self._fid_paths.get(msg.fid), self._joined(msg.dfid, msg.name)
+        if kind is Trename:
+            return self._fid_paths.get(msg.fid), self._joined(msg.dfid, msg.name)
+        if kind is Trenameat:
+            return self._joined(msg.olddirfid, msg.oldname), self._joined(msg.newdirfid, msg.newname)
+        fid = getattr(msg, "fid", None)
+        return (None if fid is None else self._fid_paths.get(fid)), None
+
+    async def _wait(self, future: asyncio.Future[Any], tag: int, what: Any) -> Any:
         try:
             return await future
         except asyncio.CancelledError:
@@ -321,7 +412,7 @@ class Client:
                 self._abandon(tag)
             raise
         except DecodeError as exc:
-            raise ProtocolError(f"the reply to {what} could not be decoded: {exc}") from exc
+            raise ProtocolError(f"the reply to {_describe(what)} could not be decoded: {exc}") from exc
         finally:
             self._deadlines.pop(tag, None)
 
@@ -340,7 +431,9 @@ class Client:
             future = self._waiters.get(tag)
             if future is not None and not future.done():
                 self._abandon(tag)
-                future.set_exception(TimeoutError(f"no reply to {what} (tag {tag}) within {self.timeout} s"))
+                text = f"no reply to {_describe(what)} (tag {tag}) within {self.timeout} s"
+                filename = self._paths_of(what)[0] if not isinstance(what, str) else self.address
+                future.set_exception(TimeoutError(errno.ETIMEDOUT, text, filename))
         if self._deadlines and self._closed is None:
             self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep)
 
@@ -370,13 +463,14 @@ class Client:
         chunks = [names[i:i + c.MAXWELEM] for i in range(0, len(names), c.MAXWELEM)] or [[]]
         qids: list[Qid] = []
         source = fid
-        path = "/".join(names)
+        base = self._fid_paths.get(fid, "")
+        path = posixpath.join(base, *names)
         try:
             for chunk in chunks:
                 reply = await self._call(Twalk(fid=source, newfid=target, wnames=chunk), filename=path)
                 qids.extend(reply.wqids)
                 if len(reply.wqids) != len(chunk):  # r[9p2000l.walk.partial]
-                    missing = "/".join(names[: len(qids) + 1])
+                    missing = posixpath.join(base, *names[: len(qids) + 1])
                     raise error_from_errno(c.ENOENT, "Twalk", missing)
                 source = target
         except BaseException:
@@ -385,6 +479,7 @@ class Client:
             elif newfid is None and target in self.session.fids_in_use and not self._owned_by_request(target):
                 self.session.free_fid(target)
             raise
+        self._fid_paths[target] = path
         return target, qids
 
     def _owned_by_request(self, fid: int) -> bool:
@@ -408,7 +503,8 @@ class Client:
         return reply.qid, reply.iounit
 
     async def lcreate(self, fid: int, name: str, flags: int, mode: int, gid: int = 0) -> tuple[Qid, int]:
-        reply = await self._call(Tlcreate(fid=fid, name=name, flags=flags, mode=mode, gid=gid), filename=name)
+        reply = await self._call(Tlcreate(fid=fid, name=name, flags=flags, mode=mode, gid=gid))
+        self._fid_paths[fid] = self._joined(fid, name) or name  # the fid is the new file now
         return reply.qid, reply.iounit
 
     async def read(self, fid: int, offset: int, count: int, iounit: int = 0) -> bytes:
@@ -426,27 +522,54 @@ class Client:
         return count
 
     async def read_range(self, fid: int, offset: int = 0, length: int | None = None, iounit: int = 0,
-                         window: int = 8) -> bytes:
-        """Reads ``length`` bytes, or to end of file, keeping up to ``window`` Treads in flight
-        once the first read comes back full (a small file costs one round trip)."""
-        parts = [chunk async for chunk in self.read_chunks(fid, offset, length, iounit, window)]
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+                         window: int = 8, *, file_size: int | None = None) -> bytes:
+        """Reads ``length`` bytes, or to end of file, with up to ``window`` Treads in flight from
+        the first. To end of file, the size comes from ``file_size`` or a Tgetattr, and the last
+        Tread asks one byte past it, so its short answer proves the end without another round
+        trip; a file that grew meanwhile is read on to its new end, one that shrank gives what
+        is there. Each Rread's data is copied once, into the result: ``BytesIO`` grows its
+        buffer in place and hands it over as the ``bytes`` (a ``bytearray`` filled and then
+        converted would touch twice the memory, and fresh memory is what a big read costs)."""
+        if length is None:
+            if file_size is None:
+                file_size = (await self.getattr(fid, c.P9_GETATTR_SIZE)).size
+            end = offset + max(0, file_size - offset) + 1
+        else:
+            end = offset + length
+        out = io.BytesIO()
+        async for chunk in self._pipelined_reads(fid, offset, end, iounit, window, False):
+            out.write(chunk)
+        if length is None and offset + out.tell() == end:  # the file grew after Tgetattr
+            async for chunk in self.read_chunks(fid, end, None, iounit, window):
+                out.write(chunk)
+        return out.getvalue()
 
-    async def read_chunks(self, fid: int, offset: int = 0, length: int | None = None, iounit: int = 0,
-                          window: int = 8) -> AsyncIterator[bytes]:
+    def read_chunks(self, fid: int, offset: int = 0, length: int | None = None, iounit: int = 0,
+                    window: int = 8) -> AsyncIterator[bytes]:
         """The data from ``offset`` to ``offset + length`` (or end of file), in order, one Rread
-        at a time, with up to ``window`` Treads in flight: a stream that never holds the whole
-        file. A short read ends it (r[9p2000l.read]); reads in flight past the end are dropped."""
-        step = self.session.io_size(iounit)
+        at a time, with up to ``window`` Treads in flight once the first comes back full (a
+        small file costs one round trip): a stream that never holds the whole file. A short
+        read ends it (r[9p2000l.read]); reads in flight past the end are dropped."""
         end = None if length is None else offset + length
-        first = await self.read(fid, offset, step if end is None else min(step, end - offset), iounit)
-        if first:
-            yield first
-        position = offset + len(first)
-        if len(first) < step or position == end:
-            return
+        return self._pipelined_reads(fid, offset, end, iounit, window, True)  # not wrapped: one hop less per chunk
+
+    async def _pipelined_reads(self, fid: int, offset: int, end: int | None, iounit: int, window: int,
+                               probe_first: bool) -> AsyncIterator[bytes]:
+        """Rread data from ``offset`` to ``end`` (or end of file) in order, up to ``window``
+        Treads in flight (after a first one alone if ``probe_first``). Leaving early drops the
+        reads still in flight; leaving on an error or a cancellation flushes them."""
+        step = self.session.io_size(iounit)
+        position = offset
+        if probe_first:
+            first = await self.read(fid, offset, step if end is None else min(step, end - offset), iounit)
+            if first:
+                yield first
+            position += len(first)
+            if len(first) < step or position == end:
+                return
         inflight: collections.deque[tuple[int, asyncio.Future[Any], Tread]] = collections.deque()
         issued = position
+        failed = True
         try:
             while True:
                 while len(inflight) < window and (end is None or issued < end):
@@ -455,39 +578,67 @@ class Client:
                     inflight.append((*self._start(request), request))
                     issued += count
                 if not inflight:
+                    failed = False
                     return
                 tag, future, request = inflight.popleft()
                 chunk = _checked_read(await self._result(tag, future, request), request.count)
+                position += len(chunk)
+                if len(chunk) < request.count and (end is None or position < end):
+                    failed = False  # end of file: what is still in flight read past it
                 if chunk:
                     yield chunk
-                position += len(chunk)
-                if len(chunk) < step and (end is None or position < end):
-                    return  # end of file: what is still in flight read past it
+                if not failed:
+                    return
         finally:
-            for tag, future, _ in inflight:  # their replies are not wanted: drop them as they come
+            for tag, future, _ in inflight:
                 future.add_done_callback(_ignore_result)
-                self._waiters.pop(tag, None)
-                self._deadlines.pop(tag, None)
+                if failed:
+                    self._abandon(tag)  # Tflush: the caller gave up on these
+                else:  # their replies are not wanted: drop them as they come
+                    self._waiters.pop(tag, None)
+                    self._deadlines.pop(tag, None)
 
-    async def write_range(self, fid: int, data: bytes, offset: int = 0, iounit: int = 0, window: int = 8) -> int:
-        """Writes all of ``data`` at ``offset`` with up to ``window`` Twrites in flight; after a
-        short write (r[9p2000l.write]) it goes on from where the server stopped."""
+    async def write_range(self, fid: int, data: bytes | bytearray | memoryview, offset: int = 0, iounit: int = 0,
+                          window: int = 8) -> int:
+        """Writes all of ``data`` at ``offset``, keeping up to ``window`` Twrites in flight, each
+        carrying a slice of ``data`` (no copy before encoding). After a short write
+        (r[9p2000l.write]) the writes in flight are awaited and it goes on from where the server
+        stopped; leaving on an error or a cancellation flushes what is still in flight."""
         step = self.session.io_size(iounit)
-        view = memoryview(data)
-        done = 0
-        while done < len(data):
-            starts = range(done, min(len(data), done + step * window), step)
-            counts = await asyncio.gather(
-                *(self.write(fid, offset + s, bytes(view[s:s + step]), iounit) for s in starts)
-            )
-            done = starts[-1] + min(step, len(data) - starts[-1])
-            for start, count in zip(starts, counts):
-                if count < min(step, len(data) - start):
+        inflight: collections.deque[tuple[int, asyncio.Future[Any], Twrite]] = collections.deque()
+        failed = True
+        with memoryview(data) as whole, whole.cast("B") as view:
+            total = len(view)
+            issued = done = 0
+            try:
+                while done < total:
+                    while len(inflight) < window and issued < total:
+                        # the encoder takes any buffer: a slice of view saves copying the chunk out
+                        chunk = cast(bytes, view[issued:issued + step])
+                        request = Twrite(fid=fid, offset=offset + issued, data=chunk)
+                        inflight.append((*self._start(request), request))
+                        issued += len(request.data)
+                    tag, future, request = inflight.popleft()
+                    count = (await self._result(tag, future, request)).count
+                    sent = len(request.data)
+                    if count > sent:
+                        raise ProtocolError(f"Rwrite counted {count} bytes for a Twrite of {sent}")
                     if count == 0:
-                        where = offset + start
-                        raise OSError(errno.EIO, f"the server wrote nothing at offset {where} (Twrite)")
-                    done = start + count
-                    break
+                        text = f"the server wrote nothing at offset {request.offset} (Twrite)"
+                        raise OSError(errno.EIO, text, self._fid_paths.get(fid))
+                    done += count
+                    if count < sent:  # the rest goes again, in order, from where the server stopped
+                        while inflight:
+                            tag, future, request = inflight.popleft()
+                            await self._result(tag, future, request)
+                        issued = done
+                failed = False
+            finally:
+                for tag, future, _ in inflight:
+                    future.add_done_callback(_ignore_result)
+                    if failed:
+                        self._abandon(tag)
+                inflight.clear()  # the requests hold slices of view, which must be released
         return done
 
     async def readdir(self, fid: int) -> list[Dirent]:
@@ -517,18 +668,17 @@ class Client:
         return reply
 
     async def mkdir_at(self, dfid: int, name: str, mode: int = 0o755, gid: int = 0) -> Qid:
-        reply = await self._call(Tmkdir(dfid=dfid, name=name, mode=mode, gid=gid), filename=name)
+        reply = await self._call(Tmkdir(dfid=dfid, name=name, mode=mode, gid=gid))
         qid: Qid = reply.qid
         return qid
 
     async def symlink_at(self, fid: int, name: str, target: str, gid: int = 0) -> Qid:
-        reply = await self._call(Tsymlink(fid=fid, name=name, symtgt=target, gid=gid), filename=name)
+        reply = await self._call(Tsymlink(fid=fid, name=name, symtgt=target, gid=gid))
         qid: Qid = reply.qid
         return qid
 
     async def mknod_at(self, dfid: int, name: str, mode: int, major: int = 0, minor: int = 0, gid: int = 0) -> Qid:
-        reply = await self._call(Tmknod(dfid=dfid, name=name, mode=mode, major=major, minor=minor, gid=gid),
-                                 filename=name)
+        reply = await self._call(Tmknod(dfid=dfid, name=name, mode=mode, major=major, minor=minor, gid=gid))
         qid: Qid = reply.qid
         return qid
 
@@ -538,17 +688,17 @@ class Client:
         return target
 
     async def link_at(self, dfid: int, fid: int, name: str) -> None:
-        await self._call(Tlink(dfid=dfid, fid=fid, name=name), filename=name)
+        await self._call(Tlink(dfid=dfid, fid=fid, name=name))
 
     async def rename_fid(self, fid: int, dfid: int, name: str) -> None:
-        await self._call(Trename(fid=fid, dfid=dfid, name=name), filename=name)
+        await self._call(Trename(fid=fid, dfid=dfid, name=name))
+        self._fid_paths[fid] = self._joined(dfid, name) or name
 
     async def renameat(self, olddirfid: int, oldname: str, newdirfid: int, newname: str) -> None:
-        await self._call(Trenameat(olddirfid=olddirfid, oldname=oldname, newdirfid=newdirfid, newname=newname),
-                         filename=oldname)
+        await self._call(Trenameat(olddirfid=olddirfid, oldname=oldname, newdirfid=newdirfid, newname=newname))
 
     async def unlinkat(self, dirfd: int, name: str, flags: int = 0) -> None:
-        await self._call(Tunlinkat(dirfd=dirfd, name=name, flags=flags), filename=name)
+        await self._call(Tunlinkat(dirfd=dirfd, name=name, flags=flags))
 
     async def fsync(self, fid: int, datasync: bool = False) -> None:
         await self._call(Tfsync(fid=fid, datasync=1 if datasync else 0))
@@ -570,11 +720,12 @@ class Client:
     async def xattrwalk(self, fid: int, name: str = "") -> tuple[int, int]:
         """A new fid on attribute ``name`` (or the name list), and its size (r[9p2000l.xattrwalk])."""
         newfid = self.session.alloc_fid()
-        reply = await self._call(Txattrwalk(fid=fid, newfid=newfid, name=name), filename=name)
+        reply = await self._call(Txattrwalk(fid=fid, newfid=newfid, name=name))
+        self._fid_paths[newfid] = self._fid_paths.get(fid, "")
         return newfid, reply.size
 
     async def xattrcreate(self, fid: int, name: str, attr_size: int, flags: int = 0) -> None:
-        await self._call(Txattrcreate(fid=fid, name=name, attr_size=attr_size, flags=flags), filename=name)
+        await self._call(Txattrcreate(fid=fid, name=name, attr_size=attr_size, flags=flags))
 
     async def flush(self, tag: int) -> None:
         """Asks the server to abandon the request ``tag``; returns when Rflush arrives."""
@@ -598,17 +749,57 @@ class Client:
         return self.root
 
     @contextlib.asynccontextmanager
-    async def fid_of(self, path: str) -> AsyncIterator[int]:
-        """A fid on ``path`` for the duration of the ``async with``; clunked on every way out."""
-        fid, _ = await self.walk(self._root(), split_path(path))
+    async def fid_of(self, path: str, *, follow_symlinks: bool = False) -> AsyncIterator[int]:
+        """A fid on ``path`` for the duration of the ``async with``; clunked on every way out.
+        With ``follow_symlinks``, on what a symlink at its end leads to (see ``follow``)."""
+        if follow_symlinks:
+            fid, _, _ = await self._walk_following(path)
+        else:
+            fid, _ = await self.walk(self._root(), split_path(path))
         try:
             yield fid
         finally:
             await self._clunk_shielded(fid)
 
-    async def stat(self, path: str) -> Stat:
-        async with self.fid_of(path) as fid:
+    async def stat(self, path: str, *, follow_symlinks: bool = True) -> Stat:
+        """``os.stat``: a symlink at the end of ``path`` is followed (see ``follow``) unless
+        ``follow_symlinks`` is false (``lstat``)."""
+        async with self.fid_of(path, follow_symlinks=follow_symlinks) as fid:
             return Stat.from_reply(await self.getattr(fid, c.P9_GETATTR_ALL))
+
+    async def lstat(self, path: str) -> Stat:
+        """``os.lstat``: the symlink itself (a walk never follows one, r[9p2000l.walk])."""
+        return await self.stat(path, follow_symlinks=False)
+
+    async def follow(self, path: str) -> str:
+        """``path`` with the symlink it names followed, and the one that names, ... (at most 40,
+        then ``ELOOP``, as Linux). The client follows them, as Linux's v9fs does, and only
+        inside the export: a target that is absolute or leads above the root names nothing
+        here (``FileNotFoundError``). A path that names no symlink comes back as it is."""
+        fid, resolved, _ = await self._walk_following(path)
+        await self._clunk_shielded(fid)
+        return resolved
+
+    async def _walk_following(self, path: str) -> tuple[int, str, Qid | None]:
+        """A fid on what ``path`` leads to once symlinks at its end are followed, that path, and
+        its qid (None for the root).
+        A target that does not exist is ``FileNotFoundError`` naming ``path``, as ``os`` does."""
+        names = split_path(path)
+        for _ in range(_MAX_SYMLINKS + 1):
+            try:
+                fid, qids = await self.walk(self._root(), names)
+            except FileNotFoundError as exc:
+                exc.filename = path
+                raise
+            if not qids or not qids[-1].type & c.P9_QTSYMLINK:
+                self._fid_paths[fid] = "/".join(split_path(path))  # errors name the path given, as os does
+                return fid, "/".join(names), qids[-1] if qids else None
+            try:
+                target = await self.readlink_fid(fid)
+            finally:
+                await self._clunk_shielded(fid)
+            names = _link_target(names, target, path)
+        raise error_from_errno(c.ELOOP, "", path)
 
     async def exists(self, path: str) -> bool:
         try:
@@ -618,51 +809,35 @@ class Client:
             return False
 
     async def read_bytes(self, path: str) -> bytes:
-        async with self.fid_of(path) as fid:
-            _, iounit = await self.lopen(fid, c.P9_RDONLY)
-            return await self.read_range(fid, 0, None, iounit)
+        """The whole file: Tlopen and Tgetattr (its size) in one round trip, then ``read_range``."""
+        async with self.fid_of(path, follow_symlinks=True) as fid:
+            (_, iounit), attrs = await asyncio.gather(self.lopen(fid, c.P9_RDONLY),
+                                                      self.getattr(fid, c.P9_GETATTR_SIZE))
+            return await self.read_range(fid, 0, None, iounit, file_size=attrs.size)
 
     async def write_bytes(self, path: str, data: bytes, mode: int = 0o644) -> int:
         """Creates or truncates ``path`` and writes ``data``."""
-        parent, name = posixpath.split(path)
-        async with self.fid_of(parent) as dfid:
-            fid, iounit = await self._create_open(dfid, name, c.P9_WRONLY | c.P9_TRUNC, mode)
+        fid, iounit = await self._open_path(path, c.P9_WRONLY | c.P9_TRUNC, True, mode)
         try:
             return await self.write_range(fid, data, 0, iounit)
         finally:
             await self._clunk_shielded(fid)
-
-    async def _create_open(self, dfid: int, name: str, flags: int, mode: int) -> tuple[int, int]:
-        """A fid open on ``name`` in directory ``dfid``, and its iounit: Tlcreate on a clone of
-        the directory or, where the file exists (and ``flags`` has no EXCL), a walk to it and
-        Tlopen. The fid is the caller's; when this raises, no fid is left behind."""
-        fid, _ = await self.walk(dfid, [])
-        try:
-            _, iounit = await self.lcreate(fid, name, flags | c.P9_CREATE, mode)
-            return fid, iounit
-        except FileExistsError:
-            await self._clunk_shielded(fid)
-            if flags & c.P9_EXCL:
-                raise
-        except BaseException:
-            await self._clunk_shielded(fid)
-            raise
-        fid, _ = await self.walk(dfid, [name])
-        try:
-            _, iounit = await self.lopen(fid, flags)
-            return fid, iounit
-        except BaseException:
-            await self._clunk_shielded(fid)
-            raise
 
     async def listdir(self, path: str = "") -> list[str]:
         """The names in directory ``path``, without ``.`` and ``..`` (as ``os.listdir``)."""
         return [e.name for e in await self.scandir(path)]
 
     async def scandir(self, path: str = "") -> list[Dirent]:
-        async with self.fid_of(path) as fid:
+        """The entries of directory ``path`` (a symlink to one is followed, as ``os.scandir``
+        does); a file is ``NotADirectoryError`` (nfs-ganesha would say EINVAL)."""
+        fid, _, qid = await self._walk_following(path)
+        try:
+            if qid is not None and not qid.type & c.P9_QTDIR:
+                raise error_from_errno(c.ENOTDIR, "Tlopen", path)
             await self.lopen(fid, c.P9_RDONLY | c.P9_DIRECTORY)
             return [e for e in await self.readdir(fid) if e.name not in (".", "..")]
+        finally:
+            await self._clunk_shielded(fid)
 
     async def walk_tree(self, top: str = "") -> AsyncIterator[tuple[str, list[str], list[str]]]:
         """``os.walk``: (dirpath, dirnames, filenames) for ``top`` and every directory below."""
@@ -675,15 +850,16 @@ class Client:
                 yield item
 
     async def mkdir(self, path: str, mode: int = 0o755) -> None:
-        parent, name = posixpath.split(path)
+        parent, name = _split(path)
         async with self.fid_of(parent) as dfid:
             await self.mkdir_at(dfid, name, mode)
 
     async def symlink(self, target: str, path: str) -> None:
         """Like ``os.symlink(target, path)``: ``path`` becomes a link to ``target``."""
-        parent, name = posixpath.split(path)
-        async with self.fid_of(parent) as dfid:
-            await self.symlink_at(dfid, name, target)
+        parent, name = _split(path)
+        with _both_named(target, path):
+            async with self.fid_of(parent) as dfid:
+                await self.symlink_at(dfid, name, target)
 
     async def readlink(self, path: str) -> str:
         async with self.fid_of(path) as fid:
@@ -691,51 +867,123 @@ class Client:
 
     async def link(self, src: str, dst: str) -> None:
         """Like ``os.link(src, dst)``."""
-        parent, name = posixpath.split(dst)
-        async with self.fid_of(src) as fid, self.fid_of(parent) as dfid:
-            await self.link_at(dfid, fid, name)
+        parent, name = _split(dst)
+        with _both_named(src, dst):
+            async with self.fid_of(src) as fid, self.fid_of(parent) as dfid:
+                if await self._is_dir(fid, None):  # nfs-ganesha would say EINVAL
+                    raise error_from_errno(c.EPERM, "Tlink: a directory cannot be hard-linked", src)
+                await self.link_at(dfid, fid, name)
 
     async def remove_path(self, path: str, directory: bool | None = None) -> None:
-        """Removes a file or an empty directory: Tunlinkat, or walk + Tremove where the server
-        lacks it (as Linux does, r[9p2000l.unlinkat])."""
-        parent, name = posixpath.split(path)
-        async with self.fid_of(parent) as dfid:
-            if directory is None:
-                async with self.fid_of(path) as fid:
-                    directory = (await self.getattr(fid, c.P9_GETATTR_MODE)).mode & c.S_IFMT == c.S_IFDIR
+        """Removes a file (``directory=False``: ``os.unlink``), an empty directory (``True``:
+        ``os.rmdir``) or either (``None``). The type is checked first, from the walk's qid, and
+        a mismatch refused as ``os`` does (``IsADirectoryError`` for a directory to unlink,
+        ``NotADirectoryError`` for a file to rmdir): Tunlinkat's AT_REMOVEDIR is not enough
+        (nfs-ganesha ignores it), nor is Tremove, the fallback where the server lacks Tunlinkat
+        (diod; Linux does the same, r[9p2000l.unlinkat]), which removes whatever its fid names."""
+        names = split_path(path)
+        if not names:
+            raise error_from_errno(c.EINVAL, "Tunlinkat: the root cannot be removed", path)
+        async with self.fid_of("/".join(names[:-1])) as dfid:
+            fid, qids = await self.walk(dfid, names[-1:])
+            fid_gone = False
             try:
-                await self.unlinkat(dfid, name, c.AT_REMOVEDIR if directory else 0)
-                return
-            except OSError as exc:
-                if exc.errno != errno.EOPNOTSUPP:
+                found_dir = await self._is_dir(fid, qids[-1] if qids else None)
+                if directory is not None and found_dir != directory:
+                    raise error_from_errno(c.EISDIR if found_dir else c.ENOTDIR, "Tunlinkat", path)
+                try:
+                    await self.unlinkat(dfid, names[-1], c.AT_REMOVEDIR if found_dir else 0)
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EOPNOTSUPP:
+                        raise
+                fid_gone = True  # Tremove clunks the fid whatever the answer
+                await self.remove(fid)
+            finally:
+                if not fid_gone:
+                    await self._clunk_shielded(fid)
+
+    async def _is_dir(self, fid: int, qid: Qid | None) -> bool:
+        """Whether ``fid`` names a directory (not following a symlink): from the walk's qid
+        when there is one (r[9p2000l.encoding.qid]), else from Tgetattr."""
+        if qid is not None:
+            return bool(qid.type & c.P9_QTDIR)
+        # P9_GETATTR_BASIC, not P9_GETATTR_MODE alone: nfs-ganesha answers that with mode 0
+        return (await self.getattr(fid, c.P9_GETATTR_BASIC)).mode & c.S_IFMT == c.S_IFDIR
+
+    async def rmtree(self, path: str, ignore_errors: bool = False) -> None:
+        """``shutil.rmtree``: removes the directory ``path`` and everything below it, without
+        following symlinks (a symlink as ``path`` is refused, as shutil does). With
+        ``ignore_errors`` whatever cannot be removed is left and the rest goes."""
+        try:
+            if stat_module.S_ISLNK((await self.lstat(path)).st_mode):
+                raise OSError("Cannot call rmtree on a symbolic link")
+            await self._rmtree(path, ignore_errors)
+        except OSError:
+            if not ignore_errors:
+                raise
+
+    async def _rmtree(self, path: str, ignore_errors: bool) -> None:
+        try:
+            entries = await self.scandir(path)
+        except OSError:
+            if not ignore_errors:
+                raise
+            entries = []
+        for entry in entries:
+            child = posixpath.join(path, entry.name)
+            try:
+                is_dir = entry.type == c.DT_DIR
+                if entry.type == c.DT_UNKNOWN:  # the server does not say: ask
+                    is_dir = stat_module.S_ISDIR((await self.lstat(child)).st_mode)
+                if is_dir:
+                    await self._rmtree(child, ignore_errors)
+                else:
+                    await self.remove_path(child, directory=False)
+            except OSError:
+                if not ignore_errors:
                     raise
-        fid, _ = await self.walk(self._root(), split_path(path))
-        await self.remove(fid)  # clunks the fid whatever the answer
+        await self.remove_path(path, directory=True)
+
+    async def touch(self, path: str, mode: int = 0o666, exist_ok: bool = True) -> None:
+        """``Path.touch``: sets an existing file's access and modification times to the
+        server's now, or creates it empty (with ``mode``; ``FileExistsError`` if it exists
+        and not ``exist_ok``)."""
+        if exist_ok:
+            try:
+                async with self.fid_of(path, follow_symlinks=True) as fid:
+                    await self.setattr(fid, c.P9_SETATTR_ATIME | c.P9_SETATTR_MTIME)
+                return
+            except OSError:
+                pass  # as pathlib: then try to create it, which says what is wrong
+        fid, _ = await self._open_path(path, c.P9_WRONLY | (0 if exist_ok else c.P9_EXCL), True, mode)
+        await self._clunk_shielded(fid)
 
     async def rename(self, src: str, dst: str) -> None:
         """Like ``os.rename``: Trenameat, or Trename where the server lacks it (r[9p2000l.renameat])."""
-        old_parent, old_name = posixpath.split(src)
-        new_parent, new_name = posixpath.split(dst)
-        async with self.fid_of(old_parent) as olddir, self.fid_of(new_parent) as newdir:
-            try:
-                await self.renameat(olddir, old_name, newdir, new_name)
-                return
-            except OSError as exc:
-                if exc.errno != errno.EOPNOTSUPP:
-                    raise
-            async with self.fid_of(src) as fid:
-                await self.rename_fid(fid, newdir, new_name)
+        old_parent, old_name = _split(src)
+        new_parent, new_name = _split(dst)
+        with _both_named(src, dst):
+            async with self.fid_of(old_parent) as olddir, self.fid_of(new_parent) as newdir:
+                try:
+                    await self.renameat(olddir, old_name, newdir, new_name)
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EOPNOTSUPP:
+                        raise
+                async with self.fid_of(src) as fid:
+                    await self.rename_fid(fid, newdir, new_name)
 
     async def chmod(self, path: str, mode: int) -> None:
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             await self.setattr(fid, c.P9_SETATTR_MODE, mode=mode)
 
     async def truncate(self, path: str, size: int) -> None:
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             await self.setattr(fid, c.P9_SETATTR_SIZE, size=size)
 
     async def getxattr(self, path: str, name: str) -> bytes:
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             xfid, size = await self.xattrwalk(fid, name)
             try:
                 return await self.read_range(xfid, 0, size) if size else b""
@@ -748,7 +996,7 @@ class Client:
 
     async def setxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
         """Txattrcreate on a clone, the value written, then the clunk that sets it (r[9p2000l.xattrcreate])."""
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             xfid, _ = await self.walk(fid, [])
             try:
                 await self.xattrcreate(xfid, name, len(value), flags)
@@ -760,26 +1008,78 @@ class Client:
             await self.clunk(xfid)  # the attribute is set here; its error is the caller's
 
     async def statvfs(self, path: str = "") -> Rstatfs:
-        async with self.fid_of(path) as fid:
+        async with self.fid_of(path, follow_symlinks=True) as fid:
             return await self.statfs(fid)
+
+    async def _open_path(self, path: str, flags: int, create: bool, mode: int) -> tuple[int, int]:
+        """A fid open with ``flags`` on ``path`` (created with ``mode`` if ``create`` and it is
+        missing), and its iounit; the fid is the caller's, and none is left when this raises.
+        As ``os.open``: a symlink at the end is followed (a walk does not follow one, and
+        nfs-ganesha's Tlcreate opens the link itself), an existing name with EXCL is
+        ``FileExistsError`` (nfs-ganesha ignores EXCL), and TRUNC truncates (nfs-ganesha
+        ignores it in Tlopen and Tlcreate: Linux's v9fs truncates with Tsetattr, and so does
+        this). Hence the walk first, then Tlcreate only where nothing is there."""
+        for _ in range(_MAX_SYMLINKS + 1):
+            names = split_path(path)
+            if not create or not names:
+                fid, path, qid = await self._walk_following(path)
+                break
+            async with self.fid_of("/".join(names[:-1])) as dfid:
+                try:
+                    fid, qids = await self.walk(dfid, names[-1:])
+                except FileNotFoundError:
+                    return await self._create(dfid, names[-1], flags, mode)
+            qid = qids[-1]
+            if not flags & c.P9_EXCL and not qid.type & c.P9_QTSYMLINK:
+                break
+            try:
+                if flags & c.P9_EXCL:
+                    raise error_from_errno(c.EEXIST, "Tlcreate", path)
+                target = await self.readlink_fid(fid)
+            finally:
+                await self._clunk_shielded(fid)
+            path = "/".join(_link_target(names, target, path))
+        else:
+            raise error_from_errno(c.ELOOP, "", path)
+        if qid is not None and qid.type & c.P9_QTDIR and flags & c.P9_ACCMODE != c.P9_RDONLY:
+            await self._clunk_shielded(fid)  # nfs-ganesha would open a directory for writing
+            raise error_from_errno(c.EISDIR, "Tlopen", path)
+        return fid, await self._lopen_owned(fid, flags)
+
+    async def _create(self, dfid: int, name: str, flags: int, mode: int) -> tuple[int, int]:
+        """Tlcreate of ``name`` in ``dfid`` on a clone of it; if another client made the name
+        since the walk found nothing (EEXIST, and no EXCL), the file is opened instead."""
+        fid, _ = await self.walk(dfid, [])
+        try:
+            _, iounit = await self.lcreate(fid, name, flags | c.P9_CREATE, mode)
+            return fid, iounit
+        except FileExistsError:
+            await self._clunk_shielded(fid)
+            if flags & c.P9_EXCL:
+                raise
+        except BaseException:
+            await self._clunk_shielded(fid)
+            raise
+        fid, _ = await self.walk(dfid, [name])
+        return fid, await self._lopen_owned(fid, flags)
+
+    async def _lopen_owned(self, fid: int, flags: int) -> int:
+        """Tlopen of a fid this call owns (clunked if it fails), then Tsetattr to size 0 for
+        TRUNC; returns the iounit."""
+        try:
+            _, iounit = await self.lopen(fid, flags)
+            if flags & c.P9_TRUNC:
+                await self.setattr(fid, c.P9_SETATTR_SIZE, size=0)
+        except BaseException:
+            await self._clunk_shielded(fid)
+            raise
+        return iounit
 
     async def open(self, path: str, mode: str = "rb") -> File:
         """An async file object: ``async with await client.open("a.txt", "wb") as f: await f.write(b"x")``.
         Modes: r, w (create/truncate), a (append), x (exclusive create), with optional + and b."""
         flags, create = _open_flags(mode)
-        parent, name = posixpath.split(path)
-        if create:
-            if flags & c.P9_EXCL and await self.exists(path):  # nfs-ganesha ignores EXCL in Tlcreate
-                raise error_from_errno(c.EEXIST, "Tlcreate", path)
-            async with self.fid_of(parent) as dfid:
-                fid, iounit = await self._create_open(dfid, name, flags, 0o644)
-        else:
-            fid, _ = await self.walk(self._root(), split_path(path))
-            try:
-                _, iounit = await self.lopen(fid, flags)
-            except BaseException:
-                await self._clunk_shielded(fid)
-                raise
+        fid, iounit = await self._open_path(path, flags, create, 0o644)
         position = 0
         if flags & c.P9_APPEND:
             try:
@@ -922,6 +1222,19 @@ def _checked_read(reply: Any, count: int) -> bytes:
     return data
 
 
+def _describe(request: Any) -> str:
+    """A request as error messages name it: its type, and for Tattach/Tauth who asked for what."""
+    if isinstance(request, str):
+        return request
+    kind = type(request).__name__
+    if isinstance(request, (Tattach, Tauth)):
+        who = f"uname {request.uname!r}"
+        if request.n_uname != c.NONUNAME:
+            who += f", n_uname {request.n_uname}"
+        return f"{kind} of aname {request.aname!r} as {who}"
+    return kind
+
+
 def _ignore_result(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
@@ -929,7 +1242,11 @@ def _ignore_result(future: asyncio.Future[Any]) -> None:
 
 class RemotePath:
     """A path on the server, shaped like ``pathlib.Path`` with awaitable methods:
-    ``p = client.path("notes") / "today.txt"; await p.write_bytes(b"hi"); await p.stat()``."""
+    ``p = client.path("notes") / "today.txt"; await p.write_bytes(b"hi"); await p.stat()``.
+
+    The pure parts (``name``, ``suffix``, ``with_suffix``, ``parents``...) are
+    ``PurePosixPath``'s, so they behave and fail as pathlib's do. Paths are relative to the
+    attached root, which is ``client.path()`` (``str`` gives ``""``)."""
 
     __slots__ = ("client", "parts")
 
@@ -937,8 +1254,23 @@ class RemotePath:
         self.client = client
         self.parts = tuple(split_path("/".join(parts)))
 
-    def __truediv__(self, other: str) -> RemotePath:
-        return RemotePath(self.client, *self.parts, other)
+    # -- pure: no request ---------------------------------------------------------------------------
+
+    def _pure(self) -> PurePosixPath:
+        return PurePosixPath(*self.parts)
+
+    def _with(self, pure: PurePosixPath) -> RemotePath:
+        return RemotePath(self.client, str(pure))
+
+    def __truediv__(self, other: str | RemotePath) -> RemotePath:
+        return self.joinpath(other)
+
+    def joinpath(self, *others: str | RemotePath) -> RemotePath:
+        """``self / a / b``; a ``RemotePath`` joins by its parts (it is below the same root)."""
+        parts = [*self.parts]
+        for other in others:
+            parts.extend(other.parts if isinstance(other, RemotePath) else [other])
+        return RemotePath(self.client, *parts)
 
     def __str__(self) -> str:
         return "/".join(self.parts)
@@ -952,25 +1284,95 @@ class RemotePath:
     def __hash__(self) -> int:
         return hash(self.parts)
 
+    def __lt__(self, other: RemotePath) -> bool:
+        if not isinstance(other, RemotePath):
+            return NotImplemented
+        return self.parts < other.parts
+
+    def as_posix(self) -> str:
+        return str(self)
+
     @property
     def name(self) -> str:
         return self.parts[-1] if self.parts else ""
 
     @property
+    def suffix(self) -> str:
+        return self._pure().suffix
+
+    @property
+    def suffixes(self) -> list[str]:
+        return self._pure().suffixes
+
+    @property
+    def stem(self) -> str:
+        return self._pure().stem
+
+    @property
     def parent(self) -> RemotePath:
         return RemotePath(self.client, *self.parts[:-1])
 
-    async def exists(self) -> bool:
-        return await self.client.exists(str(self))
+    @property
+    def parents(self) -> tuple[RemotePath, ...]:
+        """The ancestors, nearest first, ending with the root (as ``Path.parents``, which ends with ``.``)."""
+        return tuple(RemotePath(self.client, *self.parts[:i]) for i in range(len(self.parts) - 1, -1, -1))
 
-    async def stat(self) -> Stat:
-        return await self.client.stat(str(self))
+    def with_name(self, name: str) -> RemotePath:
+        return self._with(self._pure().with_name(name))
+
+    def with_stem(self, stem: str) -> RemotePath:
+        return self._with(self._pure().with_stem(stem))
+
+    def with_suffix(self, suffix: str) -> RemotePath:
+        return self._with(self._pure().with_suffix(suffix))
+
+    def relative_to(self, other: str | RemotePath) -> PurePosixPath:
+        """The rest of this path below ``other`` (``ValueError`` if it is not below it). A
+        ``PurePosixPath``: a relative path names no place on the server."""
+        return self._pure().relative_to(PurePosixPath(*_parts_of(other)))
+
+    def is_relative_to(self, other: str | RemotePath) -> bool:
+        parts = tuple(_parts_of(other))
+        return self.parts[:len(parts)] == parts
+
+    def match(self, pattern: str) -> bool:
+        """``PurePath.match``: the pattern matched from the right (no request is sent)."""
+        return self._pure().match(pattern)
+
+    # -- the server: one or a few requests each ---------------------------------------------------------
+
+    async def stat(self, *, follow_symlinks: bool = True) -> Stat:
+        return await self.client.stat(str(self), follow_symlinks=follow_symlinks)
+
+    async def lstat(self) -> Stat:
+        return await self.client.lstat(str(self))
+
+    async def _mode(self, follow_symlinks: bool = True) -> int | None:
+        """The mode, or None where pathlib's ``exists``/``is_*`` say False (nothing there, a
+        name under a file, a symlink loop or one that leads out of the export)."""
+        try:
+            return (await self.stat(follow_symlinks=follow_symlinks)).st_mode
+        except OSError as exc:
+            if exc.errno in _MISSING:
+                return None
+            raise
+
+    async def exists(self, *, follow_symlinks: bool = True) -> bool:
+        return await self._mode(follow_symlinks) is not None
 
     async def is_dir(self) -> bool:
-        try:
-            return (await self.stat()).st_mode & c.S_IFMT == c.S_IFDIR
-        except FileNotFoundError:
-            return False
+        return stat_module.S_ISDIR(await self._mode() or 0)
+
+    async def is_file(self) -> bool:
+        return stat_module.S_ISREG(await self._mode() or 0)
+
+    async def is_symlink(self) -> bool:
+        return stat_module.S_ISLNK(await self._mode(follow_symlinks=False) or 0)
+
+    async def samefile(self, other: str | RemotePath) -> bool:
+        """Whether both name the same file (the same qid path, r[9p2000l.encoding.qid])."""
+        other_path = other if isinstance(other, RemotePath) else RemotePath(self.client, other)
+        return (await self.stat()).st_ino == (await other_path.stat()).st_ino
 
     async def read_bytes(self) -> bytes:
         return await self.client.read_bytes(str(self))
@@ -987,6 +1389,9 @@ class RemotePath:
     async def open(self, mode: str = "rb") -> File:
         return await self.client.open(str(self), mode)
 
+    async def touch(self, mode: int = 0o666, exist_ok: bool = True) -> None:
+        await self.client.touch(str(self), mode, exist_ok)
+
     async def iterdir(self) -> list[RemotePath]:
         """The entries of this directory (``.`` and ``..`` left out), as paths."""
         return [self / name for name in await self.client.listdir(str(self))]
@@ -995,6 +1400,54 @@ class RemotePath:
         """``Path.walk`` (Python 3.12): (dirpath, dirnames, filenames), top down."""
         async for top, dirs, files in self.client.walk_tree(str(self)):
             yield RemotePath(self.client, top), dirs, files
+
+    async def glob(self, pattern: str) -> AsyncIterator[RemotePath]:
+        """``Path.glob``: the paths below this one that match ``pattern`` (``*``, ``?``,
+        ``[...]`` within a name, ``**`` for this directory and every one below it), in
+        directory order. Wildcards match names starting with ``.`` too, as pathlib's do.
+        A symlink to a directory is not descended into: not by ``**`` (nor is it by pathlib)
+        and, unlike pathlib, not by a wildcard either (the client would follow it itself)."""
+        if not pattern:
+            raise ValueError(f"Unacceptable pattern: {pattern!r}")
+        if pattern.startswith("/"):
+            raise NotImplementedError("Non-relative patterns are unsupported")
+        parts = [p for p in pattern.split("/") if p not in ("", ".")]
+        seen: set[RemotePath] = set()
+        async for path in self._select(parts):
+            if path not in seen:  # "**" reaches a path once per way down to it
+                seen.add(path)
+                yield path
+
+    async def rglob(self, pattern: str) -> AsyncIterator[RemotePath]:
+        """``Path.rglob``: ``glob("**/" + pattern)``."""
+        async for path in self.glob(f"**/{pattern}"):
+            yield path
+
+    async def _select(self, parts: list[str]) -> AsyncIterator[RemotePath]:
+        if not parts:
+            yield self
+            return
+        head, rest = parts[0], parts[1:]
+        if head == "**":
+            async for top, _, _ in self.walk():
+                async for path in top._select(rest):
+                    yield path
+        elif any(ch in head for ch in "*?["):
+            try:
+                entries = await self.client.scandir(str(self))
+            except OSError as exc:
+                if exc.errno in _MISSING or exc.errno in (errno.EACCES, errno.EPERM):
+                    return  # as pathlib: a directory that cannot be listed matches nothing
+                raise
+            for entry in entries:
+                if fnmatch.fnmatchcase(entry.name, head) and (not rest or entry.type in (c.DT_DIR, c.DT_UNKNOWN)):
+                    async for path in (self / entry.name)._select(rest):
+                        yield path
+        elif rest:
+            async for path in (self / head)._select(rest):
+                yield path
+        elif await (self / head).exists(follow_symlinks=False):
+            yield self / head
 
     async def mkdir(self, mode: int = 0o755, parents: bool = False, exist_ok: bool = False) -> None:
         try:
@@ -1022,9 +1475,18 @@ class RemotePath:
     async def rmdir(self) -> None:
         await self.client.remove_path(str(self), directory=True)
 
+    async def rmtree(self, ignore_errors: bool = False) -> None:
+        """``shutil.rmtree(self)``."""
+        await self.client.rmtree(str(self), ignore_errors)
+
     async def rename(self, target: RemotePath | str) -> RemotePath:
+        """``Path.rename``: on the server, as POSIX rename, an existing file at ``target`` is replaced."""
         await self.client.rename(str(self), str(target))
         return target if isinstance(target, RemotePath) else RemotePath(self.client, target)
+
+    async def replace(self, target: RemotePath | str) -> RemotePath:
+        """``Path.replace``: ``rename``, which replaces ``target`` already (POSIX rename)."""
+        return await self.rename(target)
 
     async def symlink_to(self, target: str) -> None:
         await self.client.symlink(target, str(self))
@@ -1037,3 +1499,11 @@ class RemotePath:
 
     async def chmod(self, mode: int) -> None:
         await self.client.chmod(str(self), mode)
+
+
+# errnos after which pathlib's exists()/is_dir()/is_file() answer False rather than raise
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
+def _parts_of(path: str | RemotePath) -> list[str]:
+    return list(path.parts) if isinstance(path, RemotePath) else split_path(path)

@@ -44,7 +44,8 @@ class ProtocolError(Exception):
     """The peer broke 9P2000.L: a reply of the wrong type, an unknown tag, a bad version."""
 
 
-def error_from_errno(linux_errno: int, request: str = "", filename: str | None = None) -> OSError:
+def error_from_errno(linux_errno: int, request: str = "", filename: str | None = None,
+                     filename2: str | None = None) -> OSError:
     """The ``OSError`` a server's Linux errno means here: ``OSError(errno, strerror)`` picks the
     subclass (ENOENT → FileNotFoundError, EEXIST → FileExistsError, ...). The number is
     translated by name, so a non-Linux host still gets the right errno."""
@@ -56,9 +57,11 @@ def error_from_errno(linux_errno: int, request: str = "", filename: str | None =
         text = f"errno {linux_errno}"
     if request:
         text = f"{text} ({request})"
-    if filename is None:
+    if filename is None and filename2 is None:
         return OSError(number, text)
-    return OSError(number, text, filename)
+    if filename2 is None:
+        return OSError(number, text, filename)
+    return OSError(number, text, filename, None, filename2)  # the fourth is Windows' winerror
 
 
 def error_to_rmessage(error: BaseException) -> Rlerror:

@@ -35,9 +35,12 @@ from jetwire.p9 import (
     Rflush,
     Rframe,
     Rgetattr,
+    Rlcreate,
     Rlerror,
     Rlopen,
     Rread,
+    Rremove,
+    Rsetattr,
     Rversion,
     Rwalk,
     Rwrite,
@@ -49,6 +52,10 @@ from jetwire.p9 import (
     Tlcreate,
     Tlopen,
     Tread,
+    Tremove,
+    Trename,
+    Tsetattr,
+    Tunlinkat,
     Tversion,
     Twalk,
     Twrite,
@@ -703,15 +710,18 @@ def test_read_bytes_clunks_the_fid_when_lopen_fails() -> None:
 
 @pytest.mark.parametrize("after_eexist", ["walk fails", "lopen fails"])
 def test_write_bytes_over_a_file_that_vanishes_clunks_each_fid_once(after_eexist: str) -> None:
-    """Tlcreate says EEXIST, then the file is gone (walk ENOENT) or refuses Tlopen: the clone
-    that Tlcreate used and the walked fid are each clunked exactly once, and no fid the client
-    might hand out again is clunked behind its new owner's back."""
+    """The walk finds no file, Tlcreate says EEXIST (another client made it), then the file is
+    gone (walk ENOENT) or refuses Tlopen: the clone that Tlcreate used and the walked fids are
+    each clunked exactly once, and no fid the client might hand out again is clunked behind
+    its new owner's back."""
+    failed_walks: set[int] = set()  # the tags of the walks answered ENOENT (tags are not reused here)
 
     def handler(fake: Fake, f: Tframe) -> list[Any] | None:
         m = f.msg
         if isinstance(m, Tlcreate):
             return [reply(f, Rlerror(ecode=c.EEXIST))]
-        if isinstance(m, Twalk) and m.wnames == ["f"] and after_eexist == "walk fails":
+        if isinstance(m, Twalk) and m.wnames == ["f"] and (not failed_walks or after_eexist == "walk fails"):
+            failed_walks.add(f.tag)
             return [reply(f, Rlerror(ecode=c.ENOENT))]
         if isinstance(m, Tlopen) and after_eexist == "lopen fails":
             return [reply(f, Rlerror(ecode=c.EACCES))]
@@ -722,8 +732,7 @@ def test_write_bytes_over_a_file_that_vanishes_clunks_each_fid_once(after_eexist
             with pytest.raises(FileNotFoundError if after_eexist == "walk fails" else PermissionError):
                 await client.write_bytes("d/f", b"data")
             await fake.until(lambda: not client.session.pending)
-            failed = ["f"] if after_eexist == "walk fails" else None
-            made = Counter(w.msg.newfid for w in fake.of(Twalk) if w.msg.wnames != failed)
+            made = Counter(w.msg.newfid for w in fake.of(Twalk) if w.tag not in failed_walks)
             clunks = Counter(f.msg.fid for f in fake.of(Tclunk))
             assert clunks == made, f"fids made by walks {made}, clunked {clunks}"  # each exactly once
             assert fake.of(Tlcreate)[0].msg.fid in clunks
@@ -751,5 +760,306 @@ def test_a_unix_socket_end_to_end(tmp_path: Any) -> None:
         assert (attach.aname, attach.uname, attach.afid) == ("/srv", "joe", c.NOFID)
         await fake.until(fake.eof.is_set)
         await fake.stop()
+
+    run(body)
+
+
+# -- 9. path operations keep their meaning; errors name their paths -----------------------------------
+
+
+def typed_walks(fake: Fake, f: Tframe) -> list[Any] | None:
+    """Names starting with "d" are directories; Tremove works; Tunlinkat is missing (EOPNOTSUPP, as diod)."""
+    if isinstance(f.msg, Twalk):
+        return [reply(f, Rwalk(wqids=[qid(100 + i, c.P9_QTDIR if n.startswith("d") else 0)
+                                      for i, n in enumerate(f.msg.wnames)]))]
+    if isinstance(f.msg, Tremove):
+        return [reply(f, Rremove())]
+    return None
+
+
+@pytest.mark.parametrize(("path", "directory", "exception", "code"), [
+    ("sub/afile", True, NotADirectoryError, errno.ENOTDIR),
+    ("sub/dempty", False, IsADirectoryError, errno.EISDIR),
+])
+def test_without_unlinkat_the_tremove_fallback_keeps_unlink_and_rmdir_apart(
+        path: str, directory: bool, exception: type, code: int) -> None:
+    async def body() -> None:
+        async with serving(typed_walks) as (fake, client):
+            with pytest.raises(exception) as info:
+                await client.remove_path(path, directory=directory)
+            assert (info.value.errno, info.value.filename) == (code, path)
+            assert not fake.of(Tremove) and not fake.of(Tunlinkat)  # nothing was asked to go
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+            await client.remove_path(path, directory=not directory)  # the right call goes through
+            (unlinkat,) = fake.of(Tunlinkat)
+            assert unlinkat.msg.flags == (0 if directory else c.AT_REMOVEDIR)
+            (remove,) = fake.of(Tremove)
+            assert remove.msg.fid not in client.session.fids_in_use  # Tremove clunked it
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+def test_errors_on_fids_name_the_path_the_fid_was_walked_to() -> None:
+    """Tread, Tremove, Tgetattr... carry no name on the wire; the OSError names the path as os does,
+    and a rename names both (filename2)."""
+    def handler(fake: Fake, f: Tframe) -> list[Any] | None:
+        if isinstance(f.msg, (Tread, Tremove, Trename, Tgetattr)):
+            return [reply(f, Rlerror(ecode=c.EIO if not isinstance(f.msg, Trename) else 18))]
+        return None
+
+    async def body() -> None:
+        async with serving(handler) as (fake, client):
+            with pytest.raises(OSError) as info:
+                await client.read_bytes("dir/file")
+            assert (info.value.errno, info.value.filename) == (errno.EIO, "dir/file")
+            fid, _ = await client.walk(client.root, ["dir"])
+            sub, _ = await client.walk(fid, ["deeper", "x"])
+            with pytest.raises(OSError) as info:
+                await client.getattr(sub)
+            assert info.value.filename == "dir/deeper/x" and "Tgetattr" in str(info.value)
+            with pytest.raises(OSError) as info:
+                await client.remove(sub)
+            assert info.value.filename == "dir/deeper/x"
+            with pytest.raises(OSError) as info:
+                await client.rename_fid(fid, client.root, "moved")
+            assert (info.value.errno, info.value.filename, info.value.filename2) == (errno.EXDEV, "dir", "moved")
+            await client.clunk(fid)
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+def test_a_refused_attach_names_the_aname_and_the_uname() -> None:
+    def handler(fake: Fake, f: Tframe) -> list[Any] | None:
+        return [reply(f, Rlerror(ecode=1))] if isinstance(f.msg, Tattach) else None
+
+    async def body() -> None:
+        fake = Fake(handler)
+        await fake.start()
+        with pytest.raises(PermissionError) as info:
+            await Client.connect("127.0.0.1", fake.port, aname="/srv/x", uname="nobody", n_uname=65534, timeout=2)
+        assert info.value.filename == "/srv/x"
+        assert "uname 'nobody'" in str(info.value) and "n_uname 65534" in str(info.value)
+        await fake.stop()
+
+    run(body)
+
+
+def test_connect_failures_name_the_address() -> None:
+    async def body() -> None:
+        with pytest.raises(OSError) as info:  # socket.gaierror names nothing by itself
+            await Client.connect("no-such-host.invalid", 564, timeout=5)
+        assert info.value.filename == "no-such-host.invalid:564" and info.value.strerror
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+            with pytest.raises(ConnectionRefusedError) as refused:
+                await Client.connect("127.0.0.1", port, timeout=2)
+        assert refused.value.filename == f"127.0.0.1:{port}"
+
+    run(body)
+
+
+def test_every_timeout_says_what_it_waited_for() -> None:
+    """TimeoutError() has an empty str(): each one the client raises names its request or address."""
+    async def body() -> None:
+        fake = Fake(lambda fake, f: [])
+        await fake.start()
+        with pytest.raises(TimeoutError) as info:
+            await Client.connect("127.0.0.1", fake.port, timeout=0)
+        assert str(info.value) and info.value.filename == f"127.0.0.1:{fake.port}"
+        await fake.stop()
+
+        def silent_read(fake: Fake, f: Tframe) -> list[Any] | None:
+            return [] if isinstance(f.msg, Tread) else None
+
+        async with serving(silent_read, timeout=0.3) as (fake, client):
+            with pytest.raises(TimeoutError) as info:
+                await client.read_bytes("dir/file")
+            assert "Tread" in str(info.value) and info.value.filename == "dir/file"
+
+    run(body)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--timeout", "0"], "no connection within 0.0 s: '127.0.0.1:{port}'"),
+    (["--timeout", "0.2"], "no reply to Tversion (tag 65535) within 0.2 s: '127.0.0.1:{port}'"),
+])
+def test_the_cli_says_why_it_failed(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A silent server (a socket that listens and never reads): the CLI names what timed out."""
+    from jetwire.p9.__main__ import main
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        assert main(["cat", f"127.0.0.1:{port}/srv", "some/file", *argv]) == 1
+    assert capsys.readouterr().err.strip().endswith(expected.format(port=port))
+
+
+def test_the_cli_names_an_unknown_host(capsys: pytest.CaptureFixture[str]) -> None:
+    from jetwire.p9.__main__ import main
+
+    assert main(["ls", "no-such-host.invalid:564/srv", "--timeout", "5"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("jetwire.p9: [Errno") and "'no-such-host.invalid:564'" in err
+
+
+def test_cli_errors_are_never_empty() -> None:
+    from jetwire.p9.__main__ import describe_error
+
+    assert describe_error(TimeoutError()) == "TimeoutError (no details given)"
+    assert describe_error(ConnectionResetError(), "a/b") == "a/b: ConnectionResetError (no details given)"
+    assert describe_error(ProtocolError("bad")) == "ProtocolError: bad"
+    assert describe_error(FileNotFoundError(2, "No such file", "x"), "y") == "[Errno 2] No such file: 'x'"
+
+
+# -- 10. whole-file reads and writes: sized, pipelined from the first request ----------------------------
+
+
+class FileServer:
+    """A handler serving one file's ``content`` whose Tgetattr reports ``reported`` bytes; Twrites
+    land in ``written`` (at most ``short`` bytes of the write at offset ``short_at`` are taken)."""
+
+    def __init__(self, content: bytes, reported: int, hold_reads: int = 0,
+                 short_at: int | None = None, short: int = 0) -> None:
+        self.content, self.reported, self.hold_reads = content, reported, hold_reads
+        self.held: list[Tframe] = []
+        self.written = bytearray()
+        self.short_at, self.short = short_at, short
+
+    def __call__(self, fake: Fake, f: Tframe) -> list[Any] | None:
+        m = f.msg
+        if isinstance(m, Tgetattr):
+            return [reply(f, rgetattr(self.reported))]
+        if isinstance(m, Tlcreate):
+            return [reply(f, Rlcreate(qid=qid(8), iounit=0))]
+        if isinstance(m, Tsetattr):  # the truncation of an existing file
+            return [reply(f, Rsetattr())]
+        if isinstance(m, Tread):
+            answer = reply(f, Rread(data=self.content[m.offset:m.offset + m.count]))
+            if len(self.held) < self.hold_reads:  # answer nothing until hold_reads Treads are out at once
+                self.held.append(answer)  # type: ignore[arg-type]
+                return [] if len(self.held) < self.hold_reads else list(self.held)
+            return [answer]
+        if isinstance(m, Twrite):
+            data = bytes(m.data)
+            if m.offset == self.short_at:
+                data, self.short_at = data[:self.short], None
+            end = m.offset + len(data)
+            self.written.extend(bytes(max(0, end - len(self.written))))
+            self.written[m.offset:end] = data
+            return [reply(f, Rwrite(count=len(data)))]
+        return None
+
+
+BIG = bytes(range(256)) * 200  # 51,200 bytes: 7 Treads of 8,168 at msize 8,192
+
+
+@pytest.mark.parametrize(("reported", "reads"), [
+    (len(BIG), 7),  # as the size says: the 7th Tread asks one byte past it and its short answer ends the read
+    (len(BIG) - 1, 7 + 1),  # one byte more than reported: one more Tread finds the end
+    (1000, None),  # it grew after Tgetattr: read on to its end
+    (len(BIG) * 2, 13),  # it shrank: what is there
+])
+def test_read_bytes_sizes_its_read_from_getattr(reported: int, reads: int | None) -> None:
+    server = FileServer(BIG, reported)
+
+    async def body() -> None:
+        async with serving(server, msize=8192) as (fake, client):
+            assert await client.read_bytes("dir/file") == BIG
+            assert reads is None or len(fake.of(Tread)) == reads
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+def test_a_small_file_costs_one_tread() -> None:
+    async def body() -> None:
+        async with serving(FileServer(CONTENT, len(CONTENT))) as (fake, client):
+            assert await client.read_bytes("f") == CONTENT
+            (read,) = fake.of(Tread)
+            assert read.msg.count == len(CONTENT) + 1
+
+    run(body)
+
+
+@pytest.mark.parametrize("how", ["read_bytes", "file read()", "file read(size)"])
+def test_whole_file_reads_keep_their_treads_in_flight_from_the_start(how: str) -> None:
+    """The fake answers no Tread until all 7 are out: a client that waits for a first reply hangs (and fails)."""
+    server = FileServer(BIG, len(BIG), hold_reads=7)
+
+    async def body() -> None:
+        async with serving(server, msize=8192) as (fake, client):
+            if how == "read_bytes":
+                assert await client.read_bytes("f") == BIG
+            else:
+                async with await client.open("f") as f:
+                    assert await (f.read() if how == "file read()" else f.read(len(BIG) - 5)) == BIG[:len(
+                        BIG) if how == "file read()" else len(BIG) - 5]
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+def test_a_cancelled_whole_file_read_flushes_every_tread_in_flight() -> None:
+    server = FileServer(BIG, len(BIG), hold_reads=100)  # never answers a Tread
+
+    async def body() -> None:  # r[9p2000l.flush]
+        async with serving(server, msize=8192) as (fake, client):
+            task = asyncio.ensure_future(client.read_bytes("f"))
+            await fake.until(lambda: len(fake.of(Tread)) == 7)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await fake.until(lambda: len(fake.of(Tflush)) == 7)
+            assert {f.msg.oldtag for f in fake.of(Tflush)} == {f.tag for f in fake.of(Tread)}
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+@pytest.mark.parametrize("short_at", [None, 0, 8168 * 3])
+def test_write_bytes_pipelines_and_recovers_from_a_short_write(short_at: int | None) -> None:
+    server = FileServer(b"", 0, short_at=short_at, short=100)
+
+    async def body() -> None:  # r[9p2000l.write]: a short write goes on from where the server stopped
+        async with serving(server, msize=8192) as (fake, client):
+            assert await client.write_bytes("out", memoryview(BIG)) == len(BIG)
+            assert bytes(server.written) == BIG
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+        writes = fake.of(Twrite)
+        assert len(writes) == 7 + (0 if short_at is None else 7 - short_at // 8168)
+
+    run(body)
+
+
+def test_a_cancelled_write_flushes_every_twrite_in_flight() -> None:
+    def handler(fake: Fake, f: Tframe) -> list[Any] | None:
+        if isinstance(f.msg, Tsetattr):
+            return [reply(f, Rsetattr())]
+        return [] if isinstance(f.msg, Twrite) else None  # never answers a Twrite
+
+    async def body() -> None:  # r[9p2000l.flush]
+        async with serving(handler, msize=8192) as (fake, client):
+            task = asyncio.ensure_future(client.write_bytes("out", BIG))
+            await fake.until(lambda: len(fake.of(Twrite)) == 7)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await fake.until(lambda: len(fake.of(Tflush)) == 7)
+            assert {f.msg.oldtag for f in fake.of(Tflush)} == {f.tag for f in fake.of(Twrite)}
+            await fake.until(lambda: only_root(client) and not client.session.pending)
+
+    run(body)
+
+
+@pytest.mark.parametrize("root", ["", ".", "/", "./"])
+def test_every_spelling_of_the_root_stats_it(root: str) -> None:
+    async def body() -> None:
+        async with serving() as (fake, client):
+            assert (await client.stat(root)).st_size > 0
+            await fake.until(lambda: only_root(client) and not client.session.pending)
 
     run(body)

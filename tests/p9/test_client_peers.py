@@ -640,3 +640,275 @@ def test_pathlib_shaped_api(area: tuple[Peer, Path, str]) -> None:
     assert tree == [(name, ["a"], ["hard", "link"]), (f"{name}/a", ["b"], ["moved.txt"]), (f"{name}/a/b", [], [])]
     assert sorted(os.listdir(host)) == ["a"] and os.listdir(host / "a") == ["moved.txt"]
     assert (host / "a" / "moved.txt").read_text() == "héllo"
+
+
+def test_unlink_and_rmdir_keep_their_meaning(area: tuple[Peer, Path, str]) -> None:
+    """``rmdir`` of a file and ``unlink`` of an empty directory fail as ``os`` does (errno and
+    filename) and remove nothing, on diod too, where Tunlinkat is missing and the client falls
+    back to Tremove (which removes whatever its fid names)."""
+    peer, host, name = area
+    (host / "afile").write_bytes(b"keep me")
+    (host / "adir").mkdir()
+    (host / "alink").symlink_to("adir")
+
+    async def body(client: Client) -> list[tuple[type[OSError], int | None, str | None]]:
+        failures = []
+        for attempt in (client.path(name, "afile").rmdir(), client.path(name, "adir").unlink(),
+                        client.path(name, "alink").rmdir(), client.remove_path(f"{name}/adir", directory=False)):
+            with pytest.raises(OSError) as info:
+                await attempt
+            failures.append((type(info.value), info.value.errno, info.value.filename))
+        await client.path(name, "alink").unlink()  # the link goes, not the directory it names
+        return failures
+
+    failures = run(peer, body)
+    assert failures == [
+        (NotADirectoryError, errno.ENOTDIR, f"{name}/afile"),
+        (IsADirectoryError, errno.EISDIR, f"{name}/adir"),
+        (NotADirectoryError, errno.ENOTDIR, f"{name}/alink"),
+        (IsADirectoryError, errno.EISDIR, f"{name}/adir"),
+    ]
+    assert (host / "afile").read_bytes() == b"keep me"
+    assert (host / "adir").is_dir() and not (host / "alink").is_symlink()
+
+
+def test_pathlib_queries_follow_symlinks_as_pathlib_does(area: tuple[Peer, Path, str]) -> None:
+    """is_file/is_dir/exists/stat follow a symlink (inside the export), is_symlink/lstat do not;
+    the times are os.stat's. Every answer is compared with the host's own pathlib."""
+    peer, host, name = area
+    (host / "f.txt").write_bytes(b"12345")
+    (host / "d").mkdir()
+    links = {"to_f": "f.txt", "to_d": "d", "dangling": "nothing", "loop": "loop", "chain": "to_f",
+             "up": "../" + name + "/f.txt"}
+    for link, target in links.items():
+        (host / link).symlink_to(target)
+    (host / "d" / "rel").symlink_to("../f.txt")
+    names = ["f.txt", "d", "missing", "f.txt/under", "d/rel", *links]
+
+    async def body(client: Client) -> dict[str, tuple[bool, bool, bool, bool]]:
+        answers = {}
+        for n in names:
+            p = client.path(name, n)
+            answers[n] = (await p.exists(), await p.is_file(), await p.is_dir(), await p.is_symlink())
+        outside = client.path(name, "outside")
+        await outside.symlink_to("/etc/hostname")  # absolute: the client cannot follow it in the export
+        assert not await outside.exists() and await outside.is_symlink()
+        with pytest.raises(FileNotFoundError):
+            await outside.stat()
+        with pytest.raises(OSError) as loop:
+            await client.path(name, "loop").stat()
+        assert loop.value.errno == errno.ELOOP
+        st, lst = await client.path(name, "chain").stat(), await client.path(name, "chain").lstat()
+        host_st, host_lst = os.stat(host / "chain"), os.lstat(host / "chain")
+        for ours, theirs in ((st, host_st), (lst, host_lst)):
+            assert (ours.st_mode, ours.st_size, ours.st_ino) == (theirs.st_mode, theirs.st_size, theirs.st_ino)
+            assert (ours.st_atime_ns, ours.st_ctime_ns) == (theirs.st_atime_ns, theirs.st_ctime_ns)
+            assert (ours.st_atime, ours.st_ctime) == (theirs.st_atime_ns / 1e9, theirs.st_ctime_ns / 1e9)
+        assert await client.path(name, "to_f").samefile(client.path(name, "f.txt"))
+        return answers
+
+    answers = run(peer, body)
+    for n in names:
+        p = host / n
+        assert answers[n] == (p.exists(), p.is_file(), p.is_dir(), p.is_symlink()), n
+
+
+def test_touch_glob_replace_rmtree(area: tuple[Peer, Path, str]) -> None:
+    peer, host, name = area
+    (host / "old.txt").write_bytes(b"old")
+    os.utime(host / "old.txt", (1_000_000, 1_000_000))
+    tree = ["a/x.py", "a/b/y.py", "a/b/c/z.txt", "a/.hidden.py", "top.py", "a/b/c/deep.py"]
+    for rel in tree:
+        (host / rel).parent.mkdir(parents=True, exist_ok=True)
+        (host / rel).write_bytes(rel.encode())
+    keep = host.parent / f"{name}-keep"  # a directory outside the tree, linked from inside it
+    keep.mkdir()
+    (keep / "precious").write_bytes(b"x")
+    (host / "a" / "b" / "link").symlink_to(keep)
+    patterns = ["*.py", "a/*", "a/*/*.py", "**/*.py", "**", "a/**/c", "a/b/c/z.txt", "nothing/*", "*/b"]
+    expected = {p: sorted(str(q.relative_to(host)) for q in host.glob(p)) for p in patterns}
+    expected["rglob"] = sorted(str(q.relative_to(host)) for q in host.rglob("*.txt"))
+
+    async def body(client: Client) -> dict[str, list[str]]:
+        top = client.path(name)
+        await (top / "new").touch()
+        await (top / "old.txt").touch()
+        with pytest.raises(FileExistsError) as exists:
+            await (top / "old.txt").touch(exist_ok=False)
+        assert exists.value.filename == f"{name}/old.txt"
+        found = {}
+        for pattern in patterns:
+            found[pattern] = sorted([str(p.relative_to(top)) async for p in top.glob(pattern)])
+        found["rglob"] = sorted([str(p.relative_to(top)) async for p in top.rglob("*.txt")])
+        (host / "dst").write_bytes(b"replaced")
+        moved = await (top / "old.txt").replace(top / "dst")
+        assert moved == top / "dst"
+        with pytest.raises(OSError, match="symbolic link"):
+            await (top / "a" / "b" / "link").rmtree()
+        with pytest.raises(FileNotFoundError):
+            await (top / "gone").rmtree()
+        await (top / "gone").rmtree(ignore_errors=True)
+        await (top / "a").rmtree()
+        return found
+
+    found = run(peer, body)
+    assert (host / "new").read_bytes() == b"" and (host / "dst").read_bytes() == b"old"
+    assert os.stat(host / "dst").st_mtime > 1_000_000  # touched
+    assert not (host / "a").exists() and (keep / "precious").read_bytes() == b"x"  # the link was not followed
+    assert found == expected
+    assert found["**/*.py"] == ["a/.hidden.py", "a/b/c/deep.py", "a/b/y.py", "a/x.py", "top.py"]
+
+
+def test_rename_link_symlink_errors_name_both_paths_as_os(area: tuple[Peer, Path, str]) -> None:
+    """Whichever request fails (a walk, Trenameat, or diod's Trename fallback), the error is
+    os's: the same errno and both names. Rename keeps its meaning through the fallback."""
+    peer, host, name = area
+    (host / "f").write_bytes(b"x")
+    (host / "d").mkdir()
+    (host / "e").mkdir()
+    (host / "e" / "x").write_bytes(b"")
+    cases = [("rename", "f", "d"), ("rename", "d", "f"), ("rename", "d", "e"), ("rename", "nope", "z"),
+             ("rename", "f", "no/z"), ("link", "nope", "z"), ("link", "f", "d"), ("symlink", "t", "f")]
+
+    def host_error(call: str, src: str, dst: str) -> tuple[int | None, str | None, str | None]:
+        os_call = {"rename": os.rename, "link": os.link, "symlink": os.symlink}[call]
+        with pytest.raises(OSError) as info:
+            os_call(src if call == "symlink" else host / src, host / dst)
+        error = info.value
+        return error.errno, error.filename and Path(error.filename).name, error.filename2 and Path(error.filename2).name
+
+    expected = [host_error(*case) for case in cases]
+
+    async def body(client: Client) -> list[tuple[int | None, str | None, str | None]]:
+        ours = []
+        for call, src, dst in cases:
+            with pytest.raises(OSError) as info:
+                if call == "rename":
+                    await client.rename(f"{name}/{src}", f"{name}/{dst}")
+                elif call == "link":
+                    await client.link(f"{name}/{src}", f"{name}/{dst}")
+                else:
+                    await client.symlink(src, f"{name}/{dst}")
+            error = info.value
+            ours.append((error.errno, error.filename and Path(error.filename).name,
+                         error.filename2 and Path(error.filename2).name))
+        return ours
+
+    assert run(peer, body) == expected
+    assert sorted(os.listdir(host)) == ["d", "e", "f"]
+
+
+@pytest.mark.parametrize("mode", ["wb", "ab", "xb", "rb"])
+def test_open_and_write_bytes_mean_what_os_open_does(area: tuple[Peer, Path, str], mode: str) -> None:
+    """open(name, mode) on a file, a directory, symlinks to each and a dangling symlink leaves the
+    same files and raises the same errors as the host's open. nfs-ganesha ignores O_TRUNC and
+    O_EXCL, opens a directory for writing and opens a symlink itself rather than its target: the
+    client truncates with Tsetattr and checks and follows before opening, as Linux's v9fs does."""
+    peer, host, name = area
+    names = ["f", "d", "lf", "ld", "dangling"]
+
+    def make(case: str) -> Path:  # a fresh directory per case: ganesha caches what it has seen
+        top = host / case
+        top.mkdir()
+        (top / "f").write_bytes(b"old contents")
+        (top / "d").mkdir()
+        (top / "lf").symlink_to("f")
+        (top / "ld").symlink_to("d")
+        (top / "dangling").symlink_to("target")
+        return top
+
+    def state(top: Path) -> list[tuple[str, bytes | None]]:
+        return sorted((p.name, p.read_bytes() if p.is_file() else None) for p in top.iterdir())
+
+    expected = {}
+    for n in names:
+        top = make(f"host-{n}")
+        try:
+            with open(top / n, mode) as f:
+                f.read() if mode == "rb" else f.write(b"new")
+            outcome: type[BaseException] | None = None
+        except OSError as exc:
+            outcome = type(exc)
+        expected[n] = (outcome, state(top))
+        make(f"ours-{n}")
+
+    async def body(client: Client) -> dict[str, type[BaseException] | None]:
+        outcomes: dict[str, type[BaseException] | None] = {}
+        for n in names:
+            try:
+                async with await client.open(f"{name}/ours-{n}/{n}", mode) as f:
+                    await (f.read() if mode == "rb" else f.write(b"new"))
+                outcomes[n] = None
+            except OSError as exc:
+                outcomes[n] = type(exc)
+        if mode == "wb":  # write_bytes is open "wb" + write
+            await client.write_bytes(f"{name}/ours-f/lf", b"again")
+        return outcomes
+
+    outcomes = run(peer, body)
+    if mode == "wb":
+        (host / "host-f" / "lf").write_bytes(b"again")
+        expected["f"] = (expected["f"][0], state(host / "host-f"))
+    assert {n: (outcomes[n], state(host / f"ours-{n}")) for n in names} == expected
+
+
+def test_path_calls_follow_symlinks_and_fail_as_os(area: tuple[Peer, Path, str]) -> None:
+    """chmod, truncate, listdir, getxattr follow a symlink as os does (diod follows it itself,
+    nfs-ganesha does not); listing a file, hard-linking a directory and the rest fail with os's
+    errno (nfs-ganesha would say EINVAL for the first two). Files are compared on the host."""
+    peer, host, name = area
+    calls: dict[str, tuple[Callable[[Path], Any], Callable[[Client, str], Awaitable[Any]]]] = {
+        "chmod lf": (lambda d: os.chmod(d / "lf", 0o600), lambda c, n: c.chmod(f"{n}/lf", 0o600)),
+        "truncate lf": (lambda d: os.truncate(d / "lf", 3), lambda c, n: c.truncate(f"{n}/lf", 3)),
+        "listdir ld": (lambda d: sorted(os.listdir(d / "ld")), lambda c, n: c.listdir(f"{n}/ld")),
+        "listdir f": (lambda d: os.listdir(d / "f"), lambda c, n: c.listdir(f"{n}/f")),
+        "readlink f": (lambda d: os.readlink(d / "f"), lambda c, n: c.readlink(f"{n}/f")),
+        "mkdir f/x": (lambda d: os.mkdir(d / "f" / "x"), lambda c, n: c.mkdir(f"{n}/f/x")),
+        "link d": (lambda d: os.link(d / "d", d / "d2"), lambda c, n: c.link(f"{n}/d", f"{n}/d2")),
+        "getxattr lf": (lambda d: os.getxattr(d / "lf", "user.none"), lambda c, n: c.getxattr(f"{n}/lf", "user.none")),
+    }
+
+    def make(case: str) -> Path:  # a fresh directory per case: ganesha caches what it has seen
+        top = host / case
+        top.mkdir()
+        (top / "f").write_bytes(b"old contents")
+        os.chmod(top / "f", 0o644)
+        (top / "d").mkdir()
+        (top / "d" / "x").write_bytes(b"")
+        (top / "lf").symlink_to("f")
+        (top / "ld").symlink_to("d")
+        return top
+
+    def state(top: Path) -> list[tuple[str, bytes | None, int]]:
+        return sorted((p.relative_to(top).as_posix(), p.read_bytes() if p.is_file() and not p.is_symlink() else None,
+                       p.lstat().st_mode) for p in top.rglob("*"))
+
+    def outcome(result: Any) -> tuple[Any, ...]:
+        if isinstance(result, OSError):
+            return type(result), result.errno
+        return ("ok", sorted(result) if isinstance(result, list) else None)
+
+    expected = {}
+    for i, (label, (host_call, _)) in enumerate(calls.items()):
+        top = make(f"host{i}")
+        try:
+            result = host_call(top)
+        except OSError as exc:
+            result = exc
+        expected[label] = (outcome(result), state(top))
+        make(f"ours{i}")
+
+    async def body(client: Client) -> dict[str, tuple[Any, ...]]:
+        outcomes = {}
+        for i, (label, (_, our_call)) in enumerate(calls.items()):
+            try:
+                result = await our_call(client, f"{name}/ours{i}")
+            except OSError as exc:
+                result = exc
+                if label == "getxattr lf":
+                    assert exc.filename == f"{name}/ours{i}/lf"  # the path given, as os names it
+            outcomes[label] = outcome(result)
+        return outcomes
+
+    outcomes = run(peer, body)
+    assert {label: (outcomes[label], state(host / f"ours{i}")) for i, label in enumerate(calls)} == expected
