@@ -272,3 +272,27 @@ def test_a_generated_method_keeps_its_name_and_docstring_after_first_use() -> No
         assert method.__module__ == __name__
         assert method.__doc__ == getattr(WireFormat, name).__doc__
     assert "The value encoded by ``data``" in pydoc.render_doc(Order.decode)
+
+
+# -- bool is an int subclass, not an int on the wire ------------------------------------------
+
+
+@pytest.mark.parametrize("flag", [True, False])
+@pytest.mark.parametrize("width", [u8, u32, jw.i64, jw.u128])
+def test_a_bool_is_refused_for_an_int_field_on_every_path(flag: bool, width: Any) -> None:
+    counted = wireformat(type("Counted", (), {"__annotations__": {"n": width, "name": str}}))
+    name = _int_kind(width).name
+    message = rf"Counted\.n: expected an int for {name}, got bool \(at byte 0\)"
+    with pytest.raises(jw.EncodeError, match=message):
+        counted(flag, "x").encode()  # the generated encoder
+    with pytest.raises(jw.EncodeError, match=message):
+        counted(flag, "x").encode_to(io.BytesIO())  # the stream encoder
+    with pytest.raises(jw.EncodeError, match=rf"expected an int for {name}, got bool"):
+        jw.encode(flag, width)
+    with pytest.raises(jw.EncodeError, match=rf"\[1\]: expected an int for {name}, got bool"):
+        jw.encode([1, flag], list[width])  # packed in one call by struct or bytes()
+    assert counted(int(flag), "x").encode()[:1] == bytes([int(flag)])
+
+
+def _int_kind(width: Any) -> Any:
+    return width.__metadata__[0]

@@ -12,6 +12,7 @@ import ipaddress
 import sys
 import threading
 import types
+import typing
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, ForwardRef, TypeVar, Union, get_args, get_origin
 
@@ -591,21 +592,21 @@ _GENERIC_FORMS: dict[Any, tuple[int, str]] = {
 _TUPLE_FORMS = "tuple[jetwire.u32, ...] (any length) or tuple[jetwire.u32, str] (one item per type)"
 
 
-def _check_arity(origin: Any, args: tuple[Any, ...]) -> None:
+def _check_arity(tp: Any, origin: Any, args: tuple[Any, ...]) -> None:
     form = _GENERIC_FORMS.get(origin)
     if form is not None and len(args) != form[0]:
         name = getattr(origin, "__name__", repr(origin))
         raise SchemaError(f"{name} takes {form[0]} type parameter{'s' if form[0] > 1 else ''}, "
                           f"got {len(args)}: e.g. {form[1]}")
     if origin is tuple:
-        if not args:
+        if tp is typing.Tuple:  # bare; tuple[()], the empty tuple, has no arguments either
             raise SchemaError(f"tuple needs its item types, e.g. {_TUPLE_FORMS}")
         if any(a is Ellipsis for a in args) and not (len(args) == 2 and args[1] is Ellipsis):
             raise SchemaError(f"... stands only second, after one type, e.g. {_TUPLE_FORMS}")
 
 
 def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
-    _check_arity(origin, args)
+    _check_arity(tp, origin, args)
     if origin is list or origin is collections.abc.Sequence:
         return _seq(SeqNode, _build(args[0], typevars), list)  # r[jetstream.wireformat.vec]
     if origin is tuple:
