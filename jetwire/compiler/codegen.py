@@ -1377,6 +1377,6 @@ def _bad_offset(offset: Any, buf: Any) -> None:
 
 
 def _leftover(root: str, end: int, total: int) -> None:
-    from ..errors import DecodeError
+    from ..errors import DecodeError, byte_count
 
-    raise DecodeError(f"{total - end} bytes left over after a complete {root}", root, end)
+    raise DecodeError(f"{byte_count(total - end)} left over after a complete {root}", root, end)
