@@ -296,3 +296,53 @@ def test_a_bool_is_refused_for_an_int_field_on_every_path(flag: bool, width: Any
 
 def _int_kind(width: Any) -> Any:
     return width.__metadata__[0]
+
+
+# -- every hint a refusal gives is itself a declaration that works ------------------------------
+
+
+@wireformat
+class Left:
+    a: u8
+
+
+@wireformat
+class Right:
+    b: str
+
+
+def _suggestion(error: jw.SchemaError) -> Any:
+    text = str(error).split("or write ")[-1].split("e.g. ")[-1].replace("jetwire.", "jw.")
+    return eval(text, {"jw": jw, "Annotated": Annotated, "Left": Left, "Right": Right,  # noqa: S307
+                       "Pair": Pair, "str": str})
+
+
+@pytest.mark.parametrize(("union", "value"), [(Left | Right, Right("x")), (Left | str, "x")])
+def test_the_tagged_hint_for_a_union_of_classes_is_valid(union: Any, value: Any) -> None:
+    with pytest.raises(jw.SchemaError, match="a union needs a tag") as refused:
+        jw.Codec(union)
+    suggested = _suggestion(refused.value)
+    assert jw.decode(suggested, jw.encode(value, suggested)) == value
+
+
+def test_a_union_of_non_classes_is_not_told_to_use_tagged() -> None:
+    with pytest.raises(jw.SchemaError, match=r"u8 \| str: .*@wireenum with one variant holding each") as refused:
+        jw.Codec(u8 | str)
+    assert "Tagged" not in str(refused.value)
+
+
+T = typing.TypeVar("T")
+V = typing.TypeVar("V")
+
+
+@wireformat
+class Pair(typing.Generic[T, V]):
+    first: T
+    second: V
+
+
+def test_the_hint_for_a_bare_generic_names_every_parameter() -> None:
+    with pytest.raises(jw.SchemaError, match="is generic in") as refused:
+        jw.Codec(Pair)
+    suggested = _suggestion(refused.value)
+    assert jw.decode(suggested, jw.encode(Pair(1, 2), suggested)) == Pair(1, 2)

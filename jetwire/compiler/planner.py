@@ -174,7 +174,8 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
         if not args:
             raise SchemaError(
                 f"{cls.__qualname__} is generic in {', '.join(map(str, params))}: "
-                f"name its parameters where it is used, e.g. {cls.__qualname__}[jetwire.u32]"
+                f"name its parameters where it is used, e.g. "
+                f"{cls.__qualname__}[{', '.join(['jetwire.u32'] * len(params))}]"
             )
         raise SchemaError(f"{cls.__qualname__} takes {len(params)} type parameters, got {len(args)}")
     typevars = dict(zip(params, args))
@@ -538,9 +539,16 @@ def _build_union(args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
     if owner is not None:
         raise SchemaError(f"a union of variants: annotate with the enum {owner.__qualname__}")
     names = " | ".join(map(_label, rest))
+    if all(isinstance(m, type) for m in rest):  # Tagged tells values apart by their class
+        classes = [m.__name__ for m in rest]
+        tags = ", ".join(f"{i}: {name}" for i, name in enumerate(classes))
+        raise SchemaError(
+            f"{names}: a union needs a tag on the wire: declare a @wireenum, or write "
+            f"Annotated[{' | '.join(classes)}, jetwire.Tagged({{{tags}}})]"
+        )
     raise SchemaError(
-        f"{names}: a union needs a tag on the wire: declare a @wireenum, or write "
-        f"Annotated[{names}, jetwire.Tagged({{0: ..., 1: ...}})]"
+        f"{names}: a union needs a tag on the wire: declare a @wireenum with one variant "
+        f"holding each of {names}"
     )
 
 
