@@ -313,7 +313,7 @@ class Right:
 
 def _suggestion(error: jw.SchemaError) -> Any:
     text = str(error).split("or write ")[-1].split("e.g. ")[-1].replace("jetwire.", "jw.")
-    return eval(text, {"jw": jw, "Annotated": Annotated, "Left": Left, "Right": Right,  # noqa: S307
+    return eval(text, {"jw": jw, "Annotated": Annotated, "Left": Left, "Right": Right,
                        "Pair": Pair, "str": str})
 
 

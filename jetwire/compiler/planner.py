@@ -541,10 +541,10 @@ def _build_union(args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
     names = " | ".join(map(_label, rest))
     if all(isinstance(m, type) for m in rest):  # Tagged tells values apart by their class
         classes = [m.__name__ for m in rest]
-        tags = ", ".join(f"{i}: {name}" for i, name in enumerate(classes))
+        numbered = ", ".join(f"{i}: {name}" for i, name in enumerate(classes))
         raise SchemaError(
             f"{names}: a union needs a tag on the wire: declare a @wireenum, or write "
-            f"Annotated[{' | '.join(classes)}, jetwire.Tagged({{{tags}}})]"
+            f"Annotated[{' | '.join(classes)}, jetwire.Tagged({{{numbered}}})]"
         )
     raise SchemaError(
         f"{names}: a union needs a tag on the wire: declare a @wireenum with one variant "
