@@ -346,3 +346,49 @@ def test_the_hint_for_a_bare_generic_names_every_parameter() -> None:
         jw.Codec(Pair)
     suggested = _suggestion(refused.value)
     assert jw.decode(suggested, jw.encode(Pair(1, 2), suggested)) == Pair(1, 2)
+
+
+# -- siblings: what a decorator is given ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("decorator", [wireformat, wireenum])
+def test_a_decorator_given_something_not_a_class_is_a_schema_error(decorator: Any) -> None:
+    with pytest.raises(jw.SchemaError, match=r"decorates a class, not 3"):
+        decorator(3)
+
+
+@pytest.mark.parametrize("decorator", [wireformat, wireenum])
+def test_an_enum_enum_is_used_as_it_is_not_decorated(decorator: Any) -> None:
+    import enum
+
+    class Colour(enum.Enum):
+        RED = 1
+
+    with pytest.raises(jw.SchemaError, match=r"an enum\.Enum is a wire type as it is"):
+        decorator(Colour)
+
+
+def test_decorating_twice_is_refused() -> None:
+    with pytest.raises(jw.SchemaError, match=r"already a @wireformat class; decorate it once"):
+        wireformat(Left)
+    with pytest.raises(jw.SchemaError, match=r"already a @wireenum class; decorate it once"):
+        wireenum(Shape)
+    with pytest.raises(jw.SchemaError, match=r"already a variant of a @wireenum; decorate it once"):
+        wireformat(Shape.Circle)
+
+
+def test_a_variant_extending_an_earlier_variant_gets_its_fields() -> None:
+    @wireenum
+    class Event:
+        class Base:
+            at: u32
+
+        class Named(Base):
+            name: str
+
+    named = Event.Named(7, "x")
+    assert isinstance(named, Event.Base)
+    assert named.encode() == b"\x01\x07\x00\x00\x00\x01\x00x"
+    assert Event.decode(named.encode()) == named
+    with pytest.raises(jw.DecodeError, match=r"expected Event\.Base, found Event\.Named"):
+        Event.Base.decode(named.encode())

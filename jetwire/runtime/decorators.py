@@ -7,6 +7,7 @@ and field); code is generated on first use, so importing many message classes st
 from __future__ import annotations
 
 import dataclasses
+import enum
 import inspect
 import sys
 from collections.abc import Callable
@@ -112,7 +113,22 @@ def _caller_locals(depth: int) -> dict[str, Any]:
     return names
 
 
+def _check_decoratable(cls: Any, decorator: str) -> None:
+    if not isinstance(cls, type):
+        raise SchemaError(f"@{decorator} decorates a class, not {cls!r}")
+    info = class_info(cls)
+    if info is not None:
+        was = {"struct": "@wireformat class", "enum": "@wireenum class"}.get(info.kind, "variant of a @wireenum")
+        raise SchemaError(f"@{decorator} {cls.__qualname__}: it is already a {was}; decorate it once")
+    if issubclass(cls, enum.Enum):
+        raise SchemaError(
+            f"@{decorator} {cls.__qualname__}: an enum.Enum is a wire type as it is (its members "
+            f"are written as a u8 index): annotate fields with it, undecorated"
+        )
+
+
 def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
+    _check_decoratable(cls, "wireformat")
     own = set(cls.__dict__)
     made_init = False
     if "__dataclass_fields__" in cls.__dict__:
@@ -136,6 +152,7 @@ def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> 
 
 
 def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
+    _check_decoratable(cls, "wireenum")
     if "__dataclass_fields__" in cls.__dict__:
         raise SchemaError(f"@wireenum {cls.__qualname__}: the enum itself is not a dataclass")
     nested = _nested_classes(cls)
@@ -152,11 +169,14 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
     info = ClassInfo("enum", localns=localns)
     setattr(cls, INFO, info)
     info.localns[cls.__name__] = cls
+    made_from: dict[type, type] = {}  # each variant as written -> as rebuilt
     for name, variant in nested:
         body = {k: v for k, v in variant.__dict__.items() if k not in ("__dict__", "__weakref__")}
         # a base the enum already has (WireFormat, say) comes with it: naming it first again
-        # would put it before the enum and give no consistent MRO
-        bases = tuple(b for b in variant.__bases__ if b is not object and not issubclass(cls, b)) + (cls,)
+        # would put it before the enum and give no consistent MRO; a variant that extends an
+        # earlier one extends it as rebuilt, with its fields
+        bases = tuple(made_from.get(b, b) for b in variant.__bases__
+                      if b is not object and not issubclass(cls, b)) + (cls,)
         try:
             made = type(variant)(variant.__name__, bases, body)
         except TypeError as exc:
@@ -173,6 +193,7 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
         setattr(made, INFO, ClassInfo("variant", owner=cls, generated_init=made_init))
         _attach_variant_decoders(made, set(body))
         setattr(cls, name, made)
+        made_from[variant] = made
         info.variants.append(made)
         info.localns[variant.__name__] = made
     _attach_methods(cls, set(cls.__dict__) - set(_METHODS))
@@ -354,7 +375,7 @@ class _VariantDecoders:
 def _this_variant(cls: Any, value: Any, offset: int = 0) -> Any:
     variant, owner = _variant_of(cls)
     if value.__class__ is not variant:
-        enum = owner.__qualname__
+        enum = owner.__qualname__.rsplit("<locals>.", 1)[-1]  # as the enum's plan labels it
         raise DecodeError(
             f"expected {enum}.{variant.__name__}, found {enum}.{type(value).__name__}", enum, offset
         )
