@@ -207,6 +207,42 @@ def test_a_declaration_is_accepted_and_works_or_refused_with_a_schema_error(
         pass  # user codecs in the fuzz (EncodeWith, As) may refuse a value: jetwire's error says so
 
 
+def _declare_enum(fields: list[Any], on_enum: Any) -> type:
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": "FuzzedEnum"}
+    if on_enum is not None:
+        namespace["__annotations__"] = {"stray": on_enum}
+    for i, annotation in enumerate(fields):
+        namespace[f"V{i}"] = type(f"V{i}", (), {"__annotations__": {"x": annotation}, "__module__": __name__,
+                                               "__qualname__": f"FuzzedEnum.V{i}"})
+    return wireenum(type("FuzzedEnum", (), namespace))
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], deadline=None)
+@given(data=st.data(), fields=st.lists(annotations(), min_size=1, max_size=3),
+       on_enum=st.tuples(st.integers(0, 9), annotations()).map(lambda pick: pick[1] if pick[0] == 7 else None))
+def test_an_enum_declaration_is_accepted_and_works_or_refused_with_a_schema_error(
+    data: st.DataObject, fields: list[Any], on_enum: Any
+) -> None:
+    try:
+        cls = _declare_enum(fields, on_enum)
+    except jw.SchemaError as error:
+        _assert_ours(error)
+        return
+    try:
+        _use(data, cls, fields)
+        for variant in cls.__jetwire__.variants:  # type: ignore[attr-defined]
+            value = data.draw(strategy(cls, max_size=3, max_depth=3))
+            if type(value) is variant:
+                assert variant.decode(value.encode()) == value or _runs_user_code(fields)
+            else:
+                with pytest.raises(jw.DecodeError, match="expected FuzzedEnum"):
+                    variant.decode(value.encode())
+    except jw.SchemaError as error:
+        _assert_ours(error)
+    except (jw.EncodeError, jw.DecodeError):
+        pass
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], deadline=None)
 @given(annotation=annotations())
 def test_a_codec_of_any_annotation_is_made_or_refused_with_a_schema_error(annotation: Any) -> None:
