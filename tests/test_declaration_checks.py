@@ -4,6 +4,7 @@ with a SchemaError that says what to write, or now works as written."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import pydoc
 import typing
@@ -272,6 +273,8 @@ def test_a_generated_method_keeps_its_name_and_docstring_after_first_use() -> No
         assert method.__module__ == __name__
         assert method.__doc__ == getattr(WireFormat, name).__doc__
     assert "The value encoded by ``data``" in pydoc.render_doc(Order.decode)
+    assert list(inspect.signature(Order.decode).parameters) == ["data"]
+    assert list(inspect.signature(Order(qty=1).encode).parameters) == []
 
 
 # -- bool is an int subclass, not an int on the wire ------------------------------------------

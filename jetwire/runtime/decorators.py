@@ -289,6 +289,7 @@ def _describe(fn: Any, cls: Any, name: str) -> None:
     fn.__doc__ = WireFormat.__dict__[name].__doc__
     fn.__qualname__ = f"{cls.__qualname__}.{name}"
     fn.__module__ = cls.__module__
+    fn.__signature__ = inspect.signature(getattr(WireFormat, name))  # (data), not (_data)
 
 
 Buffer = bytes | bytearray | memoryview
