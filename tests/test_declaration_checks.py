@@ -395,3 +395,16 @@ def test_a_variant_extending_an_earlier_variant_gets_its_fields() -> None:
     assert Event.decode(named.encode()) == named
     with pytest.raises(jw.DecodeError, match=r"expected Event\.Base, found Event\.Named"):
         Event.Base.decode(named.encode())
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (jw.As(u8, 3, None), r"As\(\.\.\.\): its to_wire conversion 3 is not a function"),  # type: ignore[arg-type]
+        (jw.As(u8, None, "x"), r"As\(\.\.\.\): its from_wire conversion 'x' is not a function"),  # type: ignore[arg-type]
+        (jw.DecodeWith(3), r"DecodeWith\(3\): not a function"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_conversion_or_hook_that_cannot_be_called_is_refused_when_declared(marker: Any, message: str) -> None:
+    with pytest.raises(jw.SchemaError, match=r"Holder\.x: " + message):
+        declare(Annotated[int, marker])

@@ -449,6 +449,18 @@ def _resolve_forward(ref: str | ForwardRef) -> Any:
         raise SchemaError(_failed(name, exc)) from None
 
 
+def _check_callable(hooks: list[EncodeWith | DecodeWith | SizeWith], conversions: list[As]) -> None:
+    """User functions are called only when a value goes through: refuse at declaration what
+    could never be called."""
+    for hook in hooks:
+        if not callable(hook.fn):
+            raise SchemaError(f"{type(hook).__name__}({hook.fn!r}): not a function")
+    for conversion in conversions:
+        for role, fn in (("to_wire", conversion.to_wire), ("from_wire", conversion.from_wire)):
+            if fn is not None and not callable(fn):
+                raise SchemaError(f"As(...): its {role} conversion {fn!r} is not a function")
+
+
 def _build_annotated(base: Any, meta: list[Any], typevars: dict[Any, Any]) -> Node:
     widths = [m for m in meta if isinstance(m, (IntKind, FloatKind))]
     if len(widths) > 1:
@@ -462,6 +474,7 @@ def _build_annotated(base: Any, meta: list[Any], typevars: dict[Any, Any]) -> No
     text = [m for m in meta if isinstance(m, StrErrors)]
     if any(isinstance(m, _SkipMarker) for m in meta):
         raise SchemaError("Skip is for fields of a @wireformat class only")
+    _check_callable([*enc, *dec, *size], convert)
     if len(tagged) > 1 or (tagged and (widths or text)):
         shown = ", ".join(map(repr, [*tagged, *widths, *text]))
         raise SchemaError(f"{shown}: a Tagged union takes no other layout marker beside it")
