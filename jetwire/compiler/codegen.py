@@ -68,6 +68,7 @@ _BASE_NS: dict[str, Any] = {
     "_Bail": support.Bail,
     "_BOOLB": {False: 0, True: 1},
     "_BOOLD": (False, True),
+    "_bool": bool,
     "_as_bytes": support.as_bytes_like,
     "_to_ms": support.datetime_to_ms,
     "_from_ms": support.ms_to_datetime,
@@ -412,7 +413,7 @@ class _Compiler:
         if isinstance(node, IntNode):
             t = em.bind(expr)
             # struct packs a bool as 0 or 1; an int field refuses it, as the interpreter does
-            em.line(f"if {t} is True or {t} is False: raise _Bail")
+            em.line(f"if {t}.__class__ is _bool: raise _Bail")
             if node.kind.size == 16:
                 em.fixed("Q", f"{t} & 0xFFFFFFFFFFFFFFFF")
                 em.fixed("q" if node.kind.signed else "Q", f"{t} >> 64")
@@ -502,7 +503,7 @@ class _Compiler:
             em.fixed("H", f"len({t})")
             fmt = _scalar_fmt(node.elem)
             if fmt and fmt != "d":
-                em.line(f"if bool in map(type, {t}): raise _Bail")  # struct and bytes() take bools
+                em.line(f"if _bool in map(type, {t}): raise _Bail")  # struct and bytes() take bools
             if fmt == "B":
                 em.piece(f"bytes({t})")
             elif fmt:
