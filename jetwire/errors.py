@@ -5,6 +5,11 @@ from __future__ import annotations
 __all__ = ["WireError", "EncodeError", "DecodeError", "SchemaError"]
 
 
+def byte_count(n: int) -> str:
+    """``1 byte``, ``2 bytes``: a count of bytes as a message says it."""
+    return f"{n} byte" if n == 1 else f"{n} bytes"
+
+
 class SchemaError(TypeError):
     """A declaration jetwire cannot turn into a wire layout (raised when a class is decorated)."""
 

@@ -69,7 +69,7 @@ def test_wire_errors_are_value_errors_and_pickle() -> None:
 
 def test_leftover_bytes_are_refused_by_decode_but_not_decode_prefix() -> None:
     data = jw.encode(7, u16) + b"\xff"
-    with pytest.raises(jw.DecodeError, match="1 bytes left over") as info:
+    with pytest.raises(jw.DecodeError, match="1 byte left over after a complete u16") as info:
         jw.decode(u16, data)
     assert info.value.offset == 2
     assert jw.decode_prefix(u16, data) == (7, 2)
@@ -254,3 +254,55 @@ def test_a_hash_of_the_users_never_sees_a_value_read_past_the_end() -> None:
         with pytest.raises(jw.DecodeError):
             Bag.decode(data[:cut])
     assert seen and set(seen) <= {"ab", "cd"}
+
+
+# -- messages that say it plainly --------------------------------------------------------------
+
+
+def test_an_untagged_union_is_named_by_its_wire_types() -> None:
+    with pytest.raises(jw.SchemaError, match=r"^u8 \| str: a union needs a tag") as info:
+        jw.Codec(u8 | str)
+    assert "Annotated |" not in str(info.value)
+
+
+@pytest.mark.parametrize("function", ["decode", "decode_prefix", "explain"])
+@pytest.mark.parametrize("data", [b"\x01", bytearray(b"\x01"), memoryview(b"\x01")])
+def test_swapped_arguments_are_named_as_swapped(function: str, data: bytes) -> None:
+    with pytest.raises(jw.SchemaError, match=rf"jetwire\.{function}\(type, data\) takes the type first.*swapped"):
+        getattr(jw, function)(data, u8)
+
+
+def test_a_variant_of_another_enum_is_named_with_its_enum() -> None:
+    @wireenum
+    class Other:
+        class End:
+            value: u32
+
+    with pytest.raises(jw.EncodeError, match=r"expected Chain \(End, Link\), got Other\.End \(at byte 0\)"):
+        jw.encode(Other.End(value=1), Chain)
+
+
+@pytest.mark.parametrize("extra", [1, 2])
+def test_left_over_bytes_are_counted_in_words_that_agree(extra: int) -> None:
+    noun = "byte" if extra == 1 else "bytes"
+    data = jw.encode(7, u16) + b"\xff" * extra
+    for decode in (lambda: jw.decode(u16, data), lambda: Twalk.decode(Twalk(1, 2, []).encode() + b"\xff" * extra)):
+        with pytest.raises(jw.DecodeError, match=rf"\b{extra} {noun} left over"):
+            decode()
+    assert f"error: u16: {extra} {noun} left over" in jw.explain(u16, data)
+    with pytest.raises(jw.DecodeError, match=r"u32 needs 4 bytes, 1 left"):
+        jw.decode(u32, b"\x00")
+    with pytest.raises(jw.DecodeError, match=r"u8 needs 1 byte, 0 left"):
+        jw.decode(tuple[u8, u8], b"\x00")
+
+
+def test_a_map_entry_is_labelled_by_its_index_for_key_and_value_alike() -> None:
+    data = jw.encode({"a": 1, "b": 2}, dict[str, u8])
+    lines = jw.explain(dict[str, u8], data).splitlines()
+    labels = [line.split("  ")[-1].split(" = ")[0].strip() for line in lines[2:-1]]
+    assert [label for label in labels if not label.endswith(".len")] == [
+        "dict[str, u8][0].key", "dict[str, u8][0].value", "dict[str, u8][1].key", "dict[str, u8][1].value",
+    ]
+    with pytest.raises(jw.EncodeError) as info:
+        jw.encode({"a": 1, "b": 300}, dict[str, u8])
+    assert info.value.path == "dict[str, u8][1].value"

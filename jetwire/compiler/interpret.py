@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ..errors import DecodeError, EncodeError
+from ..errors import DecodeError, EncodeError, byte_count
 from ..markers import Some
 from ..wiretypes import Url, url_problem
 from .plan import (
@@ -90,7 +90,7 @@ def _take(n: int, path: Path, st: DecodeState, what: str) -> Steps:
     data = yield n
     if len(data) < n:
         left = len(data)
-        raise _fail(f"unexpected end of data: {what} needs {n} bytes, {left} left", path, st.offset)
+        raise _fail(f"unexpected end of data: {what} needs {byte_count(n)}, {left} left", path, st.offset)
     return data
 
 
@@ -186,7 +186,7 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             key = yield from decode_steps(node.key, path + (f"[{i}].key",), st)
             if key in mapping:
                 raise _fail(f"duplicate key {key!r} in a map", path + (f"[{i}].key",), at)
-            mapping[key] = yield from decode_steps(node.value, path + (f"[{key!r}]",), st)
+            mapping[key] = yield from decode_steps(node.value, path + (f"[{i}].value",), st)
         return mapping
     if isinstance(node, OptionNode):  # r[jetstream.wireformat.option]
         raw = yield from _take(1, path, st, "Option tag")
@@ -304,7 +304,7 @@ def _frame(node: FrameNode, path: Path, st: DecodeState) -> Steps:  # r[9p2000l.
     st.depth -= 1
     if pos != len(rest):
         raise _fail(
-            f"{len(rest) - pos} bytes left over inside the frame after a complete {variant.name} (size {size})",
+            f"{byte_count(len(rest) - pos)} left over inside the frame after a complete {variant.name} (size {size})",
             inner,
             st.offset,
         )
@@ -345,7 +345,7 @@ def _custom(decode: Callable[[Any], Any], path: Path, st: DecodeState) -> Steps:
             chunk = yield more.missing
             if len(chunk) < more.missing:
                 raise _fail(
-                    f"unexpected end of data: the custom codec needs {more.missing} more bytes, "
+                    f"unexpected end of data: the custom codec needs {byte_count(more.missing)} more, "
                     f"{len(chunk)} left",
                     path,
                     st.offset + len(got),
@@ -381,7 +381,7 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
 
     if isinstance(node, IntNode):
         k = node.kind
-        if isinstance(value, float) or not hasattr(value, "__index__"):
+        if isinstance(value, (float, bool)) or not hasattr(value, "__index__"):
             raise fail(f"expected an int for {k.name}, got {type(value).__name__}")
         n = value.__index__()
         if not k.min <= n <= k.max:
@@ -459,7 +459,7 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
         _count(len(value), fail, out)
         for i, key in enumerate(_ordered(value, node.sort_key, fail)):
             encode_value(node.key, key, path + (f"[{i}].key",), out, depth)
-            encode_value(node.value, value[key], path + (f"[{key!r}]",), out, depth)
+            encode_value(node.value, value[key], path + (f"[{i}].value",), out, depth)
     elif isinstance(node, OptionNode):
         if value is None:
             out.append(0)
@@ -489,7 +489,8 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
         variant = node.variant_of(value)
         if variant is None:
             choices = ", ".join(v.name for v in node.variants)
-            raise fail(f"expected {node.label} ({choices}), got {type(value).__name__}")
+            got = type(value).__qualname__.rsplit("<locals>.", 1)[-1]  # Other.Circle, not Circle
+            raise fail(f"expected {node.label} ({choices}), got {got}")
         out.append(variant.tag)
         encode_value(variant.node, value, path + (f"<{variant.name}>",), out, depth)
     elif isinstance(node, FrameNode):
@@ -515,7 +516,7 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
             raise fail(f"custom codec failed: {exc!r}") from exc
         written = b"".join(pieces)
         if len(written) != size:
-            raise fail(f"custom codec wrote {len(written)} bytes but its byte_size said {size}")
+            raise fail(f"custom codec wrote {byte_count(len(written))} but its byte_size said {size}")
         out += written
     elif isinstance(node, ConvertNode):
         if node.to_wire is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import dataclasses
 import datetime
 import enum
@@ -11,7 +12,8 @@ import ipaddress
 import sys
 import threading
 import types
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, ForwardRef, TypeVar, Union, get_args, get_origin
 
 from ..errors import SchemaError
@@ -107,10 +109,28 @@ def class_info(cls: Any) -> ClassInfo | None:
 
 def plan(tp: Any) -> Node:
     """The plan of any annotation jetwire accepts."""
-    with _lock:
+    with _lock, _only_schema_errors(tp):
         if isinstance(tp, type) and FRAME_MESSAGE in tp.__dict__:
             return _frame_plan(tp)
         return _build(tp, {})
+
+
+@contextlib.contextmanager
+def _only_schema_errors(what: Any) -> Iterator[None]:
+    """Whatever goes wrong while planning reaches the user as a SchemaError: a declaration
+    is either accepted or refused, never a crash (the original, if any, is its cause)."""
+    try:
+        yield
+    except SchemaError:
+        raise
+    except RecursionError:
+        raise SchemaError(f"{_name(what)} nests too deeply to plan") from None
+    except Exception as exc:
+        raise SchemaError(f"cannot plan {_name(what)}: {type(exc).__name__}: {exc}") from exc
+
+
+def _name(what: Any) -> str:
+    return getattr(what, "__qualname__", None) or repr(what)
 
 
 _frame_nodes: dict[type, FrameNode] = {}
@@ -134,7 +154,7 @@ def _frame_plan(cls: type) -> FrameNode:
 
 
 def class_plan(cls: type, args: tuple[Any, ...] = ()) -> Node:
-    with _lock:
+    with _lock, _only_schema_errors(cls):
         return _class_plan(cls, args)
 
 
@@ -155,7 +175,8 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
         if not args:
             raise SchemaError(
                 f"{cls.__qualname__} is generic in {', '.join(map(str, params))}: "
-                f"name its parameters where it is used, e.g. {cls.__qualname__}[jetwire.u32]"
+                f"name its parameters where it is used, e.g. "
+                f"{cls.__qualname__}[{', '.join(['jetwire.u32'] * len(params))}]"
             )
         raise SchemaError(f"{cls.__qualname__} takes {len(params)} type parameters, got {len(args)}")
     typevars = dict(zip(params, args))
@@ -251,6 +272,12 @@ def _evaluate(cls: type, name: str, text: str, module_ns: dict[str, Any], ns: di
         return eval(code, module_ns, ns)  # noqa: S307 - the user's own annotation
     except NameError as exc:
         raise Unresolved(f"{cls.__qualname__}: {exc}") from None
+    except Exception as exc:
+        raise SchemaError(f"{cls.__qualname__}.{name}: {_failed(text, exc)}") from None
+
+
+def _failed(text: str, exc: Exception) -> str:
+    return f"the annotation {text!r} raised {type(exc).__name__}: {exc}"
 
 
 def _annotation(text: str) -> types.CodeType:
@@ -414,10 +441,25 @@ def _resolve_forward(ref: str | ForwardRef) -> Any:
         info = class_info(c)
         if info is not None:
             ns.update(info.localns)
+    code = _annotation(name)
     try:
-        return eval(_annotation(name), ns)  # noqa: S307 - a type expression from the user's own annotations
+        return eval(code, ns)  # noqa: S307 - a type expression from the user's own annotations
     except NameError as exc:
         raise Unresolved(f"cannot resolve {name!r}: {exc}") from None
+    except Exception as exc:
+        raise SchemaError(_failed(name, exc)) from None
+
+
+def _check_callable(hooks: list[EncodeWith | DecodeWith | SizeWith], conversions: list[As]) -> None:
+    """User functions are called only when a value goes through: refuse at declaration what
+    could never be called."""
+    for hook in hooks:
+        if not callable(hook.fn):
+            raise SchemaError(f"{type(hook).__name__}({hook.fn!r}): not a function")
+    for conversion in conversions:
+        for role, fn in (("to_wire", conversion.to_wire), ("from_wire", conversion.from_wire)):
+            if fn is not None and not callable(fn):
+                raise SchemaError(f"As(...): its {role} conversion {fn!r} is not a function")
 
 
 def _build_annotated(base: Any, meta: list[Any], typevars: dict[Any, Any]) -> Node:
@@ -433,6 +475,10 @@ def _build_annotated(base: Any, meta: list[Any], typevars: dict[Any, Any]) -> No
     text = [m for m in meta if isinstance(m, StrErrors)]
     if any(isinstance(m, _SkipMarker) for m in meta):
         raise SchemaError("Skip is for fields of a @wireformat class only")
+    _check_callable([*enc, *dec, *size], convert)
+    if len(tagged) > 1 or (tagged and (widths or text)):
+        shown = ", ".join(map(repr, [*tagged, *widths, *text]))
+        raise SchemaError(f"{shown}: a Tagged union takes no other layout marker beside it")
 
     if with_codec:
         if enc or dec or size or convert:
@@ -506,10 +552,17 @@ def _build_union(args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
     owner = owners.pop() if len(owners) == 1 else None
     if owner is not None:
         raise SchemaError(f"a union of variants: annotate with the enum {owner.__qualname__}")
-    names = " | ".join(getattr(m, "__name__", repr(m)) for m in rest)
+    names = " | ".join(map(_label, rest))
+    if all(isinstance(m, type) for m in rest):  # Tagged tells values apart by their class
+        classes = [m.__name__ for m in rest]
+        numbered = ", ".join(f"{i}: {name}" for i, name in enumerate(classes))
+        raise SchemaError(
+            f"{names}: a union needs a tag on the wire: declare a @wireenum, or write "
+            f"Annotated[{' | '.join(classes)}, jetwire.Tagged({{{numbered}}})]"
+        )
     raise SchemaError(
-        f"{names}: a union needs a tag on the wire: declare a @wireenum, or write "
-        f"Annotated[{names}, jetwire.Tagged({{0: ..., 1: ...}})]"
+        f"{names}: a union needs a tag on the wire: declare a @wireenum with one variant "
+        f"holding each of {names}"
     )
 
 
@@ -527,22 +580,55 @@ def _is_wrapped(node: Node) -> bool:
 
 
 def _build_tagged(tagged: Tagged, typevars: dict[Any, Any]) -> UnionNode:
+    if not tagged.tags:
+        raise SchemaError("Tagged({}) names no classes: a union needs at least one")
+    for tag, member in tagged.tags.items():
+        if not isinstance(member, type):  # values are told apart by their class
+            raise SchemaError(f"Tagged: tag {tag} maps to {member!r}, not a class")
     key = tuple(sorted(tagged.tags.items()))
     cached = _tagged_nodes.get(key)
     if cached is not None:
         return cached
-    label = tagged.name or " | ".join(c.__name__ for c in tagged.tags.values())
+    label = tagged.name or " | ".join(map(_label, tagged.tags.values()))
     node = UnionNode(label, Union[tuple(tagged.tags.values())])
     _tagged_nodes[key] = node
     try:
-        node.finish([Variant(t, c, _build(c, typevars), c.__name__) for t, c in tagged.tags.items()])
+        node.finish([Variant(t, c, _build(c, typevars), _label(c)) for t, c in tagged.tags.items()])
     except BaseException:
         del _tagged_nodes[key]
         raise
     return node
 
 
+# How many parameters each container takes, and how to write it: a wrong count is refused
+# here, before an argument that is not there is read.
+_GENERIC_FORMS: dict[Any, tuple[int, str]] = {
+    list: (1, "list[jetwire.u32]"),
+    collections.abc.Sequence: (1, "Sequence[jetwire.u32]"),
+    set: (1, "set[jetwire.u32]"),
+    frozenset: (1, "frozenset[jetwire.u32]"),
+    collections.abc.Set: (1, "AbstractSet[jetwire.u32]"),
+    dict: (2, "dict[str, jetwire.u32]"),
+    collections.abc.Mapping: (2, "Mapping[str, jetwire.u32]"),
+}
+_TUPLE_FORMS = "tuple[jetwire.u32, ...] (any length) or tuple[jetwire.u32, str] (one item per type)"
+
+
+def _check_arity(tp: Any, origin: Any, args: tuple[Any, ...]) -> None:
+    form = _GENERIC_FORMS.get(origin)
+    if form is not None and len(args) != form[0]:
+        name = getattr(origin, "__name__", repr(origin))
+        raise SchemaError(f"{name} takes {form[0]} type parameter{'s' if form[0] > 1 else ''}, "
+                          f"got {len(args)}: e.g. {form[1]}")
+    if origin is tuple:
+        if tp is typing.Tuple:  # bare; tuple[()], the empty tuple, has no arguments either
+            raise SchemaError(f"tuple needs its item types, e.g. {_TUPLE_FORMS}")
+        if any(a is Ellipsis for a in args) and not (len(args) == 2 and args[1] is Ellipsis):
+            raise SchemaError(f"... stands only second, after one type, e.g. {_TUPLE_FORMS}")
+
+
 def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
+    _check_arity(tp, origin, args)
     if origin is list or origin is collections.abc.Sequence:
         return _seq(SeqNode, _build(args[0], typevars), list)  # r[jetstream.wireformat.vec]
     if origin is collections.deque:  # upstream's VecDeque: a Vec on the wire
@@ -631,8 +717,10 @@ def _build_class(tp: type) -> Node:
         return TimeNode(tp)  # r[jetstream.wireformat.systime]
     if tp is Url:
         return UrlNode(tp)  # r[jetstream.wireformat.url]
-    if tp in (list, tuple, set, frozenset, dict):
-        raise SchemaError(f"{tp.__name__} needs its element types, e.g. {tp.__name__}[jetwire.u32]")
+    if tp is tuple:
+        raise SchemaError(f"tuple needs its item types, e.g. {_TUPLE_FORMS}")
+    if tp in _GENERIC_FORMS:
+        raise SchemaError(f"{tp.__name__} needs its element types, e.g. {_GENERIC_FORMS[tp][1]}")
     if dataclasses.is_dataclass(tp):
         raise SchemaError(f"{tp.__qualname__} is a dataclass but not a @jetwire.wireformat class")
     raise SchemaError(f"cannot encode {tp.__qualname__}: the choices are {_CHOICES}")

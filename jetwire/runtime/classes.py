@@ -40,7 +40,9 @@ def dataclass(cls: type, options: dict[str, Any]) -> type:
     """``dataclasses.dataclass(cls, **options)``, with ``__init__``, ``__repr__``, ``__eq__``,
     a frozen class's ``__hash__`` and the docstring written on first use."""
     if not _OPTIONS.issuperset(options) or options.get("order") or options.get("unsafe_hash"):
-        return dataclasses.dataclass(cls, **options)
+        made: type = dataclasses.dataclass(cls, **options)
+        rebind_class_cell(made, cls)
+        return made
     init = options.get("init", True)
     repr_ = options.get("repr", True)
     eq = options.get("eq", True)
@@ -52,7 +54,9 @@ def dataclass(cls: type, options: dict[str, Any]) -> type:
     if needs_doc:
         cls.__doc__ = _PLACEHOLDER_DOC  # keeps dataclasses from calling inspect.signature now
     rest = {k: v for k, v in options.items() if k not in ("init", "repr", "eq")}
+    original = cls
     cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, **rest)
+    rebind_class_cell(cls, original)
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
     params.init, params.repr, params.eq = init, repr_, eq  # what was asked, not how it was built
     own = cls.__dict__
@@ -72,6 +76,42 @@ def dataclass(cls: type, options: dict[str, Any]) -> type:
     if needs_doc:
         cls.__doc__ = _Later(cls, "__doc__", _doc)  # type: ignore[assignment]  # type.__doc__ calls __get__
     return cls
+
+
+def rebind_class_cell(new: type, old: type) -> None:
+    """Points the ``__class__`` cell of ``new``'s methods (what zero-argument ``super()`` reads)
+    at ``new`` where it names ``old``, the class they were written in: ``slots=True`` and
+    ``@wireenum``'s variants rebuild the class from its body, and ``super()`` in the rebuilt
+    class's methods would otherwise name a class its instances are not instances of."""
+    if new is old:
+        return
+    for value in new.__dict__.values():
+        for fn in _functions_in(value):
+            code = getattr(fn, "__code__", None)
+            if code is None or "__class__" not in code.co_freevars:
+                continue
+            cell = fn.__closure__[code.co_freevars.index("__class__")]
+            if cell.cell_contents is old:
+                cell.cell_contents = new
+
+
+def _functions_in(value: Any, depth: int = 0) -> list[Any]:
+    """The functions a class attribute holds: itself, or what a classmethod, staticmethod,
+    property or ``functools.wraps`` decorator wraps."""
+    if depth > 8:
+        return []
+    found = []
+    if isinstance(value, (classmethod, staticmethod)):
+        found += _functions_in(value.__func__, depth + 1)
+    elif isinstance(value, property):
+        for part in (value.fget, value.fset, value.fdel):
+            found += _functions_in(part, depth + 1)
+    elif inspect.isfunction(value):
+        found.append(value)
+        wrapped = value.__dict__.get("__wrapped__")
+        if wrapped is not None:
+            found += _functions_in(wrapped, depth + 1)
+    return found
 
 
 class _Later:

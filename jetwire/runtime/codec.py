@@ -12,7 +12,7 @@ from ..compiler.codegen import Unit, compile_unit
 from ..compiler.interpret import Trace, decode_buffer
 from ..compiler.plan import Node
 from ..compiler.planner import Unresolved, class_info, plan
-from ..errors import DecodeError, EncodeError, SchemaError
+from ..errors import DecodeError, EncodeError, SchemaError, byte_count
 from ..wiretypes import Url
 
 T = TypeVar("T")
@@ -131,6 +131,7 @@ def decode(type: type[T], data: Buffer) -> T: ...
 def decode(type: Any, data: Buffer) -> Any: ...
 def decode(type: Any, data: Buffer) -> Any:  # noqa: A002
     """The value of ``type`` that ``data`` encodes; every byte must be used."""
+    _check_order("decode", type)
     return codec_for(type).decode(data)
 
 
@@ -140,13 +141,24 @@ def decode_prefix(type: type[T], data: Buffer, offset: int = 0) -> tuple[T, int]
 def decode_prefix(type: Any, data: Buffer, offset: int = 0) -> tuple[Any, int]: ...
 def decode_prefix(type: Any, data: Buffer, offset: int = 0) -> tuple[Any, int]:  # noqa: A002
     """The value of ``type`` at ``data[offset:]`` and the offset just past it."""
+    _check_order("decode_prefix", type)
     return codec_for(type).decode_prefix(data, offset)
 
 
 def explain(type: Any, data: Buffer) -> str:  # noqa: A002
     """An annotated hex dump of ``data`` read as ``type``: one line per value with its offset,
     bytes, field path and value; on bad input, how far decoding got and why it stopped."""
+    _check_order("explain", type)
     return codec_for(type).explain(data)
+
+
+def _check_order(function: str, type: Any) -> None:  # noqa: A002
+    """Bytes where the type goes: the arguments were given the other way round."""
+    if isinstance(type, (bytes, bytearray, memoryview)):
+        raise SchemaError(
+            f"jetwire.{function}(type, data) takes the type first, but got {type.__class__.__name__} "
+            f"data where the type goes: were the arguments swapped? e.g. jetwire.{function}(jetwire.u8, data)"
+        )
 
 
 def explain_node(node: Node, data: bytes) -> str:
@@ -156,10 +168,11 @@ def explain_node(node: Node, data: bytes) -> str:
     try:
         value, end = decode_buffer(node, data, 0, node.label, trace)
         if end != len(data):
-            error = DecodeError(f"{len(data) - end} bytes left over after a complete {node.label}", node.label, end)
+            left = byte_count(len(data) - end)
+            error = DecodeError(f"{left} left over after a complete {node.label}", node.label, end)
     except DecodeError as exc:
         error = exc
-    lines = [f"{node.label}: {len(data)} bytes"]
+    lines = [f"{node.label}: {byte_count(len(data))}"]
     for offset, length, path, shown in trace.entries:
         raw = data[offset:offset + length]
         hexed = raw[:12].hex(" ") + (" …" if length > 12 else "")

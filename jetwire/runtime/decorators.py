@@ -7,16 +7,18 @@ and field); code is generated on first use, so importing many message classes st
 from __future__ import annotations
 
 import dataclasses
+import enum
+import inspect
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar, get_origin, overload
 
 from typing_extensions import dataclass_transform
 
 from ..compiler.codegen import Unit, compile_unit
 from ..compiler.plan import MAX_VARIANTS
 from ..compiler.planner import INFO, ClassInfo, Unresolved, class_info, class_plan
-from ..errors import SchemaError
+from ..errors import DecodeError, SchemaError
 from . import classes, streams
 
 if TYPE_CHECKING:
@@ -111,15 +113,38 @@ def _caller_locals(depth: int) -> dict[str, Any]:
     return names
 
 
+def _check_decoratable(cls: Any, decorator: str) -> None:
+    if not isinstance(cls, type):
+        raise SchemaError(f"@{decorator} decorates a class, not {cls!r}")
+    info = class_info(cls)
+    if info is not None:
+        was = {"struct": "@wireformat class", "enum": "@wireenum class"}.get(info.kind, "variant of a @wireenum")
+        raise SchemaError(f"@{decorator} {cls.__qualname__}: it is already a {was}; decorate it once")
+    if issubclass(cls, enum.Enum):
+        raise SchemaError(
+            f"@{decorator} {cls.__qualname__}: an enum.Enum is a wire type as it is (its members "
+            f"are written as a u8 index): annotate fields with it, undecorated"
+        )
+
+
 def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
+    _check_decoratable(cls, "wireformat")
     own = set(cls.__dict__)
     made_init = False
     if "__dataclass_fields__" in cls.__dict__:
         if options:
             raise SchemaError(f"{cls.__qualname__} is already a dataclass: give the options to @dataclass")
     else:
-        cls = classes.dataclass(cls, options)
+        cls = _dataclass(cls, options)
         made_init = "__init__" not in own and options.get("init", True)
+    _check_field_names(cls)
+    nested = _nested_classes(cls)
+    if nested and not dataclasses.fields(cls):
+        raise SchemaError(
+            f"@wireformat {cls.__qualname__} has no fields, only nested classes "
+            f"({', '.join(name for name, _ in nested)}), so it would encode to nothing: "
+            f"for a tagged union of those classes, use @wireenum"
+        )
     setattr(cls, INFO, ClassInfo("struct", localns=localns, generated_init=made_init))
     _attach_methods(cls, own)
     _plan_now(cls)
@@ -127,13 +152,16 @@ def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> 
 
 
 def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
+    _check_decoratable(cls, "wireenum")
     if "__dataclass_fields__" in cls.__dict__:
         raise SchemaError(f"@wireenum {cls.__qualname__}: the enum itself is not a dataclass")
-    nested = [
-        (name, value)
-        for name, value in cls.__dict__.items()
-        if isinstance(value, type) and value.__qualname__ == f"{cls.__qualname__}.{name}"
-    ]
+    nested = _nested_classes(cls)
+    fields = [name for name, hint in inspect.get_annotations(cls).items() if not _is_class_var(hint)]
+    if fields:
+        raise SchemaError(
+            f"@wireenum {cls.__qualname__} declares {', '.join(fields)} on the enum itself: the wire "
+            f"holds only the variant's index and the variant's own fields; declare them in each variant"
+        )
     if not nested:
         raise SchemaError(f"@wireenum {cls.__qualname__} has no variants (nested classes)")
     if len(nested) > MAX_VARIANTS:
@@ -141,21 +169,71 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
     info = ClassInfo("enum", localns=localns)
     setattr(cls, INFO, info)
     info.localns[cls.__name__] = cls
+    made_from: dict[type, type] = {}  # each variant as written -> as rebuilt
     for name, variant in nested:
         body = {k: v for k, v in variant.__dict__.items() if k not in ("__dict__", "__weakref__")}
-        bases = tuple(b for b in variant.__bases__ if b is not object) + (cls,)
-        made = type(variant)(variant.__name__, bases, body)
+        # a base the enum already has (WireFormat, say) comes with it: naming it first again
+        # would put it before the enum and give no consistent MRO; a variant that extends an
+        # earlier one extends it as rebuilt, with its fields
+        bases = tuple(made_from.get(b, b) for b in variant.__bases__
+                      if b is not object and not issubclass(cls, b)) + (cls,)
+        try:
+            made = type(variant)(variant.__name__, bases, body)
+        except TypeError as exc:
+            raise SchemaError(
+                f"@wireenum {cls.__qualname__}: the variant {name} cannot also subclass the enum "
+                f"({exc})"
+            ) from None
         made.__qualname__ = variant.__qualname__
         made.__module__ = variant.__module__
-        made = classes.dataclass(made, options)
+        classes.rebind_class_cell(made, variant)
+        made = _dataclass(made, options)
+        _check_field_names(made)
         made_init = "__init__" not in body and options.get("init", True)
         setattr(made, INFO, ClassInfo("variant", owner=cls, generated_init=made_init))
+        _attach_variant_decoders(made, set(body))
         setattr(cls, name, made)
+        made_from[variant] = made
         info.variants.append(made)
         info.localns[variant.__name__] = made
     _attach_methods(cls, set(cls.__dict__) - set(_METHODS))
     _plan_now(cls)
     return cls
+
+
+def _dataclass(cls: Any, options: dict[str, Any]) -> Any:
+    """``classes.dataclass``, with what ``dataclasses`` refuses (a mutable default, a field
+    without a default after one with) refused as a SchemaError like the rest."""
+    try:
+        return classes.dataclass(cls, options)
+    except SchemaError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(f"{cls.__qualname__}: {exc}") from None
+
+
+def _nested_classes(cls: Any) -> list[tuple[str, type]]:
+    return [
+        (name, value)
+        for name, value in cls.__dict__.items()
+        if isinstance(value, type) and value.__qualname__ == f"{cls.__qualname__}.{name}"
+    ]
+
+
+def _is_class_var(hint: Any) -> bool:
+    if isinstance(hint, str):
+        return hint.startswith(("ClassVar", "typing.ClassVar"))
+    return hint is ClassVar or get_origin(hint) is ClassVar
+
+
+def _check_field_names(cls: Any) -> None:
+    """A field named like a generated method would hide it (``order.encode`` the field's value)."""
+    for f in dataclasses.fields(cls):
+        if f.name in _METHODS:
+            raise SchemaError(
+                f"{cls.__qualname__}.{f.name}: a field cannot be named {f.name}, the name of the "
+                f"method jetwire gives the class; rename it ({f.name}_, say)"
+            )
 
 
 def _plan_now(cls: Any) -> None:
@@ -200,8 +278,18 @@ def _method(cls: Any, name: str) -> Any:
         cls = info.owner
     fn = getattr(install(cls), name)
     if name in cls.__dict__.get("__jetwire_stubs__", ()):
+        _describe(fn, cls, name)
         setattr(cls, name, staticmethod(fn) if name in _STATIC else fn)
     return fn
+
+
+def _describe(fn: Any, cls: Any, name: str) -> None:
+    """Gives a generated function the names and docstring of the method it stands in for, so
+    ``help(Order.decode)`` and tracebacks read as for a method written in the class."""
+    fn.__doc__ = WireFormat.__dict__[name].__doc__
+    fn.__qualname__ = f"{cls.__qualname__}.{name}"
+    fn.__module__ = cls.__module__
+    fn.__signature__ = inspect.signature(getattr(WireFormat, name))  # (data), not (_data)
 
 
 Buffer = bytes | bytearray | memoryview
@@ -259,9 +347,63 @@ class WireFormat:
         return value
 
 
+class _VariantDecoders:
+    """A variant's decoders: the enum's, refusing bytes that hold another variant (the result
+    would not be what the variant's type promises)."""
+
+    @classmethod
+    def decode(cls, data: Buffer) -> Any:
+        """The value encoded by ``data``, which must be used whole and hold this variant."""
+        return _this_variant(cls, _variant_of(cls)[1].decode(data))
+
+    @classmethod
+    def decode_prefix(cls, data: Buffer, offset: int = 0) -> tuple[Any, int]:
+        """The value encoded at ``data[offset:]``, which must be this variant, and its end."""
+        value, end = _variant_of(cls)[1].decode_prefix(data, offset)
+        return _this_variant(cls, value, offset), end
+
+    @classmethod
+    def decode_from(cls, file: BinaryIO) -> Any:
+        """Reads one value of the enum from a binary file object; it must be this variant."""
+        return _this_variant(cls, streams.read_value(_variant_of(cls)[1], file))
+
+    @classmethod
+    async def decode_async(cls, reader: asyncio.StreamReader) -> Any:
+        """Reads one value of the enum from an ``asyncio.StreamReader``; it must be this variant."""
+        return _this_variant(cls, await streams.read_value_async(_variant_of(cls)[1], reader))
+
+
+def _this_variant(cls: Any, value: Any, offset: int = 0) -> Any:
+    variant, owner = _variant_of(cls)
+    if value.__class__ is not variant:
+        enum = owner.__qualname__.rsplit("<locals>.", 1)[-1]  # as the enum's plan labels it
+        raise DecodeError(
+            f"expected {enum}.{variant.__name__}, found {enum}.{type(value).__name__}", enum, offset
+        )
+    return value
+
+
+_VARIANT_DECODERS = ("decode", "decode_prefix", "decode_from", "decode_async")
+
+
+def _attach_variant_decoders(variant: Any, user_defined: set[str]) -> None:
+    for name in _VARIANT_DECODERS:
+        if name not in user_defined:
+            setattr(variant, name, _VariantDecoders.__dict__[name])
+
+
 def _owner(cls: Any) -> Any:
     info = class_info(cls)
     return info.owner if info is not None and info.kind == "variant" else cls
+
+
+def _variant_of(cls: Any) -> tuple[Any, Any]:
+    """The variant ``cls`` is (or subclasses) and its enum."""
+    for c in cls.__mro__:
+        info = class_info(c)
+        if info is not None and info.kind == "variant":
+            return c, info.owner
+    raise SchemaError(f"{cls.__qualname__} is not a variant of a @wireenum")
 
 
 def _attach_methods(cls: Any, user_defined: set[str]) -> None:

@@ -556,7 +556,7 @@ BAD_FRAMES = [
      11, 6, 0x75),
     ("qids-past-frame", "16000000 6f 0700 0200 80 00000000 2a00000000000000", "ends inside its body",
      "Rframe.msg<Rwalk>.wqids[1]", 22, 7, 0x6F),
-    ("left-over", "0c000000 07 0800 02000000 ff", "1 bytes left over", "Rframe.msg<Rlerror>", 11, 8, 7),
+    ("left-over", "0c000000 07 0800 02000000 ff", "1 byte left over", "Rframe.msg<Rlerror>", 11, 8, 7),
     ("unknown-type", "0b000000 ff 0a00 02000000", "unknown message type 255", "Rframe.type", 4, 10, 0xFF),
     ("request-type", "0b000000 78 0b00 03000000", "unknown message type 120", "Rframe.type", 4, 11, 0x78),
     ("9p2000-ropen", "18000000 71 0c00 80 00000000 0100000000000000 00000000", "unknown message type 113",
