@@ -277,24 +277,23 @@ def test_a_generated_method_keeps_its_name_and_docstring_after_first_use() -> No
     assert list(inspect.signature(Order(qty=1).encode).parameters) == []
 
 
-# -- bool is an int subclass, not an int on the wire ------------------------------------------
+# -- bool is an int subclass: it encodes as 0 or 1, the same on every path ----------------------
 
 
 @pytest.mark.parametrize("flag", [True, False])
 @pytest.mark.parametrize("width", [u8, u32, jw.i64, jw.u128])
-def test_a_bool_is_refused_for_an_int_field_on_every_path(flag: bool, width: Any) -> None:
+def test_a_bool_in_an_int_field_is_its_int_on_every_path(flag: bool, width: Any) -> None:
+    """Documented as meant (docs/design.md): refusing it cost Rgetattr's encode 61% more
+    instructions. What matters is that every path writes the same bytes as ``int(flag)``."""
     counted = wireformat(type("Counted", (), {"__annotations__": {"n": width, "name": str}}))
-    name = _int_kind(width).name
-    message = rf"Counted\.n: expected an int for {name}, got bool \(at byte 0\)"
-    with pytest.raises(jw.EncodeError, match=message):
-        counted(flag, "x").encode()  # the generated encoder
-    with pytest.raises(jw.EncodeError, match=message):
-        counted(flag, "x").encode_to(io.BytesIO())  # the stream encoder
-    with pytest.raises(jw.EncodeError, match=rf"expected an int for {name}, got bool"):
-        jw.encode(flag, width)
-    with pytest.raises(jw.EncodeError, match=rf"\[1\]: expected an int for {name}, got bool"):
-        jw.encode([1, flag], list[width])  # packed in one call by struct or bytes()
-    assert counted(int(flag), "x").encode()[:1] == bytes([int(flag)])
+    expected = counted(int(flag), "x").encode()
+    assert counted(flag, "x").encode() == expected  # the generated encoder
+    out = io.BytesIO()
+    counted(flag, "x").encode_to(out)  # the stream encoder
+    assert out.getvalue() == expected
+    assert jw.encode(flag, width) == jw.encode(int(flag), width)
+    assert jw.encode([1, flag], list[width]) == jw.encode([1, int(flag)], list[width])  # packed by struct or bytes()
+    assert jw.decode(counted, expected).n == int(flag)
 
 
 def _int_kind(width: Any) -> Any:

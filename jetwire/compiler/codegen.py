@@ -69,7 +69,6 @@ _BASE_NS: dict[str, Any] = {
     "_Bail": support.Bail,
     "_BOOLB": {False: 0, True: 1},
     "_BOOLD": (False, True),
-    "_bool": bool,
     "_as_bytes": support.as_bytes_like,
     "_to_ms": support.datetime_to_ms,
     "_from_ms": support.ms_to_datetime,
@@ -413,14 +412,13 @@ class _Compiler:
     def enc(self, node: Node, expr: str, em: _Enc, stack: tuple[Node, ...], checked: bool = False) -> None:  # noqa: C901
         src = self.src
         if isinstance(node, IntNode):
-            t = em.bind(expr)
-            # struct packs a bool as 0 or 1; an int field refuses it, as the interpreter does
-            em.line(f"if {t} is True or {t} is False: raise _Bail")  # fewer instructions than .__class__
+            # a bool packs as 0 or 1, as the interpreter takes it (docs/design.md says why)
             if node.kind.size == 16:
+                t = em.bind(expr)
                 em.fixed("Q", f"{t} & 0xFFFFFFFFFFFFFFFF")
                 em.fixed("q" if node.kind.signed else "Q", f"{t} >> 64")
             else:
-                em.fixed(_INT_FMT[(node.kind.size, node.kind.signed)], t)
+                em.fixed(_INT_FMT[(node.kind.size, node.kind.signed)], expr)
         elif isinstance(node, FloatNode):
             t = em.bind(expr)
             em.line(f"if {t}.__class__ is not float: {t} = _float_arg({t})")  # struct takes any __float__
@@ -504,8 +502,6 @@ class _Compiler:
                 t = items
             em.fixed("H", f"len({t})")
             fmt = _scalar_fmt(node.elem)
-            if fmt and fmt != "d":
-                em.line(f"if _bool in map(type, {t}): raise _Bail")  # struct and bytes() take bools
             if fmt == "B":
                 em.piece(f"bytes({t})")
             elif fmt:

@@ -381,7 +381,7 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
 
     if isinstance(node, IntNode):
         k = node.kind
-        if isinstance(value, (float, bool)) or not hasattr(value, "__index__"):
+        if isinstance(value, float) or not hasattr(value, "__index__"):
             raise fail(f"expected an int for {k.name}, got {type(value).__name__}")
         n = value.__index__()
         if not k.min <= n <= k.max:
