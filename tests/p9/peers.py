@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -205,10 +206,18 @@ def _existing_dir(export: Path) -> Path:
     return export.resolve()
 
 
+def _no_core_dumps() -> None:
+    # diod sometimes crashes in a worker thread at shutdown; its 200 MB core file proves nothing
+    # about jetwire. diod raises the soft limit itself if it wants to (it may not lower the hard
+    # one), so the server also runs in its temporary directory, never in the clone.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+
+
 def _spawn(argv: list[str], output: Path) -> subprocess.Popen[bytes]:
     with output.open("ab") as out:
         return subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=output.parent, preexec_fn=_no_core_dumps,
         )
 
 
