@@ -306,3 +306,17 @@ def test_a_map_entry_is_labelled_by_its_index_for_key_and_value_alike() -> None:
     with pytest.raises(jw.EncodeError) as info:
         jw.encode({"a": 1, "b": 300}, dict[str, u8])
     assert info.value.path == "dict[str, u8][1].value"
+
+
+@pytest.mark.parametrize("width", [jw.u8, jw.u128, jw.i64, jw.f32, jw.f64])
+@pytest.mark.parametrize("huge", [10**400, -(10**5000)], ids=["1e400", "-1e5000"])
+def test_a_huge_int_is_an_encode_error_that_names_its_size(width: object, huge: int) -> None:
+    """Printing an int of over 4,300 digits raises ValueError, and float() of one over 1e308
+    raises OverflowError: neither may escape, on any path."""
+    bits = rf"an int of {huge.bit_length()} bits"
+    with pytest.raises(jw.EncodeError, match=bits):
+        jw.encode(huge, width)
+    with pytest.raises(jw.EncodeError, match=rf"\[1\]: {bits}"):
+        jw.encode([0, huge], list[width])  # type: ignore[valid-type]
+    with pytest.raises(jw.EncodeError, match=bits):
+        jw.write_value([0, huge], io.BytesIO(), list[width])  # type: ignore[valid-type]

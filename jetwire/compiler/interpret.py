@@ -50,6 +50,7 @@ from .support import (
     NeedMore,
     ReplayReader,
     as_bytes_like,
+    describe_number,
     datetime_to_ms,
     f32_from_bits,
     f32_to_bits,
@@ -385,7 +386,7 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
             raise fail(f"expected an int for {k.name}, got {type(value).__name__}")
         n = value.__index__()
         if not k.min <= n <= k.max:
-            raise fail(f"{n} is out of range for {k.name} ({k.min}..{k.max})")
+            raise fail(f"{describe_number(n)} is out of range for {k.name} ({k.min}..{k.max})")
         out += n.to_bytes(k.size, "little", signed=k.signed)
     elif isinstance(node, FloatNode):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -394,9 +395,12 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
             try:
                 out += f32_to_bits(float(value)).to_bytes(4, "little")
             except OverflowError:
-                raise fail(f"{value!r} is too large for f32") from None
+                raise fail(f"{describe_number(value)} is too large for f32") from None
         else:
-            out += _D.pack(float(value))
+            try:
+                out += _D.pack(float(value))
+            except OverflowError:  # an int past float's range
+                raise fail(f"{describe_number(value)} is too large for f64") from None
     elif isinstance(node, BoolNode):
         if value is not True and value is not False and value not in (0, 1):
             raise fail(f"expected a bool, got {value!r}")

@@ -61,6 +61,14 @@ def float_arg(value: Any) -> float:
     raise TypeError(f"expected a float, got {type(value).__name__}")
 
 
+def describe_number(value: int | float) -> str:
+    """A number as an error message shows it: a huge int by its size, since printing one of
+    over 4,300 digits raises ValueError (and a million-digit one would flood the message)."""
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"an int of {value.bit_length()} bits"
+    return repr(value)
+
+
 def as_bytes_like(value: Any) -> bytes | bytearray | memoryview:
     """Data accepts bytes, bytearray and memoryview; a memoryview is seen as its raw bytes."""
     if isinstance(value, (bytes, bytearray)):
