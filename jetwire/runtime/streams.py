@@ -21,7 +21,7 @@ value raises the ``DecodeError`` decoding those bytes would, same path and offse
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, overload
 
 from ..compiler.interpret import DecodeState, decode_steps
@@ -35,21 +35,10 @@ if TYPE_CHECKING:  # asyncio costs 40 ms to import: only the async readers need 
 T = TypeVar("T")
 
 _CHUNK = 1 << 20  # the most one read asks for: a length off the wire must not size a buffer
-_READ_AHEAD = 4096  # what a seekable file is read ahead by: most messages fit, and it is cheap
+_READ_AHEAD = 4096  # what a seekable file is read ahead by when a value needs more
+_FIRST_AHEAD = 256  # the first read ahead for a type: then twice the size of the last value
+_ahead: dict[Codec[Any], int] = {}
 _STREAM_CHUNK = 1 << 16  # what a ValueReader asks its stream for (asyncio's default limit)
-
-
-def _read_exactly(file: BinaryIO, n: int) -> bytes:
-    """``n`` bytes, fewer only where the file ends, in reads of at most ``_CHUNK``."""
-    chunks = []
-    left = n
-    while left > 0:
-        chunk = file.read(min(left, _CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class _Pull:
@@ -82,6 +71,17 @@ class _Pull:
         self.want = self._next(chunk)
 
 
+def _fast(codec: Codec[Any], data: bytes, offset: int = 0) -> tuple[Any, int] | None:
+    """The value the generated decoder reads at ``offset`` and where it ends, or None when it
+    cannot (the bytes are short or bad, or a value needs the interpreter): it raises then,
+    and why does not matter here, as the slow path that follows finds out."""
+    try:
+        found: tuple[Any, int] = codec.unit.dec(data, offset)
+    except Exception:
+        return None
+    return found
+
+
 def _frame_rest(head: bytes) -> int:
     """How many bytes follow a frame's size field (none when it is cut or below 7: then the
     decoder names the problem)."""
@@ -96,95 +96,155 @@ def _first(data: bytes, node: Node) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
+# Held bytes: decode fast, fall back to proving
+
+
+class _Ahead:
+    """Decodes a value from bytes held ahead of it (``cur``, from the value's first byte), for
+    a source that can give back what it does not use. The generated decoder failed on ``cur``
+    alone: it is short, bad, or needs the interpreter. The interpreter then walks it; only
+    when it asks past the end of ``cur`` (which proves all of ``cur`` is the value's) does
+    ``run`` yield ``cur`` to ask the source for what follows. Each time what is held has
+    doubled, the generated decoder is tried again on all of it, so a value that only
+    straddled the end of ``cur`` costs one more fast decode, and re-decoding stays linear.
+    Waiting for more bytes only when they are proven needed means a bad value never waits
+    on a stream for bytes that may never come. Afterwards ``cur[:pos]`` is what the value used
+    of ``cur``: the source gives back ``cur[pos:]``."""
+
+    __slots__ = ("codec", "cur", "pos")
+
+    def __init__(self, codec: Codec[Any], cur: bytes) -> None:
+        self.codec = codec
+        self.cur = cur
+        self.pos = 0
+
+    def run(self) -> Generator[bytes, bytes, Any]:
+        pull = _Pull(self.codec.node)
+        passed: list[bytes] = []  # whole chunks the interpreter went past: the value's first bytes
+        passed_len = 0
+        tried = len(self.cur)
+        while not pull.done:
+            want, cur, pos = pull.want, self.cur, self.pos
+            if pos + want <= len(cur):
+                self.pos = pos + want
+                pull.give(cur[pos:pos + want])
+                continue
+            pieces = [cur[pos:]]
+            have = len(cur) - pos
+            while True:
+                passed.append(cur)
+                passed_len += len(cur)
+                cur = yield cur
+                self.cur, self.pos = cur, 0
+                if not cur:  # the source ended inside the value: the interpreter names where
+                    break
+                if passed_len + len(cur) >= 2 * tried:
+                    tried = passed_len + len(cur)
+                    found = _fast(self.codec, b"".join(passed) + cur)
+                    if found is not None and found[1] > passed_len:  # past them: both decoders agree
+                        self.pos = found[1] - passed_len
+                        pull.steps.close()
+                        return found[0]
+                if have + len(cur) >= want:
+                    self.pos = want - have
+                    pieces.append(cur[:self.pos])
+                    break
+                pieces.append(cur)
+                have += len(cur)
+            pull.give(b"".join(pieces))
+        return pull.value
+
+
+def _as_bytes(data: Any) -> bytes:
+    return data if data.__class__ is bytes else bytes(data)
+
+
+class _Peeked:
+    """A file with ``peek``: what it shows stays in the file until read."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+
+    def more(self, cur: bytes) -> bytes:
+        if cur:
+            self.file.read(len(cur))
+        return _as_bytes(self.file.peek(1))
+
+    def finish(self, cur: bytes, used: int) -> None:
+        if used:
+            self.file.read(used)
+
+
+class _Seeked:
+    """A seekable file: it is read ahead, and what a value leaves is seeked back over."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+
+    def more(self, cur: bytes) -> bytes:
+        return _as_bytes(self.file.read(min(max(len(cur), _READ_AHEAD), _CHUNK)))
+
+    def finish(self, cur: bytes, used: int) -> None:
+        if used != len(cur):
+            self.file.seek(used - len(cur), 1)
+
+
+def _read_ahead(codec: Codec[Any], source: _Peeked | _Seeked, cur: bytes) -> Any:
+    ahead = _Ahead(codec, cur)
+    steps = ahead.run()
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(source.more(request))
+    except StopIteration as done:
+        return done.value
+    finally:
+        source.finish(ahead.cur, ahead.pos)
+
+
+# ---------------------------------------------------------------------------------------------
 # Files
 
 
-class _Exact:
-    """A file that can give nothing back: every read is exactly what decoding asked for."""
-
-    def __init__(self, file: BinaryIO) -> None:
-        self.file = file
-
-    def take(self, n: int) -> bytes:
-        return _read_exactly(self.file, n)
-
-    def finish(self) -> None:
-        pass
-
-
-class _Held:
-    """Bytes held ahead of the value (``window``, used up to ``pos``), then the file. ``take``
-    leaves the window only when decoding asks past its end, which proves every byte of it
-    belongs to the value. ``finish`` puts the file just past what was taken."""
-
-    def __init__(self, file: Any, window: bytes) -> None:
-        self.file = file
-        self.window = window
-        self.pos = 0
-
-    def take(self, n: int) -> bytes:
-        pos, window = self.pos, self.window
-        if pos + n <= len(window):
-            self.pos = pos + n
-            return window[pos:pos + n]
-        head = window[pos:]
-        self._leave_window()
-        self.window, self.pos = b"", 0
-        return head + _read_exactly(self.file, n - len(head))
-
-    def _leave_window(self) -> None:
-        raise NotImplementedError
-
-    def finish(self) -> None:
-        raise NotImplementedError
+def _read_exactly(file: BinaryIO, n: int) -> bytes:
+    """``n`` bytes, fewer only where the file ends, in reads of at most ``_CHUNK``."""
+    chunks = []
+    left = n
+    while left > 0:
+        chunk = file.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class _Peeked(_Held):
-    """The window is what ``peek`` showed: still in the file until read."""
-
-    def _leave_window(self) -> None:
-        if self.window:
-            self.file.read(len(self.window))
-
-    def finish(self) -> None:
-        if self.pos:
-            self.file.read(self.pos)
-
-
-class _ReadAhead(_Held):
-    """The window was read from a seekable file: what is left of it is seeked back over."""
-
-    def _leave_window(self) -> None:
-        pass
-
-    def finish(self) -> None:
-        left = len(self.window) - self.pos
-        if left:
-            self.file.seek(-left, 1)
-
-
-def _seekable(file: Any) -> bool:
-    try:
-        return bool(file.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def _read_through(codec: Codec[Any], source: _Exact | _Held) -> Any:
-    """The value read by taking exactly what decoding needs from ``source``."""
+def _read_exact(codec: Codec[Any], file: BinaryIO) -> Any:
+    """The value read from a file that can give nothing back: every read is exactly what
+    decoding asks for."""
     node = codec.node
-    try:
-        if node.fixed:
-            return codec.decode(_first(source.take(node.fixed), node))
-        if isinstance(node, FrameNode):  # the size says how much to take: then one fast decode
-            head = _first(source.take(4), node)
-            return codec.decode(head + source.take(_frame_rest(head)))
-        pull = _Pull(node)
-        while not pull.done:
-            pull.give(source.take(pull.want))
-        return pull.value
-    finally:
-        source.finish()
+    if node.fixed:
+        return codec.decode(_first(_read_exactly(file, node.fixed), node))
+    if isinstance(node, FrameNode):  # the size says how much to read: then one fast decode
+        head = _first(_read_exactly(file, 4), node)
+        return codec.decode(head + _read_exactly(file, _frame_rest(head)))
+    pull = _Pull(node)
+    while not pull.done:
+        pull.give(_read_exactly(file, pull.want))
+    return pull.value
+
+
+def _ahead_size(codec: Codec[Any], used: int) -> None:
+    """Remembers how far to read ahead for the next value of ``codec``: twice this one, so a
+    run of similar values is one read each, with little copied past them."""
+    want = min(max(used * 2, _FIRST_AHEAD), _CHUNK)
+    if len(_ahead) > 1024:  # codecs of unhashable annotations are made anew each time
+        _ahead.clear()
+    _ahead[codec] = want
 
 
 @overload
@@ -195,37 +255,51 @@ def read_value(tp: Any, file: BinaryIO) -> Any:
     """Reads one value of ``tp`` from a binary file object, consuming only its bytes.
 
     Raises ``EOFError`` when the file ends before the value's first byte, ``DecodeError``
-    when it ends inside the value or the bytes are not a valid value. Fast on files with
-    ``peek`` (what ``open(path, "rb")`` returns) and on seekable ones; an unbuffered pipe or
-    socket is read a field at a time (wrap it in ``io.BufferedReader``)."""
+    when it ends inside the value or the bytes are not a valid value. Fast on seekable files
+    and on files with ``peek`` (what ``open(path, "rb")`` and ``socket.makefile("rb")``
+    return); an unbuffered pipe or socket is read a field at a time: wrap it in
+    ``io.BufferedReader``."""
     codec = codec_for(tp)
-    if codec.node.fixed == 0:  # nothing to read, not even at the end of the file
-        return codec.decode(b"")
-    peek = getattr(file, "peek", None)
-    if peek is not None:
-        window = peek(1)
-        if window.__class__ is not bytes:
-            window = bytes(window)
-        if not window:
-            raise EOFError(f"end of stream before a {codec.node.label}")
-        try:
-            value, end = codec.unit.dec(window, 0)
-        except Exception:  # short, bad or unusual: the slow path decides
-            return _read_through(codec, _Peeked(file, window))
-        file.read(end)
-        return value
-    if not _seekable(file):
-        return _read_through(codec, _Exact(file))
-    window = file.read(_READ_AHEAD)
-    if not window:
-        raise EOFError(f"end of stream before a {codec.node.label}")
     try:
-        value, end = codec.unit.dec(window, 0)
-    except Exception:
-        return _read_through(codec, _ReadAhead(file, window))
-    if end != len(window):
-        file.seek(end - len(window), 1)
-    return value
+        seekable = file.seekable()
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if seekable:
+        ahead = _ahead.get(codec, _FIRST_AHEAD)
+        cur = file.read(ahead)
+        if cur.__class__ is not bytes:
+            cur = bytes(cur)
+        found = _fast(codec, cur)
+        if found is None and cur:  # a file, not a pipe: reading further cannot wait forever
+            while found is None and len(cur) < _CHUNK:
+                more = file.read(len(cur))
+                if not more:
+                    break
+                cur += more
+                found = _fast(codec, cur)
+        if found is not None:
+            end = found[1]
+            if end != len(cur):
+                file.seek(end - len(cur), 1)
+            if end * 2 > ahead or end * 16 < ahead:
+                _ahead_size(codec, end)
+            return found[0]
+        source: _Peeked | _Seeked = _Seeked(file)
+    else:
+        peek = getattr(file, "peek", None)
+        if peek is None:
+            return _read_exact(codec, file)
+        cur = _as_bytes(peek(1))
+        found = _fast(codec, cur)
+        if found is not None:
+            file.read(found[1])
+            return found[0]
+        source = _Peeked(file)
+    if not cur:
+        if codec.node.fixed == 0:  # nothing to read, not even at the end of the file
+            return codec.decode(b"")
+        raise EOFError(f"end of stream before a {codec.node.label}")
+    return _read_ahead(codec, source, cur)
 
 
 def write_value(value: Any, file: BinaryIO, tp: Any = None) -> int:
@@ -288,21 +362,35 @@ class ValueReader:
         """The next value of ``tp``. ``EOFError`` when the stream ended before its first byte;
         ``DecodeError`` when it ended inside it or the bytes are not a valid value (the reader
         then stands past the bytes decoding took, as the file readers do)."""
-        codec = codec_for(tp)
         if self._busy:
             raise RuntimeError("ValueReader.read called while another read is waiting")
+        codec = codec_for(tp)
+        found = _fast(codec, self._buf, self._pos)
+        if found is not None:
+            self._pos = found[1]
+            return found[0]
         self._busy = True
         try:
-            if self._pos == len(self._buf) and codec.node.fixed != 0:
+            if self._pos == len(self._buf):
+                if codec.node.fixed == 0:
+                    return codec.decode(b"")
                 self._buf, self._pos = await self.stream.read(self.chunk_size), 0
                 if not self._buf:
                     raise EOFError(f"end of stream before a {codec.node.label}")
+                found = _fast(codec, self._buf)
+                if found is not None:
+                    self._pos = found[1]
+                    return found[0]
+            ahead = _Ahead(codec, self._buf[self._pos:])
+            steps = ahead.run()
             try:
-                value, end = codec.unit.dec(self._buf, self._pos)
-            except Exception:  # short, bad or unusual: the slow path decides
-                return await _read_through_async(codec, self._take)
-            self._pos = end
-            return value
+                next(steps)  # what it yields is already in the buffer: the stream gives the rest
+                while True:
+                    steps.send(await self.stream.read(self.chunk_size))
+            except StopIteration as done:
+                return done.value
+            finally:
+                self._buf, self._pos = ahead.cur, ahead.pos
         finally:
             self._busy = False
 
@@ -318,28 +406,6 @@ class ValueReader:
             except EOFError:
                 return
             yield value
-
-    async def _take(self, n: int) -> bytes:
-        """The next ``n`` bytes (fewer only where the stream ends), read as they arrive."""
-        buf, pos = self._buf, self._pos
-        if pos + n <= len(buf):
-            self._pos = pos + n
-            return buf[pos:pos + n]
-        parts = [buf[pos:]]
-        have = len(buf) - pos
-        self._buf, self._pos = b"", 0
-        while have < n:
-            more = await self.stream.read(self.chunk_size)
-            if not more:
-                break
-            parts.append(more)
-            have += len(more)
-        data = b"".join(parts)
-        if have > n:
-            self._buf = data
-            self._pos = n
-            return data[:n]
-        return data
 
 
 async def _read_through_async(codec: Codec[Any], take: Any) -> Any:
