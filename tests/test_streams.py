@@ -366,3 +366,34 @@ def test_a_value_of_no_bytes_reads_even_at_the_end() -> None:
         assert await jw.ValueReader(fed(b"", [])).read(Empty) == Empty()
 
     asyncio.run(scenario())
+
+
+def test_a_value_reader_read_cancelled_mid_value_loses_nothing() -> None:
+    """``asyncio.wait_for(reader.read(T), timeout)`` that times out inside a value keeps its
+    bytes: the next read starts from the value's first byte."""
+    value = Msg(5, "n" * 30, "note", [Item(1, "x")] * 5, Shape.Circle(2), b"abc")
+    whole = value.encode()
+
+    async def scenario() -> None:
+        stream = asyncio.StreamReader()
+        reader = jw.ValueReader(stream, chunk_size=4)
+        stream.feed_data(whole[:20])
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(reader.read(Msg), 0.05)
+        stream.feed_data(whole[20:] + b"\x07\x00")
+        assert await asyncio.wait_for(reader.read(Msg), 5) == value
+        assert await reader.read(u16) == 7
+
+    asyncio.run(scenario())
+
+
+def test_straddling_values_read_from_a_value_reader_in_small_chunks() -> None:
+    values = [Msg(i, "x" * i, None, [Item(i, "y")] * (i % 4), Shape.Dot(), bytes(i)) for i in range(60)]
+    blob = b"".join(v.encode() for v in values)
+
+    async def scenario() -> None:
+        for chunk_size in (7, 50, 333):
+            reader = jw.ValueReader(fed(blob, list(range(0, len(blob), 97))), chunk_size)
+            assert [v async for v in reader.values(Msg)] == values
+
+    asyncio.run(scenario())

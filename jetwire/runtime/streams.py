@@ -3,20 +3,21 @@
 Every reader decodes with the generated code from bytes it holds ahead of the value, then
 gives back what the value did not use, so the next read starts exactly after it:
 
-* a file with ``peek`` (``io.BufferedReader``, ``open(path, "rb")``, ``sys.stdin.buffer``, a
-  socket's ``makefile("rb")``): decode what ``peek`` shows, then ``read`` exactly the value;
-* a seekable file without ``peek`` (``io.BytesIO``, an unbuffered regular file): read ahead,
-  decode, seek back over what is left;
+* a seekable file (``open(path, "rb")``, ``io.BytesIO``, a raw regular file): read ahead by
+  twice the last value of the type, decode, seek back over what is left;
+* an unseekable file with ``peek`` (a socket's ``makefile("rb")``, ``sys.stdin.buffer`` on a
+  pipe, any ``io.BufferedReader``): decode what ``peek`` shows, then ``read`` exactly the value;
 * a ``ValueReader`` around an asyncio stream: it keeps what it read ahead for the next value.
 
-A value the held bytes do not cover (it is larger, or it straddles the end of a ``peek``), a
-bad value, and every read from a source that can give nothing back (an unbuffered pipe or
-socket, a bare ``asyncio.StreamReader``, whose public API has no peek) go through the
-interpreter, which asks for exactly the bytes it needs next. Whichever way a value is read,
-afterwards the source stands just past the bytes decoding took: the whole value, or up to
-where a bad one was found (a frame: its ``size`` bytes, as ``FrameReader`` drops them). A
-source that ends before the first byte of a value raises ``EOFError``; one that ends inside a
-value raises the ``DecodeError`` decoding those bytes would, same path and offset.
+When the held bytes do not decode (the value is longer, straddles their end, or is bad),
+``_Ahead`` decides with the interpreter, waiting for more bytes only when they are proven to
+be the value's. A source that can give nothing back (an unbuffered pipe or socket, a bare
+``asyncio.StreamReader``, whose public API has no peek) is read by the interpreter alone,
+which asks for exactly the bytes it needs next. A source that ends before the first byte of
+a value raises ``EOFError``; one that ends inside a value raises the ``DecodeError`` that
+decoding those bytes does, same path and offset. After a bad frame, the source stands just
+past it (its ``size`` bytes, as ``FrameReader`` drops them); after any other bad value,
+somewhere inside it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _CHUNK = 1 << 20  # the most one read asks for: a length off the wire must not s
 _READ_AHEAD = 4096  # what a seekable file is read ahead by when a value needs more
 _FIRST_AHEAD = 256  # the first read ahead for a type: then twice the size of the last value
 _ahead: dict[Codec[Any], int] = {}
+_ZEROS = bytes(4096)  # what _goes_on completes a value with
 _STREAM_CHUNK = 1 << 16  # what a ValueReader asks its stream for (asyncio's default limit)
 
 
@@ -69,6 +71,14 @@ class _Pull:
             raise EOFError(f"end of stream before a {self.node.label}")
         self.started = True
         self.want = self._next(chunk)
+
+
+def _goes_on(codec: Codec[Any], held: bytes) -> bool:
+    """Whether the value goes on past ``held`` (its first bytes, which the generated decoder
+    could not decode alone), proven cheaply: zeros after them complete a value (zero lengths,
+    counts, tags), so decoding needs bytes past ``held``, and a prefix decoder reads no byte
+    the value does not have. False proves nothing: the interpreter decides then."""
+    return _fast(codec, held + _ZEROS) is not None
 
 
 def _fast(codec: Codec[Any], data: bytes, offset: int = 0) -> tuple[Any, int] | None:
@@ -111,16 +121,17 @@ class _Ahead:
     on a stream for bytes that may never come. Afterwards ``cur[:pos]`` is what the value used
     of ``cur``: the source gives back ``cur[pos:]``."""
 
-    __slots__ = ("codec", "cur", "pos")
+    __slots__ = ("codec", "cur", "passed", "pos")
 
     def __init__(self, codec: Codec[Any], cur: bytes) -> None:
         self.codec = codec
         self.cur = cur
         self.pos = 0
+        self.passed: list[bytes] = []  # chunks the interpreter went past: the value's first bytes
 
     def run(self) -> Generator[bytes, bytes, Any]:
         pull = _Pull(self.codec.node)
-        passed: list[bytes] = []  # whole chunks the interpreter went past: the value's first bytes
+        passed = self.passed
         passed_len = 0
         tried = len(self.cur)
         while not pull.done:
@@ -160,21 +171,24 @@ def _as_bytes(data: Any) -> bytes:
 
 
 class _Peeked:
-    """A file with ``peek``: what it shows stays in the file until read."""
+    """A file with ``peek``: what it shows stays in the file until read (but for the first
+    ``held`` bytes of the first ``cur``, already read)."""
 
-    __slots__ = ("file",)
+    __slots__ = ("file", "held")
 
-    def __init__(self, file: Any) -> None:
+    def __init__(self, file: Any, held: int = 0) -> None:
         self.file = file
+        self.held = held
 
     def more(self, cur: bytes) -> bytes:
-        if cur:
-            self.file.read(len(cur))
+        if len(cur) > self.held:
+            self.file.read(len(cur) - self.held)
+        self.held = 0
         return _as_bytes(self.file.peek(1))
 
     def finish(self, cur: bytes, used: int) -> None:
-        if used:
-            self.file.read(used)
+        if used > self.held:
+            self.file.read(used - self.held)
 
 
 class _Seeked:
@@ -295,6 +309,14 @@ def read_value(tp: Any, file: BinaryIO) -> Any:
             file.read(found[1])
             return found[0]
         source = _Peeked(file)
+        if cur and _goes_on(codec, cur):  # it straddles the end of the buffer: one more peek
+            file.read(len(cur))
+            source.held = len(cur)
+            cur += _as_bytes(peek(1))
+            found = _fast(codec, cur)
+            if found is not None:
+                file.read(found[1] - source.held)
+                return found[0]
     if not cur:
         if codec.node.fixed == 0:  # nothing to read, not even at the end of the file
             return codec.decode(b"")
@@ -381,16 +403,30 @@ class ValueReader:
                 if found is not None:
                     self._pos = found[1]
                     return found[0]
-            ahead = _Ahead(codec, self._buf[self._pos:])
+            cur = self._buf[self._pos:]
+            if _goes_on(codec, cur):  # it straddles the end of the chunk: one more read
+                more = await self.stream.read(self.chunk_size)
+                cur += more
+                found = _fast(codec, cur) if more else None
+                if found is not None:
+                    self._buf, self._pos = cur, found[1]
+                    return found[0]
+                self._buf, self._pos = cur, 0
+            ahead = _Ahead(codec, cur)
             steps = ahead.run()
             try:
                 next(steps)  # what it yields is already in the buffer: the stream gives the rest
                 while True:
                     steps.send(await self.stream.read(self.chunk_size))
             except StopIteration as done:
-                return done.value
-            finally:
                 self._buf, self._pos = ahead.cur, ahead.pos
+                return done.value
+            except (DecodeError, EOFError):
+                self._buf, self._pos = ahead.cur, ahead.pos
+                raise
+            except BaseException:  # cancelled, or the stream failed: keep the value's bytes for a retry
+                self._buf, self._pos = b"".join(ahead.passed), 0
+                raise
         finally:
             self._busy = False
 
