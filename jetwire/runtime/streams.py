@@ -78,7 +78,8 @@ def _goes_on(codec: Codec[Any], held: bytes) -> bool:
     could not decode alone), proven cheaply: zeros after them complete a value (zero lengths,
     counts, tags), so decoding needs bytes past ``held``, and a prefix decoder reads no byte
     the value does not have. False proves nothing: the interpreter decides then."""
-    return _fast(codec, held + _ZEROS) is not None
+    found = _fast(codec, held + _ZEROS)
+    return found is not None and found[1] > len(held)
 
 
 def _fast(codec: Codec[Any], data: bytes, offset: int = 0) -> tuple[Any, int] | None:
@@ -278,12 +279,17 @@ def read_value(tp: Any, file: BinaryIO) -> Any:
         seekable = file.seekable()
     except (AttributeError, OSError, ValueError):
         seekable = False
+    dec = codec.unit.dec
+    found: tuple[Any, int] | None
     if seekable:
         ahead = _ahead.get(codec, _FIRST_AHEAD)
         cur = file.read(ahead)
         if cur.__class__ is not bytes:
             cur = bytes(cur)
-        found = _fast(codec, cur)
+        try:  # _fast, inlined: this is the path of every small value
+            found = dec(cur, 0)
+        except Exception:
+            found = None
         if found is None and cur:  # a file, not a pipe: reading further cannot wait forever
             while found is None and len(cur) < _CHUNK:
                 more = file.read(len(cur))
@@ -304,7 +310,10 @@ def read_value(tp: Any, file: BinaryIO) -> Any:
         if peek is None:
             return _read_exact(codec, file)
         cur = _as_bytes(peek(1))
-        found = _fast(codec, cur)
+        try:
+            found = dec(cur, 0)
+        except Exception:
+            found = None
         if found is not None:
             file.read(found[1])
             return found[0]
@@ -387,10 +396,11 @@ class ValueReader:
         if self._busy:
             raise RuntimeError("ValueReader.read called while another read is waiting")
         codec = codec_for(tp)
-        found = _fast(codec, self._buf, self._pos)
-        if found is not None:
-            self._pos = found[1]
-            return found[0]
+        try:  # _fast, inlined: this is the path of every small value
+            value, self._pos = codec.unit.dec(self._buf, self._pos)
+            return value
+        except Exception:  # noqa: S110 - short, bad or unusual: the slow path below decides
+            pass
         self._busy = True
         try:
             if self._pos == len(self._buf):
