@@ -397,3 +397,51 @@ def test_straddling_values_read_from_a_value_reader_in_small_chunks() -> None:
             assert [v async for v in reader.values(Msg)] == values
 
     asyncio.run(scenario())
+
+
+def outcome_of_bytes(tp: Any, data: bytes) -> tuple[str, Any, Any]:
+    """What the bytes decoder makes of ``data``: the value and what follows it, or the error."""
+    if not data:
+        return ("eof", None, None)
+    try:
+        value, end = jw.decode_prefix(tp, data)
+    except jw.DecodeError as exc:
+        return ("error", exc.path, (exc.reason, exc.offset))
+    return ("value", value, data[end:])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.one_of(st.binary(max_size=80), strategy(Msg).map(lambda m: m.encode()).flatmap(
+    lambda good: st.tuples(st.integers(0, len(good)), st.binary(max_size=3)).map(
+        lambda cut: good[:cut[0]] + cut[1] + good[cut[0] + len(cut[1]):]))),
+       sizes=st.lists(st.integers(1, 9), min_size=1, max_size=4), cuts=st.lists(st.integers(0, 90), max_size=4))
+def test_any_bytes_read_as_the_bytes_decoder_reads_them(data: bytes, sizes: list[int], cuts: list[int]) -> None:
+    """Random and damaged encodings: each source gives the bytes decoder's value and leaves
+    what follows it, or raises its error (same reason, path, offset), or EOFError on nothing."""
+    expected = outcome_of_bytes(Msg, data)
+
+    def outcome(read: Callable[[], Any], rest: Callable[[], bytes]) -> tuple[str, Any, Any]:
+        try:
+            value = read()
+        except EOFError:
+            return ("eof", None, None)
+        except jw.DecodeError as exc:
+            return ("error", exc.path, (exc.reason, exc.offset))
+        return ("value", value, rest())
+
+    for name, file, rest in file_sources(data, tuple(sizes)):
+        assert outcome(lambda: jw.read_value(Msg, file), rest) == expected, name
+
+    async def streams() -> list[tuple[str, Any, Any]]:
+        got = []
+        for chunk_size in (2, 1 << 16):
+            wrapped = jw.ValueReader(fed(data, cuts), chunk_size)
+            try:
+                got.append(("value", await wrapped.read(Msg), wrapped.take_buffered() + await wrapped.stream.read()))  # type: ignore[attr-defined]
+            except EOFError:
+                got.append(("eof", None, None))
+            except jw.DecodeError as exc:
+                got.append(("error", exc.path, (exc.reason, exc.offset)))
+        return got
+
+    assert asyncio.run(streams()) == [expected, expected]
