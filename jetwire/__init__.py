@@ -45,7 +45,7 @@ from .markers import (
 from .runtime.codec import Codec, byte_size, decode, decode_prefix, encode, explain
 from .runtime.decorators import WireFormat, wireenum, wireformat
 from .runtime.frames import Frame, FrameError, FrameReader
-from .runtime.streams import read_value, read_value_async, write_value, write_value_async
+from .runtime.streams import ValueReader, read_value, read_value_async, write_value, write_value_async
 from .wiretypes import Url
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "wireformat", "wireenum", "WireFormat", "Codec", "encode", "decode", "decode_prefix", "byte_size", "explain",
-    "read_value", "read_value_async", "write_value", "write_value_async",
+    "read_value", "read_value_async", "write_value", "write_value_async", "ValueReader",
     "WireError", "EncodeError", "DecodeError", "SchemaError",
     "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "usize", "isize", "f32", "f64",
     "Skip", "With", "EncodeWith", "DecodeWith", "SizeWith", "As", "Into", "From", "Tagged",

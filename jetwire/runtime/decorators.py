@@ -341,8 +341,9 @@ class WireFormat:
         return await streams.write_value_async(self, writer)
 
     @classmethod
-    async def decode_async(cls: type[Self], reader: asyncio.StreamReader) -> Self:
-        """Reads one value from an ``asyncio.StreamReader``, consuming only its bytes."""
+    async def decode_async(cls: type[Self], reader: asyncio.StreamReader | streams.ValueReader) -> Self:
+        """Reads one value from an ``asyncio.StreamReader`` (a field at a time: it cannot give
+        bytes back) or a ``jetwire.ValueReader`` (fast), consuming only its bytes."""
         value: Self = await streams.read_value_async(_owner(cls), reader)
         return value
 

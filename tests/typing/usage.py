@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
-from typing import Annotated, Optional
+from typing import Annotated, BinaryIO, Optional
 
 from typing_extensions import assert_type
 
@@ -85,3 +86,14 @@ async def check_p9() -> None:
     assert_type(await client.getattr(0), p9.Rgetattr)
     reply = p9.Rframe.decode(p9.Rframe(tag=1, msg=p9.Rclunk()).encode())
     assert_type(reply, p9.Rframe)
+
+
+async def check_streams(stream: asyncio.StreamReader, file: BinaryIO) -> None:
+    assert_type(jetwire.read_value(Item, file), Item)
+    assert_type(Item.decode_from(file), Item)
+    reader = jetwire.ValueReader(stream)
+    assert_type(await reader.read(Item), Item)
+    assert_type(await Item.decode_async(reader), Item)
+    async for value in reader.values(Item):
+        assert_type(value, Item)
+    assert_type(reader.take_buffered(), bytes)
