@@ -23,7 +23,7 @@ import platform
 import time
 import tracemalloc
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import jetwire as jw
 from jetwire.compiler.interpret import decode_buffer
@@ -53,6 +53,25 @@ class Flagged:
 @jw.wireformat(frozen=True)
 class Blank:
     """No wire fields: a list of these is a list of zero-width elements."""
+
+
+class ReadsNothing:
+    """A user's codec (``With``) whose values take no bytes: only decoding tells."""
+
+    @staticmethod
+    def byte_size(value: int) -> int:
+        return 0
+
+    @staticmethod
+    def encode(value: int, writer: jw.Writer) -> None:
+        pass
+
+    @staticmethod
+    def decode(reader: jw.Reader) -> int:
+        return 0
+
+
+Nothing = Annotated[int, jw.With(ReadsNothing)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +129,10 @@ CASES: list[Case] = [
     Case("list[list[Blank]], at the budget", list[list[Blank]], _at_budget, zero_width=True),
     Case(
         "list[list[None]], count x count asked", list[list[None]], _all_inner_lists,
+        zero_width=True, refused=True, note="refused: past the budget",
+    ),
+    Case(
+        "list[list[With(codec reading nothing)]], count x count asked", list[list[Nothing]], _all_inner_lists,
         zero_width=True, refused=True, note="refused: past the budget",
     ),
 ]

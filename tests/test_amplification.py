@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.amplification import CASES, Case, fast_decode, interpreted_decode, measure
+import jetwire as jw
+from benchmarks.amplification import CASES, Case, Nothing, fast_decode, interpreted_decode, measure
 
 COUNT = 2000  # elements per collection: the ratios are those of 65,535, in a fraction of the time
 BUDGET = 20_000
@@ -48,3 +49,22 @@ def test_zero_width_elements_cost_at_most_the_budget(case: Case, decoder: object
     row = measure(case, decoder, COUNT, BUDGET, repeat=0)  # type: ignore[arg-type]
     assert row.peak <= BUDGET * PER_ZERO_WIDTH_ELEMENT, f"{row.peak:,} bytes from {row.size:,}"
     assert row.outcome.startswith("DecodeError") if case.refused else row.outcome == "ok"
+
+
+def test_entries_a_users_codec_reads_nothing_for_count_against_the_budget() -> None:
+    """A ``With`` codec may read no bytes for a value: the plan cannot tell, so each entry that
+    read nothing spends one of the budget, on both paths."""
+    codec = jw.Codec(list[list[Nothing]], max_zero_width_elements=5)
+    assert codec.decode(bytes.fromhex("0200 0300 0200")) == [[0, 0, 0], [0, 0]]
+    refused = bytes.fromhex("0200 0300 0300")
+    with pytest.raises(jw.DecodeError) as fast:
+        codec.decode(refused)
+    assert (fast.value.path, fast.value.offset) == ("list[list[ReadsNothing]][1][2]", 6)
+    assert "zero-width" in fast.value.reason
+    assert str(fast.value) in codec.explain(refused)
+    with pytest.raises(jw.DecodeError) as prefixed:
+        codec.decode_prefix(refused)
+    assert str(prefixed.value) == str(fast.value)
+    # entries that read bytes spend nothing
+    keyed = jw.Codec(dict[jw.u8, Nothing], max_zero_width_elements=0)
+    assert keyed.decode(bytes.fromhex("0200 01 02")) == {1: 0, 2: 0}

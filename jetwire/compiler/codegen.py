@@ -49,6 +49,7 @@ from .plan import (
     UnionNode,
     UnitNode,
     UrlNode,
+    entries_may_take_no_bytes,
     reaches_zero_width,
     zero_width_entries,
 )
@@ -677,8 +678,10 @@ class _Compiler:
                 em.line(f"{into} = []")
                 em.line(f"{ap} = {into}.append")
                 with em.block(f"for _ in range({n}):"):
+                    at = _entry_start(node, em)
                     self.dec(node.elem, x, em, stack)
                     em.flush()
+                    _spend_if_nothing_read(at, em)
                     em.line(f"{ap}({x})")
             if isinstance(node, SetNode):
                 em.line(f"{target} = {node.container.__name__}({into})")
@@ -692,9 +695,11 @@ class _Compiler:
             _spend_zero_width(node, n, em)
             em.line(f"{target} = {{}}")
             with em.block(f"for _ in range({n}):"):
+                at = _entry_start(node, em)
                 self.dec(node.key, k, em, stack)
                 self.dec(node.value, v, em, stack)
                 em.flush()
+                _spend_if_nothing_read(at, em)
                 em.line(f"{target}[{k}] = {v}")
             em.line(f"if len({target}) != {n}: raise _Bail")
         elif isinstance(node, StructNode):
@@ -1013,6 +1018,22 @@ def _spend_zero_width(node: Node, count: str, em: _Dec) -> None:
     if zero_width_entries(node):
         em.line(f"_z[0] -= {count}")
         em.line("if _z[0] < 0: raise _Bail")
+
+
+def _entry_start(node: Node, em: _Dec) -> str | None:
+    """For entries that may read no bytes (a user's codec), a local holding where one starts."""
+    if not entries_may_take_no_bytes(node):
+        return None
+    at = em.src.tmp("at")
+    em.line(f"{at} = _o")
+    return at
+
+
+def _spend_if_nothing_read(at: str | None, em: _Dec) -> None:
+    if at is not None:
+        em.line(f"if _o == {at}:")
+        em.line("    _z[0] -= 1")
+        em.line("    if _z[0] < 0: raise _Bail")
 
 
 def _dec_name(em: _Dec) -> str:

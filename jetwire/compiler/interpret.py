@@ -46,6 +46,7 @@ from .plan import (
     UnionNode,
     UnitNode,
     UrlNode,
+    entries_may_take_no_bytes,
     zero_width_entries,
 )
 from .support import (
@@ -171,17 +172,23 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
         st.offset += 2
         _note(st, start, path + (".len",), str(count))
         if zero_width_entries(node):
-            _spend_zero_width(count, node, path, st, start)
+            _spend_zero_width(count, f"this {node.label} of {count:,}", path, st, start)
+        each = entries_may_take_no_bytes(node)  # then an entry that read nothing counts as one
         if isinstance(node, SeqNode):
             items = []
             for i in range(count):
+                at = st.offset
                 items.append((yield from decode_steps(node.elem, path + (f"[{i}]",), st)))
+                if each and st.offset == at:
+                    _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
             return items if node.container is list else tuple(items)
         if isinstance(node, SetNode):
             found: set[Any] = set()
             for i in range(count):
                 at = st.offset
                 item = yield from decode_steps(node.elem, path + (f"[{i}]",), st)
+                if each and st.offset == at:
+                    _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
                 if item in found:
                     raise _fail(f"duplicate element {item!r} in a set", path + (f"[{i}]",), at)
                 found.add(item)
@@ -193,6 +200,8 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             if key in mapping:
                 raise _fail(f"duplicate key {key!r} in a map", path + (f"[{i}].key",), at)
             mapping[key] = yield from decode_steps(node.value, path + (f"[{key!r}]",), st)
+            if each and st.offset == at:
+                _spend_zero_width(1, "this entry, which read no bytes,", path + (f"[{i}]",), st, at)
         return mapping
     if isinstance(node, OptionNode):  # r[jetstream.wireformat.option]
         raw = yield from _take(1, path, st, "Option tag")
@@ -322,11 +331,11 @@ def _frame(node: FrameNode, path: Path, st: DecodeState) -> Steps:  # r[9p2000l.
     return node.cls(tag, msg)
 
 
-def _spend_zero_width(count: int, node: Node, path: Path, st: DecodeState, start: int) -> None:
+def _spend_zero_width(count: int, what: str, path: Path, st: DecodeState, start: int) -> None:
     st.zero_width_left -= count
     if st.zero_width_left < 0:
         raise _fail(
-            f"too many zero-width elements: this {node.label} of {count:,} takes one decode past "
+            f"too many zero-width elements: {what} takes one decode past "
             f"{st.zero_width_limit:,} (max_zero_width_elements); they cost memory but no input bytes",
             path,
             start,

@@ -359,9 +359,19 @@ def zero_width_entries(node: Node) -> bool:
     return False
 
 
+def entries_may_take_no_bytes(node: Node) -> bool:
+    """Whether a collection's entries may take no bytes, which only decoding each tells: a
+    user's codec (``With``) may read nothing. Such entries count against the same budget."""
+    if isinstance(node, (SeqNode, SetNode)):
+        return node.elem.min_size == 0 and node.elem.fixed != 0
+    if isinstance(node, MapNode):
+        return node.key.min_size + node.value.min_size == 0 and not zero_width_entries(node)
+    return False
+
+
 def reaches_zero_width(node: Node) -> bool:
-    """Whether decoding ``node`` may make entries of a zero-width collection: only such types
-    spend anything on counting them."""
+    """Whether decoding ``node`` may make entries that take no bytes (zero-width collections,
+    or entries that may take none): only such types spend anything on counting them."""
     seen: set[int] = set()
     todo = [node]
     while todo:
@@ -369,7 +379,7 @@ def reaches_zero_width(node: Node) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if zero_width_entries(current):
+        if zero_width_entries(current) or entries_may_take_no_bytes(current):
             return True
         todo.extend(_children(current))
     return False
