@@ -132,6 +132,10 @@ CASES: list[Case] = [
         zero_width=True, refused=True, note="refused: past the budget",
     ),
     Case(
+        "list[list[Blank]], count x count asked", list[list[Blank]], _all_inner_lists,
+        zero_width=True, refused=True, note="refused: past the budget",
+    ),
+    Case(
         "list[list[With(codec reading nothing)]], count x count asked", list[list[Nothing]], _all_inner_lists,
         zero_width=True, refused=True, note="refused: past the budget",
     ),
