@@ -8,7 +8,7 @@ implements is cited beside it.
 from typing import TYPE_CHECKING, Any
 
 from .builtins import ConvertError, convert, to_builtins
-from .compiler.plan import MAX_DATA_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_STRING_BYTES
+from .compiler.plan import MAX_DATA_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_STRING_BYTES, MAX_ZERO_WIDTH_ELEMENTS
 from .errors import DecodeError, EncodeError, SchemaError, WireError
 from .markers import (
     As,
@@ -95,6 +95,6 @@ __all__ = [
     "Frame", "FrameReader", "FrameError",
     "IpAddr", "SocketAddr", "SocketAddrV4", "SocketAddrV6", "Url",
     "Error", "Backtrace", "BacktraceFrame", "FieldPair", "Level", "LevelCodec",
-    "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES", "MAX_DEPTH",
+    "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES", "MAX_DEPTH", "MAX_ZERO_WIDTH_ELEMENTS",
     "to_builtins", "convert", "ConvertError",
 ]

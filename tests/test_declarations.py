@@ -138,7 +138,6 @@ def test_bare_int_is_refused_when_decorated_naming_class_field_and_choices() -> 
         (list, "element types"),
         (complex, "cannot encode"),
         (int | str, "union needs a tag"),
-        (list[None], "takes no bytes"),
         (Annotated[str, u16], "marks an int"),
         (tuple[(u8,) * 13], "1 to 12"),
     ],

@@ -321,6 +321,39 @@ class Everything:
     custom: Custom
 
 
+@jw.wireformat(frozen=True)
+class Nothing:
+    """No wire fields: a collection of these takes no bytes per element."""
+
+
+@jw.wireenum
+class Mark:
+    class Blank:
+        pass
+
+    class Nones:
+        nones: list[None]
+
+
+@jw.wireformat
+class ZeroWidth:
+    """Collections whose elements take no bytes, inlined and in other units (r[jetstream.wireformat.unit],
+    r[jetstream.wireformat.vec], set, map): decoding counts them across the whole value."""
+
+    nones: list[None]
+    empties: list[Nothing]
+    nested: list[list[Nothing]]
+    units: tuple[tuple[None, tuple[()]], ...]
+    one: frozenset[Nothing]
+    keyed: dict[None, Nothing]
+    marks: list[Mark]
+    kids: list[ZeroWidth]
+
+
+class ZeroWidthFrame(jw.Frame[Annotated[ZeroWidth | Point, jw.Tagged({1: ZeroWidth, 2: Point})]]):
+    __slots__ = ()
+
+
 class ShapeFrame(jw.Frame[Annotated[Point | Line | Shape, jw.Tagged({3: Point, 200: Line, 7: Shape})]]):
     """A frame over structs and a whole enum, with sparse message numbers."""
 
@@ -343,6 +376,9 @@ TYPES: list[Any] = [
     Everything,
     # names that are any bytes, and frames (size[4] type[1] tag[2] body)
     jw.fsstr, list[jw.fsstr], ShapeFrame, p9.Tframe, p9.Rframe,
+    # zero-width elements: bounded by a budget per decode, not refused
+    list[None], list[list[None]], tuple[tuple[()], ...], set[None], frozenset[Nothing],
+    dict[None, tuple[()]], list[Nothing], Mark, ZeroWidth, ZeroWidthFrame,
 ]
 
 

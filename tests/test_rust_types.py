@@ -179,9 +179,11 @@ def test_a_deque_is_not_a_key():
         plan(set[collections.deque[jw.u8]])
 
 
-def test_deque_of_nothing_is_refused_like_list_of_nothing():
-    with pytest.raises(jw.SchemaError, match="takes no bytes"):
-        plan(collections.deque[None])
+def test_deque_of_nothing_is_accepted_and_budgeted_like_list_of_nothing():
+    codec = jw.Codec(collections.deque[None], max_zero_width_elements=3)
+    assert codec.decode(H("0300")) == collections.deque([None, None, None])
+    with pytest.raises(jw.DecodeError, match="zero-width|read no bytes"):
+        codec.decode(H("0400"))
 
 
 def test_binaryheap_is_a_list_in_the_senders_order():

@@ -573,6 +573,98 @@ def test_unit_rejects_trailing_bytes():
     assert err.offset == 0
 
 
+@jw.wireformat(frozen=True)
+class Blank:
+    pass
+
+
+@jw.wireformat
+class Marks:
+    a: jw.u8
+    marks: list[None]
+    rows: list[list[Blank]]
+
+
+def test_collections_of_zero_width_elements():
+    """r[jetstream.wireformat.unit] with r[jetstream.wireformat.vec], r[jetstream.wireformat.set],
+    r[jetstream.wireformat.map], r[jetstream.wireformat.struct]: the count, then elements that
+    take no bytes. Valid JetStream: declared and decoded like any other collection."""
+    roundtrip([None, None, None], list[None], H("0300"))
+    roundtrip([Blank(), Blank()], list[Blank], H("0200"))
+    roundtrip([[None], [], [None, None]], list[list[None]], H("0300 0100 0000 0200"))
+    roundtrip(((), ()), tuple[tuple[()], ...], H("0200"))
+    roundtrip([(None, ())], list[tuple[None, tuple[()]]], H("0100"))
+    roundtrip({None}, set[None], H("0100"))
+    roundtrip(frozenset({Blank()}), frozenset[Blank], H("0100"))
+    roundtrip({None: ()}, dict[None, tuple[()]], H("0100"))
+    roundtrip({None: 7}, dict[None, jw.u8], H("0100 07"))
+    roundtrip(Marks(5, [None] * 4, [[Blank()], []]), Marks, H("05 0400 0200 0100 0000"))
+    assert jw.decode(list[None], H("ffff")) == [None] * 0xFFFF
+
+
+def test_sets_and_maps_of_zero_width_keys_hold_one_entry():
+    """r[jetstream.wireformat.set], r[jetstream.wireformat.map]: every zero-width value is the
+    same value, so a second one is a duplicate, refused like any other."""
+    err = decode_error(set[None], H("0200"))
+    assert (err.path, err.offset) == ("set[None][1]", 2)
+    assert "duplicate" in err.reason
+    err = decode_error(dict[None, tuple[()]], H("ffff"))
+    assert (err.path, err.offset) == ("dict[None, tuple[()]][1].key", 2)
+
+
+def zero_width_error(codec, data):
+    """The error of ``codec`` decoding ``data``, the same from the generated code (bytes), the
+    interpreter (explain, streams) and decode_prefix."""
+    with pytest.raises(jw.DecodeError) as info:
+        codec.decode(data)
+    with pytest.raises(jw.DecodeError) as prefixed:
+        codec.decode_prefix(b"\xaa" + data, 1)
+    assert (prefixed.value.path, prefixed.value.offset) == (info.value.path, info.value.offset + 1)
+    assert str(info.value) in codec.explain(data)
+    return info.value
+
+
+def test_zero_width_elements_are_bounded_per_decode():
+    """r[jetstream.wireformat.vec]: 2 bytes of count make up to 65,535 elements that take no
+    bytes; one decode may make at most max_zero_width_elements of them, counted across the
+    whole value, so a few bytes cannot make billions (list[list[None]])."""
+    codec = jw.Codec(list[list[None]], max_zero_width_elements=5)
+    assert codec.decode(H("0200 0300 0200")) == [[None] * 3, [None] * 2]  # exactly 5
+    err = zero_width_error(codec, H("0200 0300 0300"))
+    assert (err.path, err.offset) == ("list[list[None]][1]", 4)
+    assert "zero-width" in err.reason and "max_zero_width_elements" in err.reason
+    codec = jw.Codec(Marks, max_zero_width_elements=4)
+    assert codec.decode(H("05 0200 0100 0200")) == Marks(5, [None] * 2, [[Blank()] * 2])
+    err = zero_width_error(codec, H("05 0200 0200 0100 0200"))
+    assert (err.path, err.offset) == ("Marks.rows[1]", 7)
+    err = zero_width_error(jw.Codec(Marks, max_zero_width_elements=0), H("05 0100 0000"))
+    assert (err.path, err.offset) == ("Marks.marks", 1)
+
+
+def test_zero_width_default_budget():
+    """r[jetstream.wireformat.vec]: the default budget, jetwire.MAX_ZERO_WIDTH_ELEMENTS, is the
+    same on the generated path, the interpreter and streams."""
+    import io
+
+    limit = jw.MAX_ZERO_WIDTH_ELEMENTS
+    full, rest = divmod(limit, 0xFFFF)
+    fits = (full + 1).to_bytes(2, "little") + H("ffff") * full + rest.to_bytes(2, "little")
+    assert sum(map(len, jw.decode(list[list[None]], fits))) == limit
+    assert sum(map(len, jw.read_value(list[list[None]], io.BytesIO(fits)))) == limit
+    over = fits[:-2] + (rest + 1).to_bytes(2, "little")
+    err = zero_width_error(jw.Codec(list[list[None]]), over)
+    assert (err.path, err.offset) == (f"list[list[None]][{full}]", len(over) - 2)
+    with pytest.raises(jw.DecodeError) as streamed:
+        jw.read_value(list[list[None]], io.BytesIO(over))
+    assert (streamed.value.path, streamed.value.offset) == (err.path, err.offset)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "10"])
+def test_zero_width_budget_is_a_count(bad):
+    with pytest.raises(ValueError, match="max_zero_width_elements"):
+        jw.Codec(list[None], max_zero_width_elements=bad)
+
+
 # --------------------------------------------------------------------------------------------
 # Strings
 # --------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .plan import (
     HEADER_SIZE,
     MAX_DATA_BYTES,
     MAX_DEPTH,
+    MAX_ZERO_WIDTH_ELEMENTS,
     BoolNode,
     BytesNode,
     ConvertNode,
@@ -49,6 +50,9 @@ from .plan import (
     UnionNode,
     UnitNode,
     UrlNode,
+    entries_may_take_no_bytes,
+    reaches_zero_width,
+    zero_width_entries,
 )
 
 _INT_FMT = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
@@ -90,6 +94,7 @@ _BASE_NS: dict[str, Any] = {
     "_SEQ": frozenset({list, tuple}),
     "_SEQS": frozenset({list, tuple, collections.deque}),  # what a list/tuple/deque field takes at speed
     "_SETS": frozenset({set, frozenset}),
+    "_ZL": MAX_ZERO_WIDTH_ELEMENTS,
 }
 
 
@@ -398,6 +403,17 @@ class _Compiler:
         # before the inlined ``stack``, ``deepest`` the deepest level the function inlines.
         self.base = 0
         self.deepest = 0
+        # Whether the unit's decoders take ``_z``, a one-item list holding how many entries of
+        # zero-width collections the decode may still make. Only types that have such
+        # collections (reaches_zero_width) pay for it: all other code is as it was.
+        self.zw = False
+
+    def dec_args(self, callee: Node, stack: tuple[Node, ...]) -> str:
+        """What follows ``_b, _o`` in a call of ``callee``'s unit decoder."""
+        if reaches_zero_width(callee):
+            assert self.zw  # the caller reaches whatever its callee reaches
+            return f"{self.depth_at(stack)}, _z"
+        return self.depth_at(stack)
 
     def depth_at(self, stack: tuple[Node, ...]) -> str:
         """The ``_d`` to pass to a unit called with ``stack`` open around it."""
@@ -648,9 +664,12 @@ class _Compiler:
             n = src.tmp("n")
             em.fixed("H", 2, n)
             em.flush()
+            _spend_zero_width(node, n, em)
             fmt = _scalar_fmt(node.elem)
             into = target if isinstance(node, SeqNode) and node.container is list else src.tmp()
-            if fmt == "B":
+            if isinstance(node.elem, UnitNode):
+                em.line(f"{into} = [None] * {n}")
+            elif fmt == "B":
                 em.end_check(f"_o + {n} > _L")
                 em.line(f"{into} = list(_b[_o:_o + {n}])")
                 em.line(f"_o += {n}")
@@ -662,8 +681,10 @@ class _Compiler:
                 em.line(f"{into} = []")
                 em.line(f"{ap} = {into}.append")
                 with em.block(f"for _ in range({n}):"):
+                    at = _entry_start(node, em)
                     self.dec(node.elem, x, em, stack)
                     em.flush()
+                    _spend_if_nothing_read(at, em)
                     em.line(f"{ap}({x})")
             if isinstance(node, SetNode):
                 em.line(f"{target} = {node.container.__name__}({into})")
@@ -676,24 +697,27 @@ class _Compiler:
             n, k, v = src.tmp("n"), src.tmp("k"), src.tmp("v")
             em.fixed("H", 2, n)
             em.flush()
+            _spend_zero_width(node, n, em)
             em.line(f"{target} = {{}}")
             with em.block(f"for _ in range({n}):"):
+                at = _entry_start(node, em)
                 self.dec(node.key, k, em, stack)
                 self.dec(node.value, v, em, stack)
                 em.flush()
+                _spend_if_nothing_read(at, em)
                 em.line(f"{target}[{k}] = {v}")
             em.line(f"if len({target}) != {n}: raise _Bail")
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
                 em.flush()
                 unit = src.const(compile_unit(node), "u")
-                em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.depth_at(stack)})")
+                em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack)})")
                 return
             self.dec_struct_fields(node, target, em, stack + (node,))
         elif isinstance(node, UnionNode):
             em.flush()
             unit = src.const(compile_unit(node), "u")
-            em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.depth_at(stack)})")
+            em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack)})")
         elif isinstance(node, CustomNode):
             if node.decode is None:
                 assert node.inner is not None
@@ -841,6 +865,7 @@ def _compile(unit: Unit, node: Node) -> None:
 
     src = _Source()
     comp = _Compiler(src)
+    comp.zw = reaches_zero_width(node)
     out: list[str] = []
     root = node.label
     src.ns["_node"] = node
@@ -852,8 +877,8 @@ def _compile(unit: Unit, node: Node) -> None:
     def slow_encode(value: Any) -> bytes:
         return encode_checked(node, value, root)
 
-    def slow_decode(buf: Any, offset: int, whole: bool) -> Any:
-        value, end = decode_buffer(node, buf, offset, root)
+    def slow_decode(buf: Any, offset: int, whole: bool, max_zero_width: int = MAX_ZERO_WIDTH_ELEMENTS) -> Any:
+        value, end = decode_buffer(node, buf, offset, root, max_zero_width=max_zero_width)
         if whole:
             if end != len(buf):
                 _leftover(root, end, len(buf))
@@ -915,7 +940,7 @@ def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
         comp.reset(0)
         comp.dec(node, "_r", dm, stack)
         dm.flush()
-        out.append(f"def {_dec_name(dm)}(_b, _o, _d=0):")
+        out.append(f"def {_dec_name(dm)}(_b, _o, _d=0{', _z=None' if comp.zw else ''}):")
         out.append(_depth_check(comp, 1))
         out.append("    _L = len(_b)")
         out.extend(dm.lines)
@@ -923,12 +948,16 @@ def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
 
     def decoders(out: list[str]) -> None:
         raw_decoder(out, False)
-        _decode_entry(out, _body_dec(comp, node), "_unit.decode_view")
-        _prefix_entry(out, "_unit.dec_view")
+        # With zero-width collections, decode calls dec rather than inlining it: what it made
+        # before giving up then dies with dec's frame, not living on while the interpreter
+        # decodes again (twice the budget's memory at the peak).
+        body = ["        _r, _o = dec(_b, 0, 0, _z)"] if comp.zw else _body_dec(comp, node)
+        _decode_entry(out, body, "_unit.decode_view", comp.zw)
+        _prefix_entry(out, "_unit.dec_view", comp.zw)
 
     def view_decoders(out: list[str]) -> None:
         raw_decoder(out, True)
-        _view_entry(out, "decode_view")
+        _view_entry(out, "decode_view", comp.zw)
 
     def sizes(out: list[str]) -> None:
         out.append("def size(_v):")
@@ -992,6 +1021,30 @@ def _utf8(em: _Dec, start: str, end: str, errors: str = "strict") -> str:
     return f"str(_b[{start}:{end}], 'utf-8')" if em.view else f"_b[{start}:{end}].decode()"
 
 
+def _spend_zero_width(node: Node, count: str, em: _Dec) -> None:
+    """Takes a zero-width collection's ``count`` from the decode's budget; past it, the
+    interpreter says so. Nothing is emitted for collections whose entries take bytes."""
+    if zero_width_entries(node):
+        em.line(f"_z[0] -= {count}")
+        em.line("if _z[0] < 0: raise _Bail")
+
+
+def _entry_start(node: Node, em: _Dec) -> str | None:
+    """For entries that may read no bytes (a user's codec), a local holding where one starts."""
+    if not entries_may_take_no_bytes(node):
+        return None
+    at = em.src.tmp("at")
+    em.line(f"{at} = _o")
+    return at
+
+
+def _spend_if_nothing_read(at: str | None, em: _Dec) -> None:
+    if at is not None:
+        em.line(f"if _o == {at}:")
+        em.line("    _z[0] -= 1")
+        em.line("    if _z[0] < 0: raise _Bail")
+
+
 def _dec_name(em: _Dec) -> str:
     return "dec_view" if em.view else "dec"
 
@@ -1050,54 +1103,63 @@ def _may_hash_with_user_code(node: Node) -> bool:
     return isinstance(node, (CustomNode, ConvertNode))
 
 
-def _entries(out: list[str], dm_factory: Any, size_factory: Any) -> None:
+def _entries(out: list[str], dm_factory: Any, size_factory: Any, zw: bool) -> None:
     """``decode``, ``decode_view``, ``decode_prefix`` and ``byte_size``, compiled together (for
     unions and frames; a struct compiles them in groups). With no ``dm_factory`` the caller
     writes ``decode`` itself."""
     if dm_factory is not None:
-        _decode_entry(out, dm_factory(), "decode_view")
-    _view_entry(out, "decode_view")
-    _prefix_entry(out, "dec_view")
+        _decode_entry(out, dm_factory(), "decode_view", zw)
+    _view_entry(out, "decode_view", zw)
+    _prefix_entry(out, "dec_view", zw)
     _size_entry(out, size_factory())
 
 
-def _decode_entry(out: list[str], body: list[str], view_entry: str) -> None:
+def _limit_param(zw: bool) -> str:
+    """The decode entries of a type with zero-width collections take the budget for them last
+    (``Codec(..., max_zero_width_elements=n)`` passes it); other entries are unchanged."""
+    return ", _zl=_ZL" if zw else ""
+
+
+def _decode_entry(out: list[str], body: list[str], view_entry: str, zw: bool) -> None:
     """``decode``: the fast body, then the interpreter. Bytes are read as they are; a bytearray
     or memoryview through a byte view, not copied. Only this hottest entry inlines its body:
     the others call ``dec``, which keeps the source (and the time to compile it) small."""
-    out.append("def decode(_data):")
-    out.append(f"    if _data.__class__ is not bytes: return {view_entry}(_view(_data))")
+    limit = ", _zl" if zw else ""
+    out.append(f"def decode(_data{_limit_param(zw)}):")
+    out.append(f"    if _data.__class__ is not bytes: return {view_entry}(_view(_data){limit})")
     out.append("    _b = _data")
     out.append("    try:")
     out.append("        _o = 0")
     out.append("        _d = 0")
+    if zw:
+        out.append("        _z = [_zl]")
     out.append("        _L = len(_b)")
     out.extend(body)
     out.append("        if _o == _L: return _r")
     out.append("    except Exception:")
     out.append("        pass")
-    out.append("    return _slow_decode(_b, 0, True)")
+    out.append(f"    return _slow_decode(_b, 0, True{limit})")
 
 
-def _view_entry(out: list[str], name: str) -> None:
-    out.append(f"def {name}(_b):")
+def _view_entry(out: list[str], name: str, zw: bool) -> None:
+    out.append(f"def {name}(_b{_limit_param(zw)}):")
     out.append("    try:")
-    out.append("        _r, _o = dec_view(_b, 0)")
+    out.append(f"        _r, _o = dec_view(_b, 0{', 0, [_zl]' if zw else ''})")
     out.append("        if _o == len(_b): return _r")
     out.append("    except Exception:")
     out.append("        pass")
-    out.append("    return _slow_decode(_b, 0, True)")
+    out.append(f"    return _slow_decode(_b, 0, True{', _zl' if zw else ''})")
 
 
-def _prefix_entry(out: list[str], view_dec: str) -> None:
-    out.append("def decode_prefix(_data, _o=0):")
+def _prefix_entry(out: list[str], view_dec: str, zw: bool) -> None:
+    out.append(f"def decode_prefix(_data, _o=0{_limit_param(zw)}):")
     out.append("    _b = _data if _data.__class__ is bytes else _view(_data)")
     out.append("    if not 0 <= _o <= len(_b): _bad_offset(_o, _b)")  # struct counts negatives from the end
     out.append("    try:")
-    out.append(f"        return (dec if _b.__class__ is bytes else {view_dec})(_b, _o)")
+    out.append(f"        return (dec if _b.__class__ is bytes else {view_dec})(_b, _o{', 0, [_zl]' if zw else ''})")
     out.append("    except Exception:")
     out.append("        pass")
-    out.append("    return _slow_decode(_b, _o, False)")
+    out.append(f"    return _slow_decode(_b, _o, False{', _zl' if zw else ''})")
 
 
 def _size_entry(out: list[str], body: list[str]) -> None:
@@ -1133,7 +1195,7 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         for view in (False, True):
             dm = _Dec(src, 1, view)
             _dec_variant(comp, vnode, dm, "_r")
-            out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d):")
+            out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d{', _z' if comp.zw else ''}):")
             out.append(_depth_check(comp, 1))
             out.append("    _L = len(_b)")
             out.extend(dm.lines)
@@ -1169,10 +1231,11 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     out.append("    _INTO[_v.__class__](_v, _ap, _d)")
     out.append("def size(_v):")
     out.append("    return _SIZE[_v.__class__](_v)")
-    out.append("def dec(_b, _o, _d=0):")
-    out.append("    return _DEC[_b[_o]](_b, _o + 1, _d)")
-    out.append("def dec_view(_b, _o, _d=0):")
-    out.append("    return _DECV[_b[_o]](_b, _o + 1, _d)")
+    z_param, z_arg = (", _z=None", ", _z") if comp.zw else ("", "")
+    out.append(f"def dec(_b, _o, _d=0{z_param}):")
+    out.append(f"    return _DEC[_b[_o]](_b, _o + 1, _d{z_arg})")
+    out.append(f"def dec_view(_b, _o, _d=0{z_param}):")
+    out.append(f"    return _DECV[_b[_o]](_b, _o + 1, _d{z_arg})")
     out.append("def encode(_v):")
     out.append("    try:")
     out.append("        return _ENC[_v.__class__](_v, 0)")
@@ -1180,9 +1243,9 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     out.append("        return _slow_encode(_v)")
 
     def dec_body() -> list[str]:
-        return ["        _r, _o = _DEC[_b[_o]](_b, _o + 1, 0)"]
+        return [f"        _r, _o = _DEC[_b[_o]](_b, _o + 1, 0{z_arg})"]
 
-    _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"])
+    _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"], comp.zw)
 
 
 def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
@@ -1193,6 +1256,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     says; anything else (short, left over, unknown type) goes to the interpreter to explain."""
     src = comp.src
     frame_cls = src.const(node.cls, "F")
+    z_param, z_arg = (", _z=None", ", _z") if comp.zw else ("", "")
     enc_map, dec_map, view_map = {}, {}, {}
     views: list[str] = []  # decoders of memoryviews: compiled the first time one is decoded
     wholes: dict[int, list[str]] = {}  # decode() of each type: compiled when first decoded
@@ -1226,7 +1290,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             else:
                 made = [f"    _r = {frame_cls}(_tg, _m)"]
             # at an offset (decode_prefix, streams): where the frame ends must be where size says
-            target.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0):")
+            target.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0{z_param}):")
             target.append("    _s = _o")
             if _uses(dm.lines, "_L"):
                 target.append("    _L = len(_b)")
@@ -1235,7 +1299,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             target.extend(made)
             target.append("    return _r, _o")
             if not view:  # the whole buffer (decode): the same body, no offset to keep or return
-                whole = wholes[variant.tag] = [f"def {name}whole(_b):", "    _o = 0"]
+                whole = wholes[variant.tag] = [f"def {name}whole(_b{z_arg}):", "    _o = 0"]
                 checked = dm.lines_checked_at_end() if _no_user_code(vnode) else dm.lines
                 if _uses(checked, "_d"):
                     whole.append("    _d = 0")
@@ -1265,11 +1329,11 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
 
     def whole_loader(kind: int) -> Callable[[Any], Any]:
         """Stands in ``_FWHOLE`` for the decoder of one message type until its first frame."""
-        def load_whole(data: Any) -> Any:
+        def load_whole(data: Any, *budget: Any) -> Any:
             with _compile_lock:
                 if src.ns["_FWHOLE"][kind] is load_whole:
                     _exec_source(src, wholes[kind], f"{node.label} ({node.union.by_tag[kind].name})")
-            return src.ns["_FWHOLE"][kind](data)
+            return src.ns["_FWHOLE"][kind](data, *budget)
         return load_whole
 
     src.ns["_load_views"] = load_views
@@ -1287,24 +1351,26 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     out.append("    _ap(enc(_v))")
     out.append("def size(_v):")
     out.append(f"    return {HEADER_SIZE - 1} + {union}(_v.msg)")
-    out.append("def dec(_b, _o, _d=0):")
-    out.append("    return _FDEC[_b[_o + 4]](_b, _o)")
-    out.append("def dec_view(_b, _o, _d=0):")
-    out.append("    return (_FDECV or _load_views())[_b[_o + 4]](_b, _o)")
+    budget = ", 0, _z" if comp.zw else ""
+    out.append(f"def dec(_b, _o, _d=0{z_param}):")
+    out.append(f"    return _FDEC[_b[_o + 4]](_b, _o{budget})")
+    out.append(f"def dec_view(_b, _o, _d=0{z_param}):")
+    out.append(f"    return (_FDECV or _load_views())[_b[_o + 4]](_b, _o{budget})")
     out.append("def encode(_v):")
     out.append("    try:")
     out.append(f"        if _v.__class__ is {frame_cls}: return _FENC[(_m := _v.msg).__class__](_m, _v.tag)")
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_encode(_v)")
-    _entries(out, None, lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"])
-    out.append("def decode(_data):")  # a whole frame: its own decoder per type, no offset kept
-    out.append("    if _data.__class__ is not bytes: return decode_view(_view(_data))")
+    _entries(out, None, lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"], comp.zw)
+    limit = ", _zl" if comp.zw else ""
+    out.append(f"def decode(_data{_limit_param(comp.zw)}):")  # a whole frame: its own decoder per type
+    out.append(f"    if _data.__class__ is not bytes: return decode_view(_view(_data){limit})")
     out.append("    try:")
-    out.append("        return _FWHOLE[_data[4]](_data)")
+    out.append(f"        return _FWHOLE[_data[4]](_data{', [_zl]' if comp.zw else ''})")
     out.append("    except Exception:")
     out.append("        pass")
-    out.append("    return _slow_decode(_data, 0, True)")
+    out.append(f"    return _slow_decode(_data, 0, True{limit})")
 
 
 def _frame_size(src: _Source, em: _Enc) -> None:

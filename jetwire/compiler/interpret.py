@@ -24,6 +24,7 @@ from .plan import (
     MAX_ELEMENTS,
     MAX_FRAME_SIZE,
     MAX_STRING_BYTES,
+    MAX_ZERO_WIDTH_ELEMENTS,
     BoolNode,
     BytesNode,
     ConvertNode,
@@ -45,6 +46,8 @@ from .plan import (
     UnionNode,
     UnitNode,
     UrlNode,
+    entries_may_take_no_bytes,
+    zero_width_entries,
 )
 from .support import (
     NeedMore,
@@ -75,12 +78,14 @@ class Trace:
 
 
 class DecodeState:
-    __slots__ = ("depth", "offset", "trace")
+    __slots__ = ("depth", "offset", "trace", "zero_width_left", "zero_width_limit")
 
-    def __init__(self, offset: int, trace: Trace | None) -> None:
+    def __init__(self, offset: int, trace: Trace | None, max_zero_width: int = MAX_ZERO_WIDTH_ELEMENTS) -> None:
         self.offset = offset
         self.trace = trace
         self.depth = 0  # structs and enums open around the current value
+        self.zero_width_limit = max_zero_width
+        self.zero_width_left = max_zero_width  # entries of zero-width collections still allowed
 
 
 def _fail(reason: str, path: Path, offset: int) -> DecodeError:
@@ -167,16 +172,24 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
         count = int.from_bytes(raw, "little")
         st.offset += 2
         _note(st, start, path + (".len",), str(count))
+        if zero_width_entries(node):
+            _spend_zero_width(count, f"this {node.label} of {count:,}", path, st, start)
+        each = entries_may_take_no_bytes(node)  # then an entry that read nothing counts as one
         if isinstance(node, SeqNode):
             items = []
             for i in range(count):
+                at = st.offset
                 items.append((yield from decode_steps(node.elem, path + (f"[{i}]",), st)))
+                if each and st.offset == at:
+                    _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
             return items if node.container is list else node.container(items)
         if isinstance(node, SetNode):
             found: set[Any] = set()
             for i in range(count):
                 at = st.offset
                 item = yield from decode_steps(node.elem, path + (f"[{i}]",), st)
+                if each and st.offset == at:
+                    _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
                 if item in found:
                     raise _fail(f"duplicate element {item!r} in a set", path + (f"[{i}]",), at)
                 found.add(item)
@@ -188,6 +201,8 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             if key in mapping:
                 raise _fail(f"duplicate key {key!r} in a map", path + (f"[{i}].key",), at)
             mapping[key] = yield from decode_steps(node.value, path + (f"[{i}].value",), st)
+            if each and st.offset == at:
+                _spend_zero_width(1, "this entry, which read no bytes,", path + (f"[{i}]",), st, at)
         return mapping
     if isinstance(node, OptionNode):  # r[jetstream.wireformat.option]
         raw = yield from _take(1, path, st, "Option tag")
@@ -315,6 +330,17 @@ def _frame(node: FrameNode, path: Path, st: DecodeState) -> Steps:  # r[9p2000l.
         frame.msg = msg
         return frame
     return node.cls(tag, msg)
+
+
+def _spend_zero_width(count: int, what: str, path: Path, st: DecodeState, start: int) -> None:
+    st.zero_width_left -= count
+    if st.zero_width_left < 0:
+        raise _fail(
+            f"too many zero-width elements: {what} takes one decode past "
+            f"{st.zero_width_limit:,} (max_zero_width_elements); they cost memory but no input bytes",
+            path,
+            start,
+        )
 
 
 def _deeper(st: DecodeState, path: Path) -> None:
@@ -589,9 +615,16 @@ def _ordered(items: Any, key: Callable[[Any], Any] | None, fail: Callable[[str],
 # Drivers
 
 
-def decode_buffer(node: Node, buf: Any, offset: int, root: str, trace: Trace | None = None) -> tuple[Any, int]:
+def decode_buffer(
+    node: Node,
+    buf: Any,
+    offset: int,
+    root: str,
+    trace: Trace | None = None,
+    max_zero_width: int = MAX_ZERO_WIDTH_ELEMENTS,
+) -> tuple[Any, int]:
     """Decodes one value from ``buf`` at ``offset``; returns it and where it ends."""
-    st = DecodeState(offset, trace)
+    st = DecodeState(offset, trace, max_zero_width)
     steps = decode_steps(node, (root,), st)
     pos = offset
     try:

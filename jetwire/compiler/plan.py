@@ -18,6 +18,9 @@ MAX_VARIANTS = 256  # r[jetstream.wireformat.enum]
 HEADER_SIZE = 7  # a frame's size[4] type[1] tag[2] (r[9p2000l.frame.header])
 MAX_FRAME_SIZE = 0xFFFFFFFF
 MAX_DEPTH = 200  # structs and enums inside each other: past this, "nesting too deep", never a crash
+# Elements that take no bytes (``list[None]``, lists of empty structs), made by one decode: each
+# costs memory but no input, so without a budget 2 bytes would make 65,535 objects.
+MAX_ZERO_WIDTH_ELEMENTS = 1_000_000
 
 
 class Node:
@@ -344,3 +347,59 @@ class ConvertNode(Node):
         self.to_wire = to_wire
         self.from_wire = from_wire
 
+
+
+def zero_width_entries(node: Node) -> bool:
+    """Whether the entries of a collection take no bytes, so only a budget bounds how many a
+    few bytes of input make (r[jetstream.wireformat.vec], map, set say nothing of it)."""
+    if isinstance(node, (SeqNode, SetNode)):
+        return node.elem.fixed == 0
+    if isinstance(node, MapNode):
+        return node.key.fixed == 0 and node.value.fixed == 0
+    return False
+
+
+def entries_may_take_no_bytes(node: Node) -> bool:
+    """Whether a collection's entries may take no bytes, which only decoding each tells: a
+    user's codec (``With``) may read nothing. Such entries count against the same budget."""
+    if isinstance(node, (SeqNode, SetNode)):
+        return node.elem.min_size == 0 and node.elem.fixed != 0
+    if isinstance(node, MapNode):
+        return node.key.min_size + node.value.min_size == 0 and not zero_width_entries(node)
+    return False
+
+
+def reaches_zero_width(node: Node) -> bool:
+    """Whether decoding ``node`` may make entries that take no bytes (zero-width collections,
+    or entries that may take none): only such types spend anything on counting them."""
+    seen: set[int] = set()
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if zero_width_entries(current) or entries_may_take_no_bytes(current):
+            return True
+        todo.extend(_children(current))
+    return False
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, (SeqNode, SetNode)):
+        return [node.elem]
+    if isinstance(node, MapNode):
+        return [node.key, node.value]
+    if isinstance(node, OptionNode):
+        return [node.inner]
+    if isinstance(node, TupleNode):
+        return list(node.items)
+    if isinstance(node, StructNode):
+        return [f.node for f in node.fields if f.node is not None and not f.skip]
+    if isinstance(node, UnionNode):
+        return [v.node for v in node.variants]
+    if isinstance(node, FrameNode):
+        return [node.union]
+    if isinstance(node, (CustomNode, ConvertNode)):
+        return [node.inner] if node.inner is not None else []
+    return []

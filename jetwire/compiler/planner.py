@@ -644,14 +644,11 @@ def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[A
     if origin in (set, frozenset, collections.abc.Set):
         elem = _build(args[0], typevars)
         container = frozenset if origin is frozenset else set
-        _check_not_zero_width(elem)
         _check_hashable(elem, "a set element")
         return SetNode(elem, container, sort_key(elem))  # r[jetstream.wireformat.set]
     if origin is dict or origin is collections.abc.Mapping:
         key, value = _build(args[0], typevars), _build(args[1], typevars)
         _check_hashable(key, "a dict key")
-        if key.fixed == 0 and value.fixed == 0:
-            _check_not_zero_width(key)
         return MapNode(key, value, sort_key(key))  # r[jetstream.wireformat.map]
     if origin is Some:
         raise SchemaError("Some[T] stands inside Option[T] (Optional[Some[T]]), not alone")
@@ -662,7 +659,8 @@ def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[A
 
 
 def _seq(kind: type[SeqNode], elem: Node, container: type) -> SeqNode:
-    _check_not_zero_width(elem)
+    # elements that take no bytes are allowed: decoding counts them against a budget
+    # (MAX_ZERO_WIDTH_ELEMENTS), not the declaration
     return kind(elem, container)
 
 
@@ -686,14 +684,6 @@ def _check_hashable(node: Node, role: str) -> None:
     elif isinstance(node, StructNode) and getattr(node.cls, "__hash__", None) is None:
         raise SchemaError(
             f"{node.label} is not hashable, so it cannot be {role}: declare it with frozen=True"
-        )
-
-
-def _check_not_zero_width(elem: Node) -> None:
-    if elem.fixed == 0:
-        raise SchemaError(
-            f"a collection of {elem.label}, which takes no bytes, would let 2 bytes of input "
-            "make 65,535 objects: jetwire refuses it"
         )
 
 

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from ..compiler.codegen import Unit, compile_unit
 from ..compiler.interpret import Trace, decode_buffer
-from ..compiler.plan import Node
+from ..compiler.plan import MAX_ZERO_WIDTH_ELEMENTS, Node, reaches_zero_width
 from ..compiler.planner import Unresolved, class_info, plan
 from ..errors import DecodeError, EncodeError, SchemaError, byte_count
 from ..wiretypes import Url
@@ -27,21 +27,36 @@ class Codec(Generic[T]):
 
     Building one plans the type (raising ``SchemaError`` for what cannot be encoded); the code
     is generated on first use and shared by every codec of the same type.
+
+    ``max_zero_width_elements`` bounds the elements that take no bytes (``list[None]``, lists
+    of empty structs, counted across the whole value) one decode may make: past it, decoding
+    raises ``DecodeError``. The default is ``jetwire.MAX_ZERO_WIDTH_ELEMENTS``.
     """
 
-    __slots__ = ("_unit", "node", "type")
+    __slots__ = ("_unit", "max_zero_width_elements", "node", "type")
 
     @overload
-    def __init__(self: Codec[T], tp: type[T]) -> None: ...
+    def __init__(self: Codec[T], tp: type[T], *, max_zero_width_elements: int = ...) -> None: ...
     @overload
-    def __init__(self: Codec[Any], tp: Any) -> None: ...
-    def __init__(self, tp: Any) -> None:
+    def __init__(self: Codec[Any], tp: Any, *, max_zero_width_elements: int = ...) -> None: ...
+    def __init__(self, tp: Any, *, max_zero_width_elements: int = MAX_ZERO_WIDTH_ELEMENTS) -> None:
+        if (
+            not isinstance(max_zero_width_elements, int)
+            or isinstance(max_zero_width_elements, bool)
+            or max_zero_width_elements < 0
+        ):
+            raise ValueError(f"max_zero_width_elements is a count, 0 or more, not {max_zero_width_elements!r}")
         self.type = tp
+        self.max_zero_width_elements = max_zero_width_elements
         try:
             self.node: Node = plan(tp)
         except Unresolved as exc:
             raise SchemaError(str(exc)) from None
         self._unit: Unit | None = None
+        if max_zero_width_elements != MAX_ZERO_WIDTH_ELEMENTS and reaches_zero_width(self.node):
+            # the shared generated code takes the default budget unless told otherwise: only
+            # such codecs pay for passing their own, not every codec's decode
+            self.__class__ = _OwnBudgetCodec
 
     @property
     def unit(self) -> Unit:
@@ -64,7 +79,7 @@ class Codec(Generic[T]):
         return self.unit.byte_size(value)
 
     def explain(self, data: Buffer) -> str:
-        return explain_node(self.node, bytes(data))
+        return explain_node(self.node, bytes(data), self.max_zero_width_elements)
 
     @property
     def fixed_size(self) -> int | None:
@@ -73,6 +88,19 @@ class Codec(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Codec({self.node.label})"
+
+
+class _OwnBudgetCodec(Codec[T]):
+    """A codec of a type with zero-width collections and a budget of its own for them."""
+
+    __slots__ = ()
+
+    def decode(self, data: Buffer) -> T:
+        value: T = self.unit.decode(data, self.max_zero_width_elements)  # type: ignore[call-arg]
+        return value
+
+    def decode_prefix(self, data: Buffer, offset: int = 0) -> tuple[T, int]:
+        return self.unit.decode_prefix(data, offset, self.max_zero_width_elements)
 
 
 def codec_for(tp: Any) -> Codec[Any]:
@@ -161,12 +189,12 @@ def _check_order(function: str, type: Any) -> None:  # noqa: A002
         )
 
 
-def explain_node(node: Node, data: bytes) -> str:
+def explain_node(node: Node, data: bytes, max_zero_width: int = MAX_ZERO_WIDTH_ELEMENTS) -> str:
     trace = Trace()
     error: DecodeError | None = None
     value: Any = None
     try:
-        value, end = decode_buffer(node, data, 0, node.label, trace)
+        value, end = decode_buffer(node, data, 0, node.label, trace, max_zero_width)
         if end != len(data):
             left = byte_count(len(data) - end)
             error = DecodeError(f"{left} left over after a complete {node.label}", node.label, end)

@@ -51,6 +51,8 @@ def check() -> None:
     assert_type(item.byte_size(), int)
     assert_type(jetwire.decode(Item, data), Item)
     assert_type(jetwire.Codec(list[u16]).encode([1, 2]), bytes)
+    assert_type(jetwire.Codec(Item, max_zero_width_elements=10).decode(data), Item)
+    assert_type(jetwire.MAX_ZERO_WIDTH_ELEMENTS, int)
     value: Either = Left(1)
     upstream = Upstream(1, -1, collections.deque([2]))
     assert_type(upstream.count, int)
