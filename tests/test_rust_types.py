@@ -182,7 +182,7 @@ def test_a_deque_is_not_a_key():
 def test_deque_of_nothing_is_accepted_and_budgeted_like_list_of_nothing():
     codec = jw.Codec(collections.deque[None], max_zero_width_elements=3)
     assert codec.decode(H("0300")) == collections.deque([None, None, None])
-    with pytest.raises(jw.DecodeError, match="zero-width|read no bytes"):
+    with pytest.raises(jw.DecodeError, match="zero-width"):
         codec.decode(H("0400"))
 
 
