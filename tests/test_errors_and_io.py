@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 
@@ -270,6 +270,23 @@ def test_an_untagged_union_is_named_by_its_wire_types() -> None:
 def test_swapped_arguments_are_named_as_swapped(function: str, data: bytes) -> None:
     with pytest.raises(jw.SchemaError, match=rf"jetwire\.{function}\(type, data\) takes the type first.*swapped"):
         getattr(jw, function)(data, u8)
+
+
+@pytest.mark.parametrize(
+    ("call", "value_class"),
+    [
+        (lambda: jw.read_value(io.BytesIO(b"\x01"), u8), "BytesIO"),
+        (lambda: jw.encode(u8, 3), "int"),
+        (lambda: jw.byte_size(u8, 3), "int"),
+        (lambda: jw.Codec(b"\x01"), "bytes"),
+        (lambda: jw.decode(7, b"\x01"), "int"),
+    ],
+)
+def test_a_value_where_a_type_goes_is_named_as_a_value(call: Any, value_class: str) -> None:
+    """Every entry point, not only decode: read_value(file, type) or encode(type, value)
+    must not answer "cannot encode <_io.BytesIO object>"."""
+    with pytest.raises(jw.SchemaError, match=rf"got the value .* \(of class {value_class}\) where a type goes.*swapped"):
+        call()
 
 
 def test_a_variant_of_another_enum_is_named_with_its_enum() -> None:

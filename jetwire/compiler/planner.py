@@ -74,6 +74,13 @@ DEFAULT_TAGS: dict[frozenset[type], Tagged] = {
 }
 
 _INT_CHOICES = "jetwire.u8, u16, u32, u64, u128, i16, i32, i64, i128, usize or isize (e.g. `x: u32`)"
+_TYPING_MODULES = frozenset({"typing", "typing_extensions", "types"})
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 _CHOICES = (
     "bool, str, bytes, float, None, jetwire.u8 … i128, usize, isize, f32, f64, list[T], tuple[...], "
     "collections.deque[T], set[T], "
@@ -424,6 +431,14 @@ def _build_new(tp: Any, typevars: dict[Any, Any]) -> Node:
         return _build_generic(tp, origin, get_args(tp), typevars)
     if isinstance(tp, type):
         return _build_class(tp)
+    if type(tp).__module__ not in _TYPING_MODULES:
+        # a value where a type goes: most often encode/decode/read_value with swapped arguments
+        raise SchemaError(
+            f"got the value {_shorten(repr(tp))} (of class {type(tp).__name__}) where a type goes; "
+            f"if it came from a call, were the arguments swapped? The type comes first in "
+            f"decode(type, data) and read_value(type, file), second in encode(value, type). "
+            f"The types are {_CHOICES}"
+        )
     raise SchemaError(f"cannot encode {tp!r}: the choices are {_CHOICES}")
 
 
