@@ -407,3 +407,47 @@ def test_a_variant_extending_an_earlier_variant_gets_its_fields() -> None:
 def test_a_conversion_or_hook_that_cannot_be_called_is_refused_when_declared(marker: Any, message: str) -> None:
     with pytest.raises(jw.SchemaError, match=r"Holder\.x: " + message):
         declare(Annotated[int, marker])
+
+
+# -- a variant is not a type of its own on the wire -------------------------------------------
+
+
+@wireenum
+class Pen:
+    class Ink:
+        colour: u8
+
+    class Lead:
+        hardness: u8
+
+
+_VARIANT_AS_TYPE = r"Pen\.Ink is a variant of Pen, not a type of its own .*use Pen as the type"
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda: jw.decode(Pen.Ink, b"\x01\x05"),
+        lambda: jw.decode_prefix(Pen.Ink, b"\x00\x05"),
+        lambda: jw.encode(Pen.Ink(colour=5), Pen.Ink),
+        lambda: jw.byte_size(Pen.Ink(colour=5), Pen.Ink),
+        lambda: jw.read_value(Pen.Ink, io.BytesIO(b"\x00\x05")),
+        lambda: jw.Codec(list[Pen.Ink]),
+        lambda: declare(Pen.Ink),
+        lambda: declare(typing.Optional[Pen.Ink]),
+    ],
+)
+def test_a_variant_where_a_type_goes_is_refused_not_read_without_its_tag(use: Any) -> None:
+    """The enum was planned first (encoding a Pen), which caches the variant's body: that cache
+    used to answer, so decode(Pen.Ink, ...) read a Lead's bytes as an Ink and encode dropped
+    the tag."""
+    assert Pen.Lead(hardness=5).encode() == b"\x01\x05"
+    with pytest.raises(jw.SchemaError, match=_VARIANT_AS_TYPE):
+        use()
+
+
+def test_the_variant_decoders_are_what_the_refusal_suggests() -> None:
+    assert Pen.Ink.decode(b"\x00\x05") == Pen.Ink(colour=5)
+    assert jw.decode(Pen, b"\x00\x05") == Pen.Ink(colour=5)
+    with pytest.raises(jw.DecodeError, match=r"expected Pen\.Ink, found Pen\.Lead"):
+        Pen.Ink.decode(b"\x01\x05")

@@ -168,15 +168,17 @@ def class_plan(cls: type, args: tuple[Any, ...] = ()) -> Node:
 def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
     info = class_info(cls)
     assert info is not None
+    if info.kind == "variant":  # before the cache, which holds the variant's body for its enum
+        assert info.owner is not None
+        enum, variant = info.owner.__qualname__, cls.__qualname__
+        raise SchemaError(
+            f"{variant} is a variant of {enum}, not a type of its own on the wire (its bytes "
+            f"are {enum}'s tag then its fields): use {enum} as the type, or "
+            f"{variant}.decode(data) to read a {enum} that must be a {cls.__name__}"
+        )
     cached = info.plans.get(args)
     if cached is not None:
         return cached
-    if info.kind == "variant":
-        assert info.owner is not None
-        raise SchemaError(
-            f"{cls.__qualname__} is a variant of {info.owner.__qualname__}: annotate the field "
-            f"with {info.owner.__qualname__}"
-        )
     params: tuple[Any, ...] = cls.__dict__.get("__parameters__", ())
     if len(params) != len(args):
         if not args:
