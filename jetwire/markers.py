@@ -12,6 +12,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from typing_extensions import Protocol, TypeAlias
 
+from .errors import SchemaError
+
 T = TypeVar("T")
 
 __all__ = [
@@ -138,7 +140,7 @@ class StrErrors(_Marker):
 
     def __init__(self, errors: str) -> None:
         if errors not in ("strict", "surrogateescape"):
-            raise ValueError(f"StrErrors: {errors!r} does not round-trip; use 'strict' or 'surrogateescape'")
+            raise SchemaError(f"StrErrors: {errors!r} does not round-trip; use 'strict' or 'surrogateescape'")
         self._set(errors=errors)
 
 
@@ -291,10 +293,23 @@ class Tagged(_Marker):
     name: str | None
 
     def __init__(self, tags: dict[int, type] | list[type] | tuple[type, ...], name: str | None = None) -> None:
-        table = dict(enumerate(tags)) if isinstance(tags, (list, tuple)) else dict(tags)
+        if isinstance(tags, (list, tuple)):
+            table = dict(enumerate(tags))
+        elif isinstance(tags, dict):
+            table = dict(tags)
+        else:
+            raise SchemaError(
+                f"Tagged takes a dict of tags to classes or a list of classes, not {type(tags).__name__}"
+            )
         for tag in table:
-            if not (isinstance(tag, int) and 0 <= tag <= 255):
-                raise ValueError(f"Tagged: tag {tag!r} is not a u8 (0..255)")
-        if len(set(table.values())) != len(table):
-            raise ValueError("Tagged: a class appears under two tags")
+            if isinstance(tag, bool) or not (isinstance(tag, int) and 0 <= tag <= 255):
+                raise SchemaError(f"Tagged: tag {tag!r} is not a u8 (0..255)")
+        try:
+            distinct = len(set(table.values()))
+        except TypeError:  # an unhashable entry: not a class, which the planner names
+            distinct = len(table)
+        if distinct != len(table):
+            raise SchemaError("Tagged: a class appears under two tags")
+        if name is not None and not isinstance(name, str):
+            raise SchemaError(f"Tagged: name is the union's label, a str, not {type(name).__name__}")
         self._set(tags=table, name=name)

@@ -451,3 +451,27 @@ def test_the_variant_decoders_are_what_the_refusal_suggests() -> None:
     assert jw.decode(Pen, b"\x00\x05") == Pen.Ink(colour=5)
     with pytest.raises(jw.DecodeError, match=r"expected Pen\.Ink, found Pen\.Lead"):
         Pen.Ink.decode(b"\x01\x05")
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: jw.Tagged(5), "Tagged takes a dict of tags to classes or a list of classes, not int"),
+        (lambda: jw.Tagged({300: int}), r"tag 300 is not a u8"),
+        (lambda: jw.Tagged({True: int}), r"tag True is not a u8"),
+        (lambda: jw.Tagged({1: int, 2: int}), "a class appears under two tags"),
+        (lambda: jw.Tagged({1: [int]}), None),  # unhashable: refused by the planner, by name
+        (lambda: jw.Tagged([int, str], name=3), "name is the union's label, a str, not int"),
+        (lambda: jw.StrErrors("ignore"), "does not round-trip"),
+        (lambda: jw.StrErrors(3), "does not round-trip"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_bad_marker_is_a_schema_error_where_it_is_written(make: Any, says: str | None) -> None:
+    """Markers are part of a declaration: what they refuse is a SchemaError, like the rest."""
+    if says is None:
+        marker = make()
+        with pytest.raises(jw.SchemaError, match=r"tag 1 maps to \[<class 'int'>\], not a class"):
+            jw.Codec(Annotated[Any, marker])
+        return
+    with pytest.raises(jw.SchemaError, match=says):
+        make()
