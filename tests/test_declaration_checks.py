@@ -475,3 +475,16 @@ def test_a_bad_marker_is_a_schema_error_where_it_is_written(make: Any, says: str
         return
     with pytest.raises(jw.SchemaError, match=says):
         make()
+
+
+def test_a_default_is_checked_when_encoded_not_when_declared() -> None:
+    """As docs/design.md decides: dataclasses, attrs and msgspec do not check defaults either."""
+
+    @wireformat
+    class Loud:
+        volume: u8 = 300
+
+    assert Loud().volume == 300
+    with pytest.raises(jw.EncodeError, match=r"300 is out of range for u8") as info:
+        Loud().encode()
+    assert info.value.path == "Loud.volume"
