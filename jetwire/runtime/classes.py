@@ -55,7 +55,8 @@ def dataclass(cls: type, options: dict[str, Any]) -> type:
         cls.__doc__ = _PLACEHOLDER_DOC  # keeps dataclasses from calling inspect.signature now
     rest = {k: v for k, v in options.items() if k not in ("init", "repr", "eq")}
     original = cls
-    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, **rest)
+    build: Any = dataclasses.dataclass  # its overloads differ between typeshed versions
+    cls = build(cls, init=False, repr=False, eq=False, **rest)
     rebind_class_cell(cls, original)
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
     params.init, params.repr, params.eq = init, repr_, eq  # what was asked, not how it was built
