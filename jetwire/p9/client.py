@@ -19,6 +19,7 @@ import io
 import os
 import posixpath
 import stat as stat_module
+import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import Any, TypeVar, cast
@@ -1240,6 +1241,10 @@ def _ignore_result(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+# Python 3.13's pathlib: a pattern ending in "**" matches files too, not only directories
+_TRAILING_STARSTAR_MATCHES_FILES = sys.version_info >= (3, 13)
+
+
 class RemotePath:
     """A path on the server, shaped like ``pathlib.Path`` with awaitable methods:
     ``p = client.path("notes") / "today.txt"; await p.write_bytes(b"hi"); await p.stat()``.
@@ -1403,7 +1408,8 @@ class RemotePath:
 
     async def glob(self, pattern: str) -> AsyncIterator[RemotePath]:
         """``Path.glob``: the paths below this one that match ``pattern`` (``*``, ``?``,
-        ``[...]`` within a name, ``**`` for this directory and every one below it), in
+        ``[...]`` within a name, ``**`` for this directory and every one below it, and for the
+        files there too when it ends the pattern on Python 3.13 and later, as pathlib does), in
         directory order. Wildcards match names starting with ``.`` too, as pathlib's do.
         A symlink to a directory is not descended into: not by ``**`` (nor is it by pathlib)
         and, unlike pathlib, not by a wildcard either (the client would follow it itself)."""
@@ -1429,9 +1435,12 @@ class RemotePath:
             return
         head, rest = parts[0], parts[1:]
         if head == "**":
-            async for top, _, _ in self.walk():
+            async for top, _, files in self.walk():
                 async for path in top._select(rest):
                     yield path
+                if not rest and _TRAILING_STARSTAR_MATCHES_FILES:
+                    for name in files:
+                        yield top / name
         elif any(ch in head for ch in "*?["):
             try:
                 entries = await self.client.scandir(str(self))
