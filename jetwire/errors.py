@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["WireError", "EncodeError", "DecodeError", "SchemaError"]
+__all__ = ["WireError", "EncodeError", "DecodeError", "SchemaError", "MarkerArgumentError"]
 
 
 def byte_count(n: int) -> str:
@@ -12,6 +12,14 @@ def byte_count(n: int) -> str:
 
 class SchemaError(TypeError):
     """A declaration jetwire cannot turn into a wire layout (raised when a class is decorated)."""
+
+
+class MarkerArgumentError(SchemaError, ValueError):
+    """A marker given an argument outside its range (a tag over 255, an error handler that loses data).
+
+    A SchemaError, as every declaration error is; also a ValueError, as the standard library
+    raises for a value out of range and as these markers raised before they became SchemaErrors.
+    """
 
 
 class WireError(ValueError):

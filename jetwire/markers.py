@@ -12,7 +12,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from typing_extensions import Protocol, TypeAlias
 
-from .errors import SchemaError
+from .errors import MarkerArgumentError, SchemaError
 
 T = TypeVar("T")
 
@@ -140,7 +140,7 @@ class StrErrors(_Marker):
 
     def __init__(self, errors: str) -> None:
         if errors not in ("strict", "surrogateescape"):
-            raise SchemaError(f"StrErrors: {errors!r} does not round-trip; use 'strict' or 'surrogateescape'")
+            raise MarkerArgumentError(f"StrErrors: {errors!r} does not round-trip; use 'strict' or 'surrogateescape'")
         self._set(errors=errors)
 
 
@@ -303,7 +303,7 @@ class Tagged(_Marker):
             )
         for tag in table:
             if isinstance(tag, bool) or not (isinstance(tag, int) and 0 <= tag <= 255):
-                raise SchemaError(f"Tagged: tag {tag!r} is not a u8 (0..255)")
+                raise MarkerArgumentError(f"Tagged: tag {tag!r} is not a u8 (0..255)")
         try:
             distinct = len(set(table.values()))
         except TypeError:  # an unhashable entry: not a class, which the planner names
