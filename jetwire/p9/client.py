@@ -310,9 +310,6 @@ class Client:
         server that may never read it)."""
         if self._closed is None:
             self._closed = error
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
         self.session.connection_lost()
         if self._transport is not None:
             self._transport.abort()
@@ -337,6 +334,9 @@ class Client:
             self._die(ConnectionError(text))
 
     def _fail_all(self, error: BaseException) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for future in self._waiters.values():
             if not future.done():
                 future.set_exception(ConnectionError(str(error)))
@@ -547,10 +547,10 @@ class Client:
             del self._deadlines[tag]
             future = self._waiters.get(tag)
             if future is not None and not future.done():
-                self._abandon(tag)
                 text = f"no reply to {_describe(what)} (tag {tag}) within {self.timeout} s"
                 filename = self._paths_of(what)[0] if not isinstance(what, str) else self.address
                 future.set_exception(TimeoutError(errno.ETIMEDOUT, text, filename))
+                self._abandon(tag)
         if self._release_by:
             pending = self.session.pending
             for tag, deadline in list(self._release_by.items()):
