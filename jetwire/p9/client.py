@@ -178,8 +178,9 @@ class Client:
         self._fid_paths: dict[int, str] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         # tag: when the session must be rid of it (its reply or the Rflush of its Tflush in), for
-        # requests nobody waits for; past it the server is taken for dead, not left holding tags
-        self._release_by: dict[int, float] = {}
+        # requests nobody waits for, and the session's record of that request (the tag may be
+        # reused once free); past it the server is taken for dead, not left holding tags
+        self._release_by: dict[int, tuple[float, Any]] = {}
         self._backlog: collections.deque[Any] = collections.deque()  # Tflush targets (int), clunks: no tag was free
         self._tag_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
@@ -415,10 +416,14 @@ class Client:
     def _owe(self, tag: int) -> None:
         """Nobody waits for ``tag`` any more, but its reply (or Rflush) must still come within
         ``timeout``: else the sweep gives up on the connection rather than hold the tag for good."""
-        if self.timeout is None or tag in self._release_by:
+        record = self.session.pending.get(tag)
+        if self.timeout is None or record is None:
+            return
+        owed = self._release_by.get(tag)
+        if owed is not None and owed[1] is record:  # already owed: the first deadline stands
             return
         loop = asyncio.get_running_loop()
-        self._release_by[tag] = loop.time() + self.timeout
+        self._release_by[tag] = (loop.time() + self.timeout, record)
         if self._sweeper is None:
             self._sweeper = loop.call_later(self._sweep_every, self._sweep)
 
@@ -553,8 +558,8 @@ class Client:
                 self._abandon(tag)
         if self._release_by:
             pending = self.session.pending
-            for tag, deadline in list(self._release_by.items()):
-                if tag not in pending:
+            for tag, (deadline, record) in list(self._release_by.items()):
+                if pending.get(tag) is not record:
                     del self._release_by[tag]
                 elif deadline <= now:
                     text = (f"{self.address}: the server answered neither the request with tag {tag} nor its "
