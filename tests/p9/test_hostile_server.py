@@ -205,6 +205,33 @@ def test_a_flush_that_is_never_answered_gives_the_connection_up() -> None:
     run(body)
 
 
+def test_a_tag_freed_and_reused_is_not_taken_for_the_overdue_one() -> None:
+    """A flushed tag owes its Rflush within the timeout. Once freed and reused by a new call
+    (before the sweep noticed), the new call must not inherit the old deadline and get the
+    connection given up under it."""
+    timeout = 1.0
+
+    async def body() -> None:
+        async with serving(silent, timeout=timeout) as (server, client):
+            with pytest.raises(TimeoutError):
+                await client.getattr(5)  # abandoned: Tflush sent, the tag owes an answer by now + timeout
+            (old,) = server.of(Tgetattr)
+            await asyncio.sleep(timeout / 2)
+            (flush,) = server.of(Tflush)
+            # the late reply and the Rflush arrive, and the same tag goes to a new call at once
+            late = Rframe(tag=old.tag, msg=rgetattr(50)).encode() + Rframe(tag=flush.tag, msg=Rflush()).encode()
+            client._received(late)
+            client.session._next_tag = old.tag
+            tag, future = client._start(Tgetattr(fid=6, request_mask=c.P9_GETATTR_BASIC))
+            assert tag == old.tag
+            await asyncio.sleep(timeout * 0.75)  # past the old deadline, not yet the new call's
+            client._received(Rframe(tag=tag, msg=rgetattr(60)).encode())
+            assert (await future).size == 60
+            assert client._closed is None
+
+    run(body)
+
+
 @pytest.fixture
 def few_tags(monkeypatch: pytest.MonkeyPatch) -> int:
     """Makes the client believe only 8 requests may be outstanding, so running out of tags
