@@ -12,7 +12,8 @@ from .targets import TARGETS
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fuzz", description="Fuzz jetwire's decoders, streams and 9P session.")
+    parser = argparse.ArgumentParser(prog="python -m fuzz",
+                                     description="Fuzz jetwire's decoders, streams and 9P session.")
     parser.add_argument("--seconds", type=float, default=60, help="how long to run (default 60)")
     parser.add_argument("--cases", type=int, help="stop after this many cases per target instead")
     parser.add_argument("--seed", type=int, help="the run's seed (default: a random one, printed)")

@@ -287,7 +287,10 @@ class Everything:
     tagged: Tagged
 
 
-class AppFrame(jw.Frame[Annotated[Point | Texts | Shape | ZeroWidth, jw.Tagged({3: Point, 200: Texts, 7: Shape, 9: ZeroWidth})]]):
+AppMessage = Annotated[Point | Texts | Shape | ZeroWidth, jw.Tagged({3: Point, 200: Texts, 7: Shape, 9: ZeroWidth})]
+
+
+class AppFrame(jw.Frame[AppMessage]):
     """A frame over structs, a whole enum and zero-width collections, with sparse numbers."""
 
     __slots__ = ()

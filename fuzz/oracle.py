@@ -17,6 +17,7 @@ from typing import Any
 import jetwire as jw
 from jetwire.compiler import interpret
 from jetwire.compiler.plan import Node
+from jetwire.errors import byte_count
 
 
 class Finding(Exception):
@@ -123,7 +124,7 @@ def slow_decode(codec: jw.Codec[Any], data: bytes, offset: int = 0, whole: bool 
         return ("value", (value, end))
     if end != len(data):
         left = len(data) - end
-        return ("error", f"{left} byte{'s' if left != 1 else ''} left over after a complete {node.label}", node.label, end)
+        return ("error", f"{byte_count(left)} left over after a complete {node.label}", node.label, end)
     return ("value", value)
 
 
