@@ -296,6 +296,9 @@ class AppFrame(jw.Frame[AppMessage]):
     __slots__ = ()
 
 
+# annotations that mypy, reading them as expressions, takes for type applications
+Tuple0: Any = tuple[()]
+OptionOptionalU8: Any = jw.Option[Optional[jw.u8]]  # type: ignore[misc]
 CATALOGUE: dict[str, Any] = {
     "u8": jw.u8, "u16": jw.u16, "u32": jw.u32, "u64": jw.u64, "u128": jw.u128,
     "i16": jw.i16, "i32": jw.i32, "i64": jw.i64, "i128": jw.i128, "usize": jw.usize, "isize": jw.isize,
@@ -304,8 +307,8 @@ CATALOGUE: dict[str, Any] = {
     "Color": Color,
     "list[u16]": list[jw.u16], "tuple[u32, ...]": tuple[jw.u32, ...], "deque[str]": collections.deque[str],
     "dict[str, u32]": dict[str, jw.u32], "set[i16]": set[jw.i16], "frozenset[str]": frozenset[str],
-    "tuple[u8, str, f64]": tuple[jw.u8, str, jw.f64], "tuple[()]": tuple[()],
-    "Optional[str]": Optional[str], "Option[Optional[u8]]": jw.Option[Optional[jw.u8]],
+    "tuple[u8, str, f64]": tuple[jw.u8, str, jw.f64], "tuple[()]": Tuple0,
+    "Optional[str]": Optional[str], "Option[Optional[u8]]": OptionOptionalU8,
     "dict[Color, Point]": dict[Color, Point], "list[Optional[Shape]]": list[Optional[Shape]],
     "dict[u8, list[str]]": dict[jw.u8, list[str]], "set[tuple[u8, str]]": set[tuple[jw.u8, str]],
     "Point": Point, "Scalars": Scalars, "Texts": Texts, "Optionals": Optionals, "Collections": Collections,

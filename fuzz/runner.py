@@ -95,8 +95,9 @@ def replay_command(result: Result, type_names: list[str] | None) -> str:
 
 
 def run(targets: list[str], seed: int, seconds: float | None = None, cases: int | None = None,
-        types: dict[str, Any] | None = None, out: Any = sys.stdout) -> dict[tuple[str, str], Group]:
+        types: dict[str, Any] | None = None, out: Any = None) -> dict[tuple[str, str], Group]:
     """Round-robin over ``targets`` until ``seconds`` pass or each ran ``cases`` cases."""
+    out = out or sys.stdout
     groups: dict[tuple[str, str], Group] = {}
     start = time.monotonic()
     case = 0
@@ -123,7 +124,8 @@ def run(targets: list[str], seed: int, seconds: float | None = None, cases: int 
     return groups
 
 
-def report(groups: dict[tuple[str, str], Group], type_names: list[str] | None, out: Any = sys.stdout) -> None:
+def report(groups: dict[tuple[str, str], Group], type_names: list[str] | None, out: Any = None) -> None:
+    out = out or sys.stdout
     if not groups:
         print("no findings", file=out)
         return

@@ -250,8 +250,8 @@ def target_chunks(rng: random.Random, types: dict[str, Any]) -> str:
             lambda: asyncio.run(_stream_reader_events(tp, data, sizes, limit)),
     }
     f = io.BytesIO(data)
-    g = io.BufferedReader(ChunkedRaw(data, sizes), buffer_size=buffer_size)  # type: ignore[arg-type]
-    h = ChunkedRaw(data, sizes)
+    g = io.BufferedReader(ChunkedRaw(data, sizes), buffer_size=buffer_size)
+    h: Any = ChunkedRaw(data, sizes)  # a raw file is a BinaryIO in all but its annotations
     v = jw.ValueReader(ChunkedStream(data, sizes), chunk_size=chunk_size)
     for what, read in readers.items():
         try:
