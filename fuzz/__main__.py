@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", action="append", choices=sorted(TARGETS), help="a target (repeatable; default all)")
     parser.add_argument("--type", action="append", dest="types", metavar="NAME",
                         help="a type of the catalogue (repeatable; default all): see --list")
+    parser.add_argument("--skip-type", action="append", dest="skipped", metavar="NAME",
+                        help="leave this type of the catalogue out (repeatable)")
     parser.add_argument("--replay", choices=sorted(TARGETS), metavar="TARGET", help="rerun one case of this target")
     parser.add_argument("--case", type=int, help="the case number to replay")
     parser.add_argument("--list", action="store_true", help="list the targets and the catalogue's types")
@@ -31,11 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         print("types:", ", ".join(CATALOGUE))
         return 0
     types = None
-    if args.types:
-        unknown = [t for t in args.types if t not in CATALOGUE]
-        if unknown:
-            parser.error(f"not in the catalogue: {', '.join(unknown)} (see --list)")
-        types = {t: CATALOGUE[t] for t in args.types}
+    named = (args.types or []) + (args.skipped or [])
+    unknown = [t for t in named if t not in CATALOGUE]
+    if unknown:
+        parser.error(f"not in the catalogue: {', '.join(unknown)} (see --list)")
+    if args.types or args.skipped:
+        types = {t: CATALOGUE[t] for t in args.types or CATALOGUE if t not in (args.skipped or [])}
     seed = args.seed if args.seed is not None else random.SystemRandom().getrandbits(32)
     if args.replay:
         if args.case is None:
@@ -47,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result.finding}\n")
         if args.verbose:
             print(result.trace)
-        print(f"replay: {replay_command(result, args.types)}")
+        print(f"replay: {replay_command(result, args.types, args.skipped)}")
         return 1
     print(f"seed {seed}", flush=True)
     groups = run(args.target or sorted(TARGETS), seed, seconds=None if args.cases else args.seconds,
                  cases=args.cases, types=types)
-    report(groups, args.types)
+    report(groups, args.types, args.skipped)
     return 1 if groups else 0
 
 

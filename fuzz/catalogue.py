@@ -103,6 +103,23 @@ class Shape:
         pass
 
 
+@jw.wireformat(frozen=True)
+class FrozenKey:
+    """Hashable but not ordered by Python: as a key, ordered as Rust's derived Ord would."""
+
+    name: str
+    n: jw.u8
+
+
+@jw.wireenum(frozen=True)
+class KeyShape:
+    class Dot:
+        pass
+
+    class Sized:
+        size: jw.u16
+
+
 @jw.wireformat
 class Drawing:
     shapes: list[Shape]
@@ -205,6 +222,30 @@ class Custom:
     celsius: Annotated[float, jw.As(jw.i32, _celsius_to_wire, _celsius_from_wire)]
     passthrough: Annotated[int, jw.As(jw.u16)]
     many: list[Annotated[int, jw.With(U24)]]
+
+
+def _write_reversed(value: str, writer: jw.Writer) -> None:
+    raw = value[::-1].encode("utf-8", "surrogatepass")
+    writer.write(len(raw).to_bytes(2, "little") + raw)
+
+
+def _read_reversed(reader: jw.Reader) -> str:
+    size = int.from_bytes(reader.read(2), "little")
+    return reader.read(size).decode("utf-8")[::-1]
+
+
+@jw.wireformat
+class Hooked:
+    """Fields written by hooks in one direction and by their wire type in the other."""
+
+    backwards: Annotated[
+        str, jw.EncodeWith(_write_reversed), jw.DecodeWith(_read_reversed),
+        jw.SizeWith(lambda v: 2 + len(v.encode("utf-8", "surrogatepass"))),
+    ]
+    written: Annotated[jw.u16, jw.EncodeWith(lambda v, w: w.write(v.to_bytes(2, "little"))), jw.SizeWith(lambda v: 2)]
+    counted: Annotated[list[jw.u8], jw.DecodeWith(lambda r: list(r.read(int.from_bytes(r.read(2), "little"))))]
+    told: Annotated[int, jw.Into(jw.u32, int)]
+    given: Annotated[str, jw.From(str, str.lower)]
 
 
 @jw.wireformat(frozen=True, slots=True, kw_only=True)
@@ -314,17 +355,22 @@ CATALOGUE: dict[str, Any] = {
     "Point": Point, "Scalars": Scalars, "Texts": Texts, "Optionals": Optionals, "Collections": Collections,
     "Shape": Shape, "Drawing": Drawing, "Tree": Tree, "Expr": Expr, "Ping": Ping,
     "Page[u32]": Page[jw.u32], "Page[Shape]": Page[Shape], "Network": Network, "Logged": Logged,
-    "Markers": Markers, "Custom": Custom, "KwFrozen": KwFrozen, "Deep": Deep, "Everything": Everything,
-    "Tagged": Tagged, "list[None]": list[None], "list[list[None]]": list[list[None]], "Mark": Mark,
+    "Markers": Markers, "Custom": Custom, "Hooked": Hooked, "KwFrozen": KwFrozen, "Deep": Deep,
+    "Everything": Everything,
+    "Tagged": Tagged, "set[FrozenKey]": set[FrozenKey], "dict[KeyShape, u8]": dict[KeyShape, jw.u8],
+    "dict[tuple[Optional[u8], str], u8]": dict[tuple[Optional[jw.u8], str], jw.u8],
+    "list[None]": list[None], "list[list[None]]": list[list[None]], "Mark": Mark,
     "ZeroWidth": ZeroWidth, "AppFrame": AppFrame, "Tframe": p9.Tframe, "Rframe": p9.Rframe,
 }
 
 FRAMES: dict[str, Any] = {"AppFrame": AppFrame, "Tframe": p9.Tframe, "Rframe": p9.Rframe}
 
-# How to invent a value for a field written by user code, keyed by the codec object.
+# How to invent a value for a field written by user code, keyed by the codec object (With) or
+# the encode hook (EncodeWith).
 CUSTOM_VALUES: dict[Any, Any] = {
     U24: lambda rng: rng.choice([0, 1, 0xFFFFFF, rng.randrange(1 << 24)]),
     jw.LevelCodec: lambda rng: rng.choice(list(jw.Level)),
+    _write_reversed: lambda rng: "".join(rng.choice("ab\u00e9\u20ac\U0001f600") for _ in range(rng.randint(0, 5))),
 }
 
 

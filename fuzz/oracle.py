@@ -46,25 +46,36 @@ def unexpected(what: str, exc: BaseException) -> Finding:
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equality that holds for NaNs of the same bits, compared field by field."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b) or (a == b and not math.isnan(a))
-    if isinstance(a, (list, tuple)) or a.__class__.__name__ == "deque":
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        # maps are written in key order and read in received order: compare by key
-        return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items())
-    if isinstance(a, (set, frozenset)):  # members with NaNs are equal only to themselves
-        return len(a) == len(b) and all(any(same(x, y) for y in b) for x in a)
-    if isinstance(a, jw.Some):
-        return same(a.value, b.value)
-    if isinstance(a, jw.Frame):
-        return same(a.tag, b.tag) and same(a.msg, b.msg)
-    if dataclasses.is_dataclass(a):
-        return all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a) if f.compare)
-    return bool(a == b)
+    """Equality that holds for NaNs of the same bits, compared field by field. It walks an
+    explicit stack: decoded values may be nested deeper than Python's recursion limit."""
+    todo = [(a, b)]
+    while todo:
+        x, y = todo.pop()
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, float):
+            if not (struct.pack("<d", x) == struct.pack("<d", y) or (x == y and not math.isnan(x))):
+                return False
+        elif isinstance(x, (list, tuple)) or x.__class__.__name__ == "deque":
+            if len(x) != len(y):
+                return False
+            todo.extend(zip(x, y))
+        elif isinstance(x, dict):  # written in key order, read in received order: compare by key
+            if len(x) != len(y) or any(k not in y for k in x):
+                return False
+            todo.extend((v, y[k]) for k, v in x.items())
+        elif isinstance(x, (set, frozenset)):  # members with NaNs are equal only to themselves
+            if len(x) != len(y) or not all(any(same(m, n) for n in y) for m in x):
+                return False
+        elif isinstance(x, jw.Some):
+            todo.append((x.value, y.value))
+        elif isinstance(x, jw.Frame):
+            todo.extend([(x.tag, y.tag), (x.msg, y.msg)])
+        elif dataclasses.is_dataclass(x):
+            todo.extend((getattr(x, f.name), getattr(y, f.name)) for f in dataclasses.fields(x) if f.compare)
+        elif not x == y:
+            return False
+    return True
 
 
 def show(value: Any) -> str:

@@ -89,8 +89,9 @@ class Group:
     count: int = 1
 
 
-def replay_command(result: Result, type_names: list[str] | None) -> str:
+def replay_command(result: Result, type_names: list[str] | None, skipped: list[str] | None = None) -> str:
     selected = "".join(f" --type '{name}'" for name in type_names or [])
+    selected += "".join(f" --skip-type '{name}'" for name in skipped or [])
     return f"python -m fuzz --replay {result.target} --case {result.case} --seed {result.seed}{selected}"
 
 
@@ -124,7 +125,8 @@ def run(targets: list[str], seed: int, seconds: float | None = None, cases: int 
     return groups
 
 
-def report(groups: dict[tuple[str, str], Group], type_names: list[str] | None, out: Any = None) -> None:
+def report(groups: dict[tuple[str, str], Group], type_names: list[str] | None, skipped: list[str] | None = None,
+           out: Any = None) -> None:
     out = out or sys.stdout
     if not groups:
         print("no findings", file=out)
@@ -134,4 +136,4 @@ def report(groups: dict[tuple[str, str], Group], type_names: list[str] | None, o
         print(f"\n[{target}] {kind} ({group.count} case{'s' if group.count != 1 else ''})", file=out)
         assert group.first.finding is not None
         print(f"  e.g. {group.first.finding.detail[:600]}", file=out)
-        print(f"  replay: {replay_command(group.first, type_names)}", file=out)
+        print(f"  replay: {replay_command(group.first, type_names, skipped)}", file=out)

@@ -12,6 +12,7 @@ import io
 import random
 import sys
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any, Optional
@@ -69,6 +70,13 @@ def _valid(rng: random.Random, tp: Any, size: int = 4) -> Any:
 # Bytes and values
 
 
+def _encode_valid(codec: jw.Codec[Any], value: Any) -> bytes:
+    try:
+        return codec.encode(value)
+    except Exception as exc:
+        raise unexpected("encoding a valid value", exc) from None
+
+
 def target_bytes(rng: random.Random, types: dict[str, Any]) -> str:
     """Mutated valid encodings (and now and then random bytes) of a type, decoded."""
     name, tp = _pick(rng, types)
@@ -76,8 +84,8 @@ def target_bytes(rng: random.Random, types: dict[str, Any]) -> str:
     if rng.random() < 0.1:
         data = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 64)))
     else:
-        base = codec.encode(_valid(rng, tp))
-        other = codec.encode(_valid(rng, tp))
+        base = _encode_valid(codec, _valid(rng, tp))
+        other = _encode_valid(codec, _valid(rng, tp))
         data = mutate(base, rng, other)
     outcome = check_bytes(codec, data)
     return f"{name} <- {data[:64].hex()}: {outcome[0]}"
@@ -229,7 +237,7 @@ def target_chunks(rng: random.Random, types: dict[str, Any]) -> str:
     every reader gives what decode_prefix gives walking the same bytes."""
     name, tp = _pick(rng, types, keep=lambda node: node.fixed != 0)  # zero bytes: no stream to read
     codec = jw.Codec(tp)
-    parts = [codec.encode(_valid(rng, tp)) for _ in range(rng.randint(1, 4))]
+    parts = [_encode_valid(codec, _valid(rng, tp)) for _ in range(rng.randint(1, 4))]
     if rng.random() < 0.6:
         parts[-1] = mutate(parts[-1], rng, parts[0])
     data = b"".join(parts)
@@ -270,7 +278,7 @@ def _frame_stream(rng: random.Random, tp: Any) -> bytes:
     parts = []
     for _ in range(rng.randint(1, 5)):
         roll = rng.random()
-        frame = codec.encode(_valid(rng, tp, size=2))
+        frame = _encode_valid(codec, _valid(rng, tp, size=2))
         if roll < 0.5:
             parts.append(frame)
         elif roll < 0.8:
@@ -587,7 +595,7 @@ def target_amplify(rng: random.Random, types: dict[str, Any]) -> str:
     data = Bomb(rng, rng.choice([256, 4096, 65536])).of(node)
     if rng.random() < 0.3:
         data = mutate(data, rng, data)
-    codec.decode(codec.encode(_valid(rng, tp)))  # compiled before measuring: code is not input
+    codec.decode(_encode_valid(codec, _valid(rng, tp)))  # compiled before measuring: code is not input
     tracemalloc.start()
     try:
         outcome = _decode_outcome(codec, data)
@@ -620,3 +628,327 @@ TARGETS: dict[str, Target] = {
     "p9": target_p9,
     "amplify": target_amplify,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding odd values: a valid value with a part replaced by something else
+
+
+class RaisingIndex:
+    """An int-like whose conversion fails: the failure must come out as an EncodeError."""
+
+    def __index__(self) -> int:
+        raise ZeroDivisionError("__index__ failed")
+
+    def __float__(self) -> float:
+        raise ZeroDivisionError("__float__ failed")
+
+    def __repr__(self) -> str:
+        return "RaisingIndex()"
+
+
+class RaisingIter:
+    def __iter__(self) -> Any:
+        raise ZeroDivisionError("__iter__ failed")
+
+    def __len__(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        return "RaisingIter()"
+
+
+class RaisingHash:
+    def __hash__(self) -> int:
+        raise ZeroDivisionError("__hash__ failed")
+
+    def __eq__(self, other: object) -> bool:
+        raise ZeroDivisionError("__eq__ failed")
+
+    def __repr__(self) -> str:
+        return "RaisingHash()"
+
+
+def _odd_values() -> list[Any]:
+    import datetime
+    import decimal
+    import fractions
+    import ipaddress
+    import math
+
+    utc = datetime.timezone.utc
+    return [
+        True, False, 0, 1, -1, 2**31, 2**64, -(2**127) - 1, 2**128, 10**400, -(10**400), 1.0, 1.5, -0.0,
+        math.inf, -math.inf, math.nan, 3.5e38, 1e308 * 10, "", "x", "\ud800", "\x00" * 3, "a" * 70000,
+        b"", b"x", bytearray(b"xy"), memoryview(b"x"), None, [], (), {}, set(), frozenset({1}), [1], [None],
+        (1, 2), {1: 2}, {"a": None}, {1}, jw.Some(1), jw.Some(None), decimal.Decimal("1.5"),
+        decimal.Decimal("NaN"), fractions.Fraction(1, 3), 1j, object(), catalogue.Color.RED,
+        catalogue.Point(1, 2), catalogue.Shape.Empty(), catalogue.Tree(1, []), ipaddress.IPv4Address(1),
+        ipaddress.IPv6Address(1), datetime.datetime(2000, 1, 1), datetime.datetime(2000, 1, 1, tzinfo=utc),
+        datetime.datetime(1969, 12, 31, tzinfo=utc), datetime.datetime(9999, 12, 31, 23, 59, tzinfo=utc),
+        datetime.date(2000, 1, 1), jw.Url("http://x/"), "http://x/", RaisingIndex(), RaisingIter(), RaisingHash(),
+        [RaisingHash()], {RaisingIndex(): 1},
+    ]
+
+
+ODD_VALUES = _odd_values()
+
+
+def _corrupt(rng: random.Random, node: Node, value: Any) -> Any:
+    """``value`` with itself or one part of it replaced by an odd value."""
+    import copy
+
+    if rng.random() < 0.3:
+        return rng.choice(ODD_VALUES)
+    if isinstance(node, StructNode) and node.wire_fields:
+        field = rng.choice(node.wire_fields)
+        assert field.node is not None
+        changed = copy.copy(value)
+        object.__setattr__(changed, field.name, _corrupt(rng, field.node, getattr(value, field.name)))
+        return changed
+    if isinstance(node, UnionNode):
+        variant = node.variant_of(value)
+        return value if variant is None else _corrupt(rng, variant.node, value)
+    if isinstance(node, FrameNode):
+        frame = copy.copy(value)
+        if rng.random() < 0.3:
+            frame.tag = rng.choice(ODD_VALUES)
+        else:
+            frame.msg = _corrupt(rng, node.union, value.msg)
+        return frame
+    if isinstance(node, (SeqNode, TupleNode)) and len(value):
+        at = rng.randrange(len(value))
+        element = node.elem if isinstance(node, SeqNode) else node.items[at]
+        items = list(value)
+        items[at] = _corrupt(rng, element, items[at])
+        return type(value)(items)
+    if isinstance(node, MapNode) and value:
+        key = rng.choice(list(value))
+        if rng.random() < 0.5:
+            return {**value, key: _corrupt(rng, node.value, value[key])}
+        try:
+            return {**value, _corrupt(rng, node.key, key): value[key]}
+        except Exception:  # an unhashable key: a dict cannot hold it, whatever jetwire does
+            return value
+    if isinstance(node, OptionNode) and value is not None:
+        inner = value.value if node.wrapped else value
+        changed_inner = _corrupt(rng, node.inner, inner)
+        return jw.Some(changed_inner) if node.wrapped else changed_inner
+    return rng.choice(ODD_VALUES)
+
+
+def target_encode(rng: random.Random, types: dict[str, Any]) -> str:
+    """Odd values where a type expects another: encode gives bytes or EncodeError (never another
+    exception), the same on both paths; and what it writes decodes."""
+    name, tp = _pick(rng, types)
+    codec = jw.Codec(tp)
+    node = codec.node
+    value = _corrupt(rng, node, _valid(rng, tp, size=3))
+    outcomes = []
+    for what, encode in (("encode", codec.encode), ("the interpreter's encode",
+                                                     lambda v: interpret.encode_checked(node, v, node.label))):
+        try:
+            outcomes.append(("bytes", encode(value)))
+        except jw.EncodeError as exc:
+            outcomes.append(("error", exc.reason, exc.path))
+        except Exception as exc:
+            raise unexpected(what, exc) from None
+    fast, slow = outcomes
+    if fast != slow:
+        raise Finding(f"encode: fast path and interpreter disagree ({fast[0]} vs {slow[0]})",
+                      f"{name} {show(value)}: fast {show(fast)}, interpreter {show(slow)}")
+    if fast[0] == "bytes":
+        try:
+            size = codec.byte_size(value)
+        except Exception as exc:
+            raise unexpected("byte_size of a value encode takes", exc) from None
+        if size != len(fast[1]):
+            raise Finding("byte_size is not the encoded length", f"{name} {show(value)}: {size} vs {len(fast[1])}")
+        try:
+            codec.decode(fast[1])
+        except Exception as exc:
+            raise unexpected("decoding what encode wrote", exc) from None
+    return f"{name} {show(value)[:80]}: {fast[0]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Type expressions: random nesting of containers, declared on the spot
+
+MAX_TYPE_DEPTH = 40  # containers inside each other: Python's compiler allows 20 nested blocks
+LEAVES: list[Any] = [jw.u8, jw.i64, jw.f32, bool, str, bytes, None, catalogue.Point, catalogue.Color]
+
+
+def _random_type(rng: random.Random, depth: int) -> Any:
+    if depth <= 0:
+        return rng.choice(LEAVES)
+    inner = _random_type(rng, depth - 1)
+    kind = rng.randrange(7)
+    if kind == 0:
+        return list[inner]  # type: ignore[valid-type]
+    if kind == 1:
+        return tuple[inner, ...]  # type: ignore[valid-type]
+    if kind == 2:
+        return Optional[inner] if inner is not None and not _optional(inner) else jw.Option[inner]
+    if kind == 3:
+        return tuple[inner, jw.u8]  # type: ignore[valid-type]
+    if kind == 4:
+        return dict[jw.u16, inner]  # type: ignore[valid-type]
+    if kind == 5:
+        return jw.Option[inner]
+    return list[inner]  # type: ignore[valid-type]
+
+
+def _optional(tp: Any) -> bool:
+    from typing import Union, get_args, get_origin
+
+    return get_origin(tp) is Union and type(None) in get_args(tp)
+
+
+def target_types(rng: random.Random, types: dict[str, Any]) -> str:
+    """A type nested 1 to MAX_TYPE_DEPTH containers deep: declaring it gives a codec or a
+    SchemaError (nothing else), and its values and mutated bytes pass the oracle."""
+    depth = rng.choice([1, 2, 4, 8, min(16, MAX_TYPE_DEPTH), rng.randint(1, MAX_TYPE_DEPTH)])
+    tp = _random_type(rng, depth)
+    try:
+        codec = jw.Codec(tp)
+    except jw.SchemaError:
+        return f"depth {depth}: refused at declaration"
+    except Exception as exc:
+        raise unexpected("declaring a nested type", exc) from None
+    try:
+        value = Values(rng, size=2, max_depth=64).of(codec.node)
+    except RecursionError:
+        return f"depth {depth}: too deep to make a value"
+    encoded = check_value(codec, value)
+    check_bytes(codec, mutate(encoded, rng, encoded))
+    return f"depth {depth} {codec.node.label[:60]}: {encoded[:32].hex()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Depth: recursive values near MAX_DEPTH, in every reader
+
+_DEEP_SCRIPT = """
+import io, sys, threading
+import jetwire as jw
+from fuzz.catalogue import CATALOGUE
+tp = CATALOGUE[sys.argv[1]]
+data = bytes.fromhex(sys.argv[2])
+def run():
+    reads = (lambda: jw.decode(tp, data), lambda: jw.read_value(tp, io.BytesIO(data)), lambda: jw.explain(tp, data))
+    for read in reads:
+        try:
+            value = read()
+            repr(value)
+            value == value
+        except jw.DecodeError:
+            pass
+threading.stack_size(128 * 1024)
+t = threading.Thread(target=run)
+t.start()
+t.join()
+"""
+
+
+def _nested_bytes(name: str, depth: int, rng: random.Random) -> bytes:
+    """``depth`` levels of a recursive type, as bytes (each level one struct or enum)."""
+    if name == "Tree":  # value u16, children count 1, ... the last: count 0
+        return (b"\x07\x00\x01\x00" * (depth - 1)) + b"\x07\x00\x00\x00"
+    if name == "Expr":  # Neg (tag 1) ... Lit (tag 0, i64)
+        return b"\x01" * (depth - 1) + b"\x00" + bytes(8)
+    if name == "Ping":  # Ping(n, Some(Pong(label "", [Ping ...]))): two levels a pair
+        pair = b"\x01\x01\x00\x00\x01\x00"
+        if depth % 2:
+            return pair * (depth // 2) + b"\x01\x00"  # ... then Ping(n, None)
+        return pair * (depth // 2 - 1) + b"\x01\x01\x00\x00\x00\x00"  # ... then Ping(n, Some(Pong("", [])))
+    raise LookupError(name)
+
+
+def target_deep(rng: random.Random, types: dict[str, Any]) -> str:
+    """Recursive values nested around MAX_DEPTH (decode, prefix, explain, streams, the value's
+    repr and ==); now and then in a thread with a 128 KiB stack, in a child process (a crash
+    there is a finding, not the end of the run)."""
+    import subprocess
+
+    name = rng.choice([n for n in ("Tree", "Expr", "Ping") if n in types] or ["Tree"])
+    tp = catalogue.CATALOGUE[name]
+    depth = rng.choice([jw.MAX_DEPTH - 1, jw.MAX_DEPTH, jw.MAX_DEPTH + 1, rng.randint(2, 3 * jw.MAX_DEPTH)])
+    data = _nested_bytes(name, depth, rng)
+    mutated = rng.random() < 0.3
+    if mutated:
+        data = mutate(data, rng, data)
+    codec = jw.Codec(tp)
+    outcome = check_bytes(codec, data)
+    if not mutated and (outcome[0] == "value") != (depth <= jw.MAX_DEPTH):
+        raise Finding("the depth limit is not MAX_DEPTH structs and enums (an enum and its variant are one)",
+                      f"{name} nested {depth} deep (MAX_DEPTH {jw.MAX_DEPTH}): {show(outcome)[:200]}")
+    if outcome[0] == "value":
+        try:
+            repr(outcome[1])
+            _ = outcome[1] == outcome[1]
+        except Exception as exc:
+            raise unexpected("repr or == of a decoded value", exc) from None
+    file = io.BytesIO(data)
+    streamed = _read_all(lambda: jw.read_value(tp, file), 2)
+    expected = _reference_events(codec, data)[:2]
+    if not _same_events(streamed, expected):
+        raise Finding("read_value: differs from decode_prefix (deep)", f"{name} depth {depth}: {_show_events(streamed)}"
+                      f" vs {_show_events(expected)}")
+    if rng.random() < 0.1:
+        import os
+
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        child = subprocess.run([sys.executable, "-c", _DEEP_SCRIPT, name, data.hex()], env=env,  # noqa: S603
+                               capture_output=True, timeout=120, check=False)
+        if child.returncode != 0:
+            raise Finding(f"a thread with a 128 KiB stack dies (exit {child.returncode})",
+                          f"{name} depth {depth}: {child.stderr.decode(errors='replace')[-300:]}")
+    return f"{name} depth {depth}: {outcome[0]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Hash flooding: keys that all hash alike
+
+HASH_MODULUS = 2**61 - 1  # Python's hash of an int is the int modulo this
+
+
+def target_collide(rng: random.Random, types: dict[str, Any]) -> str:
+    """Sets and maps of keys that share one hash value: decoding (and encoding) them must not
+    take much longer than as many keys that do not (a ratio, so the machine's speed cancels)."""
+    count = rng.choice([2000, 4000])
+    key_type = rng.choice([jw.u128, jw.i128, tuple[jw.u128, jw.u8]])
+    container = rng.choice(["set", "dict"])
+    tp: Any = set[key_type] if container == "set" else dict[key_type, jw.u8]  # type: ignore[valid-type]
+    codec = jw.Codec(tp)
+
+    def keys(colliding: bool) -> list[Any]:
+        ints = [(i + 1) * HASH_MODULUS if colliding else (i + 1) * 7919 for i in range(count)]
+        return [(k, 1) for k in ints] if key_type not in (jw.u128, jw.i128) else ints
+
+    timings = []
+    for colliding in (False, True):
+        items = keys(colliding)
+        value = set(items) if container == "set" else dict.fromkeys(items, 1)
+        data = interpret.encode_checked(codec.node, value, codec.node.label)
+        start = time.perf_counter()
+        try:
+            codec.decode(data)
+            codec.encode(value)
+        except jw.WireError:
+            pass  # refusing colliding keys is a way to stay fast
+        except Exception as exc:
+            raise unexpected("decoding colliding keys", exc) from None
+        timings.append(time.perf_counter() - start)
+    ratio = timings[1] / max(timings[0], 1e-6)
+    if ratio > 20:
+        raise Finding("keys that hash alike make decoding or encoding superlinear",
+                      f"{codec.node.label}, {count} keys: {ratio:.0f}x the time of distinct hashes "
+                      f"({timings[1] * 1e3:.0f} ms)")
+    return f"{codec.node.label} x{count}: {ratio:.1f}x"
+
+
+TARGETS.update({
+    "encode": target_encode,
+    "types": target_types,
+    "deep": target_deep,
+    "collide": target_collide,
+})

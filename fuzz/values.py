@@ -134,11 +134,9 @@ class Values:
             inner = self.of(node.inner)
             return node.from_wire(inner) if node.from_wire is not None else inner
         if isinstance(node, CustomNode):
-            if node.codec is not None:
-                return custom_value(node.codec, rng)
             if node.inner is not None:
                 return self.of(node.inner)
-            raise LookupError(f"no value generator for {node.label}")
+            return custom_value(node.codec if node.codec is not None else node.encode, rng)
         raise LookupError(f"no value generator for the plan node {node!r}")
 
 

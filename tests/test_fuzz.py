@@ -25,7 +25,10 @@ from jetwire.compiler import interpret
 
 SEED = 20261203
 # Cases per target: about 10 s in all on the project's machines.
-CASES = {"bytes": 2500, "values": 1000, "chunks": 300, "amplify": 12, "frames": 300, "threads": 12, "p9": 300}
+CASES = {
+    "bytes": 1500, "values": 800, "chunks": 150, "amplify": 6, "frames": 300, "threads": 12, "p9": 300,
+    "encode": 2000, "types": 150, "deep": 30, "collide": 0,
+}
 
 # Targets that find bugs being fixed on other branches of the issue "Robustness: what fuzzing
 # broke"; re-enable each (delete its line) once its fix is merged.
@@ -40,17 +43,40 @@ KNOWN_BUGS = {
     # p9robust: the same oversized-frame bug seen through Session.receive: whether the reply is a
     # Failed for its request or a Stray depends on how the bytes were chunked.
     "p9": "oversized frames' error depends on chunking (branch p9robust)",
+    # depth: a thread with a 128 KiB stack dies (SIGSEGV) reading 150-200 nested structs, and a
+    # recursive @wireenum counts each level twice (Expr.Neg stops at 100 levels, not MAX_DEPTH).
+    "deep": "the C stack and enum levels counted twice (branch depth)",
+    # Not a bug: this target compares times (colliding against distinct hashes), which a test must
+    # not. Run it by hand: python -m fuzz --target collide (hash flooding, branch keys).
+    "collide": "timing ratio: developers' runs only",
 }
+# Types whose valid values cannot be encoded yet (keys: a set or map keyed by a frozen struct, an
+# enum with fields or a tuple holding None is not ordered: "'<' not supported").
+KNOWN_BUG_TYPES = {"set[FrozenKey]", "dict[KeyShape, u8]", "dict[tuple[Optional[u8], str], u8]"}
 RUNNING = [target for target in CASES if target not in KNOWN_BUGS]
 
 
+@pytest.fixture
+def narrowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leaves out of the run the inputs that find bugs fixed on other branches."""
+    # keys: an __index__, __float__, __hash__ or __eq__ that raises escapes encode as itself,
+    # not as an EncodeError with the field's path.
+    monkeypatch.setattr(fuzz_targets, "ODD_VALUES", [
+        v for v in fuzz_targets.ODD_VALUES if "Raising" not in repr(v)
+    ])
+    # depth: 21 or more nested containers give a SyntaxError ("too many statically nested blocks").
+    monkeypatch.setattr(fuzz_targets, "MAX_TYPE_DEPTH", 16)
+
+
+@pytest.mark.usefixtures("narrowed")
 @pytest.mark.parametrize("target", RUNNING)
 def test_fuzz_target_holds(target: str) -> None:
+    types = {name: tp for name, tp in CATALOGUE.items() if name not in KNOWN_BUG_TYPES}
     findings = []
     for case in range(CASES[target]):
-        result = run_case(target, case, SEED)
+        result = run_case(target, case, SEED, types)
         if result.finding is not None:
-            findings.append(f"{result.finding}\n  replay: {replay_command(result, None)}")
+            findings.append(f"{result.finding}\n  replay: {replay_command(result, None, sorted(KNOWN_BUG_TYPES))}")
             if len(findings) == 3:
                 break
     assert not findings, "\n".join(findings)
