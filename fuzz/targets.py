@@ -744,7 +744,7 @@ def target_encode(rng: random.Random, types: dict[str, Any]) -> str:
     codec = jw.Codec(tp)
     node = codec.node
     value = _corrupt(rng, node, _valid(rng, tp, size=3))
-    outcomes = []
+    outcomes: list[tuple[Any, ...]] = []
     for what, encode in (("encode", codec.encode), ("the interpreter's encode",
                                                      lambda v: interpret.encode_checked(node, v, node.label))):
         try:
@@ -775,7 +775,11 @@ def target_encode(rng: random.Random, types: dict[str, Any]) -> str:
 # Type expressions: random nesting of containers, declared on the spot
 
 MAX_TYPE_DEPTH = 40  # containers inside each other: Python's compiler allows 20 nested blocks
+DEEPEST_TYPE = 500  # now and then: deeper than a recursive planner can go
 LEAVES: list[Any] = [jw.u8, jw.i64, jw.f32, bool, str, bytes, None, catalogue.Point, catalogue.Color]
+
+
+_Option: Any = jw.Option  # applied to a variable, which mypy takes for a type application
 
 
 def _random_type(rng: random.Random, depth: int) -> Any:
@@ -788,13 +792,13 @@ def _random_type(rng: random.Random, depth: int) -> Any:
     if kind == 1:
         return tuple[inner, ...]  # type: ignore[valid-type]
     if kind == 2:
-        return Optional[inner] if inner is not None and not _optional(inner) else jw.Option[inner]
+        return Optional[inner] if inner is not None and not _optional(inner) else _Option[inner]
     if kind == 3:
         return tuple[inner, jw.u8]  # type: ignore[valid-type]
     if kind == 4:
         return dict[jw.u16, inner]  # type: ignore[valid-type]
     if kind == 5:
-        return jw.Option[inner]
+        return _Option[inner]
     return list[inner]  # type: ignore[valid-type]
 
 
@@ -808,8 +812,14 @@ def target_types(rng: random.Random, types: dict[str, Any]) -> str:
     """A type nested 1 to MAX_TYPE_DEPTH containers deep: declaring it gives a codec or a
     SchemaError (nothing else), and its values and mutated bytes pass the oracle."""
     depth = rng.choice([1, 2, 4, 8, min(16, MAX_TYPE_DEPTH), rng.randint(1, MAX_TYPE_DEPTH)])
+    if rng.random() < 0.05:
+        depth = DEEPEST_TYPE
     tp = _random_type(rng, depth)
     try:
+        if rng.random() < 0.5:  # as a field: planned when the class is declared
+            global _fresh
+            _fresh += 1
+            tp = jw.wireformat(type(f"Nested{_fresh}", (), {"__annotations__": {"deep": tp}, "__module__": __name__}))
         codec = jw.Codec(tp)
     except jw.SchemaError:
         return f"depth {depth}: refused at declaration"

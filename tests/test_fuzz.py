@@ -65,7 +65,9 @@ def narrowed(monkeypatch: pytest.MonkeyPatch) -> None:
         v for v in fuzz_targets.ODD_VALUES if "Raising" not in repr(v)
     ])
     # depth: 21 or more nested containers give a SyntaxError ("too many statically nested blocks").
+    # depth: 400 or more give a RecursionError at declaration.
     monkeypatch.setattr(fuzz_targets, "MAX_TYPE_DEPTH", 16)
+    monkeypatch.setattr(fuzz_targets, "DEEPEST_TYPE", 16)
 
 
 @pytest.mark.usefixtures("narrowed")
