@@ -96,7 +96,7 @@ def rows(cases: list[Case], counts: tuple[int, ...], budgets: tuple[int, ...]) -
         elif case.refused and case.data is not _cut_at_budget:  # asks for count x count whatever the budget
             sizes = [(counts[-1], budget) for budget in budgets]
         else:  # as many elements as the budget allows, from as few bytes as the case needs
-            sizes = [(min(budget, 0xFFFF), budget) for budget in budgets]
+            sizes = [(budget // -(-budget // 0xFFFF), budget) for budget in budgets]
         for count, budget in sizes:
             data = case.data(count, budget)
             fast_peak, fast_time, _, outcome = measure(fast_decode(case, budget), data)
