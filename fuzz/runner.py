@@ -97,28 +97,36 @@ def replay_command(result: Result, type_names: list[str] | None, skipped: list[s
 
 def run(targets: list[str], seed: int, seconds: float | None = None, cases: int | None = None,
         types: dict[str, Any] | None = None, out: Any = None) -> dict[tuple[str, str], Group]:
-    """Round-robin over ``targets`` until ``seconds`` pass or each ran ``cases`` cases."""
+    """Runs each target's cases 0, 1, 2... until ``seconds`` pass (each target getting an equal
+    share of the time: a slow target runs fewer cases, not at the others' expense) or until each
+    ran ``cases`` cases."""
     out = out or sys.stdout
     groups: dict[tuple[str, str], Group] = {}
     start = time.monotonic()
-    case = 0
     done = dict.fromkeys(targets, 0)
+    spent = dict.fromkeys(targets, 0.0)
     while True:
-        if cases is not None and case >= cases:
-            break
-        if seconds is not None and time.monotonic() - start >= seconds:
-            break
-        for target in targets:
-            result = run_case(target, case, seed, types)
-            done[target] += 1
-            if result.finding is not None:
-                key = (target, result.finding.kind)
-                if key in groups:
-                    groups[key].count += 1
-                else:
-                    groups[key] = Group(result)
-                    print(f"FINDING {target} case {case}: {result.finding}", file=out, flush=True)
-        case += 1
+        if cases is not None:
+            waiting = [t for t in targets if done[t] < cases]
+            if not waiting:
+                break
+            target = waiting[0]
+        else:
+            if seconds is not None and time.monotonic() - start >= seconds:
+                break
+            target = min(targets, key=lambda t: spent[t])
+        case = done[target]
+        began = time.monotonic()
+        result = run_case(target, case, seed, types)
+        spent[target] += time.monotonic() - began
+        done[target] += 1
+        if result.finding is not None:
+            key = (target, result.finding.kind)
+            if key in groups:
+                groups[key].count += 1
+            else:
+                groups[key] = Group(result)
+                print(f"FINDING {target} case {case}: {result.finding}", file=out, flush=True)
     elapsed = time.monotonic() - start
     print(f"ran {sum(done.values())} cases in {elapsed:.0f} s ({', '.join(f'{t} {n}' for t, n in done.items())})",
           file=out)
