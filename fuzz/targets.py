@@ -37,7 +37,21 @@ from jetwire.runtime import streams
 
 from . import catalogue
 from .mutators import mutate
-from .oracle import Finding, Outcome, check_bytes, check_value, error_outcome, same, show, unexpected
+from .oracle import (
+    Finding,
+    Outcome,
+    check_bytes,
+    check_value,
+    error_outcome,
+    fast_decode,
+    fast_decode_prefix,
+    same,
+    same_outcome,
+    show,
+    show_outcome,
+    slow_decode,
+    unexpected,
+)
 from .values import Values
 
 Target = Callable[[random.Random, dict[str, Any]], str]
@@ -88,7 +102,28 @@ def target_bytes(rng: random.Random, types: dict[str, Any]) -> str:
         other = _encode_valid(codec, _valid(rng, tp))
         data = mutate(base, rng, other)
     outcome = check_bytes(codec, data)
+    _check_buffers(codec, data, outcome, rng)
     return f"{name} <- {data[:64].hex()}: {outcome[0]}"
+
+
+def _check_buffers(codec: jw.Codec[Any], data: bytes, outcome: Outcome, rng: random.Random) -> None:
+    """The same bytes as a bytearray, a memoryview into a larger buffer, and after a prefix
+    (decode_prefix at an offset): the same value, or the same error, its offset shifted."""
+    prefix = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 5)))
+    for what, buffer in (("bytearray", bytearray(data)), ("memoryview", memoryview(prefix + data)[len(prefix):])):
+        got = fast_decode(codec, buffer)  # type: ignore[arg-type]
+        if not same_outcome(got, outcome):
+            raise Finding(f"decode of a {what} differs from decode of bytes",
+                          f"{data[:80].hex()}: {show_outcome(got)} vs {show_outcome(outcome)}")
+    whole = slow_decode(codec, data, 0, whole=False)
+    shifted = fast_decode_prefix(codec, prefix + data, len(prefix))
+    if whole[0] == "value":
+        expected: Outcome = ("value", (whole[1][0], whole[1][1] + len(prefix)))
+    else:
+        expected = (whole[0], whole[1], whole[2], whole[3] + len(prefix))
+    if not same_outcome(shifted, expected):
+        raise Finding("decode_prefix at an offset differs from decode_prefix at 0",
+                      f"{prefix.hex()}|{data[:80].hex()}: {show_outcome(shifted)} vs {show_outcome(expected)}")
 
 
 def target_values(rng: random.Random, types: dict[str, Any]) -> str:
@@ -977,3 +1012,78 @@ TARGETS.update({
     "deep": target_deep,
     "collide": target_collide,
 })
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain data: to_builtins and convert
+
+
+def _has_user_code(node: Node) -> bool:
+    from jetwire.compiler.plan import ConvertNode, CustomNode, _children
+
+    seen: set[int] = set()
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (CustomNode, ConvertNode)):
+            return True
+        todo.extend(_children(current))
+    return False
+
+
+def _corrupt_plain(rng: random.Random, data: Any) -> Any:
+    """Plain data (dicts, lists, scalars) with one part replaced by an odd value."""
+    if rng.random() < 0.3:
+        return rng.choice(ODD_VALUES)
+    if isinstance(data, dict) and data:
+        key = rng.choice(list(data))
+        changed = dict(data)
+        if rng.random() < 0.2:
+            del changed[key]
+        elif rng.random() < 0.1:
+            changed["unknown_field"] = 1
+        else:
+            changed[key] = _corrupt_plain(rng, data[key])
+        return changed
+    if isinstance(data, list) and data:
+        at = rng.randrange(len(data))
+        return [*data[:at], _corrupt_plain(rng, data[at]), *data[at + 1:]]
+    return rng.choice(ODD_VALUES)
+
+
+def target_builtins(rng: random.Random, types: dict[str, Any]) -> str:
+    """to_builtins gives JSON-ready data for any valid value, convert reads it back as the value
+    decoding its encoding gives; convert of broken data gives a value encode takes, or ConvertError."""
+    import json
+
+    name, tp = _pick(rng, types, keep=lambda node: not _has_user_code(node) and not isinstance(node, FrameNode))
+    codec = jw.Codec(tp)
+    value = _valid(rng, tp)
+    wire_value = codec.decode(_encode_valid(codec, value))
+    try:
+        plain = jw.to_builtins(value, tp)
+        json.dumps(plain, allow_nan=False)
+        back = jw.convert(plain, tp)
+    except Exception as exc:
+        raise unexpected("to_builtins, json.dumps or convert of a valid value", exc) from None
+    if not same(back, wire_value, nan_bits=False):  # plain data spells every NaN "NaN"
+        raise Finding("convert(to_builtins(v)) is not decode(encode(v))",
+                      f"{name} {show(value)}: {show(plain)} -> {show(back)}, wire: {show(wire_value)}")
+    broken = _corrupt_plain(rng, plain)
+    try:
+        converted = jw.convert(broken, tp)
+    except jw.ConvertError:
+        return f"{name}: {show(broken)[:60]} refused"
+    except Exception as exc:
+        raise unexpected("convert of broken plain data", exc) from None
+    try:
+        codec.encode(converted)
+    except Exception as exc:
+        raise unexpected("encoding what convert accepted", exc) from None
+    return f"{name}: {show(broken)[:60]} accepted"
+
+
+TARGETS["builtins"] = target_builtins

@@ -27,7 +27,7 @@ SEED = 20261203
 # Cases per target: about 10 s in all on the project's machines.
 CASES = {
     "bytes": 1500, "values": 800, "chunks": 150, "amplify": 6, "frames": 300, "threads": 12, "p9": 300,
-    "encode": 2000, "types": 150, "deep": 30, "collide": 0,
+    "encode": 2000, "types": 150, "deep": 30, "collide": 0, "builtins": 800,
 }
 
 # Targets that find bugs being fixed on other branches of the issue "Robustness: what fuzzing
