@@ -1,0 +1,195 @@
+"""A short fuzz run with a fixed seed (``fuzz/``, ``docs/fuzzing.md``), and the harness's own checks.
+
+Each target runs a fixed number of cases, the same ones on every run, so a failure names a
+case that ``python -m fuzz --replay TARGET --case N --seed SEED`` reproduces. The long, random
+run is for developers: ``python -m fuzz --seconds 600``.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pytest
+
+import jetwire as jw
+from fuzz import targets as fuzz_targets
+from fuzz.__main__ import main as fuzz_main
+from fuzz.catalogue import CATALOGUE
+from fuzz.mutators import MUTATORS, mutate
+from fuzz.oracle import Finding, check_bytes, check_value
+from fuzz.runner import case_rng, replay_command, run_case
+from fuzz.targets import TARGETS
+from jetwire.compiler import interpret
+
+SEED = 20261203
+# Cases per target: about 10 s in all on the project's machines.
+CASES = {
+    "bytes": 1500, "values": 800, "chunks": 150, "amplify": 6, "frames": 300, "threads": 12, "p9": 300,
+    "encode": 2000, "types": 150, "deep": 30, "collide": 0, "builtins": 800,
+}
+
+# Targets that find bugs being fixed on other branches of the issue "Robustness: what fuzzing
+# broke"; re-enable each (delete its line) once its fix is merged.
+KNOWN_BUGS = {
+    # keys: first use of a new class from several threads at once raises
+    # AttributeError "Unit has no 'decode'" (a Unit's group is looked up while another thread compiles it).
+    "threads": "first-use race (branch keys)",
+    # p9robust: an oversized frame's FrameError carries the header's tag and type only when the
+    # first 7 bytes arrived in the same chunk as the size; and a frame whose size field is 5 or 6
+    # is skipped by 5 or 6 bytes by FrameReader but by 4 by read_value.
+    "frames": "oversized frames' error depends on chunking; size 5 or 6 (branch p9robust)",
+    # p9robust: the same oversized-frame bug seen through Session.receive: whether the reply is a
+    # Failed for its request or a Stray depends on how the bytes were chunked.
+    "p9": "oversized frames' error depends on chunking (branch p9robust)",
+    # depth: a thread with a 128 KiB stack dies (SIGSEGV) reading 150-200 nested structs, and a
+    # recursive @wireenum counts each level twice (Expr.Neg stops at 100 levels, not MAX_DEPTH).
+    "deep": "the C stack and enum levels counted twice (branch depth)",
+    # Not a bug: this target compares times (colliding against distinct hashes), which a test must
+    # not. Run it by hand: python -m fuzz --target collide (hash flooding, branch keys).
+    "collide": "timing ratio: developers' runs only",
+}
+# Types whose valid values cannot be encoded yet (keys: a set or map keyed by a frozen struct, an
+# enum with fields or a tuple holding None is not ordered: "'<' not supported").
+KNOWN_BUG_TYPES = {"set[FrozenKey]", "dict[KeyShape, u8]", "dict[tuple[Optional[u8], str], u8]"}
+RUNNING = [target for target in CASES if target not in KNOWN_BUGS]
+
+
+@pytest.fixture
+def narrowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leaves out of the run the inputs that find bugs fixed on other branches."""
+    # keys: an __index__, __float__, __hash__ or __eq__ that raises escapes encode as itself,
+    # not as an EncodeError with the field's path.
+    monkeypatch.setattr(fuzz_targets, "ODD_VALUES", [
+        v for v in fuzz_targets.ODD_VALUES if "Raising" not in repr(v)
+    ])
+    # depth: 21 or more nested containers give a SyntaxError ("too many statically nested blocks").
+    # depth: explain takes 500 to 1,500 bytes of memory per input byte.
+    monkeypatch.setattr(fuzz_targets, "EXPLAIN_WEIGHT", 0)
+    # depth: 400 or more give a RecursionError at declaration.
+    monkeypatch.setattr(fuzz_targets, "MAX_TYPE_DEPTH", 16)
+    monkeypatch.setattr(fuzz_targets, "DEEPEST_TYPE", 16)
+
+
+@pytest.mark.usefixtures("narrowed")
+@pytest.mark.parametrize("target", RUNNING)
+def test_fuzz_target_holds(target: str) -> None:
+    types = {name: tp for name, tp in CATALOGUE.items() if name not in KNOWN_BUG_TYPES}
+    findings = []
+    for case in range(CASES[target]):
+        result = run_case(target, case, SEED, types)
+        if result.finding is not None:
+            findings.append(f"{result.finding}\n  replay: {replay_command(result, None, sorted(KNOWN_BUG_TYPES))}")
+            if len(findings) == 3:
+                break
+    assert not findings, "\n".join(findings)
+
+
+def test_every_target_is_run_or_named_as_a_known_bug() -> None:
+    assert set(CASES) == set(TARGETS)
+    assert set(KNOWN_BUGS) <= set(TARGETS)
+
+
+# ---------------------------------------------------------------------------------------------
+# The harness: replays are exact, and the oracle catches what it must
+
+
+def test_a_case_replays_the_same_inputs() -> None:
+    first = run_case("bytes", 17, SEED)
+    again = run_case("bytes", 17, SEED)
+    other = run_case("bytes", 18, SEED)
+    assert first.finding is None and first.summary == again.summary
+    assert other.summary != first.summary
+    assert case_rng(SEED, "chunks", 3).random() == case_rng(SEED, "chunks", 3).random()
+
+
+def test_every_mutator_changes_some_input() -> None:
+    data = bytes(range(40))
+    other = bytes(range(100, 140))
+    for mutator in MUTATORS:
+        rng = case_rng(SEED, mutator.__name__, 0)
+        changed = []
+        for _ in range(20):
+            out = bytearray(data)
+            mutator(out, rng, other)
+            changed.append(bytes(out))
+        assert any(out != data for out in changed), mutator.__name__
+    assert mutate(data, case_rng(SEED, "m", 1), other) == mutate(data, case_rng(SEED, "m", 1), other)
+
+
+def _wrong_decoder(codec: jw.Codec[Any], monkeypatch: pytest.MonkeyPatch, result: Any) -> None:
+    unit = codec.unit
+    monkeypatch.setattr(unit, "decode", lambda data: result)
+
+
+def test_oracle_catches_a_fast_path_that_disagrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = jw.Codec(list[jw.u16])
+    data = codec.encode([1, 2])
+    _wrong_decoder(codec, monkeypatch, [1, 3])
+    with pytest.raises(Finding, match="fast path and interpreter disagree"):
+        check_bytes(codec, data)
+
+
+def test_oracle_catches_an_exception_that_is_not_a_decode_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = jw.Codec(list[jw.u32])
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise IndexError("index out of range")
+
+    monkeypatch.setattr(interpret, "decode_buffer", broken)
+    with pytest.raises(Finding, match="raised IndexError"):
+        check_bytes(codec, b"\x01\x00\x01")
+
+
+def test_oracle_catches_a_wrong_byte_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = jw.Codec(str)
+    monkeypatch.setattr(codec.unit, "byte_size", lambda value: 1)
+    with pytest.raises(Finding, match="byte_size"):
+        check_value(codec, "abc")
+
+
+def test_chunks_target_catches_a_reader_that_loses_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = jw.read_value
+
+    def lossy(tp: Any, file: Any) -> Any:
+        value = real(tp, file)
+        if isinstance(file, io.BytesIO):
+            file.read(1)
+        return value
+
+    monkeypatch.setattr(jw, "read_value", lossy)
+    found = [run_case("chunks", case, SEED, {"list[u16]": CATALOGUE["list[u16]"]}).finding for case in range(20)]
+    assert any(f is not None and "differs from decode_prefix" in f.kind for f in found)
+
+
+def test_a_case_that_never_ends_is_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forever(rng: Any, types: Any) -> str:
+        while True:
+            time.sleep(0.01)
+
+    monkeypatch.setitem(TARGETS, "bytes", forever)
+    result = run_case("bytes", 0, SEED, limit=0.2)
+    assert result.finding is not None and result.finding.kind == "hang"
+
+
+def test_amplify_reports_memory_out_of_proportion(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fuzz_targets, "PER_BYTE", 0)
+    monkeypatch.setattr(fuzz_targets, "SLACK", 0)
+    result = run_case("amplify", 0, SEED, {"list[u16]": CATALOGUE["list[u16]"]})
+    assert result.finding is not None and "takes memory out of proportion" in result.finding.kind
+
+
+def test_command_line_prints_findings_with_their_replay_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(rng: Any, types: Any) -> str:
+        raise Finding("always broken", f"drew {rng.randrange(100)}")
+
+    monkeypatch.setitem(TARGETS, "values", broken)
+    assert fuzz_main(["--target", "values", "--cases", "2", "--seed", "5", "--type", "u8"]) == 1
+    out = capsys.readouterr().out
+    assert "[values] always broken (2 cases)" in out
+    assert "replay: python -m fuzz --replay values --case 0 --seed 5 --type 'u8'" in out
+    assert fuzz_main(["--replay", "values", "--case", "0", "--seed", "5", "--type", "u8"]) == 1
+    assert "always broken" in capsys.readouterr().out
