@@ -141,9 +141,10 @@ class Unit:
 
     def __getattr__(self, name: str) -> Any:  # a function of a group not compiled yet
         make = self._pending.get(name)
-        if make is None:
-            raise AttributeError(f"{type(self).__name__} has no {name!r}")
-        make()
+        if make is not None:
+            make()
+        # without a pending group, another thread may have compiled it since the lookup that
+        # brought us here: look again rather than report it missing
         return object.__getattribute__(self, name)
 
     def compile_all(self) -> None:
@@ -853,11 +854,26 @@ def compile_unit(node: Node) -> Unit:
     unit = getattr(node, "unit", None)
     if unit is not None:
         return unit  # type: ignore[no-any-return]
-    unit = Unit(node)
-    if isinstance(node, (StructNode, UnionNode, FrameNode)):
-        node.unit = unit  # before compiling: recursive types find it
-    _compile(unit, node)
-    return unit
+    with _compile_lock:
+        # node.unit is read without the lock, so it is set only once the unit is complete; a
+        # unit being built is found here by the thread building it (recursive types)
+        unit = getattr(node, "unit", None) or _building.get(id(node))
+        if unit is not None:
+            return unit
+        unit = Unit(node)
+        if not isinstance(node, (StructNode, UnionNode, FrameNode)):
+            _compile(unit, node)  # a unit of its own for each caller, shared by none
+            return unit
+        _building[id(node)] = unit
+        try:
+            _compile(unit, node)
+        finally:
+            del _building[id(node)]
+        node.unit = unit
+        return unit
+
+
+_building: dict[int, Unit] = {}  # units being compiled, by id of their node; under _compile_lock
 
 
 def _compile(unit: Unit, node: Node) -> None:
@@ -1319,8 +1335,9 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     views.append(f"_FDECV = {_table(src, view_map)}")
 
     def load_views() -> Any:
-        if src.ns["_FDECV"] is None:
-            _exec_source(src, views, f"{node.label} (memoryviews)")
+        with _compile_lock:  # one compile, even when threads ask at once
+            if src.ns["_FDECV"] is None:
+                _exec_source(src, views, f"{node.label} (memoryviews)")
         return src.ns["_FDECV"]
 
     def union_size(msg: Any) -> int:  # byte_size is rarely asked of a frame: its codec waits
