@@ -14,6 +14,7 @@ import dataclasses
 import ipaddress
 import itertools
 import linecache
+import operator
 import re
 import struct
 import threading
@@ -28,6 +29,7 @@ from .plan import (
     HEADER_SIZE,
     MAX_DATA_BYTES,
     MAX_DEPTH,
+    MAX_SHARED_HASH,
     MAX_ZERO_WIDTH_ELEMENTS,
     BoolNode,
     BytesNode,
@@ -51,6 +53,7 @@ from .plan import (
     UnitNode,
     UrlNode,
     entries_may_take_no_bytes,
+    hashes_may_crowd,
     reaches_zero_width,
     zero_width_entries,
 )
@@ -533,11 +536,13 @@ class _Compiler:
             t = em.bind(expr)
             em.line(f"if {t}.__class__ is not dict: raise _Bail")
             em.fixed("H", f"len({t})")
-            key = f", key={src.const(node.sort_key, 'key')}" if node.sort_key else ""
-            k = src.tmp("k")
-            with em.block(f"for {k} in sorted({t}{key}):"):
+            by_key = node.sort_key
+            entry_key = _first if by_key is None else lambda entry: by_key(entry[0])
+            k, v = src.tmp("k"), src.tmp("v")
+            # by items, not by looking each key up: keys that share a hash make lookups linear
+            with em.block(f"for {k}, {v} in sorted({t}.items(), key={src.const(entry_key, 'key')}):"):
                 self.enc(node.key, k, em, stack)
-                self.enc(node.value, f"{t}[{k}]", em, stack)
+                self.enc(node.value, v, em, stack)
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
                 unit = src.const(compile_unit(node), "u")
@@ -688,6 +693,7 @@ class _Compiler:
                     _spend_if_nothing_read(at, em)
                     em.line(f"{ap}({x})")
             if isinstance(node, SetNode):
+                _refuse_crowded(node.elem, n, into, em)
                 em.line(f"{target} = {node.container.__name__}({into})")
                 em.line(f"if len({target}) != {n}: raise _Bail")
             elif node.container is tuple:
@@ -699,14 +705,27 @@ class _Compiler:
             em.fixed("H", 2, n)
             em.flush()
             _spend_zero_width(node, n, em)
-            em.line(f"{target} = {{}}")
+            crowdable = hashes_may_crowd(node.key)
+            keys, values = src.tmp("ks"), src.tmp("vs")
+            if crowdable:  # keys are counted by hash before any is inserted
+                em.line(f"{keys} = []")
+                em.line(f"{values} = []")
+            else:
+                em.line(f"{target} = {{}}")
             with em.block(f"for _ in range({n}):"):
                 at = _entry_start(node, em)
                 self.dec(node.key, k, em, stack)
                 self.dec(node.value, v, em, stack)
                 em.flush()
                 _spend_if_nothing_read(at, em)
-                em.line(f"{target}[{k}] = {v}")
+                if crowdable:
+                    em.line(f"{keys}.append({k})")
+                    em.line(f"{values}.append({v})")
+                else:
+                    em.line(f"{target}[{k}] = {v}")
+            if crowdable:
+                _refuse_crowded(node.key, n, keys, em)
+                em.line(f"{target} = dict(zip({keys}, {values}))")
             em.line(f"if len({target}) != {n}: raise _Bail")
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
@@ -1043,6 +1062,16 @@ def _spend_zero_width(node: Node, count: str, em: _Dec) -> None:
     if zero_width_entries(node):
         em.line(f"_z[0] -= {count}")
         em.line("if _z[0] < 0: raise _Bail")
+
+
+def _refuse_crowded(key: Node, count: str, keys: str, em: _Dec) -> None:
+    """Hands over to the interpreter (which names the key) when more than MAX_SHARED_HASH
+    ``keys`` share a hash value; nothing is emitted for types where no input can."""
+    if hashes_may_crowd(key):
+        em.line(f"if {count} > {MAX_SHARED_HASH} and {em.src.const(support.crowded, 'crowded')}({keys}): raise _Bail")
+
+
+_first = operator.itemgetter(0)
 
 
 def _entry_start(node: Node, em: _Dec) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import ipaddress
+import operator
 import struct
 from collections.abc import Callable, Generator
 from typing import Any
@@ -23,6 +24,7 @@ from .plan import (
     MAX_DEPTH,
     MAX_ELEMENTS,
     MAX_FRAME_SIZE,
+    MAX_SHARED_HASH,
     MAX_STRING_BYTES,
     MAX_ZERO_WIDTH_ELEMENTS,
     BoolNode,
@@ -47,9 +49,11 @@ from .plan import (
     UnitNode,
     UrlNode,
     entries_may_take_no_bytes,
+    hashes_may_crowd,
     zero_width_entries,
 )
 from .support import (
+    HashCount,
     NeedMore,
     ReplayReader,
     as_bytes_like,
@@ -185,19 +189,25 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             return items if node.container is list else node.container(items)
         if isinstance(node, SetNode):
             found: set[Any] = set()
+            hashes = _hash_count(node.elem, count)
             for i in range(count):
                 at = st.offset
                 item = yield from decode_steps(node.elem, path + (f"[{i}]",), st)
                 if each and st.offset == at:
                     _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
+                if hashes is not None and not hashes.add(item):
+                    raise _fail(_CROWDED, path + (f"[{i}]",), at)
                 if item in found:
                     raise _fail(f"duplicate element {item!r} in a set", path + (f"[{i}]",), at)
                 found.add(item)
             return found if node.container is set else frozenset(found)
         mapping: dict[Any, Any] = {}
+        hashes = _hash_count(node.key, count)
         for i in range(count):
             at = st.offset
             key = yield from decode_steps(node.key, path + (f"[{i}].key",), st)
+            if hashes is not None and not hashes.add(key):
+                raise _fail(_CROWDED, path + (f"[{i}].key",), at)
             if key in mapping:
                 raise _fail(f"duplicate key {key!r} in a map", path + (f"[{i}].key",), at)
             mapping[key] = yield from decode_steps(node.value, path + (f"[{i}].value",), st)
@@ -487,9 +497,12 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
         if not isinstance(value, collections.abc.Mapping):
             raise fail(f"expected a dict, got {type(value).__name__}")
         _count(len(value), fail, out)
-        for i, key in enumerate(_ordered(value, node.sort_key, fail)):
+        by_key = node.sort_key
+        entry_key = _first if by_key is None else lambda entry: by_key(entry[0])
+        # by items, not by looking each key up: keys that share a hash make lookups linear
+        for i, (key, item) in enumerate(_ordered(value.items(), entry_key, fail)):
             encode_value(node.key, key, path + (f"[{i}].key",), out, depth)
-            encode_value(node.value, value[key], path + (f"[{i}].value",), out, depth)
+            encode_value(node.value, item, path + (f"[{i}].value",), out, depth)
     elif isinstance(node, OptionNode):
         if value is None:
             out.append(0)
@@ -604,11 +617,26 @@ def _count(n: int, fail: Callable[[str], EncodeError], out: bytearray) -> None:
     out += n.to_bytes(2, "little")
 
 
+_first = operator.itemgetter(0)
+
+
 def _ordered(items: Any, key: Callable[[Any], Any] | None, fail: Callable[[str], EncodeError]) -> list[Any]:
     try:
         return sorted(items, key=key)
     except Exception as exc:  # incomparable keys, or keys the sort key does not know
         raise fail(f"keys cannot be put in order: {exc!r}") from None
+
+
+_CROWDED = (
+    f"more than {MAX_SHARED_HASH} keys share one hash value: refused, since inserting them "
+    "takes quadratic time (crafted input)"
+)
+
+
+def _hash_count(key: Node, count: int) -> HashCount | None:
+    """A counter of key hashes where a crafted input could crowd one (a collection of at most
+    MAX_SHARED_HASH keys cannot)."""
+    return HashCount() if count > MAX_SHARED_HASH and hashes_may_crowd(key) else None
 
 
 # ---------------------------------------------------------------------------------------------

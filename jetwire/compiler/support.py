@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
 import struct
 from typing import Any
 
 from ..errors import DecodeError
+from .plan import MAX_SHARED_HASH
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _D = struct.Struct("<d")
 _Q = struct.Struct("<Q")
 _F = struct.Struct("<f")
 _I = struct.Struct("<I")
+
+
+def crowded(keys: Any) -> bool:
+    """Whether more than MAX_SHARED_HASH of ``keys`` share a hash value (linear, unlike
+    putting them in a set); a hash that fails counts too: the interpreter says why."""
+    try:
+        counts = collections.Counter(map(hash, keys))
+    except Exception:
+        return True
+    return max(counts.values(), default=0) > MAX_SHARED_HASH
+
+
+class HashCount:
+    """Counts keys by hash value as they arrive, to refuse the one that crowds a hash before
+    it is inserted. The counts are keyed by hash values, ints that hash to themselves, so
+    they cannot collide in turn."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+
+    def add(self, key: Any) -> bool:
+        """Counts ``key``; False once more than MAX_SHARED_HASH keys share its hash value."""
+        h = hash(key)
+        n = self.counts.get(h, 0) + 1
+        self.counts[h] = n
+        return n <= MAX_SHARED_HASH
 
 
 class Bail(Exception):
