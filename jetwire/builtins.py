@@ -55,6 +55,7 @@ from .compiler.support import (
     NeedMore,
     ReplayReader,
     as_bytes_like,
+    bool_arg,
     datetime_to_ms,
     f32_from_bits,
     f32_to_bits,
@@ -237,9 +238,10 @@ def _as_f32(number: float) -> float:
 
 
 def _dump_bool(node: BoolNode, value: Any, depth: int) -> bool:
-    if value is not True and value is not False and value not in (0, 1):
-        raise _Problem(f"expected a bool, got {_show(value)}")
-    return bool(value)
+    try:
+        return bool(bool_arg(value))
+    except TypeError:
+        raise _Problem(f"expected a bool, got {_show(value)}") from None
 
 
 def _dump_unit(node: UnitNode, value: Any, depth: int) -> None:

@@ -448,7 +448,8 @@ class _Compiler:
             else:
                 em.fixed("d", t)
         elif isinstance(node, BoolNode):
-            em.fixed("B", f"_BOOLB[{expr}]")
+            t = em.bind(expr)  # a dict lookup alone would take 1.0, equal to 1
+            em.fixed("B", f"(_BOOLB[{t}] if {t}.__class__ is bool else {src.const(support.bool_arg, 'boolarg')}({t}))")
         elif isinstance(node, UnitNode):
             em.line(f"if {expr} is not None: raise _Bail")
         elif isinstance(node, (StrNode, UrlNode)):
@@ -908,6 +909,7 @@ def _compile(unit: Unit, node: Node) -> None:
     src.ns["_view"] = _view
     src.ns["_leftover"] = _leftover
     src.ns["_bad_offset"] = _bad_offset
+    src.ns["_offset_arg"] = _offset_arg
 
     def slow_encode(value: Any) -> bytes:
         return encode_checked(node, value, root)
@@ -1199,6 +1201,7 @@ def _view_entry(out: list[str], name: str, zw: bool) -> None:
 def _prefix_entry(out: list[str], view_dec: str, zw: bool) -> None:
     out.append(f"def decode_prefix(_data, _o=0{_limit_param(zw)}):")
     out.append("    _b = _data if _data.__class__ is bytes else _view(_data)")
+    out.append("    if _o.__class__ is not int: _o = _offset_arg(_o)")  # a clear TypeError, not '<=' unsupported
     out.append("    if not 0 <= _o <= len(_b): _bad_offset(_o, _b)")  # struct counts negatives from the end
     out.append("    try:")
     out.append(f"        return (dec if _b.__class__ is bytes else {view_dec})(_b, _o{', 0, [_zl]' if zw else ''})")
@@ -1477,12 +1480,22 @@ def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:
 
 
 def _view(data: Any) -> Any:
-    if isinstance(data, (bytearray, memoryview)):
+    """Any buffer (bytearray, memoryview, ``array.array``, mmap...) as its raw bytes."""
+    try:
         view = memoryview(data)
-        if view.format == "B" and view.ndim == 1:
-            return view
-        return view.cast("B") if view.c_contiguous else view.tobytes()
-    raise TypeError(f"expected bytes, bytearray or memoryview, got {type(data).__name__}")
+    except TypeError:
+        got = type(data).__name__
+        raise TypeError(f"expected bytes or another buffer (bytearray, memoryview...), got {got}") from None
+    if view.format == "B" and view.ndim == 1:
+        return view
+    return view.cast("B") if view.c_contiguous else view.tobytes()
+
+
+def _offset_arg(offset: Any) -> int:
+    """An offset given as an int subclass or an ``__index__``; a float, bool or str is refused."""
+    if isinstance(offset, (float, bool)) or not hasattr(offset, "__index__"):
+        raise TypeError(f"offset is an int, not {type(offset).__name__}")
+    return int(offset.__index__())
 
 
 def _bad_offset(offset: Any, buf: Any) -> None:

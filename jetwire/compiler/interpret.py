@@ -57,6 +57,7 @@ from .support import (
     NeedMore,
     ReplayReader,
     as_bytes_like,
+    bool_arg,
     datetime_to_ms,
     describe_number,
     f32_from_bits,
@@ -405,8 +406,18 @@ def _custom(decode: Callable[[Any], Any], path: Path, st: DecodeState) -> Steps:
 # Encoding
 
 
-def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int = 0) -> None:  # noqa: C901
+def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int = 0) -> None:
     """Writes ``value``; ``depth`` counts the structs and enums around it, as decoding does."""
+    try:
+        _encode_value(node, value, path, out, depth)
+    except (EncodeError, RecursionError):
+        raise
+    except Exception as exc:  # the value's own __index__, __len__, __iter__, __hash__, __eq__...
+        reason = f"{type(value).__name__} failed while being encoded: {type(exc).__name__}: {exc}"
+        raise EncodeError(reason, render_path(path), len(out)) from exc
+
+
+def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int) -> None:  # noqa: C901
 
     def fail(reason: str) -> EncodeError:
         return EncodeError(reason, render_path(path), len(out))
@@ -438,9 +449,10 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
             except OverflowError:  # an int past float's range
                 raise fail(f"{describe_number(value)} is too large for f64") from None
     elif isinstance(node, BoolNode):
-        if value is not True and value is not False and value not in (0, 1):
-            raise fail(f"expected a bool, got {value!r}")
-        out.append(1 if value else 0)
+        try:
+            out.append(bool_arg(value))
+        except TypeError as exc:
+            raise fail(str(exc)) from None
     elif isinstance(node, UnitNode):
         if value is not None:
             raise fail(f"expected None, got {value!r}")
@@ -624,7 +636,7 @@ def _ordered(items: Any, key: Callable[[Any], Any] | None, fail: Callable[[str],
     try:
         return sorted(items, key=key)
     except Exception as exc:  # incomparable keys, or keys the sort key does not know
-        raise fail(f"keys cannot be put in order: {exc!r}") from None
+        raise fail(f"keys cannot be put in order: {exc!r}") from exc
 
 
 _CROWDED = (

@@ -91,12 +91,36 @@ def float_arg(value: Any) -> float:
     raise TypeError(f"expected a float, got {type(value).__name__}")
 
 
+def bool_arg(value: Any) -> int:
+    """What a bool field takes: True, False, or an int (``__index__``) that is 0 or 1; not a
+    float, though ``1.0 == 1`` (nor a Decimal)."""
+    if value is True or value is False:
+        return int(value)
+    if not isinstance(value, float) and hasattr(value, "__index__"):
+        number = value.__index__()
+        if number in (0, 1):
+            return int(number)
+    raise TypeError(f"expected a bool, got {value!r}")
+
+
 def describe_number(value: int | float) -> str:
     """A number as an error message shows it: a huge int by its size, since printing one of
     over 4,300 digits raises ValueError (and a million-digit one would flood the message)."""
     if isinstance(value, int) and value.bit_length() > 256:
         return f"an int of {value.bit_length()} bits"
     return repr(value)
+
+
+def buffer_bytes(data: Any, source: str) -> bytes:
+    """The raw bytes of any buffer (bytes, bytearray, memoryview, ``array.array``...) that
+    ``source`` gave; anything else, a str above all (a file opened in text mode), is a TypeError."""
+    if data.__class__ is bytes:
+        return bytes(data)  # a no-op for bytes, and typed
+    try:
+        return memoryview(data).tobytes()
+    except TypeError:
+        hint = " (a file opened in text mode? open it with 'rb')" if isinstance(data, str) else ""
+        raise TypeError(f"{source} gave {type(data).__name__}, not bytes{hint}") from None
 
 
 def as_bytes_like(value: Any) -> bytes | bytearray | memoryview:
