@@ -538,12 +538,18 @@ class _Compiler:
             em.line(f"if {t}.__class__ is not dict: raise _Bail")
             em.fixed("H", f"len({t})")
             by_key = node.sort_key
-            entry_key = _first if by_key is None else lambda entry: by_key(entry[0])
-            k, v = src.tmp("k"), src.tmp("v")
-            # by items, not by looking each key up: keys that share a hash make lookups linear
-            with em.block(f"for {k}, {v} in sorted({t}.items(), key={src.const(entry_key, 'key')}):"):
-                self.enc(node.key, k, em, stack)
-                self.enc(node.value, v, em, stack)
+            k = src.tmp("k")
+            if hashes_may_crowd(node.key):  # by items: lookups of keys that share a hash are linear
+                entry_key = _first if by_key is None else lambda entry: by_key(entry[0])
+                v = src.tmp("v")
+                with em.block(f"for {k}, {v} in sorted({t}.items(), key={src.const(entry_key, 'key')}):"):
+                    self.enc(node.key, k, em, stack)
+                    self.enc(node.value, v, em, stack)
+            else:  # sorting bare keys is cheaper, and looking them up costs no more than items
+                key = f", key={src.const(by_key, 'key')}" if by_key else ""
+                with em.block(f"for {k} in sorted({t}{key}):"):
+                    self.enc(node.key, k, em, stack)
+                    self.enc(node.value, f"{t}[{k}]", em, stack)
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
                 unit = src.const(compile_unit(node), "u")

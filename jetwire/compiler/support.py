@@ -21,10 +21,12 @@ def crowded(keys: Any) -> bool:
     """Whether more than MAX_SHARED_HASH of ``keys`` share a hash value (linear, unlike
     putting them in a set); a hash that fails counts too: the interpreter says why."""
     try:
-        counts = collections.Counter(map(hash, keys))
+        hashes = list(map(hash, keys))
     except Exception:
         return True
-    return max(counts.values(), default=0) > MAX_SHARED_HASH
+    if len(set(hashes)) == len(hashes):  # the common case, and a set of ints is cheaper than counts
+        return False
+    return max(collections.Counter(hashes).values()) > MAX_SHARED_HASH
 
 
 class HashCount:
