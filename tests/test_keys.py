@@ -8,6 +8,7 @@ out by hand from those rules, not taken from jetwire."""
 from __future__ import annotations
 
 import enum
+import io
 import ipaddress
 from typing import Any, Optional
 
@@ -223,3 +224,13 @@ def test_encoding_a_map_of_colliding_keys_gives_sorted_bytes() -> None:
     value = {k: 1 for k in reversed(keys)}
     data = jetwire.encode(value, dict[u128, u8])
     assert data == _count(300) + b"".join(k.to_bytes(16, "little") + b"\x01" for k in keys)
+
+
+def test_colliding_keys_refused_from_views_and_files() -> None:
+    data = _u128s(_colliding_u128(100))
+    for source in (memoryview(data), bytearray(data)):
+        with pytest.raises(DecodeError, match="share one hash value") as caught:
+            jetwire.decode(set[u128], source)
+        assert caught.value.offset == 2 + 64 * 16
+    with pytest.raises(DecodeError, match="share one hash value"):
+        jetwire.read_value(set[u128], io.BytesIO(data))
