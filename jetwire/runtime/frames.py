@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 from ..compiler.codegen import Unit, compile_unit
 from ..compiler.plan import HEADER_SIZE, MAX_FRAME_SIZE, FrameNode
 from ..compiler.planner import FRAME_MESSAGE, plan
+from ..compiler.support import buffer_bytes
 from ..errors import DecodeError, SchemaError
 
 __all__ = ["Frame", "FrameError", "FrameReader", "HEADER_SIZE"]
@@ -150,12 +151,15 @@ class FrameReader(Generic[F]):
         return self._have
 
     def feed(self, data: Buffer) -> None:
+        """Takes the next bytes received: bytes or any other buffer (bytearray, memoryview...)."""
+        if data.__class__ is not bytes:  # counted and sliced as bytes, not as an array's items
+            data = buffer_bytes(data, "feed()'s argument")
         if self._skip:
             dropped = min(self._skip, len(data))
             self._skip -= dropped
             data = data[dropped:]
         if data:
-            chunk = data if data.__class__ is bytes else bytes(data)
+            chunk = data
             if self._have == 0:
                 self._cur, self._pos = chunk, 0  # the common case: no copy at all
             else:
