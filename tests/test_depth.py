@@ -160,3 +160,174 @@ def test_nested_options_generate_code_in_linear_time(monkeypatch: pytest.MonkeyP
 def test_nested_plan_labels_and_nodes_stay_small() -> None:
     node = plan(_nest(jw.MAX_TYPE_NESTING, lambda t: list[t]))
     assert node.nesting == jw.MAX_TYPE_NESTING
+
+
+# -- values nested to MAX_DEPTH, in a thread with a small stack ---------------------------------
+
+_SMALL_STACK_SCRIPT = r'''
+import io, json, sys, threading
+from typing import Optional
+import jetwire as jw
+from jetwire import u8
+from jetwire.compiler import interpret
+from jetwire.runtime.classes import flat_repr
+
+@jw.wireformat
+class Link:
+    value: u8
+    next: Optional["Link"]
+
+@jw.wireenum
+class Expr:
+    @jw.wireformat
+    class Lit:
+        value: u8
+
+    @jw.wireformat
+    class Neg:
+        inner: "Expr"
+
+kind, depth, ops = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+
+def make():
+    if kind == "Link":  # each Link is one struct: depth structs inside each other
+        value = None
+        for _ in range(depth):
+            value = Link(0, value)
+        return value, b"\x00\x01" * (depth - 1) + b"\x00\x00"
+    value = Expr.Lit(1)  # an enum and its variant are one level
+    for _ in range(depth - 1):
+        value = Expr.Neg(value)
+    return value, b"\x01" * (depth - 1) + b"\x00\x01"
+
+def run():
+    tp = Link if kind == "Link" else Expr
+    value, data = make()
+    node = jw.Codec(tp).node
+    same = lambda decoded: jw.encode(decoded, tp) == data  # == itself is tested on its own
+    checks = {
+        "decode": lambda: same(jw.decode(tp, data)),
+        "read_value": lambda: same(jw.read_value(tp, io.BytesIO(data))),
+        "interpreter decode": lambda: same(interpret.decode_buffer(node, data, 0, node.label)[0]),
+        "encode": lambda: jw.encode(value, tp) == data,
+        "interpreter encode": lambda: interpret.encode_checked(node, value, node.label) == data,
+        "byte_size": lambda: jw.byte_size(value, tp) == len(data),
+        "explain": lambda: jw.explain(tp, data).splitlines()[-1],
+        "repr": lambda: repr(value) == flat_repr(value) and repr(value).count("(") == depth,
+        "eq": lambda: value == make()[0] and not value != make()[0],
+    }
+    results = {}
+    for op in ops:
+        try:
+            results[op] = checks[op]()
+        except jw.WireError as exc:
+            results[op] = type(exc).__name__ + ": " + exc.reason
+    print(json.dumps(results))
+
+threading.stack_size(128 * 1024)
+thread = threading.Thread(target=run)
+thread.start()
+thread.join()
+'''
+
+_WIRE_OPS = ["decode", "read_value", "interpreter decode", "encode", "interpreter encode", "byte_size", "explain"]
+
+
+def _run_small_stack(tmp_path: Any, kind: str, depth: int, ops: list[str]) -> dict[str, Any]:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "small_stack.py"
+    script.write_text(_SMALL_STACK_SCRIPT)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root}
+    done = subprocess.run(
+        [sys.executable, str(script), kind, str(depth), ",".join(ops)], capture_output=True, text=True, env=env,
+    )
+    assert done.returncode == 0, f"the process died ({done.returncode}): {done.stderr[-2000:]}"
+    results: dict[str, Any] = json.loads(done.stdout)
+    return results
+
+
+@pytest.mark.parametrize("kind", ["Link", "Expr"])
+def test_max_depth_decodes_and_encodes_in_a_thread_with_a_128k_stack(tmp_path: Any, kind: str) -> None:
+    """read_value and explain killed the process (SIGSEGV) at 150 nested structs: each nested
+    decoder was a generator one C call deeper. An enum's variant counted as a second level."""
+    results = _run_small_stack(tmp_path, kind, jw.MAX_DEPTH, [*_WIRE_OPS, "repr", "eq"])
+    explained = results.pop("explain")
+    assert explained.startswith("decoded: ")
+    assert results == dict.fromkeys(results, True)
+
+
+@pytest.mark.parametrize("kind", ["Link", "Expr"])
+def test_one_past_max_depth_is_a_clean_error_in_a_thread_with_a_128k_stack(tmp_path: Any, kind: str) -> None:
+    results = _run_small_stack(tmp_path, kind, jw.MAX_DEPTH + 1, _WIRE_OPS)
+    too_deep = f"nesting too deep: more than {jw.MAX_DEPTH} structs and enums inside each other"
+    for op in ("decode", "read_value", "interpreter decode"):
+        assert results[op] == "DecodeError: " + too_deep
+    for op in ("encode", "interpreter encode"):
+        assert results[op] == "EncodeError: " + too_deep
+    assert too_deep in results["explain"]
+
+
+def test_repr_and_eq_of_deep_values_switch_to_a_loop_with_the_same_answers() -> None:
+    from jetwire.runtime.classes import NESTED_CALLS, flat_eq, flat_repr
+
+    @jw.wireformat
+    class Box:
+        items: list[Box]
+        named: dict[str, Optional[Box]]
+        pair: tuple[u8, Option[u8]]
+
+    def build(depth: int, last: int) -> Box:
+        box = Box([], {}, (last, Some(None)))
+        for i in range(depth):  # through a list, then a dict, in turn
+            if i % 2:
+                box = Box([box, Box([], {"x": None}, (i, None))], {}, (i, Some(i)))
+            else:
+                box = Box([], {"k": box, "j": None}, (i, Some(i)))
+        return box
+
+    shallow, deep = build(4, 0), build(NESTED_CALLS * 3, 0)
+    assert flat_repr(shallow) == repr(shallow)
+    text = repr(deep)
+    assert text.count("Some(value=None)") == 1 and text.count("Box(") == NESTED_CALLS * 3 * 3 // 2 + 1
+    assert deep == build(NESTED_CALLS * 3, 0) and not deep != build(NESTED_CALLS * 3, 0)
+    assert deep != build(NESTED_CALLS * 3, 1)
+    assert flat_eq(deep, build(NESTED_CALLS * 3, 0)) and not flat_eq(deep, build(NESTED_CALLS * 3, 1))
+    loop = Box([], {}, (0, None))
+    loop.items.append(loop)
+    assert repr(loop) == flat_repr(loop) == "test_repr_and_eq_of_deep_values_switch_to_a_loop_with_the_same_answers.<locals>.Box(items=[...], named={}, pair=(0, None))"
+
+
+def test_an_enum_and_its_variant_are_one_level_on_both_paths() -> None:
+    """Expr.Neg(Expr.Neg(...)) stopped at 100: the enum and its variant counted as two."""
+
+    @jw.wireenum
+    class Expr:
+        @jw.wireformat
+        class Lit:
+            value: u8
+
+        @jw.wireformat
+        class Neg:
+            inner: Expr
+
+    for depth, fine in ((jw.MAX_DEPTH, True), (jw.MAX_DEPTH + 1, False)):
+        value: Any = Expr.Lit(1)
+        for _ in range(depth - 1):
+            value = Expr.Neg(value)
+        data = b"\x01" * (depth - 1) + b"\x00\x01"
+        node = plan(Expr)
+        if fine:
+            assert jw.encode(value, Expr) == interpret.encode_checked(node, value, node.label) == data
+            assert jw.encode(jw.decode(Expr, data), Expr) == data
+            assert jw.encode(interpret.decode_buffer(node, data, 0, node.label)[0], Expr) == data
+        else:
+            with pytest.raises(jw.EncodeError, match="nesting too deep"):
+                jw.encode(value, Expr)
+            with pytest.raises(jw.DecodeError, match="nesting too deep"):
+                jw.decode(Expr, data)

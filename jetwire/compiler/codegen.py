@@ -1450,7 +1450,8 @@ def _table(src: _Source, mapping: dict[Any, str]) -> str:
 
 
 def _dec_variant(comp: _Compiler, vnode: Node, dm: _Dec, target: str) -> None:
-    comp.reset(1)  # the union's own level
+    # the union's own level, which a variant's struct shares (it counts it, as the interpreter does)
+    comp.reset(0 if isinstance(vnode, StructNode) else 1)
     if isinstance(vnode, StructNode):
         comp.dec_struct_fields(vnode, target, dm, (vnode,))
     else:
@@ -1459,10 +1460,10 @@ def _dec_variant(comp: _Compiler, vnode: Node, dm: _Dec, target: str) -> None:
 
 
 def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:
-    comp.reset(1)  # the union's own level
+    # the union's own level, which a variant's struct shares (it counts it, as the interpreter does)
+    comp.reset(0 if isinstance(vnode, StructNode) else 1)
     if isinstance(vnode, StructNode):
-        comp.deepest = 2
-    if isinstance(vnode, StructNode):
+        comp.deepest = 1
         for f in vnode.wire_fields:
             assert f.node is not None
             comp.enc(f.node, f"_v.{f.name}", em, (vnode,))
