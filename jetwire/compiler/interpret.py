@@ -8,6 +8,7 @@ streams: decoding is a generator that asks for exactly the bytes it needs next.
 
 from __future__ import annotations
 
+import collections
 import collections.abc
 import ipaddress
 import struct
@@ -71,10 +72,22 @@ def render_path(path: Path) -> str:
 
 
 class Trace:
-    """What ``explain`` shows: one entry per value read, with its bytes."""
+    """What ``explain`` shows: one entry per value read, with its bytes; past ``keep`` entries,
+    only the first and the last ``keep``, so that its memory does not grow with the input."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 1000) -> None:
         self.entries: list[tuple[int, int, str, str]] = []  # offset, length, path, shown value
+        self.last: collections.deque[tuple[int, int, str, str]] = collections.deque(maxlen=keep)
+        self.keep = keep
+        self.left_out = 0  # entries between ``entries`` and ``last``
+
+    def add(self, entry: tuple[int, int, str, str]) -> None:
+        if len(self.entries) < self.keep:
+            self.entries.append(entry)
+            return
+        if len(self.last) == self.keep:
+            self.left_out += 1
+        self.last.append(entry)
 
 
 class DecodeState:
@@ -102,7 +115,7 @@ def _take(n: int, path: Path, st: DecodeState, what: str) -> Steps:
 
 def _note(st: DecodeState, start: int, path: Path, shown: Any) -> None:
     if st.trace is not None:
-        st.trace.entries.append((start, st.offset - start, render_path(path), shown))
+        st.trace.add((start, st.offset - start, render_path(path), shown))
 
 
 def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:
