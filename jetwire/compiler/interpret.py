@@ -105,6 +105,19 @@ def _fail(reason: str, path: Path, offset: int) -> DecodeError:
     return DecodeError(reason, render_path(path), offset)
 
 
+def _read_int(node: IntNode, raw: bytes, path: Path, st: DecodeState) -> int:
+    """The int in ``raw``, the bytes asked for ``node``, as ``_take`` would check them."""
+    k = node.kind
+    if len(raw) < k.size:
+        raise _fail(f"unexpected end of data: {k.name} needs {byte_count(k.size)}, {len(raw)} left", path, st.offset)
+    start = st.offset
+    st.offset += k.size
+    value = int.from_bytes(raw, "little", signed=k.signed)
+    if st.trace is not None:
+        _note(st, start, path, repr(value))
+    return value
+
+
 def _take(n: int, path: Path, st: DecodeState, what: str) -> Steps:
     data = yield n
     if len(data) < n:
@@ -148,13 +161,9 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:
 
 def _steps(node: Node, path: Path, st: DecodeState) -> Any:  # noqa: C901 - one dispatch
     start = st.offset
+    value: Any
     if isinstance(node, IntNode):
-        k = node.kind
-        raw = yield from _take(k.size, path, st, k.name)
-        st.offset += k.size
-        value: Any = int.from_bytes(raw, "little", signed=k.signed)
-        _note(st, start, path, repr(value))
-        return value
+        return _read_int(node, (yield node.kind.size), path, st)
     if isinstance(node, FloatNode):
         raw = yield from _take(node.kind.size, path, st, node.kind.name)
         st.offset += node.kind.size
@@ -218,9 +227,13 @@ def _steps(node: Node, path: Path, st: DecodeState) -> Any:  # noqa: C901 - one 
         each = entries_may_take_no_bytes(node)  # then an entry that read nothing counts as one
         if isinstance(node, SeqNode):
             items = []
+            elem = node.elem
             for i in range(count):
                 at = st.offset
-                items.append((yield _steps(node.elem, path + (f"[{i}]",), st)))
+                if elem.__class__ is IntNode:  # read here: a decoder of its own costs more than the int
+                    items.append(_read_int(elem, (yield elem.kind.size), path + (f"[{i}]",), st))
+                else:
+                    items.append((yield _steps(elem, path + (f"[{i}]",), st)))
                 if each and st.offset == at:
                     _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
             return items if node.container is list else node.container(items)
@@ -267,8 +280,12 @@ def _steps(node: Node, path: Path, st: DecodeState) -> Any:  # noqa: C901 - one 
         _deeper(st, path)
         values = []
         for f in node.wire_fields:
-            assert f.node is not None
-            values.append((yield _steps(f.node, path + (f".{f.name}",), st)))
+            field = f.node
+            assert field is not None
+            if field.__class__ is IntNode:  # read here: a decoder of its own costs more than the int
+                values.append(_read_int(field, (yield field.kind.size), path + (f".{f.name}",), st))
+            else:
+                values.append((yield _steps(field, path + (f".{f.name}",), st)))
         st.depth -= 1
         try:
             return node.construct(values)
@@ -543,7 +560,8 @@ def _encode_one(  # noqa: C901 - one dispatch
         _count(len(value), fail, out)
         elem = node.elem
         items = value if value.__class__ is list or value.__class__ is tuple else list(value)  # a deque indexes slowly
-        for i in range(len(items) - 1, -1, -1):
+        ints_done = _write_ints(elem, items, out) if isinstance(elem, IntNode) else 0
+        for i in range(len(items) - 1, ints_done - 1, -1):
             push((elem, items[i], path + (f"[{i}]",), depth))
     elif isinstance(node, SetNode):
         if not isinstance(value, collections.abc.Set):
@@ -588,6 +606,8 @@ def _encode_one(  # noqa: C901 - one dispatch
             except AttributeError:  # said where the field's bytes would have gone
                 fields.append((_Missing(f"{node.label} has no attribute {f.name!r}"), None, path, depth))
                 break
+            if not fields and isinstance(f.node, IntNode) and _write_ints(f.node, (field_value,), out):
+                continue  # a plain int, written at once rather than as a task
             fields.append((f.node, field_value, path + (f".{f.name}",), depth))
         for task in reversed(fields):
             push(task)
@@ -637,6 +657,18 @@ def _encode_one(  # noqa: C901 - one dispatch
         raise fail(node.label)
     else:
         raise AssertionError(f"no encoder for {node!r}")
+
+
+def _write_ints(node: IntNode, items: Any, out: bytearray) -> int:
+    """Writes the leading ``items`` that are plain ints in range; returns how many. The rest
+    (bools, ``__index__`` objects, errors) take the general way."""
+    k = node.kind
+    low, high, size, signed = k.min, k.max, k.size, k.signed
+    for i, item in enumerate(items):
+        if item.__class__ is not int or not low <= item <= high:
+            return i
+        out += item.to_bytes(size, "little", signed=signed)
+    return len(items)
 
 
 class _Missing(Node):
