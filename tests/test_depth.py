@@ -353,3 +353,29 @@ def test_explain_shows_the_first_and_last_thousand_values_in_bounded_memory() ->
     assert peak < 60 * len(data)  # the decoded list and its repr: 39 bytes per input byte
     bad = jw.explain(list[jw.u16], data[:-1]).splitlines()
     assert bad[-1].startswith("131070  fe") and "unexpected end of data" in bad[-1]
+
+
+def test_to_builtins_and_convert_count_an_enum_and_its_variant_as_one_level() -> None:
+    @jw.wireenum
+    class Chain:
+        @jw.wireformat
+        class End:
+            pass
+
+        @jw.wireformat
+        class Link:
+            next: Chain
+
+    def chain(depth: int) -> Any:
+        value: Any = Chain.End()
+        for _ in range(depth - 1):
+            value = Chain.Link(value)
+        return value
+
+    deepest = chain(jw.MAX_DEPTH)
+    data = jw.to_builtins(deepest)
+    assert jw.convert(data, Chain) == deepest
+    with pytest.raises(jw.ConvertError, match="nesting too deep"):
+        jw.to_builtins(chain(jw.MAX_DEPTH + 1))
+    with pytest.raises(jw.ConvertError, match="nesting too deep"):
+        jw.convert({"Link": {"next": data}}, Chain)
