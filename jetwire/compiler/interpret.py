@@ -641,9 +641,8 @@ def _encode_one(  # noqa: C901 - one dispatch
             except Exception as exc:
                 raise fail(f"conversion to {node.inner.label} failed: {exc!r}") from exc
         push((node.inner, value, path, depth))
-    elif node is _RESUME:
-        struct_node, index, struct_value = value
-        _encode_fields(struct_node, struct_value, index, path, depth, out, push)
+    elif isinstance(node, _Resume):
+        _encode_fields(node.struct, value, node.index, path, depth, out, push)
     else:
         raise AssertionError(f"no encoder for {node!r}")
 
@@ -677,13 +676,19 @@ def _encode_fields(
         if isinstance(field, IntNode) and _write_ints(field, (field_value,), out):
             continue
         if index + 1 < len(fields):
-            push((_RESUME, (node, index + 1, value), path, depth))
+            push((_Resume(node, index + 1), value, path, depth))  # the value stays the struct's
         push((field, field_value, path + (f".{f.name}",), depth))
         return
 
 
-# A task's node that says: the rest of a struct's fields, its value (struct, index, instance)
-_RESUME = Node("the rest of a struct", None, 0, object)
+class _Resume(Node):
+    """A task's node: the fields of ``struct`` from ``index`` on (a marker, not a wire type)."""
+
+    __slots__ = ("index", "struct")
+
+    def __init__(self, struct: StructNode, index: int) -> None:  # no Node fields: one per struct met
+        self.struct = struct
+        self.index = index
 
 
 def _encode_frame(node: FrameNode, value: Any, path: Path, out: bytearray, depth: int) -> None:
