@@ -170,12 +170,23 @@ from typing import Optional
 import jetwire as jw
 from jetwire import u8
 from jetwire.compiler import interpret
-from jetwire.runtime.classes import flat_repr
+from jetwire.runtime.classes import flat_hash, flat_repr
 
 @jw.wireformat
 class Link:
     value: u8
     next: Optional["Link"]
+
+@jw.wireformat(frozen=True)
+class Frozen:
+    value: u8
+    next: Optional["Frozen"]
+
+def frozen_chain():
+    value = None
+    for i in range(depth):
+        value = Frozen(i % 256, value)
+    return value
 
 @jw.wireenum
 class Expr:
@@ -215,6 +226,7 @@ def run():
         "explain": lambda: jw.explain(tp, data).splitlines()[-1],
         "repr": lambda: repr(value) == flat_repr(value) and repr(value).count("(") == depth,
         "eq": lambda: value == make()[0] and not value != make()[0],
+        "hash": lambda: hash(frozen_chain()) == hash(frozen_chain()) == flat_hash(frozen_chain()),
     }
     results = {}
     for op in ops:
@@ -224,7 +236,9 @@ def run():
             results[op] = type(exc).__name__ + ": " + exc.reason
     print(json.dumps(results))
 
-threading.stack_size(128 * 1024)
+# Python 3.10's calls between Python functions each take C stack, its generated code's too:
+# it needs 192 KiB (docs/design.md, "Depth and the stack"); 3.11 and later need 128 KiB
+threading.stack_size((128 if sys.version_info >= (3, 11) else 192) * 1024)
 thread = threading.Thread(target=run)
 thread.start()
 thread.join()
@@ -256,7 +270,7 @@ def _run_small_stack(tmp_path: Any, kind: str, depth: int, ops: list[str]) -> di
 def test_max_depth_decodes_and_encodes_in_a_thread_with_a_128k_stack(tmp_path: Any, kind: str) -> None:
     """read_value and explain killed the process (SIGSEGV) at 150 nested structs: each nested
     decoder was a generator one C call deeper. An enum's variant counted as a second level."""
-    results = _run_small_stack(tmp_path, kind, jw.MAX_DEPTH, [*_WIRE_OPS, "repr", "eq"])
+    results = _run_small_stack(tmp_path, kind, jw.MAX_DEPTH, [*_WIRE_OPS, "repr", "eq", "hash"])
     explained = results.pop("explain")
     assert explained.startswith("decoded: ")
     assert results == dict.fromkeys(results, True)
@@ -379,3 +393,24 @@ def test_to_builtins_and_convert_count_an_enum_and_its_variant_as_one_level() ->
         jw.to_builtins(chain(jw.MAX_DEPTH + 1))
     with pytest.raises(jw.ConvertError, match="nesting too deep"):
         jw.convert({"Link": {"next": data}}, Chain)
+
+
+def test_hash_of_deep_frozen_values_continues_in_a_loop_with_the_same_number() -> None:
+    from jetwire.runtime.classes import NESTED_CALLS, flat_hash
+
+    @jw.wireformat(frozen=True)
+    class Node:
+        label: str
+        pair: tuple[u8, Optional[Node]]
+        tags: frozenset[u8]
+        extra: Option[Optional[u8]]
+        weight: float
+
+    value = None
+    for i in range(NESTED_CALLS * 3):
+        value = Node(str(i), (i, value), frozenset({i}), Some(None) if i % 3 else Some(i), i / 7)
+    assert value is not None
+    shallow = Node("x", (1, None), frozenset(), None, -0.0)
+    assert flat_hash(shallow) == hash(("x", (1, None), frozenset(), None, -0.0))
+    assert hash(value) == flat_hash(value)
+    assert len({value, Node(value.label, value.pair, value.tags, value.extra, value.weight)}) == 1

@@ -622,19 +622,7 @@ def _encode_one(  # noqa: C901 - one dispatch
     elif isinstance(node, StructNode):
         if not isinstance(value, node.cls):
             raise fail(f"expected {node.label}, got {type(value).__name__}")
-        fields: list[_Task] = []
-        for f in node.wire_fields:
-            assert f.node is not None
-            try:
-                field_value = getattr(value, f.name)
-            except AttributeError:  # said where the field's bytes would have gone
-                fields.append((_Missing(f"{node.label} has no attribute {f.name!r}"), None, path, depth))
-                break
-            if not fields and isinstance(f.node, IntNode) and _write_ints(f.node, (field_value,), out):
-                continue  # a plain int, written at once rather than as a task
-            fields.append((f.node, field_value, path + (f".{f.name}",), depth))
-        for task in reversed(fields):
-            push(task)
+        _encode_fields(node, value, 0, path, depth, out, push)
     elif isinstance(node, UnionNode):
         variant = node.variant_of(value)
         if variant is None:
@@ -677,8 +665,8 @@ def _encode_one(  # noqa: C901 - one dispatch
             except Exception as exc:
                 raise fail(f"conversion to {node.inner.label} failed: {exc!r}") from exc
         push((node.inner, value, path, depth))
-    elif isinstance(node, _Missing):
-        raise fail(node.label)
+    elif isinstance(node, _Resume):
+        _encode_fields(node.struct, value, node.index, path, depth, out, push)
     else:
         raise AssertionError(f"no encoder for {node!r}")
 
@@ -695,13 +683,36 @@ def _write_ints(node: IntNode, items: Any, out: bytearray) -> int:
     return len(items)
 
 
-class _Missing(Node):
-    """A task that fails where a missing field's bytes would have been written."""
+def _encode_fields(
+    node: StructNode, value: Any, start: int, path: Path, depth: int, out: bytearray, push: Callable[[_Task], None]
+) -> None:
+    """Writes the fields of ``value`` from ``start`` on: plain ints at once; at the first other
+    field, pushes the rest of the struct as a task, then that field (written first)."""
+    fields = node.wire_fields
+    for index in range(start, len(fields)):
+        f = fields[index]
+        try:
+            field_value = getattr(value, f.name)
+        except AttributeError:
+            raise EncodeError(f"{node.label} has no attribute {f.name!r}", render_path(path), len(out)) from None
+        field = f.node
+        assert field is not None
+        if isinstance(field, IntNode) and _write_ints(field, (field_value,), out):
+            continue
+        if index + 1 < len(fields):
+            push((_Resume(node, index + 1), value, path, depth))  # the value stays the struct's
+        push((field, field_value, path + (f".{f.name}",), depth))
+        return
 
-    __slots__ = ()
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, None, 0, object)
+class _Resume(Node):
+    """A task's node: the fields of ``struct`` from ``index`` on (a marker, not a wire type)."""
+
+    __slots__ = ("index", "struct")
+
+    def __init__(self, struct: StructNode, index: int) -> None:  # no Node fields: one per struct met
+        self.struct = struct
+        self.index = index
 
 
 def _encode_frame(node: FrameNode, value: Any, path: Path, out: bytearray, depth: int) -> None:

@@ -390,7 +390,70 @@ from ..markers import Some as _Some  # noqa: E402 - after the helpers that name 
 
 def _hash_fn(cls: type) -> Any:
     names = [f.name for f in dataclasses.fields(cls) if (f.compare if f.hash is None else f.hash)]
-    return _compile(cls, "__hash__", "self", [f"return hash({_tuple('self', names)})"], {})
+    nested = _compile(cls, "__hash__", "self", [f"return hash({_tuple('self', names)})"], {})
+    if sys.hash_info.width != 64:  # flat_hash follows the 64-bit tuple hash
+        return nested
+
+    def hash_(self: Any) -> int:
+        depth = getattr(_nesting, "hash", 0)
+        if depth >= NESTED_CALLS:
+            return flat_hash(self)
+        _nesting.hash = depth + 1
+        try:
+            return nested(self)  # type: ignore[no-any-return]
+        finally:
+            _nesting.hash = depth
+
+    hash_.__name__, hash_.__qualname__ = "__hash__", nested.__qualname__
+    hash_.__wrapped__ = nested  # type: ignore[attr-defined]
+    hash_.jetwire_fields = tuple(names)  # type: ignore[attr-defined]
+    return hash_
+
+
+# CPython's tuple hash (xxHash's mixing, Objects/tupleobject.c), which a frozen class's
+# ``hash((self.a, self.b))`` computes: flat_hash must give the very same number, or one value
+# would hash differently depending on how deep the call that hashes it is.
+_PRIME_1, _PRIME_2, _PRIME_5 = 11400714785074694791, 14029467366897019727, 2870177450012600261
+_MASK = (1 << 64) - 1
+
+
+def _hashed_parts(value: Any) -> tuple[Any, ...] | None:
+    cls = value.__class__
+    if cls is tuple:
+        return value  # type: ignore[no-any-return]
+    fields = _fields_of(cls, "__hash__")
+    if fields is None:
+        return None
+    return tuple(getattr(value, name) for name in fields)
+
+
+def flat_hash(root: Any) -> int:
+    """``hash(root)`` for a frozen class with a generated ``__hash__``, through the frozen
+    classes, tuples and ``Some`` inside it, in a loop: the same number, whatever the depth."""
+    parts = _hashed_parts(root)
+    assert parts is not None
+    open_tuples: list[list[Any]] = [[parts, 0, _PRIME_5]]  # the parts, the next one, the hash so far
+    while True:
+        top = open_tuples[-1]
+        parts, index, acc = top
+        if index < len(parts):
+            inner = _hashed_parts(parts[index])
+            if inner is not None:
+                open_tuples.append([inner, 0, _PRIME_5])
+                continue
+            lane = hash(parts[index]) & _MASK
+        else:
+            acc = (acc + (len(parts) ^ (_PRIME_5 ^ 3527539))) & _MASK
+            done = 1546275796 if acc == _MASK else acc
+            open_tuples.pop()
+            if not open_tuples:
+                return done - (1 << 64) if done >= 1 << 63 else done
+            top = open_tuples[-1]
+            parts, index, acc = top
+            lane = done
+        acc = (acc + lane * _PRIME_2) & _MASK
+        acc = ((acc << 31) | (acc >> 33)) & _MASK
+        top[1], top[2] = index + 1, (acc * _PRIME_1) & _MASK
 
 
 def _doc(cls: type) -> str:
