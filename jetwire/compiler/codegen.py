@@ -730,27 +730,35 @@ class _Compiler:
             em.fixed("H", 2, n)
             em.flush()
             _spend_zero_width(node, n, em)
-            crowdable = hashes_may_crowd(node.key)
-            keys, values = src.tmp("ks"), src.tmp("vs")
-            if crowdable:  # keys are counted by hash before any is inserted
-                em.line(f"{keys} = []")
-                em.line(f"{values} = []")
-            else:
+            def insert_each() -> None:
                 em.line(f"{target} = {{}}")
-            with em.block(f"for _ in range({n}):"):
-                at = _entry_start(node, em)
-                self.dec(node.key, k, em, stack)
-                self.dec(node.value, v, em, stack)
-                em.flush()
-                _spend_if_nothing_read(at, em)
-                if crowdable:
-                    em.line(f"{keys}.append({k})")
-                    em.line(f"{values}.append({v})")
-                else:
+                with em.block(f"for _ in range({n}):"):
+                    at = _entry_start(node, em)
+                    self.dec(node.key, k, em, stack)
+                    self.dec(node.value, v, em, stack)
+                    em.flush()
+                    _spend_if_nothing_read(at, em)
                     em.line(f"{target}[{k}] = {v}")
-            if crowdable:
-                _refuse_crowded(node.key, n, keys, em)
-                em.line(f"{target} = dict(zip({keys}, {values}))")
+
+            if not hashes_may_crowd(node.key):
+                insert_each()
+            else:  # past MAX_SHARED_HASH entries, keys are counted by hash before any is inserted
+                with em.block(f"if {n} <= {MAX_SHARED_HASH}:"):
+                    insert_each()
+                with em.block("else:"):
+                    keys, values = src.tmp("ks"), src.tmp("vs")
+                    em.line(f"{keys} = []")
+                    em.line(f"{values} = []")
+                    with em.block(f"for _ in range({n}):"):
+                        at = _entry_start(node, em)
+                        self.dec(node.key, k, em, stack)
+                        self.dec(node.value, v, em, stack)
+                        em.flush()
+                        _spend_if_nothing_read(at, em)
+                        em.line(f"{keys}.append({k})")
+                        em.line(f"{values}.append({v})")
+                    em.line(f"if {src.const(support.crowded, 'crowded')}({keys}): raise _Bail")
+                    em.line(f"{target} = dict(zip({keys}, {values}))")
             em.line(f"if len({target}) != {n}: raise _Bail")
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
