@@ -12,6 +12,7 @@ from .compiler.plan import (
     MAX_DATA_BYTES,
     MAX_DEPTH,
     MAX_ELEMENTS,
+    MAX_SHARED_HASH,
     MAX_STRING_BYTES,
     MAX_TYPE_NESTING,
     MAX_ZERO_WIDTH_ELEMENTS,
@@ -103,6 +104,6 @@ __all__ = [
     "IpAddr", "SocketAddr", "SocketAddrV4", "SocketAddrV6", "Url",
     "Error", "Backtrace", "BacktraceFrame", "FieldPair", "Level", "LevelCodec",
     "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES", "MAX_DEPTH", "MAX_ZERO_WIDTH_ELEMENTS",
-    "MAX_TYPE_NESTING",
+    "MAX_TYPE_NESTING", "MAX_SHARED_HASH",
     "to_builtins", "convert", "ConvertError",
 ]
