@@ -534,3 +534,27 @@ def test_an_annotation_that_is_not_an_expression_is_named(annotation: str) -> No
     exec(compile(f"class Broken:\n    x: {annotation}\n", "broken", "exec", dont_inherit=True), namespace)
     with pytest.raises(jw.SchemaError, match=r"Broken\.x: the annotation 'u32 \+' is not a type expression"):
         wireformat(namespace["Broken"])
+
+
+def test_a_recursive_class_declared_again_in_a_loop_refers_to_itself() -> None:
+    # The declaring function's names, taken when the class is decorated, still bind "Tree" to
+    # the previous round's class: the class's own name must win.
+    made = []
+    for round_ in range(3):
+
+        @wireformat
+        class Tree:
+            value: u8
+            kids: list["Tree"]  # noqa: UP037 - a string inside the (postponed) annotation
+
+        @wireformat
+        class Bush:
+            value: u8
+            kids: list[Bush]  # only the postponed annotation is a string
+
+        tree = Tree(round_, [Tree(9, [])])
+        assert Tree.decode(tree.encode()) == tree
+        bush = Bush(round_, [Bush(9, [])])
+        assert Bush.decode(bush.encode()) == bush
+        made.append(Tree)
+    assert len(set(made)) == 3

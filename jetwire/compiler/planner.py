@@ -257,7 +257,9 @@ def resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
     for c in _planning:
         ns.setdefault(c.__name__, c)
     ns.update(localns)
-    ns.setdefault(cls.__name__, cls)
+    # A class's own name means the class, whatever the declaring function's names held when it
+    # was decorated: declared again in a loop, the name was still bound to the last round's class.
+    ns[cls.__name__] = cls
     wanted = set(getattr(cls, "__dataclass_fields__", ()))
     hints: dict[str, Any] = {}
     for base in cls.__mro__:
@@ -486,10 +488,13 @@ def _resolve_forward(ref: str | ForwardRef) -> Any:
         if module is not None:
             ns.update(vars(module))
     for c in _planning:
-        ns[c.__name__] = c
         info = class_info(c)
         if info is not None:
             ns.update(info.localns)
+    # The classes being planned are named last: a name taken from the declaring function when a
+    # class was decorated may still be bound to the class of an earlier round of a loop.
+    for c in _planning:
+        ns[c.__name__] = c
     code = _annotation(name)
     try:
         return eval(code, ns)  # noqa: S307 - a type expression from the user's own annotations
