@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import ipaddress
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence, Set
 from typing import Any, TypeVar, overload
@@ -24,6 +25,7 @@ from .compiler.plan import (
     MAX_DATA_BYTES,
     MAX_DEPTH,
     MAX_ELEMENTS,
+    MAX_SHARED_HASH,
     MAX_STRING_BYTES,
     BoolNode,
     BytesNode,
@@ -46,11 +48,14 @@ from .compiler.plan import (
     UnionNode,
     UnitNode,
     UrlNode,
+    hashes_may_crowd,
 )
 from .compiler.support import (
+    HashCount,
     NeedMore,
     ReplayReader,
     as_bytes_like,
+    bool_arg,
     datetime_to_ms,
     f32_from_bits,
     f32_to_bits,
@@ -233,9 +238,10 @@ def _as_f32(number: float) -> float:
 
 
 def _dump_bool(node: BoolNode, value: Any, depth: int) -> bool:
-    if value is not True and value is not False and value not in (0, 1):
-        raise _Problem(f"expected a bool, got {_show(value)}")
-    return bool(value)
+    try:
+        return bool(bool_arg(value))
+    except TypeError:
+        raise _Problem(f"expected a bool, got {_show(value)}") from None
 
 
 def _dump_unit(node: UnitNode, value: Any, depth: int) -> None:
@@ -317,6 +323,9 @@ def _dump_seq(node: SeqNode, value: Any, depth: int) -> list[Any]:
     return out
 
 
+_first = operator.itemgetter(0)
+
+
 def _ordered(items: Any, key: Callable[[Any], Any] | None) -> list[Any]:
     """In wire order, so the same value always gives the same data."""
     try:
@@ -342,15 +351,17 @@ def _dump_map(node: MapNode, value: Any, depth: int) -> dict[str, Any] | list[li
     if not isinstance(value, Mapping):
         raise _Problem(f"expected a dict, got {type(value).__name__}")
     _count(len(value))
-    keys = _ordered(value, node.sort_key)
+    by_key = node.sort_key
+    # by items, not by looking each key up: keys that share a hash make lookups linear
+    entries = _ordered(value.items(), _first if by_key is None else lambda entry: by_key(entry[0]))
     pairs = []
-    for i, key in enumerate(keys):
+    for i, (key, item) in enumerate(entries):
         try:
             spelled = _dump(node.key, key, depth)
         except _Problem as problem:
             raise _at(problem, f"[{i}].key") from None
         try:
-            pairs.append([spelled, _dump(node.value, value[key], depth)])
+            pairs.append([spelled, _dump(node.value, item, depth)])
         except _Problem as problem:
             raise _at(problem, f"[{key!r}]") from None
     if not _spelled_as_string(node.key):
@@ -725,15 +736,25 @@ def _load_seq(node: SeqNode, obj: Any, depth: int) -> list[Any] | tuple[Any, ...
 def _load_set(node: SetNode, obj: Any, depth: int) -> set[Any] | frozenset[Any]:
     items = _sized(obj, "a list")
     found: set[Any] = set()
+    hashes = _hash_count(node.elem, len(items))
     for i, item in enumerate(items):
         try:
             value = _load(node.elem, item, depth)
+            if hashes is not None and not hashes.add(value):
+                raise _Problem(_CROWDED)
             if value in found:
                 raise _Problem(f"duplicate element {value!r} in a set")
             found.add(value)
         except _Problem as problem:
             raise _at(problem, f"[{i}]") from None
     return found if node.container is set else frozenset(found)
+
+
+_CROWDED = f"more than {MAX_SHARED_HASH} keys share one hash value: refused, since inserting them takes quadratic time"
+
+
+def _hash_count(key: Node, count: int) -> HashCount | None:
+    return HashCount() if count > MAX_SHARED_HASH and hashes_may_crowd(key) else None
 
 
 def _load_map(node: MapNode, obj: Any, depth: int) -> dict[Any, Any]:
@@ -747,12 +768,15 @@ def _load_map(node: MapNode, obj: Any, depth: int) -> dict[Any, Any]:
     else:
         pairs = _sized(obj, "a list of [key, value] pairs")
     out: dict[Any, Any] = {}
+    hashes = _hash_count(node.key, len(pairs))
     for i, pair in enumerate(pairs):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise _at(_Problem(f"expected a [key, value] pair, got {_show(pair)}"), f"[{i}]")
         raw_key, raw_value = pair
         try:
             key = _load(node.key, raw_key, depth)
+            if hashes is not None and not hashes.add(key):
+                raise _Problem(_CROWDED)
             if key in out:
                 raise _Problem(f"duplicate key {key!r} in a map")
         except _Problem as problem:

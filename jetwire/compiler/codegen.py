@@ -14,6 +14,7 @@ import dataclasses
 import ipaddress
 import itertools
 import linecache
+import operator
 import re
 import struct
 import threading
@@ -28,6 +29,7 @@ from .plan import (
     HEADER_SIZE,
     MAX_DATA_BYTES,
     MAX_DEPTH,
+    MAX_SHARED_HASH,
     MAX_ZERO_WIDTH_ELEMENTS,
     BoolNode,
     BytesNode,
@@ -51,6 +53,7 @@ from .plan import (
     UnitNode,
     UrlNode,
     entries_may_take_no_bytes,
+    hashes_may_crowd,
     reaches_zero_width,
     zero_width_entries,
 )
@@ -141,9 +144,10 @@ class Unit:
 
     def __getattr__(self, name: str) -> Any:  # a function of a group not compiled yet
         make = self._pending.get(name)
-        if make is None:
-            raise AttributeError(f"{type(self).__name__} has no {name!r}")
-        make()
+        if make is not None:
+            make()
+        # without a pending group, another thread may have compiled it since the lookup that
+        # brought us here: look again rather than report it missing
         return object.__getattribute__(self, name)
 
     def compile_all(self) -> None:
@@ -444,7 +448,8 @@ class _Compiler:
             else:
                 em.fixed("d", t)
         elif isinstance(node, BoolNode):
-            em.fixed("B", f"_BOOLB[{expr}]")
+            t = em.bind(expr)  # a dict lookup alone would take 1.0, equal to 1
+            em.fixed("B", f"(_BOOLB[{t}] if {t}.__class__ is bool else {src.const(support.bool_arg, 'boolarg')}({t}))")
         elif isinstance(node, UnitNode):
             em.line(f"if {expr} is not None: raise _Bail")
         elif isinstance(node, (StrNode, UrlNode)):
@@ -532,11 +537,19 @@ class _Compiler:
             t = em.bind(expr)
             em.line(f"if {t}.__class__ is not dict: raise _Bail")
             em.fixed("H", f"len({t})")
-            key = f", key={src.const(node.sort_key, 'key')}" if node.sort_key else ""
+            by_key = node.sort_key
             k = src.tmp("k")
-            with em.block(f"for {k} in sorted({t}{key}):"):
-                self.enc(node.key, k, em, stack)
-                self.enc(node.value, f"{t}[{k}]", em, stack)
+            if hashes_may_crowd(node.key):  # by items: lookups of keys that share a hash are linear
+                entry_key = _first if by_key is None else lambda entry: by_key(entry[0])
+                v = src.tmp("v")
+                with em.block(f"for {k}, {v} in sorted({t}.items(), key={src.const(entry_key, 'key')}):"):
+                    self.enc(node.key, k, em, stack)
+                    self.enc(node.value, v, em, stack)
+            else:  # sorting bare keys is cheaper, and looking them up costs no more than items
+                key = f", key={src.const(by_key, 'key')}" if by_key else ""
+                with em.block(f"for {k} in sorted({t}{key}):"):
+                    self.enc(node.key, k, em, stack)
+                    self.enc(node.value, f"{t}[{k}]", em, stack)
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
                 unit = src.const(compile_unit(node), "u")
@@ -687,6 +700,7 @@ class _Compiler:
                     _spend_if_nothing_read(at, em)
                     em.line(f"{ap}({x})")
             if isinstance(node, SetNode):
+                _refuse_crowded(node.elem, n, into, em)
                 em.line(f"{target} = {node.container.__name__}({into})")
                 em.line(f"if len({target}) != {n}: raise _Bail")
             elif node.container is tuple:
@@ -698,14 +712,27 @@ class _Compiler:
             em.fixed("H", 2, n)
             em.flush()
             _spend_zero_width(node, n, em)
-            em.line(f"{target} = {{}}")
+            crowdable = hashes_may_crowd(node.key)
+            keys, values = src.tmp("ks"), src.tmp("vs")
+            if crowdable:  # keys are counted by hash before any is inserted
+                em.line(f"{keys} = []")
+                em.line(f"{values} = []")
+            else:
+                em.line(f"{target} = {{}}")
             with em.block(f"for _ in range({n}):"):
                 at = _entry_start(node, em)
                 self.dec(node.key, k, em, stack)
                 self.dec(node.value, v, em, stack)
                 em.flush()
                 _spend_if_nothing_read(at, em)
-                em.line(f"{target}[{k}] = {v}")
+                if crowdable:
+                    em.line(f"{keys}.append({k})")
+                    em.line(f"{values}.append({v})")
+                else:
+                    em.line(f"{target}[{k}] = {v}")
+            if crowdable:
+                _refuse_crowded(node.key, n, keys, em)
+                em.line(f"{target} = dict(zip({keys}, {values}))")
             em.line(f"if len({target}) != {n}: raise _Bail")
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
@@ -853,11 +880,26 @@ def compile_unit(node: Node) -> Unit:
     unit = getattr(node, "unit", None)
     if unit is not None:
         return unit  # type: ignore[no-any-return]
-    unit = Unit(node)
-    if isinstance(node, (StructNode, UnionNode, FrameNode)):
-        node.unit = unit  # before compiling: recursive types find it
-    _compile(unit, node)
-    return unit
+    with _compile_lock:
+        # node.unit is read without the lock, so it is set only once the unit is complete; a
+        # unit being built is found here by the thread building it (recursive types)
+        unit = getattr(node, "unit", None) or _building.get(id(node))
+        if unit is not None:
+            return unit
+        unit = Unit(node)
+        if not isinstance(node, (StructNode, UnionNode, FrameNode)):
+            _compile(unit, node)  # a unit of its own for each caller, shared by none
+            return unit
+        _building[id(node)] = unit
+        try:
+            _compile(unit, node)
+        finally:
+            del _building[id(node)]
+        node.unit = unit
+        return unit
+
+
+_building: dict[int, Unit] = {}  # units being compiled, by id of their node; under _compile_lock
 
 
 def _compile(unit: Unit, node: Node) -> None:
@@ -873,6 +915,7 @@ def _compile(unit: Unit, node: Node) -> None:
     src.ns["_view"] = _view
     src.ns["_leftover"] = _leftover
     src.ns["_bad_offset"] = _bad_offset
+    src.ns["_offset_arg"] = _offset_arg
 
     def slow_encode(value: Any) -> bytes:
         return encode_checked(node, value, root)
@@ -1029,6 +1072,16 @@ def _spend_zero_width(node: Node, count: str, em: _Dec) -> None:
         em.line("if _z[0] < 0: raise _Bail")
 
 
+def _refuse_crowded(key: Node, count: str, keys: str, em: _Dec) -> None:
+    """Hands over to the interpreter (which names the key) when more than MAX_SHARED_HASH
+    ``keys`` share a hash value; nothing is emitted for types where no input can."""
+    if hashes_may_crowd(key):
+        em.line(f"if {count} > {MAX_SHARED_HASH} and {em.src.const(support.crowded, 'crowded')}({keys}): raise _Bail")
+
+
+_first = operator.itemgetter(0)
+
+
 def _entry_start(node: Node, em: _Dec) -> str | None:
     """For entries that may read no bytes (a user's codec), a local holding where one starts."""
     if not entries_may_take_no_bytes(node):
@@ -1154,6 +1207,7 @@ def _view_entry(out: list[str], name: str, zw: bool) -> None:
 def _prefix_entry(out: list[str], view_dec: str, zw: bool) -> None:
     out.append(f"def decode_prefix(_data, _o=0{_limit_param(zw)}):")
     out.append("    _b = _data if _data.__class__ is bytes else _view(_data)")
+    out.append("    if _o.__class__ is not int: _o = _offset_arg(_o)")  # a clear TypeError, not '<=' unsupported
     out.append("    if not 0 <= _o <= len(_b): _bad_offset(_o, _b)")  # struct counts negatives from the end
     out.append("    try:")
     out.append(f"        return (dec if _b.__class__ is bytes else {view_dec})(_b, _o{', 0, [_zl]' if zw else ''})")
@@ -1319,8 +1373,9 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     views.append(f"_FDECV = {_table(src, view_map)}")
 
     def load_views() -> Any:
-        if src.ns["_FDECV"] is None:
-            _exec_source(src, views, f"{node.label} (memoryviews)")
+        with _compile_lock:  # one compile, even when threads ask at once
+            if src.ns["_FDECV"] is None:
+                _exec_source(src, views, f"{node.label} (memoryviews)")
         return src.ns["_FDECV"]
 
     def union_size(msg: Any) -> int:  # byte_size is rarely asked of a frame: its codec waits
@@ -1431,12 +1486,22 @@ def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:
 
 
 def _view(data: Any) -> Any:
-    if isinstance(data, (bytearray, memoryview)):
+    """Any buffer (bytearray, memoryview, ``array.array``, mmap...) as its raw bytes."""
+    try:
         view = memoryview(data)
-        if view.format == "B" and view.ndim == 1:
-            return view
-        return view.cast("B") if view.c_contiguous else view.tobytes()
-    raise TypeError(f"expected bytes, bytearray or memoryview, got {type(data).__name__}")
+    except TypeError:
+        got = type(data).__name__
+        raise TypeError(f"expected bytes or another buffer (bytearray, memoryview...), got {got}") from None
+    if view.format == "B" and view.ndim == 1:
+        return view
+    return view.cast("B") if view.c_contiguous else view.tobytes()
+
+
+def _offset_arg(offset: Any) -> int:
+    """An offset given as an int subclass or an ``__index__``; a float, bool or str is refused."""
+    if isinstance(offset, (float, bool)) or not hasattr(offset, "__index__"):
+        raise TypeError(f"offset is an int, not {type(offset).__name__}")
+    return int(offset.__index__())
 
 
 def _bad_offset(offset: Any, buf: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import ipaddress
+import operator
 import struct
 from collections.abc import Callable, Generator
 from typing import Any
@@ -23,6 +24,7 @@ from .plan import (
     MAX_DEPTH,
     MAX_ELEMENTS,
     MAX_FRAME_SIZE,
+    MAX_SHARED_HASH,
     MAX_STRING_BYTES,
     MAX_ZERO_WIDTH_ELEMENTS,
     BoolNode,
@@ -47,12 +49,15 @@ from .plan import (
     UnitNode,
     UrlNode,
     entries_may_take_no_bytes,
+    hashes_may_crowd,
     zero_width_entries,
 )
 from .support import (
+    HashCount,
     NeedMore,
     ReplayReader,
     as_bytes_like,
+    bool_arg,
     datetime_to_ms,
     describe_number,
     f32_from_bits,
@@ -185,19 +190,25 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             return items if node.container is list else node.container(items)
         if isinstance(node, SetNode):
             found: set[Any] = set()
+            hashes = _hash_count(node.elem, count)
             for i in range(count):
                 at = st.offset
                 item = yield from decode_steps(node.elem, path + (f"[{i}]",), st)
                 if each and st.offset == at:
                     _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
+                if hashes is not None and not hashes.add(item):
+                    raise _fail(_CROWDED, path + (f"[{i}]",), at)
                 if item in found:
                     raise _fail(f"duplicate element {item!r} in a set", path + (f"[{i}]",), at)
                 found.add(item)
             return found if node.container is set else frozenset(found)
         mapping: dict[Any, Any] = {}
+        hashes = _hash_count(node.key, count)
         for i in range(count):
             at = st.offset
             key = yield from decode_steps(node.key, path + (f"[{i}].key",), st)
+            if hashes is not None and not hashes.add(key):
+                raise _fail(_CROWDED, path + (f"[{i}].key",), at)
             if key in mapping:
                 raise _fail(f"duplicate key {key!r} in a map", path + (f"[{i}].key",), at)
             mapping[key] = yield from decode_steps(node.value, path + (f"[{i}].value",), st)
@@ -395,8 +406,18 @@ def _custom(decode: Callable[[Any], Any], path: Path, st: DecodeState) -> Steps:
 # Encoding
 
 
-def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int = 0) -> None:  # noqa: C901
+def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int = 0) -> None:
     """Writes ``value``; ``depth`` counts the structs and enums around it, as decoding does."""
+    try:
+        _encode_value(node, value, path, out, depth)
+    except (EncodeError, RecursionError):
+        raise
+    except Exception as exc:  # the value's own __index__, __len__, __iter__, __hash__, __eq__...
+        reason = f"{type(value).__name__} failed while being encoded: {type(exc).__name__}: {exc}"
+        raise EncodeError(reason, render_path(path), len(out)) from exc
+
+
+def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int) -> None:  # noqa: C901
 
     def fail(reason: str) -> EncodeError:
         return EncodeError(reason, render_path(path), len(out))
@@ -428,9 +449,10 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
             except OverflowError:  # an int past float's range
                 raise fail(f"{describe_number(value)} is too large for f64") from None
     elif isinstance(node, BoolNode):
-        if value is not True and value is not False and value not in (0, 1):
-            raise fail(f"expected a bool, got {value!r}")
-        out.append(1 if value else 0)
+        try:
+            out.append(bool_arg(value))
+        except TypeError as exc:
+            raise fail(str(exc)) from None
     elif isinstance(node, UnitNode):
         if value is not None:
             raise fail(f"expected None, got {value!r}")
@@ -487,9 +509,12 @@ def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int 
         if not isinstance(value, collections.abc.Mapping):
             raise fail(f"expected a dict, got {type(value).__name__}")
         _count(len(value), fail, out)
-        for i, key in enumerate(_ordered(value, node.sort_key, fail)):
+        by_key = node.sort_key
+        entry_key = _first if by_key is None else lambda entry: by_key(entry[0])
+        # by items, not by looking each key up: keys that share a hash make lookups linear
+        for i, (key, item) in enumerate(_ordered(value.items(), entry_key, fail)):
             encode_value(node.key, key, path + (f"[{i}].key",), out, depth)
-            encode_value(node.value, value[key], path + (f"[{i}].value",), out, depth)
+            encode_value(node.value, item, path + (f"[{i}].value",), out, depth)
     elif isinstance(node, OptionNode):
         if value is None:
             out.append(0)
@@ -604,11 +629,26 @@ def _count(n: int, fail: Callable[[str], EncodeError], out: bytearray) -> None:
     out += n.to_bytes(2, "little")
 
 
+_first = operator.itemgetter(0)
+
+
 def _ordered(items: Any, key: Callable[[Any], Any] | None, fail: Callable[[str], EncodeError]) -> list[Any]:
     try:
         return sorted(items, key=key)
     except Exception as exc:  # incomparable keys, or keys the sort key does not know
-        raise fail(f"keys cannot be put in order: {exc!r}") from None
+        raise fail(f"keys cannot be put in order: {exc!r}") from exc
+
+
+_CROWDED = (
+    f"more than {MAX_SHARED_HASH} keys share one hash value: refused, since inserting them "
+    "takes quadratic time (crafted input)"
+)
+
+
+def _hash_count(key: Node, count: int) -> HashCount | None:
+    """A counter of key hashes where a crafted input could crowd one (a collection of at most
+    MAX_SHARED_HASH keys cannot)."""
+    return HashCount() if count > MAX_SHARED_HASH and hashes_may_crowd(key) else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ MAX_DEPTH = 200  # structs and enums inside each other: past this, "nesting too 
 # Elements that take no bytes (``list[None]``, lists of empty structs), made by one decode: each
 # costs memory but no input, so without a budget 2 bytes would make 65,535 objects.
 MAX_ZERO_WIDTH_ELEMENTS = 1_000_000
+# Distinct keys of one set or map that may share a hash value. Python's hash of ints, floats,
+# tuples and the like is not randomised, so a sender can choose 65,535 keys that all collide
+# (u128 multiples of 2**61 - 1), and inserting them costs quadratic time (30 s for 1 MiB).
+MAX_SHARED_HASH = 64
 
 
 class Node:
@@ -403,3 +407,21 @@ def _children(node: Node) -> list[Node]:
     if isinstance(node, (CustomNode, ConvertNode)):
         return [node.inner] if node.inner is not None else []
     return []
+
+
+def hashes_may_crowd(node: Node) -> bool:
+    """Whether a sender can choose more than MAX_SHARED_HASH distinct keys of this type that
+    share one hash value, so decoding a set or map of them must count. Not so for hashes
+    Python randomises (``str``, ``bytes``, ``Url``), for ints of up to 64 bits (distinct ints
+    share a hash only 2**61 - 1 apart: 9 at most) and IPv4 addresses, nor for types of at
+    most 256 values (a byte): their worst case is cheap."""
+    if isinstance(node, (StrNode, BytesNode, UrlNode)):
+        return False
+    if isinstance(node, IntNode):
+        return node.kind.size > 8
+    if isinstance(node, IPNode):
+        return node.version != 4
+    if isinstance(node, OptionNode):
+        return hashes_may_crowd(node.inner)
+    return node.fixed is None or node.fixed > 1
+

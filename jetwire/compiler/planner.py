@@ -9,6 +9,7 @@ import datetime
 import enum
 import inspect
 import ipaddress
+import struct
 import sys
 import threading
 import types
@@ -734,31 +735,94 @@ def _build_class(tp: type) -> Node:
 
 
 def sort_key(node: Node) -> Callable[[Any], Any] | None:
-    """A key that orders values as upstream's ``Ord`` does, or None when Python's order agrees."""
+    """A key that orders values as upstream's derived ``Ord`` does (the order of a BTreeMap's
+    keys, so part of the bytes), or None where Python's own order is the same: ints, bools,
+    bytes, ``str`` (code point order is UTF-8 byte order), IP addresses, datetimes, URLs."""
     if isinstance(node, EnumNode):
         return node.index.__getitem__
+    if isinstance(node, StrNode) and node.errors != "strict":
+        errors = node.errors  # escaped bytes are ordered as the bytes they stand for
+        return lambda value: value.encode("utf-8", errors)
+    if isinstance(node, FloatNode):
+        return float_order  # Rust's floats have no Ord; total_cmp's order keeps NaNs in one place
     if isinstance(node, OptionNode):
-        inner = sort_key(node.inner)
-        wrapped = node.wrapped
-
-        def option_key(value: Any) -> Any:
-            if value is None:
-                return (0,)
-            present = value.value if wrapped else value
-            return (1, inner(present) if inner else present)
-
-        return option_key
+        return _option_key(node)
     if isinstance(node, UnionNode):
-        def union_key(value: Any) -> Any:
-            variant = node.variant_of(value)
-            if variant is None:
-                raise TypeError(f"{value!r} is not a {node.label}")
-            inner = sort_key(variant.node)
-            return (variant.tag, inner(value) if inner else value)
-
-        return union_key
+        return _union_key(node)
+    if isinstance(node, StructNode):
+        return _struct_key(node)
     if isinstance(node, TupleNode):
         keys = [sort_key(i) for i in node.items]
         if any(keys):
             return lambda value: tuple(k(v) if k else v for k, v in zip(keys, value))
+        return None
+    if isinstance(node, SeqNode):  # a Vec: element by element, a prefix first, as Python's tuples
+        elem = sort_key(node.elem)
+        return (lambda value: tuple(map(elem, value))) if elem else None
+    if isinstance(node, SetNode):  # a BTreeSet: its members in order, compared as a sequence
+        member = sort_key(node.elem)
+        if member is None:
+            return lambda value: tuple(sorted(value))
+        return lambda value: tuple(sorted(map(member, value)))
+    if isinstance(node, ConvertNode):  # the peer orders the wire values
+        inner, to_wire = sort_key(node.inner), node.to_wire
+        if to_wire is None:
+            return inner
+        return (lambda value: inner(to_wire(value))) if inner else to_wire
     return None
+
+
+def float_order(value: float) -> int:
+    """IEEE 754 totalOrder (Rust's ``total_cmp``): -NaN < -inf < ... < -0.0 < 0.0 < ... < NaN."""
+    try:
+        bits: int = _SIGNED_BITS.unpack(_DOUBLE.pack(value))[0]
+    except (TypeError, OverflowError, struct.error):
+        return 0  # no float the wire holds: encoding it says why, with its path
+    return bits ^ ((bits >> 63) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+_DOUBLE = struct.Struct("<d")
+_SIGNED_BITS = struct.Struct("<q")
+
+
+def _option_key(node: OptionNode) -> Callable[[Any], Any]:
+    inner = sort_key(node.inner)
+    wrapped = node.wrapped
+
+    def option_key(value: Any) -> Any:
+        if value is None:
+            return (0,)
+        present = value.value if wrapped else value
+        return (1, inner(present) if inner else present)
+
+    return option_key
+
+
+def _union_key(node: UnionNode) -> Callable[[Any], Any]:
+    """By variant (its tag: a ``@wireenum``'s declaration index), then the variant's fields.
+    Each variant's key is made on first use: a variant may not be planned yet (recursion)."""
+    keys: dict[int, Callable[[Any], Any] | None] = {}
+
+    def union_key(value: Any) -> Any:
+        variant = node.variant_of(value)
+        if variant is None:
+            raise TypeError(f"{value!r} is not a {node.label}")
+        if variant.tag not in keys:
+            keys[variant.tag] = sort_key(variant.node)
+        inner = keys[variant.tag]
+        return (variant.tag, inner(value) if inner else value)
+
+    return union_key
+
+
+def _struct_key(node: StructNode) -> Callable[[Any], Any]:
+    """Field by field in declaration order, as ``#[derive(Ord)]``. Made on first use: the
+    struct may still be being planned (a recursive type)."""
+    made: list[tuple[tuple[str, Callable[[Any], Any] | None], ...]] = []  # one entry, once made
+
+    def struct_key(value: Any) -> Any:
+        if not made:  # threads that race here append equal entries: the first is used
+            made.append(tuple((f.name, sort_key(f.node)) for f in node.wire_fields if f.node is not None))
+        return tuple(k(getattr(value, name)) if k else getattr(value, name) for name, k in made[0])
+
+    return struct_key

@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
 import struct
 from typing import Any
 
 from ..errors import DecodeError
+from .plan import MAX_SHARED_HASH
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _D = struct.Struct("<d")
 _Q = struct.Struct("<Q")
 _F = struct.Struct("<f")
 _I = struct.Struct("<I")
+
+
+def crowded(keys: Any) -> bool:
+    """Whether more than MAX_SHARED_HASH of ``keys`` share a hash value (linear, unlike
+    putting them in a set); a hash that fails counts too: the interpreter says why."""
+    try:
+        hashes = list(map(hash, keys))
+    except Exception:
+        return True
+    if len(set(hashes)) == len(hashes):  # the common case, and a set of ints is cheaper than counts
+        return False
+    return max(collections.Counter(hashes).values()) > MAX_SHARED_HASH
+
+
+class HashCount:
+    """Counts keys by hash value as they arrive, to refuse the one that crowds a hash before
+    it is inserted. The counts are keyed by hash values, ints that hash to themselves, so
+    they cannot collide in turn."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+
+    def add(self, key: Any) -> bool:
+        """Counts ``key``; False once more than MAX_SHARED_HASH keys share its hash value."""
+        h = hash(key)
+        n = self.counts.get(h, 0) + 1
+        self.counts[h] = n
+        return n <= MAX_SHARED_HASH
 
 
 class Bail(Exception):
@@ -61,12 +93,36 @@ def float_arg(value: Any) -> float:
     raise TypeError(f"expected a float, got {type(value).__name__}")
 
 
+def bool_arg(value: Any) -> int:
+    """What a bool field takes: True, False, or an int (``__index__``) that is 0 or 1; not a
+    float, though ``1.0 == 1`` (nor a Decimal)."""
+    if value is True or value is False:
+        return int(value)
+    if not isinstance(value, float) and hasattr(value, "__index__"):
+        number = value.__index__()
+        if number in (0, 1):
+            return int(number)
+    raise TypeError(f"expected a bool, got {value!r}")
+
+
 def describe_number(value: int | float) -> str:
     """A number as an error message shows it: a huge int by its size, since printing one of
     over 4,300 digits raises ValueError (and a million-digit one would flood the message)."""
     if isinstance(value, int) and value.bit_length() > 256:
         return f"an int of {value.bit_length()} bits"
     return repr(value)
+
+
+def buffer_bytes(data: Any, source: str) -> bytes:
+    """The raw bytes of any buffer (bytes, bytearray, memoryview, ``array.array``...) that
+    ``source`` gave; anything else, a str above all (a file opened in text mode), is a TypeError."""
+    if data.__class__ is bytes:
+        return bytes(data)  # a no-op for bytes, and typed
+    try:
+        return memoryview(data).tobytes()
+    except TypeError:
+        hint = " (a file opened in text mode? open it with 'rb')" if isinstance(data, str) else ""
+        raise TypeError(f"{source} gave {type(data).__name__}, not bytes{hint}") from None
 
 
 def as_bytes_like(value: Any) -> bytes | bytearray | memoryview:

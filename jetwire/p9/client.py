@@ -61,12 +61,14 @@ from .messages import (
     Txattrcreate,
     Txattrwalk,
 )
-from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, error_from_errno
+from .session import Failed, Flushed, Orphan, ProtocolError, Reply, Session, Stray, error_from_errno
 
 __all__ = ["Client", "File", "RemotePath", "Stat", "parse_dirents", "connect"]
 
 R = TypeVar("R")
 _MAX_SYMLINKS = 40  # Linux's limit on symlinks followed in one lookup (ELOOP after)
+_TAGS = c.NOTAG  # requests that may be outstanding at once: every tag but NOTAG
+_CLOSE_GRACE = 5.0  # the longest close() waits for the server to take what is still buffered
 
 
 def parse_dirents(data: bytes) -> list[Dirent]:
@@ -175,6 +177,12 @@ class Client:
         # overwritten when the number is reused, so the map is no larger than the most fids held.
         self._fid_paths: dict[int, str] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        # tag: when the session must be rid of it (its reply or the Rflush of its Tflush in), for
+        # requests nobody waits for, and the session's record of that request (the tag may be
+        # reused once free); past it the server is taken for dead, not left holding tags
+        self._release_by: dict[int, tuple[float, Any]] = {}
+        self._backlog: collections.deque[Any] = collections.deque()  # Tflush targets (int), clunks: no tag was free
+        self._tag_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     # -- connecting -------------------------------------------------------------------------------
 
@@ -246,7 +254,9 @@ class Client:
         return afid, reply.aqid
 
     async def close(self) -> None:
-        """Closes the connection; outstanding calls get ``ConnectionError``."""
+        """Closes the connection; outstanding calls get ``ConnectionError``. What is still
+        buffered is sent first if the server takes it within ``min(timeout, 5)`` seconds;
+        otherwise the connection is aborted (a server that stopped reading holds nothing up)."""
         if self._closed is None:
             self._closed = ConnectionError("the client was closed")
         if self._sweeper is not None:
@@ -254,8 +264,14 @@ class Client:
             self._sweeper = None
         if self._transport is not None:
             self._transport.close()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._gone.wait(), 5)
+            grace = _CLOSE_GRACE if self.timeout is None else min(self.timeout, _CLOSE_GRACE)
+            try:
+                await asyncio.wait_for(self._gone.wait(), grace)
+            except asyncio.TimeoutError:
+                self._transport.abort()
+                with contextlib.suppress(asyncio.TimeoutError):  # abort reports the loss a loop turn later
+                    await asyncio.wait_for(self._gone.wait(), 1)
+        self.session.connection_lost()
         self._fail_all(self._closed)
 
     async def __aenter__(self) -> Client:
@@ -275,20 +291,30 @@ class Client:
             events = self.session.receive(data)
             for event in events:
                 self._dispatch(event)
+            if self._backlog or self._tag_waiters:
+                self._use_freed_tags()
         except Exception as exc:  # a bug here must end the connection loudly, not stall it
-            self._closed = self._closed or ConnectionError(f"the client failed on a reply: {exc!r}")
-            if self._transport is not None:
-                self._transport.close()
-            self._fail_all(self._closed)
-            raise
+            self._die(ConnectionError(f"the client failed on a reply: {exc!r}"))
 
     def _lost(self, exc: BaseException | None) -> None:
         if self._closed is None:
             reason = f": {exc!r}" if exc is not None else ""
             self._closed = ConnectionError(f"the server closed the connection{reason}")
+        self.session.connection_lost()
         self._fail_all(self._closed)
         self._writable.set()
         self._gone.set()
+
+    def _die(self, error: ConnectionError) -> None:
+        """Gives up on a connection that cannot go on: every call fails with ``error`` now, and
+        the transport is aborted, not closed (closing would wait to send what is buffered, to a
+        server that may never read it)."""
+        if self._closed is None:
+            self._closed = error
+        self.session.connection_lost()
+        if self._transport is not None:
+            self._transport.abort()
+        self._fail_all(self._closed)
 
     def _dispatch(self, event: Any) -> None:
         kind = event.__class__
@@ -304,13 +330,61 @@ class Client:
                 future.set_exception(asyncio.CancelledError())
         elif kind is Orphan:
             self._send_nowait(Tclunk(fid=event.fid))
-        # a Stray is a reply nobody waits for: the stream is still in step, so keep going
+        elif kind is Stray:  # out of step: every later reply would be misread or skipped
+            text = f"{self.address}: the 9P stream is out of step ({event.error}): connection closed"
+            self._die(ConnectionError(text))
 
     def _fail_all(self, error: BaseException) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for future in self._waiters.values():
             if not future.done():
                 future.set_exception(ConnectionError(str(error)))
         self._waiters.clear()
+        for waiter in self._tag_waiters:
+            if not waiter.done():
+                waiter.set_exception(ConnectionError(str(error)))
+        self._tag_waiters.clear()
+        self._backlog.clear()
+        self._release_by.clear()
+
+    def _use_freed_tags(self) -> None:
+        """Hands tags that replies freed to what waits for one: Tflushes and clunks first (they
+        free tags and fids), then calls, one per free tag (each checks again when it runs)."""
+        pending = self.session.pending
+        while self._backlog and len(pending) < _TAGS and self._closed is None:
+            item = self._backlog.popleft()
+            if item.__class__ is int:
+                self._send_flush(item)
+            else:
+                self._send_nowait(item)
+        free = _TAGS - len(pending)
+        while self._tag_waiters and free > 0:
+            waiter = self._tag_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+    async def _tag_freed(self, what: Any) -> None:
+        """Waits until a tag is free (65535 requests are outstanding), at most ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout is None else loop.time() + self.timeout
+        while len(self.session.pending) >= _TAGS:
+            if self._closed is not None:
+                raise ConnectionError(str(self._closed))
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._tag_waiters.append(waiter)
+            if deadline is None:
+                await waiter
+                continue
+            try:
+                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                text = (f"no tag came free for {_describe(what)} within {self.timeout} s "
+                        f"({_TAGS} requests are outstanding)")
+                filename = self._paths_of(what)[0] if not isinstance(what, str) else self.address
+                raise TimeoutError(errno.ETIMEDOUT, text, filename) from None
 
     def _send(self, data: bytes) -> None:
         """Queues a frame; the frames of one loop turn go out in one write (one system call
@@ -325,23 +399,58 @@ class Client:
             self._transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def _send_nowait(self, msg: Any) -> None:
-        """Sends ``msg`` now and lets its reply go: clean-up that nobody waits for."""
+        """Sends ``msg`` now (or once a tag is free) and lets its reply go: clean-up that nobody
+        waits for, though the server must still answer it within ``timeout``."""
         if self._closed is not None:
+            return
+        if len(self.session.pending) >= _TAGS:
+            self._backlog.append(msg)
             return
         tag, data = self.session.request(msg)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_ignore_result)
         self._waiters[tag] = future
+        self._owe(tag)
         self._send(data)
+
+    def _owe(self, tag: int) -> None:
+        """Nobody waits for ``tag`` any more, but its reply (or Rflush) must still come within
+        ``timeout``: else the sweep gives up on the connection rather than hold the tag for good."""
+        record = self.session.pending.get(tag)
+        if self.timeout is None or record is None:
+            return
+        owed = self._release_by.get(tag)
+        if owed is not None and owed[1] is record:  # already owed: the first deadline stands
+            return
+        loop = asyncio.get_running_loop()
+        self._release_by[tag] = (loop.time() + self.timeout, record)
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(self._sweep_every, self._sweep)
 
     # -- calls ----------------------------------------------------------------------------------
 
     async def _call(self, msg: Any, filename: str | None = None) -> Any:
         """Sends ``msg`` and waits for its reply; Rlerror becomes the matching ``OSError``."""
+        if len(self.session.pending) >= _TAGS:
+            await self._tag_freed(msg)
         tag, future = self._start(msg)
         if not self._writable.is_set():
-            await self._writable.wait()  # the server is slow to read: wait rather than pile up
+            await self._drained(tag, future)  # the server is slow to read: wait rather than pile up
         return await self._result(tag, future, msg, filename)
+
+    async def _drained(self, tag: int, future: asyncio.Future[Any]) -> None:
+        """Waits until the transport takes writes again, or until ``future`` is settled (timed
+        out, connection lost): a server that stopped reading holds no call past its timeout."""
+        writable = asyncio.ensure_future(self._writable.wait())
+        try:
+            await asyncio.wait((future, writable), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self._deadlines.pop(tag, None)
+            if self._waiters.get(tag) is future:
+                self._abandon(tag)
+            raise
+        finally:
+            writable.cancel()
 
     def _start(self, msg: Any) -> tuple[int, asyncio.Future[Any]]:
         """Registers and queues ``msg``; the future gets its reply (or the reason there is none)."""
@@ -423,27 +532,55 @@ class Client:
 
     def _sweep(self) -> None:
         """Fails the calls whose reply is overdue (one timer for all, not one per request:
-        pipelined calls would spend more on timers than on 9P). Precision: timeout / 8."""
+        pipelined calls would spend more on timers than on 9P). Precision: timeout / 8. A
+        timer that raised would never run again and leave every later call waiting forever:
+        whatever goes wrong here ends the connection instead."""
         self._sweeper = None
+        try:
+            alive = self._sweep_overdue()
+        except Exception as exc:
+            self._die(ConnectionError(f"the client failed while timing out calls: {exc!r}"))
+            return
+        if alive and (self._deadlines or self._release_by) and self._closed is None:
+            self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep)
+
+    def _sweep_overdue(self) -> bool:
+        """Times out overdue calls; False once the connection is given up."""
         now = asyncio.get_running_loop().time()
         overdue = [(tag, what) for tag, (deadline, what) in self._deadlines.items() if deadline <= now]
         for tag, what in overdue:
             del self._deadlines[tag]
             future = self._waiters.get(tag)
             if future is not None and not future.done():
-                self._abandon(tag)
                 text = f"no reply to {_describe(what)} (tag {tag}) within {self.timeout} s"
                 filename = self._paths_of(what)[0] if not isinstance(what, str) else self.address
                 future.set_exception(TimeoutError(errno.ETIMEDOUT, text, filename))
-        if self._deadlines and self._closed is None:
-            self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep)
+                self._abandon(tag)
+        if self._release_by:
+            pending = self.session.pending
+            for tag, (deadline, record) in list(self._release_by.items()):
+                if pending.get(tag) is not record:
+                    del self._release_by[tag]
+                elif deadline <= now:
+                    text = (f"{self.address}: the server answered neither the request with tag {tag} nor its "
+                            f"Tflush within {self.timeout} s: connection given up")
+                    self._die(ConnectionError(text))
+                    return False
+        return True
 
     def _abandon(self, tag: int) -> None:
         """Sends Tflush for a request whose caller stopped waiting (r[9p2000l.flush]). The tag
-        stays reserved until Rflush (or the late reply) arrives; a fid the request creates
-        anyway is clunked then."""
+        stays reserved until Rflush (or the late reply) arrives, within ``timeout`` or the
+        connection is given up; a fid the request creates anyway is clunked then."""
         self._waiters.pop(tag, None)
         if self._closed is not None or tag == c.NOTAG:
+            return
+        self._owe(tag)
+        self._send_flush(tag)
+
+    def _send_flush(self, tag: int) -> None:
+        if len(self.session.pending) >= _TAGS:
+            self._backlog.append(tag)  # sent as soon as a reply frees a tag
             return
         flush = self.session.flush(tag)
         if flush is not None:
@@ -576,6 +713,8 @@ class Client:
                 while len(inflight) < window and (end is None or issued < end):
                     count = step if end is None else min(step, end - issued)
                     request = Tread(fid=fid, offset=issued, count=count)
+                    if len(self.session.pending) >= _TAGS:
+                        await self._tag_freed(request)
                     inflight.append((*self._start(request), request))
                     issued += count
                 if not inflight:
@@ -598,6 +737,7 @@ class Client:
                 else:  # their replies are not wanted: drop them as they come
                     self._waiters.pop(tag, None)
                     self._deadlines.pop(tag, None)
+                    self._owe(tag)
 
     async def write_range(self, fid: int, data: bytes | bytearray | memoryview, offset: int = 0, iounit: int = 0,
                           window: int = 8) -> int:
@@ -617,6 +757,8 @@ class Client:
                         # the encoder takes any buffer: a slice of view saves copying the chunk out
                         chunk = cast(bytes, view[issued:issued + step])
                         request = Twrite(fid=fid, offset=offset + issued, data=chunk)
+                        if len(self.session.pending) >= _TAGS:
+                            await self._tag_freed(request)
                         inflight.append((*self._start(request), request))
                         issued += len(request.data)
                     tag, future, request = inflight.popleft()
@@ -649,9 +791,13 @@ class Client:
         count = self.session.io_size()
         while True:
             reply = await self._call(Treaddir(fid=fid, offset=offset, count=count))
+            if len(reply.data) > count:  # r[9p2000l.readdir]: at most count bytes
+                raise ProtocolError(f"Rreaddir carried {len(reply.data)} bytes for a Treaddir of {count}")
             batch = parse_dirents(reply.data)
             if not batch:
                 return entries
+            if batch[-1].offset == offset:  # the same entries again and again: a listing without end
+                raise ProtocolError(f"Rreaddir's last entry points back at offset {offset}")
             entries.extend(batch)
             offset = batch[-1].offset
 
@@ -730,6 +876,8 @@ class Client:
 
     async def flush(self, tag: int) -> None:
         """Asks the server to abandon the request ``tag``; returns when Rflush arrives."""
+        if len(self.session.pending) >= _TAGS:
+            await self._tag_freed("Tflush")
         flush = self.session.flush(tag)
         if flush is None:
             return

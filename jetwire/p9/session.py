@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from ..runtime.frames import FrameError, FrameReader
+from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
 from . import constants as c
 from .messages import (
     Rerror,
@@ -22,6 +22,7 @@ from .messages import (
     Rlerror,
     Rmessage,
     Rversion,
+    Rwalk,
     Tattach,
     Tauth,
     Tclunk,
@@ -153,7 +154,11 @@ class Orphan(_Record):
 
 
 class Stray(_Record):
-    """A frame nobody asked for (unknown tag), or one that could not be read at all."""
+    """A frame nobody asked for (a tag not in flight), or one whose size is out of bounds
+    (below 7, over msize): the byte stream has fallen out of step, so nothing after it can
+    be trusted (Linux's client gives up on the connection too). It is the session's last
+    event: ``session.broken`` holds the error, pending requests are dropped, and the shell
+    must fail every call and close the connection."""
 
     __slots__ = ("error", "frame")
 
@@ -173,8 +178,8 @@ class Session:
     """
 
     def __init__(self, msize: int = 65536 + c.P9_IOHDRSZ, version: str = c.VERSION_9P2000L) -> None:
-        if msize < c.HEADER_SIZE + 17:
-            raise ValueError(f"msize {msize} cannot hold a Tversion")
+        if msize < c.LINUX_MIN_MSIZE:  # r[9p2000l.version.msize]
+            raise ValueError(f"msize {msize} is below {c.LINUX_MIN_MSIZE}, the least a 9P2000.L peer must accept")
         self.msize = msize
         self.version = version
         self.negotiated = False
@@ -183,6 +188,7 @@ class Session:
         self._next_tag = 0
         self._fids: set[int] = set()
         self._next_fid = 0
+        self.broken: Exception | None = None  # why the stream is out of step (see Stray)
 
     # -- fids -----------------------------------------------------------------------------------
 
@@ -230,6 +236,8 @@ class Session:
     def request(self, msg: Any) -> tuple[int, bytes]:
         """Registers ``msg`` under a free tag; returns the tag and the frame to send."""
         if not self.negotiated:
+            if self.broken is not None:
+                raise ProtocolError(f"the connection is out of step: {self.broken}")
             raise ProtocolError("no version negotiated yet: send start() and feed its Rversion")
         kind = msg.__class__
         if kind is Tversion:
@@ -270,7 +278,10 @@ class Session:
     # -- replies ----------------------------------------------------------------------------------
 
     def receive(self, data: bytes | bytearray | memoryview) -> list[Event]:
-        """Feeds bytes from the server; returns what they completed, in order."""
+        """Feeds bytes from the server; returns what they completed, in order. Once the stream
+        is out of step (a ``Stray``), nothing more is read: the bytes are ignored."""
+        if self.broken is not None:
+            return []
         self.reader.feed(data)
         events: list[Event] = []
         while True:
@@ -278,18 +289,35 @@ class Session:
                 frame = self.reader.next_frame()
             except FrameError as exc:
                 pending = self.pending.get(exc.tag) if exc.tag is not None else None
-                if pending is None:
-                    events.append(Stray(None, exc))
-                else:
-                    self._finish(pending, None, events, failure=exc)
+                size = exc.size
+                if pending is None or size is None or size < HEADER_SIZE or size > self.reader.max_size:
+                    # a size out of bounds may be a lie, and skipping by it would swallow the replies
+                    # after it (r[9p2000l.frame.header]): only a bad body of a known tag is local
+                    self._break(Stray(None, exc), events)
+                    return events
+                self._finish(pending, None, events, failure=exc)
                 continue
             if frame is None:
                 return events
             pending = self.pending.get(frame.tag)
             if pending is None:
-                events.append(Stray(frame, ProtocolError(f"a reply with tag {frame.tag}, which is not outstanding")))
-                continue
+                error = ProtocolError(f"a reply with tag {frame.tag}, which is not outstanding")
+                self._break(Stray(frame, error), events)
+                return events
             self._finish(pending, frame.msg, events)
+
+    def _break(self, stray: Stray, events: list[Event]) -> None:
+        self.broken = stray.error
+        self.connection_lost()
+        events.append(stray)
+
+    def connection_lost(self) -> None:
+        """The connection is gone (or out of step): no reply will come, so no request is pending.
+        The fids went with the connection too (r[9p2000l.version.first]: a new session starts empty)."""
+        self.pending.clear()
+        self.negotiated = False
+        self._fids.clear()
+        self._next_fid = 0
 
     def _finish(self, pending: Pending, msg: Any, events: list[Event], failure: Exception | None = None) -> None:
         request = pending.request
@@ -326,6 +354,10 @@ class Session:
                 events.append(Orphan(fid))  # the caller gave up on it: clunk it
             elif not made:
                 self.free_fid(fid)
+        if failure is None and msg.__class__ is Rwalk and len(msg.wqids) > len(request.wnames):
+            # qids for names never sent: not ENOENT, a server that cannot count (the newfid, if
+            # any, was made an Orphan above, so whatever the server did with it is clunked)
+            failure = ProtocolError(f"Rwalk carried {len(msg.wqids)} qids for a Twalk of {len(request.wnames)} names")
         if failure is not None:
             events.append(Failed(pending.tag, request, failure))
         else:
@@ -345,8 +377,8 @@ class Session:
         self.version = answer
         if msg.msize > self.msize:
             return ProtocolError(f"the server raised msize from {self.msize} to {msg.msize}")
-        if msg.msize < c.HEADER_SIZE + c.P9_IOHDRSZ + 1:
-            return ProtocolError(f"msize {msg.msize} leaves no room for data")
+        if msg.msize < c.LINUX_MIN_MSIZE:  # Linux refuses these too: every call would be cramped or fail
+            return ProtocolError(f"the server's msize {msg.msize} is below {c.LINUX_MIN_MSIZE}, the least allowed")
         self.msize = msg.msize
         self.reader.max_size = msg.msize
         self.negotiated = True

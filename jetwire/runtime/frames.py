@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 from ..compiler.codegen import Unit, compile_unit
 from ..compiler.plan import HEADER_SIZE, MAX_FRAME_SIZE, FrameNode
 from ..compiler.planner import FRAME_MESSAGE, plan
+from ..compiler.support import buffer_bytes
 from ..errors import DecodeError, SchemaError
 
 __all__ = ["Frame", "FrameError", "FrameReader", "HEADER_SIZE"]
@@ -126,8 +127,10 @@ class FrameReader(Generic[F]):
     ``max_size`` (the negotiated msize), an unknown type, a body that is short or has bytes
     left over each raise ``FrameError`` once, after the reader has dropped that frame's bytes
     (an oversized one is dropped as it arrives, never buffered), so one bad frame never
-    desynchronises the stream. A size below 4 cannot be trusted to skip by: the reader drops
-    the 4 size bytes.
+    desynchronises the stream. A size below 7 cannot be trusted to skip by: the reader drops
+    only the 4 size bytes (as ``read_value`` and ``ValueReader`` do). The error for an oversized
+    frame is raised once its 7-byte header is in, so it carries the tag however the bytes were
+    split.
     """
 
     def __init__(self, frame_type: type[F], max_size: int = MAX_FRAME_SIZE) -> None:
@@ -148,12 +151,15 @@ class FrameReader(Generic[F]):
         return self._have
 
     def feed(self, data: Buffer) -> None:
+        """Takes the next bytes received: bytes or any other buffer (bytearray, memoryview...)."""
+        if data.__class__ is not bytes:  # counted and sliced as bytes, not as an array's items
+            data = buffer_bytes(data, "feed()'s argument")
         if self._skip:
             dropped = min(self._skip, len(data))
             self._skip -= dropped
             data = data[dropped:]
         if data:
-            chunk = data if data.__class__ is bytes else bytes(data)
+            chunk = data
             if self._have == 0:
                 self._cur, self._pos = chunk, 0  # the common case: no copy at all
             else:
@@ -180,17 +186,21 @@ class FrameReader(Generic[F]):
         self._gather(4)
         cur, pos = self._cur, self._pos
         size = int.from_bytes(cur[pos:pos + 4], "little")
-        if size < HEADER_SIZE or size > self.max_size:
-            # a frame under 7 bytes has no tag of its own: the bytes after it are the next frame's
-            header = cur[pos:pos + HEADER_SIZE] if size >= HEADER_SIZE and len(cur) - pos >= HEADER_SIZE else b""
-            if size < HEADER_SIZE:
-                reason = f"frame size {size} is below the 7-byte minimum (size[4] type[1] tag[2])"
-            else:
-                reason = f"frame size {size} is over the limit of {self.max_size} bytes (msize)"
-            extent = max(size, 4)
-            available = min(extent, self._have)
+        if size < HEADER_SIZE:
+            # no tag of its own, and a size that cannot be skipped by: only the 4 size bytes go,
+            # as read_value and ValueReader drop them (the bytes after are read as the next frame)
+            self._drop(4)
+            reason = f"frame size {size} is below the 7-byte minimum (size[4] type[1] tag[2])"
+            raise self._error(reason, f"{self.frame_type.__name__}.size", 0, b"", size)
+        if size > self.max_size:
+            if self._have < HEADER_SIZE:
+                return None  # the error carries the tag however the bytes were split: wait for it
+            self._gather(HEADER_SIZE)
+            header = self._cur[self._pos:self._pos + HEADER_SIZE]
+            available = min(size, self._have)
             self._drop(available)
-            self._skip = extent - available
+            self._skip = size - available
+            reason = f"frame size {size} is over the limit of {self.max_size} bytes (msize)"
             raise self._error(reason, f"{self.frame_type.__name__}.size", 0, header, size)
         if self._have < size:
             return None

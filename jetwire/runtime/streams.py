@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, overload
 
 from ..compiler.interpret import DecodeState, decode_steps
 from ..compiler.plan import HEADER_SIZE, FrameNode, Node
+from ..compiler.support import buffer_bytes
 from ..errors import DecodeError
 from .codec import Codec, codec_for
 
@@ -168,7 +169,7 @@ class _Ahead:
 
 
 def _as_bytes(data: Any) -> bytes:
-    return data if data.__class__ is bytes else bytes(data)
+    return data if data.__class__ is bytes else buffer_bytes(data, "the stream's read or peek")
 
 
 class _Peeked:
@@ -233,6 +234,7 @@ def _read_exactly(file: BinaryIO, n: int) -> bytes:
         chunk = file.read(min(left, _CHUNK))
         if not chunk:
             break
+        chunk = _as_bytes(chunk)
         chunks.append(chunk)
         left -= len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -285,7 +287,7 @@ def read_value(tp: Any, file: BinaryIO) -> Any:
         ahead = _ahead.get(codec, _FIRST_AHEAD)
         cur = file.read(ahead)
         if cur.__class__ is not bytes:
-            cur = bytes(cur)
+            cur = _as_bytes(cur)
         try:  # _fast, inlined: this is the path of every small value
             found = dec(cur, 0)
         except Exception:
@@ -295,7 +297,7 @@ def read_value(tp: Any, file: BinaryIO) -> Any:
                 more = file.read(len(cur))
                 if not more:
                     break
-                cur += more
+                cur += _as_bytes(more)
                 found = _fast(codec, cur)
         if found is not None:
             end = found[1]
@@ -406,7 +408,7 @@ class ValueReader:
             if self._pos == len(self._buf):
                 if codec.node.fixed == 0:
                     return codec.decode(b"")
-                self._buf, self._pos = await self.stream.read(self.chunk_size), 0
+                self._buf, self._pos = _as_bytes(await self.stream.read(self.chunk_size)), 0
                 if not self._buf:
                     raise EOFError(f"end of stream before a {codec.node.label}")
                 found = _fast(codec, self._buf)
@@ -415,7 +417,7 @@ class ValueReader:
                     return found[0]
             cur = self._buf[self._pos:]
             if _goes_on(codec, cur):  # it straddles the end of the chunk: one more read
-                more = await self.stream.read(self.chunk_size)
+                more = _as_bytes(await self.stream.read(self.chunk_size))
                 cur += more
                 found = _fast(codec, cur) if more else None
                 if found is not None:
@@ -427,7 +429,7 @@ class ValueReader:
             try:
                 next(steps)  # what it yields is already in the buffer: the stream gives the rest
                 while True:
-                    steps.send(await self.stream.read(self.chunk_size))
+                    steps.send(_as_bytes(await self.stream.read(self.chunk_size)))
             except StopIteration as done:
                 self._buf, self._pos = ahead.cur, ahead.pos
                 return done.value
