@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -111,11 +113,21 @@ def rows(cases: list[Case], counts: tuple[int, ...], budgets: tuple[int, ...]) -
     return lines
 
 
-def report(lines: list[str], counts: tuple[int, ...]) -> str:
+def _commit() -> str:
+    try:
+        found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                               cwd=pathlib.Path(__file__).parent, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    return found.stdout.strip()
+
+
+def report(lines: list[str], counts: tuple[int, ...], commit: str) -> str:
     head = [
         f"# Amplification: bytes in -> peak memory and time, {datetime.date.today().isoformat()}",
         "",
-        f"Python {platform.python_version()}; `python -m benchmarks.amplification_time`. Each input is decoded "
+        f"jetwire at {commit}, Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} "
+        "at the end; `python -m benchmarks.amplification_time`. Each input is decoded "
         "by the generated code (`Codec.decode`, which hands bad input to the interpreter) and by the reference "
         "interpreter alone (what files, streams and `explain` use). Peak: bytes allocated at the peak of one "
         "decode (tracemalloc), the decoded value included. Time: median of 3 to 7 untraced decodes. "
@@ -135,10 +147,11 @@ def main() -> None:
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--quick", action="store_true", help="two sizes, the smallest budgets")
     args = parser.parse_args()
+    commit = _commit()  # before measuring: the code measured is the code imported now
     counts = QUICK_COUNTS if args.quick else COUNTS
     budgets = BUDGETS[:2] if args.quick else BUDGETS
     lines = rows(CASES + FUZZ_CASES, counts, budgets)
-    text = report(lines, counts)
+    text = report(lines, counts, commit)
     print(text)
     if not args.no_save:
         out = pathlib.Path(__file__).parent / "results" / f"{datetime.date.today().isoformat()}-amplification-time.md"
