@@ -8,7 +8,14 @@ implements is cited beside it.
 from typing import TYPE_CHECKING, Any
 
 from .builtins import ConvertError, convert, to_builtins
-from .compiler.plan import MAX_DATA_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_STRING_BYTES, MAX_ZERO_WIDTH_ELEMENTS
+from .compiler.plan import (
+    MAX_DATA_BYTES,
+    MAX_DEPTH,
+    MAX_ELEMENTS,
+    MAX_STRING_BYTES,
+    MAX_TYPE_NESTING,
+    MAX_ZERO_WIDTH_ELEMENTS,
+)
 from .errors import DecodeError, EncodeError, SchemaError, WireError
 from .markers import (
     As,
@@ -96,5 +103,6 @@ __all__ = [
     "IpAddr", "SocketAddr", "SocketAddrV4", "SocketAddrV6", "Url",
     "Error", "Backtrace", "BacktraceFrame", "FieldPair", "Level", "LevelCodec",
     "MAX_STRING_BYTES", "MAX_ELEMENTS", "MAX_DATA_BYTES", "MAX_DEPTH", "MAX_ZERO_WIDTH_ELEMENTS",
+    "MAX_TYPE_NESTING",
     "to_builtins", "convert", "ConvertError",
 ]

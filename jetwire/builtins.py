@@ -171,6 +171,11 @@ def _show(obj: Any) -> str:
     return text if len(text) <= 60 else text[:60] + "..."
 
 
+def _variant_depth(variant: Node, depth: int) -> int:
+    """An enum and its variant's struct are one level, as encoding and decoding count them."""
+    return depth - 1 if isinstance(variant, StructNode) else depth
+
+
 def _deeper(depth: int) -> int:
     if depth >= MAX_DEPTH:
         raise _Problem(f"nesting too deep: more than {MAX_DEPTH} structs and enums inside each other")
@@ -485,7 +490,7 @@ def _dump_union(node: UnionNode, value: Any, depth: int) -> Any:
         choices = ", ".join(v.name for v in node.variants)
         raise _Problem(f"expected {node.label} ({choices}), got {type(value).__name__}")
     try:
-        inner = _dump(variant.node, value, depth)
+        inner = _dump(variant.node, value, _variant_depth(variant.node, depth))
     except _Problem as problem:
         raise _at(problem, f"<{variant.name}>") from None
     return inner if _is_ip_union(node) else {variant.name: inner}
@@ -868,7 +873,7 @@ def _load_union(node: UnionNode, obj: Any, depth: int) -> Any:
     for variant in node.variants:
         if variant.name == name:
             try:
-                return _load(variant.node, inner, depth)
+                return _load(variant.node, inner, _variant_depth(variant.node, depth))
             except _Problem as problem:
                 raise _at(problem, f"<{name}>") from None
     raise _Problem(f"unknown variant {name!r} of {node.label} (expected one of {choices})")

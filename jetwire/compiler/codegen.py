@@ -61,6 +61,10 @@ from .plan import (
 _INT_FMT = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
             (2, True): "h", (4, True): "i", (8, True): "q"}
 _MAX_INLINE_DEPTH = 3  # deeper inlining grows the source (compile time) more than it saves
+# Indentation at which a loop or branch goes to a function of its own: Python refuses more
+# than 20 nested loops (SyntaxError) and 100 levels of indentation (IndentationError).
+_MAX_BLOCK_INDENT = 8
+_BLOCK_NODES = (SeqNode, SetNode, MapNode, OptionNode)  # the nodes whose code opens a block
 _serial = itertools.count()
 
 
@@ -174,6 +178,15 @@ class _Source:
         self.ns: dict[str, Any] = dict(_BASE_NS)
         self._ids: dict[int, str] = {}
         self._n = itertools.count()
+        self._units: dict[int, str] = {}  # nodes past _MAX_BLOCK_INDENT: their own unit's name
+
+    def unit_of(self, node: Node) -> str:
+        """The name of a unit of its own for ``node``, made once per source (the node lives
+        as long as the plan that holds it, so its id stays its own)."""
+        name = self._units.get(id(node))
+        if name is None:
+            name = self._units[id(node)] = self.const(compile_unit(node), "u")
+        return name
 
     def const(self, obj: Any, hint: str = "k") -> str:
         name = self._ids.get(id(obj))
@@ -431,6 +444,9 @@ class _Compiler:
 
     def enc(self, node: Node, expr: str, em: _Enc, stack: tuple[Node, ...], checked: bool = False) -> None:  # noqa: C901
         src = self.src
+        if em.indent >= _MAX_BLOCK_INDENT and isinstance(node, _BLOCK_NODES):
+            self.enc_call(src.unit_of(node), expr, em, stack)
+            return
         if isinstance(node, IntNode):
             # a bool packs as 0 or 1, as the interpreter takes it (docs/design.md says why)
             if node.kind.size == 16:
@@ -494,8 +510,9 @@ class _Compiler:
             value = f"{t}.value" if node.wrapped else t
             check = f"{t}.__class__ is not _Some" if node.wrapped else None
             sub = _Enc(src, 0, dynamic=False)
-            self.enc(node.inner, value, sub, stack)
-            sub.flush()
+            if check is None and _may_fold(node.inner, stack):  # a trial, so only where it is cheap
+                self.enc(node.inner, value, sub, stack)
+                sub.flush()
             if not sub.lines and len(sub.pieces) == 1 and check is None:
                 present = sub.pieces[0]
                 if present.startswith("_P_"):  # fold the tag into the struct
@@ -552,12 +569,7 @@ class _Compiler:
                     self.enc(node.value, f"{t}[{k}]", em, stack)
         elif isinstance(node, StructNode):
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
-                unit = src.const(compile_unit(node), "u")
-                if em.dynamic:
-                    em.flush()
-                    em.line(f"{unit}.enc_into({expr}, _ap, {self.depth_at(stack)})")
-                else:
-                    em.piece(f"{unit}.enc({expr}, {self.depth_at(stack)})")
+                self.enc_call(src.const(compile_unit(node), "u"), expr, em, stack)
                 return
             self.deepest = max(self.deepest, self.base + len(stack) + 1)
             t = em.bind(expr)
@@ -567,12 +579,7 @@ class _Compiler:
                 assert f.node is not None
                 self.enc(f.node, f"{t}.{f.name}", em, stack + (node,))
         elif isinstance(node, UnionNode):
-            unit = src.const(compile_unit(node), "u")
-            if em.dynamic:
-                em.flush()
-                em.line(f"{unit}.enc_into({expr}, _ap, {self.depth_at(stack)})")
-            else:
-                em.piece(f"{unit}.enc({expr}, {self.depth_at(stack)})")
+            self.enc_call(src.const(compile_unit(node), "u"), expr, em, stack)
         elif isinstance(node, CustomNode):
             if node.encode is None:
                 assert node.inner is not None
@@ -589,10 +596,21 @@ class _Compiler:
         else:
             raise AssertionError(node)
 
+    def enc_call(self, unit: str, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
+        if em.dynamic:
+            em.flush()
+            em.line(f"{unit}.enc_into({expr}, _ap, {self.depth_at(stack)})")
+        else:
+            em.piece(f"{unit}.enc({expr}, {self.depth_at(stack)})")
+
     # -- decode ------------------------------------------------------------------------------
 
     def dec(self, node: Node, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:  # noqa: C901
         src = self.src
+        if em.indent >= _MAX_BLOCK_INDENT and isinstance(node, _BLOCK_NODES):
+            em.flush()
+            em.line(f"{target}, _o = {src.unit_of(node)}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack)})")
+            return
         if isinstance(node, IntNode):
             if node.kind.size == 16:
                 lo, hi = src.tmp(), src.tmp()
@@ -810,6 +828,9 @@ class _Compiler:
 
     def size(self, node: Node, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         src = self.src
+        if em.indent >= _MAX_BLOCK_INDENT and isinstance(node, _BLOCK_NODES) and node.fixed is None:
+            em.add(f"{src.unit_of(node)}.size({expr})")
+            return
         if node.fixed is not None and not isinstance(node, (CustomNode, ConvertNode)):
             em.const += node.fixed
         elif isinstance(node, StrNode):
@@ -873,6 +894,25 @@ class _Compiler:
             self.size(node.inner, expr, em, stack)
         else:
             raise AssertionError(node)
+
+
+def _may_fold(node: Node, stack: tuple[Node, ...]) -> bool:
+    """Whether the present value of an Option of ``node`` may encode as one expression with no
+    statements, which is then folded into the Option's. Containers, tuples, Options and inlined
+    structs always write statements; trying them would generate their code twice per level,
+    so nested Options would take time exponential in their depth."""
+    while isinstance(node, (CustomNode, ConvertNode)):
+        if isinstance(node, CustomNode) and node.encode is None and node.inner is not None:
+            node = node.inner
+        elif isinstance(node, ConvertNode) and node.to_wire is None:
+            node = node.inner
+        else:
+            return False  # a user's function: a statement
+    if isinstance(node, (SeqNode, SetNode, MapNode, TupleNode, OptionNode, UnitNode)):
+        return False
+    if isinstance(node, StructNode):  # only a call of its own unit is one expression
+        return node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete
+    return True
 
 
 def compile_unit(node: Node) -> Unit:
@@ -1465,7 +1505,8 @@ def _table(src: _Source, mapping: dict[Any, str]) -> str:
 
 
 def _dec_variant(comp: _Compiler, vnode: Node, dm: _Dec, target: str) -> None:
-    comp.reset(1)  # the union's own level
+    # the union's own level, which a variant's struct shares (it counts it, as the interpreter does)
+    comp.reset(0 if isinstance(vnode, StructNode) else 1)
     if isinstance(vnode, StructNode):
         comp.dec_struct_fields(vnode, target, dm, (vnode,))
     else:
@@ -1474,10 +1515,10 @@ def _dec_variant(comp: _Compiler, vnode: Node, dm: _Dec, target: str) -> None:
 
 
 def _enc_variant(comp: _Compiler, vnode: Node, em: _Enc) -> None:
-    comp.reset(1)  # the union's own level
+    # the union's own level, which a variant's struct shares (it counts it, as the interpreter does)
+    comp.reset(0 if isinstance(vnode, StructNode) else 1)
     if isinstance(vnode, StructNode):
-        comp.deepest = 2
-    if isinstance(vnode, StructNode):
+        comp.deepest = 1
         for f in vnode.wire_fields:
             assert f.node is not None
             comp.enc(f.node, f"_v.{f.name}", em, (vnode,))

@@ -8,6 +8,7 @@ streams: decoding is a generator that asks for exactly the bytes it needs next.
 
 from __future__ import annotations
 
+import collections
 import collections.abc
 import ipaddress
 import operator
@@ -76,10 +77,22 @@ def render_path(path: Path) -> str:
 
 
 class Trace:
-    """What ``explain`` shows: one entry per value read, with its bytes."""
+    """What ``explain`` shows: one entry per value read, with its bytes; past ``keep`` entries,
+    only the first and the last ``keep``, so that its memory does not grow with the input."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 1000) -> None:
         self.entries: list[tuple[int, int, str, str]] = []  # offset, length, path, shown value
+        self.last: collections.deque[tuple[int, int, str, str]] = collections.deque(maxlen=keep)
+        self.keep = keep
+        self.left_out = 0  # entries between ``entries`` and ``last``
+
+    def add(self, entry: tuple[int, int, str, str]) -> None:
+        if len(self.entries) < self.keep:
+            self.entries.append(entry)
+            return
+        if len(self.last) == self.keep:
+            self.left_out += 1
+        self.last.append(entry)
 
 
 class DecodeState:
@@ -97,6 +110,19 @@ def _fail(reason: str, path: Path, offset: int) -> DecodeError:
     return DecodeError(reason, render_path(path), offset)
 
 
+def _read_int(node: IntNode, raw: bytes, path: Path, st: DecodeState) -> int:
+    """The int in ``raw``, the bytes asked for ``node``, as ``_take`` would check them."""
+    k = node.kind
+    if len(raw) < k.size:
+        raise _fail(f"unexpected end of data: {k.name} needs {byte_count(k.size)}, {len(raw)} left", path, st.offset)
+    start = st.offset
+    st.offset += k.size
+    value = int.from_bytes(raw, "little", signed=k.signed)
+    if st.trace is not None:
+        _note(st, start, path, repr(value))
+    return value
+
+
 def _take(n: int, path: Path, st: DecodeState, what: str) -> Steps:
     data = yield n
     if len(data) < n:
@@ -107,18 +133,42 @@ def _take(n: int, path: Path, st: DecodeState, what: str) -> Steps:
 
 def _note(st: DecodeState, start: int, path: Path, shown: Any) -> None:
     if st.trace is not None:
-        st.trace.entries.append((start, st.offset - start, render_path(path), shown))
+        st.trace.add((start, st.offset - start, render_path(path), shown))
 
 
-def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C901 - one dispatch
+def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:
+    """Decodes ``node``, yielding how many bytes it needs next and receiving them.
+
+    Each value's decoder is a generator that yields either a byte count or the decoder of a
+    nested value, whose result it is sent back. This loop runs them from a list rather than
+    nesting them (``yield from``, where each level is a C call): decoding as deep as MAX_DEPTH
+    then needs no more of the C stack than a flat value, so a thread's small stack holds."""
+    open_decoders: list[Steps] = []
+    current = _steps(node, path, st)
+    reply: Any = None
+    while True:
+        try:
+            asked = current.send(reply)
+        except StopIteration as done:
+            if not open_decoders:
+                return done.value
+            current = open_decoders.pop()
+            reply = done.value
+            continue
+        # no decoder catches what a nested one raises: an error goes straight to the caller
+        if asked.__class__ is int:
+            reply = yield asked
+        else:
+            open_decoders.append(current)
+            current = asked
+            reply = None
+
+
+def _steps(node: Node, path: Path, st: DecodeState) -> Any:  # noqa: C901 - one dispatch
     start = st.offset
+    value: Any
     if isinstance(node, IntNode):
-        k = node.kind
-        raw = yield from _take(k.size, path, st, k.name)
-        st.offset += k.size
-        value: Any = int.from_bytes(raw, "little", signed=k.signed)
-        _note(st, start, path, repr(value))
-        return value
+        return _read_int(node, (yield node.kind.size), path, st)
     if isinstance(node, FloatNode):
         raw = yield from _take(node.kind.size, path, st, node.kind.name)
         st.offset += node.kind.size
@@ -182,9 +232,13 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
         each = entries_may_take_no_bytes(node)  # then an entry that read nothing counts as one
         if isinstance(node, SeqNode):
             items = []
+            elem = node.elem
             for i in range(count):
                 at = st.offset
-                items.append((yield from decode_steps(node.elem, path + (f"[{i}]",), st)))
+                if elem.__class__ is IntNode:  # read here: a decoder of its own costs more than the int
+                    items.append(_read_int(elem, (yield elem.kind.size), path + (f"[{i}]",), st))
+                else:
+                    items.append((yield _steps(elem, path + (f"[{i}]",), st)))
                 if each and st.offset == at:
                     _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
             return items if node.container is list else node.container(items)
@@ -193,7 +247,7 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             hashes = _hash_count(node.elem, count)
             for i in range(count):
                 at = st.offset
-                item = yield from decode_steps(node.elem, path + (f"[{i}]",), st)
+                item = yield _steps(node.elem, path + (f"[{i}]",), st)
                 if each and st.offset == at:
                     _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
                 if hashes is not None and not hashes.add(item):
@@ -206,12 +260,12 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
         hashes = _hash_count(node.key, count)
         for i in range(count):
             at = st.offset
-            key = yield from decode_steps(node.key, path + (f"[{i}].key",), st)
+            key = yield _steps(node.key, path + (f"[{i}].key",), st)
             if hashes is not None and not hashes.add(key):
                 raise _fail(_CROWDED, path + (f"[{i}].key",), at)
             if key in mapping:
                 raise _fail(f"duplicate key {key!r} in a map", path + (f"[{i}].key",), at)
-            mapping[key] = yield from decode_steps(node.value, path + (f"[{i}].value",), st)
+            mapping[key] = yield _steps(node.value, path + (f"[{i}].value",), st)
             if each and st.offset == at:
                 _spend_zero_width(1, "this entry, which read no bytes,", path + (f"[{i}]",), st, at)
         return mapping
@@ -224,21 +278,25 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             _note(st, start, path, "None")
             return None
         _note(st, start, path + (".some",), "present")
-        value = yield from decode_steps(node.inner, path, st)
+        value = yield _steps(node.inner, path, st)
         if node.wrapped:
             return Some(value)
         return value
     if isinstance(node, TupleNode):
         values = []
         for i, item in enumerate(node.items):
-            values.append((yield from decode_steps(item, path + (f"[{i}]",), st)))
+            values.append((yield _steps(item, path + (f"[{i}]",), st)))
         return tuple(values)
     if isinstance(node, StructNode):
         _deeper(st, path)
         values = []
         for f in node.wire_fields:
-            assert f.node is not None
-            values.append((yield from decode_steps(f.node, path + (f".{f.name}",), st)))
+            field = f.node
+            assert field is not None
+            if field.__class__ is IntNode:  # read here: a decoder of its own costs more than the int
+                values.append(_read_int(field, (yield field.kind.size), path + (f".{f.name}",), st))
+            else:
+                values.append((yield _steps(field, path + (f".{f.name}",), st)))
         st.depth -= 1
         try:
             return node.construct(values)
@@ -257,8 +315,12 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
             )
         st.offset += 1
         _note(st, start, path + (f"<{variant.name}>",), f"tag {raw[0]}")
-        value = yield from decode_steps(variant.node, path + (f"<{variant.name}>",), st)
-        st.depth -= 1
+        shared = isinstance(variant.node, StructNode)  # the variant's struct and its enum are one level
+        if shared:
+            st.depth -= 1  # counted again, at the same depth, by the struct
+        value = yield _steps(variant.node, path + (f"<{variant.name}>",), st)
+        if not shared:
+            st.depth -= 1
         return value
     if isinstance(node, FrameNode):
         return (yield from _frame(node, path, st))
@@ -277,10 +339,10 @@ def decode_steps(node: Node, path: Path, st: DecodeState) -> Steps:  # noqa: C90
     if isinstance(node, CustomNode):
         if node.decode is None:
             assert node.inner is not None
-            return (yield from decode_steps(node.inner, path, st))
+            return (yield _steps(node.inner, path, st))
         return (yield from _custom(node.decode, path, st))
     if isinstance(node, ConvertNode):
-        wire_value = yield from decode_steps(node.inner, path, st)
+        wire_value = yield _steps(node.inner, path, st)
         if node.from_wire is None:
             return wire_value
         try:
@@ -313,6 +375,9 @@ def _frame(node: FrameNode, path: Path, st: DecodeState) -> Steps:  # r[9p2000l.
     _note(st, st.offset - 2, path + (".tag",), repr(tag))
     inner = path + (f".msg<{variant.name}>",)
     _deeper(st, path)  # the union's level, as when the message is decoded on its own
+    shared = isinstance(variant.node, StructNode)  # one level with the union, counted by the struct
+    if shared:
+        st.depth -= 1
     steps = decode_steps(variant.node, inner, st)
     pos = 3
     try:
@@ -328,7 +393,8 @@ def _frame(node: FrameNode, path: Path, st: DecodeState) -> Steps:  # r[9p2000l.
             reason = f"the frame ends inside its body (size {size}): {exc.reason}"
             raise DecodeError(reason, exc.path, exc.offset) from None
         raise
-    st.depth -= 1
+    if not shared:
+        st.depth -= 1
     if pos != len(rest):
         raise _fail(
             f"{byte_count(len(rest) - pos)} left over inside the frame after a complete {variant.name} (size {size})",
@@ -407,17 +473,33 @@ def _custom(decode: Callable[[Any], Any], path: Path, st: DecodeState) -> Steps:
 
 
 def encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int = 0) -> None:
-    """Writes ``value``; ``depth`` counts the structs and enums around it, as decoding does."""
+    """Writes ``value``; ``depth`` counts the structs and enums around it, as decoding does.
+
+    Nested values wait on a list of tasks, last pushed first written, rather than on the C
+    stack: encoding as deep as MAX_DEPTH needs no more stack than a flat value."""
+    tasks: list[_Task] = [(node, value, path, depth)]
+    pop = tasks.pop
+    push = tasks.append
+    task = tasks[0]
     try:
-        _encode_value(node, value, path, out, depth)
+        while tasks:
+            task = pop()
+            _encode_one(*task, out, push)
     except (EncodeError, RecursionError):
         raise
     except Exception as exc:  # the value's own __index__, __len__, __iter__, __hash__, __eq__...
-        reason = f"{type(value).__name__} failed while being encoded: {type(exc).__name__}: {exc}"
-        raise EncodeError(reason, render_path(path), len(out)) from exc
+        _, bad, at, _ = task
+        reason = f"{type(bad).__name__} failed while being encoded: {type(exc).__name__}: {exc}"
+        raise EncodeError(reason, render_path(at), len(out)) from exc
 
 
-def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int) -> None:  # noqa: C901
+_Task = tuple[Node, Any, Path, int]
+
+
+def _encode_one(  # noqa: C901 - one dispatch
+    node: Node, value: Any, path: Path, depth: int, out: bytearray, push: Callable[[_Task], None]
+) -> None:
+    """Writes ``value`` if it holds no other value, else pushes what it holds, last first."""
 
     def fail(reason: str) -> EncodeError:
         return EncodeError(reason, render_path(path), len(out))
@@ -497,14 +579,19 @@ def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int
         ):
             raise fail(f"expected a list or tuple, got {type(value).__name__}")
         _count(len(value), fail, out)
-        for i, item in enumerate(value):
-            encode_value(node.elem, item, path + (f"[{i}]",), out, depth)
+        elem = node.elem
+        items = value if value.__class__ is list or value.__class__ is tuple else list(value)  # a deque indexes slowly
+        ints_done = _write_ints(elem, items, out) if isinstance(elem, IntNode) else 0
+        for i in range(len(items) - 1, ints_done - 1, -1):
+            push((elem, items[i], path + (f"[{i}]",), depth))
     elif isinstance(node, SetNode):
         if not isinstance(value, collections.abc.Set):
             raise fail(f"expected a set or frozenset, got {type(value).__name__}")
         _count(len(value), fail, out)
-        for i, item in enumerate(_ordered(value, node.sort_key, fail)):
-            encode_value(node.elem, item, path + (f"[{i}]",), out, depth)
+        items = _ordered(value, node.sort_key, fail)
+        elem = node.elem
+        for i in range(len(items) - 1, -1, -1):
+            push((elem, items[i], path + (f"[{i}]",), depth))
     elif isinstance(node, MapNode):
         if not isinstance(value, collections.abc.Mapping):
             raise fail(f"expected a dict, got {type(value).__name__}")
@@ -512,9 +599,11 @@ def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int
         by_key = node.sort_key
         entry_key = _first if by_key is None else lambda entry: by_key(entry[0])
         # by items, not by looking each key up: keys that share a hash make lookups linear
-        for i, (key, item) in enumerate(_ordered(value.items(), entry_key, fail)):
-            encode_value(node.key, key, path + (f"[{i}].key",), out, depth)
-            encode_value(node.value, item, path + (f"[{i}].value",), out, depth)
+        entries = _ordered(value.items(), entry_key, fail)
+        for i in range(len(entries) - 1, -1, -1):
+            key, item = entries[i]
+            push((node.value, item, path + (f"[{i}].value",), depth))
+            push((node.key, key, path + (f"[{i}].key",), depth))
     elif isinstance(node, OptionNode):
         if value is None:
             out.append(0)
@@ -524,22 +613,28 @@ def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int
                     raise fail(f"expected None or Some(...), got {value!r}")
                 value = value.value
             out.append(1)
-            encode_value(node.inner, value, path, out, depth)
+            push((node.inner, value, path, depth))
     elif isinstance(node, TupleNode):
         if not isinstance(value, (tuple, list)) or len(value) != len(node.items):
             raise fail(f"expected a tuple of {len(node.items)}, got {value!r}")
-        for i, (item_node, item) in enumerate(zip(node.items, value)):
-            encode_value(item_node, item, path + (f"[{i}]",), out, depth)
+        for i in range(len(value) - 1, -1, -1):
+            push((node.items[i], value[i], path + (f"[{i}]",), depth))
     elif isinstance(node, StructNode):
         if not isinstance(value, node.cls):
             raise fail(f"expected {node.label}, got {type(value).__name__}")
+        fields: list[_Task] = []
         for f in node.wire_fields:
             assert f.node is not None
             try:
                 field_value = getattr(value, f.name)
-            except AttributeError:
-                raise fail(f"{node.label} has no attribute {f.name!r}") from None
-            encode_value(f.node, field_value, path + (f".{f.name}",), out, depth)
+            except AttributeError:  # said where the field's bytes would have gone
+                fields.append((_Missing(f"{node.label} has no attribute {f.name!r}"), None, path, depth))
+                break
+            if not fields and isinstance(f.node, IntNode) and _write_ints(f.node, (field_value,), out):
+                continue  # a plain int, written at once rather than as a task
+            fields.append((f.node, field_value, path + (f".{f.name}",), depth))
+        for task in reversed(fields):
+            push(task)
     elif isinstance(node, UnionNode):
         variant = node.variant_of(value)
         if variant is None:
@@ -547,7 +642,9 @@ def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int
             got = type(value).__qualname__.rsplit("<locals>.", 1)[-1]  # Other.Circle, not Circle
             raise fail(f"expected {node.label} ({choices}), got {got}")
         out.append(variant.tag)
-        encode_value(variant.node, value, path + (f"<{variant.name}>",), out, depth)
+        if isinstance(variant.node, StructNode):
+            depth -= 1  # the variant's struct and its enum are one level, counted by the struct
+        push((variant.node, value, path + (f"<{variant.name}>",), depth))
     elif isinstance(node, FrameNode):
         _encode_frame(node, value, path, out, depth)
     elif isinstance(node, EnumNode):
@@ -558,7 +655,7 @@ def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int
     elif isinstance(node, CustomNode):
         if node.encode is None:
             assert node.inner is not None
-            encode_value(node.inner, value, path, out, depth)
+            push((node.inner, value, path, depth))
             return
         assert node.size is not None
         pieces: list[bytes] = []
@@ -579,9 +676,32 @@ def _encode_value(node: Node, value: Any, path: Path, out: bytearray, depth: int
                 value = node.to_wire(value)
             except Exception as exc:
                 raise fail(f"conversion to {node.inner.label} failed: {exc!r}") from exc
-        encode_value(node.inner, value, path, out, depth)
+        push((node.inner, value, path, depth))
+    elif isinstance(node, _Missing):
+        raise fail(node.label)
     else:
         raise AssertionError(f"no encoder for {node!r}")
+
+
+def _write_ints(node: IntNode, items: Any, out: bytearray) -> int:
+    """Writes the leading ``items`` that are plain ints in range; returns how many. The rest
+    (bools, ``__index__`` objects, errors) take the general way."""
+    k = node.kind
+    low, high, size, signed = k.min, k.max, k.size, k.signed
+    for i, item in enumerate(items):
+        if item.__class__ is not int or not low <= item <= high:
+            return i
+        out += item.to_bytes(size, "little", signed=signed)
+    return len(items)
+
+
+class _Missing(Node):
+    """A task that fails where a missing field's bytes would have been written."""
+
+    __slots__ = ()
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, None, 0, object)
 
 
 def _encode_frame(node: FrameNode, value: Any, path: Path, out: bytearray, depth: int) -> None:
@@ -601,7 +721,9 @@ def _encode_frame(node: FrameNode, value: Any, path: Path, out: bytearray, depth
     out += bytes(4)
     out.append(variant.tag)
     out += tag.to_bytes(2, "little")
-    encode_value(variant.node, msg, path + (f".msg<{variant.name}>",), out, depth + 1)
+    # a frame is never a field, so this second task list is never more than one deep
+    shared = isinstance(variant.node, StructNode)  # the message's struct is its union's level
+    encode_value(variant.node, msg, path + (f".msg<{variant.name}>",), out, depth if shared else depth + 1)
     size = len(out) - start
     if size > MAX_FRAME_SIZE:
         raise EncodeError(f"a frame of {size} bytes does not fit its u32 size", render_path(path), start)

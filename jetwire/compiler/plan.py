@@ -25,18 +25,23 @@ MAX_ZERO_WIDTH_ELEMENTS = 1_000_000
 # tuples and the like is not randomised, so a sender can choose 65,535 keys that all collide
 # (u128 multiples of 2**61 - 1), and inserting them costs quadratic time (30 s for 1 MiB).
 MAX_SHARED_HASH = 64
+# Containers (list, set, dict, tuple, Option) inside each other within one annotation; structs
+# and enums start again from 0 (MAX_DEPTH bounds them at run time). Deeper types are refused
+# when declared, so every walk over one annotation's nodes stays shallow.
+MAX_TYPE_NESTING = 32
 
 
 class Node:
     """One wire type. ``fixed`` is its encoded size when every value has the same size."""
 
-    __slots__ = ("fixed", "label", "min_size", "py_type")
+    __slots__ = ("fixed", "label", "min_size", "nesting", "py_type")
 
     def __init__(self, label: str, fixed: int | None, min_size: int, py_type: Any) -> None:
         self.label = label
         self.fixed = fixed
         self.min_size = min_size
         self.py_type = py_type
+        self.nesting = 0  # containers inside each other, this one included (MAX_TYPE_NESTING)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label}>"
@@ -127,6 +132,7 @@ class SeqNode(Node):
         super().__init__(label, None, 2, container)
         self.elem = elem
         self.container = container
+        self.nesting = elem.nesting + 1
 
 
 class SetNode(Node):
@@ -139,6 +145,7 @@ class SetNode(Node):
         self.elem = elem
         self.container = container
         self.sort_key = sort_key
+        self.nesting = elem.nesting + 1
 
 
 class MapNode(Node):
@@ -151,6 +158,7 @@ class MapNode(Node):
         self.key = key
         self.value = value
         self.sort_key = sort_key
+        self.nesting = max(key.nesting, value.nesting) + 1
 
 
 class OptionNode(Node):
@@ -164,6 +172,7 @@ class OptionNode(Node):
         super().__init__(label, fixed, 1, object)
         self.inner = inner
         self.wrapped = wrapped
+        self.nesting = inner.nesting + 1
 
 
 class TupleNode(Node):
@@ -175,6 +184,7 @@ class TupleNode(Node):
         fixed = None if None in sizes else sum(s for s in sizes if s is not None)
         super().__init__(label, fixed, sum(i.min_size for i in items), tuple)
         self.items = items
+        self.nesting = max((i.nesting for i in items), default=0) + 1
 
 
 class FieldPlan:
@@ -333,6 +343,7 @@ class CustomNode(Node):
         self.decode = decode
         self.size = size
         self.codec = codec
+        self.nesting = inner.nesting if inner is not None else 0
 
 
 class ConvertNode(Node):
@@ -350,6 +361,7 @@ class ConvertNode(Node):
         self.inner = inner
         self.to_wire = to_wire
         self.from_wire = from_wire
+        self.nesting = inner.nesting
 
 
 

@@ -33,6 +33,7 @@ from ..markers import (
 )
 from ..wiretypes import Url
 from .plan import (
+    MAX_TYPE_NESTING,
     MAX_VARIANTS,
     BoolNode,
     BytesNode,
@@ -64,6 +65,7 @@ FRAME_MESSAGE = "__frame_message__"  # set on each Frame subclass: the union its
 NoneType = type(None)
 _lock = threading.RLock()
 _planning: list[type] = []  # classes whose plans are being built: visible to forward references
+_open_containers = 0  # containers open around the hint being planned, in the current class's field
 _enum_nodes: dict[type, EnumNode] = {}
 _tagged_nodes: dict[tuple[tuple[int, type], ...], UnionNode] = {}
 
@@ -303,7 +305,9 @@ def _annotation(text: str) -> types.CodeType:
 
 
 def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -> list[FieldPlan]:
+    global _open_containers
     _planning.append(cls)
+    outer_containers, _open_containers = _open_containers, 0  # a class's fields nest from 0
     try:
         declared = dataclasses.fields(cls)
         # Annotations that are already objects need no get_type_hints (a third of planning);
@@ -335,6 +339,7 @@ def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -
         return fields
     finally:
         _planning.pop()
+        _open_containers = outer_containers
 
 
 def _is_skipped(hint: Any) -> bool:
@@ -428,10 +433,8 @@ def _build_new(tp: Any, typevars: dict[Any, Any]) -> Node:
         return StrNode()
     if tp is bytes:
         return BytesNode()
-    if origin is Union or origin is types.UnionType:
-        return _build_union(get_args(tp), typevars)
-    if origin is not None:
-        return _build_generic(tp, origin, get_args(tp), typevars)
+    if origin is Union or origin is types.UnionType or origin is not None:
+        return _build_container(tp, origin, typevars)
     if isinstance(tp, type):
         return _build_class(tp)
     if type(tp).__module__ not in _TYPING_MODULES:
@@ -443,6 +446,34 @@ def _build_new(tp: Any, typevars: dict[Any, Any]) -> Node:
             f"The types are {_CHOICES}"
         )
     raise SchemaError(f"cannot encode {tp!r}: the choices are {_CHOICES}")
+
+
+def _build_container(tp: Any, origin: Any, typevars: dict[Any, Any]) -> Node:
+    """Counts the containers open around the one being planned, so that a type nested past
+    MAX_TYPE_NESTING is refused before planning it recurses any deeper (never a RecursionError)."""
+    global _open_containers
+    if _open_containers >= MAX_TYPE_NESTING:
+        raise SchemaError(_too_nested(tp))
+    _open_containers += 1
+    try:
+        if origin is Union or origin is types.UnionType:
+            node = _build_union(get_args(tp), typevars)
+        else:
+            node = _build_generic(tp, origin, get_args(tp), typevars)
+    finally:
+        _open_containers -= 1
+    if _open_containers + node.nesting > MAX_TYPE_NESTING:  # a deep part planned before, reused
+        raise SchemaError(_too_nested(tp))
+    return node
+
+
+def _too_nested(tp: Any) -> str:
+    # names only the outer container: the type's repr is as deep as the type
+    outer = getattr(get_origin(tp), "__name__", None) or "Optional"
+    return (
+        f"{outer}[...] nests more than jetwire.MAX_TYPE_NESTING ({MAX_TYPE_NESTING}) containers "
+        f"(list, set, dict, tuple, Optional) inside each other: wrap a level in a @wireformat class"
+    )
 
 
 def _resolve_forward(ref: str | ForwardRef) -> Any:

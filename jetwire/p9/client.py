@@ -396,7 +396,10 @@ class Client:
     def _flush_outbox(self) -> None:
         frames, self._outbox = self._outbox, []
         if self._closed is None and frames and self._transport is not None:
-            self._transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            try:
+                self._transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            except Exception as exc:  # a callback that raised would leave the calls to wait for replies
+                self._die(ConnectionError(f"{self.address}: the requests could not be sent: {exc!r}"))
 
     def _send_nowait(self, msg: Any) -> None:
         """Sends ``msg`` now (or once a tag is free) and lets its reply go: clean-up that nobody

@@ -23,6 +23,7 @@ import dataclasses
 import inspect
 import reprlib
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -239,10 +240,34 @@ def _tuple(obj: str, names: list[str]) -> str:
     return f"({','.join(f'{obj}.{name}' for name in names)},)" if names else "()"
 
 
+# __repr__ and __eq__ of values nested deeper than this (counted per thread) go on in a loop
+# over a list of what is left, not through more nested calls: each level of ``repr`` or
+# ``==`` through a tuple or an f-string is several C calls, and MAX_DEPTH (200) levels of them
+# overflow a thread's 128 KiB stack.
+NESTED_CALLS = 16
+_nesting = threading.local()
+
+
 def _repr_fn(cls: type) -> Any:
-    parts = ", ".join(f"{name}={{self.{name}!r}}" for name in _names_where(cls, "repr"))
+    names = _names_where(cls, "repr")
+    parts = ", ".join(f"{name}={{self.{name}!r}}" for name in names)
     fn = _compile(cls, "__repr__", "self", [f'return self.__class__.__qualname__ + f"({parts})"'], {})
-    return reprlib.recursive_repr("...")(fn)
+    nested = reprlib.recursive_repr("...")(fn)
+
+    def repr_(self: Any) -> str:
+        depth = getattr(_nesting, "repr", 0)
+        if depth >= NESTED_CALLS:
+            return flat_repr(self)
+        _nesting.repr = depth + 1
+        try:
+            return nested(self)
+        finally:
+            _nesting.repr = depth
+
+    repr_.__name__, repr_.__qualname__ = "__repr__", fn.__qualname__
+    repr_.__wrapped__ = nested  # type: ignore[attr-defined]
+    repr_.jetwire_fields = tuple(names)  # type: ignore[attr-defined]
+    return repr_
 
 
 def _eq_fn(cls: type) -> Any:
@@ -250,7 +275,117 @@ def _eq_fn(cls: type) -> Any:
     body = ["if other.__class__ is self.__class__:",
             f" return {_tuple('self', names)}=={_tuple('other', names)}",
             "return NotImplemented"]
-    return _compile(cls, "__eq__", "self,other", body, {})
+    nested = _compile(cls, "__eq__", "self,other", body, {})
+
+    def eq(self: Any, other: Any) -> Any:
+        depth = getattr(_nesting, "eq", 0)
+        if depth >= NESTED_CALLS:
+            return flat_eq(self, other) if other.__class__ is self.__class__ else NotImplemented
+        _nesting.eq = depth + 1
+        try:
+            return nested(self, other)
+        finally:
+            _nesting.eq = depth
+
+    eq.__name__, eq.__qualname__ = "__eq__", nested.__qualname__
+    eq.__wrapped__ = nested  # type: ignore[attr-defined]
+    eq.jetwire_fields = tuple(names)  # type: ignore[attr-defined]
+    return eq
+
+
+def _fields_of(cls: type, method: str) -> tuple[str, ...] | None:
+    """The fields the generated ``__repr__`` or ``__eq__`` of ``cls`` shows or compares."""
+    if cls is _Some:
+        return ("value",)
+    fields: tuple[str, ...] | None = getattr(getattr(cls, method, None), "jetwire_fields", None)
+    return fields
+
+
+def flat_repr(root: Any) -> str:
+    """``repr(root)`` for classes with a generated ``__repr__`` and the lists, tuples, dicts,
+    sets and ``Some`` between them, in a loop: the same text, whatever the depth."""
+    pieces: list[str] = []
+    todo: list[tuple[int, Any]] = [(_VALUE, root)]  # last first
+    showing: set[int] = set()  # the values around the current one: met again, a cycle
+    while todo:
+        what, item = todo.pop()
+        if what == _TEXT:
+            pieces.append(item)
+            continue
+        if what == _DONE:
+            showing.discard(item)
+            continue
+        cls = item.__class__
+        fields = _fields_of(cls, "__repr__")
+        steps: list[tuple[int, Any]] = []
+        if fields is not None:
+            opening, closing, cycle = cls.__qualname__ + "(", ")", "..."  # recursive_repr's
+            for i, name in enumerate(fields):
+                steps += [(_TEXT, ", " + name + "=" if i else name + "="), (_VALUE, getattr(item, name))]
+        elif cls is list or cls is tuple or ((cls is set or cls is frozenset) and item):
+            if cls is list:
+                opening, closing, cycle = "[", "]", "[...]"
+            elif cls is tuple:
+                opening, closing, cycle = "(", ",)" if len(item) == 1 else ")", "(...)"
+            else:
+                opening = "{" if cls is set else "frozenset({"
+                closing, cycle = ("}" if cls is set else "})"), f"{cls.__name__}(...)"
+            for i, element in enumerate(item):
+                if i:
+                    steps.append((_TEXT, ", "))
+                steps.append((_VALUE, element))
+        elif cls is dict:
+            opening, closing, cycle = "{", "}", "{...}"
+            for i, (key, value) in enumerate(item.items()):
+                if i:
+                    steps.append((_TEXT, ", "))
+                steps += [(_VALUE, key), (_TEXT, ": "), (_VALUE, value)]
+        else:
+            pieces.append(repr(item))  # holds none of ours, or is shown its own way
+            continue
+        if id(item) in showing:
+            pieces.append(cycle)
+            continue
+        showing.add(id(item))
+        todo.append((_DONE, id(item)))
+        todo.append((_TEXT, closing))
+        todo.extend(reversed(steps))
+        todo.append((_TEXT, opening))
+    return "".join(pieces)
+
+
+_VALUE, _TEXT, _DONE = 0, 1, 2
+
+
+def flat_eq(left: Any, right: Any) -> bool:
+    """``left == right`` for two instances of one class with a generated ``__eq__``, in a
+    loop over the pairs still to compare: the answer ``==`` gives, whatever the depth."""
+    todo = [(left, right)]
+    while todo:
+        a, b = todo.pop()
+        if a is b:  # as tuple comparison does: the same object is equal to itself
+            continue
+        cls = a.__class__
+        fields = _fields_of(cls, "__eq__") if b.__class__ is cls else None
+        if fields is not None:
+            todo.extend((getattr(a, f), getattr(b, f)) for f in reversed(fields))
+        elif (cls is list or cls is tuple) and b.__class__ is cls:
+            if len(a) != len(b):
+                return False
+            todo.extend(zip(reversed(a), reversed(b)))
+        elif cls is dict and b.__class__ is dict:
+            if len(a) != len(b):
+                return False
+            for key in a:
+                if key not in b:
+                    return False
+            todo.extend((a[key], b[key]) for key in a)
+        elif not a == b:
+            return False
+    return True
+
+
+from ..markers import Some as _Some  # noqa: E402 - after the helpers that name it
 
 
 def _hash_fn(cls: type) -> Any:

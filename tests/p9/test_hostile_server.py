@@ -307,6 +307,21 @@ def test_a_failing_reply_handler_ends_the_connection(monkeypatch: pytest.MonkeyP
     run(body)
 
 
+def test_a_write_that_fails_ends_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body() -> None:
+        async with serving(answer_all, timeout=3 * GUARD) as (_, client):  # a timeout fails the test
+            def broken(data: bytes) -> None:
+                raise RuntimeError("the transport refused")
+
+            assert client._transport is not None
+            monkeypatch.setattr(client._transport, "write", broken)
+            with pytest.raises(ConnectionError, match="the transport refused"):
+                await client.getattr(1)
+            assert given_up(client)
+
+    run(body)
+
+
 # -- 2. a server that stopped reading -------------------------------------------------------------------
 
 
