@@ -2,8 +2,8 @@
 
 The inputs are ``benchmarks.amplification``'s adversarial cases (the most objects per input
 byte each type allows), each at several element counts, plus one the fuzzer found cheap to
-send and dear to refuse: the zero-width budget filled, then the input cut by one byte, so the
-generated code makes every element, fails at the end, and the interpreter makes them again.
+send and dear to refuse: the zero-width budget filled, then one byte too many, so the generated
+code makes every element, finds the byte left over, and the interpreter makes them all again.
 For each size: the peak memory of one decode (tracemalloc, the decoded value included) and
 the median time of several untraced decodes, generated code and interpreter; and the time per
 input byte, which stays flat when decoding is linear.
@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -36,15 +38,15 @@ MAX_RUNS = 7
 SECONDS_PER_CELL = 1.0  # fewer runs for slow decodes (at least 3)
 
 
-def _cut_at_budget(count: int, budget: int) -> bytes:
-    return _at_budget(count, budget)[:-1]
+def _at_budget_one_byte_over(count: int, budget: int) -> bytes:
+    return _at_budget(count, budget) + b"\x00"
 
 
 FUZZ_CASES = [
     Case(
-        "list[list[Blank]], at the budget, last byte cut (fuzz: ZeroWidth, 38 bytes)",
-        list[list[Blank]], _cut_at_budget, zero_width=True, refused=True,
-        note="both paths make every element",
+        "list[list[Blank]], at the budget, one byte left over", list[list[Blank]], _at_budget_one_byte_over,
+        zero_width=True, refused=True,
+        note="the fuzzer's 38-byte ZeroWidth: the generated code makes every element, then the interpreter again",
     ),
 ]
 
@@ -93,7 +95,7 @@ def rows(cases: list[Case], counts: tuple[int, ...], budgets: tuple[int, ...]) -
     for case in cases:
         if not case.zero_width:
             sizes = [(count, jw.MAX_ZERO_WIDTH_ELEMENTS) for count in counts]
-        elif case.refused and case.data is not _cut_at_budget:  # asks for count x count whatever the budget
+        elif case.refused and case.data is not _at_budget_one_byte_over:  # asks for count x count whatever the budget
             sizes = [(counts[-1], budget) for budget in budgets]
         else:  # as many elements as the budget allows, from as few bytes as the case needs
             sizes = [(budget // -(-budget // 0xFFFF), budget) for budget in budgets]
@@ -103,7 +105,7 @@ def rows(cases: list[Case], counts: tuple[int, ...], budgets: tuple[int, ...]) -
             slow_peak, slow_time, _, _ = measure(interpreted_decode(case, budget), data)
             scale = f"budget {budget:,}" if case.zero_width else f"{count:,} elements"
             lines.append(
-                f"| {case.name} | {scale} | {len(data):,} | {outcome} | {_mib(fast_peak)} | "
+                f"| {case.name}{f' ({case.note})' if case.note else ''} | {scale} | {len(data):,} | {outcome} | {_mib(fast_peak)} | "
                 f"{fast_peak / len(data):,.1f} | {_time(fast_time)} | {fast_time / len(data) * 1e9:,.0f} | "
                 f"{_mib(slow_peak)} | {_time(slow_time)} | {slow_time / len(data) * 1e9:,.0f} |"
             )
@@ -111,11 +113,21 @@ def rows(cases: list[Case], counts: tuple[int, ...], budgets: tuple[int, ...]) -
     return lines
 
 
-def report(lines: list[str], counts: tuple[int, ...]) -> str:
+def _commit() -> str:
+    try:
+        found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                               cwd=pathlib.Path(__file__).parent, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    return found.stdout.strip()
+
+
+def report(lines: list[str], counts: tuple[int, ...], commit: str) -> str:
     head = [
         f"# Amplification: bytes in -> peak memory and time, {datetime.date.today().isoformat()}",
         "",
-        f"Python {platform.python_version()}; `python -m benchmarks.amplification_time`. Each input is decoded "
+        f"jetwire at {commit}, Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} "
+        "at the end; `python -m benchmarks.amplification_time`. Each input is decoded "
         "by the generated code (`Codec.decode`, which hands bad input to the interpreter) and by the reference "
         "interpreter alone (what files, streams and `explain` use). Peak: bytes allocated at the peak of one "
         "decode (tracemalloc), the decoded value included. Time: median of 3 to 7 untraced decodes. "
@@ -135,10 +147,11 @@ def main() -> None:
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--quick", action="store_true", help="two sizes, the smallest budgets")
     args = parser.parse_args()
+    commit = _commit()  # before measuring: the code measured is the code imported now
     counts = QUICK_COUNTS if args.quick else COUNTS
     budgets = BUDGETS[:2] if args.quick else BUDGETS
     lines = rows(CASES + FUZZ_CASES, counts, budgets)
-    text = report(lines, counts)
+    text = report(lines, counts, commit)
     print(text)
     if not args.no_save:
         out = pathlib.Path(__file__).parent / "results" / f"{datetime.date.today().isoformat()}-amplification-time.md"

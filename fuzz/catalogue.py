@@ -225,7 +225,7 @@ class Custom:
 
 
 def _write_reversed(value: str, writer: jw.Writer) -> None:
-    raw = value[::-1].encode("utf-8", "surrogatepass")
+    raw = value[::-1].encode("utf-8")  # strict, as the decode hook reads it
     writer.write(len(raw).to_bytes(2, "little") + raw)
 
 
@@ -240,7 +240,7 @@ class Hooked:
 
     backwards: Annotated[
         str, jw.EncodeWith(_write_reversed), jw.DecodeWith(_read_reversed),
-        jw.SizeWith(lambda v: 2 + len(v.encode("utf-8", "surrogatepass"))),
+        jw.SizeWith(lambda v: 2 + len(v.encode("utf-8"))),
     ]
     written: Annotated[jw.u16, jw.EncodeWith(lambda v, w: w.write(v.to_bytes(2, "little"))), jw.SizeWith(lambda v: 2)]
     counted: Annotated[list[jw.u8], jw.DecodeWith(lambda r: list(r.read(int.from_bytes(r.read(2), "little"))))]

@@ -72,3 +72,22 @@ def test_entries_a_users_codec_reads_nothing_for_count_against_the_budget() -> N
     # entries that read bytes spend nothing
     keyed = jw.Codec(dict[jw.u8, Nothing], max_zero_width_elements=0)
     assert keyed.decode(bytes.fromhex("0200 01 02")) == {1: 0, 2: 0}
+
+
+@pytest.mark.parametrize("buffer", [bytes, bytearray], ids=["bytes", "bytearray"])
+def test_a_value_with_bytes_left_over_is_gone_before_the_interpreter_decodes_again(buffer: type) -> None:
+    """The budget's worth of zero-width elements and one byte too many (the fuzzer's 38-byte
+    ZeroWidth input): the generated code makes every element, finds the byte left over and hands
+    the input to the interpreter, which makes them again. Were the first value still held, the
+    decode would peak at twice the budget's memory."""
+    from benchmarks.amplification import Blank, _at_budget
+
+    def decoder(case: Case, budget: int) -> object:
+        codec = jw.Codec(case.type, max_zero_width_elements=budget)
+        return lambda data: codec.decode(buffer(data))
+
+    case = Case("left over", list[list[Blank]], lambda count, budget: _at_budget(count, budget) + b"\x00",
+                zero_width=True, refused=True)
+    row = measure(case, decoder, COUNT, BUDGET, repeat=0)  # type: ignore[arg-type]
+    assert row.outcome.startswith("DecodeError")
+    assert row.peak <= BUDGET * PER_ZERO_WIDTH_ELEMENT, f"{row.peak:,} bytes for {BUDGET:,} elements"

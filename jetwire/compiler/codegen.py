@@ -1237,6 +1237,7 @@ def _decode_entry(out: list[str], body: list[str], view_entry: str, zw: bool) ->
     out.append("        _L = len(_b)")
     out.extend(body)
     out.append("        if _o == _L: return _r")
+    out.append("        _r = None")  # bytes left over: the value must not outlive the interpreter's decode
     out.append("    except Exception:")
     out.append("        pass")
     out.append(f"    return _slow_decode(_b, 0, True{limit})")
@@ -1247,6 +1248,7 @@ def _view_entry(out: list[str], name: str, zw: bool) -> None:
     out.append("    try:")
     out.append(f"        _r, _o = dec_view(_b, 0{', 0, [_zl]' if zw else ''})")
     out.append("        if _o == len(_b): return _r")
+    out.append("        _r = None")  # as in decode: not held while the interpreter decodes again
     out.append("    except Exception:")
     out.append("        pass")
     out.append(f"    return _slow_decode(_b, 0, True{', _zl' if zw else ''})")
