@@ -144,6 +144,7 @@ def test_a_case_that_never_ends_is_a_hang(monkeypatch: pytest.MonkeyPatch) -> No
 def test_amplify_reports_memory_out_of_proportion(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fuzz_targets, "PER_BYTE", 0)
     monkeypatch.setattr(fuzz_targets, "SLACK", 0)
+    monkeypatch.setattr(fuzz_targets, "DEEP_PATHS", 0)
     result = run_case("amplify", 0, SEED, {"list[u16]": CATALOGUE["list[u16]"]})
     assert result.finding is not None and "takes memory out of proportion" in result.finding.kind
 
