@@ -1031,19 +1031,9 @@ TARGETS.update({
 
 
 def _has_user_code(node: Node) -> bool:
-    from jetwire.compiler.plan import ConvertNode, CustomNode, _children
+    from jetwire.compiler.plan import ConvertNode, CustomNode, reaches
 
-    seen: set[int] = set()
-    todo = [node]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (CustomNode, ConvertNode)):
-            return True
-        todo.extend(_children(current))
-    return False
+    return reaches(node, lambda current: isinstance(current, (CustomNode, ConvertNode)))
 
 
 def _corrupt_plain(rng: random.Random, data: Any) -> Any:

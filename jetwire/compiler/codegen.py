@@ -730,15 +730,19 @@ class _Compiler:
             em.fixed("H", 2, n)
             em.flush()
             _spend_zero_width(node, n, em)
-            def insert_each() -> None:
-                em.line(f"{target} = {{}}")
+            def each_entry(*keep: str) -> None:
                 with em.block(f"for _ in range({n}):"):
                     at = _entry_start(node, em)
                     self.dec(node.key, k, em, stack)
                     self.dec(node.value, v, em, stack)
                     em.flush()
                     _spend_if_nothing_read(at, em)
-                    em.line(f"{target}[{k}] = {v}")
+                    for line in keep:
+                        em.line(line)
+
+            def insert_each() -> None:
+                em.line(f"{target} = {{}}")
+                each_entry(f"{target}[{k}] = {v}")
 
             if not hashes_may_crowd(node.key):
                 insert_each()
@@ -749,14 +753,7 @@ class _Compiler:
                     keys, values = src.tmp("ks"), src.tmp("vs")
                     em.line(f"{keys} = []")
                     em.line(f"{values} = []")
-                    with em.block(f"for _ in range({n}):"):
-                        at = _entry_start(node, em)
-                        self.dec(node.key, k, em, stack)
-                        self.dec(node.value, v, em, stack)
-                        em.flush()
-                        _spend_if_nothing_read(at, em)
-                        em.line(f"{keys}.append({k})")
-                        em.line(f"{values}.append({v})")
+                    each_entry(f"{keys}.append({k})", f"{values}.append({v})")
                     em.line(f"if {src.const(support.crowded, 'crowded')}({keys}): raise _Bail")
                     em.line(f"{target} = dict(zip({keys}, {values}))")
             em.line(f"if len({target}) != {n}: raise _Bail")

@@ -385,9 +385,8 @@ def entries_may_take_no_bytes(node: Node) -> bool:
     return False
 
 
-def reaches_zero_width(node: Node) -> bool:
-    """Whether decoding ``node`` may make entries that take no bytes (zero-width collections,
-    or entries that may take none): only such types spend anything on counting them."""
+def reaches(node: Node, found: Callable[[Node], bool]) -> bool:
+    """Whether ``found`` holds for ``node`` or any node inside it (recursive types included)."""
     seen: set[int] = set()
     todo = [node]
     while todo:
@@ -395,10 +394,16 @@ def reaches_zero_width(node: Node) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if zero_width_entries(current) or entries_may_take_no_bytes(current):
+        if found(current):
             return True
         todo.extend(_children(current))
     return False
+
+
+def reaches_zero_width(node: Node) -> bool:
+    """Whether decoding ``node`` may make entries that take no bytes (zero-width collections,
+    or entries that may take none): only such types spend anything on counting them."""
+    return reaches(node, lambda current: zero_width_entries(current) or entries_may_take_no_bytes(current))
 
 
 def _children(node: Node) -> list[Node]:
