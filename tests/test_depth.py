@@ -414,3 +414,28 @@ def test_hash_of_deep_frozen_values_continues_in_a_loop_with_the_same_number() -
     assert flat_hash(shallow) == hash(("x", (1, None), frozenset(), None, -0.0))
     assert hash(value) == flat_hash(value)
     assert len({value, Node(value.label, value.pair, value.tags, value.extra, value.weight)}) == 1
+
+
+@jw.wireformat(frozen=True)
+class FlatPoint:
+    x: u8
+    labels: tuple[str, ...]
+    extra: Optional[frozenset[u8]] = None
+
+
+@jw.wireformat(frozen=True)
+class HoldsPoint:
+    point: FlatPoint
+
+
+def test_only_classes_that_can_nest_count_their_depth() -> None:
+    # Counting costs a thread-local read and write per call; a class whose fields hold no value
+    # with generated methods never nests, so its ==, hash and repr are the plain ones.
+    assert getattr(FlatPoint.__eq__, "__wrapped__", None) is None
+    assert getattr(FlatPoint.__hash__, "__wrapped__", None) is None
+    assert getattr(HoldsPoint.__eq__, "__wrapped__", None) is not None
+    assert getattr(HoldsPoint.__hash__, "__wrapped__", None) is not None
+    assert getattr(HoldsPoint.__repr__, "jetwire_fields", None) == ("point",)
+    a, b = HoldsPoint(FlatPoint(1, ("a",))), HoldsPoint(FlatPoint(1, ("a",)))
+    assert a == b and hash(a) == hash(b)
+    assert repr(a) == "HoldsPoint(point=FlatPoint(x=1, labels=('a',), extra=None))"

@@ -37,9 +37,16 @@ _MISSING = dataclasses.MISSING
 _PLACEHOLDER_DOC = "(written on first read)"
 
 
-def dataclass(cls: type, options: dict[str, Any]) -> type:
+def _may_nest(cls: type) -> bool:
+    return True
+
+
+def dataclass(cls: type, options: dict[str, Any], may_nest: Callable[[type], bool] = _may_nest) -> type:
     """``dataclasses.dataclass(cls, **options)``, with ``__init__``, ``__repr__``, ``__eq__``,
-    a frozen class's ``__hash__`` and the docstring written on first use."""
+    a frozen class's ``__hash__`` and the docstring written on first use.
+
+    ``may_nest(cls)``, asked on first use, says whether a field may hold a value whose own
+    generated methods these would call: only then do they count how deep they are."""
     if not _OPTIONS.issuperset(options) or options.get("order") or options.get("unsafe_hash"):
         made: type = dataclasses.dataclass(cls, **options)
         rebind_class_cell(made, cls)
@@ -66,13 +73,13 @@ def dataclass(cls: type, options: dict[str, Any]) -> type:
         _check_default_order(cls)
         _later(cls, "__init__", _init_fn)
     if repr_ and "__repr__" not in own:
-        _later(cls, "__repr__", _repr_fn)
+        _later(cls, "__repr__", lambda c: _repr_fn(c, may_nest(c)))
     if eq:
         if "__eq__" not in own:
-            _later(cls, "__eq__", _eq_fn)
+            _later(cls, "__eq__", lambda c: _eq_fn(c, may_nest(c)))
         if not has_explicit_hash:
             if frozen:
-                _later(cls, "__hash__", _hash_fn)
+                _later(cls, "__hash__", lambda c: _hash_fn(c, may_nest(c)))
             else:
                 cls.__hash__ = None  # type: ignore[assignment]
     if needs_doc:
@@ -248,11 +255,14 @@ NESTED_CALLS = 16
 _nesting = threading.local()
 
 
-def _repr_fn(cls: type) -> Any:
+def _repr_fn(cls: type, may_nest: bool = True) -> Any:
     names = _names_where(cls, "repr")
     parts = ", ".join(f"{name}={{self.{name}!r}}" for name in names)
     fn = _compile(cls, "__repr__", "self", [f'return self.__class__.__qualname__ + f"({parts})"'], {})
     nested = reprlib.recursive_repr("...")(fn)
+    if not may_nest:
+        nested.jetwire_fields = tuple(names)  # type: ignore[attr-defined]
+        return nested
 
     def repr_(self: Any) -> str:
         depth = getattr(_nesting, "repr", 0)
@@ -270,12 +280,15 @@ def _repr_fn(cls: type) -> Any:
     return repr_
 
 
-def _eq_fn(cls: type) -> Any:
+def _eq_fn(cls: type, may_nest: bool = True) -> Any:
     names = _names_where(cls, "compare")
     body = ["if other.__class__ is self.__class__:",
             f" return {_tuple('self', names)}=={_tuple('other', names)}",
             "return NotImplemented"]
     nested = _compile(cls, "__eq__", "self,other", body, {})
+    if not may_nest:
+        nested.jetwire_fields = tuple(names)
+        return nested
 
     def eq(self: Any, other: Any) -> Any:
         depth = getattr(_nesting, "eq", 0)
@@ -388,10 +401,11 @@ def flat_eq(left: Any, right: Any) -> bool:
 from ..markers import Some as _Some  # noqa: E402 - after the helpers that name it
 
 
-def _hash_fn(cls: type) -> Any:
+def _hash_fn(cls: type, may_nest: bool = True) -> Any:
     names = [f.name for f in dataclasses.fields(cls) if (f.compare if f.hash is None else f.hash)]
     nested = _compile(cls, "__hash__", "self", [f"return hash({_tuple('self', names)})"], {})
-    if sys.hash_info.width != 64:  # flat_hash follows the 64-bit tuple hash
+    if not may_nest or sys.hash_info.width != 64:  # flat_hash follows the 64-bit tuple hash
+        nested.jetwire_fields = tuple(names)
         return nested
 
     def hash_(self: Any) -> int:

