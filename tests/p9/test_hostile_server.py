@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from test_client_faults import qid, rgetattr
 
 from jetwire import DecodeError, FrameReader
 from jetwire.p9 import (
     Client,
     ProtocolError,
-    Qid,
     Rattach,
     Rclunk,
     Rflush,
@@ -49,16 +49,6 @@ GUARD = 10.0
 TIMEOUT = 0.2  # the client's timeout in these tests: small, so a test that waits for it is quick
 
 Answer = Callable[["Hostile", Tframe], None]
-
-
-def qid(path: int, type_: int = 0) -> Qid:
-    return Qid(type=type_, version=0, path=path)
-
-
-def rgetattr(size: int) -> Rgetattr:
-    return Rgetattr(valid=c.P9_GETATTR_BASIC, qid=qid(size), mode=0o100644, uid=0, gid=0, nlink=1, rdev=0,
-                    size=size, blksize=4096, blocks=0, atime_sec=0, atime_nsec=0, mtime_sec=0, mtime_nsec=0,
-                    ctime_sec=0, ctime_nsec=0, btime_sec=0, btime_nsec=0, gen=0, data_version=0)
 
 
 def answer_all(server: Hostile, frame: Tframe) -> None:
