@@ -15,7 +15,7 @@ import pytest
 
 import jetwire as jw
 from jetwire import Option, Some, u8
-from jetwire.compiler import codegen, interpret
+from jetwire.compiler import emit, fastpath, interpret
 from jetwire.compiler.planner import plan
 
 
@@ -79,7 +79,7 @@ def test_generated_code_nests_no_deeper_than_a_few_blocks() -> None:
     codec = jw.Codec(_nest(32, lambda t: list[t]))
     codec.encode(_value(32, lambda v: [v]))
     indents = [len(line) - len(line.lstrip(" ")) for line in codec.unit.source.splitlines()]
-    assert max(indents) // 4 <= codegen._MAX_BLOCK_INDENT + 2
+    assert max(indents) // 4 <= emit._MAX_BLOCK_INDENT + 2
 
 
 @pytest.mark.parametrize("make", [
@@ -136,14 +136,14 @@ def test_nested_options_generate_code_in_linear_time(monkeypatch: pytest.MonkeyP
     """Each Option tried its inner code once to see whether it folds and then wrote it again:
     2**(depth/2) calls for alternating Option/Optional (3 s to compile at depth 32)."""
     calls = 0
-    real = codegen._Compiler.enc
+    real = fastpath._Compiler.enc
 
     def counting(self: Any, *args: Any, **kwargs: Any) -> None:
         nonlocal calls
         calls += 1
         real(self, *args, **kwargs)
 
-    monkeypatch.setattr(codegen._Compiler, "enc", counting)
+    monkeypatch.setattr(fastpath._Compiler, "enc", counting)
     counts = []
     for depth in (16, 32):
         tp = u8

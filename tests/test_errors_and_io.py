@@ -211,7 +211,7 @@ def test_encode_async_writes_what_decode_async_reads() -> None:
 
 def test_user_code_never_sees_a_value_read_past_the_end() -> None:
     """decode() checks the end of the buffer once, at the end, only where no user code runs
-    before it returns (codegen._no_user_code): a __post_init__ must never get a cut string."""
+    before it returns (fastpath._no_user_code): a __post_init__ must never get a cut string."""
     seen: list[str] = []
 
     @jw.wireformat

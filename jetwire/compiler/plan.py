@@ -43,6 +43,11 @@ class Node:
         self.py_type = py_type
         self.nesting = 0  # containers inside each other, this one included (MAX_TYPE_NESTING)
 
+    def children(self) -> tuple[Node, ...]:
+        """The nodes directly inside this one (a struct's wire fields, a union's variants...):
+        what the structural analyses fold over. Leaves have none."""
+        return ()
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label}>"
 
@@ -134,6 +139,9 @@ class SeqNode(Node):
         self.container = container
         self.nesting = elem.nesting + 1
 
+    def children(self) -> tuple[Node, ...]:
+        return (self.elem,)
+
 
 class SetNode(Node):
     """u16 count, then the elements in order: ``set[T]``, ``frozenset[T]``."""
@@ -147,6 +155,9 @@ class SetNode(Node):
         self.sort_key = sort_key
         self.nesting = elem.nesting + 1
 
+    def children(self) -> tuple[Node, ...]:
+        return (self.elem,)
+
 
 class MapNode(Node):
     """u16 count, then key, value pairs in key order: ``dict[K, V]``."""
@@ -159,6 +170,9 @@ class MapNode(Node):
         self.value = value
         self.sort_key = sort_key
         self.nesting = max(key.nesting, value.nesting) + 1
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.key, self.value)
 
 
 class OptionNode(Node):
@@ -174,6 +188,9 @@ class OptionNode(Node):
         self.wrapped = wrapped
         self.nesting = inner.nesting + 1
 
+    def children(self) -> tuple[Node, ...]:
+        return (self.inner,)
+
 
 class TupleNode(Node):
     __slots__ = ("items",)
@@ -185,6 +202,9 @@ class TupleNode(Node):
         super().__init__(label, fixed, sum(i.min_size for i in items), tuple)
         self.items = items
         self.nesting = max((i.nesting for i in items), default=0) + 1
+
+    def children(self) -> tuple[Node, ...]:
+        return tuple(self.items)
 
 
 class FieldPlan:
@@ -245,6 +265,9 @@ class StructNode(Node):
             object.__setattr__(obj, name, value)
         return obj
 
+    def children(self) -> tuple[Node, ...]:
+        return tuple(f.node for f in self.fields if f.node is not None and not f.skip)
+
 
 class Variant:
     __slots__ = ("name", "node", "py_type", "tag")
@@ -290,6 +313,9 @@ class UnionNode(Node):
                 return v
         return None
 
+    def children(self) -> tuple[Node, ...]:
+        return tuple(v.node for v in self.variants)
+
 
 class FrameNode(Node):
     """``size[4] type[1] tag[2] body``: one whole message of the 9P family (r[9p2000l.frame.header]).
@@ -307,6 +333,9 @@ class FrameNode(Node):
         self.union = union
         self.direct = direct  # decoding may store tag and msg without calling __init__
         self.unit: Any = None
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.union,)
 
 
 class EnumNode(Node):
@@ -345,6 +374,9 @@ class CustomNode(Node):
         self.codec = codec
         self.nesting = inner.nesting if inner is not None else 0
 
+    def children(self) -> tuple[Node, ...]:
+        return () if self.inner is None else (self.inner,)
+
 
 class ConvertNode(Node):
     """``As(wire_type, to_wire, from_wire)``: the value travels as ``inner``."""
@@ -363,6 +395,9 @@ class ConvertNode(Node):
         self.from_wire = from_wire
         self.nesting = inner.nesting
 
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.inner,)
 
 
 def zero_width_entries(node: Node) -> bool:
@@ -396,7 +431,7 @@ def reaches(node: Node, found: Callable[[Node], bool]) -> bool:
         seen.add(id(current))
         if found(current):
             return True
-        todo.extend(_children(current))
+        todo.extend(current.children())
     return False
 
 
@@ -404,26 +439,6 @@ def reaches_zero_width(node: Node) -> bool:
     """Whether decoding ``node`` may make entries that take no bytes (zero-width collections,
     or entries that may take none): only such types spend anything on counting them."""
     return reaches(node, lambda current: zero_width_entries(current) or entries_may_take_no_bytes(current))
-
-
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, (SeqNode, SetNode)):
-        return [node.elem]
-    if isinstance(node, MapNode):
-        return [node.key, node.value]
-    if isinstance(node, OptionNode):
-        return [node.inner]
-    if isinstance(node, TupleNode):
-        return list(node.items)
-    if isinstance(node, StructNode):
-        return [f.node for f in node.fields if f.node is not None and not f.skip]
-    if isinstance(node, UnionNode):
-        return [v.node for v in node.variants]
-    if isinstance(node, FrameNode):
-        return [node.union]
-    if isinstance(node, (CustomNode, ConvertNode)):
-        return [node.inner] if node.inner is not None else []
-    return []
 
 
 def hashes_may_crowd(node: Node) -> bool:

@@ -8,10 +8,10 @@ import ipaddress
 import threading
 from typing import Any, Generic, TypeVar, overload
 
-from ..compiler.codegen import Unit, compile_unit
 from ..compiler.interpret import Trace, decode_buffer
 from ..compiler.plan import MAX_ZERO_WIDTH_ELEMENTS, Node, reaches_zero_width
 from ..compiler.planner import Unresolved, class_info, plan
+from ..compiler.unit import Unit, compile_unit
 from ..errors import DecodeError, EncodeError, SchemaError, byte_count
 from ..wiretypes import Url
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar, get_origin, 
 
 from typing_extensions import dataclass_transform
 
-from ..compiler.codegen import Unit, compile_unit
 from ..compiler.plan import (
     MAX_VARIANTS,
     ConvertNode,
@@ -27,6 +26,7 @@ from ..compiler.plan import (
     reaches,
 )
 from ..compiler.planner import INFO, ClassInfo, Unresolved, class_info, class_plan
+from ..compiler.unit import Unit, compile_unit
 from ..errors import DecodeError, SchemaError
 from . import classes, streams
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
-from ..compiler.codegen import Unit, compile_unit
 from ..compiler.plan import HEADER_SIZE, MAX_FRAME_SIZE, FrameNode
 from ..compiler.planner import FRAME_MESSAGE, plan
 from ..compiler.support import buffer_bytes
+from ..compiler.unit import Unit, compile_unit
 from ..errors import DecodeError, SchemaError
 
 __all__ = ["Frame", "FrameError", "FrameReader", "HEADER_SIZE"]

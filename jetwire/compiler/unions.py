@@ -1,0 +1,266 @@
+"""Unions and frames: a function per variant (per message type), tables from class or tag to them,
+and the frame decoders compiled on first use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .emit import _compile_lock, _Dec, _Enc, _exec_source, _Size, _Source, compile_unit
+from .fastpath import (
+    _Compiler,
+    _dec_name,
+    _dec_variant,
+    _depth_check,
+    _enc_variant,
+    _entries,
+    _limit_param,
+    _no_user_code,
+)
+from .plan import (
+    HEADER_SIZE,
+    FrameNode,
+    StructNode,
+    UnionNode,
+)
+
+
+def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
+    src = comp.src
+    enc_map, into_map, size_map, dec_map, view_map = {}, {}, {}, {}, {}
+    for variant in node.variants:
+        key = variant.py_type
+        vnode = variant.node
+        name = f"_v{variant.tag}"
+        em = _Enc(src, 1, dynamic=False)
+        em.fixed("B", str(variant.tag))
+        _enc_variant(comp, vnode, em)
+        body = em.finish_bytes()
+        out.append(f"def {name}enc(_v, _d):")
+        out.append(_depth_check(comp, 1))
+        out.extend(em.lines)
+        out.append(f"    return {body}")
+        em = _Enc(src, 1, dynamic=True)
+        em.fixed("B", str(variant.tag))
+        _enc_variant(comp, vnode, em)
+        em.flush()
+        out.append(f"def {name}into(_v, _ap, _d):")
+        out.append(_depth_check(comp, 1))
+        out.extend(em.lines)
+        for view in (False, True):
+            dm = _Dec(src, 1, view)
+            _dec_variant(comp, vnode, dm, "_r")
+            out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d{', _z' if comp.zw else ''}):")
+            out.append(_depth_check(comp, 1))
+            out.append("    _L = len(_b)")
+            out.extend(dm.lines)
+            out.append("    return _r, _o")
+        sm = _Size(src, 1)
+        if isinstance(vnode, StructNode):
+            for f in vnode.wire_fields:
+                assert f.node is not None
+                comp.size(f.node, f"_v.{f.name}", sm, (vnode,))
+        else:
+            comp.size(vnode, "_v", sm, ())
+        out.append(f"def {name}size(_v):")
+        out.append("    _n = 0")
+        out.extend(sm.lines)
+        out.append(f"    return _n + {sm.const + 1}")
+        enc_map[key], into_map[key] = f"{name}enc", f"{name}into"
+        size_map[key], dec_map[variant.tag] = f"{name}size", f"{name}dec"
+        view_map[variant.tag] = f"{name}dec_view"
+
+    tags = sorted(dec_map)
+    dense = tags == list(range(len(tags)))
+    out.append(f"_ENC = {_table(src, enc_map)}")
+    out.append(f"_INTO = {_table(src, into_map)}")
+    out.append(f"_SIZE = {_table(src, size_map)}")
+    for table_name, names in (("_DEC", dec_map), ("_DECV", view_map)):
+        if dense:  # a tuple: an index is cheaper than a hash
+            out.append(f"{table_name} = ({''.join(names[t] + ', ' for t in tags)})")
+        else:
+            out.append(f"{table_name} = {_table(src, names)}")
+    out.append("def enc(_v, _d=0):")
+    out.append("    return _ENC[_v.__class__](_v, _d)")
+    out.append("def enc_into(_v, _ap, _d=0):")
+    out.append("    _INTO[_v.__class__](_v, _ap, _d)")
+    out.append("def size(_v):")
+    out.append("    return _SIZE[_v.__class__](_v)")
+    z_param, z_arg = (", _z=None", ", _z") if comp.zw else ("", "")
+    out.append(f"def dec(_b, _o, _d=0{z_param}):")
+    out.append(f"    return _DEC[_b[_o]](_b, _o + 1, _d{z_arg})")
+    out.append(f"def dec_view(_b, _o, _d=0{z_param}):")
+    out.append(f"    return _DECV[_b[_o]](_b, _o + 1, _d{z_arg})")
+    out.append("def encode(_v):")
+    out.append("    try:")
+    out.append("        return _ENC[_v.__class__](_v, 0)")
+    out.append("    except Exception:")
+    out.append("        return _slow_encode(_v)")
+
+    def dec_body() -> list[str]:
+        return [f"        _r, _o = _DEC[_b[_o]](_b, _o + 1, 0{z_arg})"]
+
+    _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"], comp.zw)
+
+
+def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
+    """One encoder and three decoders per message type (at an offset, a whole buffer, a
+    memoryview; the last two compiled on first use). A fixed-size message is one ``pack`` and
+    one ``unpack_from``, header included; any other writes its body, then the header in front.
+    Decoders dispatch on the type byte and check that the body ends exactly where ``size``
+    says; anything else (short, left over, unknown type) goes to the interpreter to explain."""
+    src = comp.src
+    frame_cls = src.const(node.cls, "F")
+    z_param, z_arg = (", _z=None", ", _z") if comp.zw else ("", "")
+    enc_map, dec_map, view_map = {}, {}, {}
+    views: list[str] = []  # decoders of memoryviews: compiled the first time one is decoded
+    wholes: dict[int, list[str]] = {}  # decode() of each type: compiled when first decoded
+    for variant in node.union.variants:
+        vnode = variant.node
+        name = f"_f{variant.tag}"
+        em = _Enc(src, 1, dynamic=False)
+        em.defer_first = True
+        em.fixed("I", str(HEADER_SIZE + vnode.fixed) if vnode.fixed is not None else "_n")
+        em.fixed("B", str(variant.tag))
+        em.fixed("H", "_g")
+        _enc_variant(comp, vnode, em)
+        em.flush()
+        if vnode.fixed is None:
+            _frame_size(src, em)
+        body = em.finish_bytes()
+        out.append(f"def {name}enc(_v, _g):")
+        if _uses(em.lines + [body], "_d"):
+            out.append("    _d = 0")
+        out.extend(em.lines)
+        out.append(f"    return {body}")
+        for view in (False, True):
+            dm = _Dec(src, 1, view)
+            dm.fixed("I", 4, "_sz")
+            dm.fixed("B", 1, "_ty")
+            dm.fixed("H", 2, "_tg")
+            _dec_variant(comp, vnode, dm, "_m")
+            target = views if view else out
+            if node.direct:
+                made = [f"    _r = _new({frame_cls})", "    _r.tag = _tg", "    _r.msg = _m"]
+            else:
+                made = [f"    _r = {frame_cls}(_tg, _m)"]
+            # at an offset (decode_prefix, streams): where the frame ends must be where size says
+            target.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0{z_param}):")
+            target.append("    _s = _o")
+            if _uses(dm.lines, "_L"):
+                target.append("    _L = len(_b)")
+            target.extend(dm.lines)
+            target.append("    if _o - _s != _sz: raise _Bail")
+            target.extend(made)
+            target.append("    return _r, _o")
+            if not view:  # the whole buffer (decode): the same body, no offset to keep or return
+                whole = wholes[variant.tag] = [f"def {name}whole(_b{z_arg}):", "    _o = 0"]
+                checked = dm.lines_checked_at_end() if _no_user_code(vnode) else dm.lines
+                if _uses(checked, "_d"):
+                    whole.append("    _d = 0")
+                length = "len(_b)"
+                if _uses(checked, "_L"):
+                    whole.append("    _L = len(_b)")
+                    length = "_L"
+                whole.extend(checked)
+                whole.append(f"    if _o != _sz or _o != {length}: raise _Bail")
+                whole.extend(made)
+                whole.append("    return _r")
+                whole.append(f"_FWHOLE[{variant.tag}] = {name}whole")
+        enc_map[variant.py_type] = f"{name}enc"
+        dec_map[variant.tag] = f"{name}dec"
+        view_map[variant.tag] = f"{name}dec_view"
+
+    views.append(f"_FDECV = {_table(src, view_map)}")
+
+    def load_views() -> Any:
+        with _compile_lock:  # one compile, even when threads ask at once
+            if src.ns["_FDECV"] is None:
+                _exec_source(src, views, f"{node.label} (memoryviews)")
+        return src.ns["_FDECV"]
+
+    def union_size(msg: Any) -> int:  # byte_size is rarely asked of a frame: its codec waits
+        size: int = compile_unit(node.union).size(msg)
+        return size
+
+    def whole_loader(kind: int) -> Callable[[Any], Any]:
+        """Stands in ``_FWHOLE`` for the decoder of one message type until its first frame."""
+        def load_whole(data: Any, *budget: Any) -> Any:
+            with _compile_lock:
+                if src.ns["_FWHOLE"][kind] is load_whole:
+                    _exec_source(src, wholes[kind], f"{node.label} ({node.union.by_tag[kind].name})")
+            return src.ns["_FWHOLE"][kind](data, *budget)
+        return load_whole
+
+    src.ns["_load_views"] = load_views
+    src.ns["_WHOLE_LOADERS"] = {kind: whole_loader(kind) for kind in wholes}
+    src.ns["_union_size"] = union_size
+    union = "_union_size"
+    out.append(f"_FENC = {_table(src, enc_map)}")
+    out.append(f"_FDEC = {_table(src, dec_map)}")
+    out.append("_FWHOLE = dict(_WHOLE_LOADERS)")  # an unknown type: KeyError, and decode explains it
+    out.append("_FDECV = None")
+    out.append("def enc(_v, _d=0):")
+    out.append(f"    if _v.__class__ is not {frame_cls}: raise _Bail")
+    out.append("    return _FENC[_v.msg.__class__](_v.msg, _v.tag)")
+    out.append("def enc_into(_v, _ap, _d=0):")
+    out.append("    _ap(enc(_v))")
+    out.append("def size(_v):")
+    out.append(f"    return {HEADER_SIZE - 1} + {union}(_v.msg)")
+    budget = ", 0, _z" if comp.zw else ""
+    out.append(f"def dec(_b, _o, _d=0{z_param}):")
+    out.append(f"    return _FDEC[_b[_o + 4]](_b, _o{budget})")
+    out.append(f"def dec_view(_b, _o, _d=0{z_param}):")
+    out.append(f"    return (_FDECV or _load_views())[_b[_o + 4]](_b, _o{budget})")
+    out.append("def encode(_v):")
+    out.append("    try:")
+    out.append(f"        if _v.__class__ is {frame_cls}: return _FENC[(_m := _v.msg).__class__](_m, _v.tag)")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_encode(_v)")
+    _entries(out, None, lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"], comp.zw)
+    limit = ", _zl" if comp.zw else ""
+    out.append(f"def decode(_data{_limit_param(comp.zw)}):")  # a whole frame: its own decoder per type
+    out.append(f"    if _data.__class__ is not bytes: return decode_view(_view(_data){limit})")
+    out.append("    try:")
+    out.append(f"        return _FWHOLE[_data[4]](_data{', [_zl]' if comp.zw else ''})")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append(f"    return _slow_decode(_data, 0, True{limit})")
+
+
+def _frame_size(src: _Source, em: _Enc) -> None:
+    """Emits ``_n = ...``, the whole frame's size, where the encoder's pieces are known: the
+    first piece (header and leading fixed fields) is evaluated after it, in the return."""
+    if em.dynamic:  # join the rest (small: walk names, qids), then put the first piece before it
+        assert em.deferred is not None and em.deferred.startswith("_P_")
+        first = src.packed_size(em.deferred)
+        em.line('_p = b"".join(_out)')
+        em.line(f"_n = {first} + len(_p)")
+        em.dynamic = False
+        em.pieces = [em.deferred, "_p"]
+        return
+    known = 0
+    lengths = []
+    for i, piece in enumerate(em.pieces):
+        if piece.startswith("_P_"):  # a struct's pack(): its size is the struct's
+            known += src.packed_size(piece)
+        elif piece.startswith("_b"):  # a bytes constant
+            known += len(src.ns[piece])
+        else:
+            name = piece if piece.isidentifier() else em.bind(piece)
+            em.pieces[i] = name
+            lengths.append(em.lengths.get(name, f"len({name})"))
+    em.line(f"_n = {' + '.join([str(known), *lengths])}")
+
+
+def _uses(lines: list[str], name: str) -> bool:
+    """Whether generated ``lines`` read the local ``name`` (so it must be set up front)."""
+    return re.search(rf"\b{name}\b", "\n".join(lines)) is not None
+
+
+def _table(src: _Source, mapping: dict[Any, str]) -> str:
+    """Source of a dict from classes (or tags) to the generated functions that handle them."""
+    names = {k: src.const(k, "C") if isinstance(k, type) else k for k in mapping}
+    return "{" + ", ".join(f"{names[k]}: {v}" for k, v in mapping.items()) + "}"
