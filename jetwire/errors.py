@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["WireError", "EncodeError", "DecodeError", "SchemaError", "MarkerArgumentError"]
+__all__ = ["JetwireError", "WireError", "EncodeError", "DecodeError", "SchemaError", "MarkerArgumentError"]
 
 
 def byte_count(n: int) -> str:
@@ -10,7 +10,15 @@ def byte_count(n: int) -> str:
     return f"{n} byte" if n == 1 else f"{n} bytes"
 
 
-class SchemaError(TypeError):
+class JetwireError(Exception):
+    """The base of every exception jetwire defines, so that one ``except JetwireError`` catches
+    them all. Each subclass also derives from the built-in exception it has always been (a
+    ``SchemaError`` is a ``TypeError``, a ``WireError`` a ``ValueError``), so existing handlers
+    keep working. OSErrors that 9P servers report stay plain OSErrors: they mean what they mean
+    for local files."""
+
+
+class SchemaError(JetwireError, TypeError):
     """A declaration jetwire cannot turn into a wire layout (raised when a class is decorated)."""
 
 
@@ -22,7 +30,7 @@ class MarkerArgumentError(SchemaError, ValueError):
     """
 
 
-class WireError(ValueError):
+class WireError(JetwireError, ValueError):
     """A value that cannot be encoded, or bytes that cannot be decoded.
 
     ``path`` names the field (``Twalk.wnames[2]``), ``offset`` the byte where the problem is,

@@ -10,7 +10,7 @@ from typing import Annotated, Union
 from typing_extensions import TypeAlias
 
 from .compiler.planner import DEFAULT_TAGS
-from .errors import DecodeError, EncodeError
+from .errors import DecodeError, EncodeError, JetwireError
 from .markers import Reader, Tagged, With, Writer, u16
 from .runtime.decorators import wireformat
 
@@ -116,7 +116,7 @@ class Backtrace:
 
 
 @wireformat(eq=True)
-class Error(Exception):
+class Error(JetwireError):
     """A JetStream error, raisable and on the wire (r[jetstream.wireformat.error]):
     ErrorInner's message, code, help and url (r[jetstream.wireformat.error-inner]), then the
     backtrace. Decoded errors have no local span trace, as upstream."""

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from ..errors import JetwireError
 from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
 from . import constants as c
 from .messages import (
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-class ProtocolError(Exception):
+class ProtocolError(JetwireError):
     """The peer broke 9P2000.L: a reply of the wrong type, an unknown tag, a bad version."""
 
 
