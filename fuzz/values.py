@@ -153,7 +153,6 @@ def _reaches(node: Node, target: Node) -> bool:
 
 
 def _walk_reaches(node: Node, target: Node) -> bool:
-    from jetwire.compiler.plan import _children
 
     seen: set[int] = set()
     todo = [node]
@@ -164,5 +163,5 @@ def _walk_reaches(node: Node, target: Node) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        todo.extend(_children(current))
+        todo.extend(current.children())
     return False
