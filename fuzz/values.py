@@ -153,7 +153,6 @@ def _reaches(node: Node, target: Node) -> bool:
 
 
 def _walk_reaches(node: Node, target: Node) -> bool:
-
     seen: set[int] = set()
     todo = [node]
     while todo:
