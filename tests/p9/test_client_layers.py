@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import pathlib
 from typing import Any, get_args
 
@@ -103,7 +104,7 @@ def test_every_request_has_a_row_of_fid_roles() -> None:
 def test_a_row_of_fid_roles_names_every_fid_of_its_request(request_type: type) -> None:
     roles = FID_ROLES[request_type]
     named = {roles.creates, roles.frees, *roles.uses} - {None}
-    fields = set(request_type.__dataclass_fields__)
+    fields = {f.name for f in dataclasses.fields(request_type)}
     assert named <= fields
     fid_fields = {f for f in fields if f.endswith("fid") or f == "dirfd"}
     assert fid_fields == named, f"{request_type.__name__}: fids {fid_fields}, in the table {named}"
@@ -206,33 +207,33 @@ def refusing(kind: type, ecode: int = c.EACCES) -> Any:
     return handler
 
 
-@pytest.mark.parametrize(("what", "handler", "error"), [
-    ("setxattr: Txattrcreate fails", refusing(Txattrcreate), PermissionError),
-    ("open w, new name: Tlcreate fails", None, PermissionError),
-    ("open w, existing: Tsetattr (truncate) fails", refusing(Tsetattr), PermissionError),
-    ("open w, existing: Tlopen fails", refusing(Tlopen), PermissionError),
-    ("open a: Tgetattr (its size) fails", refusing(Tgetattr), PermissionError),
-    ("open w on a directory", None, IsADirectoryError),
-])
-def test_a_call_that_fails_after_making_a_fid_clunks_it(what: str, handler: Any, error: type) -> None:
-    def creating(fake: Fake, f: Tframe) -> list[Any] | None:
-        m = f.msg
-        if isinstance(m, Twalk) and m.wnames == ["f"]:
-            return [reply(f, Rlerror(ecode=c.ENOENT))]
-        if isinstance(m, Tlcreate):
-            return [reply(f, Rlerror(ecode=c.EACCES))]
-        return None
+def creating_refused(fake: Fake, f: Tframe) -> list[Any] | None:
+    """No file there, and Tlcreate is refused."""
+    if isinstance(f.msg, Twalk) and f.msg.wnames == ["f"]:
+        return [reply(f, Rlerror(ecode=c.ENOENT))]
+    return refusing(Tlcreate)(fake, f)  # type: ignore[no-any-return]
 
-    def a_directory(fake: Fake, f: Tframe) -> list[Any] | None:
-        m = f.msg
-        if isinstance(m, Twalk) and m.wnames:
-            return [reply(f, Rwalk(wqids=[qid(100 + i, c.P9_QTDIR) for i in range(len(m.wnames))]))]
-        return None
 
-    if "new name" in what:
-        handler = creating
-    elif "directory" in what:
-        handler = a_directory
+def all_directories(fake: Fake, f: Tframe) -> list[Any] | None:
+    m = f.msg
+    if isinstance(m, Twalk) and m.wnames:
+        return [reply(f, Rwalk(wqids=[qid(100 + i, c.P9_QTDIR) for i in range(len(m.wnames))]))]
+    return None
+
+
+FAILING_AFTER_A_FID = {
+    "setxattr: Txattrcreate fails": (refusing(Txattrcreate), PermissionError),
+    "open w, new name: Tlcreate fails": (creating_refused, PermissionError),
+    "open w, existing: Tsetattr (truncate) fails": (refusing(Tsetattr), PermissionError),
+    "open w, existing: Tlopen fails": (refusing(Tlopen), PermissionError),
+    "open a: Tgetattr (its size) fails": (refusing(Tgetattr), PermissionError),
+    "open w on a directory": (all_directories, IsADirectoryError),
+}
+
+
+@pytest.mark.parametrize("what", FAILING_AFTER_A_FID)
+def test_a_call_that_fails_after_making_a_fid_clunks_it(what: str) -> None:
+    handler, error = FAILING_AFTER_A_FID[what]
 
     async def body() -> None:
         async with serving(handler) as (fake, client):
@@ -269,10 +270,12 @@ def test_a_fid_reserved_for_a_request_never_sent_is_released(call: str, monkeypa
                 "attach": lambda: client.attach("/other"),
                 "auth": lambda: client.auth("/other"),
             }[call]
-            with pytest.raises(TimeoutError, match="no tag came free"):
-                await making()
-            assert only_root(client), client.session.fids_in_use
-            await asyncio.gather(*held, return_exceptions=True)
+            try:
+                with pytest.raises(TimeoutError, match="no tag came free"):
+                    await making()
+                assert only_root(client), client.session.fids_in_use
+            finally:
+                await asyncio.gather(*held, return_exceptions=True)
 
     run(body)
 
