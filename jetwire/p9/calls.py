@@ -103,29 +103,13 @@ class Calls(Connection):
 
     # -- fids a call makes ------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _reserved_fid(self, fid: int | None = None) -> AsyncIterator[int]:
-        """The number for the fid a request creates: ``fid`` if the caller chose it, else a free
-        one reserved in the session. If the body raises before a request took the reservation
-        over (no tag came free, the connection was closed), the reservation is dropped; once a
-        request has it, the session frees it when that request ends without making the fid."""
-        reserved = self.session.alloc_fid() if fid is None else fid
-        try:
-            yield reserved
-        except BaseException:
-            if fid is None and reserved in self.session.fids_in_use and not self._owned_by_request(reserved):
-                self.session.free_fid(reserved)
-            raise
+    def _reserved_fid(self, fid: int | None = None) -> _ReservedFid:
+        """``async with self._reserved_fid() as fid:`` around the request that creates ``fid``."""
+        return _ReservedFid(self, fid)
 
-    @contextlib.asynccontextmanager
-    async def _owned_fid(self, fid: int) -> AsyncIterator[int]:
-        """``fid``, which exists on the server, owned by the body: clunked if the body raises
-        (cancellation included), handed over to whoever the body gives it if it completes."""
-        try:
-            yield fid
-        except BaseException:
-            await self._clunk_shielded(fid)
-            raise
+    def _owned_fid(self, fid: int) -> _OwnedFid:
+        """``async with self._owned_fid(fid):`` around what must succeed for ``fid`` to be handed on."""
+        return _OwnedFid(self, fid)
 
     def _owned_by_request(self, fid: int) -> bool:
         return any(p.creates_fid == fid or p.frees_fid == fid for p in self.session.pending.values())
@@ -164,20 +148,15 @@ class Calls(Connection):
         path = posixpath.join(base, *names)
         qids: list[Qid] = []
         async with self._reserved_fid(newfid) as target:
-            await self._walk_chunk(fid, target, chunks[0], qids, names, base, path)
+            reply = await self._call(Twalk(fid=fid, newfid=target, wnames=chunks[0]), filename=path)
+            _walked(reply.wqids, chunks[0], qids, names, base)
         if len(chunks) > 1:  # the first walk made target; the rest walk it in place
             async with self._owned_fid(target) if target != fid else contextlib.nullcontext(target):
                 for chunk in chunks[1:]:
-                    await self._walk_chunk(target, target, chunk, qids, names, base, path)
+                    reply = await self._call(Twalk(fid=target, newfid=target, wnames=chunk), filename=path)
+                    _walked(reply.wqids, chunk, qids, names, base)
         self._fid_paths[target] = path
         return target, qids
-
-    async def _walk_chunk(self, fid: int, newfid: int, chunk: list[str], qids: list[Qid], names: list[str],
-                          base: str, path: str) -> None:
-        reply = await self._call(Twalk(fid=fid, newfid=newfid, wnames=chunk), filename=path)
-        qids.extend(reply.wqids)
-        if len(reply.wqids) != len(chunk):  # r[9p2000l.walk.partial]
-            raise error_from_errno(c.ENOENT, "Twalk", posixpath.join(base, *names[: len(qids) + 1]))
 
     async def clunk(self, fid: int) -> None:
         """Forgets ``fid``; it is free afterwards even if the server complains (r[9p2000l.clunk])."""
@@ -424,6 +403,57 @@ class Calls(Connection):
         self._send(data)
         await self._wait(future, flush_tag, "Tflush")
 
+
+
+class _ReservedFid:
+    """The number for the fid a request creates: the caller's choice, or a free one reserved in
+    the session. If the body raises before a request took the reservation over (no tag came
+    free, the connection was closed), the reservation is dropped; once a request has it, the
+    session frees it when that request ends without making the fid. (A class rather than
+    ``asynccontextmanager``: every walk passes through, and a generator costs more calls.)"""
+
+    __slots__ = ("calls", "chosen", "fid")
+
+    def __init__(self, calls: Calls, chosen: int | None) -> None:
+        self.calls = calls
+        self.chosen = chosen
+        self.fid = calls.session.alloc_fid() if chosen is None else chosen
+
+    async def __aenter__(self) -> int:
+        return self.fid
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: object, traceback: object) -> None:
+        if kind is None or self.chosen is not None:
+            return
+        session = self.calls.session
+        if self.fid in session.fids_in_use and not self.calls._owned_by_request(self.fid):
+            session.free_fid(self.fid)
+
+
+class _OwnedFid:
+    """A fid the server made, owned by the body of the ``async with``: clunked if the body
+    raises (cancellation included), handed on untouched if it completes."""
+
+    __slots__ = ("calls", "fid")
+
+    def __init__(self, calls: Calls, fid: int) -> None:
+        self.calls = calls
+        self.fid = fid
+
+    async def __aenter__(self) -> int:
+        return self.fid
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: object, traceback: object) -> None:
+        if kind is not None:
+            await self.calls._clunk_shielded(self.fid)
+
+
+def _walked(wqids: list[Qid], chunk: list[str], qids: list[Qid], names: list[str], base: str) -> None:
+    """Adds one Rwalk's qids to ``qids``; fewer than the names sent is ENOENT naming the first
+    missing one (r[9p2000l.walk.partial])."""
+    qids.extend(wqids)
+    if len(wqids) != len(chunk):
+        raise error_from_errno(c.ENOENT, "Twalk", posixpath.join(base, *names[: len(qids) + 1]))
 
 
 def _checked_read(reply: Any, count: int) -> bytes:

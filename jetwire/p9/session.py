@@ -291,7 +291,10 @@ class Session:
             roles = FID_ROLES[kind]
             if roles.creates is not None:
                 fid = getattr(msg, roles.creates)
-                if all(getattr(msg, used) != fid for used in roles.uses):  # a walk in place makes no fid
+                for used in roles.uses:  # a loop, not all(): no generator on every walk
+                    if getattr(msg, used) == fid:
+                        break  # a walk in place makes no fid
+                else:
                     pending.creates_fid = fid
             if roles.frees is not None:
                 pending.frees_fid = getattr(msg, roles.frees)
