@@ -63,7 +63,6 @@ def parse_dirents(data: bytes) -> list[Dirent]:
     return entries
 
 
-
 class Calls(Connection):
     """One method per request, taking and returning fids (names as the messages), over one
     attached connection. A fid a call makes is the caller's; a call that fails leaves none."""
