@@ -338,7 +338,8 @@ def _area(filename: str, function: str) -> str:
     """Which part of the client a profiled function belongs to."""
     if filename.startswith("<jetwire codec"):
         return "generated codecs"
-    for path, name in (("jetwire/p9/client.py", "jetwire.p9 client"), ("jetwire/p9/session.py", "jetwire.p9 session"),
+    for path, name in (("jetwire/p9/connection.py", "jetwire.p9 client"), ("jetwire/p9/calls.py", "jetwire.p9 client"),
+                       ("jetwire/p9/paths.py", "jetwire.p9 client"), ("jetwire/p9/session.py", "jetwire.p9 session"),
                        ("jetwire/runtime/frames.py", "FrameReader"), ("/asyncio/", "asyncio (Python)")):
         if path in filename:
             return name

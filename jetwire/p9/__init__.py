@@ -1,5 +1,6 @@
 """9P2000.L defined with jetwire: every message (``messages``), its constants (``constants``),
-a sans-I/O client core (``session``) and an asyncio client (``client``).
+a sans-I/O client core (``session``) and an asyncio client (``client``: the layers
+``connection``, ``calls`` and ``paths``).
 
     async with await jetwire.p9.Client.connect("127.0.0.1", 564, aname="/srv") as fs:
         print(await fs.listdir(""))
@@ -78,8 +79,10 @@ from .session import (
     Event,
     Failed,
     Flushed,
+    LocalProtocolError,
     Orphan,
     ProtocolError,
+    RemoteProtocolError,
     Reply,
     Session,
     Stray,
@@ -89,7 +92,8 @@ from .session import (
 
 __all__ = [
     "constants", "Client", "File", "RemotePath", "Stat", "connect", "parse_address", "parse_dirents",
-    "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "error_from_errno",
+    "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "LocalProtocolError",
+    "RemoteProtocolError", "error_from_errno",
     "error_to_rmessage", "Version",
     "Tframe", "Rframe", "Tmessage", "Rmessage",
     "Qid", "Dirent", "Rlerror", "Tstatfs", "Rstatfs", "Tlopen", "Rlopen", "Tlcreate", "Rlcreate", "Tsymlink",

@@ -9,6 +9,9 @@ from __future__ import annotations
 import enum
 import os
 
+# size[4] type[1] tag[2]: a fact of every frame, not of 9P alone, so the frame code owns it
+from ..runtime.frames import HEADER_SIZE as HEADER_SIZE
+
 
 class Version(enum.Enum):
     """Upstream's ``Version``: the dialects a Tversion can name (r[9p2000l.version.string])."""
@@ -26,7 +29,6 @@ NONUNAME = 0xFFFFFFFF
 MAXWELEM = 16
 P9_IOHDRSZ = 24  # what Linux keeps free in msize around Tread/Twrite data (r[9p2000l.version.iounit])
 P9_READDIRHDRSZ = 24
-HEADER_SIZE = 7  # size[4] type[1] tag[2]
 V9FS_MAGIC = 0x01021997
 
 # Upstream's policy numbers (not protocol): the default msize it proposes, and its limits.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno as host_errno
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import JetwireError
 from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
@@ -29,21 +29,58 @@ from .messages import (
     Tclunk,
     Tflush,
     Tframe,
+    Tfsync,
+    Tgetattr,
+    Tgetlock,
+    Tlcreate,
+    Tlink,
+    Tlock,
+    Tlopen,
     Tmessage,
+    Tmkdir,
+    Tmknod,
+    Tread,
+    Treaddir,
+    Treadlink,
     Tremove,
+    Trename,
+    Trenameat,
+    Tsetattr,
+    Tstatfs,
+    Tsymlink,
+    Tunlinkat,
     Tversion,
     Twalk,
+    Twrite,
+    Txattrcreate,
     Txattrwalk,
 )
 
 __all__ = [
     "Session", "Reply", "Failed", "Flushed", "Orphan", "Stray", "Event",
-    "ProtocolError", "error_from_errno", "error_to_rmessage",
+    "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "MsizeError", "FidRoles", "FID_ROLES",
+    "error_from_errno", "error_to_rmessage",
 ]
 
 
 class ProtocolError(JetwireError):
-    """The peer broke 9P2000.L: a reply of the wrong type, an unknown tag, a bad version."""
+    """9P2000.L was broken; which side broke it says the subclass (as h11 splits the blame)."""
+
+
+class LocalProtocolError(ProtocolError):
+    """This side's request breaks the protocol or the session's state (a Tversion through
+    ``request``, a flush of a tag not outstanding, a frame over msize, a call before the
+    version is agreed): the caller's to fix, and nothing was sent."""
+
+
+class MsizeError(LocalProtocolError, ValueError):
+    """A request whose frame is over the negotiated msize (r[9p2000l.version.msize]); still a
+    ``ValueError``, as it was before the blame was split."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol: a reply of the wrong type or to a tag not in flight, a
+    version or msize that cannot be, a reply that breaks its request's limits or does not decode."""
 
 
 def error_from_errno(linux_errno: int, request: str = "", filename: str | None = None,
@@ -217,7 +254,7 @@ class Session:
     def start(self) -> bytes:
         """The Tversion that opens (and resets) the session, with tag NOTAG (r[9p2000l.version.first])."""
         if self.pending:
-            raise ProtocolError("Tversion resets the session: wait for outstanding requests first")
+            raise LocalProtocolError("Tversion resets the session: wait for outstanding requests first")
         self.negotiated = False
         self._fids.clear()
         self._next_fid = 0
@@ -238,31 +275,33 @@ class Session:
         """Registers ``msg`` under a free tag; returns the tag and the frame to send."""
         if not self.negotiated:
             if self.broken is not None:
-                raise ProtocolError(f"the connection is out of step: {self.broken}")
-            raise ProtocolError("no version negotiated yet: send start() and feed its Rversion")
+                # the peer broke the stream, but this request is refused for the state that left
+                raise LocalProtocolError(f"the connection is out of step: {self.broken}")
+            raise LocalProtocolError("no version negotiated yet: send start() and feed its Rversion")
         kind = msg.__class__
         if kind is Tversion:
-            raise ProtocolError("use start() for Tversion")
+            raise LocalProtocolError("use start() for Tversion")
         tag = self._alloc_tag()
         data = Tframe(tag=tag, msg=msg).encode()
         if len(data) > self.msize:
-            raise ValueError(f"a {kind.__name__} of {len(data)} bytes is over the msize of {self.msize}")
+            raise MsizeError(f"a {kind.__name__} of {len(data)} bytes is over the msize of {self.msize}")
         pending = Pending(tag, msg)
-        if kind in _FID_ROLES:
+        if kind in _SPECIAL_REQUESTS:
             pending.special = True
-            if kind is Twalk or kind is Txattrwalk:
-                if msg.newfid != msg.fid:
-                    pending.creates_fid = msg.newfid
-            elif kind is Tattach:
-                pending.creates_fid = msg.fid
-            elif kind is Tauth:
-                pending.creates_fid = msg.afid
-            elif kind is Tclunk or kind is Tremove:
-                pending.frees_fid = msg.fid
-            else:
+            roles = FID_ROLES[kind]
+            if roles.creates is not None:
+                fid = getattr(msg, roles.creates)
+                for used in roles.uses:  # a loop, not all(): no generator on every walk
+                    if getattr(msg, used) == fid:
+                        break  # a walk in place makes no fid
+                else:
+                    pending.creates_fid = fid
+            if roles.frees is not None:
+                pending.frees_fid = getattr(msg, roles.frees)
+            if kind is Tflush:
                 target = self.pending.get(msg.oldtag)
                 if target is None:
-                    raise ProtocolError(f"tag {msg.oldtag} is not outstanding: nothing to flush")
+                    raise LocalProtocolError(f"tag {msg.oldtag} is not outstanding: nothing to flush")
                 target.flushed_by = tag
                 target.special = True
                 pending.flushes = msg.oldtag
@@ -302,7 +341,7 @@ class Session:
                 return events
             pending = self.pending.get(frame.tag)
             if pending is None:
-                error = ProtocolError(f"a reply with tag {frame.tag}, which is not outstanding")
+                error = RemoteProtocolError(f"a reply with tag {frame.tag}, which is not outstanding")
                 self._break(Stray(frame, error), events)
                 return events
             self._finish(pending, frame.msg, events)
@@ -323,7 +362,7 @@ class Session:
     def _finish(self, pending: Pending, msg: Any, events: list[Event], failure: Exception | None = None) -> None:
         request = pending.request
         if failure is None and _REPLY_OF[request.__class__] is not msg.__class__ and msg.__class__ not in _ERRORS:
-            failure = ProtocolError(f"{type(msg).__name__} is no answer to {type(request).__name__}")
+            failure = RemoteProtocolError(f"{type(msg).__name__} is no answer to {type(request).__name__}")
         del self.pending[pending.tag]
         if not pending.special:  # most replies: nothing to do for fids or other tags
             if failure is None:
@@ -345,7 +384,7 @@ class Session:
                     self.free_fid(target.frees_fid)
                 events.append(Flushed(target.tag, target.request))
             if failure is None and not isinstance(msg, Rflush):
-                failure = ProtocolError(f"{type(msg).__name__} answered a Tflush")
+                failure = RemoteProtocolError(f"{type(msg).__name__} answered a Tflush")
         fid = pending.creates_fid
         if fid is not None:
             made = failure is None and not isinstance(msg, (Rlerror, Rerror))
@@ -358,7 +397,8 @@ class Session:
         if failure is None and msg.__class__ is Rwalk and len(msg.wqids) > len(request.wnames):
             # qids for names never sent: not ENOENT, a server that cannot count (the newfid, if
             # any, was made an Orphan above, so whatever the server did with it is clunked)
-            failure = ProtocolError(f"Rwalk carried {len(msg.wqids)} qids for a Twalk of {len(request.wnames)} names")
+            text = f"Rwalk carried {len(msg.wqids)} qids for a Twalk of {len(request.wnames)} names"
+            failure = RemoteProtocolError(text)
         if failure is not None:
             events.append(Failed(pending.tag, request, failure))
         else:
@@ -372,14 +412,15 @@ class Session:
         # part before it, so the answer may be our proposal, its base, or an extension of it.
         answer, ours = msg.version, self.version
         if not (answer == ours or ours.startswith(answer + ".") or answer.startswith(ours + ".")):
-            return ProtocolError(f"the server does not speak {ours}: it answered {answer!r}")
+            return RemoteProtocolError(f"the server does not speak {ours}: it answered {answer!r}")
         if not answer.startswith(c.VERSION_9P2000L):
-            return ProtocolError(f"{answer!r} is not a 9P2000.L dialect")
+            return RemoteProtocolError(f"{answer!r} is not a 9P2000.L dialect")
         self.version = answer
         if msg.msize > self.msize:
-            return ProtocolError(f"the server raised msize from {self.msize} to {msg.msize}")
+            return RemoteProtocolError(f"the server raised msize from {self.msize} to {msg.msize}")
         if msg.msize < c.LINUX_MIN_MSIZE:  # Linux refuses these too: every call would be cramped or fail
-            return ProtocolError(f"the server's msize {msg.msize} is below {c.LINUX_MIN_MSIZE}, the least allowed")
+            text = f"the server's msize {msg.msize} is below {c.LINUX_MIN_MSIZE}, the least allowed"
+            return RemoteProtocolError(text)
         self.msize = msg.msize
         self.reader.max_size = msg.msize
         self.negotiated = True
@@ -405,4 +446,39 @@ def _replies() -> dict[type, type]:
 
 _REPLY_OF = _replies()
 _ERRORS = frozenset({Rlerror, Rerror})
-_FID_ROLES = frozenset({Twalk, Txattrwalk, Tattach, Tauth, Tclunk, Tremove, Tflush})
+
+
+class FidRoles(NamedTuple):
+    """The fields of a request that name fids, by what the request does to each."""
+
+    creates: str | None = None  # a fid the request brings to life if it succeeds (unless it is one it uses)
+    frees: str | None = None  # a fid that is free once any reply arrives (r[9p2000l.clunk])
+    uses: tuple[str, ...] = ()  # fids that must exist when the request is sent (NOFID where optional)
+
+
+_ON_FID = FidRoles(uses=("fid",))
+# Every request, so that a message added to messages.py without a row fails a test rather than
+# having its fids silently ignored. Tversion's roles are none: it resets every fid (start()).
+FID_ROLES: dict[type, FidRoles] = {
+    Tversion: FidRoles(),
+    Tflush: FidRoles(),  # it names a tag, not a fid
+    Tauth: FidRoles(creates="afid"),
+    Tattach: FidRoles(creates="fid", uses=("afid",)),
+    Twalk: FidRoles(creates="newfid", uses=("fid",)),
+    Txattrwalk: FidRoles(creates="newfid", uses=("fid",)),
+    Tclunk: FidRoles(frees="fid", uses=("fid",)),
+    Tremove: FidRoles(frees="fid", uses=("fid",)),
+    Tstatfs: _ON_FID, Tlopen: _ON_FID, Tlcreate: _ON_FID, Tsymlink: _ON_FID, Treadlink: _ON_FID,
+    Tgetattr: _ON_FID, Tsetattr: _ON_FID, Txattrcreate: _ON_FID, Treaddir: _ON_FID, Tfsync: _ON_FID,
+    Tlock: _ON_FID, Tgetlock: _ON_FID, Tread: _ON_FID, Twrite: _ON_FID,
+    Tmknod: FidRoles(uses=("dfid",)),
+    Tmkdir: FidRoles(uses=("dfid",)),
+    Trename: FidRoles(uses=("fid", "dfid")),
+    Tlink: FidRoles(uses=("dfid", "fid")),
+    Trenameat: FidRoles(uses=("olddirfid", "newdirfid")),
+    Tunlinkat: FidRoles(uses=("dirfd",)),
+}
+# the requests whose reply needs more than a lookup: one set test keeps the common case fast
+_SPECIAL_REQUESTS = frozenset(
+    [kind for kind, roles in FID_ROLES.items() if roles.creates or roles.frees] + [Tflush]
+)

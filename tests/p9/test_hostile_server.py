@@ -42,7 +42,7 @@ from jetwire.p9 import (
     Tversion,
     Twalk,
 )
-from jetwire.p9 import client as client_module
+from jetwire.p9 import connection as connection_module
 from jetwire.p9 import constants as c
 
 GUARD = 10.0
@@ -226,7 +226,7 @@ def test_a_tag_freed_and_reused_is_not_taken_for_the_overdue_one() -> None:
 def few_tags(monkeypatch: pytest.MonkeyPatch) -> int:
     """Makes the client believe only 8 requests may be outstanding, so running out of tags
     takes 8 calls rather than 65535."""
-    monkeypatch.setattr(client_module, "_TAGS", 8)
+    monkeypatch.setattr(connection_module, "_TAGS", 8)
     return 8
 
 
