@@ -61,6 +61,7 @@ from .compiler.support import (
     f32_to_bits,
     ms_to_datetime,
 )
+from .compiler.values import construct, sort_key_of, variant_of
 from .errors import DecodeError, EncodeError, SchemaError, WireError
 from .markers import U16, Some
 from .runtime.codec import codec_for, type_of
@@ -344,7 +345,7 @@ def _dump_set(node: SetNode, value: Any, depth: int) -> list[Any]:
         raise _Problem(f"expected a set or frozenset, got {type(value).__name__}")
     _count(len(value))
     out = []
-    for i, item in enumerate(_ordered(value, node.sort_key)):
+    for i, item in enumerate(_ordered(value, sort_key_of(node.elem))):
         try:
             out.append(_dump(node.elem, item, depth))
         except _Problem as problem:
@@ -356,7 +357,7 @@ def _dump_map(node: MapNode, value: Any, depth: int) -> dict[str, Any] | list[li
     if not isinstance(value, Mapping):
         raise _Problem(f"expected a dict, got {type(value).__name__}")
     _count(len(value))
-    by_key = node.sort_key
+    by_key = sort_key_of(node.key)
     # by items, not by looking each key up: keys that share a hash make lookups linear
     entries = _ordered(value.items(), _first if by_key is None else lambda entry: by_key(entry[0]))
     pairs = []
@@ -485,7 +486,7 @@ def _check_names(node: UnionNode) -> None:
 def _dump_union(node: UnionNode, value: Any, depth: int) -> Any:
     depth = _deeper(depth)
     _check_names(node)
-    variant = node.variant_of(value)
+    variant = variant_of(node, value)
     if variant is None:
         choices = ", ".join(v.name for v in node.variants)
         raise _Problem(f"expected {node.label} ({choices}), got {type(value).__name__}")
@@ -850,7 +851,7 @@ def _load_struct(node: StructNode, obj: Any, depth: int) -> Any:
                 raise _Problem(f"missing field {name!r} (it has no default)")
             values.append(value)
     try:
-        return node.cls(*values) if fields.by_position else node.construct(values)
+        return node.cls(*values) if fields.by_position else construct(node, values)
     except Exception as exc:  # a user's __post_init__ may refuse the values
         raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
 

@@ -9,12 +9,11 @@ import datetime
 import enum
 import inspect
 import ipaddress
-import struct
 import sys
 import threading
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any, ForwardRef, TypeVar, Union, get_args, get_origin
 
 from ..errors import SchemaError
@@ -199,8 +198,7 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
         if info.kind == "struct":
             node = StructNode(cls, label, args)
             info.plans[args] = node
-            node.finish(_plan_fields(cls, typevars, info.localns))
-            node.direct = _direct_construction(cls, info)
+            node.finish(_plan_fields(cls, typevars, info.localns), _direct_construction(cls, info))
         else:
             node = UnionNode(label, cls, args)
             info.plans[args] = node
@@ -210,8 +208,7 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
                 vinfo = class_info(vcls)
                 assert vinfo is not None
                 vinfo.plans[args] = vnode
-                vnode.finish(_plan_fields(vcls, typevars, info.localns))
-                vnode.direct = _direct_construction(vcls, vinfo)
+                vnode.finish(_plan_fields(vcls, typevars, info.localns), _direct_construction(vcls, vinfo))
                 variants.append(Variant(index, vcls, vnode, vcls.__name__))
             node.finish(variants)
     except BaseException:
@@ -699,11 +696,11 @@ def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[A
         elem = _build(args[0], typevars)
         container = frozenset if origin is frozenset else set
         _check_hashable(elem, "a set element")
-        return SetNode(elem, container, sort_key(elem))  # r[jetstream.wireformat.set]
+        return SetNode(elem, container)  # r[jetstream.wireformat.set]
     if origin is dict or origin is collections.abc.Mapping:
         key, value = _build(args[0], typevars), _build(args[1], typevars)
         _check_hashable(key, "a dict key")
-        return MapNode(key, value, sort_key(key))  # r[jetstream.wireformat.map]
+        return MapNode(key, value)  # r[jetstream.wireformat.map]
     if origin is Some:
         raise SchemaError("Some[T] stands inside Option[T] (Optional[Some[T]]), not alone")
     if class_info(origin) is not None:
@@ -768,97 +765,3 @@ def _build_class(tp: type) -> Node:
     if dataclasses.is_dataclass(tp):
         raise SchemaError(f"{tp.__qualname__} is a dataclass but not a @jetwire.wireformat class")
     raise SchemaError(f"cannot encode {tp.__qualname__}: the choices are {_CHOICES}")
-
-
-def sort_key(node: Node) -> Callable[[Any], Any] | None:
-    """A key that orders values as upstream's derived ``Ord`` does (the order of a BTreeMap's
-    keys, so part of the bytes), or None where Python's own order is the same: ints, bools,
-    bytes, ``str`` (code point order is UTF-8 byte order), IP addresses, datetimes, URLs."""
-    if isinstance(node, EnumNode):
-        return node.index.__getitem__
-    if isinstance(node, StrNode) and node.errors != "strict":
-        errors = node.errors  # escaped bytes are ordered as the bytes they stand for
-        return lambda value: value.encode("utf-8", errors)
-    if isinstance(node, FloatNode):
-        return float_order  # Rust's floats have no Ord; total_cmp's order keeps NaNs in one place
-    if isinstance(node, OptionNode):
-        return _option_key(node)
-    if isinstance(node, UnionNode):
-        return _union_key(node)
-    if isinstance(node, StructNode):
-        return _struct_key(node)
-    if isinstance(node, TupleNode):
-        keys = [sort_key(i) for i in node.items]
-        if any(keys):
-            return lambda value: tuple(k(v) if k else v for k, v in zip(keys, value))
-        return None
-    if isinstance(node, SeqNode):  # a Vec: element by element, a prefix first, as Python's tuples
-        elem = sort_key(node.elem)
-        return (lambda value: tuple(map(elem, value))) if elem else None
-    if isinstance(node, SetNode):  # a BTreeSet: its members in order, compared as a sequence
-        member = sort_key(node.elem)
-        if member is None:
-            return lambda value: tuple(sorted(value))
-        return lambda value: tuple(sorted(map(member, value)))
-    if isinstance(node, ConvertNode):  # the peer orders the wire values
-        inner, to_wire = sort_key(node.inner), node.to_wire
-        if to_wire is None:
-            return inner
-        return (lambda value: inner(to_wire(value))) if inner else to_wire
-    return None
-
-
-def float_order(value: float) -> int:
-    """IEEE 754 totalOrder (Rust's ``total_cmp``): -NaN < -inf < ... < -0.0 < 0.0 < ... < NaN."""
-    try:
-        bits: int = _SIGNED_BITS.unpack(_DOUBLE.pack(value))[0]
-    except (TypeError, OverflowError, struct.error):
-        return 0  # no float the wire holds: encoding it says why, with its path
-    return bits ^ ((bits >> 63) & 0x7FFF_FFFF_FFFF_FFFF)
-
-
-_DOUBLE = struct.Struct("<d")
-_SIGNED_BITS = struct.Struct("<q")
-
-
-def _option_key(node: OptionNode) -> Callable[[Any], Any]:
-    inner = sort_key(node.inner)
-    wrapped = node.wrapped
-
-    def option_key(value: Any) -> Any:
-        if value is None:
-            return (0,)
-        present = value.value if wrapped else value
-        return (1, inner(present) if inner else present)
-
-    return option_key
-
-
-def _union_key(node: UnionNode) -> Callable[[Any], Any]:
-    """By variant (its tag: a ``@wireenum``'s declaration index), then the variant's fields.
-    Each variant's key is made on first use: a variant may not be planned yet (recursion)."""
-    keys: dict[int, Callable[[Any], Any] | None] = {}
-
-    def union_key(value: Any) -> Any:
-        variant = node.variant_of(value)
-        if variant is None:
-            raise TypeError(f"{value!r} is not a {node.label}")
-        if variant.tag not in keys:
-            keys[variant.tag] = sort_key(variant.node)
-        inner = keys[variant.tag]
-        return (variant.tag, inner(value) if inner else value)
-
-    return union_key
-
-
-def _struct_key(node: StructNode) -> Callable[[Any], Any]:
-    """Field by field in declaration order, as ``#[derive(Ord)]``. Made on first use: the
-    struct may still be being planned (a recursive type)."""
-    made: list[tuple[tuple[str, Callable[[Any], Any] | None], ...]] = []  # one entry, once made
-
-    def struct_key(value: Any) -> Any:
-        if not made:  # threads that race here append equal entries: the first is used
-            made.append(tuple((f.name, sort_key(f.node)) for f in node.wire_fields if f.node is not None))
-        return tuple(k(getattr(value, name)) if k else getattr(value, name) for name, k in made[0])
-
-    return struct_key

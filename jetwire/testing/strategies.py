@@ -46,6 +46,7 @@ from ..compiler.plan import (
 )
 from ..compiler.planner import class_info, plan, resolve_hints, substitute
 from ..compiler.support import EPOCH, ms_to_datetime
+from ..compiler.values import construct
 from ..errors import SchemaError
 from ..markers import Some, With
 from ..stdtypes import Level, LevelCodec
@@ -315,7 +316,7 @@ class _Walker:
         if all(f.init for f in wire):
             return st.builds(node.cls, **{f.name: s for f, s in zip(wire, fields)})
         # Fields outside __init__ are set after construction, as the decoder does.
-        return st.tuples(*fields).map(lambda values: node.construct(list(values)))
+        return st.tuples(*fields).map(lambda values: construct(node, list(values)))
 
     def custom(self, node: CustomNode, hint: Any) -> Strategy:
         for key in (node.codec, _strip_annotated(hint), node.decode, node.encode):
