@@ -320,21 +320,22 @@ def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -
             hint = hints.get(f.name, f.type)
             known = None if typevars else _plain_node(hint)
             if known is not None:  # planned before (never a Skip field: Skip is not planned)
-                fields.append(FieldPlan(f.name, known, False, f.init, f.kw_only is True))
+                fields.append(FieldPlan(f.name, known, False, f.init, f.kw_only is True, hint))
                 continue
             where = f"{cls.__qualname__}.{f.name}"
             if _is_skipped(hint):
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     raise SchemaError(f"{where} is Skip: give it a default, decoding needs one")
-                fields.append(FieldPlan(f.name, None, True, f.init, f.kw_only is True))
+                fields.append(FieldPlan(f.name, None, True, f.init, f.kw_only is True, hint))
                 continue
             try:
                 node = _build(hint, typevars)
+                bound = substitute(hint, typevars) if typevars else hint
             except Unresolved:
                 raise
             except SchemaError as exc:
                 raise SchemaError(f"{where}: {exc}") from None
-            fields.append(FieldPlan(f.name, node, False, f.init, f.kw_only is True))
+            fields.append(FieldPlan(f.name, node, False, f.init, f.kw_only is True, bound))
         return fields
     finally:
         _planning.pop()
