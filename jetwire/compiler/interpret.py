@@ -681,7 +681,7 @@ def _encode_seq(node: SeqNode, value: Any, path: Path, depth: int, out: bytearra
     _count(len(value), path, out)
     elem = node.elem
     items = value if value.__class__ is list or value.__class__ is tuple else list(value)  # a deque indexes slowly
-    ints_done = _write_ints(elem, items, out) if isinstance(elem, IntNode) else 0
+    ints_done = _write_ints(elem, items, out) if elem.__class__ is IntNode else 0
     for i in range(len(items) - 1, ints_done - 1, -1):
         push((elem, items[i], path + (f"[{i}]",), depth))
 
@@ -826,7 +826,7 @@ def _encode_fields(
             raise EncodeError(f"{node.label} has no attribute {f.name!r}", render_path(path), len(out)) from None
         field = f.node
         assert field is not None
-        if isinstance(field, IntNode) and _write_ints(field, (field_value,), out):
+        if field.__class__ is IntNode and _write_ints(field, (field_value,), out):
             continue
         if index + 1 < len(fields):
             push((_Resume(node, index + 1), value, path, depth))  # the value stays the struct's
