@@ -169,3 +169,56 @@ def test_strategies_find_a_strategy_registered_for_a_field_with_markers() -> Non
         assert jw.decode(Boxed[jw.u16], jw.encode(value, Boxed[jw.u16])) == value
 
     check()
+
+
+# ---------------------------------------------------------------------------------------------
+# The planner's registry
+
+
+def _shape(node: plan_module.Node, seen: frozenset[int] = frozenset()) -> tuple[Any, ...]:
+    """What a plan says, compared by value: kinds, labels, sizes and fields, down to the leaves."""
+    if id(node) in seen:  # a recursive type: its shape is already being told
+        return (type(node).__name__, node.label)
+    seen = seen | {id(node)}
+    fields = tuple((f.name, f.skip, f.init, f.hint) for f in node.fields) if isinstance(node, StructNode) else ()
+    children = tuple(_shape(child, seen) for child in node.children())
+    return type(node).__name__, node.label, node.fixed, node.min_size, node.nesting, fields, children
+
+
+@jw.wireformat
+class Everything:
+    numbers: list[jw.u32]
+    table: dict[str, Optional[jw.f32]]
+    level: jw.Level
+    where: jw.SocketAddr
+    ip: jw.IpAddr
+    text: "tuple[str, jw.u8]"
+
+
+def test_clear_empties_the_caches_and_planning_again_gives_equal_plans() -> None:
+    from jetwire import p9
+    from jetwire.compiler import planner
+
+    hints: list[Any] = [list[jw.u32], dict[str, Optional[jw.f32]], jw.Level, jw.SocketAddr, jw.IpAddr,
+                        tuple[str, jw.u8], p9.Tframe, Everything]
+    before = [_shape(plan(h)) for h in hints]
+    registry = planner.registry
+    caches = [registry.plain_nodes, registry.enum_nodes, registry.tagged_nodes, registry.frame_nodes,
+              registry.annotation_code]
+    assert all(caches)
+    old_list = plan(list[jw.u32])
+
+    registry.clear()
+    assert not any(caches)
+    assert registry.default_tags  # declarations, not caches: SocketAddr is still tagged by default
+
+    assert [_shape(plan(h)) for h in hints] == before
+    assert plan(list[jw.u32]) is not old_list  # planned anew
+    assert plan(list[jw.u32]) is plan(list[jw.u32])  # and shared again
+
+
+def test_register_default_tags_refuses_what_is_not_a_union_of_classes() -> None:
+    from jetwire.compiler.planner import register_default_tags
+
+    with pytest.raises(jw.SchemaError, match="a union of classes"):
+        register_default_tags(jw.Tagged({1: "Point", 2: Point}))  # type: ignore[dict-item]
