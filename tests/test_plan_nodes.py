@@ -192,7 +192,7 @@ class Everything:
     level: jw.Level
     where: jw.SocketAddr
     ip: jw.IpAddr
-    text: "tuple[str, jw.u8]"
+    text: tuple[str, jw.u8]
 
 
 def test_clear_empties_the_caches_and_planning_again_gives_equal_plans() -> None:
