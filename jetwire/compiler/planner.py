@@ -749,21 +749,14 @@ def _check_hashable(node: Node, role: str) -> None:
         raise SchemaError(f"{node.label} is not hashable, so it cannot be {role}: use a tuple")
     if isinstance(node, SetNode) and node.container is set:
         raise SchemaError(f"{node.label} is not hashable, so it cannot be {role}: use frozenset")
-    if isinstance(node, SeqNode):
-        _check_hashable(node.elem, role)
-    elif isinstance(node, OptionNode):
-        _check_hashable(node.inner, role)
-    elif isinstance(node, TupleNode):
-        for item in node.items:
-            _check_hashable(item, role)
-    elif isinstance(node, UnionNode):
-        for variant in node.variants:
-            if isinstance(variant.node, StructNode):
-                _check_hashable(variant.node, role)
-    elif isinstance(node, StructNode) and getattr(node.cls, "__hash__", None) is None:
-        raise SchemaError(
-            f"{node.label} is not hashable, so it cannot be {role}: declare it with frozen=True"
-        )
+    if isinstance(node, StructNode):  # its own __hash__ answers for its fields
+        if getattr(node.cls, "__hash__", None) is None:
+            raise SchemaError(
+                f"{node.label} is not hashable, so it cannot be {role}: declare it with frozen=True"
+            )
+    elif isinstance(node, (SeqNode, OptionNode, TupleNode, UnionNode)):  # hashable as their parts
+        for part in node.children():
+            _check_hashable(part, role)
 
 
 def _build_class(tp: type) -> Node:
