@@ -9,7 +9,7 @@ do with values of a node (build a struct, pick a variant, order keys) is in ``va
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 from ..markers import FloatKind, IntKind, WireCodec
 
@@ -39,28 +39,39 @@ class FrozenNodeError(AttributeError):
 
 
 class Frozen:
-    """Settable while being built, read-only once ``_freeze()`` ran. Only setting pays for the
-    check (``__setattr__``): reading a slot stays as fast as on any class with slots."""
+    """Read-only once built. While it is being built, an object's class is an "open" twin of its
+    own (the same slots, Python's own ``__setattr__``), so building pays nothing for the check;
+    ``_freeze()`` gives it back its class, whose ``__setattr__`` refuses. Reading a slot costs
+    the same either way: only setting is checked."""
 
-    __slots__ = ("__weakref__", "_frozen")
-    _frozen: bool
+    __slots__ = ("__weakref__",)
+    _open: ClassVar[type]  # the twin an instance has while being built
+    _closed: ClassVar[type]  # the class itself, for the twin as for the class
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_is_open_twin"):
+            return
+        cls._closed = cls
+        cls._open = type(cls.__name__, (cls,), {
+            "__slots__": (), "_is_open_twin": True, "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__, "__setattr__": object.__setattr__, "__delattr__": object.__delattr__,
+        })
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_frozen", False)
+        object.__setattr__(self, "__class__", self._open)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # "unit": until the code generator keeps its own cache
-        if self._frozen and name != "unit":
-            raise FrozenNodeError(f"{self!r} is planned, so it cannot change: cannot set {name}")
-        object.__setattr__(self, name, value)
+        if name == "unit":  # until the code generator keeps its own cache
+            object.__setattr__(self, name, value)
+            return
+        raise FrozenNodeError(f"{self!r} is planned, so it cannot change: cannot set {name}")
 
     def __delattr__(self, name: str) -> None:
-        if self._frozen:
-            raise FrozenNodeError(f"{self!r} is planned, so it cannot change: cannot delete {name}")
-        object.__delattr__(self, name)
+        raise FrozenNodeError(f"{self!r} is planned, so it cannot change: cannot delete {name}")
 
     def _freeze(self) -> None:
-        object.__setattr__(self, "_frozen", True)
+        object.__setattr__(self, "__class__", self._closed)
 
 
 class Node(Frozen):
@@ -72,7 +83,7 @@ class Node(Frozen):
     __slots__ = ("fixed", "label", "min_size", "nesting", "py_type")
 
     def __init__(self, label: str, fixed: int | None, min_size: int, py_type: Any) -> None:
-        super().__init__()
+        object.__setattr__(self, "__class__", self._open)  # Frozen.__init__, without a call
         self.label = label
         self.fixed = fixed
         self.min_size = min_size
@@ -253,27 +264,18 @@ class TupleNode(Node):
         return self.items
 
 
-class FieldPlan(Frozen):
+class FieldPlan(NamedTuple):
     """One field of a struct: its node (None when skipped) and ``hint``, the annotation it was
     planned from as resolved (strings evaluated, type parameters bound, ``Annotated`` markers
-    kept), for what reads the plan and needs the user's own words (the strategies' registry)."""
+    kept), for what reads the plan and needs the user's own words (the strategies' registry).
+    A named tuple: immutable, and made at a tuple's cost (one per field of every class)."""
 
-    __slots__ = ("hint", "init", "kw_only", "name", "node", "skip")
-
-    def __init__(
-        self, name: str, node: Node | None, skip: bool, init: bool, kw_only: bool = False, hint: Any = None
-    ) -> None:
-        super().__init__()
-        self.name = name
-        self.node = node
-        self.skip = skip
-        self.init = init
-        self.kw_only = kw_only
-        self.hint = hint
-        self._freeze()
-
-    def __repr__(self) -> str:
-        return f"<FieldPlan {self.name}>"
+    name: str
+    node: Node | None
+    skip: bool
+    init: bool
+    kw_only: bool = False
+    hint: Any = None
 
 
 class StructNode(Node):
@@ -297,16 +299,27 @@ class StructNode(Node):
         self._positional = True
 
     def finish(self, fields: list[FieldPlan], direct: bool) -> None:
+        # one pass over the fields: a class is planned once, but every class of a program is
+        wire: list[FieldPlan] = []
+        fixed: int | None = 0
+        least = 0
+        positional = True  # every wire field is one of the leading positional __init__ parameters
+        skipped_before = False  # a skipped field __init__ takes came before this one
+        for f in fields:
+            if f.skip:
+                skipped_before = skipped_before or f.init
+                continue
+            wire.append(f)
+            positional = positional and f.init and not f.kw_only and not skipped_before
+            if f.node is not None:
+                least += f.node.min_size
+                fixed = None if fixed is None or f.node.fixed is None else fixed + f.node.fixed
         self.fields = tuple(fields)
-        self.wire_fields = tuple(f for f in fields if not f.skip)
-        wire = self.children()
-        self.fixed = fixed_size(wire)
-        self.min_size = min_size(wire)
+        self.wire_fields = tuple(wire)
+        self.fixed = fixed
+        self.min_size = least
         self.direct = direct
-        init_fields = [f for f in fields if f.init]
-        self._positional = all(f.init and not f.kw_only for f in self.wire_fields) and (
-            tuple(init_fields[: len(self.wire_fields)]) == self.wire_fields
-        )
+        self._positional = positional
         self.complete = True
         self._planned()
 
@@ -461,7 +474,7 @@ _NESTING_STEP: dict[type[Node], int] = {
 
 def type_nesting(node: Node) -> int:
     """Containers inside each other within one annotation, ``node`` included."""
-    step = _NESTING_STEP.get(type(node))
+    step = _NESTING_STEP.get(node._closed)  # its kind, while it is being built too
     if step is None:
         return 0
     return max((child.nesting for child in node.children()), default=0) + step
