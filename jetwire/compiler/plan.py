@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
+from ..errors import JetwireError
 from ..markers import FloatKind, IntKind, WireCodec
 
 MAX_STRING_BYTES = 0xFFFF  # r[jetstream.wireformat.string]
@@ -33,7 +34,7 @@ MAX_SHARED_HASH = 64
 MAX_TYPE_NESTING = 32
 
 
-class FrozenNodeError(AttributeError):
+class FrozenNodeError(JetwireError, AttributeError):
     """A planned node (or a field or variant of one) was changed: plans are shared by every
     class and codec that uses them, so they never change once planned."""
 
@@ -548,7 +549,7 @@ def hashes_may_crowd(node: Node) -> bool:
     return node.fixed is None or node.fixed > 1
 
 
-class UnknownNodeError(AssertionError):
+class UnknownNodeError(JetwireError, AssertionError):
     """A consumer of plans (the interpreter, the strategies...) met a node type its table from
     node type to handler lacks: a bug in jetwire, a kind of node added without its handlers,
     never a fault of the value or the bytes."""
