@@ -35,7 +35,7 @@ MAX_TYPE_NESTING = 32
 
 
 class FrozenNodeError(JetwireError, AttributeError):
-    """A planned node (or a field or variant of one) was changed: plans are shared by every
+    """A planned node (or a variant of one) was changed: plans are shared by every
     class and codec that uses them, so they never change once planned."""
 
 
