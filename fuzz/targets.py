@@ -33,6 +33,7 @@ from jetwire.compiler.plan import (
     reaches_zero_width,
 )
 from jetwire.compiler.planner import plan
+from jetwire.compiler.values import variant_of
 from jetwire.runtime import streams
 
 from . import catalogue
@@ -760,7 +761,7 @@ def _corrupt(rng: random.Random, node: Node, value: Any) -> Any:
         object.__setattr__(changed, field.name, _corrupt(rng, field.node, getattr(value, field.name)))
         return changed
     if isinstance(node, UnionNode):
-        variant = node.variant_of(value)
+        variant = variant_of(node, value)
         return value if variant is None else _corrupt(rng, variant.node, value)
     if isinstance(node, FrameNode):
         frame = copy.copy(value)

@@ -37,6 +37,7 @@ from jetwire.compiler.plan import (
     UrlNode,
 )
 from jetwire.compiler.support import ms_to_datetime
+from jetwire.compiler.values import construct
 
 from .catalogue import custom_value
 
@@ -122,7 +123,7 @@ class Values:
             self.depth += 1
             values = [self.of(f.node) for f in node.wire_fields if f.node is not None]
             self.depth -= 1
-            return node.construct(values)
+            return construct(node, values)
         if isinstance(node, UnionNode):
             variants = node.variants
             if self.depth >= self.max_depth:  # the variants that end the recursion

@@ -49,6 +49,7 @@ from .compiler.plan import (
     UnitNode,
     UrlNode,
     hashes_may_crowd,
+    unknown_node,
 )
 from .compiler.support import (
     HashCount,
@@ -61,6 +62,7 @@ from .compiler.support import (
     f32_to_bits,
     ms_to_datetime,
 )
+from .compiler.values import construct, sort_key_of, variant_of
 from .errors import DecodeError, EncodeError, SchemaError, WireError
 from .markers import U16, Some
 from .runtime.codec import codec_for, type_of
@@ -189,7 +191,14 @@ _Dump = Callable[[Any, Any, int], Any]
 
 
 def _dump(node: Node, value: Any, depth: int) -> Any:
-    return _DUMPERS[type(node)](node, value, depth)
+    return _dumper(node)(node, value, depth)
+
+
+def _dumper(node: Node) -> _Dump:
+    found = DUMPERS.get(type(node))
+    if found is None:
+        raise unknown_node("builtins.DUMPERS", node)
+    return found
 
 
 _bounds: dict[IntNode, tuple[int, int]] = {}  # min and max, which IntKind computes on each use
@@ -319,7 +328,7 @@ def _dump_seq(node: SeqNode, value: Any, depth: int) -> list[Any]:
     _count(len(value))
     out = []
     elem = node.elem
-    dump = _DUMPERS[type(elem)]
+    dump = _dumper(elem)
     for i, item in enumerate(value):
         try:
             out.append(dump(elem, item, depth))
@@ -344,7 +353,7 @@ def _dump_set(node: SetNode, value: Any, depth: int) -> list[Any]:
         raise _Problem(f"expected a set or frozenset, got {type(value).__name__}")
     _count(len(value))
     out = []
-    for i, item in enumerate(_ordered(value, node.sort_key)):
+    for i, item in enumerate(_ordered(value, sort_key_of(node.elem))):
         try:
             out.append(_dump(node.elem, item, depth))
         except _Problem as problem:
@@ -356,7 +365,7 @@ def _dump_map(node: MapNode, value: Any, depth: int) -> dict[str, Any] | list[li
     if not isinstance(value, Mapping):
         raise _Problem(f"expected a dict, got {type(value).__name__}")
     _count(len(value))
-    by_key = node.sort_key
+    by_key = sort_key_of(node.key)
     # by items, not by looking each key up: keys that share a hash make lookups linear
     entries = _ordered(value.items(), _first if by_key is None else lambda entry: by_key(entry[0]))
     pairs = []
@@ -428,8 +437,8 @@ class _Fields:
 
     def __init__(self, node: StructNode) -> None:
         wire = [(f.name, f.node) for f in node.wire_fields if f.node is not None]
-        self.dump = [(name, n, _DUMPERS[type(n)]) for name, n in wire]
-        self.load = [(name, n, _LOADERS[type(n)]) for name, n in wire]
+        self.dump = [(name, n, _dumper(n)) for name, n in wire]
+        self.load = [(name, n, _loader(n)) for name, n in wire]
         self.names = frozenset(name for name, _ in wire)
         self.by_position = node.positional() and all(f.init for f in node.wire_fields)
 
@@ -485,7 +494,7 @@ def _check_names(node: UnionNode) -> None:
 def _dump_union(node: UnionNode, value: Any, depth: int) -> Any:
     depth = _deeper(depth)
     _check_names(node)
-    variant = node.variant_of(value)
+    variant = variant_of(node, value)
     if variant is None:
         choices = ", ".join(v.name for v in node.variants)
         raise _Problem(f"expected {node.label} ({choices}), got {type(value).__name__}")
@@ -579,7 +588,7 @@ def _custom_form(node: CustomNode) -> tuple[str, Node]:
     return "bytes", node
 
 
-_DUMPERS: dict[type[Node], _Dump] = {
+DUMPERS: dict[type[Node], _Dump] = {
     IntNode: _dump_int,
     FloatNode: _dump_float,
     BoolNode: _dump_bool,
@@ -608,7 +617,14 @@ _DUMPERS: dict[type[Node], _Dump] = {
 
 
 def _load(node: Node, obj: Any, depth: int) -> Any:
-    return _LOADERS[type(node)](node, obj, depth)
+    return _loader(node)(node, obj, depth)
+
+
+def _loader(node: Node) -> _Dump:
+    found = LOADERS.get(type(node))
+    if found is None:
+        raise unknown_node("builtins.LOADERS", node)
+    return found
 
 
 def _load_int(node: IntNode, obj: Any, depth: int) -> int:
@@ -728,7 +744,7 @@ def _sized(obj: Any, what: str) -> Sequence[Any]:
 def _load_seq(node: SeqNode, obj: Any, depth: int) -> list[Any] | tuple[Any, ...]:
     items = _sized(obj, "a list")
     elem = node.elem
-    load = _LOADERS[type(elem)]
+    load = _loader(elem)
     out = []
     for i, item in enumerate(items):
         try:
@@ -850,7 +866,7 @@ def _load_struct(node: StructNode, obj: Any, depth: int) -> Any:
                 raise _Problem(f"missing field {name!r} (it has no default)")
             values.append(value)
     try:
-        return node.cls(*values) if fields.by_position else node.construct(values)
+        return node.cls(*values) if fields.by_position else construct(node, values)
     except Exception as exc:  # a user's __post_init__ may refuse the values
         raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
 
@@ -942,7 +958,7 @@ def _load_convert(node: ConvertNode, obj: Any, depth: int) -> Any:
         raise _Problem(f"conversion from {node.inner.label} failed: {exc!r}") from exc
 
 
-_LOADERS: dict[type[Node], _Dump] = {
+LOADERS: dict[type[Node], _Dump] = {
     IntNode: _load_int,
     FloatNode: _load_float,
     BoolNode: _load_bool,

@@ -9,7 +9,7 @@ from typing import Annotated, Union
 
 from typing_extensions import TypeAlias
 
-from .compiler.planner import DEFAULT_TAGS
+from .compiler.planner import register_default_tags
 from .errors import DecodeError, EncodeError, JetwireError
 from .markers import Reader, Tagged, With, Writer, u16
 from .runtime.decorators import wireformat
@@ -43,9 +43,7 @@ class SocketAddrV6:
 SocketAddr: TypeAlias = Union[SocketAddrV4, SocketAddrV6]
 """Tag 4 or 6, then the socket address (r[jetstream.wireformat.sockaddr])."""
 
-DEFAULT_TAGS[frozenset({SocketAddrV4, SocketAddrV6})] = Tagged(
-    {4: SocketAddrV4, 6: SocketAddrV6}, "SocketAddr"
-)
+register_default_tags(Tagged({4: SocketAddrV4, 6: SocketAddrV6}, "SocketAddr"))
 
 
 class Level(enum.Enum):

@@ -475,7 +475,7 @@ def test_str_errors_marker_takes_only_round_trip_handlers() -> None:
 
 @pytest.mark.parametrize("postponed", [False, True])
 def test_a_name_in_an_annotation_means_what_its_own_module_says(postponed: bool) -> None:
-    """Plans of hints are shared between classes (planner._plain_nodes), but not those that
+    """Plans of hints are shared between classes (planner.registry.plain_nodes), but not those that
     needed a name looked up: "Alias" is a u32 in one module and a str in the other."""
     import sys
     import types

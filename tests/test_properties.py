@@ -58,6 +58,7 @@ from jetwire.compiler.plan import (
     UrlNode,
 )
 from jetwire.compiler.planner import plan
+from jetwire.compiler.values import variant_of
 from jetwire.testing import register_strategy, strategy
 
 T = TypeVar("T")
@@ -545,7 +546,7 @@ def corrupt(draw: st.DrawFn, node: Node, value: Any) -> Any:
         object.__setattr__(changed, f.name, corrupt(draw, f.node, getattr(value, f.name)))
         return changed
     if isinstance(node, UnionNode):
-        variant = node.variant_of(value)
+        variant = variant_of(node, value)
         assert variant is not None
         return corrupt(draw, variant.node, value)
     if isinstance(node, (SeqNode, TupleNode)) and value:
@@ -638,7 +639,7 @@ def conforms(node: Node, value: Any) -> None:
         assert type(value) is node.cls and 0 <= value.tag <= 0xFFFF
         conforms(node.union, value.msg)
     elif isinstance(node, UnionNode):
-        variant = node.variant_of(value)
+        variant = variant_of(node, value)
         assert variant is not None
         conforms(variant.node, value)
     elif isinstance(node, EnumNode):

@@ -49,6 +49,7 @@ from .plan import (
     reaches_zero_width,
     zero_width_entries,
 )
+from .values import sort_key_of
 
 
 class _Compiler:
@@ -173,7 +174,7 @@ class _Compiler:
             kinds = "_SEQS" if isinstance(node, SeqNode) else "_SETS"
             em.line(f"if {t}.__class__ not in {kinds}: raise _Bail")
             if isinstance(node, SetNode):
-                key = f", key={src.const(node.sort_key, 'key')}" if node.sort_key else ""
+                key = f", key={src.const(sort_key_of(node.elem), 'key')}" if sort_key_of(node.elem) else ""
                 items = src.tmp()
                 em.line(f"{items} = sorted({t}{key})")
                 t = items
@@ -193,7 +194,7 @@ class _Compiler:
             t = em.bind(expr)
             em.line(f"if {t}.__class__ is not dict: raise _Bail")
             em.fixed("H", f"len({t})")
-            by_key = node.sort_key
+            by_key = sort_key_of(node.key)
             k = src.tmp("k")
             if hashes_may_crowd(node.key):  # by items: lookups of keys that share a hash are linear
                 entry_key = _first if by_key is None else lambda entry: by_key(entry[0])

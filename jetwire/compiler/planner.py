@@ -9,12 +9,11 @@ import datetime
 import enum
 import inspect
 import ipaddress
-import struct
 import sys
 import threading
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any, ForwardRef, TypeVar, Union, get_args, get_origin
 
 from ..errors import SchemaError
@@ -64,17 +63,54 @@ INFO = "__jetwire__"
 FRAME_MESSAGE = "__frame_message__"  # set on each Frame subclass: the union its msg is one of
 NoneType = type(None)
 _lock = threading.RLock()
-_planning: list[type] = []  # classes whose plans are being built: visible to forward references
-_open_containers = 0  # containers open around the hint being planned, in the current class's field
-_enum_nodes: dict[type, EnumNode] = {}
-_tagged_nodes: dict[tuple[tuple[int, type], ...], UnionNode] = {}
 
-# Unions whose members alone say how they are tagged (IpAddr, and SocketAddr once defined).
-DEFAULT_TAGS: dict[frozenset[type], Tagged] = {
-    frozenset({ipaddress.IPv4Address, ipaddress.IPv6Address}): Tagged(
-        {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}, "IpAddr"
-    ),
-}
+
+class Registry:
+    """What the planner keeps between calls, in one place: the state of the planning under way,
+    the plans it shares, and the unions tagged by default. A class's own plans are kept on the
+    class (``ClassInfo.plans``)."""
+
+    def __init__(self) -> None:
+        # Unions whose members alone say how they are tagged (IpAddr, SocketAddr): declarations,
+        # made by register_default_tags, so clear() keeps them.
+        self.default_tags: dict[frozenset[type], Tagged] = {}
+        self.planning: list[type] = []  # classes whose plans are being built: visible to forward references
+        self.open_containers = 0  # containers open around the hint being planned, in the current class's field
+        self.enum_nodes: dict[type, EnumNode] = {}
+        self.tagged_nodes: dict[tuple[tuple[int, type], ...], UnionNode] = {}
+        self.frame_nodes: dict[type, FrameNode] = {}
+        self.annotation_code: dict[str, types.CodeType] = {}  # each annotation string compiled once
+        # Plans of hints that name no class of the user's, by hint (``u32``, ``list[str]``, ...):
+        # the same few recur in every class of an application, and planned nodes never change.
+        self.plain_nodes: dict[Any, Node] = {}
+
+    def clear(self) -> None:
+        """Forgets every plan and compiled annotation shared between classes (planning anew gives
+        equal plans); keeps the default tags, which are declarations."""
+        with _lock:
+            if self.planning:
+                raise RuntimeError("the planner's registry cannot be cleared while planning")
+            self.enum_nodes.clear()
+            self.tagged_nodes.clear()
+            self.frame_nodes.clear()
+            self.annotation_code.clear()
+            self.plain_nodes.clear()
+
+
+registry = Registry()
+
+
+def register_default_tags(tagged: Tagged) -> None:
+    """Makes the union of ``tagged``'s classes tagged as it says wherever it is written without
+    a ``Tagged`` marker (``SocketAddrV4 | SocketAddrV6`` is jetwire's ``SocketAddr``)."""
+    members = list(tagged.tags.values())
+    if not members or not all(isinstance(m, type) for m in members):
+        raise SchemaError(f"register_default_tags({tagged!r}): a union of classes is needed")
+    with _lock:
+        registry.default_tags[frozenset(members)] = tagged
+
+
+register_default_tags(Tagged({4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}, "IpAddr"))
 
 _INT_CHOICES = "jetwire.u8, u16, u32, u64, u128, i16, i32, i64, i128, usize or isize (e.g. `x: u32`)"
 _TYPING_MODULES = frozenset({"typing", "typing_extensions", "types"})
@@ -143,11 +179,8 @@ def _name(what: Any) -> str:
     return getattr(what, "__qualname__", None) or repr(what)
 
 
-_frame_nodes: dict[type, FrameNode] = {}
-
-
 def _frame_plan(cls: type) -> FrameNode:
-    node = _frame_nodes.get(cls)
+    node = registry.frame_nodes.get(cls)
     if node is None:
         message = cls.__dict__[FRAME_MESSAGE]
         union = _build(message, {})
@@ -159,7 +192,7 @@ def _frame_plan(cls: type) -> FrameNode:
             )
         bases = [c for c in cls.__mro__ if "__init__" in c.__dict__]
         direct = bases[0].__dict__.get("__jetwire_plain_init__", False) is True
-        node = _frame_nodes[cls] = FrameNode(cls, union, direct)
+        node = registry.frame_nodes[cls] = FrameNode(cls, union, direct)
     return node
 
 
@@ -199,8 +232,7 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
         if info.kind == "struct":
             node = StructNode(cls, label, args)
             info.plans[args] = node
-            node.finish(_plan_fields(cls, typevars, info.localns))
-            node.direct = _direct_construction(cls, info)
+            node.finish(_plan_fields(cls, typevars, info.localns), _direct_construction(cls, info))
         else:
             node = UnionNode(label, cls, args)
             info.plans[args] = node
@@ -210,8 +242,7 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
                 vinfo = class_info(vcls)
                 assert vinfo is not None
                 vinfo.plans[args] = vnode
-                vnode.finish(_plan_fields(vcls, typevars, info.localns))
-                vnode.direct = _direct_construction(vcls, vinfo)
+                vnode.finish(_plan_fields(vcls, typevars, info.localns), _direct_construction(vcls, vinfo))
                 variants.append(Variant(index, vcls, vnode, vcls.__name__))
             node.finish(variants)
     except BaseException:
@@ -246,15 +277,12 @@ def _label(tp: Any) -> str:
         return getattr(tp, "__name__", repr(tp))
 
 
-_annotation_code: dict[str, types.CodeType] = {}
-
-
 def resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
     """The annotations of ``cls``'s fields as objects: ``typing.get_type_hints`` for the names
     dataclasses made fields, each string compiled once per program rather than once per field
     (postponed annotations repeat: ``"u32"``, ``"list[str]"``)."""
     ns: dict[str, Any] = {}
-    for c in _planning:
+    for c in registry.planning:
         ns.setdefault(c.__name__, c)
     ns.update(localns)
     # A class's own name means the class, whatever the declaring function's names held when it
@@ -296,20 +324,19 @@ def _failed(text: str, exc: Exception) -> str:
 
 def _annotation(text: str) -> types.CodeType:
     """``text`` compiled once per program (the same strings recur in every class)."""
-    code = _annotation_code.get(text)
+    code = registry.annotation_code.get(text)
     if code is None:
         try:
             code = compile(text, "<annotation>", "eval")
         except SyntaxError:
             raise SchemaError(f"the annotation {text!r} is not a type expression") from None
-        _annotation_code[text] = code
+        registry.annotation_code[text] = code
     return code
 
 
 def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -> list[FieldPlan]:
-    global _open_containers
-    _planning.append(cls)
-    outer_containers, _open_containers = _open_containers, 0  # a class's fields nest from 0
+    registry.planning.append(cls)
+    outer_containers, registry.open_containers = registry.open_containers, 0  # a class's fields nest from 0
     try:
         declared = dataclasses.fields(cls)
         # Annotations that are already objects need no get_type_hints (a third of planning);
@@ -323,25 +350,26 @@ def _plan_fields(cls: type, typevars: dict[Any, Any], localns: dict[str, Any]) -
             hint = hints.get(f.name, f.type)
             known = None if typevars else _plain_node(hint)
             if known is not None:  # planned before (never a Skip field: Skip is not planned)
-                fields.append(FieldPlan(f.name, known, False, f.init, f.kw_only is True))
+                fields.append(FieldPlan(f.name, known, False, f.init, f.kw_only is True, hint))
                 continue
             where = f"{cls.__qualname__}.{f.name}"
             if _is_skipped(hint):
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     raise SchemaError(f"{where} is Skip: give it a default, decoding needs one")
-                fields.append(FieldPlan(f.name, None, True, f.init, f.kw_only is True))
+                fields.append(FieldPlan(f.name, None, True, f.init, f.kw_only is True, hint))
                 continue
             try:
                 node = _build(hint, typevars)
+                bound = substitute(hint, typevars) if typevars else hint
             except Unresolved:
                 raise
             except SchemaError as exc:
                 raise SchemaError(f"{where}: {exc}") from None
-            fields.append(FieldPlan(f.name, node, False, f.init, f.kw_only is True))
+            fields.append(FieldPlan(f.name, node, False, f.init, f.kw_only is True, bound))
         return fields
     finally:
-        _planning.pop()
-        _open_containers = outer_containers
+        registry.planning.pop()
+        registry.open_containers = outer_containers
 
 
 def _is_skipped(hint: Any) -> bool:
@@ -372,30 +400,31 @@ def substitute(tp: Any, typevars: dict[Any, Any]) -> Any:
     return tp
 
 
-# Plans of hints that name no class of the user's, by hint (``u32``, ``list[str]``, ...): the
-# same few recur in every class of an application, and their nodes are never changed.
-_plain_nodes: dict[Any, Node] = {}
-_contextual = 0  # counts forward references resolved: a hint that needed one means what its module says
-_PLAIN_LEAVES = (IntNode, FloatNode, BoolNode, UnitNode, StrNode, BytesNode, UrlNode, TimeNode, IPNode)
+# Kinds of node a plain hint plans to: values and containers, none that names a user's class.
+_PLAIN_TYPES = frozenset({
+    IntNode, FloatNode, BoolNode, UnitNode, StrNode, BytesNode, UrlNode, TimeNode, IPNode,
+    SeqNode, SetNode, MapNode, OptionNode, TupleNode,
+})
 
 
 def _is_plain(node: Node) -> bool:
-    if isinstance(node, _PLAIN_LEAVES):
+    return type(node) in _PLAIN_TYPES and all(map(_is_plain, node.children()))
+
+
+def _names_by_text(tp: Any) -> bool:
+    """Whether ``tp`` holds a name to resolve (``list["Node"]``): what it means depends on where
+    it is written, so its plan is not shared by hint. A plain plan's hint is made of types and
+    containers only, so looking through their arguments finds every such name."""
+    if isinstance(tp, (str, ForwardRef)):
         return True
-    if isinstance(node, (SeqNode, SetNode)):
-        return _is_plain(node.elem)
-    if isinstance(node, MapNode):
-        return _is_plain(node.key) and _is_plain(node.value)
-    if isinstance(node, OptionNode):
-        return _is_plain(node.inner)
-    if isinstance(node, TupleNode):
-        return all(map(_is_plain, node.items))
-    return False
+    if get_origin(tp) is Annotated:  # the markers of a plain plan are widths, never names
+        return _names_by_text(tp.__origin__)
+    return any(map(_names_by_text, get_args(tp)))
 
 
 def _plain_node(tp: Any) -> Node | None:
     try:
-        return _plain_nodes.get(tp)
+        return registry.plain_nodes.get(tp)
     except TypeError:  # an unhashable hint (a marker holding a list, say): planned every time
         return None
 
@@ -405,11 +434,10 @@ def _build(tp: Any, typevars: dict[Any, Any]) -> Node:
         return _build_new(tp, typevars)
     node = _plain_node(tp)
     if node is None:
-        before = _contextual
         node = _build_new(tp, typevars)
-        if _contextual == before and _is_plain(node):
+        if _is_plain(node) and not _names_by_text(tp):
             try:
-                _plain_nodes[tp] = node
+                registry.plain_nodes[tp] = node
             except TypeError:
                 pass  # unhashable: nothing to key it by
     return node
@@ -453,18 +481,17 @@ def _build_new(tp: Any, typevars: dict[Any, Any]) -> Node:
 def _build_container(tp: Any, origin: Any, typevars: dict[Any, Any]) -> Node:
     """Counts the containers open around the one being planned, so that a type nested past
     MAX_TYPE_NESTING is refused before planning it recurses any deeper (never a RecursionError)."""
-    global _open_containers
-    if _open_containers >= MAX_TYPE_NESTING:
+    if registry.open_containers >= MAX_TYPE_NESTING:
         raise SchemaError(_too_nested(tp))
-    _open_containers += 1
+    registry.open_containers += 1
     try:
         if origin is Union or origin is types.UnionType:
             node = _build_union(get_args(tp), typevars)
         else:
             node = _build_generic(tp, origin, get_args(tp), typevars)
     finally:
-        _open_containers -= 1
-    if _open_containers + node.nesting > MAX_TYPE_NESTING:  # a deep part planned before, reused
+        registry.open_containers -= 1
+    if registry.open_containers + node.nesting > MAX_TYPE_NESTING:  # a deep part planned before, reused
         raise SchemaError(_too_nested(tp))
     return node
 
@@ -479,21 +506,19 @@ def _too_nested(tp: Any) -> str:
 
 
 def _resolve_forward(ref: str | ForwardRef) -> Any:
-    global _contextual
-    _contextual += 1
     name = ref if isinstance(ref, str) else ref.__forward_arg__
     ns: dict[str, Any] = {}
-    for c in _planning:
+    for c in registry.planning:
         module = sys.modules.get(c.__module__)
         if module is not None:
             ns.update(vars(module))
-    for c in _planning:
+    for c in registry.planning:
         info = class_info(c)
         if info is not None:
             ns.update(info.localns)
     # The classes being planned are named last: a name taken from the declaring function when a
     # class was decorated may still be bound to the class of an earlier round of a loop.
-    for c in _planning:
+    for c in registry.planning:
         ns[c.__name__] = c
     code = _annotation(name)
     try:
@@ -599,7 +624,7 @@ def _build_union(args: tuple[Any, ...], typevars: dict[Any, Any]) -> Node:
             return _option(_build(only, typevars), wrapped=False)
         return _option(_build(Union[tuple(rest)], typevars), wrapped=False)
     members = frozenset(rest)
-    tags = DEFAULT_TAGS.get(members)
+    tags = registry.default_tags.get(members)
     if tags is not None:
         return _build_tagged(tags, typevars)
     owners = {getattr(class_info(m), "owner", None) for m in rest}
@@ -640,16 +665,16 @@ def _build_tagged(tagged: Tagged, typevars: dict[Any, Any]) -> UnionNode:
         if not isinstance(member, type):  # values are told apart by their class
             raise SchemaError(f"Tagged: tag {tag} maps to {member!r}, not a class")
     key = tuple(sorted(tagged.tags.items()))
-    cached = _tagged_nodes.get(key)
+    cached = registry.tagged_nodes.get(key)
     if cached is not None:
         return cached
     label = tagged.name or " | ".join(map(_label, tagged.tags.values()))
     node = UnionNode(label, Union[tuple(tagged.tags.values())])
-    _tagged_nodes[key] = node
+    registry.tagged_nodes[key] = node
     try:
         node.finish([Variant(t, c, _build(c, typevars), _label(c)) for t, c in tagged.tags.items()])
     except BaseException:
-        del _tagged_nodes[key]
+        del registry.tagged_nodes[key]
         raise
     return node
 
@@ -699,11 +724,11 @@ def _build_generic(tp: Any, origin: Any, args: tuple[Any, ...], typevars: dict[A
         elem = _build(args[0], typevars)
         container = frozenset if origin is frozenset else set
         _check_hashable(elem, "a set element")
-        return SetNode(elem, container, sort_key(elem))  # r[jetstream.wireformat.set]
+        return SetNode(elem, container)  # r[jetstream.wireformat.set]
     if origin is dict or origin is collections.abc.Mapping:
         key, value = _build(args[0], typevars), _build(args[1], typevars)
         _check_hashable(key, "a dict key")
-        return MapNode(key, value, sort_key(key))  # r[jetstream.wireformat.map]
+        return MapNode(key, value)  # r[jetstream.wireformat.map]
     if origin is Some:
         raise SchemaError("Some[T] stands inside Option[T] (Optional[Some[T]]), not alone")
     if class_info(origin) is not None:
@@ -724,21 +749,14 @@ def _check_hashable(node: Node, role: str) -> None:
         raise SchemaError(f"{node.label} is not hashable, so it cannot be {role}: use a tuple")
     if isinstance(node, SetNode) and node.container is set:
         raise SchemaError(f"{node.label} is not hashable, so it cannot be {role}: use frozenset")
-    if isinstance(node, SeqNode):
-        _check_hashable(node.elem, role)
-    elif isinstance(node, OptionNode):
-        _check_hashable(node.inner, role)
-    elif isinstance(node, TupleNode):
-        for item in node.items:
-            _check_hashable(item, role)
-    elif isinstance(node, UnionNode):
-        for variant in node.variants:
-            if isinstance(variant.node, StructNode):
-                _check_hashable(variant.node, role)
-    elif isinstance(node, StructNode) and getattr(node.cls, "__hash__", None) is None:
-        raise SchemaError(
-            f"{node.label} is not hashable, so it cannot be {role}: declare it with frozen=True"
-        )
+    if isinstance(node, StructNode):  # its own __hash__ answers for its fields
+        if getattr(node.cls, "__hash__", None) is None:
+            raise SchemaError(
+                f"{node.label} is not hashable, so it cannot be {role}: declare it with frozen=True"
+            )
+    elif isinstance(node, (SeqNode, OptionNode, TupleNode, UnionNode)):  # hashable as their parts
+        for part in node.children():
+            _check_hashable(part, role)
 
 
 def _build_class(tp: type) -> Node:
@@ -747,11 +765,11 @@ def _build_class(tp: type) -> Node:
     if FRAME_MESSAGE in tp.__dict__:
         raise SchemaError(f"{tp.__qualname__} is a frame, a whole message: it cannot be part of another value")
     if issubclass(tp, enum.Enum):
-        node = _enum_nodes.get(tp)
+        node = registry.enum_nodes.get(tp)
         if node is None:
             if len(tp) > MAX_VARIANTS:
                 raise SchemaError(f"{tp.__qualname__} has {len(tp)} members; the wire allows 256")
-            node = _enum_nodes[tp] = EnumNode(tp)
+            node = registry.enum_nodes[tp] = EnumNode(tp)
         return node
     if tp is ipaddress.IPv4Address:
         return IPNode(4, tp)  # r[jetstream.wireformat.ipv4]
@@ -768,97 +786,3 @@ def _build_class(tp: type) -> Node:
     if dataclasses.is_dataclass(tp):
         raise SchemaError(f"{tp.__qualname__} is a dataclass but not a @jetwire.wireformat class")
     raise SchemaError(f"cannot encode {tp.__qualname__}: the choices are {_CHOICES}")
-
-
-def sort_key(node: Node) -> Callable[[Any], Any] | None:
-    """A key that orders values as upstream's derived ``Ord`` does (the order of a BTreeMap's
-    keys, so part of the bytes), or None where Python's own order is the same: ints, bools,
-    bytes, ``str`` (code point order is UTF-8 byte order), IP addresses, datetimes, URLs."""
-    if isinstance(node, EnumNode):
-        return node.index.__getitem__
-    if isinstance(node, StrNode) and node.errors != "strict":
-        errors = node.errors  # escaped bytes are ordered as the bytes they stand for
-        return lambda value: value.encode("utf-8", errors)
-    if isinstance(node, FloatNode):
-        return float_order  # Rust's floats have no Ord; total_cmp's order keeps NaNs in one place
-    if isinstance(node, OptionNode):
-        return _option_key(node)
-    if isinstance(node, UnionNode):
-        return _union_key(node)
-    if isinstance(node, StructNode):
-        return _struct_key(node)
-    if isinstance(node, TupleNode):
-        keys = [sort_key(i) for i in node.items]
-        if any(keys):
-            return lambda value: tuple(k(v) if k else v for k, v in zip(keys, value))
-        return None
-    if isinstance(node, SeqNode):  # a Vec: element by element, a prefix first, as Python's tuples
-        elem = sort_key(node.elem)
-        return (lambda value: tuple(map(elem, value))) if elem else None
-    if isinstance(node, SetNode):  # a BTreeSet: its members in order, compared as a sequence
-        member = sort_key(node.elem)
-        if member is None:
-            return lambda value: tuple(sorted(value))
-        return lambda value: tuple(sorted(map(member, value)))
-    if isinstance(node, ConvertNode):  # the peer orders the wire values
-        inner, to_wire = sort_key(node.inner), node.to_wire
-        if to_wire is None:
-            return inner
-        return (lambda value: inner(to_wire(value))) if inner else to_wire
-    return None
-
-
-def float_order(value: float) -> int:
-    """IEEE 754 totalOrder (Rust's ``total_cmp``): -NaN < -inf < ... < -0.0 < 0.0 < ... < NaN."""
-    try:
-        bits: int = _SIGNED_BITS.unpack(_DOUBLE.pack(value))[0]
-    except (TypeError, OverflowError, struct.error):
-        return 0  # no float the wire holds: encoding it says why, with its path
-    return bits ^ ((bits >> 63) & 0x7FFF_FFFF_FFFF_FFFF)
-
-
-_DOUBLE = struct.Struct("<d")
-_SIGNED_BITS = struct.Struct("<q")
-
-
-def _option_key(node: OptionNode) -> Callable[[Any], Any]:
-    inner = sort_key(node.inner)
-    wrapped = node.wrapped
-
-    def option_key(value: Any) -> Any:
-        if value is None:
-            return (0,)
-        present = value.value if wrapped else value
-        return (1, inner(present) if inner else present)
-
-    return option_key
-
-
-def _union_key(node: UnionNode) -> Callable[[Any], Any]:
-    """By variant (its tag: a ``@wireenum``'s declaration index), then the variant's fields.
-    Each variant's key is made on first use: a variant may not be planned yet (recursion)."""
-    keys: dict[int, Callable[[Any], Any] | None] = {}
-
-    def union_key(value: Any) -> Any:
-        variant = node.variant_of(value)
-        if variant is None:
-            raise TypeError(f"{value!r} is not a {node.label}")
-        if variant.tag not in keys:
-            keys[variant.tag] = sort_key(variant.node)
-        inner = keys[variant.tag]
-        return (variant.tag, inner(value) if inner else value)
-
-    return union_key
-
-
-def _struct_key(node: StructNode) -> Callable[[Any], Any]:
-    """Field by field in declaration order, as ``#[derive(Ord)]``. Made on first use: the
-    struct may still be being planned (a recursive type)."""
-    made: list[tuple[tuple[str, Callable[[Any], Any] | None], ...]] = []  # one entry, once made
-
-    def struct_key(value: Any) -> Any:
-        if not made:  # threads that race here append equal entries: the first is used
-            made.append(tuple((f.name, sort_key(f.node)) for f in node.wire_fields if f.node is not None))
-        return tuple(k(getattr(value, name)) if k else getattr(value, name) for name, k in made[0])
-
-    return struct_key

@@ -11,11 +11,11 @@ keyed by the codec object, the Python type, or the exact annotation.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import operator
 import types
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from collections.abc import Callable
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
@@ -43,9 +43,11 @@ from ..compiler.plan import (
     UnionNode,
     UnitNode,
     UrlNode,
+    unknown_node,
 )
-from ..compiler.planner import class_info, plan, resolve_hints, substitute
+from ..compiler.planner import plan
 from ..compiler.support import EPOCH, ms_to_datetime
+from ..compiler.values import construct
 from ..errors import SchemaError
 from ..markers import Some, With
 from ..stdtypes import Level, LevelCodec
@@ -188,7 +190,7 @@ class _Walker:
         # Strategies of class nodes, by node and the class nodes being unrolled around it.
         self.memo: dict[tuple[int, _Stack], Strategy | None] = {}
 
-    def build(self, node: Node, hint: Any, stack: _Stack) -> Strategy | None:  # noqa: C901
+    def build(self, node: Node, hint: Any, stack: _Stack) -> Strategy | None:
         """The strategy of ``node``, or None when it has no value within the unrolling depth.
 
         ``hint`` is the annotation the node was planned from, when known (for the registry).
@@ -197,77 +199,99 @@ class _Walker:
             found = _registered(hint)
             if found is not None:
                 return found
-        if isinstance(node, IntNode):
-            return st.integers(node.kind.min, node.kind.max)
-        if isinstance(node, FloatNode):
-            if node.kind.size == 4:
-                return st.floats(width=32, allow_nan=self.allow_nan)
-            return st.floats(allow_nan=self.allow_nan)
-        if isinstance(node, BoolNode):
-            return st.booleans()
-        if isinstance(node, UnitNode):
+        make = STRATEGIES.get(node.__class__)
+        if make is None:
+            raise unknown_node("strategies.STRATEGIES", node)
+        return make(self, node, hint, stack)
+
+    def int_values(self, node: IntNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return st.integers(node.kind.min, node.kind.max)
+
+    def float_values(self, node: FloatNode, hint: Any, stack: _Stack) -> Strategy | None:
+        if node.kind.size == 4:
+            return st.floats(width=32, allow_nan=self.allow_nan)
+        return st.floats(allow_nan=self.allow_nan)
+
+    def bool_values(self, node: BoolNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return st.booleans()
+
+    def unit_values(self, node: UnitNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return st.none()
+
+    def str_values(self, node: StrNode, hint: Any, stack: _Stack) -> Strategy | None:
+        if node.errors == "surrogateescape":  # any bytes, as os.fsdecode reads them
+            raw = st.binary(max_size=self.max_text)
+            return raw.map(lambda b: b.decode("utf-8", "surrogateescape")) | self.text()
+        return self.text()
+
+    def bytes_values(self, node: BytesNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return st.binary(max_size=self.max_bytes)
+
+    def url_values(self, node: UrlNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return urls()
+
+    def time_values(self, node: TimeNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return st.integers(0, MAX_TIME_MS).map(ms_to_datetime)
+
+    def ip_values(self, node: IPNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return st.ip_addresses(v=4 if node.version == 4 else 6)
+
+    def seq_values(self, node: SeqNode, hint: Any, stack: _Stack) -> Strategy | None:
+        (elem_hint,) = _args(hint, 1)
+        size, nested = self.collection(stack)
+        elem = self.build(node.elem, elem_hint, nested)
+        if elem is None:
+            return st.just(node.container())
+        items = st.lists(elem, max_size=size)
+        return items if node.container is list else items.map(node.container)
+
+    def set_values(self, node: SetNode, hint: Any, stack: _Stack) -> Strategy | None:
+        (elem_hint,) = _args(hint, 1)
+        size, nested = self.collection(stack)
+        elem = self.build(node.elem, elem_hint, nested)
+        if elem is None:
+            return st.just(node.container())
+        if node.container is frozenset:
+            return st.frozensets(elem, max_size=size)
+        return st.sets(elem, max_size=size)
+
+    def map_values(self, node: MapNode, hint: Any, stack: _Stack) -> Strategy | None:
+        key_hint, value_hint = _args(hint, 2)
+        size, nested = self.collection(stack)
+        key = self.build(node.key, key_hint, nested)
+        value = self.build(node.value, value_hint, nested)
+        if key is None or value is None:
+            return st.just({})
+        return st.dictionaries(key, value, max_size=size)
+
+    def option_values(self, node: OptionNode, hint: Any, stack: _Stack) -> Strategy | None:
+        inner = self.build(node.inner, _option_inner(hint, node.wrapped), stack)
+        if inner is None:
             return st.none()
-        if isinstance(node, StrNode):
-            if node.errors == "surrogateescape":  # any bytes, as os.fsdecode reads them
-                raw = st.binary(max_size=self.max_text)
-                return raw.map(lambda b: b.decode("utf-8", "surrogateescape")) | self.text()
-            return self.text()
-        if isinstance(node, BytesNode):
-            return st.binary(max_size=self.max_bytes)
-        if isinstance(node, UrlNode):
-            return urls()
-        if isinstance(node, TimeNode):
-            return st.integers(0, MAX_TIME_MS).map(ms_to_datetime)
-        if isinstance(node, IPNode):
-            return st.ip_addresses(v=4 if node.version == 4 else 6)
-        if isinstance(node, SeqNode):
-            (elem_hint,) = _args(hint, 1)
-            size, nested = self.collection(stack)
-            elem = self.build(node.elem, elem_hint, nested)
-            if elem is None:
-                return st.just(node.container())
-            items = st.lists(elem, max_size=size)
-            return items if node.container is list else items.map(node.container)
-        if isinstance(node, SetNode):
-            (elem_hint,) = _args(hint, 1)
-            size, nested = self.collection(stack)
-            elem = self.build(node.elem, elem_hint, nested)
-            if elem is None:
-                return st.just(node.container())
-            if node.container is frozenset:
-                return st.frozensets(elem, max_size=size)
-            return st.sets(elem, max_size=size)
-        if isinstance(node, MapNode):
-            key_hint, value_hint = _args(hint, 2)
-            size, nested = self.collection(stack)
-            key = self.build(node.key, key_hint, nested)
-            value = self.build(node.value, value_hint, nested)
-            if key is None or value is None:
-                return st.just({})
-            return st.dictionaries(key, value, max_size=size)
-        if isinstance(node, OptionNode):
-            inner = self.build(node.inner, _option_inner(hint, node.wrapped), stack)
-            if inner is None:
-                return st.none()
-            return st.none() | (inner.map(Some) if node.wrapped else inner)
-        if isinstance(node, TupleNode):
-            item_hints = _args(hint, len(node.items)) if node.items else ()
-            parts = [self.build(i, h, stack) for i, h in zip(node.items, item_hints)]
-            present = [p for p in parts if p is not None]
-            return st.tuples(*present) if len(present) == len(parts) else None
-        if isinstance(node, (StructNode, UnionNode)):
-            return self.class_strategy(node, stack)
-        if isinstance(node, FrameNode):
-            msg = self.class_strategy(node.union, stack)
-            return None if msg is None else st.builds(node.cls, st.integers(0, 0xFFFF), msg)
-        if isinstance(node, EnumNode):
-            found = _registered(node.py_type)
-            return found if found is not None else st.sampled_from(node.members)
-        if isinstance(node, CustomNode):
-            return self.custom(node, hint)
-        if isinstance(node, ConvertNode):
-            return self.convert(node, hint, stack)
-        raise SchemaError(f"jetwire.testing has no strategy for {node!r}")
+        return st.none() | (inner.map(Some) if node.wrapped else inner)
+
+    def tuple_values(self, node: TupleNode, hint: Any, stack: _Stack) -> Strategy | None:
+        item_hints = _args(hint, len(node.items)) if node.items else ()
+        parts = [self.build(i, h, stack) for i, h in zip(node.items, item_hints)]
+        present = [p for p in parts if p is not None]
+        return st.tuples(*present) if len(present) == len(parts) else None
+
+    def class_values(self, node: StructNode | UnionNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return self.class_strategy(node, stack)
+
+    def frame_values(self, node: FrameNode, hint: Any, stack: _Stack) -> Strategy | None:
+        msg = self.class_strategy(node.union, stack)
+        return None if msg is None else st.builds(node.cls, st.integers(0, 0xFFFF), msg)
+
+    def enum_values(self, node: EnumNode, hint: Any, stack: _Stack) -> Strategy | None:
+        found = _registered(node.py_type)
+        return found if found is not None else st.sampled_from(node.members)
+
+    def custom_values(self, node: CustomNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return self.custom(node, hint)
+
+    def convert_values(self, node: ConvertNode, hint: Any, stack: _Stack) -> Strategy | None:
+        return self.convert(node, hint, stack)
 
     def collection(self, stack: _Stack) -> tuple[int, _Stack]:
         """The size limit of a collection, and the stack its elements are built in: each
@@ -303,19 +327,18 @@ class _Walker:
         return result
 
     def struct(self, node: StructNode, stack: _Stack) -> Strategy | None:
-        hints = _field_hints(node)
         wire = node.wire_fields
         fields: list[Strategy] = []
         for f in wire:
             assert f.node is not None
-            found = self.build(f.node, hints.get(f.name), stack)
+            found = self.build(f.node, f.hint, stack)
             if found is None:
                 return None
             fields.append(found)
         if all(f.init for f in wire):
             return st.builds(node.cls, **{f.name: s for f, s in zip(wire, fields)})
         # Fields outside __init__ are set after construction, as the decoder does.
-        return st.tuples(*fields).map(lambda values: node.construct(list(values)))
+        return st.tuples(*fields).map(lambda values: construct(node, list(values)))
 
     def custom(self, node: CustomNode, hint: Any) -> Strategy:
         for key in (node.codec, _strip_annotated(hint), node.decode, node.encode):
@@ -338,6 +361,32 @@ class _Walker:
         raise _unknown(node, hint, f"As({node.inner.label}, ...) conversions")
 
 
+# The strategy of each node type, looked up by the node's exact class: a node type missing here
+# is an internal error (UnknownNodeError), never a default.
+STRATEGIES: dict[type[Node], Callable[[_Walker, Any, Any, _Stack], Strategy | None]] = {
+    IntNode: _Walker.int_values,
+    FloatNode: _Walker.float_values,
+    BoolNode: _Walker.bool_values,
+    UnitNode: _Walker.unit_values,
+    StrNode: _Walker.str_values,
+    BytesNode: _Walker.bytes_values,
+    UrlNode: _Walker.url_values,
+    TimeNode: _Walker.time_values,
+    IPNode: _Walker.ip_values,
+    SeqNode: _Walker.seq_values,
+    SetNode: _Walker.set_values,
+    MapNode: _Walker.map_values,
+    OptionNode: _Walker.option_values,
+    TupleNode: _Walker.tuple_values,
+    StructNode: _Walker.class_values,
+    UnionNode: _Walker.class_values,
+    FrameNode: _Walker.frame_values,
+    EnumNode: _Walker.enum_values,
+    CustomNode: _Walker.custom_values,
+    ConvertNode: _Walker.convert_values,
+}
+
+
 def _unknown(node: Node, hint: Any, what: str) -> SchemaError:
     shown = hint if hint is not None else node.label
     base = _strip_annotated(hint)
@@ -347,44 +396,6 @@ def _unknown(node: Node, hint: Any, what: str) -> SchemaError:
         f"jetwire.testing.register_strategy({example}, <a hypothesis strategy>) first "
         "(keyed by the codec object, the Python type or the exact annotation)"
     )
-
-
-def _field_hints(node: StructNode) -> dict[str, Any]:
-    """The annotations of the fields of ``node``, type parameters bound (best effort)."""
-    cls = node.cls
-    info = class_info(cls)
-    localns: dict[str, Any] = {}
-    if info is not None:
-        owner = class_info(info.owner) if info.owner is not None else None
-        localns = (owner or info).localns
-    try:
-        hints = resolve_hints(cls, localns)
-    except Exception:  # a name the planner resolved in a scope gone now: no hints, no registry
-        return {}
-    typevars: dict[Any, Any] = {}
-    if node.args:
-        params: tuple[Any, ...] = ()
-        for c in (cls, info.owner if info is not None else None):
-            if c is not None:
-                params = params or c.__dict__.get("__parameters__", ())
-        typevars = dict(zip(params, node.args))
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        hint = hints.get(f.name)
-        if typevars:
-            try:
-                hint = _bind(hint, typevars)
-            except Exception:  # a hint the planner reads its own way: leave the field unhinted
-                hint = None
-        if hint is not None:
-            out[f.name] = hint
-    return out
-
-
-def _bind(hint: Any, typevars: dict[Any, Any]) -> Any:
-    if isinstance(hint, TypeVar):
-        return typevars.get(hint)
-    return substitute(hint, typevars)
 
 
 # ---------------------------------------------------------------------------------------------
