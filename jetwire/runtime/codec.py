@@ -31,6 +31,12 @@ class Codec(Generic[T]):
     ``max_zero_width_elements`` bounds the elements that take no bytes (``list[None]``, lists
     of empty structs, counted across the whole value) one decode may make: past it, decoding
     raises ``DecodeError``. The default is ``jetwire.MAX_ZERO_WIDTH_ELEMENTS``.
+
+    A field's own codec (``With``, ``EncodeWith``/``DecodeWith``, ``As``) may be called more
+    than once per value: by the generated code, then by the interpreter when the generated code
+    gave up (bad input, or a value it leaves to the interpreter), whose decoder replays it each
+    time it reads past the bytes it had. Such code must be deterministic and have no side
+    effect that matters if repeated.
     """
 
     __slots__ = ("_unit", "max_zero_width_elements", "node", "type")
