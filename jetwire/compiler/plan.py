@@ -224,7 +224,7 @@ class StructNode(Node):
     Created empty and cached before its fields are planned, so recursive types refer to it.
     """
 
-    __slots__ = ("args", "cls", "complete", "direct", "fields", "unit")
+    __slots__ = ("args", "cls", "complete", "direct", "fields")
 
     def __init__(self, cls: type, label: str, args: tuple[Any, ...]) -> None:
         super().__init__(label, None, 0, cls)
@@ -232,7 +232,6 @@ class StructNode(Node):
         self.args = args
         self.fields: list[FieldPlan] = []
         self.complete = False
-        self.unit: Any = None
         self.direct = False  # decoding may store fields without calling __init__
 
     @property
@@ -285,7 +284,7 @@ class UnionNode(Node):
     The variant is chosen by the value's class on encode and by the tag on decode.
     """
 
-    __slots__ = ("args", "by_tag", "by_type", "complete", "unit", "variants")
+    __slots__ = ("args", "by_tag", "by_type", "complete", "variants")
 
     def __init__(self, label: str, py_type: Any, args: tuple[Any, ...] = ()) -> None:
         super().__init__(label, None, 1, py_type)
@@ -294,7 +293,6 @@ class UnionNode(Node):
         self.by_type: dict[type, Variant] = {}
         self.args = args
         self.complete = False
-        self.unit: Any = None
 
     def finish(self, variants: list[Variant]) -> None:
         self.variants = variants
@@ -325,14 +323,13 @@ class FrameNode(Node):
     reply with its request. A frame is always a whole message, never a field.
     """
 
-    __slots__ = ("cls", "direct", "union", "unit")
+    __slots__ = ("cls", "direct", "union")
 
     def __init__(self, cls: type, union: UnionNode, direct: bool) -> None:
         super().__init__(cls.__name__, None, HEADER_SIZE, cls)
         self.cls = cls
         self.union = union
         self.direct = direct  # decoding may store tag and msg without calling __init__
-        self.unit: Any = None
 
     def children(self) -> tuple[Node, ...]:
         return (self.union,)

@@ -10,7 +10,8 @@ from typing import Any, Generic, TypeVar, overload
 
 from ..compiler.interpret import Trace, decode_buffer
 from ..compiler.plan import MAX_ZERO_WIDTH_ELEMENTS, Node, reaches_zero_width
-from ..compiler.planner import Unresolved, class_info, plan
+from ..compiler.planner import Unresolved, plan
+from ..compiler.state import class_info, frame_message
 from ..compiler.unit import Unit, compile_unit
 from ..errors import DecodeError, EncodeError, SchemaError, byte_count
 from ..wiretypes import Url
@@ -135,7 +136,7 @@ def type_of(value: Any) -> Any:
     info = class_info(cls)
     if info is not None:
         return info.owner if info.kind == "variant" else cls
-    if "__frame_message__" in cls.__dict__:
+    if frame_message(cls) is not None:
         return cls
     if cls in _INFERRED:
         return _INFERRED[cls]
