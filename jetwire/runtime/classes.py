@@ -132,7 +132,9 @@ class _Later(OnFirstUse[Any]):
     __slots__ = ("name", "owner")
 
     def __init__(self, owner: type, name: str, make: Callable[[type], Any]) -> None:
-        super().__init__(make)
+        # OnFirstUse's state set here, not through super(): a class makes five of these
+        self._make = make
+        self._maker = None
         self.owner = owner
         self.name = name
 
