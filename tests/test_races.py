@@ -229,3 +229,24 @@ def test_a_lazy_dataclass_method_is_written_once(monkeypatch: pytest.MonkeyPatch
         made.clear()
         assert _all_at_once(lambda: Point(1, 2, "p")) == [Point(1, 2, "p")] * THREADS
         assert made == {Point: 1}
+
+
+def test_on_first_use_makes_once_retries_after_a_failure_and_refuses_needing_itself() -> None:
+    from jetwire.compiler.lazy import OnFirstUse
+
+    attempts: list[int] = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ValueError("not yet")
+        return "made"
+
+    lazy = OnFirstUse(flaky)
+    with pytest.raises(ValueError, match="not yet"):
+        lazy.get()
+    assert _all_at_once(lazy.get) == ["made"] * THREADS
+    assert len(attempts) == 2
+    selfish: OnFirstUse[Any] = OnFirstUse(lambda: selfish.get())
+    with pytest.raises(RuntimeError, match="needs itself"):
+        selfish.get()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from .emit import _compile_lock
 
@@ -34,10 +34,6 @@ class OnFirstUse(Generic[T]):
     def __init__(self, make: Callable[..., T]) -> None:
         self._make: Callable[..., T] | None = make
         self._maker: int | None = None  # the thread making it, to refuse a make that needs itself
-
-    @property
-    def done(self) -> bool:
-        return self._make is None
 
     def get(self) -> T:
         if self._make is not None:
@@ -61,7 +57,3 @@ class OnFirstUse(Generic[T]):
         what = getattr(self._make, "__qualname__", "a value")
         return f"<{what}, {'made' if self._make is None else 'made on first use'}>"
 
-
-def made_on_first_use(make: Callable[[], Any]) -> Callable[[], Any]:
-    """``make``'s result from its first call on: a getter to put where code asks for it."""
-    return OnFirstUse(make).get
