@@ -336,7 +336,7 @@ def profile(bench: Bench, tmp: Path, mode: str, arg: object, top: int = 14) -> s
 
 def _area(filename: str, function: str) -> str:
     """Which part of the client a profiled function belongs to."""
-    if filename.startswith("<jetwire codec"):
+    if filename.startswith("<jetwire generated "):
         return "generated codecs"
     for path, name in (("jetwire/p9/connection.py", "jetwire.p9 client"), ("jetwire/p9/calls.py", "jetwire.p9 client"),
                        ("jetwire/p9/paths.py", "jetwire.p9 client"), ("jetwire/p9/session.py", "jetwire.p9 session"),

@@ -179,7 +179,14 @@ class Writer(Protocol):
 
 
 class WireCodec(Protocol[T]):
-    """The Python face of upstream's ``#[jetstream(with(Codec))]``: what ``With`` accepts."""
+    """The Python face of upstream's ``#[jetstream(with(Codec))]``: what ``With`` accepts.
+
+    ``encode`` and ``decode`` may run more than once for one value: the generated code calls
+    them, and when anything else in the value is off it gives up and the interpreter calls them
+    again to name the field and offset (or to return the result); the interpreter's ``decode``
+    replays the codec from the field's first byte each time the reader asks for more bytes than
+    it had. So they must be deterministic (the same bytes for the same value, the same reads and
+    value for the same bytes), and any side effect they have must be one that may repeat."""
 
     def byte_size(self, value: T) -> int: ...
 

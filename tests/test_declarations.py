@@ -301,7 +301,9 @@ def test_generated_source_is_visible_in_tracebacks() -> None:
     with pytest.raises(jw.EncodeError) as info:
         Exploding(1).encode()
     assert "boom" in str(info.value) and info.value.path == "Exploding.x"
-    assert any("jetwire codec" in line for line in traceback.format_exception(info.value.__cause__))
+    where = f"<jetwire generated {__name__}.{Exploding.__qualname__} encode>"
+    assert unit.group_filename("encode") == where
+    assert any(where in line for line in traceback.format_exception(info.value.__cause__))
 
 
 def test_fixed_size_message_is_one_struct_call() -> None:
@@ -511,7 +513,7 @@ def test_a_codec_compiles_only_the_group_that_is_used() -> None:
     value = Reading(3, [1, 2], "ok")
     data = bytes.fromhex("0300 0200 01000000 02000000 01 0200") + b"ok"
     assert Reading.decode(data) == value
-    unit = Reading.__jetwire_unit__  # type: ignore[attr-defined]
+    unit = Reading.__jetwire__.codec.made  # type: ignore[attr-defined]
     assert set(unit._pending) == {"dec_view", "decode_view", "enc", "encode", "size", "byte_size", "enc_into"}
     assert Reading.__dict__["decode"].__func__ is unit.decode
     assert Reading.__dict__["encode"] is decorators_stub("encode")  # untouched until used

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import pytest
 
@@ -337,3 +337,45 @@ def test_a_huge_int_is_an_encode_error_that_names_its_size(width: object, huge: 
         jw.encode([0, huge], list[width])  # type: ignore[valid-type]
     with pytest.raises(jw.EncodeError, match=bits):
         jw.write_value([0, huge], io.BytesIO(), list[width])  # type: ignore[valid-type]
+
+
+class CountingByteCodec:
+    """One byte, counting every call: the codec protocol says encode and decode may run again."""
+
+    def __init__(self) -> None:
+        self.encodes = 0
+        self.decodes = 0
+
+    def byte_size(self, value: int) -> int:
+        return 1
+
+    def encode(self, value: int, writer: Any) -> None:
+        self.encodes += 1
+        writer.write(bytes([value]))
+
+    def decode(self, reader: Any) -> int:
+        self.decodes += 1
+        return reader.read(1)[0]  # type: ignore[no-any-return]
+
+
+def test_a_user_codec_runs_again_when_the_fast_path_gives_up() -> None:
+    """The generated code calls the codec, meets the bad field after it, and hands the value to
+    the interpreter, which calls the codec again (decoding: once with no bytes, which asks for
+    one, then replayed with it), as the codec protocol (markers.WireCodec) says."""
+    counting = CountingByteCodec()
+
+    @wireformat
+    class Counted:
+        first: Annotated[int, jw.With(counting)]
+        then: u8
+
+    assert Counted.decode(b"\x05\x06") == Counted(5, 6)
+    assert counting.decodes == 1  # good input: once
+    with pytest.raises(jw.DecodeError, match=r"Counted\.then"):
+        Counted.decode(b"\x05")  # the byte for `then` is missing
+    assert counting.decodes == 1 + 3  # generated code, then the interpreter's two tries
+    assert Counted(5, 6).encode() == b"\x05\x06"
+    assert counting.encodes == 1
+    with pytest.raises(jw.EncodeError, match=r"Counted\.then"):
+        Counted(5, 300).encode()  # 300 is no u8
+    assert counting.encodes == 1 + 2  # generated code, then the interpreter

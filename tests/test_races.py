@@ -173,3 +173,80 @@ def test_recursive_struct_first_use() -> None:
         Tree = make_tree()
         value = Tree(1, [Tree(2, []), Tree(3, [Tree(4, [])])])
         assert _all_at_once(lambda: Tree.decode(value.encode())) == [value] * THREADS
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> dict[Any, int]:
+    """Counts calls of ``owner.name`` by their first argument."""
+    calls: dict[Any, int] = {}
+    real = getattr(owner, name)
+
+    def counted(first: Any, *args: Any, **kwargs: Any) -> Any:
+        calls[first] = calls.get(first, 0) + 1
+        return real(first, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def test_every_group_compiles_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads racing to first use wait for the one compile of each group (struct groups, a
+    frame's per-type and memoryview decoders) rather than each compiling its own copy."""
+    from jetwire.compiler import unit
+
+    compiled: list[str] = []
+    real = unit._exec_source
+
+    def counted(src: Any, lines: list[str], name: str) -> tuple[str, str]:
+        compiled.append(name)
+        return real(src, lines, name)
+
+    monkeypatch.setattr(unit, "_exec_source", counted)
+    for _ in range(ROUNDS // 4):
+        Point = _make_struct()
+        value = Point(1, 2, "p")
+        data = value.encode()
+
+        class Tframe(Frame[Annotated[Point, Tagged({100: Point})]]):
+            pass
+
+        frame = Tframe(1, value).encode()
+
+        def everything(Point: Any = Point, Tframe: Any = Tframe, frame: bytes = frame, data: bytes = data) -> Any:
+            return (Point.decode(data), Point.decode(bytearray(data)), Point(3, 4, "q").byte_size(),
+                    Tframe.decode(frame).msg, Tframe.decode(memoryview(frame)).msg)
+
+        compiled.clear()
+        assert _all_at_once(everything) == [(value, value, 9, value, value)] * THREADS
+        assert compiled and len(compiled) == len(set(compiled)), compiled
+
+
+def test_a_lazy_dataclass_method_is_written_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jetwire.runtime import classes
+
+    made = _count_calls(monkeypatch, classes, "_init_fn")
+    for _ in range(ROUNDS):
+        Point = _make_struct()
+        made.clear()
+        assert _all_at_once(lambda: Point(1, 2, "p")) == [Point(1, 2, "p")] * THREADS
+        assert made == {Point: 1}
+
+
+def test_on_first_use_makes_once_retries_after_a_failure_and_refuses_needing_itself() -> None:
+    from jetwire.compiler.lazy import OnFirstUse
+
+    attempts: list[int] = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ValueError("not yet")
+        return "made"
+
+    lazy = OnFirstUse(flaky)
+    with pytest.raises(ValueError, match="not yet"):
+        lazy.get()
+    assert _all_at_once(lazy.get) == ["made"] * THREADS
+    assert len(attempts) == 2
+    selfish: OnFirstUse[Any] = OnFirstUse(lambda: selfish.get())
+    with pytest.raises(RuntimeError, match="needs itself"):
+        selfish.get()

@@ -34,7 +34,6 @@ _MAX_INLINE_DEPTH = 3  # deeper inlining grows the source (compile time) more th
 # than 20 nested loops (SyntaxError) and 100 levels of indentation (IndentationError).
 _MAX_BLOCK_INDENT = 8
 _BLOCK_NODES = (SeqNode, SetNode, MapNode, OptionNode)  # the nodes whose code opens a block
-_serial = itertools.count()
 _compile_lock = threading.RLock()  # a group that compiles another (recursive types) holds it twice
 
 
@@ -315,14 +314,16 @@ def _scalar_fmt(node: Node) -> str | None:
         return "d"
     return None
 
-def _exec_source(src: _Source, lines: list[str], label: str) -> tuple[str, str]:
-    """Compiles ``lines`` into ``src.ns`` and registers the source for tracebacks."""
-    filename = f"<jetwire codec {label} #{next(_serial)}>"
+def _exec_source(src: _Source, lines: list[str], name: str) -> tuple[str, str]:
+    """Compiles ``lines`` into ``src.ns`` and registers the source for tracebacks under a name
+    made of ``name`` (module, qualified name, group: unique in the process), the same in every
+    run: ``(filename, source)``."""
+    filename = f"<jetwire generated {name}>"
     source = "\n".join(lines) + "\n"
     code = compile(source, filename, "exec")
     exec(code, src.ns)  # noqa: S102 - our own generated source
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    return source, filename
+    return filename, source
 
 
 def compile_unit(node: Node) -> Any:

@@ -63,9 +63,6 @@ class Frozen:
         object.__setattr__(self, "__class__", self._open)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "unit":  # until the code generator keeps its own cache
-            object.__setattr__(self, name, value)
-            return
         raise FrozenNodeError(f"{self!r} is planned, so it cannot change: cannot set {name}")
 
     def __delattr__(self, name: str) -> None:
@@ -286,7 +283,7 @@ class StructNode(Node):
     ``finish()`` gives it its fields and freezes it.
     """
 
-    __slots__ = ("_positional", "args", "cls", "complete", "direct", "fields", "unit", "wire_fields")
+    __slots__ = ("_positional", "args", "cls", "complete", "direct", "fields", "wire_fields")
 
     def __init__(self, cls: type, label: str, args: tuple[Any, ...]) -> None:
         super().__init__(label, None, 0, cls)
@@ -295,7 +292,6 @@ class StructNode(Node):
         self.fields: tuple[FieldPlan, ...] = ()
         self.wire_fields: tuple[FieldPlan, ...] = ()  # the fields on the wire: not skipped
         self.complete = False
-        self.unit: Any = None
         self.direct = False  # decoding may store fields without calling __init__
         self._positional = True
 
@@ -354,7 +350,7 @@ class UnionNode(Node):
     on decode. Created empty, so recursive types refer to it; ``finish()`` freezes it.
     """
 
-    __slots__ = ("args", "by_tag", "by_type", "complete", "unit", "variants")
+    __slots__ = ("args", "by_tag", "by_type", "complete", "variants")
 
     def __init__(self, label: str, py_type: Any, args: tuple[Any, ...] = ()) -> None:
         super().__init__(label, None, 1, py_type)
@@ -363,7 +359,6 @@ class UnionNode(Node):
         self.by_type: dict[type, Variant] = {}
         self.args = args
         self.complete = False
-        self.unit: Any = None
 
     def finish(self, variants: list[Variant]) -> None:
         self.variants = tuple(variants)
@@ -386,14 +381,13 @@ class FrameNode(Node):
     reply with its request. A frame is always a whole message, never a field.
     """
 
-    __slots__ = ("cls", "direct", "union", "unit")
+    __slots__ = ("cls", "direct", "union")
 
     def __init__(self, cls: type, union: UnionNode, direct: bool) -> None:
         super().__init__(cls.__name__, None, HEADER_SIZE, cls)
         self.cls = cls
         self.union = union
         self.direct = direct  # decoding may store tag and msg without calling __init__
-        self.unit: Any = None
         self._planned()
 
     def children(self) -> tuple[Node, ...]:

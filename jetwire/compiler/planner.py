@@ -58,9 +58,9 @@ from .plan import (
     UrlNode,
     Variant,
 )
+from .state import ClassState, class_state, frame_message
+from .state import class_info as class_info  # the planner's readers import it from here
 
-INFO = "__jetwire__"
-FRAME_MESSAGE = "__frame_message__"  # set on each Frame subclass: the union its msg is one of
 NoneType = type(None)
 _lock = threading.RLock()
 
@@ -68,7 +68,7 @@ _lock = threading.RLock()
 class Registry:
     """What the planner keeps between calls, in one place: the state of the planning under way,
     the plans it shares, and the unions tagged by default. A class's own plans are kept on the
-    class (``ClassInfo.plans``)."""
+    class (``ClassState.plans``)."""
 
     def __init__(self) -> None:
         # Unions whose members alone say how they are tagged (IpAddr, SocketAddr): declarations,
@@ -133,30 +133,10 @@ class Unresolved(SchemaError):
     """A forward reference that names nothing yet: planning waits for first use."""
 
 
-@dataclasses.dataclass
-class ClassInfo:
-    """What the decorators record on a class (in its own ``__dict__``, never inherited)."""
-
-    kind: str  # "struct", "enum" or "variant"
-    plans: dict[tuple[Any, ...], Node] = dataclasses.field(default_factory=dict)
-    variants: list[type] = dataclasses.field(default_factory=list)
-    owner: type | None = None  # for a variant: its enum
-    generated_init: bool = False  # __init__ is the one @dataclass wrote, not the user's
-    localns: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def class_info(cls: Any) -> ClassInfo | None:
-    d = getattr(cls, "__dict__", None)
-    if d is None:
-        return None
-    info = d.get(INFO)
-    return info if isinstance(info, ClassInfo) else None
-
-
 def plan(tp: Any) -> Node:
     """The plan of any annotation jetwire accepts."""
     with _lock, _only_schema_errors(tp):
-        if isinstance(tp, type) and FRAME_MESSAGE in tp.__dict__:
+        if isinstance(tp, type) and frame_message(tp) is not None:
             return _frame_plan(tp)
         return _build(tp, {})
 
@@ -182,7 +162,7 @@ def _name(what: Any) -> str:
 def _frame_plan(cls: type) -> FrameNode:
     node = registry.frame_nodes.get(cls)
     if node is None:
-        message = cls.__dict__[FRAME_MESSAGE]
+        message = frame_message(cls)
         union = _build(message, {})
         if not isinstance(union, UnionNode):
             raise SchemaError(
@@ -191,7 +171,8 @@ def _frame_plan(cls: type) -> FrameNode:
                 f"not {union.label}"
             )
         bases = [c for c in cls.__mro__ if "__init__" in c.__dict__]
-        direct = bases[0].__dict__.get("__jetwire_plain_init__", False) is True
+        base_state = class_state(bases[0])
+        direct = base_state is not None and base_state.plain_init
         node = registry.frame_nodes[cls] = FrameNode(cls, union, direct)
     return node
 
@@ -255,7 +236,7 @@ def _class_plan(cls: type, args: tuple[Any, ...]) -> Node:
     return node
 
 
-def _direct_construction(cls: type, info: ClassInfo) -> bool:
+def _direct_construction(cls: type, info: ClassState) -> bool:
     """Whether decoding may skip ``__init__`` and store the fields itself, with the same result:
     only where ``__init__`` is dataclass's own and nothing else runs when fields are set."""
     params = getattr(cls, "__dataclass_params__", None)
@@ -762,7 +743,7 @@ def _check_hashable(node: Node, role: str) -> None:
 def _build_class(tp: type) -> Node:
     if class_info(tp) is not None:
         return _class_plan(tp, ())
-    if FRAME_MESSAGE in tp.__dict__:
+    if frame_message(tp) is not None:
         raise SchemaError(f"{tp.__qualname__} is a frame, a whole message: it cannot be part of another value")
     if issubclass(tp, enum.Enum):
         node = registry.enum_nodes.get(tp)

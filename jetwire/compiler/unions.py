@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .emit import _compile_lock, _Dec, _Enc, _exec_source, _Size, _Source, compile_unit
+from .emit import _Dec, _Enc, _Size, _Source, compile_unit
 from .fastpath import (
     _Compiler,
     _dec_name,
@@ -18,6 +18,7 @@ from .fastpath import (
     _limit_param,
     _no_user_code,
 )
+from .lazy import OnFirstUse
 from .plan import (
     HEADER_SIZE,
     FrameNode,
@@ -104,9 +105,11 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"], comp.zw)
 
 
-def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
+def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
+                   later: Callable[[str, list[str], str], Callable[[], Any]]) -> None:
     """One encoder and three decoders per message type (at an offset, a whole buffer, a
-    memoryview; the last two compiled on first use). A fixed-size message is one ``pack`` and
+    memoryview; the last two compiled on first use: ``later(label, lines, name)`` declares a
+    group of the unit and gives the getter of ``name`` once it is compiled). A fixed-size message is one ``pack`` and
     one ``unpack_from``, header included; any other writes its body, then the header in front.
     Decoders dispatch on the type byte and check that the body ends exactly where ``size``
     says; anything else (short, left over, unknown type) goes to the interpreter to explain."""
@@ -174,26 +177,23 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
 
     views.append(f"_FDECV = {_table(src, view_map)}")
 
-    def load_views() -> Any:
-        with _compile_lock:  # one compile, even when threads ask at once
-            if src.ns["_FDECV"] is None:
-                _exec_source(src, views, f"{node.label} (memoryviews)")
-        return src.ns["_FDECV"]
+    # byte_size is rarely asked of a frame: the union's codec waits for it
+    union_unit = OnFirstUse(lambda: compile_unit(node.union))
 
-    def union_size(msg: Any) -> int:  # byte_size is rarely asked of a frame: its codec waits
-        size: int = compile_unit(node.union).size(msg)
+    def union_size(msg: Any) -> int:
+        size: int = union_unit.get().size(msg)
         return size
 
     def whole_loader(kind: int) -> Callable[[Any], Any]:
-        """Stands in ``_FWHOLE`` for the decoder of one message type until its first frame."""
+        """Stands in ``_FWHOLE`` for the decoder of one message type until its first frame,
+        which compiles it (and puts it in ``_FWHOLE`` in place of this)."""
+        load = later(f"decode {node.union.by_tag[kind].name}", wholes[kind], f"_f{kind}whole")
+
         def load_whole(data: Any, *budget: Any) -> Any:
-            with _compile_lock:
-                if src.ns["_FWHOLE"][kind] is load_whole:
-                    _exec_source(src, wholes[kind], f"{node.label} ({node.union.by_tag[kind].name})")
-            return src.ns["_FWHOLE"][kind](data, *budget)
+            return load()(data, *budget)
         return load_whole
 
-    src.ns["_load_views"] = load_views
+    src.ns["_load_views"] = later("decode views", views, "_FDECV")
     src.ns["_WHOLE_LOADERS"] = {kind: whole_loader(kind) for kind in wholes}
     src.ns["_union_size"] = union_size
     union = "_union_size"

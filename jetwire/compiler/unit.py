@@ -1,11 +1,13 @@
 """The loaded unit: compiling a type's functions (a struct's in groups, on first use), running the
-generated source, and the helpers its entry points call."""
+generated source, installing a class's codec, and the helpers its entry points call."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import SchemaError
 from .emit import _compile_lock, _Dec, _Enc, _exec_source, _Source
 from .fastpath import (
     _body_dec,
@@ -18,6 +20,7 @@ from .fastpath import (
     _size_entry,
     _view_entry,
 )
+from .lazy import OnFirstUse
 from .plan import (
     MAX_ZERO_WIDTH_ELEMENTS,
     FrameNode,
@@ -26,6 +29,7 @@ from .plan import (
     UnionNode,
     reaches_zero_width,
 )
+from .state import class_state
 from .unions import _compile_frame, _compile_union
 
 
@@ -33,14 +37,19 @@ class Unit:
     """The compiled functions of one type: raw ``enc``/``enc_into``/``dec``/``size`` (which
     raise on anything unusual) and the entry points that fall back to the interpreter.
 
-    A struct's functions come in groups (encoding, decoding bytes, decoding views, sizes,
-    writing into a stream) generated and compiled when one of the group is first looked up:
-    compiling is most of a codec's first-use cost, and most programs only encode or only
-    decode most of their types."""
+    The functions come in groups, each generated and compiled on its own: a struct's encoding,
+    decoding bytes, decoding views, sizes and writing into a stream, each when one of its
+    functions is first looked up (compiling is most of a codec's first-use cost, and most
+    programs only encode or only decode most of their types); a frame's decoder of each
+    message type and its memoryview decoders, when first needed. ``groups`` names them all.
+
+    Each group's source goes by a name of its own in tracebacks and ``linecache``: ``<jetwire
+    generated module.Qualname group>``, and its functions' ``__module__`` is the type's."""
 
     __slots__ = (
+        "_compiled",
+        "_groups",
         "_pending",
-        "_sources",
         "byte_size",
         "dec",
         "dec_view",
@@ -50,6 +59,8 @@ class Unit:
         "enc",
         "enc_into",
         "encode",
+        "module",
+        "name",
         "node",
         "size",
     )
@@ -67,44 +78,81 @@ class Unit:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self._pending: dict[str, Callable[[], None]] = {}
-        self._sources: list[tuple[str, str]] = []  # (filename, source) of each compiled group
+        self.module, self.name = _unit_name(node)
+        self._groups: dict[str, OnFirstUse[Any]] = {}  # every group, by label, in declaration order
+        self._pending: dict[str, OnFirstUse[Any]] = {}  # the group of each function not compiled yet
+        self._compiled: dict[str, tuple[str, str]] = {}  # (filename, source) of each compiled group
 
     def __getattr__(self, name: str) -> Any:  # a function of a group not compiled yet
-        make = self._pending.get(name)
-        if make is not None:
-            make()
+        group = self._pending.get(name)
+        if group is not None:
+            group.get()
         # without a pending group, another thread may have compiled it since the lookup that
         # brought us here: look again rather than report it missing
         return object.__getattribute__(self, name)
 
     def compile_all(self) -> None:
-        for make in list(self._pending.values()):
-            make()
+        for group in list(self._groups.values()):
+            group.get()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The label of every group, compiled or not, in the order they were declared."""
+        return tuple(self._groups)
+
+    def group_source(self, label: str) -> str:
+        """The generated source of one group (compiling it if it is not yet)."""
+        self._groups[label].get()
+        return self._compiled[label][1]
+
+    def group_filename(self, label: str) -> str:
+        """The name one group's source goes by in tracebacks and ``linecache``."""
+        self._groups[label].get()
+        return self._compiled[label][0]
 
     @property
     def source(self) -> str:
         """The generated source of every group (compiling the groups not compiled yet)."""
         self.compile_all()
-        return "".join(text for _, text in self._sources)
+        return "".join(self._compiled[label][1] for label in self._groups)
 
     @property
     def filename(self) -> str:
         """The name the first group's source goes by in tracebacks and ``linecache``."""
-        self.compile_all()
-        return self._sources[0][0]
+        return self.group_filename(next(iter(self._groups)))
 
+    def __repr__(self) -> str:
+        return f"<jetwire unit {self.module}.{self.name}: {', '.join(self._groups)}>"
+
+
+_names_given: dict[str, int] = {}  # units named so far, by name: the second Item is "Item (2)"
+
+
+def _unit_name(node: Node) -> tuple[str, str]:
+    """The module and qualified name generated code goes by: its class's where it has one."""
+    cls = node.py_type if isinstance(node, (StructNode, UnionNode, FrameNode)) else None
+    if isinstance(cls, type):
+        module = cls.__module__
+        short = cls.__qualname__.rsplit("<locals>.", 1)[-1]  # the label's start: "Box" of "Box[u8]"
+        name = cls.__qualname__ + node.label.removeprefix(short)
+    else:
+        module, name = "jetwire", node.label
+    with _compile_lock:  # deterministic: the nth unit of one name, counted in this process
+        seen = _names_given[f"{module}.{name}"] = _names_given.get(f"{module}.{name}", 0) + 1
+    return module, name if seen == 1 else f"{name} ({seen})"
 
 
 def compile_unit(node: Node) -> Unit:
-    """The compiled functions for ``node``, made once and kept on struct and union nodes."""
-    unit = getattr(node, "unit", None)
+    """The compiled functions for ``node``, made once for struct, union and frame nodes and kept
+    in the code generator's cache (``_units_of``), not on the node."""
+    units = _units_of(node)
+    unit = units.get(id(node))
     if unit is not None:
-        return unit  # type: ignore[no-any-return]
+        return unit
     with _compile_lock:
-        # node.unit is read without the lock, so it is set only once the unit is complete; a
-        # unit being built is found here by the thread building it (recursive types)
-        unit = getattr(node, "unit", None) or _building.get(id(node))
+        # the cache is read without the lock, so a unit goes in only once complete; a unit being
+        # built is found here by the thread building it (recursive types)
+        unit = units.get(id(node)) or _building.get(id(node))
         if unit is not None:
             return unit
         unit = Unit(node)
@@ -116,11 +164,20 @@ def compile_unit(node: Node) -> Unit:
             _compile(unit, node)
         finally:
             del _building[id(node)]
-        node.unit = unit
+        units[id(node)] = unit
         return unit
 
 
 _building: dict[int, Unit] = {}  # units being compiled, by id of their node; under _compile_lock
+# Units of nodes no class owns (tagged unions), by id of the node: each unit holds its node, so
+# an id is never reused while its entry lives. A class's own nodes' units live in its state,
+# and go with the class.
+_unowned_units: dict[int, Unit] = {}
+
+
+def _units_of(node: Node) -> dict[int, Unit]:
+    state = class_state(node.py_type) if isinstance(node, (StructNode, UnionNode, FrameNode)) else None
+    return state.units if state is not None else _unowned_units
 
 
 def _compile(unit: Unit, node: Node) -> None:
@@ -131,6 +188,7 @@ def _compile(unit: Unit, node: Node) -> None:
     comp.zw = reaches_zero_width(node)
     out: list[str] = []
     root = node.label
+    src.ns["__name__"] = unit.module  # the __module__ of every function the unit defines
     src.ns["_node"] = node
     src.ns["_root"] = root
     src.ns["_view"] = _view
@@ -155,12 +213,17 @@ def _compile(unit: Unit, node: Node) -> None:
     if isinstance(node, UnionNode):
         _compile_union(comp, node, out)
     elif isinstance(node, FrameNode):
-        _compile_frame(comp, node, out)
+        def later(label: str, lines: list[str], result: str) -> Callable[[], Any]:
+            group = _group(unit, src, label, lambda: lines, ())
+            return lambda: (group.get(), src.ns[result])[1]
+
+        _compile_frame(comp, node, out, later)
     else:
         _compile_struct_lazily(unit, comp, node)
         return
-    _exec_group(unit, src, out, node.label, ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode",
-                                              "decode_view", "decode_prefix", "byte_size"))
+    names = ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_view", "decode_prefix",
+             "byte_size")
+    _group(unit, src, "codec", lambda: out, names, first=True).get()
 
 
 def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
@@ -228,36 +291,94 @@ def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
         out.extend(_body_size(comp, node, 1))
         _size_entry(out, _body_size(comp, node, 2))
 
-    groups: list[tuple[tuple[str, ...], Callable[[list[str]], None]]] = [
-        (("enc", "encode"), encoders),
-        (("dec", "decode", "decode_prefix"), decoders),
-        (("dec_view", "decode_view"), view_decoders),
-        (("size", "byte_size"), sizes),
-        (("enc_into",), stream_encoder),
+    groups: list[tuple[str, tuple[str, ...], Callable[[list[str]], None]]] = [
+        ("encode", ("enc", "encode"), encoders),
+        ("decode", ("dec", "decode", "decode_prefix"), decoders),
+        ("decode views", ("dec_view", "decode_view"), view_decoders),
+        ("size", ("size", "byte_size"), sizes),
+        ("encode into", ("enc_into",), stream_encoder),
     ]
-    for names, build in groups:
-        def make(names: tuple[str, ...] = names, build: Callable[[list[str]], None] = build) -> None:
-            with _compile_lock:
-                if unit._pending.get(names[0]) is None:
-                    return  # another thread compiled it meanwhile
-                out: list[str] = []
-                build(out)
-                _exec_group(unit, src, out, f"{node.label} {names[-1]}", names)
+    for label, names, build in groups:
+        def lines(build: Callable[[list[str]], None] = build) -> list[str]:
+            out: list[str] = []
+            build(out)
+            return out
 
+        _group(unit, src, label, lines, names)
+
+
+def _group(unit: Unit, src: _Source, label: str, lines: Callable[[], list[str]], names: tuple[str, ...],
+           first: bool = False) -> OnFirstUse[None]:
+    """Declares one group of ``unit``: ``lines()`` generated and compiled into ``src.ns`` on its
+    first use, then ``names`` (the functions it defines) put on the unit."""
+
+    def make() -> None:
+        source = _exec_source(src, lines(), f"{unit.module}.{unit.name} {label}")
+        unit._compiled[label] = source
         for name in names:
-            unit._pending[name] = make
+            setattr(unit, name, src.ns[name])
+        for name in names:
+            del unit._pending[name]
 
-
-
-
-def _exec_group(unit: Unit, src: _Source, lines: list[str], label: str, names: tuple[str, ...]) -> None:
-    """Compiles one group of ``unit`` and puts its functions on it."""
-    source, filename = _exec_source(src, lines, label)
-    unit._sources.append((filename, source))
+    group: OnFirstUse[None] = OnFirstUse(make)
+    unit._groups = {label: group, **unit._groups} if first else {**unit._groups, label: group}
     for name in names:
-        setattr(unit, name, src.ns[name])
-        unit._pending.pop(name, None)
+        unit._pending[name] = group
+    return group
 
+
+def install(cls: Any) -> Unit:
+    """The codec of a ``@wireformat``/``@wireenum`` class (a variant's is its enum's) or of a
+    frame class, made on first use and kept in the class's state."""
+    state = class_state(cls)
+    if state is not None and state.kind == "variant":
+        assert state.owner is not None
+        return install(state.owner)
+    if state is None or state.kind not in ("struct", "enum", "frame"):
+        if state is not None and state.kind == "frame base":
+            raise SchemaError(f"{cls.__qualname__} has no message type: declare class Tframe(Frame[Tmessage])")
+        raise SchemaError(f"{cls.__qualname__} is not a @wireformat or @wireenum class")
+    codec = state.codec
+    if codec is None:  # two threads may each make one here: both give the one unit of the node
+        codec = state.codec = OnFirstUse(lambda: compile_unit(_class_node(cls, state.kind)))
+    return codec.get()
+
+
+def _class_node(cls: Any, kind: str) -> Node:
+    from .planner import Unresolved, class_plan, plan
+
+    try:
+        return plan(cls) if kind == "frame" else class_plan(cls)
+    except Unresolved as exc:
+        raise SchemaError(str(exc)) from None
+
+
+_STATIC = frozenset({"decode", "decode_prefix"})
+
+
+def installed_method(cls: Any, name: str) -> Any:
+    """The generated function behind method ``name``, which from now on is on the class itself
+    in place of the stub that called this. Cheap once done: a method bound before the first call
+    keeps coming back here."""
+    state = class_state(cls)
+    if state is not None and state.kind == "variant" and state.owner is not None:
+        cls, state = state.owner, class_state(state.owner)
+    fn = getattr(install(cls), name)
+    assert state is not None  # install refused a class without one
+    stub = state.stubs.get(name)
+    if stub is not None:
+        _describe(fn, cls, name, stub)
+        type.__setattr__(cls, name, staticmethod(fn) if name in _STATIC else fn)
+    return fn
+
+
+def _describe(fn: Any, cls: Any, name: str, stub: Any) -> None:
+    """Gives a generated function the names and docstring of the method it stands in for, so
+    ``help(Order.decode)`` and tracebacks read as for a method written in the class."""
+    fn.__doc__ = stub.__doc__
+    fn.__qualname__ = f"{cls.__qualname__}.{name}"
+    fn.__module__ = cls.__module__
+    fn.__signature__ = inspect.signature(stub.__get__(None, cls))  # (data), not (_data)
 
 
 def _view(data: Any) -> Any:

@@ -27,6 +27,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..compiler.lazy import OnFirstUse
+
 _OPTIONS = frozenset({"init", "repr", "eq", "order", "unsafe_hash", "frozen", "match_args", "kw_only", "slots"})
 
 # dataclasses' markers for pseudo-fields and for "call the factory": private, unchanged since 3.7.
@@ -123,20 +125,27 @@ def _functions_in(value: Any, depth: int = 0) -> list[Any]:
     return found
 
 
-class _Later:
-    """Where a generated method goes, until the first lookup writes it."""
+class _Later(OnFirstUse[Any]):
+    """Where a generated method goes, until the first lookup writes it (once, whichever thread
+    looks first) and puts it on the class in its place."""
 
-    __slots__ = ("make", "name", "owner")
+    __slots__ = ("name", "owner")
 
     def __init__(self, owner: type, name: str, make: Callable[[type], Any]) -> None:
+        # OnFirstUse's state set here, not through super(): a class makes five of these
+        self._make = make
+        self._maker = None
         self.owner = owner
         self.name = name
-        self.make = make
 
-    def __get__(self, obj: object, objtype: type | None = None) -> Any:
-        made = self.make(self.owner)
+    def _run(self, make: Callable[[type], Any]) -> Any:
+        made = make(self.owner)
         if self.owner.__dict__.get(self.name) is self:
             setattr(self.owner, self.name, made)
+        return made
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        made = self.get()
         if obj is None or not hasattr(made, "__get__"):
             return made
         return made.__get__(obj, objtype)

@@ -10,7 +10,8 @@ from typing import Any, Generic, TypeVar, overload
 
 from ..compiler.interpret import Trace, decode_buffer
 from ..compiler.plan import MAX_ZERO_WIDTH_ELEMENTS, Node, reaches_zero_width
-from ..compiler.planner import Unresolved, class_info, plan
+from ..compiler.planner import Unresolved, plan
+from ..compiler.state import class_info, frame_message
 from ..compiler.unit import Unit, compile_unit
 from ..errors import DecodeError, EncodeError, SchemaError, byte_count
 from ..wiretypes import Url
@@ -31,6 +32,12 @@ class Codec(Generic[T]):
     ``max_zero_width_elements`` bounds the elements that take no bytes (``list[None]``, lists
     of empty structs, counted across the whole value) one decode may make: past it, decoding
     raises ``DecodeError``. The default is ``jetwire.MAX_ZERO_WIDTH_ELEMENTS``.
+
+    A field's own codec (``With``, ``EncodeWith``/``DecodeWith``, ``As``) may be called more
+    than once per value: by the generated code, then by the interpreter when the generated code
+    gave up (bad input, or a value it leaves to the interpreter), whose decoder replays it each
+    time it reads past the bytes it had. Such code must be deterministic and have no side
+    effect that matters if repeated.
     """
 
     __slots__ = ("_unit", "max_zero_width_elements", "node", "type")
@@ -129,7 +136,7 @@ def type_of(value: Any) -> Any:
     info = class_info(cls)
     if info is not None:
         return info.owner if info.kind == "variant" else cls
-    if "__frame_message__" in cls.__dict__:
+    if frame_message(cls) is not None:
         return cls
     if cls in _INFERRED:
         return _INFERRED[cls]

@@ -25,8 +25,9 @@ from ..compiler.plan import (
     UnionNode,
     reaches,
 )
-from ..compiler.planner import INFO, ClassInfo, Unresolved, class_info, class_plan
-from ..compiler.unit import Unit, compile_unit
+from ..compiler.planner import Unresolved, class_plan
+from ..compiler.state import ClassState, class_info, class_state, set_state
+from ..compiler.unit import installed_method
 from ..errors import DecodeError, SchemaError
 from . import classes, streams
 
@@ -37,6 +38,7 @@ T = TypeVar("T", bound=type)
 
 _METHODS = ("encode", "decode", "decode_prefix", "byte_size",
             "encode_to", "decode_from", "encode_async", "decode_async")
+_GENERATED = frozenset({"encode", "decode", "decode_prefix", "byte_size"})  # the unit's functions
 
 
 @overload
@@ -154,7 +156,7 @@ def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> 
             f"({', '.join(name for name, _ in nested)}), so it would encode to nothing: "
             f"for a tagged union of those classes, use @wireenum"
         )
-    setattr(cls, INFO, ClassInfo("struct", localns=localns, generated_init=made_init))
+    set_state(cls, ClassState("struct", localns=localns, generated_init=made_init))
     _attach_methods(cls, own)
     _plan_now(cls)
     return cls
@@ -175,8 +177,8 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
         raise SchemaError(f"@wireenum {cls.__qualname__} has no variants (nested classes)")
     if len(nested) > MAX_VARIANTS:
         raise SchemaError(f"@wireenum {cls.__qualname__} has {len(nested)} variants; the wire allows 256")
-    info = ClassInfo("enum", localns=localns)
-    setattr(cls, INFO, info)
+    info = ClassState("enum", localns=localns)
+    set_state(cls, info)
     info.localns[cls.__name__] = cls
     made_from: dict[type, type] = {}  # each variant as written -> as rebuilt
     for name, variant in nested:
@@ -199,7 +201,7 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
         made = _dataclass(made, options)
         _check_field_names(made)
         made_init = "__init__" not in body and options.get("init", True)
-        setattr(made, INFO, ClassInfo("variant", owner=cls, generated_init=made_init))
+        set_state(made, ClassState("variant", owner=cls, generated_init=made_init))
         _attach_variant_decoders(made, set(body))
         setattr(cls, name, made)
         made_from[variant] = made
@@ -275,53 +277,6 @@ def _plan_now(cls: Any) -> None:
         pass  # a name defined later: planned on first use
 
 
-def install(cls: Any) -> Unit:
-    """The codec of ``cls`` (or of its enum), made on first call and kept on the class. Its
-    functions compile on first lookup, group by group (encoding, decoding, sizes)."""
-    unit: Unit | None = cls.__dict__.get("__jetwire_unit__")
-    if unit is not None:
-        return unit
-    info = class_info(cls)
-    if info is None:
-        raise SchemaError(f"{cls.__qualname__} is not a @wireformat or @wireenum class")
-    if info.kind == "variant":
-        assert info.owner is not None
-        return install(info.owner)
-    try:
-        node = class_plan(cls)
-    except Unresolved as exc:
-        raise SchemaError(str(exc)) from None
-    unit = compile_unit(node)
-    cls.__jetwire_unit__ = unit
-    return unit
-
-
-_STATIC = frozenset({"decode", "decode_prefix"})
-
-
-def _method(cls: Any, name: str) -> Any:
-    """The generated function behind method ``name``, which from now on is on the class itself
-    in place of the stub. Cheap once done: a method bound before the first call keeps coming
-    back here."""
-    info = class_info(cls)
-    if info is not None and info.kind == "variant" and info.owner is not None:
-        cls = info.owner
-    fn = getattr(install(cls), name)
-    if name in cls.__dict__.get("__jetwire_stubs__", ()):
-        _describe(fn, cls, name)
-        setattr(cls, name, staticmethod(fn) if name in _STATIC else fn)
-    return fn
-
-
-def _describe(fn: Any, cls: Any, name: str) -> None:
-    """Gives a generated function the names and docstring of the method it stands in for, so
-    ``help(Order.decode)`` and tracebacks read as for a method written in the class."""
-    fn.__doc__ = WireFormat.__dict__[name].__doc__
-    fn.__qualname__ = f"{cls.__qualname__}.{name}"
-    fn.__module__ = cls.__module__
-    fn.__signature__ = inspect.signature(getattr(WireFormat, name))  # (data), not (_data)
-
-
 Buffer = bytes | bytearray | memoryview
 Self = TypeVar("Self", bound="WireFormat")
 
@@ -339,22 +294,22 @@ class WireFormat:
 
     def encode(self) -> bytes:
         """The wire bytes of this value."""
-        return _method(type(self), "encode")(self)  # type: ignore[no-any-return]
+        return installed_method(type(self), "encode")(self)  # type: ignore[no-any-return]
 
     def byte_size(self) -> int:
         """How many bytes ``encode()`` returns (it checks nothing; ``encode`` does)."""
-        return _method(type(self), "byte_size")(self)  # type: ignore[no-any-return]
+        return installed_method(type(self), "byte_size")(self)  # type: ignore[no-any-return]
 
     @classmethod
     def decode(cls: type[Self], data: Buffer) -> Self:
         """The value encoded by ``data``, which must be used whole."""
-        value: Self = _method(cls, "decode")(data)
+        value: Self = installed_method(cls, "decode")(data)
         return value
 
     @classmethod
     def decode_prefix(cls: type[Self], data: Buffer, offset: int = 0) -> tuple[Self, int]:
         """The value encoded at ``data[offset:]`` and the offset where it ends."""
-        return _method(cls, "decode_prefix")(data, offset)  # type: ignore[no-any-return]
+        return installed_method(cls, "decode_prefix")(data, offset)  # type: ignore[no-any-return]
 
     def encode_to(self, file: BinaryIO) -> int:
         """Writes ``self.encode()`` to a binary file object; returns the byte count."""
@@ -438,9 +393,13 @@ def _variant_of(cls: Any) -> tuple[Any, Any]:
 
 
 def _attach_methods(cls: Any, user_defined: set[str]) -> None:
-    attached = []
+    """Puts ``WireFormat``'s methods on ``cls`` as stubs: the first call of each compiles what
+    it needs of the class's codec and puts the generated function in the stub's place."""
+    state = class_state(cls)
+    assert state is not None
     for name in _METHODS:
         if name not in user_defined:
-            setattr(cls, name, WireFormat.__dict__[name])
-            attached.append(name)
-    cls.__jetwire_stubs__ = tuple(attached)
+            stub = WireFormat.__dict__[name]
+            setattr(cls, name, stub)
+            if name in _GENERATED:
+                state.stubs[name] = stub

@@ -7,12 +7,13 @@ bytes. ``FrameReader`` cuts a byte stream into frames without doing any I/O itse
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import Any, Generic, TypeVar, get_args, get_origin
 
-from ..compiler.plan import HEADER_SIZE, MAX_FRAME_SIZE, FrameNode
-from ..compiler.planner import FRAME_MESSAGE, plan
+from ..compiler.plan import HEADER_SIZE, MAX_FRAME_SIZE
+from ..compiler.planner import plan
+from ..compiler.state import ClassState, class_state, frame_message, set_state
 from ..compiler.support import buffer_bytes
-from ..compiler.unit import Unit, compile_unit
+from ..compiler.unit import Unit, install, installed_method
 from ..errors import DecodeError, SchemaError
 
 __all__ = ["Frame", "FrameError", "FrameReader", "HEADER_SIZE"]
@@ -31,7 +32,6 @@ class Frame(Generic[M]):
     """
 
     __slots__ = ("msg", "tag")
-    __jetwire_plain_init__: ClassVar[bool] = True  # decoding may set the slots directly
 
     tag: int
     msg: M
@@ -42,17 +42,25 @@ class Frame(Generic[M]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for base in cls.__dict__.get("__orig_bases__", ()):
-            if get_origin(base) is Frame:
-                (message,) = get_args(base)
-                setattr(cls, FRAME_MESSAGE, message)
-                try:
-                    plan(cls)  # a message type jetwire cannot encode fails here, at the class
-                except SchemaError as exc:
-                    raise SchemaError(f"{cls.__qualname__}: {exc}") from None
-                return
-        if FRAME_MESSAGE not in cls.__dict__:
-            setattr(cls, FRAME_MESSAGE, getattr(cls, FRAME_MESSAGE))  # a subclass of a frame class
+        message = next((get_args(base)[0] for base in cls.__dict__.get("__orig_bases__", ())
+                        if get_origin(base) is Frame), None)
+        # a subclass of a frame class: the same message union, a codec of its own
+        inherited = message is None
+        if inherited:
+            message = next((s.frame_message for s in map(class_state, cls.__mro__[1:])
+                            if s is not None and s.frame_message is not None), None)
+        # Frame subclassed without a message type stays a frame base: using it says what is missing
+        state = ClassState("frame" if message is not None else "frame base", frame_message=message)
+        for name in _GENERATED:  # the methods still Frame's own become generated functions
+            owner = next(c for c in cls.__mro__ if name in c.__dict__)
+            if owner is Frame:
+                state.stubs[name] = Frame.__dict__[name]
+        set_state(cls, state)
+        if message is not None and not inherited:
+            try:
+                plan(cls)  # a message type jetwire cannot encode fails here, at the class
+            except SchemaError as exc:
+                raise SchemaError(f"{cls.__qualname__}: {exc}") from None
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -65,43 +73,31 @@ class Frame(Generic[M]):
     def __repr__(self) -> str:
         return f"{type(self).__qualname__}(tag={self.tag!r}, msg={self.msg!r})"
 
+    # Stubs: the first call of each compiles the class's frame codec and puts the generated
+    # function on the class in the stub's place (unit.installed_method).
     def encode(self) -> bytes:
         """The whole frame, header included."""
-        return _install(type(self)).encode(self)
+        return installed_method(type(self), "encode")(self)  # type: ignore[no-any-return]
 
     def byte_size(self) -> int:
         """The frame's ``size``: what ``encode()`` returns, counted without encoding."""
-        return _install(type(self)).byte_size(self)
+        return installed_method(type(self), "byte_size")(self)  # type: ignore[no-any-return]
 
     @classmethod
     def decode(cls: type[F], data: Buffer) -> F:
         """The frame that ``data`` is, every byte of it."""
-        frame: F = _install(cls).decode(data)
+        frame: F = installed_method(cls, "decode")(data)
         return frame
 
     @classmethod
     def decode_prefix(cls: type[F], data: Buffer, offset: int = 0) -> tuple[F, int]:
         """The frame at ``data[offset:]`` and the offset just past it."""
-        return _install(cls).decode_prefix(data, offset)
+        return installed_method(cls, "decode_prefix")(data, offset)  # type: ignore[no-any-return]
 
 
-def _install(cls: type[Frame[Any]]) -> Unit:
-    """Compiles the frame codec of ``cls`` once and puts its functions on the class. Cheap once
-    done: a method bound before the first call keeps coming back here."""
-    installed: Unit | None = cls.__dict__.get("__jetwire_unit__")
-    if installed is not None:
-        return installed
-    if FRAME_MESSAGE not in cls.__dict__:
-        raise SchemaError(f"{cls.__qualname__} has no message type: declare class Tframe(Frame[Tmessage])")
-    node = plan(cls)
-    assert isinstance(node, FrameNode)
-    unit = compile_unit(node)
-    cls.encode = unit.encode  # type: ignore[method-assign, assignment]
-    cls.byte_size = unit.byte_size  # type: ignore[method-assign, assignment]
-    cls.decode = staticmethod(unit.decode)  # type: ignore[method-assign, assignment]
-    cls.decode_prefix = staticmethod(unit.decode_prefix)  # type: ignore[method-assign]
-    type.__setattr__(cls, "__jetwire_unit__", unit)
-    return unit
+_GENERATED = ("encode", "byte_size", "decode", "decode_prefix")
+# decoding may set Frame's slots without calling __init__, which only stores its arguments
+set_state(Frame, ClassState("frame base", plain_init=True))
 
 
 class FrameError(DecodeError):
@@ -134,7 +130,7 @@ class FrameReader(Generic[F]):
     """
 
     def __init__(self, frame_type: type[F], max_size: int = MAX_FRAME_SIZE) -> None:
-        if FRAME_MESSAGE not in frame_type.__dict__:
+        if frame_message(frame_type) is None:
             raise SchemaError(f"{frame_type.__qualname__} is not a frame class")
         self.frame_type = frame_type
         self.max_size = max_size
@@ -208,7 +204,7 @@ class FrameReader(Generic[F]):
         cur, pos = self._cur, self._pos
         unit = self._unit
         if unit is None:
-            unit = self._unit = _install(self.frame_type)
+            unit = self._unit = install(self.frame_type)
         try:
             if pos == 0 and size == len(cur):  # a chunk that is exactly one frame (one reply)
                 frame, end = unit.decode(cur), size
