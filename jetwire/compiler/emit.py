@@ -4,6 +4,7 @@ values into fused ``struct`` calls (encode), unpacks (decode) and sums (byte siz
 from __future__ import annotations
 
 import collections
+import dataclasses
 import ipaddress
 import itertools
 import linecache
@@ -118,11 +119,6 @@ class _Source:
         """The name of ``struct.Struct(fmt).unpack_from``, bound."""
         return "_U_" + self.struct(fmt)[3:]
 
-    def packed_size(self, call: str) -> int:
-        """The size of what ``_P_<fmt>(...)`` returns."""
-        size: int = self.ns["_S_" + call.partition("(")[0][3:]].size
-        return size
-
     def tmp(self, hint: str = "t") -> str:
         return f"_{hint}{next(self._n)}"
 
@@ -132,6 +128,9 @@ class _Lines:
         self.src = src
         self.lines: list[str] = []
         self.indent = indent
+        # locals set up front only when used (``_d``, ``_L``): recorded by whoever emits a
+        # reference to one, rather than searched for in the text afterwards
+        self.used: set[str] = set()
 
     def bind(self, expr: str) -> str:
         """A name for the value of ``expr``, evaluated once."""
@@ -163,31 +162,78 @@ class _Lines:
         self.indent -= 1
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pack:
+    """``struct.pack`` of ``fmt`` (little-endian, no ``<``) with argument expressions: its size
+    is the format's, whatever the arguments."""
+
+    fmt: str
+    args: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return struct.calcsize("<" + self.fmt)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Const:
+    """Bytes known while generating (a pack of constants only), written as a literal."""
+
+    data: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sized:
+    """A local holding bytes whose length another local already holds (a string's encoding,
+    a data field): a frame's size adds that local rather than calling ``len`` again."""
+
+    name: str
+    length: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Expr:
+    """Any other bytes-like expression (a unit's ``enc``, an Option's choice, ``bytes(...)``)."""
+
+    text: str
+
+
+Piece = Pack | Const | Sized | Expr
+
+
 class _Enc(_Lines):
-    """Encoder body. Static mode gathers piece expressions for one final join; the first loop
-    or branch switches to appending to a list (``_ap``)."""
+    """Encoder body. Static mode gathers pieces for one final join; the first loop or branch
+    switches to appending to a list (``_ap``). Pieces stay records until rendered, so what a
+    piece is (a pack, its size) is read from the record, never from generated text."""
 
     def __init__(self, src: _Source, indent: int, dynamic: bool) -> None:
         super().__init__(src, indent)
         self.fmt: list[str] = []
         self.args: list[str] = []
-        self.pieces: list[str] = []
+        self.pieces: list[Piece] = []
         self.dynamic = dynamic
         # A frame's first piece holds its size, known only at the end: on going dynamic it
         # waits here, out of ``_out``, and goes in front of the joined rest.
         self.defer_first = False
-        self.deferred: str | None = None
-        self.lengths: dict[str, str] = {}  # a piece's name: the local that holds its len()
+        self.deferred: Piece | None = None
 
-    def length_of(self, piece: str) -> str:
-        """A local holding ``len(piece)``, computed once (the length prefix and, in a frame,
+    def render(self, piece: Piece) -> str:
+        if isinstance(piece, Pack):
+            return f"{self.src.packer('<' + piece.fmt)}({', '.join(piece.args)})"
+        if isinstance(piece, Const):
+            return repr(piece.data)  # a literal: LOAD_CONST, cheaper than a global
+        if isinstance(piece, Sized):
+            return piece.name
+        return piece.text
+
+    def length_of(self, name: str) -> str:
+        """A local holding ``len(name)``, computed once (the length prefix and, in a frame,
         the size both need it). Only for straight-line code: a loop reassigns its pieces."""
         if self.dynamic:
-            return f"len({piece})"
-        name = self.src.tmp("l")
-        self.line(f"{name} = len({piece})")
-        self.lengths[piece] = name
-        return name
+            return f"len({name})"
+        length = self.src.tmp("l")
+        self.line(f"{length} = len({name})")
+        return length
 
     def fixed(self, fmt: str, expr: str) -> None:
         self.fmt.append(fmt)
@@ -199,20 +245,24 @@ class _Enc(_Lines):
         fmt, args = "".join(self.fmt), self.args
         self.fmt, self.args = [], []
         if all(a.isdigit() for a in args):
-            self._emit(self.src.const(struct.pack("<" + fmt, *map(int, args)), "b"))
+            self._emit(Const(struct.pack("<" + fmt, *map(int, args))))
         else:
-            self._emit(f"{self.src.packer('<' + fmt)}({', '.join(args)})")
+            self._emit(Pack(fmt, tuple(args)))
 
-    def piece(self, expr: str) -> None:
-        """A bytes-like expression that follows what is pending."""
+    def piece(self, piece: Piece) -> None:
+        """A piece that follows what is pending."""
         self.flush()
-        self._emit(expr)
+        self._emit(piece)
 
-    def _emit(self, expr: str) -> None:
+    def bytes_of(self, name: str, length: str) -> None:
+        """The bytes in local ``name``, whose length ``length`` holds (from :meth:`length_of`)."""
+        self.piece(Expr(name) if self.dynamic else Sized(name, length))
+
+    def _emit(self, piece: Piece) -> None:
         if self.dynamic:
-            self.line(f"_ap({expr})")
+            self.line(f"_ap({self.render(piece)})")
         else:
-            self.pieces.append(expr)
+            self.pieces.append(piece)
 
     def enter(self) -> None:
         self.go_dynamic()
@@ -222,7 +272,7 @@ class _Enc(_Lines):
         if not self.dynamic:
             if self.defer_first and self.pieces:
                 self.deferred = self.pieces.pop(0)
-            self.line(f"_out = [{', '.join(self.pieces)}]")
+            self.line(f"_out = [{', '.join(map(self.render, self.pieces))}]")
             self.line("_ap = _out.append")
             self.pieces = []
             self.dynamic = True
@@ -234,13 +284,13 @@ class _Enc(_Lines):
             return 'b"".join(_out)'
         if not self.pieces:
             return 'b""'
-        first = self.pieces[0]
-        known_bytes = first.startswith(("_P_", "_b"))  # a struct's pack() or a bytes constant
-        if len(self.pieces) == 1:
-            return first if known_bytes else f"bytes({first})"
-        if len(self.pieces) <= 3 and known_bytes:  # bytes + any buffer is bytes, and + beats join
-            return " + ".join(self.pieces)
-        return f'b"".join(({", ".join(self.pieces)},))'
+        texts = [self.render(piece) for piece in self.pieces]
+        known_bytes = isinstance(self.pieces[0], (Pack, Const))  # bytes, not another buffer
+        if len(texts) == 1:
+            return texts[0] if known_bytes else f"bytes({texts[0]})"
+        if len(texts) <= 3 and known_bytes:  # bytes + any buffer is bytes, and + beats join
+            return " + ".join(texts)
+        return f'b"".join(({", ".join(texts)},))'
 
 
 class _Dec(_Lines):
@@ -257,8 +307,16 @@ class _Dec(_Lines):
         self.end_checks: list[int] = []  # lines that only check a length against the buffer's end
 
     def end_check(self, condition: str) -> None:
+        """``condition`` compares with the buffer's length, ``_L``: it is dropped, with its
+        use of ``_L``, by :meth:`lines_checked_at_end`."""
         self.end_checks.append(len(self.lines))
         self.line(f"if {condition}: raise _Bail")
+
+    def uses(self, name: str, checked_at_end: bool = False) -> bool:
+        """Whether the body (or :meth:`lines_checked_at_end`) reads the local ``name``."""
+        if name == "_L" and self.end_checks and not checked_at_end:
+            return True
+        return name in self.used
 
     def lines_checked_at_end(self) -> list[str]:
         """The body without its per-field end checks, for a decoder that compares the offset with

@@ -13,8 +13,12 @@ from .emit import (
     _INT_FMT,
     _MAX_BLOCK_INDENT,
     _MAX_INLINE_DEPTH,
+    Const,
+    Expr,
+    Pack,
     _Dec,
     _Enc,
+    _Lines,
     _scalar_fmt,
     _Size,
     _Source,
@@ -64,15 +68,16 @@ class _Compiler:
         # collections (reaches_zero_width) pay for it: all other code is as it was.
         self.zw = False
 
-    def dec_args(self, callee: Node, stack: tuple[Node, ...]) -> str:
+    def dec_args(self, callee: Node, stack: tuple[Node, ...], em: _Dec) -> str:
         """What follows ``_b, _o`` in a call of ``callee``'s unit decoder."""
         if reaches_zero_width(callee):
             assert self.zw  # the caller reaches whatever its callee reaches
-            return f"{self.depth_at(stack)}, _z"
-        return self.depth_at(stack)
+            return f"{self.depth_at(stack, em)}, _z"
+        return self.depth_at(stack, em)
 
-    def depth_at(self, stack: tuple[Node, ...]) -> str:
+    def depth_at(self, stack: tuple[Node, ...], em: _Lines) -> str:
         """The ``_d`` to pass to a unit called with ``stack`` open around it."""
+        em.used.add("_d")
         return f"_d + {self.base + len(stack)}"
 
     def reset(self, base: int) -> None:
@@ -117,15 +122,16 @@ class _Compiler:
                 em.line(f"except UnicodeEncodeError: {t} = _sencode({text}, 'utf-8', {node.errors!r})")
             else:
                 em.line(f"{t} = _sencode({text})")
-            em.fixed("H", em.length_of(t))  # struct refuses a length over 65535
-            em.piece(t)
+            n = em.length_of(t)
+            em.fixed("H", n)  # struct refuses a length over 65535
+            em.bytes_of(t, n)
         elif isinstance(node, BytesNode):
             t = em.bind(expr)
             em.line(f"if {t}.__class__ is not bytes: {t} = _as_bytes({t})")
             n = em.length_of(t)
             em.line(f"if {n} > {MAX_DATA_BYTES}: raise _Bail")
             em.fixed("I", n)
-            em.piece(t)
+            em.bytes_of(t, n)
         elif isinstance(node, TimeNode):
             em.fixed("Q", f"_to_ms({expr})")
         elif isinstance(node, IPNode):
@@ -154,15 +160,17 @@ class _Compiler:
                 sub.flush()
             if not sub.lines and len(sub.pieces) == 1 and check is None:
                 present = sub.pieces[0]
-                if present.startswith("_P_"):  # fold the tag into the struct
-                    s, _, args = present.partition("(")
-                    present = f"{src.packer('<B' + s[3:])}(1, {args}"
+                if isinstance(present, Pack):  # the tag goes first in the same struct
+                    text = em.render(Pack("B" + present.fmt, ("1", *present.args)))
+                elif isinstance(present, Const):
+                    text = repr(b"\x01" + present.data)
                 else:
-                    present = f"b'\\x01' + {present}"
-                em.piece(f"(b'\\x00' if {t} is None else {present})")
+                    text = f"b'\\x01' + {em.render(present)}"
+                em.used |= sub.used
+                em.piece(Expr(f"(b'\\x00' if {t} is None else {text})"))
                 return
             with em.block(f"if {t} is None:"):
-                em.piece("b'\\x00'")
+                em.piece(Const(b"\x00"))
             with em.block("else:"):
                 if check:
                     em.line(f"if {check}: raise _Bail")
@@ -180,11 +188,11 @@ class _Compiler:
             em.fixed("H", f"len({t})")
             fmt = _scalar_fmt(node.elem)
             if fmt == "B":
-                em.piece(f"bytes({t})")
+                em.piece(Expr(f"bytes({t})"))
             elif fmt:
                 if fmt == "d":
                     em.line(f"if not _FLOATISH.issuperset(map(type, {t})): raise _Bail")
-                em.piece(f"_spack('<%d{fmt}' % len({t}), *{t})")
+                em.piece(Expr(f"_spack('<%d{fmt}' % len({t}), *{t})"))
             else:
                 e = src.tmp("e")
                 with em.block(f"for {e} in {t}:"):
@@ -238,9 +246,9 @@ class _Compiler:
     def enc_call(self, unit: str, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         if em.dynamic:
             em.flush()
-            em.line(f"{unit}.enc_into({expr}, _ap, {self.depth_at(stack)})")
+            em.line(f"{unit}.enc_into({expr}, _ap, {self.depth_at(stack, em)})")
         else:
-            em.piece(f"{unit}.enc({expr}, {self.depth_at(stack)})")
+            em.piece(Expr(f"{unit}.enc({expr}, {self.depth_at(stack, em)})"))
 
     # -- decode ------------------------------------------------------------------------------
 
@@ -248,7 +256,7 @@ class _Compiler:
         src = self.src
         if em.indent >= _MAX_BLOCK_INDENT and isinstance(node, _BLOCK_NODES):
             em.flush()
-            em.line(f"{target}, _o = {src.unit_of(node)}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack)})")
+            em.line(f"{target}, _o = {src.unit_of(node)}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack, em)})")
             return
         if isinstance(node, IntNode):
             if node.kind.size == 16:
@@ -400,13 +408,13 @@ class _Compiler:
             if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
                 em.flush()
                 unit = src.const(compile_unit(node), "u")
-                em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack)})")
+                em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack, em)})")
                 return
             self.dec_struct_fields(node, target, em, stack + (node,))
         elif isinstance(node, UnionNode):
             em.flush()
             unit = src.const(compile_unit(node), "u")
-            em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack)})")
+            em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack, em)})")
         elif isinstance(node, CustomNode):
             if node.decode is None:
                 assert node.inner is not None
@@ -432,6 +440,7 @@ class _Compiler:
         inner = _Size(self.src, em.indent)
         emit(inner)
         em.lines.extend(inner.lines)
+        em.used |= inner.used
         if inner.const:
             em.add(str(inner.const))
 

@@ -3,11 +3,10 @@ and the frame decoders compiled on first use."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
-from .emit import _compile_lock, _Dec, _Enc, _exec_source, _Size, _Source, compile_unit
+from .emit import Const, Expr, Pack, Sized, _compile_lock, _Dec, _Enc, _exec_source, _Size, _Source, compile_unit
 from .fastpath import (
     _Compiler,
     _dec_name,
@@ -127,10 +126,10 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
         _enc_variant(comp, vnode, em)
         em.flush()
         if vnode.fixed is None:
-            _frame_size(src, em)
+            _frame_size(em)
         body = em.finish_bytes()
         out.append(f"def {name}enc(_v, _g):")
-        if _uses(em.lines + [body], "_d"):
+        if "_d" in em.used:
             out.append("    _d = 0")
         out.extend(em.lines)
         out.append(f"    return {body}")
@@ -148,7 +147,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             # at an offset (decode_prefix, streams): where the frame ends must be where size says
             target.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0{z_param}):")
             target.append("    _s = _o")
-            if _uses(dm.lines, "_L"):
+            if dm.uses("_L"):
                 target.append("    _L = len(_b)")
             target.extend(dm.lines)
             target.append("    if _o - _s != _sz: raise _Bail")
@@ -156,11 +155,12 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             target.append("    return _r, _o")
             if not view:  # the whole buffer (decode): the same body, no offset to keep or return
                 whole = wholes[variant.tag] = [f"def {name}whole(_b{z_arg}):", "    _o = 0"]
-                checked = dm.lines_checked_at_end() if _no_user_code(vnode) else dm.lines
-                if _uses(checked, "_d"):
+                at_end = _no_user_code(vnode)
+                checked = dm.lines_checked_at_end() if at_end else dm.lines
+                if dm.uses("_d"):
                     whole.append("    _d = 0")
                 length = "len(_b)"
-                if _uses(checked, "_L"):
+                if dm.uses("_L", checked_at_end=at_end):
                     whole.append("    _L = len(_b)")
                     length = "_L"
                 whole.extend(checked)
@@ -230,34 +230,31 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     out.append(f"    return _slow_decode(_data, 0, True{limit})")
 
 
-def _frame_size(src: _Source, em: _Enc) -> None:
+def _frame_size(em: _Enc) -> None:
     """Emits ``_n = ...``, the whole frame's size, where the encoder's pieces are known: the
     first piece (header and leading fixed fields) is evaluated after it, in the return."""
     if em.dynamic:  # join the rest (small: walk names, qids), then put the first piece before it
-        assert em.deferred is not None and em.deferred.startswith("_P_")
-        first = src.packed_size(em.deferred)
+        first = em.deferred
+        assert isinstance(first, Pack)  # the header, packed with what fixed fields follow it
         em.line('_p = b"".join(_out)')
-        em.line(f"_n = {first} + len(_p)")
+        em.line(f"_n = {first.size} + len(_p)")
         em.dynamic = False
-        em.pieces = [em.deferred, "_p"]
+        em.pieces = [first, Expr("_p")]
         return
     known = 0
     lengths = []
     for i, piece in enumerate(em.pieces):
-        if piece.startswith("_P_"):  # a struct's pack(): its size is the struct's
-            known += src.packed_size(piece)
-        elif piece.startswith("_b"):  # a bytes constant
-            known += len(src.ns[piece])
+        if isinstance(piece, Pack):
+            known += piece.size
+        elif isinstance(piece, Const):
+            known += len(piece.data)
+        elif isinstance(piece, Sized):
+            lengths.append(piece.length)
         else:
-            name = piece if piece.isidentifier() else em.bind(piece)
-            em.pieces[i] = name
-            lengths.append(em.lengths.get(name, f"len({name})"))
+            name = em.bind(piece.text)
+            em.pieces[i] = Expr(name)
+            lengths.append(f"len({name})")
     em.line(f"_n = {' + '.join([str(known), *lengths])}")
-
-
-def _uses(lines: list[str], name: str) -> bool:
-    """Whether generated ``lines`` read the local ``name`` (so it must be set up front)."""
-    return re.search(rf"\b{name}\b", "\n".join(lines)) is not None
 
 
 def _table(src: _Source, mapping: dict[Any, str]) -> str:
