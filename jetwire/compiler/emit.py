@@ -8,9 +8,10 @@ import dataclasses
 import ipaddress
 import itertools
 import linecache
+import re
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,10 +48,21 @@ def _url_text(value: Any) -> str:
     return value if value.__class__ is Url else Url(value)
 
 
+def _qualname(name: str) -> Callable[[Any], Any]:
+    """Names a generated function as its comment does (``AppMsg.encode``), once, when defined."""
+    def name_it(fn: Any) -> Any:
+        fn.__qualname__ = name
+        return fn
+    return name_it
+
+
 _BASE_NS: dict[str, Any] = {
+    "_qualname": _qualname,
     "_Bail": support.Bail,
     "_BOOLB": {False: 0, True: 1},
     "_BOOLD": (False, True),
+    "_bool_arg": support.bool_arg,
+    "_crowded": support.crowded,
     "_as_bytes": support.as_bytes_like,
     "_to_ms": support.datetime_to_ms,
     "_from_ms": support.ms_to_datetime,
@@ -76,30 +88,114 @@ _BASE_NS: dict[str, Any] = {
 }
 
 
+# Each generated global's name says what it holds: ``_cls_Item`` (a class), ``_unit_Shape`` (a
+# compiled unit), ``_members_Color``, ``_index_Color``, ``_key_...`` (a sort key),
+# ``_fn_<field>_<role>`` (a user's function), ``_default_<field>``, ``_P_``/``_U_``/``_S_`` (a
+# struct's pack, unpack_from and Struct); a local, what it holds too (``_name``, ``_qid_path``).
+# Neither takes a name the other has (a suffix tells them apart), so no local shadows a global.
+# Locals and parameters used by fixed names, and the globals defined by the generated source
+# itself (tables, loaders), which are not in the namespace while bodies are generated:
+_FIXED_NAMES = frozenset({
+    "_", "_v", "_d", "_b", "_o", "_L", "_z", "_zl", "_r", "_n", "_ap", "_out", "_data", "_s", "_sz", "_ty",
+    "_tg", "_m", "_p", "_g", "_node", "_root", "_unit", "_view", "_leftover", "_bad_offset", "_offset_arg",
+    "_slow_encode", "_slow_decode", "_load_views", "_union_size", "_WHOLE_LOADERS", "_ENC", "_INTO", "_SIZE",
+    "_DEC", "_DECV", "_FENC", "_FDEC", "_FDECV", "_FWHOLE",
+})
+_VARIANT_FUNCTION = re.compile(r"_[vf]\d+(enc|into|dec|dec_view|size|whole)")  # _v3enc, _f25whole
+_STRUCT_NAME = re.compile(r"_[PUS]_[^_]+")  # _P_IH: made when a pack is rendered, after the locals
+
+
+def _identifier_part(text: str) -> str:
+    """``text`` (a label such as ``dict[str, u32]``, a qualified name) as part of a name."""
+    return "_".join(re.findall(r"\w+", text))[:48]
+
+
+def name_of(expr: str) -> str:
+    """What a local holding ``expr`` is called, when ``expr`` reads a field: ``_v.name`` is
+    ``name``, ``_qid.path`` is ``qid_path``; the function's own value and anything else (a
+    lookup, a call), nothing, for the caller's word or ``_t``."""
+    looked_up = re.fullmatch(r"([\w.]+)\[(\w+)\]", expr)  # a map's value, a tuple's item
+    if looked_up:
+        within, at = name_of(looked_up[1]), looked_up[2]
+        return f"{within or 'item'}_{at}" if at.isdigit() else f"{singular(within)}_value"
+    parts = expr.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return ""
+    if parts[0] in _FIXED_NAMES:
+        parts = parts[1:]
+    return "_".join(part.strip("_") for part in parts)
+
+
+def singular(name: str) -> str:
+    """An element of ``name``: ``items``' is ``item``, another's ``name_item``."""
+    if len(name) > 1 and name.endswith("s") and not name.endswith("ss"):
+        return name[:-1]
+    return f"{name}_item" if name else "item"
+
+
+# What each generated function does, for its heading comment and docstring.
+ROLES = {
+    "enc": "encodes to bytes; raises on anything unusual, and the caller falls back",
+    "enc_into": "appends the encoding's pieces with _ap (streams); raises on anything unusual",
+    "dec": "decodes bytes from offset _o, giving (value, end); raises on anything unusual",
+    "dec_view": "decodes a memoryview from offset _o, giving (value, end); raises on anything unusual",
+    "size": "the encoded size; raises on anything unusual",
+    "encode": "the fast path; anything unusual falls back to the interpreter",
+    "decode": "decodes a whole buffer; anything unusual or left over goes to the interpreter",
+    "decode_view": "decodes a whole buffer other than bytes; anything unusual goes to the interpreter",
+    "decode_prefix": "decodes at an offset, giving (value, end); anything unusual goes to the interpreter",
+    "byte_size": "the encoded size; anything unusual goes to the interpreter",
+}
+
+
+def function_head(qualname: str, signature: str, role: str) -> list[str]:
+    """The lines that open a generated function: one comment line saying what it is, its
+    ``__qualname__`` (set once, when defined) and its docstring (neither costs a call anything)."""
+    doc = role[:1].upper() + role[1:] + "."
+    return [f"# {qualname}: {role}", f"@_qualname({qualname!r})", f"def {signature}:", f'    """{doc}"""']
+
+
 class _Source:
-    """Names for the objects generated code refers to, and fresh local names."""
+    """Names for the objects generated code refers to. A name says what it holds, made unique
+    with a suffix only on a clash: the same type gives the same source in every process."""
 
     def __init__(self) -> None:
         self.ns: dict[str, Any] = dict(_BASE_NS)
-        self._ids: dict[int, str] = {}
-        self._n = itertools.count()
+        self._ids: dict[object, str] = {}
         self._units: dict[int, str] = {}  # nodes past _MAX_BLOCK_INDENT: their own unit's name
+        self.locals: set[str] = set()  # every local any function of this source has taken
 
     def unit_of(self, node: Node) -> str:
         """The name of a unit of its own for ``node``, made once per source (the node lives
         as long as the plan that holds it, so its id stays its own)."""
         name = self._units.get(id(node))
         if name is None:
-            name = self._units[id(node)] = self.const(compile_unit(node), "u")
+            name = self._units[id(node)] = self.unit(node)
         return name
 
-    def const(self, obj: Any, hint: str = "k") -> str:
-        name = self._ids.get(id(obj))
+    def const(self, obj: Any, kind: str, what: str, key: object = None) -> str:
+        """The global holding ``obj``: ``_<kind>_<what>`` (``_cls_Item``), made once per object
+        (or per ``key``, for an object made anew each time it is asked for)."""
+        if key is None:
+            key = id(obj)
+        name = self._ids.get(key)
         if name is None:
-            name = f"_{hint}{next(self._n)}"
-            self._ids[id(obj)] = name
+            base = f"_{kind}_{_identifier_part(what) or kind}"
+            name = base
+            suffix = 1
+            while name in self.ns or name in self.locals or name in _FIXED_NAMES:
+                suffix += 1
+                name = f"{base}_{suffix}"
+            self._ids[key] = name
             self.ns[name] = obj
         return name
+
+    def unit(self, node: Node) -> str:
+        """The global holding the compiled unit of ``node`` (a struct or union called, not inlined)."""
+        return self.const(compile_unit(node), "unit", node.label)
+
+    def cls(self, cls: type) -> str:
+        return self.const(cls, "cls", cls.__qualname__.rpartition("<locals>.")[2])
 
     def struct(self, fmt: str) -> str:
         key = "_S_" + fmt.replace("<", "")
@@ -119,24 +215,39 @@ class _Source:
         """The name of ``struct.Struct(fmt).unpack_from``, bound."""
         return "_U_" + self.struct(fmt)[3:]
 
-    def tmp(self, hint: str = "t") -> str:
-        return f"_{hint}{next(self._n)}"
-
 
 class _Lines:
-    def __init__(self, src: _Source, indent: int) -> None:
+    """The body of one generated function. ``names`` are the locals it has taken: a part of
+    the same function (an Option's trial, a loop's sizes) shares its function's set."""
+
+    def __init__(self, src: _Source, indent: int, names: set[str] | None = None) -> None:
         self.src = src
         self.lines: list[str] = []
         self.indent = indent
+        self.names: set[str] = set() if names is None else names
         # locals set up front only when used (``_d``, ``_L``): recorded by whoever emits a
         # reference to one, rather than searched for in the text afterwards
         self.used: set[str] = set()
 
-    def bind(self, expr: str) -> str:
-        """A name for the value of ``expr``, evaluated once."""
+    def tmp(self, *parts: str) -> str:
+        """A new local named for what it holds: ``_`` and the non-empty ``parts`` joined
+        (``tmp("qid", "path")`` is ``_qid_path``), with a suffix only when taken or reserved."""
+        base = "_" + ("_".join(p for p in parts if p) or "t")
+        name, suffix = base, 1
+        while (name in self.names or name in self.src.ns or name in _FIXED_NAMES
+               or _VARIANT_FUNCTION.fullmatch(name) or _STRUCT_NAME.fullmatch(name)):
+            suffix += 1
+            name = f"{base}_{suffix}"
+        self.names.add(name)
+        self.src.locals.add(name)
+        return name
+
+    def bind(self, expr: str, *what: str) -> str:
+        """A name for the value of ``expr``, evaluated once (``what``: as :meth:`tmp`, by
+        default what ``expr`` reads, see :func:`name_of`)."""
         if expr.isidentifier():
             return expr
-        name = self.src.tmp()
+        name = self.tmp(*(what or (name_of(expr),)))
         self.line(f"{name} = {expr}")
         return name
 
@@ -206,8 +317,8 @@ class _Enc(_Lines):
     switches to appending to a list (``_ap``). Pieces stay records until rendered, so what a
     piece is (a pack, its size) is read from the record, never from generated text."""
 
-    def __init__(self, src: _Source, indent: int, dynamic: bool) -> None:
-        super().__init__(src, indent)
+    def __init__(self, src: _Source, indent: int, dynamic: bool, names: set[str] | None = None) -> None:
+        super().__init__(src, indent, names)
         self.fmt: list[str] = []
         self.args: list[str] = []
         self.pieces: list[Piece] = []
@@ -231,7 +342,7 @@ class _Enc(_Lines):
         the size both need it). Only for straight-line code: a loop reassigns its pieces."""
         if self.dynamic:
             return f"len({name})"
-        length = self.src.tmp("l")
+        length = self.tmp(name_of(name), "len")
         self.line(f"{length} = len({name})")
         return length
 
@@ -297,8 +408,8 @@ class _Dec(_Lines):
     """Decoder body: fixed-width reads wait in a run and are unpacked together; ``fixups``
     (building objects from the values) run right after the unpack."""
 
-    def __init__(self, src: _Source, indent: int, view: bool) -> None:
-        super().__init__(src, indent)
+    def __init__(self, src: _Source, indent: int, view: bool, names: set[str] | None = None) -> None:
+        super().__init__(src, indent, names)
         self.view = view  # reading a memoryview (no .decode()) rather than bytes
         self.fmt: list[str] = []
         self.targets: list[str] = []
@@ -351,15 +462,15 @@ class _Dec(_Lines):
 
 
 class _Size(_Lines):
-    def __init__(self, src: _Source, indent: int) -> None:
-        super().__init__(src, indent)
+    def __init__(self, src: _Source, indent: int, names: set[str] | None = None) -> None:
+        super().__init__(src, indent, names)
         self.const = 0
 
     def add(self, expr: str) -> None:
         self.line(f"_n += {expr}")
 
-    def add_utf8(self, expr: str, errors: str = "strict") -> None:
-        t = self.bind(expr)
+    def add_utf8(self, expr: str, errors: str = "strict", *what: str) -> None:
+        t = self.bind(expr, *what)
         how = "" if errors == "strict" else f"'utf-8', {errors!r}"
         self.add(f"(len({t}) if {t}.isascii() else len({t}.encode({how})))")
 

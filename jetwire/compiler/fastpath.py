@@ -8,12 +8,12 @@ import operator
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import support
 from .emit import (
     _BLOCK_NODES,
     _INT_FMT,
     _MAX_BLOCK_INDENT,
     _MAX_INLINE_DEPTH,
+    ROLES,
     Const,
     Expr,
     Pack,
@@ -23,7 +23,9 @@ from .emit import (
     _scalar_fmt,
     _Size,
     _Source,
-    compile_unit,
+    function_head,
+    name_of,
+    singular,
 )
 from .plan import (
     MAX_DATA_BYTES,
@@ -98,9 +100,12 @@ class _Compiler:
         # a bool packs as 0 or 1, as the interpreter takes it (docs/design.md says why)
         if node.kind.size == 16:
             t = em.bind(expr)
-            em.fixed("Q", f"{t} & 0xFFFFFFFFFFFFFFFF")
+            em.fixed("Q", f"{t} & 0xFFFFFFFFFFFFFFFF")  # masked: always in range
+            # struct range-checks the high half, so the whole value: no check of our own
             em.fixed("q" if node.kind.signed else "Q", f"{t} >> 64")
         else:
+            # struct range-checks each format (B, H, I, Q; h, i, q) and refuses what is not an
+            # int or __index__ (a float, a str): no check of our own
             em.fixed(_INT_FMT[(node.kind.size, node.kind.signed)], expr)
 
     def _enc_float(self, node: FloatNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
@@ -108,21 +113,19 @@ class _Compiler:
         em.line(f"if {t}.__class__ is not float: {t} = _float_arg({t})")  # struct takes any __float__
         if node.kind.size == 4:
             em.line(f"if {t} != {t}: raise _Bail")  # NaN payloads: the interpreter keeps them
-            em.fixed("f", t)
+            em.fixed("f", t)  # struct refuses a finite value too large for f32 (OverflowError)
         else:
-            em.fixed("d", t)
+            em.fixed("d", t)  # struct takes any float here: the class check above is the check
 
     def _enc_bool(self, node: BoolNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
-        src = self.src
         t = em.bind(expr)  # a dict lookup alone would take 1.0, equal to 1
-        em.fixed("B", f"(_BOOLB[{t}] if {t}.__class__ is bool else {src.const(support.bool_arg, 'boolarg')}({t}))")
+        em.fixed("B", f"(_BOOLB[{t}] if {t}.__class__ is bool else _bool_arg({t}))")  # 0 or 1: in range
 
     def _enc_none(self, node: UnitNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         em.line(f"if {expr} is not None: raise _Bail")
 
     def _enc_text(self, node: StrNode | UrlNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
-        src = self.src
-        t = src.tmp()
+        t = em.tmp(name_of(expr), "utf8")
         text = expr if isinstance(node, StrNode) else f"_url_text({expr})"
         # str.encode refuses what is not a str
         if isinstance(node, StrNode) and node.errors != "strict":
@@ -132,33 +135,34 @@ class _Compiler:
         else:
             em.line(f"{t} = _sencode({text})")
         n = em.length_of(t)
-        em.fixed("H", n)  # struct refuses a length over 65535
+        em.fixed("H", n)  # struct refuses a length over 65535: MAX_STRING_BYTES needs no check of ours
         em.bytes_of(t, n)
 
     def _enc_bytes(self, node: BytesNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         t = em.bind(expr)
         em.line(f"if {t}.__class__ is not bytes: {t} = _as_bytes({t})")
         n = em.length_of(t)
-        em.line(f"if {n} > {MAX_DATA_BYTES}: raise _Bail")
+        em.line(f"if {n} > {MAX_DATA_BYTES}: raise _Bail")  # struct's I would allow up to 4 GiB
         em.fixed("I", n)
         em.bytes_of(t, n)
 
     def _enc_time(self, node: TimeNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
-        em.fixed("Q", f"_to_ms({expr})")
+        em.fixed("Q", f"_to_ms({expr})")  # struct refuses a negative count (before 1970)
 
     def _enc_ip(self, node: IPNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         t = em.bind(expr)
         em.line(f"if {t}.__class__ is not {'_IPv4' if node.version == 4 else '_IPv6'}: raise _Bail")
+        # struct pads or cuts an "s" item to its size without a word: the class check is the check
         em.fixed(f"{node.fixed}s", f"{t}.packed")
 
     def _enc_enum(self, node: EnumNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         src = self.src
-        em.fixed("B", f"{src.const(node.index, 'idx')}[{expr}]")
+        # at most MAX_VARIANTS (256) members, so an index fits B; a non-member is a KeyError
+        em.fixed("B", f"{src.const(node.index, 'index', node.label)}[{expr}]")
 
     def _enc_tuple(self, node: TupleNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
-        src = self.src
-        names = [src.tmp() for _ in node.items]
         t = em.bind(expr)
+        names = [em.tmp(name_of(t) or "item", str(i)) for i in range(len(node.items))]
         em.line(f"if {t}.__class__ not in _SEQ: raise _Bail")
         if names:
             em.line(f"{', '.join(names)}, = {t}")
@@ -172,7 +176,7 @@ class _Compiler:
         t = em.bind(expr)
         value = f"{t}.value" if node.wrapped else t
         check = f"{t}.__class__ is not _Some" if node.wrapped else None
-        sub = _Enc(src, 0, dynamic=False)
+        sub = _Enc(src, 0, dynamic=False, names=set(em.names))  # a trial: its names are taken only if kept
         if check is None and _may_fold(node.inner, stack):  # a trial, so only where it is cheap
             self.enc(node.inner, value, sub, stack)
             sub.flush()
@@ -185,6 +189,7 @@ class _Compiler:
             else:
                 text = f"b'\\x01' + {em.render(present)}"
             em.used |= sub.used
+            em.names |= sub.names
             em.piece(Expr(f"(b'\\x00' if {t} is None else {text})"))
             return
         with em.block(f"if {t} is None:"):
@@ -192,7 +197,7 @@ class _Compiler:
         with em.block("else:"):
             if check:
                 em.line(f"if {check}: raise _Bail")
-            em.fixed("B", "1")
+            em.fixed("B", "1")  # the present tag, fused with the fields after it
             self.enc(node.inner, value, em, stack)
 
     def _enc_collection(self, node: SeqNode | SetNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
@@ -201,20 +206,20 @@ class _Compiler:
         kinds = "_SEQS" if isinstance(node, SeqNode) else "_SETS"
         em.line(f"if {t}.__class__ not in {kinds}: raise _Bail")
         if isinstance(node, SetNode):
-            key = f", key={src.const(node.sort_key, 'key')}" if node.sort_key else ""
-            items = src.tmp()
+            key = f", key={src.const(node.sort_key, 'key', node.elem.label)}" if node.sort_key else ""
+            items = em.tmp(name_of(t), "sorted")
             em.line(f"{items} = sorted({t}{key})")
             t = items
-        em.fixed("H", f"len({t})")
+        em.fixed("H", f"len({t})")  # struct refuses a count over 65535 (MAX_ELEMENTS)
         fmt = _scalar_fmt(node.elem)
         if fmt == "B":
-            em.piece(Expr(f"bytes({t})"))
+            em.piece(Expr(f"bytes({t})"))  # bytes() refuses an item outside 0..255, or not an int
         elif fmt:
-            if fmt == "d":
+            if fmt == "d":  # struct would take any __float__ (a Decimal): the check is ours
                 em.line(f"if not _FLOATISH.issuperset(map(type, {t})): raise _Bail")
-            em.piece(Expr(f"_spack('<%d{fmt}' % len({t}), *{t})"))
+            em.piece(Expr(f"_spack('<%d{fmt}' % len({t}), *{t})"))  # struct range-checks each item
         else:
-            e = src.tmp("e")
+            e = em.tmp(singular(name_of(t)))
             with em.block(f"for {e} in {t}:"):
                 self.enc(node.elem, e, em, stack)
 
@@ -222,17 +227,18 @@ class _Compiler:
         src = self.src
         t = em.bind(expr)
         em.line(f"if {t}.__class__ is not dict: raise _Bail")
-        em.fixed("H", f"len({t})")
+        em.fixed("H", f"len({t})")  # struct refuses a count over 65535 (MAX_ELEMENTS)
         by_key = node.sort_key
-        k = src.tmp("k")
+        k = em.tmp(singular(name_of(t)), "key")
         if hashes_may_crowd(node.key):  # by items: lookups of keys that share a hash are linear
             entry_key = _first if by_key is None else lambda entry: by_key(entry[0])
-            v = src.tmp("v")
-            with em.block(f"for {k}, {v} in sorted({t}.items(), key={src.const(entry_key, 'key')}):"):
+            v = em.tmp(singular(name_of(t)), "value")
+            order = src.const(entry_key, "key", f"{node.key.label}_entry")
+            with em.block(f"for {k}, {v} in sorted({t}.items(), key={order}):"):
                 self.enc(node.key, k, em, stack)
                 self.enc(node.value, v, em, stack)
         else:  # sorting bare keys is cheaper, and looking them up costs no more than items
-            key = f", key={src.const(by_key, 'key')}" if by_key else ""
+            key = f", key={src.const(by_key, 'key', node.key.label)}" if by_key else ""
             with em.block(f"for {k} in sorted({t}{key}):"):
                 self.enc(node.key, k, em, stack)
                 self.enc(node.value, f"{t}[{k}]", em, stack)
@@ -240,18 +246,18 @@ class _Compiler:
     def _enc_struct(self, node: StructNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         src = self.src
         if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
-            self.enc_call(src.const(compile_unit(node), "u"), expr, em, stack)
+            self.enc_call(src.unit(node), expr, em, stack)
             return
         self.deepest = max(self.deepest, self.base + len(stack) + 1)
         t = em.bind(expr)
-        em.line(f"if {t}.__class__ is not {src.const(node.cls, 'C')}: raise _Bail")
+        em.line(f"if {t}.__class__ is not {src.cls(node.cls)}: raise _Bail")
         for f in node.wire_fields:
             assert f.node is not None
             self.enc(f.node, f"{t}.{f.name}", em, stack + (node,))
 
     def _enc_own_unit(self, node: UnionNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         src = self.src
-        self.enc_call(src.const(compile_unit(node), "u"), expr, em, stack)
+        self.enc_call(src.unit(node), expr, em, stack)
 
     def _enc_custom(self, node: CustomNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         src = self.src
@@ -260,13 +266,13 @@ class _Compiler:
             self.enc(node.inner, expr, em, stack)
             return
         em.go_dynamic()
-        em.line(f"{src.const(node.encode, 'fn')}({expr}, _ListWriter(_ap))")
+        em.line(f"{src.const(node.encode, 'fn', _role(expr, node, 'encode'))}({expr}, _ListWriter(_ap))")
 
     def _enc_convert(self, node: ConvertNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:
         src = self.src
         if node.to_wire is not None:
-            t = src.tmp()
-            em.line(f"{t} = {src.const(node.to_wire, 'fn')}({expr})")
+            t = em.tmp(name_of(expr), "wire")
+            em.line(f"{t} = {src.const(node.to_wire, 'fn', _role(expr, node, 'to_wire'))}({expr})")
             expr = t
         self.enc(node.inner, expr, em, stack)
 
@@ -289,9 +295,8 @@ class _Compiler:
         _handler(DECODERS, "DECODERS", node)(self, node, target, em, stack)
 
     def _dec_int(self, node: IntNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
-        src = self.src
         if node.kind.size == 16:
-            lo, hi = src.tmp(), src.tmp()
+            lo, hi = em.tmp(name_of(target), "lo"), em.tmp(name_of(target), "hi")
             em.fixed("Q", 8, lo)
             em.fixed("q" if node.kind.signed else "Q", 8, hi)
             em.fixup(f"{target} = ({hi} << 64) | {lo}")
@@ -306,8 +311,7 @@ class _Compiler:
             em.fixed("d", 8, target)
 
     def _dec_bool(self, node: BoolNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
-        src = self.src
-        t = src.tmp()
+        t = em.tmp(name_of(target), "byte")
         em.fixed("B", 1, t)
         em.fixup(f"{target} = _BOOLD[{t}]")
 
@@ -315,16 +319,15 @@ class _Compiler:
         em.fixup(f"{target} = None")
 
     def _dec_text(self, node: StrNode | UrlNode | BytesNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
-        src = self.src
         if not isinstance(node, BytesNode) and not em.fmt:
             # a length alone: read straight into the end offset (two statements, not four)
             em.flush()
-            start, end = src.tmp("s"), "_o"
+            start, end = em.tmp(name_of(target), "start"), "_o"
             em.line(f"{start} = _o + 2")
             em.line(f"_o = {start} + (_b[_o] | _b[_o + 1] << 8)")
             em.end_check("_o > _L")
         else:
-            n, start, end = src.tmp("n"), "_o", src.tmp("e")
+            n, start, end = em.tmp(name_of(target), "len"), "_o", em.tmp(name_of(target), "end")
             if isinstance(node, BytesNode):
                 em.fixed("I", 4, n)
                 em.flush()
@@ -349,33 +352,30 @@ class _Compiler:
             em.line(f"_o = {end}")
 
     def _dec_time(self, node: TimeNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
-        src = self.src
-        t = src.tmp()
+        t = em.tmp(name_of(target), "ms")
         em.fixed("Q", 8, t)
         em.fixup(f"{target} = _from_ms({t})")
 
     def _dec_ip(self, node: IPNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
-        src = self.src
-        t = src.tmp()
+        t = em.tmp(name_of(target), "packed")
         em.fixed(f"{node.fixed}s", node.fixed or 0, t)
         em.fixup(f"{target} = {'_IPv4' if node.version == 4 else '_IPv6'}({t})")
 
     def _dec_enum(self, node: EnumNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
         src = self.src
-        t = src.tmp()
+        t = em.tmp(name_of(target), "index")
         em.fixed("B", 1, t)
-        em.fixup(f"{target} = {src.const(tuple(node.members), 'mem')}[{t}]")
+        members = src.const(tuple(node.members), "members", node.label, key=("members", id(node)))
+        em.fixup(f"{target} = {members}[{t}]")
 
     def _dec_tuple(self, node: TupleNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
-        src = self.src
-        names = [src.tmp() for _ in node.items]
+        names = [em.tmp(name_of(target) or "item", str(i)) for i in range(len(node.items))]
         for item, name in zip(node.items, names):
             self.dec(item, name, em, stack)
         em.fixup(f"{target} = ({''.join(n + ', ' for n in names)})")
 
     def _dec_option(self, node: OptionNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
-        src = self.src
-        t = src.tmp()
+        t = em.tmp(name_of(target), "tag")
         em.fixed("B", 1, t)
         em.flush()
         em.line(f"if {t} == 0: {target} = None")
@@ -388,12 +388,12 @@ class _Compiler:
 
     def _dec_collection(self, node: SeqNode | SetNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
         src = self.src
-        n = src.tmp("n")
+        n = em.tmp(name_of(target), "count")
         em.fixed("H", 2, n)
         em.flush()
         _spend_zero_width(node, n, em)
         fmt = _scalar_fmt(node.elem)
-        into = target if isinstance(node, SeqNode) and node.container is list else src.tmp()
+        into = target if isinstance(node, SeqNode) and node.container is list else em.tmp(name_of(target), "list")
         if isinstance(node.elem, UnitNode):
             em.line(f"{into} = [None] * {n}")
         elif fmt == "B":
@@ -404,7 +404,7 @@ class _Compiler:
             em.line(f"{into} = list(_sunpack_from('<%d{fmt}' % {n}, _b, _o))")
             em.line(f"_o += {node.elem.fixed} * {n}")
         else:
-            ap, x = src.tmp("ap"), src.tmp("x")
+            ap, x = em.tmp(name_of(into), "append"), em.tmp(singular(name_of(target)))
             em.line(f"{into} = []")
             em.line(f"{ap} = {into}.append")
             with em.block(f"for _ in range({n}):"):
@@ -420,11 +420,11 @@ class _Compiler:
         elif node.container is tuple:
             em.line(f"{target} = tuple({into})")
         elif node.container is not list:
-            em.line(f"{target} = {src.const(node.container, 'seq')}({into})")
+            em.line(f"{target} = {src.cls(node.container)}({into})")
 
     def _dec_map(self, node: MapNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
-        src = self.src
-        n, k, v = src.tmp("n"), src.tmp("k"), src.tmp("v")
+        each = singular(name_of(target))
+        n, k, v = em.tmp(name_of(target), "count"), em.tmp(each, "key"), em.tmp(each, "value")
         em.fixed("H", 2, n)
         em.flush()
         _spend_zero_width(node, n, em)
@@ -448,11 +448,11 @@ class _Compiler:
             with em.block(f"if {n} <= {MAX_SHARED_HASH}:"):
                 insert_each()
             with em.block("else:"):
-                keys, values = src.tmp("ks"), src.tmp("vs")
+                keys, values = em.tmp(name_of(target), "keys"), em.tmp(name_of(target), "values")
                 em.line(f"{keys} = []")
                 em.line(f"{values} = []")
                 each_entry(f"{keys}.append({k})", f"{values}.append({v})")
-                em.line(f"if {src.const(support.crowded, 'crowded')}({keys}): raise _Bail")
+                em.line(f"if _crowded({keys}): raise _Bail")
                 em.line(f"{target} = dict(zip({keys}, {values}))")
         em.line(f"if len({target}) != {n}: raise _Bail")
 
@@ -460,7 +460,7 @@ class _Compiler:
         src = self.src
         if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
             em.flush()
-            unit = src.const(compile_unit(node), "u")
+            unit = src.unit(node)
             em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack, em)})")
             return
         self.dec_struct_fields(node, target, em, stack + (node,))
@@ -468,7 +468,7 @@ class _Compiler:
     def _dec_own_unit(self, node: UnionNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
         src = self.src
         em.flush()
-        unit = src.const(compile_unit(node), "u")
+        unit = src.unit(node)
         em.line(f"{target}, _o = {unit}.{_dec_name(em)}(_b, _o, {self.dec_args(node, stack, em)})")
 
     def _dec_custom(self, node: CustomNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
@@ -478,9 +478,9 @@ class _Compiler:
             self.dec(node.inner, target, em, stack)
             return
         em.flush()
-        r = src.tmp("r")
+        r = em.tmp(name_of(target), "reader")
         em.line(f"{r} = _BufferReader(_b, _o)")
-        em.line(f"{target} = {src.const(node.decode, 'fn')}({r})")
+        em.line(f"{target} = {src.const(node.decode, 'fn', _role(target, node, 'decode'))}({r})")
         em.line(f"_o = {r}.pos")
 
     def _dec_convert(self, node: ConvertNode, target: str, em: _Dec, stack: tuple[Node, ...]) -> None:
@@ -488,14 +488,14 @@ class _Compiler:
         if node.from_wire is None:
             self.dec(node.inner, target, em, stack)
             return
-        t = src.tmp()
+        t = em.tmp(name_of(target), "wire")
         self.dec(node.inner, t, em, stack)
-        em.fixup(f"{target} = {src.const(node.from_wire, 'fn')}({t})")
+        em.fixup(f"{target} = {src.const(node.from_wire, 'fn', _role(target, node, 'from_wire'))}({t})")
 
 
     def _size_each(self, em: _Size, emit: Any) -> None:
         """Sizes inside a loop or branch: their constant part is added there, not once."""
-        inner = _Size(self.src, em.indent)
+        inner = _Size(self.src, em.indent, names=em.names)
         emit(inner)
         em.lines.extend(inner.lines)
         em.used |= inner.used
@@ -507,10 +507,10 @@ class _Compiler:
         names = []
         for f in node.wire_fields:
             assert f.node is not None
-            name = self.src.tmp("f")
+            name = em.tmp(name_of(target), f.name)
             self.dec(f.node, name, em, stack)
             names.append(name)
-        cls = self.src.const(node.cls, "C")
+        cls = self.src.cls(node.cls)
         wire = node.wire_fields
         if node.direct:  # a Python-level __init__ call costs more than the stores it makes
             em.fixup(f"{target} = _new({cls})")
@@ -519,9 +519,9 @@ class _Compiler:
                 if field.name in values:
                     value = values[field.name]
                 elif field.default is not dataclasses.MISSING:
-                    value = self.src.const(field.default, "d")
+                    value = self.src.const(field.default, "default", field.name)
                 elif field.default_factory is not dataclasses.MISSING:
-                    value = f"{self.src.const(field.default_factory, 'fn')}()"
+                    value = f"{self.src.const(field.default_factory, 'fn', f'{field.name}_default')}()"
                 else:
                     continue  # init=False with no default: __init__ leaves it unset too
                 em.fixup(f"{target}.{field.name} = {value}")
@@ -557,7 +557,7 @@ class _Compiler:
 
     def _size_url(self, node: UrlNode, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         em.const += 2
-        em.add_utf8(f"_url_text({expr})")
+        em.add_utf8(f"_url_text({expr})", "strict", name_of(expr) or "url", "text")
 
     def _size_bytes(self, node: BytesNode, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         em.const += 4
@@ -566,14 +566,13 @@ class _Compiler:
     def _size_collection(
         self, node: SeqNode | SetNode | MapNode, expr: str, em: _Size, stack: tuple[Node, ...]
     ) -> None:
-        src = self.src
         em.const += 2
         t = em.bind(expr)
         if isinstance(node, MapNode):
             if node.key.fixed is not None and node.value.fixed is not None:
                 em.add(f"len({t}) * {node.key.fixed + node.value.fixed}")
                 return
-            k = src.tmp("k")
+            k = em.tmp(singular(name_of(t)), "key")
             with em.block(f"for {k} in {t}:"):
                 def both(inner: _Size) -> None:
                     self.size(node.key, k, inner, stack)
@@ -584,7 +583,7 @@ class _Compiler:
         if node.elem.fixed is not None:
             em.add(f"len({t}) * {node.elem.fixed}")
             return
-        e = src.tmp("e")
+        e = em.tmp(singular(name_of(t)))
         with em.block(f"for {e} in {t}:"):
             self._size_each(em, lambda inner: self.size(node.elem, e, inner, stack))
 
@@ -602,7 +601,7 @@ class _Compiler:
     def _size_struct(self, node: StructNode, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         src = self.src
         if node in stack or len(stack) >= _MAX_INLINE_DEPTH or not node.complete:
-            em.add(f"{src.const(compile_unit(node), 'u')}.size({expr})")
+            em.add(f"{src.unit(node)}.size({expr})")
             return
         t = em.bind(expr)
         for f in node.wire_fields:
@@ -611,7 +610,7 @@ class _Compiler:
 
     def _size_own_unit(self, node: UnionNode, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         src = self.src
-        em.add(f"{src.const(compile_unit(node), 'u')}.size({expr})")
+        em.add(f"{src.unit(node)}.size({expr})")
 
     def _size_custom(self, node: CustomNode, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         src = self.src
@@ -619,12 +618,12 @@ class _Compiler:
             assert node.inner is not None
             self.size(node.inner, expr, em, stack)
         else:
-            em.add(f"{src.const(node.size, 'fn')}({expr})")
+            em.add(f"{src.const(node.size, 'fn', _role(expr, node, 'size'))}({expr})")
 
     def _size_convert(self, node: ConvertNode, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         src = self.src
         if node.to_wire is not None:
-            expr = f"{src.const(node.to_wire, 'fn')}({expr})"
+            expr = f"{src.const(node.to_wire, 'fn', _role(expr, node, 'to_wire'))}({expr})"
         self.size(node.inner, expr, em, stack)
 
 
@@ -737,6 +736,12 @@ _ONE_EXPRESSION = frozenset({IntNode, FloatNode, BoolNode, StrNode, UrlNode, Byt
                              EnumNode, UnionNode, FrameNode})
 
 
+def _role(expr: str, node: Node, role: str) -> str:
+    """What a user's function is called: by the field it serves and what it does there
+    (``when_encode``), or by its type where the value is no field (a list's element)."""
+    return f"{name_of(expr) or node.label}_{role}"
+
+
 def _depth_check(comp: _Compiler, indent: int) -> str:
     """Past this depth the function hands over to the interpreter, which says "too deep":
     generated code must never accept what the interpreter refuses."""
@@ -764,7 +769,7 @@ def _refuse_crowded(key: Node, count: str, keys: str, em: _Dec) -> None:
     """Hands over to the interpreter (which names the key) when more than MAX_SHARED_HASH
     ``keys`` share a hash value; nothing is emitted for types where no input can."""
     if hashes_may_crowd(key):
-        em.line(f"if {count} > {MAX_SHARED_HASH} and {em.src.const(support.crowded, 'crowded')}({keys}): raise _Bail")
+        em.line(f"if {count} > {MAX_SHARED_HASH} and _crowded({keys}): raise _Bail")
 
 
 _first = operator.itemgetter(0)
@@ -774,7 +779,7 @@ def _entry_start(node: Node, em: _Dec) -> str | None:
     """For entries that may read no bytes (a user's codec), a local holding where one starts."""
     if not entries_may_take_no_bytes(node):
         return None
-    at = em.src.tmp("at")
+    at = em.tmp("entry", "start")
     em.line(f"{at} = _o")
     return at
 
@@ -804,7 +809,8 @@ def _body_dec(comp: _Compiler, node: Node) -> list[str]:
     dm = _Dec(comp.src, 2, view=False)
     comp.dec(node, "_r", dm, ())
     dm.flush()
-    return dm.lines_checked_at_end() if _no_user_code(node) else dm.lines
+    depth = ["        _d = 0"] if dm.uses("_d") else []  # only calls of other units pass it on
+    return depth + (dm.lines_checked_at_end() if _no_user_code(node) else dm.lines)
 
 
 def _no_user_code(node: Node, seen: frozenset[int] = frozenset()) -> bool:
@@ -854,15 +860,20 @@ _HASHED_BY_PYTHON = frozenset({IntNode, FloatNode, BoolNode, UnitNode, StrNode, 
 _HASHED_BY_PARTS = frozenset({TupleNode, SeqNode, SetNode, MapNode, OptionNode})
 
 
-def _entries(out: list[str], dm_factory: Any, size_factory: Any, zw: bool) -> None:
+def _entries(out: list[str], dm_factory: Any, size_factory: Any, zw: bool, owner: str) -> None:
     """``decode``, ``decode_view``, ``decode_prefix`` and ``byte_size``, compiled together (for
     unions and frames; a struct compiles them in groups). With no ``dm_factory`` the caller
     writes ``decode`` itself."""
     if dm_factory is not None:
-        _decode_entry(out, dm_factory(), "decode_view", zw)
-    _view_entry(out, "decode_view", zw)
-    _prefix_entry(out, "dec_view", zw)
-    _size_entry(out, size_factory())
+        _decode_entry(out, dm_factory(), "decode_view", zw, owner)
+    _view_entry(out, "decode_view", zw, owner)
+    _prefix_entry(out, "dec_view", zw, owner)
+    _size_entry(out, size_factory(), owner)
+
+
+def _head(owner: str, name: str, signature: str, role: str | None = None) -> list[str]:
+    """The opening lines of ``owner``'s generated function ``name`` (see :func:`function_head`)."""
+    return function_head(f"{owner}.{name}", signature, ROLES[name] if role is None else role)
 
 
 def _limit_param(zw: bool) -> str:
@@ -871,17 +882,16 @@ def _limit_param(zw: bool) -> str:
     return ", _zl=_ZL" if zw else ""
 
 
-def _decode_entry(out: list[str], body: list[str], view_entry: str, zw: bool) -> None:
+def _decode_entry(out: list[str], body: list[str], view_entry: str, zw: bool, owner: str = "") -> None:
     """``decode``: the fast body, then the interpreter. Bytes are read as they are; a bytearray
     or memoryview through a byte view, not copied. Only this hottest entry inlines its body:
     the others call ``dec``, which keeps the source (and the time to compile it) small."""
     limit = ", _zl" if zw else ""
-    out.append(f"def decode(_data{_limit_param(zw)}):")
+    out.extend(_head(owner, "decode", f"decode(_data{_limit_param(zw)})"))
     out.append(f"    if _data.__class__ is not bytes: return {view_entry}(_view(_data){limit})")
     out.append("    _b = _data")
     out.append("    try:")
     out.append("        _o = 0")
-    out.append("        _d = 0")
     if zw:
         out.append("        _z = [_zl]")
     out.append("        _L = len(_b)")
@@ -893,8 +903,8 @@ def _decode_entry(out: list[str], body: list[str], view_entry: str, zw: bool) ->
     out.append(f"    return _slow_decode(_b, 0, True{limit})")
 
 
-def _view_entry(out: list[str], name: str, zw: bool) -> None:
-    out.append(f"def {name}(_b{_limit_param(zw)}):")
+def _view_entry(out: list[str], name: str, zw: bool, owner: str = "") -> None:
+    out.extend(_head(owner, name, f"{name}(_b{_limit_param(zw)})"))
     out.append("    try:")
     out.append(f"        _r, _o = dec_view(_b, 0{', 0, [_zl]' if zw else ''})")
     out.append("        if _o == len(_b): return _r")
@@ -904,8 +914,8 @@ def _view_entry(out: list[str], name: str, zw: bool) -> None:
     out.append(f"    return _slow_decode(_b, 0, True{', _zl' if zw else ''})")
 
 
-def _prefix_entry(out: list[str], view_dec: str, zw: bool) -> None:
-    out.append(f"def decode_prefix(_data, _o=0{_limit_param(zw)}):")
+def _prefix_entry(out: list[str], view_dec: str, zw: bool, owner: str = "") -> None:
+    out.extend(_head(owner, "decode_prefix", f"decode_prefix(_data, _o=0{_limit_param(zw)})"))
     out.append("    _b = _data if _data.__class__ is bytes else _view(_data)")
     out.append("    if _o.__class__ is not int: _o = _offset_arg(_o)")  # a clear TypeError, not '<=' unsupported
     out.append("    if not 0 <= _o <= len(_b): _bad_offset(_o, _b)")  # struct counts negatives from the end
@@ -916,8 +926,8 @@ def _prefix_entry(out: list[str], view_dec: str, zw: bool) -> None:
     out.append(f"    return _slow_decode(_b, _o, False{', _zl' if zw else ''})")
 
 
-def _size_entry(out: list[str], body: list[str]) -> None:
-    out.append("def byte_size(_v):")
+def _size_entry(out: list[str], body: list[str], owner: str = "") -> None:
+    out.extend(_head(owner, "byte_size", "byte_size(_v)"))
     out.append("    try:")
     out.extend(body)
     out.append("    except Exception:")
