@@ -320,7 +320,7 @@ class _Enc(_Lines):
     def __init__(self, src: _Source, indent: int, dynamic: bool, names: set[str] | None = None) -> None:
         super().__init__(src, indent, names)
         self.fmt: list[str] = []
-        self.args: list[str] = []
+        self.args: list[str | int] = []  # an int is a constant: a run of only those is packed now
         self.pieces: list[Piece] = []
         self.dynamic = dynamic
         # A frame's first piece holds its size, known only at the end: on going dynamic it
@@ -346,7 +346,7 @@ class _Enc(_Lines):
         self.line(f"{length} = len({name})")
         return length
 
-    def fixed(self, fmt: str, expr: str) -> None:
+    def fixed(self, fmt: str, expr: str | int) -> None:
         self.fmt.append(fmt)
         self.args.append(expr)
 
@@ -355,10 +355,10 @@ class _Enc(_Lines):
             return
         fmt, args = "".join(self.fmt), self.args
         self.fmt, self.args = [], []
-        if all(a.isdigit() for a in args):
-            self._emit(Const(struct.pack("<" + fmt, *map(int, args))))
+        if all(isinstance(a, int) for a in args):
+            self._emit(Const(struct.pack("<" + fmt, *args)))
         else:
-            self._emit(Pack(fmt, tuple(args)))
+            self._emit(Pack(fmt, tuple(map(str, args))))
 
     def piece(self, piece: Piece) -> None:
         """A piece that follows what is pending."""

@@ -197,7 +197,7 @@ class _Compiler:
         with em.block("else:"):
             if check:
                 em.line(f"if {check}: raise _Bail")
-            em.fixed("B", "1")  # the present tag, fused with the fields after it
+            em.fixed("B", 1)  # the present tag, fused with the fields after it
             self.enc(node.inner, value, em, stack)
 
     def _enc_collection(self, node: SeqNode | SetNode, expr: str, em: _Enc, stack: tuple[Node, ...]) -> None:

@@ -36,7 +36,7 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         name = f"_v{variant.tag}"
         which = f"{owner}.{variant.name}"
         em = _Enc(src, 1, dynamic=False)
-        em.fixed("B", str(variant.tag))
+        em.fixed("B", variant.tag)
         _enc_variant(comp, vnode, em)
         body = em.finish_bytes()
         out.extend(_head(which, "enc", f"{name}enc(_v, _d)"))
@@ -44,7 +44,7 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
         out.extend(em.lines)
         out.append(f"    return {body}")
         em = _Enc(src, 1, dynamic=True)
-        em.fixed("B", str(variant.tag))
+        em.fixed("B", variant.tag)
         _enc_variant(comp, vnode, em)
         em.flush()
         out.extend(_head(which, "enc_into", f"{name}into(_v, _ap, _d)"))
@@ -126,8 +126,8 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
         em = _Enc(src, 1, dynamic=False)
         em.defer_first = True
         # struct refuses a size over 4 GiB and a tag outside 0..65535: the interpreter then says which
-        em.fixed("I", str(HEADER_SIZE + vnode.fixed) if vnode.fixed is not None else "_n")
-        em.fixed("B", str(variant.tag))
+        em.fixed("I", HEADER_SIZE + vnode.fixed if vnode.fixed is not None else "_n")
+        em.fixed("B", variant.tag)
         em.fixed("H", "_g")
         _enc_variant(comp, vnode, em)
         em.flush()
