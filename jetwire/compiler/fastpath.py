@@ -519,7 +519,8 @@ class _Compiler:
                 if field.name in values:
                     value = values[field.name]
                 elif field.default is not dataclasses.MISSING:
-                    value = self.src.const(field.default, "default", field.name)
+                    # one per field, even where values are one object (a small int): named for it
+                    value = self.src.const(field.default, "default", field.name, key=(id(node), field.name))
                 elif field.default_factory is not dataclasses.MISSING:
                     value = f"{self.src.const(field.default_factory, 'fn', f'{field.name}_default')}()"
                 else:
@@ -557,7 +558,7 @@ class _Compiler:
 
     def _size_url(self, node: UrlNode, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         em.const += 2
-        em.add_utf8(f"_url_text({expr})", "strict", name_of(expr) or "url", "text")
+        em.add_utf8(f"_url_text({expr})", "strict", name_of(expr) or "url", "str")
 
     def _size_bytes(self, node: BytesNode, expr: str, em: _Size, stack: tuple[Node, ...]) -> None:
         em.const += 4
