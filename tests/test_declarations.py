@@ -297,7 +297,8 @@ def test_generated_source_is_visible_in_tracebacks() -> None:
 
     unit = jw.Codec(Exploding).unit
     assert "def encode(_v):" in unit.source
-    assert linecache.getline(unit.filename, 1).startswith("def ")
+    assert linecache.getline(unit.filename, 1).startswith("# Exploding.enc: ")  # each function's heading
+    assert linecache.getline(unit.filename, 3).startswith("def enc(")
     with pytest.raises(jw.EncodeError) as info:
         Exploding(1).encode()
     assert "boom" in str(info.value) and info.value.path == "Exploding.x"

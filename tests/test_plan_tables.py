@@ -1,5 +1,5 @@
-"""Every consumer of plans that dispatches on the node's type (the interpreter's encoders and
-decoders, the hypothesis strategies, to_builtins/convert) has a handler for every node type
+"""Every consumer of plans that dispatches on the node's type (the fast path's code generators,
+the interpreter's encoders and decoders, the hypothesis strategies, to_builtins/convert) has a handler for every node type
 the planner makes, and meets a node type it does not know with an internal error: never a
 default, which would treat an unknown kind of node as some other kind."""
 
@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 
 from jetwire import builtins
-from jetwire.compiler import interpret, plan
+from jetwire.compiler import fastpath, interpret, plan
 from jetwire.compiler.plan import Node, UnknownNodeError
 from jetwire.markers import IntKind
 from jetwire.testing import strategies
 
 TABLES: dict[str, dict[type[Node], Any]] = {
+    "fastpath.ENCODERS": fastpath.ENCODERS,
+    "fastpath.DECODERS": fastpath.DECODERS,
+    "fastpath.SIZERS": fastpath.SIZERS,
     "interpret.DECODERS": interpret.DECODERS,
     "interpret.ENCODERS": interpret.ENCODERS,
     "strategies.STRATEGIES": strategies.STRATEGIES,

@@ -3,11 +3,10 @@ and the frame decoders compiled on first use."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
-from .emit import _Dec, _Enc, _Size, _Source, compile_unit
+from .emit import Const, Expr, Pack, Sized, _Dec, _Enc, _Size, _Source, compile_unit
 from .fastpath import (
     _Compiler,
     _dec_name,
@@ -15,6 +14,7 @@ from .fastpath import (
     _depth_check,
     _enc_variant,
     _entries,
+    _head,
     _limit_param,
     _no_user_code,
 )
@@ -30,29 +30,31 @@ from .plan import (
 def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     src = comp.src
     enc_map, into_map, size_map, dec_map, view_map = {}, {}, {}, {}, {}
+    owner = node.label
     for variant in node.variants:
         key = variant.py_type
         vnode = variant.node
         name = f"_v{variant.tag}"
+        which = f"{owner}.{variant.name}"
         em = _Enc(src, 1, dynamic=False)
-        em.fixed("B", str(variant.tag))
+        em.fixed("B", variant.tag)
         _enc_variant(comp, vnode, em)
         body = em.finish_bytes()
-        out.append(f"def {name}enc(_v, _d):")
+        out.extend(_head(which, "enc", f"{name}enc(_v, _d)"))
         out.append(_depth_check(comp, 1))
         out.extend(em.lines)
         out.append(f"    return {body}")
         em = _Enc(src, 1, dynamic=True)
-        em.fixed("B", str(variant.tag))
+        em.fixed("B", variant.tag)
         _enc_variant(comp, vnode, em)
         em.flush()
-        out.append(f"def {name}into(_v, _ap, _d):")
+        out.extend(_head(which, "enc_into", f"{name}into(_v, _ap, _d)"))
         out.append(_depth_check(comp, 1))
         out.extend(em.lines)
         for view in (False, True):
             dm = _Dec(src, 1, view)
             _dec_variant(comp, vnode, dm, "_r")
-            out.append(f"def {name}{_dec_name(dm)}(_b, _o, _d{', _z' if comp.zw else ''}):")
+            out.extend(_head(which, _dec_name(dm), f"{name}{_dec_name(dm)}(_b, _o, _d{', _z' if comp.zw else ''})"))
             out.append(_depth_check(comp, 1))
             out.append("    _L = len(_b)")
             out.extend(dm.lines)
@@ -64,7 +66,7 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
                 comp.size(f.node, f"_v.{f.name}", sm, (vnode,))
         else:
             comp.size(vnode, "_v", sm, ())
-        out.append(f"def {name}size(_v):")
+        out.extend(_head(which, "size", f"{name}size(_v)"))
         out.append("    _n = 0")
         out.extend(sm.lines)
         out.append(f"    return _n + {sm.const + 1}")
@@ -82,18 +84,18 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
             out.append(f"{table_name} = ({''.join(names[t] + ', ' for t in tags)})")
         else:
             out.append(f"{table_name} = {_table(src, names)}")
-    out.append("def enc(_v, _d=0):")
+    out.extend(_head(owner, "enc", "enc(_v, _d=0)"))
     out.append("    return _ENC[_v.__class__](_v, _d)")
-    out.append("def enc_into(_v, _ap, _d=0):")
+    out.extend(_head(owner, "enc_into", "enc_into(_v, _ap, _d=0)"))
     out.append("    _INTO[_v.__class__](_v, _ap, _d)")
-    out.append("def size(_v):")
+    out.extend(_head(owner, "size", "size(_v)"))
     out.append("    return _SIZE[_v.__class__](_v)")
     z_param, z_arg = (", _z=None", ", _z") if comp.zw else ("", "")
-    out.append(f"def dec(_b, _o, _d=0{z_param}):")
+    out.extend(_head(owner, "dec", f"dec(_b, _o, _d=0{z_param})"))
     out.append(f"    return _DEC[_b[_o]](_b, _o + 1, _d{z_arg})")
-    out.append(f"def dec_view(_b, _o, _d=0{z_param}):")
+    out.extend(_head(owner, "dec_view", f"dec_view(_b, _o, _d=0{z_param})"))
     out.append(f"    return _DECV[_b[_o]](_b, _o + 1, _d{z_arg})")
-    out.append("def encode(_v):")
+    out.extend(_head(owner, "encode", "encode(_v)"))
     out.append("    try:")
     out.append("        return _ENC[_v.__class__](_v, 0)")
     out.append("    except Exception:")
@@ -102,7 +104,7 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     def dec_body() -> list[str]:
         return [f"        _r, _o = _DEC[_b[_o]](_b, _o + 1, 0{z_arg})"]
 
-    _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"], comp.zw)
+    _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"], comp.zw, owner)
 
 
 def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
@@ -114,26 +116,30 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     Decoders dispatch on the type byte and check that the body ends exactly where ``size``
     says; anything else (short, left over, unknown type) goes to the interpreter to explain."""
     src = comp.src
-    frame_cls = src.const(node.cls, "F")
+    frame_cls = src.cls(node.cls)
     z_param, z_arg = (", _z=None", ", _z") if comp.zw else ("", "")
     enc_map, dec_map, view_map = {}, {}, {}
     views: list[str] = []  # decoders of memoryviews: compiled the first time one is decoded
     wholes: dict[int, list[str]] = {}  # decode() of each type: compiled when first decoded
+    owner = node.label
     for variant in node.union.variants:
         vnode = variant.node
         name = f"_f{variant.tag}"
+        which = f"{owner}.{variant.name}"
         em = _Enc(src, 1, dynamic=False)
         em.defer_first = True
-        em.fixed("I", str(HEADER_SIZE + vnode.fixed) if vnode.fixed is not None else "_n")
-        em.fixed("B", str(variant.tag))
+        # struct refuses a size over 4 GiB and a tag outside 0..65535: the interpreter then says which
+        em.fixed("I", HEADER_SIZE + vnode.fixed if vnode.fixed is not None else "_n")
+        em.fixed("B", variant.tag)
         em.fixed("H", "_g")
         _enc_variant(comp, vnode, em)
         em.flush()
         if vnode.fixed is None:
-            _frame_size(src, em)
+            _frame_size(em)
         body = em.finish_bytes()
-        out.append(f"def {name}enc(_v, _g):")
-        if _uses(em.lines + [body], "_d"):
+        out.extend(_head(which, "enc", f"{name}enc(_v, _g)", f"encodes a whole frame of {variant.name} with tag _g; "
+                         "raises on anything unusual, and the caller falls back"))
+        if "_d" in em.used:
             out.append("    _d = 0")
         out.extend(em.lines)
         out.append(f"    return {body}")
@@ -149,21 +155,27 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
             else:
                 made = [f"    _r = {frame_cls}(_tg, _m)"]
             # at an offset (decode_prefix, streams): where the frame ends must be where size says
-            target.append(f"def {name}{_dec_name(dm)}(_b, _o, _d=0{z_param}):")
+            target.extend(_head(which, _dec_name(dm), f"{name}{_dec_name(dm)}(_b, _o, _d=0{z_param})",
+                                f"decodes a frame of {variant.name} from offset _o, giving (frame, end); "
+                                "raises on anything unusual"))
             target.append("    _s = _o")
-            if _uses(dm.lines, "_L"):
+            if dm.uses("_L"):
                 target.append("    _L = len(_b)")
             target.extend(dm.lines)
             target.append("    if _o - _s != _sz: raise _Bail")
             target.extend(made)
             target.append("    return _r, _o")
             if not view:  # the whole buffer (decode): the same body, no offset to keep or return
-                whole = wholes[variant.tag] = [f"def {name}whole(_b{z_arg}):", "    _o = 0"]
-                checked = dm.lines_checked_at_end() if _no_user_code(vnode) else dm.lines
-                if _uses(checked, "_d"):
+                whole = wholes[variant.tag] = _head(which, "decode", f"{name}whole(_b{z_arg})",
+                                                    f"decodes a buffer that is one whole frame of {variant.name}; "
+                                                    "raises on anything unusual")
+                whole.append("    _o = 0")
+                at_end = _no_user_code(vnode)
+                checked = dm.lines_checked_at_end() if at_end else dm.lines
+                if dm.uses("_d"):
                     whole.append("    _d = 0")
                 length = "len(_b)"
-                if _uses(checked, "_L"):
+                if dm.uses("_L", checked_at_end=at_end):
                     whole.append("    _L = len(_b)")
                     length = "_L"
                 whole.extend(checked)
@@ -201,27 +213,28 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     out.append(f"_FDEC = {_table(src, dec_map)}")
     out.append("_FWHOLE = dict(_WHOLE_LOADERS)")  # an unknown type: KeyError, and decode explains it
     out.append("_FDECV = None")
-    out.append("def enc(_v, _d=0):")
+    out.extend(_head(owner, "enc", "enc(_v, _d=0)"))
     out.append(f"    if _v.__class__ is not {frame_cls}: raise _Bail")
     out.append("    return _FENC[_v.msg.__class__](_v.msg, _v.tag)")
-    out.append("def enc_into(_v, _ap, _d=0):")
+    out.extend(_head(owner, "enc_into", "enc_into(_v, _ap, _d=0)"))
     out.append("    _ap(enc(_v))")
-    out.append("def size(_v):")
+    out.extend(_head(owner, "size", "size(_v)"))
     out.append(f"    return {HEADER_SIZE - 1} + {union}(_v.msg)")
     budget = ", 0, _z" if comp.zw else ""
-    out.append(f"def dec(_b, _o, _d=0{z_param}):")
+    out.extend(_head(owner, "dec", f"dec(_b, _o, _d=0{z_param})"))
     out.append(f"    return _FDEC[_b[_o + 4]](_b, _o{budget})")
-    out.append(f"def dec_view(_b, _o, _d=0{z_param}):")
+    out.extend(_head(owner, "dec_view", f"dec_view(_b, _o, _d=0{z_param})"))
     out.append(f"    return (_FDECV or _load_views())[_b[_o + 4]](_b, _o{budget})")
-    out.append("def encode(_v):")
+    out.extend(_head(owner, "encode", "encode(_v)"))
     out.append("    try:")
     out.append(f"        if _v.__class__ is {frame_cls}: return _FENC[(_m := _v.msg).__class__](_m, _v.tag)")
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_encode(_v)")
-    _entries(out, None, lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"], comp.zw)
+    _entries(out, None, lambda: [f"        return {HEADER_SIZE - 1} + {union}(_v.msg)"], comp.zw, owner)
     limit = ", _zl" if comp.zw else ""
-    out.append(f"def decode(_data{_limit_param(comp.zw)}):")  # a whole frame: its own decoder per type
+    # a whole frame: its own decoder per type
+    out.extend(_head(owner, "decode", f"decode(_data{_limit_param(comp.zw)})"))
     out.append(f"    if _data.__class__ is not bytes: return decode_view(_view(_data){limit})")
     out.append("    try:")
     out.append(f"        return _FWHOLE[_data[4]](_data{', [_zl]' if comp.zw else ''})")
@@ -230,37 +243,34 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     out.append(f"    return _slow_decode(_data, 0, True{limit})")
 
 
-def _frame_size(src: _Source, em: _Enc) -> None:
+def _frame_size(em: _Enc) -> None:
     """Emits ``_n = ...``, the whole frame's size, where the encoder's pieces are known: the
     first piece (header and leading fixed fields) is evaluated after it, in the return."""
     if em.dynamic:  # join the rest (small: walk names, qids), then put the first piece before it
-        assert em.deferred is not None and em.deferred.startswith("_P_")
-        first = src.packed_size(em.deferred)
+        first = em.deferred
+        assert isinstance(first, Pack)  # the header, packed with what fixed fields follow it
         em.line('_p = b"".join(_out)')
-        em.line(f"_n = {first} + len(_p)")
+        em.line(f"_n = {first.size} + len(_p)")
         em.dynamic = False
-        em.pieces = [em.deferred, "_p"]
+        em.pieces = [first, Expr("_p")]
         return
     known = 0
     lengths = []
     for i, piece in enumerate(em.pieces):
-        if piece.startswith("_P_"):  # a struct's pack(): its size is the struct's
-            known += src.packed_size(piece)
-        elif piece.startswith("_b"):  # a bytes constant
-            known += len(src.ns[piece])
+        if isinstance(piece, Pack):
+            known += piece.size
+        elif isinstance(piece, Const):
+            known += len(piece.data)
+        elif isinstance(piece, Sized):
+            lengths.append(piece.length)
         else:
-            name = piece if piece.isidentifier() else em.bind(piece)
-            em.pieces[i] = name
-            lengths.append(em.lengths.get(name, f"len({name})"))
+            name = em.bind(piece.text, "part")
+            em.pieces[i] = Expr(name)
+            lengths.append(f"len({name})")
     em.line(f"_n = {' + '.join([str(known), *lengths])}")
-
-
-def _uses(lines: list[str], name: str) -> bool:
-    """Whether generated ``lines`` read the local ``name`` (so it must be set up front)."""
-    return re.search(rf"\b{name}\b", "\n".join(lines)) is not None
 
 
 def _table(src: _Source, mapping: dict[Any, str]) -> str:
     """Source of a dict from classes (or tags) to the generated functions that handle them."""
-    names = {k: src.const(k, "C") if isinstance(k, type) else k for k in mapping}
+    names = {k: src.cls(k) if isinstance(k, type) else k for k in mapping}
     return "{" + ", ".join(f"{names[k]}: {v}" for k, v in mapping.items()) + "}"

@@ -16,6 +16,7 @@ from .fastpath import (
     _dec_name,
     _decode_entry,
     _depth_check,
+    _head,
     _prefix_entry,
     _size_entry,
     _view_entry,
@@ -240,15 +241,16 @@ def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
             comp.enc(node, "_v", em, stack)
             body = em.finish_bytes()
             if entry:
-                out.append(f"def {name}(_v):")
+                out.extend(_head(node.label, name, f"{name}(_v)"))
                 out.append("    try:")
-                out.append("        _d = 0")
+                if "_d" in em.used:  # only calls of other units pass it on
+                    out.append("        _d = 0")
                 out.extend(em.lines)
                 out.append(f"        return {body}")
                 out.append("    except Exception:")
                 out.append("        return _slow_encode(_v)")
             else:
-                out.append(f"def {name}(_v, _d=0):")
+                out.extend(_head(node.label, name, f"{name}(_v, _d=0)"))
                 out.append(_depth_check(comp, 1))
                 out.extend(em.lines)
                 out.append(f"    return {body}")
@@ -258,7 +260,7 @@ def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
         comp.reset(0)
         comp.enc(node, "_v", em, stack)
         em.flush()
-        out.append("def enc_into(_v, _ap, _d=0):")
+        out.extend(_head(node.label, "enc_into", "enc_into(_v, _ap, _d=0)"))
         out.append(_depth_check(comp, 1))
         out.extend(em.lines)
 
@@ -267,7 +269,7 @@ def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
         comp.reset(0)
         comp.dec(node, "_r", dm, stack)
         dm.flush()
-        out.append(f"def {_dec_name(dm)}(_b, _o, _d=0{', _z=None' if comp.zw else ''}):")
+        out.extend(_head(node.label, _dec_name(dm), f"{_dec_name(dm)}(_b, _o, _d=0{', _z=None' if comp.zw else ''})"))
         out.append(_depth_check(comp, 1))
         out.append("    _L = len(_b)")
         out.extend(dm.lines)
@@ -279,17 +281,17 @@ def _compile_struct_lazily(unit: Unit, comp: _Compiler, node: Node) -> None:
         # before giving up then dies with dec's frame, not living on while the interpreter
         # decodes again (twice the budget's memory at the peak).
         body = ["        _r, _o = dec(_b, 0, 0, _z)"] if comp.zw else _body_dec(comp, node)
-        _decode_entry(out, body, "_unit.decode_view", comp.zw)
-        _prefix_entry(out, "_unit.dec_view", comp.zw)
+        _decode_entry(out, body, "_unit.decode_view", comp.zw, node.label)
+        _prefix_entry(out, "_unit.dec_view", comp.zw, node.label)
 
     def view_decoders(out: list[str]) -> None:
         raw_decoder(out, True)
-        _view_entry(out, "decode_view", comp.zw)
+        _view_entry(out, "decode_view", comp.zw, node.label)
 
     def sizes(out: list[str]) -> None:
-        out.append("def size(_v):")
+        out.extend(_head(node.label, "size", "size(_v)"))
         out.extend(_body_size(comp, node, 1))
-        _size_entry(out, _body_size(comp, node, 2))
+        _size_entry(out, _body_size(comp, node, 2), node.label)
 
     groups: list[tuple[str, tuple[str, ...], Callable[[list[str]], None]]] = [
         ("encode", ("enc", "encode"), encoders),
