@@ -18,8 +18,8 @@ from .fastpath import (
     _limit_param,
     _no_user_code,
 )
+from .framing import HEADER_SIZE
 from .plan import (
-    HEADER_SIZE,
     FrameNode,
     StructNode,
     UnionNode,
