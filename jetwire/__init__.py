@@ -17,7 +17,7 @@ from .compiler.plan import (
     MAX_TYPE_NESTING,
     MAX_ZERO_WIDTH_ELEMENTS,
 )
-from .errors import DecodeError, EncodeError, JetwireError, SchemaError, WireError
+from .errors import DecodeError, EncodeError, JetwireError, SchemaError, TruncatedError, WireError
 from .markers import (
     As,
     DecodeWith,
@@ -96,7 +96,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "wireformat", "wireenum", "WireFormat", "Codec", "encode", "decode", "decode_prefix", "byte_size", "explain",
     "read_value", "read_value_async", "write_value", "write_value_async", "ValueReader",
-    "JetwireError", "WireError", "EncodeError", "DecodeError", "SchemaError",
+    "JetwireError", "WireError", "EncodeError", "DecodeError", "TruncatedError", "SchemaError",
     "u8", "u16", "u32", "u64", "u128", "i16", "i32", "i64", "i128", "usize", "isize", "f32", "f64",
     "Skip", "With", "EncodeWith", "DecodeWith", "SizeWith", "As", "Into", "From", "Tagged",
     "Option", "Some", "WireCodec", "Reader", "Writer", "StrErrors", "SurrogateEscape", "fsstr",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["JetwireError", "WireError", "EncodeError", "DecodeError", "SchemaError", "MarkerArgumentError"]
+__all__ = [
+    "JetwireError", "WireError", "EncodeError", "DecodeError", "TruncatedError", "SchemaError", "MarkerArgumentError",
+]
 
 
 def byte_count(n: int) -> str:
@@ -57,3 +59,13 @@ class EncodeError(WireError):
 
 class DecodeError(WireError):
     """Bytes that are not a valid encoding of the requested type."""
+
+
+class TruncatedError(DecodeError):
+    """The bytes ended before the value did: every byte given was part of it, and more bytes
+    could complete it. A reader holding a prefix of a stream waits on this one and fails on
+    any other ``DecodeError``; test for the class, never for the message's words.
+
+    A frame whose own ``size`` ends inside its message is not one: its bytes are all there, and
+    no more bytes would change what they say.
+    """

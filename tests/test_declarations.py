@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import linecache
-import re
 import traceback
 from typing import Annotated, Generic, Optional, TypeVar
 
@@ -307,27 +306,6 @@ def test_generated_source_is_visible_in_tracebacks() -> None:
     assert any(where in line for line in traceback.format_exception(info.value.__cause__))
 
 
-def test_fixed_size_message_is_one_struct_call() -> None:
-    @wireformat
-    class Qid:
-        type: u8
-        version: u32
-        path: jw.u64
-
-    @wireformat
-    class Rgetattr:
-        valid: jw.u64
-        qid: Qid
-        mode: u32
-
-    source = jw.Codec(Rgetattr).unit.source
-    encode_body = source.split("def encode(_v):")[1].split("def ")[0]
-    decode_body = source.split("def decode(_data):")[1].split("def ")[0]
-    assert len(re.findall(r"_P_\w+\(", encode_body)) == 1  # a bound Struct.pack
-    assert len(re.findall(r"_U_\w+\(", decode_body)) == 1  # a bound Struct.unpack_from
-    assert jw.Codec(Rgetattr).fixed_size == 8 + 13 + 4
-
-
 def test_option_of_option_keeps_some_none_apart() -> None:
     codec = jw.Codec(jw.Option[Optional[u8]])
     assert codec.encode(None) == b"\x00"
@@ -345,44 +323,6 @@ def test_too_many_enum_variants_are_refused() -> None:
     big = type("Big", (), namespace)
     with pytest.raises(jw.SchemaError, match="256"):
         wireenum(big)
-
-
-def test_decoding_skips_init_only_where_nothing_else_would_run() -> None:
-    calls: list[str] = []
-
-    @wireformat
-    class Plain:
-        a: u8
-        seen: Annotated[list[int], Skip] = dataclasses.field(default_factory=list)
-        later: Annotated[list[int], Skip] = dataclasses.field(default_factory=list, init=False)
-
-    @wireformat
-    class Checked:
-        a: u8
-
-        def __post_init__(self) -> None:
-            calls.append("post_init")
-            if self.a > 100:
-                raise ValueError("a must be at most 100")
-
-    @wireformat
-    class OwnInit:
-        a: u8
-
-        def __init__(self, a: int) -> None:
-            calls.append("init")
-            self.a = a * 1
-
-    first, second = Plain.decode(b"\x01"), Plain.decode(b"\x01")
-    assert first == Plain(1) and first.seen is not second.seen and first.later == []
-    assert "_new(" in jw.Codec(Plain).unit.source
-    assert Checked.decode(b"\x05") == Checked(5) and calls == ["post_init", "post_init"]
-    with pytest.raises(jw.DecodeError, match=r"refused the decoded fields.*at most 100") as info:
-        Checked.decode(b"\xc8")
-    assert info.value.path == "Checked"
-    calls.clear()
-    assert OwnInit.decode(b"\x07").a == 7 and calls == ["init"]
-    assert "_new(" not in jw.Codec(Checked).unit.source + jw.Codec(OwnInit).unit.source
 
 
 @wireformat

@@ -9,6 +9,7 @@ import pytest
 from jetwire.compiler import fastpath
 from jetwire.compiler.emit import _Dec, _Enc, _Size, _Source
 from jetwire.compiler.plan import IntNode, Node, SeqNode, SetNode
+from jetwire.compiler.unit import compile_unit
 from jetwire.markers import U16
 
 
@@ -22,7 +23,7 @@ class Stranger(Node):
 
 
 def test_an_unknown_node_type_is_an_internal_error() -> None:
-    comp = fastpath._Compiler(_Source())
+    comp = fastpath._Compiler(_Source(compile_unit))
     emitters = (
         (comp.enc, _Enc(comp.src, 1, dynamic=False)),
         (comp.dec, _Dec(comp.src, 1, view=False)),

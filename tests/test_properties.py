@@ -679,6 +679,24 @@ def test_round_trip(tp: Any, data: st.DataObject) -> None:
     assert jw.decode(tp, memoryview(framed)[len(prefix):len(framed) - len(suffix)]) == value
 
 
+TAKE_BYTES = [tp for tp in TYPES if PLANS[id(tp)].min_size > 0]  # the rest may have no prefix to cut
+
+
+@pytest.mark.parametrize("tp", TAKE_BYTES, ids=[_id(t) for t in TAKE_BYTES])
+@settings(max_examples=25)  # one property of the decoders' end-of-data checks, not of the values
+@given(data=st.data())
+def test_every_cut_of_a_value_is_truncated(tp: Any, data: st.DataObject) -> None:
+    """A strict prefix of a valid encoding can only run out: ``TruncatedError`` (the kind a
+    reader waits on), never another refusal, on the fast path and in the interpreter."""
+    node = PLANS[id(tp)]
+    encoded = jw.encode(data.draw(strategy(tp), label="value"), tp)
+    cut = data.draw(st.integers(0, len(encoded) - 1), label="cut")
+    with pytest.raises(jw.TruncatedError):
+        jw.decode(tp, encoded[:cut])
+    with pytest.raises(jw.TruncatedError):
+        interpret.decode_buffer(node, encoded[:cut], 0, node.label)
+
+
 RANDOM_BYTES = st.binary(max_size=64)
 
 

@@ -9,7 +9,6 @@ import ipaddress
 import linecache
 import re
 import struct
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,7 +34,6 @@ _MAX_INLINE_DEPTH = 3  # deeper inlining grows the source (compile time) more th
 # than 20 nested loops (SyntaxError) and 100 levels of indentation (IndentationError).
 _MAX_BLOCK_INDENT = 8
 _BLOCK_NODES = (SeqNode, SetNode, MapNode, OptionNode)  # the nodes whose code opens a block
-_compile_lock = threading.RLock()  # a group that compiles another (recursive types) holds it twice
 
 
 def _bytes_len(data: Any) -> int:
@@ -157,7 +155,8 @@ class _Source:
     """Names for the objects generated code refers to. A name says what it holds, made unique
     with a suffix only on a clash: the same type gives the same source in every process."""
 
-    def __init__(self) -> None:
+    def __init__(self, compile_unit: Callable[[Node], Any]) -> None:
+        self.compile_unit = compile_unit  # unit.py's, which imports this module: given, not imported
         self.ns: dict[str, Any] = dict(_BASE_NS)
         self._ids: dict[object, str] = {}
         self._units: dict[int, str] = {}  # nodes past _MAX_BLOCK_INDENT: their own unit's name
@@ -190,7 +189,7 @@ class _Source:
 
     def unit(self, node: Node) -> str:
         """The global holding the compiled unit of ``node`` (a struct or union called, not inlined)."""
-        return self.const(compile_unit(node), "unit", node.label)
+        return self.const(self.compile_unit(node), "unit", node.label)
 
     def cls(self, cls: type) -> str:
         return self.const(cls, "cls", cls.__qualname__.rpartition("<locals>.")[2])
@@ -493,9 +492,3 @@ def _exec_source(src: _Source, lines: list[str], name: str) -> tuple[str, str]:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return filename, source
 
-
-def compile_unit(node: Node) -> Any:
-    """The unit of ``node`` (the unit module imports this one, so it is looked up on call)."""
-    from .unit import compile_unit as compile_now
-
-    return compile_now(node)

@@ -16,11 +16,11 @@ import struct
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ..errors import DecodeError, EncodeError, byte_count
+from ..errors import DecodeError, EncodeError, TruncatedError, byte_count
 from ..markers import Some
 from ..wiretypes import Url, url_problem
+from .framing import HEADER_SIZE, SIZE_FIELD, parse_header, size_below_minimum
 from .plan import (
-    HEADER_SIZE,
     MAX_DATA_BYTES,
     MAX_DEPTH,
     MAX_ELEMENTS,
@@ -116,11 +116,16 @@ def _fail(reason: str, path: Path, offset: int) -> DecodeError:
     return DecodeError(reason, render_path(path), offset)
 
 
+def _ran_out(reason: str, path: Path, offset: int) -> TruncatedError:
+    """The input ended before the value: the one kind a reader of a growing buffer may wait on."""
+    return TruncatedError(f"unexpected end of data: {reason}", render_path(path), offset)
+
+
 def _read_int(node: IntNode, raw: bytes, path: Path, st: DecodeState) -> int:
     """The int in ``raw``, the bytes asked for ``node``, as ``_take`` would check them."""
     k = node.kind
     if len(raw) < k.size:
-        raise _fail(f"unexpected end of data: {k.name} needs {byte_count(k.size)}, {len(raw)} left", path, st.offset)
+        raise _ran_out(f"{k.name} needs {byte_count(k.size)}, {len(raw)} left", path, st.offset)
     start = st.offset
     st.offset += k.size
     value = int.from_bytes(raw, "little", signed=k.signed)
@@ -133,7 +138,7 @@ def _take(n: int, path: Path, st: DecodeState, what: str) -> Steps:
     data = yield n
     if len(data) < n:
         left = len(data)
-        raise _fail(f"unexpected end of data: {what} needs {byte_count(n)}, {left} left", path, st.offset)
+        raise _ran_out(f"{what} needs {byte_count(n)}, {left} left", path, st.offset)
     return data
 
 
@@ -425,15 +430,14 @@ def _decode_convert(node: ConvertNode, path: Path, st: DecodeState) -> Decoder:
 
 def _decode_frame(node: FrameNode, path: Path, st: DecodeState) -> Decoder:  # r[9p2000l.frame.header]
     start = st.offset
-    raw = yield from _take(4, path + (".size",), st, "frame size")
+    raw = yield from _take(SIZE_FIELD, path + (".size",), st, "frame size")
     size = int.from_bytes(raw, "little")
     if size < HEADER_SIZE:
-        reason = f"frame size {size} is below the 7-byte minimum (size[4] type[1] tag[2])"
-        raise _fail(reason, path + (".size",), start)
-    st.offset += 4
+        raise _fail(size_below_minimum(size), path + (".size",), start)
+    st.offset += SIZE_FIELD
     _note(st, start, path + (".size",), repr(size))
-    rest = yield from _take(size - 4, path, st, f"a frame of {size} bytes")
-    kind = rest[0]
+    rest = yield from _take(size - SIZE_FIELD, path, st, f"a frame of {size} bytes")
+    _, kind, tag = parse_header(raw + rest[:HEADER_SIZE - SIZE_FIELD])
     variant = node.union.by_tag.get(kind)
     if variant is None:
         types = ", ".join(str(t) for t in sorted(node.union.by_tag))
@@ -441,7 +445,6 @@ def _decode_frame(node: FrameNode, path: Path, st: DecodeState) -> Decoder:  # r
         raise _fail(reason, path + (".type",), st.offset)
     st.offset += 1
     _note(st, st.offset - 1, path + (".type",), f"{kind} ({variant.name})")
-    tag = int.from_bytes(rest[1:3], "little")
     st.offset += 2
     _note(st, st.offset - 2, path + (".tag",), repr(tag))
     inner = path + (f".msg<{variant.name}>",)
@@ -450,7 +453,7 @@ def _decode_frame(node: FrameNode, path: Path, st: DecodeState) -> Decoder:  # r
     if shared:
         st.depth -= 1
     steps = decode_steps(variant.node, inner, st)
-    pos = 3
+    pos = HEADER_SIZE - SIZE_FIELD
     try:
         want = steps.send(None)  # type: ignore[arg-type]
         while True:
@@ -459,8 +462,8 @@ def _decode_frame(node: FrameNode, path: Path, st: DecodeState) -> Decoder:  # r
             want = steps.send(chunk)
     except StopIteration as done:
         msg = done.value
-    except DecodeError as exc:
-        if pos >= len(rest) and exc.reason.startswith("unexpected end of data"):
+    except TruncatedError as exc:
+        if pos >= len(rest):  # the frame's own size cut the message: more input would not help
             reason = f"the frame ends inside its body (size {size}): {exc.reason}"
             raise DecodeError(reason, exc.path, exc.offset) from None
         raise
@@ -519,9 +522,8 @@ def _custom(decode: Callable[[Any], Any], path: Path, st: DecodeState) -> Steps:
         except NeedMore as more:
             chunk = yield more.missing
             if len(chunk) < more.missing:
-                raise _fail(
-                    f"unexpected end of data: the custom codec needs {byte_count(more.missing)} more, "
-                    f"{len(chunk)} left",
+                raise _ran_out(
+                    f"the custom codec needs {byte_count(more.missing)} more, {len(chunk)} left",
                     path,
                     st.offset + len(got),
                 ) from None

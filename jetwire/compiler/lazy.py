@@ -14,9 +14,11 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from .emit import _compile_lock
-
 T = TypeVar("T")
+
+# Held while code is generated and loaded; reentrant, as a group that compiles another (a
+# recursive type's) holds it twice.
+_compile_lock = threading.RLock()
 
 
 class OnFirstUse(Generic[T]):

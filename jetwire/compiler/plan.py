@@ -13,12 +13,12 @@ from typing import Any, ClassVar, NamedTuple
 
 from ..errors import JetwireError
 from ..markers import FloatKind, IntKind, WireCodec
+from .framing import HEADER_SIZE
 
 MAX_STRING_BYTES = 0xFFFF  # r[jetstream.wireformat.string]
 MAX_ELEMENTS = 0xFFFF  # r[jetstream.wireformat.vec], map, set
 MAX_DATA_BYTES = 32 * 1024 * 1024  # r[jetstream.wireformat.data]
 MAX_VARIANTS = 256  # r[jetstream.wireformat.enum]
-HEADER_SIZE = 7  # a frame's size[4] type[1] tag[2] (r[9p2000l.frame.header])
 MAX_FRAME_SIZE = 0xFFFFFFFF
 MAX_DEPTH = 200  # structs and enums inside each other: past this, "nesting too deep", never a crash
 # Elements that take no bytes (``list[None]``, lists of empty structs), made by one decode: each

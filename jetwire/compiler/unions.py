@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .emit import Const, Expr, Pack, Sized, _Dec, _Enc, _Size, _Source, compile_unit
+from .emit import Const, Expr, Pack, Sized, _Dec, _Enc, _Size, _Source
 from .fastpath import (
     _Compiler,
     _dec_name,
@@ -18,9 +18,9 @@ from .fastpath import (
     _limit_param,
     _no_user_code,
 )
+from .framing import HEADER_SIZE
 from .lazy import OnFirstUse
 from .plan import (
-    HEADER_SIZE,
     FrameNode,
     StructNode,
     UnionNode,
@@ -190,7 +190,7 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     views.append(f"_FDECV = {_table(src, view_map)}")
 
     # byte_size is rarely asked of a frame: the union's codec waits for it
-    union_unit = OnFirstUse(lambda: compile_unit(node.union))
+    union_unit = OnFirstUse(lambda: src.compile_unit(node.union))
 
     def union_size(msg: Any) -> int:
         size: int = union_unit.get().size(msg)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import SchemaError
-from .emit import _compile_lock, _Dec, _Enc, _exec_source, _Source
+from .emit import _Dec, _Enc, _exec_source, _Source
 from .fastpath import (
     _body_dec,
     _body_size,
@@ -21,7 +21,7 @@ from .fastpath import (
     _size_entry,
     _view_entry,
 )
-from .lazy import OnFirstUse
+from .lazy import OnFirstUse, _compile_lock
 from .plan import (
     MAX_ZERO_WIDTH_ELEMENTS,
     FrameNode,
@@ -184,7 +184,7 @@ def _units_of(node: Node) -> dict[int, Unit]:
 def _compile(unit: Unit, node: Node) -> None:
     from .interpret import decode_buffer, encode_checked
 
-    src = _Source()
+    src = _Source(compile_unit)
     comp = _Compiler(src)
     comp.zw = reaches_zero_width(node)
     out: list[str] = []

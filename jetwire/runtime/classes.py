@@ -173,12 +173,14 @@ def _init_fields(cls: type) -> tuple[list[dataclasses.Field[Any]], list[dataclas
 
 def _check_default_order(cls: type) -> None:
     """dataclasses' own check, made at declaration as it would be."""
-    seen_default = False
+    seen_default: dataclasses.Field[Any] | None = None
     for f in _init_fields(cls)[1]:
         if f.default is not _MISSING or f.default_factory is not _MISSING:
-            seen_default = True
-        elif seen_default:
-            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+            seen_default = f
+        elif seen_default is not None:
+            # in dataclasses' words on this Python: 3.13 added the default argument's name
+            after = f" {seen_default.name!r}" if sys.version_info >= (3, 13) else ""
+            raise TypeError(f"non-default argument {f.name!r} follows default argument{after}")
 
 
 def _module_globals(cls: type) -> dict[str, Any]:

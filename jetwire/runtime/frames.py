@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar, get_args, get_origin
 
-from ..compiler.plan import HEADER_SIZE, MAX_FRAME_SIZE
+from ..compiler.framing import HEADER_SIZE, SIZE_FIELD, parse_header, size_below_minimum
+from ..compiler.plan import MAX_FRAME_SIZE
 from ..compiler.planner import plan
 from ..compiler.state import ClassState, class_state, frame_message, set_state
 from ..compiler.support import buffer_bytes
@@ -177,17 +178,16 @@ class FrameReader(Generic[F]):
 
     def next_frame(self) -> F | None:
         """The next whole frame, or None until more bytes arrive."""
-        if self._have < 4:
+        if self._have < SIZE_FIELD:
             return None
-        self._gather(4)
+        self._gather(SIZE_FIELD)
         cur, pos = self._cur, self._pos
-        size = int.from_bytes(cur[pos:pos + 4], "little")
+        size = int.from_bytes(cur[pos:pos + SIZE_FIELD], "little")
         if size < HEADER_SIZE:
             # no tag of its own, and a size that cannot be skipped by: only the 4 size bytes go,
             # as read_value and ValueReader drop them (the bytes after are read as the next frame)
-            self._drop(4)
-            reason = f"frame size {size} is below the 7-byte minimum (size[4] type[1] tag[2])"
-            raise self._error(reason, f"{self.frame_type.__name__}.size", 0, b"", size)
+            self._drop(SIZE_FIELD)
+            raise self._error(size_below_minimum(size), f"{self.frame_type.__name__}.size", 0, b"", size)
         if size > self.max_size:
             if self._have < HEADER_SIZE:
                 return None  # the error carries the tag however the bytes were split: wait for it
@@ -233,4 +233,5 @@ class FrameReader(Generic[F]):
     def _error(reason: str, path: str, offset: int, header: bytes, size: int) -> FrameError:
         if len(header) < HEADER_SIZE:
             return FrameError(reason, path, offset, size=size)
-        return FrameError(reason, path, offset, tag=int.from_bytes(header[5:7], "little"), type=header[4], size=size)
+        _, kind, tag = parse_header(header)
+        return FrameError(reason, path, offset, tag=tag, type=kind, size=size)

@@ -25,8 +25,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, overload
 
+from ..compiler.framing import HEADER_SIZE, SIZE_FIELD
 from ..compiler.interpret import DecodeState, decode_steps
-from ..compiler.plan import HEADER_SIZE, FrameNode, Node
+from ..compiler.plan import FrameNode, Node
 from ..compiler.support import buffer_bytes
 from ..errors import DecodeError
 from .codec import Codec, codec_for
@@ -97,8 +98,8 @@ def _fast(codec: Codec[Any], data: bytes, offset: int = 0) -> tuple[Any, int] | 
 def _frame_rest(head: bytes) -> int:
     """How many bytes follow a frame's size field (none when it is cut or below 7: then the
     decoder names the problem)."""
-    size = int.from_bytes(head, "little") if len(head) == 4 else 0
-    return size - 4 if size >= HEADER_SIZE else 0
+    size = int.from_bytes(head, "little") if len(head) == SIZE_FIELD else 0
+    return size - SIZE_FIELD if size >= HEADER_SIZE else 0
 
 
 def _first(data: bytes, node: Node) -> bytes:
@@ -247,7 +248,7 @@ def _read_exact(codec: Codec[Any], file: BinaryIO) -> Any:
     if node.fixed:
         return codec.decode(_first(_read_exactly(file, node.fixed), node))
     if isinstance(node, FrameNode):  # the size says how much to read: then one fast decode
-        head = _first(_read_exactly(file, 4), node)
+        head = _first(_read_exactly(file, SIZE_FIELD), node)
         return codec.decode(head + _read_exactly(file, _frame_rest(head)))
     pull = _Pull(node)
     while not pull.done:
@@ -462,7 +463,7 @@ async def _read_through_async(codec: Codec[Any], take: Any) -> Any:
     if node.fixed:
         return codec.decode(_first(await take(node.fixed), node))
     if isinstance(node, FrameNode):
-        head = _first(await take(4), node)
+        head = _first(await take(SIZE_FIELD), node)
         return codec.decode(head + await take(_frame_rest(head)))
     pull = _Pull(node)
     while not pull.done:
