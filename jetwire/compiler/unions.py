@@ -228,6 +228,54 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
     out.append("    except Exception:")
     out.append("        pass")
     out.append(f"    return _slow_decode(_data, 0, True{limit})")
+    _frame_methods(src, node, out, comp.zw)
+
+
+def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool) -> None:
+    """``encode`` and ``decode`` as the frame class's own methods: as few steps from
+    ``frame.encode()`` / ``Tframe.decode(data)`` to the message's packing code as a hand-written
+    ``FENC[msg.__class__](msg, tag)``. The encoder does not check the frame's class, as
+    ``frame.encode()`` reaches it only from an instance of the class or of a subclass (which
+    gets the bytes the interpreter would give it); only ``Tframe.encode(x)``, called on the
+    class with some other ``x`` that has a ``msg`` and a ``tag``, is encoded rather than
+    refused (the codec's ``encode``, behind ``Codec`` and ``jetwire.encode``, still refuses it).
+    ``decode`` is a plain function on the class, not a staticmethod (Python looks those up in
+    about twice the time); called on an instance, Python passes the instance first, which the
+    second parameter sorts out."""
+    budget = ", [_ZL]" if zw else ""
+    src.ns["_NOT_GIVEN"] = _NOT_GIVEN
+    src.ns["_decode_other"] = _decode_other(src, node.cls, zw)
+    out.append("def method_encode(_v):")
+    out.append("    try:")
+    out.append("        return _FENC[(_m := _v.msg).__class__](_m, _v.tag)")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_encode(_v)")
+    out.append("def method_decode(_data, _arg=_NOT_GIVEN):")
+    out.append("    if _data.__class__ is not bytes or _arg is not _NOT_GIVEN: return _decode_other(_data, _arg)")
+    out.append("    try:")
+    out.append(f"        return _FWHOLE[_data[4]](_data{budget})")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_data, 0, True)")
+
+
+_NOT_GIVEN: Any = object()  # the second argument of a frame's decode method, when there is none
+
+
+def _decode_other(src: _Source, frame_cls: type, zw: bool) -> Callable[[Any, Any], Any]:
+    """What a frame's ``decode`` method does with anything but ``Tframe.decode(some_bytes)``:
+    another buffer, ``frame.decode(data)`` (on an instance), or the zero-width budget."""
+    def decode_other(data: Any, arg: Any) -> Any:
+        decode = src.ns["decode"]
+        if arg is _NOT_GIVEN:
+            return decode(data)
+        if isinstance(data, frame_cls):  # the method called on an instance: Python passed it first
+            return decode(arg)
+        if zw:
+            return decode(data, arg)
+        raise TypeError(f"{frame_cls.__qualname__}.decode() takes 1 positional argument but 2 were given")
+    return decode_other
 
 
 def _frame_size(src: _Source, em: _Enc) -> None:

@@ -96,9 +96,10 @@ def _install(cls: type[Frame[Any]]) -> Unit:
     node = plan(cls)
     assert isinstance(node, FrameNode)
     unit = compile_unit(node)
-    cls.encode = unit.encode  # type: ignore[method-assign, assignment]
+    methods = unit.encode.__globals__  # the class's own entries, generated beside the codec's
+    cls.encode = methods["method_encode"]  # type: ignore[method-assign]
     cls.byte_size = unit.byte_size  # type: ignore[method-assign, assignment]
-    cls.decode = staticmethod(unit.decode)  # type: ignore[method-assign, assignment]
+    cls.decode = methods["method_decode"]  # type: ignore[method-assign]
     cls.decode_prefix = staticmethod(unit.decode_prefix)  # type: ignore[method-assign]
     type.__setattr__(cls, "__jetwire_unit__", unit)
     return unit
