@@ -1,7 +1,8 @@
 """Frames and the application message as a user calls them, against hand-written ``struct`` code,
-timed by pyperf in interleaved sweeps (issue 11, "Speed").
+in interleaved runs, the values kept and summarised as pyperf benchmarks (issue 11, "Speed").
 
-    python -m benchmarks.pyperf_frames [--sweeps 4] [--processes 3] [--only Tversion,Twalk] [--no-save]
+    python -m benchmarks.pyperf_frames [--sweeps 3] [--processes 3] [--values 5] [--only Tversion,Twalk]
+                                       [--no-save] [-o suite.json]
 
 jetwire is timed as written in an application: ``frame.encode()``, ``Rframe.decode(data)``,
 ``msg.encode()``, ``AppMsg.decode(data)``, method lookup included (the generated functions are
@@ -10,13 +11,16 @@ precompiled ``Struct``s with bound methods, one ``pack`` per run of fixed fields
 a dict from message class (encode) or type byte (decode) to a function per message, called as a
 module-level function (``encode_tframe(frame)``, ``decode_rframe(data)``).
 
-A sweep is one pyperf run (a calibration process, then ``--processes`` worker processes x
-``--values`` values after a warm-up, each value at least ``--min-time`` seconds) over every
-(payload, operation) pair, the hand-written benchmark and jetwire's one right after the other,
-the order of the two swapped from one pair to the next and from one sweep to the next. A ratio
-is jetwire's pyperf median over the hand-written one from the same sweep; the report gives the
-median of the sweeps' ratios and of their nanoseconds. Sweeps repeat the whole set, so a change
-in the machine's load lands on both sides of most ratios. Saved as
+pyperf's runner times one benchmark after another (seconds apart), so on a shared machine a
+change of load between the hand-written benchmark and jetwire's becomes a false ratio. Here
+every worker process (``--processes`` fresh ones per sweep, ``--sweeps`` sweeps) calibrates
+the loop count of each (payload, operation) pair to ``--min-time`` seconds (pyperf's way), warms
+both sides up, then takes ``--values`` rounds; each round times every pair, the hand-written
+loop and jetwire's back to back, which one first alternating. A ratio is jetwire's time over
+the hand-written one of the same round, each timed by the CPU time of the thread (see
+``_clock``); the report gives the median of all of them and
+pyperf's median of each side's values (``-o`` saves the values as a pyperf suite, for
+``python -m pyperf stats`` or ``compare_to``). Saved as
 ``benchmarks/results/<date>-pyperf-frames.md``.
 """
 
@@ -24,13 +28,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,112 +46,131 @@ IMPLS = ("hand", "jetwire")
 RESULTS = Path(__file__).parent / "results"
 
 
+# The CPU time of this thread, not the wall clock: on a 2-core machine shared with other work a
+# process is off the CPU for whole time slices, which the wall clock counts against whichever
+# side was running (a ratio of 0.05 or 8 from one round to the next at a load average of 12).
+_clock = time.thread_time
+
+
 def _time_jetwire_encode(loops: int, value: Any) -> float:
     it = range(loops)
-    start = time.perf_counter()
+    start = _clock()
     for _ in it:
         value.encode()
-    return time.perf_counter() - start
+    return _clock() - start
 
 
 def _time_jetwire_decode(loops: int, cls: Any, data: bytes) -> float:
     it = range(loops)
-    start = time.perf_counter()
+    start = _clock()
     for _ in it:
         cls.decode(data)
-    return time.perf_counter() - start
+    return _clock() - start
 
 
 def _time_hand(loops: int, fn: Any, arg: Any) -> float:
     it = range(loops)
-    start = time.perf_counter()
+    start = _clock()
     for _ in it:
         fn(arg)
-    return time.perf_counter() - start
+    return _clock() - start
 
 
-def _time_func(loops: int, payload: str, op: str, impl: str) -> float:
+def _timer(payload: str, op: str, impl: str) -> Callable[[int], float]:
+    """``loops -> seconds`` for one side of one pair, the value and bytes made once."""
     spec = cases.SPECS[payload]
     value = spec.sample()
     data = value.encode()
     spec.cls.decode(data)  # first use compiles; not timed
     if impl == "jetwire":
         if op == "encode":
-            return _time_jetwire_encode(loops, value)
-        return _time_jetwire_decode(loops, spec.cls, data)
+            return lambda loops: _time_jetwire_encode(loops, value)
+        return lambda loops: _time_jetwire_decode(loops, spec.cls, data)
     if op == "encode":
-        return _time_hand(loops, spec.hand_encode, value)
-    return _time_hand(loops, spec.hand_decode, data)
+        return lambda loops: _time_hand(loops, spec.hand_encode, value)
+    return lambda loops: _time_hand(loops, spec.hand_decode, data)
 
 
-def bench_order(payloads: tuple[str, ...], sweep: int) -> list[tuple[str, str, str]]:
-    """(payload, op, impl): each pair side by side, which one goes first alternating."""
-    out = []
-    pair = sweep
-    for payload in payloads:
-        for op in ("encode", "decode"):
-            impls = IMPLS if pair % 2 == 0 else IMPLS[::-1]
-            out += [(payload, op, impl) for impl in impls]
-            pair += 1
-    return out
+def _calibrate(timer: Callable[[int], float], min_time: float) -> int:
+    """pyperf's rule: double the loops until one value takes at least ``min_time``."""
+    loops = 1
+    while timer(loops) < min_time and loops < 2**30:
+        loops *= 2
+    return loops
+
+
+def worker(payloads: tuple[str, ...], values: int, min_time: float, first: int) -> dict[str, Any]:
+    """One process: every pair calibrated, warmed up, then ``values`` interleaved rounds."""
+    pairs = [(payload, op) for payload in payloads for op in ("encode", "decode")]
+    timers = {(payload, op, impl): _timer(payload, op, impl) for payload, op in pairs for impl in IMPLS}
+    loops = {pair: _calibrate(timers[(*pair, "hand")], min_time) for pair in pairs}
+    for (payload, op, _), timer in timers.items():
+        timer(loops[(payload, op)])  # warm-up
+    times: dict[str, list[float]] = {bench_name(*key): [] for key in timers}
+    for round_ in range(values):
+        for i, pair in enumerate(pairs):
+            order = IMPLS if (first + round_ + i) % 2 == 0 else IMPLS[::-1]
+            for impl in order:
+                times[bench_name(*pair, impl)].append(timers[(*pair, impl)](loops[pair]) / loops[pair])
+    return {"loops": {bench_name(*pair, impl): loops[pair] for pair in pairs for impl in IMPLS}, "times": times}
 
 
 def bench_name(payload: str, op: str, impl: str) -> str:
     return f"{payload} {op} {impl}"
 
 
-def sweep_main(argv: list[str]) -> None:
-    """One pyperf run over every pair (this process and its workers)."""
-    import pyperf
-
-    def add_cmdline_args(cmd: list[str], args: argparse.Namespace) -> None:
-        cmd += ["--sweep", str(args.sweep), "--only", args.only]
-
-    runner = pyperf.Runner(program_args=("-m", "benchmarks.pyperf_frames"), add_cmdline_args=add_cmdline_args)
-    runner.argparser.add_argument("--sweep", type=int, required=True)
-    runner.argparser.add_argument("--only", required=True)
-    args = runner.parse_args(argv)
-    for key in bench_order(tuple(args.only.split(",")), args.sweep):
-        runner.bench_time_func(bench_name(*key), _time_func, *key)
-
-
-def run_sweep(sweep: int, payloads: tuple[str, ...], args: argparse.Namespace, out: Path) -> dict[str, float]:
-    """Runs one sweep in a fresh pyperf process; pyperf medians in ns by benchmark name."""
-    import pyperf
-
+def run_worker(payloads: tuple[str, ...], args: argparse.Namespace, first: int) -> dict[str, Any]:
+    """Runs one worker in a fresh process (as pyperf does) and returns what it measured."""
     env = dict(os.environ)
     env.setdefault("PYTHONPYCACHEPREFIX", str(extras.PYCACHE))  # as benchmarks.run: no compile at import
-    cmd = [
-        sys.executable, "-m", "benchmarks.pyperf_frames", "--sweep", str(sweep), "--only", ",".join(payloads),
-        "--processes", str(args.processes), "--values", str(args.values), "--warmups", "1",
-        "--min-time", str(args.min_time), "--inherit-environ", "PYTHONPATH,PYTHONPYCACHEPREFIX,PYTHONHASHSEED",
-        "--quiet", "-o", str(out),
-    ]
-    subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).parent.parent)
-    suite = pyperf.BenchmarkSuite.load(str(out))
-    return {bench.get_name(): bench.median() * 1e9 for bench in suite.get_benchmarks()}
+    cmd = [sys.executable, "-m", "benchmarks.pyperf_frames", "--worker", "--only", ",".join(payloads),
+           "--values", str(args.values), "--min-time", str(args.min_time), "--first", str(first)]
+    done = subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).parent.parent, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
-def render(payloads: tuple[str, ...], sweeps: list[dict[str, float]], args: argparse.Namespace,
-           seconds: float) -> str:
+def to_suite(runs: list[dict[str, Any]]) -> Any:
+    """The values as a pyperf suite: one benchmark per (payload, operation, side), a run per process."""
+    import pyperf
+
+    benches: dict[str, Any] = {}
+    for run in runs:
+        for name, values in run["times"].items():
+            meta = {"name": name, "loops": run["loops"][name], "unit": "second"}
+            one = pyperf.Run(values, metadata=meta, collect_metadata=False)
+            if name in benches:
+                benches[name].add_run(one)
+            else:
+                benches[name] = pyperf.Benchmark([one])
+    return pyperf.BenchmarkSuite(list(benches.values()))
+
+
+def render(payloads: tuple[str, ...], runs: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
+    suite = to_suite(runs)
+
     def med(payload: str, op: str, impl: str) -> float:
-        return statistics.median(s[bench_name(payload, op, impl)] for s in sweeps)
+        return float(suite.get_benchmark(bench_name(payload, op, impl)).median()) * 1e9
 
     def ratios(payload: str, op: str) -> list[float]:
-        return [s[bench_name(payload, op, "jetwire")] / s[bench_name(payload, op, "hand")] for s in sweeps]
+        out = []
+        for run in runs:
+            jw, hand = run["times"][bench_name(payload, op, "jetwire")], run["times"][bench_name(payload, op, "hand")]
+            out += [j / h for j, h in zip(jw, hand)]
+        return out
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
-        f"# Frames as called, pyperf interleaved sweeps, {datetime.date.today().isoformat()}",
+        f"# Frames as called, interleaved, {datetime.date.today().isoformat()}",
         "",
-        f"Python {platform.python_version()}, pyperf; `python -m benchmarks.pyperf_frames --sweeps {args.sweeps} "
-        f"--processes {args.processes} --values {args.values} --min-time {args.min_time}`: {len(sweeps)} sweeps, "
-        f"each a pyperf run of {args.processes} worker processes x {args.values} values per benchmark, "
-        f"hand-written and jetwire side by side; {seconds:.0f} s in all, load average {load:.1f} at the end.",
+        f"Python {platform.python_version()}; `python -m benchmarks.pyperf_frames --sweeps {args.sweeps} "
+        f"--processes {args.processes} --values {args.values} --min-time {args.min_time}`: "
+        f"{len(runs)} worker processes x {args.values} interleaved rounds, {seconds:.0f} s in all, "
+        f"load average {load:.1f} at the end.",
         "jetwire as called: `frame.encode()`, `Rframe.decode(data)` (`msg.encode()`, `AppMsg.decode(data)`); "
         "hand-written: `encode_tframe(frame)`, `decode_rframe(data)` (benchmarks/handwritten.py).",
-        "Ratio: median over sweeps of (jetwire's pyperf median / hand-written's, same sweep); "
-        "ns: median over sweeps of pyperf's medians. Every sweep's ratio in brackets.",
+        "Ratio: median of jetwire's time / the hand-written time in the same round (quartiles in "
+        "brackets); ns: pyperf's median of each side's values.",
         "",
         "| payload | encode ratio | jetwire ns | hand ns | decode ratio | jetwire ns | hand ns |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -158,38 +182,43 @@ def render(payloads: tuple[str, ...], sweeps: list[dict[str, float]], args: argp
             rs = ratios(payload, op)
             ratio = statistics.median(rs)
             within += ratio <= 1.0
-            spread = ", ".join(f"{r:.2f}" for r in rs)
-            cells.append(f"{ratio:.2f} ({spread}) | {med(payload, op, 'jetwire'):,.0f} | {med(payload, op, 'hand'):,.0f}")
+            low, _, high = statistics.quantiles(rs, n=4) if len(rs) > 1 else (ratio, ratio, ratio)
+            cells.append(f"{ratio:.2f} ({low:.2f}-{high:.2f}) | {med(payload, op, 'jetwire'):,.0f} | "
+                         f"{med(payload, op, 'hand'):,.0f}")
         lines.append(f"| {payload} | {' | '.join(cells)} |")
     lines += ["", f"jetwire at most 1.00x the hand-written time: {within} of {2 * len(payloads)}."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--sweep" in argv or "--worker" in argv:
-        sweep_main(argv)
-        return
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pyperf_frames")
-    parser.add_argument("--sweeps", type=int, default=4, help="pyperf runs over every pair (default 4)")
-    parser.add_argument("--processes", type=int, default=3, help="pyperf worker processes per benchmark (default 3)")
-    parser.add_argument("--values", type=int, default=3, help="values per worker process (default 3)")
-    parser.add_argument("--min-time", type=float, default=0.1, help="seconds per value at least (default 0.1)")
+    parser.add_argument("--sweeps", type=int, default=3, help="rounds of worker processes (default 3)")
+    parser.add_argument("--processes", type=int, default=3, help="worker processes per sweep (default 3)")
+    parser.add_argument("--values", type=int, default=5, help="interleaved rounds per process (default 5)")
+    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per value at least (default 0.05)")
     parser.add_argument("--only", default="", help="payloads, comma-separated (default: all six)")
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--label", help="saved as results/<date>-<label>-pyperf-frames.md")
-    args = parser.parse_args(argv)
+    parser.add_argument("-o", "--output", help="also save every value as a pyperf JSON suite")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     payloads = tuple(p for p in PAYLOADS if not args.only or p in args.only.split(","))
     if not payloads:
         raise SystemExit(f"no payload selected; choose from {', '.join(PAYLOADS)}")
+    if args.worker:
+        print(json.dumps(worker(payloads, args.values, args.min_time, args.first)))
+        return
     started = time.perf_counter()
-    sweeps = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for sweep in range(args.sweeps):
-            print(f"sweep {sweep + 1} of {args.sweeps}", flush=True)
-            sweeps.append(run_sweep(sweep, payloads, args, Path(tmp) / f"sweep{sweep}.json"))
-    report = render(payloads, sweeps, args, time.perf_counter() - started)
+    runs = []
+    for sweep in range(args.sweeps):
+        print(f"sweep {sweep + 1} of {args.sweeps}", flush=True)
+        for process in range(args.processes):
+            runs.append(run_worker(payloads, args, first=sweep + process))
+    report = render(payloads, runs, args, time.perf_counter() - started)
     print(report)
+    if args.output:
+        to_suite(runs).dump(args.output, replace=True)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
         label = f"{args.label}-" if args.label else ""
