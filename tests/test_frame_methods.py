@@ -5,6 +5,7 @@ behaviour (and every error) of the codec's entries."""
 from __future__ import annotations
 
 import inspect
+import re
 import types
 from typing import Annotated, Any
 
@@ -52,7 +53,7 @@ def test_frame_decode_is_a_plain_function_on_the_class() -> None:
     # a staticmethod takes Python about twice as long to look up on the class
     assert isinstance(decode, types.FunctionType)
     first = inspect.getsource(decode).splitlines()[1].strip()
-    assert first.startswith("if _data.__class__ is not bytes or _arg is not _NOT_GIVEN:")
+    assert first.startswith("if _data.__class__ is not bytes or _arg is not None:")
 
 
 def test_frame_methods_encode_and_decode_as_the_codec_does() -> None:
@@ -98,3 +99,35 @@ def test_a_subclass_instance_encodes_as_its_frame_class() -> None:
     with pytest.raises(jw.EncodeError) as info:
         Sub(70000, Ask(1, "a")).encode()
     assert (info.value.path, info.value.offset) == ("Aframe.tag", 5)  # the class whose method it is
+
+
+@wireformat
+class Stamp:
+    sec: jw.u64
+    nsec: u32
+
+
+class Sframe(Frame[Annotated[Stamp | Tell, Tagged({20: Stamp, 21: Tell})]]):
+    __slots__ = ()
+
+
+def test_decoding_a_fixed_size_frame_is_one_exact_unpack() -> None:
+    data = Sframe(3, Stamp(5, 6)).encode()
+    assert Sframe.decode(data) == Sframe(3, Stamp(5, 6))
+    whole = Sframe.decode.__globals__["_FWHOLE"][20]
+    body = inspect.getsource(whole)
+    # Struct.unpack takes no offset and refuses any other length, as a hand-written decoder's
+    assert len(re.findall(r"= _X_\w+\(_b\)", body)) == 1 and "_U_" not in body and "len(_b)" not in body
+
+
+@pytest.mark.parametrize("cut", [1, 7, 18])
+def test_a_fixed_size_frame_of_the_wrong_length_is_explained(cut: int) -> None:
+    data = Sframe(3, Stamp(5, 6)).encode()
+    with pytest.raises(jw.DecodeError) as short:
+        Sframe.decode(data[:-cut])
+    assert short.value.path.startswith("Sframe")
+    with pytest.raises(jw.DecodeError, match=r"left over|size"):
+        Sframe.decode(data + bytes(cut))
+    wrong_size = (len(data) + cut).to_bytes(4, "little") + data[4:] + bytes(cut)
+    with pytest.raises(jw.DecodeError):
+        Sframe.decode(wrong_size[: len(data)])  # size field says more than the buffer holds

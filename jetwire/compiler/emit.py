@@ -118,6 +118,14 @@ class _Source:
         """The name of ``struct.Struct(fmt).unpack_from``, bound."""
         return "_U_" + self.struct(fmt)[3:]
 
+    def exact_unpacker(self, fmt: str) -> str:
+        """The name of ``struct.Struct(fmt).unpack``, bound: it takes no offset (parsing one
+        costs more than the rest of a small call) and refuses a buffer of any other length."""
+        name = "_X_" + self.struct(fmt)[3:]
+        if name not in self.ns:
+            self.ns[name] = self.ns["_S_" + name[3:]].unpack
+        return name
+
     def packed_size(self, call: str) -> int:
         """The size of what ``_P_<fmt>(...)`` returns."""
         size: int = self.ns["_S_" + call.partition("(")[0][3:]].size
@@ -255,6 +263,9 @@ class _Dec(_Lines):
         self.size = 0
         self.fixups: list[str] = []
         self.end_checks: list[int] = []  # lines that only check a length against the buffer's end
+        # a buffer of exactly this many bytes, all read by the first run: one Struct.unpack of it
+        self.whole_size: int | None = None
+        self.read_whole = False  # set once that unpack is emitted (it checked the buffer's length)
 
     def end_check(self, condition: str) -> None:
         self.end_checks.append(len(self.lines))
@@ -278,14 +289,21 @@ class _Dec(_Lines):
 
     def flush(self) -> None:
         if self.fmt:
-            if self.fmt == ["B"]:
+            whole = self.size == self.whole_size and not self.lines
+            if whole:
+                unpack = self.src.exact_unpacker("<" + "".join(self.fmt))
+                self.line(f"{', '.join(self.targets)}, = {unpack}(_b)")
+                self.line(f"_o = {self.size}")
+                self.read_whole = True
+            elif self.fmt == ["B"]:
                 self.line(f"{self.targets[0]} = _b[_o]")
             elif self.fmt == ["H"]:  # a lone length: two indexings beat a struct call
                 self.line(f"{self.targets[0]} = _b[_o] | _b[_o + 1] << 8")
             else:
                 unpack = self.src.unpacker("<" + "".join(self.fmt))
                 self.line(f"{', '.join(self.targets)}, = {unpack}(_b, _o)")
-            self.line(f"_o += {self.size}")
+            if not whole:
+                self.line(f"_o += {self.size}")
         for text in self.fixups:
             self.line(text)
         self.fmt, self.targets, self.size, self.fixups = [], [], 0, []

@@ -155,7 +155,16 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
             target.extend(made)
             target.append("    return _r, _o")
             if not view:  # the whole buffer (decode): the same body, no offset to keep or return
-                whole = wholes[variant.tag] = [f"def {name}whole(_b{z_arg}):", "    _o = 0"]
+                if vnode.fixed is not None:  # one Struct.unpack of the whole frame, as by hand
+                    dm = _Dec(src, 1, view)
+                    dm.whole_size = HEADER_SIZE + vnode.fixed
+                    dm.fixed("I", 4, "_sz")
+                    dm.fixed("B", 1, "_ty")
+                    dm.fixed("H", 2, "_tg")
+                    _dec_variant(comp, vnode, dm, "_m")
+                whole = wholes[variant.tag] = [f"def {name}whole(_b{z_arg}):"]
+                if not dm.read_whole:
+                    whole.append("    _o = 0")
                 checked = dm.lines_checked_at_end() if _no_user_code(vnode) else dm.lines
                 if _uses(checked, "_d"):
                     whole.append("    _d = 0")
@@ -164,7 +173,10 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str]) -> None:
                     whole.append("    _L = len(_b)")
                     length = "_L"
                 whole.extend(checked)
-                whole.append(f"    if _o != _sz or _o != {length}: raise _Bail")
+                if dm.read_whole:  # unpack refused any other length: the size field is what is left
+                    whole.append(f"    if _sz != {dm.whole_size}: raise _Bail")
+                else:
+                    whole.append(f"    if _o != _sz or _o != {length}: raise _Bail")
                 whole.extend(made)
                 whole.append("    return _r")
                 whole.append(f"_FWHOLE[{variant.tag}] = {name}whole")
@@ -241,9 +253,8 @@ def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool) -> N
     refused (the codec's ``encode``, behind ``Codec`` and ``jetwire.encode``, still refuses it).
     ``decode`` is a plain function on the class, not a staticmethod (Python looks those up in
     about twice the time); called on an instance, Python passes the instance first, which the
-    second parameter sorts out."""
+    second parameter sorts out (None when absent: ``is not None`` is the cheapest test there is)."""
     budget = ", [_ZL]" if zw else ""
-    src.ns["_NOT_GIVEN"] = _NOT_GIVEN
     src.ns["_decode_other"] = _decode_other(src, node.cls, zw)
     out.append("def method_encode(_v):")
     out.append("    try:")
@@ -251,8 +262,8 @@ def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool) -> N
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_encode(_v)")
-    out.append("def method_decode(_data, _arg=_NOT_GIVEN):")
-    out.append("    if _data.__class__ is not bytes or _arg is not _NOT_GIVEN: return _decode_other(_data, _arg)")
+    out.append("def method_decode(_data, _arg=None):")
+    out.append("    if _data.__class__ is not bytes or _arg is not None: return _decode_other(_data, _arg)")
     out.append("    try:")
     out.append(f"        return _FWHOLE[_data[4]](_data{budget})")
     out.append("    except Exception:")
@@ -260,15 +271,12 @@ def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool) -> N
     out.append("    return _slow_decode(_data, 0, True)")
 
 
-_NOT_GIVEN: Any = object()  # the second argument of a frame's decode method, when there is none
-
-
 def _decode_other(src: _Source, frame_cls: type, zw: bool) -> Callable[[Any, Any], Any]:
     """What a frame's ``decode`` method does with anything but ``Tframe.decode(some_bytes)``:
     another buffer, ``frame.decode(data)`` (on an instance), or the zero-width budget."""
     def decode_other(data: Any, arg: Any) -> Any:
         decode = src.ns["decode"]
-        if arg is _NOT_GIVEN:
+        if arg is None:
             return decode(data)
         if isinstance(data, frame_cls):  # the method called on an instance: Python passed it first
             return decode(arg)
