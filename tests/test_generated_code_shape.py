@@ -114,4 +114,6 @@ FIXED_FRAMES = [
 def test_a_fixed_size_frame_is_one_pack_and_one_unpack_header_included(frame: Any) -> None:
     data = frame.encode()
     assert struct_calls(frame.encode) == ["pack"]
-    assert struct_calls(lambda: type(frame).decode(data)) == ["unpack_from"]
+    # a whole buffer: one exact unpack, which refuses any other length; at an offset, unpack_from
+    assert struct_calls(lambda: type(frame).decode(data)) == ["unpack"]
+    assert struct_calls(lambda: type(frame).decode_prefix(b"\0" + data, 1)) == ["unpack_from"]

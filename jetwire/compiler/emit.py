@@ -95,10 +95,10 @@ _FIXED_NAMES = frozenset({
     "_", "_v", "_d", "_b", "_o", "_L", "_z", "_zl", "_r", "_n", "_ap", "_out", "_data", "_s", "_sz", "_ty",
     "_tg", "_m", "_p", "_g", "_node", "_root", "_unit", "_view", "_leftover", "_bad_offset", "_offset_arg",
     "_slow_encode", "_slow_decode", "_load_views", "_union_size", "_WHOLE_LOADERS", "_ENC", "_INTO", "_SIZE",
-    "_DEC", "_DECV", "_FENC", "_FDEC", "_FDECV", "_FWHOLE",
+    "_DEC", "_DECV", "_FENC", "_FDEC", "_FDECV", "_FWHOLE", "_decode_other", "method_encode", "method_decode",
 })
 _VARIANT_FUNCTION = re.compile(r"_[vf]\d+(enc|into|dec|dec_view|size|whole)")  # _v3enc, _f25whole
-_STRUCT_NAME = re.compile(r"_[PUS]_[^_]+")  # _P_IH: made when a pack is rendered, after the locals
+_STRUCT_NAME = re.compile(r"_[PUSX]_[^_]+")  # _P_IH: made when a pack is rendered, after the locals
 
 
 def _identifier_part(text: str) -> str:
@@ -211,6 +211,14 @@ class _Source:
     def unpacker(self, fmt: str) -> str:
         """The name of ``struct.Struct(fmt).unpack_from``, bound."""
         return "_U_" + self.struct(fmt)[3:]
+
+    def exact_unpacker(self, fmt: str) -> str:
+        """The name of ``struct.Struct(fmt).unpack``, bound: it takes no offset (parsing one
+        costs more than the rest of a small call) and refuses a buffer of any other length."""
+        name = "_X_" + self.struct(fmt)[3:]
+        if name not in self.ns:
+            self.ns[name] = self.ns["_S_" + name[3:]].unpack
+        return name
 
 
 class _Lines:
@@ -413,6 +421,9 @@ class _Dec(_Lines):
         self.size = 0
         self.fixups: list[str] = []
         self.end_checks: list[int] = []  # lines that only check a length against the buffer's end
+        # a buffer of exactly this many bytes, all read by the first run: one Struct.unpack of it
+        self.whole_size: int | None = None
+        self.read_whole = False  # set once that unpack is emitted (it checked the buffer's length)
 
     def end_check(self, condition: str) -> None:
         """``condition`` compares with the buffer's length, ``_L``: it is dropped, with its
@@ -444,14 +455,21 @@ class _Dec(_Lines):
 
     def flush(self) -> None:
         if self.fmt:
-            if self.fmt == ["B"]:
+            whole = self.size == self.whole_size and not self.lines
+            if whole:
+                unpack = self.src.exact_unpacker("<" + "".join(self.fmt))
+                self.line(f"{', '.join(self.targets)}, = {unpack}(_b)")
+                self.line(f"_o = {self.size}")
+                self.read_whole = True
+            elif self.fmt == ["B"]:
                 self.line(f"{self.targets[0]} = _b[_o]")
             elif self.fmt == ["H"]:  # a lone length: two indexings beat a struct call
                 self.line(f"{self.targets[0]} = _b[_o] | _b[_o + 1] << 8")
             else:
                 unpack = self.src.unpacker("<" + "".join(self.fmt))
                 self.line(f"{', '.join(self.targets)}, = {unpack}(_b, _o)")
-            self.line(f"_o += {self.size}")
+            if not whole:
+                self.line(f"_o += {self.size}")
         for text in self.fixups:
             self.line(text)
         self.fmt, self.targets, self.size, self.fixups = [], [], 0, []

@@ -166,10 +166,18 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
             target.extend(made)
             target.append("    return _r, _o")
             if not view:  # the whole buffer (decode): the same body, no offset to keep or return
+                if vnode.fixed is not None:  # one Struct.unpack of the whole frame, as by hand
+                    dm = _Dec(src, 1, view)
+                    dm.whole_size = HEADER_SIZE + vnode.fixed
+                    dm.fixed("I", 4, "_sz")
+                    dm.fixed("B", 1, "_ty")
+                    dm.fixed("H", 2, "_tg")
+                    _dec_variant(comp, vnode, dm, "_m")
                 whole = wholes[variant.tag] = _head(which, "decode", f"{name}whole(_b{z_arg})",
                                                     f"decodes a buffer that is one whole frame of {variant.name}; "
                                                     "raises on anything unusual")
-                whole.append("    _o = 0")
+                if not dm.read_whole:
+                    whole.append("    _o = 0")
                 at_end = _no_user_code(vnode)
                 checked = dm.lines_checked_at_end() if at_end else dm.lines
                 if dm.uses("_d"):
@@ -179,7 +187,10 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
                     whole.append("    _L = len(_b)")
                     length = "_L"
                 whole.extend(checked)
-                whole.append(f"    if _o != _sz or _o != {length}: raise _Bail")
+                if dm.read_whole:  # unpack refused any other length: the size field is what is left
+                    whole.append(f"    if _sz != {dm.whole_size}: raise _Bail")
+                else:
+                    whole.append(f"    if _o != _sz or _o != {length}: raise _Bail")
                 whole.extend(made)
                 whole.append("    return _r")
                 whole.append(f"_FWHOLE[{variant.tag}] = {name}whole")
@@ -241,6 +252,52 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     out.append("    except Exception:")
     out.append("        pass")
     out.append(f"    return _slow_decode(_data, 0, True{limit})")
+    _frame_methods(src, node, out, comp.zw, owner)
+
+
+def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool, owner: str) -> None:
+    """``encode`` and ``decode`` as the frame class's own methods: as few steps from
+    ``frame.encode()`` / ``Tframe.decode(data)`` to the message's packing code as a hand-written
+    ``FENC[msg.__class__](msg, tag)``. The encoder does not check the frame's class, as
+    ``frame.encode()`` reaches it only from an instance of the class or of a subclass (which
+    gets the bytes the interpreter would give it); only ``Tframe.encode(x)``, called on the
+    class with some other ``x`` that has a ``msg`` and a ``tag``, is encoded rather than
+    refused (the codec's ``encode``, behind ``Codec`` and ``jetwire.encode``, still refuses it).
+    ``decode`` is a plain function on the class, not a staticmethod (Python looks those up in
+    about twice the time); called on an instance, Python passes the instance first, which the
+    second parameter sorts out (None when absent: ``is not None`` is the cheapest test there is)."""
+    budget = ", [_ZL]" if zw else ""
+    src.ns["_decode_other"] = _decode_other(src, node.cls, zw)
+    out.extend(_head(owner, "encode", "method_encode(_v)",
+                     "the frame class's encode method: the message's encoder, else the interpreter"))
+    out.append("    try:")
+    out.append("        return _FENC[(_m := _v.msg).__class__](_m, _v.tag)")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_encode(_v)")
+    out.extend(_head(owner, "decode", "method_decode(_data, _arg=None)",
+                     "the frame class's decode method: the type's whole-frame decoder, else the interpreter"))
+    out.append("    if _data.__class__ is not bytes or _arg is not None: return _decode_other(_data, _arg)")
+    out.append("    try:")
+    out.append(f"        return _FWHOLE[_data[4]](_data{budget})")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append("    return _slow_decode(_data, 0, True)")
+
+
+def _decode_other(src: _Source, frame_cls: type, zw: bool) -> Callable[[Any, Any], Any]:
+    """What a frame's ``decode`` method does with anything but ``Tframe.decode(some_bytes)``:
+    another buffer, ``frame.decode(data)`` (on an instance), or the zero-width budget."""
+    def decode_other(data: Any, arg: Any) -> Any:
+        decode = src.ns["decode"]
+        if arg is None:
+            return decode(data)
+        if isinstance(data, frame_cls):  # the method called on an instance: Python passed it first
+            return decode(arg)
+        if zw:
+            return decode(data, arg)
+        raise TypeError(f"{frame_cls.__qualname__}.decode() takes 1 positional argument but 2 were given")
+    return decode_other
 
 
 def _frame_size(em: _Enc) -> None:

@@ -356,6 +356,7 @@ def _class_node(cls: Any, kind: str) -> Node:
 
 
 _STATIC = frozenset({"decode", "decode_prefix"})
+_FRAME_METHODS = {"encode": "method_encode", "decode": "method_decode"}
 
 
 def installed_method(cls: Any, name: str) -> Any:
@@ -365,12 +366,17 @@ def installed_method(cls: Any, name: str) -> Any:
     state = class_state(cls)
     if state is not None and state.kind == "variant" and state.owner is not None:
         cls, state = state.owner, class_state(state.owner)
-    fn = getattr(install(cls), name)
+    unit = install(cls)
     assert state is not None  # install refused a class without one
+    frame_method = _FRAME_METHODS.get(name) if state.kind == "frame" else None
+    # a frame class's encode and decode have entries of their own, generated beside its codec's
+    # (unions._frame_methods): decode is a plain function there, not a staticmethod
+    fn = unit.encode.__globals__[frame_method] if frame_method else getattr(unit, name)
     stub = state.stubs.get(name)
     if stub is not None:
         _describe(fn, cls, name, stub)
-        type.__setattr__(cls, name, staticmethod(fn) if name in _STATIC else fn)
+        static = name in _STATIC and frame_method is None
+        type.__setattr__(cls, name, staticmethod(fn) if static else fn)
     return fn
 
 

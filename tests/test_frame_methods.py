@@ -1,0 +1,139 @@
+"""A frame class's own ``encode``/``decode`` methods: as few steps from ``frame.encode()`` and
+``Tframe.decode(data)`` to the message's packing code as hand-written code takes, with the
+behaviour (and every error) of the codec's entries."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+from typing import Annotated, Any
+
+import pytest
+
+import jetwire as jw
+from jetwire import Frame, Tagged, u16, u32, wireformat
+
+
+@wireformat
+class Ask:
+    n: u32
+    name: str
+
+
+@wireformat
+class Tell:
+    code: u16
+
+
+class Aframe(Frame[Annotated[Ask | Tell, Tagged({100: Ask, 101: Tell})]]):
+    __slots__ = ()
+
+
+class Bframe(Frame[Annotated[Ask | Tell, Tagged({100: Ask, 101: Tell})]]):
+    __slots__ = ()
+
+
+def _body(fn: Any) -> list[str]:
+    """The statements of a generated function, after its decorator, def line and docstring."""
+    lines = [line.strip() for line in inspect.getsource(fn).splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("def "))
+    return lines[start + 2:]  # the docstring is one line
+
+
+def _installed() -> tuple[Any, Any]:
+    Aframe.decode(Aframe(1, Tell(2)).encode())  # first use puts the generated functions on the class
+    return Aframe.__dict__["encode"], Aframe.__dict__["decode"]
+
+
+def test_frame_encode_is_one_dispatch_on_the_message_class() -> None:
+    encode, _ = _installed()
+    statements = _body(encode)
+    # no check of the frame's class before the table: frame.encode() reaches this function
+    # only from an instance of the frame class (or of a subclass)
+    assert statements[:2] == ["try:", "return _FENC[(_m := _v.msg).__class__](_m, _v.tag)"]
+
+
+def test_frame_decode_is_a_plain_function_on_the_class() -> None:
+    _, decode = _installed()
+    # a staticmethod takes Python about twice as long to look up on the class
+    assert isinstance(decode, types.FunctionType)
+    first = _body(decode)[0]
+    assert first.startswith("if _data.__class__ is not bytes or _arg is not None:")
+
+
+def test_frame_methods_encode_and_decode_as_the_codec_does() -> None:
+    frame = Aframe(7, Ask(3, "x\u00e9"))
+    data = frame.encode()
+    assert data == jw.Codec(Aframe).encode(frame)
+    assert Aframe.decode(data) == frame
+    assert Aframe.decode(bytearray(data)) == frame
+    assert Aframe.decode(memoryview(data)) == frame
+    assert frame.decode(data) == frame  # the classmethod called on an instance, as Python allows
+
+
+def test_frame_decode_refuses_a_second_argument() -> None:
+    data = Aframe(7, Tell(1)).encode()
+    with pytest.raises(TypeError, match="takes 1 positional argument but 2 were given"):
+        Aframe.decode(data, 5)  # type: ignore[call-arg]
+
+
+def test_frame_methods_keep_every_error_of_the_interpreter() -> None:
+    _installed()
+    with pytest.raises(jw.EncodeError) as info:
+        Aframe(70000, Tell(1)).encode()
+    assert (info.value.path, info.value.offset) == ("Aframe.tag", 5)
+    with pytest.raises(jw.EncodeError) as info:
+        Aframe(1, Tell(-1)).encode()
+    assert info.value.path == "Aframe.msg<Tell>.code"
+    with pytest.raises(jw.EncodeError, match="expected Aframe, got Bframe"):
+        jw.Codec(Aframe).encode(Bframe(1, Tell(1)))  # type: ignore[arg-type]  # the codec still checks the frame's class
+    with pytest.raises(jw.DecodeError) as dinfo:
+        Aframe.decode(Aframe(1, Tell(1)).encode() + b"\x00")
+    assert dinfo.value.offset == 9
+    with pytest.raises(jw.DecodeError):
+        Aframe.decode(b"\x07\x00\x00\x00\x66\x01\x00")  # a type no message has
+
+
+def test_a_subclass_instance_encodes_as_its_frame_class() -> None:
+    class Sub(Aframe):
+        __slots__ = ()
+
+    _installed()
+    frame = Sub(4, Ask(1, "a"))
+    assert frame.encode() == Aframe(4, Ask(1, "a")).encode() == jw.Codec(Sub).encode(frame)
+    with pytest.raises(jw.EncodeError) as info:
+        Sub(70000, Ask(1, "a")).encode()
+    assert (info.value.path, info.value.offset) == ("Aframe.tag", 5)  # the class whose method it is
+
+
+@wireformat
+class Stamp:
+    sec: jw.u64
+    nsec: u32
+
+
+class Sframe(Frame[Annotated[Stamp | Tell, Tagged({20: Stamp, 21: Tell})]]):
+    __slots__ = ()
+
+
+def test_decoding_a_fixed_size_frame_is_one_exact_unpack() -> None:
+    data = Sframe(3, Stamp(5, 6)).encode()
+    assert Sframe.decode(data) == Sframe(3, Stamp(5, 6))
+    whole = Sframe.decode.__globals__["_FWHOLE"][20]
+    body = inspect.getsource(whole)
+    # Struct.unpack takes no offset and refuses any other length, as a hand-written decoder's
+    assert len(re.findall(r"= _X_\w+\(_b\)", body)) == 1 and "_U_" not in body and "len(_b)" not in body
+
+
+@pytest.mark.parametrize("cut", [1, 7, 18])
+def test_a_fixed_size_frame_of_the_wrong_length_is_explained(cut: int) -> None:
+    data = Sframe(3, Stamp(5, 6)).encode()
+    with pytest.raises(jw.DecodeError) as short:
+        Sframe.decode(data[:-cut])
+    assert short.value.path.startswith("Sframe")
+    with pytest.raises(jw.DecodeError, match=r"left over|size"):
+        Sframe.decode(data + bytes(cut))
+    wrong_size = (len(data) + cut).to_bytes(4, "little") + data[4:] + bytes(cut)
+    with pytest.raises(jw.DecodeError):
+        Sframe.decode(wrong_size[: len(data)])  # size field says more than the buffer holds
