@@ -12,9 +12,11 @@ so that none of them is mistaken for a behaviour test and weakened.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 import struct
 import sys
+import types
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -117,3 +119,27 @@ def test_a_fixed_size_frame_is_one_pack_and_one_unpack_header_included(frame: An
     # a whole buffer: one exact unpack, which refuses any other length; at an offset, unpack_from
     assert struct_calls(lambda: type(frame).decode(data)) == ["unpack"]
     assert struct_calls(lambda: type(frame).decode_prefix(b"\0" + data, 1)) == ["unpack_from"]
+
+
+def _statements(fn: Any) -> list[str]:
+    """The statements of a generated function, after its decorator, def line and docstring."""
+    lines = [line.strip() for line in inspect.getsource(fn).splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("def "))
+    return lines[start + 2:]  # the docstring is one line
+
+
+def test_a_frame_class_encode_is_one_dispatch_on_the_message_class() -> None:
+    frame = p9.Tframe(tag=1, msg=p9.Tclunk(fid=7))
+    frame.encode()  # first use puts the generated functions on the class
+    # no check of the frame's class before the table: frame.encode() reaches this function
+    # only from an instance of the frame class (or of a subclass)
+    assert _statements(vars(p9.Tframe)["encode"])[:2] == [
+        "try:", "return _FENC[(_m := _v.msg).__class__](_m, _v.tag)"]
+
+
+def test_a_frame_class_decode_is_a_plain_function() -> None:
+    p9.Tframe.decode(p9.Tframe(tag=1, msg=p9.Tclunk(fid=7)).encode())
+    decode = vars(p9.Tframe)["decode"]
+    # a staticmethod takes Python about twice as long to look up on the class
+    assert isinstance(decode, types.FunctionType)
+    assert _statements(decode)[0].startswith("if _data.__class__ is not bytes or _arg is not None:")
