@@ -127,9 +127,8 @@ def test_frame_methods_become_the_generated_functions() -> None:
     assert Aframe.decode(data) == frame
     unit = jw.Codec(Aframe).unit
     # the frame class's own entries, generated beside the codec's (decode a plain function)
-    generated = unit.encode.__globals__
     encode, decode = vars(Aframe)["encode"], vars(Aframe)["decode"]
-    assert encode is generated["method_encode"] and decode is generated["method_decode"]
+    assert encode is unit.method_encode and decode is unit.method_decode
     assert encode.__qualname__ == f"{Aframe.__qualname__}.encode"
     assert decode.__doc__ == Frame.__dict__["decode"].__doc__
     assert "byte_size" not in vars(Aframe)  # untouched until used

@@ -60,6 +60,8 @@ class Unit:
         "enc",
         "enc_into",
         "encode",
+        "method_decode",
+        "method_encode",
         "module",
         "name",
         "node",
@@ -76,6 +78,9 @@ class Unit:
     decode_view: Callable[[Any], Any]
     decode_prefix: Callable[..., tuple[Any, int]]
     byte_size: Callable[[Any], int]
+    # a frame unit's only: the frame class's own encode and decode methods (unions._frame_methods)
+    method_encode: Callable[[Any], bytes]
+    method_decode: Callable[..., Any]
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -222,8 +227,10 @@ def _compile(unit: Unit, node: Node) -> None:
     else:
         _compile_struct_lazily(unit, comp, node)
         return
-    names = ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_view", "decode_prefix",
-             "byte_size")
+    names: tuple[str, ...] = ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_view",
+                              "decode_prefix", "byte_size")
+    if isinstance(node, FrameNode):  # the frame class's own encode and decode (unions._frame_methods)
+        names += ("method_encode", "method_decode")
     _group(unit, src, "codec", lambda: out, names, first=True).get()
 
 
@@ -371,7 +378,7 @@ def installed_method(cls: Any, name: str) -> Any:
     frame_method = _FRAME_METHODS.get(name) if state.kind == "frame" else None
     # a frame class's encode and decode have entries of their own, generated beside its codec's
     # (unions._frame_methods): decode is a plain function there, not a staticmethod
-    fn = unit.encode.__globals__[frame_method] if frame_method else getattr(unit, name)
+    fn = getattr(unit, frame_method or name)
     stub = state.stubs.get(name)
     if stub is not None:
         _describe(fn, cls, name, stub)
