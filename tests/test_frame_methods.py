@@ -69,16 +69,28 @@ def test_frame_methods_keep_every_error_of_the_interpreter() -> None:
         Aframe.decode(b"\x07\x00\x00\x00\x66\x01\x00")  # a type no message has
 
 
-def test_a_subclass_instance_encodes_as_its_frame_class() -> None:
-    class Sub(Aframe):
+def test_a_subclass_of_a_frame_class_has_a_codec_of_its_own() -> None:
+    """A subclass declared before or after its parent's first use encodes the same bytes and
+    decodes to its own class, never to the parent's, and its errors name it."""
+
+    class Early(Aframe):
         __slots__ = ()
 
-    _installed()
-    frame = Sub(4, Ask(1, "a"))
-    assert frame.encode() == Aframe(4, Ask(1, "a")).encode() == jw.Codec(Sub).encode(frame)
-    with pytest.raises(jw.EncodeError) as info:
-        Sub(70000, Ask(1, "a")).encode()
-    assert (info.value.path, info.value.offset) == ("Aframe.tag", 5)  # the class whose method it is
+    _installed()  # the parent's generated methods go on the parent
+
+    class Late(Aframe):
+        __slots__ = ()
+
+    for sub in (Early, Late):
+        frame = sub(4, Ask(1, "a"))
+        data = frame.encode()
+        assert data == Aframe(4, Ask(1, "a")).encode() == jw.Codec(sub).encode(frame)
+        assert type(sub.decode(data)) is sub and sub.decode(data) == frame
+        assert type(sub.decode_prefix(data)[0]) is sub
+        with pytest.raises(jw.EncodeError) as info:
+            sub(70000, Ask(1, "a")).encode()
+        assert (info.value.path, info.value.offset) == (f"{sub.__name__}.tag", 5)
+    assert type(Aframe.decode(Aframe(4, Ask(1, "a")).encode())) is Aframe
 
 
 @wireformat

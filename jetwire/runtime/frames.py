@@ -54,8 +54,12 @@ class Frame(Generic[M]):
         state = ClassState("frame" if message is not None else "frame base", frame_message=message)
         for name in _GENERATED:  # the methods still Frame's own become generated functions
             owner = next(c for c in cls.__mro__ if name in c.__dict__)
-            if owner is Frame:
+            owner_state = class_state(owner)
+            if owner is Frame or (owner_state is not None and name in owner_state.stubs):
+                # a stub in this class's own dict: otherwise, once a parent frame class is used,
+                # its generated method (its codec, its class) would be found here first
                 state.stubs[name] = Frame.__dict__[name]
+                type.__setattr__(cls, name, Frame.__dict__[name])
         set_state(cls, state)
         if message is not None and not inherited:
             try:
