@@ -1,0 +1,1082 @@
+"""RPC calls per second and memory: ``python -m benchmarks.rpc [--quick]`` from the project root.
+
+Issue 12's speed section. The service is upstream's benchmark method, ``square(i: u64) -> str``
+(the answer is the decimal text of ``i * i``), served and called three ways:
+
+* **raw**: the limit for any Python RPC over asyncio. An ``asyncio.Protocol`` client writes the
+  very request frames a jetwire client writes (``size[4] type[1] tag[2] i[8]``, type 102, after
+  the same ``Tversion``) and a protocol server answers with the very response frames
+  (``type 103``, the text as ``u16`` length + UTF-8), each hand-written with ``struct``: a future
+  per call matched by tag, frames parsed in ``data_received``, answers computed inline, no
+  jetwire on the hot path. ``verify()`` checks the bytes against jetwire's before anything is
+  timed.
+* **grpc**: ``grpc.aio`` (grpcio's asyncio API), one generic unary-unary method with
+  hand-written (de)serializers (``u64`` as 8 bytes little-endian, ``str`` as UTF-8: no protobuf),
+  one channel, so one HTTP/2 connection. Skipped with a line saying so when grpcio is missing
+  (``pip install -e '.[bench]'``).
+* **jetwire**: ``jetwire.rpc``: ``await rpc.serve(impl, "tcp://127.0.0.1:0")`` and
+  ``await Benchmark.connect(url)``, called as a user calls it (``await client.square(i)``).
+
+Every server runs in a process of its own (``--serve KIND``), and every measurement's client in
+a fresh process (``--client KIND``): the two cores are used as a deployment uses them. Each
+client warms up (and checks every answer), then runs two timed windows on one connection: 1
+call in flight (one coroutine awaiting calls in a loop), then 32 (32 such coroutines); calls per
+second is calls completed / wall time of the window. The CPU time of the client process
+(``time.process_time``, all its threads) and of the server process (``/proc/PID/stat``) over each
+window gives the CPU cost per call on each side. Rounds interleave the implementations (in an
+order that rotates), so a change of load touches all alike; the report gives medians over rounds
+and the median of the per-round ratios.
+
+Memory (``--no-memory`` skips it): a fresh server per implementation, and a fresh client that
+opens N connections (one call each to warm them up), then makes K calls on each that the server
+holds (its handler awaits a gate) until measured. Each side's resident set (``VmRSS``, after
+``gc.collect()``) before and after gives bytes per idle connection ((after N connections -
+before) / N) and per call in flight ((with N*K calls held - idle) / (N*K)); a second run with
+``tracemalloc`` started in both processes gives the same figures counting Python allocations only
+(grpcio's C core does not show there; RSS is the figure that counts for it). RSS moves in pages
+and the allocator keeps freed memory, so the figures are averages over many connections and
+calls, good to a few hundred bytes.
+
+``--profile`` runs one more jetwire client and server under cProfile (32 in flight) and lists
+where each side's time goes per call.
+
+The report is printed and saved as ``benchmarks/results/<date>-rpc[-quick].md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import gc
+import io
+import itertools
+import json
+import os
+import platform
+import pstats
+import statistics
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from .extras import subprocess_env
+from .report import RESULTS, ROOT, _git_revision, _version
+
+KINDS = ("raw", "grpc", "jetwire")
+INFLIGHT = (1, 32)
+
+# The frames of square(i), as upstream's service macro numbers them: method 0, request type
+# 102, response type 103; Tversion 100 and Rversion 101 (../shared/spec/rpc.md, sections 1, 2, 5).
+T_SQUARE, R_SQUARE, T_VERSION, R_VERSION, R_ERROR = 102, 103, 100, 101, 5
+HEADER = struct.Struct("<IBH")
+REQUEST = struct.Struct("<IBHQ")
+RESPONSE_HEAD = struct.Struct("<IBHH")
+VERSION_HEAD = struct.Struct("<IBHIH")
+U64 = struct.Struct("<Q")
+NOTAG = 0xFFFF
+# What the raw client announces when jetwire.rpc cannot tell it (a tree without the core): the
+# shape of a jetwire version string. verify() compares with the real one when jetwire.rpc exists.
+FALLBACK_VERSION = "rs.jetstream.proto/benchmark/1.0.0+00000000"
+FALLBACK_MSIZE = 65536
+GRPC_METHOD = "/jetwire.bench.Benchmark/Square"
+
+
+def answer(i: int) -> str:
+    return str(i * i)
+
+
+# --------------------------------------------------------------------------------------------
+# Holding calls (memory per call in flight): every server's square() waits at the gate while it
+# is closed, and counts how many wait.
+
+
+class Gate:
+    def __init__(self) -> None:
+        self.open = True
+        self.held = 0
+        self._event: asyncio.Event | None = None
+        self.on_release: list[Callable[[], None]] = []
+
+    def close(self) -> None:
+        self.open = False
+        self._event = asyncio.Event()
+
+    def release(self) -> None:
+        self.open = True
+        if self._event is not None:
+            self._event.set()
+        callbacks, self.on_release = self.on_release, []
+        for callback in callbacks:
+            callback()
+
+    async def wait(self) -> None:
+        assert self._event is not None
+        self.held += 1
+        try:
+            await self._event.wait()
+        finally:
+            self.held -= 1
+
+
+# --------------------------------------------------------------------------------------------
+# raw: hand-written frames over asyncio.Protocol
+
+
+class RawServerProtocol(asyncio.Protocol):
+    """Answers Tversion (echoing tag, msize and version) and square requests, inline."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.held: list[tuple[int, int]] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        end = len(buffer)
+        pos = 0
+        out = []
+        while end - pos >= 7:
+            size, kind, tag = HEADER.unpack_from(buffer, pos)
+            if size < 7 or size > 1 << 20:
+                self._abort()
+                return
+            if end - pos < size:
+                break
+            if kind == T_SQUARE and size == 15:
+                i = U64.unpack_from(buffer, pos + 7)[0]
+                if self.gate.open:
+                    out.append(_raw_response(tag, i))
+                else:
+                    self.held.append((tag, i))
+                    if len(self.held) == 1:
+                        self.gate.on_release.append(self._release)
+            elif kind == T_VERSION:
+                msize, length = struct.unpack_from("<IH", buffer, pos + 7)
+                version = bytes(buffer[pos + 13:pos + 13 + length])
+                out.append(VERSION_HEAD.pack(size, R_VERSION, tag, msize, length) + version)
+            else:
+                self._abort()
+                return
+            pos += size
+        del buffer[:pos]
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
+
+    def _release(self) -> None:
+        held, self.held = self.held, []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(_raw_response(tag, i) for tag, i in held))
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def held_count(self) -> int:
+        return len(self.held)
+
+
+def _raw_response(tag: int, i: int) -> bytes:
+    text = str(i * i).encode()
+    return RESPONSE_HEAD.pack(9 + len(text), R_SQUARE, tag, len(text)) + text
+
+
+class RawClient(asyncio.Protocol):
+    """The least a multiplexing client does per call: a tag from a free list, a future in a
+    dict, one write; on the way back, frames cut from a buffer, the future found by tag."""
+
+    def __init__(self, tags: int = 256) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.buffer = bytearray()
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.free = list(range(tags, 0, -1))
+        self.transport: asyncio.Transport | None = None
+        self.closed = self.loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("connection lost"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        end = len(buffer)
+        pos = 0
+        while end - pos >= 7:
+            size, kind, tag = HEADER.unpack_from(buffer, pos)
+            if size < 7:
+                raise ValueError(f"frame size {size} < 7")
+            if end - pos < size:
+                break
+            future = self.pending.pop(tag)
+            if kind == R_SQUARE:
+                (length,) = struct.unpack_from("<H", buffer, pos + 7)
+                if 9 + length != size:
+                    raise ValueError("response body does not fill its frame")
+                future.set_result(buffer[pos + 9:pos + size].decode())
+            elif kind == R_VERSION:
+                future.set_result(bytes(buffer[pos + 7:pos + size]))
+            else:
+                future.set_exception(ValueError(f"unexpected frame type {kind}"))
+            if tag != NOTAG:
+                self.free.append(tag)
+            pos += size
+        del buffer[:pos]
+
+    async def handshake(self, version: str, msize: int) -> None:
+        encoded = version.encode()
+        future = self.loop.create_future()
+        self.pending[NOTAG] = future
+        assert self.transport is not None
+        self.transport.write(VERSION_HEAD.pack(13 + len(encoded), T_VERSION, NOTAG, msize, len(encoded)) + encoded)
+        await future
+
+    async def square(self, i: int) -> str:
+        tag = self.free.pop()
+        future = self.loop.create_future()
+        self.pending[tag] = future
+        assert self.transport is not None
+        self.transport.write(REQUEST.pack(15, T_SQUARE, tag, i))
+        result: str = await future
+        return result
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        await self.closed
+
+
+def _split_tcp(url: str) -> tuple[str, int]:
+    if not url.startswith("tcp://"):
+        raise SystemExit(f"raw and grpc serve TCP only, not {url}")
+    host, _, port = url[len("tcp://"):].rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def jetwire_version() -> tuple[str, int]:
+    """The version string and msize a jetwire client of Benchmark announces, so that the raw
+    client's Tversion is the same frame; a stand-in where jetwire.rpc does not exist yet."""
+    service = benchmark_service()
+    if service is None:
+        return FALLBACK_VERSION, FALLBACK_MSIZE
+    return str(service.VERSION), _jetwire_client_msize()
+
+
+def _jetwire_client_msize() -> int:
+    try:
+        from jetwire.rpc import session
+    except ImportError:
+        return FALLBACK_MSIZE
+    return int(getattr(session, "DEFAULT_MSIZE", FALLBACK_MSIZE))
+
+
+# --------------------------------------------------------------------------------------------
+# jetwire
+
+
+_SERVICE: Any = None
+
+
+def benchmark_service() -> Any:
+    """The Benchmark service class (``square(i: u64) -> str``), or None without jetwire.rpc."""
+    global _SERVICE
+    if _SERVICE is None:
+        try:
+            from jetwire import rpc, u64
+        except ImportError:
+            return None
+        if not hasattr(rpc, "serve"):  # a namespace package: another checkout's unfinished rpc/
+            return None
+
+        @rpc.service(version="1.0.0")
+        class Benchmark(rpc.Service):  # type: ignore[misc,name-defined]
+            async def square(self, i: u64) -> str: ...
+
+        _SERVICE = Benchmark
+    return _SERVICE
+
+
+def jetwire_impl(gate: Gate) -> Any:
+    service = benchmark_service()
+
+    class BenchmarkImpl(service):  # type: ignore[misc,valid-type]
+        async def square(self, i: int) -> str:
+            if not gate.open:
+                await gate.wait()
+            return str(i * i)
+
+    return BenchmarkImpl()
+
+
+# --------------------------------------------------------------------------------------------
+# The three servers and clients behind one shape
+
+
+class Client(Protocol):
+    async def square(self, i: int) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class _GrpcClient:
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.square = channel.unary_unary(GRPC_METHOD, request_serializer=U64.pack,
+                                          response_deserializer=bytes.decode)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+class _JetwireClient:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.square = client.square
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _u64_from_bytes(data: bytes) -> int:
+    value: int = U64.unpack(data)[0]
+    return value
+
+
+def _utf8(text: str | bytes) -> bytes:
+    # grpc.aio's server encodes a str response as UTF-8 itself before it calls the serializer
+    # (grpcio 1.85), so the text arrives as bytes there; the client side passes it unchanged.
+    return text if isinstance(text, bytes) else text.encode()
+
+
+def grpc_available() -> bool:
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def available(kind: str) -> str | None:
+    """None when ``kind`` can run here, else why not."""
+    if kind == "grpc" and not grpc_available():
+        return "grpcio is not installed (pip install -e '.[bench]'): the grpc rows are skipped"
+    if kind == "jetwire" and benchmark_service() is None:
+        return "jetwire.rpc is not in this tree: the jetwire rows are skipped"
+    return None
+
+
+async def connect(kind: str, url: str) -> Client:
+    if kind == "raw":
+        host, port = _split_tcp(url)
+        _, protocol = await asyncio.get_running_loop().create_connection(RawClient, host, port)
+        version, msize = jetwire_version()
+        await protocol.handshake(version, msize)
+        return protocol
+    if kind == "grpc":
+        import grpc
+
+        host, port = _split_tcp(url)
+        # A channel of its own per connection: channels to one target otherwise share a subchannel
+        # (one TCP connection), which would hide the cost of a connection in the memory figures.
+        channel = grpc.aio.insecure_channel(f"{host}:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+        await channel.channel_ready()
+        return _GrpcClient(channel)
+    if kind == "jetwire":
+        return _JetwireClient(await benchmark_service().connect(url))
+    raise ValueError(kind)
+
+
+class Served:
+    """A running server of one kind: its URL, its gate, how to stop it."""
+
+    def __init__(self, url: str, gate: Gate, stop: Callable[[], Awaitable[None]],
+                 held: Callable[[], int]) -> None:
+        self.url = url
+        self.gate = gate
+        self.stop = stop
+        self.held = held
+
+
+async def serve(kind: str, url: str) -> Served:
+    gate = Gate()
+    if kind == "raw":
+        host, port = _split_tcp(url)
+        protocols: list[RawServerProtocol] = []
+
+        def factory() -> RawServerProtocol:
+            protocol = RawServerProtocol(gate)
+            protocols.append(protocol)
+            return protocol
+
+        server = await asyncio.get_running_loop().create_server(factory, host, port)
+        bound = server.sockets[0].getsockname()
+
+        async def stop_raw() -> None:
+            server.close()
+            await server.wait_closed()
+
+        return Served(f"tcp://{bound[0]}:{bound[1]}", gate, stop_raw,
+                      lambda: sum(p.held_count() for p in protocols))
+    if kind == "grpc":
+        import grpc
+
+        async def square(i: int, context: Any) -> str:
+            if not gate.open:
+                await gate.wait()
+            return str(i * i)
+
+        handler = grpc.method_handlers_generic_handler("jetwire.bench.Benchmark", {
+            "Square": grpc.unary_unary_rpc_method_handler(
+                square, request_deserializer=_u64_from_bytes, response_serializer=_utf8)})
+        host, port = _split_tcp(url)
+        grpc_server = grpc.aio.server()
+        grpc_server.add_generic_rpc_handlers((handler,))
+        bound_port = grpc_server.add_insecure_port(f"{host}:{port}")
+        await grpc_server.start()
+
+        async def stop_grpc() -> None:
+            await grpc_server.stop(1.0)
+
+        return Served(f"tcp://{host}:{bound_port}", gate, stop_grpc, lambda: gate.held)
+    if kind == "jetwire":
+        from jetwire import rpc
+
+        jw_server = await rpc.serve(jetwire_impl(gate), url)
+
+        async def stop_jetwire() -> None:
+            await jw_server.close()
+
+        return Served(jw_server.urls[0], gate, stop_jetwire, lambda: gate.held)
+    raise ValueError(kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Memory of this process
+
+
+def memory() -> dict[str, int | None]:
+    """Resident set and (when tracing) Python's traced bytes, after a full collection."""
+    gc.collect()
+    with open("/proc/self/statm") as statm:
+        rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
+    return {"rss": rss, "traced": traced}
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------------------------
+# The server process: ``--serve KIND``. Prints {"url", "pid"}, then obeys lines on stdin:
+# ``hold`` (close the gate), ``mem N`` (wait until N calls are held, print memory()),
+# ``release``; end of input stops it (and dumps the profile when ``--profile-out`` is given).
+
+
+async def _stdin_lines() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+def _say(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+async def server_main(kind: str, url: str) -> None:
+    served = await serve(kind, url)
+    _say({"url": served.url, "pid": os.getpid()})
+    commands = await _stdin_lines()
+    while line := (await commands.readline()).decode().strip():
+        word, _, arg = line.partition(" ")
+        if word == "hold":
+            served.gate.close()
+            _say({"ok": True})
+        elif word == "release":
+            served.gate.release()
+            _say({"ok": True})
+        elif word == "mem":
+            want = int(arg or 0)
+            for _ in range(3000):
+                if served.held() >= want:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise SystemExit(f"only {served.held()} of {want} calls reached the server")
+            _say(dict(memory(), held=served.held()))
+        else:
+            raise SystemExit(f"unknown command {line!r}")
+    await served.stop()
+
+
+class ServerProcess:
+    """``python -m benchmarks.rpc --serve KIND`` as a child process."""
+
+    def __init__(self, kind: str, *, trace: bool = False, profile_out: Path | None = None) -> None:
+        argv = [sys.executable, "-m", "benchmarks.rpc", "--serve", kind]
+        if trace:
+            argv.append("--trace")
+        if profile_out is not None:
+            argv += ["--profile-out", str(profile_out)]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=subprocess_env(), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        hello = self._read()
+        self.url: str = hello["url"]
+        self.pid: int = hello["pid"]
+
+    def _read(self) -> Any:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the server process ended ({self.proc.wait()})")
+        return json.loads(line)
+
+    def command(self, line: str) -> Any:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The client process: ``--client KIND --url URL --server-pid PID``: one connection, a warm-up
+# with every answer checked, then one timed window per entry of --inflight. Prints one JSON line.
+
+
+async def run_window(client: Client, inflight: int, seconds: float, first: int) -> int:
+    """Calls completed by ``inflight`` coroutines calling in a loop until ``seconds`` pass."""
+    running = True
+    counter = itertools.count(first)
+    done = 0
+
+    def stop() -> None:
+        nonlocal running
+        running = False
+
+    async def worker() -> None:
+        nonlocal done
+        square = client.square
+        while running:
+            await square(next(counter))
+            done += 1
+
+    handle = asyncio.get_running_loop().call_later(seconds, stop)
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    handle.cancel()
+    return done
+
+
+async def warm_up(client: Client, calls: int) -> None:
+    """``calls`` calls, 8 in flight, each answer checked (nothing is timed before this passes)."""
+    counter = itertools.count(1 << 31)
+
+    async def worker() -> None:
+        for _ in range(calls // 8):
+            i = next(counter)
+            got = await client.square(i)
+            if got != answer(i):
+                raise AssertionError(f"square({i}) answered {got!r}")
+
+    await asyncio.gather(*(worker() for _ in range(8)))
+
+
+async def client_main(kind: str, url: str, server_pid: int, inflight: Sequence[int], seconds: float,
+                      warmup: int) -> dict[str, Any]:
+    client = await connect(kind, url)
+    await warm_up(client, warmup)
+    windows = []
+    for n in inflight:
+        cpu, server_cpu, start = time.process_time(), _cpu_seconds(server_pid), time.perf_counter()
+        calls = await run_window(client, n, seconds, first=n << 40)
+        wall = time.perf_counter() - start
+        windows.append({"inflight": n, "calls": calls, "wall": wall, "client_cpu": time.process_time() - cpu,
+                        "server_cpu": _cpu_seconds(server_pid) - server_cpu})
+    await client.close()
+    return {"kind": kind, "windows": windows}
+
+
+def run_client(kind: str, server: ServerProcess, inflight: Sequence[int], seconds: float, warmup: int,
+               env: dict[str, str] | None = None) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "benchmarks.rpc", "--client", kind, "--url", server.url, "--server-pid",
+            str(server.pid), "--inflight", ",".join(map(str, inflight)), "--seconds", str(seconds),
+            "--warmup", str(warmup)]
+    done = subprocess.run(argv, cwd=ROOT, env=env or subprocess_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {kind} client failed ({done.returncode}):\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Memory: ``--memory-client KIND --url URL --connections N --calls K``, steered by the parent
+# through stdin (lines "calls", "measure", "finish") while it asks the server for its memory.
+
+
+async def memory_client_main(kind: str, url: str, connections: int, calls_each: int) -> None:
+    commands = await _stdin_lines()
+    warm = await connect(kind, url)  # first use: imports, generated code, grpc's threads
+    await warm_up(warm, 8)
+    await warm.close()
+    before = memory()
+    clients = [await connect(kind, url) for _ in range(connections)]
+    for n, client in enumerate(clients):
+        if await client.square(n) != answer(n):
+            raise AssertionError("wrong answer")
+    idle = memory()
+    _say({"before": before, "idle": idle})
+    await commands.readline()  # "calls": the server now holds every call
+    tasks = [asyncio.ensure_future(client.square(k)) for k in range(calls_each) for client in clients]
+    await asyncio.sleep(0.2)
+    _say({"started": len(tasks)})
+    await commands.readline()  # "measure": the server holds them all
+    loaded = memory()
+    _say({"loaded": loaded})
+    await commands.readline()  # "finish": the server has released them
+    results = await asyncio.gather(*tasks)
+    if results != [answer(k) for k in range(calls_each) for _ in clients]:
+        raise AssertionError("wrong answers after the release")
+    for client in clients:
+        await client.close()
+    # After the run the allocator has freed memory to reuse, which RSS does not see: only the
+    # traced figure means anything here.
+    bare_task = await _bare_task_bytes(len(tasks)) if tracemalloc.is_tracing() else None
+    _say({"done": True, "bare_task": bare_task})
+
+
+async def _bare_task_bytes(count: int) -> float:
+    """Bytes per task of a coroutine awaiting a future that never completes: what every
+    implementation's caller pays for a call in flight before the RPC client adds anything."""
+    loop = asyncio.get_running_loop()
+
+    async def caller(future: asyncio.Future[None]) -> None:
+        await future
+
+    before = memory()
+    futures = [loop.create_future() for _ in range(count)]
+    tasks = [asyncio.ensure_future(caller(future)) for future in futures]
+    await asyncio.sleep(0)
+    after = memory()
+    for future in futures:
+        future.set_result(None)
+    await asyncio.gather(*tasks)
+    assert after["traced"] is not None and before["traced"] is not None
+    return (after["traced"] - before["traced"]) / count
+
+
+def measure_memory(kind: str, connections: int, calls_each: int, trace: bool) -> dict[str, Any]:
+    server = ServerProcess(kind, trace=trace)
+    argv = [sys.executable, "-m", "benchmarks.rpc", "--memory-client", kind, "--url", server.url,
+            "--connections", str(connections), "--calls", str(calls_each)]
+    if trace:
+        argv.append("--trace")
+    client = subprocess.Popen(argv, cwd=ROOT, env=subprocess_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    assert client.stdin is not None and client.stdout is not None
+
+    def read() -> Any:
+        assert client.stdout is not None
+        line = client.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {kind} memory client ended ({client.wait()})")
+        return json.loads(line)
+
+    def tell(line: str) -> None:
+        assert client.stdin is not None
+        client.stdin.write(line + "\n")
+        client.stdin.flush()
+
+    try:
+        server_before = server.command("mem 0")
+        first = read()
+        server_idle = server.command("mem 0")
+        server.command("hold")
+        tell("calls")
+        read()
+        total = connections * calls_each
+        server_loaded = server.command(f"mem {total}")
+        tell("measure")
+        client_loaded = read()["loaded"]
+        server.command("release")
+        tell("finish")
+        bare_task = read()["bare_task"]
+    finally:
+        client.stdin.close()
+        client.wait(timeout=60)
+        client.stdout.close()
+        server.stop()
+    # server_before was taken before any connection: it is the baseline for idle connections
+    # only once the warm-up connection has come and gone, so the client's own warm-up is
+    # counted in neither figure.
+    out: dict[str, Any] = {"kind": kind, "trace": trace, "connections": connections, "calls": total}
+    key = "traced" if trace else "rss"
+    out["server_per_connection"] = (server_idle[key] - server_before[key]) / connections
+    out["server_per_call"] = (server_loaded[key] - server_idle[key]) / total
+    out["client_per_connection"] = (first["idle"][key] - first["before"][key]) / connections
+    out["client_per_call"] = (client_loaded[key] - first["idle"][key]) / total
+    out["bare_task"] = bare_task
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Checks before timing: the raw frames are jetwire's frames
+
+
+def verify(kinds: Sequence[str]) -> list[str]:
+    """The raw client's and server's bytes against a jetwire client's and server's (in-memory
+    sessions), and one call of every kind over a real connection."""
+    lines = []
+    service = benchmark_service()
+    if service is not None:
+        lines += _verify_bytes(service)
+    for kind in kinds:
+        server = ServerProcess(kind)
+        try:
+            result = run_client(kind, server, (1, 4), 0.05, 64)
+        finally:
+            server.stop()
+        calls = sum(w["calls"] for w in result["windows"])
+        lines.append(f"{kind}: 64 warm-up calls answered right, then {calls} timed calls, over {server.url}")
+    return lines
+
+
+def _verify_bytes(service: Any) -> list[str]:
+    """What jetwire's client writes for Tversion and square(i), and its server for the answers,
+    equals what the raw client and server write."""
+    from jetwire.rpc import session as rpc_session
+
+    version, msize = jetwire_version()
+    encoded = version.encode()
+    raw_tversion = VERSION_HEAD.pack(13 + len(encoded), T_VERSION, NOTAG, msize, len(encoded)) + encoded
+    checks = _jetwire_frames(rpc_session, service)
+    out = []
+    if checks["tversion"] != raw_tversion:
+        raise AssertionError(f"Tversion differs: jetwire {checks['tversion'].hex()} raw {raw_tversion.hex()}")
+    out.append(f"the raw client's Tversion is jetwire's ({len(raw_tversion)} bytes, {version!r})")
+    for i, tag, request, response in checks["calls"]:
+        if request != REQUEST.pack(15, T_SQUARE, tag, i):
+            raise AssertionError(f"square({i}) request differs: {request.hex()}")
+        if response != _raw_response(tag, i):
+            raise AssertionError(f"square({i}) response differs: {response.hex()}")
+    out.append(f"the raw request and response frames are jetwire's for {len(checks['calls'])} values of i "
+               "(0, 1, 2**32, 2**64 - 1, ...)")
+    return out
+
+
+def _jetwire_frames(rpc_session: Any, service: Any) -> dict[str, Any]:
+    raise NotImplementedError("filled in once jetwire.rpc's sessions exist")
+
+
+# --------------------------------------------------------------------------------------------
+# Profile: jetwire client and server under cProfile
+
+
+def profile_jetwire(seconds: float, top: int = 18) -> list[str]:
+    import tempfile
+
+    out: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server_prof, client_prof = Path(tmp) / "server.prof", Path(tmp) / "client.prof"
+        server = ServerProcess("jetwire", profile_out=server_prof)
+        try:
+            env = dict(subprocess_env(), JETWIRE_BENCH_PROFILE=str(client_prof))
+            result = run_client("jetwire", server, (32,), seconds, 256, env=env)
+        finally:
+            server.stop()
+        calls = result["windows"][0]["calls"]
+        for title, path in (("client", client_prof), ("server", server_prof)):
+            out += [f"### jetwire {title}, 32 in flight, under cProfile ({calls:,} calls)", "",
+                    _profile_text(path, calls, top), ""]
+    return out
+
+
+def _profile_text(path: Path, calls: int, top: int) -> str:
+    text = io.StringIO()
+    stats = pstats.Stats(str(path), stream=text)
+    stats.sort_stats("tottime").print_stats(top)
+    body = text.getvalue()
+    body = body[body.index("   ncalls"):] if "   ncalls" in body else body
+    body = body.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", "")
+    total = stats.total_tt  # type: ignore[attr-defined]
+    areas: dict[str, float] = {}
+    for (filename, _, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        area = _area(filename, function)
+        areas[area] = areas.get(area, 0.0) + own
+    shares = ", ".join(f"{name} {own / calls * 1e6:.1f} µs ({own / total:.0%})"
+                       for name, own in sorted(areas.items(), key=lambda kv: -kv[1]))
+    return (f"{total / calls * 1e6:.1f} µs of profiled time per call. Own time per call by area: {shares}.\n\n"
+            f"```\n{body.rstrip()}\n```")
+
+
+def _area(filename: str, function: str) -> str:
+    if filename.startswith("<jetwire generated "):
+        return "generated codecs"
+    for part, name in (("jetwire/rpc/session.py", "rpc session"), ("jetwire/rpc/aio.py", "rpc asyncio shell"),
+                       ("jetwire/rpc/", "rpc (other)"), ("jetwire/runtime/", "jetwire runtime"),
+                       ("benchmarks/", "benchmark loop"), ("/asyncio/", "asyncio (Python)")):
+        if part in filename:
+            return name
+    if filename == "~":
+        if any(f"'{word}'" in function or f"{word}" in function for word in ("send", "recv", "select", "epoll")):
+            return "socket and poll calls (C)"
+        return "other built-ins (C)"
+    return "other Python"
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def render(rounds: list[dict[str, dict[str, Any]]], kinds: Sequence[str], skipped: list[str],
+           mem: list[dict[str, Any]], checks: list[str], profile: list[str], args: argparse.Namespace,
+           elapsed: float) -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    mode = "quick" if args.quick else "full"
+    lines = [f"# RPC calls per second, {datetime.date.today().isoformat()} ({mode})", "",
+             f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, load average "
+             f"{load} at the end; jetwire at {_git_revision()}, grpcio {_version('grpcio')}.  ",
+             f"`python -m benchmarks.rpc{' --quick' if args.quick else ''}`: {len(rounds)} rounds, each a fresh "
+             f"client process per implementation ({args.seconds:g} s per window, after {args.warmup} warm-up calls), "
+             f"every server in a process of its own, TCP loopback; {elapsed:.0f} s in all.", ""]
+    lines += [f"- {line}" for line in skipped]
+    if skipped:
+        lines.append("")
+    lines += ["| implementation | in flight | calls/s (median) | min | max | x raw | client CPU µs/call "
+              "| server CPU µs/call |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def window(r: dict[str, dict[str, Any]], kind: str, n: int) -> dict[str, Any] | None:
+        if kind not in r:
+            return None
+        for w in r[kind]["windows"]:
+            if w["inflight"] == n:
+                return dict(w)
+        return None
+
+    def rate(w: dict[str, Any]) -> float:
+        return float(w["calls"] / w["wall"])
+
+    def ratio(kind: str, base: str, n: int) -> tuple[float, float, float] | None:
+        values = []
+        for r in rounds:
+            a, b = window(r, kind, n), window(r, base, n)
+            if a and b:
+                values.append(rate(a) / rate(b))
+        if not values:
+            return None
+        return _median(values), min(values), max(values)
+
+    medians: dict[tuple[str, int], float] = {}
+    for n in INFLIGHT:
+        for kind in kinds:
+            ws = [w for r in rounds if (w := window(r, kind, n))]
+            if not ws:
+                continue
+            rates = [rate(w) for w in ws]
+            medians[(kind, n)] = _median(rates)
+            vs_raw = ratio(kind, "raw", n)
+            client_cpu = _median([w["client_cpu"] / w["calls"] * 1e6 for w in ws])
+            server_cpu = _median([w["server_cpu"] / w["calls"] * 1e6 for w in ws])
+            lines.append(f"| {kind} | {n} | **{_median(rates):,.0f}** | {min(rates):,.0f} | {max(rates):,.0f} "
+                         f"| {vs_raw[0]:.2f} | {client_cpu:.1f} | {server_cpu:.1f} |" if vs_raw else
+                         f"| {kind} | {n} | **{_median(rates):,.0f}** | {min(rates):,.0f} | {max(rates):,.0f} "
+                         f"| — | {client_cpu:.1f} | {server_cpu:.1f} |")
+    lines += ["", "\"x raw\": the median over rounds of this row's calls/s divided by raw's in the same round. "
+              "CPU µs/call: CPU time of the whole client or server process over the window (user + system, every "
+              "thread) divided by the calls: which side is the bottleneck (about 1 call per CPU-µs of the busier "
+              "side's time is the rate).", ""]
+    if "jetwire" in kinds:
+        lines += ["Targets (issue 12): jetwire at least 0.7x raw and at least 2x grpc.", "",
+                  "| in flight | jetwire / raw | target 0.7 | jetwire / grpc | target 2 |", "|---:|---:|---|---:|---|"]
+        for n in INFLIGHT:
+            to_raw, to_grpc = ratio("jetwire", "raw", n), ratio("jetwire", "grpc", n)
+            lines.append(f"| {n} | {_fmt_ratio(to_raw)} | {_verdict(to_raw, 0.7)} | {_fmt_ratio(to_grpc)} "
+                         f"| {_verdict(to_grpc, 2.0)} |")
+        lines += ["", "Ratios: median of the per-round ratios (min-max in brackets).", ""]
+    if mem:
+        lines += _memory_table(mem, args)
+    if profile:
+        lines += ["## Where jetwire's time goes", "",
+                  "One more run under cProfile (which slows Python code down: compare shares, not totals), "
+                  "top functions by own time, and own time per call by area.", ""] + profile
+    lines += ["## Checked before timing", ""] + [f"- {line}" for line in checks]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_ratio(r: tuple[float, float, float] | None) -> str:
+    return "—" if r is None else f"**{r[0]:.2f}** ({r[1]:.2f}-{r[2]:.2f})"
+
+
+def _verdict(r: tuple[float, float, float] | None, target: float) -> str:
+    if r is None:
+        return "not measured"
+    return "met" if r[0] >= target else "not met"
+
+
+def _bytes(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _memory_table(mem: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
+    first = mem[0]
+    lines = ["## Memory", "",
+             f"A fresh server per implementation and a client process opening {first['connections']} connections "
+             f"(one call each), then making {first['calls'] // first['connections']} calls on each that the server "
+             f"holds ({first['calls']:,} in flight) until measured. Bytes = growth of the process (after "
+             "`gc.collect()`) divided by connections or by calls in flight. RSS: resident set (`/proc/self/statm`), "
+             "every allocation, C included; traced: `tracemalloc` in a second run (Python objects only: grpcio's C "
+             "core is invisible there). A call in flight on the client includes the caller's task and coroutine: "
+             "the last column is what such a task costs with a plain future in place of the call, the same for "
+             "every implementation (traced only: measured after the run, when RSS no longer grows).", "",
+             "| implementation | measure | server B/connection | server B/call in flight | client B/connection "
+             "| client B/call in flight | of which a bare task |", "|---|---|---:|---:|---:|---:|---:|"]
+    for m in mem:
+        lines.append(f"| {m['kind']} | {'traced' if m['trace'] else 'RSS'} | {m['server_per_connection']:,.0f} "
+                     f"| {m['server_per_call']:,.0f} | {m['client_per_connection']:,.0f} "
+                     f"| {m['client_per_call']:,.0f} | {_bytes(m['bare_task'])} |")
+    return lines + [""]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.rpc")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 1 s windows, fewer connections (< 1 min)")
+    parser.add_argument("--rounds", type=int, help="rounds (default 7; quick 3)")
+    parser.add_argument("--seconds", type=float, help="seconds per timed window (default 3; quick 1)")
+    parser.add_argument("--warmup", type=int, help="warm-up calls per client (default 4000; quick 1000)")
+    parser.add_argument("--only", default="", help="implementations, comma-separated (default raw,grpc,jetwire)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
+    parser.add_argument("--profile", action="store_true", help="also profile the jetwire client and server")
+    parser.add_argument("--no-save", action="store_true")
+    # the child processes
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-client", help=argparse.SUPPRESS)
+    parser.add_argument("--url", default="tcp://127.0.0.1:0", help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--inflight", default="1,32", help=argparse.SUPPRESS)
+    parser.add_argument("--connections", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", help=argparse.SUPPRESS)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args.rounds = args.rounds or (3 if args.quick else 7)
+    args.seconds = args.seconds or (1.0 if args.quick else 3.0)
+    args.warmup = args.warmup or (1000 if args.quick else 4000)
+    if args.trace:
+        tracemalloc.start()
+    if args.serve:
+        _child(server_main(args.serve, args.url), args.profile_out)
+        return
+    if args.client:
+        result = _child(client_main(args.client, args.url, args.server_pid,
+                                    [int(n) for n in args.inflight.split(",")], args.seconds, args.warmup),
+                        os.environ.get("JETWIRE_BENCH_PROFILE"))
+        print(json.dumps(result))
+        return
+    if args.memory_client:
+        asyncio.run(memory_client_main(args.memory_client, args.url, args.connections, args.calls))
+        return
+    run(args)
+
+
+def _child(work: Awaitable[Any], profile_out: str | None) -> Any:
+    if not profile_out:
+        return asyncio.run(work)  # type: ignore[arg-type]
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return asyncio.run(work)  # type: ignore[arg-type]
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_out)
+
+
+def run(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    wanted = [k for k in KINDS if not args.only or k in args.only.split(",")]
+    kinds, skipped = [], []
+    for kind in wanted:
+        why = available(kind)
+        if why:
+            print(why, flush=True)
+            skipped.append(why)
+        else:
+            kinds.append(kind)
+    print("verifying (nothing is timed until this passes):", flush=True)
+    checks = verify(kinds)
+    for line in checks:
+        print(f"  {line}", flush=True)
+    servers = {kind: ServerProcess(kind) for kind in kinds}
+    rounds: list[dict[str, dict[str, Any]]] = []
+    try:
+        for number in range(args.rounds):
+            order = kinds[number % len(kinds):] + kinds[:number % len(kinds)]
+            one: dict[str, dict[str, Any]] = {}
+            for kind in order:
+                one[kind] = run_client(kind, servers[kind], INFLIGHT, args.seconds, args.warmup)
+            rounds.append(one)
+            print(f"round {number + 1} of {args.rounds}: " + ", ".join(
+                f"{kind} " + "/".join(f"{w['calls'] / w['wall']:,.0f}" for w in one[kind]["windows"])
+                for kind in kinds), flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+    mem: list[dict[str, Any]] = []
+    if not args.no_memory:
+        connections, calls_each = (100, 10) if args.quick else (400, 10)
+        for trace in (False, True):
+            for kind in kinds:
+                print(f"memory: {kind}, {'tracemalloc' if trace else 'RSS'}", flush=True)
+                mem.append(measure_memory(kind, connections, calls_each, trace))
+    profile = profile_jetwire(args.seconds) if args.profile and "jetwire" in kinds else []
+    report = render(rounds, kinds, skipped, mem, checks, profile, args, time.perf_counter() - started)
+    print()
+    print(report)
+    if not args.no_save:
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / f"{datetime.date.today().isoformat()}-rpc{'-quick' if args.quick else ''}.md"
+        path.write_text(report)
+        print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
