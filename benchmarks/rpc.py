@@ -281,11 +281,10 @@ def jetwire_version() -> tuple[str, int]:
 
 
 def _jetwire_client_msize() -> int:
-    try:
-        from jetwire.rpc import session
-    except ImportError:
-        return FALLBACK_MSIZE
-    return int(getattr(session, "DEFAULT_MSIZE", FALLBACK_MSIZE))
+    """A jetwire client announces the largest frame it accepts as its msize."""
+    from jetwire.rpc import protocol
+
+    return int(protocol.DEFAULT_MAX_FRAME_SIZE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -789,13 +788,40 @@ def _verify_bytes(service: Any) -> list[str]:
             raise AssertionError(f"square({i}) request differs: {request.hex()}")
         if response != _raw_response(tag, i):
             raise AssertionError(f"square({i}) response differs: {response.hex()}")
-    out.append(f"the raw request and response frames are jetwire's for {len(checks['calls'])} values of i "
-               "(0, 1, 2**32, 2**64 - 1, ...)")
+    out.append(f"the raw request and response frames are jetwire's (sessions in memory) for "
+               f"{len(checks['calls'])} values of i from 0 to 2**64 - 1")
     return out
 
 
+VERIFY_VALUES = (0, 1, 9, 10, 255, 65535, 2**32 - 1, 2**32, 3037000499, 3037000500, 2**64 - 1)
+"""Answers of 1 to 39 digits: 3037000499 is the largest i whose square fits in 63 bits."""
+
+
 def _jetwire_frames(rpc_session: Any, service: Any) -> dict[str, Any]:
-    raise NotImplementedError("filled in once jetwire.rpc's sessions exist")
+    """A jetwire client session and server session talking in memory: the Tversion the client
+    writes, and for each value the request it writes and the response the server writes."""
+    from jetwire.rpc.service import spec_of
+
+    spec = spec_of(service)
+    client, server = rpc_session.ClientSession(spec), rpc_session.ServerSession(spec)
+    tversion = client.start()
+    server.receive_data(tversion)
+    client.receive_data(server.next_event().data)
+    if not isinstance(client.next_event(), rpc_session.Negotiated):
+        raise AssertionError("the in-memory handshake failed")
+    method = spec.by_name["square"]
+    calls = []
+    for i in VERIFY_VALUES:
+        tag, request = client.call(method, method.request(i))
+        server.receive_data(request)
+        call = server.next_event()
+        response = server.respond(call, answer(i))
+        client.receive_data(response)
+        reply = client.next_event()
+        if reply.value != answer(i):
+            raise AssertionError(f"square({i}) came back as {reply!r}")
+        calls.append((i, tag, bytes(request), bytes(response)))
+    return {"tversion": bytes(tversion), "calls": calls}
 
 
 # --------------------------------------------------------------------------------------------

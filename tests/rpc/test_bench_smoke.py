@@ -1,0 +1,90 @@
+"""``benchmarks/rpc.py`` keeps working: its jetwire server and client (in processes, as the
+benchmark runs them, and in this one) answer right, its raw client and server write the very
+frames jetwire writes (each talks to the other side's jetwire), and the memory run's holding
+and releasing of calls completes. Nothing here is timed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from benchmarks import rpc as bench
+
+VALUES = (0, 1, 7, 2**32 - 1, 2**32, 2**64 - 1)
+
+
+def _run(coro: object) -> None:
+    asyncio.run(asyncio.wait_for(coro, 60))  # type: ignore[arg-type]
+
+
+def test_the_benchmark_service_is_square_u64_to_str() -> None:
+    service = bench.benchmark_service()
+    assert service.NAME == "benchmark"
+    assert service.VERSION.startswith("rs.jetstream.proto/benchmark/1.0.0+")
+    assert bench.answer(12) == "144"
+
+
+@pytest.mark.parametrize("server_kind,client_kind", [
+    ("jetwire", "jetwire"), ("raw", "jetwire"), ("jetwire", "raw"), ("raw", "raw")])
+def test_each_client_gets_right_answers_from_each_server(server_kind: str, client_kind: str) -> None:
+    """The raw side talking to jetwire's proves on the wire what verify() checks in memory: the
+    raw frames (Tversion, requests, responses) are the ones jetwire writes and reads."""
+
+    async def main() -> None:
+        served = await bench.serve(server_kind, "tcp://127.0.0.1:0")
+        try:
+            client = await bench.connect(client_kind, served.url)
+            try:
+                answers = await asyncio.gather(*(client.square(i) for i in VALUES))
+                assert answers == [str(i * i) for i in VALUES]
+                assert await client.square(3) == "9"
+            finally:
+                await client.close()
+        finally:
+            await served.stop()
+
+    _run(main())
+
+
+def test_the_raw_frames_are_byte_for_byte_jetwires() -> None:
+    lines = bench._verify_bytes(bench.benchmark_service())
+    assert any("Tversion" in line for line in lines)
+    assert any(f"for {len(bench.VERIFY_VALUES)} values" in line for line in lines)
+
+
+def test_a_raw_frame_that_differs_from_jetwires_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check compares something: a raw side drifted from jetwire's bytes fails it."""
+    service = bench.benchmark_service()
+    monkeypatch.setattr(bench, "REQUEST", bench.struct.Struct(">IBHQ"))
+    with pytest.raises(AssertionError, match="request differs"):
+        bench._verify_bytes(service)
+    monkeypatch.undo()
+    monkeypatch.setattr(bench, "_raw_response", lambda tag, i: bytes(7))
+    with pytest.raises(AssertionError, match="response differs"):
+        bench._verify_bytes(service)
+    monkeypatch.undo()
+    monkeypatch.setattr(bench, "jetwire_version", lambda: (service.VERSION, 65536))
+    with pytest.raises(AssertionError, match="Tversion differs"):
+        bench._verify_bytes(service)
+
+
+def test_the_jetwire_server_and_client_processes_answer_right() -> None:
+    """As the benchmark runs them: the server in a process of its own, the client in another,
+    whose warm-up checks every answer (a wrong one fails the client process)."""
+    server = bench.ServerProcess("jetwire")
+    try:
+        result = bench.run_client("jetwire", server, (1, 4), 0.01, 16)
+    finally:
+        server.stop()
+    assert result["kind"] == "jetwire"
+    assert [w["inflight"] for w in result["windows"]] == [1, 4]
+    assert all(w["calls"] >= 1 for w in result["windows"])
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_the_memory_run_holds_and_releases_jetwire_calls(trace: bool) -> None:
+    """The server holds every call until told, the client checks every late answer."""
+    result = bench.measure_memory("jetwire", connections=3, calls_each=2, trace=trace)
+    assert result["connections"] == 3 and result["calls"] == 6
+    assert (result["bare_task"] is not None) == trace
