@@ -49,6 +49,7 @@ import argparse
 import asyncio
 import datetime
 import gc
+import importlib.util
 import io
 import itertools
 import json
@@ -68,7 +69,7 @@ from typing import Any, Protocol
 from .extras import subprocess_env
 from .report import RESULTS, ROOT, _git_revision, _version
 
-KINDS = ("raw", "grpc", "jetwire")
+KINDS = ("raw", "grpc", "jetwire", "raw-quic", "jetwire-quic")
 INFLIGHT = (1, 32)
 
 # The frames of square(i), as upstream's service macro numbers them: method 0, request type
@@ -128,20 +129,18 @@ class Gate:
 # raw: hand-written frames over asyncio.Protocol
 
 
-class RawServerProtocol(asyncio.Protocol):
-    """Answers Tversion (echoing tag, msize and version) and square requests, inline."""
+class RawServerCore:
+    """Answers Tversion (echoing tag, msize and version) and square requests, inline: bytes in,
+    bytes to write out. ``write`` sends the answers to held calls once the gate opens."""
 
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, write: Callable[[bytes], None], abort: Callable[[], None]) -> None:
         self.gate = gate
+        self.write = write
+        self.abort = abort
         self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
         self.held: list[tuple[int, int]] = []
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
         buffer = self.buffer
         buffer += data
         end = len(buffer)
@@ -150,7 +149,7 @@ class RawServerProtocol(asyncio.Protocol):
         while end - pos >= 7:
             size, kind, tag = HEADER.unpack_from(buffer, pos)
             if size < 7 or size > 1 << 20:
-                self._abort()
+                self.abort()
                 return
             if end - pos < size:
                 break
@@ -160,6 +159,7 @@ class RawServerProtocol(asyncio.Protocol):
                     out.append(_raw_response(tag, i))
                 else:
                     self.held.append((tag, i))
+                    self.gate.held += 1
                     if len(self.held) == 1:
                         self.gate.on_release.append(self._release)
             elif kind == T_VERSION:
@@ -167,24 +167,17 @@ class RawServerProtocol(asyncio.Protocol):
                 version = bytes(buffer[pos + 13:pos + 13 + length])
                 out.append(VERSION_HEAD.pack(size, R_VERSION, tag, msize, length) + version)
             else:
-                self._abort()
+                self.abort()
                 return
             pos += size
         del buffer[:pos]
-        if out and self.transport is not None:
-            self.transport.write(b"".join(out))
+        if out:
+            self.write(b"".join(out))
 
     def _release(self) -> None:
         held, self.held = self.held, []
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(_raw_response(tag, i) for tag, i in held))
-
-    def _abort(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-    def held_count(self) -> int:
-        return len(self.held)
+        self.gate.held -= len(held)
+        self.write(b"".join(_raw_response(tag, i) for tag, i in held))
 
 
 def _raw_response(tag: int, i: int) -> bytes:
@@ -192,30 +185,42 @@ def _raw_response(tag: int, i: int) -> bytes:
     return RESPONSE_HEAD.pack(9 + len(text), R_SQUARE, tag, len(text)) + text
 
 
-class RawClient(asyncio.Protocol):
-    """The least a multiplexing client does per call: a tag from a free list, a future in a
-    dict, one write; on the way back, frames cut from a buffer, the future found by tag."""
-
-    def __init__(self, tags: int = 256) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.buffer = bytearray()
-        self.pending: dict[int, asyncio.Future[Any]] = {}
-        self.free = list(range(tags, 0, -1))
+class RawServerProtocol(asyncio.Protocol):
+    def __init__(self, gate: Gate) -> None:
+        self.core = RawServerCore(gate, self._write, self._abort)
         self.transport: asyncio.Transport | None = None
-        self.closed = self.loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.data_received = self.core.feed  # type: ignore[method-assign]
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class RawClientCore:
+    """The least a multiplexing client does per call: a tag from a free list, a future in a
+    dict, one write; on the way back, frames cut from a buffer, the future found by tag."""
+
+    def __init__(self, write: Callable[[bytes], None], tags: int = 256) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.write = write
+        self.buffer = bytearray()
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.free = list(range(tags, 0, -1))
+
+    def lost(self) -> None:
         for future in self.pending.values():
             if not future.done():
                 future.set_exception(ConnectionError("connection lost"))
-        if not self.closed.done():
-            self.closed.set_result(None)
 
-    def data_received(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
         buffer = self.buffer
         buffer += data
         end = len(buffer)
@@ -245,18 +250,34 @@ class RawClient(asyncio.Protocol):
         encoded = version.encode()
         future = self.loop.create_future()
         self.pending[NOTAG] = future
-        assert self.transport is not None
-        self.transport.write(VERSION_HEAD.pack(13 + len(encoded), T_VERSION, NOTAG, msize, len(encoded)) + encoded)
+        self.write(VERSION_HEAD.pack(13 + len(encoded), T_VERSION, NOTAG, msize, len(encoded)) + encoded)
         await future
 
     async def square(self, i: int) -> str:
         tag = self.free.pop()
         future = self.loop.create_future()
         self.pending[tag] = future
-        assert self.transport is not None
-        self.transport.write(REQUEST.pack(15, T_SQUARE, tag, i))
+        self.write(REQUEST.pack(15, T_SQUARE, tag, i))
         result: str = await future
         return result
+
+
+class RawClient(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.core = RawClientCore(transport.write)
+        self.data_received = self.core.feed  # type: ignore[method-assign]
+        self.square = self.core.square
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.core.lost()
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     async def close(self) -> None:
         if self.transport is not None:
@@ -264,11 +285,95 @@ class RawClient(asyncio.Protocol):
         await self.closed
 
 
-def _split_tcp(url: str) -> tuple[str, int]:
-    if not url.startswith("tcp://"):
-        raise SystemExit(f"raw and grpc serve TCP only, not {url}")
-    host, _, port = url[len("tcp://"):].rpartition(":")
-    return host.strip("[]"), int(port)
+# The same over QUIC (aioquic): one bidirectional stream opened by the client, ALPN "jetstream"
+# (../shared/spec/rpc.md section 9.1). aioquic sends what a callback queued when its datagram
+# handling returns; calls made outside it are sent by one transmit per turn of the loop.
+
+ALPN = "jetstream"
+
+
+def _quic_protocols() -> tuple[type, type]:
+    from aioquic.asyncio import QuicConnectionProtocol
+    from aioquic.quic.events import ConnectionTerminated, StreamDataReceived
+
+    class RawQuicServer(QuicConnectionProtocol):  # type: ignore[misc]
+        gate: Gate
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.cores: dict[int, RawServerCore] = {}
+
+        def quic_event_received(self, event: Any) -> None:
+            if isinstance(event, StreamDataReceived):
+                core = self.cores.get(event.stream_id)
+                if core is None:
+                    stream_id = event.stream_id
+
+                    def write(data: bytes) -> None:
+                        self._quic.send_stream_data(stream_id, data)
+                        self.transmit()
+
+                    core = self.cores[stream_id] = RawServerCore(self.gate, write, self.close)
+                core.feed(event.data)
+
+    class RawQuicClient(QuicConnectionProtocol):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.stream_id = self._quic.get_next_available_stream_id()
+            self.core = RawClientCore(self._send)
+            self.square = self.core.square
+            self._flush_soon = False
+
+        def _send(self, data: bytes) -> None:
+            self._quic.send_stream_data(self.stream_id, data)
+            if not self._flush_soon:
+                self._flush_soon = True
+                self._loop.call_soon(self._flush)
+
+        def _flush(self) -> None:
+            self._flush_soon = False
+            self.transmit()
+
+        def quic_event_received(self, event: Any) -> None:
+            if isinstance(event, StreamDataReceived):
+                self.core.feed(event.data)
+            elif isinstance(event, ConnectionTerminated):
+                self.core.lost()
+
+    return RawQuicServer, RawQuicClient
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, and its key (PEM files)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return certfile, keyfile
+
+
+def _cert_files() -> tuple[Path, Path]:
+    """The certificate the parent made for this run (``JETWIRE_BENCH_CERT_DIR``)."""
+    directory = Path(os.environ["JETWIRE_BENCH_CERT_DIR"])
+    return directory / "cert.pem", directory / "key.pem"
 
 
 def jetwire_version() -> tuple[str, int]:
@@ -377,22 +482,57 @@ def available(kind: str) -> str | None:
     """None when ``kind`` can run here, else why not."""
     if kind == "grpc" and not grpc_available():
         return "grpcio is not installed (pip install -e '.[bench]'): the grpc rows are skipped"
-    if kind == "jetwire" and benchmark_service() is None:
+    if kind.startswith("jetwire") and benchmark_service() is None:
         return "jetwire.rpc is not in this tree: the jetwire rows are skipped"
+    if kind.endswith("-quic"):
+        try:
+            import aioquic  # noqa: F401
+        except ImportError:
+            return f"aioquic is not installed (pip install -e '.[quic]'): the {kind} rows are skipped"
+    if kind == "jetwire-quic" and importlib.util.find_spec("jetwire.rpc.quic") is None:
+        return "jetwire.rpc has no QUIC transport in this tree (jetwire/rpc/quic.py): the jetwire-quic rows are skipped"
     return None
+
+
+def baseline(kind: str) -> str:
+    """The raw implementation over the same transport."""
+    return "raw-quic" if kind.endswith("-quic") else "raw"
+
+
+def default_url(kind: str) -> str:
+    return "quic://127.0.0.1:0" if kind.endswith("-quic") else "tcp://127.0.0.1:0"
+
+
+def _split_url(url: str) -> tuple[str, int]:
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("tcp", "quic"):
+        raise SystemExit(f"the raw and grpc sides serve tcp:// and quic:// only, not {url}")
+    host, _, port = rest.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _jetwire_tls(server: bool) -> Any:
+    from jetwire import rpc
+
+    certfile, keyfile = _cert_files()
+    if server:
+        return rpc.TLS(certfile=str(certfile), keyfile=str(keyfile))
+    return rpc.TLS(cafile=str(certfile), server_name="localhost")
 
 
 async def connect(kind: str, url: str) -> Client:
     if kind == "raw":
-        host, port = _split_tcp(url)
+        host, port = _split_url(url)
         _, protocol = await asyncio.get_running_loop().create_connection(RawClient, host, port)
         version, msize = jetwire_version()
-        await protocol.handshake(version, msize)
+        await protocol.core.handshake(version, msize)
         return protocol
+    if kind == "raw-quic":
+        return await _RawQuicConnection.open(url)
     if kind == "grpc":
         import grpc
 
-        host, port = _split_tcp(url)
+        host, port = _split_url(url)
         # A channel of its own per connection: channels to one target otherwise share a subchannel
         # (one TCP connection), which would hide the cost of a connection in the memory figures.
         channel = grpc.aio.insecure_channel(f"{host}:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
@@ -400,40 +540,75 @@ async def connect(kind: str, url: str) -> Client:
         return _GrpcClient(channel)
     if kind == "jetwire":
         return _JetwireClient(await benchmark_service().connect(url))
+    if kind == "jetwire-quic":
+        return _JetwireClient(await benchmark_service().connect(url, tls=_jetwire_tls(server=False)))
     raise ValueError(kind)
+
+
+class _RawQuicConnection:
+    def __init__(self, context: Any, protocol: Any) -> None:
+        self.context = context
+        self.protocol = protocol
+        self.square = protocol.square
+
+    @classmethod
+    async def open(cls, url: str) -> _RawQuicConnection:
+        from aioquic.asyncio import connect as quic_connect
+        from aioquic.quic.configuration import QuicConfiguration
+
+        host, port = _split_url(url)
+        certfile, _ = _cert_files()
+        configuration = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], server_name="localhost")
+        configuration.load_verify_locations(str(certfile))
+        context = quic_connect(host, port, configuration=configuration, create_protocol=_quic_protocols()[1])
+        protocol = await context.__aenter__()
+        version, msize = jetwire_version()
+        await protocol.core.handshake(version, msize)
+        return cls(context, protocol)
+
+    async def close(self) -> None:
+        await self.context.__aexit__(None, None, None)
 
 
 class Served:
     """A running server of one kind: its URL, its gate, how to stop it."""
 
-    def __init__(self, url: str, gate: Gate, stop: Callable[[], Awaitable[None]],
-                 held: Callable[[], int]) -> None:
+    def __init__(self, url: str, gate: Gate, stop: Callable[[], Awaitable[None]]) -> None:
         self.url = url
         self.gate = gate
         self.stop = stop
-        self.held = held
 
 
-async def serve(kind: str, url: str) -> Served:
+async def serve(kind: str, url: str | None = None) -> Served:
     gate = Gate()
+    url = url or default_url(kind)
     if kind == "raw":
-        host, port = _split_tcp(url)
-        protocols: list[RawServerProtocol] = []
-
-        def factory() -> RawServerProtocol:
-            protocol = RawServerProtocol(gate)
-            protocols.append(protocol)
-            return protocol
-
-        server = await asyncio.get_running_loop().create_server(factory, host, port)
+        host, port = _split_url(url)
+        server = await asyncio.get_running_loop().create_server(lambda: RawServerProtocol(gate), host, port)
         bound = server.sockets[0].getsockname()
 
         async def stop_raw() -> None:
             server.close()
             await server.wait_closed()
 
-        return Served(f"tcp://{bound[0]}:{bound[1]}", gate, stop_raw,
-                      lambda: sum(p.held_count() for p in protocols))
+        return Served(f"tcp://{bound[0]}:{bound[1]}", gate, stop_raw)
+    if kind == "raw-quic":
+        from aioquic.asyncio import serve as quic_serve
+        from aioquic.quic.configuration import QuicConfiguration
+
+        host, port = _split_url(url)
+        certfile, keyfile = _cert_files()
+        configuration = QuicConfiguration(is_client=False, alpn_protocols=[ALPN])
+        configuration.load_cert_chain(str(certfile), str(keyfile))
+        server_protocol = _quic_protocols()[0]
+        server_protocol.gate = gate
+        quic_server = await quic_serve(host, port, configuration=configuration, create_protocol=server_protocol)
+        bound = quic_server._transport.get_extra_info("sockname")
+
+        async def stop_raw_quic() -> None:
+            quic_server.close()
+
+        return Served(f"quic://{bound[0]}:{bound[1]}", gate, stop_raw_quic)
     if kind == "grpc":
         import grpc
 
@@ -445,7 +620,7 @@ async def serve(kind: str, url: str) -> Served:
         handler = grpc.method_handlers_generic_handler("jetwire.bench.Benchmark", {
             "Square": grpc.unary_unary_rpc_method_handler(
                 square, request_deserializer=_u64_from_bytes, response_serializer=_utf8)})
-        host, port = _split_tcp(url)
+        host, port = _split_url(url)
         grpc_server = grpc.aio.server()
         grpc_server.add_generic_rpc_handlers((handler,))
         bound_port = grpc_server.add_insecure_port(f"{host}:{port}")
@@ -454,16 +629,17 @@ async def serve(kind: str, url: str) -> Served:
         async def stop_grpc() -> None:
             await grpc_server.stop(1.0)
 
-        return Served(f"tcp://{host}:{bound_port}", gate, stop_grpc, lambda: gate.held)
-    if kind == "jetwire":
+        return Served(f"tcp://{host}:{bound_port}", gate, stop_grpc)
+    if kind in ("jetwire", "jetwire-quic"):
         from jetwire import rpc
 
-        jw_server = await rpc.serve(jetwire_impl(gate), url)
+        tls = _jetwire_tls(server=True) if kind == "jetwire-quic" else None
+        jw_server = await rpc.serve(jetwire_impl(gate), url, tls=tls)
 
         async def stop_jetwire() -> None:
             await jw_server.close()
 
-        return Served(jw_server.urls[0], gate, stop_jetwire, lambda: gate.held)
+        return Served(jw_server.urls[0], gate, stop_jetwire)
     raise ValueError(kind)
 
 
@@ -518,12 +694,12 @@ async def server_main(kind: str, url: str) -> None:
         elif word == "mem":
             want = int(arg or 0)
             for _ in range(3000):
-                if served.held() >= want:
+                if served.gate.held >= want:
                     break
                 await asyncio.sleep(0.01)
             else:
-                raise SystemExit(f"only {served.held()} of {want} calls reached the server")
-            _say(dict(memory(), held=served.held()))
+                raise SystemExit(f"only {served.gate.held} of {want} calls reached the server")
+            _say(dict(memory(), held=served.gate.held))
         else:
             raise SystemExit(f"unknown command {line!r}")
     await served.stop()
@@ -898,7 +1074,7 @@ def render(rounds: list[dict[str, dict[str, Any]]], kinds: Sequence[str], skippe
              f"{load} at the end; jetwire at {_git_revision()}, grpcio {_version('grpcio')}.  ",
              f"`python -m benchmarks.rpc{' --quick' if args.quick else ''}`: {len(rounds)} rounds, each a fresh "
              f"client process per implementation ({args.seconds:g} s per window, after {args.warmup} warm-up calls), "
-             f"every server in a process of its own, TCP loopback; {elapsed:.0f} s in all.", ""]
+             f"every server in a process of its own, over loopback; {elapsed:.0f} s in all.", ""]
     lines += [f"- {line}" for line in skipped]
     if skipped:
         lines.append("")
@@ -934,24 +1110,29 @@ def render(rounds: list[dict[str, dict[str, Any]]], kinds: Sequence[str], skippe
                 continue
             rates = [rate(w) for w in ws]
             medians[(kind, n)] = _median(rates)
-            vs_raw = ratio(kind, "raw", n)
+            vs_raw = ratio(kind, baseline(kind), n)
             client_cpu = _median([w["client_cpu"] / w["calls"] * 1e6 for w in ws])
             server_cpu = _median([w["server_cpu"] / w["calls"] * 1e6 for w in ws])
             lines.append(f"| {kind} | {n} | **{_median(rates):,.0f}** | {min(rates):,.0f} | {max(rates):,.0f} "
                          f"| {vs_raw[0]:.2f} | {client_cpu:.1f} | {server_cpu:.1f} |" if vs_raw else
                          f"| {kind} | {n} | **{_median(rates):,.0f}** | {min(rates):,.0f} | {max(rates):,.0f} "
                          f"| — | {client_cpu:.1f} | {server_cpu:.1f} |")
-    lines += ["", "\"x raw\": the median over rounds of this row's calls/s divided by raw's in the same round. "
+    lines += ["", "\"x raw\": the median over rounds of this row's calls/s divided by the raw echo's over the same "
+              "transport in the same round. "
               "CPU µs/call: CPU time of the whole client or server process over the window (user + system, every "
               "thread) divided by the calls: which side is the bottleneck (about 1 call per CPU-µs of the busier "
               "side's time is the rate).", ""]
-    if "jetwire" in kinds:
-        lines += ["Targets (issue 12): jetwire at least 0.7x raw and at least 2x grpc.", "",
-                  "| in flight | jetwire / raw | target 0.7 | jetwire / grpc | target 2 |", "|---:|---:|---|---:|---|"]
-        for n in INFLIGHT:
-            to_raw, to_grpc = ratio("jetwire", "raw", n), ratio("jetwire", "grpc", n)
-            lines.append(f"| {n} | {_fmt_ratio(to_raw)} | {_verdict(to_raw, 0.7)} | {_fmt_ratio(to_grpc)} "
-                         f"| {_verdict(to_grpc, 2.0)} |")
+    pairs = [(jw, baseline(jw)) for jw in ("jetwire", "jetwire-quic") if jw in kinds]
+    if pairs:
+        lines += ["Targets (issue 12): jetwire at least 0.7x the raw echo over the same transport, and at least 2x "
+                  "grpc (which runs over TCP only).", "",
+                  "| jetwire over | in flight | jetwire / raw | target 0.7 | jetwire / grpc | target 2 |",
+                  "|---|---:|---:|---|---:|---|"]
+        for jw, raw in pairs:
+            for n in INFLIGHT:
+                to_raw, to_grpc = ratio(jw, raw, n), ratio(jw, "grpc", n)
+                lines.append(f"| {'QUIC' if jw.endswith('-quic') else 'TCP'} | {n} | {_fmt_ratio(to_raw)} "
+                             f"| {_verdict(to_raw, 0.7)} | {_fmt_ratio(to_grpc)} | {_verdict(to_grpc, 2.0)} |")
         lines += ["", "Ratios: median of the per-round ratios (min-max in brackets).", ""]
     if mem:
         lines += _memory_table(mem, args)
@@ -1002,11 +1183,12 @@ def _memory_table(mem: list[dict[str, Any]], args: argparse.Namespace) -> list[s
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rpc")
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 1 s windows, fewer connections (< 1 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 rounds of 0.5 s windows; memory by RSS only, over 50 connections (under a minute)")
     parser.add_argument("--rounds", type=int, help="rounds (default 7; quick 3)")
-    parser.add_argument("--seconds", type=float, help="seconds per timed window (default 3; quick 1)")
-    parser.add_argument("--warmup", type=int, help="warm-up calls per client (default 4000; quick 1000)")
-    parser.add_argument("--only", default="", help="implementations, comma-separated (default raw,grpc,jetwire)")
+    parser.add_argument("--seconds", type=float, help="seconds per timed window (default 2; quick 0.5)")
+    parser.add_argument("--warmup", type=int, help="warm-up calls per client (default 2000; quick 400)")
+    parser.add_argument("--only", default="", help="implementations, comma-separated (default: all of raw,grpc,jetwire,raw-quic,jetwire-quic)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     parser.add_argument("--profile", action="store_true", help="also profile the jetwire client and server")
     parser.add_argument("--no-save", action="store_true")
@@ -1014,7 +1196,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--memory-client", help=argparse.SUPPRESS)
-    parser.add_argument("--url", default="tcp://127.0.0.1:0", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--inflight", default="1,32", help=argparse.SUPPRESS)
     parser.add_argument("--connections", type=int, help=argparse.SUPPRESS)
@@ -1023,8 +1205,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     args.rounds = args.rounds or (3 if args.quick else 7)
-    args.seconds = args.seconds or (1.0 if args.quick else 3.0)
-    args.warmup = args.warmup or (1000 if args.quick else 4000)
+    args.seconds = args.seconds or (0.5 if args.quick else 2.0)
+    args.warmup = args.warmup or (400 if args.quick else 2000)
     if args.trace:
         tracemalloc.start()
     if args.serve:
@@ -1057,14 +1239,25 @@ def _child(work: Awaitable[Any], profile_out: str | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="jetwire-bench-rpc-") as tmp:
+        # Every process of the run (servers, clients) finds the QUIC certificate through the environment.
+        make_certificate(Path(tmp))
+        os.environ["JETWIRE_BENCH_CERT_DIR"] = tmp
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     wanted = [k for k in KINDS if not args.only or k in args.only.split(",")]
     kinds, skipped = [], []
     for kind in wanted:
         why = available(kind)
         if why:
-            print(why, flush=True)
-            skipped.append(why)
+            if why not in skipped:
+                print(why, flush=True)
+                skipped.append(why)
         else:
             kinds.append(kind)
     print("verifying (nothing is timed until this passes):", flush=True)
@@ -1088,8 +1281,8 @@ def run(args: argparse.Namespace) -> None:
             server.stop()
     mem: list[dict[str, Any]] = []
     if not args.no_memory:
-        connections, calls_each = (100, 10) if args.quick else (400, 10)
-        for trace in (False, True):
+        connections, calls_each = (50, 10) if args.quick else (400, 10)
+        for trace in (False,) if args.quick else (False, True):
             for kind in kinds:
                 print(f"memory: {kind}, {'tracemalloc' if trace else 'RSS'}", flush=True)
                 mem.append(measure_memory(kind, connections, calls_each, trace))
