@@ -396,38 +396,23 @@ def _jetwire_client_msize() -> int:
 # jetwire
 
 
-_SERVICE: Any = None
-
-
 def benchmark_service() -> Any:
     """The Benchmark service class (``square(i: u64) -> str``), or None without jetwire.rpc."""
-    global _SERVICE
-    if _SERVICE is None:
-        try:
-            from jetwire import rpc, u64
-        except ImportError:
-            return None
-        if not hasattr(rpc, "serve"):  # a namespace package: another checkout's unfinished rpc/
-            return None
+    try:
+        from jetwire import rpc
+    except ImportError:
+        return None
+    if not hasattr(rpc, "serve"):  # a namespace package: another checkout's unfinished rpc/
+        return None
+    from .rpc_service import Benchmark
 
-        @rpc.service(version="1.0.0")
-        class Benchmark(rpc.Service):  # type: ignore[misc,name-defined]
-            async def square(self, i: u64) -> str: ...
-
-        _SERVICE = Benchmark
-    return _SERVICE
+    return Benchmark
 
 
 def jetwire_impl(gate: Gate) -> Any:
-    service = benchmark_service()
+    from .rpc_service import Squares
 
-    class BenchmarkImpl(service):  # type: ignore[misc,valid-type]
-        async def square(self, i: int) -> str:
-            if not gate.open:
-                await gate.wait()
-            return str(i * i)
-
-    return BenchmarkImpl()
+    return Squares(gate)
 
 
 # --------------------------------------------------------------------------------------------
@@ -679,8 +664,10 @@ def _say(obj: object) -> None:
     sys.stdout.flush()
 
 
-async def server_main(kind: str, url: str) -> None:
+async def server_main(kind: str, url: str, profile_out: str | None) -> None:
     served = await serve(kind, url)
+    profiler = _toggled_profiler() if profile_out else None
+    snapshot = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
     _say({"url": served.url, "pid": os.getpid()})
     commands = await _stdin_lines()
     while line := (await commands.readline()).decode().strip():
@@ -699,10 +686,52 @@ async def server_main(kind: str, url: str) -> None:
                 await asyncio.sleep(0.01)
             else:
                 raise SystemExit(f"only {served.gate.held} of {want} calls reached the server")
-            _say(dict(memory(), held=served.gate.held))
+            figures: dict[str, Any] = dict(memory(), held=served.gate.held)
+            if snapshot is not None:
+                later = tracemalloc.take_snapshot()
+                figures["grew"] = _grew(later, snapshot)
+                snapshot = later
+            _say(figures)
         else:
             raise SystemExit(f"unknown command {line!r}")
     await served.stop()
+    if profiler is not None and profile_out:
+        profiler.disable()
+        profiler.dump_stats(profile_out)
+
+
+def _toggled_profiler() -> Any:
+    """A profiler of CPU time (the wait in epoll costs none), switched on and off by SIGUSR1: the
+    client sends it around its timed window, so set-up and warm-up are left out."""
+    import cProfile
+    import signal
+
+    profiler = cProfile.Profile(time.process_time)
+    running = False
+
+    def toggle() -> None:
+        nonlocal running
+        if running:
+            profiler.disable()
+        else:
+            profiler.enable()
+        running = not running
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, toggle)
+    return profiler
+
+
+def _grew(later: tracemalloc.Snapshot, earlier: tracemalloc.Snapshot, top: int = 8) -> list[tuple[str, int, int]]:
+    """Where traced memory grew between two snapshots: (file:line, bytes, blocks), largest first."""
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib*")]
+    stats = later.filter_traces(ignore).compare_to(earlier.filter_traces(ignore), "lineno")
+    out = []
+    for stat in stats[:top]:
+        frame = stat.traceback[0]
+        where = f"{frame.filename.replace(str(ROOT) + '/', '').replace(os.path.dirname(os.__file__) + '/', '')}" \
+                f":{frame.lineno}"
+        out.append((where, stat.size_diff, stat.count_diff))
+    return out
 
 
 class ServerProcess:
@@ -791,15 +820,38 @@ async def client_main(kind: str, url: str, server_pid: int, inflight: Sequence[i
                       warmup: int) -> dict[str, Any]:
     client = await connect(kind, url)
     await warm_up(client, warmup)
+    profile_out = os.environ.get("JETWIRE_BENCH_PROFILE")
     windows = []
     for n in inflight:
+        profiler = _start_profiles(server_pid) if profile_out else None
         cpu, server_cpu, start = time.process_time(), _cpu_seconds(server_pid), time.perf_counter()
         calls = await run_window(client, n, seconds, first=n << 40)
         wall = time.perf_counter() - start
+        if profiler is not None and profile_out:
+            _stop_profiles(profiler, server_pid, profile_out)
         windows.append({"inflight": n, "calls": calls, "wall": wall, "client_cpu": time.process_time() - cpu,
                         "server_cpu": _cpu_seconds(server_pid) - server_cpu})
     await client.close()
     return {"kind": kind, "windows": windows}
+
+
+def _start_profiles(server_pid: int) -> Any:
+    """This process's profiler (CPU time), and the server's, switched on by a signal."""
+    import cProfile
+    import signal
+
+    os.kill(server_pid, signal.SIGUSR1)
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    return profiler
+
+
+def _stop_profiles(profiler: Any, server_pid: int, out: str) -> None:
+    import signal
+
+    profiler.disable()
+    os.kill(server_pid, signal.SIGUSR1)
+    profiler.dump_stats(out)
 
 
 def run_client(kind: str, server: ServerProcess, inflight: Sequence[int], seconds: float, warmup: int,
@@ -921,6 +973,9 @@ def measure_memory(kind: str, connections: int, calls_each: int, trace: bool) ->
     out["client_per_connection"] = (first["idle"][key] - first["before"][key]) / connections
     out["client_per_call"] = (client_loaded[key] - first["idle"][key]) / total
     out["bare_task"] = bare_task
+    if trace:
+        out["server_grew_per_connection"] = [(where, size / connections) for where, size, _ in server_idle["grew"]]
+        out["server_grew_per_call"] = [(where, size / total) for where, size, _ in server_loaded["grew"]]
     return out
 
 
@@ -1175,7 +1230,15 @@ def _memory_table(mem: list[dict[str, Any]], args: argparse.Namespace) -> list[s
         lines.append(f"| {m['kind']} | {'traced' if m['trace'] else 'RSS'} | {m['server_per_connection']:,.0f} "
                      f"| {m['server_per_call']:,.0f} | {m['client_per_connection']:,.0f} "
                      f"| {m['client_per_call']:,.0f} | {_bytes(m['bare_task'])} |")
-    return lines + [""]
+    lines.append("")
+    for m in mem:
+        if m["trace"] and m["kind"].startswith("jetwire"):
+            for what, key in (("idle connection", "server_grew_per_connection"),
+                              ("call in flight", "server_grew_per_call")):
+                sites = ", ".join(f"`{where}` {size:,.0f}" for where, size in m[key] if size >= 16)
+                lines.append(f"- {m['kind']} server, bytes per {what} by allocating line (tracemalloc): {sites}")
+            lines.append("")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -1210,32 +1273,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.trace:
         tracemalloc.start()
     if args.serve:
-        _child(server_main(args.serve, args.url), args.profile_out)
+        asyncio.run(server_main(args.serve, args.url, args.profile_out))
         return
     if args.client:
-        result = _child(client_main(args.client, args.url, args.server_pid,
-                                    [int(n) for n in args.inflight.split(",")], args.seconds, args.warmup),
-                        os.environ.get("JETWIRE_BENCH_PROFILE"))
+        result = asyncio.run(client_main(args.client, args.url, args.server_pid,
+                                         [int(n) for n in args.inflight.split(",")], args.seconds, args.warmup))
         print(json.dumps(result))
         return
     if args.memory_client:
         asyncio.run(memory_client_main(args.memory_client, args.url, args.connections, args.calls))
         return
     run(args)
-
-
-def _child(work: Awaitable[Any], profile_out: str | None) -> Any:
-    if not profile_out:
-        return asyncio.run(work)  # type: ignore[arg-type]
-    import cProfile
-
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        return asyncio.run(work)  # type: ignore[arg-type]
-    finally:
-        profiler.disable()
-        profiler.dump_stats(profile_out)
 
 
 def run(args: argparse.Namespace) -> None:
