@@ -26,7 +26,7 @@ def test_the_benchmark_service_is_square_u64_to_str() -> None:
 
 
 @pytest.mark.parametrize("server_kind,client_kind", [
-    ("jetwire", "jetwire"), ("raw", "jetwire"), ("jetwire", "raw"), ("raw", "raw")])
+    ("jetwire", "jetwire"), ("raw", "jetwire"), ("raw-tasks", "jetwire"), ("jetwire", "raw"), ("raw", "raw")])
 def test_each_client_gets_right_answers_from_each_server(server_kind: str, client_kind: str) -> None:
     """The raw side talking to jetwire's proves on the wire what verify() checks in memory: the
     raw frames (Tversion, requests, responses) are the ones jetwire writes and reads."""
