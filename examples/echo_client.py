@@ -15,7 +15,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable
 
-from echohttp import EchoHttp
+from echohttp import EchoHttp, host_port
 
 import jetwire
 from jetwire import rpc
@@ -38,8 +38,7 @@ async def check(label: str, call: Awaitable[object], expected: object) -> bool:
 
 
 async def run(address: str, timeout: float) -> int:
-    async with await EchoHttp.connect(f"tcp://{address}") as connected:
-        client = connected.with_timeout(timeout)
+    async with await EchoHttp.connect(f"tcp://{address}", timeout=timeout, connect_timeout=timeout) as client:
         print(f"connected to {address} as {EchoHttp.VERSION}")
         results = [
             await check("ping('hello')", client.ping("hello"), "hello"),
@@ -63,12 +62,13 @@ async def run(address: str, timeout: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connect", default="127.0.0.1:4000", metavar="HOST:PORT")
+    parser.add_argument("--connect", default="127.0.0.1:4000", metavar="HOST:PORT", type=host_port)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer")
     args = parser.parse_args(argv)
     try:
         return asyncio.run(run(args.connect, args.timeout))
-    except (OSError, rpc.RpcError) as exc:  # refused, reset, a refused version, a timeout
+    # refused, reset, a refused version, no answer (asyncio's TimeoutError is no OSError on 3.10)
+    except (OSError, asyncio.TimeoutError, rpc.RpcError) as exc:
         print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 

@@ -15,7 +15,7 @@ import asyncio
 import signal
 import sys
 
-from echohttp import I32_MAX, I32_MIN, EchoHttp
+from echohttp import I32_MAX, I32_MIN, EchoHttp, host_port
 
 import jetwire
 from jetwire import rpc
@@ -48,7 +48,7 @@ async def serve(listen: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", default="127.0.0.1:4000", metavar="HOST:PORT")
+    parser.add_argument("--listen", default="127.0.0.1:4000", metavar="HOST:PORT", type=host_port)
     args = parser.parse_args(argv)
     try:
         asyncio.run(serve(args.listen))

@@ -10,6 +10,8 @@ semver and digest here need not match theirs.
 
 from __future__ import annotations
 
+import argparse
+
 from jetwire import rpc
 from jetwire.markers import i32
 
@@ -25,3 +27,13 @@ class EchoHttp(rpc.Service):
     async def add(self, a: i32, b: i32) -> i32:
         """Answers with ``a + b``."""
         raise NotImplementedError
+
+
+def host_port(text: str) -> str:
+    """``--listen``/``--connect``'s HOST:PORT (``[::1]:4000`` for IPv6), refused by argparse
+    with the reason when it is not one."""
+    try:
+        rpc.parse_url(f"tcp://{text}")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT ({exc})") from None
+    return text

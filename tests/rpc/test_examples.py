@@ -233,15 +233,21 @@ def test_the_server_answers_the_bytes_of_a_typescript_client():
 # ---------------------------------------------------------------------------------------------
 # The client, against a server that answers as upstream's TypeScript one does
 
-async def ts_style_server(accept: bool, seen: list[bytes]) -> asyncio.Server:
+async def ts_style_server(mode: str, seen: list[bytes]) -> asyncio.Server:
     """Answers the first frame as upstream's TS ``acceptVersion`` does, then each call as its
-    ``serverLoop`` with EchoHttp's handler would."""
+    ``serverLoop`` with EchoHttp's handler would (``mode`` "accept"); or refuses the version
+    ("refuse"); or answers the handshake and then nothing ("mute after handshake"); or nothing
+    at all ("mute")."""
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         first = Tframe.decode(await read_frame(reader))
         seen.append(first.encode())
         assert isinstance(first.msg, Tversion)
+        if mode == "mute":
+            await reader.read()  # until the client gives up and closes
+            writer.close()
+            return
         name_known = first.msg.version.rsplit("/", 1)[0] == "rs.jetstream.proto/echohttp"
-        version = first.msg.version if accept and name_known else "unknown"
+        version = first.msg.version if mode != "refuse" and name_known else "unknown"
         writer.write(Rframe(NOTAG, Rversion(min(65536, first.msg.msize), version)).encode())
         while version != "unknown":
             try:
@@ -250,34 +256,56 @@ async def ts_style_server(accept: bool, seen: list[bytes]) -> asyncio.Server:
                 break
             msg = frame.msg
             answer = Rping(value=msg.message) if isinstance(msg, Tping) else Radd(value=msg.a + msg.b)
-            writer.write(Rframe(frame.tag, answer).encode())
+            if mode == "accept":
+                writer.write(Rframe(frame.tag, answer).encode())
         writer.close()
 
     return await asyncio.start_server(serve, "127.0.0.1", 0)
 
 
-@pytest.mark.parametrize("accept", [True, False], ids=["accepted", "refused"])
-def test_the_client_against_a_typescript_style_server(accept):
-    """r[jetstream.rpc.version.client-tag] r[jetstream.rpc.version.client-reject]:
-    the client's first frame is a Tversion with tag 0xFFFF naming echohttp; against a TS-style
-    server (Rversion tag 0xFFFF, msize 65536) every check passes; when it answers "unknown",
-    the client exits 1."""
+@pytest.mark.parametrize(("mode", "code", "failure"), [
+    ("accept", 0, ""),
+    ("refuse", 1, "FAILED: VersionError"),
+    ("mute after handshake", 1, "FAILED: CallTimeout"),
+    ("mute", 1, "FAILED: TimeoutError"),
+])
+def test_the_client_against_a_typescript_style_server(mode, code, failure):
+    """r[jetstream.rpc.version.client-tag] r[jetstream.rpc.version.client-reject]: the client's
+    first frame is a Tversion with tag 0xFFFF naming echohttp; against a TS-style server
+    (Rversion tag 0xFFFF, msize 65536) every check passes; when it answers "unknown", or never
+    answers (``--timeout`` bounds the handshake and each call), the client exits 1 saying why."""
     async def body() -> None:
         seen: list[bytes] = []
-        server = await ts_style_server(accept, seen)
+        server = await ts_style_server(mode, seen)
         async with server:
             port = server.sockets[0].getsockname()[1]
-            code, lines, err = await run_client(f"127.0.0.1:{port}")
+            got, lines, err = await run_client(f"127.0.0.1:{port}", "--timeout", "0.5")
         (first,) = seen
         frame = Tframe.decode(first)
         assert frame.tag == NOTAG
         assert frame.msg.version == EchoHttp.VERSION
-        if accept:
-            assert code == 0, (lines, err)
+        assert got == code, (lines, err)
+        if code == 0:
             assert lines[1:] == EXPECTED_CLIENT_OUTPUT
         else:
-            assert code == 1
-            assert lines == []
-            assert "VersionError" in err
+            assert err.startswith(failure)
+            handshaken = mode == "mute after handshake"
+            assert [line.split(" as ")[0] for line in lines] == ([f"connected to 127.0.0.1:{port}"] if handshaken else [])
+
+    run(body)
+
+
+@pytest.mark.parametrize("script", ["echo_server.py --listen", "echo_client.py --connect"])
+@pytest.mark.parametrize("address", ["nonsense", "127.0.0.1", "127.0.0.1:http"])
+def test_an_address_that_is_not_host_port_is_refused(script, address):
+    async def body() -> None:
+        name, option = script.split()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(EXAMPLES / name), option, address,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environment())
+        out, err = await process.communicate()
+        assert process.returncode == 2  # argparse's usage error
+        assert out == b""
+        assert f"{option}: {address!r} is not HOST:PORT".encode() in err
 
     run(body)
