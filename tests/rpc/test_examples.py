@@ -11,6 +11,7 @@ server's answers are checked byte for byte without node.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 
@@ -55,6 +56,27 @@ def test_the_client_gets_every_answer_from_the_server():
         assert lines[0].startswith(f"connected to {address} as rs.jetstream.proto/echohttp/15.0.0+")
         assert lines[1:] == EXPECTED_CLIENT_OUTPUT
         assert server_code == 0, server_err
+
+    run(body)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_server_stops_cleanly_on_a_signal(signum):
+    """Ctrl-C or SIGTERM: the server closes its listener and exits 0, with nothing on stderr
+    (no traceback), after serving a client that is still connected when the signal arrives."""
+    async def body() -> None:
+        server, address = await start_server()
+        host, port = address.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(Tframe(NOTAG, Tversion(65536, TS_VERSION)).encode())
+        await read_frame(reader)
+        server.send_signal(signum)
+        assert await reader.read() == b""  # the idle connection is closed, not left hanging
+        writer.close()
+        out, err = await server.communicate()
+        assert server.returncode == 0
+        assert err == b""
+        assert out == b""  # the "listening" line was read by start_server
 
     run(body)
 
