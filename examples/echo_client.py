@@ -2,9 +2,9 @@
 
     python examples/echo_client.py --connect 127.0.0.1:4000
 
-One line per call (``add(2, 3) = 5``), then ``ok: N calls answered as expected``; exits 0 only
-then, and 1 when an answer is wrong, a call fails, or the server cannot be reached or refuses
-the service. The server may be ``echo_server.py`` or upstream's TypeScript ``EchoHttp`` server
+One line per check (``add(2, 3) = 5``), then ``ok: N checks answered as expected``; exits 0
+only then, and 1 when an answer is wrong, a call fails, or the server cannot be reached or
+refuses the service. The server may be ``echo_server.py`` or upstream's TypeScript ``EchoHttp`` server
 over a TCP stream.
 """
 
@@ -63,7 +63,8 @@ async def run(address: str, timeout: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connect", default="127.0.0.1:4000", metavar="HOST:PORT", type=host_port)
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for the handshake and for each answer")
     args = parser.parse_args(argv)
     try:
         return asyncio.run(run(args.connect, args.timeout))

@@ -28,7 +28,8 @@ class Echo(EchoHttp):
     async def add(self, a: int, b: int) -> int:
         total = a + b
         if not I32_MIN <= total <= I32_MAX:
-            # Upstream's Rust `a + b` panics (debug) or wraps (release); an error frame says why.
+            # Upstream's TS server wraps, its Rust one panics (debug) or wraps (release): the
+            # caller gets an error frame that says why instead.
             raise jetwire.Error(f"{a} + {b} does not fit in an i32", code="echohttp::overflow")
         return total
 
