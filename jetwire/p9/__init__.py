@@ -79,6 +79,7 @@ from .session import (
     Event,
     Failed,
     Flushed,
+    ExhaustedError,
     LocalProtocolError,
     Orphan,
     ProtocolError,
@@ -92,7 +93,7 @@ from .session import (
 
 __all__ = [
     "constants", "Client", "File", "RemotePath", "Stat", "connect", "parse_address", "parse_dirents",
-    "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "LocalProtocolError",
+    "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "LocalProtocolError", "ExhaustedError",
     "RemoteProtocolError", "error_from_errno",
     "error_to_rmessage", "Version",
     "Tframe", "Rframe", "Tmessage", "Rmessage",
