@@ -77,9 +77,9 @@ from .messages import (
 )
 from .session import (
     Event,
+    ExhaustedError,
     Failed,
     Flushed,
-    ExhaustedError,
     LocalProtocolError,
     Orphan,
     ProtocolError,
@@ -93,7 +93,8 @@ from .session import (
 
 __all__ = [
     "constants", "Client", "File", "RemotePath", "Stat", "connect", "parse_address", "parse_dirents",
-    "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "LocalProtocolError", "ExhaustedError",
+    "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "LocalProtocolError",
+    "ExhaustedError",
     "RemoteProtocolError", "error_from_errno",
     "error_to_rmessage", "Version",
     "Tframe", "Rframe", "Tmessage", "Rmessage",

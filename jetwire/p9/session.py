@@ -58,7 +58,8 @@ from .messages import (
 
 __all__ = [
     "Session", "Reply", "Failed", "Flushed", "Orphan", "Stray", "Event",
-    "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "MsizeError", "ExhaustedError", "FidRoles", "FID_ROLES",
+    "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "MsizeError", "ExhaustedError", "FidRoles",
+    "FID_ROLES",
     "error_from_errno", "error_to_rmessage",
 ]
 
