@@ -565,7 +565,7 @@ async def connect(kind: str, url: str) -> Client:
         channel = grpc.aio.insecure_channel(f"{host}:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
         await channel.channel_ready()
         return _GrpcClient(channel)
-    if kind == "jetwire":
+    if kind in ("jetwire", BASELINE_KIND):
         return _JetwireClient(await benchmark_service().connect(url))
     if kind == "jetwire-quic":
         return _JetwireClient(await benchmark_service().connect(url, tls=_jetwire_tls(server=False)))
@@ -658,7 +658,7 @@ async def serve(kind: str, url: str | None = None) -> Served:
             await grpc_server.stop(1.0)
 
         return Served(f"tcp://{host}:{bound_port}", gate, stop_grpc)
-    if kind in ("jetwire", "jetwire-quic"):
+    if kind in ("jetwire", "jetwire-quic", BASELINE_KIND):
         from jetwire import rpc
 
         tls = _jetwire_tls(server=True) if kind == "jetwire-quic" else None
@@ -777,6 +777,23 @@ def _grew(later: tracemalloc.Snapshot, earlier: tracemalloc.Snapshot, top: int =
     return out
 
 
+BASELINE_KIND = "jetwire-baseline"
+"""jetwire from another copy of the tree (``--baseline-tree DIR``, a directory holding a
+``jetwire`` package): the same service, measured in the same rounds, to weigh a change."""
+
+
+def _placement(kind: str) -> tuple[Path, dict[str, str]]:
+    """Where a child process of ``kind`` runs, and with what environment. For the baseline:
+    in the baseline tree (``python -m`` puts the working directory first on ``sys.path``, so its
+    ``jetwire`` is imported), with this tree after it for ``benchmarks``."""
+    env = subprocess_env()
+    if kind != BASELINE_KIND:
+        return ROOT, env
+    tree = os.environ["JETWIRE_BENCH_BASELINE_TREE"]
+    env["PYTHONPATH"] = os.pathsep.join([tree, str(ROOT)])
+    return Path(tree), env
+
+
 class ServerProcess:
     """``python -m benchmarks.rpc --serve KIND`` as a child process."""
 
@@ -786,8 +803,8 @@ class ServerProcess:
             argv.append("--trace")
         if profile_out is not None:
             argv += ["--profile-out", str(profile_out)]
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=subprocess_env(), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        cwd, env = _placement(kind)
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         hello = self._read()
         self.url: str = hello["url"]
         self.pid: int = hello["pid"]
@@ -902,7 +919,8 @@ def run_client(kind: str, server: ServerProcess, inflight: Sequence[int], second
     argv = [sys.executable, "-m", "benchmarks.rpc", "--client", kind, "--url", server.url, "--server-pid",
             str(server.pid), "--inflight", ",".join(map(str, inflight)), "--seconds", str(seconds),
             "--warmup", str(warmup)]
-    done = subprocess.run(argv, cwd=ROOT, env=env or subprocess_env(), capture_output=True, text=True)
+    cwd, default_env = _placement(kind)
+    done = subprocess.run(argv, cwd=cwd, env=env or default_env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the {kind} client failed ({done.returncode}):\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -1026,21 +1044,16 @@ def measure_memory(kind: str, connections: int, calls_each: int, trace: bool) ->
 # Checks before timing: the raw frames are jetwire's frames
 
 
-def verify(kinds: Sequence[str]) -> list[str]:
+def verify(kinds: Sequence[str], warmup: int) -> list[str]:
     """The raw client's and server's bytes against a jetwire client's and server's (in-memory
-    sessions), and one call of every kind over a real connection."""
+    sessions). Over the wire, every client of the rounds checks each of its warm-up answers
+    before it times anything, and a wrong one stops the run."""
     lines = []
     service = benchmark_service()
     if service is not None:
         lines += _verify_bytes(service)
-    for kind in kinds:
-        server = ServerProcess(kind)
-        try:
-            result = run_client(kind, server, (1, 4), 0.05, 64)
-        finally:
-            server.stop()
-        calls = sum(w["calls"] for w in result["windows"])
-        lines.append(f"{kind}: 64 warm-up calls answered right, then {calls} timed calls, over {server.url}")
+    lines.append(f"{', '.join(kinds)}: each client process checked its {warmup // 8 * 8} warm-up answers "
+                 "before its timed windows")
     return lines
 
 
@@ -1200,6 +1213,14 @@ def render(rounds: list[dict[str, dict[str, Any]]], kinds: Sequence[str], skippe
             return None
         return _median(values), min(values), max(values)
 
+    def cpu_ratio(kind: str, base: str, n: int, side: str) -> tuple[float, float, float] | None:
+        values = []
+        for r in rounds:
+            a, b = window(r, kind, n), window(r, base, n)
+            if a and b:
+                values.append((a[side] / a["calls"]) / (b[side] / b["calls"]))
+        return (_median(values), min(values), max(values)) if values else None
+
     medians: dict[tuple[str, int], float] = {}
     for n in INFLIGHT:
         for kind in kinds:
@@ -1232,6 +1253,15 @@ def render(rounds: list[dict[str, dict[str, Any]]], kinds: Sequence[str], skippe
                 lines.append(f"| {'QUIC' if jw.endswith('-quic') else 'TCP'} | {n} | {_fmt_ratio(to_raw)} "
                              f"| {_verdict(to_raw, 0.7)} | {_fmt_ratio(to_grpc)} | {_verdict(to_grpc, 2.0)} |")
         lines += ["", "Ratios: median of the per-round ratios (min-max in brackets).", ""]
+    if BASELINE_KIND in kinds:
+        lines += [f"jetwire against jetwire from `{args.baseline_tree}` (the baseline rows), same rounds:", "",
+                  "| in flight | jetwire / baseline calls/s | client CPU/call / baseline | server CPU/call / baseline |",
+                  "|---:|---:|---:|---:|"]
+        for n in INFLIGHT:
+            lines.append(f"| {n} | {_fmt_ratio(ratio('jetwire', BASELINE_KIND, n))} "
+                         f"| {_fmt_ratio(cpu_ratio('jetwire', BASELINE_KIND, n, 'client_cpu'))} "
+                         f"| {_fmt_ratio(cpu_ratio('jetwire', BASELINE_KIND, n, 'server_cpu'))} |")
+        lines.append("")
     if mem:
         lines += _memory_table(mem, args)
     if profile:
@@ -1298,6 +1328,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     parser.add_argument("--profile", action="store_true", help="also profile the jetwire client and server")
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--baseline-tree", help="also run jetwire from this tree (a directory holding jetwire/), "
+                        "in the same rounds, and give the ratios")
     # the child processes
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
@@ -1342,6 +1374,9 @@ def run(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     wanted = [k for k in KINDS if not args.only or k in args.only.split(",")]
+    if args.baseline_tree:
+        os.environ["JETWIRE_BENCH_BASELINE_TREE"] = str(Path(args.baseline_tree).resolve())
+        wanted.append(BASELINE_KIND)
     kinds, skipped = [], []
     for kind in wanted:
         why = available(kind)
@@ -1352,7 +1387,7 @@ def _run(args: argparse.Namespace) -> None:
         else:
             kinds.append(kind)
     print("verifying (nothing is timed until this passes):", flush=True)
-    checks = verify(kinds)
+    checks = verify(kinds, args.warmup)
     for line in checks:
         print(f"  {line}", flush=True)
     servers = {kind: ServerProcess(kind) for kind in kinds}
@@ -1372,7 +1407,7 @@ def _run(args: argparse.Namespace) -> None:
             server.stop()
     mem: list[dict[str, Any]] = []
     if not args.no_memory:
-        connections, calls_each = (50, 10) if args.quick else (400, 10)
+        connections, calls_each = (200, 10) if args.quick else (400, 10)
         for trace in (False,) if args.quick else (False, True):
             for kind in kinds:
                 print(f"memory: {kind}, {'tracemalloc' if trace else 'RSS'}", flush=True)
