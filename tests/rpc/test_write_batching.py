@@ -1,0 +1,157 @@
+"""What one turn of the event loop writes leaves in one write: a server's answers and a client's
+calls (r[jetstream.rpc.mux.pipelining]: whole frames, never interleaved), and nothing written
+is lost when the stream closes right after. Driven through a transport that records writes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from services import Echo, EchoServer
+
+from jetwire.rpc import aio
+from jetwire.rpc.protocol import ConnectionClosed, Rversion
+from jetwire.rpc.service import spec_of
+from jetwire.rpc.session import ClientSession
+
+SPEC = spec_of(Echo)
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(main(), 20))  # type: ignore[arg-type]
+
+
+class RecordingTransport(asyncio.Transport):
+    """Keeps every write; a write after close is recorded apart (it would be lost)."""
+
+    def __init__(self, protocol: asyncio.Protocol) -> None:
+        super().__init__()
+        self.protocol = protocol
+        self.writes: list[bytes] = []
+        self.after_close: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        (self.after_close if self.closed else self.writes).append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def ping(tag: int, text: str) -> bytes:
+    return bytes(SPEC.Tframe(tag, SPEC.by_name["ping"].request(text)).encode())
+
+
+def pong(tag: int, text: str) -> bytes:
+    return bytes(SPEC.Rframe(tag, SPEC.by_name["ping"].response(text)).encode())
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def served_channel() -> tuple[aio.ServerChannel, RecordingTransport]:
+    server = aio.Server(EchoServer(), SPEC, max_frame_size=1 << 20, max_calls=64, call_timeout=None, debug=False,
+                        require_version=False)
+    channel = aio.ServerChannel(server, "tcp")
+    transport = RecordingTransport(channel)
+    channel.connection_made(transport)
+    return channel, transport
+
+
+def test_a_server_writes_the_answers_of_one_read_at_once() -> None:
+    async def main() -> None:
+        channel, transport = served_channel()
+        channel.data_received(b"".join(ping(tag, f"m{tag}") for tag in range(1, 6)))
+        await settle()
+        assert transport.writes == [b"".join(pong(tag, f"m{tag}") for tag in range(1, 6))]
+
+    run(main)
+
+
+def test_a_server_closing_after_its_last_answer_sends_it_first() -> None:
+    """The client sends its calls and finishes (EOF): the answers of that turn are written
+    before the stream closes (r[jetstream.rpc.transport.quic-shutdown])."""
+
+    async def main() -> None:
+        channel, transport = served_channel()
+        channel.data_received(ping(1, "a") + ping(2, "b"))
+        channel.eof_received()
+        await settle()
+        assert transport.closed
+        assert b"".join(transport.writes) == pong(1, "a") + pong(2, "b")
+        assert transport.after_close == []
+
+    run(main)
+
+
+async def client_channel() -> tuple[Any, aio.ClientChannel, RecordingTransport]:
+    """A client channel whose handshake is done: its Tversion answered in kind."""
+    channel = aio.ClientChannel(ClientSession(SPEC), "tcp://test")
+    transport = RecordingTransport(channel)
+    channel.connection_made(transport)
+    asked = SPEC.Tframe.decode(transport.writes.pop()).msg
+    channel.data_received(bytes(SPEC.Rframe(0xFFFF, Rversion(asked.msize, asked.version)).encode()))
+    await channel.ready
+    return SPEC.client_class(channel, None), channel, transport
+
+
+def test_a_client_writes_the_calls_of_one_turn_at_once() -> None:
+    async def main() -> None:
+        client, channel, transport = await client_channel()
+        calls = [asyncio.ensure_future(client.ping(f"m{n}")) for n in range(5)]
+        await settle()
+        assert transport.writes == [b"".join(ping(tag, f"m{tag - 1}") for tag in range(1, 6))]
+        channel.data_received(b"".join(pong(tag, f"m{tag - 1}") for tag in range(1, 6)))
+        assert await asyncio.gather(*calls) == [f"m{n}" for n in range(5)]
+
+    run(main)
+
+
+def test_a_client_writes_at_once_past_64_kib_unsent() -> None:
+    """Batching must not hide the transport's backpressure: past asyncio's high-water mark the
+    calls are written (and pause_writing can stop the next ones) within the same turn."""
+
+    async def main() -> None:
+        client, _, transport = await client_channel()
+        big = "x" * 30_000
+        calls = [asyncio.ensure_future(client.ping(big)) for _ in range(5)]
+        await asyncio.sleep(0)  # every call has run up to its await; the end-of-turn flush has not
+        assert [len(w) for w in transport.writes] == [3 * len(ping(1, big))]
+        await settle()
+        assert sum(len(w) for w in transport.writes) == 5 * len(ping(1, big))
+        for call in calls:
+            call.cancel()
+
+    run(main)
+
+
+def test_a_client_closing_sends_the_calls_it_made_first() -> None:
+    async def main() -> None:
+        client, channel, transport = await client_channel()
+        call = asyncio.ensure_future(client.ping("last"))
+        await asyncio.sleep(0)
+        await channel.close()
+        assert transport.writes == [ping(1, "last")]
+        assert transport.after_close == []
+        with pytest.raises(ConnectionClosed):
+            await call
+
+    run(main)
