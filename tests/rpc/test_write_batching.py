@@ -67,9 +67,9 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def served_channel() -> tuple[aio.ServerChannel, RecordingTransport]:
-    server = aio.Server(EchoServer(), SPEC, max_frame_size=1 << 20, max_calls=64, call_timeout=None, debug=False,
-                        require_version=False)
+def served_channel(max_calls: int = 64) -> tuple[aio.ServerChannel, RecordingTransport]:
+    server = aio.Server(EchoServer(), SPEC, max_frame_size=1 << 20, max_calls=max_calls, call_timeout=None,
+                        debug=False, require_version=False)
     channel = aio.ServerChannel(server, "tcp")
     transport = RecordingTransport(channel)
     channel.connection_made(transport)
@@ -98,6 +98,44 @@ def test_a_server_closing_after_its_last_answer_sends_it_first() -> None:
         assert transport.closed
         assert b"".join(transport.writes) == pong(1, "a") + pong(2, "b")
         assert transport.after_close == []
+
+    run(main)
+
+
+def test_a_server_reading_freely_does_not_look_for_calls_after_each_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One read of five calls asks the session for events six times (five calls, then none);
+    their answers ask nothing more while the stream is read freely."""
+
+    async def main() -> None:
+        channel, transport = served_channel()
+        asked = 0
+        next_event = channel.session.next_event
+
+        def counted() -> Any:
+            nonlocal asked
+            asked += 1
+            return next_event()
+
+        monkeypatch.setattr(channel.session, "next_event", counted)
+        channel.data_received(b"".join(ping(tag, "m") for tag in range(1, 6)))
+        await settle()
+        assert b"".join(transport.writes) == b"".join(pong(tag, "m") for tag in range(1, 6))
+        assert asked == 6
+
+    run(main)
+
+
+def test_a_server_at_its_limit_of_calls_goes_on_as_answers_leave() -> None:
+    """max_calls=2 and five calls in one read: two run, reading stops, and each answer lets
+    the next call in until all five are answered."""
+
+    async def main() -> None:
+        channel, transport = served_channel(max_calls=2)
+        channel.data_received(b"".join(ping(tag, f"m{tag}") for tag in range(1, 6)))
+        assert channel.session.in_flight == 2
+        await settle()
+        assert b"".join(transport.writes) == b"".join(pong(tag, f"m{tag}") for tag in range(1, 6))
+        assert channel.session.in_flight == 0
 
     run(main)
 
