@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import gc
 import importlib.util
@@ -723,12 +724,12 @@ async def server_main(kind: str, url: str, profile_out: str | None) -> None:
             _say({"ok": True})
         elif word == "mem":
             want = int(arg or 0)
-            for _ in range(3000):
+            # Up to a minute: grpc.aio takes its time starting thousands of calls, and under load
+            # left a few dozen of 2,000 never arriving; the figures then count those that did.
+            for _ in range(6000):
                 if served.gate.held >= want:
                     break
                 await asyncio.sleep(0.01)
-            else:
-                raise SystemExit(f"only {served.gate.held} of {want} calls reached the server")
             figures: dict[str, Any] = dict(memory(), held=served.gate.held)
             if snapshot is not None:
                 later = tracemalloc.take_snapshot()
@@ -952,15 +953,19 @@ async def memory_client_main(kind: str, url: str, connections: int, calls_each: 
     loaded = memory()
     _say({"loaded": loaded})
     await commands.readline()  # "finish": the server has released them
-    results = await asyncio.gather(*tasks)
-    if results != [answer(k) for k in range(calls_each) for _ in clients]:
+    done, never = await asyncio.wait(tasks, timeout=60)
+    expected = [answer(k) for k in range(calls_each) for _ in clients]
+    if any(task.result() != want for task, want in zip(tasks, expected) if task in done):
         raise AssertionError("wrong answers after the release")
+    for task in never:
+        task.cancel()
     for client in clients:
-        await client.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), 10)
     # After the run the allocator has freed memory to reuse, which RSS does not see: only the
     # traced figure means anything here.
     bare_task = await _bare_task_bytes(len(tasks)) if tracemalloc.is_tracing() else None
-    _say({"done": True, "bare_task": bare_task})
+    _say({"done": True, "bare_task": bare_task, "unanswered": len(never)})
 
 
 async def _bare_task_bytes(count: int) -> float:
@@ -1018,7 +1023,8 @@ def measure_memory(kind: str, connections: int, calls_each: int, trace: bool) ->
         client_loaded = read()["loaded"]
         server.command("release")
         tell("finish")
-        bare_task = read()["bare_task"]
+        finished = read()
+        bare_task = finished["bare_task"]
     finally:
         client.stdin.close()
         client.wait(timeout=60)
@@ -1027,10 +1033,11 @@ def measure_memory(kind: str, connections: int, calls_each: int, trace: bool) ->
     # server_before was taken before any connection: it is the baseline for idle connections
     # only once the warm-up connection has come and gone, so the client's own warm-up is
     # counted in neither figure.
-    out: dict[str, Any] = {"kind": kind, "trace": trace, "connections": connections, "calls": total}
+    out: dict[str, Any] = {"kind": kind, "trace": trace, "connections": connections, "calls": total,
+                           "reached": server_loaded["held"], "unanswered": finished["unanswered"]}
     key = "traced" if trace else "rss"
     out["server_per_connection"] = (server_idle[key] - server_before[key]) / connections
-    out["server_per_call"] = (server_loaded[key] - server_idle[key]) / total
+    out["server_per_call"] = (server_loaded[key] - server_idle[key]) / max(server_loaded["held"], 1)
     out["client_per_connection"] = (first["idle"][key] - first["before"][key]) / connections
     out["client_per_call"] = (client_loaded[key] - first["idle"][key]) / total
     out["bare_task"] = bare_task
@@ -1305,6 +1312,12 @@ def _memory_table(mem: list[dict[str, Any]], args: argparse.Namespace) -> list[s
                      f"| {m['client_per_call']:,.0f} | {_bytes(m['bare_task'])} |")
     lines.append("")
     for m in mem:
+        if m["reached"] < m["calls"] or m["unanswered"]:
+            lines.append(f"- {m['kind']} ({'traced' if m['trace'] else 'RSS'}): {m['reached']:,} of the {m['calls']:,} "
+                         f"calls reached the server within a minute (its figure per call counts those), "
+                         f"{m['unanswered']:,} were unanswered a minute after the release")
+    lines.append("")
+    for m in mem:
         if m["trace"] and m["kind"].startswith("jetwire"):
             for what, key in (("idle connection", "server_grew_per_connection"),
                               ("call in flight", "server_grew_per_call")):
@@ -1320,7 +1333,7 @@ def _memory_table(mem: list[dict[str, Any]], args: argparse.Namespace) -> list[s
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rpc")
     parser.add_argument("--quick", action="store_true",
-                        help="3 rounds of 0.5 s windows; memory by RSS only, over 50 connections (under a minute)")
+                        help="3 rounds of 0.5 s windows; memory by RSS only (under a minute)")
     parser.add_argument("--rounds", type=int, help="rounds (default 7; quick 3)")
     parser.add_argument("--seconds", type=float, help="seconds per timed window (default 2; quick 0.5)")
     parser.add_argument("--warmup", type=int, help="warm-up calls per client (default 2000; quick 400)")
@@ -1413,7 +1426,7 @@ def _run(args: argparse.Namespace, kinds: list[str], skipped: list[str]) -> None
             server.stop()
     mem: list[dict[str, Any]] = []
     if not args.no_memory:
-        connections, calls_each = (200, 10) if args.quick else (400, 10)
+        connections, calls_each = 200, 10
         for trace in (False,) if args.quick else (False, True):
             for kind in kinds:
                 print(f"memory: {kind}, {'tracemalloc' if trace else 'RSS'}", flush=True)

@@ -87,4 +87,5 @@ def test_the_memory_run_holds_and_releases_jetwire_calls(trace: bool) -> None:
     """The server holds every call until told, the client checks every late answer."""
     result = bench.measure_memory("jetwire", connections=3, calls_each=2, trace=trace)
     assert result["connections"] == 3 and result["calls"] == 6
+    assert result["reached"] == 6 and result["unanswered"] == 0
     assert (result["bare_task"] is not None) == trace
