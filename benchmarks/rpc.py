@@ -953,12 +953,15 @@ async def memory_client_main(kind: str, url: str, connections: int, calls_each: 
     loaded = memory()
     _say({"loaded": loaded})
     await commands.readline()  # "finish": the server has released them
-    done, never = await asyncio.wait(tasks, timeout=60)
+    done, pending = await asyncio.wait(tasks, timeout=60)
     expected = [answer(k) for k in range(calls_each) for _ in clients]
-    if any(task.result() != want for task, want in zip(tasks, expected) if task in done):
+    # grpc.aio under tracemalloc cancelled a few of its calls: counted as unanswered, not answers
+    failed = {task for task in done if task.cancelled() or task.exception() is not None}
+    if any(task.result() != want for task, want in zip(tasks, expected) if task in done and task not in failed):
         raise AssertionError("wrong answers after the release")
-    for task in never:
+    for task in pending:
         task.cancel()
+    never = pending | failed
     for client in clients:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), 10)
@@ -1315,7 +1318,7 @@ def _memory_table(mem: list[dict[str, Any]], args: argparse.Namespace) -> list[s
         if m["reached"] < m["calls"] or m["unanswered"]:
             lines.append(f"- {m['kind']} ({'traced' if m['trace'] else 'RSS'}): {m['reached']:,} of the {m['calls']:,} "
                          f"calls reached the server within a minute (its figure per call counts those), "
-                         f"{m['unanswered']:,} were unanswered a minute after the release")
+                         f"{m['unanswered']:,} failed or were unanswered a minute after the release")
     lines.append("")
     for m in mem:
         if m["trace"] and m["kind"].startswith("jetwire"):
