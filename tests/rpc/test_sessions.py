@@ -1,0 +1,222 @@
+"""The sans-I/O sessions against the RPC spec, rule by rule: ``ClientSession`` and
+``ServerSession`` driven with bytes only (no sockets), the bytes worked out from
+../shared/spec/rpc.md (§1, §5, §11, §12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from services import Echo, Toolbox
+
+import jetwire
+from jetwire import rpc
+from jetwire.rpc.session import (
+    MAX_TAGS,
+    Broken,
+    Call,
+    ClientSession,
+    Failed,
+    Negotiated,
+    Reply,
+    Send,
+    ServerSession,
+    Stray,
+    Violation,
+)
+
+ECHO = rpc.spec_of(Echo)
+PING = ECHO.by_name["ping"]
+FAIL = ECHO.by_name["fail"]
+TOOLBOX = rpc.spec_of(Toolbox)
+
+SPEC_VERSION = "rs.jetstream.proto/echo/1.0.0+abcdef12"
+"""The version string of the spec's worked example (§12): 38 bytes."""
+VERSION_HEX = SPEC_VERSION.encode().hex()
+
+
+def h(text: str) -> bytes:
+    """Bytes from hex written as the spec writes it, spaces anywhere."""
+    return bytes.fromhex(text)
+
+
+def frame(type_: int, tag: int, body: bytes = b"") -> bytes:
+    return (7 + len(body)).to_bytes(4, "little") + bytes([type_]) + tag.to_bytes(2, "little") + body
+
+
+def wire_str(text: str | bytes) -> bytes:
+    raw = text.encode() if isinstance(text, str) else text
+    return len(raw).to_bytes(2, "little") + raw
+
+
+def drain(session: ClientSession | ServerSession) -> list[Any]:
+    events = []
+    while (event := session.next_event()) is not None:
+        events.append(event)
+    return events
+
+
+def feed(session: ClientSession | ServerSession, data: bytes) -> list[Any]:
+    session.receive_data(data)
+    return drain(session)
+
+
+def rversion(tag: int = 0xFFFF, msize: int = 65536, version: str = SPEC_VERSION) -> bytes:
+    return frame(101, tag, msize.to_bytes(4, "little") + wire_str(version))
+
+
+def tversion(tag: int = 0xFFFF, msize: int = 65536, version: str = SPEC_VERSION) -> bytes:
+    return frame(100, tag, msize.to_bytes(4, "little") + wire_str(version))
+
+
+def ready_client(spec: rpc.ServiceSpec = ECHO, *, msize: int = 65536, **options: Any) -> ClientSession:
+    """A client whose handshake the server accepted."""
+    client = ClientSession(spec, version=options.pop("version", SPEC_VERSION if spec is ECHO else None),
+                           **options)
+    client.start()
+    version = client.version
+    assert feed(client, rversion(msize=msize, version=version)) == [Negotiated(msize, version)]
+    return client
+
+
+# --- §1 frames ---------------------------------------------------------------------------------
+
+def test_frames_are_size_type_tag_body() -> None:
+    """r[jetstream.rpc.frame.header] r[jetstream.rpc.example.bytes]: the §12 request and answers,
+    byte for byte, both ways through the sessions."""
+    client = ready_client()
+    tag, data = client.call(PING, PING.request("hi"))
+    assert (tag, data) == (1, h("0b000000 66 0100 0200 6869"))
+    server = ServerSession(ECHO)
+    [call] = feed(server, data)
+    assert call == Call(1, PING, PING.request("hi"))
+    answer = server.respond(call, "hi")
+    assert answer == h("0b000000 67 0100 0200 6869")
+    assert feed(client, answer) == [Reply(1, "hi")]
+
+    tag, data = client.call(PING, PING.request("héllo"))
+    assert data == h("0f000000 66 0100 0600 68c3a96c6c6f")  # tag 1 again: it was freed
+    [call] = feed(server, data)
+    assert feed(client, server.respond(call, "héllo")) == [Reply(1, "héllo")]
+
+    client.call(PING, PING.request("busy"))  # holds tag 1
+    tag, data = client.call(FAIL, FAIL.request())
+    assert (tag, data) == (2, h("07000000 68 0200"))
+    [call] = feed(server, data)
+    assert server.respond(call, None) == h("07000000 69 0200")
+    [call] = feed(server, data)
+    rust_error = jetwire.Error("boom", code="E1", backtrace=rpc_empty_backtrace())
+    error_frame = server.fail(call, rust_error)
+    assert error_frame == h("18000000 05 0200 0400 626f6f6d 01 0200 4531 00 00 0000 0000")
+    assert feed(client, error_frame) == [Failed(2, rust_error)]
+
+
+def rpc_empty_backtrace() -> jetwire.Backtrace:
+    """What a Rust server without span capture sends: no intern table at all (§4.1)."""
+    return jetwire.Backtrace(intern_table=(), frames=())
+
+
+def test_a_ts_handlers_error_frame_decodes() -> None:
+    """r[jetstream.rpc.error.frame] r[jetstream.rpc.error.client-surface]: the §12 TS error frame
+    fails just its call, with every part of the error."""
+    client = ready_client()
+    client.call(PING, PING.request("a"))
+    client.call(FAIL, FAIL.request())
+    events = feed(client, h("1d000000 05 0200 0b00 4572726f723a20626f6f6d 00 00 00 0100 0000 0000"))
+    assert events == [Failed(2, jetwire.Error("Error: boom"))]
+    assert events[0].error.backtrace == jetwire.Backtrace(("",), ())
+    assert feed(client, h("0a000000 67 0100 0100 61")) == [Reply(1, "a")]
+    assert client.broken is None and client.in_flight == 0
+
+
+def test_the_handshake_bytes_of_the_spec() -> None:
+    """r[jetstream.rpc.example.bytes] r[jetstream.rpc.version.client-tag]: a client announcing
+    msize 65536 sends the 51 bytes of the TS-style Tversion; the server answers as the TS server."""
+    client = ClientSession(ECHO, max_frame_size=65536, version=SPEC_VERSION)
+    expected = h("33000000 64 ffff 00000100 2600") + SPEC_VERSION.encode()
+    assert client.start() == expected and len(expected) == 51
+    server = ServerSession(ECHO)
+    assert feed(server, expected) == [Send(h("33000000 65 ffff 00000100 2600") + SPEC_VERSION.encode())]
+
+
+STREAM = (tversion() + frame(102, 1, wire_str("a")) + frame(104, 2) + frame(102, 3, wire_str("ccc")))
+"""The §12 pipelined session, after its handshake."""
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = [0, *sorted(c for c in cuts if 0 < c < len(data)), len(data)]
+    return [data[a:b] for a, b in zip(points, points[1:])]
+
+
+@pytest.mark.parametrize("chunks", [
+    pytest.param([STREAM], id="coalesced"),
+    pytest.param([STREAM[i:i + 1] for i in range(len(STREAM))], id="one-byte-at-a-time"),
+    pytest.param(split_at(STREAM, [2, 5, 7, 50, 52, 61, 62, 63, 70]), id="split-inside-headers"),
+    pytest.param(split_at(STREAM, [51, 61, 68]), id="frame-by-frame"),
+])
+def test_the_server_reads_any_split_of_the_same_bytes_the_same(chunks: list[bytes]) -> None:
+    """r[jetstream.rpc.frame.read] r[jetstream.rpc.mux.pipelining]: split frames, coalesced
+    frames and a stream fed one byte at a time give the same events."""
+    server = ServerSession(ECHO)
+    events = []
+    for chunk in chunks:
+        events += feed(server, chunk)
+    assert events == [
+        Send(rversion(msize=65536)),
+        Call(1, PING, PING.request("a")), Call(2, FAIL, FAIL.request()), Call(3, PING, PING.request("ccc")),
+    ]
+    assert server.buffered == 0 and server.in_flight == 3
+
+
+ANSWERS = rversion() + frame(103, 1, wire_str("a")) + frame(103, 3, wire_str("ccc")) + \
+    h("18000000 05 0200 0400 626f6f6d 01 0200 4531 00 00 0000 0000")
+
+
+@pytest.mark.parametrize("step", [len(ANSWERS), 1, 2, 3, 5, 8, 13])
+def test_the_client_reads_any_split_of_the_same_bytes_the_same(step: int) -> None:
+    """r[jetstream.rpc.frame.read] r[jetstream.rpc.mux.out-of-order]: answers in another order
+    than the calls, matched by tag only, however the bytes arrive."""
+    client = ClientSession(ECHO, version=SPEC_VERSION)
+    client.start()
+    events: list[Any] = []
+    handshake, answers = ANSWERS[:51], ANSWERS[51:]
+    for i in range(0, len(handshake), step):
+        events += feed(client, handshake[i:i + step])
+    assert events == [Negotiated(65536, SPEC_VERSION)]
+    assert [client.call(PING, PING.request("a"))[0], client.call(FAIL, FAIL.request())[0],
+            client.call(PING, PING.request("ccc"))[0]] == [1, 2, 3]
+    events = []
+    for i in range(0, len(answers), step):
+        events += feed(client, answers[i:i + step])
+    assert events == [
+        Reply(1, "a"), Reply(3, "ccc"),
+        Failed(2, jetwire.Error("boom", code="E1", backtrace=rpc_empty_backtrace())),
+    ]
+    assert client.in_flight == 0
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 6])
+def test_a_size_below_7_is_rejected(size: int) -> None:
+    """r[jetstream.rpc.frame.min-size] r[jetstream.rpc.reject.truncated]"""
+    server = ServerSession(ECHO)
+    [violation] = feed(server, size.to_bytes(4, "little") + h("66 0100"))
+    assert isinstance(violation, Violation) and "size" in str(violation.error)
+    client = ready_client()
+    client.call(PING, PING.request("x"))
+    failed, broken = feed(client, size.to_bytes(4, "little") + h("67 0100"))
+    assert isinstance(failed, Failed) and failed.tag == 1 and isinstance(broken, Broken)
+    assert isinstance(broken.error, rpc.RemoteProtocolError)
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(frame(102, 1, wire_str("hi") + b"\x00"), id="one-byte-after-the-string"),
+    pytest.param(frame(104, 1, b"\x00\x00"), id="bytes-in-an-empty-body"),
+])
+def test_trailing_bytes_in_a_request_close_the_stream(data: bytes) -> None:
+    """r[jetstream.rpc.frame.exact-body] r[jetstream.rpc.reject.trailing-bytes]: the call is not
+    dispatched, nothing is answered, and the next frames are not read."""
+    server = ServerSession(ECHO)
+    [violation] = feed(server, data + frame(102, 2, wire_str("after")))
+    assert isinstance(violation, Violation)
+    assert "left over" in str(violation.error) or "trailing" in str(violation.error)
+    assert server.in_flight == 0 and drain(server) == []
