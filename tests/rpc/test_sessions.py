@@ -220,3 +220,202 @@ def test_trailing_bytes_in_a_request_close_the_stream(data: bytes) -> None:
     assert isinstance(violation, Violation)
     assert "left over" in str(violation.error) or "trailing" in str(violation.error)
     assert server.in_flight == 0 and drain(server) == []
+
+
+def test_trailing_bytes_in_an_answer_break_the_client() -> None:
+    """r[jetstream.rpc.frame.exact-body] r[jetstream.rpc.reject.trailing-bytes]
+    r[jetstream.rpc.reject.close-stream]"""
+    client = ready_client()
+    client.call(PING, PING.request("hi"))
+    failed, broken = feed(client, frame(103, 1, wire_str("hi") + b"!"))
+    assert failed == Failed(1, broken.error) and isinstance(broken.error, rpc.RemoteProtocolError)
+
+
+# --- §2 numbering --------------------------------------------------------------------------------
+
+RLERROR = frame(7, 1, (2).to_bytes(4, "little"))  # Rlerror{ecode: ENOENT}
+RERROR_9P = frame(107, 1, wire_str("gone"))  # Rerror{ename: "gone"}
+
+
+def test_jetwire_never_emits_the_legacy_9p_errors() -> None:
+    """r[jetstream.rpc.numbering.legacy-errors]: a server's failures, of any kind, are type 5."""
+    assert 7 not in ECHO.type_numbers.values() and 107 not in ECHO.type_numbers.values()
+    server = ServerSession(ECHO, debug=True)
+    for tag, error in enumerate([jetwire.Error("x"), KeyError("k"), OSError(2, "ENOENT"), RuntimeError()]):
+        [call] = feed(server, frame(104, tag))
+        assert server.fail(call, error)[4] == 5
+    [call] = feed(server, frame(102, 9, wire_str("x")))
+    assert server.respond(call, 12345)[4] == 5  # a value that has no encoding
+
+
+@pytest.mark.parametrize("legacy", [RLERROR, RERROR_9P], ids=["Rlerror-7", "Rerror-107"])
+def test_a_legacy_9p_error_is_an_unknown_type_to_a_client(legacy: bytes) -> None:
+    """r[jetstream.rpc.numbering.legacy-errors] r[jetstream.rpc.reject.unknown-type]: jetwire
+    clients do not take up the MAY of §2.1: no JetStream server sends 7 or 107 as an error, so
+    either is a frame the service does not know, which breaks the stream and fails every call."""
+    client = ready_client()
+    client.call(PING, PING.request("a"))
+    client.call(FAIL, FAIL.request())
+    events = feed(client, legacy)
+    assert [type(e) for e in events] == [Failed, Failed, Broken]
+    assert {e.tag for e in events[:2]} == {1, 2}
+    assert isinstance(events[2].error, rpc.RemoteProtocolError) and "type" in str(events[2].error)
+
+
+def test_type_107_is_a_method_answer_where_the_service_has_a_third_method() -> None:
+    """r[jetstream.rpc.numbering.legacy-errors] r[jetstream.rpc.reject.wrong-response-type]: for
+    Toolbox, 107 is sleep's answer; an ``Rerror`` to an ``add`` call fails that call only."""
+    add = TOOLBOX.by_name["add"]
+    client = ready_client(TOOLBOX)
+    client.call(add, add.request(1, 2))
+    client.call(add, add.request(3, 4))
+    [failed] = feed(client, RERROR_9P)
+    assert failed.tag == 1 and isinstance(failed.error, rpc.RemoteProtocolError)
+    assert "Rsleep" in str(failed.error)
+    assert feed(client, frame(103, 2, (7).to_bytes(4, "little"))) == [Reply(2, 7)]
+    assert client.broken is None
+
+
+# --- §5 the version handshake ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("client_msize", "own", "agreed"), [
+    (0xFFFFFFFF, 4 * 1024 * 1024, 4 * 1024 * 1024),  # a Rust client: our limit
+    (65536, 4 * 1024 * 1024, 65536),  # a TS client: its own
+    (65536, 1000, 1000),
+])
+def test_the_server_agrees_the_smaller_msize(client_msize: int, own: int, agreed: int) -> None:
+    """r[jetstream.rpc.version.handshake]: Rversion{min(client msize, own limit), the client's
+    version string}."""
+    server = ServerSession(ECHO, max_frame_size=own)
+    assert feed(server, tversion(tag=1, msize=client_msize)) == [Send(rversion(tag=1, msize=agreed))]
+    assert server.peer_msize == agreed and server.version == SPEC_VERSION
+
+
+def test_any_semver_of_the_same_service_is_accepted_and_echoed() -> None:
+    """r[jetstream.rpc.version.handshake]: the name decides; the client's string comes back."""
+    server = ServerSession(ECHO)
+    other = "rs.jetstream.proto/echo/9.9.9-rc.1"
+    assert feed(server, tversion(msize=100, version=other)) == [Send(rversion(msize=100, version=other))]
+
+
+@pytest.mark.parametrize("tag", [0, 1, 0x1234, 0xFFFE, 0xFFFF])
+def test_the_rversion_echoes_the_tversions_tag(tag: int) -> None:
+    """r[jetstream.rpc.version.reply-tag]"""
+    server = ServerSession(ECHO)
+    [send] = feed(server, tversion(tag=tag))
+    assert send.data[5:7] == tag.to_bytes(2, "little") and send.data == rversion(tag=tag)
+
+
+@pytest.mark.parametrize("version", [
+    "rs.jetstream.proto/other/1.0.0",  # another service
+    "rs.jetstream.proto/echo/1.0",  # not SemVer
+    "rs.jetstream.proto/echo/1.0.0/x",  # four pieces
+    "9P2000.L",
+    "",
+])
+def test_an_unknown_version_is_refused_then_the_stream_closes(version: str) -> None:
+    """r[jetstream.rpc.version.reject-unknown]: Rversion{0, "unknown"} (§12's rejection bytes),
+    then nothing more is read."""
+    server = ServerSession(ECHO)
+    events = feed(server, tversion(tag=1, version=version) + frame(102, 2, wire_str("a")))
+    assert events[0] == Send(h("14000000 65 0100 00000000 0700 756e6b6e6f776e"))
+    assert [type(e) for e in events] == [Send, Violation]
+    assert feed(server, frame(102, 3, wire_str("b"))) == [] and server.in_flight == 0
+
+
+@pytest.mark.parametrize("first", [
+    frame(102, 1, wire_str("a")),
+    frame(104, 0xFFFF),
+    rversion(),  # a client that sends an Rversion: not even a type the server reads
+])
+def test_a_router_style_server_wants_a_tversion_first(first: bytes) -> None:
+    """r[jetstream.rpc.version.first-frame]: the first frame is not dispatched, nothing is sent,
+    and the stream is closed: a Tversion after it is not answered."""
+    server = ServerSession(ECHO, require_version=True)
+    events = feed(server, first + tversion())
+    assert [type(e) for e in events] == [Violation]
+    assert server.in_flight == 0 and drain(server) == [] and server.version is None
+
+
+def test_a_router_style_server_serves_after_its_tversion() -> None:
+    """r[jetstream.rpc.version.first-frame] r[jetstream.rpc.version.handshake]"""
+    server = ServerSession(ECHO, require_version=True)
+    events = feed(server, tversion() + frame(102, 1, wire_str("a")))
+    assert events == [Send(rversion()), Call(1, PING, PING.request("a"))]
+
+
+def test_a_later_tversion_is_answered_and_resets_nothing() -> None:
+    """r[jetstream.rpc.version.renegotiate]: calls in flight are still answered, the new msize
+    applies, and a later refused version leaves the agreed one standing."""
+    server = ServerSession(ECHO)
+    events = feed(server, tversion(tag=0xFFFF, msize=1000) + frame(102, 1, wire_str("a")))
+    call = events[1]
+    assert feed(server, tversion(tag=7, msize=50)) == [Send(rversion(tag=7, msize=50))]
+    assert server.peer_msize == 50 and server.in_flight == 1
+    assert server.respond(call, "a") == frame(103, 1, wire_str("a"))
+    refused = feed(server, tversion(tag=8, version="rs.jetstream.proto/other/1.0.0"))
+    assert refused == [Send(frame(101, 8, h("00000000") + wire_str("unknown")))]
+    assert feed(server, frame(104, 2)) == [Call(2, FAIL, FAIL.request())]
+    assert server.version == SPEC_VERSION and server.peer_msize == 50 and server.closed is None
+
+
+@pytest.mark.parametrize("tag", [0, 1, 0xFFFF])
+def test_the_client_sends_its_tversion_with_notag_and_takes_any_reply_tag(tag: int) -> None:
+    """r[jetstream.rpc.version.client-tag]"""
+    client = ClientSession(ECHO, max_frame_size=1 << 20, version=SPEC_VERSION)
+    assert client.start() == tversion(tag=0xFFFF, msize=1 << 20)
+    assert feed(client, rversion(tag=tag, msize=5000)) == [Negotiated(5000, SPEC_VERSION)]
+    assert client.peer_msize == 5000
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(rversion(tag=0xFFFF, msize=0, version="unknown"), id="unknown"),
+    pytest.param(rversion(version="rs.jetstream.proto/other/1.0.0"), id="another-service"),
+    pytest.param(rversion(version="9P2000.L"), id="not-jetstream"),
+    pytest.param(frame(5, 0xFFFF, h("0400 6e6f7065 00 00 00 0100 0000 0000")), id="type-5"),
+])
+def test_a_refused_handshake_breaks_the_client(answer: bytes) -> None:
+    """r[jetstream.rpc.version.client-reject]: no call may be sent afterwards."""
+    client = ClientSession(ECHO, version=SPEC_VERSION)
+    client.start()
+    [broken] = feed(client, answer)
+    assert isinstance(broken, Broken) and isinstance(broken.error, rpc.VersionError)
+    with pytest.raises(rpc.ConnectionClosed):
+        client.call(PING, PING.request("a"))
+    assert feed(client, rversion()) == [] and not client.negotiated
+
+
+def test_no_call_before_the_handshake_is_answered() -> None:
+    """r[jetstream.rpc.version.client-wait]"""
+    client = ClientSession(ECHO, version=SPEC_VERSION)
+    with pytest.raises(rpc.LocalProtocolError, match="version handshake"):
+        client.call(PING, PING.request("a"))
+    client.start()
+    with pytest.raises(rpc.LocalProtocolError, match="version handshake"):
+        client.call(PING, PING.request("a"))
+    assert client.in_flight == 0
+    feed(client, rversion())
+    assert client.call(PING, PING.request("a"))[0] == 1  # the refused calls took no tag
+    with pytest.raises(rpc.LocalProtocolError, match="already"):
+        client.start()
+
+
+def test_a_call_before_the_rversion_breaks_the_client() -> None:
+    """r[jetstream.rpc.version.client-wait]: an answer before the Rversion is out of turn."""
+    client = ClientSession(ECHO, version=SPEC_VERSION)
+    client.start()
+    [broken] = feed(client, frame(103, 1, wire_str("a")))
+    assert isinstance(broken, Broken) and "before" in str(broken.error)
+
+
+def test_a_byte_stream_server_serves_calls_without_a_tversion() -> None:
+    """r[jetstream.rpc.transport.stream-no-handshake]: and answers one that comes later."""
+    server = ServerSession(ECHO)
+    [call] = feed(server, frame(102, 1, wire_str("hi")))
+    assert server.respond(call, "hi") == h("0b000000 67 0100 0200 6869")
+    assert server.peer_msize is None  # no msize was announced: none is enforced
+    [call] = feed(server, frame(102, 2, wire_str("x" * 60000)))
+    assert len(server.respond(call, "x" * 60000)) == 60009
+    assert feed(server, tversion(tag=3, msize=100)) == [Send(rversion(tag=3, msize=100))]
+    [call] = feed(server, frame(102, 4, wire_str("hi")))
+    assert server.respond(call, "hi") == h("0b000000 67 0400 0200 6869")
