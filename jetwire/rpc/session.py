@@ -337,6 +337,9 @@ class ServerSession:
         self.closed: RemoteProtocolError | None = None
         self._reader = FrameReader(spec.Tframe, max_frame_size)
         self._seen_frame = False
+        self._unanswered: dict[int, Call] = {}
+        """The calls handed out and not yet answered, by id: a second answer would be a frame with
+        a tag the client may already have given to another call (r[jetstream.rpc.mux.one-response])."""
         self._events: list[_Event] = []
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
@@ -370,7 +373,15 @@ class ServerSession:
             return self._violation(
                 f"the first frame must be a Tversion, not a {type(msg).__name__} (tag {frame.tag})")
         self.in_flight += 1
-        return Call(frame.tag, self.spec.by_request[msg.__class__], msg)
+        call = Call(frame.tag, self.spec.by_request[msg.__class__], msg)
+        self._unanswered[id(call)] = call
+        return call
+
+    def _answering(self, call: Call) -> None:
+        if self._unanswered.pop(id(call), None) is None:
+            raise LocalProtocolError(f"the {call.method.name} call (tag {call.tag}) was already answered, "
+                                     "or is not this session's")
+        self.in_flight -= 1
 
     def _violation(self, reason: str) -> _Event:
         self.closed = RemoteProtocolError(reason)
@@ -394,7 +405,7 @@ class ServerSession:
         cannot be encoded, or an answer over the client's msize, becomes an error frame instead
         (the client gets an answer either way, and the reason when ``debug``)."""
         method = call.method
-        self.in_flight -= 1
+        self._answering(call)
         try:
             response = method.response() if method.returns_none else method.response(value)
             data = self.spec.Rframe(call.tag, response).encode()
@@ -411,7 +422,7 @@ class ServerSession:
         """The error frame (type 5) answering ``call`` (r[jetstream.rpc.error.frame]): a
         ``jetwire.Error`` as it is, any other exception as a generic error that says what
         happened only when ``debug`` is set."""
-        self.in_flight -= 1
+        self._answering(call)
         if not isinstance(error, Error):
             error = _internal(f"{call.method.name} failed", error, self.debug)
         return self._error_frame(call.tag, error)

@@ -419,3 +419,205 @@ def test_a_byte_stream_server_serves_calls_without_a_tversion() -> None:
     assert feed(server, tversion(tag=3, msize=100)) == [Send(rversion(tag=3, msize=100))]
     [call] = feed(server, frame(102, 4, wire_str("hi")))
     assert server.respond(call, "hi") == h("0b000000 67 0400 0200 6869")
+
+
+# --- §6 tags and multiplexing ------------------------------------------------------------------------
+
+def test_no_tag_is_reused_while_its_call_is_outstanding() -> None:
+    """r[jetstream.rpc.tag.unique] r[jetstream.rpc.tag.client-pool]: exhaustion raises, nothing
+    is sent for it, and a freed tag is handed out again."""
+    client = ready_client(max_tags=3)
+    assert [client.call(PING, PING.request(str(i)))[0] for i in range(3)] == [1, 2, 3]
+    assert not client.tags_free()
+    with pytest.raises(rpc.TagsExhausted):
+        client.call(PING, PING.request("one too many"))
+    assert feed(client, frame(103, 2, wire_str("1"))) == [Reply(2, "1")]
+    assert client.tags_free() and client.call(FAIL, FAIL.request())[0] == 2
+    with pytest.raises(rpc.TagsExhausted):
+        client.call(FAIL, FAIL.request())
+    assert client.in_flight == 3
+
+
+def test_the_whole_pool_never_hands_out_0xffff_or_0() -> None:
+    """r[jetstream.rpc.tag.client-pool]: tags 1 to 0xFFFE, each once while held."""
+    client = ready_client(msize=1 << 20)
+    request = FAIL.request()
+    tags = [client.call(FAIL, request)[0] for _ in range(MAX_TAGS)]
+    assert sorted(tags) == list(range(1, 0xFFFF))
+    with pytest.raises(rpc.TagsExhausted):
+        client.call(FAIL, request)
+    assert client.in_flight == MAX_TAGS
+
+
+@pytest.mark.parametrize("max_tags", [0, -1, 0xFFFF, 0x10000])
+def test_a_pool_that_would_reach_0xffff_is_refused(max_tags: int) -> None:
+    """r[jetstream.rpc.tag.client-pool]"""
+    with pytest.raises(ValueError, match="max_tags"):
+        ClientSession(ECHO, max_tags=max_tags)
+
+
+def test_the_server_echoes_every_tag_duplicates_included() -> None:
+    """r[jetstream.rpc.tag.echo-any]: tags 0 and 0xFFFF, and a tag already in flight, are all
+    served; each answer carries its request's tag."""
+    server = ServerSession(ECHO)
+    tags = [0, 0xFFFF, 5, 5, 1]
+    calls = feed(server, b"".join(frame(102, t, wire_str(str(i))) for i, t in enumerate(tags)))
+    assert [c.tag for c in calls] == tags and server.in_flight == 5
+    for i, call in reversed(list(enumerate(calls))):
+        assert server.respond(call, str(i)) == frame(103, tags[i], wire_str(str(i)))
+    assert server.in_flight == 0
+
+
+def test_the_server_answers_each_call_once() -> None:
+    """r[jetstream.rpc.mux.one-response]: one frame per call, with its tag, and nothing the
+    client did not ask for."""
+    server = ServerSession(ECHO)
+    assert drain(server) == []
+    [call] = feed(server, frame(104, 9))
+    assert server.respond(call, None) == frame(105, 9)
+    assert server.in_flight == 0
+    with pytest.raises(rpc.LocalProtocolError, match="already answered"):
+        server.respond(call, None)
+    with pytest.raises(rpc.LocalProtocolError, match="already answered"):
+        server.fail(call, jetwire.Error("late"))
+    assert server.in_flight == 0 and drain(server) == []
+
+
+def test_an_answer_to_no_call_is_ignored_and_counted() -> None:
+    """r[jetstream.rpc.mux.unknown-tag]: a Stray event; the calls in flight carry on."""
+    client = ready_client()
+    client.call(PING, PING.request("a"))
+    strays = frame(103, 9, wire_str("?")) + frame(5, 0, h("0100 3f 00 00 00 0000 0000")) + rversion(tag=2)
+    assert feed(client, strays) == [Stray(9, 103), Stray(0, 5), Stray(2, 101)]
+    assert client.strays == 3 and client.in_flight == 1
+    assert feed(client, frame(103, 1, wire_str("a"))) == [Reply(1, "a")]
+    assert feed(client, frame(103, 1, wire_str("a"))) == [Stray(1, 103)]  # answered already
+    assert client.strays == 4 and client.broken is None
+
+
+def test_a_lost_connection_fails_every_call_then_breaks() -> None:
+    """r[jetstream.rpc.mux.fail-on-close]: an abandoned call gets no Failed (nobody waits)."""
+    client = ready_client()
+    for text in "abc":
+        client.call(PING, PING.request(text))
+    client.abandon(2)
+    client.connection_lost(OSError("reset"))
+    events = drain(client)
+    assert [type(e) for e in events] == [Failed, Failed, Broken] and [e.tag for e in events[:2]] == [1, 3]
+    error = events[-1].error
+    assert isinstance(error, rpc.ConnectionClosed) and isinstance(error.__cause__, OSError)
+    assert all(e.error is error for e in events[:2]) and client.in_flight == 0
+    with pytest.raises(rpc.ConnectionClosed):
+        client.call(PING, PING.request("d"))
+    client.connection_lost()
+    assert feed(client, frame(103, 1, wire_str("a"))) == []
+
+
+def test_a_frame_that_does_not_decode_fails_every_call_then_breaks() -> None:
+    """r[jetstream.rpc.mux.fail-on-close] r[jetstream.rpc.reject.close-stream]: the frames after
+    it are not read, even good ones."""
+    client = ready_client()
+    client.call(PING, PING.request("a"))
+    client.call(FAIL, FAIL.request())
+    events = feed(client, frame(200, 1) + frame(105, 2))
+    assert [type(e) for e in events] == [Failed, Failed, Broken]
+    assert isinstance(events[-1].error, rpc.RemoteProtocolError) and client.in_flight == 0
+    client.connection_lost()
+    assert drain(client) == []
+
+
+def test_a_connection_lost_before_the_handshake_breaks_the_client() -> None:
+    """r[jetstream.rpc.mux.fail-on-close]"""
+    client = ClientSession(ECHO)
+    client.start()
+    client.receive_data(rversion()[:10])
+    client.connection_lost()
+    [broken] = drain(client)
+    assert isinstance(broken, Broken) and isinstance(broken.error, rpc.ConnectionClosed)
+
+
+# --- §7 abandoning a call --------------------------------------------------------------------------
+
+def test_an_abandoned_call_keeps_its_tag_until_the_late_answer() -> None:
+    """r[jetstream.rpc.cancel.local]: nothing to send; the late answer is dropped and frees the tag."""
+    client = ready_client(max_tags=1)
+    tag, _ = client.call(PING, PING.request("slow"))
+    assert client.abandon(tag) is None  # type: ignore[func-returns-value]
+    assert client.in_flight == 1 and not client.tags_free()
+    with pytest.raises(rpc.TagsExhausted):
+        client.call(PING, PING.request("next"))
+    assert feed(client, frame(103, tag, wire_str("slow"))) == []
+    assert client.in_flight == 0 and client.strays == 0
+    assert client.call(PING, PING.request("next"))[0] == tag
+    assert feed(client, frame(103, tag, wire_str("next"))) == [Reply(tag, "next")]
+
+
+@pytest.mark.parametrize("late", [
+    pytest.param(frame(5, 1, h("0100 78 00 00 00 0000 0000")), id="error"),
+    pytest.param(frame(105, 1), id="wrong-type"),
+])
+def test_any_late_answer_to_an_abandoned_call_is_dropped(late: bytes) -> None:
+    """r[jetstream.rpc.cancel.local]"""
+    client = ready_client()
+    client.call(PING, PING.request("slow"))
+    client.abandon(1)
+    client.abandon(1)
+    client.abandon(77)  # no such call: nothing to do
+    assert feed(client, late) == [] and client.in_flight == 0 and client.broken is None
+
+
+# --- §10 limits ------------------------------------------------------------------------------------
+
+HUGE_HEADER = h("ffffff7f 67 0100")
+"""The header of a 2 GiB answer; its body is never sent."""
+
+
+def test_the_client_refuses_a_huge_frame_from_its_header() -> None:
+    """r[jetstream.rpc.limits.max-frame]: the size field alone decides, before any body."""
+    client = ready_client(max_frame_size=1024)
+    client.call(PING, PING.request("a"))
+    failed, broken = feed(client, HUGE_HEADER)
+    assert failed.tag == 1 and isinstance(broken.error, rpc.RemoteProtocolError)
+    assert "limit" in str(broken.error) and client._reader.buffered == 0
+
+
+def test_the_server_refuses_a_huge_frame_from_its_header() -> None:
+    """r[jetstream.rpc.limits.max-frame]"""
+    server = ServerSession(ECHO, max_frame_size=1024)
+    [violation] = feed(server, h("01040000 66 0100"))  # 1025 bytes
+    assert isinstance(violation, Violation) and "limit of 1024" in str(violation.error)
+    assert server.buffered == 0
+    server.receive_data(b"x" * 5000)  # the rest is not kept
+    assert server.buffered == 0
+
+
+def test_a_frame_of_exactly_the_limit_is_read() -> None:
+    """r[jetstream.rpc.limits.max-frame]"""
+    server = ServerSession(ECHO, max_frame_size=1024)
+    [call] = feed(server, frame(102, 1, wire_str("x" * 1015)))
+    assert call.request.message == "x" * 1015
+
+
+def test_the_client_sends_nothing_over_the_servers_msize() -> None:
+    """r[jetstream.rpc.limits.peer-msize]: MsizeError, and the tag is not taken."""
+    client = ready_client(msize=20, max_tags=1)
+    with pytest.raises(rpc.MsizeError, match="over the 20"):
+        client.call(PING, PING.request("x" * 14))
+    assert client.in_flight == 0
+    tag, data = client.call(PING, PING.request("x" * 11))
+    assert len(data) == 20 and tag == 1
+
+
+def test_the_server_turns_an_answer_over_the_clients_msize_into_an_error() -> None:
+    """r[jetstream.rpc.limits.peer-msize]"""
+    server = ServerSession(ECHO)
+    feed(server, tversion(msize=200))
+    [call] = feed(server, frame(102, 4, wire_str("a")))
+    data = server.respond(call, "x" * 300)
+    assert len(data) <= 200 and data[4] == 5 and data[5:7] == h("0400")
+    client = ready_client(msize=200)
+    client.call(PING, PING.request("a"))
+    [failed] = feed(client, data[:5] + h("0100") + data[7:])
+    assert isinstance(failed.error, jetwire.Error) and failed.error.code == "jetwire::rpc::msize"
+    assert "200" in failed.error.message
+
