@@ -429,11 +429,35 @@ class ServerSession:
 
     def _error_frame(self, tag: int, error: Error) -> bytes:
         try:
-            return bytes(self.spec.Rframe(tag, error).encode())
+            data = self.spec.Rframe(tag, error).encode()
         except WireError as exc:  # an Error too big for its u16 lengths, say: send what can be sent
-            fallback = Error(_cut(f"the error could not be encoded ({exc.reason}): {error.message}"),
-                             code=INTERNAL_ERROR_CODE, backtrace=Backtrace())
-            return bytes(self.spec.Rframe(tag, fallback).encode())
+            error = Error(_cut(f"the error could not be encoded ({exc.reason}): {error.message}"),
+                          code=INTERNAL_ERROR_CODE, backtrace=Backtrace())
+            data = self.spec.Rframe(tag, error).encode()
+        if self.peer_msize is not None and len(data) > self.peer_msize:
+            return self._fitted_error_frame(tag, error, self.peer_msize)
+        return bytes(data)
+
+    def _fitted_error_frame(self, tag: int, error: Error, limit: int) -> bytes:
+        """The error cut to the client's msize (r[jetstream.rpc.limits.peer-msize]): help, url
+        and backtrace go first, then the message's tail, then the code. Below the smallest error
+        frame (16 bytes) that one goes out all the same: the call must be answered."""
+        no_trace = Backtrace(intern_table=(), frames=())
+        for code in (error.code, None):
+            room = limit - len(self.spec.Rframe(tag, Error("", code=code, backtrace=no_trace)).encode())
+            if room < 0:
+                continue
+            raw = error.message.encode()
+            message = error.message if len(raw) <= room else _cut_utf8(raw, room)
+            return bytes(self.spec.Rframe(tag, Error(message, code=code, backtrace=no_trace)).encode())
+        return bytes(self.spec.Rframe(tag, Error("", backtrace=no_trace)).encode())
+
+
+def _cut_utf8(raw: bytes, room: int) -> str:
+    """The start of ``raw``'s text in at most ``room`` UTF-8 bytes, marked as cut when there is room."""
+    if room < len("…".encode()):
+        return raw[:room].decode(errors="ignore")
+    return raw[:room - len("…".encode())].decode(errors="ignore") + "…"
 
 
 def _cut(text: str) -> str:

@@ -621,3 +621,31 @@ def test_the_server_turns_an_answer_over_the_clients_msize_into_an_error() -> No
     assert isinstance(failed.error, jetwire.Error) and failed.error.code == "jetwire::rpc::msize"
     assert "200" in failed.error.message
 
+
+
+@pytest.mark.parametrize("msize", [16, 17, 18, 19, 24, 40, 300])
+@pytest.mark.parametrize("message", ["e" * 1000, "é" * 500])
+def test_the_server_cuts_a_handlers_error_to_the_clients_msize(msize: int, message: str) -> None:
+    """r[jetstream.rpc.limits.peer-msize]: an error too long for the client's msize goes out cut
+    to fit (at a character boundary) rather than over it."""
+    server = ServerSession(ECHO)
+    feed(server, tversion(msize=msize))
+    [call] = feed(server, frame(104, 1))
+    data = server.fail(call, jetwire.Error(message, code="E1", help="h" * 500, url="u"))
+    assert len(data) <= msize and data[4] == 5
+    client = ready_client(msize=msize)
+    client.call(FAIL, FAIL.request())
+    [failed] = feed(client, data)
+    error = failed.error
+    assert isinstance(error, jetwire.Error) and message.startswith(error.message.rstrip("…"))
+    assert error.help is None and error.url is None
+    if msize >= 21:  # room for the code and some text
+        assert error.code == "E1" and error.message.endswith("…")
+
+
+def test_an_msize_below_the_smallest_error_frame_still_gets_its_answer() -> None:
+    """r[jetstream.rpc.mux.one-response]: the call is answered even then."""
+    server = ServerSession(ECHO)
+    feed(server, tversion(msize=7))
+    [call] = feed(server, frame(104, 3))
+    assert server.fail(call, jetwire.Error("boom")) == frame(5, 3, h("0000 00 00 00 0000 0000"))
