@@ -649,3 +649,149 @@ def test_an_msize_below_the_smallest_error_frame_still_gets_its_answer() -> None
     feed(server, tversion(msize=7))
     [call] = feed(server, frame(104, 3))
     assert server.fail(call, jetwire.Error("boom")) == frame(5, 3, h("0000 00 00 00 0000 0000"))
+
+
+# --- §11 what to reject ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data", [
+    pytest.param(frame(102, 1, h("0200 68")), id="string-cut-short"),
+    pytest.param(frame(102, 1, h("02")), id="length-cut-short"),
+    pytest.param(frame(102, 1), id="no-body"),
+    pytest.param(frame(100, 1, h("00000100 2600") + SPEC_VERSION.encode()[:10]), id="tversion-cut-short"),
+])
+def test_a_truncated_request_closes_the_stream(data: bytes) -> None:
+    """r[jetstream.rpc.reject.truncated] r[jetstream.rpc.reject.close-stream]"""
+    server = ServerSession(ECHO)
+    [violation] = feed(server, data + frame(104, 2))
+    assert isinstance(violation, Violation) and server.in_flight == 0 and drain(server) == []
+
+
+def test_a_truncated_answer_breaks_the_client() -> None:
+    """r[jetstream.rpc.reject.truncated]"""
+    client = ready_client()
+    client.call(PING, PING.request("hi"))
+    failed, broken = feed(client, frame(103, 1, h("0200 68")))
+    assert failed.tag == 1 and isinstance(broken.error, rpc.RemoteProtocolError)
+
+
+@pytest.mark.parametrize("type_", [0, 5, 7, 101, 103, 106, 107, 200, 255])
+def test_a_type_the_server_does_not_read_closes_the_stream(type_: int) -> None:
+    """r[jetstream.rpc.reject.unknown-type]: answers, errors, Rversion and ids of no method."""
+    server = ServerSession(ECHO)
+    [violation] = feed(server, frame(type_, 1) + frame(104, 2))
+    assert isinstance(violation, Violation) and str(type_) in str(violation.error)
+    assert drain(server) == [] and server.in_flight == 0
+
+
+@pytest.mark.parametrize("type_", [0, 100, 102, 104, 106, 200])
+def test_a_type_the_client_does_not_read_breaks_it(type_: int) -> None:
+    """r[jetstream.rpc.reject.unknown-type]: requests, Tversion and ids of no method."""
+    client = ready_client()
+    client.call(FAIL, FAIL.request())
+    failed, broken = feed(client, frame(type_, 1))
+    assert failed.tag == 1 and str(type_) in str(broken.error)
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(h("0200 c328"), id="bad-utf8"),
+    pytest.param(h("0300 eda080"), id="utf8-surrogate"),
+])
+def test_a_request_with_an_invalid_value_closes_the_stream(body: bytes) -> None:
+    """r[jetstream.rpc.reject.invalid-value]"""
+    server = ServerSession(ECHO)
+    [violation] = feed(server, frame(102, 1, body))
+    assert isinstance(violation, Violation) and server.in_flight == 0
+
+
+BT_FRAME = h("0000 0000 0000 0000 0000 0000 0000")  # msg "", five u16 indexes 0, no fields
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(h("0100 78 02"), id="option-tag-2"),
+    pytest.param(h("0100 78 00 ff"), id="option-tag-255"),
+    pytest.param(h("0100 78 00 00 00 0000 0100") + BT_FRAME + h("05"), id="level-5"),
+    pytest.param(h("0100 ff 00 00 00 0000 0000"), id="bad-utf8-message"),
+])
+def test_an_error_frame_with_an_invalid_value_breaks_the_client(body: bytes) -> None:
+    """r[jetstream.rpc.reject.invalid-value] r[jetstream.rpc.reject.close-stream]"""
+    client = ready_client()
+    client.call(FAIL, FAIL.request())
+    client.call(FAIL, FAIL.request())
+    events = feed(client, frame(5, 1, body) + frame(105, 2))
+    assert [type(e) for e in events] == [Failed, Failed, Broken]
+
+
+def test_the_level_byte_4_is_the_last_valid_one() -> None:
+    """r[jetstream.rpc.reject.invalid-value]: the control for level 5 above."""
+    client = ready_client()
+    client.call(FAIL, FAIL.request())
+    [failed] = feed(client, frame(5, 1, h("0100 78 00 00 00 0000 0100") + BT_FRAME + h("04")))
+    assert failed.error.backtrace.frames[0].level == jetwire.Level.ERROR
+
+
+def test_after_a_violation_the_server_reads_nothing_but_answers_its_calls() -> None:
+    """r[jetstream.rpc.reject.close-stream]: the calls read before the bad frame are answered."""
+    server = ServerSession(ECHO)
+    events = feed(server, frame(102, 1, wire_str("a")) + frame(104, 2) + frame(99, 3) + frame(104, 4))
+    assert [type(e) for e in events] == [Call, Call, Violation]
+    assert server.closed is events[2].error and isinstance(server.closed, rpc.RemoteProtocolError)
+    server.receive_data(frame(104, 5))
+    assert drain(server) == [] and server.in_flight == 2
+    assert server.respond(events[1], None) == frame(105, 2)
+    assert server.respond(events[0], "a") == frame(103, 1, wire_str("a"))
+    assert server.in_flight == 0
+
+
+def test_an_answer_of_another_method_fails_that_call_only() -> None:
+    """r[jetstream.rpc.reject.wrong-response-type]: neither the expected R id nor 5."""
+    client = ready_client()
+    client.call(PING, PING.request("a"))
+    client.call(FAIL, FAIL.request())
+    client.call(PING, PING.request("c"))
+    events = feed(client, frame(105, 1) + frame(103, 2, wire_str("b")) + rversion(tag=3))
+    assert [e.tag for e in events] == [1, 2, 3] and all(type(e) is Failed for e in events)
+    assert all(isinstance(e.error, rpc.RemoteProtocolError) for e in events)
+    assert "Rfail" in str(events[0].error) and "Rping" in str(events[1].error)
+    assert client.broken is None and client.in_flight == 0
+    client.call(PING, PING.request("d"))
+    assert feed(client, frame(103, 3, wire_str("d"))) == [Reply(3, "d")]
+
+
+# --- §4 errors -------------------------------------------------------------------------------------
+
+SPEC_BACKTRACE = (
+    h("0700 0000 0b00") + b"src/echo.rs" + h("0400") + b"echo" + h("0400") + b"fail" + h("0c00") + b"echo::server"
+    + h("0100") + b"x" + h("0100") + b"1"
+    + h("0100 0400") + b"fail" + h("0300 0200 0400 0100 2a00 0100 0500 0600 02")
+)
+"""The §12 non-empty backtrace."""
+
+
+def test_the_specs_backtrace_decodes() -> None:
+    """r[jetstream.rpc.error.lenient-decode] r[jetstream.rpc.example.bytes]"""
+    client = ready_client()
+    client.call(FAIL, FAIL.request())
+    [failed] = feed(client, frame(5, 1, h("0400 626f6f6d 00 00 00") + SPEC_BACKTRACE))
+    trace = failed.error.backtrace
+    assert trace.intern_table == ("", "src/echo.rs", "echo", "fail", "echo::server", "x", "1")
+    [bt] = trace.frames
+    assert (bt.msg, bt.name, bt.target, bt.module, bt.file, bt.line) == ("fail", 3, 2, 4, 1, 42)
+    assert [(f.key, f.value) for f in bt.fields] == [(5, 6)] and bt.level == jetwire.Level.INFO
+
+
+def test_out_of_range_intern_indexes_decode() -> None:
+    """r[jetstream.rpc.error.lenient-decode]: indexes past the table, and an empty table, are
+    kept as they came: the call fails with the server's error, the stream carries on."""
+    client = ready_client()
+    client.call(FAIL, FAIL.request())
+    client.call(FAIL, FAIL.request())
+    far = h("0100 61 0900 ffff 6400 0200 0700 0200 0100 ffff 0500 0300") + h("04")  # msg "a", out of range
+    body = h("0400 626f6f6d 00 00 00") + h("0100 0100 7a") + h("0100") + far
+    [failed] = feed(client, frame(5, 1, body))
+    [bt] = failed.error.backtrace.frames
+    assert failed.error.backtrace.intern_table == ("z",)
+    assert (bt.name, bt.target, bt.module, bt.file, bt.line) == (9, 0xFFFF, 100, 2, 7)
+    assert [(f.key, f.value) for f in bt.fields] == [(1, 0xFFFF), (5, 3)]
+    empty_table = h("0400 626f6f6d 00 00 00") + h("0000") + h("0100") + far
+    assert [type(e) for e in feed(client, frame(5, 2, empty_table))] == [Failed]
+    assert client.broken is None
