@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from services import Echo, Toolbox
 
 import jetwire
@@ -145,7 +148,7 @@ STREAM = (tversion() + frame(102, 1, wire_str("a")) + frame(104, 2) + frame(102,
 
 def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
     points = [0, *sorted(c for c in cuts if 0 < c < len(data)), len(data)]
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 @pytest.mark.parametrize("chunks", [
@@ -795,3 +798,139 @@ def test_out_of_range_intern_indexes_decode() -> None:
     empty_table = h("0400 626f6f6d 00 00 00") + h("0000") + h("0100") + far
     assert [type(e) for e in feed(client, frame(5, 2, empty_table))] == [Failed]
     assert client.broken is None
+
+
+def test_a_request_that_does_not_encode_takes_no_tag() -> None:
+    """r[jetstream.rpc.tag.unique]: the tag goes back to the pool."""
+    client = ready_client(max_tags=1)
+    with pytest.raises(jetwire.EncodeError):
+        client.call(PING, PING.request(123))
+    assert client.in_flight == 0 and client.call(PING, PING.request("a"))[0] == 1
+
+
+# --- a client and a server in memory, every interleaving ---------------------------------------------
+
+class Pipe:
+    """Bytes in one direction, with the frames' boundaries kept: which frames a delivery completed."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.frames: list[tuple[int, int | None]] = []  # (length, the call's tag or None)
+        self.sent = 0  # bytes of the first frame already delivered
+
+    def put(self, data: bytes, tag: int | None) -> None:
+        self.data += data
+        self.frames.append((len(data), tag))
+
+    def take(self, n: int) -> tuple[bytes, list[int | None]]:
+        chunk = bytes(self.data[:n])
+        del self.data[:n]
+        done = []
+        self.sent += len(chunk)
+        while self.frames and self.sent >= self.frames[0][0]:
+            length, tag = self.frames.pop(0)
+            self.sent -= length
+            done.append(tag)
+        return chunk, done
+
+
+st_text = st.text(alphabet="aé€𝄞", max_size=6)
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("call"), st.booleans(), st_text),
+    st.tuples(st.just("abandon"), st.integers(0, 7)),
+    st.tuples(st.just("to_server"), st.integers(1, 40)),
+    st.tuples(st.just("answer"), st.integers(0, 7), st.booleans()),
+    st.tuples(st.just("to_client"), st.integers(1, 40)),
+), max_size=60)
+
+
+@given(max_tags=st.integers(1, 4), handshake_step=st.integers(1, 60), ops=OPS)
+def test_any_interleaving_answers_every_call_once(max_tags: int, handshake_step: int,
+                                                  ops: list[tuple[Any, ...]]) -> None:
+    """r[jetstream.rpc.tag.unique] r[jetstream.rpc.mux.one-response] r[jetstream.rpc.mux.out-of-order]
+    r[jetstream.rpc.cancel.local] r[jetstream.rpc.frame.read]: calls, answers in any order,
+    abandons and byte splits between two sessions in memory. Every call not abandoned gets
+    exactly one Reply or Failed, with its own answer; no tag is handed out while held; nothing
+    stays in flight at the end."""
+    client = ClientSession(ECHO, max_tags=max_tags, version=SPEC_VERSION)
+    server = ServerSession(ECHO)
+    up, down = Pipe(), Pipe()
+    up.put(client.start(), None)
+    held: set[int] = set()  # tags whose answer has not wholly reached the client
+    waiting: dict[int, str | None] = {}  # tag to the ping's text (None: a fail call), not abandoned
+    expected: dict[int, Any] = {}  # tag to the event its answer must make
+    calls: list[Call] = []  # received by the server, not yet answered
+
+    def to_server(n: int) -> None:
+        chunk, _ = up.take(n)
+        for event in feed(server, chunk):
+            if isinstance(event, Send):
+                down.put(event.data, None)
+            else:
+                assert isinstance(event, Call), event
+                calls.append(event)
+
+    def to_client(n: int) -> None:
+        chunk, done = down.take(n)
+        for event in feed(client, chunk):
+            if isinstance(event, Negotiated):
+                continue
+            assert isinstance(event, (Reply, Failed)), event
+            assert event.tag in waiting, f"an event for tag {event.tag}, which no caller waits for"
+            del waiting[event.tag]
+            assert event == expected.pop(event.tag)
+        for tag in done:
+            if tag is not None:  # an answer wholly delivered: its event came, or it was dropped
+                assert tag not in waiting
+                expected.pop(tag, None)
+                held.discard(tag)
+
+    def answer(k: int, fail: bool) -> None:
+        call = calls.pop(k % len(calls))
+        if call.method is PING:
+            value = call.request.message
+            data = server.fail(call, jetwire.Error(value)) if fail else server.respond(call, value)
+            expected[call.tag] = Failed(call.tag, jetwire.Error(value)) if fail else Reply(call.tag, value)
+        else:
+            data = server.fail(call, jetwire.Error("boom")) if fail else server.respond(call, None)
+            expected[call.tag] = Failed(call.tag, jetwire.Error("boom")) if fail else Reply(call.tag, None)
+        down.put(data, call.tag)
+
+    pieces = -(-51 // handshake_step)  # the handshake's frames are 51 bytes each way
+    handshake = [("call", True, "early"), *[("to_server", handshake_step)] * pieces,
+                 *[("to_client", handshake_step)] * pieces]
+    for op in handshake + ops:
+        if op[0] == "call":
+            method, request = (PING, PING.request(op[2])) if op[1] else (FAIL, FAIL.request())
+            if not client.negotiated:
+                with pytest.raises(rpc.LocalProtocolError):
+                    client.call(method, request)
+            elif len(held) == max_tags:
+                assert not client.tags_free()
+                with pytest.raises(rpc.TagsExhausted):
+                    client.call(method, request)
+            else:
+                tag, data = client.call(method, request)
+                assert tag not in held and 1 <= tag <= max_tags
+                held.add(tag)
+                waiting[tag] = op[2] if op[1] else None
+                up.put(data, tag)
+        elif op[0] == "abandon" and waiting:
+            tag = sorted(waiting)[op[1] % len(waiting)]
+            client.abandon(tag)
+            del waiting[tag]
+        elif op[0] == "to_server":
+            to_server(op[1])
+        elif op[0] == "answer" and calls:
+            answer(op[1], op[2])
+        elif op[0] == "to_client":
+            to_client(op[1])
+        assert client.in_flight == len(held)
+    while up.data or calls or down.data:
+        to_server(len(up.data))
+        while calls:
+            answer(0, False)
+        to_client(len(down.data))
+    assert waiting == {} and held == set() and expected == {}
+    assert client.in_flight == 0 and server.in_flight == 0
+    assert client.strays == 0 and client.broken is None and server.closed is None
