@@ -12,7 +12,7 @@ import traceback
 from typing import Any
 
 from ..errors import WireError
-from ..runtime.frames import FrameError, FrameReader
+from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
 from ..stdtypes import Backtrace, Error
 from .protocol import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -144,6 +144,13 @@ class Violation(_Event):
         self.error = error
 
 
+def _check_max_frame_size(size: int) -> None:
+    """A limit below the 7-byte header refuses every frame, and above the u32 size field
+    (r[jetstream.rpc.frame.header]) cannot be announced as an msize: both are mistakes."""
+    if isinstance(size, bool) or not isinstance(size, int) or not HEADER_SIZE <= size <= 0xFFFFFFFF:
+        raise ValueError(f"max_frame_size is {HEADER_SIZE} to {0xFFFFFFFF} bytes, not {size!r}")
+
+
 def _frame_problem(exc: FrameError) -> str:
     where = f"frame type {exc.type}, tag {exc.tag}: " if exc.type is not None else ""
     return f"{where}{exc}"
@@ -161,6 +168,7 @@ class ClientSession:
                  max_tags: int = MAX_TAGS, version: str | None = None) -> None:
         if not 1 <= max_tags <= MAX_TAGS:
             raise ValueError(f"max_tags is 1 to {MAX_TAGS}, not {max_tags}")
+        _check_max_frame_size(max_frame_size)
         self.spec = spec
         self.version = spec.version if version is None else version
         self.max_frame_size = max_frame_size
@@ -271,7 +279,7 @@ class ClientSession:
         if not self.negotiated:
             if method is not None:  # cannot be: no call is sent before the handshake
                 self._pending[tag] = method
-            if msg.__class__ is Rversion:
+            if msg.__class__ is Rversion and self._started:  # an Rversion to no Tversion is out of turn
                 return self._negotiate(msg)
             if msg.__class__ is Error:
                 return self._break(VersionError(f"the server answered the version handshake with an error: {msg}"))
@@ -325,6 +333,7 @@ class ServerSession:
 
     def __init__(self, spec: ServiceSpec, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  require_version: bool = False, debug: bool = False) -> None:
+        _check_max_frame_size(max_frame_size)
         self.spec = spec
         self.max_frame_size = max_frame_size
         self.require_version = require_version

@@ -403,6 +403,34 @@ def test_no_call_before_the_handshake_is_answered() -> None:
         client.start()
 
 
+def test_an_rversion_to_no_tversion_breaks_the_client() -> None:
+    """r[jetstream.rpc.mux.one-response]: a client that sent no Tversion asked for no Rversion,
+    so it is not negotiated by one."""
+    client = ClientSession(ECHO, version=SPEC_VERSION)
+    [broken] = feed(client, rversion())
+    assert isinstance(broken, Broken) and isinstance(broken.error, rpc.RemoteProtocolError)
+    assert not client.negotiated and "Rversion" in str(broken.error)
+    with pytest.raises(rpc.ConnectionClosed):
+        client.call(PING, PING.request("a"))
+
+
+@pytest.mark.parametrize("size", [-1, 0, 6, 0x1_0000_0000, True, 7.0])
+def test_a_frame_limit_no_frame_fits_or_no_msize_can_say_is_refused(size: Any) -> None:
+    """r[jetstream.rpc.frame.header] r[jetstream.rpc.frame.min-size]: 7 to 2**32 - 1 bytes."""
+    with pytest.raises(ValueError, match="max_frame_size"):
+        ClientSession(ECHO, max_frame_size=size)
+    with pytest.raises(ValueError, match="max_frame_size"):
+        ServerSession(ECHO, max_frame_size=size)
+
+
+def test_the_frame_limits_at_both_ends_of_the_range() -> None:
+    """r[jetstream.rpc.frame.min-size]: the control for the refused limits above."""
+    client = ClientSession(ECHO, max_frame_size=0xFFFF_FFFF, version=SPEC_VERSION)
+    assert client.start() == tversion(msize=0xFFFF_FFFF)
+    server = ServerSession(ECHO, max_frame_size=7)
+    assert feed(server, frame(104, 1)) == [Call(1, FAIL, FAIL.request())]
+
+
 def test_a_call_before_the_rversion_breaks_the_client() -> None:
     """r[jetstream.rpc.version.client-wait]: an answer before the Rversion is out of turn."""
     client = ClientSession(ECHO, version=SPEC_VERSION)
