@@ -114,7 +114,13 @@ class Broken(_Event):
 
 # --- server events -----------------------------------------------------------------------------
 
-class Call(_Event):
+class _Answerable(_Event):
+    # A slot of a base class is not among the fields events compare and print by (the class's
+    # own __slots__): whether a call was answered is its state, not what the client asked.
+    __slots__ = ("answered",)
+
+
+class Call(_Answerable):
     """A request to serve: answer it exactly once, with ``respond`` or ``fail`` (r[jetstream.rpc.mux.one-response])."""
 
     __slots__ = ("method", "request", "tag")
@@ -123,6 +129,7 @@ class Call(_Event):
         self.tag = tag
         self.method = method
         self.request = request
+        self.answered = False
 
 
 class Send(_Event):
@@ -346,9 +353,6 @@ class ServerSession:
         self.closed: RemoteProtocolError | None = None
         self._reader = FrameReader(spec.Tframe, max_frame_size)
         self._seen_frame = False
-        self._unanswered: dict[int, Call] = {}
-        """The calls handed out and not yet answered, by id: a second answer would be a frame with
-        a tag the client may already have given to another call (r[jetstream.rpc.mux.one-response])."""
         self._events: list[_Event] = []
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
@@ -382,15 +386,7 @@ class ServerSession:
             return self._violation(
                 f"the first frame must be a Tversion, not a {type(msg).__name__} (tag {frame.tag})")
         self.in_flight += 1
-        call = Call(frame.tag, self.spec.by_request[msg.__class__], msg)
-        self._unanswered[id(call)] = call
-        return call
-
-    def _answering(self, call: Call) -> None:
-        if self._unanswered.pop(id(call), None) is None:
-            raise LocalProtocolError(f"the {call.method.name} call (tag {call.tag}) was already answered, "
-                                     "or is not this session's")
-        self.in_flight -= 1
+        return Call(frame.tag, self.spec.by_request[msg.__class__], msg)
 
     def _violation(self, reason: str) -> _Event:
         self.closed = RemoteProtocolError(reason)
@@ -414,7 +410,10 @@ class ServerSession:
         cannot be encoded, or an answer over the client's msize, becomes an error frame instead
         (the client gets an answer either way, and the reason when ``debug``)."""
         method = call.method
-        self._answering(call)
+        if call.answered:
+            raise _answered_twice(call)
+        call.answered = True
+        self.in_flight -= 1
         try:
             response = method.response() if method.returns_none else method.response(value)
             data = self.spec.Rframe(call.tag, response).encode()
@@ -431,7 +430,10 @@ class ServerSession:
         """The error frame (type 5) answering ``call`` (r[jetstream.rpc.error.frame]): a
         ``jetwire.Error`` as it is, any other exception as a generic error that says what
         happened only when ``debug`` is set."""
-        self._answering(call)
+        if call.answered:
+            raise _answered_twice(call)
+        call.answered = True
+        self.in_flight -= 1
         if not isinstance(error, Error):
             error = _internal(f"{call.method.name} failed", error, self.debug)
         return self._error_frame(call.tag, error)
@@ -467,6 +469,12 @@ def _cut_utf8(raw: bytes, room: int) -> str:
     if room < len("…".encode()):
         return raw[:room].decode(errors="ignore")
     return raw[:room - len("…".encode())].decode(errors="ignore") + "…"
+
+
+def _answered_twice(call: Call) -> LocalProtocolError:
+    """A second answer would be a frame with a tag the client may already have given to another
+    call (r[jetstream.rpc.mux.one-response])."""
+    return LocalProtocolError(f"the {call.method.name} call (tag {call.tag}) was already answered")
 
 
 def _cut(text: str) -> str:
