@@ -186,6 +186,8 @@ class ClientSession:
         self.strays = 0
         """Answers to tags with no call in flight, ignored."""
         self._started = False
+        self._lost: ConnectionClosed | None = None
+        """The stream's end, once known: it breaks the session after the bytes received before it."""
         self._reader = FrameReader(spec.Rframe, max_frame_size)
         self._pending: dict[int, Method] = {}
         self._abandoned: set[int] = set()
@@ -216,8 +218,9 @@ class ClientSession:
         handshake is done, ``TagsExhausted`` when every tag is in flight, ``MsizeError`` for a
         frame over the server's msize, ``EncodeError`` for a value that has no encoding.
         """
-        if self.broken is not None:
-            raise ConnectionClosed(f"the connection is closed: {self.broken}") from self.broken
+        closed = self.broken or self._lost
+        if closed is not None:
+            raise ConnectionClosed(f"the connection is closed: {closed}") from closed
         if not self.negotiated:
             raise LocalProtocolError("no call before the server has answered the version handshake")
         if self._free:
@@ -247,7 +250,7 @@ class ClientSession:
             self._abandoned.add(tag)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        if self.broken is None and data:
+        if self.broken is None and self._lost is None and data:
             self._reader.feed(data)
 
     def next_event(self) -> _Event | None:
@@ -263,7 +266,7 @@ class ClientSession:
                 return self._break(RemoteProtocolError(f"the server sent a frame that does not decode: "
                                                        f"{_frame_problem(exc)}"))
             if frame is None:
-                return None
+                return None if self._lost is None else self._break(self._lost)
             event = self._answer(frame.tag, frame.msg)
             if event is not None:
                 return event
@@ -322,12 +325,13 @@ class ClientSession:
         return self._events.pop(0)
 
     def connection_lost(self, exc: BaseException | None = None) -> None:
-        """The stream ended: the next events fail every call in flight, then ``Broken``."""
-        if self.broken is None:
+        """The stream ended: the next events are those of the bytes received before the end, then
+        a ``Failed`` for every call still in flight, then ``Broken``."""
+        if self.broken is None and self._lost is None:
             error = ConnectionClosed("the connection was closed" + (f": {exc}" if exc else ""))
             if exc is not None:
                 error.__cause__ = exc
-            self._events.insert(0, self._break(error))
+            self._lost = error
 
 
 class ServerSession:

@@ -544,6 +544,24 @@ def test_a_lost_connection_fails_every_call_then_breaks() -> None:
     assert feed(client, frame(103, 1, wire_str("a"))) == []
 
 
+def test_answers_received_before_the_end_are_still_read() -> None:
+    """r[jetstream.rpc.mux.fail-on-close] r[jetstream.rpc.frame.read]: the stream's end comes
+    after the bytes that came before it, whether or not they were made into events yet; only the
+    calls still outstanding then fail. No call may be sent once the end is known."""
+    client = ready_client()
+    for text in "abc":
+        client.call(PING, PING.request(text))
+    client.receive_data(frame(103, 2, wire_str("b")) + frame(103, 1, wire_str("a"))[:9])
+    client.connection_lost()
+    with pytest.raises(rpc.ConnectionClosed):
+        client.call(PING, PING.request("d"))
+    client.receive_data(frame(103, 1, wire_str("a"))[9:])  # after the end: not read
+    events = drain(client)
+    assert [type(e) for e in events] == [Reply, Failed, Failed, Broken]
+    assert events[0] == Reply(2, "b") and [e.tag for e in events[1:3]] == [1, 3]
+    assert client.in_flight == 0
+
+
 def test_a_frame_that_does_not_decode_fails_every_call_then_breaks() -> None:
     """r[jetstream.rpc.mux.fail-on-close] r[jetstream.rpc.reject.close-stream]: the frames after
     it are not read, even good ones."""
@@ -869,6 +887,7 @@ OPS = st.lists(st.one_of(
     st.tuples(st.just("to_server"), st.integers(1, 40)),
     st.tuples(st.just("answer"), st.integers(0, 7), st.booleans()),
     st.tuples(st.just("to_client"), st.integers(1, 40)),
+    st.tuples(st.just("lose")),
 ), max_size=60)
 
 
@@ -876,10 +895,10 @@ OPS = st.lists(st.one_of(
 def test_any_interleaving_answers_every_call_once(max_tags: int, handshake_step: int,
                                                   ops: list[tuple[Any, ...]]) -> None:
     """r[jetstream.rpc.tag.unique] r[jetstream.rpc.mux.one-response] r[jetstream.rpc.mux.out-of-order]
-    r[jetstream.rpc.cancel.local] r[jetstream.rpc.frame.read]: calls, answers in any order,
-    abandons and byte splits between two sessions in memory. Every call not abandoned gets
-    exactly one Reply or Failed, with its own answer; no tag is handed out while held; nothing
-    stays in flight at the end."""
+    r[jetstream.rpc.cancel.local] r[jetstream.rpc.frame.read] r[jetstream.rpc.mux.fail-on-close]:
+    calls, answers in any order, abandons, byte splits and the connection's loss at any point,
+    between two sessions in memory. Every call not abandoned gets exactly one Reply or Failed
+    (with its own answer, or the loss); no tag is handed out while held; nothing stays in flight."""
     client = ClientSession(ECHO, max_tags=max_tags, version=SPEC_VERSION)
     server = ServerSession(ECHO)
     up, down = Pipe(), Pipe()
@@ -953,12 +972,21 @@ def test_any_interleaving_answers_every_call_once(max_tags: int, handshake_step:
             answer(op[1], op[2])
         elif op[0] == "to_client":
             to_client(op[1])
+        elif op[0] == "lose":
+            break
         assert client.in_flight == len(held)
-    while up.data or calls or down.data:
-        to_server(len(up.data))
-        while calls:
-            answer(0, False)
-        to_client(len(down.data))
-    assert waiting == {} and held == set() and expected == {}
-    assert client.in_flight == 0 and server.in_flight == 0
-    assert client.strays == 0 and client.broken is None and server.closed is None
+    else:
+        while up.data or calls or down.data:
+            to_server(len(up.data))
+            while calls:
+                answer(0, False)
+            to_client(len(down.data))
+    client.connection_lost()
+    *failed, broken = drain(client)
+    assert isinstance(broken, Broken) and isinstance(broken.error, rpc.ConnectionClosed)
+    assert sorted(e.tag for e in failed) == sorted(waiting)
+    assert all(e == Failed(e.tag, broken.error) for e in failed)
+    assert client.in_flight == 0 and client.strays == 0
+    if op[0] != "lose":
+        assert waiting == {} and held == set() and expected == {} and server.in_flight == 0
+        assert server.closed is None
