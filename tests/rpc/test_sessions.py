@@ -990,3 +990,68 @@ def test_any_interleaving_answers_every_call_once(max_tags: int, handshake_step:
     if op[0] != "lose":
         assert waiting == {} and held == set() and expected == {} and server.in_flight == 0
         assert server.closed is None
+
+
+VALID_UP = [tversion(), frame(102, 1, wire_str("hé")), frame(104, 2), tversion(tag=3, version="9P2000.L")]
+VALID_DOWN = [rversion(tag=5), frame(103, 1, wire_str("hé")), frame(105, 2),
+              frame(5, 3, h("0400 626f6f6d 01 0200 4531 00 00") + SPEC_BACKTRACE)]
+
+
+def mangled(frames: list[bytes]) -> st.SearchStrategy[bytes]:
+    """Valid frames with some bytes changed, cut or inserted, or bytes of any kind."""
+    edits = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255), st.sampled_from(["set", "cut", "add"])),
+                     max_size=4)
+
+    def apply(data: bytes, changes: list[tuple[int, int, str]]) -> bytes:
+        out = bytearray(data)
+        for where, byte, how in changes:
+            at = where % (len(out) + 1)
+            if how == "set" and at < len(out):
+                out[at] = byte
+            elif how == "cut":
+                del out[at:at + 1 + byte % 4]
+            else:
+                out[at:at] = bytes([byte])
+        return bytes(out)
+
+    valid = st.lists(st.sampled_from(frames), min_size=1, max_size=5).map(b"".join)
+    return st.one_of(st.builds(apply, valid, edits), st.binary(max_size=80))
+
+
+@given(data=mangled(VALID_UP), step=st.integers(1, 50), require_version=st.booleans())
+def test_a_server_turns_any_bytes_into_calls_or_a_violation(data: bytes, step: int, require_version: bool) -> None:
+    """r[jetstream.rpc.reject.close-stream] r[jetstream.rpc.reject.truncated]
+    r[jetstream.rpc.reject.unknown-type]: never an exception from reading, and nothing read after
+    a Violation."""
+    server = ServerSession(ECHO, max_frame_size=1000, require_version=require_version)
+    events = []
+    for i in range(0, len(data), step):
+        events += feed(server, data[i:i + step])
+    assert all(isinstance(e, (Call, Send, Violation)) for e in events)
+    violations = [i for i, e in enumerate(events) if isinstance(e, Violation)]
+    assert violations in ([], [len(events) - 1])
+    assert server.in_flight == sum(isinstance(e, Call) for e in events)
+    for event in events:
+        if isinstance(event, Call):
+            answer = server.respond(event, "x") if event.method is PING else server.fail(event, KeyError())
+            assert answer[5:7] == event.tag.to_bytes(2, "little")
+    assert server.in_flight == 0
+
+
+@given(data=mangled(VALID_DOWN), step=st.integers(1, 50))
+def test_a_client_turns_any_bytes_into_events_or_breaks(data: bytes, step: int) -> None:
+    """r[jetstream.rpc.reject.close-stream] r[jetstream.rpc.mux.fail-on-close]: never an exception
+    from reading; every call ends with one event."""
+    client = ready_client(max_frame_size=1000)
+    client.call(PING, PING.request("a"))
+    client.call(FAIL, FAIL.request())
+    client.call(FAIL, FAIL.request())
+    events = []
+    for i in range(0, len(data), step):
+        events += feed(client, data[i:i + step])
+    client.connection_lost()
+    events += drain(client)
+    ends = [e.tag for e in events if isinstance(e, (Reply, Failed))]
+    assert sorted(ends) == [1, 2, 3] and isinstance(events[-1], Broken)
+    assert all(isinstance(e, (Reply, Failed, Stray)) for e in events[:-1])
+    assert client.in_flight == 0
