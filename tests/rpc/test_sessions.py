@@ -326,6 +326,17 @@ def test_an_unknown_version_is_refused_then_the_stream_closes(version: str) -> N
     assert feed(server, frame(102, 3, wire_str("b"))) == [] and server.in_flight == 0
 
 
+def test_a_refused_tversion_after_calls_without_one_closes_the_stream() -> None:
+    """r[jetstream.rpc.version.reject-unknown] r[jetstream.rpc.transport.stream-no-handshake]: no
+    version was ever agreed, so the refusal ends the stream; the calls read before it are answered."""
+    server = ServerSession(ECHO)
+    [call] = feed(server, frame(104, 1))
+    events = feed(server, tversion(tag=2, version="rs.jetstream.proto/other/1.0.0") + frame(104, 3))
+    assert events[0] == Send(frame(101, 2, h("00000000") + wire_str("unknown")))
+    assert [type(e) for e in events] == [Send, Violation]
+    assert server.respond(call, None) == frame(105, 1) and server.in_flight == 0
+
+
 @pytest.mark.parametrize("first", [
     frame(102, 1, wire_str("a")),
     frame(104, 0xFFFF),
