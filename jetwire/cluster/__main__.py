@@ -71,7 +71,9 @@ def _plot(path: str, name: str, simulation: Simulation, history: list[tuple[int,
     points = space.scatter(xs, ys, c=heights, cmap="viridis")
     for index, (x, y) in enumerate(zip(xs, ys)):
         space.annotate(str(index), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    figure.colorbar(points, ax=space, label="height (ms)")
+    colorbar = figure.colorbar(points, ax=space, label="height (ms)")
+    colorbar.formatter.set_useOffset(False)  # near-equal heights would otherwise read as "1e-7 + 1e-2"
+    colorbar.update_ticks()
     space.set(title=f"{name}: coordinates (first two dimensions)", xlabel="ms", ylabel="ms")
     space.set_aspect("equal", adjustable="datalim")
     cycles = [cycle for cycle, _ in history]
