@@ -103,8 +103,10 @@ class Client:
         coordinate is ``other``; returns the new coordinate."""
         if isinstance(rtt, timedelta):
             seconds = seconds_of((rtt.days * 86_400 + rtt.seconds) * 1_000_000_000 + rtt.microseconds * 1000)
-        else:
+        elif isinstance(rtt, (int, float)) and not isinstance(rtt, bool):
             seconds = float(rtt)
+        else:  # float() would also take a string such as "0.1"
+            raise InvalidRtt(rtt)
         if not 0.0 <= seconds <= MAX_RTT:  # NaN fails too
             raise InvalidRtt(rtt)
         with self._lock:

@@ -14,11 +14,13 @@ import random as _random
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from ..errors import JetwireError
 from ..markers import f64, usize
 from ..runtime.decorators import wireformat
 
 __all__ = [
     "Config",
+    "ConfigError",
     "Coordinate",
     "CoordinateError",
     "DimensionalityConflict",
@@ -39,9 +41,13 @@ _INT64_MIN = -(1 << 63)
 _NANOSECONDS = 1_000_000_000
 
 
-class CoordinateError(ValueError):
+class CoordinateError(JetwireError, ValueError):
     """A coordinate or round-trip time that the Vivaldi maths cannot use (upstream's three cases
     are the subclasses)."""
+
+
+class ConfigError(JetwireError, ValueError):
+    """A ``Config`` the client cannot run with."""
 
 
 class DimensionalityConflict(CoordinateError):
@@ -73,20 +79,21 @@ class Config:
     gravity_rho: f64 = 150.0  # larger: weaker pull toward the origin
 
     def check(self) -> None:
-        """Raises ``ValueError`` for a configuration the client cannot run with (Serf checks only
-        the dimensionality; the rest would fail later, mid-update, or allocate without bound)."""
+        """Raises ``ConfigError`` for a configuration the client cannot run with (Serf checks
+        only the dimensionality; the rest would fail later, mid-update, or allocate without
+        bound)."""
         if not 0 < self.dimensionality <= MAX_DIMENSIONALITY:
-            raise ValueError(f"dimensionality must be 1..{MAX_DIMENSIONALITY}, not {self.dimensionality}")
+            raise ConfigError(f"dimensionality must be 1..{MAX_DIMENSIONALITY}, not {self.dimensionality}")
         if not 0 < self.latency_filter_size <= MAX_WINDOW:
-            raise ValueError(f"latency_filter_size must be 1..{MAX_WINDOW}, not {self.latency_filter_size}")
+            raise ConfigError(f"latency_filter_size must be 1..{MAX_WINDOW}, not {self.latency_filter_size}")
         if not 0 <= self.adjustment_window_size <= MAX_WINDOW:
-            raise ValueError(f"adjustment_window_size must be 0..{MAX_WINDOW}, not {self.adjustment_window_size}")
+            raise ConfigError(f"adjustment_window_size must be 0..{MAX_WINDOW}, not {self.adjustment_window_size}")
         for name in ("vivaldi_error_max", "vivaldi_ce", "vivaldi_cc", "height_min", "gravity_rho"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+                raise ConfigError(f"{name} must be a finite number >= 0, not {value!r}")
         if self.gravity_rho == 0:
-            raise ValueError("gravity_rho must be > 0: the pull toward the origin divides by it")
+            raise ConfigError("gravity_rho must be > 0: the pull toward the origin divides by it")
 
 
 @wireformat

@@ -17,6 +17,7 @@ from jetwire.cluster import (
     Client,
     ClientStats,
     Config,
+    ConfigError,
     Coordinate,
     CoordinateError,
     DimensionalityConflict,
@@ -158,9 +159,9 @@ def test_coincident_points_part_along_the_drawn_direction() -> None:
 ])
 def test_unusable_configs_are_refused(change: dict[str, float]) -> None:
     config = Config(**change)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(config)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Coordinate.new(config)
 
 
@@ -179,6 +180,7 @@ def test_refused_updates_leave_everything_unchanged() -> None:
         (peer(0.0, 0.0, 0.0), 0.02, DimensionalityConflict), (peer(0.0, 0.02), -0.001, InvalidRtt),
         (peer(0.0, 0.02), 10.5, InvalidRtt), (peer(0.0, 0.02), math.nan, InvalidRtt),
         (peer(0.0, 0.02), timedelta(seconds=11), InvalidRtt), (peer(0.0, 0.02), timedelta(seconds=-1), InvalidRtt),
+        (peer(0.0, 0.02), "0.02", InvalidRtt), (peer(0.0, 0.02), True, InvalidRtt), (peer(0.0, 0.02), None, InvalidRtt),
     ]:
         with pytest.raises(error):
             client.update("a", other, rtt)
