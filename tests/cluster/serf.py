@@ -83,12 +83,13 @@ class GoSource:
     """Go's ``math/rand`` as Serf's simulation uses it (``Intn``, ``Float64``, reseeded at each
     run), computed from the generator's raw ``Int63`` stream, which the driver prints."""
 
-    def __init__(self, serf: Serf, count: int = 100_000) -> None:
-        self._stream = [int(v) for v in serf.ask(f"int63 1 {count}").split()]
+    def __init__(self, serf: Serf, count: int = 100_000, seed: int = 1) -> None:
+        self._seed = seed
+        self._stream = [int(v) for v in serf.ask(f"int63 {seed} {count}").split()]
         self._position = 0
 
     def seed(self, seed: int) -> None:
-        assert seed == 1, "the stream was printed for seed 1"
+        assert seed == self._seed, f"the stream was printed for seed {self._seed}"
         self._position = 0
 
     def _int63(self) -> int:

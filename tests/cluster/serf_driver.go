@@ -12,6 +12,7 @@
 //	distance COORD COORD                            Coordinate.DistanceTo, in nanoseconds
 //	force FORCE COORD COORD                         Coordinate.ApplyForce
 //	int63 SEED N                                    N values of rand.New(rand.NewSource(SEED)).Int63()
+//	seed SEED                                       rand.Seed: the generator Serf draws coincident points' directions from
 //	truth SCENARIO                                  the scenario's matrix in nanoseconds, row by row
 //	simulate SCENARIO                               Serf's Simulate, then Evaluate: "avg max", then each coordinate
 //	bench N                                         N updates of one client (8 dimensions), the time taken in ns
@@ -171,6 +172,9 @@ func run(args []string) string {
 			parts[i] = strconv.FormatInt(r.Int63(), 10)
 		}
 		return strings.Join(parts, " ")
+	case "seed":
+		rand.Seed(integer(args[1]))
+		return "ok"
 	case "truth":
 		t, _, _ := truth(args[1])
 		var parts []string

@@ -181,3 +181,42 @@ def test_scenario_is_at_least_as_accurate_as_serf(serf: Serf, name: str) -> None
         assert_same(mine, parse_coordinate(text))
     assert stats.error_avg <= serf_avg * (1 + RELATIVE)
     assert stats.error_max <= serf_max * (1 + RELATIVE)
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> Config:
+    return Config(
+        dimensionality=draw(st.integers(1, 8)),
+        vivaldi_error_max=draw(st.floats(0.1, 3.0)),
+        vivaldi_ce=draw(st.floats(0.0, 1.0)),
+        vivaldi_cc=draw(st.floats(0.0, 1.0)),
+        adjustment_window_size=draw(st.integers(0, 8)),
+        height_min=draw(st.sampled_from([0.0, 1e-6, 10e-6, 1e-3])),
+        latency_filter_size=draw(st.integers(1, 5)),
+        gravity_rho=draw(st.floats(0.5, 500.0)),
+    )
+
+
+RTTS_NS = st.one_of(st.sampled_from([0, 1, 999, 1000, 10_000_000_000]), st.integers(0, 10_000_000_000),
+                    st.integers(0, 200_000_000))
+
+
+@settings(max_examples=60)
+@given(st.data(), configs(), st.integers(1, 2**31))
+def test_any_update_sequence_agrees_with_serf(serf: Serf, data: st.DataObject, config: Config, seed: int) -> None:
+    """Any configuration, peers anywhere (the origin included, so coincident points part along
+    directions drawn from Go's generator, seeded alike on both sides), any valid round trips."""
+    serf.ask(config_text(config))
+    serf.ask("client any")
+    serf.ask(f"seed {seed}")
+    mine = Client(config, random=GoSource(serf, 2000, seed).random)
+    point = st.floats(-0.2, 0.2, allow_nan=False) | st.just(0.0)
+    peers = data.draw(st.lists(st.builds(
+        Coordinate, st.lists(point, min_size=config.dimensionality, max_size=config.dimensionality),
+        st.floats(0.0, 2.0), st.floats(-0.05, 0.05), st.floats(0.0, 0.05)), min_size=1, max_size=4))
+    steps = data.draw(st.lists(st.tuples(st.integers(0, len(peers) - 1), RTTS_NS), min_size=1, max_size=40))
+    for index, rtt_ns in steps:
+        node, peer = f"p{index}", peers[index]
+        theirs = parse_coordinate(serf.ask(f"update any {node} {rtt_ns} {coordinate_text(peer)}"))
+        assert_same(mine.update(node, peer, seconds_of(rtt_ns)), theirs)
+    assert mine.stats().resets == int(serf.ask("resets any"))
