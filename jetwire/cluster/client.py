@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import random as _random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from math import isfinite, sqrt
 
 from .coordinate import (
     ZERO_THRESHOLD,
@@ -18,7 +18,6 @@ from .coordinate import (
     InvalidValues,
     apply_force,
     nanoseconds_of,
-    raw_distance,
     seconds_of,
 )
 
@@ -111,12 +110,9 @@ class Client:
             raise InvalidRtt(rtt)
         with self._lock:
             self._check(other)
-            rtt_seconds = self._latency_filter(node, seconds)
-            self._update_vivaldi(other, rtt_seconds)
-            self._update_adjustment(other, rtt_seconds)
-            self._update_gravity()
-            if not (all(map(math.isfinite, self._vec)) and math.isfinite(self._error)
-                    and math.isfinite(self._adjustment) and math.isfinite(self._height)):
+            self._learn(other, self._latency_filter(node, seconds))
+            vec, error, adjustment, height = self._vec, self._error, self._adjustment, self._height
+            if not (all(map(isfinite, vec)) and isfinite(error) and isfinite(adjustment) and isfinite(height)):
                 self._resets += 1
                 self._reset_coordinate()
             return Coordinate(list(self._vec), self._error, self._adjustment, self._height)
@@ -130,48 +126,87 @@ class Client:
             del samples[0]
         return sorted(samples)[len(samples) // 2]
 
-    def _update_vivaldi(self, other: Coordinate, rtt_seconds: float) -> None:
+    def _learn(self, other: Coordinate, rtt_seconds: float) -> None:
+        """Serf's three steps (Vivaldi, adjustment, gravity) in one function: this is the hot path,
+        and calls cost more than the arithmetic. Each sum and product is Serf's, in Serf's order;
+        a magnitude Serf computes twice from the same numbers is computed once."""
         config = self._config
-        distance = raw_distance(self._vec, other.vec, self._height, other.height)
+        height_min = config.height_min
+        vec, height, error = self._vec, self._height, self._error
+        other_vec, other_height = other.vec, other.height
+
+        # Vivaldi: move along the line to the other node by a share of the distance's error.
+        total = 0.0
+        for x, y in zip(vec, other_vec):
+            d = x - y
+            total += d * d
+        magnitude = sqrt(total)
+        distance = magnitude + height + other_height
         adjusted = distance + self._adjustment + other.adjustment
         if adjusted > 0.0:
             distance = adjusted
-        distance = seconds_of(nanoseconds_of(distance))
-        if rtt_seconds < ZERO_THRESHOLD:
-            rtt_seconds = ZERO_THRESHOLD
-        wrongness = abs(distance - rtt_seconds) / rtt_seconds
-        total_error = self._error + other.error
+        distance = _truncated(distance)
+        # Floored for the Vivaldi step only: the adjustment below learns from the filtered value.
+        rtt = rtt_seconds if rtt_seconds >= ZERO_THRESHOLD else ZERO_THRESHOLD
+        wrongness = abs(distance - rtt) / rtt
+        total_error = error + other.error
         if total_error < ZERO_THRESHOLD:
             total_error = ZERO_THRESHOLD
-        weight = self._error / total_error
-        error = config.vivaldi_ce * weight * wrongness + self._error * (1.0 - config.vivaldi_ce * weight)
+        weight = error / total_error
+        error = config.vivaldi_ce * weight * wrongness + error * (1.0 - config.vivaldi_ce * weight)
         self._error = config.vivaldi_error_max if error > config.vivaldi_error_max else error
-        force = config.vivaldi_cc * weight * (rtt_seconds - distance)
-        self._vec, self._height = apply_force(
-            self._vec, self._height, other.vec, other.height, force, config.height_min, self._random)
+        force = config.vivaldi_cc * weight * (rtt - distance)
+        if magnitude > ZERO_THRESHOLD:
+            scale = 1.0 / magnitude
+            vec = [x + (x - y) * scale * force for x, y in zip(vec, other_vec)]
+            height = (height + other_height) * force / magnitude + height
+            if height < height_min:
+                height = height_min
+        else:
+            vec, height = apply_force(vec, height, other_vec, other_height, force, height_min, self._random)
 
-    def _update_adjustment(self, other: Coordinate, rtt_seconds: float) -> None:
-        window = self._config.adjustment_window_size
-        if window == 0:
-            return
-        samples = self._adjustment_samples
-        samples[self._adjustment_index] = rtt_seconds - raw_distance(self._vec, other.vec, self._height, other.height)
-        self._adjustment_index = (self._adjustment_index + 1) % window
+        # Adjustment: half the mean of the recent differences between measured and raw distance.
+        window = config.adjustment_window_size
+        if window:
+            total = 0.0
+            for x, y in zip(vec, other_vec):
+                d = x - y
+                total += d * d
+            samples = self._adjustment_samples
+            samples[self._adjustment_index] = rtt_seconds - (sqrt(total) + height + other_height)
+            self._adjustment_index = (self._adjustment_index + 1) % window
+            total = 0.0
+            for sample in samples:  # in order, not sum(): Python 3.12's sum() compensates
+                total += sample
+            self._adjustment = total / (2.0 * window)
+
+        # Gravity: a pull toward the origin (height height_min, no adjustment), which comes first
+        # in Serf's sums; x - 0.0 is x, so the direction is the vector itself.
         total = 0.0
-        for sample in samples:
-            total += sample
-        self._adjustment = total / (2.0 * window)
-
-    def _update_gravity(self) -> None:
-        config = self._config
-        origin = [0.0] * self._dimensionality
-        # The origin as Serf's client holds it: height_min high, no adjustment; it comes first
-        # in the sum, as in Serf.
-        distance = raw_distance(origin, self._vec, config.height_min, self._height)
+        for x in vec:
+            total += x * x
+        magnitude = sqrt(total)
+        distance = magnitude + height_min + height
         adjusted = distance + 0.0 + self._adjustment
         if adjusted > 0.0:
             distance = adjusted
-        scaled = seconds_of(nanoseconds_of(distance)) / config.gravity_rho
+        scaled = _truncated(distance) / config.gravity_rho
         force = -1.0 * (scaled * scaled)
-        self._vec, self._height = apply_force(
-            self._vec, self._height, origin, config.height_min, force, config.height_min, self._random)
+        if magnitude > ZERO_THRESHOLD:
+            scale = 1.0 / magnitude
+            vec = [x + x * scale * force for x in vec]
+            height = (height + height_min) * force / magnitude + height
+            if height < height_min:
+                height = height_min
+        else:
+            vec, height = apply_force(vec, height, [0.0] * len(vec), height_min, force, height_min, self._random)
+        self._vec, self._height = vec, height
+
+
+def _truncated(seconds: float) -> float:
+    """``seconds`` cut to whole nanoseconds as Go's ``time.Duration(seconds * 1e9).Seconds()``."""
+    scaled = seconds * 1.0e9
+    if 0.0 <= scaled < 9.223372036854775808e18:
+        whole, rest = divmod(int(scaled), 1_000_000_000)
+        return whole + rest / 1e9
+    return seconds_of(nanoseconds_of(seconds))
