@@ -18,6 +18,7 @@ from .coordinate import Config, Coordinate, seconds_of
 
 __all__ = [
     "SCENARIOS",
+    "PythonSource",
     "Scenario",
     "Simulation",
     "Source",
@@ -172,10 +173,14 @@ class Scenario:
     dimensionality: int = 8
     start: Sequence[Sequence[float]] = ()  # initial vectors, when not all at the origin
 
-    def simulation(self, source: Source | None = None, config: Config | None = None) -> Simulation:
+    def simulation(self, source: Source | None = None, config: Config | None = None,
+                   truth: Truth | None = None) -> Simulation:
+        """A fresh simulation of this scenario; ``truth`` replaces the scenario's own matrix (the
+        tests hand in Go's, to rule out last-bit differences of cos and sin)."""
         if config is None:
             config = Config(dimensionality=self.dimensionality)
-        simulation = Simulation(self.truth(), config, PythonSource() if source is None else source)
+        simulation = Simulation(self.truth() if truth is None else truth, config,
+                                PythonSource() if source is None else source)
         for client, vec in zip(simulation.clients, self.start):
             start = Coordinate.new(config)
             start.vec = list(vec)
