@@ -186,8 +186,10 @@ def test_refused_updates_leave_everything_unchanged() -> None:
             client.update("a", other, rtt)
         assert (client.coordinate, dict(client._latency_samples), list(client._adjustment_samples),
                 client._adjustment_index) == state
-    with pytest.raises(CoordinateError):
+    with pytest.raises(InvalidValues):
         client.set_coordinate(peer(math.nan, 0.0))
+    with pytest.raises(DimensionalityConflict):
+        client.set_coordinate(peer(0.0, 0.0, 0.0))
     assert client.coordinate == state[0]
 
 
