@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 
-from jetwire import DecodeError
+from jetwire import DecodeError, JetwireError
 from jetwire.cluster import (
     MAX_DIMENSIONALITY,
     MAX_WINDOW,
@@ -250,3 +250,10 @@ def test_threads_sharing_a_client_lose_no_update() -> None:
     assert client._adjustment_index == per_thread * threads  # one step per update
     assert client.coordinate.is_valid()
     assert sorted(client._latency_samples) == [f"n{k}" for k in range(threads)]
+
+
+def test_errors_are_jetwire_errors_and_value_errors() -> None:
+    for error in (DimensionalityConflict, InvalidValues, InvalidRtt):
+        assert issubclass(error, CoordinateError)
+    for error in (CoordinateError, ConfigError):
+        assert issubclass(error, JetwireError) and issubclass(error, ValueError)
