@@ -1,0 +1,715 @@
+"""QUIC for jetwire.rpc, through aioquic (the optional extra ``jetwire[quic]``).
+
+Each bidirectional stream a client opens is one session (spec §9.1): the server gives it a new
+``asyncio.Protocol`` from its factory and drives it through a ``QuicStreamTransport``, which
+behaves as a TCP transport does (``write``, ``write_eof``, ``close``, ``pause_reading``,
+``pause_writing``...), so the RPC shell runs on it unchanged. The client opens one connection
+and one stream per ``open()``. ALPN is ``jetstream`` both ways; unidirectional streams and
+streams the server would open are refused.
+
+Backpressure. aioquic grants the peer more credit on a stream as data *arrives* (it doubles the
+window once half of it has come in), whatever the application has done with it, so a paused
+reader alone would not stop a sender. The connection class here grants stream credit from what
+the stream's protocol has *consumed* instead: the peer may send at most ``stream_window`` bytes
+beyond what ``data_received`` was given, so a paused stream buffers at most that much, and a
+peer that sends more breaks QUIC flow control and loses its connection. Connection-wide credit
+is left to aioquic; what one connection can make a server buffer is bounded by the streams it
+may have open at once times ``stream_window``.
+
+Writing: bytes handed to ``write`` are kept by aioquic until the peer acknowledges them;
+``get_write_buffer_size()`` counts them, and ``pause_writing``/``resume_writing`` follow it
+with asyncio's default high and low water marks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import ssl
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from aioquic.asyncio.protocol import QuicConnectionProtocol
+    from aioquic.asyncio.server import QuicServer
+    from aioquic.quic import events
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.connection import QuicConnection
+    from aioquic.quic.packet_builder import QuicPacketBuilder
+    from aioquic.quic.recovery import QuicPacketSpace
+    from aioquic.quic.stream import QuicStream
+
+    _aioquic_missing: ImportError | None = None
+else:
+    try:
+        from aioquic.asyncio.protocol import QuicConnectionProtocol
+        from aioquic.asyncio.server import QuicServer
+        from aioquic.quic import events
+        from aioquic.quic.configuration import QuicConfiguration
+        from aioquic.quic.connection import QuicConnection
+    except ImportError as missing:
+        # jetwire imports without the extra; the classes below are then never instantiated:
+        # listen() and open() raise first, saying what to install.
+        _aioquic_missing = missing
+        QuicConnectionProtocol = QuicConnection = object
+    else:
+        _aioquic_missing = None
+
+__all__ = [
+    "ALPN", "STREAM_WINDOW", "QuicTransportMissing", "QuicStreamTransport", "QuicListener", "listen", "open",
+    "require_aioquic",
+]
+
+ALPN = "jetstream"
+"""The one application protocol a jetwire QUIC endpoint offers and accepts (r[jetstream.rpc.transport.quic-alpn])."""
+
+STREAM_WINDOW = 256 * 1024
+"""Bytes a peer may send on one stream beyond what its protocol has consumed."""
+
+# Application error codes on RESET_STREAM/STOP_SENDING. The spec names none; 0 says "done, no
+# error" (closing a half we no longer read), the others say why a stream was cut.
+CODE_DONE = 0x0
+CODE_REFUSED = 0x1  # a stream this endpoint does not serve (unidirectional, or opened after close)
+CODE_ABORTED = 0x2  # abort() or a protocol callback that raised
+# CRYPTO_ERROR (0x100) + TLS alert no_application_protocol (120), as RFC 9001 §4.8 maps alerts.
+CODE_NO_APPLICATION_PROTOCOL = 0x178
+
+# How long a closing connection waits for the peer to acknowledge what is still in flight (the
+# last responses, the FIN) before it closes regardless.
+DRAIN_TIMEOUT = 5.0
+
+
+class QuicTransportMissing(ImportError):
+    """``quic://`` was asked for, but aioquic, which jetwire's QUIC transport runs on, is not installed."""
+
+
+def require_aioquic() -> None:
+    """Raises ``QuicTransportMissing`` (naming the extra to install) when aioquic cannot be imported."""
+    if _aioquic_missing is not None:
+        raise QuicTransportMissing(
+            f"quic:// needs aioquic, which is not installed: pip install 'jetwire[quic]' ({_aioquic_missing})"
+        ) from _aioquic_missing
+
+
+class TLSOptions(Protocol):
+    """What this module reads of the RPC layer's ``TLS`` settings."""
+
+    @property
+    def certfile(self) -> str | None: ...
+    @property
+    def keyfile(self) -> str | None: ...
+    @property
+    def cafile(self) -> str | None: ...
+    @property
+    def server_name(self) -> str | None: ...
+    @property
+    def verify(self) -> bool: ...
+
+
+ProtocolFactory = Callable[[], asyncio.Protocol]
+
+
+# -- receive credit ----------------------------------------------------------------------------
+
+class _ReceiveWindow:
+    """How far the peer may send on one stream: what the protocol consumed, plus ``size``."""
+
+    __slots__ = ("consumed", "granted", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.consumed = 0
+        self.granted = size
+
+    def limit(self) -> int:
+        target = self.consumed + self.size
+        # Re-grant once half a window is free, not on every byte: one MAX_STREAM_DATA frame per
+        # half window consumed, as aioquic itself paces them.
+        if target - self.granted >= self.size // 2:
+            self.granted = target
+        return self.granted
+
+
+class _CreditHeldConnection(QuicConnection):
+    """An aioquic connection that raises a stream's receive limit from what its reader consumed.
+
+    The server side gets its connections from aioquic's ``QuicServer``, so the handler switches
+    their class to this one (it adds no state of its own: ``receive_windows`` is the handler's).
+    """
+
+    receive_windows: dict[int, _ReceiveWindow]
+
+    def _write_stream_limits(self, builder: QuicPacketBuilder, space: QuicPacketSpace, stream: QuicStream) -> None:
+        window = None if stream.stream_id is None else self.receive_windows.get(stream.stream_id)
+        if window is None:
+            super()._write_stream_limits(builder, space, stream)
+            return
+        # Credit once granted cannot be taken back, so the limit only ever rises.
+        stream.max_stream_data_local = max(stream.max_stream_data_local, window.limit())
+        # aioquic doubles the limit whenever half of it has arrived; hiding what arrived leaves
+        # it only the sending of the limit set above (and its retransmission when lost).
+        arrived = stream.receiver.highest_offset
+        stream.receiver.highest_offset = 0
+        try:
+            super()._write_stream_limits(builder, space, stream)
+        finally:
+            stream.receiver.highest_offset = arrived
+
+
+# -- one stream as an asyncio transport --------------------------------------------------------
+
+class QuicStreamTransport(asyncio.Transport):
+    """One bidirectional QUIC stream, driving an ``asyncio.Protocol`` as a TCP transport would.
+
+    The peer's FIN is ``eof_received()``; when that returns a true value the sending half stays
+    open (answers still go out) until ``close()``, which sends our FIN. ``close()`` before the
+    peer's FIN also asks the peer to stop sending (STOP_SENDING); ``abort()`` resets both
+    halves. ``connection_lost`` follows on the next loop iteration, with ``None`` after a close
+    or abort, or a ``ConnectionResetError`` when the peer reset the stream or the connection
+    ended abnormally.
+    """
+
+    def __init__(self, connection: _ConnectionHandler, stream_id: int, protocol: asyncio.Protocol,
+                 window: _ReceiveWindow) -> None:
+        super().__init__()
+        self._connection = connection
+        self._stream_id = stream_id
+        self._protocol = protocol
+        self._window = window
+        self._loop = asyncio.get_running_loop()
+        self._pending = bytearray()  # arrived while reading was paused
+        self._pending_eof = False
+        self._reading = True
+        self._drain_scheduled = False
+        self._peer_finished = False  # the peer's FIN (or reset) arrived: nothing more to read
+        self._eof_written = False
+        self._closing = False
+        self._lost = False
+        self._writing_paused = False
+        self._high_water = 64 * 1024
+        self._low_water = 16 * 1024
+
+    # -- asyncio.BaseTransport
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "quic_stream_id":
+            return self._stream_id
+        if name == "peername":
+            return self._connection.peer_address
+        if name == "sockname":
+            return self._connection.local_address
+        if name == "alpn_protocol":
+            return self._connection.alpn_protocol
+        if name == "quic_connection":
+            return self._connection
+        return default
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        """Ends our half with a FIN after what was written; stops reading (STOP_SENDING if the peer still sends)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._pending.clear()
+        self._pending_eof = False
+        if not self._eof_written:
+            self._eof_written = True
+            self._connection.send(self._stream_id, b"", end_stream=True)
+        if not self._peer_finished:
+            self._connection.stop_receiving(self._stream_id, CODE_DONE)
+        self._end(None)
+
+    def abort(self) -> None:
+        """Resets both halves at once: what was written and not yet acknowledged may never arrive."""
+        if self._lost:
+            return
+        self._closing = True
+        self._pending.clear()
+        self._connection.reset_sending(self._stream_id, CODE_ABORTED)
+        if not self._peer_finished:
+            self._connection.stop_receiving(self._stream_id, CODE_ABORTED)
+        self._end(None)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        assert isinstance(protocol, asyncio.Protocol)
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
+
+    # -- asyncio.ReadTransport
+
+    def is_reading(self) -> bool:
+        return self._reading and not self._closing
+
+    def pause_reading(self) -> None:
+        self._reading = False
+
+    def resume_reading(self) -> None:
+        if self._reading:
+            return
+        self._reading = True
+        # Not from inside this call, as a socket transport would not either: the protocol may
+        # resume from a callback that does not expect data_received to run again under it.
+        if (self._pending or self._pending_eof) and not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._deliver_pending)
+
+    # -- asyncio.WriteTransport
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._eof_written and not self._closing:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._closing or not data:
+            return  # as a socket transport drops what is written once it is closed
+        self._connection.send(self._stream_id, bytes(data))
+        self._check_write_buffer()
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(list_of_data))
+
+    def write_eof(self) -> None:
+        if self._eof_written or self._closing:
+            return
+        self._eof_written = True
+        self._connection.send(self._stream_id, b"", end_stream=True)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        return self._connection.unacknowledged(self._stream_id)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = 64 * 1024 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water, self._low_water = high, low
+        self._check_write_buffer()
+
+    # -- fed by the connection handler
+
+    def _feed(self, data: bytes, fin: bool) -> None:
+        if self._closing:
+            return
+        if fin:
+            self._peer_finished = True
+        if self._reading and not self._pending and not self._pending_eof:
+            if data:
+                self._deliver(data)
+            if fin and not self._closing:
+                self._deliver_eof()
+            return
+        self._pending += data
+        self._pending_eof = self._pending_eof or fin
+
+    def _deliver_pending(self) -> None:
+        self._drain_scheduled = False
+        if not self._reading or self._closing:
+            return
+        data = bytes(self._pending)
+        self._pending.clear()
+        eof, self._pending_eof = self._pending_eof, False
+        if data:
+            self._deliver(data)
+            self._connection.credit_changed()
+        if eof and not self._closing:
+            self._deliver_eof()
+
+    def _deliver(self, data: bytes) -> None:
+        self._window.consumed += len(data)
+        self._call(self._protocol.data_received, data)
+
+    def _deliver_eof(self) -> None:
+        keep_open = self._call(self._protocol.eof_received)
+        if not keep_open and not self._closing:
+            self.close()
+
+    def _peer_reset(self, reason: str) -> None:
+        """The peer reset its half, or asked us to stop sending: the session cannot go on."""
+        if self._lost:
+            return
+        self._closing = self._peer_finished = True
+        self._pending.clear()
+        self._connection.reset_sending(self._stream_id, CODE_ABORTED)
+        self._connection.stop_receiving(self._stream_id, CODE_ABORTED)
+        self._end(ConnectionResetError(reason))
+
+    def _connection_ended(self, error: Exception | None) -> None:
+        if not self._lost:
+            self._closing = True
+            self._lost = True
+            self._connection.forget(self)
+            self._call(self._protocol.connection_lost, error)
+
+    def _check_write_buffer(self) -> None:
+        if self._lost:
+            return
+        size = self.get_write_buffer_size()
+        if not self._writing_paused and size > self._high_water:
+            self._writing_paused = True
+            self._call(self._protocol.pause_writing)
+        elif self._writing_paused and size <= self._low_water:
+            self._writing_paused = False
+            self._call(self._protocol.resume_writing)
+
+    def _end(self, error: Exception | None) -> None:
+        """Leaves the connection's books now and tells the protocol on the next loop iteration."""
+        self._connection.forget(self)
+        self._loop.call_soon(self._connection_ended, error)
+
+    def _call(self, callback: Callable[..., Any], *args: Any) -> Any:
+        # A protocol that raises must not break aioquic's event loop over the other streams:
+        # report it as asyncio reports a raising protocol, and drop this stream.
+        try:
+            return callback(*args)
+        except Exception as error:  # handed to the loop's exception handler
+            self._loop.call_exception_handler({
+                "message": f"QUIC stream {self._stream_id}: protocol callback {callback.__qualname__} raised",
+                "exception": error, "transport": self, "protocol": self._protocol,
+            })
+            if not self._lost:
+                self.abort()
+            return None
+
+
+# -- one connection ----------------------------------------------------------------------------
+
+class _ConnectionHandler(QuicConnectionProtocol):
+    """The asyncio side of one QUIC connection: it turns streams into ``QuicStreamTransport``s.
+
+    A server connection (``accept`` set) gives each bidirectional stream the client opens a
+    protocol of its own; a client connection serves only the stream ``open()`` made on it. Once
+    it has no stream left and should close (a client's stream ended; the listener closed), it
+    waits for the peer to acknowledge what is still in flight, then closes.
+    """
+
+    def __init__(self, quic: QuicConnection, stream_handler: Any = None, *,
+                 accept: ProtocolFactory | None = None, listener: QuicListener | None = None,
+                 stream_window: int = STREAM_WINDOW) -> None:
+        super().__init__(quic)
+        quic.__class__ = _CreditHeldConnection
+        assert isinstance(quic, _CreditHeldConnection)
+        quic.receive_windows = {}
+        self._credit = quic
+        self._accept = accept
+        self._listener = listener
+        self._stream_window = stream_window
+        self._live: dict[int, QuicStreamTransport] = {}
+        self._ended: set[int] = set()  # streams served and finished: later frames for them are ignored
+        self._draining: set[int] = set()  # ended streams whose last bytes the peer has not acknowledged
+        self._should_close = False
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._owns_socket = accept is None
+        self.peer_address: Any = None
+        self.alpn_protocol: str | None = None
+        self.termination: events.ConnectionTerminated | None = None
+        if listener is not None:
+            listener.connections.add(self)
+
+    @property
+    def local_address(self) -> Any:
+        return None if self._transport is None else self._transport.get_extra_info("sockname")
+
+    # -- what stream transports ask for
+
+    def send(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
+        if self.termination is not None:
+            return
+        self._quic.send_stream_data(stream_id, data, end_stream=end_stream)
+        self._transmit_soon()
+
+    def stop_receiving(self, stream_id: int, code: int) -> None:
+        if self._aioquic_stream(stream_id) is not None:
+            self._quic.stop_stream(stream_id, code)
+            self._transmit_soon()
+
+    def reset_sending(self, stream_id: int, code: int) -> None:
+        if self._aioquic_stream(stream_id) is not None:
+            self._quic.reset_stream(stream_id, code)
+            self._transmit_soon()
+
+    def credit_changed(self) -> None:
+        self._transmit_soon()
+
+    def unacknowledged(self, stream_id: int) -> int:
+        stream = self._aioquic_stream(stream_id)
+        if stream is None:
+            return 0
+        # aioquic keeps a stream's outgoing bytes from the first unacknowledged one to the last written.
+        sender = stream.sender
+        return int(sender._buffer_stop - sender._buffer_start)
+
+    def forget(self, transport: QuicStreamTransport) -> None:
+        stream_id = transport._stream_id
+        if self._live.pop(stream_id, None) is None:
+            return
+        self._credit.receive_windows.pop(stream_id, None)
+        self._ended.add(stream_id)
+        self._draining.add(stream_id)
+        if not self._live and (self._accept is None or (self._listener is not None and self._listener.closing)):
+            self.close_when_drained()
+
+    def _aioquic_stream(self, stream_id: int) -> QuicStream | None:
+        stream: QuicStream | None = self._quic._streams.get(stream_id)
+        return stream
+
+    # -- opening streams
+
+    def open_stream(self, protocol_factory: ProtocolFactory) -> QuicStreamTransport:
+        """The client's stream: a new bidirectional stream, which the server sees once we write on it."""
+        stream_id = self._quic.get_next_available_stream_id()
+        transport = self._adopt(stream_id, protocol_factory)
+        assert transport is not None, "a new stream's protocol failed in connection_made"
+        return transport
+
+    def _adopt(self, stream_id: int, protocol_factory: ProtocolFactory) -> QuicStreamTransport | None:
+        window = _ReceiveWindow(self._stream_window)
+        self._credit.receive_windows[stream_id] = window
+        protocol = protocol_factory()
+        transport = QuicStreamTransport(self, stream_id, protocol, window)
+        self._live[stream_id] = transport
+        transport._call(protocol.connection_made, transport)
+        return transport if not transport.is_closing() else None
+
+    def _refuse(self, stream_id: int) -> None:
+        self._ended.add(stream_id)
+        self._draining.add(stream_id)
+        self._quic.stop_stream(stream_id, CODE_REFUSED)
+        if not stream_id & 2:  # bidirectional: our half too
+            self._quic.reset_stream(stream_id, CODE_REFUSED)
+
+    def _accepts(self, stream_id: int) -> bool:
+        client_opened_bidirectional = stream_id & 3 == 0
+        return (self._accept is not None and client_opened_bidirectional and self.alpn_protocol == ALPN
+                and not (self._listener is not None and self._listener.closing))
+
+    # -- aioquic's side
+
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        self.peer_address = addr
+        super().datagram_received(data, addr)
+
+    def quic_event_received(self, event: events.QuicEvent) -> None:
+        if isinstance(event, events.StreamDataReceived):
+            self._stream_data(event)
+        elif isinstance(event, events.ProtocolNegotiated):
+            self.alpn_protocol = event.alpn_protocol
+            # aioquic's TLS already refuses a client whose ALPN list lacks ours; this is the
+            # rule itself, should a configuration ever let another through.
+            if event.alpn_protocol != ALPN:
+                self.close(error_code=CODE_NO_APPLICATION_PROTOCOL,
+                           reason_phrase=f"ALPN {event.alpn_protocol!r} is not served; offer {ALPN!r}")
+        elif isinstance(event, events.HandshakeCompleted):
+            if self._listener is not None and self._listener.closing:
+                self.close_when_drained()
+        elif isinstance(event, events.StreamReset):
+            transport = self._live.get(event.stream_id)
+            if transport is not None:
+                transport._peer_reset(f"QUIC stream {event.stream_id} reset by the peer (code {event.error_code})")
+        elif isinstance(event, events.StopSendingReceived):
+            transport = self._live.get(event.stream_id)
+            if transport is not None:
+                transport._peer_reset(
+                    f"QUIC stream {event.stream_id}: the peer stopped reading (code {event.error_code})")
+        elif isinstance(event, events.ConnectionTerminated):
+            self._terminated(event)
+
+    def _stream_data(self, event: events.StreamDataReceived) -> None:
+        stream_id = event.stream_id
+        transport = self._live.get(stream_id)
+        if transport is None:
+            if stream_id in self._ended:
+                return
+            if self._accept is None or not self._accepts(stream_id):
+                self._refuse(stream_id)
+                return
+            transport = self._adopt(stream_id, self._accept)
+            if transport is None:
+                return
+        transport._feed(event.data, event.end_stream)
+
+    def transmit(self) -> None:
+        super().transmit()
+        # Called after every datagram and timer: acknowledgements may have freed write buffers
+        # or finished what a closing connection waits for.
+        for transport in list(self._live.values()):
+            if transport._writing_paused:
+                transport._check_write_buffer()
+        if self._should_close and self._drained():
+            self._close_now()
+
+    # -- closing
+
+    def close_when_drained(self) -> None:
+        if self._should_close or self.termination is not None:
+            return
+        self._should_close = True
+        self._drain_timer = self._loop.call_later(DRAIN_TIMEOUT, self._close_now)
+        self._transmit_soon()
+
+    def _drained(self) -> bool:
+        for stream_id in list(self._draining):
+            stream = self._aioquic_stream(stream_id)
+            if stream is None or stream.sender.is_finished:
+                self._draining.discard(stream_id)
+        return not self._draining
+
+    def _close_now(self) -> None:
+        """Closes the connection, and ends aioquic's closing period at once.
+
+        The closing period keeps a closed connection's state to repeat CONNECTION_CLOSE should
+        the peer keep sending; RFC 9000 §10.2 lets an endpoint skip it, and skipping it lets a
+        client release its socket, and a listener its port, without waiting three probe
+        timeouts.
+        """
+        self._should_close = False
+        if self.termination is not None:
+            return
+        self.close()
+        end_of_closing = self._quic.get_timer()
+        if end_of_closing is not None and self.termination is None:
+            self._quic.handle_timer(now=end_of_closing)
+            self._process_events()
+            self.transmit()
+
+    def _terminated(self, event: events.ConnectionTerminated) -> None:
+        self.termination = event
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        ended_cleanly = event.error_code == 0
+        for transport in list(self._live.values()):
+            transport._closing = transport._peer_finished = True
+            error = None if ended_cleanly else ConnectionResetError(
+                f"QUIC connection closed: {event.reason_phrase or 'no reason given'} (code {event.error_code:#x})")
+            transport._end(error)
+        self._live.clear()
+        self._ended.clear()
+        self._draining.clear()
+        if self._owns_socket and self._transport is not None:
+            self._transport.close()
+        if self._listener is not None:
+            self._listener.connection_ended(self)
+
+
+# -- server ------------------------------------------------------------------------------------
+
+class QuicListener:
+    """The UDP socket a QUIC server listens on, and the connections it accepted.
+
+    ``close()`` stops accepting connections and streams; the connections already open go on
+    until their streams end (the RPC server closes them), then close. ``wait_closed()``
+    returns once every one has, and the socket is closed.
+    """
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
+        self.connections: set[_ConnectionHandler] = set()
+        self.closing = False
+        self._socket: asyncio.DatagramTransport | None = None
+        self._closed = asyncio.get_running_loop().create_future()
+
+    def close(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        for connection in list(self.connections):
+            if not connection._live:
+                connection.close_when_drained()
+        self._close_socket_if_idle()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    def connection_ended(self, connection: _ConnectionHandler) -> None:
+        self.connections.discard(connection)
+        self._close_socket_if_idle()
+
+    def _close_socket_if_idle(self) -> None:
+        if self.closing and not self.connections and not self._closed.done():
+            if self._socket is not None:
+                self._socket.close()
+            self._closed.set_result(None)
+
+
+def _url_address(url: Any) -> tuple[str, int]:
+    host, port = url.host, url.port
+    if not host or port is None:
+        raise ValueError(f"a quic:// URL needs a host and a port: {url}")
+    return str(host).strip("[]"), int(port)
+
+
+def _url_text(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"quic://[{host}]:{port}" if ":" in host else f"quic://{host}:{port}"
+
+
+async def listen(url: Any, protocol_factory: ProtocolFactory, tls: TLSOptions | None,
+                 *, stream_window: int = STREAM_WINDOW) -> QuicListener:
+    """Serves ``quic://HOST:PORT``: each bidirectional stream a client opens gets a protocol from the factory.
+
+    ``tls`` must name the server's certificate and key (QUIC has no plaintext mode).
+    """
+    require_aioquic()
+    if tls is None or not tls.certfile:
+        raise ValueError("a QUIC server needs a certificate: pass tls=TLS(certfile=..., keyfile=...)")
+    host, port = _url_address(url)
+    configuration = QuicConfiguration(is_client=False, alpn_protocols=[ALPN], max_stream_data=stream_window)
+    configuration.load_cert_chain(tls.certfile, tls.keyfile)
+    loop = asyncio.get_running_loop()
+    listener = QuicListener([])
+    handler = functools.partial(_ConnectionHandler, accept=protocol_factory, listener=listener,
+                                stream_window=stream_window)
+    udp, _ = await loop.create_datagram_endpoint(
+        lambda: QuicServer(configuration=configuration, create_protocol=handler), local_addr=(host, port))
+    listener._socket = udp
+    listener.urls.append(_url_text(udp.get_extra_info("sockname")))
+    return listener
+
+
+# -- client ------------------------------------------------------------------------------------
+
+async def open(url: Any, protocol_factory: ProtocolFactory, tls: TLSOptions | None,  # noqa: A001
+               *, stream_window: int = STREAM_WINDOW) -> tuple[QuicStreamTransport, asyncio.Protocol]:
+    """Connects to ``quic://HOST:PORT`` and opens one bidirectional stream for ``protocol_factory()``'s protocol.
+
+    The server's certificate is checked against ``tls.cafile`` (the system's CAs without one)
+    for ``tls.server_name`` (the URL's host without one), unless ``tls.verify`` is false. When
+    the stream ends the connection closes, once the server has acknowledged our last bytes.
+    """
+    require_aioquic()
+    host, port = _url_address(url)
+    configuration = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], max_stream_data=stream_window,
+                                      server_name=(tls.server_name if tls is not None else None) or host)
+    if tls is not None and not tls.verify:
+        configuration.verify_mode = ssl.CERT_NONE
+    elif tls is not None and tls.cafile:
+        configuration.load_verify_locations(cafile=tls.cafile)
+    loop = asyncio.get_running_loop()
+    family, *_, address = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
+    udp, handler = await loop.create_datagram_endpoint(
+        lambda: _ConnectionHandler(QuicConnection(configuration=configuration), stream_window=stream_window),
+        local_addr=("::" if family == socket.AF_INET6 else "0.0.0.0", 0))  # noqa: S104 (an ephemeral client port)
+    try:
+        handler.connect(address)
+        await handler.wait_connected()
+    except BaseException as error:
+        udp.close()
+        termination = handler.termination
+        if isinstance(error, ConnectionError) and termination is not None:
+            raise ConnectionError(
+                f"QUIC handshake with {host}:{port} failed: {termination.reason_phrase or 'connection closed'}"
+                f" (code {termination.error_code:#x})") from None
+        raise
+    transport = handler.open_stream(protocol_factory)
+    return transport, transport._protocol
