@@ -187,6 +187,7 @@ class QuicStreamTransport(asyncio.Transport):
         self._closing = False
         self._lost = False
         self._writing_paused = False
+        self._write_stopped = False  # the peer sent STOP_SENDING: aioquic reset our half
         self._high_water = 64 * 1024
         self._low_water = 16 * 1024
 
@@ -215,9 +216,9 @@ class QuicStreamTransport(asyncio.Transport):
         self._closing = True
         self._pending.clear()
         self._pending_eof = False
-        if not self._eof_written:
-            self._eof_written = True
+        if not self._eof_written and not self._write_stopped:
             self._connection.send(self._stream_id, b"", end_stream=True)
+        self._eof_written = True
         if not self._peer_finished:
             self._connection.stop_receiving(self._stream_id, CODE_DONE)
         self._end(None)
@@ -248,6 +249,10 @@ class QuicStreamTransport(asyncio.Transport):
     def pause_reading(self) -> None:
         self._reading = False
 
+    def get_read_buffer_size(self) -> int:
+        """Bytes that arrived while reading was paused and wait for ``resume_reading()``: at most the stream window."""
+        return len(self._pending)
+
     def resume_reading(self) -> None:
         if self._reading:
             return
@@ -263,8 +268,8 @@ class QuicStreamTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._eof_written and not self._closing:
             raise RuntimeError("Cannot call write() after write_eof()")
-        if self._closing or not data:
-            return  # as a socket transport drops what is written once it is closed
+        if self._closing or self._write_stopped or not data:
+            return  # as a socket transport drops what is written once the connection is closed
         self._connection.send(self._stream_id, bytes(data))
         self._check_write_buffer()
 
@@ -275,7 +280,8 @@ class QuicStreamTransport(asyncio.Transport):
         if self._eof_written or self._closing:
             return
         self._eof_written = True
-        self._connection.send(self._stream_id, b"", end_stream=True)
+        if not self._write_stopped:
+            self._connection.send(self._stream_id, b"", end_stream=True)
 
     def can_write_eof(self) -> bool:
         return True
@@ -335,14 +341,23 @@ class QuicStreamTransport(asyncio.Transport):
             self.close()
 
     def _peer_reset(self, reason: str) -> None:
-        """The peer reset its half, or asked us to stop sending: the session cannot go on."""
+        """The peer reset its half: what it sent is cut short, so the session cannot go on."""
         if self._lost:
             return
         self._closing = self._peer_finished = True
         self._pending.clear()
         self._connection.reset_sending(self._stream_id, CODE_ABORTED)
-        self._connection.stop_receiving(self._stream_id, CODE_ABORTED)
         self._end(ConnectionResetError(reason))
+
+    def _peer_stopped_reading(self, reason: str) -> None:
+        """The peer will read nothing more (it closed its end): what we write from now on is dropped,
+        while what the peer still sends us, up to its FIN, is delivered as before."""
+        self._write_stopped = True
+        if self._peer_finished and not self._pending_eof and not self._lost:
+            # Nothing is left to read either, and what the protocol kept its half open to send
+            # (it returned true from eof_received) can no longer arrive.
+            self._closing = True
+            self._end(ConnectionResetError(reason))
 
     def _connection_ended(self, error: Exception | None) -> None:
         if not self._lost:
@@ -519,7 +534,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         elif isinstance(event, events.StopSendingReceived):
             transport = self._live.get(event.stream_id)
             if transport is not None:
-                transport._peer_reset(
+                transport._peer_stopped_reading(
                     f"QUIC stream {event.stream_id}: the peer stopped reading (code {event.error_code})")
         elif isinstance(event, events.ConnectionTerminated):
             self._terminated(event)

@@ -1,0 +1,644 @@
+"""QUIC through aioquic (jetwire.rpc.quic): each client-opened bidirectional stream drives an
+``asyncio.Protocol`` as a TCP connection would.
+
+The certificates are made at test time (a CA and a leaf for ``localhost``/127.0.0.1). Every
+test runs under ``asyncio.wait_for``, so a hang fails instead of hanging; waits are on events
+or on conditions polled under that guard, never on a sleep's length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import hashlib
+import ipaddress
+import pathlib
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aioquic.asyncio import connect as aioquic_connect
+from aioquic.asyncio import serve as aioquic_serve
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.quic import events
+from aioquic.quic.configuration import QuicConfiguration
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from jetwire.rpc import quic
+
+GUARD = 20.0
+
+
+# -- certificates ------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Certs:
+    cafile: str
+    certfile: str
+    keyfile: str
+    other_cafile: str  # a CA that did not sign the server's certificate
+
+
+@dataclasses.dataclass(frozen=True)
+class TLS:
+    """The RPC layer's TLS settings, as far as quic.py reads them."""
+
+    certfile: str | None = None
+    keyfile: str | None = None
+    cafile: str | None = None
+    server_name: str | None = None
+    verify: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Url:
+    host: str
+    port: int
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key: ec.EllipticCurvePrivateKey,
+                 *, ca: bool) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write_pem(path: pathlib.Path, certificate: x509.Certificate) -> str:
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    directory = tmp_path_factory.mktemp("quic-certs")
+    ca_key, other_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = _certificate("jetwire test CA", ca_key, "jetwire test CA", ca_key, ca=True)
+    other = _certificate("some other CA", other_key, "some other CA", other_key, ca=True)
+    leaf = _certificate("localhost", leaf_key, "jetwire test CA", ca_key, ca=False)
+    keyfile = directory / "server.key"
+    keyfile.write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return Certs(cafile=_write_pem(directory / "ca.pem", ca), certfile=_write_pem(directory / "server.pem", leaf),
+                 keyfile=str(keyfile), other_cafile=_write_pem(directory / "other-ca.pem", other))
+
+
+def server_tls(certs: Certs) -> TLS:
+    return TLS(certfile=certs.certfile, keyfile=certs.keyfile)
+
+
+def client_tls(certs: Certs) -> TLS:
+    return TLS(cafile=certs.cafile, server_name="localhost")
+
+
+# -- protocols the tests drive -----------------------------------------------------------------
+
+class Recorder(asyncio.Protocol):
+    """Records what a transport gives it; ``until`` waits for a condition on it."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.data = bytearray()
+        self.eof = asyncio.Event()
+        self.lost = asyncio.Event()
+        self.lost_with: BaseException | None = None
+        self.paused_writing = 0
+        self.resumed_writing = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+    def eof_received(self) -> bool:
+        self.eof.set()
+        return True  # keep our half open: the test closes it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_with = exc
+        self.lost.set()
+
+    def pause_writing(self) -> None:
+        self.paused_writing += 1
+
+    def resume_writing(self) -> None:
+        self.resumed_writing += 1
+
+
+class Echo(Recorder):
+    """Writes back what it reads; after the peer's FIN, closes its half (our FIN)."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self.transport.write(data)
+
+    def eof_received(self) -> bool:
+        self.eof.set()
+        return False  # the transport closes itself, as a TCP transport does
+
+
+class Factory:
+    """A protocol factory that keeps every protocol it made."""
+
+    def __init__(self, kind: type[Recorder] = Echo) -> None:
+        self.kind = kind
+        self.made: list[Recorder] = []
+        self.one = asyncio.Event()
+
+    def __call__(self) -> Recorder:
+        protocol = self.kind()
+        self.made.append(protocol)
+        self.one.set()
+        return protocol
+
+
+def run(body: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(body(), GUARD))
+
+
+async def until(condition: Callable[[], object]) -> None:
+    """Waits until ``condition()`` holds; the test's ``wait_for`` guard fails it if it never does."""
+    while not condition():
+        await asyncio.sleep(0.002)
+
+
+async def serving(certs: Certs, factory: Factory, **options: Any) -> tuple[quic.QuicListener, Url]:
+    listener = await quic.listen(Url("127.0.0.1", 0), factory, server_tls(certs), **options)
+    port = int(listener.urls[0].rsplit(":", 1)[1])
+    return listener, Url("127.0.0.1", port)
+
+
+async def shut(listener: quic.QuicListener) -> None:
+    listener.close()
+    await listener.wait_closed()
+
+
+def client_connection(transport: asyncio.BaseTransport) -> QuicConnectionProtocol:
+    connection = transport.get_extra_info("quic_connection")
+    assert isinstance(connection, QuicConnectionProtocol)
+    return connection
+
+
+def raw_client_configuration(certs: Certs, alpn: list[str] | None) -> QuicConfiguration:
+    configuration = QuicConfiguration(is_client=True, alpn_protocols=alpn, server_name="localhost")
+    configuration.load_verify_locations(cafile=certs.cafile)
+    return configuration
+
+
+def send_raw(connection: QuicConnectionProtocol, stream_id: int, data: bytes) -> None:
+    """Writes on a stream of an aioquic client without a StreamWriter (which, collected after the server
+    reset its stream, would raise in its __del__)."""
+    connection._quic.send_stream_data(stream_id, data)
+    connection.transmit()
+
+
+class EventLog(QuicConnectionProtocol):
+    """An aioquic client connection that keeps every event (to see what the server did to its streams)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.events: list[events.QuicEvent] = []
+        self.stream_writers: dict[int, Any] = {}
+        self.cut: set[int] = set()
+
+    def _create_stream(self, stream_id: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = super()._create_stream(stream_id)
+        self.stream_writers[stream_id] = writer.transport
+        if stream_id in self.cut:
+            self.cut_stream(stream_id)
+        return reader, writer
+
+    def cut_stream(self, stream_id: int) -> None:
+        """Our sending half is reset: aioquic's stream writer must not send a FIN when collected (it would raise)."""
+        self.cut.add(stream_id)
+        writer = self.stream_writers.get(stream_id)
+        if writer is not None:
+            writer._closing = True
+
+    def quic_event_received(self, event: events.QuicEvent) -> None:
+        self.events.append(event)
+        if isinstance(event, events.StopSendingReceived):
+            self.cut_stream(event.stream_id)
+        super().quic_event_received(event)
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+def test_a_stream_echoes_and_ends_cleanly(certs: Certs) -> None:
+    """One stream both ways: bytes, FIN each way, connection_lost(None) on both ends, ALPN jetstream.
+
+    r[jetstream.rpc.transport.quic-alpn] r[jetstream.rpc.transport.quic-stream]
+    """
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        transport.write(b"hello ")
+        transport.writelines([b"over ", bytearray(b"quic")])
+        transport.write_eof()
+        await client.eof.wait()
+        assert bytes(client.data) == b"hello over quic"
+        server = factory.made[0]
+        assert server.eof.is_set()
+        assert transport.get_extra_info("alpn_protocol") == "jetstream"
+        assert transport.get_extra_info("quic_stream_id") == 0
+        assert transport.get_extra_info("peername")[1] == url.port
+        assert server.transport.get_extra_info("quic_stream_id") == 0
+        assert server.transport.get_extra_info("peername")[0] == "127.0.0.1"
+        assert server.transport.get_extra_info("sockname")[1] == url.port
+        assert server.transport.get_extra_info("alpn_protocol") == "jetstream"
+        transport.close()
+        await client.lost.wait()
+        await server.lost.wait()
+        assert client.lost_with is None and server.lost_with is None
+        await client_connection(transport).wait_closed()
+        await shut(listener)
+        assert len(factory.made) == 1
+    run(body)
+
+
+def test_several_streams_on_one_connection_are_separate_sessions(certs: Certs) -> None:
+    """Each bidirectional stream a client opens gets a protocol of its own; all share one connection.
+
+    r[jetstream.rpc.transport.quic-stream]
+    """
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        async with aioquic_connect(url.host, url.port, configuration=raw_client_configuration(certs, ["jetstream"]),
+                                   create_protocol=EventLog) as connection:
+            streams = []
+            for number in range(5):  # aioquic names a stream only once something is written on it
+                reader, writer = await connection.create_stream()
+                writer.write(f"stream {number} ".encode() * (number + 1))
+                streams.append((reader, writer))
+            for _, writer in reversed(streams):
+                writer.write_eof()
+            answers = [await reader.read() for reader, _ in streams]
+        assert answers == [f"stream {number} ".encode() * (number + 1) for number in range(5)]
+        assert len(factory.made) == 5
+        assert sorted(p.transport.get_extra_info("quic_stream_id") for p in factory.made) == [0, 4, 8, 12, 16]
+        assert len({id(p.transport.get_extra_info("quic_connection")) for p in factory.made}) == 1
+        await shut(listener)
+    run(body)
+
+
+def test_unidirectional_streams_are_refused(certs: Certs) -> None:
+    """A unidirectional stream gets no protocol, and the client is told to stop sending on it.
+
+    r[jetstream.rpc.transport.quic-stream]
+    """
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        async with aioquic_connect(url.host, url.port, configuration=raw_client_configuration(certs, ["jetstream"]),
+                                   create_protocol=EventLog) as connection:
+            assert isinstance(connection, EventLog)
+            send_raw(connection, connection._quic.get_next_available_stream_id(is_unidirectional=True), b"ignored")
+            await until(lambda: any(isinstance(e, events.StopSendingReceived) for e in connection.events))
+            stopped = [e for e in connection.events if isinstance(e, events.StopSendingReceived)]
+            assert [(e.stream_id, e.error_code) for e in stopped] == [(2, quic.CODE_REFUSED)]
+            reader, writer = await connection.create_stream()  # the connection still serves bidirectional ones
+            writer.write(b"still here")
+            writer.write_eof()
+            assert await reader.read() == b"still here"
+        assert len(factory.made) == 1
+        await shut(listener)
+    run(body)
+
+
+@pytest.mark.parametrize("alpn", [["h3"], None, ["jetstream2", "rs.jetstream.proto/echo/1.0.0"]])
+def test_a_client_without_the_jetstream_alpn_is_closed(certs: Certs, alpn: list[str] | None) -> None:
+    """A connection that offers no ALPN, or not "jetstream", is closed in the handshake: no stream is served.
+
+    r[jetstream.rpc.transport.quic-alpn]
+    """
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        with pytest.raises(ConnectionError):
+            async with aioquic_connect(url.host, url.port, configuration=raw_client_configuration(certs, alpn)):
+                pytest.fail("the handshake completed")
+        assert factory.made == []
+        await shut(listener)
+    run(body)
+
+
+def test_the_client_offers_jetstream_and_refuses_a_server_that_picks_another(certs: Certs) -> None:
+    """r[jetstream.rpc.transport.quic-alpn]: our client offers exactly "jetstream"; a server answering with
+    another ALPN fails the handshake with a ConnectionError that says so."""
+    async def body() -> None:
+        offered: list[list[str] | None] = []
+        for server_alpn in (["jetstream"], ["h3"]):
+            configuration = QuicConfiguration(is_client=False, alpn_protocols=server_alpn)
+            configuration.load_cert_chain(certs.certfile, certs.keyfile)
+
+            class Peek(QuicConnectionProtocol):
+                def quic_event_received(self, event: events.QuicEvent) -> None:
+                    if isinstance(event, events.ProtocolNegotiated):
+                        offered.append(self._quic.tls.alpn_negotiated)
+
+            server = await aioquic_serve("127.0.0.1", 0, configuration=configuration, create_protocol=Peek)
+            port = server._transport.get_extra_info("sockname")[1]
+            try:
+                if server_alpn == ["jetstream"]:
+                    transport, _ = await quic.open(Url("127.0.0.1", port), Recorder, client_tls(certs))
+                    transport.close()
+                    await client_connection(transport).wait_closed()
+                else:
+                    with pytest.raises(ConnectionError, match=r"QUIC handshake with 127\.0\.0\.1:\d+ failed"):
+                        await quic.open(Url("127.0.0.1", port), Recorder, client_tls(certs))
+            finally:
+                server.close()
+        assert offered == ["jetstream"]  # the h3-only server found nothing in common
+    run(body)
+
+
+def test_certificates_are_verified(certs: Certs) -> None:
+    """The client checks the server's certificate against tls.cafile; verify=False skips the check."""
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        with pytest.raises(ConnectionError, match="QUIC handshake"):
+            await quic.open(url, Recorder, TLS(cafile=certs.other_cafile, server_name="localhost"))
+        with pytest.raises(ConnectionError, match="QUIC handshake"):
+            await quic.open(url, Recorder, TLS(cafile=certs.cafile, server_name="not-the-name.example"))
+        transport, client = await quic.open(url, Recorder, TLS(verify=False))
+        transport.write(b"x")
+        await until(lambda: client.data == b"x")
+        transport.close()
+        await client_connection(transport).wait_closed()
+        await shut(listener)
+    run(body)
+
+
+class SlowAnswers(Recorder):
+    """Answers each line it reads only when the test says so, after the client's FIN."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.eof_seen_with: bytes = b""
+
+    def eof_received(self) -> bool:
+        self.eof_seen_with = bytes(self.data)
+        self.eof.set()
+        return True  # in-progress work still answers: keep the sending half
+
+    def answer_all_and_close(self) -> None:
+        for line in bytes(self.data).splitlines():
+            self.transport.write(b"answer to " + line + b"\n")
+        self.transport.close()
+
+
+def test_after_the_client_fin_every_request_read_is_still_answered(certs: Certs) -> None:
+    """The client's FIN is eof_received on the server; the server's half stays writable, every request
+    read before the FIN is answered, then the server's close() is its FIN and the client sees EOF.
+
+    r[jetstream.rpc.transport.quic-shutdown]
+    """
+    async def body() -> None:
+        factory = Factory(SlowAnswers)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        transport.write(b"one\ntwo\nthree\n")
+        transport.write_eof()
+        await factory.one.wait()
+        server = factory.made[0]
+        assert isinstance(server, SlowAnswers)
+        await server.eof.wait()
+        assert server.eof_seen_with == b"one\ntwo\nthree\n"
+        assert not client.eof.is_set()
+        assert not server.transport.is_closing()
+        with pytest.raises(RuntimeError, match="write_eof"):
+            transport.write(b"after our FIN")
+        server.answer_all_and_close()
+        await client.eof.wait()
+        assert bytes(client.data) == b"answer to one\nanswer to two\nanswer to three\n"
+        await server.lost.wait()
+        assert server.lost_with is None
+        transport.close()
+        await client.lost.wait()
+        assert client.lost_with is None
+        await client_connection(transport).wait_closed()
+        await shut(listener)
+    run(body)
+
+
+class PausedAtOnce(Recorder):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.transport.pause_reading()
+
+
+def test_pause_reading_bounds_what_the_peer_can_send(certs: Certs) -> None:
+    """A paused stream holds back flow-control credit: the client can send only one window beyond
+    what the protocol consumed, however much it has to send. The server buffers at most that, the
+    client's writes back up (pause_writing), and resuming delivers everything, in order."""
+    window = 64 * 1024
+    payload = hashlib.sha256(b"seed").digest() * (2 * 1024 * 1024 // 32)  # 2 MiB, 32 windows
+
+    async def body() -> None:
+        factory = Factory(PausedAtOnce)
+        listener, url = await serving(certs, factory, stream_window=window)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        transport.write(payload)
+        assert client.paused_writing == 1  # aioquic holds what it cannot send yet
+        await factory.one.wait()
+        server = factory.made[0]
+        await until(lambda: server.transport.get_read_buffer_size() >= window)
+        connection = client_connection(transport)
+        for _ in range(5):  # several more round trips: still nothing beyond the window
+            await connection.ping()
+        assert server.transport.get_read_buffer_size() == window
+        assert server.data == b""
+        stream = server.transport.get_extra_info("quic_connection")._quic._streams[0]
+        assert stream.receiver.highest_offset == window
+        assert transport.get_write_buffer_size() >= len(payload) - window
+
+        server.transport.resume_reading()
+        await until(lambda: len(server.data) == len(payload))
+        assert bytes(server.data) == payload
+        await until(lambda: client.resumed_writing == 1)
+        transport.close()
+        await connection.wait_closed()
+        await shut(listener)
+    run(body)
+
+
+def test_pause_reading_keeps_the_fin_until_resumed(certs: Certs) -> None:
+    """A FIN that arrives while reading is paused is delivered after the data, on resume_reading()."""
+    async def body() -> None:
+        factory = Factory(PausedAtOnce)
+        listener, url = await serving(certs, factory)
+        transport, _ = await quic.open(url, Recorder, client_tls(certs))
+        transport.write(b"queued")
+        transport.write_eof()
+        await factory.one.wait()
+        server = factory.made[0]
+        await until(lambda: server.transport.get_read_buffer_size() == 6)
+        await client_connection(transport).ping()
+        assert not server.eof.is_set() and not server.transport.is_reading()
+        server.transport.resume_reading()
+        await server.eof.wait()
+        assert server.data == b"queued"
+        transport.close()
+        await client_connection(transport).wait_closed()
+        await shut(listener)
+    run(body)
+
+
+def test_a_reset_stream_is_connection_lost_with_an_error(certs: Certs) -> None:
+    """The peer resetting its half (or the stream) ends that stream's protocol with ConnectionResetError;
+    the other streams of the connection go on."""
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        async with aioquic_connect(url.host, url.port, create_protocol=EventLog,
+                                   configuration=raw_client_configuration(certs, ["jetstream"])) as connection:
+            assert isinstance(connection, EventLog)
+            send_raw(connection, 0, b"x")
+            await factory.one.wait()
+            connection._quic.reset_stream(0, 7)
+            connection.cut_stream(0)
+            connection.transmit()
+            reader, writer = await connection.create_stream()
+            writer.write(b"alive")
+            writer.write_eof()
+            assert await reader.read() == b"alive"
+            await factory.made[0].lost.wait()
+        assert isinstance(factory.made[0].lost_with, ConnectionResetError)
+        assert "reset by the peer (code 7)" in str(factory.made[0].lost_with)
+        assert factory.made[1].lost_with is None
+        await shut(listener)
+    run(body)
+
+
+class Raises(Recorder):
+    def data_received(self, data: bytes) -> None:
+        raise ValueError("a protocol bug")
+
+
+def test_a_protocol_that_raises_loses_its_stream_only(certs: Certs) -> None:
+    """A raising protocol callback is reported to the loop's exception handler and aborts its stream;
+    the connection and its other streams are unaffected."""
+    async def body() -> None:
+        reported: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+        kinds = iter([Raises, Echo])
+        factory = Factory()
+        factory.kind = Recorder  # replaced per call below
+
+        def make() -> Recorder:
+            factory.kind = next(kinds)
+            return factory()
+
+        listener = await quic.listen(Url("127.0.0.1", 0), make, server_tls(certs))
+        port = int(listener.urls[0].rsplit(":", 1)[1])
+        async with aioquic_connect("127.0.0.1", port, configuration=raw_client_configuration(certs, ["jetstream"]),
+                                   create_protocol=EventLog) as connection:
+            assert isinstance(connection, EventLog)
+            send_raw(connection, connection._quic.get_next_available_stream_id(), b"boom")
+            await until(lambda: any(isinstance(e, events.StreamReset) for e in connection.events))
+            reader, writer = await connection.create_stream()
+            writer.write(b"fine")
+            writer.write_eof()
+            assert await reader.read() == b"fine"
+        assert [type(c["exception"]) for c in reported] == [ValueError]
+        assert "data_received raised" in reported[0]["message"]
+        assert factory.made[0].lost.is_set() and factory.made[0].lost_with is None
+        await shut(listener)
+    run(body)
+
+
+def test_closing_the_listener_refuses_new_streams_and_lets_open_ones_finish(certs: Certs) -> None:
+    """After close(), streams already open are served to their end; a new stream on an open connection
+    is refused, a new connection is closed; wait_closed() returns once the last connection closed,
+    with no task left behind."""
+    async def body() -> None:
+        tasks_before = asyncio.all_tasks()
+        factory = Factory(SlowAnswers)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        transport.write(b"before close\n")
+        async with aioquic_connect(url.host, url.port, configuration=raw_client_configuration(certs, ["jetstream"]),
+                                   create_protocol=EventLog) as early:
+            assert isinstance(early, EventLog)
+            send_raw(early, 0, b"early\n")
+            await until(lambda: len(factory.made) == 2 and all(p.data.endswith(b"\n") for p in factory.made))
+            listener.close()
+            closed = asyncio.ensure_future(listener.wait_closed())
+
+            send_raw(early, 4, b"after close")
+            await until(lambda: any(isinstance(e, events.StopSendingReceived) for e in early.events))
+            assert [e.stream_id for e in early.events if isinstance(e, events.StreamReset)] == [4]
+
+            async with aioquic_connect(url.host, url.port, create_protocol=EventLog,
+                                       configuration=raw_client_configuration(certs, ["jetstream"])) as late:
+                await late.wait_closed()
+            assert len(factory.made) == 2
+            assert not closed.done()
+
+            for server in factory.made:
+                assert isinstance(server, SlowAnswers)
+                server.answer_all_and_close()
+            await client.eof.wait()
+            assert client.data == b"answer to before close\n"
+            transport.close()
+            await until(lambda: any(isinstance(e, events.StreamDataReceived) and e.end_stream for e in early.events))
+        await closed
+        await client_connection(transport).wait_closed()
+        assert listener.connections == set()
+        assert asyncio.all_tasks() == tasks_before
+    run(body)
+
+
+def test_a_server_needs_a_certificate(certs: Certs) -> None:
+    async def body() -> None:
+        with pytest.raises(ValueError, match="needs a certificate"):
+            await quic.listen(Url("127.0.0.1", 0), Factory(), None)
+        with pytest.raises(ValueError, match="needs a certificate"):
+            await quic.listen(Url("127.0.0.1", 0), Factory(), TLS(cafile=certs.cafile))
+    run(body)
+
+
+def test_jetwire_imports_without_aioquic_and_quic_says_what_to_install() -> None:
+    """Without aioquic, jetwire and jetwire.rpc.quic import; using quic:// raises QuicTransportMissing
+    (an ImportError) that names the extra to install."""
+    script = """
+import asyncio, sys
+sys.modules["aioquic"] = None  # makes every "import aioquic..." fail, as if it were not installed
+import jetwire
+from jetwire.rpc import quic
+for call in (lambda: quic.listen(None, None, None), lambda: quic.open(None, None, None)):
+    try:
+        asyncio.run(call())
+    except quic.QuicTransportMissing as error:
+        assert isinstance(error, ImportError)
+        print(error)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert all("pip install 'jetwire[quic]'" in line for line in lines)
+
