@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from jetwire import builtins
-from jetwire.compiler import fastpath, interpret, plan
+from jetwire.compiler import fastpath, interpret, plan, schema
 from jetwire.compiler.plan import Node, UnknownNodeError
 from jetwire.markers import IntKind
 from jetwire.testing import strategies
@@ -25,6 +25,7 @@ TABLES: dict[str, dict[type[Node], Any]] = {
     "strategies.STRATEGIES": strategies.STRATEGIES,
     "builtins.DUMPERS": builtins.DUMPERS,
     "builtins.LOADERS": builtins.LOADERS,
+    "schema.SCHEMAS": schema.SCHEMAS,
 }
 
 NODE_TYPES = sorted(

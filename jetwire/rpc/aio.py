@@ -1,0 +1,574 @@
+"""The asyncio shell around the sessions: one ``asyncio.Protocol`` per stream, whatever the
+transport (``transports.py``).
+
+A client channel writes calls and resolves their futures as answers arrive, in any order
+(r[jetstream.rpc.mux.out-of-order]). A server channel runs each call as a task of its own
+(r[jetstream.rpc.transport.stream-concurrent]), at most ``max_calls`` at a time per stream:
+past that it stops reading (r[jetstream.rpc.limits.max-frame] bounds one frame, this bounds how
+many), as it does while the peer is not reading its answers, so memory stays bounded by the
+limits, never by the peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
+
+from typing_extensions import Self
+
+from ..stdtypes import Error
+from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed
+from .service import Context, Method, ServiceSpec, service_of, spec_of
+from .session import MAX_TAGS, Broken, Call, ClientSession, Failed, Negotiated, Reply, Send, ServerSession, Violation
+from .transports import TLS, Listener, listen, open_stream, parse_url
+
+__all__ = ["Service", "ClientChannel", "ServerChannel", "Server", "serve", "connect", "DEFAULT_MAX_CALLS",
+           "DEADLINE_CODE", "UNIMPLEMENTED_CODE", "SHUTDOWN_CODE"]
+
+log = logging.getLogger("jetwire.rpc")
+S = TypeVar("S")
+
+DEFAULT_MAX_CALLS = 256
+"""Calls of one stream a server runs at once before it stops reading that stream (upstream's
+Rust router queues 256 answers)."""
+DEADLINE_CODE = "jetwire::rpc::deadline_exceeded"
+UNIMPLEMENTED_CODE = "jetwire::rpc::unimplemented"
+SHUTDOWN_CODE = "jetwire::rpc::shutting_down"
+
+_Task: Any = asyncio.Task
+_EAGER = sys.version_info >= (3, 12)  # a call that needs no await runs to its end before a task is scheduled
+
+
+class Service:
+    """The base of a service declaration, for what a type checker should know of its clients:
+    ``Svc.connect(url)`` returns a client typed as the service itself, whose methods are the
+    declaration's, and which is an async context manager (leaving it closes the connection).
+
+    ``@rpc.service`` works on a class without it too; ``rpc.connect(Svc, url)`` connects then.
+    """
+
+    NAME: ClassVar[str]
+    """The service's name: the class name lowercased unless ``@service(name=...)``."""
+    VERSION: ClassVar[str]
+    """``rs.jetstream.proto/<NAME>/<semver>+<digest>`` (r[jetstream.rpc.version.string])."""
+
+    @classmethod
+    async def connect(cls, url: str, *, tls: TLS | None = None, timeout: float | None = None,
+                      connect_timeout: float | None = 30.0, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                      max_tags: int = MAX_TAGS, version: str | None = None) -> Self:
+        """A client connected to ``url`` (``tcp://host:port``, ``unix:///path``,
+        ``quic://host:port``), the version handshake done: see ``jetwire.rpc.connect``."""
+        return await connect(cls, url, tls=tls, timeout=timeout, connect_timeout=connect_timeout,
+                             max_frame_size=max_frame_size, max_tags=max_tags, version=version)
+
+    def with_timeout(self, seconds: float | None) -> Self:
+        """This client with another per-call timeout (None: none); the connection is shared."""
+        raise TypeError(f"{type(self).__qualname__} is a service declaration, not a connected client")
+
+    async def close(self) -> None:
+        """Closes the client's connection; calls still in flight fail with ``ConnectionClosed``."""
+        raise TypeError(f"{type(self).__qualname__} is a service declaration, not a connected client")
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def _load_transport(url: str) -> None:
+    """Checks ``url``; the place where a transport with an optional dependency (QUIC) is loaded
+    on first use, so that only programs using it import that dependency."""
+    parse_url(url)
+
+
+# =============================================================================================
+# Client
+
+class ClientChannel(asyncio.Protocol):
+    """One client stream: the session, the transport, and a future per call in flight."""
+
+    def __init__(self, session: ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[None] = self.loop.create_future()
+        self.closed: asyncio.Future[None] = self.loop.create_future()
+        self._futures: dict[int, asyncio.Future[Any]] = {}
+        self._waiters: deque[asyncio.Future[None]] = deque()  # calls waiting for a tag or for the writer
+        self._writable = True
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._error is not None else f"{len(self._futures)} calls in flight"
+        return f"<ClientChannel {self.url} {state}>"
+
+    # --- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.session.start())
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        session.receive_data(data)
+        futures = self._futures
+        freed = False
+        while True:
+            event = session.next_event()
+            if event is None:
+                break
+            kind = event.__class__
+            if kind is Reply:
+                future = futures.pop(event.tag, None)  # type: ignore[attr-defined]
+                if future is not None and not future.done():
+                    future.set_result(event.value)  # type: ignore[attr-defined]
+                freed = True
+            elif kind is Failed:
+                future = futures.pop(event.tag, None)  # type: ignore[attr-defined]
+                if future is not None and not future.done():
+                    future.set_exception(event.error)  # type: ignore[attr-defined]
+                freed = True
+            elif kind is Negotiated:
+                if not self.ready.done():
+                    self.ready.set_result(None)
+            elif kind is Broken:
+                self._shut(event.error)  # type: ignore[attr-defined]
+            else:  # Stray: r[jetstream.rpc.mux.unknown-tag]
+                log.debug("%s: %r ignored (no call in flight has that tag)", self.url, event)
+        if freed and self._waiters:
+            self._wake()
+
+    def eof_received(self) -> bool | None:
+        return False  # the server is done: close, and connection_lost fails what is in flight
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.session.connection_lost(exc)
+        self.data_received(b"")  # the session's Failed and Broken events
+        self._shut(ConnectionClosed("the connection was closed" + (f": {exc}" if exc else "")))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = False
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self._wake()
+
+    # --- calls
+    def call(self, method: Method, request: Any, timeout: float | None) -> Awaitable[Any]:
+        """Sends the call and returns what awaits its answer."""
+        return self._call(method, request, timeout)
+
+    async def _call(self, method: Method, request: Any, timeout: float | None) -> Any:
+        session = self.session
+        while not self._writable or not session.tags_free():
+            if self._error is not None:
+                break
+            await self._wait_for_room()
+        tag, data = session.call(method, request)  # raises once closed: the error says why
+        future = self.loop.create_future()
+        self._futures[tag] = future
+        assert self.transport is not None
+        self.transport.write(data)
+        timer = None if timeout is None else self.loop.call_later(timeout, self._expire, tag, future, method, timeout)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._futures.get(tag) is future:  # still ours: the answer has not come
+                del self._futures[tag]
+                session.abandon(tag)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, tag: int, future: asyncio.Future[Any], method: Method, timeout: float) -> None:
+        if self._futures.get(tag) is future and not future.done():
+            del self._futures[tag]
+            self.session.abandon(tag)
+            future.set_exception(CallTimeout(
+                f"{method.name} (tag {tag}): no answer within {timeout} s from {self.url}"))
+
+    async def _wait_for_room(self) -> None:
+        waiter = self.loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            if self._waiters and self._writable:
+                self._wake()  # pass the turn on if this waiter was woken and then cancelled
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _shut(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        for future in self._futures.values():
+            if not future.done():
+                future.set_exception(ConnectionClosed(f"the connection to {self.url} closed: {error}"))
+        self._futures.clear()
+        if not self.ready.done():
+            self.ready.set_exception(error)
+            self.ready.exception()  # retrieved: the caller of connect sees it through ready, or never waited
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)  # they retry, and session.call raises ConnectionClosed
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    async def close(self) -> None:
+        """Closes the stream; calls in flight fail with ``ConnectionClosed``."""
+        if self.transport is not None:
+            self.transport.close()
+        await asyncio.shield(self.closed)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+
+async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout: float | None = None,
+                  connect_timeout: float | None = 30.0, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                  max_tags: int = MAX_TAGS, version: str | None = None) -> S:
+    """A client of ``service`` connected to ``url``, the version handshake done
+    (r[jetstream.rpc.version.client-wait]). ``timeout`` is every call's default (None: wait for
+    ever; ``client.with_timeout(s)`` for others); ``connect_timeout`` bounds the connection and
+    the handshake. Raises ``VersionError`` if the server refuses the service, ``OSError`` if
+    nothing listens there."""
+    spec = spec_of(service)
+    _load_transport(url)  # a bad URL fails here, with its own message
+    session = ClientSession(spec, max_frame_size=max_frame_size, max_tags=max_tags, version=version)
+
+    async def handshake() -> ClientChannel:
+        _, channel = await open_stream(url, lambda: ClientChannel(session, url), tls)
+        assert isinstance(channel, ClientChannel)
+        try:
+            await asyncio.shield(channel.ready)
+        except BaseException:
+            await channel.close()
+            raise
+        return channel
+
+    channel = await asyncio.wait_for(handshake(), connect_timeout)
+    client: S = spec.client_class(channel, timeout)
+    return client
+
+
+# =============================================================================================
+# Server
+
+class ServerChannel(asyncio.Protocol):
+    """One served stream: reads calls, runs each as a task, writes each answer when ready."""
+
+    def __init__(self, server: Server, transport_name: str) -> None:
+        self.server = server
+        self.transport_name = transport_name
+        self.session = ServerSession(server.spec, max_frame_size=server.max_frame_size,
+                                     require_version=server.require_version, debug=server.debug)
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.peer: Any = None
+        self.local: Any = None
+        self.credentials: tuple[int, int, int] | None = None
+        self._reading = True  # whether this side wants bytes (the transport is paused otherwise)
+        self._writable = True
+        self._draining = False  # no more calls from this stream: answer those running, then close
+        self._lost = False
+
+    # --- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        self.local = transport.get_extra_info("sockname")
+        if self.transport_name == "unix":
+            self.credentials = _peer_credentials(transport)
+        self.server._channels.add(self)
+        if self.server._closing:
+            self.drain()
+
+    def data_received(self, data: bytes) -> None:
+        self.session.receive_data(data)
+        self._pump()
+
+    def eof_received(self) -> bool | None:
+        # The client finished sending: the calls it sent are still answered, then this side
+        # closes (r[jetstream.rpc.transport.quic-shutdown]).
+        self.drain()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._draining = True
+        for task in list(self.tasks):
+            task.cancel()  # nobody will read the answers
+        self.server._channels.discard(self)
+        self.server._channel_gone()
+
+    def pause_writing(self) -> None:
+        # The client is not reading its answers: read no more calls from it until it does.
+        self._writable = False
+        self._set_reading()
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self._pump()
+
+    # --- calls
+    def _pump(self) -> None:
+        """Turns buffered bytes into calls while the limits allow; stops reading when they don't."""
+        session = self.session
+        limit = self.server.max_calls
+        while not self._draining and self._writable and session.in_flight < limit:
+            event = session.next_event()
+            if event is None:
+                break
+            kind = event.__class__
+            if kind is Call:
+                self._start(event)  # type: ignore[arg-type]
+            elif kind is Send:
+                self._write(event.data)  # type: ignore[attr-defined]
+            elif kind is Violation:
+                log.warning("%s from %s: %s; closing the stream", self.server.spec.name, self.peer,
+                            event.error)  # type: ignore[attr-defined]
+                self.drain()
+        self._set_reading()
+
+    def _set_reading(self) -> None:
+        want = not self._draining and self._writable and self.session.in_flight < self.server.max_calls
+        if want != self._reading and self.transport is not None and not self._lost:
+            self._reading = want
+            if want:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
+
+    def _start(self, call: Call) -> None:
+        self.server.calls += 1
+        method = call.method
+        handler = self.server.handlers[method.request]
+        context = None
+        if method.context_params:
+            context = Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=call.tag,
+                              method=method.name, service=self.server.spec.name, credentials=self.credentials)
+        coro = self._run(call, handler(self.server.impl, call.request, context))
+        task = _Task(coro, loop=self.loop, eager_start=True) if _EAGER else self.loop.create_task(coro)
+        if not task.done():
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, call: Call, running: Awaitable[Any]) -> None:
+        session = self.session
+        deadline = self.server.call_timeout
+        try:
+            if deadline is None:
+                value = await running
+            else:
+                value = await asyncio.wait_for(running, deadline)
+        except asyncio.CancelledError:
+            if self._lost:
+                session.in_flight -= 1
+                raise
+            data = session.fail(call, Error(f"{call.method.name} was cancelled: the server is shutting down",
+                                            code=SHUTDOWN_CODE))
+        except asyncio.TimeoutError:
+            data = session.fail(call, Error(f"{call.method.name} did not finish within {deadline} s",
+                                            code=DEADLINE_CODE))
+        except Exception as exc:  # the handler's failure is the call's, never the server's
+            if not isinstance(exc, Error):
+                log.error("%s.%s failed", self.server.spec.name, call.method.name, exc_info=exc)
+            data = session.fail(call, exc)
+        else:
+            data = session.respond(call, value)
+        self._write(data)
+        self._finished()
+
+    def _write(self, data: bytes) -> None:
+        if not self._lost and self.transport is not None:
+            self.transport.write(data)
+
+    def _finished(self) -> None:
+        if self._draining:
+            if self.session.in_flight == 0:
+                self._close()
+        else:
+            self._pump()
+
+    def drain(self) -> None:
+        """Reads no more calls; answers those running, then closes the stream."""
+        self._draining = True
+        self._set_reading()
+        if self.session.in_flight == 0:
+            self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()  # after the answers written before it
+
+
+def _peer_credentials(transport: asyncio.BaseTransport) -> tuple[int, int, int] | None:
+    sock = transport.get_extra_info("socket")
+    option = getattr(socket, "SO_PEERCRED", None)
+    if sock is None or option is None:
+        return None
+    try:
+        pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    except OSError:
+        return None
+    return pid, uid, gid
+
+
+class Server:
+    """A service being served: ``async with await rpc.serve(impl, url) as server``.
+
+    ``urls`` are the addresses bound (port 0 becomes the port chosen). ``close(timeout)`` stops
+    accepting, reads no more calls, lets running calls finish for up to ``timeout`` seconds,
+    then cancels the rest (their clients get a ``shutting_down`` error) and closes every stream.
+    """
+
+    def __init__(self, impl: object, spec: ServiceSpec, *, max_frame_size: int, max_calls: int,
+                 call_timeout: float | None, debug: bool, require_version: bool) -> None:
+        self.impl = impl
+        self.spec = spec
+        self.max_frame_size = max_frame_size
+        self.max_calls = max_calls
+        self.call_timeout = call_timeout
+        self.debug = debug
+        self.require_version = require_version
+        self.loop = asyncio.get_running_loop()
+        self.handlers = _bind(impl, spec)
+        self.listeners: list[Listener] = []
+        self.calls = 0
+        """Calls started since the server started."""
+        self._channels: set[ServerChannel] = set()
+        self._closing = False
+        self._idle: asyncio.Future[None] | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        return [url for listener in self.listeners for url in listener.urls]
+
+    @property
+    def connections(self) -> int:
+        return len(self._channels)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(channel.session.in_flight for channel in self._channels)
+
+    def _channel_gone(self) -> None:
+        if not self._channels and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Graceful shutdown (see the class)."""
+        self._closing = True
+        for listener in self.listeners:
+            listener.close()
+        for channel in list(self._channels):
+            channel.drain()
+        if self._channels:
+            self._idle = self.loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._idle), timeout)
+            except asyncio.TimeoutError:
+                for channel in list(self._channels):
+                    for task in list(channel.tasks):
+                        task.cancel()  # answered with a shutting_down error, then the stream closes
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._idle), 1.0)
+                for channel in list(self._channels):
+                    if channel.transport is not None:
+                        channel.transport.abort()
+        for listener in self.listeners:
+            await listener.wait_closed()
+
+    async def serve_forever(self) -> None:
+        """Waits until the task running it is cancelled, then closes gracefully."""
+        try:
+            await asyncio.Future()
+        finally:
+            await self.close()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<Server {self.spec.name} at {', '.join(self.urls)}: {self.connections} connections>"
+
+
+def _bind(impl: object, spec: ServiceSpec) -> dict[type, Callable[[Any, Any, Any], Awaitable[Any]]]:
+    """The handler of each request: the generated one, or, for a method ``impl`` leaves as the
+    declaration wrote it, one that answers ``unimplemented``."""
+    handlers = dict(spec.handlers)
+    for m in spec.methods:
+        found = getattr(type(impl), m.name, None)
+        if found is m.declared or found is None:
+            handlers[m.request] = _unimplemented(m, spec)
+    return handlers
+
+
+def _unimplemented(m: Method, spec: ServiceSpec) -> Callable[[Any, Any, Any], Awaitable[Any]]:
+    async def answer(impl: Any, request: Any, context: Any) -> Any:
+        raise Error(f"{spec.name}.{m.name} is not implemented by this server", code=UNIMPLEMENTED_CODE)
+
+    return answer
+
+
+async def serve(impl: object, url: str | list[str], *, service: type | None = None, tls: TLS | None = None,
+                max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_calls: int = DEFAULT_MAX_CALLS,
+                call_timeout: float | None = None, debug: bool = False) -> Server:
+    """Serves ``impl`` at ``url`` (one or a list): ``tcp://HOST:PORT``, ``unix:///path``,
+    ``quic://HOST:PORT`` (with ``tls``). ``service`` defaults to the ``@rpc.service`` class
+    ``impl`` derives from.
+
+    ``max_calls``: calls of one stream running at once (then the stream is not read until one
+    ends); ``max_frame_size``: the largest frame read, checked from its size field;
+    ``call_timeout``: each call's deadline, past which it is cancelled and answered with an
+    error; ``debug``: errors that are not ``jetwire.Error`` say what they were (else only that
+    the call failed).
+    """
+    spec = spec_of(service if service is not None else service_of(impl))
+    if max_calls < 1:
+        raise ValueError(f"max_calls is at least 1, not {max_calls}")
+    server = Server(impl, spec, max_frame_size=max_frame_size, max_calls=max_calls, call_timeout=call_timeout,
+                    debug=debug, require_version=False)
+    try:
+        for one in [url] if isinstance(url, str) else url:
+            _load_transport(one)
+            address = parse_url(one)
+            # QUIC streams, as upstream's router, must open with a Tversion (r[jetstream.rpc.version.first-frame])
+            require = address.scheme == "quic"
+
+            def factory(name: str = address.scheme, require: bool = require) -> asyncio.Protocol:
+                channel = ServerChannel(server, name)
+                channel.session.require_version = require
+                return channel
+
+            server.listeners.append(await listen(one, factory, tls))
+    except BaseException:
+        await server.close(0)
+        raise
+    return server
+

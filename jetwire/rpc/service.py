@@ -1,0 +1,457 @@
+"""``@service``: a class of ``async def`` methods becomes a JetStream service.
+
+From one declaration come, per method, the request message (its wire parameters in order,
+r[jetstream.rpc.body.request]) and the response message (the return value,
+r[jetstream.rpc.body.response]), numbered 102 + 2i and 103 + 2i
+(r[jetstream.rpc.numbering.method-ids]); the frame classes of both directions; ``NAME`` and
+``VERSION`` with the schema digest; a client class whose methods send calls, and the functions a
+server dispatches to. Client methods and server dispatchers are generated Python, as the
+codecs are: nothing walks the declaration per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import linecache
+import types
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar, Union, overload
+
+from ..compiler.planner import plan
+from ..compiler.schema import wire_schema
+from ..errors import SchemaError
+from ..markers import Tagged
+from ..runtime.decorators import wireformat
+from ..runtime.frames import Frame
+from ..stdtypes import Error
+from .protocol import (
+    MAX_METHODS,
+    MESSAGE_ID_START,
+    RERROR,
+    RVERSION,
+    TVERSION,
+    Rversion,
+    Tversion,
+    check_semver,
+    format_version,
+)
+
+__all__ = ["Context", "NO_CONTEXT", "Method", "ServiceSpec", "method", "service", "service_of", "spec_of"]
+
+S = TypeVar("S")
+C = TypeVar("C", bound=type)
+
+
+class Context:
+    """What a handler may know of the call it serves, from the transport (never from the wire:
+    r[jetstream.rpc.context.not-on-wire]). Declare a parameter of this type to receive it:
+    ``async def whoami(self, ctx: rpc.Context = rpc.NO_CONTEXT) -> str``; clients pass nothing
+    for it (the default), and the server passes the call's own."""
+
+    __slots__ = ("credentials", "local", "method", "peer", "service", "tag", "transport")
+
+    def __init__(self, *, peer: Any = None, local: Any = None, transport: str = "", tag: int | None = None,
+                 method: str = "", service: str = "", credentials: tuple[int, int, int] | None = None) -> None:
+        self.peer = peer
+        """The peer's address as the transport gives it: ``(host, port)`` for TCP and QUIC."""
+        self.local = local
+        """This side's address."""
+        self.transport = transport
+        """``"tcp"``, ``"unix"``, ``"quic"``..."""
+        self.tag = tag
+        """The call's tag."""
+        self.method = method
+        self.service = service
+        self.credentials = credentials
+        """On a unix socket, the peer's ``(pid, uid, gid)`` where the system tells them."""
+
+    def __repr__(self) -> str:
+        return (f"Context(peer={self.peer!r}, transport={self.transport!r}, tag={self.tag!r}, "
+                f"method={self.method!r})")
+
+
+NO_CONTEXT = Context()
+"""The default a declaration gives its ``Context`` parameter, so that clients need not pass one."""
+
+
+_METHOD_INDEX = "__jetwire_method_index__"
+_SPEC = "__jetwire_service__"
+
+
+def method(*, index: int) -> Callable[[C], C]:
+    """Gives a method an explicit index instead of its position (r[jetstream.rpc.numbering.order]):
+    ``@rpc.method(index=3)``. Its types become 102 + 2 * index and 103 + 2 * index."""
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < MAX_METHODS:
+        raise SchemaError(
+            f"rpc.method(index={index!r}): an index is 0 to {MAX_METHODS - 1}, so that the response "
+            f"type 103 + 2 * index fits in a byte (r[jetstream.rpc.numbering.max-methods])"
+        )
+
+    def mark(fn: C) -> C:
+        setattr(fn, _METHOD_INDEX, index)
+        return fn
+
+    return mark
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Method:
+    """One method of a service, as the wire sees it."""
+
+    name: str
+    index: int
+    request_type: int
+    """102 + 2 * index."""
+    response_type: int
+    """103 + 2 * index."""
+    request: type
+    """The request message: the wire parameters, in order."""
+    response: type
+    """The response message: one field, ``value``, or none for ``-> None``."""
+    params: tuple[str, ...]
+    """The wire parameters' names."""
+    context_params: tuple[str, ...]
+    returns_none: bool
+    declared: Callable[..., Any]
+    """The declaration's own function."""
+
+    def __repr__(self) -> str:
+        return f"<Method {self.name} {self.request_type}/{self.response_type}>"
+
+
+class ServiceSpec:
+    """Everything derived from a service declaration; ``spec_of(Svc)`` returns it."""
+
+    name: str
+    semver: str
+    digest: str
+    version: str
+    methods: tuple[Method, ...]
+    by_name: dict[str, Method]
+    by_request: dict[type, Method]
+    """Request message class to its method: how a server finds what a frame asks for."""
+    by_response: dict[type, Method]
+    Tframe: type[Frame[Any]]
+    """Frames the client sends: ``Tversion`` or a request."""
+    Rframe: type[Frame[Any]]
+    """Frames the server sends: ``Rversion``, an ``Error`` or a response."""
+    type_numbers: dict[type, int]
+    """Each message class's type number, both directions."""
+    client_class: type
+    handlers: dict[type, Callable[[Any, Any, Any], Awaitable[Any]]]
+    """Request message class to ``handler(impl, request, context)``, which awaits the method and
+    returns the response message (generated)."""
+
+    def __init__(self, service_class: type, name: str, semver: str) -> None:
+        self.service_class = service_class
+        self.name = name
+        self.semver = semver
+
+    def __repr__(self) -> str:
+        return f"<ServiceSpec {self.version}: {len(self.methods)} methods>"
+
+
+_RESERVED = frozenset({"connect", "close", "with_timeout"})
+"""What a client has besides the service's methods (``aio.Service``): no method may take these names."""
+
+
+@overload
+def service(cls: C, /) -> C: ...
+
+
+@overload
+def service(cls: None = None, /, *, version: str = "0.1.0", name: str | None = None) -> Callable[[C], C]: ...
+
+
+def service(cls: Any = None, /, *, version: str = "0.1.0", name: str | None = None) -> Any:
+    """Makes a class of ``async def`` methods a JetStream service: ``@rpc.service(version="1.0.0")``.
+
+    ``version`` is the service's SemVer; ``name`` defaults to the class name lowercased (the key
+    a Rust router finds the service by). Everything is checked here, at the declaration: a
+    parameter jetwire cannot encode, a method that is not ``async def``, more than 77 methods
+    or an index twice all raise ``SchemaError``.
+    """
+
+    def decorate(cls: type) -> type:
+        if not isinstance(cls, type):
+            raise SchemaError(f"@rpc.service decorates a class, not {cls!r}")
+        service_name = cls.__name__.lower() if name is None else name
+        if not isinstance(service_name, str) or not service_name or "/" in service_name:
+            raise SchemaError(f"{cls.__qualname__}: a service name is non-empty text without '/', not {service_name!r}")
+        spec = ServiceSpec(cls, service_name, check_semver(version, cls.__qualname__))
+        _build(spec)
+        setattr(cls, _SPEC, spec)
+        type.__setattr__(cls, "NAME", spec.name)
+        type.__setattr__(cls, "VERSION", spec.version)
+        return cls
+
+    return decorate if cls is None else decorate(cls)
+
+
+def service_of(impl: object) -> type:
+    """The service class ``impl`` implements: the first ``@rpc.service`` class in its type's MRO."""
+    for klass in type(impl).__mro__:
+        if _SPEC in klass.__dict__:
+            return klass
+    raise SchemaError(
+        f"{type(impl).__qualname__} implements no @rpc.service class: derive it from the service "
+        "declaration, or pass service=Svc"
+    )
+
+
+def spec_of(service_class: type) -> ServiceSpec:
+    """The derived parts of a ``@rpc.service`` class."""
+    spec = service_class.__dict__.get(_SPEC) if isinstance(service_class, type) else None
+    if not isinstance(spec, ServiceSpec):
+        raise SchemaError(f"{service_class!r} is not an @rpc.service class")
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------
+# Building a service
+
+def _declared_methods(cls: type) -> list[tuple[str, Callable[..., Any]]]:
+    found = []
+    for attr, value in cls.__dict__.items():
+        if attr.startswith("_") or not callable(value) or isinstance(value, (staticmethod, classmethod, type)):
+            continue
+        if not inspect.iscoroutinefunction(value):
+            raise SchemaError(
+                f"{cls.__qualname__}.{attr}: a service method is 'async def' (name helpers with a leading '_')"
+            )
+        if attr in _RESERVED:
+            raise SchemaError(
+                f"{cls.__qualname__}.{attr}: '{attr}' is a client's own method; give the RPC another "
+                "Python name (names are not on the wire: only the index is)"
+            )
+        found.append((attr, value))
+    return found
+
+
+def _build(spec: ServiceSpec) -> None:
+    cls = spec.service_class
+    declared = _declared_methods(cls)
+    if not declared:
+        raise SchemaError(f"{cls.__qualname__}: a service needs at least one 'async def' method")
+    if len(declared) > MAX_METHODS:
+        raise SchemaError(
+            f"{cls.__qualname__} has {len(declared)} methods: a service has at most {MAX_METHODS}, as method "
+            f"ids are a byte (r[jetstream.rpc.numbering.max-methods])"
+        )
+    taken: dict[int, str] = {}
+    methods = []
+    for position, (attr, fn) in enumerate(declared):
+        index = getattr(fn, _METHOD_INDEX, position)
+        if index in taken:
+            raise SchemaError(
+                f"{cls.__qualname__}.{attr}: index {index} is also {taken[index]}'s; give one of them "
+                "@rpc.method(index=...)"
+            )
+        taken[index] = attr
+        methods.append(_method(cls, attr, fn, index))
+    methods.sort(key=lambda m: m.index)
+    spec.methods = tuple(methods)
+    spec.by_name = {m.name: m for m in methods}
+    spec.by_request = {m.request: m for m in methods}
+    spec.by_response = {m.response: m for m in methods}
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    t_tags: dict[int, type] = {TVERSION: Tversion, **{m.request_type: m.request for m in methods}}
+    r_tags: dict[int, type] = {RVERSION: Rversion, RERROR: Error, **{m.response_type: m.response for m in methods}}
+    spec.type_numbers = {klass: number for tags in (t_tags, r_tags) for number, klass in tags.items()}
+    spec.Tframe = _frame_class(cls, "Tframe", t_tags, "The frames a client of this service sends.")
+    spec.Rframe = _frame_class(cls, "Rframe", r_tags, "The frames a server of this service sends.")
+    spec.digest = _digest(methods)
+    spec.version = format_version(spec.name, spec.semver, spec.digest)
+    spec.client_class = _client_class(cls, methods, where)
+    spec.handlers = _handlers(cls, methods, where)
+
+
+def _hints(cls: type, attr: str, fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception as exc:  # a NameError, or whatever evaluating the annotation raised
+        raise SchemaError(f"{cls.__qualname__}.{attr}: cannot resolve its annotations: {exc}") from exc
+
+
+def _is_context(hint: Any) -> bool:
+    return hint is Context or (typing.get_origin(hint) is Annotated and typing.get_args(hint)[0] is Context)
+
+
+def _method(cls: type, attr: str, fn: Callable[..., Any], index: int) -> Method:
+    where = f"{cls.__qualname__}.{attr}"
+    signature = inspect.signature(fn)
+    hints = _hints(cls, attr, fn)
+    params = list(signature.parameters.values())[1:]  # the first is self, never on the wire
+    wire: list[tuple[str, Any]] = []
+    context: list[str] = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise SchemaError(f"{where}: *{p.name} has no wire layout: list every parameter")
+        if p.name not in hints:
+            raise SchemaError(f"{where}: parameter {p.name!r} has no annotation: its type is its wire layout")
+        if _is_context(hints[p.name]):
+            context.append(p.name)
+        else:
+            wire.append((p.name, hints[p.name]))
+    if "return" not in hints:
+        raise SchemaError(f"{where}: no return annotation: write '-> None' for an empty response")
+    returned = hints["return"]
+    returns_none = returned is None or returned is type(None)
+    qual = f"{cls.__qualname__}.{attr}"
+    request = _message(cls, f"T{attr}", f"{qual}: request", wire)
+    response = _message(cls, f"R{attr}", f"{qual}: response", [] if returns_none else [("value", returned)])
+    return Method(
+        name=attr, index=index, request_type=MESSAGE_ID_START + 2 * index,
+        response_type=MESSAGE_ID_START + 2 * index + 1, request=request, response=response,
+        params=tuple(n for n, _ in wire), context_params=tuple(context), returns_none=returns_none, declared=fn,
+    )
+
+
+def _message(cls: type, name: str, what: str, fields: list[tuple[str, Any]]) -> type:
+    def body(ns: dict[str, Any]) -> None:
+        ns.update({"__annotations__": dict(fields), "__doc__": what, "__module__": cls.__module__,
+                   "__qualname__": f"{cls.__qualname__}.{name}"})
+
+    try:
+        message: type = wireformat(slots=True)(types.new_class(name, (), {}, body))
+        plan(message)
+    except SchemaError as exc:
+        raise SchemaError(f"{what}: {exc}") from None
+    return message
+
+
+def _frame_class(cls: type, name: str, tags: dict[int, type], doc: str) -> type[Frame[Any]]:
+    members = tuple(tags.values())
+    union: Any = Annotated[Union[members], Tagged(tags, f"{cls.__qualname__}.{name[0]}message")]
+    frame = types.new_class(name, (Frame[union],), {}, lambda ns: ns.update({"__slots__": (), "__doc__": doc}))
+    frame.__module__ = cls.__module__
+    frame.__qualname__ = f"{cls.__qualname__}.{name}"
+    return frame
+
+
+def _digest(methods: list[Method]) -> str:
+    """8 hex digits of the SHA-256 of the service's wire schema: each method's index, request
+    layout and response layout (``compiler.schema``), so it changes exactly when some message's
+    bytes or number would, and never for a rename."""
+    text = ";".join(f"{m.index}:{wire_schema(plan(m.request))}>{wire_schema(plan(m.response))}" for m in methods)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated code: client methods and server handlers
+
+def _load(source: str, filename: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def _signature(m: Method, namespace: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    """The client method's parameter list as the declaration wrote it (defaults kept; a Context
+    defaults to None, as the client ignores it), and how to pass the parameters on."""
+    out: list[str] = ["self"]
+    star = False
+    params = list(inspect.signature(m.declared).parameters.values())[1:]
+    for p in params:
+        if p.kind is p.KEYWORD_ONLY and not star:
+            out.append("*")
+            star = True
+        text = p.name
+        if p.default is not p.empty:
+            key = f"_default_{m.index}_{p.name}"
+            namespace[key] = p.default
+            text += f"={key}"
+        elif p.name in m.context_params:
+            text += "=None"
+        out.append(text)
+        if p.kind is p.POSITIONAL_ONLY and (params.index(p) == len(params) - 1 or params[params.index(p) + 1].kind
+                                            is not p.POSITIONAL_ONLY):
+            out.append("/")
+    wire_args = [p.name for p in params if p.name in m.params]
+    call_args = [p.name if p.kind is not p.KEYWORD_ONLY else f"{p.name}={p.name}" for p in params]
+    return ", ".join(out), wire_args, call_args
+
+
+def _client_class(cls: type, methods: list[Method], where: str) -> type:
+    namespace: dict[str, Any] = {}
+    lines = []
+    for m in methods:
+        params, wire_args, _ = _signature(m, namespace)
+        namespace[f"_method_{m.index}"] = m
+        namespace[f"_request_{m.index}"] = m.request
+        lines += [
+            f"def {m.name}({params}):",
+            f"    {_docline(m, 'sends')}",
+            f"    return self._jetwire_channel.call(_method_{m.index}, _request_{m.index}({', '.join(wire_args)}), "
+            "self._jetwire_timeout)",
+            "",
+        ]
+    generated = _load("\n".join(lines), f"<jetwire service {where} client>", namespace)
+
+    def init(self: Any, channel: Any, timeout: float | None) -> None:
+        self._jetwire_channel = channel
+        self._jetwire_timeout = timeout
+
+    def with_timeout(self: Any, seconds: float | None) -> Any:
+        return type(self)(self._jetwire_channel, seconds)
+
+    async def close(self: Any) -> None:
+        await self._jetwire_channel.close()
+
+    async def enter(self: Any) -> Any:
+        return self
+
+    async def leave(self: Any, *exc_info: object) -> None:
+        await self._jetwire_channel.close()
+
+    def describe(self: Any) -> str:
+        return f"<{cls.__qualname__} client of {self._jetwire_channel!r}>"
+
+    body: dict[str, Any] = {
+        "__slots__": ("_jetwire_channel", "_jetwire_timeout"), "__init__": init, "with_timeout": with_timeout,
+        "close": close, "__repr__": describe, "__module__": cls.__module__,
+        "__doc__": f"A client of {cls.__qualname__}: each method sends a call and awaits its answer.",
+        "__qualname__": f"{cls.__qualname__}.Client",
+        "__aenter__": enter, "__aexit__": leave,
+    }
+    for m in methods:
+        function = generated[m.name]
+        function.__qualname__ = f"{cls.__qualname__}.Client.{m.name}"
+        function.__module__ = cls.__module__
+        body[m.name] = function
+    try:
+        return type("Client", (cls,), body)
+    except TypeError as exc:  # a base with __slots__ of its own that clash, or a metaclass that objects
+        raise SchemaError(f"{cls.__qualname__}: cannot derive its client class: {exc}") from exc
+
+
+def _docline(m: Method, verb: str) -> str:
+    return (f'"""{verb.capitalize()} {m.name} (type {m.request_type}); its answer is type {m.response_type} '
+            'or an Error."""')
+
+
+def _handlers(cls: type, methods: list[Method], where: str) -> dict[type, Callable[[Any, Any, Any], Awaitable[Any]]]:
+    """Per request class, ``handler(impl, request, context)``: calls the method with the
+    request's fields (and the context where declared) and returns its awaitable, whose value
+    the session wraps in the response message."""
+    lines = []
+    for m in methods:
+        params = list(inspect.signature(m.declared).parameters.values())[1:]
+        args = []
+        for p in params:
+            value = "context" if p.name in m.context_params else f"request.{p.name}"
+            args.append(value if p.kind is not p.KEYWORD_ONLY else f"{p.name}={value}")
+        lines += [f"def serve_{m.name}(impl, request, context):",
+                  f"    {_docline(m, 'answers')}",
+                  f"    return impl.{m.name}({', '.join(args)})", ""]
+    generated = _load("\n".join(lines), f"<jetwire service {where} server>", {})
+    handlers = {}
+    for m in methods:
+        function = generated[f"serve_{m.name}"]
+        function.__qualname__ = f"{cls.__qualname__}.serve_{m.name}"
+        function.__module__ = cls.__module__
+        handlers[m.request] = function
+    return handlers
