@@ -28,38 +28,22 @@ import functools
 import socket
 import ssl
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, cast
+
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import QuicServer
+from aioquic.quic import events
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+
+from .transports import TLS, Address, UnsupportedURL
 
 if TYPE_CHECKING:
-    from aioquic.asyncio.protocol import QuicConnectionProtocol
-    from aioquic.asyncio.server import QuicServer
-    from aioquic.quic import events
-    from aioquic.quic.configuration import QuicConfiguration
-    from aioquic.quic.connection import QuicConnection
     from aioquic.quic.packet_builder import QuicPacketBuilder
     from aioquic.quic.recovery import QuicPacketSpace
     from aioquic.quic.stream import QuicStream
 
-    _aioquic_missing: ImportError | None = None
-else:
-    try:
-        from aioquic.asyncio.protocol import QuicConnectionProtocol
-        from aioquic.asyncio.server import QuicServer
-        from aioquic.quic import events
-        from aioquic.quic.configuration import QuicConfiguration
-        from aioquic.quic.connection import QuicConnection
-    except ImportError as missing:
-        # jetwire imports without the extra; the classes below are then never instantiated:
-        # listen() and open() raise first, saying what to install.
-        _aioquic_missing = missing
-        QuicConnectionProtocol = QuicConnection = object
-    else:
-        _aioquic_missing = None
-
-__all__ = [
-    "ALPN", "STREAM_WINDOW", "QuicTransportMissing", "QuicStreamTransport", "QuicListener", "listen", "open",
-    "require_aioquic",
-]
+__all__ = ["ALPN", "STREAM_WINDOW", "QUIC", "QuicStreamTransport", "QuicListener", "listen", "open"]
 
 ALPN = "jetstream"
 """The one application protocol a jetwire QUIC endpoint offers and accepts (r[jetstream.rpc.transport.quic-alpn])."""
@@ -78,33 +62,6 @@ CODE_NO_APPLICATION_PROTOCOL = 0x178
 # How long a closing connection waits for the peer to acknowledge what is still in flight (the
 # last responses, the FIN) before it closes regardless.
 DRAIN_TIMEOUT = 5.0
-
-
-class QuicTransportMissing(ImportError):
-    """``quic://`` was asked for, but aioquic, which jetwire's QUIC transport runs on, is not installed."""
-
-
-def require_aioquic() -> None:
-    """Raises ``QuicTransportMissing`` (naming the extra to install) when aioquic cannot be imported."""
-    if _aioquic_missing is not None:
-        raise QuicTransportMissing(
-            f"quic:// needs aioquic, which is not installed: pip install 'jetwire[quic]' ({_aioquic_missing})"
-        ) from _aioquic_missing
-
-
-class TLSOptions(Protocol):
-    """What this module reads of the RPC layer's ``TLS`` settings."""
-
-    @property
-    def certfile(self) -> str | None: ...
-    @property
-    def keyfile(self) -> str | None: ...
-    @property
-    def cafile(self) -> str | None: ...
-    @property
-    def server_name(self) -> str | None: ...
-    @property
-    def verify(self) -> bool: ...
 
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
@@ -363,7 +320,6 @@ class QuicStreamTransport(asyncio.Transport):
         if not self._lost:
             self._closing = True
             self._lost = True
-            self._connection.forget(self)
             self._call(self._protocol.connection_lost, error)
 
     def _check_write_buffer(self) -> None:
@@ -378,9 +334,10 @@ class QuicStreamTransport(asyncio.Transport):
             self._call(self._protocol.resume_writing)
 
     def _end(self, error: Exception | None) -> None:
-        """Leaves the connection's books now and tells the protocol on the next loop iteration."""
-        self._connection.forget(self)
-        self._loop.call_soon(self._connection_ended, error)
+        """Leaves the connection's books now, and tells the protocol on the next loop iteration, or,
+        on a client, once the connection has closed and released its socket (as a TCP transport's
+        connection_lost comes once its socket is closed)."""
+        self._connection.forget(self, error)
 
     def _call(self, callback: Callable[..., Any], *args: Any) -> Any:
         # A protocol that raises must not break aioquic's event loop over the other streams:
@@ -425,9 +382,11 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self._should_close = False
         self._drain_timer: asyncio.TimerHandle | None = None
         self._owns_socket = accept is None
+        self._lost_at_close: list[tuple[QuicStreamTransport, Exception | None]] = []
         self.peer_address: Any = None
         self.alpn_protocol: str | None = None
         self.termination: events.ConnectionTerminated | None = None
+        self._refused: Exception | None = None
         if listener is not None:
             listener.connections.add(self)
 
@@ -464,10 +423,14 @@ class _ConnectionHandler(QuicConnectionProtocol):
         sender = stream.sender
         return int(sender._buffer_stop - sender._buffer_start)
 
-    def forget(self, transport: QuicStreamTransport) -> None:
+    def forget(self, transport: QuicStreamTransport, error: Exception | None) -> None:
         stream_id = transport._stream_id
         if self._live.pop(stream_id, None) is None:
             return
+        if self._owns_socket and self.termination is None:
+            self._lost_at_close.append((transport, error))
+        else:
+            self._loop.call_soon(transport._connection_ended, error)
         self._credit.receive_windows.pop(stream_id, None)
         self._ended.add(stream_id)
         self._draining.add(stream_id)
@@ -597,6 +560,28 @@ class _ConnectionHandler(QuicConnectionProtocol):
             self._process_events()
             self.transmit()
 
+    def abandon(self) -> None:
+        """Gives up a connection whose handshake failed or was cancelled: close it, release its socket."""
+        self._close_now()
+        if self._transport is not None:
+            self._transport.close()
+
+    def failure(self) -> str:
+        """Why the connection ended, for an error message."""
+        if self._refused is not None:
+            return str(self._refused)
+        if self.termination is None:
+            return "connection closed"
+        return f"{self.termination.reason_phrase or 'connection closed'} (code {self.termination.error_code:#x})"
+
+    def error_received(self, exc: Exception) -> None:
+        # Only a client's connected socket gets these (ICMP errors), as ConnectionRefusedError
+        # when nothing listens: during the handshake that ends the attempt at once.
+        if self._connected_waiter is not None and not self._connected_waiter.done():
+            self._refused = exc
+            self._connected_waiter.set_exception(ConnectionError(str(exc)))
+            self._connected_waiter = None
+
     def _terminated(self, event: events.ConnectionTerminated) -> None:
         self.termination = event
         if self._drain_timer is not None:
@@ -608,11 +593,13 @@ class _ConnectionHandler(QuicConnectionProtocol):
             error = None if ended_cleanly else ConnectionResetError(
                 f"QUIC connection closed: {event.reason_phrase or 'no reason given'} (code {event.error_code:#x})")
             transport._end(error)
-        self._live.clear()
         self._ended.clear()
         self._draining.clear()
         if self._owns_socket and self._transport is not None:
             self._transport.close()
+        for transport, why in self._lost_at_close:
+            self._loop.call_soon(transport._connection_ended, why)
+        self._lost_at_close.clear()
         if self._listener is not None:
             self._listener.connection_ended(self)
 
@@ -657,28 +644,19 @@ class QuicListener:
             self._closed.set_result(None)
 
 
-def _url_address(url: Any) -> tuple[str, int]:
-    host, port = url.host, url.port
-    if not host or port is None:
-        raise ValueError(f"a quic:// URL needs a host and a port: {url}")
-    return str(host).strip("[]"), int(port)
-
-
 def _url_text(address: Any) -> str:
     host, port = address[0], address[1]
     return f"quic://[{host}]:{port}" if ":" in host else f"quic://{host}:{port}"
 
 
-async def listen(url: Any, protocol_factory: ProtocolFactory, tls: TLSOptions | None,
+async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS | None,
                  *, stream_window: int = STREAM_WINDOW) -> QuicListener:
     """Serves ``quic://HOST:PORT``: each bidirectional stream a client opens gets a protocol from the factory.
 
     ``tls`` must name the server's certificate and key (QUIC has no plaintext mode).
     """
-    require_aioquic()
     if tls is None or not tls.certfile:
-        raise ValueError("a QUIC server needs a certificate: pass tls=TLS(certfile=..., keyfile=...)")
-    host, port = _url_address(url)
+        raise UnsupportedURL("a QUIC server needs a certificate: pass tls=TLS(certfile=..., keyfile=...)")
     configuration = QuicConfiguration(is_client=False, alpn_protocols=[ALPN], max_stream_data=stream_window)
     configuration.load_cert_chain(tls.certfile, tls.keyfile)
     loop = asyncio.get_running_loop()
@@ -686,7 +664,8 @@ async def listen(url: Any, protocol_factory: ProtocolFactory, tls: TLSOptions | 
     handler = functools.partial(_ConnectionHandler, accept=protocol_factory, listener=listener,
                                 stream_window=stream_window)
     udp, _ = await loop.create_datagram_endpoint(
-        lambda: QuicServer(configuration=configuration, create_protocol=handler), local_addr=(host, port))
+        lambda: QuicServer(configuration=configuration, create_protocol=handler),
+        local_addr=(address.host, address.port))
     listener._socket = udp
     listener.urls.append(_url_text(udp.get_extra_info("sockname")))
     return listener
@@ -694,16 +673,16 @@ async def listen(url: Any, protocol_factory: ProtocolFactory, tls: TLSOptions | 
 
 # -- client ------------------------------------------------------------------------------------
 
-async def open(url: Any, protocol_factory: ProtocolFactory, tls: TLSOptions | None,  # noqa: A001
+async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | None,  # noqa: A001
                *, stream_window: int = STREAM_WINDOW) -> tuple[QuicStreamTransport, asyncio.Protocol]:
     """Connects to ``quic://HOST:PORT`` and opens one bidirectional stream for ``protocol_factory()``'s protocol.
 
     The server's certificate is checked against ``tls.cafile`` (the system's CAs without one)
     for ``tls.server_name`` (the URL's host without one), unless ``tls.verify`` is false. When
-    the stream ends the connection closes, once the server has acknowledged our last bytes.
+    the stream ends, the connection closes once the server has acknowledged our last bytes, and
+    the protocol's ``connection_lost`` comes after that, when the socket is released.
     """
-    require_aioquic()
-    host, port = _url_address(url)
+    host, port = address.host, address.port
     configuration = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], max_stream_data=stream_window,
                                       server_name=(tls.server_name if tls is not None else None) or host)
     if tls is not None and not tls.verify:
@@ -711,20 +690,34 @@ async def open(url: Any, protocol_factory: ProtocolFactory, tls: TLSOptions | No
     elif tls is not None and tls.cafile:
         configuration.load_verify_locations(cafile=tls.cafile)
     loop = asyncio.get_running_loop()
-    family, *_, address = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
-    udp, handler = await loop.create_datagram_endpoint(
+    family, _, _, _, peer = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
+    # A connected socket, so that an ICMP "port unreachable" comes back as error_received and
+    # the connection fails at once instead of at the handshake's idle timeout.
+    _, handler = await loop.create_datagram_endpoint(
         lambda: _ConnectionHandler(QuicConnection(configuration=configuration), stream_window=stream_window),
-        local_addr=("::" if family == socket.AF_INET6 else "0.0.0.0", 0))  # noqa: S104 (an ephemeral client port)
+        remote_addr=cast(Any, peer), family=family)  # getaddrinfo's own tuple: no second lookup
+    handler.peer_address = peer
     try:
-        handler.connect(address)
+        handler.connect(peer)
         await handler.wait_connected()
     except BaseException as error:
-        udp.close()
-        termination = handler.termination
-        if isinstance(error, ConnectionError) and termination is not None:
-            raise ConnectionError(
-                f"QUIC handshake with {host}:{port} failed: {termination.reason_phrase or 'connection closed'}"
-                f" (code {termination.error_code:#x})") from None
+        handler.abandon()
+        if isinstance(error, ConnectionError):
+            raise ConnectionError(f"QUIC handshake with {address} failed: {handler.failure()}") from None
         raise
     transport = handler.open_stream(protocol_factory)
     return transport, transport._protocol
+
+
+class _QUIC:
+    """The ``quic://`` entry of ``transports.TRANSPORTS``."""
+
+    async def listen(self, address: Address, factory: ProtocolFactory, tls: TLS | None) -> QuicListener:
+        return await listen(address, factory, tls)
+
+    async def open(self, address: Address, factory: ProtocolFactory,
+                   tls: TLS | None) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+        return await open(address, factory, tls)
+
+
+QUIC = _QUIC()

@@ -30,7 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jetwire.rpc import quic
+from jetwire.rpc import TLS, quic
+from jetwire.rpc.transports import Address, UnsupportedURL
 
 GUARD = 20.0
 
@@ -45,21 +46,8 @@ class Certs:
     other_cafile: str  # a CA that did not sign the server's certificate
 
 
-@dataclasses.dataclass(frozen=True)
-class TLS:
-    """The RPC layer's TLS settings, as far as quic.py reads them."""
-
-    certfile: str | None = None
-    keyfile: str | None = None
-    cafile: str | None = None
-    server_name: str | None = None
-    verify: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class Url:
-    host: str
-    port: int
+def Url(host: str, port: int) -> Address:
+    return Address("quic", host, port)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -178,7 +166,7 @@ async def until(condition: Callable[[], object]) -> None:
         await asyncio.sleep(0.002)
 
 
-async def serving(certs: Certs, factory: Factory, **options: Any) -> tuple[quic.QuicListener, Url]:
+async def serving(certs: Certs, factory: Factory, **options: Any) -> tuple[quic.QuicListener, Address]:
     listener = await quic.listen(Url("127.0.0.1", 0), factory, server_tls(certs), **options)
     port = int(listener.urls[0].rsplit(":", 1)[1])
     return listener, Url("127.0.0.1", port)
@@ -363,7 +351,7 @@ def test_the_client_offers_jetstream_and_refuses_a_server_that_picks_another(cer
                     transport.close()
                     await client_connection(transport).wait_closed()
                 else:
-                    with pytest.raises(ConnectionError, match=r"QUIC handshake with 127\.0\.0\.1:\d+ failed"):
+                    with pytest.raises(ConnectionError, match=r"QUIC handshake with quic://127\.0\.0\.1:\d+ failed: No common ALPN"):
                         await quic.open(Url("127.0.0.1", port), Recorder, client_tls(certs))
             finally:
                 server.close()
@@ -614,31 +602,43 @@ def test_closing_the_listener_refuses_new_streams_and_lets_open_ones_finish(cert
 
 def test_a_server_needs_a_certificate(certs: Certs) -> None:
     async def body() -> None:
-        with pytest.raises(ValueError, match="needs a certificate"):
+        with pytest.raises(UnsupportedURL, match="needs a certificate"):
             await quic.listen(Url("127.0.0.1", 0), Factory(), None)
-        with pytest.raises(ValueError, match="needs a certificate"):
+        with pytest.raises(UnsupportedURL, match="needs a certificate"):
             await quic.listen(Url("127.0.0.1", 0), Factory(), TLS(cafile=certs.cafile))
     run(body)
 
 
-def test_jetwire_imports_without_aioquic_and_quic_says_what_to_install() -> None:
-    """Without aioquic, jetwire and jetwire.rpc.quic import; using quic:// raises QuicTransportMissing
-    (an ImportError) that names the extra to install."""
-    script = """
+def test_jetwire_imports_without_aioquic_and_quic_says_what_to_install(certs: Certs) -> None:
+    """Without aioquic, jetwire.rpc imports and serves TCP; quic:// (serving or connecting) raises
+    UnsupportedURL naming the extra to install."""
+    script = f"""
 import asyncio, sys
-sys.modules["aioquic"] = None  # makes every "import aioquic..." fail, as if it were not installed
-import jetwire
-from jetwire.rpc import quic
-for call in (lambda: quic.listen(None, None, None), lambda: quic.open(None, None, None)):
-    try:
-        asyncio.run(call())
-    except quic.QuicTransportMissing as error:
-        assert isinstance(error, ImportError)
-        print(error)
+sys.modules["aioquic"] = None  # every "import aioquic..." now fails, as if it were not installed
+from jetwire import rpc
+
+@rpc.service(version="1.0.0")
+class Hello(rpc.Service):
+    async def hi(self) -> str: ...
+
+class HelloServer(Hello):
+    async def hi(self) -> str:
+        return "hi"
+
+async def main():
+    async with await rpc.serve(HelloServer(), "tcp://127.0.0.1:0") as server:
+        async with await Hello.connect(server.urls[0]) as client:
+            print(await client.hi())
+    tls = rpc.TLS(certfile={certs.certfile!r}, keyfile={certs.keyfile!r})
+    for attempt in (rpc.serve(HelloServer(), "quic://127.0.0.1:0", tls=tls), Hello.connect("quic://127.0.0.1:9")):
+        try:
+            await attempt
+        except rpc.UnsupportedURL as error:
+            print(error)
+    assert "jetwire.rpc.quic" not in sys.modules
+
+asyncio.run(main())
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 2
-    assert all("pip install 'jetwire[quic]'" in line for line in lines)
-
+    assert result.stdout.splitlines() == ["hi"] + ["quic:// needs aioquic: pip install 'jetwire[quic]'"] * 2
