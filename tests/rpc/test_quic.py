@@ -29,7 +29,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from services import Echo, EchoServer, Toolbox, ToolboxServer
 
+import jetwire
+from jetwire import rpc
 from jetwire.rpc import TLS, quic
 from jetwire.rpc.transports import Address, UnsupportedURL
 
@@ -129,7 +132,7 @@ class Recorder(asyncio.Protocol):
         self.resumed_writing += 1
 
 
-class Echo(Recorder):
+class EchoBytes(Recorder):
     """Writes back what it reads; after the peer's FIN, closes its half (our FIN)."""
 
     def data_received(self, data: bytes) -> None:
@@ -144,7 +147,7 @@ class Echo(Recorder):
 class Factory:
     """A protocol factory that keeps every protocol it made."""
 
-    def __init__(self, kind: type[Recorder] = Echo) -> None:
+    def __init__(self, kind: type[Recorder] = EchoBytes) -> None:
         self.kind = kind
         self.made: list[Recorder] = []
         self.one = asyncio.Event()
@@ -531,7 +534,7 @@ def test_a_protocol_that_raises_loses_its_stream_only(certs: Certs) -> None:
     async def body() -> None:
         reported: list[dict[str, Any]] = []
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
-        kinds = iter([Raises, Echo])
+        kinds = iter([Raises, EchoBytes])
         factory = Factory()
         factory.kind = Recorder  # replaced per call below
 
@@ -642,3 +645,136 @@ asyncio.run(main())
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["hi"] + ["quic:// needs aioquic: pip install 'jetwire[quic]'"] * 2
+
+
+# -- the RPC layer over quic:// ----------------------------------------------------------------
+
+def test_a_service_over_quic(certs: Certs) -> None:
+    """rpc.serve on quic:// and Svc.connect("quic://...", tls=TLS(cafile=...)): calls, errors, the
+    Context's transport and peer; two clients, each its own connection; clean shutdown.
+
+    r[jetstream.rpc.transport.quic-alpn] r[jetstream.rpc.transport.quic-stream]
+    """
+    async def main() -> None:
+        tasks_before = asyncio.all_tasks()
+        async with await rpc.serve(EchoServer(), "quic://127.0.0.1:0", tls=server_tls(certs)) as server:
+            assert server.urls[0].startswith("quic://127.0.0.1:")
+            async with await Echo.connect(server.urls[0], tls=client_tls(certs)) as one, \
+                    await Echo.connect(server.urls[0], tls=client_tls(certs)) as two:
+                assert await asyncio.gather(one.ping("héllo"), two.ping("quic")) == ["héllo", "quic"]
+                with pytest.raises(jetwire.Error) as caught:
+                    await one.fail()
+                assert caught.value == jetwire.Error("boom", code="E1")
+                assert await one.ping("after") == "after"
+                assert server.connections == 2
+        async with await rpc.serve(ToolboxServer(), "quic://127.0.0.1:0", tls=server_tls(certs)) as server, \
+                await Toolbox.connect(server.urls[0], tls=TLS(verify=False)) as client:
+            assert await client.add(2, 3) == 5
+            assert (await client.whoami()).startswith("quic whoami tag=") and "'127.0.0.1'" in await client.whoami()
+        assert asyncio.all_tasks() == tasks_before
+    run(main)
+
+
+async def raw_session(certs: Certs, url: str) -> tuple[Any, EventLog]:
+    """An aioquic client connection to ``url``, kept open by the caller (``await close_raw(...)``)."""
+    address = rpc.parse_url(url)
+    manager = aioquic_connect(address.host, address.port, create_protocol=EventLog,
+                              configuration=raw_client_configuration(certs, ["jetstream"]))
+    connection = await manager.__aenter__()
+    assert isinstance(connection, EventLog)
+    return manager, connection
+
+
+async def read_replies(reader: asyncio.StreamReader, session: rpc.ClientSession) -> list[Any]:
+    """Every event the server's bytes make, until its FIN."""
+    session.receive_data(await reader.read())
+    found = []
+    while (event := session.next_event()) is not None:
+        found.append(event)
+    return found
+
+
+def test_on_quic_the_first_frame_must_be_a_tversion(certs: Certs) -> None:
+    """A QUIC stream whose first frame is a call gets no answer and is closed; a stream that starts
+    with Tversion, on the same connection, is served (upstream's router rule).
+
+    r[jetstream.rpc.version.first-frame] r[jetstream.rpc.transport.quic-stream]
+    """
+    async def main() -> None:
+        spec = rpc.spec_of(Echo)
+        ping = spec.by_name["ping"]
+        async with await rpc.serve(EchoServer(), "quic://127.0.0.1:0", tls=server_tls(certs)) as server:
+            manager, connection = await raw_session(certs, server.urls[0])
+            try:
+                reader, writer = await connection.create_stream()
+                writer.write(spec.Tframe(1, ping.request("no handshake")).encode())
+                writer.write_eof()  # were the call served, its answer would come before the server's FIN
+                assert await reader.read() == b""  # closed, nothing answered
+
+                reader, writer = await connection.create_stream()
+                session = rpc.ClientSession(spec)
+                writer.write(session.start())
+                session.receive_data(await reader.readexactly(7 + 4 + 2 + len(Echo.VERSION)))
+                assert type(session.next_event()).__name__ == "Negotiated"
+                tag, frame = session.call(ping, ping.request("handshake first"))
+                writer.write(frame)
+                writer.write_eof()
+                [reply] = await read_replies(reader, session)
+                assert (reply.tag, reply.value) == (tag, "handshake first")
+            finally:
+                await manager.__aexit__(None, None, None)
+    run(main)
+
+
+def test_on_quic_calls_sent_before_the_client_fin_are_all_answered(certs: Certs) -> None:
+    """The client sends calls, then FIN, at once; the server reads no more but answers every call it
+    read, slow ones included, and then ends its half.
+
+    r[jetstream.rpc.transport.quic-shutdown]
+    """
+    async def main() -> None:
+        spec = rpc.spec_of(Toolbox)
+        sleep, add = spec.by_name["sleep"], spec.by_name["add"]
+        impl = ToolboxServer()
+        async with await rpc.serve(impl, "quic://127.0.0.1:0", tls=server_tls(certs)) as server:
+            manager, connection = await raw_session(certs, server.urls[0])
+            try:
+                reader, writer = await connection.create_stream()
+                session = rpc.ClientSession(spec)
+                writer.write(session.start())
+                session.receive_data(await reader.readexactly(7 + 4 + 2 + len(Toolbox.VERSION)))
+                assert type(session.next_event()).__name__ == "Negotiated"
+                sent = {}
+                for seconds in (0.2, 0.0, 0.1):
+                    tag, frame = session.call(sleep, sleep.request(seconds))
+                    sent[tag] = f"slept {seconds}"
+                    writer.write(frame)
+                tag, frame = session.call(add, add.request(40, 2))
+                sent[tag] = 42
+                writer.write(frame)
+                writer.write_eof()
+                replies = await read_replies(reader, session)  # to the server's FIN
+                assert {reply.tag: reply.value for reply in replies} == sent
+                assert impl.finished == 3 and impl.cancelled == 0
+            finally:
+                await manager.__aexit__(None, None, None)
+    run(main)
+
+
+def test_closing_a_quic_server_lets_running_calls_finish(certs: Certs) -> None:
+    """server.close() stops accepting, lets the call in flight answer, then closes the QUIC
+    connection; the client then sees its stream end."""
+    async def main() -> None:
+        tasks_before = asyncio.all_tasks()
+        impl = ToolboxServer()
+        server = await rpc.serve(impl, "quic://127.0.0.1:0", tls=server_tls(certs))
+        client = await Toolbox.connect(server.urls[0], tls=client_tls(certs))
+        running = asyncio.ensure_future(client.sleep(0.2))
+        await until(lambda: impl.started == 1)
+        await server.close()
+        assert running.done() and running.result() == "slept 0.2"
+        with pytest.raises(rpc.ConnectionClosed):
+            await client.add(1, 2)
+        await client.close()
+        assert asyncio.all_tasks() == tasks_before
+    run(main)
