@@ -14,8 +14,10 @@ import datetime
 import hashlib
 import ipaddress
 import pathlib
+import re
 import subprocess
 import sys
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -778,3 +780,19 @@ def test_closing_a_quic_server_lets_running_calls_finish(certs: Certs) -> None:
         await client.close()
         assert asyncio.all_tasks() == tasks_before
     run(main)
+
+
+def test_the_docs_example_runs(certs: Certs) -> None:
+    """docs/rpc-quic.md's example, with this test's certificates for its file names."""
+    page = (pathlib.Path(__file__).parents[2] / "docs" / "rpc-quic.md").read_text()
+    [source] = re.findall(r"^```python\n(.*?)^```", page, re.S | re.M)
+    for name, path in (("server.pem", certs.certfile), ("server.key", certs.keyfile), ("ca.pem", certs.cafile)):
+        assert f'"{name}"' in source
+        source = source.replace(f'"{name}"', repr(path))
+    module = types.ModuleType("docs_rpc_quic")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(source, module.__name__, "exec"), module.__dict__)
+        run(module.main)
+    finally:
+        del sys.modules[module.__name__]
