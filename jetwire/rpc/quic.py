@@ -378,7 +378,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self._stream_window = stream_window
         self._live: dict[int, QuicStreamTransport] = {}
         self._ended: set[int] = set()  # streams served and finished: later frames for them are ignored
-        self._draining: set[int] = set()  # ended streams whose last bytes the peer has not acknowledged
+        self._ended_limit = 64
         self._should_close = False
         self._drain_timer: asyncio.TimerHandle | None = None
         self._owns_socket = accept is None
@@ -432,8 +432,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         else:
             self._loop.call_soon(transport._connection_ended, error)
         self._credit.receive_windows.pop(stream_id, None)
-        self._ended.add(stream_id)
-        self._draining.add(stream_id)
+        self._remember_ended(stream_id)
         if not self._live and (self._accept is None or (self._listener is not None and self._listener.closing)):
             self.close_when_drained()
 
@@ -446,22 +445,28 @@ class _ConnectionHandler(QuicConnectionProtocol):
     def open_stream(self, protocol_factory: ProtocolFactory) -> QuicStreamTransport:
         """The client's stream: a new bidirectional stream, which the server sees once we write on it."""
         stream_id = self._quic.get_next_available_stream_id()
-        transport = self._adopt(stream_id, protocol_factory)
-        assert transport is not None, "a new stream's protocol failed in connection_made"
-        return transport
+        return self._adopt(stream_id, protocol_factory)
 
-    def _adopt(self, stream_id: int, protocol_factory: ProtocolFactory) -> QuicStreamTransport | None:
+    def _adopt(self, stream_id: int, protocol_factory: ProtocolFactory) -> QuicStreamTransport:
+        protocol = protocol_factory()
         window = _ReceiveWindow(self._stream_window)
         self._credit.receive_windows[stream_id] = window
-        protocol = protocol_factory()
         transport = QuicStreamTransport(self, stream_id, protocol, window)
         self._live[stream_id] = transport
         transport._call(protocol.connection_made, transport)
-        return transport if not transport.is_closing() else None
+        return transport  # closed already if connection_made raised: _feed then drops what comes
+
+    def _remember_ended(self, stream_id: int) -> None:
+        self._ended.add(stream_id)
+        if len(self._ended) > self._ended_limit:
+            # A stream aioquic has discarded (both halves done) makes no more events: only those
+            # it still holds need remembering, so the set stays as small as aioquic's own table.
+            streams = self._quic._streams
+            self._ended = {ended for ended in self._ended if ended in streams}
+            self._ended_limit = max(64, 2 * len(self._ended))
 
     def _refuse(self, stream_id: int) -> None:
-        self._ended.add(stream_id)
-        self._draining.add(stream_id)
+        self._remember_ended(stream_id)
         self._quic.stop_stream(stream_id, CODE_REFUSED)
         if not stream_id & 2:  # bidirectional: our half too
             self._quic.reset_stream(stream_id, CODE_REFUSED)
@@ -511,8 +516,12 @@ class _ConnectionHandler(QuicConnectionProtocol):
             if self._accept is None or not self._accepts(stream_id):
                 self._refuse(stream_id)
                 return
-            transport = self._adopt(stream_id, self._accept)
-            if transport is None:
+            try:
+                transport = self._adopt(stream_id, self._accept)
+            except Exception as error:  # the factory's: it must not stop aioquic serving the other streams
+                self._loop.call_exception_handler({
+                    "message": f"QUIC stream {stream_id}: the protocol factory raised", "exception": error})
+                self._refuse(stream_id)
                 return
         transport._feed(event.data, event.end_stream)
 
@@ -536,11 +545,8 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self._transmit_soon()
 
     def _drained(self) -> bool:
-        for stream_id in list(self._draining):
-            stream = self._aioquic_stream(stream_id)
-            if stream is None or stream.sender.is_finished:
-                self._draining.discard(stream_id)
-        return not self._draining
+        """Whether the peer acknowledged everything sent on every stream (FINs and resets included)."""
+        return all(stream.sender.is_finished for stream in self._quic._streams.values())
 
     def _close_now(self) -> None:
         """Closes the connection, and ends aioquic's closing period at once.
@@ -594,7 +600,6 @@ class _ConnectionHandler(QuicConnectionProtocol):
                 f"QUIC connection closed: {event.reason_phrase or 'no reason given'} (code {event.error_code:#x})")
             transport._end(error)
         self._ended.clear()
-        self._draining.clear()
         if self._owns_socket and self._transport is not None:
             self._transport.close()
         for transport, why in self._lost_at_close:
@@ -705,7 +710,11 @@ async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | N
         if isinstance(error, ConnectionError):
             raise ConnectionError(f"QUIC handshake with {address} failed: {handler.failure()}") from None
         raise
-    transport = handler.open_stream(protocol_factory)
+    try:
+        transport = handler.open_stream(protocol_factory)
+    except BaseException:
+        handler.abandon()
+        raise
     return transport, transport._protocol
 
 

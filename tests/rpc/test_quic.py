@@ -15,6 +15,7 @@ import hashlib
 import ipaddress
 import pathlib
 import re
+import socket
 import subprocess
 import sys
 import types
@@ -647,6 +648,161 @@ asyncio.run(main())
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["hi"] + ["quic:// needs aioquic: pip install 'jetwire[quic]'"] * 2
+
+
+def test_nothing_listening_fails_the_connect_at_once() -> None:
+    """The ICMP "port unreachable" of a UDP port nobody listens on ends the handshake at once,
+    with a ConnectionError that says so, rather than after the handshake's idle timeout."""
+    async def body() -> None:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        tasks_before = asyncio.all_tasks()
+        with pytest.raises(ConnectionError, match=r"failed: .*[Rr]efused"):
+            await quic.open(Url("127.0.0.1", port), Recorder, TLS(verify=False))
+        assert asyncio.all_tasks() == tasks_before
+    run(body)
+
+
+class Flood(Recorder):
+    """Writes ``size`` bytes as soon as its stream opens."""
+
+    size = 2 * 1024 * 1024
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.transport.write(bytes(range(256)) * (self.size // 256))
+
+
+def test_a_paused_client_holds_back_the_server(certs: Certs) -> None:
+    """The same bound the other way: a client that stops reading lets the server send one window;
+    the server's protocol is paused (pause_writing) and resumed once the client reads again."""
+    window = 64 * 1024
+
+    class PausedClient(Recorder):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self.transport.pause_reading()
+
+    async def body() -> None:
+        factory = Factory(Flood)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, PausedClient, client_tls(certs), stream_window=window)
+        transport.write(b"start")
+        await factory.one.wait()
+        server = factory.made[0]
+        assert server.paused_writing == 1
+        await until(lambda: transport.get_read_buffer_size() >= window)
+        for _ in range(5):
+            await client_connection(transport).ping()
+        assert transport.get_read_buffer_size() == window
+        transport.resume_reading()
+        await until(lambda: len(client.data) == Flood.size)
+        assert bytes(client.data) == bytes(range(256)) * (Flood.size // 256)
+        await until(lambda: server.resumed_writing == 1)
+        transport.close()
+        await client_connection(transport).wait_closed()
+        await shut(listener)
+    run(body)
+
+
+def test_a_client_whose_server_vanished_still_closes(certs: Certs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing waits for the peer to acknowledge our last bytes, but not for ever: with nobody
+    answering, the connection closes after DRAIN_TIMEOUT and connection_lost comes."""
+    monkeypatch.setattr(quic, "DRAIN_TIMEOUT", 0.2)
+
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        transport.write(b"x")
+        await until(lambda: client.data == b"x")
+        [server] = listener.connections
+        server.datagram_received = lambda data, addr: None  # type: ignore[method-assign]  # deaf from now on
+        transport.write(b"into the void")
+        transport.close()
+        await client.lost.wait()
+        assert client_connection(transport).termination is not None
+        assert client_connection(transport)._transport.is_closing()
+        server._close_now()
+        await shut(listener)
+    run(body)
+
+
+def test_a_factory_that_raises_refuses_its_stream_only(certs: Certs) -> None:
+    """A protocol factory that raises is reported to the loop's exception handler; its stream is
+    refused (reset), and the connection serves the next stream."""
+    async def body() -> None:
+        reported: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+        served = Factory()
+        calls = 0
+
+        def factory() -> Recorder:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("no protocol for you")
+            return served()
+
+        listener = await quic.listen(Url("127.0.0.1", 0), factory, server_tls(certs))
+        port = int(listener.urls[0].rsplit(":", 1)[1])
+        async with aioquic_connect("127.0.0.1", port, configuration=raw_client_configuration(certs, ["jetstream"]),
+                                   create_protocol=EventLog) as connection:
+            assert isinstance(connection, EventLog)
+            send_raw(connection, 0, b"first")
+            await until(lambda: any(isinstance(e, events.StreamReset) for e in connection.events))
+            reader, writer = await connection.create_stream()
+            writer.write(b"second")
+            writer.write_eof()
+            assert await reader.read() == b"second"
+        assert [str(c["exception"]) for c in reported] == ["no protocol for you"]
+        assert len(served.made) == 1
+        await shut(listener)
+    run(body)
+
+
+def test_abort_resets_the_stream_both_ways(certs: Certs) -> None:
+    """abort() resets the stream: the server's protocol loses it with ConnectionResetError; the
+    client's gets connection_lost(None) once its connection closed."""
+    async def body() -> None:
+        factory = Factory(Recorder)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        transport.write(b"x")
+        await factory.one.wait()
+        server = factory.made[0]
+        await until(lambda: server.data == b"x")
+        transport.abort()
+        assert transport.is_closing()
+        await server.lost.wait()
+        assert isinstance(server.lost_with, ConnectionResetError)
+        await client.lost.wait()
+        assert client.lost_with is None
+        await shut(listener)
+    run(body)
+
+
+def test_a_long_lived_connection_remembers_only_the_streams_aioquic_holds(certs: Certs) -> None:
+    """Finished streams are remembered (to ignore late frames) only while aioquic still holds
+    them: a connection that served a hundred streams one after another keeps a few ids, not a
+    hundred."""
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        async with aioquic_connect(url.host, url.port,
+                                   configuration=raw_client_configuration(certs, ["jetstream"])) as connection:
+            for number in range(100):
+                reader, writer = await connection.create_stream()
+                writer.write(b"%d" % number)
+                writer.write_eof()
+                assert await reader.read() == b"%d" % number
+            [handler] = {p.transport.get_extra_info("quic_connection") for p in factory.made}
+            assert len(factory.made) == 100
+            assert len(handler._ended) <= 64
+        await shut(listener)
+    run(body)
 
 
 # -- the RPC layer over quic:// ----------------------------------------------------------------
