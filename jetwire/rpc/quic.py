@@ -63,6 +63,11 @@ CODE_NO_APPLICATION_PROTOCOL = 0x178
 # last responses, the FIN) before it closes regardless.
 DRAIN_TIMEOUT = 5.0
 
+# A connection nothing is sent on for this long is closed by either end (the shorter of the two
+# ends' values counts: upstream's quinn has 30 s). A client pings three times per idle timeout,
+# so that a connection held for later calls outlives quiet periods, as gRPC's keepalive does.
+IDLE_TIMEOUT = 60.0
+
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 
@@ -381,6 +386,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self._ended_limit = 64
         self._should_close = False
         self._drain_timer: asyncio.TimerHandle | None = None
+        self._keepalive_timer: asyncio.TimerHandle | None = None
         self._owns_socket = accept is None
         self._lost_at_close: list[tuple[QuicStreamTransport, Exception | None]] = []
         self.peer_address: Any = None
@@ -495,6 +501,8 @@ class _ConnectionHandler(QuicConnectionProtocol):
         elif isinstance(event, events.HandshakeCompleted):
             if self._listener is not None and self._listener.closing:
                 self.close_when_drained()
+            if self._accept is None:
+                self._keep_alive()
         elif isinstance(event, events.StreamReset):
             transport = self._live.get(event.stream_id)
             if transport is not None:
@@ -536,6 +544,16 @@ class _ConnectionHandler(QuicConnectionProtocol):
             self._close_now()
 
     # -- closing
+
+    def _keep_alive(self) -> None:
+        if self.termination is not None:
+            return
+        if self._keepalive_timer is not None:  # not the first: the timer fired
+            self._quic.send_ping(0)
+            self.transmit()
+        # aioquic's own reckoning: the shorter of both ends' idle timeouts, and never under three
+        # probe timeouts.
+        self._keepalive_timer = self._loop.call_later(self._quic._idle_timeout() / 3, self._keep_alive)
 
     def close_when_drained(self) -> None:
         if self._should_close or self.termination is not None:
@@ -590,9 +608,10 @@ class _ConnectionHandler(QuicConnectionProtocol):
 
     def _terminated(self, event: events.ConnectionTerminated) -> None:
         self.termination = event
-        if self._drain_timer is not None:
-            self._drain_timer.cancel()
-            self._drain_timer = None
+        for timer in (self._drain_timer, self._keepalive_timer):
+            if timer is not None:
+                timer.cancel()
+        self._drain_timer = self._keepalive_timer = None
         ended_cleanly = event.error_code == 0
         for transport in list(self._live.values()):
             transport._closing = transport._peer_finished = True
@@ -662,7 +681,8 @@ async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS |
     """
     if tls is None or not tls.certfile:
         raise UnsupportedURL("a QUIC server needs a certificate: pass tls=TLS(certfile=..., keyfile=...)")
-    configuration = QuicConfiguration(is_client=False, alpn_protocols=[ALPN], max_stream_data=stream_window)
+    configuration = QuicConfiguration(is_client=False, alpn_protocols=[ALPN], max_stream_data=stream_window,
+                                      idle_timeout=IDLE_TIMEOUT)
     configuration.load_cert_chain(tls.certfile, tls.keyfile)
     loop = asyncio.get_running_loop()
     listener = QuicListener([])
@@ -689,6 +709,7 @@ async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | N
     """
     host, port = address.host, address.port
     configuration = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], max_stream_data=stream_window,
+                                      idle_timeout=IDLE_TIMEOUT,
                                       server_name=(tls.server_name if tls is not None else None) or host)
     if tls is not None and not tls.verify:
         configuration.verify_mode = ssl.CERT_NONE

@@ -805,6 +805,30 @@ def test_a_long_lived_connection_remembers_only_the_streams_aioquic_holds(certs:
     run(body)
 
 
+def test_an_idle_client_connection_is_kept_alive(certs: Certs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client pings three times per idle timeout: its connection outlives quiet periods longer
+    than the server's idle timeout (here 1.2 s, and twice that without a byte of calls)."""
+    monkeypatch.setattr(quic, "IDLE_TIMEOUT", 1.2)
+
+    async def body() -> None:
+        factory = Factory()
+        listener, url = await serving(certs, factory)
+        monkeypatch.setattr(quic, "IDLE_TIMEOUT", 60.0)  # the client's own: the server's shorter one counts
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        transport.write(b"before")
+        await until(lambda: client.data == b"before")
+        loop = asyncio.get_running_loop()
+        quiet_until = loop.time() + 2.5
+        await until(lambda: loop.time() > quiet_until)
+        assert client_connection(transport).termination is None
+        transport.write(b" and after")
+        await until(lambda: client.data == b"before and after")
+        transport.close()
+        await client_connection(transport).wait_closed()
+        await shut(listener)
+    run(body)
+
+
 # -- the RPC layer over quic:// ----------------------------------------------------------------
 
 def test_a_service_over_quic(certs: Certs) -> None:
