@@ -361,6 +361,15 @@ class QuicStreamTransport(asyncio.Transport):
 
 # -- one connection ----------------------------------------------------------------------------
 
+def _can_send(stream: QuicStream) -> bool:
+    """Whether our half of ``stream`` is neither reset (by us, or for the peer's STOP_SENDING) nor
+    finished. aioquic refuses data after a reset, and a second reset (1.2 asserts, later versions
+    raise or ignore), so both are checked here first."""
+    sender = stream.sender
+    return sender._reset_error_code is None and not sender.is_finished
+
+
+
 class _ConnectionHandler(QuicConnectionProtocol):
     """The asyncio side of one QUIC connection: it turns streams into ``QuicStreamTransport``s.
 
@@ -403,8 +412,9 @@ class _ConnectionHandler(QuicConnectionProtocol):
     # -- what stream transports ask for
 
     def send(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
-        if self.termination is not None:
-            return
+        stream = self._aioquic_stream(stream_id)
+        if self.termination is not None or (stream is not None and not _can_send(stream)):
+            return  # the peer's STOP_SENDING reset our half before its event reached the transport
         self._quic.send_stream_data(stream_id, data, end_stream=end_stream)
         self._transmit_soon()
 
@@ -414,7 +424,8 @@ class _ConnectionHandler(QuicConnectionProtocol):
             self._transmit_soon()
 
     def reset_sending(self, stream_id: int, code: int) -> None:
-        if self._aioquic_stream(stream_id) is not None:
+        stream = self._aioquic_stream(stream_id)
+        if stream is not None and _can_send(stream):
             self._quic.reset_stream(stream_id, code)
             self._transmit_soon()
 

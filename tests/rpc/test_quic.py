@@ -829,6 +829,42 @@ def test_an_idle_client_connection_is_kept_alive(certs: Certs, monkeypatch: pyte
     run(body)
 
 
+class ClosesAtOnce(Recorder):
+    """Answers the first bytes and closes its end before the client finished sending."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self.transport.write(b"bye")
+        self.transport.close()
+
+
+@pytest.mark.parametrize("then", ["abort", "write_and_close"])
+def test_after_the_peer_stopped_reading_writes_are_dropped(certs: Certs, then: str) -> None:
+    """A server that closes its end while the client still sends: the client reads the answer and
+    the FIN; what it writes after the server's STOP_SENDING is dropped, and abort() or close() then
+    end the stream without error (aioquic refuses data and a second reset on a reset stream)."""
+    async def body() -> None:
+        reported: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+        factory = Factory(ClosesAtOnce)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        transport.write(b"hello")
+        await client.eof.wait()
+        assert client.data == b"bye"
+        await until(lambda: transport._write_stopped)
+        if then == "abort":
+            transport.abort()
+        else:
+            transport.write(b"nobody reads this")
+            transport.close()
+        await client.lost.wait()
+        assert client.lost_with is None
+        assert reported == []
+        await shut(listener)
+    run(body)
+
+
 # -- the RPC layer over quic:// ----------------------------------------------------------------
 
 def test_a_service_over_quic(certs: Certs) -> None:
