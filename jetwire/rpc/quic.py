@@ -107,8 +107,11 @@ class _CreditHeldConnection(QuicConnection):
         if window is None:
             super()._write_stream_limits(builder, space, stream)
             return
-        # Credit once granted cannot be taken back, so the limit only ever rises.
-        stream.max_stream_data_local = max(stream.max_stream_data_local, window.limit())
+        limit = window.limit()
+        if limit > stream.max_stream_data_local:
+            stream.max_stream_data_local = limit
+        elif stream.max_stream_data_local_sent == stream.max_stream_data_local:
+            return  # no new credit, and the last grant was not lost: this runs for every packet
         # aioquic doubles the limit whenever half of it has arrived; hiding what arrived leaves
         # it only the sending of the limit set above (and its retransmission when lost).
         arrived = stream.receiver.highest_offset
