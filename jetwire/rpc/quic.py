@@ -130,9 +130,10 @@ class QuicStreamTransport(asyncio.Transport):
     The peer's FIN is ``eof_received()``; when that returns a true value the sending half stays
     open (answers still go out) until ``close()``, which sends our FIN. ``close()`` before the
     peer's FIN also asks the peer to stop sending (STOP_SENDING); ``abort()`` resets both
-    halves. ``connection_lost`` follows on the next loop iteration, with ``None`` after a close
-    or abort, or a ``ConnectionResetError`` when the peer reset the stream or the connection
-    ended abnormally.
+    halves. ``connection_lost`` follows, with ``None`` after a close or abort, or a
+    ``ConnectionResetError`` when the peer reset the stream or the connection ended abnormally:
+    on the next loop iteration on a server, once the connection is closed on a client (which
+    has a connection of its own per stream).
     """
 
     def __init__(self, connection: _ConnectionHandler, stream_id: int, protocol: asyncio.Protocol,
@@ -167,6 +168,8 @@ class QuicStreamTransport(asyncio.Transport):
             return self._connection.local_address
         if name == "alpn_protocol":
             return self._connection.alpn_protocol
+        if name == "peer_certificate":  # a cryptography x509.Certificate, not ssl's "peercert" dict
+            return self._connection.peer_certificate
         if name == "quic_connection":
             return self._connection
         return default
@@ -407,6 +410,11 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self._refused: Exception | None = None
         if listener is not None:
             listener.connections.add(self)
+
+    @property
+    def peer_certificate(self) -> Any:
+        """The certificate the peer presented (the server's, seen from a client), or None."""
+        return getattr(self._quic.tls, "_peer_certificate", None)
 
     @property
     def local_address(self) -> Any:

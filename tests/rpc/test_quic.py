@@ -258,6 +258,10 @@ def test_a_stream_echoes_and_ends_cleanly(certs: Certs) -> None:
         assert server.transport.get_extra_info("peername")[0] == "127.0.0.1"
         assert server.transport.get_extra_info("sockname")[1] == url.port
         assert server.transport.get_extra_info("alpn_protocol") == "jetstream"
+        certificate = transport.get_extra_info("peer_certificate")
+        assert certificate.subject.rfc4514_string() == "CN=localhost"
+        assert server.transport.get_extra_info("peer_certificate") is None  # no client certificate
+        assert transport.get_extra_info("no such thing", "default") == "default"
         transport.close()
         await client.lost.wait()
         await server.lost.wait()
