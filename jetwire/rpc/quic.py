@@ -28,7 +28,7 @@ import functools
 import socket
 import ssl
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
@@ -740,10 +740,18 @@ async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | N
     loop = asyncio.get_running_loop()
     family, _, _, _, peer = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
     # A connected socket, so that an ICMP "port unreachable" comes back as error_received and
-    # the connection fails at once instead of at the handshake's idle timeout.
-    _, handler = await loop.create_datagram_endpoint(
-        lambda: _ConnectionHandler(QuicConnection(configuration=configuration), stream_window=stream_window),
-        remote_addr=cast(Any, peer), family=family)  # getaddrinfo's own tuple: no second lookup
+    # the connection fails at once instead of at the handshake's idle timeout. Made here, as
+    # asyncio's remote_addr takes no IPv6 address as getaddrinfo gives it.
+    udp = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        udp.setblocking(False)
+        udp.connect(peer)
+        _, handler = await loop.create_datagram_endpoint(
+            lambda: _ConnectionHandler(QuicConnection(configuration=configuration), stream_window=stream_window),
+            sock=udp)
+    except BaseException:
+        udp.close()
+        raise
     handler.peer_address = peer
     try:
         handler.connect(peer)

@@ -1016,3 +1016,17 @@ def test_the_docs_example_runs(certs: Certs) -> None:
         run(module.main)
     finally:
         del sys.modules[module.__name__]
+
+
+def test_a_service_over_quic_on_ipv6(certs: Certs) -> None:
+    """An IPv6 address in brackets, served and called; a name that resolves (localhost) connects too."""
+    async def main() -> None:
+        async with await rpc.serve(EchoServer(), "quic://[::1]:0", tls=server_tls(certs)) as server:
+            assert server.urls[0].startswith("quic://[::1]:")
+            async with await Echo.connect(server.urls[0], tls=client_tls(certs)) as client:
+                assert await client.ping("v6") == "v6"
+        async with await rpc.serve(EchoServer(), "quic://localhost:0", tls=server_tls(certs)) as server:
+            port = server.urls[0].rsplit(":", 1)[1]  # bound where "localhost" resolves first, as the client looks
+            async with await Echo.connect(f"quic://localhost:{port}", tls=TLS(cafile=certs.cafile)) as client:
+                assert await client.ping("by name") == "by name"
+    run(main)
