@@ -375,7 +375,6 @@ def _can_send(stream: QuicStream) -> bool:
     return sender._reset_error_code is None and not sender.is_finished
 
 
-
 class _ConnectionHandler(QuicConnectionProtocol):
     """The asyncio side of one QUIC connection: it turns streams into ``QuicStreamTransport``s.
 
@@ -690,11 +689,6 @@ class QuicListener:
             self._closed.set_result(None)
 
 
-def _url_text(address: Any) -> str:
-    host, port = address[0], address[1]
-    return f"quic://[{host}]:{port}" if ":" in host else f"quic://{host}:{port}"
-
-
 async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS | None,
                  *, stream_window: int = STREAM_WINDOW) -> QuicListener:
     """Serves ``quic://HOST:PORT``: each bidirectional stream a client opens gets a protocol from the factory.
@@ -714,7 +708,8 @@ async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS |
         lambda: QuicServer(configuration=configuration, create_protocol=handler),
         local_addr=(address.host, address.port))
     listener._socket = udp
-    listener.urls.append(_url_text(udp.get_extra_info("sockname")))
+    bound = udp.get_extra_info("sockname")
+    listener.urls.append(str(Address("quic", bound[0], bound[1])))
     return listener
 
 
