@@ -1030,3 +1030,22 @@ def test_a_service_over_quic_on_ipv6(certs: Certs) -> None:
             async with await Echo.connect(f"quic://localhost:{port}", tls=TLS(cafile=certs.cafile)) as client:
                 assert await client.ping("by name") == "by name"
     run(main)
+
+
+def test_many_calls_through_held_credit_all_complete(certs: Certs) -> None:
+    """A server that runs 4 calls at a time stops reading, which over QUIC holds the clients'
+    credit: 3 clients with 150 calls of 8 KiB each in flight (far past one window) still get every
+    answer, each its own, once the server reads again."""
+    async def main() -> None:
+        async with await rpc.serve(EchoServer(), "quic://127.0.0.1:0", tls=server_tls(certs), max_calls=4) as server:
+            clients = [await Echo.connect(server.urls[0], tls=client_tls(certs)) for _ in range(3)]
+            try:
+                messages = [[f"{c}:{n}:".ljust(8192, "x") for n in range(150)] for c in range(3)]
+                answers = await asyncio.gather(*(
+                    asyncio.gather(*(client.ping(message) for message in mine))
+                    for client, mine in zip(clients, messages)))
+                assert answers == messages
+            finally:
+                for client in clients:
+                    await client.close()
+    run(main)
