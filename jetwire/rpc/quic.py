@@ -339,9 +339,11 @@ class QuicStreamTransport(asyncio.Transport):
         size = self.get_write_buffer_size()
         if not self._writing_paused and size > self._high_water:
             self._writing_paused = True
+            self._connection.write_paused.add(self)
             self._call(self._protocol.pause_writing)
         elif self._writing_paused and size <= self._low_water:
             self._writing_paused = False
+            self._connection.write_paused.discard(self)
             self._call(self._protocol.resume_writing)
 
     def _end(self, error: Exception | None) -> None:
@@ -396,6 +398,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self._listener = listener
         self._stream_window = stream_window
         self._live: dict[int, QuicStreamTransport] = {}
+        self.write_paused: set[QuicStreamTransport] = set()  # those to resume as acknowledgements come
         self._ended: set[int] = set()  # streams served and finished: later frames for them are ignored
         self._ended_limit = 64
         self._should_close = False
@@ -454,6 +457,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         stream_id = transport._stream_id
         if self._live.pop(stream_id, None) is None:
             return
+        self.write_paused.discard(transport)
         if self._owns_socket and self.termination is None:
             self._lost_at_close.append((transport, error))
         else:
@@ -558,9 +562,8 @@ class _ConnectionHandler(QuicConnectionProtocol):
         super().transmit()
         # Called after every datagram and timer: acknowledgements may have freed write buffers
         # or finished what a closing connection waits for.
-        for transport in list(self._live.values()):
-            if transport._writing_paused:
-                transport._check_write_buffer()
+        for transport in list(self.write_paused):
+            transport._check_write_buffer()
         if self._should_close and self._drained():
             self._close_now()
 
