@@ -511,7 +511,13 @@ class _ConnectionHandler(QuicConnectionProtocol):
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
         self.peer_address = addr
-        super().datagram_received(data, addr)
+        assert isinstance(data, bytes)
+        self._quic.receive_datagram(data, addr, now=self._loop.time())
+        self._process_events()
+        # aioquic transmits at once here. A moment later, once the callbacks this data made
+        # ready have run, what they wrote (an answer from a handler that did not wait) rides in
+        # the packet that acknowledges it, and a burst of datagrams is acknowledged once.
+        self._transmit_soon()
 
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.StreamDataReceived):
