@@ -28,7 +28,7 @@ import functools
 import socket
 import ssl
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
@@ -511,8 +511,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
         self.peer_address = addr
-        assert isinstance(data, bytes)
-        self._quic.receive_datagram(data, addr, now=self._loop.time())
+        self._quic.receive_datagram(cast(bytes, data), addr, now=self._loop.time())
         self._process_events()
         # aioquic transmits at once here. A moment later, once the callbacks this data made
         # ready have run, what they wrote (an answer from a handler that did not wait) rides in
