@@ -64,7 +64,7 @@ CODE_NO_APPLICATION_PROTOCOL = 0x178
 DRAIN_TIMEOUT = 5.0
 
 # A connection nothing is sent on for this long is closed by either end (the shorter of the two
-# ends' values counts: upstream's quinn has 30 s). A client pings three times per idle timeout,
+# ends' values counts: quinn's default is 30 s). A client pings three times per idle timeout,
 # so that a connection held for later calls outlives quiet periods, as gRPC's keepalive does.
 IDLE_TIMEOUT = 60.0
 
