@@ -27,7 +27,7 @@ from ..stdtypes import Error
 from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed
 from .service import Context, Method, ServiceSpec, service_of, spec_of
 from .session import MAX_TAGS, Broken, Call, ClientSession, Failed, Negotiated, Reply, Send, ServerSession, Violation
-from .transports import TLS, Listener, listen, open_stream, parse_url
+from .transports import TLS, TRANSPORTS, Listener, Missing, listen, open_stream, parse_url
 
 __all__ = ["Service", "ClientChannel", "ServerChannel", "Server", "serve", "connect", "DEFAULT_MAX_CALLS",
            "DEADLINE_CODE", "UNIMPLEMENTED_CODE", "SHUTDOWN_CODE"]
@@ -86,7 +86,14 @@ class Service:
 def _load_transport(url: str) -> None:
     """Checks ``url``; the place where a transport with an optional dependency (QUIC) is loaded
     on first use, so that only programs using it import that dependency."""
-    parse_url(url)
+    if parse_url(url).scheme == "quic" and isinstance(TRANSPORTS["quic"], Missing):
+        try:
+            from . import quic
+        except ModuleNotFoundError as missing:
+            if not (missing.name or "").startswith("aioquic"):
+                raise
+            return  # the Missing entry says what to install when it is used
+        TRANSPORTS["quic"] = quic.QUIC
 
 
 # =============================================================================================
