@@ -121,7 +121,6 @@ class ClientChannel(asyncio.Protocol):
         session = self.session
         session.receive_data(data)
         futures = self._futures
-        freed = False
         while True:
             event = session.next_event()
             if event is None:
@@ -131,12 +130,10 @@ class ClientChannel(asyncio.Protocol):
                 future = futures.pop(event.tag, None)  # type: ignore[attr-defined]
                 if future is not None and not future.done():
                     future.set_result(event.value)  # type: ignore[attr-defined]
-                freed = True
             elif kind is Failed:
                 future = futures.pop(event.tag, None)  # type: ignore[attr-defined]
                 if future is not None and not future.done():
                     future.set_exception(event.error)  # type: ignore[attr-defined]
-                freed = True
             elif kind is Negotiated:
                 if not self.ready.done():
                     self.ready.set_result(None)
@@ -144,8 +141,8 @@ class ClientChannel(asyncio.Protocol):
                 self._shut(event.error)  # type: ignore[attr-defined]
             else:  # Stray: r[jetstream.rpc.mux.unknown-tag]
                 log.debug("%s: %r ignored (no call in flight has that tag)", self.url, event)
-        if freed and self._waiters:
-            self._wake()
+        if self._waiters and self._writable and session.tags_free():
+            self._wake()  # a late answer to an abandoned call frees its tag too, with no event
 
     def eof_received(self) -> bool | None:
         return False  # the server is done: close, and connection_lost fails what is in flight
@@ -171,11 +168,11 @@ class ClientChannel(asyncio.Protocol):
 
     async def _call(self, method: Method, request: Any, timeout: float | None) -> Any:
         session = self.session
-        while not self._writable or not session.tags_free():
-            if self._error is not None:
-                break
+        if not self._writable or not session.tags_free():
             await self._wait_for_room()
         tag, data = session.call(method, request)  # raises once closed: the error says why
+        if self._waiters and self._writable and session.tags_free():
+            self._wake()  # room for more than this call: the next waiting one goes too
         future = self.loop.create_future()
         self._futures[tag] = future
         assert self.transport is not None
@@ -200,15 +197,22 @@ class ClientChannel(asyncio.Protocol):
                 f"{method.name} (tag {tag}): no answer within {timeout} s from {self.url}"))
 
     async def _wait_for_room(self) -> None:
-        waiter = self.loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
-            if self._waiters and self._writable:
-                self._wake()  # pass the turn on if this waiter was woken and then cancelled
+        """Waits its turn for a free tag and a transport that takes writes (or a closed stream).
+        Each freed tag wakes one waiter, so waiting costs nothing while no tag is free."""
+        line_up = self._waiters.append
+        while self._error is None and (not self._writable or not self.session.tags_free()):
+            waiter = self.loop.create_future()
+            line_up(waiter)
+            line_up = self._waiters.appendleft  # woken, but a new call took the tag first: still first in line
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled: the turn passes on
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
 
     def _wake(self) -> None:
         while self._waiters:
