@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import socket
 import struct
 import sys
@@ -238,14 +239,31 @@ class ClientChannel(asyncio.Protocol):
             self.transport.close()
 
     async def close(self) -> None:
-        """Closes the stream; calls in flight fail with ``ConnectionClosed``."""
-        if self.transport is not None:
-            self.transport.close()
+        """Closes the stream; calls in flight fail with ``ConnectionClosed``. With tags still
+        held (calls in flight, or abandoned and not yet answered) the close is abortive: the
+        server then cancels their handlers instead of running them for nobody."""
+        transport = self.transport
+        if transport is not None:
+            if self.session.in_flight:
+                _reset(transport)
+            else:
+                transport.close()
         await asyncio.shield(self.closed)
 
     @property
     def in_flight(self) -> int:
         return len(self._futures)
+
+
+def _reset(transport: asyncio.Transport) -> None:
+    """Closes now, unsent bytes dropped; over TCP with a reset, as a FIN would only say that the
+    client sends no more, and the server would answer every call first
+    (r[jetstream.rpc.transport.quic-shutdown])."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout: float | None = None,
@@ -314,6 +332,8 @@ class ServerChannel(asyncio.Protocol):
         self._pump()
 
     def eof_received(self) -> bool | None:
+        if _hung_up(self.transport):
+            return False  # closed, not half-closed: nobody reads the answers (connection_lost cancels)
         # The client finished sending: the calls it sent are still answered, then this side
         # closes (r[jetstream.rpc.transport.quic-shutdown]).
         self.drain()
@@ -426,6 +446,18 @@ class ServerChannel(asyncio.Protocol):
     def _close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()  # after the answers written before it
+
+
+def _hung_up(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether the peer closed both ways. After a FIN, TCP cannot tell (its client resets
+    instead: ``_reset``); a unix socket whose peer closed reports POLLHUP, one whose peer only
+    shut down its writing does not."""
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is None or not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), 0)  # POLLHUP is reported whatever is asked for
+    return any(events & select.POLLHUP for _, events in poller.poll(0))
 
 
 def _peer_credentials(transport: asyncio.BaseTransport) -> tuple[int, int, int] | None:
