@@ -534,6 +534,8 @@ class Server:
                 for channel in list(self._channels):
                     if channel.transport is not None:
                         channel.transport.abort()
+                if self._channels:
+                    await asyncio.shield(self._idle)  # abort calls connection_lost on the next turn
         for listener in self.listeners:
             await listener.wait_closed()
 

@@ -669,3 +669,148 @@ def test_client_fin_with_calls_in_flight_gets_every_answer(url: str) -> None:
             await writer.wait_closed()
 
     run(main)
+
+
+# =============================================================================================
+# The handshake's faults, and the client's own backpressure
+
+class Silent:
+    """A server that accepts and then does what ``behave`` says with the client's Tversion."""
+
+    def __init__(self, behave: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> None:
+        self.behave = behave
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> str:
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.writers.append(writer)
+            await self.behave(reader, writer)
+
+        self.server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        return "tcp://127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        await self.server.wait_closed()
+
+
+def test_a_server_that_never_answers_the_handshake() -> None:
+    """connect_timeout bounds the handshake: a CallTimeout (a TimeoutError), the stream closed."""
+
+    async def main() -> None:
+        async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()
+
+        before = tasks()
+        async with Silent(mute) as url:
+            with pytest.raises(rpc.CallTimeout, match="version handshake"):
+                await Echo.connect(url, connect_timeout=0.05)
+        await until(lambda: tasks() == before, "no task left")
+
+    run(main)
+
+
+@pytest.mark.parametrize(("answer", "error", "message"), [
+    (b"", rpc.ConnectionClosed, "closed"),
+    (bytes.fromhex("0b000000 ee ffff 00000000"), rpc.RemoteProtocolError, "does not decode"),
+])
+def test_a_server_that_breaks_the_handshake(answer: bytes, error: type[Exception], message: str) -> None:
+    """r[jetstream.rpc.version.client-reject]: closing, or answering what does not decode,
+    fails connect with a clear error."""
+
+    async def main() -> None:
+        async def behave(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readexactly(7)
+            writer.write(answer)
+            writer.close()
+
+        async with Silent(behave) as url:
+            with pytest.raises(error, match=message):
+                await Echo.connect(url)
+
+    run(main)
+
+
+def test_a_client_whose_server_stops_reading_waits_instead_of_buffering() -> None:
+    """The client's own backpressure: while the server reads nothing, calls wait for the
+    transport (pause_writing) instead of piling up in its write buffer."""
+
+    async def main() -> None:
+        async with faked(Echo) as (client, peer):
+            channel = channel_of(client)
+            transport = channel.transport
+            assert transport is not None
+            big = "x" * 60_000
+            calls = [asyncio.ensure_future(client.ping(big)) for _ in range(400)]  # 24 MB
+            await until(lambda: len(channel._waiters) > 0, "calls waiting for the transport")
+            for _ in range(100):
+                await asyncio.sleep(0)
+            assert transport.get_write_buffer_size() <= 64 * 1024 + 2 * 60_010
+            assert channel.session.in_flight < 400
+            for _ in calls:
+                tag, msg = await peer.read_call()
+                peer.answer(tag, "ping", msg.message[:1])
+            assert await asyncio.gather(*calls) == ["x"] * 400
+
+    run(main)
+
+
+def test_garbage_from_a_client_still_answers_the_calls_before_it() -> None:
+    """r[jetstream.rpc.reject.close-stream] r[jetstream.rpc.transport.quic-shutdown]: the
+    server reads no further, answers the calls it had read, then closes."""
+
+    async def main() -> None:
+        impl = GateServer()
+        async with await rpc.serve(impl, "tcp://127.0.0.1:0") as server:
+            port = int(server.urls[0].rsplit(":", 1)[1])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            spec = rpc.spec_of(Gate)
+            hold = spec.by_name["hold"]
+            writer.write(b"".join(spec.Tframe(tag, hold.request(tag)).encode() for tag in (1, 2)))
+            writer.write(bytes.fromhex("0b000000 ee 0300 00000000"))  # type 238: no such request
+            await until(lambda: impl.started == 2, "two calls running")
+            impl.open(2)
+            frames = FrameReader(spec.Rframe)
+            answers = {}
+            while (frame := await read_frame(reader, frames)) is not None:
+                answers[frame.tag] = frame.msg.value
+            assert answers == {1: 2, 2: 4}
+            await until(lambda: server.connections == 0, "the connection closed")
+            writer.close()
+            await writer.wait_closed()
+
+    run(main)
+
+
+def test_close_returns_even_if_a_client_never_reads() -> None:
+    """Answers a client does not read cannot be flushed: close(timeout) still ends, the stream
+    aborted."""
+
+    async def main() -> None:
+        server = await rpc.serve(EchoServer(), "tcp://127.0.0.1:0")
+        port = int(server.urls[0].rsplit(":", 1)[1])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        spec = rpc.spec_of(Echo)
+        call = spec.Tframe(1, spec.by_name["ping"].request("x" * 60_000)).encode()
+        await until(lambda: server.connections == 1, "connected")
+        transport = served(server)[0].transport
+        assert transport is not None
+        stream = memoryview(call * 16)
+        sent = 0
+        while transport.get_write_buffer_size() == 0:  # until answers are stuck in the server
+            with contextlib.suppress(BlockingIOError):
+                sent += sock.send(stream[sent % len(call):])
+            await asyncio.sleep(0)
+        await server.close(timeout=0.05)
+        assert server.connections == 0
+        sock.close()
+
+    run(main)
