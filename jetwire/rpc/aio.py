@@ -273,7 +273,7 @@ async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout
     (r[jetstream.rpc.version.client-wait]). ``timeout`` is every call's default (None: wait for
     ever; ``client.with_timeout(s)`` for others); ``connect_timeout`` bounds the connection and
     the handshake. Raises ``VersionError`` if the server refuses the service, ``OSError`` if
-    nothing listens there."""
+    nothing listens there, ``CallTimeout`` past ``connect_timeout``."""
     spec = spec_of(service)
     _load_transport(url)  # a bad URL fails here, with its own message
     session = ClientSession(spec, max_frame_size=max_frame_size, max_tags=max_tags, version=version)
@@ -288,7 +288,10 @@ async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout
             raise
         return channel
 
-    channel = await asyncio.wait_for(handshake(), connect_timeout)
+    try:
+        channel = await asyncio.wait_for(handshake(), connect_timeout)
+    except asyncio.TimeoutError:  # a jetwire error, and a TimeoutError on 3.10 too (asyncio's was not one)
+        raise CallTimeout(f"{url}: no connection and version handshake within {connect_timeout} s") from None
     client: S = spec.client_class(channel, timeout)
     return client
 
