@@ -171,9 +171,11 @@ class ClientChannel(asyncio.Protocol):
         session = self.session
         if not self._writable or not session.tags_free():
             await self._wait_for_room()
-        tag, data = session.call(method, request)  # raises once closed: the error says why
-        if self._waiters and self._writable and session.tags_free():
-            self._wake()  # room for more than this call: the next waiting one goes too
+        try:
+            tag, data = session.call(method, request)  # raises once closed: the error says why
+        finally:
+            if self._waiters and self._writable and session.tags_free():
+                self._wake()  # room for more than this call (or it took none): the next waiting one goes
         future = self.loop.create_future()
         self._futures[tag] = future
         assert self.transport is not None

@@ -814,3 +814,52 @@ def test_close_returns_even_if_a_client_never_reads() -> None:
         sock.close()
 
     run(main)
+
+
+def test_a_waiting_call_that_cannot_be_sent_passes_its_turn_on() -> None:
+    """max_tags=1: the call woken for the freed tag fails to encode; the next waiting call must
+    still get the tag instead of waiting for an answer that will never come."""
+
+    async def main() -> None:
+        async with faked(Echo, max_tags=1) as (client, peer):
+            channel = channel_of(client)
+            first = asyncio.ensure_future(client.ping("first"))
+            first_tag, _ = await peer.read_call()
+            unsendable = asyncio.ensure_future(client.ping("x" * 70_000))  # over a string's u16 length
+            last = asyncio.ensure_future(client.ping("last"))
+            await until(lambda: len(channel._waiters) == 2, "two calls waiting")
+            peer.answer(first_tag, "ping", "first")
+            assert await first == "first"
+            with pytest.raises(jetwire.EncodeError):
+                await unsendable
+            tag, msg = await peer.read_call()
+            assert msg.message == "last"
+            peer.answer(tag, "ping", "last")
+            assert await last == "last"
+
+    run(main)
+
+
+def test_a_waiting_call_woken_then_cancelled_passes_its_turn_on() -> None:
+    async def main() -> None:
+        async with faked(Echo, max_tags=1) as (client, peer):
+            channel = channel_of(client)
+            spec = rpc.spec_of(Echo)
+            first = asyncio.ensure_future(client.ping("first"))
+            first_tag, _ = await peer.read_call()
+            cancelled = asyncio.ensure_future(client.ping("cancelled"))
+            last = asyncio.ensure_future(client.ping("last"))
+            await until(lambda: len(channel._waiters) == 2, "two calls waiting")
+            # the answer and the cancellation in the same turn of the loop: woken, then cancelled
+            channel.data_received(spec.Rframe(first_tag, spec.by_name["ping"].response("first")).encode())
+            cancelled.cancel()
+            assert await first == "first"
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+            tag, msg = await peer.read_call()
+            assert msg.message == "last"
+            peer.answer(tag, "ping", "last")
+            assert await last == "last"
+            assert not channel._waiters
+
+    run(main)
