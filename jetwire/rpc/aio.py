@@ -445,8 +445,26 @@ class ServerChannel(asyncio.Protocol):
         """Reads no more calls; answers those running, then closes the stream."""
         self._draining = True
         self._set_reading()
+        if self.server._closing:
+            self._refuse_waiting_calls()
         if self.session.in_flight == 0:
             self._close()
+
+    def _refuse_waiting_calls(self) -> None:
+        """Calls read but held back by max_calls are answered at once, with an error saying they
+        did not run: their clients may send them again elsewhere, as they may not a call that
+        fails with ConnectionClosed (it may have run)."""
+        session = self.session
+        while True:
+            event = session.next_event()
+            if event is None:
+                return
+            if event.__class__ is Call:
+                call: Call = event  # type: ignore[assignment]
+                self._write(session.fail(call, Error(f"{call.method.name} was not started: the server is shutting down",
+                                                     code=SHUTDOWN_CODE)))
+            elif event.__class__ is Send:
+                self._write(event.data)  # type: ignore[attr-defined]
 
     def _close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -481,8 +499,10 @@ class Server:
     """A service being served: ``async with await rpc.serve(impl, url) as server``.
 
     ``urls`` are the addresses bound (port 0 becomes the port chosen). ``close(timeout)`` stops
-    accepting, reads no more calls, lets running calls finish for up to ``timeout`` seconds,
-    then cancels the rest (their clients get a ``shutting_down`` error) and closes every stream.
+    accepting, reads no more calls (those read but held back by ``max_calls`` get a
+    ``shutting_down`` error saying they were not started), lets running calls finish for up to
+    ``timeout`` seconds, then cancels the rest (their clients get a ``shutting_down`` error) and
+    closes every stream.
     """
 
     def __init__(self, impl: object, spec: ServiceSpec, *, max_frame_size: int, max_calls: int,

@@ -863,3 +863,38 @@ def test_a_waiting_call_woken_then_cancelled_passes_its_turn_on() -> None:
             assert not channel._waiters
 
     run(main)
+
+
+def test_close_answers_calls_read_but_not_started() -> None:
+    """Calls that max_calls kept waiting in the server's buffer when close() began are not
+    started: each is answered with the shutting-down error (the client knows they did not
+    run), the running one is answered with its value."""
+
+    async def main() -> None:
+        impl = GateServer()
+        server = await rpc.serve(impl, "tcp://127.0.0.1:0", max_calls=1)
+        port = int(server.urls[0].rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        spec = rpc.spec_of(Gate)
+        hold = spec.by_name["hold"]
+        calls = [spec.Tframe(tag, hold.request(tag)).encode() for tag in (1, 2, 3)]
+        writer.write(b"".join(calls))  # one write: read at once, then two wait for the first
+        await until(lambda: impl.started == 1 and served(server)[0].session.buffered == len(calls[1]) * 2,
+                    "one call running, two buffered")
+        closing = asyncio.ensure_future(server.close(timeout=30))
+        frames = FrameReader(spec.Rframe)
+        refused = [await read_frame(reader, frames) for _ in range(2)]
+        assert {frame.tag for frame in refused} == {2, 3}
+        for frame in refused:
+            assert isinstance(frame.msg, jetwire.Error) and frame.msg.code == SHUTDOWN_CODE
+            assert "not started" in frame.msg.message
+        impl.open(1)
+        answer = await read_frame(reader, frames)
+        assert answer.tag == 1 and answer.msg.value == 2
+        assert await read_frame(reader, frames) is None  # then the server closed
+        await closing
+        assert impl.started == 1
+        writer.close()
+        await writer.wait_closed()
+
+    run(main)
