@@ -459,12 +459,11 @@ class ServerChannel(asyncio.Protocol):
             event = session.next_event()
             if event is None:
                 return
-            if event.__class__ is Call:
-                call: Call = event  # type: ignore[assignment]
-                self._write(session.fail(call, Error(f"{call.method.name} was not started: the server is shutting down",
-                                                     code=SHUTDOWN_CODE)))
-            elif event.__class__ is Send:
-                self._write(event.data)  # type: ignore[attr-defined]
+            if isinstance(event, Call):
+                self._write(session.fail(event, Error(
+                    f"{event.method.name} was not started: the server is shutting down", code=SHUTDOWN_CODE)))
+            elif isinstance(event, Send):
+                self._write(event.data)
 
     def _close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

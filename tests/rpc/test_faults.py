@@ -31,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(main(), 30))  # type: ignore[arg-type]
+    asyncio.run(asyncio.wait_for(main(), 30))
 
 
 @pytest.fixture(autouse=True)
@@ -166,7 +166,7 @@ class FakeServer:
 
     async def __aenter__(self) -> FakeServer:
         self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.url = "tcp://127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+        self.url = f"tcp://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -274,7 +274,7 @@ def test_a_server_that_never_answers() -> None:
 
     async def main() -> None:
         async with faked(Echo) as (client, peer):
-            with pytest.raises(rpc.CallTimeout, match="no answer within 0.05 s"):
+            with pytest.raises(rpc.CallTimeout, match=r"no answer within 0\.05 s"):
                 await client.with_timeout(0.05).ping("lost")
             silent_tag, _ = await peer.read_call()
             session = channel_of(client).session
@@ -377,9 +377,9 @@ def test_per_call_and_default_timeouts() -> None:
         impl = ToolboxServer()
         async with await rpc.serve(impl, "tcp://127.0.0.1:0") as server:
             async with await Toolbox.connect(server.urls[0], timeout=0.05) as client:
-                with pytest.raises(rpc.CallTimeout, match="within 0.05 s"):
+                with pytest.raises(rpc.CallTimeout, match=r"within 0\.05 s"):
                     await client.sleep(5)  # the default, from connect
-                with pytest.raises(rpc.CallTimeout, match="within 0.02 s"):
+                with pytest.raises(rpc.CallTimeout, match=r"within 0\.02 s"):
                     await client.with_timeout(0.02).sleep(5)
                 assert await client.with_timeout(None).sleep(0.1) == "slept 0.1"  # longer than the default
             async with await Toolbox.connect(server.urls[0]) as client:
@@ -687,7 +687,7 @@ class Silent:
             await self.behave(reader, writer)
 
         self.server = await asyncio.start_server(accept, "127.0.0.1", 0)
-        return "tcp://127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+        return f"tcp://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.server.close()
