@@ -238,6 +238,26 @@ def test_a_server_that_sends_garbage() -> None:
     run(main)
 
 
+def test_an_answer_over_the_clients_max_frame_size_closes_the_stream() -> None:
+    """r[jetstream.rpc.limits.max-frame], on the client: the header of a 1 GiB answer fails the
+    calls in flight at once, without waiting for the body."""
+
+    async def main() -> None:
+        async with faked(Echo, max_frame_size=64 * 1024) as (client, peer):
+            calls = [asyncio.ensure_future(client.ping(str(i))) for i in range(2)]
+            tag, _ = await peer.read_call()
+            await peer.read_call()
+            peer.writer.write((1 << 30).to_bytes(4, "little") + b"\x67" + tag.to_bytes(2, "little"))
+            for call in calls:
+                with pytest.raises(rpc.RemoteProtocolError, match="over the limit"):
+                    await call
+            assert await peer.reader.read() == b""
+            with pytest.raises(rpc.ConnectionClosed):
+                await client.ping("later")
+
+    run(main)
+
+
 def test_a_reply_with_an_unknown_tag_is_ignored_and_counted() -> None:
     """r[jetstream.rpc.mux.unknown-tag]: the stray answer is dropped, the call still completes."""
 
