@@ -170,7 +170,17 @@ class ClientChannel(asyncio.Protocol):
     async def _call(self, method: Method, request: Any, timeout: float | None) -> Any:
         session = self.session
         if not self._writable or not session.tags_free():
-            await self._wait_for_room()
+            if timeout is None:
+                await self._wait_for_room()
+            else:  # the call's timeout covers its wait: tags held by calls never answered may never free
+                started = self.loop.time()
+                try:
+                    await asyncio.wait_for(self._wait_for_room(), timeout)
+                except asyncio.TimeoutError:
+                    waited_for = (f"no free tag (all {session.max_tags} held by calls in flight or abandoned)"
+                                  if not session.tags_free() else "the server reading what was sent")
+                    raise CallTimeout(f"{method.name}: {waited_for}, for {timeout} s, on {self.url}") from None
+                timeout = max(0.0, timeout - (self.loop.time() - started))
         try:
             tag, data = session.call(method, request)  # raises once closed: the error says why
         finally:
@@ -546,7 +556,8 @@ class Server:
         for channel in list(self._channels):
             channel.drain()
         if self._channels:
-            self._idle = self.loop.create_future()
+            if self._idle is None or self._idle.done():
+                self._idle = self.loop.create_future()  # one for every close() waiting at once
             try:
                 await asyncio.wait_for(asyncio.shield(self._idle), timeout)
             except asyncio.TimeoutError:

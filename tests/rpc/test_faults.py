@@ -332,6 +332,22 @@ def test_a_late_answer_frees_the_tag_a_waiting_call_needs() -> None:
     run(main)
 
 
+def test_the_timeout_covers_the_wait_for_a_tag() -> None:
+    """Every tag held by calls the server never answers: a call with a timeout gets its
+    CallTimeout instead of waiting for a tag for ever."""
+
+    async def main() -> None:
+        async with faked(Echo, max_tags=1) as (client, peer):
+            with pytest.raises(rpc.CallTimeout):
+                await client.with_timeout(0.05).ping("never answered")
+            await peer.read_call()
+            with pytest.raises(rpc.CallTimeout, match="no free tag"):
+                await client.with_timeout(0.05).ping("waits for a tag")
+            assert not channel_of(client)._waiters
+
+    run(main)
+
+
 def test_calls_waiting_for_a_tag_do_not_spin() -> None:
     """Calls waiting for a tag are woken when one is free, not over and over while none is."""
 
@@ -637,6 +653,23 @@ def test_close_lets_running_calls_finish_and_accepts_no_one(url: str) -> None:
         with pytest.raises(rpc.ConnectionClosed):
             await client.hold(4)
         await client.close()
+
+    run(main)
+
+
+def test_two_closes_at_once_both_return_when_the_calls_end() -> None:
+    async def main() -> None:
+        impl = GateServer()
+        server = await rpc.serve(impl, "tcp://127.0.0.1:0")
+        async with await Gate.connect(server.urls[0]) as client:
+            call = asyncio.ensure_future(client.hold(1))
+            await until(lambda: impl.started == 1, "the call running")
+            closes = [asyncio.ensure_future(server.close(timeout=60)) for _ in range(2)]
+            await until(lambda: not served(server)[0]._reading, "the server draining")
+            impl.open(1)
+            assert await call == 2
+            await asyncio.gather(*closes)  # neither waits for its timeout
+            assert server.connections == 0
 
     run(main)
 
