@@ -485,7 +485,7 @@ def _hung_up(transport: asyncio.BaseTransport | None) -> bool:
     instead: ``_reset``); a unix socket whose peer closed reports POLLHUP, one whose peer only
     shut down its writing does not."""
     sock = None if transport is None else transport.get_extra_info("socket")
-    if sock is None or not hasattr(select, "poll"):
+    if sock is None or sock.fileno() < 0 or not hasattr(select, "poll"):
         return False
     poller = select.poll()
     poller.register(sock.fileno(), 0)  # POLLHUP is reported whatever is asked for

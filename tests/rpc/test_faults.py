@@ -485,6 +485,25 @@ def test_a_client_that_disconnects_with_calls_in_flight(url: str) -> None:
     run(main)
 
 
+def test_after_close_no_handler_of_a_lost_connection_still_runs() -> None:
+    """Handlers cancelled because their client went away have ended when close() returns."""
+
+    async def main() -> None:
+        impl = GateServer()
+        before = tasks()
+        server = await rpc.serve(impl, "tcp://127.0.0.1:0")
+        client = await Gate.connect(server.urls[0])
+        calls = [asyncio.ensure_future(client.hold(i)) for i in range(5)]
+        await until(lambda: impl.started == 5, "five handlers running")
+        await client.close()
+        await asyncio.gather(*calls, return_exceptions=True)
+        await until(lambda: server.connections == 0, "the connection gone")
+        await server.close()
+        assert impl.cancelled == 5 and tasks() == before
+
+    run(main)
+
+
 def test_100_connections_with_10000_calls_in_flight() -> None:
     async def main() -> None:
         impl = GateServer()
