@@ -219,7 +219,7 @@ async def ts_style_server(mode: str, seen: list[bytes]) -> asyncio.Server:
         while version != "unknown":
             try:
                 frame = Tframe.decode(await read_frame(reader))
-            except asyncio.IncompleteReadError:
+            except (asyncio.IncompleteReadError, ConnectionResetError):  # a client closing with calls in flight resets
                 break
             msg = frame.msg
             answer = Rping(value=msg.message) if isinstance(msg, Tping) else Radd(value=msg.a + msg.b)
