@@ -272,7 +272,7 @@ def _reset(transport: asyncio.Transport) -> None:
     client sends no more, and the server would answer every call first
     (r[jetstream.rpc.transport.quic-shutdown])."""
     sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+    if sock is not None and sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
