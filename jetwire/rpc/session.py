@@ -307,6 +307,9 @@ class ClientSession:
         if ours is not None and parsed.name != ours.name:
             return self._break(VersionError(
                 f"the server answered with service {parsed.name!r}, not {ours.name!r} ({msg.version!r})"))
+        if msg.msize < HEADER_SIZE:  # an acceptance no answer could ever fit: a refusal in all but name
+            return self._break(VersionError(
+                f"the server accepted {msg.version!r} with msize {msg.msize}, in which no frame fits"))
         self.negotiated = True
         self.peer_msize = msg.msize
         return Negotiated(msg.msize, msg.version)
@@ -399,11 +402,12 @@ class ServerSession:
     def _version(self, tag: int, msg: Tversion, first: bool) -> _Event:
         """r[jetstream.rpc.version.handshake], reply-tag, reject-unknown, renegotiate."""
         parsed = parse_version(msg.version)
-        if parsed is None or parsed.name != self.spec.name:
+        if parsed is None or parsed.name != self.spec.name or msg.msize < HEADER_SIZE:
             reply = self.spec.Rframe(tag, Rversion(0, UNKNOWN_VERSION)).encode()
             if first or self.version is None:
-                self._events.append(self._violation(
-                    f"the client asked for {msg.version!r}; this server serves {self.spec.name!r}"))
+                why = (f"its msize {msg.msize} fits no frame" if parsed is not None and parsed.name == self.spec.name
+                       else f"this server serves {self.spec.name!r}")
+                self._events.append(self._violation(f"the client asked for {msg.version!r}; {why}"))
             return Send(reply)
         self.version = msg.version  # the client's own string: same name, and upstream echoes it
         self.peer_msize = min(msg.msize, self.max_frame_size)

@@ -326,6 +326,16 @@ def test_an_unknown_version_is_refused_then_the_stream_closes(version: str) -> N
     assert feed(server, frame(102, 3, wire_str("b"))) == [] and server.in_flight == 0
 
 
+@pytest.mark.parametrize("msize", [0, 6])
+def test_a_client_msize_no_answer_fits_is_refused(msize: int) -> None:
+    """r[jetstream.rpc.version.reject-unknown]: a client that could receive no frame at all is
+    refused as an unknown version is, rather than accepted and then sent frames over its msize."""
+    server = ServerSession(ECHO)
+    events = feed(server, tversion(tag=1, msize=msize))
+    assert events[0] == Send(h("14000000 65 0100 00000000 0700 756e6b6e6f776e"))
+    assert [type(e) for e in events] == [Send, Violation] and "fits no frame" in str(events[1].error)
+
+
 def test_a_refused_tversion_after_calls_without_one_closes_the_stream() -> None:
     """r[jetstream.rpc.version.reject-unknown] r[jetstream.rpc.transport.stream-no-handshake]: no
     version was ever agreed, so the refusal ends the stream; the calls read before it are answered."""
@@ -387,6 +397,7 @@ def test_the_client_sends_its_tversion_with_notag_and_takes_any_reply_tag(tag: i
     pytest.param(rversion(version="rs.jetstream.proto/other/1.0.0"), id="another-service"),
     pytest.param(rversion(version="9P2000.L"), id="not-jetstream"),
     pytest.param(frame(5, 0xFFFF, h("0400 6e6f7065 00 00 00 0100 0000 0000")), id="type-5"),
+    pytest.param(rversion(msize=6), id="accepted-with-an-msize-no-frame-fits"),
 ])
 def test_a_refused_handshake_breaks_the_client(answer: bytes) -> None:
     """r[jetstream.rpc.version.client-reject]: no call may be sent afterwards."""
