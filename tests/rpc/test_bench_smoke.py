@@ -6,6 +6,7 @@ and releasing of calls completes. Nothing here is timed."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,16 @@ def test_each_client_gets_right_answers_from_each_server(server_kind: str, clien
             await served.stop()
 
     _run(main())
+
+
+@pytest.mark.parametrize("server_kind,client_kind", [
+    ("jetwire-quic", "jetwire-quic"), ("raw-quic", "jetwire-quic")])
+def test_each_quic_client_gets_right_answers_from_each_quic_server(
+        server_kind: str, client_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same over QUIC (ALPN jetstream, one stream, a certificate made for the test)."""
+    bench.make_certificate(tmp_path)
+    monkeypatch.setenv("JETWIRE_BENCH_CERT_DIR", str(tmp_path))
+    test_each_client_gets_right_answers_from_each_server(server_kind, client_kind)
 
 
 def test_the_raw_frames_are_byte_for_byte_jetwires() -> None:
