@@ -772,8 +772,8 @@ def _grew(later: tracemalloc.Snapshot, earlier: tracemalloc.Snapshot, top: int =
     out = []
     for stat in stats[:top]:
         frame = stat.traceback[0]
-        where = f"{frame.filename.replace(str(ROOT) + '/', '').replace(os.path.dirname(os.__file__) + '/', '')}" \
-                f":{frame.lineno}"
+        where = frame.filename.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", "")
+        where = f"{where.split('site-packages/')[-1]}:{frame.lineno}"
         out.append((where, stat.size_diff, stat.count_diff))
     return out
 
