@@ -349,44 +349,62 @@ def _load(source: str, filename: str, namespace: dict[str, Any]) -> dict[str, An
     return namespace
 
 
-def _signature(m: Method, namespace: dict[str, Any]) -> tuple[str, list[str], list[str]]:
-    """The client method's parameter list as the declaration wrote it (defaults kept; a Context
-    defaults to None, as the client ignores it), and how to pass the parameters on."""
-    out: list[str] = ["self"]
+def _unshadowed(name: str, taken: set[str]) -> str:
+    """``name``, or it with leading underscores added until no parameter is called that: the
+    generated code's own names must not be shadowed by a parameter of the same name."""
+    while name in taken:
+        name = "_" + name
+    return name
+
+
+def _signature(m: Method, namespace: dict[str, Any], self_name: str, taken: set[str]) -> str:
+    """The client method's parameter list as the declaration wrote it (defaults kept). A Context
+    parameter defaults to None, as the client ignores it, unless a positional parameter without
+    a default follows it: then Python needs it passed, as the declaration says it is."""
+    out: list[str] = [self_name]
     star = False
     params = list(inspect.signature(m.declared).parameters.values())[1:]
-    for p in params:
+    optional_from = len(params)  # the positional parameters from here on may all get defaults
+    for i in range(len(params) - 1, -1, -1):
+        p = params[i]
+        if p.kind is p.KEYWORD_ONLY:
+            continue
+        if p.default is p.empty and p.name not in m.context_params:
+            break
+        optional_from = i
+    for i, p in enumerate(params):
         if p.kind is p.KEYWORD_ONLY and not star:
             out.append("*")
             star = True
         text = p.name
         if p.default is not p.empty:
-            key = f"_default_{m.index}_{p.name}"
+            key = _unshadowed(f"_default_{m.index}_{p.name}", taken)
             namespace[key] = p.default
             text += f"={key}"
-        elif p.name in m.context_params:
+        elif p.name in m.context_params and (p.kind is p.KEYWORD_ONLY or i >= optional_from):
             text += "=None"
         out.append(text)
-        if p.kind is p.POSITIONAL_ONLY and (params.index(p) == len(params) - 1 or params[params.index(p) + 1].kind
-                                            is not p.POSITIONAL_ONLY):
+        if p.kind is p.POSITIONAL_ONLY and (i == len(params) - 1 or params[i + 1].kind is not p.POSITIONAL_ONLY):
             out.append("/")
-    wire_args = [p.name for p in params if p.name in m.params]
-    call_args = [p.name if p.kind is not p.KEYWORD_ONLY else f"{p.name}={p.name}" for p in params]
-    return ", ".join(out), wire_args, call_args
+    return ", ".join(out)
 
 
 def _client_class(cls: type, methods: list[Method], where: str) -> type:
     namespace: dict[str, Any] = {}
+    taken = {name for m in methods for name in list(inspect.signature(m.declared).parameters)[1:]}
+    self_name = _unshadowed("self", taken)
     lines = []
     for m in methods:
-        params, wire_args, _ = _signature(m, namespace)
-        namespace[f"_method_{m.index}"] = m
-        namespace[f"_request_{m.index}"] = m.request
+        params = _signature(m, namespace, self_name, taken)
+        method_name = _unshadowed(f"_method_{m.index}", taken)
+        request_name = _unshadowed(f"_request_{m.index}", taken)
+        namespace[method_name] = m
+        namespace[request_name] = m.request
         lines += [
             f"def {m.name}({params}):",
             f"    {_docline(m, 'sends')}",
-            f"    return self._jetwire_channel.call(_method_{m.index}, _request_{m.index}({', '.join(wire_args)}), "
-            "self._jetwire_timeout)",
+            f"    return {self_name}._jetwire_channel.call({method_name}, {request_name}({', '.join(m.params)}), "
+            f"{self_name}._jetwire_timeout)",
             "",
         ]
     generated = _load("\n".join(lines), f"<jetwire service {where} client>", namespace)
