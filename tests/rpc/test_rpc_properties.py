@@ -104,6 +104,9 @@ def wire_types() -> st.SearchStrategy[Any]:
     return st.recursive(st.sampled_from(LEAVES), extend, max_leaves=4)
 
 
+WIRE_TYPES = wire_types()
+
+
 def values(tp: Any) -> st.SearchStrategy[Any]:
     return strategy(tp, max_size=3, max_text=12, max_bytes=12, max_depth=2)
 
@@ -148,7 +151,11 @@ class Outcome:
     error: jw.Error | None = None
 
 
-names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: not keyword.iskeyword(n))
+names = st.builds(
+    str.__add__, st.sampled_from("abcdefghijklmnopqrstuvwxyz"),
+    st.text("abcdefghijklmnopqrstuvwxyz0123456789_", max_size=8),
+).filter(lambda n: not keyword.iskeyword(n))
+RETURNS = st.none() | WIRE_TYPES
 
 
 EMPTY = inspect.Parameter.empty
@@ -161,7 +168,7 @@ def methods(draw: st.DrawFn, name: str) -> MethodCase:
     for _ in range(draw(st.integers(0, 4))):
         param_name = draw(names.filter(lambda n: n not in taken))
         taken.add(param_name)
-        tp = draw(wire_types())
+        tp = draw(WIRE_TYPES)
         default = draw(values(tp)) if draw(st.integers(0, 2)) == 0 else EMPTY
         params.append(Param(param_name, tp, draw(st.sampled_from(KINDS)), default))
     if draw(st.booleans()):
@@ -178,7 +185,7 @@ def methods(draw: st.DrawFn, name: str) -> MethodCase:
             required_after = True
         elif required_after:
             p.default = EMPTY
-    returns = draw(st.none() | wire_types())
+    returns = draw(RETURNS)
     return MethodCase(name, params, returns)
 
 
