@@ -140,13 +140,13 @@ class Kinds(rpc.Service):
     """Positional-only, positional, keyword-only parameters, and defaults of each: the client
     fills the defaults in, so the wire always carries every parameter."""
 
-    async def mix(self, a: i32, b: i32 = 2, /, c: str = "c", *, d: bool, e: list[u8] = [1, 2]) -> str: ...  # noqa: B006
+    async def mix(self, a: i32, b: i32 = 2, /, c: str = "c", *, d: bool, e: list[u8] = [1, 2]) -> str: ...
 
     async def only_keywords(self, *, x: i32, y: i32 = -1) -> i32: ...
 
 
 class KindsServer(Kinds):
-    async def mix(self, a: i32, b: i32 = 99, /, c: str = "server", *, d: bool, e: list[u8] = []) -> str:  # noqa: B006
+    async def mix(self, a: i32, b: i32 = 99, /, c: str = "server", *, d: bool, e: list[u8] = []) -> str:
         return f"{a} {b} {c} {d} {e}"
 
     async def only_keywords(self, *, x: i32, y: i32 = 99) -> i32:
@@ -241,7 +241,7 @@ class Names(rpc.Service):
 
 @rpc.service(version="1.0.0")
 class Selfish(rpc.Service):
-    async def get(this, self: str) -> str: ...  # noqa: N805
+    async def get(this, self: str) -> str: ...
 
 
 def test_parameters_named_like_generated_code() -> None:
@@ -260,7 +260,7 @@ def test_parameters_named_like_generated_code() -> None:
     run(lambda: serve_and_call(Impl(), Names, calls))
 
     class SelfishImpl:
-        async def get(this, self: str) -> str:  # noqa: N805
+        async def get(this, self: str) -> str:
             return self * 2
 
     async def selfish(client: Selfish) -> None:
@@ -273,7 +273,7 @@ def test_parameters_named_like_generated_code() -> None:
 def test_methods_named_like_the_client_s_own_are_refused(name: str) -> None:
     """NAME and VERSION too: @rpc.service sets them on the class, which would replace the method."""
     namespace: dict[str, Any] = {}
-    exec(f"class Svc:\n    async def {name}(self) -> None: ...", namespace)  # noqa: S102
+    exec(f"class Svc:\n    async def {name}(self) -> None: ...", namespace)
     with pytest.raises(SchemaError, match=rf"Svc\.{name}: '{name}' is a client's own"):
         rpc.service(namespace["Svc"])
 
@@ -406,5 +406,5 @@ def test_any_object_implements_a_service() -> None:
     run(lambda: serve_and_call(Adder(), Plain, calls_adder))
     run(lambda: serve_and_call(types.SimpleNamespace(add=add, name=name), Plain, calls_namespace))
     run(lambda: serve_and_call(module, Plain, calls_module))
-    with pytest.raises(SchemaError, match="Adder implements no @rpc.service class: .* or pass service=Svc"):
+    with pytest.raises(SchemaError, match=r"Adder implements no @rpc.service class: .* or pass service=Svc"):
         run(lambda: rpc.serve(Adder(), "tcp://127.0.0.1:0"))  # type: ignore[arg-type, return-value]

@@ -236,7 +236,7 @@ def declare(cases: list[MethodCase], future_annotations: bool) -> type:
     for m in cases:
         namespace[f"R_{m.name}"] = m.returns
         lines.append(f"    async def {m.name}({_signature(m, namespace, True)}) -> R_{m.name}: ...")
-    exec("\n".join(lines), namespace)  # noqa: S102
+    exec("\n".join(lines), namespace)
     declared: type = rpc.service(version="1.0.0")(namespace["Random"])
     return declared
 
@@ -275,7 +275,7 @@ def implement(case: ServiceCase, checker: Checker) -> object:
                   f"        return checker.handle({m.name!r}, ({wire}{',' if wire else ''}), "
                   f"({contexts}{',' if contexts else ''}))"]
     namespace["Base"] = case.service if case.subclass else object
-    exec("\n".join(lines), namespace)  # noqa: S102
+    exec("\n".join(lines), namespace)
     return namespace["Impl"]()
 
 
