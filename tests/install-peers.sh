@@ -4,7 +4,7 @@
 # the tests that need a peer then skip, naming the package; under CI=true a missing peer fails.
 set -euo pipefail
 
-packages=(diod nfs-ganesha nfs-ganesha-vfs tshark)
+packages=(diod nfs-ganesha nfs-ganesha-vfs tshark golang-go golang-github-hashicorp-serf-dev)  # the last two: tests/cluster
 missing=()
 if command -v dpkg-query > /dev/null; then
   for pkg in "${packages[@]}"; do

@@ -143,3 +143,15 @@ def test_a_frame_class_decode_is_a_plain_function() -> None:
     # a staticmethod takes Python about twice as long to look up on the class
     assert isinstance(decode, types.FunctionType)
     assert _statements(decode)[0].startswith("if _data.__class__ is not bytes or _arg is not None:")
+
+
+def test_a_whole_frame_decoder_keeps_no_offset() -> None:
+    """A fixed-size frame decoded whole is one exact unpack: every byte is read, so no offset is
+    stored after it (one store fewer per decode)."""
+    unit = jw.Codec(p9.Rframe).unit
+    unit.compile_all()
+    wholes = re.findall(r"^def (_f\d+whole)\(.*?(?=^\S)", unit.source + "\n.", re.M | re.S)
+    assert wholes, "no whole-frame decoder was generated"
+    for match in re.finditer(r"^def _f\d+whole\(.*?(?=^\S)", unit.source + "\n.", re.M | re.S):
+        if "= _X_" in match.group(0):  # the exact-unpack kind
+            assert "_o =" not in match.group(0), match.group(0)

@@ -458,8 +458,7 @@ class _Dec(_Lines):
             whole = self.size == self.whole_size and not self.lines
             if whole:
                 unpack = self.src.exact_unpacker("<" + "".join(self.fmt))
-                self.line(f"{', '.join(self.targets)}, = {unpack}(_b)")
-                self.line(f"_o = {self.size}")
+                self.line(f"{', '.join(self.targets)}, = {unpack}(_b)")  # every byte: no offset to keep
                 self.read_whole = True
             elif self.fmt == ["B"]:
                 self.line(f"{self.targets[0]} = _b[_o]")

@@ -77,6 +77,7 @@ from .messages import (
 )
 from .session import (
     Event,
+    ExhaustedError,
     Failed,
     Flushed,
     LocalProtocolError,
@@ -93,6 +94,7 @@ from .session import (
 __all__ = [
     "constants", "Client", "File", "RemotePath", "Stat", "connect", "parse_address", "parse_dirents",
     "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "LocalProtocolError",
+    "ExhaustedError",
     "RemoteProtocolError", "error_from_errno",
     "error_to_rmessage", "Version",
     "Tframe", "Rframe", "Tmessage", "Rmessage",

@@ -58,7 +58,8 @@ from .messages import (
 
 __all__ = [
     "Session", "Reply", "Failed", "Flushed", "Orphan", "Stray", "Event",
-    "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "MsizeError", "FidRoles", "FID_ROLES",
+    "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "MsizeError", "ExhaustedError", "FidRoles",
+    "FID_ROLES",
     "error_from_errno", "error_to_rmessage",
 ]
 
@@ -76,6 +77,11 @@ class LocalProtocolError(ProtocolError):
 class MsizeError(LocalProtocolError, ValueError):
     """A request whose frame is over the negotiated msize (r[9p2000l.version.msize]); still a
     ``ValueError``, as it was before the blame was split."""
+
+
+class ExhaustedError(LocalProtocolError, RuntimeError):
+    """Every tag (65,535 requests outstanding) or every fid is in use: nothing was sent. Still a
+    ``RuntimeError``, as it was before it became a jetwire error."""
 
 
 class RemoteProtocolError(ProtocolError):
@@ -236,7 +242,7 @@ class Session:
         while fid in self._fids:
             fid += 1
         if fid >= c.NOFID:
-            raise RuntimeError("every fid is in use")
+            raise ExhaustedError(f"every fid below NOFID ({c.NOFID:#x}) is in use")
         self._fids.add(fid)
         self._next_fid = fid + 1
         return fid
@@ -264,7 +270,7 @@ class Session:
 
     def _alloc_tag(self) -> int:
         if len(self.pending) >= c.NOTAG:
-            raise RuntimeError("65535 requests are outstanding: no tag is free")
+            raise ExhaustedError("65535 requests are outstanding: no tag is free")
         tag = self._next_tag
         while tag in self.pending or tag == c.NOTAG:
             tag = (tag + 1) % c.NOTAG

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import socket
 import struct
 import sys
@@ -27,7 +28,7 @@ from ..stdtypes import Error
 from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed
 from .service import Context, Method, ServiceSpec, service_of, spec_of
 from .session import MAX_TAGS, Broken, Call, ClientSession, Failed, Negotiated, Reply, Send, ServerSession, Violation
-from .transports import TLS, Listener, listen, open_stream, parse_url
+from .transports import TLS, TRANSPORTS, Listener, Missing, listen, open_stream, parse_url
 
 __all__ = ["Service", "ClientChannel", "ServerChannel", "Server", "serve", "connect", "DEFAULT_MAX_CALLS",
            "DEADLINE_CODE", "UNIMPLEMENTED_CODE", "SHUTDOWN_CODE"]
@@ -86,7 +87,14 @@ class Service:
 def _load_transport(url: str) -> None:
     """Checks ``url``; the place where a transport with an optional dependency (QUIC) is loaded
     on first use, so that only programs using it import that dependency."""
-    parse_url(url)
+    if parse_url(url).scheme == "quic" and isinstance(TRANSPORTS["quic"], Missing):
+        try:
+            from . import quic
+        except ModuleNotFoundError as missing:
+            if not (missing.name or "").startswith("aioquic"):
+                raise
+            return  # the Missing entry says what to install when it is used
+        TRANSPORTS["quic"] = quic.QUIC
 
 
 # =============================================================================================
@@ -121,7 +129,6 @@ class ClientChannel(asyncio.Protocol):
         session = self.session
         session.receive_data(data)
         futures = self._futures
-        freed = False
         while True:
             event = session.next_event()
             if event is None:
@@ -131,12 +138,10 @@ class ClientChannel(asyncio.Protocol):
                 future = futures.pop(event.tag, None)  # type: ignore[attr-defined]
                 if future is not None and not future.done():
                     future.set_result(event.value)  # type: ignore[attr-defined]
-                freed = True
             elif kind is Failed:
                 future = futures.pop(event.tag, None)  # type: ignore[attr-defined]
                 if future is not None and not future.done():
                     future.set_exception(event.error)  # type: ignore[attr-defined]
-                freed = True
             elif kind is Negotiated:
                 if not self.ready.done():
                     self.ready.set_result(None)
@@ -144,8 +149,8 @@ class ClientChannel(asyncio.Protocol):
                 self._shut(event.error)  # type: ignore[attr-defined]
             else:  # Stray: r[jetstream.rpc.mux.unknown-tag]
                 log.debug("%s: %r ignored (no call in flight has that tag)", self.url, event)
-        if freed and self._waiters:
-            self._wake()
+        if self._waiters and self._writable and session.tags_free():
+            self._wake()  # a late answer to an abandoned call frees its tag too, with no event
 
     def eof_received(self) -> bool | None:
         return False  # the server is done: close, and connection_lost fails what is in flight
@@ -171,11 +176,23 @@ class ClientChannel(asyncio.Protocol):
 
     async def _call(self, method: Method, request: Any, timeout: float | None) -> Any:
         session = self.session
-        while not self._writable or not session.tags_free():
-            if self._error is not None:
-                break
-            await self._wait_for_room()
-        tag, data = session.call(method, request)  # raises once closed: the error says why
+        if not self._writable or not session.tags_free():
+            if timeout is None:
+                await self._wait_for_room()
+            else:  # the call's timeout covers its wait: tags held by calls never answered may never free
+                started = self.loop.time()
+                try:
+                    await asyncio.wait_for(self._wait_for_room(), timeout)
+                except asyncio.TimeoutError:
+                    waited_for = (f"no free tag (all {session.max_tags} held by calls in flight or abandoned)"
+                                  if not session.tags_free() else "the server reading what was sent")
+                    raise CallTimeout(f"{method.name}: {waited_for}, for {timeout} s, on {self.url}") from None
+                timeout = max(0.0, timeout - (self.loop.time() - started))
+        try:
+            tag, data = session.call(method, request)  # raises once closed: the error says why
+        finally:
+            if self._waiters and self._writable and session.tags_free():
+                self._wake()  # room for more than this call (or it took none): the next waiting one goes
         future = self.loop.create_future()
         self._futures[tag] = future
         assert self.transport is not None
@@ -200,15 +217,22 @@ class ClientChannel(asyncio.Protocol):
                 f"{method.name} (tag {tag}): no answer within {timeout} s from {self.url}"))
 
     async def _wait_for_room(self) -> None:
-        waiter = self.loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
-            if self._waiters and self._writable:
-                self._wake()  # pass the turn on if this waiter was woken and then cancelled
+        """Waits its turn for a free tag and a transport that takes writes (or a closed stream).
+        Each freed tag wakes one waiter, so waiting costs nothing while no tag is free."""
+        line_up = self._waiters.append
+        while self._error is None and (not self._writable or not self.session.tags_free()):
+            waiter = self.loop.create_future()
+            line_up(waiter)
+            line_up = self._waiters.appendleft  # woken, but a new call took the tag first: still first in line
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled: the turn passes on
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
 
     def _wake(self) -> None:
         while self._waiters:
@@ -234,14 +258,31 @@ class ClientChannel(asyncio.Protocol):
             self.transport.close()
 
     async def close(self) -> None:
-        """Closes the stream; calls in flight fail with ``ConnectionClosed``."""
-        if self.transport is not None:
-            self.transport.close()
+        """Closes the stream; calls in flight fail with ``ConnectionClosed``. With tags still
+        held (calls in flight, or abandoned and not yet answered) the close is abortive: the
+        server then cancels their handlers instead of running them for nobody."""
+        transport = self.transport
+        if transport is not None:
+            if self.session.in_flight:
+                _reset(transport)
+            else:
+                transport.close()
         await asyncio.shield(self.closed)
 
     @property
     def in_flight(self) -> int:
         return len(self._futures)
+
+
+def _reset(transport: asyncio.Transport) -> None:
+    """Closes now, unsent bytes dropped; over TCP with a reset, as a FIN would only say that the
+    client sends no more, and the server would answer every call first
+    (r[jetstream.rpc.transport.quic-shutdown])."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout: float | None = None,
@@ -251,7 +292,7 @@ async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout
     (r[jetstream.rpc.version.client-wait]). ``timeout`` is every call's default (None: wait for
     ever; ``client.with_timeout(s)`` for others); ``connect_timeout`` bounds the connection and
     the handshake. Raises ``VersionError`` if the server refuses the service, ``OSError`` if
-    nothing listens there."""
+    nothing listens there, ``CallTimeout`` past ``connect_timeout``."""
     spec = spec_of(service)
     _load_transport(url)  # a bad URL fails here, with its own message
     session = ClientSession(spec, max_frame_size=max_frame_size, max_tags=max_tags, version=version)
@@ -266,7 +307,10 @@ async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout
             raise
         return channel
 
-    channel = await asyncio.wait_for(handshake(), connect_timeout)
+    try:
+        channel = await asyncio.wait_for(handshake(), connect_timeout)
+    except asyncio.TimeoutError:  # a jetwire error, and a TimeoutError on 3.10 too (asyncio's was not one)
+        raise CallTimeout(f"{url}: no connection and version handshake within {connect_timeout} s") from None
     client: S = spec.client_class(channel, timeout)
     return client
 
@@ -310,6 +354,8 @@ class ServerChannel(asyncio.Protocol):
         self._pump()
 
     def eof_received(self) -> bool | None:
+        if _hung_up(self.transport):
+            return False  # closed, not half-closed: nobody reads the answers (connection_lost cancels)
         # The client finished sending: the calls it sent are still answered, then this side
         # closes (r[jetstream.rpc.transport.quic-shutdown]).
         self.drain()
@@ -416,12 +462,41 @@ class ServerChannel(asyncio.Protocol):
         """Reads no more calls; answers those running, then closes the stream."""
         self._draining = True
         self._set_reading()
+        if self.server._closing:
+            self._refuse_waiting_calls()
         if self.session.in_flight == 0:
             self._close()
+
+    def _refuse_waiting_calls(self) -> None:
+        """Calls read but held back by max_calls are answered at once, with an error saying they
+        did not run: their clients may send them again elsewhere, as they may not a call that
+        fails with ConnectionClosed (it may have run)."""
+        session = self.session
+        while True:
+            event = session.next_event()
+            if event is None:
+                return
+            if isinstance(event, Call):
+                self._write(session.fail(event, Error(
+                    f"{event.method.name} was not started: the server is shutting down", code=SHUTDOWN_CODE)))
+            elif isinstance(event, Send):
+                self._write(event.data)
 
     def _close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()  # after the answers written before it
+
+
+def _hung_up(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether the peer closed both ways. After a FIN, TCP cannot tell (its client resets
+    instead: ``_reset``); a unix socket whose peer closed reports POLLHUP, one whose peer only
+    shut down its writing does not."""
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0 or not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), 0)  # POLLHUP is reported whatever is asked for
+    return any(events & select.POLLHUP for _, events in poller.poll(0))
 
 
 def _peer_credentials(transport: asyncio.BaseTransport) -> tuple[int, int, int] | None:
@@ -440,8 +515,10 @@ class Server:
     """A service being served: ``async with await rpc.serve(impl, url) as server``.
 
     ``urls`` are the addresses bound (port 0 becomes the port chosen). ``close(timeout)`` stops
-    accepting, reads no more calls, lets running calls finish for up to ``timeout`` seconds,
-    then cancels the rest (their clients get a ``shutting_down`` error) and closes every stream.
+    accepting, reads no more calls (those read but held back by ``max_calls`` get a
+    ``shutting_down`` error saying they were not started), lets running calls finish for up to
+    ``timeout`` seconds, then cancels the rest (their clients get a ``shutting_down`` error) and
+    closes every stream.
     """
 
     def __init__(self, impl: object, spec: ServiceSpec, *, max_frame_size: int, max_calls: int,
@@ -486,7 +563,8 @@ class Server:
         for channel in list(self._channels):
             channel.drain()
         if self._channels:
-            self._idle = self.loop.create_future()
+            if self._idle is None or self._idle.done():
+                self._idle = self.loop.create_future()  # one for every close() waiting at once
             try:
                 await asyncio.wait_for(asyncio.shield(self._idle), timeout)
             except asyncio.TimeoutError:
@@ -498,6 +576,8 @@ class Server:
                 for channel in list(self._channels):
                     if channel.transport is not None:
                         channel.transport.abort()
+                if self._channels:
+                    await asyncio.shield(self._idle)  # abort calls connection_lost on the next turn
         for listener in self.listeners:
             await listener.wait_closed()
 

@@ -12,7 +12,7 @@ import traceback
 from typing import Any
 
 from ..errors import WireError
-from ..runtime.frames import FrameError, FrameReader
+from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
 from ..stdtypes import Backtrace, Error
 from .protocol import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -114,7 +114,13 @@ class Broken(_Event):
 
 # --- server events -----------------------------------------------------------------------------
 
-class Call(_Event):
+class _Answerable(_Event):
+    # A slot of a base class is not among the fields events compare and print by (the class's
+    # own __slots__): whether a call was answered is its state, not what the client asked.
+    __slots__ = ("answered",)
+
+
+class Call(_Answerable):
     """A request to serve: answer it exactly once, with ``respond`` or ``fail`` (r[jetstream.rpc.mux.one-response])."""
 
     __slots__ = ("method", "request", "tag")
@@ -123,6 +129,7 @@ class Call(_Event):
         self.tag = tag
         self.method = method
         self.request = request
+        self.answered = False
 
 
 class Send(_Event):
@@ -144,6 +151,13 @@ class Violation(_Event):
         self.error = error
 
 
+def _check_max_frame_size(size: int) -> None:
+    """A limit below the 7-byte header refuses every frame, and above the u32 size field
+    (r[jetstream.rpc.frame.header]) cannot be announced as an msize: both are mistakes."""
+    if isinstance(size, bool) or not isinstance(size, int) or not HEADER_SIZE <= size <= 0xFFFFFFFF:
+        raise ValueError(f"max_frame_size is {HEADER_SIZE} to {0xFFFFFFFF} bytes, not {size!r}")
+
+
 def _frame_problem(exc: FrameError) -> str:
     where = f"frame type {exc.type}, tag {exc.tag}: " if exc.type is not None else ""
     return f"{where}{exc}"
@@ -161,6 +175,7 @@ class ClientSession:
                  max_tags: int = MAX_TAGS, version: str | None = None) -> None:
         if not 1 <= max_tags <= MAX_TAGS:
             raise ValueError(f"max_tags is 1 to {MAX_TAGS}, not {max_tags}")
+        _check_max_frame_size(max_frame_size)
         self.spec = spec
         self.version = spec.version if version is None else version
         self.max_frame_size = max_frame_size
@@ -171,6 +186,8 @@ class ClientSession:
         self.strays = 0
         """Answers to tags with no call in flight, ignored."""
         self._started = False
+        self._lost: ConnectionClosed | None = None
+        """The stream's end, once known: it breaks the session after the bytes received before it."""
         self._reader = FrameReader(spec.Rframe, max_frame_size)
         self._pending: dict[int, Method] = {}
         self._abandoned: set[int] = set()
@@ -201,8 +218,9 @@ class ClientSession:
         handshake is done, ``TagsExhausted`` when every tag is in flight, ``MsizeError`` for a
         frame over the server's msize, ``EncodeError`` for a value that has no encoding.
         """
-        if self.broken is not None:
-            raise ConnectionClosed(f"the connection is closed: {self.broken}") from self.broken
+        closed = self.broken or self._lost
+        if closed is not None:
+            raise ConnectionClosed(f"the connection is closed: {closed}") from closed
         if not self.negotiated:
             raise LocalProtocolError("no call before the server has answered the version handshake")
         if self._free:
@@ -232,7 +250,7 @@ class ClientSession:
             self._abandoned.add(tag)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        if self.broken is None and data:
+        if self.broken is None and self._lost is None and data:
             self._reader.feed(data)
 
     def next_event(self) -> _Event | None:
@@ -248,7 +266,7 @@ class ClientSession:
                 return self._break(RemoteProtocolError(f"the server sent a frame that does not decode: "
                                                        f"{_frame_problem(exc)}"))
             if frame is None:
-                return None
+                return None if self._lost is None else self._break(self._lost)
             event = self._answer(frame.tag, frame.msg)
             if event is not None:
                 return event
@@ -271,7 +289,7 @@ class ClientSession:
         if not self.negotiated:
             if method is not None:  # cannot be: no call is sent before the handshake
                 self._pending[tag] = method
-            if msg.__class__ is Rversion:
+            if msg.__class__ is Rversion and self._started:  # an Rversion to no Tversion is out of turn
                 return self._negotiate(msg)
             if msg.__class__ is Error:
                 return self._break(VersionError(f"the server answered the version handshake with an error: {msg}"))
@@ -289,6 +307,9 @@ class ClientSession:
         if ours is not None and parsed.name != ours.name:
             return self._break(VersionError(
                 f"the server answered with service {parsed.name!r}, not {ours.name!r} ({msg.version!r})"))
+        if msg.msize < HEADER_SIZE:  # an acceptance no answer could ever fit: a refusal in all but name
+            return self._break(VersionError(
+                f"the server accepted {msg.version!r} with msize {msg.msize}, in which no frame fits"))
         self.negotiated = True
         self.peer_msize = msg.msize
         return Negotiated(msg.msize, msg.version)
@@ -307,12 +328,13 @@ class ClientSession:
         return self._events.pop(0)
 
     def connection_lost(self, exc: BaseException | None = None) -> None:
-        """The stream ended: the next events fail every call in flight, then ``Broken``."""
-        if self.broken is None:
+        """The stream ended: the next events are those of the bytes received before the end, then
+        a ``Failed`` for every call still in flight, then ``Broken``."""
+        if self.broken is None and self._lost is None:
             error = ConnectionClosed("the connection was closed" + (f": {exc}" if exc else ""))
             if exc is not None:
                 error.__cause__ = exc
-            self._events.insert(0, self._break(error))
+            self._lost = error
 
 
 class ServerSession:
@@ -325,6 +347,7 @@ class ServerSession:
 
     def __init__(self, spec: ServiceSpec, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  require_version: bool = False, debug: bool = False) -> None:
+        _check_max_frame_size(max_frame_size)
         self.spec = spec
         self.max_frame_size = max_frame_size
         self.require_version = require_version
@@ -379,11 +402,12 @@ class ServerSession:
     def _version(self, tag: int, msg: Tversion, first: bool) -> _Event:
         """r[jetstream.rpc.version.handshake], reply-tag, reject-unknown, renegotiate."""
         parsed = parse_version(msg.version)
-        if parsed is None or parsed.name != self.spec.name:
+        if parsed is None or parsed.name != self.spec.name or msg.msize < HEADER_SIZE:
             reply = self.spec.Rframe(tag, Rversion(0, UNKNOWN_VERSION)).encode()
             if first or self.version is None:
-                self._events.append(self._violation(
-                    f"the client asked for {msg.version!r}; this server serves {self.spec.name!r}"))
+                why = (f"its msize {msg.msize} fits no frame" if parsed is not None and parsed.name == self.spec.name
+                       else f"this server serves {self.spec.name!r}")
+                self._events.append(self._violation(f"the client asked for {msg.version!r}; {why}"))
             return Send(reply)
         self.version = msg.version  # the client's own string: same name, and upstream echoes it
         self.peer_msize = min(msg.msize, self.max_frame_size)
@@ -394,6 +418,9 @@ class ServerSession:
         cannot be encoded, or an answer over the client's msize, becomes an error frame instead
         (the client gets an answer either way, and the reason when ``debug``)."""
         method = call.method
+        if call.answered:
+            raise _answered_twice(call)
+        call.answered = True
         self.in_flight -= 1
         try:
             response = method.response() if method.returns_none else method.response(value)
@@ -411,6 +438,9 @@ class ServerSession:
         """The error frame (type 5) answering ``call`` (r[jetstream.rpc.error.frame]): a
         ``jetwire.Error`` as it is, any other exception as a generic error that says what
         happened only when ``debug`` is set."""
+        if call.answered:
+            raise _answered_twice(call)
+        call.answered = True
         self.in_flight -= 1
         if not isinstance(error, Error):
             error = _internal(f"{call.method.name} failed", error, self.debug)
@@ -418,11 +448,41 @@ class ServerSession:
 
     def _error_frame(self, tag: int, error: Error) -> bytes:
         try:
-            return bytes(self.spec.Rframe(tag, error).encode())
+            data = self.spec.Rframe(tag, error).encode()
         except WireError as exc:  # an Error too big for its u16 lengths, say: send what can be sent
-            fallback = Error(_cut(f"the error could not be encoded ({exc.reason}): {error.message}"),
-                             code=INTERNAL_ERROR_CODE, backtrace=Backtrace())
-            return bytes(self.spec.Rframe(tag, fallback).encode())
+            error = Error(_cut(f"the error could not be encoded ({exc.reason}): {error.message}"),
+                          code=INTERNAL_ERROR_CODE, backtrace=Backtrace())
+            data = self.spec.Rframe(tag, error).encode()
+        if self.peer_msize is not None and len(data) > self.peer_msize:
+            return self._fitted_error_frame(tag, error, self.peer_msize)
+        return bytes(data)
+
+    def _fitted_error_frame(self, tag: int, error: Error, limit: int) -> bytes:
+        """The error cut to the client's msize (r[jetstream.rpc.limits.peer-msize]): help, url
+        and backtrace go first, then the message's tail, then the code. Below the smallest error
+        frame (16 bytes) that one goes out all the same: the call must be answered."""
+        no_trace = Backtrace(intern_table=(), frames=())
+        for code in (error.code, None):
+            room = limit - len(self.spec.Rframe(tag, Error("", code=code, backtrace=no_trace)).encode())
+            if room < 0:
+                continue
+            raw = error.message.encode()
+            message = error.message if len(raw) <= room else _cut_utf8(raw, room)
+            return bytes(self.spec.Rframe(tag, Error(message, code=code, backtrace=no_trace)).encode())
+        return bytes(self.spec.Rframe(tag, Error("", backtrace=no_trace)).encode())
+
+
+def _cut_utf8(raw: bytes, room: int) -> str:
+    """The start of ``raw``'s text in at most ``room`` UTF-8 bytes, marked as cut when there is room."""
+    if room < len("…".encode()):
+        return raw[:room].decode(errors="ignore")
+    return raw[:room - len("…".encode())].decode(errors="ignore") + "…"
+
+
+def _answered_twice(call: Call) -> LocalProtocolError:
+    """A second answer would be a frame with a tag the client may already have given to another
+    call (r[jetstream.rpc.mux.one-response])."""
+    return LocalProtocolError(f"the {call.method.name} call (tag {call.tag}) was already answered")
 
 
 def _cut(text: str) -> str:

@@ -1300,3 +1300,20 @@ def test_error_to_rmessage(error: BaseException, ecode: int) -> None:
 def test_version_names() -> None:
     """r[9p2000l.version.string]: upstream's Version; the dialect string is exactly 9P2000.L."""
     assert p9.Version.V9P2000_L.value == "9P2000.L" == p9.constants.VERSION_9P2000L
+
+
+def test_running_out_of_tags_or_fids_is_a_jetwire_error() -> None:
+    """65,535 requests outstanding, or every fid taken: a LocalProtocolError (still a
+    RuntimeError), raised before anything is sent."""
+    from jetwire.p9 import ExhaustedError, LocalProtocolError
+    session = negotiated()
+    for _ in range(0xFFFF):
+        session.request(Tclunk(fid=1))
+    with pytest.raises(ExhaustedError, match="no tag is free") as caught:
+        session.request(Tclunk(fid=1))
+    assert isinstance(caught.value, LocalProtocolError) and isinstance(caught.value, RuntimeError)
+    session = negotiated()
+    session._next_fid = 0xFFFFFFFE  # only NOFID - 1 is left below NOFID
+    assert session.alloc_fid() == 0xFFFFFFFE
+    with pytest.raises(ExhaustedError, match="every fid"):
+        session.alloc_fid()
