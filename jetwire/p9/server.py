@@ -126,7 +126,9 @@ class Handler(Generic[F]):
         session ended) and no call is using it: close what it holds. Must not raise."""
 
     async def auth(self, msg: Tauth) -> tuple[Rauth, F]:
-        raise linux_error("EOPNOTSUPP")  # r[9p2000l.server.auth]: no authentication
+        # r[9p2000l.server.auth] names EOPNOTSUPP, but diod's own tools (diodls, diodcat) take
+        # only ENOENT, diod's answer, as "no authentication needed" and give up on any other
+        raise linux_error("ENOENT")
 
     async def attach(self, msg: Tattach, afid: F | None) -> tuple[Rattach, F]:
         raise linux_error("EOPNOTSUPP")
