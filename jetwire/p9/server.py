@@ -502,7 +502,6 @@ class ServerSession:
                 entry.busy += 1
         if frees is not None and frees.busy:
             frees.waiting.append(call)  # r[9p2000l.server.fid.clunk]: after the calls before it
-            frees.busy += 1
             return
         if frees is not None:
             frees.busy += 1
