@@ -95,7 +95,7 @@ def _find_openat2() -> Any:
     except (OSError, AttributeError):
         return None
     how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
-    fd = syscall(_SYS_OPENAT2, -100, b"/", ctypes.byref(how), ctypes.sizeof(how))  # AT_FDCWD
+    fd = syscall(_SYS_OPENAT2, -100, b".", ctypes.byref(how), ctypes.sizeof(how))  # AT_FDCWD
     if fd < 0:
         return None
     os.close(fd)
@@ -177,7 +177,7 @@ class LocalFid:
         self.io: int | None = None
         self.readable = False
         self.writable = False
-        self.entries: list[tuple[Qid, int, str]] | None = None  # a readdir snapshot (offset 0)
+        self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
 
     def close(self) -> None:
         for fd in (self.io, self.fd, self.parent):
@@ -506,21 +506,20 @@ class LocalFilesystem(Handler[LocalFid]):
         entries = fid.entries
         if entries is None or msg.offset > len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.server.readdir.cookies]
-        out = bytearray()
-        position = msg.offset
-        while position < len(entries):
-            qid, dtype, name = entries[position]
-            encoded = Dirent(qid=qid, offset=position + 1, type=dtype, name=name).encode()
-            if len(out) + len(encoded) > msg.count:
+        size = 0
+        end = position = msg.offset
+        while end < len(entries):
+            size += len(entries[end])
+            if size > msg.count:
                 break
-            out += encoded
-            position += 1
-        if not out and position < len(entries):
+            end += 1
+        if end == position and position < len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
-        return Rreaddir(data=bytes(out))
+        return Rreaddir(data=b"".join(entries[position:end]))
 
-    def _snapshot(self, fid: LocalFid) -> list[tuple[Qid, int, str]]:
-        """r[9p2000l.server.readdir.cookies]: the names at offset 0, in the host's order."""
+    def _snapshot(self, fid: LocalFid) -> list[bytes]:
+        """r[9p2000l.server.readdir.cookies]: the entries at offset 0, in the host's order, each
+        encoded once with its offset (its 1-based position), so later calls only join bytes."""
         here = os.stat(fid.fd)
         if self._at_root(fid):
             up = here
@@ -549,7 +548,8 @@ class LocalFilesystem(Handler[LocalFid]):
                 qid = Qid(type=_QID_TYPES.get(kind, c.P9_QTFILE), version=0, path=self._qid_path(here.st_dev,
                                                                                                entry.inode()))
                 entries.append((qid, _DIRENT_TYPES.get(kind, c.DT_UNKNOWN), entry.name))
-        return entries
+        return [Dirent(qid=qid, offset=index, type=dtype, name=name).encode()
+                for index, (qid, dtype, name) in enumerate(entries, 1)]
 
     # -- names in a directory ---------------------------------------------------------------------
 

@@ -74,10 +74,10 @@ class _Connection:
             self.open = False
             with contextlib.suppress(Exception):
                 self.writer.close()
-            # calls still running hold fid objects: they finish before anything is released
+            # fids no call uses are released now; those of calls still running once they finish
+            self._apply(self.session.close())
             while self.tasks:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
-            self._apply(self.session.close())
             seconds = time.monotonic() - started
             log.info("9P connection %s: %d requests in %.1f s, ended: %s", self.peer, self.session.requests,
                      seconds, self.ended)
