@@ -165,7 +165,7 @@ class LocalFid:
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("entries", "fd", "ftype", "io", "ino", "dev", "name", "parent", "writable", "readable")
+    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "name", "parent", "readable", "writable")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
         self.fd = fd

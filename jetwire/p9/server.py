@@ -533,7 +533,9 @@ class ServerSession:
         events: list[ServerEvent] = []
         if self.in_flight.get(call.tag) is call:
             del self.in_flight[call.tag]
-        reply, obj = self._reply_of(call, result)
+        reply, obj, unused = self._reply_of(call, result)
+        if unused is not None:
+            events.append(Release(unused))
         made = call.made
         if made is not None:
             if obj is not None and not call.abandoned and not made.gone:
@@ -594,21 +596,23 @@ class ServerSession:
                 events.append(Send(self._frame(tag, Rflush())))
                 self._answer_flushes(flush.flushes, events)
 
-    def _reply_of(self, call: Call, result: Any) -> tuple[Any, Any]:
-        """The reply to send and the fid object the call made (or None)."""
+    def _reply_of(self, call: Call, result: Any) -> tuple[Any, Any, Any]:
+        """The reply to send, the fid object the call made (or None), and an object the handler
+        made that no fid will hold (or None): it is released at once."""
         if isinstance(result, BaseException):
-            return self._rlerror(result), None
+            return self._rlerror(result), None, None
         obj = None
         if isinstance(result, tuple):
             result, obj = result
+        reply: Any = result
         expected = _REPLY_OF[call.msg.__class__]
-        if result.__class__ is not expected:
-            return Rlerror(ecode=c.EIO), obj  # a handler bug: the client still gets an answer
-        if expected is Rwalk and obj is not None and len(result.wqids) != len(call.msg.wnames):
-            return result, None  # r[9p2000l.server.walk.partial]: a short walk makes no fid (obj dropped)
-        if (expected is Rread or expected is Rreaddir) and len(result.data) > call.msg.count:
-            return Rlerror(ecode=c.EIO), obj
-        return result, obj
+        if reply.__class__ is not expected:
+            return Rlerror(ecode=c.EIO), None, obj  # a handler bug: the client still gets an answer
+        if isinstance(reply, Rwalk) and obj is not None and len(reply.wqids) != len(call.msg.wnames):
+            return reply, None, obj  # r[9p2000l.server.walk.partial]: a short walk makes no fid
+        if isinstance(reply, (Rread, Rreaddir)) and len(reply.data) > call.msg.count:
+            return Rlerror(ecode=c.EIO), None, obj
+        return reply, obj, None
 
     @staticmethod
     def _rlerror(error: BaseException) -> Rlerror:

@@ -7,7 +7,7 @@
 
 Each connection reads only while fewer than ``max_in_flight`` of its requests are being worked
 on or have replies not yet taken by the client (r[9p2000l.server.limits]), so a client that
-stops reading stops being read: memory per connection stays near ``max_in_flight × msize``.
+stops reading stops being read: memory per connection stays near ``max_in_flight`` times msize.
 When a connection ends, calls still running finish (their replies are dropped) before the
 fids they use are released (r[9p2000l.server.disconnect]).
 """

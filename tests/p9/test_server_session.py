@@ -146,7 +146,7 @@ class Driver:
 
 
 def error_of(events: list[Any]) -> int:
-    (tag, msg), = replies(events)
+    (_, msg), = replies(events)
     assert isinstance(msg, Rlerror), msg
     return int(msg.ecode)
 
@@ -293,6 +293,19 @@ def test_a_failed_walk_leaves_no_fid() -> None:
     assert reply == Rwalk(wqids=[Qid(type=0, version=0, path=2)])
     assert set(d.session.fids) == {0}
     assert error_of(d.send(frame(4, Tclunk(fid=2)))) == c.EBADF
+
+
+def test_an_object_a_handler_made_for_a_short_walk_is_released() -> None:
+    # r[9p2000l.server.walk.partial]: no fid holds it, so nothing may keep it open
+    class Sloppy(Toy):
+        async def walk(self, msg: Twalk, fid: str) -> tuple[Rwalk, str | None]:
+            return Rwalk(wqids=[Qid(type=0, version=0, path=9)]), "/half"
+
+    d = Driver().ready()
+    d.handler = Sloppy()
+    (_, reply), = replies(d.send(frame(2, Twalk(fid=0, newfid=1, wnames=["a", "b"]))))
+    assert len(reply.wqids) == 1 and 1 not in d.session.fids
+    assert d.released == ["/half"]
 
 
 def test_a_short_walk_in_place_leaves_the_fid_as_it_was() -> None:
