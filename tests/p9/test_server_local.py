@@ -21,6 +21,7 @@ import pytest
 
 from jetwire.p9 import Client, Qid, Rgetattr, Rread, Tgetattr, Tread, Twalk
 from jetwire.p9 import constants as c
+from jetwire.p9 import localfs
 from jetwire.p9.localfs import LocalFid, LocalFilesystem, openat2_available
 from jetwire.p9.server import Handler
 from jetwire.p9.serving import Server, serve
@@ -51,6 +52,17 @@ async def served(handler: Handler[Any], unix: Path | None = None, **options: Any
             await client.close()
     finally:
         await server.close()
+
+
+@pytest.fixture(params=["openat2", "nofollow-walk"])
+def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with each way of resolving names: openat2, and the O_NOFOLLOW walk that
+    kernels before 5.6 get."""
+    if request.param == "nofollow-walk":
+        monkeypatch.setattr(localfs, "_OPENAT2", None)
+    elif not openat2_available():
+        pytest.skip("this kernel has no openat2")
+    return str(request.param)
 
 
 @pytest.fixture
@@ -152,6 +164,37 @@ def test_attributes(export: Path) -> None:
     run(body)
 
 
+def test_files_belong_to_the_server_whoever_attaches(export: Path) -> None:
+    # r[9p2000l.server.identity]: uname/n_uname grant nothing; the server's own credentials
+    async def body() -> None:
+        server = await serve(LocalFilesystem(export), "127.0.0.1:0")
+        host, port = server.addresses[0].rsplit(":", 1)
+        try:
+            async with await Client.connect(host, int(port), uname="nobody", n_uname=65534) as fs:
+                await fs.write_bytes("mine", b"x")
+                await fs.mkdir("dir")
+        finally:
+            await server.close()
+        for name in ("mine", "dir"):
+            assert (os.stat(export / name).st_uid, os.stat(export / name).st_gid) == (os.getuid(), os.getgid())
+
+    run(body)
+
+
+def test_iounit_is_zero(export: Path) -> None:
+    # r[9p2000l.server.iounit]: 0, "msize - 24"; Linux then sizes its reads from msize
+    (export / "f").write_text("x")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            fid, _ = await fs.walk(fs.root, ["f"])
+            assert (await fs.lopen(fid, c.P9_RDONLY))[1] == 0
+            dfid, _ = await fs.walk(fs.root, [])
+            assert (await fs.lcreate(dfid, "g", c.P9_RDWR, 0o644))[1] == 0
+
+    run(body)
+
+
 def test_mknod_makes_fifos_never_devices_and_never_opens_them(export: Path) -> None:
     # r[9p2000l.server.confine.special-files]
     async def body() -> None:
@@ -188,7 +231,7 @@ def test_unlinkat_and_fsync(export: Path) -> None:
     run(body)
 
 
-def test_lcreate_does_not_follow_a_symlink(export: Path, tmp_path: Path) -> None:
+def test_lcreate_does_not_follow_a_symlink(export: Path, tmp_path: Path, resolver: str) -> None:
     # r[9p2000l.server.confine.symlinks]: O_NOFOLLOW with O_CREAT, so ELOOP, not the target
     os.symlink(tmp_path / "outside.txt", export / "trap")
 
@@ -222,7 +265,7 @@ def test_read_only_export(export: Path) -> None:
 
 # -- escapes (r[9p2000l.server.confine.beneath]) ------------------------------------------------------
 
-def test_dotdot_stays_at_the_root(export: Path) -> None:
+def test_dotdot_stays_at_the_root(export: Path, resolver: str) -> None:
     # r[9p2000l.server.walk.dotdot-root]
     (export / "a" / "b").mkdir(parents=True)
 
@@ -243,7 +286,7 @@ def test_dotdot_stays_at_the_root(export: Path) -> None:
     run(body)
 
 
-def test_symlinks_out_are_never_followed(export: Path, tmp_path: Path) -> None:
+def test_symlinks_out_are_never_followed(export: Path, tmp_path: Path, resolver: str) -> None:
     # r[9p2000l.server.confine.symlinks], r[9p2000l.server.confine.beneath]
     os.symlink("/", export / "root")
     os.symlink("../..", export / "up")
@@ -270,7 +313,7 @@ def test_symlinks_out_are_never_followed(export: Path, tmp_path: Path) -> None:
     run(body)
 
 
-def test_a_hard_link_to_a_file_outside_is_refused(export: Path, tmp_path: Path) -> None:
+def test_a_hard_link_to_a_file_outside_is_refused(export: Path, tmp_path: Path, resolver: str) -> None:
     # r[9p2000l.server.confine.links]: Tlink links what the fid holds; a symlink stays a symlink
     os.symlink(tmp_path / "outside.txt", export / "out")
 
@@ -286,7 +329,7 @@ def test_a_hard_link_to_a_file_outside_is_refused(export: Path, tmp_path: Path) 
     run(body)
 
 
-def test_rename_cannot_leave_the_export(export: Path, tmp_path: Path) -> None:
+def test_rename_cannot_leave_the_export(export: Path, tmp_path: Path, resolver: str) -> None:
     # r[9p2000l.server.confine.links]: only between directories held by fids of the export
     (export / "d").mkdir()
 
@@ -303,7 +346,7 @@ def test_rename_cannot_leave_the_export(export: Path, tmp_path: Path) -> None:
     run(body)
 
 
-def test_a_directory_swapped_for_a_symlink_does_not_redirect_a_fid(export: Path, tmp_path: Path) -> None:
+def test_a_directory_swapped_for_a_symlink_does_not_redirect_a_fid(export: Path, tmp_path: Path, resolver: str) -> None:
     # r[9p2000l.server.confine.beneath]: the fid holds the directory itself, not its name
     (export / "d").mkdir()
     (export / "d" / "inside.txt").write_text("in")
