@@ -76,7 +76,8 @@ from .server import Handler, linux_error
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available"]
 
-_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_PATH = getattr(os, "O_PATH", 0)  # Linux's; elsewhere the module imports but cannot serve
+_PATH_FLAGS = _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_NO_SYMLINKS = 0x04
 _RESOLVE_BENEATH = 0x08
@@ -200,7 +201,7 @@ class LocalFilesystem(Handler[LocalFid]):
     def __init__(self, root: str | os.PathLike[str], read_only: bool = False) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.read_only = read_only
-        self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._root_fd = os.open(self.root, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         root_stat = os.stat(self._root_fd)
         self._root_id = (root_stat.st_dev, root_stat.st_ino)
         self._other_devices: dict[tuple[int, int], int] = {}
@@ -460,7 +461,7 @@ class LocalFilesystem(Handler[LocalFid]):
             stat = os.fstat(io)
             if not st.S_ISREG(stat.st_mode):
                 raise linux_error("EOPNOTSUPP")  # a FIFO under that name: never opened for I/O
-            path_fd = os.open(_proc(io), os.O_PATH | os.O_CLOEXEC)
+            path_fd = os.open(_proc(io), _O_PATH | os.O_CLOEXEC)
         except BaseException:
             os.close(io)
             raise
