@@ -356,17 +356,28 @@ class ServerSession:
         self.fids: dict[int, _Fid] = {}
         self.in_flight: dict[int, Call | _Flush] = {}
         self.requests = 0  # frames received whole, for the connection's log line
+        self.more = False  # receive() stopped at max_frames with bytes still buffered
 
     # -- bytes in ---------------------------------------------------------------------------------
 
-    def receive(self, data: bytes | bytearray | memoryview) -> list[ServerEvent]:
-        """Feeds bytes from the client; returns what they start, in order. After a ``Close``
-        nothing more is read."""
+    def receive(self, data: bytes | bytearray | memoryview = b"", max_frames: int | None = None) -> list[ServerEvent]:
+        """Feeds bytes from the client; returns what they start, in order. With ``max_frames``
+        at most that many frames are taken; ``more`` then says whether whole frames are left
+        for a later ``receive()`` (r[9p2000l.server.limits]: a shell bounds the calls it runs
+        this way, however many small requests one read brought). After a ``Close`` nothing
+        more is read."""
+        self.more = False
         if self.closed:
             return []
-        self.reader.feed(data)
+        if data:
+            self.reader.feed(data)
         events: list[ServerEvent] = []
+        taken = 0
         while not self.closed:
+            if max_frames is not None and taken >= max_frames:
+                self.more = self.reader.buffered > 0
+                break
+            taken += 1
             try:
                 frame = self.reader.next_frame()
             except FrameError as exc:

@@ -61,6 +61,7 @@ class _Connection:
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else (peer or "unix socket")
         self.ended = "end of stream"
+        self.paused = False  # not reading: max_in_flight calls are running or waiting to be sent
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -72,8 +73,9 @@ class _Connection:
             self.ended = "server stopping"
         finally:
             self.open = False
-            with contextlib.suppress(Exception):
-                self.writer.close()
+            # abort, not close: replies still buffered for a client that stopped reading would
+            # hold the close (and a server stopping) for as long as it does not read
+            self.writer.transport.abort()
             # fids no call uses are released now; those of calls still running once they finish
             self._apply(self.session.close())
             while self.tasks:
@@ -84,13 +86,20 @@ class _Connection:
 
     async def _read_loop(self) -> None:
         limit = self.server.max_in_flight
+        session = self.session
         while self.open:
             while len(self.tasks) >= limit:
+                self.paused = True
                 await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
-            data = await self.reader.read(_READ_CHUNK)
-            if not data:
-                return
-            self._apply(self.session.receive(data))
+            self.paused = False
+            if session.more:  # frames of an earlier read, held back by the limit
+                events = session.receive(max_frames=limit - len(self.tasks))
+            else:
+                data = await self.reader.read(_READ_CHUNK)
+                if not data:
+                    return
+                events = session.receive(data, max_frames=limit - len(self.tasks))
+            self._apply(events)
             await self.writer.drain()
 
     def _apply(self, events: Sequence[Any]) -> None:
@@ -141,7 +150,7 @@ class Server:
         self.max_fids = max_fids
         self.max_in_flight = max_in_flight
         self._servers: list[asyncio.Server] = []
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], _Connection] = {}
         self.addresses: list[str] = []
 
     async def listen(self, address: str) -> str:
@@ -171,11 +180,16 @@ class Server:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        connection = self._connections[task] = _Connection(self, reader, writer)
         try:
-            await _Connection(self, reader, writer).run()
+            await connection.run()
         finally:
-            self._connections.discard(task)
+            del self._connections[task]
+
+    @property
+    def connections(self) -> list[_Connection]:
+        """The connections being served (their ``session``, ``peer``, ``tasks``, ``paused``)."""
+        return list(self._connections.values())
 
     async def close(self) -> None:
         for server in self._servers:
