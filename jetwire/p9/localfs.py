@@ -50,6 +50,8 @@ from .messages import (
     Runlinkat,
     Rwalk,
     Rwrite,
+    Rxattrcreate,
+    Rxattrwalk,
     Tattach,
     Tclunk,
     Tfsync,
@@ -71,6 +73,8 @@ from .messages import (
     Tunlinkat,
     Twalk,
     Twrite,
+    Txattrcreate,
+    Txattrwalk,
 )
 from .server import Handler, linux_error
 
@@ -161,12 +165,30 @@ _GETATTR_FILLED = c.P9_GETATTR_BASIC  # INO is the qid, always filled; BTIME, GE
 _DIRENT_FIXED = 13 + 8 + 1 + 2  # qid offset type len[2]: r[9p2000l.readdir.dirent]
 
 
+class _XattrSet:
+    """r[9p2000l.server.xattrcreate]: an attribute to set when the fid is clunked."""
+
+    __slots__ = ("flags", "name", "size", "value", "written")
+
+    def __init__(self, name: str, size: int, flags: int) -> None:
+        self.name = name
+        self.size = size
+        self.flags = flags
+        self.value = bytearray(size)
+        self.written = 0
+
+
+_XATTR_SIZE_MAX = 65536  # Linux's XATTR_SIZE_MAX
+_XATTR_FLAGS = {0: 0, c.XATTR_CREATE: getattr(os, "XATTR_CREATE", 1), c.XATTR_REPLACE: getattr(os, "XATTR_REPLACE", 2)}
+
+
 class LocalFid:
     """What one fid holds: an ``O_PATH`` descriptor of its file, the descriptor of the directory
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "name", "parent", "readable", "writable")
+    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "name", "parent", "readable", "writable", "xattr",
+                 "xattr_set")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
         self.fd = fd
@@ -179,6 +201,8 @@ class LocalFid:
         self.readable = False
         self.writable = False
         self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
+        self.xattr: bytes | None = None  # a Txattrwalk fid: the value (or name list) taken then
+        self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
 
     def close(self) -> None:
         for fd in (self.io, self.fd, self.parent):
@@ -244,6 +268,8 @@ class LocalFilesystem(Handler[LocalFid]):
         return Rattach(qid=self._qid(stat)), LocalFid(fd, None, "", stat)
 
     async def walk(self, msg: Twalk, fid: LocalFid) -> tuple[Rwalk, LocalFid | None]:
+        if fid.xattr is not None or fid.xattr_set is not None:
+            raise linux_error("EBADF")  # r[9p2000l.server.xattrwalk]: not walked
         if msg.wnames and msg.newfid == msg.fid and fid.io is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
         return await asyncio.to_thread(self._walk, msg.wnames, fid)
@@ -410,7 +436,7 @@ class LocalFilesystem(Handler[LocalFid]):
     # -- open, create, I/O ------------------------------------------------------------------------
 
     async def lopen(self, msg: Tlopen, fid: LocalFid) -> Rlopen:
-        if fid.io is not None:
+        if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
         await asyncio.to_thread(self._open_io, fid, msg.flags)
         return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
@@ -477,6 +503,8 @@ class LocalFilesystem(Handler[LocalFid]):
         return self._qid(stat)
 
     async def read(self, msg: Tread, fid: LocalFid) -> Rread:
+        if fid.xattr is not None:  # r[9p2000l.server.xattrwalk]: the value at any offset
+            return Rread(data=fid.xattr[msg.offset:msg.offset + msg.count])
         if fid.ftype == st.S_IFDIR and fid.io is not None:
             raise linux_error("EISDIR")  # r[9p2000l.server.io]
         if fid.io is None or not fid.readable:
@@ -485,6 +513,14 @@ class LocalFilesystem(Handler[LocalFid]):
         return Rread(data=data)
 
     async def write(self, msg: Twrite, fid: LocalFid) -> Rwrite:
+        pending = fid.xattr_set
+        if pending is not None:  # r[9p2000l.server.xattrcreate]: stored until the clunk
+            if msg.offset >= pending.size and msg.data:
+                raise linux_error("ENOSPC")
+            part = msg.data[:max(0, pending.size - msg.offset)]
+            pending.value[msg.offset:msg.offset + len(part)] = part
+            pending.written += len(part)
+            return Rwrite(count=len(part))
         if fid.io is None or not fid.writable:
             raise linux_error("EBADF")
         # O_APPEND descriptors append whatever the offset (Linux pwrite), as r[9p2000l.server.io] wants
@@ -671,7 +707,49 @@ class LocalFilesystem(Handler[LocalFid]):
         return Rremove()
 
     async def clunk(self, msg: Tclunk, fid: LocalFid) -> Rclunk:
+        pending = fid.xattr_set
+        if pending is not None:  # r[9p2000l.server.xattrcreate]: only an explicit Tclunk sets
+            fid.xattr_set = None
+            if pending.written != pending.size:
+                raise linux_error("EINVAL")
+            await asyncio.to_thread(self._commit_xattr, fid, pending)
         return Rclunk()
+
+    def _commit_xattr(self, fid: LocalFid, pending: _XattrSet) -> None:
+        if fid.ftype == st.S_IFLNK:
+            raise linux_error("EOPNOTSUPP")
+        if pending.size == 0:  # Linux's removexattr
+            os.removexattr(_proc(fid.fd), pending.name)
+        else:
+            os.setxattr(_proc(fid.fd), pending.name, bytes(pending.value), _XATTR_FLAGS[pending.flags])
+
+    async def xattrwalk(self, msg: Txattrwalk, fid: LocalFid) -> tuple[Rxattrwalk, LocalFid]:
+        """r[9p2000l.server.xattrwalk]: the value (or the NUL-terminated names) taken now."""
+        if fid.xattr is not None or fid.xattr_set is not None:
+            raise linux_error("EBADF")
+        if fid.ftype == st.S_IFLNK:
+            raise linux_error("ENODATA" if msg.name else "EOPNOTSUPP")  # no user xattrs on links
+
+        def take() -> bytes:
+            path = _proc(fid.fd)
+            if not msg.name:
+                return b"".join(os.fsencode(name) + b"\0" for name in os.listxattr(path))
+            return os.getxattr(path, msg.name)
+
+        value = await asyncio.to_thread(take)
+        made = LocalFid(os.dup(fid.fd), None, "", os.stat(fid.fd))
+        made.xattr = value
+        return Rxattrwalk(size=len(value)), made
+
+    async def xattrcreate(self, msg: Txattrcreate, fid: LocalFid) -> Rxattrcreate:
+        if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
+            raise linux_error("EINVAL")
+        if msg.flags not in _XATTR_FLAGS:
+            raise linux_error("EINVAL")
+        if msg.attr_size > _XATTR_SIZE_MAX:
+            raise linux_error("E2BIG")
+        fid.xattr_set = _XattrSet(msg.name, msg.attr_size, msg.flags)
+        return Rxattrcreate()
 
 
 def _signed(value: int) -> int:

@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from jetwire.p9 import Client, Qid, Rgetattr, Rread, Tgetattr, Tread, Twalk
+from jetwire.p9 import Client, Qid, Rgetattr, Rread, Tgetattr, Tread, Twalk, localfs
 from jetwire.p9 import constants as c
-from jetwire.p9 import localfs
 from jetwire.p9.localfs import LocalFid, LocalFilesystem, openat2_available
 from jetwire.p9.server import Handler
 from jetwire.p9.serving import Server, serve
@@ -191,6 +190,55 @@ def test_iounit_is_zero(export: Path) -> None:
             assert (await fs.lopen(fid, c.P9_RDONLY))[1] == 0
             dfid, _ = await fs.walk(fs.root, [])
             assert (await fs.lcreate(dfid, "g", c.P9_RDWR, 0o644))[1] == 0
+
+    run(body)
+
+
+def test_extended_attributes(export: Path) -> None:
+    # r[9p2000l.server.xattrwalk], r[9p2000l.server.xattrcreate]
+    (export / "f").write_text("x")
+    os.setxattr(export / "f", "user.host", b"from the host")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            assert await fs.getxattr("f", "user.host") == b"from the host"
+            assert await fs.listxattr("f") == ["user.host"]
+            with pytest.raises(OSError) as info:
+                await fs.getxattr("f", "user.missing")
+            assert info.value.errno == c.ENODATA
+            await fs.setxattr("f", "user.new", b"v" * 1000)
+            assert os.getxattr(export / "f", "user.new") == b"v" * 1000
+            with pytest.raises(FileExistsError):
+                await fs.setxattr("f", "user.new", b"again", flags=c.XATTR_CREATE)
+            await fs.setxattr("f", "user.new", b"")  # removexattr, as Linux sends it
+            assert sorted(os.listxattr(export / "f")) == ["user.host"]
+            fid, _ = await fs.walk(fs.root, ["f"])
+            with pytest.raises(OSError) as info:
+                await fs.xattrcreate(fid, "user.big", 65537)
+            assert info.value.errno == 7  # E2BIG, and the fid is unchanged
+            await fs.xattrcreate(fid, "user.short", 10)
+            await fs.write(fid, 0, b"12345")
+            with pytest.raises(OSError) as info:
+                await fs.clunk(fid)  # 5 of 10 bytes: nothing is set
+            assert info.value.errno == c.EINVAL and "user.short" not in os.listxattr(export / "f")
+            xfid, size = await fs.xattrwalk(fs.root, "")
+            with pytest.raises(OSError) as info:
+                await fs.lopen(xfid, c.P9_RDONLY)
+            assert info.value.errno == c.EINVAL
+
+    run(body)
+
+
+def test_an_uncommitted_xattr_is_dropped_on_disconnect(export: Path) -> None:
+    # r[9p2000l.server.disconnect]: only an explicit Tclunk sets anything
+    (export / "f").write_text("x")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            fid, _ = await fs.walk(fs.root, ["f"])
+            await fs.xattrcreate(fid, "user.never", 3)
+            await fs.write(fid, 0, b"abc")
+        assert "user.never" not in os.listxattr(export / "f")
 
     run(body)
 
