@@ -221,7 +221,7 @@ def test_extended_attributes(export: Path) -> None:
             with pytest.raises(OSError) as info:
                 await fs.clunk(fid)  # 5 of 10 bytes: nothing is set
             assert info.value.errno == c.EINVAL and "user.short" not in os.listxattr(export / "f")
-            xfid, size = await fs.xattrwalk(fs.root, "")
+            xfid, _ = await fs.xattrwalk(fs.root, "")
             with pytest.raises(OSError) as info:
                 await fs.lopen(xfid, c.P9_RDONLY)
             assert info.value.errno == c.EINVAL
