@@ -61,7 +61,7 @@ class _Connection:
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else (peer or "unix socket")
         self.ended = "end of stream"
-        self.paused = False  # not reading: max_in_flight calls are running or waiting to be sent
+        self.paused = True  # not waiting for bytes from the socket (at the limit, or writing)
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -89,13 +89,13 @@ class _Connection:
         session = self.session
         while self.open:
             while len(self.tasks) >= limit:
-                self.paused = True
                 await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
-            self.paused = False
             if session.more:  # frames of an earlier read, held back by the limit
                 events = session.receive(max_frames=limit - len(self.tasks))
             else:
+                self.paused = False
                 data = await self.reader.read(_READ_CHUNK)
+                self.paused = True
                 if not data:
                     return
                 events = session.receive(data, max_frames=limit - len(self.tasks))
