@@ -162,7 +162,6 @@ _GETATTR_FIELDS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (c.P9_GETATTR_BLOCKS, ("blocks", "blksize")),
 )
 _GETATTR_FILLED = c.P9_GETATTR_BASIC  # INO is the qid, always filled; BTIME, GEN, DATA_VERSION never
-_DIRENT_FIXED = 13 + 8 + 1 + 2  # qid offset type len[2]: r[9p2000l.readdir.dirent]
 
 
 class _XattrSet:
