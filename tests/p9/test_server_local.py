@@ -332,6 +332,24 @@ def test_dotdot_stays_at_the_root(export: Path, resolver: str) -> None:
     run(body)
 
 
+def test_a_fid_reached_by_dotdot_can_be_renamed_and_removed(export: Path) -> None:
+    # r[9p2000l.server.fid.remove]: the entry it is reached through is found by its inode
+    (export / "a" / "b").mkdir(parents=True)
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            fid, _ = await fs.walk(fs.root, ["a", "b", ".."])
+            await fs.rename_fid(fid, fs.root, "renamed")
+            assert sorted(os.listdir(export)) == ["renamed"]
+            await fs.clunk(fid)
+            again, _ = await fs.walk(fs.root, ["renamed", "b", ".."])
+            os.rmdir(export / "renamed" / "b")
+            await fs.remove(again)
+            assert os.listdir(export) == []
+
+    run(body)
+
+
 def test_symlinks_out_are_never_followed(export: Path, tmp_path: Path, resolver: str) -> None:
     # r[9p2000l.server.confine.symlinks], r[9p2000l.server.confine.beneath]
     os.symlink("/", export / "root")
