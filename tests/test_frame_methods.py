@@ -114,3 +114,34 @@ def test_a_fixed_size_frame_of_the_wrong_length_is_explained(cut: int) -> None:
     wrong_size = (len(data) + cut).to_bytes(4, "little") + data[4:] + bytes(cut)
     with pytest.raises(jw.DecodeError):
         Sframe.decode(wrong_size[: len(data)])  # size field says more than the buffer holds
+
+
+@wireformat
+class Flagged:
+    """Fixed-size (3 bytes whichever the option) yet encoded by branches: found by the random RPC services."""
+
+    flag: jw.Option[None]
+    n: u16
+
+
+@wireformat
+class OnlyFlag:
+    flag: jw.Option[None]
+
+
+class Fixedframe(Frame[Annotated[Flagged | OnlyFlag, Tagged({1: Flagged, 2: OnlyFlag})]]):
+    __slots__ = ()
+
+
+@pytest.mark.parametrize("frame", [
+    Fixedframe(9, Flagged(None, 5)), Fixedframe(9, Flagged(jw.Some(None), 5)),
+    Fixedframe(9, OnlyFlag(None)), Fixedframe(9, OnlyFlag(jw.Some(None))),
+])
+def test_a_fixed_size_message_encoded_by_branches_keeps_its_header(frame: Fixedframe) -> None:
+    """The generated encoder held the header back to put it in front of the body once the size
+    was counted, but a fixed size is never counted: the frame came out as its body alone."""
+    data = frame.encode()
+    assert data == jw.Codec(Fixedframe).encode(frame)
+    assert len(data) == 7 + (3 if isinstance(frame.msg, Flagged) else 1)
+    assert data[:7] == bytes([len(data), 0, 0, 0, 1 if isinstance(frame.msg, Flagged) else 2, 9, 0])
+    assert Fixedframe.decode(data) == frame

@@ -240,6 +240,42 @@ Payment.Voucher(cod="x")
     assert run_mypy(tmp_path, cache_dir, source) == first
 
 
+RPC_DECLARATION = """
+from __future__ import annotations
+from jetwire import i32, rpc
+
+@rpc.service(version="1.0.0")
+class Calc(rpc.Service):
+    async def add(self, a: i32, b: i32) -> i32: ...
+    async def name(self) -> str:
+        \"\"\"A declaration's docstring is a body too.\"\"\"
+
+@rpc.service
+class Bare:
+    async def get(self) -> list[str]: ...
+
+class Partial(Calc):
+    async def add(self, a: i32, b: i32) -> i32:
+        return a + b
+"""
+
+
+def test_a_service_declaration_needs_no_bodies(tmp_path, cache_dir):
+    """``async def add(...) -> i32: ...`` is a signature, not a method that forgets to return;
+    an implementation may still leave methods out (the server answers them ``unimplemented``)."""
+    source = RPC_DECLARATION + """
+partial = Partial()
+
+class Helper:
+    async def oops(self) -> int: ...  # error
+"""
+    found = errors(run_mypy(tmp_path, cache_dir, source))
+    assert [line.split(":")[0] for line in found] == lines_marked(source), found
+    assert "[empty-body]" in found[0]
+    without = errors(run_mypy(tmp_path, cache_dir, source, plugin=False))
+    assert sum("[empty-body]" in line for line in without) == 4, without
+
+
 def test_jetwire_never_imports_mypy():
     code = (
         "import sys, jetwire, jetwire.p9, jetwire.stdtypes, jetwire.runtime.decorators\n"

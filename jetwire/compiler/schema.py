@@ -14,30 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .plan import (
-    BoolNode,
-    BytesNode,
-    ConvertNode,
-    CustomNode,
-    EnumNode,
-    FloatNode,
-    FrameNode,
-    IntNode,
-    IPNode,
-    MapNode,
-    Node,
-    OptionNode,
-    SeqNode,
-    SetNode,
-    StrNode,
-    StructNode,
-    TimeNode,
-    TupleNode,
-    UnionNode,
-    UnitNode,
-    UrlNode,
-    unknown_node,
-)
+from . import plan as p
+from .plan import Node, unknown_node
 
 __all__ = ["SCHEMAS", "wire_schema"]
 
@@ -82,12 +60,12 @@ def _qualname(obj: object) -> str:
 
 
 def _int(s: _Spelling, node: Node) -> str:
-    assert isinstance(node, IntNode)
+    assert isinstance(node, p.IntNode)
     return f"{'i' if node.kind.signed else 'u'}{node.kind.size * 8}"  # usize and u64 are one layout
 
 
 def _custom(s: _Spelling, node: Node) -> str:
-    assert isinstance(node, CustomNode)
+    assert isinstance(node, p.CustomNode)
     hooks = [node.codec] if node.codec is not None else [node.encode, node.decode, node.size]
     names = ",".join("-" if hook is None else _qualname(hook) for hook in hooks)
     inner = "" if node.inner is None else s.of(node.inner)
@@ -95,37 +73,37 @@ def _custom(s: _Spelling, node: Node) -> str:
 
 
 def _struct(s: _Spelling, node: Node) -> str:
-    assert isinstance(node, StructNode)
+    assert isinstance(node, p.StructNode)
     return s.nested(node, lambda: "(" + ",".join(s.of(child) for child in node.children()) + ")")
 
 
 def _union(s: _Spelling, node: Node) -> str:
-    assert isinstance(node, UnionNode)
+    assert isinstance(node, p.UnionNode)
     return s.nested(node, lambda: "<" + ",".join(f"{v.tag}:{s.of(v.node)}" for v in node.variants) + ">")
 
 
 SCHEMAS: dict[type[Node], Callable[[_Spelling, Node], str]] = {
-    IntNode: _int,
-    FloatNode: lambda s, node: f"f{node.fixed * 8}" if node.fixed else "f",
-    BoolNode: lambda s, node: "bool",
-    UnitNode: lambda s, node: "()",
-    StrNode: lambda s, node: "str",  # strict or surrogateescape: the same bytes for the same text
-    BytesNode: lambda s, node: "data",
-    UrlNode: lambda s, node: "url",
-    TimeNode: lambda s, node: "time",
-    IPNode: lambda s, node: f"ip{node.version}",  # type: ignore[attr-defined]
+    p.IntNode: _int,
+    p.FloatNode: lambda s, node: f"f{node.fixed * 8}" if node.fixed else "f",
+    p.BoolNode: lambda s, node: "bool",
+    p.UnitNode: lambda s, node: "()",
+    p.StrNode: lambda s, node: "str",  # strict or surrogateescape: the same bytes for the same text
+    p.BytesNode: lambda s, node: "data",
+    p.UrlNode: lambda s, node: "url",
+    p.TimeNode: lambda s, node: "time",
+    p.IPNode: lambda s, node: f"ip{node.version}",  # type: ignore[attr-defined]
     # list, tuple[T, ...] and deque share an encoding; sets and maps are written in key order
-    SeqNode: lambda s, node: "[" + s.of(node.elem) + "]",  # type: ignore[attr-defined]
-    SetNode: lambda s, node: "{" + s.of(node.elem) + "}",  # type: ignore[attr-defined]
-    MapNode: lambda s, node: "{" + s.of(node.key) + ":" + s.of(node.value) + "}",  # type: ignore[attr-defined]
-    OptionNode: lambda s, node: "?" + s.of(node.inner),  # type: ignore[attr-defined]
-    TupleNode: lambda s, node: "(" + ",".join(s.of(item) for item in node.children()) + ")",
-    StructNode: _struct,
-    UnionNode: _union,
-    FrameNode: lambda s, node: "frame" + s.of(node.union),  # type: ignore[attr-defined]
-    EnumNode: lambda s, node: f"enum{len(node.members)}",  # type: ignore[attr-defined]
-    CustomNode: _custom,
-    ConvertNode: lambda s, node: s.of(node.inner),  # type: ignore[attr-defined]
+    p.SeqNode: lambda s, node: "[" + s.of(node.elem) + "]",  # type: ignore[attr-defined]
+    p.SetNode: lambda s, node: "{" + s.of(node.elem) + "}",  # type: ignore[attr-defined]
+    p.MapNode: lambda s, node: "{" + s.of(node.key) + ":" + s.of(node.value) + "}",  # type: ignore[attr-defined]
+    p.OptionNode: lambda s, node: "?" + s.of(node.inner),  # type: ignore[attr-defined]
+    p.TupleNode: lambda s, node: "(" + ",".join(s.of(item) for item in node.children()) + ")",
+    p.StructNode: _struct,
+    p.UnionNode: _union,
+    p.FrameNode: lambda s, node: "frame" + s.of(node.union),  # type: ignore[attr-defined]
+    p.EnumNode: lambda s, node: f"enum{len(node.members)}",  # type: ignore[attr-defined]
+    p.CustomNode: _custom,
+    p.ConvertNode: lambda s, node: s.of(node.inner),  # type: ignore[attr-defined]
 }
 
 

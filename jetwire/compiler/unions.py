@@ -127,7 +127,9 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
         name = f"_f{variant.tag}"
         which = f"{owner}.{variant.name}"
         em = _Enc(src, 1, dynamic=False)
-        em.defer_first = True
+        # Only a size still to be counted holds the header back: a fixed size is in it already,
+        # and a held-back header that nothing puts in front again would be lost.
+        em.defer_first = vnode.fixed is None
         # struct refuses a size over 4 GiB and a tag outside 0..65535: the interpreter then says which
         em.fixed("I", HEADER_SIZE + vnode.fixed if vnode.fixed is not None else "_n")
         em.fixed("B", variant.tag)

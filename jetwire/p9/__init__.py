@@ -1,6 +1,8 @@
 """9P2000.L defined with jetwire: every message (``messages``), its constants (``constants``),
 a sans-I/O client core (``session``) and an asyncio client (``client``: the layers
-``connection``, ``calls`` and ``paths``).
+``connection``, ``calls`` and ``paths``); a file server (``server``: the sans-I/O
+``ServerSession`` and the ``Handler`` interface; ``localfs``: ``LocalFilesystem``; ``serving``:
+the asyncio ``Server``).
 
     async with await jetwire.p9.Client.connect("127.0.0.1", 564, aname="/srv") as fs:
         print(await fs.listdir(""))
@@ -9,6 +11,7 @@ a sans-I/O client core (``session``) and an asyncio client (``client``: the laye
 from . import constants
 from .client import Client, File, RemotePath, Stat, connect, parse_address, parse_dirents
 from .constants import Version
+from .localfs import LocalFilesystem
 from .messages import (
     Dirent,
     Qid,
@@ -75,6 +78,8 @@ from .messages import (
     Txattrcreate,
     Txattrwalk,
 )
+from .server import Handler, ServerSession
+from .serving import Server, serve
 from .session import (
     Event,
     ExhaustedError,
@@ -95,6 +100,7 @@ __all__ = [
     "constants", "Client", "File", "RemotePath", "Stat", "connect", "parse_address", "parse_dirents",
     "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "LocalProtocolError",
     "ExhaustedError",
+    "Handler", "ServerSession", "LocalFilesystem", "Server", "serve",
     "RemoteProtocolError", "error_from_errno",
     "error_to_rmessage", "Version",
     "Tframe", "Rframe", "Tmessage", "Rmessage",

@@ -1,4 +1,5 @@
 """``python -m jetwire.p9 ls|cat|put|stat|mkdir|rm ADDRESS PATH``: a 9P2000.L client at the shell.
+``python -m jetwire.p9 serve DIR --listen 127.0.0.1:5640`` serves a directory (see ``serve_main``).
 
 ADDRESS is ``HOST:PORT[/aname]`` (``127.0.0.1:564/srv/export``) or ``unix:SOCKET[:aname]``.
 ``put`` copies standard input to PATH. Errors print as ``jetwire.p9: PATH: reason`` with exit
@@ -51,9 +52,60 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_main(argv: Sequence[str]) -> int:
+    """``serve DIR [--listen ADDRESS]... [--read-only]``: serves DIR until SIGINT or SIGTERM,
+    logging one line per connection; exit status 0 after a signal, 1 if it cannot listen."""
+    import logging
+    import signal
+
+    from .localfs import LocalFilesystem
+    from .serving import DEFAULT_MAX_IN_FLIGHT, serve
+
+    parser = argparse.ArgumentParser(prog="python -m jetwire.p9 serve", description="Serve a directory over 9P2000.L.")
+    parser.add_argument("directory")
+    parser.add_argument("--listen", action="append", help="HOST:PORT or unix:PATH (repeatable; default 127.0.0.1:564)")
+    parser.add_argument("--read-only", action="store_true", help="refuse every change with EROFS")
+    parser.add_argument("--msize", type=int, default=None, help="the largest msize to accept")
+    parser.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no log line per connection")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(message)s")
+    options: dict[str, int] = {"max_in_flight": args.max_in_flight}
+    if args.msize is not None:
+        options["max_msize"] = args.msize
+
+    async def run() -> int:
+        try:
+            handler = LocalFilesystem(args.directory, read_only=args.read_only)
+        except OSError as exc:
+            print(f"jetwire.p9 serve: {describe_error(exc, args.directory)}", file=sys.stderr)
+            return 1
+        try:
+            server = await serve(handler, *(args.listen or ["127.0.0.1:564"]), **options)
+        except OSError as exc:
+            print(f"jetwire.p9 serve: {describe_error(exc)}", file=sys.stderr)
+            handler.close()
+            return 1
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        print(f"serving {handler.root} on {' '.join(server.addresses)}", file=sys.stderr, flush=True)
+        await stop.wait()
+        await server.close()
+        handler.close()
+        return 0
+
+    return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "serve":
+        return serve_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m jetwire.p9", description="A 9P2000.L client.")
-    parser.add_argument("command", choices=["ls", "cat", "put", "stat", "mkdir", "rm"])
+    parser.add_argument("command", choices=["ls", "cat", "put", "stat", "mkdir", "rm", "serve"])
     parser.add_argument("address", help="HOST:PORT[/aname] or unix:SOCKET[:aname]")
     parser.add_argument("path", nargs="?", default="", help="a path below the attached root")
     parser.add_argument("-l", "--long", action="store_true", help="ls: mode, links, owner, size")

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from ..errors import JetwireError
 from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
+from ..runtime.records import Record as _Record
 from . import constants as c
 from .messages import (
     Rerror,
@@ -137,22 +138,6 @@ class Pending:
         self.flushed_by: int | None = None  # the tag of the Tflush sent for this request
         self.flushes: int | None = None  # for a Tflush: the tag it flushes
         self.special = False  # any of the above, or a Tversion: the reply needs more than a lookup
-
-
-class _Record:
-    """Events: plain records, compared by type and fields (cheaper to make than dataclasses,
-    and a connection makes one per reply)."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
-        return f"{type(self).__name__}({fields})"
 
 
 class Reply(_Record):

@@ -642,8 +642,10 @@ def _bind(impl: object, spec: ServiceSpec) -> dict[type, Callable[[Any, Any, Any
     declaration wrote it, one that answers ``unimplemented``."""
     handlers = dict(spec.handlers)
     for m in spec.methods:
-        found = getattr(type(impl), m.name, None)
-        if found is m.declared or found is None:
+        # Looked up on impl itself, not its type: any object serves, a module or a namespace of
+        # functions too; a bound method is compared by its function.
+        found = getattr(impl, m.name, None)
+        if found is None or getattr(found, "__func__", found) is m.declared:
             handlers[m.request] = _unimplemented(m, spec)
     return handlers
 

@@ -24,7 +24,7 @@ from ..compiler.planner import plan
 from ..compiler.schema import wire_schema
 from ..errors import SchemaError
 from ..markers import Tagged
-from ..runtime.decorators import wireformat
+from ..runtime.decorators import _caller_locals, wireformat
 from ..runtime.frames import Frame
 from ..stdtypes import Error
 from .protocol import (
@@ -154,8 +154,9 @@ class ServiceSpec:
         return f"<ServiceSpec {self.version}: {len(self.methods)} methods>"
 
 
-_RESERVED = frozenset({"connect", "close", "with_timeout"})
-"""What a client has besides the service's methods (``aio.Service``): no method may take these names."""
+_RESERVED = frozenset({"connect", "close", "with_timeout", "NAME", "VERSION"})
+"""What a client or the service class has besides the service's methods (``aio.Service``, and
+what ``@service`` sets): no method may take these names."""
 
 
 @overload
@@ -175,20 +176,24 @@ def service(cls: Any = None, /, *, version: str = "0.1.0", name: str | None = No
     or an index twice all raise ``SchemaError``.
     """
 
-    def decorate(cls: type) -> type:
+    def decorate(cls: type, localns: dict[str, Any]) -> type:
         if not isinstance(cls, type):
             raise SchemaError(f"@rpc.service decorates a class, not {cls!r}")
         service_name = cls.__name__.lower() if name is None else name
         if not isinstance(service_name, str) or not service_name or "/" in service_name:
             raise SchemaError(f"{cls.__qualname__}: a service name is non-empty text without '/', not {service_name!r}")
         spec = ServiceSpec(cls, service_name, check_semver(version, cls.__qualname__))
-        _build(spec)
+        _build(spec, localns)
         setattr(cls, _SPEC, spec)
         type.__setattr__(cls, "NAME", spec.name)
         type.__setattr__(cls, "VERSION", spec.version)
         return cls
 
-    return decorate if cls is None else decorate(cls)
+    if cls is None:
+        # The declaring function's names: with postponed annotations, a method may name a class
+        # local to that function, which get_type_hints alone cannot see.
+        return lambda later: decorate(later, _caller_locals(2))
+    return decorate(cls, _caller_locals(2))
 
 
 def service_of(impl: object) -> type:
@@ -213,6 +218,19 @@ def spec_of(service_class: type) -> ServiceSpec:
 # ---------------------------------------------------------------------------------------------
 # Building a service
 
+def _inherited_methods(cls: type) -> dict[str, Method]:
+    """The methods of the ``@service`` classes ``cls`` derives from, by name: a service that
+    extends another has its methods, at their indexes, before its own."""
+    inherited: dict[str, Method] = {}
+    for base in reversed(cls.__mro__[1:]):
+        spec = base.__dict__.get(_SPEC)
+        if isinstance(spec, ServiceSpec):
+            for m in spec.methods:
+                inherited.pop(m.name, None)
+                inherited[m.name] = m
+    return inherited
+
+
 def _declared_methods(cls: type) -> list[tuple[str, Callable[..., Any]]]:
     found = []
     for attr, value in cls.__dict__.items():
@@ -224,16 +242,24 @@ def _declared_methods(cls: type) -> list[tuple[str, Callable[..., Any]]]:
             )
         if attr in _RESERVED:
             raise SchemaError(
-                f"{cls.__qualname__}.{attr}: '{attr}' is a client's own method; give the RPC another "
-                "Python name (names are not on the wire: only the index is)"
+                f"{cls.__qualname__}.{attr}: '{attr}' is a client's own method or attribute; give the RPC "
+                "another Python name (names are not on the wire: only the index is)"
             )
         found.append((attr, value))
     return found
 
 
-def _build(spec: ServiceSpec) -> None:
+def _build(spec: ServiceSpec, localns: dict[str, Any]) -> None:
     cls = spec.service_class
-    declared = _declared_methods(cls)
+    inherited = _inherited_methods(cls)
+    own = _declared_methods(cls)
+    # An inherited method keeps its index, even where this class declares it again; the others
+    # follow the base's last, in order.
+    indexes = {name: m.index for name, m in inherited.items()}
+    first_new = max(indexes.values(), default=-1) + 1
+    for position, (attr, _) in enumerate([(a, f) for a, f in own if a not in indexes]):
+        indexes[attr] = first_new + position
+    declared = [(name, m.declared) for name, m in inherited.items() if name not in dict(own)] + own
     if not declared:
         raise SchemaError(f"{cls.__qualname__}: a service needs at least one 'async def' method")
     if len(declared) > MAX_METHODS:
@@ -243,15 +269,19 @@ def _build(spec: ServiceSpec) -> None:
         )
     taken: dict[int, str] = {}
     methods = []
-    for position, (attr, fn) in enumerate(declared):
-        index = getattr(fn, _METHOD_INDEX, position)
+    for attr, fn in declared:
+        index = getattr(fn, _METHOD_INDEX, indexes[attr])
         if index in taken:
             raise SchemaError(
                 f"{cls.__qualname__}.{attr}: index {index} is also {taken[index]}'s; give one of them "
                 "@rpc.method(index=...)"
             )
         taken[index] = attr
-        methods.append(_method(cls, attr, fn, index))
+        kept = inherited.get(attr)
+        if kept is not None and kept.declared is fn:  # as the base built it: its annotations may name its locals
+            methods.append(kept)
+        else:
+            methods.append(_method(cls, attr, fn, index, localns))
     methods.sort(key=lambda m: m.index)
     spec.methods = tuple(methods)
     spec.by_name = {m.name: m for m in methods}
@@ -269,9 +299,9 @@ def _build(spec: ServiceSpec) -> None:
     spec.handlers = _handlers(cls, methods, where)
 
 
-def _hints(cls: type, attr: str, fn: Callable[..., Any]) -> dict[str, Any]:
+def _hints(cls: type, attr: str, fn: Callable[..., Any], localns: dict[str, Any]) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(fn, include_extras=True)
+        return typing.get_type_hints(fn, localns=localns, include_extras=True)
     except Exception as exc:  # a NameError, or whatever evaluating the annotation raised
         raise SchemaError(f"{cls.__qualname__}.{attr}: cannot resolve its annotations: {exc}") from exc
 
@@ -280,10 +310,10 @@ def _is_context(hint: Any) -> bool:
     return hint is Context or (typing.get_origin(hint) is Annotated and typing.get_args(hint)[0] is Context)
 
 
-def _method(cls: type, attr: str, fn: Callable[..., Any], index: int) -> Method:
+def _method(cls: type, attr: str, fn: Callable[..., Any], index: int, localns: dict[str, Any]) -> Method:
     where = f"{cls.__qualname__}.{attr}"
     signature = inspect.signature(fn)
-    hints = _hints(cls, attr, fn)
+    hints = _hints(cls, attr, fn, localns)
     params = list(signature.parameters.values())[1:]  # the first is self, never on the wire
     wire: list[tuple[str, Any]] = []
     context: list[str] = []
@@ -349,44 +379,62 @@ def _load(source: str, filename: str, namespace: dict[str, Any]) -> dict[str, An
     return namespace
 
 
-def _signature(m: Method, namespace: dict[str, Any]) -> tuple[str, list[str], list[str]]:
-    """The client method's parameter list as the declaration wrote it (defaults kept; a Context
-    defaults to None, as the client ignores it), and how to pass the parameters on."""
-    out: list[str] = ["self"]
+def _unshadowed(name: str, taken: set[str]) -> str:
+    """``name``, or it with leading underscores added until no parameter is called that: the
+    generated code's own names must not be shadowed by a parameter of the same name."""
+    while name in taken:
+        name = "_" + name
+    return name
+
+
+def _signature(m: Method, namespace: dict[str, Any], self_name: str, taken: set[str]) -> str:
+    """The client method's parameter list as the declaration wrote it (defaults kept). A Context
+    parameter defaults to None, as the client ignores it, unless a positional parameter without
+    a default follows it: then Python needs it passed, as the declaration says it is."""
+    out: list[str] = [self_name]
     star = False
     params = list(inspect.signature(m.declared).parameters.values())[1:]
-    for p in params:
+    optional_from = len(params)  # the positional parameters from here on may all get defaults
+    for i in range(len(params) - 1, -1, -1):
+        p = params[i]
+        if p.kind is p.KEYWORD_ONLY:
+            continue
+        if p.default is p.empty and p.name not in m.context_params:
+            break
+        optional_from = i
+    for i, p in enumerate(params):
         if p.kind is p.KEYWORD_ONLY and not star:
             out.append("*")
             star = True
         text = p.name
         if p.default is not p.empty:
-            key = f"_default_{m.index}_{p.name}"
+            key = _unshadowed(f"_default_{m.index}_{p.name}", taken)
             namespace[key] = p.default
             text += f"={key}"
-        elif p.name in m.context_params:
+        elif p.name in m.context_params and (p.kind is p.KEYWORD_ONLY or i >= optional_from):
             text += "=None"
         out.append(text)
-        if p.kind is p.POSITIONAL_ONLY and (params.index(p) == len(params) - 1 or params[params.index(p) + 1].kind
-                                            is not p.POSITIONAL_ONLY):
+        if p.kind is p.POSITIONAL_ONLY and (i == len(params) - 1 or params[i + 1].kind is not p.POSITIONAL_ONLY):
             out.append("/")
-    wire_args = [p.name for p in params if p.name in m.params]
-    call_args = [p.name if p.kind is not p.KEYWORD_ONLY else f"{p.name}={p.name}" for p in params]
-    return ", ".join(out), wire_args, call_args
+    return ", ".join(out)
 
 
 def _client_class(cls: type, methods: list[Method], where: str) -> type:
     namespace: dict[str, Any] = {}
+    taken = {name for m in methods for name in list(inspect.signature(m.declared).parameters)[1:]}
+    self_name = _unshadowed("self", taken)
     lines = []
     for m in methods:
-        params, wire_args, _ = _signature(m, namespace)
-        namespace[f"_method_{m.index}"] = m
-        namespace[f"_request_{m.index}"] = m.request
+        params = _signature(m, namespace, self_name, taken)
+        method_name = _unshadowed(f"_method_{m.index}", taken)
+        request_name = _unshadowed(f"_request_{m.index}", taken)
+        namespace[method_name] = m
+        namespace[request_name] = m.request
         lines += [
             f"def {m.name}({params}):",
             f"    {_docline(m, 'sends')}",
-            f"    return self._jetwire_channel.call(_method_{m.index}, _request_{m.index}({', '.join(wire_args)}), "
-            "self._jetwire_timeout)",
+            f"    return {self_name}._jetwire_channel.call({method_name}, {request_name}({', '.join(m.params)}), "
+            f"{self_name}._jetwire_timeout)",
             "",
         ]
     generated = _load("\n".join(lines), f"<jetwire service {where} client>", namespace)

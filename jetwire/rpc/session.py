@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import WireError
 from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
+from ..runtime.records import Record as _Event
 from ..stdtypes import Backtrace, Error
 from .protocol import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -42,21 +43,6 @@ INTERNAL_ERROR_CODE = "jetwire::rpc::internal"
 """The code of the error a server sends for an exception that is not a ``jetwire.Error``."""
 MAX_ERROR_TEXT = 4096
 """Error texts made from Python exceptions are cut to this many characters."""
-
-
-class _Event:
-    """Events are plain records, compared by type and fields."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
-        return f"{type(self).__name__}({fields})"
 
 
 # --- client events -----------------------------------------------------------------------------

@@ -1,0 +1,767 @@
+"""``LocalFilesystem``: a ``Handler`` that serves one host directory, confined to it.
+
+Confinement (r[9p2000l.server.confine.beneath]): a fid holds file descriptors, never a path.
+Each name a client sends is one component, looked up relative to the descriptor of the
+directory its fid names with ``openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+RESOLVE_NO_MAGICLINKS)`` where the kernel has it, else ``openat(O_PATH | O_NOFOLLOW)``; ``..``
+stops at the export root, found by device and inode. So no symlink is ever followed, and what a
+fid names cannot be redirected by renaming or swapping entries between two requests.
+
+Operations that the kernel refuses on ``O_PATH`` descriptors (chmod, truncate, utimes, opening
+for I/O, link) go through ``/proc/self/fd/N``, which names the very inode the descriptor holds:
+no lookup by name happens there. Symbolic links themselves are only ever acted on through
+their parent directory's descriptor with the no-follow calls.
+
+Blocking system calls run in worker threads, so one slow request does not hold up the others
+(r[9p2000l.server.concurrency]).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import stat as st
+import time
+from typing import Any
+
+from . import constants as c
+from .messages import (
+    Dirent,
+    Qid,
+    Rattach,
+    Rclunk,
+    Rfsync,
+    Rgetattr,
+    Rlcreate,
+    Rlink,
+    Rlopen,
+    Rmkdir,
+    Rmknod,
+    Rread,
+    Rreaddir,
+    Rreadlink,
+    Rremove,
+    Rrename,
+    Rrenameat,
+    Rsetattr,
+    Rstatfs,
+    Rsymlink,
+    Runlinkat,
+    Rwalk,
+    Rwrite,
+    Rxattrcreate,
+    Rxattrwalk,
+    Tattach,
+    Tclunk,
+    Tfsync,
+    Tgetattr,
+    Tlcreate,
+    Tlink,
+    Tlopen,
+    Tmkdir,
+    Tmknod,
+    Tread,
+    Treaddir,
+    Treadlink,
+    Tremove,
+    Trename,
+    Trenameat,
+    Tsetattr,
+    Tstatfs,
+    Tsymlink,
+    Tunlinkat,
+    Twalk,
+    Twrite,
+    Txattrcreate,
+    Txattrwalk,
+)
+from .server import Handler, linux_error
+
+__all__ = ["LocalFilesystem", "LocalFid", "openat2_available"]
+
+_O_PATH = getattr(os, "O_PATH", 0)  # Linux's; elsewhere the module imports but cannot serve
+_PATH_FLAGS = _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_RESOLVE_NO_MAGICLINKS = 0x02
+_RESOLVE_NO_SYMLINKS = 0x04
+_RESOLVE_BENEATH = 0x08
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture (added in 5.6)
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def _find_openat2() -> Any:
+    """libc's ``syscall`` if this kernel answers openat2, else None (older kernels: ENOSYS)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syscall = libc.syscall
+    except (OSError, AttributeError):
+        return None
+    how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
+    fd = syscall(_SYS_OPENAT2, -100, b".", ctypes.byref(how), ctypes.sizeof(how))  # AT_FDCWD
+    if fd < 0:
+        return None
+    os.close(fd)
+    return syscall
+
+
+_OPENAT2 = _find_openat2() if os.uname().sysname == "Linux" else None
+
+
+def openat2_available() -> bool:
+    """Whether names are resolved with openat2 here (else the O_NOFOLLOW walk)."""
+    return _OPENAT2 is not None
+
+
+def _open_beneath(dirfd: int, name: str) -> int:
+    """An ``O_PATH`` descriptor for the entry ``name`` (one component) of ``dirfd``, never
+    following a symlink: a symlink gives a descriptor of the link itself."""
+    if _OPENAT2 is not None:
+        how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
+        fd = int(_OPENAT2(_SYS_OPENAT2, dirfd, os.fsencode(name), ctypes.byref(how), ctypes.sizeof(how)))
+        if fd < 0:
+            number = ctypes.get_errno()
+            raise OSError(number, os.strerror(number), name)
+        return fd
+    return os.open(name, _PATH_FLAGS, dir_fd=dirfd)
+
+
+def _proc(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+# -- tables -----------------------------------------------------------------------------------------
+
+# r[9p2000l.server.lopen]: the wire's open flags passed on to the host (by name: the numbers
+# differ between architectures); the others (CREATE, NOCTTY, FASYNC, LARGEFILE, DIRECT, NOATIME,
+# NOFOLLOW, CLOEXEC) are dropped, and this side adds its own CLOEXEC.
+_PASSED_FLAGS: tuple[tuple[int, int], ...] = tuple(
+    (wire, getattr(os, name))
+    for wire, name in (
+        (c.P9_EXCL, "O_EXCL"), (c.P9_TRUNC, "O_TRUNC"), (c.P9_APPEND, "O_APPEND"), (c.P9_NONBLOCK, "O_NONBLOCK"),
+        (c.P9_DSYNC, "O_DSYNC"), (c.P9_SYNC, "O_SYNC"), (c.P9_DIRECTORY, "O_DIRECTORY"),
+    )
+    if hasattr(os, name)
+)
+_ACCESS = {c.P9_RDONLY: os.O_RDONLY, c.P9_WRONLY: os.O_WRONLY, c.P9_RDWR: os.O_RDWR}
+_QID_TYPES = {st.S_IFDIR: c.P9_QTDIR, st.S_IFLNK: c.P9_QTSYMLINK}  # all else QTFILE
+_DIRENT_TYPES = {
+    st.S_IFDIR: c.DT_DIR, st.S_IFREG: c.DT_REG, st.S_IFLNK: c.DT_LNK, st.S_IFIFO: c.DT_FIFO,
+    st.S_IFSOCK: c.DT_SOCK, st.S_IFCHR: c.DT_CHR, st.S_IFBLK: c.DT_BLK,
+}
+# r[9p2000l.server.confine.special-files]: what Tmknod may make
+_MKNOD_TYPES = frozenset({st.S_IFIFO, st.S_IFSOCK, st.S_IFREG})
+# Rgetattr's fields by the mask bit that selects them (r[9p2000l.const.getattr-mask])
+_GETATTR_FIELDS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (c.P9_GETATTR_MODE, ("mode",)), (c.P9_GETATTR_NLINK, ("nlink",)), (c.P9_GETATTR_UID, ("uid",)),
+    (c.P9_GETATTR_GID, ("gid",)), (c.P9_GETATTR_RDEV, ("rdev",)),
+    (c.P9_GETATTR_ATIME, ("atime_sec", "atime_nsec")), (c.P9_GETATTR_MTIME, ("mtime_sec", "mtime_nsec")),
+    (c.P9_GETATTR_CTIME, ("ctime_sec", "ctime_nsec")), (c.P9_GETATTR_SIZE, ("size",)),
+    (c.P9_GETATTR_BLOCKS, ("blocks", "blksize")),
+)
+_GETATTR_FILLED = c.P9_GETATTR_BASIC  # INO is the qid, always filled; BTIME, GEN, DATA_VERSION never
+
+
+class _XattrSet:
+    """r[9p2000l.server.xattrcreate]: an attribute to set when the fid is clunked."""
+
+    __slots__ = ("flags", "name", "size", "value", "written")
+
+    def __init__(self, name: str, size: int, flags: int) -> None:
+        self.name = name
+        self.size = size
+        self.flags = flags
+        self.value = bytearray(size)
+        self.written = 0
+
+
+_XATTR_SIZE_MAX = 65536  # Linux's XATTR_SIZE_MAX
+_XATTR_FLAGS = {0: 0, c.XATTR_CREATE: getattr(os, "XATTR_CREATE", 1), c.XATTR_REPLACE: getattr(os, "XATTR_REPLACE", 2)}
+
+
+class LocalFid:
+    """What one fid holds: an ``O_PATH`` descriptor of its file, the descriptor of the directory
+    it was reached through (for remove and rename, and for acting on a symlink itself), and,
+    once opened, the descriptor for I/O and a directory's listing."""
+
+    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "name", "parent", "readable", "writable", "xattr",
+                 "xattr_set")
+
+    def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
+        self.fd = fd
+        self.parent = parent  # None at the export root, or when reached by `..`
+        self.name = name
+        self.ftype = st.S_IFMT(stat.st_mode)
+        self.dev = stat.st_dev
+        self.ino = stat.st_ino
+        self.io: int | None = None
+        self.readable = False
+        self.writable = False
+        self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
+        self.xattr: bytes | None = None  # a Txattrwalk fid: the value (or name list) taken then
+        self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
+
+    def close(self) -> None:
+        for fd in (self.io, self.fd, self.parent):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.io = self.parent = None
+        self.fd = -1
+
+
+class LocalFilesystem(Handler[LocalFid]):
+    """Serves the directory ``root``; ``read_only`` refuses every change with EROFS.
+
+    Files are created and changed with the server's own credentials (r[9p2000l.server.identity]):
+    ``uname``/``n_uname`` grant nothing.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], read_only: bool = False) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self.read_only = read_only
+        self._root_fd = os.open(self.root, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        root_stat = os.stat(self._root_fd)
+        self._root_id = (root_stat.st_dev, root_stat.st_ino)
+        self._other_devices: dict[tuple[int, int], int] = {}
+
+    def close(self) -> None:
+        if self._root_fd >= 0:
+            os.close(self._root_fd)
+            self._root_fd = -1
+
+    # -- qids (r[9p2000l.server.qid]) --------------------------------------------------------------
+
+    def _qid(self, stat: os.stat_result) -> Qid:
+        return Qid(type=_QID_TYPES.get(st.S_IFMT(stat.st_mode), c.P9_QTFILE), version=0,
+                   path=self._qid_path(stat.st_dev, stat.st_ino))
+
+    def _qid_path(self, dev: int, ino: int) -> int:
+        if dev == self._root_id[0]:
+            return ino
+        key = (dev, ino)
+        number = self._other_devices.get(key)
+        if number is None:
+            number = self._other_devices[key] = (1 << 63) | len(self._other_devices)
+        return number
+
+    def _at_root(self, fid: LocalFid) -> bool:
+        return (fid.dev, fid.ino) == self._root_id
+
+    # -- fids -------------------------------------------------------------------------------------
+
+    def release(self, fid: LocalFid) -> None:
+        fid.close()
+
+    async def attach(self, msg: Tattach, afid: LocalFid | None) -> tuple[Rattach, LocalFid]:
+        if afid is not None:
+            raise linux_error("EBADF")
+        if msg.aname not in ("", "/", self.root):
+            raise linux_error("ENOENT")  # r[9p2000l.server.attach]: one export per server
+        fd = os.dup(self._root_fd)
+        stat = os.stat(fd)
+        return Rattach(qid=self._qid(stat)), LocalFid(fd, None, "", stat)
+
+    async def walk(self, msg: Twalk, fid: LocalFid) -> tuple[Rwalk, LocalFid | None]:
+        if fid.xattr is not None or fid.xattr_set is not None:
+            raise linux_error("EBADF")  # r[9p2000l.server.xattrwalk]: not walked
+        if msg.wnames and msg.newfid == msg.fid and fid.io is not None:
+            raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
+        return await asyncio.to_thread(self._walk, msg.wnames, fid)
+
+    def _walk(self, names: list[str], start: LocalFid) -> tuple[Rwalk, LocalFid | None]:
+        qids: list[Qid] = []
+        fd = os.dup(start.fd)
+        parent = None if start.parent is None else os.dup(start.parent)
+        name = start.name
+        stat = os.stat(fd)
+        try:
+            for component in names:
+                if not st.S_ISDIR(stat.st_mode):
+                    failure: OSError = linux_error("ENOTDIR")
+                elif component == "..":
+                    if (stat.st_dev, stat.st_ino) == self._root_id:
+                        qids.append(self._qid(stat))  # r[9p2000l.server.walk.dotdot-root]
+                        continue
+                    try:
+                        up = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fd)
+                    except OSError as exc:
+                        failure = exc
+                    else:
+                        os.close(fd)
+                        if parent is not None:
+                            os.close(parent)
+                        fd, parent, name = up, None, ""  # its own parent is found on demand
+                        stat = os.stat(fd)
+                        qids.append(self._qid(stat))
+                        continue
+                else:
+                    try:
+                        child = _open_beneath(fd, component)
+                    except OSError as exc:
+                        failure = exc
+                    else:
+                        if parent is not None:
+                            os.close(parent)
+                        parent, fd, name = fd, child, component
+                        stat = os.stat(fd)
+                        qids.append(self._qid(stat))
+                        continue
+                if not qids:
+                    raise failure  # r[9p2000l.server.walk.partial]: the first name failed
+                os.close(fd)
+                if parent is not None:
+                    os.close(parent)
+                return Rwalk(wqids=qids), None
+        except BaseException:
+            os.close(fd)
+            if parent is not None:
+                os.close(parent)
+            raise
+        return Rwalk(wqids=qids), LocalFid(fd, parent, name, stat)
+
+    # -- attributes -------------------------------------------------------------------------------
+
+    async def getattr(self, msg: Tgetattr, fid: LocalFid) -> Rgetattr:
+        stat = os.stat(fid.fd)  # fstat: the file itself, a symlink included (r[9p2000l.server.getattr])
+        valid = msg.request_mask & _GETATTR_FILLED
+        if valid & c.P9_GETATTR_BASIC:
+            valid |= c.P9_GETATTR_BASIC
+        values: dict[str, int] = {}
+        for bit, fields in _GETATTR_FIELDS:
+            if valid & bit:
+                for field in fields:
+                    values[field] = _STAT_FIELDS[field](stat)
+        return Rgetattr(valid=valid, qid=self._qid(stat), mode=values.get("mode", 0), uid=values.get("uid", 0),
+                        gid=values.get("gid", 0), nlink=values.get("nlink", 0), rdev=values.get("rdev", 0),
+                        size=values.get("size", 0), blksize=values.get("blksize", 0),
+                        blocks=values.get("blocks", 0), atime_sec=values.get("atime_sec", 0),
+                        atime_nsec=values.get("atime_nsec", 0), mtime_sec=values.get("mtime_sec", 0),
+                        mtime_nsec=values.get("mtime_nsec", 0), ctime_sec=values.get("ctime_sec", 0),
+                        ctime_nsec=values.get("ctime_nsec", 0), btime_sec=0, btime_nsec=0, gen=0,
+                        data_version=0)
+
+    async def setattr(self, msg: Tsetattr, fid: LocalFid) -> Rsetattr:
+        await asyncio.to_thread(self._setattr, msg, fid)
+        return Rsetattr()
+
+    def _setattr(self, msg: Tsetattr, fid: LocalFid) -> None:
+        """r[9p2000l.server.setattr]: in diod's order; the first failure is the answer."""
+        valid = msg.valid
+        link = fid.ftype == st.S_IFLNK
+        if valid & c.P9_SETATTR_MODE:
+            if link:
+                raise linux_error("EOPNOTSUPP")  # r[9p2000l.server.confine.symlinks]
+            os.chmod(_proc(fid.fd), msg.mode & 0o7777)
+        if valid & (c.P9_SETATTR_UID | c.P9_SETATTR_GID):
+            uid = _signed(msg.uid) if valid & c.P9_SETATTR_UID else -1
+            gid = _signed(msg.gid) if valid & c.P9_SETATTR_GID else -1
+            self._chown(fid, uid, gid)
+        if valid & c.P9_SETATTR_SIZE:
+            if fid.ftype == st.S_IFDIR:
+                raise linux_error("EISDIR")
+            if fid.ftype != st.S_IFREG:
+                raise linux_error("EINVAL")
+            os.truncate(_proc(fid.fd), msg.size)
+        if valid & (c.P9_SETATTR_ATIME | c.P9_SETATTR_MTIME):
+            now = time.time_ns()
+            current = os.stat(fid.fd)
+            atime = current.st_atime_ns
+            mtime = current.st_mtime_ns
+            if valid & c.P9_SETATTR_ATIME:
+                atime = msg.atime_sec * 10**9 + msg.atime_nsec if valid & c.P9_SETATTR_ATIME_SET else now
+            if valid & c.P9_SETATTR_MTIME:
+                mtime = msg.mtime_sec * 10**9 + msg.mtime_nsec if valid & c.P9_SETATTR_MTIME_SET else now
+            if link:
+                self._on_link(fid, lambda parent, name: os.utime(name, ns=(atime, mtime), dir_fd=parent,
+                                                                 follow_symlinks=False))
+            else:
+                os.utime(_proc(fid.fd), ns=(atime, mtime))
+        elif valid & c.P9_SETATTR_CTIME and not valid & (c.P9_SETATTR_UID | c.P9_SETATTR_GID | c.P9_SETATTR_MODE):
+            self._chown(fid, -1, -1)  # a no-op chown updates only the change time
+
+    def _chown(self, fid: LocalFid, uid: int, gid: int) -> None:
+        if fid.ftype == st.S_IFLNK:
+            self._on_link(fid, lambda parent, name: os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False))
+        else:
+            os.chown(_proc(fid.fd), uid, gid)
+
+    def _on_link(self, fid: LocalFid, action: Any) -> None:
+        """Acts on the symlink itself through its directory, after checking the name still
+        holds the same link (else ENOENT rather than acting on whatever replaced it)."""
+        parent, name = self._parent_of(fid)
+        try:
+            now = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if (now.st_dev, now.st_ino) != (fid.dev, fid.ino):
+                raise linux_error("ENOENT")
+            action(parent, name)
+        finally:
+            if parent != fid.parent:
+                os.close(parent)
+
+    def _parent_of(self, fid: LocalFid) -> tuple[int, str]:
+        """The directory descriptor and name through which ``fid``'s file is reached. A fid
+        reached by ``..`` has none recorded: its parent is looked up and searched by inode."""
+        if fid.parent is not None:
+            return fid.parent, fid.name
+        if self._at_root(fid):
+            raise linux_error("EBUSY")
+        parent = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fid.fd)
+        try:
+            listing = os.open(_proc(parent), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                with os.scandir(listing) as entries:
+                    for entry in entries:
+                        if entry.inode() == fid.ino:
+                            return parent, entry.name
+            finally:
+                os.close(listing)
+        except BaseException:
+            os.close(parent)
+            raise
+        os.close(parent)
+        raise linux_error("ENOENT")
+
+    async def statfs(self, msg: Tstatfs, fid: LocalFid) -> Rstatfs:
+        vfs = await asyncio.to_thread(os.fstatvfs, fid.fd)
+        return Rstatfs(type=c.V9FS_MAGIC, bsize=vfs.f_bsize, blocks=vfs.f_blocks, bfree=vfs.f_bfree,
+                       bavail=vfs.f_bavail, files=vfs.f_files, ffree=vfs.f_ffree,
+                       fsid=vfs.f_fsid & 0xFFFFFFFFFFFFFFFF, namelen=vfs.f_namemax)
+
+    # -- open, create, I/O ------------------------------------------------------------------------
+
+    async def lopen(self, msg: Tlopen, fid: LocalFid) -> Rlopen:
+        if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
+            raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
+        await asyncio.to_thread(self._open_io, fid, msg.flags)
+        return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
+
+    def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
+        if fid.ftype == st.S_IFLNK:
+            raise linux_error("ELOOP")  # r[9p2000l.server.confine.symlinks]
+        if fid.ftype not in (st.S_IFREG, st.S_IFDIR):
+            raise linux_error("EOPNOTSUPP")  # r[9p2000l.server.confine.special-files]
+        access = wire_flags & c.P9_ACCMODE
+        if access not in _ACCESS:
+            raise linux_error("EINVAL")
+        flags = _ACCESS[access] | os.O_CLOEXEC
+        for wire, host in _PASSED_FLAGS:
+            if wire_flags & wire and wire != c.P9_EXCL:
+                flags |= host
+        # /proc/self/fd names the inode the fid holds: no name is looked up again
+        fid.io = os.open(_proc(fid.fd), flags)
+        fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
+        fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
+
+    async def lcreate(self, msg: Tlcreate, fid: LocalFid) -> Rlcreate:
+        if fid.io is not None:
+            raise linux_error("EINVAL")
+        if fid.ftype != st.S_IFDIR:
+            raise linux_error("ENOTDIR")
+        qid = await asyncio.to_thread(self._lcreate, msg, fid)
+        return Rlcreate(qid=qid, iounit=0)
+
+    def _lcreate(self, msg: Tlcreate, fid: LocalFid) -> Qid:
+        """r[9p2000l.server.lcreate]: on success the fid names the new file, open."""
+        access = msg.flags & c.P9_ACCMODE
+        if access not in _ACCESS:
+            raise linux_error("EINVAL")
+        flags = _ACCESS[access] | os.O_CLOEXEC | os.O_NOFOLLOW
+        for wire, host in _PASSED_FLAGS:
+            if msg.flags & wire and wire not in (c.P9_EXCL, c.P9_DIRECTORY):
+                flags |= host
+        mode = msg.mode & 0o7777
+        try:
+            io = os.open(msg.name, flags | os.O_CREAT | os.O_EXCL, mode, dir_fd=fid.fd)
+            os.fchmod(io, mode)  # the server's umask does not apply
+        except FileExistsError:
+            if msg.flags & c.P9_EXCL:
+                raise
+            io = os.open(msg.name, flags, dir_fd=fid.fd)  # an existing symlink: ELOOP (O_NOFOLLOW)
+        try:
+            stat = os.fstat(io)
+            if not st.S_ISREG(stat.st_mode):
+                raise linux_error("EOPNOTSUPP")  # a FIFO under that name: never opened for I/O
+            path_fd = os.open(_proc(io), _O_PATH | os.O_CLOEXEC)
+        except BaseException:
+            os.close(io)
+            raise
+        parent = os.dup(fid.fd)
+        old_fd, old_parent = fid.fd, fid.parent
+        fid.fd, fid.parent, fid.name, fid.io = path_fd, parent, msg.name, io
+        fid.ftype, fid.dev, fid.ino = st.S_IFREG, stat.st_dev, stat.st_ino
+        fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
+        fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
+        os.close(old_fd)
+        if old_parent is not None:
+            os.close(old_parent)
+        return self._qid(stat)
+
+    async def read(self, msg: Tread, fid: LocalFid) -> Rread:
+        if fid.xattr is not None:  # r[9p2000l.server.xattrwalk]: the value at any offset
+            return Rread(data=fid.xattr[msg.offset:msg.offset + msg.count])
+        if fid.ftype == st.S_IFDIR and fid.io is not None:
+            raise linux_error("EISDIR")  # r[9p2000l.server.io]
+        if fid.io is None or not fid.readable:
+            raise linux_error("EBADF")
+        data = await asyncio.to_thread(os.pread, fid.io, msg.count, msg.offset)
+        return Rread(data=data)
+
+    async def write(self, msg: Twrite, fid: LocalFid) -> Rwrite:
+        pending = fid.xattr_set
+        if pending is not None:  # r[9p2000l.server.xattrcreate]: stored until the clunk
+            if msg.offset >= pending.size and msg.data:
+                raise linux_error("ENOSPC")
+            part = msg.data[:max(0, pending.size - msg.offset)]
+            pending.value[msg.offset:msg.offset + len(part)] = part
+            pending.written += len(part)
+            return Rwrite(count=len(part))
+        if fid.io is None or not fid.writable:
+            raise linux_error("EBADF")
+        # O_APPEND descriptors append whatever the offset (Linux pwrite), as r[9p2000l.server.io] wants
+        count = await asyncio.to_thread(os.pwrite, fid.io, msg.data, msg.offset)
+        return Rwrite(count=count)
+
+    async def fsync(self, msg: Tfsync, fid: LocalFid) -> Rfsync:
+        if fid.io is None:
+            raise linux_error("EBADF")
+        await asyncio.to_thread(os.fdatasync if msg.datasync else os.fsync, fid.io)
+        return Rfsync()
+
+    async def readdir(self, msg: Treaddir, fid: LocalFid) -> Rreaddir:
+        if fid.io is None:
+            raise linux_error("EBADF")
+        if fid.ftype != st.S_IFDIR:
+            raise linux_error("ENOTDIR")
+        if msg.offset == 0:
+            fid.entries = await asyncio.to_thread(self._snapshot, fid)
+        entries = fid.entries
+        if entries is None or msg.offset > len(entries):
+            raise linux_error("EINVAL")  # r[9p2000l.server.readdir.cookies]
+        size = 0
+        end = position = msg.offset
+        while end < len(entries):
+            size += len(entries[end])
+            if size > msg.count:
+                break
+            end += 1
+        if end == position and position < len(entries):
+            raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
+        return Rreaddir(data=b"".join(entries[position:end]))
+
+    def _snapshot(self, fid: LocalFid) -> list[bytes]:
+        """r[9p2000l.server.readdir.cookies]: the entries at offset 0, in the host's order, each
+        encoded once with its offset (its 1-based position), so later calls only join bytes."""
+        here = os.stat(fid.fd)
+        if self._at_root(fid):
+            up = here
+        else:
+            up_fd = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fid.fd)
+            try:
+                up = os.stat(up_fd)
+            finally:
+                os.close(up_fd)
+        entries = [(self._qid(here), c.DT_DIR, "."), (self._qid(up), c.DT_DIR, "..")]
+        assert fid.io is not None
+        listing = os.dup(fid.io)  # scandir closes what it is given
+        with os.scandir(listing) as found:
+            for entry in found:
+                try:
+                    if entry.is_symlink():
+                        kind = st.S_IFLNK
+                    elif entry.is_dir(follow_symlinks=False):
+                        kind = st.S_IFDIR
+                    elif entry.is_file(follow_symlinks=False):
+                        kind = st.S_IFREG
+                    else:
+                        kind = st.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+                except OSError:
+                    continue  # vanished since it was listed: left out, never an error
+                qid = Qid(type=_QID_TYPES.get(kind, c.P9_QTFILE), version=0, path=self._qid_path(here.st_dev,
+                                                                                               entry.inode()))
+                entries.append((qid, _DIRENT_TYPES.get(kind, c.DT_UNKNOWN), entry.name))
+        return [Dirent(qid=qid, offset=index, type=dtype, name=name).encode()
+                for index, (qid, dtype, name) in enumerate(entries, 1)]
+
+    # -- names in a directory ---------------------------------------------------------------------
+
+    def _directory(self, fid: LocalFid) -> int:
+        if fid.ftype != st.S_IFDIR:
+            raise linux_error("ENOTDIR")
+        return fid.fd
+
+    def _stat_qid(self, dirfd: int, name: str) -> Qid:
+        return self._qid(os.stat(name, dir_fd=dirfd, follow_symlinks=False))
+
+    async def mkdir(self, msg: Tmkdir, dfid: LocalFid) -> Rmkdir:
+        dirfd = self._directory(dfid)
+
+        def make() -> Qid:
+            os.mkdir(msg.name, msg.mode & 0o7777, dir_fd=dirfd)
+            fd = _open_beneath(dirfd, msg.name)
+            try:
+                os.chmod(_proc(fd), msg.mode & 0o7777)  # the server's umask does not apply
+                return self._qid(os.stat(fd))
+            finally:
+                os.close(fd)
+
+        return Rmkdir(qid=await asyncio.to_thread(make))
+
+    async def symlink(self, msg: Tsymlink, fid: LocalFid) -> Rsymlink:
+        dirfd = self._directory(fid)
+
+        def make() -> Qid:
+            os.symlink(msg.symtgt, msg.name, dir_fd=dirfd)  # stored verbatim (r[9p2000l.server.confine.symlinks])
+            return self._stat_qid(dirfd, msg.name)
+
+        return Rsymlink(qid=await asyncio.to_thread(make))
+
+    async def mknod(self, msg: Tmknod, dfid: LocalFid) -> Rmknod:
+        dirfd = self._directory(dfid)
+        kind = st.S_IFMT(msg.mode)
+        if kind not in _MKNOD_TYPES:
+            raise linux_error("EPERM")  # r[9p2000l.server.confine.special-files]: no device nodes
+
+        def make() -> Qid:
+            os.mknod(msg.name, kind | (msg.mode & 0o7777), dir_fd=dirfd)
+            return self._stat_qid(dirfd, msg.name)
+
+        return Rmknod(qid=await asyncio.to_thread(make))
+
+    async def readlink(self, msg: Treadlink, fid: LocalFid) -> Rreadlink:
+        if fid.ftype != st.S_IFLNK:
+            raise linux_error("EINVAL")
+        return Rreadlink(target=os.readlink("", dir_fd=fid.fd))
+
+    async def link(self, msg: Tlink, dfid: LocalFid, fid: LocalFid) -> Rlink:
+        dirfd = self._directory(dfid)
+        if fid.ftype == st.S_IFDIR:
+            raise linux_error("EPERM")
+        # r[9p2000l.server.confine.links]: the inode the fid holds, not a name looked up again
+        if fid.ftype == st.S_IFLNK:
+            def make() -> None:
+                self._on_link(fid, lambda parent, name: os.link(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd,
+                                                                follow_symlinks=False))
+        else:
+            def make() -> None:
+                os.link(_proc(fid.fd), msg.name, dst_dir_fd=dirfd, follow_symlinks=True)
+        await asyncio.to_thread(make)
+        return Rlink()
+
+    async def rename(self, msg: Trename, fid: LocalFid, dfid: LocalFid) -> Rrename:
+        dirfd = self._directory(dfid)
+
+        def move() -> None:
+            parent, name = self._parent_of(fid)
+            try:
+                os.rename(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd)
+            except BaseException:
+                if parent != fid.parent:
+                    os.close(parent)
+                raise
+            os.close(parent)  # the fid's old directory, or one looked up for this rename
+            fid.parent, fid.name = os.dup(dirfd), msg.name
+
+        await asyncio.to_thread(move)
+        return Rrename()
+
+    async def renameat(self, msg: Trenameat, olddirfid: LocalFid, newdirfid: LocalFid) -> Rrenameat:
+        old, new = self._directory(olddirfid), self._directory(newdirfid)
+        await asyncio.to_thread(os.rename, msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
+        return Rrenameat()
+
+    async def unlinkat(self, msg: Tunlinkat, dirfd: LocalFid) -> Runlinkat:
+        directory = self._directory(dirfd)
+        if msg.flags & c.AT_REMOVEDIR:
+            await asyncio.to_thread(os.rmdir, msg.name, dir_fd=directory)
+        else:
+            await asyncio.to_thread(os.unlink, msg.name, dir_fd=directory)
+        return Runlinkat()
+
+    async def remove(self, msg: Tremove, fid: LocalFid) -> Rremove:
+        """r[9p2000l.server.fid.remove]: the entry the fid was reached through, if it still
+        holds the same file; the export root is EBUSY."""
+        if self._at_root(fid):
+            raise linux_error("EBUSY")
+
+        def unlink() -> None:
+            parent, name = self._parent_of(fid)
+            try:
+                now = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                if (now.st_dev, now.st_ino) != (fid.dev, fid.ino):
+                    raise linux_error("ENOENT")
+                if fid.ftype == st.S_IFDIR:
+                    os.rmdir(name, dir_fd=parent)
+                else:
+                    os.unlink(name, dir_fd=parent)
+            finally:
+                if parent != fid.parent:
+                    os.close(parent)
+
+        await asyncio.to_thread(unlink)
+        return Rremove()
+
+    async def clunk(self, msg: Tclunk, fid: LocalFid) -> Rclunk:
+        pending = fid.xattr_set
+        if pending is not None:  # r[9p2000l.server.xattrcreate]: only an explicit Tclunk sets
+            fid.xattr_set = None
+            if pending.written != pending.size:
+                raise linux_error("EINVAL")
+            await asyncio.to_thread(self._commit_xattr, fid, pending)
+        return Rclunk()
+
+    def _commit_xattr(self, fid: LocalFid, pending: _XattrSet) -> None:
+        if fid.ftype == st.S_IFLNK:
+            raise linux_error("EOPNOTSUPP")
+        if pending.size == 0:  # Linux's removexattr
+            os.removexattr(_proc(fid.fd), pending.name)
+        else:
+            os.setxattr(_proc(fid.fd), pending.name, bytes(pending.value), _XATTR_FLAGS[pending.flags])
+
+    async def xattrwalk(self, msg: Txattrwalk, fid: LocalFid) -> tuple[Rxattrwalk, LocalFid]:
+        """r[9p2000l.server.xattrwalk]: the value (or the NUL-terminated names) taken now."""
+        if fid.xattr is not None or fid.xattr_set is not None:
+            raise linux_error("EBADF")
+        if fid.ftype == st.S_IFLNK:
+            raise linux_error("ENODATA" if msg.name else "EOPNOTSUPP")  # no user xattrs on links
+
+        def take() -> bytes:
+            path = _proc(fid.fd)
+            if not msg.name:
+                return b"".join(os.fsencode(name) + b"\0" for name in os.listxattr(path))
+            return os.getxattr(path, msg.name)
+
+        value = await asyncio.to_thread(take)
+        made = LocalFid(os.dup(fid.fd), None, "", os.stat(fid.fd))
+        made.xattr = value
+        return Rxattrwalk(size=len(value)), made
+
+    async def xattrcreate(self, msg: Txattrcreate, fid: LocalFid) -> Rxattrcreate:
+        if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
+            raise linux_error("EINVAL")
+        if msg.flags not in _XATTR_FLAGS:
+            raise linux_error("EINVAL")
+        if msg.attr_size > _XATTR_SIZE_MAX:
+            raise linux_error("E2BIG")
+        fid.xattr_set = _XattrSet(msg.name, msg.attr_size, msg.flags)
+        return Rxattrcreate()
+
+
+def _signed(value: int) -> int:
+    """A u32 owner id as the host takes it: 0xFFFFFFFF is -1, "unchanged" (r[9p2000l.encoding.little-endian])."""
+    return -1 if value == 0xFFFFFFFF else value
+
+
+_U64 = (1 << 64) - 1  # a time before 1970 travels as its two's complement
+_STAT_FIELDS: dict[str, Any] = {
+    "mode": lambda s: s.st_mode, "nlink": lambda s: s.st_nlink, "uid": lambda s: s.st_uid,
+    "gid": lambda s: s.st_gid, "rdev": lambda s: s.st_rdev, "size": lambda s: s.st_size,
+    "blocks": lambda s: s.st_blocks, "blksize": lambda s: s.st_blksize,
+    "atime_sec": lambda s: (s.st_atime_ns // 10**9) & _U64, "atime_nsec": lambda s: s.st_atime_ns % 10**9,
+    "mtime_sec": lambda s: (s.st_mtime_ns // 10**9) & _U64, "mtime_nsec": lambda s: s.st_mtime_ns % 10**9,
+    "ctime_sec": lambda s: (s.st_ctime_ns // 10**9) & _U64, "ctime_nsec": lambda s: s.st_ctime_ns % 10**9,
+}

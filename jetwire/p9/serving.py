@@ -1,0 +1,228 @@
+"""The asyncio shell of the 9P2000.L server: sockets in, ``ServerSession`` per connection,
+``Handler`` calls as tasks (r[9p2000l.server.concurrency]).
+
+    server = await jetwire.p9.serve(LocalFilesystem("/srv/export"), "127.0.0.1:5640")
+    ...
+    await server.close()
+
+Each connection reads only while fewer than ``max_in_flight`` of its requests are being worked
+on or have replies not yet taken by the client (r[9p2000l.server.limits]), so a client that
+stops reading stops being read: memory per connection stays near ``max_in_flight`` times msize.
+When a connection ends, calls still running finish (their replies are dropped) before the
+fids they use are released (r[9p2000l.server.disconnect]).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .server import DEFAULT_MAX_FIDS, DEFAULT_MAX_MSIZE, Call, Close, Handler, Release, Send, ServerSession
+
+__all__ = ["Server", "serve", "parse_listen", "DEFAULT_MAX_IN_FLIGHT"]
+
+log = logging.getLogger("jetwire.p9.server")
+
+DEFAULT_MAX_IN_FLIGHT = 64  # r[9p2000l.server.limits]
+_READ_CHUNK = 256 * 1024
+
+
+def parse_listen(address: str) -> tuple[str | None, int, str | None]:
+    """``HOST:PORT`` (``[::1]:5640`` for IPv6) or ``unix:PATH`` → (host, port, path)."""
+    if address.startswith("unix:"):
+        path = address[len("unix:"):]
+        if not path:
+            raise ValueError("unix: needs a socket path")
+        return None, 0, path
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{address!r} is not HOST:PORT or unix:PATH")
+    return host.strip("[]") or None, int(port), None
+
+
+class _Connection:
+    """One client: its session, its calls in progress, its socket."""
+
+    def __init__(self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        handler = server.handler
+        self.session = ServerSession(max_msize=server.max_msize, max_fids=server.max_fids,
+                                     read_only=handler.read_only)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.open = True
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else (peer or "unix socket")
+        self.ended = "end of stream"
+        self.paused = True  # not waiting for bytes from the socket (at the limit, or writing)
+
+    async def run(self) -> None:
+        started = time.monotonic()
+        try:
+            await self._read_loop()
+        except (ConnectionError, OSError) as exc:
+            self.ended = f"{type(exc).__name__}: {exc}"
+        except asyncio.CancelledError:
+            self.ended = "server stopping"
+        finally:
+            self.open = False
+            # abort, not close: replies still buffered for a client that stopped reading would
+            # hold the close (and a server stopping) for as long as it does not read
+            self.writer.transport.abort()
+            # fids no call uses are released now; those of calls still running once they finish
+            self._apply(self.session.close())
+            while self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            seconds = time.monotonic() - started
+            log.info("9P connection %s: %d requests in %.1f s, ended: %s", self.peer, self.session.requests,
+                     seconds, self.ended)
+
+    async def _read_loop(self) -> None:
+        limit = self.server.max_in_flight
+        session = self.session
+        while self.open:
+            while len(self.tasks) >= limit:
+                await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+            if session.more:  # frames of an earlier read, held back by the limit
+                events = session.receive(max_frames=limit - len(self.tasks))
+            else:
+                self.paused = False
+                data = await self.reader.read(_READ_CHUNK)
+                self.paused = True
+                if not data:
+                    return
+                events = session.receive(data, max_frames=limit - len(self.tasks))
+            self._apply(events)
+            await self.writer.drain()
+
+    def _apply(self, events: Sequence[Any]) -> None:
+        for event in events:
+            kind = event.__class__
+            if kind is Send:
+                if self.open:
+                    self.writer.write(event.data)
+            elif kind is Call:
+                task = asyncio.get_running_loop().create_task(self._run(event))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            elif kind is Release:
+                try:
+                    self.server.handler.release(event.obj)
+                except Exception:  # a handler's bug must not take the connection's other fids with it
+                    log.exception("releasing a fid failed")
+            elif kind is Close:
+                self.ended = event.reason
+                self.open = False
+                self.writer.close()
+
+    async def _run(self, call: Call) -> None:
+        handler = self.server.handler
+        try:
+            result: Any = await getattr(handler, call.method)(call.msg, *call.args)
+        except OSError as exc:
+            result = exc
+        except Exception as exc:  # r[9p2000l.server.errors]: EIO, and the connection goes on
+            log.exception("%s failed in the handler", type(call.msg).__name__)
+            result = exc
+        self._apply(self.session.complete(call, result))
+        if self.open:
+            try:
+                await self.writer.drain()  # held here while the client does not read
+            except (ConnectionError, OSError):
+                self.open = False
+
+
+class Server:
+    """Serves ``handler`` on listening sockets; ``close()`` stops listening and ends every
+    connection (releasing its fids)."""
+
+    def __init__(self, handler: Handler[Any], *, max_msize: int = DEFAULT_MAX_MSIZE,
+                 max_fids: int = DEFAULT_MAX_FIDS, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
+        self.handler = handler
+        self.max_msize = max_msize
+        self.max_fids = max_fids
+        self.max_in_flight = max_in_flight
+        self._servers: list[asyncio.Server] = []
+        self._connections: dict[asyncio.Task[None], _Connection] = {}
+        self.addresses: list[str] = []
+
+    async def listen(self, address: str) -> str:
+        """Starts listening on ``address`` (``HOST:PORT``, port 0 picks one, or ``unix:PATH``);
+        returns the address actually bound, in the same form."""
+        host, port, path = parse_listen(address)
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.exists(path) and not _is_socket(path):
+                    raise FileExistsError(f"{path} exists and is not a socket")
+                os.unlink(path)
+            server = await asyncio.start_unix_server(self._accept, path=path, limit=_READ_CHUNK)
+            bound = f"unix:{path}"
+        else:
+            server = await asyncio.start_server(self._accept, host=host, port=port, limit=_READ_CHUNK)
+            name = server.sockets[0].getsockname()
+            bound = f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
+        self._servers.append(server)
+        self.addresses.append(bound)
+        log.info("serving 9P2000.L on %s", bound)
+        return bound
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = asyncio.current_task()
+        assert task is not None
+        connection = self._connections[task] = _Connection(self, reader, writer)
+        try:
+            await connection.run()
+        finally:
+            del self._connections[task]
+
+    @property
+    def connections(self) -> list[_Connection]:
+        """The connections being served (their ``session``, ``peer``, ``tasks``, ``paused``)."""
+        return list(self._connections.values())
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._servers.clear()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _is_socket(path: str) -> bool:
+    import stat
+
+    return stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
+async def serve(handler: Handler[Any], *addresses: str, **options: Any) -> Server:
+    """A ``Server`` listening on every address given."""
+    server = Server(handler, **options)
+    try:
+        for address in addresses:
+            await server.listen(address)
+    except BaseException:
+        await server.close()
+        raise
+    return server

@@ -1,0 +1,119 @@
+"""The Linux kernel's own 9P2000.L client (v9fs, in Debian's kernel under QEMU: tests/p9/guest/)
+mounts ``LocalFilesystem`` and works on it with busybox tools; every result is checked from the
+host too. Missing tools skip on a developer's machine and fail under ``CI=true``
+(``tests/install-peers.sh`` installs them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from peers import find_tool
+
+from jetwire.p9.localfs import LocalFilesystem
+from jetwire.p9.serving import serve
+
+GUEST = Path(__file__).parent / "guest"
+BOOT_TIMEOUT = 600.0  # software emulation on a shared 2-core machine: generous, never hit when it works
+
+GUEST_TEST = r"""#!/bin/sh
+# runs in the guest, in the mount; "@@ ok NAME" or "@@ FAIL NAME" per step
+check() { if eval "$2"; then echo "@@ ok $1"; else echo "@@ FAIL $1"; fi; }
+echo hello > created.txt
+check read-back '[ "$(cat created.txt)" = hello ]'
+echo more >> created.txt
+check append '[ "$(tail -n 1 created.txt)" = more ] && [ "$(wc -l < created.txt)" -eq 2 ]'
+mkdir -p deep/er/est
+check mkdir-p '[ -d deep/er/est ]'
+echo moved > deep/file
+mv deep/file deep/er/est/moved
+check mv '[ -f deep/er/est/moved ] && [ ! -e deep/file ]'
+ln -s created.txt sym
+check symlink '[ "$(readlink sym)" = created.txt ] && [ "$(head -n 1 sym)" = hello ]'
+ln created.txt hard
+check link '[ "$(stat -c %h created.txt)" = 2 ]'
+chmod 640 created.txt
+check chmod '[ "$(stat -c %a created.txt)" = 640 ]'
+printf 0123456789 > trunc
+truncate -s 4 trunc
+check truncate '[ "$(cat trunc)" = 0123 ]'
+touch -d "2001-02-03 04:05:06" dated
+check touch-d '[ "$(stat -c %Y dated)" = 981173106 ]'
+mkfifo fifo
+check mkfifo '[ -p fifo ]'
+mkdir many
+i=0
+while [ $i -lt 1000 ]; do : > many/f$i; i=$((i + 1)); done
+check ls-1000 '[ "$(ls many | wc -l)" -eq 1000 ]'
+mkdir -p gone/a/b
+echo x > gone/a/b/f
+rm -r gone
+check rm-r '[ ! -e gone ]'
+dd if=/dev/urandom of=big bs=1048576 count=16 2>/dev/null
+md5sum big > big.md5
+check dd '[ "$(stat -c %s big)" = 16777216 ]'
+check df 'df . > /dev/null'
+check ls-dir '[ "$(ls deep/er/est)" = moved ]'
+"""
+
+STEPS = ["read-back", "append", "mkdir-p", "mv", "symlink", "link", "chmod", "truncate", "touch-d", "mkfifo",
+         "ls-1000", "rm-r", "dd", "df", "ls-dir"]
+
+
+@pytest.fixture(scope="module")
+def guest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    for tool, package in (("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"),
+                          ("cpio", "cpio")):
+        find_tool(tool, package)
+    directory = Path(os.environ.get("V9FS_GUEST", "/tmp/jetwire-v9fs-guest"))
+    import subprocess
+
+    subprocess.run(["bash", str(GUEST / "build.sh"), str(directory)], check=True, timeout=900)
+    return directory
+
+
+def test_the_kernel_client_works_on_the_export(guest: Path, tmp_path: Path) -> None:
+    # r[9p2000l.server.lcreate], r[9p2000l.server.setattr], r[9p2000l.server.readdir], r[9p2000l.server.io]
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "guest-test.sh").write_text(GUEST_TEST)
+    (export / "guest-test.sh").chmod(0o755)
+    sock = tmp_path / "ninep.sock"
+
+    async def body() -> str:
+        server = await serve(LocalFilesystem(export), f"unix:{sock}")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "bash", str(GUEST / "run.sh"), str(sock), str(export), "", str(guest),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            out, _ = await asyncio.wait_for(proc.communicate(), BOOT_TIMEOUT)
+            return out.decode(errors="replace")
+        finally:
+            await server.close()
+
+    console = asyncio.run(body())
+    # the firmware's terminal escapes may share a line with the first report
+    reports = [line[line.index("@@"):].strip() for line in console.splitlines() if "@@" in line]
+    assert "@@ MOUNT OK" in reports, console
+    assert [r for r in reports if r.startswith("@@ FAIL")] == [], console
+    assert [r.split()[-1] for r in reports if r.startswith("@@ ok")] == STEPS, console
+    assert "@@ guest-test.sh rc=0" in reports and "@@ UMOUNT OK" in reports
+
+    # the same results, seen from the host
+    assert (export / "created.txt").read_text() == "hello\nmore\n"
+    assert stat.S_IMODE((export / "created.txt").stat().st_mode) == 0o640
+    assert (export / "hard").stat().st_ino == (export / "created.txt").stat().st_ino
+    assert os.readlink(export / "sym") == "created.txt"
+    assert (export / "deep/er/est/moved").read_text() == "moved\n" and not (export / "deep/file").exists()
+    assert (export / "trunc").read_bytes() == b"0123"
+    assert int((export / "dated").stat().st_mtime) == 981173106
+    assert stat.S_ISFIFO((export / "fifo").lstat().st_mode)
+    assert len(os.listdir(export / "many")) == 1000
+    assert not (export / "gone").exists()
+    guest_md5 = (export / "big.md5").read_text().split()[0]
+    assert hashlib.md5((export / "big").read_bytes()).hexdigest() == guest_md5

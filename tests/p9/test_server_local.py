@@ -1,0 +1,629 @@
+"""``LocalFilesystem`` served over TCP and unix sockets, driven by jetwire's own client: every
+operation, each result checked on the host side too; escape attempts; concurrency and release
+on disconnect; the command line. Rule ids: ../shared/spec/9p2000L.md, "Server behaviour".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jetwire.p9 import Client, Qid, Rgetattr, Rread, Tgetattr, Tread, Twalk, localfs
+from jetwire.p9 import constants as c
+from jetwire.p9.localfs import LocalFid, LocalFilesystem, openat2_available
+from jetwire.p9.server import Handler
+from jetwire.p9.serving import Server, serve
+
+GUARD = 60.0
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(body: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(body(), GUARD))
+
+
+@asynccontextmanager
+async def served(handler: Handler[Any], unix: Path | None = None, **options: Any) -> AsyncIterator[Client]:
+    """A server for ``handler`` and one client attached to it."""
+    address = f"unix:{unix}" if unix is not None else "127.0.0.1:0"
+    server = await serve(handler, address, **options)
+    try:
+        bound = server.addresses[0]
+        if unix is not None:
+            client = await Client.connect(path=str(unix), timeout=10)
+        else:
+            host, port = bound.rsplit(":", 1)
+            client = await Client.connect(host, int(port), timeout=10)
+        try:
+            yield client
+        finally:
+            await client.close()
+    finally:
+        await server.close()
+
+
+@pytest.fixture(params=["openat2", "nofollow-walk"])
+def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with each way of resolving names: openat2, and the O_NOFOLLOW walk that
+    kernels before 5.6 get."""
+    if request.param == "nofollow-walk":
+        monkeypatch.setattr(localfs, "_OPENAT2", None)
+    elif not openat2_available():
+        pytest.skip("this kernel has no openat2")
+    return str(request.param)
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    root = tmp_path / "export"
+    root.mkdir()
+    (tmp_path / "outside.txt").write_text("secret")
+    return root
+
+
+# -- every operation, checked on the host ------------------------------------------------------------
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_files_round_trip_and_the_host_sees_them(export: Path, tmp_path: Path, transport: str) -> None:
+    # r[9p2000l.server.lcreate], r[9p2000l.server.io], r[9p2000l.server.lopen]
+    async def body() -> None:
+        unix = tmp_path / "s.sock" if transport == "unix" else None
+        async with served(LocalFilesystem(export), unix) as fs:
+            data = os.urandom(300_000)  # several Twrites at this msize
+            await fs.write_bytes("f.bin", data, mode=0o640)
+            assert (export / "f.bin").read_bytes() == data
+            assert stat.S_IMODE((export / "f.bin").stat().st_mode) == 0o640  # the umask does not apply
+            assert await fs.read_bytes("f.bin") == data
+            async with await fs.open("f.bin", "ab") as f:
+                await f.write(b"tail")
+            assert (export / "f.bin").read_bytes() == data + b"tail"
+
+    run(body)
+
+
+def test_directories_links_and_renames(export: Path) -> None:
+    # r[9p2000l.server.confine.symlinks], r[9p2000l.server.confine.links]
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            await fs.mkdir("a", 0o750)
+            assert (export / "a").is_dir() and stat.S_IMODE((export / "a").stat().st_mode) == 0o750
+            await fs.write_bytes("a/x", b"1")
+            await fs.symlink("../../etc/passwd", "a/sym")
+            assert os.readlink(export / "a/sym") == "../../etc/passwd"  # stored verbatim
+            assert await fs.readlink("a/sym") == "../../etc/passwd"
+            await fs.link("a/x", "hard")
+            assert (export / "hard").stat().st_ino == (export / "a/x").stat().st_ino
+            await fs.mkdir("b")
+            await fs.rename("a/x", "b/y")  # Trenameat
+            assert (export / "b/y").read_bytes() == b"1" and not (export / "a/x").exists()
+            fid, _ = await fs.walk(fs.root, ["b", "y"])
+            dfid, _ = await fs.walk(fs.root, ["a"])
+            await fs.rename_fid(fid, dfid, "z")  # Trename moves what the fid names
+            assert (export / "a/z").read_bytes() == b"1"
+            await fs.remove(fid)  # Tremove through the entry the fid now names
+            await fs.clunk(dfid)
+            assert not (export / "a/z").exists()
+            await fs.rmtree("a")
+            assert sorted(os.listdir(export)) == ["b", "hard"]
+
+    run(body)
+
+
+def test_attributes(export: Path) -> None:
+    # r[9p2000l.server.getattr], r[9p2000l.server.setattr], r[9p2000l.server.qid], r[9p2000l.server.statfs]
+    (export / "f").write_bytes(b"hello world")
+    os.symlink("f", export / "l")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            host = os.stat(export / "f")
+            st = await fs.lstat("f")
+            assert (st.st_mode, st.st_size, st.st_ino, st.st_mtime_ns) == (
+                host.st_mode, host.st_size, host.st_ino, host.st_mtime_ns)
+            assert st.qid == Qid(type=c.P9_QTFILE, version=0, path=host.st_ino)
+            link = await fs.lstat("l")
+            assert stat.S_ISLNK(link.st_mode) and link.qid.type == c.P9_QTSYMLINK  # the link itself
+            fid, _ = await fs.walk(fs.root, ["f"])
+            only = await fs.getattr(fid, c.P9_GETATTR_SIZE)
+            assert only.size == 11 and only.valid & c.P9_GETATTR_SIZE
+            assert only.valid & ~c.P9_GETATTR_BASIC == 0 and only.btime_sec == 0
+            none = await fs.getattr(fid, c.P9_GETATTR_GEN)  # nothing this server fills
+            assert none.valid == 0 and none.mode == 0 and none.size == 0
+            await fs.setattr(fid, c.P9_SETATTR_MODE, mode=0o100600)
+            await fs.setattr(fid, c.P9_SETATTR_SIZE | c.P9_SETATTR_MTIME | c.P9_SETATTR_CTIME, size=5)
+            await fs.setattr(fid, c.P9_SETATTR_ATIME | c.P9_SETATTR_ATIME_SET | c.P9_SETATTR_MTIME
+                             | c.P9_SETATTR_MTIME_SET, atime_sec=1000, atime_nsec=5, mtime_sec=2000, mtime_nsec=7)
+            now = os.stat(export / "f")
+            assert stat.S_IMODE(now.st_mode) == 0o600 and now.st_size == 5
+            assert (now.st_atime_ns, now.st_mtime_ns) == (1000 * 10**9 + 5, 2000 * 10**9 + 7)
+            await fs.setattr(fid, c.P9_SETATTR_MTIME)  # "now", atime untouched
+            later = os.stat(export / "f")
+            assert later.st_mtime > time.time() - 60 and later.st_atime_ns == 1000 * 10**9 + 5
+            lfid, _ = await fs.walk(fs.root, ["l"])
+            with pytest.raises(OSError) as info:
+                await fs.setattr(lfid, c.P9_SETATTR_MODE, mode=0o777)
+            assert info.value.errno == 95  # never the target's mode
+            assert stat.S_IMODE(os.stat(export / "f").st_mode) == 0o600
+            vfs = await fs.statvfs("")
+            host_vfs = os.statvfs(export)
+            assert (vfs.type, vfs.bsize, vfs.blocks, vfs.namelen) == (
+                c.V9FS_MAGIC, host_vfs.f_bsize, host_vfs.f_blocks, host_vfs.f_namemax)
+
+    run(body)
+
+
+def test_files_belong_to_the_server_whoever_attaches(export: Path) -> None:
+    # r[9p2000l.server.identity]: uname/n_uname grant nothing; the server's own credentials
+    async def body() -> None:
+        server = await serve(LocalFilesystem(export), "127.0.0.1:0")
+        host, port = server.addresses[0].rsplit(":", 1)
+        try:
+            async with await Client.connect(host, int(port), uname="nobody", n_uname=65534) as fs:
+                await fs.write_bytes("mine", b"x")
+                await fs.mkdir("dir")
+        finally:
+            await server.close()
+        for name in ("mine", "dir"):
+            assert (os.stat(export / name).st_uid, os.stat(export / name).st_gid) == (os.getuid(), os.getgid())
+
+    run(body)
+
+
+def test_iounit_is_zero(export: Path) -> None:
+    # r[9p2000l.server.iounit]: 0, "msize - 24"; Linux then sizes its reads from msize
+    (export / "f").write_text("x")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            fid, _ = await fs.walk(fs.root, ["f"])
+            assert (await fs.lopen(fid, c.P9_RDONLY))[1] == 0
+            dfid, _ = await fs.walk(fs.root, [])
+            assert (await fs.lcreate(dfid, "g", c.P9_RDWR, 0o644))[1] == 0
+
+    run(body)
+
+
+def test_extended_attributes(export: Path) -> None:
+    # r[9p2000l.server.xattrwalk], r[9p2000l.server.xattrcreate]
+    (export / "f").write_text("x")
+    os.setxattr(export / "f", "user.host", b"from the host")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            assert await fs.getxattr("f", "user.host") == b"from the host"
+            assert await fs.listxattr("f") == ["user.host"]
+            with pytest.raises(OSError) as info:
+                await fs.getxattr("f", "user.missing")
+            assert info.value.errno == c.ENODATA
+            await fs.setxattr("f", "user.new", b"v" * 1000)
+            assert os.getxattr(export / "f", "user.new") == b"v" * 1000
+            with pytest.raises(FileExistsError):
+                await fs.setxattr("f", "user.new", b"again", flags=c.XATTR_CREATE)
+            await fs.setxattr("f", "user.new", b"")  # removexattr, as Linux sends it
+            assert sorted(os.listxattr(export / "f")) == ["user.host"]
+            fid, _ = await fs.walk(fs.root, ["f"])
+            with pytest.raises(OSError) as info:
+                await fs.xattrcreate(fid, "user.big", 65537)
+            assert info.value.errno == 7  # E2BIG, and the fid is unchanged
+            await fs.xattrcreate(fid, "user.short", 10)
+            await fs.write(fid, 0, b"12345")
+            with pytest.raises(OSError) as info:
+                await fs.clunk(fid)  # 5 of 10 bytes: nothing is set
+            assert info.value.errno == c.EINVAL and "user.short" not in os.listxattr(export / "f")
+            xfid, _ = await fs.xattrwalk(fs.root, "")
+            with pytest.raises(OSError) as info:
+                await fs.lopen(xfid, c.P9_RDONLY)
+            assert info.value.errno == c.EINVAL
+
+    run(body)
+
+
+def test_an_uncommitted_xattr_is_dropped_on_disconnect(export: Path) -> None:
+    # r[9p2000l.server.disconnect]: only an explicit Tclunk sets anything
+    (export / "f").write_text("x")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            fid, _ = await fs.walk(fs.root, ["f"])
+            await fs.xattrcreate(fid, "user.never", 3)
+            await fs.write(fid, 0, b"abc")
+        assert "user.never" not in os.listxattr(export / "f")
+
+    run(body)
+
+
+def test_mknod_makes_fifos_never_devices_and_never_opens_them(export: Path) -> None:
+    # r[9p2000l.server.confine.special-files]
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            await fs.mknod_at(fs.root, "p", stat.S_IFIFO | 0o644)
+            assert stat.S_ISFIFO(os.lstat(export / "p").st_mode)
+            with pytest.raises(PermissionError):
+                await fs.mknod_at(fs.root, "dev", stat.S_IFCHR | 0o644, 1, 3)
+            assert not (export / "dev").exists()
+            fid, _ = await fs.walk(fs.root, ["p"])
+            with pytest.raises(OSError) as info:
+                await fs.lopen(fid, c.P9_RDONLY)  # a blocking FIFO open would tie up the server
+            assert info.value.errno == 95
+
+    run(body)
+
+
+def test_unlinkat_and_fsync(export: Path) -> None:
+    # r[9p2000l.unlinkat], r[9p2000l.fsync]
+    (export / "d").mkdir()
+    (export / "f").write_text("x")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            async with await fs.open("f", "r+b") as f:
+                await f.write(b"y")
+                await f.fsync()
+            await fs.unlinkat(fs.root, "f")
+            with pytest.raises(IsADirectoryError):
+                await fs.unlinkat(fs.root, "d")
+            await fs.unlinkat(fs.root, "d", c.AT_REMOVEDIR)
+            assert os.listdir(export) == []
+
+    run(body)
+
+
+def test_lcreate_does_not_follow_a_symlink(export: Path, tmp_path: Path, resolver: str) -> None:
+    # r[9p2000l.server.confine.symlinks]: O_NOFOLLOW with O_CREAT, so ELOOP, not the target
+    os.symlink(tmp_path / "outside.txt", export / "trap")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            dfid, _ = await fs.walk(fs.root, [])
+            with pytest.raises(OSError) as info:
+                await fs.lcreate(dfid, "trap", c.P9_WRONLY | c.P9_TRUNC, 0o644)
+            assert info.value.errno == 40
+            assert (tmp_path / "outside.txt").read_text() == "secret"
+
+    run(body)
+
+
+def test_read_only_export(export: Path) -> None:
+    # r[9p2000l.server.read-only]
+    (export / "f").write_text("kept")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export, read_only=True)) as fs:
+            assert await fs.read_bytes("f") == b"kept"
+            for attempt in (fs.write_bytes("f", b"x"), fs.mkdir("d"), fs.symlink("x", "l"), fs.rename("f", "g"),
+                            fs.chmod("f", 0o777), fs.remove_path("f")):
+                with pytest.raises(OSError) as info:
+                    await attempt
+                assert info.value.errno == 30
+            assert os.listdir(export) == ["f"] and (export / "f").read_text() == "kept"
+
+    run(body)
+
+
+# -- escapes (r[9p2000l.server.confine.beneath]) ------------------------------------------------------
+
+def test_dotdot_stays_at_the_root(export: Path, resolver: str) -> None:
+    # r[9p2000l.server.walk.dotdot-root]
+    (export / "a" / "b").mkdir(parents=True)
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            root = (await fs.lstat("")).qid
+            _, qids = await fs.walk(fs.root, [".."] * 16)
+            assert qids == [root] * 16
+            assert sorted(e.name for e in await fs.scandir("") if e.name not in (".", "..")) == ["a"]
+            fid2, qids = await fs.walk(fs.root, ["a", "b"] + [".."] * 14)
+            assert qids[-1] == root
+            await fs.lopen(fid2, c.P9_RDONLY)
+            listed = {e.name for e in await fs.readdir(fid2)}
+            assert listed == {".", "..", "a"}
+
+    run(body)
+
+
+def test_a_fid_reached_by_dotdot_can_be_renamed_and_removed(export: Path) -> None:
+    # r[9p2000l.server.fid.remove]: the entry it is reached through is found by its inode
+    (export / "a" / "b").mkdir(parents=True)
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            fid, _ = await fs.walk(fs.root, ["a", "b", ".."])
+            await fs.rename_fid(fid, fs.root, "renamed")
+            assert sorted(os.listdir(export)) == ["renamed"]
+            await fs.clunk(fid)
+            again, _ = await fs.walk(fs.root, ["renamed", "b", ".."])
+            os.rmdir(export / "renamed" / "b")
+            await fs.remove(again)
+            assert os.listdir(export) == []
+
+    run(body)
+
+
+def test_symlinks_out_are_never_followed(export: Path, tmp_path: Path, resolver: str) -> None:
+    # r[9p2000l.server.confine.symlinks], r[9p2000l.server.confine.beneath]
+    os.symlink("/", export / "root")
+    os.symlink("../..", export / "up")
+    os.symlink(tmp_path / "outside.txt", export / "out")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            for path in (["root", "etc"], ["up", "outside.txt"], ["root"], ["out"]):
+                try:
+                    fid, qids = await fs.walk(fs.root, path)
+                except FileNotFoundError:  # a short Rwalk: a name after a symlink fails as after a file
+                    reply = await fs._call(Twalk(fid=fs.root, newfid=99, wnames=path))
+                    assert [q.type for q in reply.wqids] == [c.P9_QTSYMLINK]
+                    continue
+                assert qids[-1].type == c.P9_QTSYMLINK  # the link itself, never its target
+                with pytest.raises(OSError) as info:
+                    await fs.lopen(fid, c.P9_RDONLY)
+                assert info.value.errno == 40
+                await fs.clunk(fid)
+            with pytest.raises(OSError):
+                await fs.read_bytes("out")  # the client follows links itself: "/…" is outside its root
+            assert await fs.readlink("root") == "/"
+
+    run(body)
+
+
+def test_a_hard_link_to_a_file_outside_is_refused(export: Path, tmp_path: Path, resolver: str) -> None:
+    # r[9p2000l.server.confine.links]: Tlink links what the fid holds; a symlink stays a symlink
+    os.symlink(tmp_path / "outside.txt", export / "out")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            fid, _ = await fs.walk(fs.root, ["out"])
+            await fs.link_at(fs.root, fid, "copy")
+            assert os.path.islink(export / "copy")  # the link, not the outside inode
+            assert os.lstat(export / "copy").st_ino != os.stat(tmp_path / "outside.txt").st_ino
+            reply = await fs._call(Twalk(fid=fs.root, newfid=98, wnames=["..", "outside.txt"]))
+            assert reply.wqids[:1] == [(await fs.lstat("")).qid] and len(reply.wqids) == 1  # no fid to link
+
+    run(body)
+
+
+def test_rename_cannot_leave_the_export(export: Path, tmp_path: Path, resolver: str) -> None:
+    # r[9p2000l.server.confine.links]: only between directories held by fids of the export
+    (export / "d").mkdir()
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            for newname in ("../moved", "..", "/tmp/moved", "a/../../moved"):
+                with pytest.raises(OSError) as info:
+                    await fs.renameat(fs.root, "d", fs.root, newname)
+                assert info.value.errno == 22
+            up, _ = await fs.walk(fs.root, [".."])  # the root's parent is the root
+            await fs.renameat(fs.root, "d", up, "moved")
+            assert (export / "moved").is_dir() and not (tmp_path / "moved").exists()
+
+    run(body)
+
+
+def test_a_directory_swapped_for_a_symlink_does_not_redirect_a_fid(export: Path, tmp_path: Path, resolver: str) -> None:
+    # r[9p2000l.server.confine.beneath]: the fid holds the directory itself, not its name
+    (export / "d").mkdir()
+    (export / "d" / "inside.txt").write_text("in")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            fid, _ = await fs.walk(fs.root, ["d"])
+            os.rename(export / "d", export / "d2")
+            os.symlink(tmp_path, export / "d")  # the same name now leads outside
+            _, qids = await fs.walk(fid, ["inside.txt"])
+            assert qids[0].path == os.stat(export / "d2" / "inside.txt").st_ino
+            with pytest.raises(FileNotFoundError):
+                await fs.walk(fid, ["outside.txt"])
+            reply = await fs._call(Twalk(fid=fs.root, newfid=99, wnames=["d", "outside.txt"]))
+            assert [q.type for q in reply.wqids] == [c.P9_QTSYMLINK]  # stops at the link
+
+    run(body)
+
+
+def test_confinement_uses_openat2_on_this_kernel() -> None:
+    # r[9p2000l.server.confine.beneath]: openat2 where the kernel has it (5.6 and later)
+    release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
+    if sys.platform == "linux" and release >= (5, 6):
+        assert openat2_available()
+
+
+# -- readdir (r[9p2000l.server.readdir], r[9p2000l.server.readdir.cookies]) ---------------------------
+
+def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path) -> None:
+    """The bug class other servers shipped: every count from the least that fits an entry,
+    resuming from every offset returned; nothing lost, nothing repeated."""
+    names = {f"{'n' * (i % 37)}{i}" for i in range(10_000)} | {"n0"}  # lengths vary, so cuts fall everywhere
+    (export / "n0").touch()
+    for name in names - {"n0"}:
+        os.link(export / "n0", export / name)  # links: quicker to make than 10,000 inodes
+    expected = names | {".", ".."}
+    msize = 8192
+    fs = LocalFilesystem(export)
+    from jetwire.p9 import Tattach, Tlopen, Treaddir, Twalk
+    from jetwire.p9.calls import parse_dirents
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
+        assert fid is not None
+        await fs.lopen(Tlopen(fid=1, flags=c.P9_RDONLY), fid)
+
+        async def listing(count: int) -> list[Any]:
+            entries: list[Any] = []
+            offset = 0
+            while True:
+                data = (await fs.readdir(Treaddir(fid=1, offset=offset, count=count), fid)).data
+                assert len(data) <= count
+                batch = parse_dirents(data)
+                if not batch:
+                    return entries
+                entries += batch
+                offset = batch[-1].offset
+
+        longest = 24 + max(len(n) for n in expected)
+        full = await listing(msize - 11)
+        assert sorted(e.name for e in full) == sorted(expected)
+        # every count from the least that fits the longest entry, across more than one entry's length
+        for count in list(range(longest, longest + 40)) + [257, 1000, 4096, msize - 24, msize - 11]:
+            got = await listing(count)
+            assert [e.name for e in got] == [e.name for e in full], count
+        # resuming from every offset returned gives the entry after it first
+        for index, entry in enumerate(full[:-1]):
+            data = (await fs.readdir(Treaddir(fid=1, offset=entry.offset, count=longest), fid)).data
+            assert parse_dirents(data)[0].name == full[index + 1].name
+        end = (await fs.readdir(Treaddir(fid=1, offset=full[-1].offset, count=longest), fid)).data
+        assert end == b""
+        with pytest.raises(OSError) as info:  # too small for the next entry: never an empty answer
+            await fs.readdir(Treaddir(fid=1, offset=0, count=24), fid)  # no entry is under 25 bytes
+        assert info.value.errno == 22
+        with pytest.raises(OSError):
+            await fs.readdir(Treaddir(fid=1, offset=len(full) + 1, count=msize), fid)
+        fs.release(fid)
+        fs.release(root)
+        fs.close()
+
+    run(body)
+
+
+def test_readdir_entries_match_walks_and_vanished_entries_are_left_out(export: Path) -> None:
+    # r[9p2000l.server.readdir]: qid type and path as a walk gives; `..` of the root is the root
+    (export / "d").mkdir()
+    (export / "f").write_text("x")
+    os.symlink("f", export / "l")
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            dfid, _ = await fs.walk(fs.root, [])
+            await fs.lopen(dfid, c.P9_RDONLY)
+            entries = {e.name: e for e in await fs.readdir(dfid)}
+            root = (await fs.lstat("")).qid
+            assert entries["."].qid == root and entries[".."].qid == root
+            for name, dtype in (("d", c.DT_DIR), ("f", c.DT_REG), ("l", c.DT_LNK)):
+                _, qids = await fs.walk(fs.root, [name])
+                assert (entries[name].qid.type, entries[name].qid.path, entries[name].type) == (
+                    qids[0].type, qids[0].path, dtype)
+
+    run(body)
+
+
+# -- concurrency and disconnects -------------------------------------------------------------------
+
+class Gated(LocalFilesystem):
+    """Reads wait for ``gate``; every release is counted."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gate = asyncio.Event()
+        self.live = 0
+
+    async def attach(self, msg: Any, afid: Any) -> Any:
+        self.live += 1
+        return await super().attach(msg, afid)
+
+    async def walk(self, msg: Any, fid: LocalFid) -> Any:
+        reply, made = await super().walk(msg, fid)
+        if made is not None:
+            self.live += 1
+        return reply, made
+
+    async def read(self, msg: Any, fid: LocalFid) -> Any:
+        await self.gate.wait()
+        return await super().read(msg, fid)
+
+    def release(self, fid: LocalFid) -> None:
+        self.live -= 1
+        super().release(fid)
+
+
+def test_a_slow_read_does_not_hold_up_other_requests(export: Path) -> None:
+    # r[9p2000l.server.concurrency]: answered in any order
+    (export / "f").write_text("data")
+    handler = Gated(export)
+
+    async def body() -> None:
+        async with served(handler) as fs:
+            fid, _ = await fs.walk(fs.root, ["f"])
+            await fs.lopen(fid, c.P9_RDONLY)
+            reading = asyncio.ensure_future(fs._call(Tread(fid=fid, offset=0, count=10)))
+            stat_reply = await fs._call(Tgetattr(fid=fid, request_mask=c.P9_GETATTR_SIZE))
+            assert isinstance(stat_reply, Rgetattr) and not reading.done()
+            handler.gate.set()
+            reply = await reading
+            assert isinstance(reply, Rread) and reply.data == b"data"
+
+    run(body)
+
+
+def test_a_disconnect_releases_every_fid(export: Path) -> None:
+    # r[9p2000l.server.disconnect]: also the fids of calls still running when it went
+    (export / "f").write_text("data")
+    handler = Gated(export)
+
+    async def body() -> None:
+        server: Server = await serve(handler, "127.0.0.1:0")
+        host, port = server.addresses[0].rsplit(":", 1)
+        fs = await Client.connect(host, int(port), timeout=10)
+        fid, _ = await fs.walk(fs.root, ["f"])
+        await fs.walk(fs.root, [])
+        await fs.lopen(fid, c.P9_RDONLY)
+        pending = asyncio.ensure_future(fs._call(Tread(fid=fid, offset=0, count=10)))
+        await asyncio.sleep(0.05)  # the read reaches the server and waits at the gate
+        assert handler.live == 3
+        await fs.close()
+        pending.cancel()
+        for _ in range(100):
+            if handler.live == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert handler.live == 1  # the fid the read is using waits for it
+        handler.gate.set()
+        for _ in range(200):
+            if handler.live == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert handler.live == 0
+        await server.close()
+
+    run(body)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+def test_serve_command_line_stops_cleanly_on_sigterm(export: Path, tmp_path: Path) -> None:
+    (export / "hello.txt").write_text("hi")
+    sock = tmp_path / "cli.sock"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "jetwire.p9", "serve", str(export), "--listen", f"unix:{sock}",
+                             "--listen", "127.0.0.1:0", "--read-only"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        while not line.startswith("serving /"):  # after the log lines of each listening socket
+            if not line:
+                pytest.fail("the server said nothing")
+            line = proc.stderr.readline()
+        assert f"unix:{sock}" in line and "127.0.0.1:" in line
+        out = subprocess.run([sys.executable, "-m", "jetwire.p9", "cat", f"unix:{sock}", "hello.txt"], env=env,
+                             capture_output=True, timeout=30)
+        assert out.stdout == b"hi"
+        put = subprocess.run([sys.executable, "-m", "jetwire.p9", "mkdir", f"unix:{sock}", "new"], env=env,
+                             capture_output=True, timeout=30)
+        assert put.returncode == 1 and not (export / "new").exists()  # --read-only
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[1]
+        assert proc.returncode == 0
+        assert rest.count("9P connection") == 2  # one line per connection
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
