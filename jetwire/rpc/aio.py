@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import select
 import socket
@@ -438,37 +439,53 @@ class ServerChannel(asyncio.Protocol):
         if method.context_params:
             context = Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=call.tag,
                               method=method.name, service=self.server.spec.name, credentials=self.credentials)
-        coro = self._run(call, handler(self.server.impl, call.request, context))
-        task = _Task(coro, loop=self.loop, eager_start=True) if _EAGER else self.loop.create_task(coro)
-        if not task.done():
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    async def _run(self, call: Call, running: Awaitable[Any]) -> None:
-        session = self.session
-        deadline = self.server.call_timeout
         try:
-            if deadline is None:
-                value = await running
-            else:
-                value = await asyncio.wait_for(running, deadline)
-        except asyncio.CancelledError:
-            if self._lost:
+            running: Any = handler(self.server.impl, call.request, context)  # a coroutine, by the declaration
+            if self.server.call_timeout is not None:
+                running = asyncio.wait_for(running, self.server.call_timeout)
+            # The handler's coroutine is the task itself, answered from its done callback: no
+            # coroutine of ours around it. On 3.12+ it starts eagerly, so a call that never
+            # awaits is answered here, before any task is scheduled.
+            task = _Task(running, loop=self.loop, eager_start=True) if _EAGER else self.loop.create_task(running)
+        except Exception as exc:  # an implementation whose method is not a coroutine function, or takes other arguments
+            self._write(self._failure(call, exc))
+            self._finished()
+            return
+        if task.done():
+            self._answer(call, task)
+        else:
+            self.tasks.add(task)
+            task.add_done_callback(functools.partial(self._answer, call))
+
+    def _answer(self, call: Call, task: asyncio.Task[Any]) -> None:
+        """Writes the answer of a finished call (exactly one: r[jetstream.rpc.mux.one-response])."""
+        self.tasks.discard(task)
+        session = self.session
+        if task.cancelled():
+            if self._lost:  # nobody is there to read an answer
                 session.in_flight -= 1
-                raise
+                return
             data = session.fail(call, Error(f"{call.method.name} was cancelled: the server is shutting down",
                                             code=SHUTDOWN_CODE))
-        except asyncio.TimeoutError:
-            data = session.fail(call, Error(f"{call.method.name} did not finish within {deadline} s",
-                                            code=DEADLINE_CODE))
-        except Exception as exc:  # the handler's failure is the call's, never the server's
-            if not isinstance(exc, Error):
-                log.error("%s.%s failed", self.server.spec.name, call.method.name, exc_info=exc)
-            data = session.fail(call, exc)
         else:
-            data = session.respond(call, value)
+            exc = task.exception()
+            if exc is None:
+                data = session.respond(call, task.result())
+            elif isinstance(exc, asyncio.TimeoutError) and self.server.call_timeout is not None:
+                data = session.fail(call, Error(
+                    f"{call.method.name} did not finish within {self.server.call_timeout} s", code=DEADLINE_CODE))
+            else:
+                data = self._failure(call, exc)
+        if self._lost:
+            return
         self._write(data)
         self._finished()
+
+    def _failure(self, call: Call, exc: BaseException) -> bytes:
+        """The error answer of a handler that raised: the call's failure, never the server's."""
+        if not isinstance(exc, Error):
+            log.error("%s.%s failed", self.server.spec.name, call.method.name, exc_info=exc)
+        return self.session.fail(call, exc)
 
     def _write(self, data: bytes) -> None:
         # Answers finished in one turn of the event loop leave in one write at its end: with

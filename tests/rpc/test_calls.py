@@ -141,3 +141,29 @@ def test_the_server_refuses_another_service() -> None:
     run(main)
 
 
+
+
+def test_an_implementation_that_is_not_async_fails_only_its_calls() -> None:
+    """A method that returns a plain value (not a coroutine) or takes other arguments is
+    answered with an internal error; the connection and the other methods go on."""
+
+    class Odd:
+        def add(self, a: int, b: int) -> int:  # not async
+            return a + b
+
+        async def whoami(self) -> str:  # no context parameter: called with one anyway
+            return "?"
+
+        async def sleep(self, seconds: float) -> str:
+            return "fine"
+
+    async def main() -> None:
+        async with await rpc.serve(Odd(), "tcp://127.0.0.1:0", service=Toolbox) as server, \
+                await Toolbox.connect(server.urls[0]) as client:
+            with pytest.raises(jetwire.Error, match="internal error"):
+                await client.add(1, 2)
+            with pytest.raises(jetwire.Error, match="internal error"):
+                await client.whoami()
+            assert await client.sleep(0) == "fine"
+
+    run(main)

@@ -68,7 +68,9 @@ def pong(tag: int, text: str) -> bytes:
 
 
 async def settle() -> None:
-    for _ in range(5):
+    """Enough turns of the loop for every call of these tests to start, finish and be written
+    (a call's answer is written from its task's done callback, one turn after it ends)."""
+    for _ in range(20):
         await asyncio.sleep(0)
 
 
