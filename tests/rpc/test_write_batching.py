@@ -203,3 +203,29 @@ def test_a_client_closing_drops_the_calls_it_made_in_the_same_turn() -> None:
             await call
 
     run(main)
+
+
+def test_a_call_cancelled_before_its_task_ran_is_still_answered() -> None:
+    """r[jetstream.rpc.mux.one-response]: a shutdown that cancels a call whose task has not run
+    yet (3.10, 3.11) or is waiting (3.12+, where it started eagerly) still answers it."""
+
+    class Waiting(Echo):
+        async def ping(self, message: str) -> str:
+            await asyncio.sleep(10)
+            return message
+
+    async def main() -> None:
+        server = aio.Server(Waiting(), SPEC, max_frame_size=1 << 20, max_calls=8, call_timeout=None,
+                            debug=False, require_version=False)
+        channel = aio.ServerChannel(server, "tcp")
+        transport = RecordingTransport(channel)
+        channel.connection_made(transport)
+        channel.data_received(ping(1, "m"))
+        [task] = channel.tasks
+        task.cancel()
+        await settle()
+        [answer] = transport.writes
+        error = SPEC.Rframe.decode(answer).msg
+        assert error.code == aio.SHUTDOWN_CODE and channel.session.in_flight == 0
+
+    run(main)
