@@ -174,11 +174,8 @@ class ClientChannel(asyncio.Protocol):
         self._wake()
 
     # --- calls
-    def call(self, method: Method, request: Any, timeout: float | None) -> Awaitable[Any]:
-        """Sends the call and returns what awaits its answer."""
-        return self._call(method, request, timeout)
-
-    async def _call(self, method: Method, request: Any, timeout: float | None) -> Any:
+    async def call(self, method: Method, request: Any, timeout: float | None) -> Any:
+        """Sends the call and awaits its answer (what the generated client methods return)."""
         session = self.session
         if not self._writable or not session.tags_free():
             if timeout is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from ..errors import JetwireError
+from ..errors import JetwireError, SchemaError
 from ..markers import u32
 from ..runtime.decorators import wireformat
 
@@ -88,8 +88,6 @@ def check_semver(semver: str, what: str) -> str:
     """``semver`` if it is a SemVer 2.0 version without build metadata (the digest goes there)."""
     match = _SEMVER.fullmatch(semver) if isinstance(semver, str) else None
     if match is None or match.group("build") is not None:
-        from ..errors import SchemaError
-
         raise SchemaError(
             f"{what}: version {semver!r} is not a SemVer version such as '1.0.0' or '2.1.0-beta.1' "
             "(no '+build' part: jetwire puts the schema digest there)"
