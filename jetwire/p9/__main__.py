@@ -53,7 +53,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def serve_main(argv: Sequence[str]) -> int:
-    """``serve DIR [--listen ADDRESS]... [--read-only]``: serves DIR until SIGINT or SIGTERM,
+    """``serve DIR [--listen ADDRESS]... [--read-only] [--map-users]``: serves DIR until SIGINT or SIGTERM,
     logging one line per connection; exit status 0 after a signal, 1 if it cannot listen."""
     import logging
     import signal
@@ -65,6 +65,8 @@ def serve_main(argv: Sequence[str]) -> int:
     parser.add_argument("directory")
     parser.add_argument("--listen", action="append", help="HOST:PORT or unix:PATH (repeatable; default 127.0.0.1:564)")
     parser.add_argument("--read-only", action="store_true", help="refuse every change with EROFS")
+    parser.add_argument("--map-users", action="store_true",
+                        help="act as each attaching user (its n_uname, else its uname), not as the server; needs root")
     parser.add_argument("--msize", type=int, default=None, help="the largest msize to accept")
     parser.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT)
     parser.add_argument("-q", "--quiet", action="store_true", help="no log line per connection")
@@ -76,7 +78,7 @@ def serve_main(argv: Sequence[str]) -> int:
 
     async def run() -> int:
         try:
-            handler = LocalFilesystem(args.directory, read_only=args.read_only)
+            handler = LocalFilesystem(args.directory, read_only=args.read_only, map_users=args.map_users)
         except OSError as exc:
             print(f"jetwire.p9 serve: {describe_error(exc, args.directory)}", file=sys.stderr)
             return 1

@@ -77,6 +77,7 @@ from .messages import (
     Txattrwalk,
 )
 from .server import Handler, linux_error
+from .users import User, check_can_map_users, run_as, user_for
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available"]
 
@@ -186,8 +187,8 @@ class LocalFid:
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "name", "parent", "readable", "writable", "xattr",
-                 "xattr_set")
+    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "name", "parent", "readable", "user", "writable",
+                 "xattr", "xattr_set")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
         self.fd = fd
@@ -202,6 +203,7 @@ class LocalFid:
         self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
         self.xattr: bytes | None = None  # a Txattrwalk fid: the value (or name list) taken then
         self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
+        self.user: User | None = None  # map_users: who attached the tree this fid belongs to
 
     def close(self) -> None:
         for fd in (self.io, self.fd, self.parent):
@@ -217,11 +219,16 @@ class LocalFid:
 class LocalFilesystem(Handler[LocalFid]):
     """Serves the directory ``root``; ``read_only`` refuses every change with EROFS.
 
-    Files are created and changed with the server's own credentials (r[9p2000l.server.identity]):
-    ``uname``/``n_uname`` grant nothing.
+    By default files are created and changed with the server's own credentials
+    (r[9p2000l.server.identity]): ``uname``/``n_uname`` grant nothing. With ``map_users`` (the
+    server must run as root, else ``PermissionError`` here) each attach's user is who that fid
+    tree acts as: its files are created as that user, and the kernel checks its permissions.
     """
 
-    def __init__(self, root: str | os.PathLike[str], read_only: bool = False) -> None:
+    def __init__(self, root: str | os.PathLike[str], read_only: bool = False, map_users: bool = False) -> None:
+        if map_users:
+            check_can_map_users()
+        self.map_users = map_users
         self.root = os.path.abspath(os.fspath(root))
         self.read_only = read_only
         self._root_fd = os.open(self.root, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -262,16 +269,38 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EBADF")
         if msg.aname not in ("", "/", self.root):
             raise linux_error("ENOENT")  # r[9p2000l.server.attach]: one export per server
+        user = user_for(msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
         fd = os.dup(self._root_fd)
         stat = os.stat(fd)
-        return Rattach(qid=self._qid(stat)), LocalFid(fd, None, "", stat)
+        made = LocalFid(fd, None, "", stat)
+        made.user = user
+        return Rattach(qid=self._qid(stat)), made
+
+    @staticmethod
+    def _as_user(user: User | None, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """``call`` in a worker thread, as ``user`` (who attached the fid's tree) when mapping
+        users: each thread switches its own file-system identity (users.py), so calls of
+        different users run side by side."""
+        if user is None:
+            return asyncio.to_thread(call, *args, **kwargs)
+        return asyncio.to_thread(run_as, user, call, *args, **kwargs)
+
+    @staticmethod
+    def _creator(fid: LocalFid, gid: int) -> User | None:
+        """Who creates a file: with mapping, in the group the client asks for (Tlcreate, Tmkdir,
+        Tsymlink and Tmknod carry one) only if the user is in it, else the user's own."""
+        user = fid.user
+        if user is None or gid == user.gid or gid not in user.groups:
+            return user
+        return User(user.uid, gid, user.groups)
 
     async def walk(self, msg: Twalk, fid: LocalFid) -> tuple[Rwalk, LocalFid | None]:
         if fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.xattrwalk]: not walked
         if msg.wnames and msg.newfid == msg.fid and fid.io is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
-        return await asyncio.to_thread(self._walk, msg.wnames, fid)
+        walked: tuple[Rwalk, LocalFid | None] = await self._as_user(fid.user, self._walk, msg.wnames, fid)
+        return walked
 
     def _walk(self, names: list[str], start: LocalFid) -> tuple[Rwalk, LocalFid | None]:
         qids: list[Qid] = []
@@ -322,7 +351,9 @@ class LocalFilesystem(Handler[LocalFid]):
             if parent is not None:
                 os.close(parent)
             raise
-        return Rwalk(wqids=qids), LocalFid(fd, parent, name, stat)
+        made = LocalFid(fd, parent, name, stat)
+        made.user = start.user
+        return Rwalk(wqids=qids), made
 
     # -- attributes -------------------------------------------------------------------------------
 
@@ -346,7 +377,7 @@ class LocalFilesystem(Handler[LocalFid]):
                         data_version=0)
 
     async def setattr(self, msg: Tsetattr, fid: LocalFid) -> Rsetattr:
-        await asyncio.to_thread(self._setattr, msg, fid)
+        await self._as_user(fid.user, self._setattr, msg, fid)
         return Rsetattr()
 
     def _setattr(self, msg: Tsetattr, fid: LocalFid) -> None:
@@ -437,7 +468,7 @@ class LocalFilesystem(Handler[LocalFid]):
     async def lopen(self, msg: Tlopen, fid: LocalFid) -> Rlopen:
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
-        await asyncio.to_thread(self._open_io, fid, msg.flags)
+        await self._as_user(fid.user, self._open_io, fid, msg.flags)
         return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
 
     def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
@@ -462,7 +493,7 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
-        qid = await asyncio.to_thread(self._lcreate, msg, fid)
+        qid = await self._as_user(self._creator(fid, msg.gid), self._lcreate, msg, fid)
         return Rlcreate(qid=qid, iounit=0)
 
     def _lcreate(self, msg: Tlcreate, fid: LocalFid) -> Qid:
@@ -609,7 +640,7 @@ class LocalFilesystem(Handler[LocalFid]):
             finally:
                 os.close(fd)
 
-        return Rmkdir(qid=await asyncio.to_thread(make))
+        return Rmkdir(qid=await self._as_user(self._creator(dfid, msg.gid), make))
 
     async def symlink(self, msg: Tsymlink, fid: LocalFid) -> Rsymlink:
         dirfd = self._directory(fid)
@@ -618,7 +649,7 @@ class LocalFilesystem(Handler[LocalFid]):
             os.symlink(msg.symtgt, msg.name, dir_fd=dirfd)  # stored verbatim (r[9p2000l.server.confine.symlinks])
             return self._stat_qid(dirfd, msg.name)
 
-        return Rsymlink(qid=await asyncio.to_thread(make))
+        return Rsymlink(qid=await self._as_user(self._creator(fid, msg.gid), make))
 
     async def mknod(self, msg: Tmknod, dfid: LocalFid) -> Rmknod:
         dirfd = self._directory(dfid)
@@ -630,7 +661,7 @@ class LocalFilesystem(Handler[LocalFid]):
             os.mknod(msg.name, kind | (msg.mode & 0o7777), dir_fd=dirfd)
             return self._stat_qid(dirfd, msg.name)
 
-        return Rmknod(qid=await asyncio.to_thread(make))
+        return Rmknod(qid=await self._as_user(self._creator(dfid, msg.gid), make))
 
     async def readlink(self, msg: Treadlink, fid: LocalFid) -> Rreadlink:
         if fid.ftype != st.S_IFLNK:
@@ -649,7 +680,7 @@ class LocalFilesystem(Handler[LocalFid]):
         else:
             def make() -> None:
                 os.link(_proc(fid.fd), msg.name, dst_dir_fd=dirfd, follow_symlinks=True)
-        await asyncio.to_thread(make)
+        await self._as_user(dfid.user, make)
         return Rlink()
 
     async def rename(self, msg: Trename, fid: LocalFid, dfid: LocalFid) -> Rrename:
@@ -666,20 +697,20 @@ class LocalFilesystem(Handler[LocalFid]):
             os.close(parent)  # the fid's old directory, or one looked up for this rename
             fid.parent, fid.name = os.dup(dirfd), msg.name
 
-        await asyncio.to_thread(move)
+        await self._as_user(dfid.user, move)
         return Rrename()
 
     async def renameat(self, msg: Trenameat, olddirfid: LocalFid, newdirfid: LocalFid) -> Rrenameat:
         old, new = self._directory(olddirfid), self._directory(newdirfid)
-        await asyncio.to_thread(os.rename, msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
+        await self._as_user(olddirfid.user, os.rename, msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
         return Rrenameat()
 
     async def unlinkat(self, msg: Tunlinkat, dirfd: LocalFid) -> Runlinkat:
         directory = self._directory(dirfd)
         if msg.flags & c.AT_REMOVEDIR:
-            await asyncio.to_thread(os.rmdir, msg.name, dir_fd=directory)
+            await self._as_user(dirfd.user, os.rmdir, msg.name, dir_fd=directory)
         else:
-            await asyncio.to_thread(os.unlink, msg.name, dir_fd=directory)
+            await self._as_user(dirfd.user, os.unlink, msg.name, dir_fd=directory)
         return Runlinkat()
 
     async def remove(self, msg: Tremove, fid: LocalFid) -> Rremove:
@@ -702,7 +733,7 @@ class LocalFilesystem(Handler[LocalFid]):
                 if parent != fid.parent:
                     os.close(parent)
 
-        await asyncio.to_thread(unlink)
+        await self._as_user(fid.user, unlink)
         return Rremove()
 
     async def clunk(self, msg: Tclunk, fid: LocalFid) -> Rclunk:
@@ -711,7 +742,7 @@ class LocalFilesystem(Handler[LocalFid]):
             fid.xattr_set = None
             if pending.written != pending.size:
                 raise linux_error("EINVAL")
-            await asyncio.to_thread(self._commit_xattr, fid, pending)
+            await self._as_user(fid.user, self._commit_xattr, fid, pending)
         return Rclunk()
 
     def _commit_xattr(self, fid: LocalFid, pending: _XattrSet) -> None:
@@ -735,8 +766,9 @@ class LocalFilesystem(Handler[LocalFid]):
                 return b"".join(os.fsencode(name) + b"\0" for name in os.listxattr(path))
             return os.getxattr(path, msg.name)
 
-        value = await asyncio.to_thread(take)
+        value: bytes = await self._as_user(fid.user, take)
         made = LocalFid(os.dup(fid.fd), None, "", os.stat(fid.fd))
+        made.user = fid.user
         made.xattr = value
         return Rxattrwalk(size=len(value)), made
 
