@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -176,3 +179,27 @@ def test_mapping_is_refused_at_start_when_not_root(export: Path, monkeypatch: py
         LocalFilesystem(export, map_users=True)
     assert serve_main([str(export), "--map-users", "--listen", "127.0.0.1:0"]) == 1
     assert "needs the server to run as root" in capsys.readouterr().err
+
+
+def test_serve_map_users_on_the_command_line(export: Path, tmp_path: Path) -> None:
+    # `serve --map-users`: the jetwire.p9 client's --n-uname is who the files belong to
+    sock = tmp_path / "cli.sock"
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    proc = subprocess.Popen([sys.executable, "-m", "jetwire.p9", "serve", str(export), "--listen", f"unix:{sock}",
+                             "--map-users", "-q"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("serving /"), line
+        made = subprocess.run([sys.executable, "-m", "jetwire.p9", "mkdir", f"unix:{sock}", "theirs",
+                               "--n-uname", str(STRANGER)], env=env, capture_output=True, timeout=30)
+        assert made.returncode == 0, made.stderr
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert owner(export / "theirs") == (STRANGER, users.NOBODY.gid)
