@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from jetwire.p9 import Client, users
+from jetwire.p9 import Client, localfs, users
 from jetwire.p9 import constants as c
 from jetwire.p9.__main__ import serve_main
 from jetwire.p9.localfs import LocalFilesystem
@@ -203,3 +203,22 @@ def test_serve_map_users_on_the_command_line(export: Path, tmp_path: Path) -> No
             proc.kill()
             proc.wait()
     assert owner(export / "theirs") == (STRANGER, users.NOBODY.gid)
+
+
+def test_a_group_the_user_is_in_is_taken_from_the_request(export: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a user in groups 65534 and 4243: Tlcreate and Tmkdir asking for 4243 get it, the rest 65534
+    member = users.User(STRANGER, users.NOBODY.gid, (users.NOBODY.gid, 4243))
+    monkeypatch.setattr(localfs, "user_for", lambda uname, n_uname, nonuname: member)
+
+    async def body() -> None:
+        async with server_for(LocalFilesystem(export, map_users=True)) as server:
+            async with await attach(server, n_uname=STRANGER) as fs:
+                assert fs.root is not None
+                dfid, _ = await fs.walk(fs.root, [])
+                await fs.lcreate(dfid, "in-4243", c.P9_RDWR, 0o644, gid=4243)
+                await fs.mkdir_at(fs.root, "dir-4243", gid=4243)
+                await fs.mkdir_at(fs.root, "dir-other", gid=4244)
+    run(body)
+    assert owner(export / "in-4243") == (STRANGER, 4243)
+    assert owner(export / "dir-4243") == (STRANGER, 4243)
+    assert owner(export / "dir-other") == (STRANGER, users.NOBODY.gid)
