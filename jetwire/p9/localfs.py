@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from . import constants as c
+from .locks import END, HostLocks, Owner
 from .messages import (
     Dirent,
     Qid,
@@ -33,8 +34,10 @@ from .messages import (
     Rclunk,
     Rfsync,
     Rgetattr,
+    Rgetlock,
     Rlcreate,
     Rlink,
+    Rlock,
     Rlopen,
     Rmkdir,
     Rmknod,
@@ -56,8 +59,10 @@ from .messages import (
     Tclunk,
     Tfsync,
     Tgetattr,
+    Tgetlock,
     Tlcreate,
     Tlink,
+    Tlock,
     Tlopen,
     Tmkdir,
     Tmknod,
@@ -76,7 +81,7 @@ from .messages import (
     Txattrcreate,
     Txattrwalk,
 )
-from .server import Handler, linux_error
+from .server import Handler, current_connection, linux_error
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available"]
 
@@ -186,8 +191,8 @@ class LocalFid:
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "name", "parent", "readable", "writable", "xattr",
-                 "xattr_set")
+    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "lock_scope", "name", "parent", "readable",
+                 "writable", "xattr", "xattr_set")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
         self.fd = fd
@@ -202,6 +207,7 @@ class LocalFid:
         self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
         self.xattr: bytes | None = None  # a Txattrwalk fid: the value (or name list) taken then
         self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
+        self.lock_scope: tuple[Any, tuple[int, int]] | None = None  # once open: (connection, file) for locks
 
     def close(self) -> None:
         for fd in (self.io, self.fd, self.parent):
@@ -228,6 +234,7 @@ class LocalFilesystem(Handler[LocalFid]):
         root_stat = os.stat(self._root_fd)
         self._root_id = (root_stat.st_dev, root_stat.st_ino)
         self._other_devices: dict[tuple[int, int], int] = {}
+        self.locks = HostLocks()  # r[9p2000l.server.lock]: shared by every connection
 
     def close(self) -> None:
         if self._root_fd >= 0:
@@ -255,6 +262,9 @@ class LocalFilesystem(Handler[LocalFid]):
     # -- fids -------------------------------------------------------------------------------------
 
     def release(self, fid: LocalFid) -> None:
+        if fid.lock_scope is not None:  # r[9p2000l.server.lock]: the connection's last open fid drops its locks
+            self.locks.closed(*fid.lock_scope)
+            fid.lock_scope = None
         fid.close()
 
     async def attach(self, msg: Tattach, afid: LocalFid | None) -> tuple[Rattach, LocalFid]:
@@ -438,6 +448,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
         await asyncio.to_thread(self._open_io, fid, msg.flags)
+        self._opened(fid)
         return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
 
     def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
@@ -463,6 +474,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
         qid = await asyncio.to_thread(self._lcreate, msg, fid)
+        self._opened(fid)
         return Rlcreate(qid=qid, iounit=0)
 
     def _lcreate(self, msg: Tlcreate, fid: LocalFid) -> Qid:
@@ -749,6 +761,53 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("E2BIG")
         fid.xattr_set = _XattrSet(msg.name, msg.attr_size, msg.flags)
         return Rxattrcreate()
+
+    # -- POSIX locks (r[9p2000l.server.lock]) -------------------------------------------------------
+
+    def _opened(self, fid: LocalFid) -> None:
+        """Counts an open fid for its connection's locks on the file (released with the last)."""
+        if fid.lock_scope is None:
+            connection = current_connection.get()
+            fid.lock_scope = (connection, (fid.dev, fid.ino))
+            self.locks.opened(*fid.lock_scope)
+
+    def _lock_range(self, fid: LocalFid, start: int, length: int) -> tuple[int, int]:
+        """``[start, end)`` of a lock on ``fid``, which must be open (as fcntl: the descriptor first)."""
+        if fid.io is None or fid.lock_scope is None:
+            raise linux_error("EBADF")  # an open fid only
+        if start >= END:
+            raise linux_error("EINVAL")  # negative as a host off_t
+        if start + length > END:
+            raise linux_error("EOVERFLOW")  # fcntl: the last byte would not fit an off_t
+        return start, start + length if length else END
+
+    async def lock(self, msg: Tlock, fid: LocalFid) -> Rlock:
+        start, end = self._lock_range(fid, msg.start, msg.length)
+        if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK):
+            raise linux_error("EINVAL")
+        if msg.flags & ~c.P9_LOCK_FLAGS_BLOCK:
+            raise linux_error("EINVAL")  # RECLAIM is reserved
+        if (msg.type == c.P9_LOCK_TYPE_RDLCK and not fid.readable) or (
+                msg.type == c.P9_LOCK_TYPE_WRLCK and not fid.writable):
+            raise linux_error("EBADF")  # fcntl: a read lock needs a fid open for reading, a write lock for writing
+        assert fid.lock_scope is not None
+        connection, key = fid.lock_scope
+        # BLOCK or not, a lock in the way is answered at once: Linux retries BLOCK requests itself
+        status = self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end, fid.fd)
+        return Rlock(status=status)
+
+    async def getlock(self, msg: Tgetlock, fid: LocalFid) -> Rgetlock:
+        start, end = self._lock_range(fid, msg.start, msg.length)
+        if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK):
+            raise linux_error("EINVAL")  # fcntl(F_GETLK) with F_UNLCK is EINVAL too
+        assert fid.lock_scope is not None and fid.io is not None
+        connection, key = fid.lock_scope
+        found = self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end, fid.io)
+        if found is None:
+            return Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
+                            client_id=msg.client_id)
+        return Rgetlock(type=found.type, start=found.start, length=found.length, proc_id=found.proc_id,
+                        client_id=found.client_id)
 
 
 def _signed(value: int) -> int:
