@@ -775,10 +775,8 @@ class LocalFilesystem(Handler[LocalFid]):
         """``[start, end)`` of a lock on ``fid``, which must be open (as fcntl: the descriptor first)."""
         if fid.io is None or fid.lock_scope is None:
             raise linux_error("EBADF")  # an open fid only
-        if start >= END:
-            raise linux_error("EINVAL")  # negative as a host off_t
-        if start + length > END:
-            raise linux_error("EOVERFLOW")  # fcntl: the last byte would not fit an off_t
+        if start >= END or start + length > END:
+            raise linux_error("EINVAL")  # past the largest host off_t (fcntl: EINVAL or EOVERFLOW)
         return start, start + length if length else END
 
     async def lock(self, msg: Tlock, fid: LocalFid) -> Rlock:
