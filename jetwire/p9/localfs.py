@@ -796,11 +796,14 @@ class LocalFilesystem(Handler[LocalFid]):
 
     async def getlock(self, msg: Tgetlock, fid: LocalFid) -> Rgetlock:
         start, end = self._lock_range(fid, msg.start, msg.length)
-        if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK):
-            raise linux_error("EINVAL")  # fcntl(F_GETLK) with F_UNLCK is EINVAL too
+        if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK):
+            raise linux_error("EINVAL")
+        # Linux sends every Tgetlock with type UNLCK (its own local test overwrote the type
+        # asked): answered as a write lock would be, with any other owner's lock in the range
+        wanted = c.P9_LOCK_TYPE_WRLCK if msg.type == c.P9_LOCK_TYPE_UNLCK else msg.type
         assert fid.lock_scope is not None and fid.io is not None
         connection, key = fid.lock_scope
-        found = self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end, fid.io)
+        found = self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end, fid.io)
         if found is None:
             return Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
                             client_id=msg.client_id)
