@@ -24,13 +24,16 @@ from typing import NamedTuple
 
 from . import constants as c
 
-__all__ = ["END", "Owner", "Lock", "LockTable", "HostLocks", "Conflict", "DEFAULT_MAX_RANGES"]
+__all__ = ["END", "Owner", "Lock", "LockTable", "HostLocks", "Conflict", "DEFAULT_MAX_RANGES", "MAX_CLIENT_ID"]
 
 #: One past the largest offset a host ``off_t`` holds: a lock to the end of the file ends here.
 END = 1 << 63
 #: Ranges one connection may hold over all its files: each lock or unlock in the middle of a
 #: range splits it, so without a cap a client could grow the table without end (answered ERROR).
 DEFAULT_MAX_RANGES = 10_000
+#: A lock's owner is kept with its ranges: a longer ``client_id`` (Linux sends its host name, at
+#: most 64 bytes) cannot be recorded, so that the table's memory stays bounded by the cap above.
+MAX_CLIENT_ID = 255
 
 RDLCK = c.P9_LOCK_TYPE_RDLCK
 WRLCK = c.P9_LOCK_TYPE_WRLCK
@@ -106,6 +109,8 @@ class LockTable:
         when the owner's connection would hold more than ``max_ranges`` ranges."""
         files = self._files.setdefault(key, {})
         before = files.get(owner, [])
+        if before:
+            owner = before[0].owner  # one owner object for all its ranges, not one per request
         after = _placed(before, owner, wanted, start, end)
         total = self._ranges.get(owner.connection, 0) + len(after) - len(before)
         if len(after) > len(before) and total > self.max_ranges:
@@ -254,6 +259,8 @@ class HostLocks:
         connection has no descriptor of it yet (or one without the access ``wanted`` needs)."""
         table = self.table
         connection = owner.connection
+        if len(owner.client_id.encode()) > MAX_CLIENT_ID:
+            return c.P9_LOCK_ERROR
         if wanted == UNLCK:
             if not table.set(key, owner, UNLCK, start, end):
                 return c.P9_LOCK_ERROR

@@ -227,6 +227,8 @@ def test_a_connection_past_its_ranges_gets_error(export: Path) -> None:
             assert await a.lock(fa, RD, 30, 5) == ERROR
             assert await a.lock(fa, UN, 1, 1) == ERROR  # a split is one more range too
             assert await a.lock(fa, RD, 5, 5) == OK  # merging makes fewer
+            assert await a.lock(fa, RD, 100, 1, client_id="h" * 256) == ERROR  # too long an owner to keep
+            assert await a.lock(fa, RD, 100, 1, client_id="h" * 255) == OK  # the longest kept
             await a.close()
 
     run(body)
