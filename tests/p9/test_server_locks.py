@@ -13,10 +13,12 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from jetwire.p9 import Client
+from jetwire import FrameReader
+from jetwire.p9 import Client, Rframe, Rlock, Rversion, Tattach, Tframe, Tlock, Tlopen, Tversion, Twalk
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.serving import Server, serve
@@ -209,6 +211,40 @@ def test_locks_go_with_the_last_open_fid_and_with_the_connection(export: Path) -
                 await asyncio.sleep(0.01)
             reply = await b.getlock(fb, WR, 0, 0)
             assert reply.type == UN
+            await b.close()
+
+    run(body)
+
+
+def test_a_new_tversion_drops_the_connections_locks(export: Path) -> None:
+    # r[9p2000l.server.version.reset]: locks dropped, as on disconnect (r[9p2000l.server.lock])
+    async def body() -> None:
+        async with serving(LocalFilesystem(export)) as server:
+            host, port = server.addresses[0].rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            frames: FrameReader[Rframe] = FrameReader(Rframe, max_size=1 << 20)
+
+            async def ask(msg: Any) -> Any:
+                writer.write(Tframe(tag=1, msg=msg).encode())
+                frame = frames.next_frame()
+                while frame is None:
+                    frames.feed(await reader.read(1 << 16))
+                    frame = frames.next_frame()
+                return frame.msg
+
+            version = Tversion(msize=65536, version="9P2000.L")
+            assert isinstance(await ask(version), Rversion)
+            for msg in (Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME),
+                        Twalk(fid=0, newfid=1, wnames=["f"]), Tlopen(fid=1, flags=c.P9_RDWR)):
+                await ask(msg)
+            reply = await ask(Tlock(fid=1, type=WR, flags=0, start=0, length=0, proc_id=1, client_id="raw"))
+            assert reply == Rlock(status=OK)
+            b = await connect(server)
+            fb = await opened(b)
+            assert await b.lock(fb, WR, 0, 1) == BLOCKED
+            assert isinstance(await ask(version), Rversion)
+            assert await b.lock(fb, WR, 0, 1) == OK
+            writer.close()
             await b.close()
 
     run(body)
