@@ -208,10 +208,6 @@ _FLOCK = struct.Struct("hhqqi4x")
 _BUSY = (errno.EAGAIN, errno.EACCES)  # a lock in the way (fcntl may say either)
 
 
-class HostError(Exception):
-    """The host would not record a lock (answered with status ERROR)."""
-
-
 class _Description:
     """One connection's descriptor of one file, which holds that connection's locks on it."""
 
@@ -273,11 +269,11 @@ class HostLocks:
         after = _placed(before, owner, wanted, start, end)
         if len(after) > len(before) and table.ranges(connection) + len(after) - len(before) > table.max_ranges:
             return c.P9_LOCK_ERROR
-        try:
-            description = self._description(connection, key, wanted, path_fd)
-            fcntl.fcntl(description.fd, _F_OFD_SETLK, _flock(wanted, start, end))
-        except HostError:
+        description = self._description(connection, key, wanted, path_fd)
+        if description is None:
             return c.P9_LOCK_ERROR
+        try:
+            fcntl.fcntl(description.fd, _F_OFD_SETLK, _flock(wanted, start, end))
         except OSError as exc:
             self._drop_if_unused(connection, key)
             return c.P9_LOCK_BLOCKED if exc.errno in _BUSY else c.P9_LOCK_ERROR
@@ -305,11 +301,12 @@ class HostLocks:
 
     # -- descriptors --------------------------------------------------------------------------------
 
-    def _description(self, connection: Hashable, key: Hashable, wanted: int, path_fd: int) -> _Description:
+    def _description(self, connection: Hashable, key: Hashable, wanted: int, path_fd: int) -> _Description | None:
         """The connection's descriptor of the file, with the access ``wanted`` needs (fcntl: a
         read lock needs one open for reading, a write lock one open for writing). Opened for
         reading only when that is enough, so that locking does not open files for writing
-        (which a running executable refuses, and watchers see when it is closed)."""
+        (which a running executable refuses, and watchers see when it is closed). None when
+        the host will not give one: the lock cannot be recorded."""
         current = self._descriptions.get((connection, key))
         if current is not None and (current.readable if wanted == RDLCK else current.writable):
             return current
@@ -327,20 +324,21 @@ class HostLocks:
             fresh = _Description(fd, readable, writable)
             break
         if fresh is None:
-            raise HostError("the file cannot be opened with the access its lock needs")
+            return None
         if current is not None:
             # take over what the old descriptor holds before closing it: read locks share, so
             # the host never sees the connection's locks missing. Write locks cannot be held
             # twice; only a write-only descriptor (the server could not read the file when
             # it was opened) can hold them and need replacing: that lock is ERROR.
+            held = self.table.held(key, connection)
             try:
-                for low, high, kind in self.table.held(key, connection):
-                    if kind != RDLCK:
-                        raise HostError("write locks cannot move to a new descriptor")
+                if any(kind != RDLCK for _, _, kind in held):
+                    raise OSError(errno.ENOLCK, "write locks cannot move to another descriptor")
+                for low, high, kind in held:
                     fcntl.fcntl(fresh.fd, _F_OFD_SETLK, _flock(kind, low, high))
-            except (OSError, HostError) as exc:
+            except OSError:
                 os.close(fresh.fd)
-                raise HostError("the connection's locks could not move") from exc
+                return None
             os.close(current.fd)
         self._descriptions[connection, key] = fresh
         return fresh

@@ -6,7 +6,9 @@ locks, both ways.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
+import struct
 import subprocess
 import sys
 import textwrap
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from jetwire import FrameReader
-from jetwire.p9 import Client, Rframe, Rlock, Rversion, Tattach, Tframe, Tlock, Tlopen, Tversion, Twalk
+from jetwire.p9 import Client, Rframe, Rlock, Rversion, Tattach, Tframe, Tlock, Tlopen, Tversion, Twalk, locks
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.serving import Server, serve
@@ -266,6 +268,30 @@ def test_a_connection_past_its_ranges_gets_error(export: Path) -> None:
             assert await a.lock(fa, RD, 100, 1, client_id="h" * 256) == ERROR  # too long an owner to keep
             assert await a.lock(fa, RD, 100, 1, client_id="h" * 255) == OK  # the longest kept
             await a.close()
+
+    run(body)
+
+
+def test_a_lock_the_host_cannot_record_is_error(export: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # r[9p2000l.server.lock]: ERROR (Linux: ENOLCK) when the host refuses for another reason
+    # than a lock in the way, as a file system without lock support does
+    real = fcntl.fcntl
+
+    def no_locks(fd: int, command: int, arg: Any = 0) -> Any:
+        if command == fcntl.F_OFD_SETLK and struct.unpack("hhqqi4x", arg)[0] != fcntl.F_UNLCK:
+            raise OSError(errno.ENOLCK, "no locks here")
+        return real(fd, command, arg)
+
+    async def body() -> None:
+        async with serving(LocalFilesystem(export)) as server:
+            a, b = await connect(server), await connect(server)
+            fa, fb = await opened(a), await opened(b)
+            monkeypatch.setattr(locks.fcntl, "fcntl", no_locks)
+            assert await a.lock(fa, WR, 0, 10) == ERROR
+            monkeypatch.setattr(locks.fcntl, "fcntl", real)
+            assert await b.lock(fb, WR, 0, 10) == OK  # nothing was recorded
+            await a.close()
+            await b.close()
 
     run(body)
 
