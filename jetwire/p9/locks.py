@@ -107,16 +107,14 @@ class LockTable:
         """``owner`` now holds ``wanted`` on ``[start, end)`` (UNLCK: nothing there), whatever
         it held there before; the caller has checked ``conflict``. False, and nothing changed,
         when the owner's connection would hold more than ``max_ranges`` ranges."""
+        if not self.fits(key, owner, wanted, start, end):
+            return False
         files = self._files.setdefault(key, {})
         before = files.get(owner, [])
         if before:
             owner = before[0].owner  # one owner object for all its ranges, not one per request
         after = _placed(before, owner, wanted, start, end)
         total = self._ranges.get(owner.connection, 0) + len(after) - len(before)
-        if len(after) > len(before) and total > self.max_ranges:
-            if not files:
-                del self._files[key]
-            return False
         self._ranges[owner.connection] = total
         if after:
             files[owner] = after
@@ -127,6 +125,12 @@ class LockTable:
         if total == 0:
             del self._ranges[owner.connection]
         return True
+
+    def fits(self, key: Hashable, owner: Owner, wanted: int, start: int, end: int) -> bool:
+        """Whether ``set`` would record this (the connection stays within ``max_ranges``)."""
+        before = self._files.get(key, {}).get(owner, [])
+        grows = len(_placed(before, owner, wanted, start, end)) - len(before)
+        return grows <= 0 or self._ranges.get(owner.connection, 0) + grows <= self.max_ranges
 
     def held(self, key: Hashable, connection: Hashable, start: int = 0, end: int = END) -> list[tuple[int, int, int]]:
         """What ``connection``'s owners hold together on ``[start, end)``, as sorted, merged
@@ -264,10 +268,7 @@ class HostLocks:
             return c.P9_LOCK_SUCCESS
         if table.conflict(key, owner, wanted, start, end) is not None:
             return c.P9_LOCK_BLOCKED
-        # the table would refuse the range: ask before the host is changed
-        before = table.locks(key, owner)
-        after = _placed(before, owner, wanted, start, end)
-        if len(after) > len(before) and table.ranges(connection) + len(after) - len(before) > table.max_ranges:
+        if not table.fits(key, owner, wanted, start, end):  # asked first: a refusal changes nothing on the host
             return c.P9_LOCK_ERROR
         description = self._description(connection, key, wanted, path_fd)
         if description is None:
