@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from . import constants as c
+from .locks import END, HostLocks, Owner
 from .messages import (
     Dirent,
     Qid,
@@ -35,8 +36,10 @@ from .messages import (
     Rclunk,
     Rfsync,
     Rgetattr,
+    Rgetlock,
     Rlcreate,
     Rlink,
+    Rlock,
     Rlopen,
     Rmkdir,
     Rmknod,
@@ -58,8 +61,10 @@ from .messages import (
     Tclunk,
     Tfsync,
     Tgetattr,
+    Tgetlock,
     Tlcreate,
     Tlink,
+    Tlock,
     Tlopen,
     Tmkdir,
     Tmknod,
@@ -78,7 +83,7 @@ from .messages import (
     Txattrcreate,
     Txattrwalk,
 )
-from .server import Handler, linux_error
+from .server import Handler, current_connection, linux_error
 from .users import User, check_can_map_users, run_as, user_for
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available"]
@@ -210,8 +215,8 @@ class LocalFid:
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("cookies", "dev", "entries", "fd", "ftype", "held", "ino", "io", "name", "parent", "readable", "user",
-                 "writable", "xattr", "xattr_set")
+    __slots__ = ("cookies", "dev", "entries", "fd", "ftype", "held", "ino", "io", "lock_scope", "name", "parent",
+                 "readable", "user", "writable", "xattr", "xattr_set")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
         self.fd = fd
@@ -229,6 +234,7 @@ class LocalFid:
         self.xattr: bytes | None = None  # a Txattrwalk fid: the value (or name list) taken then
         self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
         self.user: User | None = None  # map_users: who attached the tree this fid belongs to
+        self.lock_scope: tuple[Any, tuple[int, int]] | None = None  # once open: (connection, file) for locks
 
     def close(self) -> None:
         for fd in (self.io, self.fd, self.parent):
@@ -265,6 +271,7 @@ class LocalFilesystem(Handler[LocalFid]):
         self.readdir_budget = readdir_budget
         self._budget_left = readdir_budget
         self._budget_lock = threading.Lock()  # snapshots are taken in worker threads
+        self.locks = HostLocks()  # r[9p2000l.server.lock]: shared by every connection
 
     def close(self) -> None:
         if self._root_fd >= 0:
@@ -293,6 +300,9 @@ class LocalFilesystem(Handler[LocalFid]):
 
     def release(self, fid: LocalFid) -> None:
         self._drop_snapshot(fid)
+        if fid.lock_scope is not None:  # r[9p2000l.server.lock]: the connection's last open fid drops its locks
+            self.locks.closed(*fid.lock_scope)
+            fid.lock_scope = None
         fid.close()
 
     async def attach(self, msg: Tattach, afid: LocalFid | None) -> tuple[Rattach, LocalFid]:
@@ -500,6 +510,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
         await self._as_user(fid.user, self._open_io, fid, msg.flags)
+        self._opened(fid)
         return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
 
     def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
@@ -525,6 +536,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
         qid = await self._as_user(self._creator(fid, msg.gid), self._lcreate, msg, fid)
+        self._opened(fid)
         return Rlcreate(qid=qid, iounit=0)
 
     def _lcreate(self, msg: Tlcreate, fid: LocalFid) -> Qid:
@@ -902,6 +914,54 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("E2BIG")
         fid.xattr_set = _XattrSet(msg.name, msg.attr_size, msg.flags)
         return Rxattrcreate()
+
+    # -- POSIX locks (r[9p2000l.server.lock]) -------------------------------------------------------
+
+    def _opened(self, fid: LocalFid) -> None:
+        """Counts an open fid for its connection's locks on the file (released with the last)."""
+        if fid.lock_scope is None:
+            connection = current_connection.get()
+            fid.lock_scope = (connection, (fid.dev, fid.ino))
+            self.locks.opened(*fid.lock_scope)
+
+    def _lock_range(self, fid: LocalFid, start: int, length: int) -> tuple[int, int]:
+        """``[start, end)`` of a lock on ``fid``, which must be open (as fcntl: the descriptor first)."""
+        if fid.io is None or fid.lock_scope is None:
+            raise linux_error("EBADF")  # an open fid only
+        if start >= END or start + length > END:
+            raise linux_error("EINVAL")  # past the largest host off_t (fcntl: EINVAL or EOVERFLOW)
+        return start, start + length if length else END
+
+    async def lock(self, msg: Tlock, fid: LocalFid) -> Rlock:
+        start, end = self._lock_range(fid, msg.start, msg.length)
+        if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK):
+            raise linux_error("EINVAL")
+        if msg.flags & ~c.P9_LOCK_FLAGS_BLOCK:
+            raise linux_error("EINVAL")  # RECLAIM is reserved
+        if (msg.type == c.P9_LOCK_TYPE_RDLCK and not fid.readable) or (
+                msg.type == c.P9_LOCK_TYPE_WRLCK and not fid.writable):
+            raise linux_error("EBADF")  # fcntl: a read lock needs a fid open for reading, a write lock for writing
+        assert fid.lock_scope is not None
+        connection, key = fid.lock_scope
+        # BLOCK or not, a lock in the way is answered at once: Linux retries BLOCK requests itself
+        status = self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end, fid.fd)
+        return Rlock(status=status)
+
+    async def getlock(self, msg: Tgetlock, fid: LocalFid) -> Rgetlock:
+        start, end = self._lock_range(fid, msg.start, msg.length)
+        if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK):
+            raise linux_error("EINVAL")
+        # Linux sends every Tgetlock with type UNLCK (its own local test overwrote the type
+        # asked): answered as a write lock would be, with any other owner's lock in the range
+        wanted = c.P9_LOCK_TYPE_WRLCK if msg.type == c.P9_LOCK_TYPE_UNLCK else msg.type
+        assert fid.lock_scope is not None and fid.io is not None
+        connection, key = fid.lock_scope
+        found = self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end, fid.io)
+        if found is None:
+            return Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
+                            client_id=msg.client_id)
+        return Rgetlock(type=found.type, start=found.start, length=found.length, proc_id=found.proc_id,
+                        client_id=found.client_id)
 
 
 def _signed(value: int) -> int:
