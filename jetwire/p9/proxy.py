@@ -38,7 +38,7 @@ from ..errors import DecodeError
 from ..runtime.codec import explain
 from ..runtime.records import Record
 from . import constants as c
-from .messages import Qid, Rflush, Rframe, Rlerror, Rversion, Tflush, Tframe, Tversion
+from .messages import Qid, Rflush, Rframe, Rversion, Tflush, Tframe, Tversion
 from .serving import parse_listen
 
 __all__ = ["Tracer", "Traced", "Stopped", "TraceEvent", "Proxy", "proxy", "format_event", "explain_event",
@@ -273,7 +273,7 @@ def _message_names() -> dict[type, dict[int, str]]:
 
     from .messages import Rmessage, Tmessage
 
-    names = {}
+    names: dict[type, dict[int, str]] = {}
     for frame, union in ((Tframe, Tmessage), (Rframe, Rmessage)):
         names[frame] = {number: cls.__name__ for meta in get_args(union)[1:] for number, cls in meta.tags.items()}
     return names
@@ -390,7 +390,7 @@ class Proxy:
 
     def __init__(self, upstream: str, *, verbose: bool = False, output: Callable[[str], None] = _print,
                  max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        host, port, path = parse_listen(upstream)  # a bad address fails here, not per connection
+        host, _, path = parse_listen(upstream)  # a bad address fails here, not per connection
         if path is None and not host:
             raise ValueError(f"{upstream!r} names no host to connect to")
         self.upstream = upstream
