@@ -535,3 +535,60 @@ def test_the_proxy_listens_where_asked_and_refuses_what_is_not_a_socket(tmp_path
 
     run(body)
     assert regular.read_text() == ""
+
+
+# -- the Linux kernel's client through the proxy ---------------------------------------------------
+
+GUEST = Path(__file__).parent / "guest"
+KERNEL_TEST = r"""#!/bin/sh
+check() { if eval "$2"; then echo "@@ ok $1"; else echo "@@ FAIL $1"; fi; }
+echo traced > traced.txt
+check read-back '[ "$(cat traced.txt)" = traced ]'
+mkdir made
+echo x > made/f
+check ls '[ "$(ls made)" = f ]'
+"""
+
+
+def test_the_kernel_mounts_through_the_proxy(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # the guest of tests/p9/test_server_kernel.py (QEMU boots Debian's kernel; about 5 s a boot)
+    from peers import find_tool
+
+    for tool, package in (("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"),
+                          ("cpio", "cpio")):
+        find_tool(tool, package)
+    guest = Path(os.environ.get("V9FS_GUEST", "/tmp/jetwire-v9fs-guest"))
+    subprocess.run(["bash", str(GUEST / "build.sh"), str(guest)], check=True, timeout=900)
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "guest-test.sh").write_text(KERNEL_TEST)
+    (export / "guest-test.sh").chmod(0o755)
+    served, proxied = tmp_path / "served.sock", tmp_path / "proxied.sock"
+    lines: list[str] = []
+
+    async def body() -> str:
+        server = await serve(LocalFilesystem(export), f"unix:{served}")
+        try:
+            async with await proxy(f"unix:{served}", f"unix:{proxied}", output=collect(lines)):
+                process = await asyncio.create_subprocess_exec(
+                    "bash", str(GUEST / "run.sh"), str(proxied), str(export), "", str(guest),
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                out, _ = await asyncio.wait_for(process.communicate(), 600)
+                return out.decode(errors="replace")
+        finally:
+            await server.close()
+
+    console = asyncio.run(body())
+    reports = [line[line.index("@@"):].strip() for line in console.splitlines() if "@@" in line]
+    assert "@@ MOUNT OK" in reports and "@@ UMOUNT OK" in reports, console
+    assert [r for r in reports if r.startswith("@@ ok") or r.startswith("@@ FAIL")] == ["@@ ok read-back", "@@ ok ls"]
+    assert (export / "traced.txt").read_text() == "traced\n" and (export / "made" / "f").read_text() == "x\n"
+    assert lines[0] == "[1] -> Tversion tag=NOTAG msize=65536 version='9P2000.L'"  # the kernel's own proposal
+    assert lines[1].startswith("[1] <- Rversion tag=NOTAG (") and lines[1].endswith("msize=65536 version='9P2000.L'")
+    assert any(line.startswith("[1] -> Tattach ") and f"aname='{export}'" in line for line in lines)
+    assert any(line.startswith("[1] -> Tlcreate ") and "name='traced.txt'" in line for line in lines)
+    assert any(line.startswith("[1] -> Twrite ") and "data=<7 bytes: 74 72 61 63 65 64 0a>" in line for line in lines)
+    assert any(line.startswith("[1] -> Tmkdir ") and "name='made'" in line and "mode=0o" in line for line in lines)
+    assert any(line.startswith("[1] <- Rreaddir ") for line in lines)
+    assert all(line.startswith("[1] ") for line in lines)
+    assert not [line for line in lines if "UNDECODABLE" in line or "no request" in line or "stopped" in line]
