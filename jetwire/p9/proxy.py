@@ -38,7 +38,7 @@ from ..errors import DecodeError
 from ..runtime.codec import explain
 from ..runtime.records import Record
 from . import constants as c
-from .messages import Qid, Rflush, Rframe, Rversion, Tflush, Tframe, Tversion
+from .messages import Dirent, Qid, Rflush, Rframe, Rreaddir, Rversion, Tflush, Tframe, Tversion
 from .serving import parse_listen
 
 __all__ = ["Tracer", "Traced", "Stopped", "TraceEvent", "Proxy", "proxy", "format_event", "explain_event",
@@ -223,6 +223,26 @@ def _hex(value: int) -> str:
     return f"{value:#x}"
 
 
+def _dirents(data: bytes) -> str:
+    """Rreaddir's data as the names it lists, each with its entry's offset, which is what a
+    client resumes from (r[9p2000l.readdir.dirent]); data that does not parse as entries is
+    shown as bytes, with where it stopped."""
+    names: list[str] = []
+    count = offset = 0
+    last: Dirent | None = None
+    try:
+        while offset < len(data):
+            last, offset = Dirent.decode_prefix(data, offset)
+            if count < _MAX_ITEMS:
+                names.append(f"{_value(last.name)}@{last.offset}")
+            count += 1
+    except DecodeError as exc:
+        return f"{_value(data)} (no entry at byte {offset}: {exc.reason})"
+    if last is not None and count > _MAX_ITEMS:
+        names.append(f"… {count - _MAX_ITEMS} more, the last {_value(last.name)}@{last.offset}")
+    return f"<{len(data)} bytes, {count} entries{': ' if names else ''}{', '.join(names)}>"
+
+
 def _errno_name(number: int) -> str:
     name = c.LINUX_ERRNO_NAMES.get(number)
     if name is None and sys.platform.startswith("linux"):
@@ -242,7 +262,8 @@ def _fields(msg: Any) -> str:
     layout = _LAYOUTS.get(msg.__class__)
     if layout is None:
         layout = _LAYOUTS[msg.__class__] = tuple(
-            (field.name, _SHOW_FIELD.get(field.name, _value)) for field in dataclasses.fields(msg))
+            (field.name, _dirents if msg.__class__ is Rreaddir else _SHOW_FIELD.get(field.name, _value))
+            for field in dataclasses.fields(msg))
     return " ".join([f"{name}={show(getattr(msg, name))}" for name, show in layout])
 
 

@@ -26,11 +26,13 @@ from jetwire.p9 import Client
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.messages import (
+    Dirent,
     Qid,
     Rflush,
     Rframe,
     Rlerror,
     Rread,
+    Rreaddir,
     Rversion,
     Rwalk,
     Tclunk,
@@ -208,6 +210,22 @@ def test_long_values_are_cut_short_in_a_line() -> None:
     assert line.count("Qid(file") == 8 and line.endswith(", … 4 more]")
     (data,) = tracer.feed(REPLY, Rframe(tag=9, msg=Rread(data=bytes(range(200)))).encode())
     assert format_event(data).endswith("data=<200 bytes: 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f …>")
+
+
+def test_rreaddir_shows_the_names_it_lists_with_their_offsets() -> None:
+    # r[9p2000l.examples], r[9p2000l.readdir.dirent]: the spec's dirent, qid(file, v0, path 7) offset=1 DT_REG "x"
+    dirent = golden("00 00000000 0700000000000000 0100000000000000 08 0100 78")
+    tracer = Tracer(clock=Clock())
+    (one,) = tracer.feed(REPLY, Rframe(tag=1, msg=Rreaddir(data=dirent)).encode())
+    assert format_event(one) == "<- Rreaddir tag=1 (no request has this tag) data=<25 bytes, 1 entries: 'x'@1>"
+    many = b"".join(Dirent(qid=Qid(0, 0, n), offset=n + 1, type=8, name=f"f{n}").encode() for n in range(12))
+    (twelve,) = tracer.feed(REPLY, Rframe(tag=1, msg=Rreaddir(data=many)).encode())
+    assert format_event(twelve).endswith("'f6'@7, 'f7'@8, … 4 more, the last 'f11'@12>")
+    (empty,) = tracer.feed(REPLY, Rframe(tag=1, msg=Rreaddir(data=b"")).encode())
+    assert format_event(empty).endswith("data=<0 bytes, 0 entries>")
+    (cut,) = tracer.feed(REPLY, Rframe(tag=1, msg=Rreaddir(data=dirent + dirent[:10])).encode())
+    assert format_event(cut).endswith("data=<35 bytes: 00 00 00 00 00 07 00 00 00 00 00 00 00 01 00 00 …> "
+                                      "(no entry at byte 25: unexpected end of data: u64 needs 8 bytes, 5 left)")
 
 
 def test_explain_gives_each_field_with_its_offset() -> None:
@@ -589,6 +607,6 @@ def test_the_kernel_mounts_through_the_proxy(tmp_path: Path, tmp_path_factory: p
     assert any(line.startswith("[1] -> Tlcreate ") and "name='traced.txt'" in line for line in lines)
     assert any(line.startswith("[1] -> Twrite ") and "data=<7 bytes: 74 72 61 63 65 64 0a>" in line for line in lines)
     assert any(line.startswith("[1] -> Tmkdir ") and "name='made'" in line and "mode=0o" in line for line in lines)
-    assert any(line.startswith("[1] <- Rreaddir ") for line in lines)
+    assert any(line.startswith("[1] <- Rreaddir ") and "'f'@" in line for line in lines)
     assert all(line.startswith("[1] ") for line in lines)
     assert not [line for line in lines if "UNDECODABLE" in line or "no request" in line or "stopped" in line]
