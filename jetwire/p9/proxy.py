@@ -340,6 +340,7 @@ class _Link:
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else (peer or "unix socket")
         self.ended = "end of stream"
         self.bytes = {REQUEST: 0, REPLY: 0}
+        self.tracing = True
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -371,9 +372,6 @@ class _Link:
                      self.number, self.peer, seconds, self.bytes[REQUEST], self.bytes[REPLY], self.ended)
 
     async def _pump(self, direction: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        emit = self.proxy.output
-        prefix = f"[{self.number}] "
-        verbose = self.proxy.verbose
         while True:
             data = await reader.read(_READ_CHUNK)
             if not data:
@@ -381,14 +379,23 @@ class _Link:
                 return
             self.bytes[direction] += len(data)
             writer.write(data)  # first, and as received: tracing never changes or holds a byte
+            if self.tracing:
+                self._trace(direction, data)
+            await writer.drain()  # a side that stops reading stops the other being read
+
+    def _trace(self, direction: str, data: bytes) -> None:
+        prefix = f"[{self.number}] "
+        try:
             lines = []
             for event in self.tracer.feed(direction, data):
                 lines.append(prefix + format_event(event))
-                if verbose and isinstance(event, Traced):
+                if self.proxy.verbose and isinstance(event, Traced):
                     lines += [prefix + "    " + line for line in explain_event(event).split("\n")]
             if lines:
-                emit("\n".join(lines))
-            await writer.drain()  # a side that stops reading stops the other being read
+                self.proxy.output("\n".join(lines))
+        except Exception:  # a bug in tracing (or in the output) must not cut the connection it watches
+            log.exception("proxy connection %d: tracing failed; it stops, forwarding goes on", self.number)
+            self.tracing = False
 
 
 async def _open(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

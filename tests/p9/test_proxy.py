@@ -475,6 +475,34 @@ def test_malformed_frames_through_the_proxy(tmp_path: Path, caplog: pytest.LogCa
     assert any(m.startswith("proxy connection 1 from ") and "ended: server closed" in m for m in logged)
 
 
+def test_a_failure_in_tracing_stops_tracing_but_not_forwarding(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    lines: list[str] = []
+
+    def failing_output(text: str) -> None:
+        lines.append(text)
+        raise RuntimeError("the output broke")
+
+    async def body() -> None:
+        server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0")
+        try:
+            async with await proxy(server.addresses[0], "127.0.0.1:0", output=failing_output) as tracing:
+                host, port = tracing.addresses[0].rsplit(":", 1)
+                client = await Client.connect(host, int(port), timeout=10)
+                await client.write_bytes("kept", b"forwarded all the same")
+                assert await client.read_bytes("kept") == b"forwarded all the same"
+                await client.close()
+        finally:
+            await server.close()
+
+    with caplog.at_level(logging.INFO, logger="jetwire.p9.proxy"):
+        run(body)
+    assert lines == ["[1] -> Tversion tag=NOTAG msize=65560 version='9P2000.L'"]  # tried once, then no more
+    assert any("tracing failed; it stops, forwarding goes on" in r.getMessage() for r in caplog.records)
+    assert (export / "kept").read_bytes() == b"forwarded all the same"
+
+
 def test_an_upstream_that_cannot_be_reached_closes_the_client(tmp_path: Path,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     sock = tmp_path / "nobody.sock"
