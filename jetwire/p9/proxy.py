@@ -432,6 +432,7 @@ class Proxy:
         host, _, path = parse_listen(upstream)  # a bad address fails here, not per connection
         if path is None and not host:
             raise ValueError(f"{upstream!r} names no host to connect to")
+        Tracer(max_frame)  # a bad bound fails here, not at each connection
         self.upstream = upstream
         self.verbose = verbose
         self.output = output

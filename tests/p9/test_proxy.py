@@ -261,6 +261,18 @@ def test_max_frame_below_a_header_is_refused() -> None:
         Tracer(max_frame=6)
     with pytest.raises(ValueError, match="names no host"):
         Proxy(":564")
+    with pytest.raises(ValueError, match="below the 7-byte header"):
+        Proxy("unix:/run/9p.sock", max_frame=0)
+
+
+@pytest.mark.parametrize("argv", [["--to", "unix:/x.sock"], ["--listen", "unix:/x.sock", "--to", "nowhere"],
+                                  ["--listen", "unix:/x.sock", "--to", "unix:/y.sock", "--max-frame", "3"]])
+def test_a_bad_command_line_exits_with_status_2(argv: list[str]) -> None:
+    from jetwire.p9.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["proxy", *argv])
+    assert exited.value.code == 2
 
 
 # -- the proxy between real clients and servers ---------------------------------------------------
