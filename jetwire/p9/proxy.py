@@ -250,8 +250,17 @@ def _errno_name(number: int) -> str:
     return f"{number} ({name})" if name else str(number)
 
 
+def _fid(value: int) -> str:
+    return "NOFID" if value == c.NOFID else str(value)
+
+
+def _uid(value: int) -> str:
+    return "NONUNAME" if value == c.NONUNAME else str(value)
+
+
 _SHOW_FIELD: dict[str, Callable[[Any], str]] = {
     **dict.fromkeys(_OCTAL, _octal), **dict.fromkeys(_HEX, _hex), "ecode": _errno_name,
+    "afid": _fid, "n_uname": _uid,
 }
 # per message class, each field with how it is shown: a line is made for every message that
 # crosses, and looking the fields up each time was a third of its cost

@@ -77,7 +77,7 @@ class Clock:
 GOLDEN_REQUESTS = [
     ("15000000 64 ffff 00000100 0800 39503230 30302e4c", "-> Tversion tag=NOTAG msize=65536 version='9P2000.L'"),
     ("1f000000 68 0100 00000000 ffffffff 0400 726f6f74 0400 2f737276 00000000",
-     "-> Tattach tag=1 fid=0 afid=4294967295 uname='root' aname='/srv' n_uname=0"),
+     "-> Tattach tag=1 fid=0 afid=NOFID uname='root' aname='/srv' n_uname=0"),
     ("17000000 6e 0200 00000000 01000000 0200 0100 61 0100 62", "-> Twalk tag=2 fid=0 newfid=1 wnames=['a', 'b']"),
     ("0f000000 0c 0300 01000000 00000000", "-> Tlopen tag=3 fid=1 flags=0x0"),
 ]
@@ -409,7 +409,8 @@ def test_jetwire_client_through_the_proxy_to_diod(diod: Peer) -> None:
 
     run(body)
     assert (diod.export / "dir" / "hello.txt").read_bytes() == b"hello through the proxy\n" * 5000
-    assert any(line.startswith("[1] -> Tattach ") and f"aname='{diod.aname}'" in line for line in lines)
+    assert any(line.startswith("[1] -> Tattach tag=0 fid=0 afid=NOFID uname='root' ")
+               and line.endswith(f"aname='{diod.aname}' n_uname=0") for line in lines)
 
 
 def test_connections_at_once_each_with_its_own_upstream_and_number(tmp_path: Path) -> None:
