@@ -377,8 +377,10 @@ class _Link:
                 if writer is not None:
                     writer.close()  # what was written still goes out first
             seconds = time.monotonic() - started
-            log.info("proxy connection %d from %s: closed after %.1f s, %d bytes up, %d down, ended: %s",
-                     self.number, self.peer, seconds, self.bytes[REQUEST], self.bytes[REPLY], self.ended)
+            tracer = self.tracer
+            spoke = f"{tracer.version} msize {tracer.msize}" if tracer.negotiated else "no version agreed"
+            log.info("proxy connection %d from %s: closed after %.1f s, %d bytes up, %d down, %s, ended: %s",
+                     self.number, self.peer, seconds, self.bytes[REQUEST], self.bytes[REPLY], spoke, self.ended)
 
     async def _pump(self, direction: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:

@@ -485,7 +485,8 @@ def test_malformed_frames_through_the_proxy(tmp_path: Path, caplog: pytest.LogCa
     assert len(lines) == 5
     logged = [r.getMessage() for r in caplog.records if r.name == "jetwire.p9.proxy"]
     assert any(m.startswith("proxy connection 1 from 127.0.0.1:") and ": open, to 127.0.0.1:" in m for m in logged)
-    assert any(m.startswith("proxy connection 1 from ") and "ended: server closed" in m for m in logged)
+    assert any(m.startswith("proxy connection 1 from ") and m.endswith(", 9P2000.L msize 8192, ended: server closed")
+               for m in logged)
 
 
 def test_a_failure_in_tracing_stops_tracing_but_not_forwarding(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -529,7 +530,8 @@ def test_an_upstream_that_cannot_be_reached_closes_the_client(tmp_path: Path,
 
     with caplog.at_level(logging.INFO, logger="jetwire.p9.proxy"):
         run(body)
-    assert any("ended: FileNotFoundError" in r.getMessage() for r in caplog.records)
+    assert any("0 bytes up, 0 down, no version agreed, ended: FileNotFoundError" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_proxy_command_line_traces_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
