@@ -178,7 +178,8 @@ class Tracer:
                 if pending.msg.__class__ is Tflush and msg.__class__ is Rflush:
                     self._pending.pop(pending.msg.oldtag, None)  # its reply will not come now
             if msg.__class__ is Rversion:
-                self.msize, self.version, self.negotiated = msg.msize, msg.version, True
+                # r[9p2000l.version.string]: "unknown" is the server saying no
+                self.msize, self.version, self.negotiated = msg.msize, msg.version, msg.version != "unknown"
         return event
 
 

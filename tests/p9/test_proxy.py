@@ -141,6 +141,10 @@ def test_version_and_msize_are_remembered_and_a_frame_over_msize_is_flagged() ->
     assert event.frame == big
     (after,) = tracer.feed(REPLY, Rframe(tag=7, msg=Rflush()).encode())
     assert format_event(after) == "<- Rflush tag=7 (no request has this tag)"
+    # r[9p2000l.version.string]: a server answering "unknown" agrees to nothing
+    tracer.feed(REQUEST, Tframe(tag=c.NOTAG, msg=Tversion(msize=65536, version="9P2000.u")).encode())
+    tracer.feed(REPLY, Rframe(tag=c.NOTAG, msg=Rversion(msize=65536, version="unknown")).encode())
+    assert (tracer.version, tracer.negotiated) == ("unknown", False)
 
 
 def test_a_frame_that_does_not_decode_is_reported_with_offset_and_bytes_and_tracing_goes_on() -> None:
