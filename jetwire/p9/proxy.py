@@ -42,7 +42,7 @@ from .messages import Dirent, Qid, Rflush, Rframe, Rreaddir, Rversion, Tflush, T
 from .serving import parse_listen
 
 __all__ = ["Tracer", "Traced", "Stopped", "TraceEvent", "Proxy", "proxy", "format_event", "explain_event",
-           "DEFAULT_MAX_FRAME",
+           "DEFAULT_MAX_FRAME", "DEFAULT_CONNECT_TIMEOUT",
            "REQUEST", "REPLY"]
 
 log = logging.getLogger("jetwire.p9.proxy")
@@ -52,6 +52,9 @@ REPLY = "<-"  # server to client
 #: The largest frame the tracer holds to decode: Linux proposes 512 KiB at most, diod and
 #: jetwire's server accept 1 MiB; 4 MiB leaves room without letting a lying size cost much.
 DEFAULT_MAX_FRAME = 4 * 1024 * 1024 + c.P9_IOHDRSZ
+#: Seconds a client waits for the proxy's own connection to the server before it is closed: a
+#: server that drops the handshake would otherwise hold it for the system's minutes.
+DEFAULT_CONNECT_TIMEOUT = 10.0
 _READ_CHUNK = 256 * 1024
 _PREVIEW = 16  # bytes of hex shown for a frame that did not decode
 
@@ -357,8 +360,14 @@ class _Link:
         log.info("proxy connection %d from %s: open, to %s", self.number, self.peer, self.proxy.upstream)
         upstream_writer: asyncio.StreamWriter | None = None
         try:
-            upstream_reader, upstream_writer = await _open(self.proxy.upstream)
-            ups = asyncio.ensure_future(self._pump(REQUEST, self.client_reader, upstream_writer))
+            try:
+                upstream_reader, upstream = await asyncio.wait_for(_open(self.proxy.upstream),
+                                                                   self.proxy.connect_timeout)
+            except asyncio.TimeoutError:  # not an OSError before 3.11
+                self.ended = f"no connection to the server within {self.proxy.connect_timeout:g} s"
+                return
+            upstream_writer = upstream
+            ups = asyncio.ensure_future(self._pump(REQUEST, self.client_reader, upstream))
             downs = asyncio.ensure_future(self._pump(REPLY, upstream_reader, self.client_writer))
             try:
                 # either side's end ends both: 9P has no half-closed state
@@ -440,7 +449,7 @@ class Proxy:
     listening and ends every connection."""
 
     def __init__(self, upstream: str, *, verbose: bool = False, output: Callable[[str], None] = _print,
-                 max_frame: int = DEFAULT_MAX_FRAME) -> None:
+                 max_frame: int = DEFAULT_MAX_FRAME, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         host, _, path = parse_listen(upstream)  # a bad address fails here, not per connection
         if path is None and not host:
             raise ValueError(f"{upstream!r} names no host to connect to")
@@ -449,6 +458,7 @@ class Proxy:
         self.verbose = verbose
         self.output = output
         self.max_frame = max_frame
+        self.connect_timeout = connect_timeout
         self.addresses: list[str] = []
         self._servers: list[asyncio.Server] = []
         self._links: dict[asyncio.Task[None], _Link] = {}
@@ -538,6 +548,8 @@ def proxy_main(argv: Sequence[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="also explain each frame field by field")
     parser.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME,
                         help="the largest frame traced; a larger size stops tracing that connection")
+    parser.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT,
+                        help="seconds to wait for the server for each client (default 10)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no log line per connection")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(message)s")
@@ -548,7 +560,8 @@ def proxy_main(argv: Sequence[str]) -> int:
 
     async def run() -> int:
         try:
-            server = await proxy(args.to, *args.listen, verbose=args.verbose, max_frame=args.max_frame)
+            server = await proxy(args.to, *args.listen, verbose=args.verbose, max_frame=args.max_frame,
+                                 connect_timeout=args.connect_timeout)
         except (OSError, ValueError) as exc:
             print(f"jetwire.p9 proxy: {exc}", file=sys.stderr)
             return 1

@@ -538,6 +538,29 @@ def test_an_upstream_that_cannot_be_reached_closes_the_client(tmp_path: Path,
                for r in caplog.records)
 
 
+def test_a_server_that_never_completes_the_handshake_closes_the_client(caplog: pytest.LogCaptureFixture) -> None:
+    # a listener whose queue is full: Linux drops the next SYN, so that connect never completes
+    async def body() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as full:
+            full.bind(("127.0.0.1", 0))
+            full.listen(0)
+            port = full.getsockname()[1]
+            _, queued = await asyncio.open_connection("127.0.0.1", port)  # the one the queue holds
+            try:
+                async with await proxy(f"127.0.0.1:{port}", "127.0.0.1:0", connect_timeout=0.2) as tracing:
+                    host, proxy_port = tracing.addresses[0].rsplit(":", 1)
+                    reader, writer = await asyncio.open_connection(host, int(proxy_port))
+                    assert await reader.read() == b""  # closed, not left waiting for minutes
+                    writer.close()
+                    await settle(lambda: not tracing.connections)
+            finally:
+                queued.close()
+
+    with caplog.at_level(logging.INFO, logger="jetwire.p9.proxy"):
+        run(body)
+    assert any("ended: no connection to the server within 0.2 s" in r.getMessage() for r in caplog.records)
+
+
 def test_proxy_command_line_traces_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     export = tmp_path / "export"
     export.mkdir()
