@@ -1,5 +1,6 @@
 """``python -m jetwire.p9 ls|cat|put|stat|mkdir|rm ADDRESS PATH``: a 9P2000.L client at the shell.
 ``python -m jetwire.p9 serve DIR --listen 127.0.0.1:5640`` serves a directory (see ``serve_main``).
+``python -m jetwire.p9 proxy --listen A --to B`` forwards 9P and prints each message (``proxy.proxy_main``).
 
 ADDRESS is ``HOST:PORT[/aname]`` (``127.0.0.1:564/srv/export``) or ``unix:SOCKET[:aname]``.
 ``put`` copies standard input to PATH. Errors print as ``jetwire.p9: PATH: reason`` with exit
@@ -106,8 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     if argv and argv[0] == "serve":
         return serve_main(argv[1:])
+    if argv and argv[0] == "proxy":
+        from .proxy import proxy_main
+
+        return proxy_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m jetwire.p9", description="A 9P2000.L client.")
-    parser.add_argument("command", choices=["ls", "cat", "put", "stat", "mkdir", "rm", "serve"])
+    parser.add_argument("command", choices=["ls", "cat", "put", "stat", "mkdir", "rm", "serve", "proxy"])
     parser.add_argument("address", help="HOST:PORT[/aname] or unix:SOCKET[:aname]")
     parser.add_argument("path", nargs="?", default="", help="a path below the attached root")
     parser.add_argument("-l", "--long", action="store_true", help="ls: mode, links, owner, size")
