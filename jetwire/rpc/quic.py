@@ -30,6 +30,7 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
+from aioquic import tls as quic_tls
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
 from aioquic.quic import events
@@ -62,6 +63,10 @@ CODE_NO_APPLICATION_PROTOCOL = 0x178
 # How long a closing connection waits for the peer to acknowledge what is still in flight (the
 # last responses, the FIN) before it closes regardless.
 DRAIN_TIMEOUT = 5.0
+
+# How many turns of the event loop a transmit waits at most for the callbacks ahead of it (see
+# _ConnectionHandler._transmit_soon).
+SETTLE_TURNS = 3
 
 # A connection nothing is sent on for this long is closed by either end (the shorter of the two
 # ends' values counts: quinn's default is 30 s). A client pings three times per idle timeout,
@@ -410,6 +415,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self.alpn_protocol: str | None = None
         self.termination: events.ConnectionTerminated | None = None
         self._refused: Exception | None = None
+        self._data_written = False  # stream data since the last transmit: the ACK owed rides with it
         if listener is not None:
             listener.connections.add(self)
 
@@ -429,6 +435,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         if self.termination is not None or (stream is not None and not _can_send(stream)):
             return  # the peer's STOP_SENDING reset our half before its event reached the transport
         self._quic.send_stream_data(stream_id, data, end_stream=end_stream)
+        self._data_written = True
         self._transmit_soon()
 
     def stop_receiving(self, stream_id: int, code: int) -> None:
@@ -563,7 +570,32 @@ class _ConnectionHandler(QuicConnectionProtocol):
                 return
         transport._feed(event.data, event.end_stream)
 
+    def _transmit_soon(self) -> None:
+        if self._transmit_task is None:
+            self._transmit_task = self._loop.call_soon(self._transmit_when_settled, SETTLE_TURNS)
+
+    def _transmit_when_settled(self, turns_left: int) -> None:
+        # What a datagram sets off reaches a write only some turns of the loop later (a task's
+        # step, its done callback, the channel's flush of the turn's frames): a transmit that
+        # runs before then sends nothing, or an ACK alone, and the answer goes in a packet of
+        # its own after one more turn. So it waits while other callbacks are ready (a few turns
+        # at most). asyncio's ready queue is not public: on a loop without one it goes at once.
+        ready = getattr(self._loop, "_ready", None)
+        if turns_left and ready:
+            self._transmit_task = self._loop.call_soon(self._transmit_when_settled, turns_left - 1)
+            return
+        self.transmit()
+
     def transmit(self) -> None:
+        if self._data_written:
+            self._data_written = False
+            # aioquic holds an ACK back until its delay (1 ms) has passed, even when a packet
+            # goes out now anyway: one call in flight then costs each side a packet of its own
+            # (and a timer) for the ACK. Due now, it rides in the packet carrying the data; an
+            # ACK sent earlier than the delay is always allowed (RFC 9000 section 13.2.1).
+            space = self._quic._spaces.get(quic_tls.Epoch.ONE_RTT)
+            if space is not None and space.ack_at is not None:
+                space.ack_at = self._loop.time()
         super().transmit()
         # Called after every datagram and timer: acknowledgements may have freed write buffers
         # or finished what a closing connection waits for.

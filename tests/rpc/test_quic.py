@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aioquic import tls as aioquic_tls
 from aioquic.asyncio import connect as aioquic_connect
 from aioquic.asyncio import serve as aioquic_serve
 from aioquic.asyncio.protocol import QuicConnectionProtocol
@@ -1049,3 +1050,85 @@ def test_many_calls_through_held_credit_all_complete(certs: Certs) -> None:
                 for client in clients:
                     await client.close()
     run(main)
+
+
+# -- one call in flight: packets and transmits per round trip ----------------------------------
+
+class LateEcho(Recorder):
+    """Writes back what it reads two turns of the loop later, as the RPC server answers a call
+    (the handler's task runs, then its done callback writes)."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self.transport.write, data)
+
+
+def unacknowledged(connection: Any) -> int:
+    """Packets sent on ``connection`` (a ``_ConnectionHandler``) that the peer has not acknowledged yet."""
+    space = connection._quic._spaces[aioquic_tls.Epoch.ONE_RTT]
+    return len(space.sent_packets)
+
+
+async def ping_pong(transport: asyncio.BaseTransport, client: Recorder, round_trips: int) -> None:
+    """``round_trips`` messages, each written once the echo of the one before has come back."""
+    assert isinstance(transport, asyncio.Transport)
+    start = len(client.data)
+    for n in range(1, round_trips + 1):
+        transport.write(b"%08d" % n)
+        await until(lambda: len(client.data) == start + 8 * n)
+
+
+def test_each_packet_of_a_ping_pong_carries_the_ack_of_the_last_one_received(certs: Certs) -> None:
+    """With one message in flight, the packet that carries the data acknowledges what came in,
+    instead of aioquic's ACK of its own after its delay: the ACK delay is made an hour here, so
+    only the ACKs that ride with data can arrive, and every packet but the last few is acknowledged
+    on both sides (without them, every one of the 30 each way would be outstanding)."""
+
+    async def body() -> None:
+        factory = Factory(LateEcho)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        [server_connection] = listener.connections
+        client_connection = transport.get_extra_info("quic_connection")
+        for connection in (server_connection, client_connection):
+            connection._quic._ack_delay = 3600.0
+        await ping_pong(transport, client, 30)
+        assert unacknowledged(client_connection) <= 3  # the last message (and a probe, should one have gone)
+        assert unacknowledged(server_connection) <= 3
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
+def test_an_answer_written_some_turns_after_its_datagram_goes_in_that_datagrams_transmit(certs: Certs) -> None:
+    """A transmit scheduled by an arriving datagram waits for the callbacks that datagram set off
+    (up to a few turns of the loop): the answer written two turns later goes out in it, so each
+    round trip costs the server one transmit, not an empty one first and the answer's after it."""
+
+    async def body() -> None:
+        factory = Factory(LateEcho)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        await ping_pong(transport, client, 1)
+        [server_connection] = listener.connections
+        for connection in (server_connection, transport.get_extra_info("quic_connection")):
+            connection._quic._ack_delay = 3600.0  # no ACK timer: every transmit is one a datagram or a write asked for
+        transmits = 0
+        transmit = server_connection.transmit
+
+        def counted() -> None:
+            nonlocal transmits
+            transmits += 1
+            transmit()
+
+        server_connection.transmit = counted
+        await ping_pong(transport, client, 30)
+        assert transmits <= 30 + 3  # a probe timer or two on a slow machine; 60 when each answer had its own
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
