@@ -1132,3 +1132,95 @@ def test_an_answer_written_some_turns_after_its_datagram_goes_in_that_datagrams_
         await client.lost.wait()
         await shut(listener)
     run(body)
+
+
+# -- options: the stream window and the idle timeout -------------------------------------------
+
+def test_the_url_query_sets_the_stream_window_and_the_idle_timeout(certs: Certs) -> None:
+    """``quic://HOST:PORT?stream_window=N&idle_timeout=S`` on either end: each end announces them
+    to the other in its transport parameters (what the peer may send on a stream before it
+    grants more; when an idle connection closes), and holds back credit by that window."""
+    async def main() -> None:
+        url = "quic://127.0.0.1:0?stream_window=100000&idle_timeout=7.5"
+        async with await rpc.serve(EchoServer(), url, tls=server_tls(certs)) as server:
+            assert server.urls[0].startswith("quic://127.0.0.1:") and "?" not in server.urls[0]
+            async with await Echo.connect(server.urls[0] + "?stream_window=70000&idle_timeout=4.25",
+                                          tls=client_tls(certs)) as client:
+                assert await client.ping("windows") == "windows"
+                client_connection = client._jetwire_channel.transport.get_extra_info("quic_connection")
+                [listener] = server.listeners
+                assert isinstance(listener, quic.QuicListener)
+                [server_connection] = listener.connections
+                [client_stream] = client_connection._quic._streams.values()
+                [server_stream] = server_connection._quic._streams.values()
+                assert client_stream.max_stream_data_remote == 100000  # the server's window
+                assert server_stream.max_stream_data_remote == 70000  # the client's
+                assert client_connection._credit.receive_windows[0].size == 70000
+                assert server_connection._credit.receive_windows[0].size == 100000
+                assert client_connection._quic._remote_max_idle_timeout == 7.5
+                assert server_connection._quic._remote_max_idle_timeout == 4.25
+    run(main)
+
+
+def test_the_defaults_are_a_256_kib_window_and_60_seconds(certs: Certs) -> None:
+    async def main() -> None:
+        async with await rpc.serve(EchoServer(), "quic://127.0.0.1:0", tls=server_tls(certs)) as server, \
+                await Echo.connect(server.urls[0], tls=client_tls(certs)) as client:
+            assert await client.ping("defaults") == "defaults"
+            connection = client._jetwire_channel.transport.get_extra_info("quic_connection")
+            [stream] = connection._quic._streams.values()
+            assert stream.max_stream_data_remote == quic.STREAM_WINDOW == 256 * 1024
+            assert connection._quic._remote_max_idle_timeout == quic.IDLE_TIMEOUT == 60.0
+    run(main)
+
+
+def test_an_idle_timeout_option_closes_a_quiet_connection(certs: Certs) -> None:
+    """A peer that never pings (a bare aioquic client) loses its connection once the server's
+    idle_timeout has passed without traffic (a wait on the event, bounded by the test's guard)."""
+    async def main() -> None:
+        listener = await quic.listen(Url("127.0.0.1", 0), Factory(), server_tls(certs), idle_timeout=0.2)
+        port = int(listener.urls[0].rsplit(":", 1)[1])
+        async with aioquic_connect("127.0.0.1", port, create_protocol=EventLog,
+                                   configuration=raw_client_configuration(certs, ["jetstream"])) as raw:
+            await raw.wait_closed()
+            [terminated] = [e for e in raw.events if isinstance(e, events.ConnectionTerminated)]
+            assert terminated.reason_phrase == "Idle timeout"
+        await until(lambda: not listener.connections)
+        await shut(listener)
+    run(main)
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("stream_window=0", "stream_window is a number of bytes from 1 to 2**62 - 1, not 0"),
+    ("stream_window=4611686018427387904", "from 1 to 2**62 - 1"),
+    ("stream_window=64k", "stream_window is a whole number of bytes, not '64k'"),
+    ("idle_timeout=0", "idle_timeout is a number of seconds from 0.001, not 0.0"),
+    ("idle_timeout=nan", "idle_timeout is a number of seconds from 0.001"),
+    ("idle_timeout=inf", "idle_timeout is a number of seconds from 0.001"),
+    ("idle_timeout=soon", "idle_timeout is a number of seconds, not 'soon'"),
+    ("idle_timeout=1&idle_timeout=2", "idle_timeout is given twice"),
+    ("window=1", "unknown option 'window' (known: idle_timeout, stream_window)"),
+    ("stream_window", "options are name=value pairs"),
+])
+def test_bad_options_are_refused_with_the_reason(certs: Certs, query: str, message: str) -> None:
+    async def main() -> None:
+        for attempt in (rpc.serve(EchoServer(), f"quic://127.0.0.1:0?{query}", tls=server_tls(certs)),
+                        Echo.connect(f"quic://127.0.0.1:9?{query}", tls=client_tls(certs))):
+            with pytest.raises(UnsupportedURL, match=re.escape(message)):
+                await attempt
+    run(main)
+
+
+def test_the_keyword_options_are_checked_too(certs: Certs) -> None:
+    async def main() -> None:
+        with pytest.raises(UnsupportedURL, match="stream_window"):
+            await quic.listen(Url("127.0.0.1", 0), Factory(), server_tls(certs), stream_window=True)
+        with pytest.raises(UnsupportedURL, match="idle_timeout"):
+            await quic.open(Url("127.0.0.1", 9), Recorder, client_tls(certs), idle_timeout=-1.0)
+    run(main)
+
+
+@pytest.mark.parametrize("url", ["tcp://127.0.0.1:4000?idle_timeout=1", "unix:///tmp/x.sock?stream_window=1"])
+def test_tcp_and_unix_urls_take_no_options(url: str) -> None:
+    with pytest.raises(UnsupportedURL, match="takes no options"):
+        rpc.parse_url(url)
