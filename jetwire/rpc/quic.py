@@ -781,6 +781,10 @@ async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | N
     if tls is not None and not tls.verify:
         configuration.verify_mode = ssl.CERT_NONE
     elif tls is not None and tls.cafile:
+        # aioquic reads the file only in the handshake, where one that is missing or holds no
+        # certificate raises inside its datagram handling, and the connect waits for its
+        # timeout: read here, as a TCP client's ssl context does, it fails the connect at once.
+        ssl.create_default_context(cafile=tls.cafile)
         configuration.load_verify_locations(cafile=tls.cafile)
     loop = asyncio.get_running_loop()
     family, _, _, _, peer = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]

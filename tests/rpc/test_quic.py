@@ -16,6 +16,7 @@ import ipaddress
 import pathlib
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import types
@@ -1224,3 +1225,20 @@ def test_the_keyword_options_are_checked_too(certs: Certs) -> None:
 def test_tcp_and_unix_urls_take_no_options(url: str) -> None:
     with pytest.raises(UnsupportedURL, match="takes no options"):
         rpc.parse_url(url)
+
+
+def test_a_ca_file_that_cannot_be_read_fails_the_connect_at_once(certs: Certs, tmp_path: pathlib.Path) -> None:
+    """As over TCP (ssl's own errors), not from inside aioquic's handshake, which left the
+    connect waiting for its timeout."""
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+
+    async def main() -> None:
+        listener, url = await serving(certs, Factory())
+        with pytest.raises(ssl.SSLError):
+            await Echo.connect(f"quic://127.0.0.1:{url.port}", tls=TLS(cafile=str(not_pem), server_name="localhost"))
+        with pytest.raises(FileNotFoundError):
+            await quic.open(url, Recorder, TLS(cafile=str(tmp_path / "missing.pem")))
+        assert listener.connections == set()  # no handshake was even begun
+        await shut(listener)
+    run(main)
