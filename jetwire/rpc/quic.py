@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import socket
 import ssl
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl
 
+from aioquic import tls as quic_tls
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
 from aioquic.quic import events
@@ -43,7 +46,8 @@ if TYPE_CHECKING:
     from aioquic.quic.recovery import QuicPacketSpace
     from aioquic.quic.stream import QuicStream
 
-__all__ = ["ALPN", "STREAM_WINDOW", "QUIC", "QuicStreamTransport", "QuicListener", "listen", "open"]
+__all__ = ["ALPN", "STREAM_WINDOW", "IDLE_TIMEOUT", "QUIC", "options", "QuicStreamTransport", "QuicListener", "listen",
+           "open"]
 
 ALPN = "jetstream"
 """The one application protocol a jetwire QUIC endpoint offers and accepts (r[jetstream.rpc.transport.quic-alpn])."""
@@ -63,10 +67,16 @@ CODE_NO_APPLICATION_PROTOCOL = 0x178
 # last responses, the FIN) before it closes regardless.
 DRAIN_TIMEOUT = 5.0
 
+# How many turns of the event loop a transmit waits at most for the callbacks ahead of it (see
+# _ConnectionHandler._transmit_soon).
+SETTLE_TURNS = 3
+
 # A connection nothing is sent on for this long is closed by either end (the shorter of the two
 # ends' values counts: quinn's default is 30 s). A client pings three times per idle timeout,
 # so that a connection held for later calls outlives quiet periods, as gRPC's keepalive does.
 IDLE_TIMEOUT = 60.0
+
+MAX_STREAM_WINDOW = 2**62 - 1  # QUIC's largest variable-length integer, so its largest flow-control limit
 
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
@@ -410,6 +420,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self.alpn_protocol: str | None = None
         self.termination: events.ConnectionTerminated | None = None
         self._refused: Exception | None = None
+        self._data_written = False  # stream data since the last transmit: the ACK owed rides with it
         if listener is not None:
             listener.connections.add(self)
 
@@ -429,6 +440,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         if self.termination is not None or (stream is not None and not _can_send(stream)):
             return  # the peer's STOP_SENDING reset our half before its event reached the transport
         self._quic.send_stream_data(stream_id, data, end_stream=end_stream)
+        self._data_written = True
         self._transmit_soon()
 
     def stop_receiving(self, stream_id: int, code: int) -> None:
@@ -563,7 +575,32 @@ class _ConnectionHandler(QuicConnectionProtocol):
                 return
         transport._feed(event.data, event.end_stream)
 
+    def _transmit_soon(self) -> None:
+        if self._transmit_task is None:
+            self._transmit_task = self._loop.call_soon(self._transmit_when_settled, SETTLE_TURNS)
+
+    def _transmit_when_settled(self, turns_left: int) -> None:
+        # What a datagram sets off reaches a write only some turns of the loop later (a task's
+        # step, its done callback, the channel's flush of the turn's frames): a transmit that
+        # runs before then sends nothing, or an ACK alone, and the answer goes in a packet of
+        # its own after one more turn. So it waits while other callbacks are ready (a few turns
+        # at most). asyncio's ready queue is not public: on a loop without one it goes at once.
+        ready = getattr(self._loop, "_ready", None)
+        if turns_left and ready:
+            self._transmit_task = self._loop.call_soon(self._transmit_when_settled, turns_left - 1)
+            return
+        self.transmit()
+
     def transmit(self) -> None:
+        if self._data_written:
+            self._data_written = False
+            # aioquic holds an ACK back until its delay (1 ms) has passed, even when a packet
+            # goes out now anyway: one call in flight then costs each side a packet of its own
+            # (and a timer) for the ACK. Due now, it rides in the packet carrying the data; an
+            # ACK sent earlier than the delay is always allowed (RFC 9000 section 13.2.1).
+            space = self._quic._spaces.get(quic_tls.Epoch.ONE_RTT)
+            if space is not None and space.ack_at is not None:
+                space.ack_at = self._loop.time()
         super().transmit()
         # Called after every datagram and timer: acknowledgements may have freed write buffers
         # or finished what a closing connection waits for.
@@ -698,15 +735,17 @@ class QuicListener:
 
 
 async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS | None,
-                 *, stream_window: int = STREAM_WINDOW) -> QuicListener:
+                 *, stream_window: int = STREAM_WINDOW, idle_timeout: float = IDLE_TIMEOUT) -> QuicListener:
     """Serves ``quic://HOST:PORT``: each bidirectional stream a client opens gets a protocol from the factory.
 
     ``tls`` must name the server's certificate and key (QUIC has no plaintext mode).
+    ``stream_window`` and ``idle_timeout`` are as in ``options()``.
     """
     if tls is None or not tls.certfile:
         raise UnsupportedURL("a QUIC server needs a certificate: pass tls=TLS(certfile=..., keyfile=...)")
+    _check(stream_window, idle_timeout)
     configuration = QuicConfiguration(is_client=False, alpn_protocols=[ALPN], max_stream_data=stream_window,
-                                      idle_timeout=IDLE_TIMEOUT)
+                                      idle_timeout=idle_timeout)
     configuration.load_cert_chain(tls.certfile, tls.keyfile)
     loop = asyncio.get_running_loop()
     listener = QuicListener([])
@@ -724,21 +763,28 @@ async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS |
 # -- client ------------------------------------------------------------------------------------
 
 async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | None,  # noqa: A001
-               *, stream_window: int = STREAM_WINDOW) -> tuple[QuicStreamTransport, asyncio.Protocol]:
+               *, stream_window: int = STREAM_WINDOW,
+               idle_timeout: float = IDLE_TIMEOUT) -> tuple[QuicStreamTransport, asyncio.Protocol]:
     """Connects to ``quic://HOST:PORT`` and opens one bidirectional stream for ``protocol_factory()``'s protocol.
 
     The server's certificate is checked against ``tls.cafile`` (the system's CAs without one)
     for ``tls.server_name`` (the URL's host without one), unless ``tls.verify`` is false. When
     the stream ends, the connection closes once the server has acknowledged our last bytes, and
     the protocol's ``connection_lost`` comes after that, when the socket is released.
+    ``stream_window`` and ``idle_timeout`` are as in ``options()``.
     """
+    _check(stream_window, idle_timeout)
     host, port = address.host, address.port
     configuration = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], max_stream_data=stream_window,
-                                      idle_timeout=IDLE_TIMEOUT,
+                                      idle_timeout=idle_timeout,
                                       server_name=(tls.server_name if tls is not None else None) or host)
     if tls is not None and not tls.verify:
         configuration.verify_mode = ssl.CERT_NONE
     elif tls is not None and tls.cafile:
+        # aioquic reads the file only in the handshake, where one that is missing or holds no
+        # certificate raises inside its datagram handling, and the connect waits for its
+        # timeout: read here, as a TCP client's ssl context does, it fails the connect at once.
+        ssl.create_default_context(cafile=tls.cafile)
         configuration.load_verify_locations(cafile=tls.cafile)
     loop = asyncio.get_running_loop()
     family, _, _, _, peer = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
@@ -772,15 +818,59 @@ async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | N
     return transport, transport._protocol
 
 
+def options(address: Address) -> dict[str, Any]:
+    """The keyword arguments of ``listen`` and ``open`` that a URL's query gives, checked:
+
+    - ``stream_window`` (bytes, default 262144): how far beyond what a stream's reader has
+      consumed the peer may send on it, so what a paused stream buffers at most;
+    - ``idle_timeout`` (seconds, default 60): a connection nothing travels on for this long is
+      closed (the shorter of both ends' values counts); a client pings three times per timeout.
+
+    ``quic://127.0.0.1:4433?stream_window=1048576&idle_timeout=30``. An unknown name, a name
+    given twice or a value out of range is an ``UnsupportedURL``.
+    """
+    where = f"{address}?{address.query}"
+    try:
+        pairs = parse_qsl(address.query, keep_blank_values=True, strict_parsing=True) if address.query else []
+    except ValueError:
+        raise UnsupportedURL(f"{where}: options are name=value pairs joined by '&'") from None
+    found: dict[str, Any] = {}
+    for name, text in pairs:
+        if name in found:
+            raise UnsupportedURL(f"{where}: {name} is given twice")
+        if name == "stream_window":
+            try:
+                found[name] = int(text)
+            except ValueError:
+                raise UnsupportedURL(f"{where}: stream_window is a whole number of bytes, not {text!r}") from None
+        elif name == "idle_timeout":
+            try:
+                found[name] = float(text)
+            except ValueError:
+                raise UnsupportedURL(f"{where}: idle_timeout is a number of seconds, not {text!r}") from None
+        else:
+            raise UnsupportedURL(f"{where}: unknown option {name!r} (known: idle_timeout, stream_window)")
+    _check(found.get("stream_window", STREAM_WINDOW), found.get("idle_timeout", IDLE_TIMEOUT), where=f"{where}: ")
+    return found
+
+
+def _check(stream_window: int, idle_timeout: float, where: str = "") -> None:
+    if type(stream_window) is not int or not 1 <= stream_window <= MAX_STREAM_WINDOW:
+        raise UnsupportedURL(f"{where}stream_window is a number of bytes from 1 to 2**62 - 1, not {stream_window!r}")
+    # QUIC carries it in whole milliseconds, and 0 would mean no timeout at all.
+    if type(idle_timeout) not in (int, float) or not (idle_timeout >= 0.001 and math.isfinite(idle_timeout)):
+        raise UnsupportedURL(f"{where}idle_timeout is a number of seconds from 0.001, not {idle_timeout!r}")
+
+
 class _QUIC:
-    """The ``quic://`` entry of ``transports.TRANSPORTS``."""
+    """The ``quic://`` entry of ``transports.TRANSPORTS``: the URL's query gives the options."""
 
     async def listen(self, address: Address, factory: ProtocolFactory, tls: TLS | None) -> QuicListener:
-        return await listen(address, factory, tls)
+        return await listen(address, factory, tls, **options(address))
 
     async def open(self, address: Address, factory: ProtocolFactory,
                    tls: TLS | None) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
-        return await open(address, factory, tls)
+        return await open(address, factory, tls, **options(address))
 
 
 QUIC = _QUIC()

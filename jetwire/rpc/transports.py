@@ -50,6 +50,8 @@ class Address:
     host: str = ""
     port: int = 0
     path: str = ""
+    query: str = ""
+    """The transport's options (``quic://HOST:PORT?idle_timeout=30``); not part of ``str()``."""
 
     def __str__(self) -> str:
         if self.scheme == "unix":
@@ -59,12 +61,14 @@ class Address:
 
 
 def parse_url(url: str) -> Address:
-    """``tcp://HOST:PORT``, ``quic://HOST:PORT`` (IPv6 hosts in brackets), ``unix:///abs/path`` or
+    """``tcp://HOST:PORT``, ``quic://HOST:PORT[?OPTIONS]`` (IPv6 hosts in brackets), ``unix:///abs/path`` or
     ``unix:relative/path``."""
     if not isinstance(url, str):
         raise UnsupportedURL(f"a URL is text such as 'tcp://127.0.0.1:4000', not {url!r}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if parts.query and scheme in ("tcp", "unix"):
+        raise UnsupportedURL(f"{url!r}: {parts.scheme}:// takes no options (the part after '?')")
     if scheme == "unix":
         path = parts.netloc + parts.path if parts.netloc else parts.path
         if not path:
@@ -78,7 +82,7 @@ def parse_url(url: str) -> Address:
         raise UnsupportedURL(f"{url!r}: {exc}") from None
     if port is None or parts.hostname is None:
         raise UnsupportedURL(f"{url!r}: give a host and a port, e.g. {scheme}://127.0.0.1:4000 (port 0: any free one)")
-    return Address(scheme, host=parts.hostname, port=port)
+    return Address(scheme, host=parts.hostname, port=port, query=parts.query)
 
 
 class Listener(Protocol):
