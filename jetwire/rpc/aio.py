@@ -79,6 +79,12 @@ class Service:
         """Closes the client's connection; calls still in flight fail with ``ConnectionClosed``."""
         raise TypeError(f"{type(self).__qualname__} is a service declaration, not a connected client")
 
+    @property
+    def strays(self) -> int:
+        """Answers that arrived for no call in flight on this connection, ignored
+        (r[jetstream.rpc.mux.unknown-tag]): a server answering twice, or tags it made up."""
+        raise TypeError(f"{type(self).__qualname__} is a service declaration, not a connected client")
+
     async def __aenter__(self) -> Self:
         return self
 

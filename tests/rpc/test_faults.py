@@ -269,7 +269,8 @@ def test_a_reply_with_an_unknown_tag_is_ignored_and_counted() -> None:
             peer.answer(tag, "ping", msg.message)
             assert await call == "x"
             channel = channel_of(client)
-            assert channel.session.strays == 1 and channel.session.in_flight == 0
+            assert client.strays == 1 and channel.session.in_flight == 0
+            assert client.with_timeout(1.0).strays == 1  # a view of the same connection
 
     run(main)
 
