@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 from typing_extensions import Self
 
 from ..stdtypes import Error
-from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed
+from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed, ConnectTimeout
 from .service import Context, Method, ServiceSpec, service_of, spec_of
 from .session import MAX_TAGS, Broken, Call, ClientSession, Failed, Negotiated, Reply, Send, ServerSession, Violation
 from .transports import TLS, TRANSPORTS, Listener, Missing, listen, open_stream, parse_url
@@ -318,7 +318,7 @@ async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout
     (r[jetstream.rpc.version.client-wait]). ``timeout`` is every call's default (None: wait for
     ever; ``client.with_timeout(s)`` for others); ``connect_timeout`` bounds the connection and
     the handshake. Raises ``VersionError`` if the server refuses the service, ``OSError`` if
-    nothing listens there, ``CallTimeout`` past ``connect_timeout``."""
+    nothing listens there, ``ConnectTimeout`` (a ``CallTimeout``) past ``connect_timeout``."""
     spec = spec_of(service)
     _load_transport(url)  # a bad URL fails here, with its own message
     session = ClientSession(spec, max_frame_size=max_frame_size, max_tags=max_tags, version=version)
@@ -336,7 +336,7 @@ async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout
     try:
         channel = await asyncio.wait_for(handshake(), connect_timeout)
     except asyncio.TimeoutError:  # a jetwire error, and a TimeoutError on 3.10 too (asyncio's was not one)
-        raise CallTimeout(f"{url}: no connection and version handshake within {connect_timeout} s") from None
+        raise ConnectTimeout(f"{url}: no connection and version handshake within {connect_timeout} s") from None
     client: S = spec.client_class(channel, timeout)
     return client
 

@@ -18,7 +18,7 @@ __all__ = [
     "MESSAGE_ID_START", "RERROR", "TVERSION", "RVERSION", "NOTAG", "MAX_METHODS", "VERSION_PREFIX",
     "UNKNOWN_VERSION", "DEFAULT_MAX_FRAME_SIZE", "Tversion", "Rversion", "ParsedVersion", "parse_version",
     "format_version", "check_semver", "RpcError", "ProtocolError", "LocalProtocolError", "RemoteProtocolError",
-    "VersionError", "ConnectionClosed", "CallTimeout", "TagsExhausted", "MsizeError",
+    "VersionError", "ConnectionClosed", "CallTimeout", "ConnectTimeout", "TagsExhausted", "MsizeError",
 ]
 
 MESSAGE_ID_START = 102
@@ -131,6 +131,12 @@ class ConnectionClosed(RpcError, ConnectionError):
 class CallTimeout(RpcError, TimeoutError):
     """No answer within the call's timeout. The call's tag stays reserved until the late answer
     arrives, which is then dropped (r[jetstream.rpc.cancel.local])."""
+
+
+class ConnectTimeout(CallTimeout):
+    """No connection and version handshake within ``connect_timeout``. A ``CallTimeout`` (so one
+    ``except CallTimeout`` covers every wait a client does) and a ``TimeoutError``, not a
+    ``ConnectionError``: nothing was refused, the peer may simply be slow or unreachable."""
 
 
 class TagsExhausted(LocalProtocolError):
