@@ -42,7 +42,7 @@ out as upstream's pools leave it out."""
 INTERNAL_ERROR_CODE = "jetwire::rpc::internal"
 """The code of the error a server sends for an exception that is not a ``jetwire.Error``."""
 MAX_ERROR_TEXT = 4096
-"""Error texts made from Python exceptions are cut to this many characters."""
+"""Error texts made from Python exceptions are cut to this many UTF-8 bytes."""
 
 
 # --- client events -----------------------------------------------------------------------------
@@ -452,27 +452,30 @@ class ServerSession:
             room = limit - len(self.spec.Rframe(tag, Error("", code=code, backtrace=no_trace)).encode())
             if room < 0:
                 continue
-            raw = error.message.encode()
-            message = error.message if len(raw) <= room else _cut_utf8(raw, room)
-            return bytes(self.spec.Rframe(tag, Error(message, code=code, backtrace=no_trace)).encode())
+            return bytes(self.spec.Rframe(tag, Error(_cut(error.message, room), code=code,
+                                                     backtrace=no_trace)).encode())
         return bytes(self.spec.Rframe(tag, Error("", backtrace=no_trace)).encode())
 
 
-def _cut_utf8(raw: bytes, room: int) -> str:
-    """The start of ``raw``'s text in at most ``room`` UTF-8 bytes, marked as cut when there is room."""
-    if room < len("…".encode()):
+_CUT_MARK = "…"
+_CUT_MARK_SIZE = len(_CUT_MARK.encode())
+
+
+def _cut(text: str, room: int = MAX_ERROR_TEXT) -> str:
+    """``text`` if it fits in ``room`` UTF-8 bytes, else its start cut at a character boundary,
+    marked as cut when the mark fits too. Bytes, not characters, are what a frame has room for."""
+    raw = text.encode()
+    if len(raw) <= room:
+        return text
+    if room < _CUT_MARK_SIZE:
         return raw[:room].decode(errors="ignore")
-    return raw[:room - len("…".encode())].decode(errors="ignore") + "…"
+    return raw[:room - _CUT_MARK_SIZE].decode(errors="ignore") + _CUT_MARK
 
 
 def _answered_twice(call: Call) -> LocalProtocolError:
     """A second answer would be a frame with a tag the client may already have given to another
     call (r[jetstream.rpc.mux.one-response])."""
     return LocalProtocolError(f"the {call.method.name} call (tag {call.tag}) was already answered")
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "…"
 
 
 def _internal(what: str, exc: BaseException, debug: bool) -> Error:

@@ -714,6 +714,28 @@ def test_the_server_cuts_a_handlers_error_to_the_clients_msize(msize: int, messa
         assert error.code == "E1" and error.message.endswith("…")
 
 
+@pytest.mark.parametrize("char", ["e", "é", "€", "🐍"])
+def test_a_debug_error_text_is_cut_to_a_byte_budget(char: str) -> None:
+    """In debug mode an exception's text and traceback go out, each cut to MAX_ERROR_TEXT UTF-8
+    bytes at a character boundary, whatever its characters' widths."""
+    from jetwire.rpc.session import MAX_ERROR_TEXT
+
+    server = ServerSession(ECHO, debug=True)
+    [call] = feed(server, frame(104, 1))
+    try:
+        raise ValueError(char * 5000)
+    except ValueError as exc:
+        data = server.fail(call, exc)
+    client = ready_client()
+    client.call(FAIL, FAIL.request())
+    [failed] = feed(client, data)
+    error = failed.error
+    assert isinstance(error, jetwire.Error) and error.help is not None
+    for text in (error.message, error.help):
+        assert MAX_ERROR_TEXT - 4 <= len(text.encode()) <= MAX_ERROR_TEXT and text.endswith("…")
+    assert error.message.startswith("fail failed: ValueError: " + char)
+
+
 def test_an_msize_below_the_smallest_error_frame_still_gets_its_answer() -> None:
     """r[jetstream.rpc.mux.one-response]: the call is answered even then."""
     server = ServerSession(ECHO)
