@@ -121,12 +121,11 @@ class ClientChannel(asyncio.Protocol):
         self._futures: dict[int, asyncio.Future[Any]] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()  # calls waiting for a tag or for the writer
         self._writable = True
-        self._error: BaseException | None = None
         self._unsent: list[bytes] = []  # calls made in this turn of the loop, sent at its end
         self._unsent_bytes = 0
 
     def __repr__(self) -> str:
-        state = "closed" if self._error is not None else f"{len(self._futures)} calls in flight"
+        state = "closed" if self.session.broken is not None else f"{len(self._futures)} calls in flight"
         return f"<ClientChannel {self.url} {state}>"
 
     # --- asyncio.Protocol
@@ -246,7 +245,7 @@ class ClientChannel(asyncio.Protocol):
         """Waits its turn for a free tag and a transport that takes writes (or a closed stream).
         Each freed tag wakes one waiter, so waiting costs nothing while no tag is free."""
         line_up = self._waiters.append
-        while self._error is None and (not self._writable or not self.session.tags_free()):
+        while self.session.broken is None and (not self._writable or not self.session.tags_free()):
             waiter = self.loop.create_future()
             line_up(waiter)
             line_up = self._waiters.appendleft  # woken, but a new call took the tag first: still first in line
@@ -268,8 +267,8 @@ class ClientChannel(asyncio.Protocol):
                 return
 
     def _shut(self, error: BaseException) -> None:
-        if self._error is None:
-            self._error = error
+        # Only once the session is broken (its Broken event, or connection_lost after it made
+        # that event): the session's state says the channel is closed, none of the channel's own.
         for future in self._futures.values():
             if not future.done():
                 future.set_exception(ConnectionClosed(f"the connection to {self.url} closed: {error}"))
