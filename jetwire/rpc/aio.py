@@ -28,7 +28,19 @@ from typing_extensions import Self
 from ..stdtypes import Error
 from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed, ConnectTimeout
 from .service import Context, Method, ServiceSpec, service_of, spec_of
-from .session import MAX_TAGS, Broken, Call, ClientSession, Failed, Negotiated, Reply, Send, ServerSession, Violation
+from .session import (
+    MAX_TAGS,
+    Broken,
+    Call,
+    ClientSession,
+    Failed,
+    Ignored,
+    Negotiated,
+    Reply,
+    Send,
+    ServerSession,
+    Violation,
+)
 from .transports import TLS, TRANSPORTS, Listener, Missing, listen, open_stream, parse_url
 
 __all__ = ["Service", "ClientChannel", "ServerChannel", "Server", "serve", "connect", "DEFAULT_MAX_CALLS",
@@ -422,6 +434,8 @@ class ServerChannel(asyncio.Protocol):
                 log.warning("%s from %s: %s; closing the stream", self.server.spec.name, self.peer,
                             event.error)  # type: ignore[attr-defined]
                 self.drain()
+            elif kind is Ignored:
+                log.info("%s from %s: %s", self.server.spec.name, self.peer, event.reason)  # type: ignore[attr-defined]
         self._set_reading()
 
     def _set_reading(self) -> None:

@@ -17,7 +17,8 @@ from ..runtime.decorators import wireformat
 __all__ = [
     "MESSAGE_ID_START", "RERROR", "TVERSION", "RVERSION", "NOTAG", "MAX_METHODS", "VERSION_PREFIX",
     "UNKNOWN_VERSION", "DEFAULT_MAX_FRAME_SIZE", "Tversion", "Rversion", "ParsedVersion", "parse_version",
-    "format_version", "check_semver", "RpcError", "ProtocolError", "LocalProtocolError", "RemoteProtocolError",
+    "format_version", "check_semver", "semver_key", "LEGACY_9P_VERSIONS",
+    "RpcError", "ProtocolError", "LocalProtocolError", "RemoteProtocolError",
     "VersionError", "ConnectionClosed", "CallTimeout", "ConnectTimeout", "TagsExhausted", "MsizeError",
 ]
 
@@ -82,6 +83,35 @@ def parse_version(text: str) -> ParsedVersion | None:
     if len(pieces) != 3 or _SEMVER.fullmatch(pieces[2]) is None:
         return None
     return ParsedVersion(pieces[1], pieces[2])
+
+
+LEGACY_9P_VERSIONS = frozenset({"9P2000.L", "9P2000"})
+"""Version strings upstream parses besides JetStream's: a JetStream server refuses them."""
+
+
+def _identifier_key(identifier: str) -> tuple[int, int, str, int] | tuple[int, str]:
+    # Numeric identifiers compare as numbers and before alphanumeric ones (SemVer 2.0 §11.4);
+    # leading zeros (possible only in build metadata) count after the value, as in Rust's
+    # semver crate, which upstream uses: 1 < 01 < 001 < 2.
+    if identifier.isascii() and identifier.isdigit():
+        value = identifier.lstrip("0")
+        return (0, len(value), value, len(identifier))
+    return (1, identifier)
+
+
+def semver_key(semver: str) -> tuple[object, ...]:
+    """A sort key of SemVer precedence for a version ``parse_version`` accepted: major, minor,
+    patch, then a pre-release below its release, then (as upstream's Rust semver does, as a last
+    tie-breaker) build metadata, none below any."""
+    match = _SEMVER.fullmatch(semver)
+    if match is None:
+        raise ValueError(f"{semver!r} is not a SemVer version")
+    pre, build = match.group("pre"), match.group("build")
+    return (
+        int(match.group("major")), int(match.group("minor")), int(match.group("patch")),
+        (1,) if pre is None else (0, *[_identifier_key(i) for i in pre.split(".")]),
+        () if build is None else (1, *[_identifier_key(i) for i in build.split(".")]),
+    )
 
 
 def check_semver(semver: str, what: str) -> str:
