@@ -607,6 +607,9 @@ class Server:
         self.listeners: list[Listener] = []
         self.calls = 0
         """Calls started since the server started."""
+        self.abandoned = 0
+        """Calls whose handlers were still running after close() cancelled them and waited its
+        grace: left running, unanswered."""
         self._channels: set[ServerChannel] = set()
         self._closing = False
         self._idle: asyncio.Future[None] | None = None
@@ -627,8 +630,9 @@ class Server:
         if not self._channels and self._idle is not None and not self._idle.done():
             self._idle.set_result(None)
 
-    async def close(self, timeout: float = 10.0) -> None:
-        """Graceful shutdown (see the class)."""
+    async def close(self, timeout: float = 10.0, *, grace: float = 1.0) -> None:
+        """Graceful shutdown (see the class). ``grace``: how long cancelled calls have to end
+        before their connections are aborted and the calls that still run are abandoned."""
         self._closing = True
         for listener in self.listeners:
             listener.close()
@@ -644,14 +648,33 @@ class Server:
                     for task in list(channel.tasks):
                         task.cancel()  # answered with a shutting_down error, then the stream closes
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._idle), 1.0)
+                    await asyncio.wait_for(asyncio.shield(self._idle), grace)
+                self._abandon()
                 for channel in list(self._channels):
                     if channel.transport is not None:
                         channel.transport.abort()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    # abort calls connection_lost on the next turn; a transport that never does
+                    # must not hold close() either
+                    await asyncio.wait_for(asyncio.shield(self._idle), grace)
                 if self._channels:
-                    await asyncio.shield(self._idle)  # abort calls connection_lost on the next turn
+                    log.warning("%s: %d connections did not report their end; forgotten", self.spec.name,
+                                len(self._channels))
+                    self._channels.clear()
+                    self._channel_gone()
         for listener in self.listeners:
             await listener.wait_closed()
+
+    def _abandon(self) -> None:
+        """Calls cancelled and still running after the grace (a handler that catches
+        CancelledError and goes on) are left to run for nobody: no answer is written for them
+        and close() does not wait for them."""
+        stuck = [task for channel in self._channels for task in channel.tasks if not task.done()]
+        if stuck:
+            self.abandoned += len(stuck)
+            log.warning("%s: %d calls did not end when cancelled (their handlers caught CancelledError); "
+                        "abandoned: %s", self.spec.name, len(stuck),
+                        ", ".join(sorted({getattr(task.get_coro(), "__qualname__", "?") for task in stuck})))
 
     async def serve_forever(self) -> None:
         """Waits until the task running it is cancelled, then closes gracefully."""
