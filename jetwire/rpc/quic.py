@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
-from aioquic import tls as quic_tls
+from aioquic import tls as aioquic_tls
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
 from aioquic.quic import events
@@ -62,6 +62,7 @@ CODE_REFUSED = 0x1  # a stream this endpoint does not serve (unidirectional, or 
 CODE_ABORTED = 0x2  # abort() or a protocol callback that raised
 # CRYPTO_ERROR (0x100) + TLS alert no_application_protocol (120), as RFC 9001 §4.8 maps alerts.
 CODE_NO_APPLICATION_PROTOCOL = 0x178
+CODE_CRYPTO_ERROR = 0x100
 
 # How long a closing connection waits for the peer to acknowledge what is still in flight (the
 # last responses, the FIN) before it closes regardless.
@@ -130,6 +131,19 @@ class _CreditHeldConnection(QuicConnection):
             super()._write_stream_limits(builder, space, stream)
         finally:
             stream.receiver.highest_offset = arrived
+
+
+def _ask_for_a_client_certificate(quic: QuicConnection) -> None:
+    """aioquic's server sends a CertificateRequest only when a flag of its TLS context is set,
+    which it keeps private (as a test feature), and that context is made at the connection's
+    first datagram: set the flag right after."""
+    make_tls = quic._initialize
+
+    def make_tls_asking(peer_cid: bytes) -> None:
+        make_tls(peer_cid)
+        quic.tls._request_client_certificate = True
+
+    quic._initialize = make_tls_asking  # type: ignore[method-assign]
 
 
 # -- one stream as an asyncio transport --------------------------------------------------------
@@ -398,8 +412,12 @@ class _ConnectionHandler(QuicConnectionProtocol):
 
     def __init__(self, quic: QuicConnection, stream_handler: Any = None, *,
                  accept: ProtocolFactory | None = None, listener: QuicListener | None = None,
-                 stream_window: int = STREAM_WINDOW) -> None:
+                 stream_window: int = STREAM_WINDOW, client_cafile: str | None = None) -> None:
         super().__init__(quic)
+        self._client_cafile = client_cafile
+        self._client_trusted = client_cafile is None
+        if client_cafile is not None:
+            _ask_for_a_client_certificate(quic)
         quic.__class__ = _CreditHeldConnection
         assert isinstance(quic, _CreditHeldConnection)
         quic.receive_windows = {}
@@ -517,7 +535,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
     def _accepts(self, stream_id: int) -> bool:
         client_opened_bidirectional = stream_id & 3 == 0
         return (self._accept is not None and client_opened_bidirectional and self.alpn_protocol == ALPN
-                and not (self._listener is not None and self._listener.closing))
+                and self._client_trusted and not (self._listener is not None and self._listener.closing))
 
     # -- aioquic's side
 
@@ -541,6 +559,8 @@ class _ConnectionHandler(QuicConnectionProtocol):
                 self.close(error_code=CODE_NO_APPLICATION_PROTOCOL,
                            reason_phrase=f"ALPN {event.alpn_protocol!r} is not served; offer {ALPN!r}")
         elif isinstance(event, events.HandshakeCompleted):
+            if self._client_cafile is not None:
+                self._check_client_certificate(self._client_cafile)
             if self._listener is not None and self._listener.closing:
                 self.close_when_drained()
             if self._accept is None:
@@ -556,6 +576,25 @@ class _ConnectionHandler(QuicConnectionProtocol):
                     f"QUIC stream {event.stream_id}: the peer stopped reading (code {event.error_code})")
         elif isinstance(event, events.ConnectionTerminated):
             self._terminated(event)
+
+    def _check_client_certificate(self, cafile: str) -> None:
+        """Mutual TLS: aioquic's server checks only that the client holds the key of the
+        certificate it sent, and goes on without one; the chain is checked here, before any
+        stream is served."""
+        context = self._quic.tls
+        certificate = getattr(context, "_peer_certificate", None)
+        if certificate is None:
+            self.close(error_code=CODE_CRYPTO_ERROR + 116,  # TLS alert certificate_required
+                       reason_phrase="this server requires a client certificate")
+            return
+        try:
+            chain = getattr(context, "_peer_certificate_chain", [])
+            aioquic_tls.verify_certificate(certificate=certificate, chain=chain, cafile=cafile)
+        except aioquic_tls.Alert as refused:
+            self.close(error_code=CODE_CRYPTO_ERROR + int(refused.description),
+                       reason_phrase=f"client certificate refused: {refused}")
+            return
+        self._client_trusted = True
 
     def _stream_data(self, event: events.StreamDataReceived) -> None:
         stream_id = event.stream_id
@@ -598,7 +637,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
             # goes out now anyway: one call in flight then costs each side a packet of its own
             # (and a timer) for the ACK. Due now, it rides in the packet carrying the data; an
             # ACK sent earlier than the delay is always allowed (RFC 9000 section 13.2.1).
-            space = self._quic._spaces.get(quic_tls.Epoch.ONE_RTT)
+            space = self._quic._spaces.get(aioquic_tls.Epoch.ONE_RTT)
             if space is not None and space.ack_at is not None:
                 space.ack_at = self._loop.time()
         super().transmit()
@@ -750,7 +789,7 @@ async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS |
     loop = asyncio.get_running_loop()
     listener = QuicListener([])
     handler = functools.partial(_ConnectionHandler, accept=protocol_factory, listener=listener,
-                                stream_window=stream_window)
+                                stream_window=stream_window, client_cafile=tls.client_cafile)
     udp, _ = await loop.create_datagram_endpoint(
         lambda: QuicServer(configuration=configuration, create_protocol=handler),
         local_addr=(address.host, address.port))
@@ -786,6 +825,8 @@ async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | N
         # timeout: read here, as a TCP client's ssl context does, it fails the connect at once.
         ssl.create_default_context(cafile=tls.cafile)
         configuration.load_verify_locations(cafile=tls.cafile)
+    if tls is not None and tls.certfile is not None:
+        configuration.load_cert_chain(tls.certfile, tls.keyfile)  # mutual TLS: the client's own
     loop = asyncio.get_running_loop()
     family, _, _, _, peer = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
     # A connected socket, so that an ICMP "port unreachable" comes back as error_received and

@@ -33,13 +33,18 @@ class UnsupportedURL(JetwireError, ValueError):
 @dataclasses.dataclass(frozen=True)
 class TLS:
     """TLS settings: the server's certificate and key; what the client trusts and the name it
-    expects. QUIC always uses TLS; TCP does when given one."""
+    expects. QUIC always uses TLS; TCP does when given one.
+
+    Mutual TLS: a server given ``client_cafile`` requires every client to present a
+    certificate signed by a CA in that file, and refuses the connection otherwise; a client
+    presents ``certfile`` and ``keyfile`` as its own certificate."""
 
     certfile: str | None = None
     keyfile: str | None = None
     cafile: str | None = None
     server_name: str | None = None
     verify: bool = True
+    client_cafile: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +135,9 @@ def _server_ssl(tls: TLS | None) -> Any:
     if tls.certfile is None:
         raise UnsupportedURL("a TLS server needs TLS(certfile=..., keyfile=...)")
     context.load_cert_chain(tls.certfile, tls.keyfile)
+    if tls.client_cafile is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=tls.client_cafile)
     return context
 
 
@@ -142,6 +150,8 @@ def _client_ssl(tls: TLS | None) -> Any:
     if not tls.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    if tls.certfile is not None:
+        context.load_cert_chain(tls.certfile, tls.keyfile)
     return context
 
 

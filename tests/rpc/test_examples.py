@@ -234,7 +234,7 @@ async def ts_style_server(mode: str, seen: list[bytes]) -> asyncio.Server:
     ("accept", 0, ""),
     ("refuse", 1, "FAILED: VersionError"),
     ("mute after handshake", 1, "FAILED: CallTimeout"),
-    ("mute", 1, "FAILED: CallTimeout"),  # connect_timeout past: a CallTimeout, as a call's
+    ("mute", 1, "FAILED: ConnectTimeout"),  # connect_timeout past: a ConnectTimeout (a CallTimeout)
 ])
 def test_the_client_against_a_typescript_style_server(mode, code, failure):
     """r[jetstream.rpc.version.client-tag] r[jetstream.rpc.version.client-reject]: the client's
