@@ -468,9 +468,13 @@ class ServerChannel(asyncio.Protocol):
             if self.server.call_timeout is not None:
                 running = asyncio.wait_for(running, self.server.call_timeout)
             # The handler's coroutine is the task itself, answered from its done callback: no
-            # coroutine of ours around it. On 3.12+ it starts eagerly, so a call that never
-            # awaits is answered here, before any task is scheduled.
-            task = _Task(running, loop=self.loop, eager_start=True) if _EAGER else self.loop.create_task(running)
+            # coroutine of ours around it. It starts eagerly (3.12+, or _step_now), so a call
+            # that never awaits is answered here, before any task is scheduled.
+            if _EAGER:
+                task = _Task(running, loop=self.loop, eager_start=True)
+            else:
+                task = self.loop.create_task(running)
+                _step_now(self.loop, task)
         except Exception as exc:  # an implementation whose method is not a coroutine function, or takes other arguments
             self._write(self._failure(call, exc))
             self._finished()
@@ -644,6 +648,18 @@ class TimedServerChannel(ServerChannel):
         log.info("%s: closing the connection from %s: %s", self.server.spec.name, self.peer, why)
         self._timed_out = True
         self.drain()
+
+
+def _step_now(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+    """3.12's eager start on 3.10 and 3.11: the task's first step, which creating it has just
+    queued, runs here instead, inside the task (current_task() is the call's, its contextvars
+    its own), so a call that never awaits ends with no turn of the loop and no done callback
+    (measured in benchmarks/rpc.py). Their asyncio no longer changes; any other loop (uvloop
+    has no ``_ready``), or a task already running (one cannot be entered inside another),
+    leaves the step queued."""
+    ready = getattr(loop, "_ready", None)
+    if ready and getattr(ready[-1]._callback, "__self__", None) is task and asyncio.current_task(loop) is None:
+        ready.pop()._run()
 
 
 def _hung_up(transport: asyncio.BaseTransport | None) -> bool:

@@ -9,6 +9,7 @@ Neither reads a socket: ``aio.py`` does, and tests drive them byte by byte.
 from __future__ import annotations
 
 import traceback
+from collections import deque
 from typing import Any
 
 from ..errors import WireError
@@ -194,6 +195,7 @@ class ClientSession:
         self._free: list[int] = []  # tags answered, reused most recent first
         self._fresh = 1  # the lowest tag never handed out: tags are made only as calls need them
         self._events: list[_Event] = []
+        self._ahead: deque[Any] = deque()  # frames of one read decoded at once, not yet made into events
 
     @property
     def in_flight(self) -> int:
@@ -259,12 +261,18 @@ class ClientSession:
             return self._events.pop(0)
         if self.broken is not None:
             return None
+        ahead = self._ahead
         while True:
-            try:
-                frame = self._reader.next_frame()
-            except FrameError as exc:
-                return self._break(RemoteProtocolError(f"the server sent a frame that does not decode: "
-                                                       f"{_frame_problem(exc)}"))
+            if not ahead:
+                ahead.extend(self._reader.next_frames())
+            if ahead:
+                frame = ahead.popleft()
+            else:
+                try:
+                    frame = self._reader.next_frame()
+                except FrameError as exc:
+                    return self._break(RemoteProtocolError(f"the server sent a frame that does not decode: "
+                                                           f"{_frame_problem(exc)}"))
             if frame is None:
                 return None if self._lost is None else self._break(self._lost)
             event = self._answer(frame.tag, frame.msg)
@@ -361,6 +369,8 @@ class ServerSession:
         self._reader = FrameReader(spec.Tframe, max_frame_size)
         self._seen_frame = False
         self._events: list[_Event] = []
+        self._ahead: deque[Any] = deque()  # frames of one read decoded at once, not yet made into events
+        self._ahead_sizes: deque[int] = deque()
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         if self.closed is None and data:
@@ -369,7 +379,7 @@ class ServerSession:
     @property
     def buffered(self) -> int:
         """Bytes received and not yet made into events."""
-        return self._reader.buffered
+        return self._reader.buffered + sum(self._ahead_sizes)
 
     def next_event(self) -> _Event | None:
         """The next event, or None until more bytes arrive. A caller that wants no more calls for
@@ -378,12 +388,21 @@ class ServerSession:
             return self._events.pop(0)
         if self.closed is not None:
             return None
-        try:
-            frame = self._reader.next_frame()
-        except FrameError as exc:
-            return self._violation(f"the client sent a frame that does not decode: {_frame_problem(exc)}")
-        if frame is None:
-            return None
+        ahead = self._ahead
+        if not ahead:
+            sizes: list[int] = []
+            ahead.extend(self._reader.next_frames(sizes))
+            self._ahead_sizes.extend(sizes)
+        if ahead:
+            frame = ahead.popleft()
+            self._ahead_sizes.popleft()
+        else:
+            try:
+                frame = self._reader.next_frame()
+            except FrameError as exc:
+                return self._violation(f"the client sent a frame that does not decode: {_frame_problem(exc)}")
+            if frame is None:
+                return None
         first = not self._seen_frame
         self._seen_frame = True
         msg = frame.msg

@@ -224,6 +224,43 @@ class FrameReader(Generic[F]):
         result: F = frame
         return result
 
+    def next_frames(self, sizes: list[int] | None = None) -> list[F]:
+        """Every whole frame buffered, in order, up to the first that is not plain (a size out
+        of bounds, a body the generated decoder refuses): ``next_frame()`` reads that one, and
+        raises its error. One loop for all the frames of a read, without next_frame's per-frame
+        bookkeeping. ``sizes``, when given, gets each frame's size."""
+        if self._have < HEADER_SIZE:
+            return []
+        if self._more:
+            self._gather(self._have)
+        cur, pos = self._cur, self._pos
+        end = len(cur)
+        unit = self._unit
+        if unit is None:
+            unit = self._unit = install(self.frame_type)
+        dec, max_size, start, frames = unit.dec, self.max_size, pos, []
+        while end - pos >= HEADER_SIZE:
+            size = int.from_bytes(cur[pos:pos + SIZE_FIELD], "little")
+            if size < HEADER_SIZE or size > max_size or end - pos < size:
+                break
+            try:
+                frame, stop = dec(cur, pos)
+            except Exception:  # anything unusual: next_frame decodes it the slow way, or says why not
+                break
+            if stop != pos + size:
+                break
+            frames.append(frame)
+            if sizes is not None:
+                sizes.append(size)
+            pos = stop
+        if pos != start:
+            self._have -= pos - start
+            if self._have:
+                self._pos = pos
+            else:
+                self._cur, self._pos = b"", 0
+        return frames
+
     def __iter__(self) -> FrameReader[F]:
         return self
 

@@ -151,7 +151,11 @@ def test_a_server_at_its_limit_of_calls_goes_on_as_answers_leave() -> None:
         assert channel.session.in_flight <= 2  # 0 where tasks start eagerly (3.12+): each call ran to its end
         answers = b"".join(pong(tag, f"m{tag}") for tag in range(1, 6))
         await settle(lambda: written(transport) >= len(answers), "every answer written")
-        assert b"".join(transport.writes) == answers
+        # in any order (r[jetstream.rpc.mux.out-of-order]): a call let in by an answer starts
+        # eagerly, and may end before one read earlier whose task has not run yet
+        sent = b"".join(transport.writes)
+        frames = sorted(sent[at:at + 11] for at in range(0, len(sent), 11))
+        assert frames == [pong(tag, f"m{tag}") for tag in range(1, 6)]
         assert channel.session.in_flight == 0
 
     run(main)
