@@ -22,6 +22,7 @@ import asyncio
 import ctypes
 import os
 import stat as st
+import struct
 import time
 from typing import Any
 
@@ -126,6 +127,16 @@ def _open_beneath(dirfd: int, name: str) -> int:
             raise OSError(number, os.strerror(number), name)
         return fd
     return os.open(name, _PATH_FLAGS, dir_fd=dirfd)
+
+
+def _dirent(qid: Qid, offset: int, dtype: int, name: str) -> bytes:
+    return Dirent(qid=qid, offset=offset, type=dtype, name=name).encode()
+
+
+# Dirent's fixed part, packed directly for the bulk of a listing (the generated encoder builds a
+# Dirent and a Qid per entry, which was most of a 10,000-entry snapshot's time):
+# qid.type[1] qid.version[4] qid.path[8] offset[8] type[1] len(name)[2]
+_DIRENT_HEAD = struct.Struct("<BIQQBH")
 
 
 def _proc(fd: int) -> str:
@@ -565,27 +576,30 @@ class LocalFilesystem(Handler[LocalFid]):
                 up = os.stat(up_fd)
             finally:
                 os.close(up_fd)
-        entries = [(self._qid(here), c.DT_DIR, "."), (self._qid(up), c.DT_DIR, "..")]
+        qid_path = self._qid_path
+        entries = [_dirent(self._qid(here), 1, c.DT_DIR, "."), _dirent(self._qid(up), 2, c.DT_DIR, "..")]
+        pack = _DIRENT_HEAD.pack
+        dev = here.st_dev
         assert fid.io is not None
         listing = os.dup(fid.io)  # scandir closes what it is given
         with os.scandir(listing) as found:
             for entry in found:
+                # the commonest kinds first: each test is a call, answered from d_type when it can be
                 try:
-                    if entry.is_symlink():
-                        kind = st.S_IFLNK
+                    if entry.is_file(follow_symlinks=False):
+                        qtype, dtype = c.P9_QTFILE, c.DT_REG
                     elif entry.is_dir(follow_symlinks=False):
-                        kind = st.S_IFDIR
-                    elif entry.is_file(follow_symlinks=False):
-                        kind = st.S_IFREG
+                        qtype, dtype = c.P9_QTDIR, c.DT_DIR
+                    elif entry.is_symlink():
+                        qtype, dtype = c.P9_QTSYMLINK, c.DT_LNK
                     else:
                         kind = st.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+                        qtype, dtype = _QID_TYPES.get(kind, c.P9_QTFILE), _DIRENT_TYPES.get(kind, c.DT_UNKNOWN)
                 except OSError:
                     continue  # vanished since it was listed: left out, never an error
-                qid = Qid(type=_QID_TYPES.get(kind, c.P9_QTFILE), version=0, path=self._qid_path(here.st_dev,
-                                                                                               entry.inode()))
-                entries.append((qid, _DIRENT_TYPES.get(kind, c.DT_UNKNOWN), entry.name))
-        return [Dirent(qid=qid, offset=index, type=dtype, name=name).encode()
-                for index, (qid, dtype, name) in enumerate(entries, 1)]
+                name = entry.name.encode("utf-8", "surrogateescape")  # fsstr, as the Dirent encoder writes it
+                entries.append(pack(qtype, 0, qid_path(dev, entry.inode()), len(entries) + 1, dtype, len(name)) + name)
+        return entries
 
     # -- names in a directory ---------------------------------------------------------------------
 
