@@ -13,18 +13,28 @@ no lookup by name happens there. Symbolic links themselves are only ever acted o
 their parent directory's descriptor with the no-follow calls.
 
 Blocking system calls run in worker threads, so one slow request does not hold up the others
-(r[9p2000l.server.concurrency]).
+(r[9p2000l.server.concurrency]). Except where they cannot block for long: on an export whose
+file system keeps its data on this machine (ext4, xfs, btrfs, tmpfs and the like, by its magic
+number) and has nothing mounted beneath the export root, a walk, an open, a create and a read
+run on the event loop's thread, for a fid on the export's own device (a fid on any other device,
+a file system mounted there later, goes to the threads). A read first asks the kernel with
+``RWF_NOWAIT`` for what the page cache holds; only what would wait for the disk is read in a
+thread; writes (which the kernel may hold to throttle dirty pages) go to a thread unless
+``RWF_NOWAIT`` works for them. A thread's hand-off costs more than these calls on a local file
+system (it was most of the time of creating a small file); NFS, FUSE and other file systems
+that may wait on the network or on another process always get threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import os
 import stat as st
 import struct
 import time
-from typing import Any
+from typing import Any, cast
 
 from . import constants as c
 from .messages import (
@@ -79,7 +89,7 @@ from .messages import (
 )
 from .server import Handler, linux_error
 
-__all__ = ["LocalFilesystem", "LocalFid", "openat2_available"]
+__all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inline"]
 
 _O_PATH = getattr(os, "O_PATH", 0)  # Linux's; elsewhere the module imports but cannot serve
 _PATH_FLAGS = _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -109,6 +119,43 @@ def _find_openat2() -> Any:
 
 
 _OPENAT2 = _find_openat2() if os.uname().sysname == "Linux" else None
+
+
+# statfs f_type of file systems whose metadata calls and cached reads do not wait on a network
+# or another process: ext2/3/4, xfs, btrfs, tmpfs, ramfs, f2fs, overlayfs
+_LOCAL_FS_TYPES = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0x858458F6, 0xF2F52010, 0x794C7630})
+
+
+def _fs_type(path: str) -> int | None:
+    """``statfs``'s f_type (the first field, a C long on Linux's 64-bit ABIs), or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        buffer = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on x86_64
+        if libc.statfs(os.fsencode(path), buffer) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
+
+
+def _mounts_beneath(root: str) -> bool:
+    """Whether anything is mounted below ``root`` (or whether that cannot be told)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+            points = [line.split()[4] for line in table]
+    except (OSError, IndexError):
+        return True
+    prefix = root.rstrip("/") + "/"
+    # mountinfo writes space, tab, newline and backslash as octal escapes
+    return any(point.encode().decode("unicode_escape").startswith(prefix) for point in points)
+
+
+def local_calls_inline(root: str) -> bool:
+    """Whether ``LocalFilesystem`` may make its quick system calls on the event loop's thread for
+    the export ``root`` (see the module's docstring)."""
+    if os.uname().sysname != "Linux" or not hasattr(os, "RWF_NOWAIT"):
+        return False
+    return _fs_type(root) in _LOCAL_FS_TYPES and not _mounts_beneath(os.path.realpath(root))
 
 
 def openat2_available() -> bool:
@@ -232,8 +279,11 @@ class LocalFilesystem(Handler[LocalFid]):
     ``uname``/``n_uname`` grant nothing.
     """
 
-    def __init__(self, root: str | os.PathLike[str], read_only: bool = False) -> None:
+    def __init__(self, root: str | os.PathLike[str], read_only: bool = False, inline: bool | None = None) -> None:
         self.root = os.path.abspath(os.fspath(root))
+        # quick system calls on the loop's thread (module docstring); None decides from the export
+        self.inline = local_calls_inline(self.root) if inline is None else inline
+        self._nowait_writes = True  # until the file system says RWF_NOWAIT writes are not supported
         self.read_only = read_only
         self._root_fd = os.open(self.root, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         root_stat = os.stat(self._root_fd)
@@ -260,6 +310,10 @@ class LocalFilesystem(Handler[LocalFid]):
             number = self._other_devices[key] = (1 << 63) | len(self._other_devices)
         return number
 
+    def _here(self, fid: LocalFid) -> bool:
+        """Whether calls for ``fid`` run on the loop's thread (a local export, its own device)."""
+        return self.inline and fid.dev == self._root_id[0]
+
     def _at_root(self, fid: LocalFid) -> bool:
         return (fid.dev, fid.ino) == self._root_id
 
@@ -282,6 +336,8 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EBADF")  # r[9p2000l.server.xattrwalk]: not walked
         if msg.wnames and msg.newfid == msg.fid and fid.io is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
+        if self._here(fid):
+            return self._walk(msg.wnames, fid)
         return await asyncio.to_thread(self._walk, msg.wnames, fid)
 
     def _walk(self, names: list[str], start: LocalFid) -> tuple[Rwalk, LocalFid | None]:
@@ -448,7 +504,10 @@ class LocalFilesystem(Handler[LocalFid]):
     async def lopen(self, msg: Tlopen, fid: LocalFid) -> Rlopen:
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
-        await asyncio.to_thread(self._open_io, fid, msg.flags)
+        if self._here(fid):
+            self._open_io(fid, msg.flags)
+        else:
+            await asyncio.to_thread(self._open_io, fid, msg.flags)
         return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
 
     def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
@@ -473,7 +532,7 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
-        qid = await asyncio.to_thread(self._lcreate, msg, fid)
+        qid = self._lcreate(msg, fid) if self._here(fid) else await asyncio.to_thread(self._lcreate, msg, fid)
         return Rlcreate(qid=qid, iounit=0)
 
     def _lcreate(self, msg: Tlcreate, fid: LocalFid) -> Qid:
@@ -519,6 +578,21 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EISDIR")  # r[9p2000l.server.io]
         if fid.io is None or not fid.readable:
             raise linux_error("EBADF")
+        if self._here(fid) and msg.count:
+            buffer = bytearray(msg.count)
+            try:
+                got = os.preadv(fid.io, [buffer], msg.offset, os.RWF_NOWAIT)  # the page cache's share
+            except BlockingIOError:
+                got = 0
+            else:
+                if got == 0:
+                    return Rread(data=b"")  # the end of the file
+            if got == msg.count:
+                return Rread(data=cast(bytes, buffer))  # the encoder takes any buffer
+            rest = await asyncio.to_thread(os.pread, fid.io, msg.count - got, msg.offset + got)
+            del buffer[got:]
+            buffer += rest
+            return Rread(data=cast(bytes, buffer))
         data = await asyncio.to_thread(os.pread, fid.io, msg.count, msg.offset)
         return Rread(data=data)
 
@@ -534,6 +608,15 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.io is None or not fid.writable:
             raise linux_error("EBADF")
         # O_APPEND descriptors append whatever the offset (Linux pwrite), as r[9p2000l.server.io] wants
+        if self._nowait_writes and self._here(fid):
+            try:
+                return Rwrite(count=os.pwritev(fid.io, [msg.data], msg.offset, os.RWF_NOWAIT))
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.EOPNOTSUPP:
+                    raise
+                self._nowait_writes = False  # this file system has no non-waiting buffered writes
         count = await asyncio.to_thread(os.pwrite, fid.io, msg.data, msg.offset)
         return Rwrite(count=count)
 
