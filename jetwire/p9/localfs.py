@@ -398,6 +398,15 @@ class LocalFilesystem(Handler[LocalFid]):
         valid = msg.request_mask & _GETATTR_FILLED
         if valid & c.P9_GETATTR_BASIC:
             valid |= c.P9_GETATTR_BASIC
+        if valid == c.P9_GETATTR_BASIC:  # any basic field asked for gives them all: nearly every request
+            atime_sec, atime_nsec = divmod(stat.st_atime_ns, 10**9)
+            mtime_sec, mtime_nsec = divmod(stat.st_mtime_ns, 10**9)
+            ctime_sec, ctime_nsec = divmod(stat.st_ctime_ns, 10**9)
+            return Rgetattr(valid=valid, qid=self._qid(stat), mode=stat.st_mode, uid=stat.st_uid, gid=stat.st_gid,
+                            nlink=stat.st_nlink, rdev=stat.st_rdev, size=stat.st_size, blksize=stat.st_blksize,
+                            blocks=stat.st_blocks, atime_sec=atime_sec & _U64, atime_nsec=atime_nsec,
+                            mtime_sec=mtime_sec & _U64, mtime_nsec=mtime_nsec, ctime_sec=ctime_sec & _U64,
+                            ctime_nsec=ctime_nsec, btime_sec=0, btime_nsec=0, gen=0, data_version=0)
         values: dict[str, int] = {}
         for bit, fields in _GETATTR_FIELDS:
             if valid & bit:

@@ -259,3 +259,31 @@ def test_a_fid_on_another_device_is_served_from_threads(tmp_path: Path) -> None:
     assert not fs._here(fid)
     fs.release(fid)
     fs.close()
+
+
+def test_a_basic_getattr_fills_every_basic_field_as_the_tables_say(tmp_path: Path) -> None:
+    """r[9p2000l.server.getattr]: the reply built at once for P9_GETATTR_BASIC (what nearly every
+    request gets) has each field as localfs's per-field table computes it, a time before 1970
+    included (its two's complement)."""
+    from jetwire.p9 import Tattach
+
+    (tmp_path / "f").write_bytes(b"12345")
+    os.utime(tmp_path / "f", ns=(-1_500_000_001, 1_700_000_000_123_456_789))
+    fs = LocalFilesystem(tmp_path)
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=["f"]), root)
+        for mask in (c.P9_GETATTR_BASIC, c.P9_GETATTR_SIZE, c.P9_GETATTR_ALL):
+            reply = await fs.getattr(Tgetattr(fid=1, request_mask=mask), fid)
+            host = os.stat(tmp_path / "f")
+            assert reply.valid == c.P9_GETATTR_BASIC
+            for field, compute in localfs._STAT_FIELDS.items():
+                assert getattr(reply, field) == compute(host), field
+            assert reply.atime_sec == (-2) & ((1 << 64) - 1) and reply.atime_nsec == 499_999_999
+            assert reply.qid.path == host.st_ino
+        fs.release(fid)
+        fs.release(root)
+
+    asyncio.run(body())
+    fs.close()
