@@ -282,11 +282,22 @@ class Bench:
         out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
         out["server_cpu_s"] = _cpu_ticks(server.pid) - cpu_before
         out["rate"] = self.rate(mode, out)
+        out["cpu_us_per_unit"] = out["server_cpu_s"] * 1e6 / self.units(mode, out)
         if mode == "create":
             out["created"] = created
             if not keep_created:
                 shutil.rmtree(created)
         return out
+
+    def units(self, mode: str, out: dict[str, Any]) -> float:
+        """What one run did, in the unit of its rate (MB, calls, entries, files)."""
+        if mode in ("read", "write"):
+            return float(out["bytes"] / MB)
+        if mode == "getattr_loop":
+            return float(out["calls"])
+        if mode == "readdir":
+            return float(out["entries"] * self.args.repeats)
+        return float(out["files"])
 
     def rate(self, mode: str, out: dict[str, Any]) -> float:
         """MB/s, calls/s, entries/s or files/s."""
@@ -461,7 +472,7 @@ def ratio(samples: dict[tuple[str, str], list[dict[str, Any]]], case: str, name:
     if (case, base) not in samples or (case, name) not in samples:
         return None
     pairs = zip(samples[(case, name)], samples[(case, base)])
-    return statistics.median(a["rate"] / b["rate"] for a, b in pairs)
+    return float(statistics.median(a["rate"] / b["rate"] for a, b in pairs))
 
 
 def render(args: argparse.Namespace, cases: list[str], names: list[str], checks: list[str],
@@ -478,7 +489,7 @@ def render(args: argparse.Namespace, cases: list[str], names: list[str], checks:
            "timed. Rates are medians; \"x diod\" is the median of the per-round ratios (above 1.00: faster "
            "than diod).", ""]
     header = "| case | unit |" + "".join(f" {n} |" for n in names) + "".join(
-        f" {n} x diod |" for n in names if n != "diod") + "".join(f" {n} CPU s |" for n in names)
+        f" {n} x diod |" for n in names if n != "diod") + "".join(f" {n} CPU µs/unit |" for n in names)
     out += [header, "|---|---|" + "---:|" * (len(names) * 2 + len(names) - 1)]
     for case in cases:
         unit = _UNITS[CASES[case][0]]
@@ -493,13 +504,14 @@ def render(args: argparse.Namespace, cases: list[str], names: list[str], checks:
             row += f" **{value:.2f}** |" if value is not None else " — |"
         for name in names:
             rows = samples.get((case, name))
-            row += f" {statistics.median(r['server_cpu_s'] for r in rows):.2f} |" if rows else " — |"
+            row += f" {statistics.median(r['cpu_us_per_unit'] for r in rows):,.1f} |" if rows else " — |"
         out.append(row)
     if "jetwire baseline" in names:
         out += ["", "jetwire over its baseline (median of per-round ratios): " + ", ".join(
             f"{case} {ratio(samples, case, 'jetwire', 'jetwire baseline'):.2f}x" for case in cases) + "."]
-    out += ["", "Server CPU s: the server process's user + system CPU seconds over one run (the client's "
-            "start-up included), median.", ""]
+    out += ["", "CPU µs/unit: the server process's user + system CPU time over one run (connecting included) "
+            "per unit of the rate (per MB, call, entry listed or file created), median: what the server "
+            "itself spends, which the machine's load moves less than the rates.", ""]
     if profiles:
         out += ["## Where the jetwire server's time goes", "",
                 "One more run of each case against a jetwire server under cProfile (which slows Python "
