@@ -60,6 +60,49 @@ def test_a_batch_of_pipelined_requests_is_answered_in_a_few_writes(tmp_path: Pat
     run(body)
 
 
+def test_large_replies_leave_one_by_one_without_waiting_for_the_batch(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rreads of 16 KiB and more are written as each is made, so that the client works on the
+    first while the server reads the next; the small replies of the same batch are batched."""
+    data = os.urandom(4 * 20_000)
+    (tmp_path / "f").write_bytes(data)
+    writes: list[tuple[str, int]] = []
+    real_write, real_writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
+
+    def write(self: asyncio.StreamWriter, data: Any) -> None:
+        writes.append(("write", len(data)))
+        real_write(self, data)
+
+    def writelines(self: asyncio.StreamWriter, data: Any) -> None:
+        data = list(data)
+        writes.append(("writelines", len(data)))
+        real_writelines(self, data)
+
+    async def body() -> None:
+        server = await serve(LocalFilesystem(tmp_path), "127.0.0.1:0")
+        try:
+            raw = await Raw.connect(server)
+            await raw.start()
+            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
+            await raw.replies(1)
+            raw.send((3, Tlopen(fid=1, flags=c.P9_RDONLY)))
+            await raw.replies(1)
+            raw.send(*((10 + i, Tread(fid=1, offset=i * 20_000, count=20_000)) for i in range(4)),
+                     *((20 + i, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)) for i in range(4)))
+            monkeypatch.setattr(asyncio.StreamWriter, "write", write)  # the server's writes from here
+            monkeypatch.setattr(asyncio.StreamWriter, "writelines", writelines)
+            replies = {r.tag: r.msg for r in await raw.replies(8)}
+            monkeypatch.undo()
+            assert b"".join(replies[10 + i].data for i in range(4)) == data
+            assert writes[:4] == [("write", 20_000 + 11)] * 4, writes  # each Rread frame on its own
+            assert len(writes) <= 6 and sum(1 if kind == "write" else n for kind, n in writes) == 8, writes
+            raw.writer.close()
+        finally:
+            await server.close()
+
+    run(body)
+
+
 def test_a_handler_that_fails_before_waiting_is_answered_eio(tmp_path: Path) -> None:
     """r[9p2000l.server.errors]: a bug in a method's first step (before any await) is EIO for
     that call; the connection goes on."""
