@@ -31,6 +31,7 @@ import asyncio
 import ctypes
 import errno
 import os
+import re
 import stat as st
 import struct
 import time
@@ -138,16 +139,17 @@ def _fs_type(path: str) -> int | None:
     return ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
 
 
-def _mounts_beneath(root: str) -> bool:
+def _mounts_beneath(root: str, table: str = "/proc/self/mountinfo") -> bool:
     """Whether anything is mounted below ``root`` (or whether that cannot be told)."""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
-            points = [line.split()[4] for line in table]
+        with open(table, "rb") as lines:
+            points = [line.split()[4] for line in lines]
     except (OSError, IndexError):
         return True
-    prefix = root.rstrip("/") + "/"
-    # mountinfo writes space, tab, newline and backslash as octal escapes
-    return any(point.encode().decode("unicode_escape").startswith(prefix) for point in points)
+    prefix = os.fsencode(root.rstrip("/") + "/")
+    # mountinfo writes space, tab, newline and backslash as \ooo (octal); names are bytes
+    return any(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), point).startswith(prefix)
+               for point in points)
 
 
 def local_calls_inline(root: str) -> bool:

@@ -330,3 +330,21 @@ def test_a_basic_getattr_fills_every_basic_field_as_the_tables_say(tmp_path: Pat
 
     asyncio.run(body())
     fs.close()
+
+
+def test_mounts_beneath_the_export_are_read_from_mountinfo_with_its_escapes(tmp_path: Path) -> None:
+    """A mount point's name in mountinfo has space, tab, newline and backslash as octal escapes,
+    and may be any bytes: a mount beneath ``/srv/my export`` or ``/srv/é`` is seen, one beside it not."""
+    table = tmp_path / "mountinfo"
+
+    def mounted(*points: bytes) -> Path:
+        table.write_bytes(b"".join(b"36 35 98:0 / " + point + b" rw,noatime - ext4 /dev/sda1 rw\n"
+                                   for point in points))
+        return table
+
+    assert localfs._mounts_beneath("/srv/my export", str(mounted(b"/", b"/srv/my\\040export/nfs")))
+    assert not localfs._mounts_beneath("/srv/my export", str(mounted(b"/", b"/srv/my\\040exports/nfs")))
+    assert localfs._mounts_beneath("/srv/é", str(mounted(b"/", "/srv/é/x".encode())))
+    assert localfs._mounts_beneath(os.fsdecode(b"/srv/\xff"), str(mounted(b"/srv/\xff/x")))
+    assert not localfs._mounts_beneath("/srv/a", str(mounted(b"/", b"/srv/a", b"/srv/ab/c")))
+    assert localfs._mounts_beneath("/srv/a", str(tmp_path / "missing"))  # cannot tell: no inline calls
