@@ -150,8 +150,10 @@ class _Connection:
         """Runs the handler's method up to its first wait: most calls (a getattr, a read from
         the page cache) never wait and are answered here, without a task and without a turn of
         the loop. A call that waits goes on in a task (r[9p2000l.server.concurrency])."""
-        coroutine = getattr(self.server.handler, call.method)(call.msg, *call.args)
         try:
+            # inside the try: a method that is not a coroutine function, or raises when called,
+            # fails only its call, as it did when awaited in a task
+            coroutine = getattr(self.server.handler, call.method)(call.msg, *call.args)
             waiting_on = coroutine.send(None)
         except StopIteration as done:
             result: Any = done.value

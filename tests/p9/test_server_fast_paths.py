@@ -348,3 +348,34 @@ def test_mounts_beneath_the_export_are_read_from_mountinfo_with_its_escapes(tmp_
     assert localfs._mounts_beneath(os.fsdecode(b"/srv/\xff"), str(mounted(b"/srv/\xff/x")))
     assert not localfs._mounts_beneath("/srv/a", str(mounted(b"/", b"/srv/a", b"/srv/ab/c")))
     assert localfs._mounts_beneath("/srv/a", str(tmp_path / "missing"))  # cannot tell: no inline calls
+
+
+def test_a_method_that_is_not_a_coroutine_function_fails_only_its_call(tmp_path: Path) -> None:
+    """r[9p2000l.server.errors]: a handler whose method raises when called, or returns something
+    that is not a coroutine, answers EIO for that call; the connection goes on."""
+    (tmp_path / "f").write_text("x")
+
+    class Plain(LocalFilesystem):
+        def getattr(self, msg: Any, fid: Any) -> Any:  # type: ignore[override]
+            if msg.request_mask == 1:
+                raise KeyError("raised when called")
+            return Rgetattr  # not a coroutine
+
+    async def body() -> None:
+        server = await serve(Plain(tmp_path), "127.0.0.1:0")
+        try:
+            raw = await Raw.connect(server)
+            await raw.start()
+            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
+            await raw.replies(1)
+            raw.send((3, Tgetattr(fid=1, request_mask=1)), (4, Tgetattr(fid=1, request_mask=2)))
+            replies = {r.tag: r.msg for r in await raw.replies(2)}
+            assert replies[3].ecode == c.EIO and replies[4].ecode == c.EIO
+            raw.send((5, Twalk(fid=0, newfid=2, wnames=["f"])))
+            (walked,) = await raw.replies(1)
+            assert len(walked.msg.wqids) == 1
+            raw.writer.close()
+        finally:
+            await server.close()
+
+    run(body)
