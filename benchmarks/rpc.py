@@ -337,7 +337,10 @@ class RawClient(asyncio.Protocol):
 
 # The same over QUIC (aioquic): one bidirectional stream opened by the client, ALPN "jetstream"
 # (../shared/spec/rpc.md section 9.1). aioquic sends what the server queued when its datagram
-# handling returns; the client's calls go out with one transmit per turn of the loop.
+# handling returns; the client's calls go out with one transmit per turn of the loop. This is
+# aioquic's own asyncio glue, not jetwire's transport: it holds each ACK back for aioquic's 1 ms
+# delay, so with 1 call in flight each side also sends an ACK-only packet about every other call,
+# which jetwire's transport sends with the next data instead (docs/rpc-quic.md, "Latency").
 
 ALPN = "jetstream"
 

@@ -2,13 +2,14 @@
 # Installs the third-party code the tests check jetwire against (Debian packages), only what is
 # missing: the 9P2000.L peers diod, nfs-ganesha and tshark; what tests/p9/guest/ needs to boot the
 # Linux kernel's 9P client under QEMU (qemu-system-x86, busybox-static, cpio; the kernel package is
-# fetched by its build.sh); Go and Serf's coordinate package for tests/cluster.
+# fetched by its build.sh; gcc and libc6-dev build the guest's static lock tool, guest/lk.c); Go
+# and Serf's coordinate package for tests/cluster.
 # Where they cannot be installed (not Debian/Ubuntu, no root and no sudo) it says so and succeeds:
 # the tests that need a peer then skip, naming the package; under CI=true a missing peer fails.
 set -euo pipefail
 
 packages=(diod nfs-ganesha nfs-ganesha-vfs tshark golang-go golang-github-hashicorp-serf-dev
-          qemu-system-x86 busybox-static cpio)
+          qemu-system-x86 busybox-static cpio gcc libc6-dev)
 missing=()
 if command -v dpkg-query > /dev/null; then
   for pkg in "${packages[@]}"; do

@@ -1,5 +1,6 @@
 """``python -m jetwire.p9 ls|cat|put|stat|mkdir|rm ADDRESS PATH``: a 9P2000.L client at the shell.
 ``python -m jetwire.p9 serve DIR --listen 127.0.0.1:5640`` serves a directory (see ``serve_main``).
+``python -m jetwire.p9 proxy --listen A --to B`` forwards 9P and prints each message (``proxy.proxy_main``).
 
 ADDRESS is ``HOST:PORT[/aname]`` (``127.0.0.1:564/srv/export``) or ``unix:SOCKET[:aname]``.
 ``put`` copies standard input to PATH. Errors print as ``jetwire.p9: PATH: reason`` with exit
@@ -53,7 +54,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def serve_main(argv: Sequence[str]) -> int:
-    """``serve DIR [--listen ADDRESS]... [--read-only]``: serves DIR until SIGINT or SIGTERM,
+    """``serve DIR [--listen ADDRESS]... [--read-only] [--map-users]``: serves DIR until SIGINT or SIGTERM,
     logging one line per connection; exit status 0 after a signal, 1 if it cannot listen."""
     import logging
     import signal
@@ -65,6 +66,8 @@ def serve_main(argv: Sequence[str]) -> int:
     parser.add_argument("directory")
     parser.add_argument("--listen", action="append", help="HOST:PORT or unix:PATH (repeatable; default 127.0.0.1:564)")
     parser.add_argument("--read-only", action="store_true", help="refuse every change with EROFS")
+    parser.add_argument("--map-users", action="store_true",
+                        help="act as each attaching user (its n_uname, else its uname), not as the server; needs root")
     parser.add_argument("--msize", type=int, default=None, help="the largest msize to accept")
     parser.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT)
     parser.add_argument("-q", "--quiet", action="store_true", help="no log line per connection")
@@ -76,7 +79,7 @@ def serve_main(argv: Sequence[str]) -> int:
 
     async def run() -> int:
         try:
-            handler = LocalFilesystem(args.directory, read_only=args.read_only)
+            handler = LocalFilesystem(args.directory, read_only=args.read_only, map_users=args.map_users)
         except OSError as exc:
             print(f"jetwire.p9 serve: {describe_error(exc, args.directory)}", file=sys.stderr)
             return 1
@@ -104,8 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     if argv and argv[0] == "serve":
         return serve_main(argv[1:])
+    if argv and argv[0] == "proxy":
+        from .proxy import proxy_main
+
+        return proxy_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m jetwire.p9", description="A 9P2000.L client.")
-    parser.add_argument("command", choices=["ls", "cat", "put", "stat", "mkdir", "rm", "serve"])
+    parser.add_argument("command", choices=["ls", "cat", "put", "stat", "mkdir", "rm", "serve", "proxy"])
     parser.add_argument("address", help="HOST:PORT[/aname] or unix:SOCKET[:aname]")
     parser.add_argument("path", nargs="?", default="", help="a path below the attached root")
     parser.add_argument("-l", "--long", action="store_true", help="ls: mode, links, owner, size")

@@ -16,10 +16,10 @@ Blocking system calls run in worker threads, so one slow request does not hold u
 (r[9p2000l.server.concurrency]). Except where they cannot block for long: on an export whose
 file system keeps its data on this machine (ext4, xfs, btrfs, tmpfs and the like, by its magic
 number) and has nothing mounted beneath the export root, a walk, an open, a create and a read
-run on the event loop's thread, for a fid on the export's own device (a fid on any other device,
-a file system mounted there later, goes to the threads). A read first asks the kernel with
-``RWF_NOWAIT`` for what the page cache holds; only what would wait for the disk is read in a
-thread; writes (which the kernel may hold to throttle dirty pages) go to a thread unless
+run on the event loop's thread, for a fid on the export's own device and of no mapped user (a
+fid on any other device, a file system mounted there later, goes to the threads). A read first
+asks the kernel with ``RWF_NOWAIT`` for what the page cache holds; only what would wait for the
+disk is read in a thread; writes (which the kernel may hold to throttle dirty pages) go to a thread unless
 ``RWF_NOWAIT`` works for them. A thread's hand-off costs more than these calls on a local file
 system (it was most of the time of creating a small file); NFS, FUSE and other file systems
 that may wait on the network or on another process always get threads.
@@ -34,10 +34,12 @@ import os
 import re
 import stat as st
 import struct
+import threading
 import time
 from typing import Any, cast
 
 from . import constants as c
+from .locks import END, HostLocks, Owner
 from .messages import (
     Dirent,
     Qid,
@@ -45,8 +47,10 @@ from .messages import (
     Rclunk,
     Rfsync,
     Rgetattr,
+    Rgetlock,
     Rlcreate,
     Rlink,
+    Rlock,
     Rlopen,
     Rmkdir,
     Rmknod,
@@ -68,8 +72,10 @@ from .messages import (
     Tclunk,
     Tfsync,
     Tgetattr,
+    Tgetlock,
     Tlcreate,
     Tlink,
+    Tlock,
     Tlopen,
     Tmkdir,
     Tmknod,
@@ -88,7 +94,8 @@ from .messages import (
     Txattrcreate,
     Txattrwalk,
 )
-from .server import Handler, linux_error
+from .server import Handler, current_connection, linux_error
+from .users import User, check_can_map_users, run_as, user_for
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inline"]
 
@@ -211,6 +218,27 @@ _DIRENT_TYPES = {
     st.S_IFDIR: c.DT_DIR, st.S_IFREG: c.DT_REG, st.S_IFLNK: c.DT_LNK, st.S_IFIFO: c.DT_FIFO,
     st.S_IFSOCK: c.DT_SOCK, st.S_IFCHR: c.DT_CHR, st.S_IFBLK: c.DT_BLK,
 }
+_QID_BY_DIRENT = {c.DT_DIR: c.P9_QTDIR, c.DT_LNK: c.P9_QTSYMLINK}  # all else QTFILE
+#: r[9p2000l.server.limits]: bytes that all readdir snapshots of one server may hold at once
+#: (about 900 directories of 1,000 entries); a listing that would pass it uses the host's cookies
+DEFAULT_READDIR_BUDGET = 64 * 1024 * 1024
+_HELD_PER_ENTRY = 41  # what Python adds to each encoded entry: the bytes object's header, its list slot
+_BUDGET_STEP = 64 * 1024  # taken from the budget in steps, not per entry (one lock per step)
+# the host's struct linux_dirent64 header: d_ino, d_off, d_reclen, d_type; then the name, NUL-ended
+_LINUX_DIRENT = struct.Struct("<QqHB")
+_GETDENTS_SLACK = 512  # a host entry can be a few bytes longer than its 9P dirent: never read short
+_SYS_GETDENTS64 = {"x86_64": 217, "aarch64": 61, "riscv64": 61, "loongarch64": 61, "ppc64le": 202,
+                   "s390x": 220}.get(os.uname().machine, 0)
+
+
+def _find_syscall() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+
+
+_GETDENTS = _find_syscall() if os.uname().sysname == "Linux" and _SYS_GETDENTS64 else None  # libc's syscall()
 # r[9p2000l.server.confine.special-files]: what Tmknod may make
 _MKNOD_TYPES = frozenset({st.S_IFIFO, st.S_IFSOCK, st.S_IFREG})
 # Rgetattr's fields by the mask bit that selects them (r[9p2000l.const.getattr-mask])
@@ -246,8 +274,8 @@ class LocalFid:
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("dev", "entries", "fd", "ftype", "ino", "io", "name", "parent", "readable", "writable", "xattr",
-                 "xattr_set")
+    __slots__ = ("cookies", "dev", "entries", "fd", "ftype", "held", "ino", "io", "lock_scope", "name", "parent",
+                 "readable", "user", "writable", "xattr", "xattr_set")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
         self.fd = fd
@@ -260,8 +288,12 @@ class LocalFid:
         self.readable = False
         self.writable = False
         self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
+        self.held = 0  # bytes of the snapshot counted against the server's readdir budget
+        self.cookies = False  # no snapshot (over budget): offsets are the host's own cookies
         self.xattr: bytes | None = None  # a Txattrwalk fid: the value (or name list) taken then
         self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
+        self.user: User | None = None  # map_users: who attached the tree this fid belongs to
+        self.lock_scope: tuple[Any, tuple[int, int]] | None = None  # once open: (connection, file) for locks
 
     def close(self) -> None:
         for fd in (self.io, self.fd, self.parent):
@@ -277,11 +309,17 @@ class LocalFid:
 class LocalFilesystem(Handler[LocalFid]):
     """Serves the directory ``root``; ``read_only`` refuses every change with EROFS.
 
-    Files are created and changed with the server's own credentials (r[9p2000l.server.identity]):
-    ``uname``/``n_uname`` grant nothing.
+    By default files are created and changed with the server's own credentials
+    (r[9p2000l.server.identity]): ``uname``/``n_uname`` grant nothing. With ``map_users`` (the
+    server must run as root, else ``PermissionError`` here) each attach's user is who that fid
+    tree acts as: its files are created as that user, and the kernel checks its permissions.
     """
 
-    def __init__(self, root: str | os.PathLike[str], read_only: bool = False, inline: bool | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], read_only: bool = False, map_users: bool = False,
+                 readdir_budget: int = DEFAULT_READDIR_BUDGET, inline: bool | None = None) -> None:
+        if map_users:
+            check_can_map_users()
+        self.map_users = map_users
         self.root = os.path.abspath(os.fspath(root))
         # quick system calls on the loop's thread (module docstring); None decides from the export
         self.inline = local_calls_inline(self.root) if inline is None else inline
@@ -291,6 +329,11 @@ class LocalFilesystem(Handler[LocalFid]):
         root_stat = os.stat(self._root_fd)
         self._root_id = (root_stat.st_dev, root_stat.st_ino)
         self._other_devices: dict[tuple[int, int], int] = {}
+        # r[9p2000l.server.limits]: bytes all readdir snapshots may hold; beyond, the host's cookies
+        self.readdir_budget = readdir_budget
+        self._budget_left = readdir_budget
+        self._budget_lock = threading.Lock()  # snapshots are taken in worker threads
+        self.locks = HostLocks()  # r[9p2000l.server.lock]: shared by every connection
 
     def close(self) -> None:
         if self._root_fd >= 0:
@@ -314,7 +357,8 @@ class LocalFilesystem(Handler[LocalFid]):
 
     def _here(self, fid: LocalFid) -> bool:
         """Whether calls for ``fid`` run on the loop's thread (a local export, its own device)."""
-        return self.inline and fid.dev == self._root_id[0]
+        # a mapped user's calls run in a thread that takes on that user's identity
+        return self.inline and fid.user is None and fid.dev == self._root_id[0]
 
     def _at_root(self, fid: LocalFid) -> bool:
         return (fid.dev, fid.ino) == self._root_id
@@ -322,6 +366,10 @@ class LocalFilesystem(Handler[LocalFid]):
     # -- fids -------------------------------------------------------------------------------------
 
     def release(self, fid: LocalFid) -> None:
+        self._drop_snapshot(fid)
+        if fid.lock_scope is not None:  # r[9p2000l.server.lock]: the connection's last open fid drops its locks
+            self.locks.closed(*fid.lock_scope)
+            fid.lock_scope = None
         fid.close()
 
     async def attach(self, msg: Tattach, afid: LocalFid | None) -> tuple[Rattach, LocalFid]:
@@ -329,9 +377,30 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EBADF")
         if msg.aname not in ("", "/", self.root):
             raise linux_error("ENOENT")  # r[9p2000l.server.attach]: one export per server
+        user = user_for(msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
         fd = os.dup(self._root_fd)
         stat = os.stat(fd)
-        return Rattach(qid=self._qid(stat)), LocalFid(fd, None, "", stat)
+        made = LocalFid(fd, None, "", stat)
+        made.user = user
+        return Rattach(qid=self._qid(stat)), made
+
+    @staticmethod
+    def _as_user(user: User | None, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """``call`` in a worker thread, as ``user`` (who attached the fid's tree) when mapping
+        users: each thread switches its own file-system identity (users.py), so calls of
+        different users run side by side."""
+        if user is None:
+            return asyncio.to_thread(call, *args, **kwargs)
+        return asyncio.to_thread(run_as, user, call, *args, **kwargs)
+
+    @staticmethod
+    def _creator(fid: LocalFid, gid: int) -> User | None:
+        """Who creates a file: with mapping, in the group the client asks for (Tlcreate, Tmkdir,
+        Tsymlink and Tmknod carry one) only if the user is in it, else the user's own."""
+        user = fid.user
+        if user is None or gid == user.gid or gid not in user.groups:
+            return user
+        return User(user.uid, gid, user.groups)
 
     async def walk(self, msg: Twalk, fid: LocalFid) -> tuple[Rwalk, LocalFid | None]:
         if fid.xattr is not None or fid.xattr_set is not None:
@@ -340,7 +409,8 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
         if self._here(fid):
             return self._walk(msg.wnames, fid)
-        return await asyncio.to_thread(self._walk, msg.wnames, fid)
+        walked: tuple[Rwalk, LocalFid | None] = await self._as_user(fid.user, self._walk, msg.wnames, fid)
+        return walked
 
     def _walk(self, names: list[str], start: LocalFid) -> tuple[Rwalk, LocalFid | None]:
         qids: list[Qid] = []
@@ -391,7 +461,9 @@ class LocalFilesystem(Handler[LocalFid]):
             if parent is not None:
                 os.close(parent)
             raise
-        return Rwalk(wqids=qids), LocalFid(fd, parent, name, stat)
+        made = LocalFid(fd, parent, name, stat)
+        made.user = start.user
+        return Rwalk(wqids=qids), made
 
     # -- attributes -------------------------------------------------------------------------------
 
@@ -424,7 +496,7 @@ class LocalFilesystem(Handler[LocalFid]):
                         data_version=0)
 
     async def setattr(self, msg: Tsetattr, fid: LocalFid) -> Rsetattr:
-        await asyncio.to_thread(self._setattr, msg, fid)
+        await self._as_user(fid.user, self._setattr, msg, fid)
         return Rsetattr()
 
     def _setattr(self, msg: Tsetattr, fid: LocalFid) -> None:
@@ -518,7 +590,8 @@ class LocalFilesystem(Handler[LocalFid]):
         if self._here(fid):
             self._open_io(fid, msg.flags)
         else:
-            await asyncio.to_thread(self._open_io, fid, msg.flags)
+            await self._as_user(fid.user, self._open_io, fid, msg.flags)
+        self._opened(fid)
         return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
 
     def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
@@ -543,7 +616,11 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
-        qid = self._lcreate(msg, fid) if self._here(fid) else await asyncio.to_thread(self._lcreate, msg, fid)
+        if self._here(fid):
+            qid = self._lcreate(msg, fid)
+        else:
+            qid = await self._as_user(self._creator(fid, msg.gid), self._lcreate, msg, fid)
+        self._opened(fid)
         return Rlcreate(qid=qid, iounit=0)
 
     def _lcreate(self, msg: Tlcreate, fid: LocalFid) -> Qid:
@@ -643,7 +720,11 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
         if msg.offset == 0:
-            fid.entries = await asyncio.to_thread(self._snapshot, fid)
+            taken, held = await asyncio.to_thread(self._snapshot, fid)
+            self._drop_snapshot(fid)  # the one before, or one a concurrent call took meanwhile
+            fid.entries, fid.held, fid.cookies = taken, held, taken is None
+        if fid.cookies:
+            return Rreaddir(data=await asyncio.to_thread(self._read_by_cookie, fid, msg.offset, msg.count))
         entries = fid.entries
         if entries is None or msg.offset > len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.server.readdir.cookies]
@@ -658,9 +739,27 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
         return Rreaddir(data=b"".join(entries[position:end]))
 
-    def _snapshot(self, fid: LocalFid) -> list[bytes]:
+    def _take_budget(self, size: int) -> bool:
+        with self._budget_lock:
+            if size > self._budget_left:
+                return False
+            self._budget_left -= size
+            return True
+
+    def _give_budget(self, size: int) -> None:
+        with self._budget_lock:
+            self._budget_left += size
+
+    def _drop_snapshot(self, fid: LocalFid) -> None:
+        if fid.held:
+            self._give_budget(fid.held)
+        fid.entries, fid.held, fid.cookies = None, 0, False
+
+    def _snapshot(self, fid: LocalFid) -> tuple[list[bytes] | None, int]:
         """r[9p2000l.server.readdir.cookies]: the entries at offset 0, in the host's order, each
-        encoded once with its offset (its 1-based position), so later calls only join bytes."""
+        encoded once with its offset (its 1-based position), so later calls only join bytes;
+        and the bytes they hold, taken from the readdir budget as the listing grows. (None, 0)
+        when the budget cannot hold them: the fid then lists by the host's cookies."""
         here = os.stat(fid.fd)
         if self._at_root(fid):
             up = here
@@ -670,30 +769,97 @@ class LocalFilesystem(Handler[LocalFid]):
                 up = os.stat(up_fd)
             finally:
                 os.close(up_fd)
-        qid_path = self._qid_path
         entries = [_dirent(self._qid(here), 1, c.DT_DIR, "."), _dirent(self._qid(up), 2, c.DT_DIR, "..")]
+        qid_path = self._qid_path
         pack = _DIRENT_HEAD.pack
         dev = here.st_dev
+        held = reserved = sum(map(len, entries)) + 2 * _HELD_PER_ENTRY
+        if not self._take_budget(reserved):
+            return None, 0
         assert fid.io is not None
         listing = os.dup(fid.io)  # scandir closes what it is given
-        with os.scandir(listing) as found:
-            for entry in found:
-                # the commonest kinds first: each test is a call, answered from d_type when it can be
-                try:
-                    if entry.is_file(follow_symlinks=False):
-                        qtype, dtype = c.P9_QTFILE, c.DT_REG
-                    elif entry.is_dir(follow_symlinks=False):
-                        qtype, dtype = c.P9_QTDIR, c.DT_DIR
-                    elif entry.is_symlink():
-                        qtype, dtype = c.P9_QTSYMLINK, c.DT_LNK
-                    else:
-                        kind = st.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
-                        qtype, dtype = _QID_TYPES.get(kind, c.P9_QTFILE), _DIRENT_TYPES.get(kind, c.DT_UNKNOWN)
-                except OSError:
-                    continue  # vanished since it was listed: left out, never an error
-                name = entry.name.encode("utf-8", "surrogateescape")  # fsstr, as the Dirent encoder writes it
-                entries.append(pack(qtype, 0, qid_path(dev, entry.inode()), len(entries) + 1, dtype, len(name)) + name)
-        return entries
+        try:
+            with os.scandir(listing) as found:
+                for entry in found:
+                    # the commonest kinds first: each test is a call, answered from d_type when it can be
+                    try:
+                        if entry.is_file(follow_symlinks=False):
+                            qtype, dtype = c.P9_QTFILE, c.DT_REG
+                        elif entry.is_dir(follow_symlinks=False):
+                            qtype, dtype = c.P9_QTDIR, c.DT_DIR
+                        elif entry.is_symlink():
+                            qtype, dtype = c.P9_QTSYMLINK, c.DT_LNK
+                        else:
+                            kind = st.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+                            qtype, dtype = _QID_TYPES.get(kind, c.P9_QTFILE), _DIRENT_TYPES.get(kind, c.DT_UNKNOWN)
+                    except OSError:
+                        continue  # vanished since it was listed: left out, never an error
+                    name = entry.name.encode("utf-8", "surrogateescape")  # fsstr, as the Dirent encoder writes it
+                    encoded = pack(qtype, 0, qid_path(dev, entry.inode()), len(entries) + 1, dtype, len(name)) + name
+                    held += len(encoded) + _HELD_PER_ENTRY
+                    if held > reserved:
+                        step = max(held - reserved, _BUDGET_STEP)
+                        if not self._take_budget(step):
+                            self._give_budget(reserved)
+                            return None, 0
+                        reserved += step
+                    entries.append(encoded)
+        except BaseException:
+            self._give_budget(reserved)
+            raise
+        self._give_budget(reserved - held)
+        return entries, held
+
+    def _read_by_cookie(self, fid: LocalFid, offset: int, count: int) -> bytes:
+        """A listing without a snapshot: entries straight from the host's ``getdents64``, each
+        carrying the host's ``d_off`` as its offset, resumed with ``lseek`` to it, as diod does.
+        Stable as long as the host's cookies are (ext4, xfs, btrfs, tmpfs since Linux 6.6):
+        nothing is held between requests. A system without getdents64 here gets ENOMEM, the
+        answer r[9p2000l.server.limits] gives for a snapshot over budget."""
+        if _GETDENTS is None:
+            raise linux_error("ENOMEM")
+        if offset >= 1 << 63:
+            raise linux_error("EINVAL")
+        here = os.stat(fid.fd)
+        at_root = self._at_root(fid)
+        fd = os.open(_proc(fid.fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # a position of its own
+        try:
+            os.lseek(fd, offset, os.SEEK_SET)
+            buffer = ctypes.create_string_buffer(count + _GETDENTS_SLACK)
+            size = int(_GETDENTS(_SYS_GETDENTS64, fd, buffer, len(buffer)))
+            if size < 0:
+                number = ctypes.get_errno()
+                raise OSError(number, os.strerror(number))
+            raw = buffer.raw[:size]
+            out: list[bytes] = []
+            used = position = 0
+            while position < size:
+                ino, cookie, length, dtype = _LINUX_DIRENT.unpack_from(raw, position)
+                name_bytes = raw[position + _LINUX_DIRENT.size:position + length].split(b"\0", 1)[0]
+                position += length
+                name = os.fsdecode(name_bytes)
+                if name == ".." and at_root:
+                    qid = self._qid(here)  # r[9p2000l.server.readdir]: `..` of the root is the root
+                else:
+                    if dtype == c.DT_UNKNOWN:
+                        try:
+                            dtype = _DIRENT_TYPES.get(st.S_IFMT(os.stat(name_bytes, dir_fd=fd,
+                                                                         follow_symlinks=False).st_mode),
+                                                      c.DT_UNKNOWN)
+                        except OSError:
+                            continue  # vanished since it was listed
+                    qid = Qid(type=_QID_BY_DIRENT.get(dtype, c.P9_QTFILE), version=0,
+                              path=self._qid_path(here.st_dev, ino))
+                encoded = Dirent(qid=qid, offset=cookie, type=dtype, name=name).encode()
+                if used + len(encoded) > count:
+                    break
+                out.append(encoded)
+                used += len(encoded)
+            if size and not out:
+                raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
+            return b"".join(out)
+        finally:
+            os.close(fd)
 
     # -- names in a directory ---------------------------------------------------------------------
 
@@ -717,7 +883,7 @@ class LocalFilesystem(Handler[LocalFid]):
             finally:
                 os.close(fd)
 
-        return Rmkdir(qid=await asyncio.to_thread(make))
+        return Rmkdir(qid=await self._as_user(self._creator(dfid, msg.gid), make))
 
     async def symlink(self, msg: Tsymlink, fid: LocalFid) -> Rsymlink:
         dirfd = self._directory(fid)
@@ -726,7 +892,7 @@ class LocalFilesystem(Handler[LocalFid]):
             os.symlink(msg.symtgt, msg.name, dir_fd=dirfd)  # stored verbatim (r[9p2000l.server.confine.symlinks])
             return self._stat_qid(dirfd, msg.name)
 
-        return Rsymlink(qid=await asyncio.to_thread(make))
+        return Rsymlink(qid=await self._as_user(self._creator(fid, msg.gid), make))
 
     async def mknod(self, msg: Tmknod, dfid: LocalFid) -> Rmknod:
         dirfd = self._directory(dfid)
@@ -738,7 +904,7 @@ class LocalFilesystem(Handler[LocalFid]):
             os.mknod(msg.name, kind | (msg.mode & 0o7777), dir_fd=dirfd)
             return self._stat_qid(dirfd, msg.name)
 
-        return Rmknod(qid=await asyncio.to_thread(make))
+        return Rmknod(qid=await self._as_user(self._creator(dfid, msg.gid), make))
 
     async def readlink(self, msg: Treadlink, fid: LocalFid) -> Rreadlink:
         if fid.ftype != st.S_IFLNK:
@@ -757,7 +923,7 @@ class LocalFilesystem(Handler[LocalFid]):
         else:
             def make() -> None:
                 os.link(_proc(fid.fd), msg.name, dst_dir_fd=dirfd, follow_symlinks=True)
-        await asyncio.to_thread(make)
+        await self._as_user(dfid.user, make)
         return Rlink()
 
     async def rename(self, msg: Trename, fid: LocalFid, dfid: LocalFid) -> Rrename:
@@ -774,20 +940,20 @@ class LocalFilesystem(Handler[LocalFid]):
             os.close(parent)  # the fid's old directory, or one looked up for this rename
             fid.parent, fid.name = os.dup(dirfd), msg.name
 
-        await asyncio.to_thread(move)
+        await self._as_user(dfid.user, move)
         return Rrename()
 
     async def renameat(self, msg: Trenameat, olddirfid: LocalFid, newdirfid: LocalFid) -> Rrenameat:
         old, new = self._directory(olddirfid), self._directory(newdirfid)
-        await asyncio.to_thread(os.rename, msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
+        await self._as_user(olddirfid.user, os.rename, msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
         return Rrenameat()
 
     async def unlinkat(self, msg: Tunlinkat, dirfd: LocalFid) -> Runlinkat:
         directory = self._directory(dirfd)
         if msg.flags & c.AT_REMOVEDIR:
-            await asyncio.to_thread(os.rmdir, msg.name, dir_fd=directory)
+            await self._as_user(dirfd.user, os.rmdir, msg.name, dir_fd=directory)
         else:
-            await asyncio.to_thread(os.unlink, msg.name, dir_fd=directory)
+            await self._as_user(dirfd.user, os.unlink, msg.name, dir_fd=directory)
         return Runlinkat()
 
     async def remove(self, msg: Tremove, fid: LocalFid) -> Rremove:
@@ -810,7 +976,7 @@ class LocalFilesystem(Handler[LocalFid]):
                 if parent != fid.parent:
                     os.close(parent)
 
-        await asyncio.to_thread(unlink)
+        await self._as_user(fid.user, unlink)
         return Rremove()
 
     async def clunk(self, msg: Tclunk, fid: LocalFid) -> Rclunk:
@@ -819,7 +985,7 @@ class LocalFilesystem(Handler[LocalFid]):
             fid.xattr_set = None
             if pending.written != pending.size:
                 raise linux_error("EINVAL")
-            await asyncio.to_thread(self._commit_xattr, fid, pending)
+            await self._as_user(fid.user, self._commit_xattr, fid, pending)
         return Rclunk()
 
     def _commit_xattr(self, fid: LocalFid, pending: _XattrSet) -> None:
@@ -843,8 +1009,9 @@ class LocalFilesystem(Handler[LocalFid]):
                 return b"".join(os.fsencode(name) + b"\0" for name in os.listxattr(path))
             return os.getxattr(path, msg.name)
 
-        value = await asyncio.to_thread(take)
+        value: bytes = await self._as_user(fid.user, take)
         made = LocalFid(os.dup(fid.fd), None, "", os.stat(fid.fd))
+        made.user = fid.user
         made.xattr = value
         return Rxattrwalk(size=len(value)), made
 
@@ -857,6 +1024,54 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("E2BIG")
         fid.xattr_set = _XattrSet(msg.name, msg.attr_size, msg.flags)
         return Rxattrcreate()
+
+    # -- POSIX locks (r[9p2000l.server.lock]) -------------------------------------------------------
+
+    def _opened(self, fid: LocalFid) -> None:
+        """Counts an open fid for its connection's locks on the file (released with the last)."""
+        if fid.lock_scope is None:
+            connection = current_connection.get()
+            fid.lock_scope = (connection, (fid.dev, fid.ino))
+            self.locks.opened(*fid.lock_scope)
+
+    def _lock_range(self, fid: LocalFid, start: int, length: int) -> tuple[int, int]:
+        """``[start, end)`` of a lock on ``fid``, which must be open (as fcntl: the descriptor first)."""
+        if fid.io is None or fid.lock_scope is None:
+            raise linux_error("EBADF")  # an open fid only
+        if start >= END or start + length > END:
+            raise linux_error("EINVAL")  # past the largest host off_t (fcntl: EINVAL or EOVERFLOW)
+        return start, start + length if length else END
+
+    async def lock(self, msg: Tlock, fid: LocalFid) -> Rlock:
+        start, end = self._lock_range(fid, msg.start, msg.length)
+        if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK):
+            raise linux_error("EINVAL")
+        if msg.flags & ~c.P9_LOCK_FLAGS_BLOCK:
+            raise linux_error("EINVAL")  # RECLAIM is reserved
+        if (msg.type == c.P9_LOCK_TYPE_RDLCK and not fid.readable) or (
+                msg.type == c.P9_LOCK_TYPE_WRLCK and not fid.writable):
+            raise linux_error("EBADF")  # fcntl: a read lock needs a fid open for reading, a write lock for writing
+        assert fid.lock_scope is not None
+        connection, key = fid.lock_scope
+        # BLOCK or not, a lock in the way is answered at once: Linux retries BLOCK requests itself
+        status = self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end, fid.fd)
+        return Rlock(status=status)
+
+    async def getlock(self, msg: Tgetlock, fid: LocalFid) -> Rgetlock:
+        start, end = self._lock_range(fid, msg.start, msg.length)
+        if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK):
+            raise linux_error("EINVAL")
+        # Linux sends every Tgetlock with type UNLCK (its own local test overwrote the type
+        # asked): answered as a write lock would be, with any other owner's lock in the range
+        wanted = c.P9_LOCK_TYPE_WRLCK if msg.type == c.P9_LOCK_TYPE_UNLCK else msg.type
+        assert fid.lock_scope is not None and fid.io is not None
+        connection, key = fid.lock_scope
+        found = self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end, fid.io)
+        if found is None:
+            return Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
+                            client_id=msg.client_id)
+        return Rgetlock(type=found.type, start=found.start, length=found.length, proc_id=found.proc_id,
+                        client_id=found.client_id)
 
 
 def _signed(value: int) -> int:

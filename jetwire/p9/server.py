@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno as host_errno
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
@@ -84,7 +85,7 @@ from .session import _REPLY_OF, FID_ROLES, error_to_rmessage
 
 __all__ = [
     "Handler", "ServerSession", "Call", "Send", "Release", "Close", "ServerEvent", "Route", "ROUTES",
-    "DEFAULT_MAX_MSIZE", "DEFAULT_MAX_FIDS", "linux_error",
+    "DEFAULT_MAX_MSIZE", "DEFAULT_MAX_FIDS", "linux_error", "current_connection",
 ]
 
 F = TypeVar("F")
@@ -95,6 +96,11 @@ DEFAULT_MAX_MSIZE = 1024 * 1024 + c.P9_IOHDRSZ
 DEFAULT_MAX_FIDS = 4096  # r[9p2000l.server.limits]
 _MAX_OFFSET = 1 << 63  # offsets from here up are negative as a host off_t (r[9p2000l.server.io])
 _READ_HEADER = HEADER_SIZE + 4  # Rread/Rreaddir: header and count[4] (r[9p2000l.version.iounit])
+
+#: The connection a handler call serves (its ``ServerSession``), for what a handler keeps per
+#: client across fids: POSIX lock owners are (connection, proc_id, client_id)
+#: (r[9p2000l.server.lock]). The shell that runs a session sets it; None outside one.
+current_connection: ContextVar[object | None] = ContextVar("jetwire.p9.current_connection", default=None)
 
 
 def linux_error(name: str) -> OSError:

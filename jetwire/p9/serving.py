@@ -23,7 +23,17 @@ import time
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from .server import DEFAULT_MAX_FIDS, DEFAULT_MAX_MSIZE, Call, Close, Handler, Release, Send, ServerSession
+from .server import (
+    DEFAULT_MAX_FIDS,
+    DEFAULT_MAX_MSIZE,
+    Call,
+    Close,
+    Handler,
+    Release,
+    Send,
+    ServerSession,
+    current_connection,
+)
 
 __all__ = ["Server", "serve", "parse_listen", "DEFAULT_MAX_IN_FLIGHT"]
 
@@ -70,6 +80,8 @@ class _Connection:
 
     async def run(self) -> None:
         started = time.monotonic()
+        # this task's context, copied into every call's task: the handler knows whose call it is
+        current_connection.set(self.session)
         try:
             await self._read_loop()
         except (ConnectionError, OSError) as exc:

@@ -23,6 +23,7 @@ from .protocol import (
     TVERSION,
     CallTimeout,
     ConnectionClosed,
+    ConnectTimeout,
     LocalProtocolError,
     MsizeError,
     ProtocolError,
@@ -42,7 +43,8 @@ __all__ = [
     "service", "method", "Service", "Context", "NO_CONTEXT", "serve", "connect", "Server", "TLS",
     "ServiceSpec", "Method", "spec_of", "service_of", "ClientSession", "ServerSession", "ClientChannel",
     "ServerChannel", "RpcError", "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "VersionError",
-    "ConnectionClosed", "CallTimeout", "TagsExhausted", "MsizeError", "UnsupportedURL", "Tversion", "Rversion",
+    "ConnectionClosed", "CallTimeout", "ConnectTimeout", "TagsExhausted", "MsizeError", "UnsupportedURL", "Tversion",
+    "Rversion",
     "parse_version", "parse_url", "MESSAGE_ID_START", "RERROR", "TVERSION", "RVERSION", "NOTAG", "MAX_METHODS",
     "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_CALLS",
 ]

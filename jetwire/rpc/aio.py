@@ -26,9 +26,21 @@ from typing import Any, ClassVar, TypeVar
 from typing_extensions import Self
 
 from ..stdtypes import Error
-from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed
+from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed, ConnectTimeout
 from .service import Context, Method, ServiceSpec, service_of, spec_of
-from .session import MAX_TAGS, Broken, Call, ClientSession, Failed, Negotiated, Reply, Send, ServerSession, Violation
+from .session import (
+    MAX_TAGS,
+    Broken,
+    Call,
+    ClientSession,
+    Failed,
+    Ignored,
+    Negotiated,
+    Reply,
+    Send,
+    ServerSession,
+    Violation,
+)
 from .transports import TLS, TRANSPORTS, Listener, Missing, listen, open_stream, parse_url
 
 __all__ = ["Service", "ClientChannel", "ServerChannel", "Server", "serve", "connect", "DEFAULT_MAX_CALLS",
@@ -79,6 +91,12 @@ class Service:
         """Closes the client's connection; calls still in flight fail with ``ConnectionClosed``."""
         raise TypeError(f"{type(self).__qualname__} is a service declaration, not a connected client")
 
+    @property
+    def strays(self) -> int:
+        """Answers that arrived for no call in flight on this connection, ignored
+        (r[jetstream.rpc.mux.unknown-tag]): a server answering twice, or tags it made up."""
+        raise TypeError(f"{type(self).__qualname__} is a service declaration, not a connected client")
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -115,12 +133,11 @@ class ClientChannel(asyncio.Protocol):
         self._futures: dict[int, asyncio.Future[Any]] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()  # calls waiting for a tag or for the writer
         self._writable = True
-        self._error: BaseException | None = None
         self._unsent: list[bytes] = []  # calls made in this turn of the loop, sent at its end
         self._unsent_bytes = 0
 
     def __repr__(self) -> str:
-        state = "closed" if self._error is not None else f"{len(self._futures)} calls in flight"
+        state = "closed" if self.session.broken is not None else f"{len(self._futures)} calls in flight"
         return f"<ClientChannel {self.url} {state}>"
 
     # --- asyncio.Protocol
@@ -240,7 +257,7 @@ class ClientChannel(asyncio.Protocol):
         """Waits its turn for a free tag and a transport that takes writes (or a closed stream).
         Each freed tag wakes one waiter, so waiting costs nothing while no tag is free."""
         line_up = self._waiters.append
-        while self._error is None and (not self._writable or not self.session.tags_free()):
+        while self.session.broken is None and (not self._writable or not self.session.tags_free()):
             waiter = self.loop.create_future()
             line_up(waiter)
             line_up = self._waiters.appendleft  # woken, but a new call took the tag first: still first in line
@@ -262,8 +279,8 @@ class ClientChannel(asyncio.Protocol):
                 return
 
     def _shut(self, error: BaseException) -> None:
-        if self._error is None:
-            self._error = error
+        # Only once the session is broken (its Broken event, or connection_lost after it made
+        # that event): the session's state says the channel is closed, none of the channel's own.
         for future in self._futures.values():
             if not future.done():
                 future.set_exception(ConnectionClosed(f"the connection to {self.url} closed: {error}"))
@@ -312,7 +329,7 @@ async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout
     (r[jetstream.rpc.version.client-wait]). ``timeout`` is every call's default (None: wait for
     ever; ``client.with_timeout(s)`` for others); ``connect_timeout`` bounds the connection and
     the handshake. Raises ``VersionError`` if the server refuses the service, ``OSError`` if
-    nothing listens there, ``CallTimeout`` past ``connect_timeout``."""
+    nothing listens there, ``ConnectTimeout`` (a ``CallTimeout``) past ``connect_timeout``."""
     spec = spec_of(service)
     _load_transport(url)  # a bad URL fails here, with its own message
     session = ClientSession(spec, max_frame_size=max_frame_size, max_tags=max_tags, version=version)
@@ -330,7 +347,7 @@ async def connect(service: type[S], url: str, *, tls: TLS | None = None, timeout
     try:
         channel = await asyncio.wait_for(handshake(), connect_timeout)
     except asyncio.TimeoutError:  # a jetwire error, and a TimeoutError on 3.10 too (asyncio's was not one)
-        raise CallTimeout(f"{url}: no connection and version handshake within {connect_timeout} s") from None
+        raise ConnectTimeout(f"{url}: no connection and version handshake within {connect_timeout} s") from None
     client: S = spec.client_class(channel, timeout)
     return client
 
@@ -366,8 +383,16 @@ class ServerChannel(asyncio.Protocol):
         self.local = transport.get_extra_info("sockname")
         if self.transport_name == "unix":
             self.credentials = _peer_credentials(transport)
-        self.server._channels.add(self)
-        if self.server._closing:
+        server = self.server
+        if server.max_connections is not None and len(server._channels) >= server.max_connections:
+            server.refused += 1
+            log.info("%s: connection from %s refused: already %d, max_connections", server.spec.name, self.peer,
+                     len(server._channels))
+            self._lost = self._draining = True  # nothing read, nothing written: gone at once
+            transport.abort()
+            return
+        server._channels.add(self)
+        if server._closing:
             self.drain()
 
     def data_received(self, data: bytes) -> None:
@@ -417,6 +442,8 @@ class ServerChannel(asyncio.Protocol):
                 log.warning("%s from %s: %s; closing the stream", self.server.spec.name, self.peer,
                             event.error)  # type: ignore[attr-defined]
                 self.drain()
+            elif kind is Ignored:
+                log.info("%s from %s: %s", self.server.spec.name, self.peer, event.reason)  # type: ignore[attr-defined]
         self._set_reading()
 
     def _set_reading(self) -> None:
@@ -540,6 +567,85 @@ class ServerChannel(asyncio.Protocol):
             self.transport.close()  # after the answers written before it
 
 
+class TimedServerChannel(ServerChannel):
+    """A served stream under ``idle_timeout`` or ``frame_timeout``. Reads note the time (per
+    read, not per frame, and only on servers with these options: ``ServerChannel`` pays
+    nothing); one timer per stream, re-armed every ``Server.check_every`` seconds, compares.
+    A stream past a timeout is drained (running calls answered, then closed), and aborted at
+    a later check if it is still open with nothing running (a peer not reading what is left)."""
+
+    _timer: asyncio.TimerHandle | None = None
+    _timed_out = False
+
+    def __init__(self, server: Server, transport_name: str) -> None:
+        super().__init__(server, transport_name)
+        self.clock: Callable[[], float] = self.loop.time
+        """Where the stream's times come from: the loop's clock (tests give their own)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._last_read = self._busy = self._frame_began = self.clock()
+        super().connection_made(transport)
+        if not self._lost:
+            self._timer = self.loop.call_later(self.server.check_every, self._tick)
+
+    def data_received(self, data: bytes) -> None:
+        now = self._last_read = self.clock()
+        if not self.session.buffered:
+            self._frame_began = now  # this read begins a frame
+        super().data_received(data)
+
+    def _pump(self) -> None:
+        before = self.session.buffered
+        super()._pump()
+        if self.session.buffered < before:
+            self._frame_began = self.clock()  # a frame was read whole: what is left begins now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super().connection_lost(exc)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self._lost:
+            self.check(self.clock())
+            if not self._lost:
+                self._timer = self.loop.call_later(self.server.check_every, self._tick)
+
+    def check(self, now: float) -> None:
+        """Closes the stream if it is past a timeout at ``now`` (the timer's work; public for tests)."""
+        server, session, transport = self.server, self.session, self.transport
+        if transport is None:
+            return
+        if self._timed_out:
+            if not session.in_flight:
+                transport.abort()  # drained a check ago and still open: its peer is not reading
+            return
+        if transport.is_closing():
+            return
+        if session.in_flight:
+            self._busy = now
+        if not self._reading:
+            self._frame_began = now  # a frame waits for this side, not for the peer
+        if (server.frame_timeout is not None and self._reading and session.buffered
+                and now - self._frame_began >= server.frame_timeout):
+            server.slow_frames += 1
+            self._time_out(f"a frame begun {now - self._frame_began:.3g} s ago is not finished "
+                           f"(frame_timeout {server.frame_timeout} s)")
+        elif (server.idle_timeout is not None and not session.in_flight
+              and (not session.buffered or not self._writable)
+              and now - max(self._last_read, self._busy) >= server.idle_timeout):
+            server.idle_closed += 1
+            self._time_out(f"no call and nothing received for {now - max(self._last_read, self._busy):.3g} s "
+                           f"(idle_timeout {server.idle_timeout} s)")
+
+    def _time_out(self, why: str) -> None:
+        log.info("%s: closing the connection from %s: %s", self.server.spec.name, self.peer, why)
+        self._timed_out = True
+        self.drain()
+
+
 def _hung_up(transport: asyncio.BaseTransport | None) -> bool:
     """Whether the peer closed both ways. After a FIN, TCP cannot tell (its client resets
     instead: ``_reset``); a unix socket whose peer closed reports POLLHUP, one whose peer only
@@ -575,12 +681,32 @@ class Server:
     """
 
     def __init__(self, impl: object, spec: ServiceSpec, *, max_frame_size: int, max_calls: int,
-                 call_timeout: float | None, debug: bool, require_version: bool) -> None:
+                 call_timeout: float | None, debug: bool, require_version: bool,
+                 idle_timeout: float | None = None, frame_timeout: float | None = None,
+                 max_connections: int | None = None) -> None:
+        for name, value in (("idle_timeout", idle_timeout), ("frame_timeout", frame_timeout)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} is a number of seconds above 0, or None, not {value!r}")
+        if max_connections is not None and max_connections < 1:
+            raise ValueError(f"max_connections is at least 1, or None, not {max_connections}")
         self.impl = impl
         self.spec = spec
         self.max_frame_size = max_frame_size
         self.max_calls = max_calls
         self.call_timeout = call_timeout
+        self.idle_timeout = idle_timeout
+        self.frame_timeout = frame_timeout
+        self.max_connections = max_connections
+        timeouts = [t for t in (idle_timeout, frame_timeout) if t is not None]
+        self.check_every = min(timeouts) / 4 if timeouts else 0.0
+        """How often a stream's timer compares its clocks: a timeout acts within a quarter of itself."""
+        self.channel_class: type[ServerChannel] = TimedServerChannel if timeouts else ServerChannel
+        self.refused = 0
+        """Connections closed at once because ``max_connections`` were open."""
+        self.idle_closed = 0
+        """Connections closed by ``idle_timeout``."""
+        self.slow_frames = 0
+        """Connections closed by ``frame_timeout``: a frame begun and not finished in time."""
         self.debug = debug
         self.require_version = require_version
         self.loop = asyncio.get_running_loop()
@@ -588,6 +714,9 @@ class Server:
         self.listeners: list[Listener] = []
         self.calls = 0
         """Calls started since the server started."""
+        self.abandoned = 0
+        """Calls whose handlers were still running after close() cancelled them and waited its
+        grace: left running, unanswered."""
         self._channels: set[ServerChannel] = set()
         self._closing = False
         self._idle: asyncio.Future[None] | None = None
@@ -608,8 +737,9 @@ class Server:
         if not self._channels and self._idle is not None and not self._idle.done():
             self._idle.set_result(None)
 
-    async def close(self, timeout: float = 10.0) -> None:
-        """Graceful shutdown (see the class)."""
+    async def close(self, timeout: float = 10.0, *, grace: float = 1.0) -> None:
+        """Graceful shutdown (see the class). ``grace``: how long cancelled calls have to end
+        before their connections are aborted and the calls that still run are abandoned."""
         self._closing = True
         for listener in self.listeners:
             listener.close()
@@ -625,14 +755,33 @@ class Server:
                     for task in list(channel.tasks):
                         task.cancel()  # answered with a shutting_down error, then the stream closes
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._idle), 1.0)
+                    await asyncio.wait_for(asyncio.shield(self._idle), grace)
+                self._abandon()
                 for channel in list(self._channels):
                     if channel.transport is not None:
                         channel.transport.abort()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    # abort calls connection_lost on the next turn; a transport that never does
+                    # must not hold close() either
+                    await asyncio.wait_for(asyncio.shield(self._idle), grace)
                 if self._channels:
-                    await asyncio.shield(self._idle)  # abort calls connection_lost on the next turn
+                    log.warning("%s: %d connections did not report their end; forgotten", self.spec.name,
+                                len(self._channels))
+                    self._channels.clear()
+                    self._channel_gone()
         for listener in self.listeners:
             await listener.wait_closed()
+
+    def _abandon(self) -> None:
+        """Calls cancelled and still running after the grace (a handler that catches
+        CancelledError and goes on) are left to run for nobody: no answer is written for them
+        and close() does not wait for them."""
+        stuck = [task for channel in self._channels for task in channel.tasks if not task.done()]
+        if stuck:
+            self.abandoned += len(stuck)
+            log.warning("%s: %d calls did not end when cancelled (their handlers caught CancelledError); "
+                        "abandoned: %s", self.spec.name, len(stuck),
+                        ", ".join(sorted({getattr(task.get_coro(), "__qualname__", "?") for task in stuck})))
 
     async def serve_forever(self) -> None:
         """Waits until the task running it is cancelled, then closes gracefully."""
@@ -673,7 +822,8 @@ def _unimplemented(m: Method, spec: ServiceSpec) -> Callable[[Any, Any, Any], Aw
 
 async def serve(impl: object, url: str | list[str], *, service: type | None = None, tls: TLS | None = None,
                 max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_calls: int = DEFAULT_MAX_CALLS,
-                call_timeout: float | None = None, debug: bool = False) -> Server:
+                call_timeout: float | None = None, debug: bool = False, idle_timeout: float | None = None,
+                frame_timeout: float | None = None, max_connections: int | None = None) -> Server:
     """Serves ``impl`` at ``url`` (one or a list): ``tcp://HOST:PORT``, ``unix:///path``,
     ``quic://HOST:PORT`` (with ``tls``). ``service`` defaults to the ``@rpc.service`` class
     ``impl`` derives from.
@@ -682,13 +832,17 @@ async def serve(impl: object, url: str | list[str], *, service: type | None = No
     ends); ``max_frame_size``: the largest frame read, checked from its size field;
     ``call_timeout``: each call's deadline, past which it is cancelled and answered with an
     error; ``debug``: errors that are not ``jetwire.Error`` say what they were (else only that
-    the call failed).
+    the call failed); ``idle_timeout``: a stream with no call running and nothing received for
+    that long is closed; ``frame_timeout``: a stream that began a frame and has not finished it
+    within that long is closed; ``max_connections``: streams open at once, past which a new one
+    is closed as soon as it is accepted (counted in ``Server.refused``).
     """
     spec = spec_of(service if service is not None else service_of(impl))
     if max_calls < 1:
         raise ValueError(f"max_calls is at least 1, not {max_calls}")
     server = Server(impl, spec, max_frame_size=max_frame_size, max_calls=max_calls, call_timeout=call_timeout,
-                    debug=debug, require_version=False)
+                    debug=debug, require_version=False, idle_timeout=idle_timeout, frame_timeout=frame_timeout,
+                    max_connections=max_connections)
     try:
         for one in [url] if isinstance(url, str) else url:
             _load_transport(one)
@@ -697,7 +851,7 @@ async def serve(impl: object, url: str | list[str], *, service: type | None = No
             require = address.scheme == "quic"
 
             def factory(name: str = address.scheme, require: bool = require) -> asyncio.Protocol:
-                channel = ServerChannel(server, name)
+                channel = server.channel_class(server, name)
                 channel.session.require_version = require
                 return channel
 

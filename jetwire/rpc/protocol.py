@@ -17,8 +17,9 @@ from ..runtime.decorators import wireformat
 __all__ = [
     "MESSAGE_ID_START", "RERROR", "TVERSION", "RVERSION", "NOTAG", "MAX_METHODS", "VERSION_PREFIX",
     "UNKNOWN_VERSION", "DEFAULT_MAX_FRAME_SIZE", "Tversion", "Rversion", "ParsedVersion", "parse_version",
-    "format_version", "check_semver", "RpcError", "ProtocolError", "LocalProtocolError", "RemoteProtocolError",
-    "VersionError", "ConnectionClosed", "CallTimeout", "TagsExhausted", "MsizeError",
+    "format_version", "check_semver", "semver_key", "LEGACY_9P_VERSIONS",
+    "RpcError", "ProtocolError", "LocalProtocolError", "RemoteProtocolError",
+    "VersionError", "ConnectionClosed", "CallTimeout", "ConnectTimeout", "TagsExhausted", "MsizeError",
 ]
 
 MESSAGE_ID_START = 102
@@ -84,6 +85,35 @@ def parse_version(text: str) -> ParsedVersion | None:
     return ParsedVersion(pieces[1], pieces[2])
 
 
+LEGACY_9P_VERSIONS = frozenset({"9P2000.L", "9P2000"})
+"""Version strings upstream parses besides JetStream's: a JetStream server refuses them."""
+
+
+def _identifier_key(identifier: str) -> tuple[int, int, str, int] | tuple[int, str]:
+    # Numeric identifiers compare as numbers and before alphanumeric ones (SemVer 2.0 §11.4);
+    # leading zeros (possible only in build metadata) count after the value, as in Rust's
+    # semver crate, which upstream uses: 1 < 01 < 001 < 2.
+    if identifier.isascii() and identifier.isdigit():
+        value = identifier.lstrip("0")
+        return (0, len(value), value, len(identifier))
+    return (1, identifier)
+
+
+def semver_key(semver: str) -> tuple[object, ...]:
+    """A sort key of SemVer precedence for a version ``parse_version`` accepted: major, minor,
+    patch, then a pre-release below its release, then (as upstream's Rust semver does, as a last
+    tie-breaker) build metadata, none below any."""
+    match = _SEMVER.fullmatch(semver)
+    if match is None:
+        raise ValueError(f"{semver!r} is not a SemVer version")
+    pre, build = match.group("pre"), match.group("build")
+    return (
+        int(match.group("major")), int(match.group("minor")), int(match.group("patch")),
+        (1,) if pre is None else (0, *[_identifier_key(i) for i in pre.split(".")]),
+        () if build is None else (1, *[_identifier_key(i) for i in build.split(".")]),
+    )
+
+
 def check_semver(semver: str, what: str) -> str:
     """``semver`` if it is a SemVer 2.0 version without build metadata (the digest goes there)."""
     match = _SEMVER.fullmatch(semver) if isinstance(semver, str) else None
@@ -131,6 +161,12 @@ class ConnectionClosed(RpcError, ConnectionError):
 class CallTimeout(RpcError, TimeoutError):
     """No answer within the call's timeout. The call's tag stays reserved until the late answer
     arrives, which is then dropped (r[jetstream.rpc.cancel.local])."""
+
+
+class ConnectTimeout(CallTimeout):
+    """No connection and version handshake within ``connect_timeout``. A ``CallTimeout`` (so one
+    ``except CallTimeout`` covers every wait a client does) and a ``TimeoutError``, not a
+    ``ConnectionError``: nothing was refused, the peer may simply be slow or unreachable."""
 
 
 class TagsExhausted(LocalProtocolError):

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import socket
 import ssl
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl
 
+from aioquic import tls as aioquic_tls
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
 from aioquic.quic import events
@@ -43,7 +46,8 @@ if TYPE_CHECKING:
     from aioquic.quic.recovery import QuicPacketSpace
     from aioquic.quic.stream import QuicStream
 
-__all__ = ["ALPN", "STREAM_WINDOW", "QUIC", "QuicStreamTransport", "QuicListener", "listen", "open"]
+__all__ = ["ALPN", "STREAM_WINDOW", "IDLE_TIMEOUT", "QUIC", "options", "QuicStreamTransport", "QuicListener", "listen",
+           "open"]
 
 ALPN = "jetstream"
 """The one application protocol a jetwire QUIC endpoint offers and accepts (r[jetstream.rpc.transport.quic-alpn])."""
@@ -58,15 +62,22 @@ CODE_REFUSED = 0x1  # a stream this endpoint does not serve (unidirectional, or 
 CODE_ABORTED = 0x2  # abort() or a protocol callback that raised
 # CRYPTO_ERROR (0x100) + TLS alert no_application_protocol (120), as RFC 9001 §4.8 maps alerts.
 CODE_NO_APPLICATION_PROTOCOL = 0x178
+CODE_CRYPTO_ERROR = 0x100
 
 # How long a closing connection waits for the peer to acknowledge what is still in flight (the
 # last responses, the FIN) before it closes regardless.
 DRAIN_TIMEOUT = 5.0
 
+# How many turns of the event loop a transmit waits at most for the callbacks ahead of it (see
+# _ConnectionHandler._transmit_soon).
+SETTLE_TURNS = 3
+
 # A connection nothing is sent on for this long is closed by either end (the shorter of the two
 # ends' values counts: quinn's default is 30 s). A client pings three times per idle timeout,
 # so that a connection held for later calls outlives quiet periods, as gRPC's keepalive does.
 IDLE_TIMEOUT = 60.0
+
+MAX_STREAM_WINDOW = 2**62 - 1  # QUIC's largest variable-length integer, so its largest flow-control limit
 
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
@@ -120,6 +131,19 @@ class _CreditHeldConnection(QuicConnection):
             super()._write_stream_limits(builder, space, stream)
         finally:
             stream.receiver.highest_offset = arrived
+
+
+def _ask_for_a_client_certificate(quic: QuicConnection) -> None:
+    """aioquic's server sends a CertificateRequest only when a flag of its TLS context is set,
+    which it keeps private (as a test feature), and that context is made at the connection's
+    first datagram: set the flag right after."""
+    make_tls = quic._initialize
+
+    def make_tls_asking(peer_cid: bytes) -> None:
+        make_tls(peer_cid)
+        quic.tls._request_client_certificate = True
+
+    quic._initialize = make_tls_asking  # type: ignore[method-assign]
 
 
 # -- one stream as an asyncio transport --------------------------------------------------------
@@ -388,8 +412,12 @@ class _ConnectionHandler(QuicConnectionProtocol):
 
     def __init__(self, quic: QuicConnection, stream_handler: Any = None, *,
                  accept: ProtocolFactory | None = None, listener: QuicListener | None = None,
-                 stream_window: int = STREAM_WINDOW) -> None:
+                 stream_window: int = STREAM_WINDOW, client_cafile: str | None = None) -> None:
         super().__init__(quic)
+        self._client_cafile = client_cafile
+        self._client_trusted = client_cafile is None
+        if client_cafile is not None:
+            _ask_for_a_client_certificate(quic)
         quic.__class__ = _CreditHeldConnection
         assert isinstance(quic, _CreditHeldConnection)
         quic.receive_windows = {}
@@ -410,6 +438,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self.alpn_protocol: str | None = None
         self.termination: events.ConnectionTerminated | None = None
         self._refused: Exception | None = None
+        self._data_written = False  # stream data since the last transmit: the ACK owed rides with it
         if listener is not None:
             listener.connections.add(self)
 
@@ -429,6 +458,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         if self.termination is not None or (stream is not None and not _can_send(stream)):
             return  # the peer's STOP_SENDING reset our half before its event reached the transport
         self._quic.send_stream_data(stream_id, data, end_stream=end_stream)
+        self._data_written = True
         self._transmit_soon()
 
     def stop_receiving(self, stream_id: int, code: int) -> None:
@@ -505,7 +535,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
     def _accepts(self, stream_id: int) -> bool:
         client_opened_bidirectional = stream_id & 3 == 0
         return (self._accept is not None and client_opened_bidirectional and self.alpn_protocol == ALPN
-                and not (self._listener is not None and self._listener.closing))
+                and self._client_trusted and not (self._listener is not None and self._listener.closing))
 
     # -- aioquic's side
 
@@ -529,6 +559,8 @@ class _ConnectionHandler(QuicConnectionProtocol):
                 self.close(error_code=CODE_NO_APPLICATION_PROTOCOL,
                            reason_phrase=f"ALPN {event.alpn_protocol!r} is not served; offer {ALPN!r}")
         elif isinstance(event, events.HandshakeCompleted):
+            if self._client_cafile is not None:
+                self._check_client_certificate(self._client_cafile)
             if self._listener is not None and self._listener.closing:
                 self.close_when_drained()
             if self._accept is None:
@@ -544,6 +576,25 @@ class _ConnectionHandler(QuicConnectionProtocol):
                     f"QUIC stream {event.stream_id}: the peer stopped reading (code {event.error_code})")
         elif isinstance(event, events.ConnectionTerminated):
             self._terminated(event)
+
+    def _check_client_certificate(self, cafile: str) -> None:
+        """Mutual TLS: aioquic's server checks only that the client holds the key of the
+        certificate it sent, and goes on without one; the chain is checked here, before any
+        stream is served."""
+        context = self._quic.tls
+        certificate = getattr(context, "_peer_certificate", None)
+        if certificate is None:
+            self.close(error_code=CODE_CRYPTO_ERROR + 116,  # TLS alert certificate_required
+                       reason_phrase="this server requires a client certificate")
+            return
+        try:
+            chain = getattr(context, "_peer_certificate_chain", [])
+            aioquic_tls.verify_certificate(certificate=certificate, chain=chain, cafile=cafile)
+        except aioquic_tls.Alert as refused:
+            self.close(error_code=CODE_CRYPTO_ERROR + int(refused.description),
+                       reason_phrase=f"client certificate refused: {refused}")
+            return
+        self._client_trusted = True
 
     def _stream_data(self, event: events.StreamDataReceived) -> None:
         stream_id = event.stream_id
@@ -563,7 +614,32 @@ class _ConnectionHandler(QuicConnectionProtocol):
                 return
         transport._feed(event.data, event.end_stream)
 
+    def _transmit_soon(self) -> None:
+        if self._transmit_task is None:
+            self._transmit_task = self._loop.call_soon(self._transmit_when_settled, SETTLE_TURNS)
+
+    def _transmit_when_settled(self, turns_left: int) -> None:
+        # What a datagram sets off reaches a write only some turns of the loop later (a task's
+        # step, its done callback, the channel's flush of the turn's frames): a transmit that
+        # runs before then sends nothing, or an ACK alone, and the answer goes in a packet of
+        # its own after one more turn. So it waits while other callbacks are ready (a few turns
+        # at most). asyncio's ready queue is not public: on a loop without one it goes at once.
+        ready = getattr(self._loop, "_ready", None)
+        if turns_left and ready:
+            self._transmit_task = self._loop.call_soon(self._transmit_when_settled, turns_left - 1)
+            return
+        self.transmit()
+
     def transmit(self) -> None:
+        if self._data_written:
+            self._data_written = False
+            # aioquic holds an ACK back until its delay (1 ms) has passed, even when a packet
+            # goes out now anyway: one call in flight then costs each side a packet of its own
+            # (and a timer) for the ACK. Due now, it rides in the packet carrying the data; an
+            # ACK sent earlier than the delay is always allowed (RFC 9000 section 13.2.1).
+            space = self._quic._spaces.get(aioquic_tls.Epoch.ONE_RTT)
+            if space is not None and space.ack_at is not None:
+                space.ack_at = self._loop.time()
         super().transmit()
         # Called after every datagram and timer: acknowledgements may have freed write buffers
         # or finished what a closing connection waits for.
@@ -698,20 +774,22 @@ class QuicListener:
 
 
 async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS | None,
-                 *, stream_window: int = STREAM_WINDOW) -> QuicListener:
+                 *, stream_window: int = STREAM_WINDOW, idle_timeout: float = IDLE_TIMEOUT) -> QuicListener:
     """Serves ``quic://HOST:PORT``: each bidirectional stream a client opens gets a protocol from the factory.
 
     ``tls`` must name the server's certificate and key (QUIC has no plaintext mode).
+    ``stream_window`` and ``idle_timeout`` are as in ``options()``.
     """
     if tls is None or not tls.certfile:
         raise UnsupportedURL("a QUIC server needs a certificate: pass tls=TLS(certfile=..., keyfile=...)")
+    _check(stream_window, idle_timeout)
     configuration = QuicConfiguration(is_client=False, alpn_protocols=[ALPN], max_stream_data=stream_window,
-                                      idle_timeout=IDLE_TIMEOUT)
+                                      idle_timeout=idle_timeout)
     configuration.load_cert_chain(tls.certfile, tls.keyfile)
     loop = asyncio.get_running_loop()
     listener = QuicListener([])
     handler = functools.partial(_ConnectionHandler, accept=protocol_factory, listener=listener,
-                                stream_window=stream_window)
+                                stream_window=stream_window, client_cafile=tls.client_cafile)
     udp, _ = await loop.create_datagram_endpoint(
         lambda: QuicServer(configuration=configuration, create_protocol=handler),
         local_addr=(address.host, address.port))
@@ -724,22 +802,31 @@ async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS |
 # -- client ------------------------------------------------------------------------------------
 
 async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | None,  # noqa: A001
-               *, stream_window: int = STREAM_WINDOW) -> tuple[QuicStreamTransport, asyncio.Protocol]:
+               *, stream_window: int = STREAM_WINDOW,
+               idle_timeout: float = IDLE_TIMEOUT) -> tuple[QuicStreamTransport, asyncio.Protocol]:
     """Connects to ``quic://HOST:PORT`` and opens one bidirectional stream for ``protocol_factory()``'s protocol.
 
     The server's certificate is checked against ``tls.cafile`` (the system's CAs without one)
     for ``tls.server_name`` (the URL's host without one), unless ``tls.verify`` is false. When
     the stream ends, the connection closes once the server has acknowledged our last bytes, and
     the protocol's ``connection_lost`` comes after that, when the socket is released.
+    ``stream_window`` and ``idle_timeout`` are as in ``options()``.
     """
+    _check(stream_window, idle_timeout)
     host, port = address.host, address.port
     configuration = QuicConfiguration(is_client=True, alpn_protocols=[ALPN], max_stream_data=stream_window,
-                                      idle_timeout=IDLE_TIMEOUT,
+                                      idle_timeout=idle_timeout,
                                       server_name=(tls.server_name if tls is not None else None) or host)
     if tls is not None and not tls.verify:
         configuration.verify_mode = ssl.CERT_NONE
     elif tls is not None and tls.cafile:
+        # aioquic reads the file only in the handshake, where one that is missing or holds no
+        # certificate raises inside its datagram handling, and the connect waits for its
+        # timeout: read here, as a TCP client's ssl context does, it fails the connect at once.
+        ssl.create_default_context(cafile=tls.cafile)
         configuration.load_verify_locations(cafile=tls.cafile)
+    if tls is not None and tls.certfile is not None:
+        configuration.load_cert_chain(tls.certfile, tls.keyfile)  # mutual TLS: the client's own
     loop = asyncio.get_running_loop()
     family, _, _, _, peer = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
     # A connected socket, so that an ICMP "port unreachable" comes back as error_received and
@@ -772,15 +859,59 @@ async def open(address: Address, protocol_factory: ProtocolFactory, tls: TLS | N
     return transport, transport._protocol
 
 
+def options(address: Address) -> dict[str, Any]:
+    """The keyword arguments of ``listen`` and ``open`` that a URL's query gives, checked:
+
+    - ``stream_window`` (bytes, default 262144): how far beyond what a stream's reader has
+      consumed the peer may send on it, so what a paused stream buffers at most;
+    - ``idle_timeout`` (seconds, default 60): a connection nothing travels on for this long is
+      closed (the shorter of both ends' values counts); a client pings three times per timeout.
+
+    ``quic://127.0.0.1:4433?stream_window=1048576&idle_timeout=30``. An unknown name, a name
+    given twice or a value out of range is an ``UnsupportedURL``.
+    """
+    where = f"{address}?{address.query}"
+    try:
+        pairs = parse_qsl(address.query, keep_blank_values=True, strict_parsing=True) if address.query else []
+    except ValueError:
+        raise UnsupportedURL(f"{where}: options are name=value pairs joined by '&'") from None
+    found: dict[str, Any] = {}
+    for name, text in pairs:
+        if name in found:
+            raise UnsupportedURL(f"{where}: {name} is given twice")
+        if name == "stream_window":
+            try:
+                found[name] = int(text)
+            except ValueError:
+                raise UnsupportedURL(f"{where}: stream_window is a whole number of bytes, not {text!r}") from None
+        elif name == "idle_timeout":
+            try:
+                found[name] = float(text)
+            except ValueError:
+                raise UnsupportedURL(f"{where}: idle_timeout is a number of seconds, not {text!r}") from None
+        else:
+            raise UnsupportedURL(f"{where}: unknown option {name!r} (known: idle_timeout, stream_window)")
+    _check(found.get("stream_window", STREAM_WINDOW), found.get("idle_timeout", IDLE_TIMEOUT), where=f"{where}: ")
+    return found
+
+
+def _check(stream_window: int, idle_timeout: float, where: str = "") -> None:
+    if type(stream_window) is not int or not 1 <= stream_window <= MAX_STREAM_WINDOW:
+        raise UnsupportedURL(f"{where}stream_window is a number of bytes from 1 to 2**62 - 1, not {stream_window!r}")
+    # QUIC carries it in whole milliseconds, and 0 would mean no timeout at all.
+    if type(idle_timeout) not in (int, float) or not (idle_timeout >= 0.001 and math.isfinite(idle_timeout)):
+        raise UnsupportedURL(f"{where}idle_timeout is a number of seconds from 0.001, not {idle_timeout!r}")
+
+
 class _QUIC:
-    """The ``quic://`` entry of ``transports.TRANSPORTS``."""
+    """The ``quic://`` entry of ``transports.TRANSPORTS``: the URL's query gives the options."""
 
     async def listen(self, address: Address, factory: ProtocolFactory, tls: TLS | None) -> QuicListener:
-        return await listen(address, factory, tls)
+        return await listen(address, factory, tls, **options(address))
 
     async def open(self, address: Address, factory: ProtocolFactory,
                    tls: TLS | None) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
-        return await open(address, factory, tls)
+        return await open(address, factory, tls, **options(address))
 
 
 QUIC = _QUIC()

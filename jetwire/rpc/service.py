@@ -154,7 +154,7 @@ class ServiceSpec:
         return f"<ServiceSpec {self.version}: {len(self.methods)} methods>"
 
 
-_RESERVED = frozenset({"connect", "close", "with_timeout", "NAME", "VERSION"})
+_RESERVED = frozenset({"connect", "close", "with_timeout", "strays", "NAME", "VERSION"})
 """What a client or the service class has besides the service's methods (``aio.Service``, and
 what ``@service`` sets): no method may take these names."""
 
@@ -419,6 +419,10 @@ def _signature(m: Method, namespace: dict[str, Any], self_name: str, taken: set[
     return ", ".join(out)
 
 
+_STRAYS_DOC = ("Answers that arrived for no call in flight on this connection, ignored "
+               "(r[jetstream.rpc.mux.unknown-tag]); shared by every with_timeout() view of it.")
+
+
 def _client_class(cls: type, methods: list[Method], where: str) -> type:
     namespace: dict[str, Any] = {}
     taken = {name for m in methods for name in list(inspect.signature(m.declared).parameters)[1:]}
@@ -458,9 +462,13 @@ def _client_class(cls: type, methods: list[Method], where: str) -> type:
     def describe(self: Any) -> str:
         return f"<{cls.__qualname__} client of {self._jetwire_channel!r}>"
 
+    def strays(self: Any) -> int:
+        return int(self._jetwire_channel.session.strays)
+
     body: dict[str, Any] = {
         "__slots__": ("_jetwire_channel", "_jetwire_timeout"), "__init__": init, "with_timeout": with_timeout,
-        "close": close, "__repr__": describe, "__module__": cls.__module__,
+        "close": close, "strays": property(strays, doc=_STRAYS_DOC), "__repr__": describe,
+        "__module__": cls.__module__,
         "__doc__": f"A client of {cls.__qualname__}: each method sends a call and awaits its answer.",
         "__qualname__": f"{cls.__qualname__}.Client",
         "__aenter__": enter, "__aexit__": leave,

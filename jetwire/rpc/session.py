@@ -17,8 +17,10 @@ from ..runtime.records import Record as _Event
 from ..stdtypes import Backtrace, Error
 from .protocol import (
     DEFAULT_MAX_FRAME_SIZE,
+    LEGACY_9P_VERSIONS,
     NOTAG,
     UNKNOWN_VERSION,
+    VERSION_PREFIX,
     ConnectionClosed,
     LocalProtocolError,
     MsizeError,
@@ -28,12 +30,13 @@ from .protocol import (
     Tversion,
     VersionError,
     parse_version,
+    semver_key,
 )
 from .service import Method, ServiceSpec
 
 __all__ = [
     "ClientSession", "ServerSession", "Negotiated", "Reply", "Failed", "Stray", "Broken", "Call", "Send",
-    "Violation", "MAX_TAGS", "INTERNAL_ERROR_CODE", "MAX_ERROR_TEXT",
+    "Violation", "Ignored", "MAX_TAGS", "INTERNAL_ERROR_CODE", "MAX_ERROR_TEXT",
 ]
 
 MAX_TAGS = 0xFFFE
@@ -42,7 +45,7 @@ out as upstream's pools leave it out."""
 INTERNAL_ERROR_CODE = "jetwire::rpc::internal"
 """The code of the error a server sends for an exception that is not a ``jetwire.Error``."""
 MAX_ERROR_TEXT = 4096
-"""Error texts made from Python exceptions are cut to this many characters."""
+"""Error texts made from Python exceptions are cut to this many UTF-8 bytes."""
 
 
 # --- client events -----------------------------------------------------------------------------
@@ -135,6 +138,17 @@ class Violation(_Event):
 
     def __init__(self, error: RemoteProtocolError) -> None:
         self.error = error
+
+
+class Ignored(_Event):
+    """A frame the session reads and answers with nothing, the stream going on: a later
+    ``Tversion`` whose version does not parse (r[jetstream.rpc.version.renegotiate])."""
+
+    __slots__ = ("reason", "tag")
+
+    def __init__(self, tag: int, reason: str) -> None:
+        self.tag = tag
+        self.reason = reason
 
 
 def _check_max_frame_size(size: int) -> None:
@@ -386,18 +400,39 @@ class ServerSession:
         return Violation(self.closed)
 
     def _version(self, tag: int, msg: Tversion, first: bool) -> _Event:
-        """r[jetstream.rpc.version.handshake], reply-tag, reject-unknown, renegotiate."""
+        """r[jetstream.rpc.version.handshake], reply-tag, reject-unknown; a Tversion after an
+        agreed one goes to ``_renegotiate``."""
+        if self.version is not None:
+            return self._renegotiate(tag, msg)
         parsed = parse_version(msg.version)
         if parsed is None or parsed.name != self.spec.name or msg.msize < HEADER_SIZE:
-            reply = self.spec.Rframe(tag, Rversion(0, UNKNOWN_VERSION)).encode()
-            if first or self.version is None:
-                why = (f"its msize {msg.msize} fits no frame" if parsed is not None and parsed.name == self.spec.name
-                       else f"this server serves {self.spec.name!r}")
-                self._events.append(self._violation(f"the client asked for {msg.version!r}; {why}"))
-            return Send(reply)
+            why = (f"its msize {msg.msize} fits no frame" if parsed is not None and parsed.name == self.spec.name
+                   else f"this server serves {self.spec.name!r}")
+            self._events.append(self._violation(f"the client asked for {msg.version!r}; {why}"))
+            return Send(self.spec.Rframe(tag, Rversion(0, UNKNOWN_VERSION)).encode())
         self.version = msg.version  # the client's own string: same name, and upstream echoes it
         self.peer_msize = min(msg.msize, self.max_frame_size)
         return Send(self.spec.Rframe(tag, Rversion(self.peer_msize, msg.version)).encode())
+
+    def _renegotiate(self, tag: int, msg: Tversion) -> _Event:
+        """A Tversion on a stream that has agreed a version is answered as upstream's generated
+        service answers one, nothing reset, calls in flight unaffected
+        (r[jetstream.rpc.version.renegotiate], the spec's §5.2): a version string that does not
+        parse gets no answer; the same service's name is accepted with the lower of the two
+        versions; anything else, 9P's versions included, gets ``unknown``. The msize is the
+        client's capped at ``max_frame_size`` as in the first handshake, since this server
+        enforces its limit where upstream's enforces none."""
+        if msg.version not in LEGACY_9P_VERSIONS:
+            parsed = parse_version(msg.version)
+            if parsed is None:
+                return Ignored(tag, f"a Tversion whose version {msg.version!r} does not parse is not answered")
+            if parsed.name == self.spec.name and msg.msize >= HEADER_SIZE:
+                ours = self.spec.version.rsplit("/", 1)[1]
+                agreed = min(parsed.semver, ours, key=semver_key)
+                self.version = f"{VERSION_PREFIX}/{self.spec.name}/{agreed}"
+                self.peer_msize = min(msg.msize, self.max_frame_size)
+                return Send(self.spec.Rframe(tag, Rversion(self.peer_msize, self.version)).encode())
+        return Send(self.spec.Rframe(tag, Rversion(0, UNKNOWN_VERSION)).encode())
 
     def respond(self, call: Call, value: Any) -> bytes:
         """The answer to ``call``: the method's response frame, with the call's tag. A value that
@@ -452,27 +487,30 @@ class ServerSession:
             room = limit - len(self.spec.Rframe(tag, Error("", code=code, backtrace=no_trace)).encode())
             if room < 0:
                 continue
-            raw = error.message.encode()
-            message = error.message if len(raw) <= room else _cut_utf8(raw, room)
-            return bytes(self.spec.Rframe(tag, Error(message, code=code, backtrace=no_trace)).encode())
+            return bytes(self.spec.Rframe(tag, Error(_cut(error.message, room), code=code,
+                                                     backtrace=no_trace)).encode())
         return bytes(self.spec.Rframe(tag, Error("", backtrace=no_trace)).encode())
 
 
-def _cut_utf8(raw: bytes, room: int) -> str:
-    """The start of ``raw``'s text in at most ``room`` UTF-8 bytes, marked as cut when there is room."""
-    if room < len("…".encode()):
+_CUT_MARK = "…"
+_CUT_MARK_SIZE = len(_CUT_MARK.encode())
+
+
+def _cut(text: str, room: int = MAX_ERROR_TEXT) -> str:
+    """``text`` if it fits in ``room`` UTF-8 bytes, else its start cut at a character boundary,
+    marked as cut when the mark fits too. Bytes, not characters, are what a frame has room for."""
+    raw = text.encode()
+    if len(raw) <= room:
+        return text
+    if room < _CUT_MARK_SIZE:
         return raw[:room].decode(errors="ignore")
-    return raw[:room - len("…".encode())].decode(errors="ignore") + "…"
+    return raw[:room - _CUT_MARK_SIZE].decode(errors="ignore") + _CUT_MARK
 
 
 def _answered_twice(call: Call) -> LocalProtocolError:
     """A second answer would be a frame with a tag the client may already have given to another
     call (r[jetstream.rpc.mux.one-response])."""
     return LocalProtocolError(f"the {call.method.name} call (tag {call.tag}) was already answered")
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "…"
 
 
 def _internal(what: str, exc: BaseException, debug: bool) -> Error:

@@ -33,13 +33,18 @@ class UnsupportedURL(JetwireError, ValueError):
 @dataclasses.dataclass(frozen=True)
 class TLS:
     """TLS settings: the server's certificate and key; what the client trusts and the name it
-    expects. QUIC always uses TLS; TCP does when given one."""
+    expects. QUIC always uses TLS; TCP does when given one.
+
+    Mutual TLS: a server given ``client_cafile`` requires every client to present a
+    certificate signed by a CA in that file, and refuses the connection otherwise; a client
+    presents ``certfile`` and ``keyfile`` as its own certificate."""
 
     certfile: str | None = None
     keyfile: str | None = None
     cafile: str | None = None
     server_name: str | None = None
     verify: bool = True
+    client_cafile: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Address:
     host: str = ""
     port: int = 0
     path: str = ""
+    query: str = ""
+    """The transport's options (``quic://HOST:PORT?idle_timeout=30``); not part of ``str()``."""
 
     def __str__(self) -> str:
         if self.scheme == "unix":
@@ -59,12 +66,14 @@ class Address:
 
 
 def parse_url(url: str) -> Address:
-    """``tcp://HOST:PORT``, ``quic://HOST:PORT`` (IPv6 hosts in brackets), ``unix:///abs/path`` or
+    """``tcp://HOST:PORT``, ``quic://HOST:PORT[?OPTIONS]`` (IPv6 hosts in brackets), ``unix:///abs/path`` or
     ``unix:relative/path``."""
     if not isinstance(url, str):
         raise UnsupportedURL(f"a URL is text such as 'tcp://127.0.0.1:4000', not {url!r}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if parts.query and scheme in ("tcp", "unix"):
+        raise UnsupportedURL(f"{url!r}: {parts.scheme}:// takes no options (the part after '?')")
     if scheme == "unix":
         path = parts.netloc + parts.path if parts.netloc else parts.path
         if not path:
@@ -78,7 +87,7 @@ def parse_url(url: str) -> Address:
         raise UnsupportedURL(f"{url!r}: {exc}") from None
     if port is None or parts.hostname is None:
         raise UnsupportedURL(f"{url!r}: give a host and a port, e.g. {scheme}://127.0.0.1:4000 (port 0: any free one)")
-    return Address(scheme, host=parts.hostname, port=port)
+    return Address(scheme, host=parts.hostname, port=port, query=parts.query)
 
 
 class Listener(Protocol):
@@ -126,6 +135,9 @@ def _server_ssl(tls: TLS | None) -> Any:
     if tls.certfile is None:
         raise UnsupportedURL("a TLS server needs TLS(certfile=..., keyfile=...)")
     context.load_cert_chain(tls.certfile, tls.keyfile)
+    if tls.client_cafile is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=tls.client_cafile)
     return context
 
 
@@ -138,6 +150,8 @@ def _client_ssl(tls: TLS | None) -> Any:
     if not tls.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    if tls.certfile is not None:
+        context.load_cert_chain(tls.certfile, tls.keyfile)
     return context
 
 

@@ -67,3 +67,20 @@ def test_diodcat_reads_files(export: Path) -> None:
             await server.close()
 
     assert asyncio.run(binary()) == (export / "sub" / "big.bin").read_bytes()
+
+
+def test_diodls_long_lists_every_entry_but_dot(export: Path) -> None:
+    """``diodls -l`` walks to every name Treaddir gave, `.` included, then Tgetattr. A walk of
+    `.` is EINVAL (r[9p2000l.server.walk.names]; `.` names no entry of its own, Plan 9's walk(5)
+    keeps it out of the protocol), so diodls reports that one name and lists the others with
+    what the host says of them (r[9p2000l.server.getattr]); r[9p2000l.server.auth]: diodls
+    takes only ENOENT to Tauth as "no authentication", the reason Tauth answers ENOENT."""
+    diodls = find_tool("diodls", "diod")
+    code, out, err = run_tool(export, diodls, "-l", "-s", "{addr}", "-a", str(export), "/")
+    assert code == 0, err
+    listed = {line.split()[-1]: line.split() for line in out.splitlines()}
+    assert sorted(listed) == ["..", "hello.txt", "sub"]
+    assert int(listed["hello.txt"][4]) == (export / "hello.txt").stat().st_size
+    assert listed["sub"][0].startswith("d") and listed["hello.txt"][0].startswith("-rw")
+    assert int(listed["sub"][1]) == (export / "sub").stat().st_nlink
+    assert "npc_walk ." in err and "Invalid argument" in err

@@ -300,6 +300,12 @@ def test_a_fid_on_another_device_is_served_from_threads(tmp_path: Path) -> None:
     assert fs._here(fid)
     fid.dev += 1
     assert not fs._here(fid)
+    fid.dev -= 1
+    from jetwire.p9.users import User
+
+    fid.user = User(os.getuid(), os.getgid(), ())  # a mapped user's calls take on its identity in a thread
+    assert not fs._here(fid)
+    fid.user = None
     fs.release(fid)
     fs.close()
 

@@ -54,15 +54,19 @@ mkdir -p gone/a/b
 echo x > gone/a/b/f
 rm -r gone
 check rm-r '[ ! -e gone ]'
-dd if=/dev/urandom of=big bs=1048576 count=16 2>/dev/null
+dd if=/dev/urandom of=big bs=1048576 count=64 2>/dev/null
 md5sum big > big.md5
-check dd '[ "$(stat -c %s big)" = 16777216 ]'
-check df 'df . > /dev/null'
+check dd '[ "$(stat -c %s big)" = 67108864 ]'
+sync
+echo 3 > /proc/sys/vm/drop_caches
+check dd-read-back '[ "$(md5sum < big | cut -d " " -f 1)" = "$(cut -d " " -f 1 big.md5)" ]'
+df -k . | tail -n 1 > df.out
+check df '[ -s df.out ]'
 check ls-dir '[ "$(ls deep/er/est)" = moved ]'
 """
 
 STEPS = ["read-back", "append", "mkdir-p", "mv", "symlink", "link", "chmod", "truncate", "touch-d", "mkfifo",
-         "ls-1000", "rm-r", "dd", "df", "ls-dir"]
+         "ls-1000", "rm-r", "dd", "dd-read-back", "df", "ls-dir"]
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +117,13 @@ def test_the_kernel_client_works_on_the_export(guest: Path, tmp_path: Path) -> N
     assert (export / "trunc").read_bytes() == b"0123"
     assert int((export / "dated").stat().st_mtime) == 981173106
     assert stat.S_ISFIFO((export / "fifo").lstat().st_mode)
-    assert len(os.listdir(export / "many")) == 1000
+    assert sorted(os.listdir(export / "many")) == sorted(f"f{i}" for i in range(1000))
+    assert (export / "deep/er/est").is_dir()
     assert not (export / "gone").exists()
     guest_md5 = (export / "big.md5").read_text().split()[0]
+    assert (export / "big").stat().st_size == 64 << 20
     assert hashlib.md5((export / "big").read_bytes()).hexdigest() == guest_md5
+    # df in the guest: the export's file system as the host sees it (Rstatfs, r[9p2000l.server.statfs])
+    total_kib = int((export / "df.out").read_text().split()[1])
+    host = os.statvfs(export)
+    assert total_kib == host.f_blocks * host.f_frsize // 1024

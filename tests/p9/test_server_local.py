@@ -439,16 +439,19 @@ def test_confinement_uses_openat2_on_this_kernel() -> None:
 
 # -- readdir (r[9p2000l.server.readdir], r[9p2000l.server.readdir.cookies]) ---------------------------
 
-def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path) -> None:
+@pytest.mark.parametrize("budget", ["snapshot", "host-cookies"])
+def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path, budget: str) -> None:
     """The bug class other servers shipped: every count from the least that fits an entry,
-    resuming from every offset returned; nothing lost, nothing repeated."""
+    resuming from every offset returned; nothing lost, nothing repeated. Both ways of listing:
+    a snapshot, and the host's own cookies once the readdir budget is spent
+    (r[9p2000l.server.limits])."""
     names = {f"{'n' * (i % 37)}{i}" for i in range(10_000)} | {"n0"}  # lengths vary, so cuts fall everywhere
     (export / "n0").touch()
     for name in names - {"n0"}:
         os.link(export / "n0", export / name)  # links: quicker to make than 10,000 inodes
     expected = names | {".", ".."}
     msize = 8192
-    fs = LocalFilesystem(export)
+    fs = LocalFilesystem(export, readdir_budget=0 if budget == "host-cookies" else localfs.DEFAULT_READDIR_BUDGET)
     from jetwire.p9 import Tattach, Tlopen, Treaddir, Twalk
     from jetwire.p9.calls import parse_dirents
 
@@ -472,9 +475,12 @@ def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path) -> Non
 
         longest = 24 + max(len(n) for n in expected)
         full = await listing(msize - 11)
+        assert (fid.entries is None) == (budget == "host-cookies")
         assert sorted(e.name for e in full) == sorted(expected)
         # every count from the least that fits the longest entry, across more than one entry's length
-        for count in list(range(longest, longest + 40)) + [257, 1000, 4096, msize - 24, msize - 11]:
+        # (fewer through the host's cookies, where each small request costs the host a lookup)
+        spread = 40 if budget == "snapshot" else 6
+        for count in list(range(longest, longest + spread)) + [257, 1000, 4096, msize - 24, msize - 11]:
             got = await listing(count)
             assert [e.name for e in got] == [e.name for e in full], count
         # resuming from every offset returned gives the entry after it first
@@ -486,8 +492,9 @@ def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path) -> Non
         with pytest.raises(OSError) as info:  # too small for the next entry: never an empty answer
             await fs.readdir(Treaddir(fid=1, offset=0, count=24), fid)  # no entry is under 25 bytes
         assert info.value.errno == 22
-        with pytest.raises(OSError):
-            await fs.readdir(Treaddir(fid=1, offset=len(full) + 1, count=msize), fid)
+        if budget == "snapshot":  # an offset no entry had; the host's cookies cannot tell
+            with pytest.raises(OSError):
+                await fs.readdir(Treaddir(fid=1, offset=len(full) + 1, count=msize), fid)
         fs.release(fid)
         fs.release(root)
         fs.close()
@@ -495,14 +502,15 @@ def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path) -> Non
     run(body)
 
 
-def test_readdir_entries_match_walks_and_vanished_entries_are_left_out(export: Path) -> None:
+@pytest.mark.parametrize("budget", [localfs.DEFAULT_READDIR_BUDGET, 0])
+def test_readdir_entries_match_walks_and_vanished_entries_are_left_out(export: Path, budget: int) -> None:
     # r[9p2000l.server.readdir]: qid type and path as a walk gives; `..` of the root is the root
     (export / "d").mkdir()
     (export / "f").write_text("x")
     os.symlink("f", export / "l")
 
     async def body() -> None:
-        async with served(LocalFilesystem(export)) as fs:
+        async with served(LocalFilesystem(export, readdir_budget=budget)) as fs:
             dfid, _ = await fs.walk(fs.root, [])
             await fs.lopen(dfid, c.P9_RDONLY)
             entries = {e.name: e for e in await fs.readdir(dfid)}
@@ -541,7 +549,8 @@ def test_readdir_snapshot_entries_are_the_dirent_encoders_bytes(export: Path) ->
         _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
         assert fid is not None
         await fs.lopen(Tlopen(fid=1, flags=c.P9_RDONLY), fid)
-        snapshot = fs._snapshot(fid)
+        snapshot, _ = fs._snapshot(fid)
+        assert snapshot is not None
         seen = {}
         for position, data in enumerate(snapshot, 1):
             entry = Dirent.decode(data)
@@ -553,6 +562,50 @@ def test_readdir_snapshot_entries_are_the_dirent_encoders_bytes(export: Path) ->
         assert seen == expected_kinds
         fs.release(fid)
         fs.release(root)
+        fs.close()
+
+    run(body)
+
+
+def test_readdir_snapshots_never_hold_more_than_the_budget(export: Path) -> None:
+    """r[9p2000l.server.limits]: many fids each listing a big directory hold at most the
+    budget in snapshots, counted in bytes of the objects held; the fids past it list the same
+    entries through the host's cookies, and releasing the fids gives the budget back."""
+    names = {f"entry-{i:05}-{'x' * (i % 23)}" for i in range(3000)}
+    first = sorted(names)[0]
+    (export / first).touch()
+    for name in names - {first}:
+        os.link(export / first, export / name)
+    budget = 1 << 20  # a snapshot of this directory takes about a quarter of it
+    fs = LocalFilesystem(export, readdir_budget=budget)
+    from jetwire.p9 import Tattach, Tlopen, Treaddir, Twalk
+    from jetwire.p9.calls import parse_dirents
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
+        fids: list[LocalFid] = []
+        for number in range(1, 101):
+            _, fid = await fs.walk(Twalk(fid=0, newfid=number, wnames=[]), root)
+            assert fid is not None
+            await fs.lopen(Tlopen(fid=number, flags=c.P9_RDONLY), fid)
+            fids.append(fid)
+        for repeat in range(2):  # listing again from offset 0 replaces a snapshot, never adds one
+            for number, fid in enumerate(fids, 1):
+                listed: list[str] = []
+                offset = 0
+                while batch := parse_dirents((await fs.readdir(Treaddir(fid=number, offset=offset, count=8181),
+                                                               fid)).data):
+                    listed += [e.name for e in batch]
+                    offset = batch[-1].offset
+                assert sorted(listed) == sorted(names | {".", ".."})
+                held = sum(sys.getsizeof(e) + 8 for f in fids if f.entries is not None for e in f.entries)
+                assert held <= budget, (repeat, number, held)
+        snapshots = sum(f.entries is not None for f in fids)
+        assert 2 <= snapshots < len(fids)  # the budget was used, then the host's cookies took over
+        for fid in fids:
+            fs.release(fid)
+        fs.release(root)
+        assert fs._budget_left == budget
         fs.close()
 
     run(body)

@@ -48,18 +48,18 @@ def run(body) -> None:
     asyncio.run(asyncio.wait_for(body(), GUARD))
 
 
-async def start_server(listen: str = "127.0.0.1:0") -> tuple[asyncio.subprocess.Process, str]:
-    """The example server as a process, and the HOST:PORT it printed."""
+async def start_server(listen: str = "127.0.0.1:0", *extra: str) -> tuple[asyncio.subprocess.Process, str]:
+    """The example server as a process (``extra``: more arguments, e.g. ``--quic``), and the HOST:PORT it printed."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(EXAMPLES / "echo_server.py"), "--listen", listen,
+        sys.executable, str(EXAMPLES / "echo_server.py"), "--listen", listen, *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environment())
     assert process.stdout is not None
     line = (await process.stdout.readline()).decode()
-    if not line.startswith("listening tcp://"):
+    if not line.startswith(("listening tcp://", "listening quic://")):
         process.kill()
         _, err = await process.communicate()
         pytest.fail(f"echo_server.py did not start: {line!r} {err.decode()}")
-    return process, line.split("tcp://", 1)[1].strip()
+    return process, line.split("://", 1)[1].strip()
 
 
 async def stop_server(process: asyncio.subprocess.Process) -> tuple[int, str, str]:

@@ -269,7 +269,7 @@ def test_parameters_named_like_generated_code() -> None:
     run(lambda: serve_and_call(SelfishImpl(), Selfish, selfish))
 
 
-@pytest.mark.parametrize("name", ["connect", "close", "with_timeout", "NAME", "VERSION"])
+@pytest.mark.parametrize("name", ["connect", "close", "with_timeout", "strays", "NAME", "VERSION"])
 def test_methods_named_like_the_client_s_own_are_refused(name: str) -> None:
     """NAME and VERSION too: @rpc.service sets them on the class, which would replace the method."""
     namespace: dict[str, Any] = {}

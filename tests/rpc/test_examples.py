@@ -234,7 +234,7 @@ async def ts_style_server(mode: str, seen: list[bytes]) -> asyncio.Server:
     ("accept", 0, ""),
     ("refuse", 1, "FAILED: VersionError"),
     ("mute after handshake", 1, "FAILED: CallTimeout"),
-    ("mute", 1, "FAILED: CallTimeout"),  # connect_timeout past: a CallTimeout, as a call's
+    ("mute", 1, "FAILED: ConnectTimeout"),  # connect_timeout past: a ConnectTimeout (a CallTimeout)
 ])
 def test_the_client_against_a_typescript_style_server(mode, code, failure):
     """r[jetstream.rpc.version.client-tag] r[jetstream.rpc.version.client-reject]: the client's
@@ -274,5 +274,97 @@ def test_an_address_that_is_not_host_port_is_refused(script, address):
         assert process.returncode == 2  # argparse's usage error
         assert out == b""
         assert f"{option}: {address!r} is not HOST:PORT".encode() in err
+
+    run(body)
+
+
+# -- over QUIC ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    """A self-signed certificate for localhost and 127.0.0.1 and its key, as PEM files: the server's
+    certificate, and the one thing its clients trust (``--cafile``)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .sign(key, hashes.SHA256()))
+    directory = tmp_path_factory.mktemp("echo-quic")
+    certfile, keyfile = directory / "server.pem", directory / "server.key"
+    certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return str(certfile), str(keyfile)
+
+
+def test_over_quic_the_client_gets_every_answer_from_the_server(self_signed):
+    """``--quic``: the server with its certificate and key, the client trusting that certificate
+    (``--cafile``) under the name it carries (``--server-name``): every check passes, both exit 0.
+
+    r[jetstream.rpc.transport.quic-alpn]
+    """
+    certfile, keyfile = self_signed
+
+    async def body() -> None:
+        server, address = await start_server("127.0.0.1:0", "--quic", "--cert", certfile, "--key", keyfile)
+        try:
+            code, lines, err = await run_client(address, "--quic", "--cafile", certfile, "--server-name", "localhost")
+        finally:
+            server_code, _, server_err = await stop_server(server)
+        assert code == 0, (lines, err)
+        assert lines[0].startswith(f"connected to {address} over QUIC as rs.jetstream.proto/echohttp/15.0.0+")
+        assert lines[1:] == EXPECTED_CLIENT_OUTPUT
+        assert server_code == 0, server_err
+
+    run(body)
+
+
+def test_over_quic_the_client_refuses_a_certificate_it_does_not_trust(self_signed):
+    """Without ``--cafile`` the self-signed certificate is checked against the system's CAs, and
+    fails the handshake: exit 1, the reason on stderr, no call made."""
+    certfile, keyfile = self_signed
+
+    async def body() -> None:
+        server, address = await start_server("127.0.0.1:0", "--quic", "--cert", certfile, "--key", keyfile)
+        try:
+            code, lines, err = await run_client(address, "--quic", "--server-name", "localhost")
+        finally:
+            server_code, _, server_err = await stop_server(server)
+        assert code == 1
+        assert lines == []
+        assert f"FAILED: ConnectionError: QUIC handshake with quic://{address} failed" in err
+        assert server_code == 0, server_err
+
+    run(body)
+
+
+@pytest.mark.parametrize(("script", "arguments", "complaint"), [
+    ("echo_server.py", ["--quic"], "--quic needs --cert"),
+    ("echo_server.py", ["--cert", "server.pem"], "--cert and --key are for --quic"),
+    ("echo_client.py", ["--cafile", "ca.pem"], "--cafile and --server-name are for --quic"),
+])
+def test_quic_options_without_their_mode_are_usage_errors(script, arguments, complaint):
+    async def body() -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(EXAMPLES / script), *arguments,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environment())
+        out, err = await process.communicate()
+        assert process.returncode == 2  # argparse's usage error
+        assert out == b""
+        assert complaint.encode() in err
 
     run(body)

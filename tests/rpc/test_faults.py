@@ -269,7 +269,8 @@ def test_a_reply_with_an_unknown_tag_is_ignored_and_counted() -> None:
             peer.answer(tag, "ping", msg.message)
             assert await call == "x"
             channel = channel_of(client)
-            assert channel.session.strays == 1 and channel.session.in_flight == 0
+            assert client.strays == 1 and channel.session.in_flight == 0
+            assert client.with_timeout(1.0).strays == 1  # a view of the same connection
 
     run(main)
 
@@ -771,7 +772,8 @@ class Silent:
 
 
 def test_a_server_that_never_answers_the_handshake() -> None:
-    """connect_timeout bounds the handshake: a CallTimeout (a TimeoutError), the stream closed."""
+    """connect_timeout bounds the handshake: a ConnectTimeout (a CallTimeout, a TimeoutError, not
+    a ConnectionError), the stream closed."""
 
     async def main() -> None:
         async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -779,9 +781,35 @@ def test_a_server_that_never_answers_the_handshake() -> None:
 
         before = tasks()
         async with Silent(mute) as url:
-            with pytest.raises(rpc.CallTimeout, match="version handshake"):
+            with pytest.raises(rpc.ConnectTimeout, match="version handshake") as raised:
                 await Echo.connect(url, connect_timeout=0.05)
+        assert isinstance(raised.value, rpc.CallTimeout) and isinstance(raised.value, TimeoutError)
+        assert not isinstance(raised.value, ConnectionError)
         await until(lambda: tasks() == before, "no task left")
+
+    run(main)
+
+
+def test_a_connection_that_is_never_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """connect_timeout bounds the connecting itself (a SYN to a host that drops it: here a
+    transport whose open never returns)."""
+    opening = 0
+
+    class Unreachable:
+        async def listen(self, *args: object) -> Any:
+            raise AssertionError("not used")
+
+        async def open(self, *args: object) -> Any:
+            nonlocal opening
+            opening += 1
+            await asyncio.Future()
+
+    monkeypatch.setitem(rpc.transports.TRANSPORTS, "tcp", Unreachable())
+
+    async def main() -> None:
+        with pytest.raises(rpc.ConnectTimeout, match="no connection"):
+            await Echo.connect("tcp://192.0.2.1:4000", connect_timeout=0.01)
+        assert opening == 1
 
     run(main)
 

@@ -16,6 +16,7 @@ import ipaddress
 import pathlib
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import types
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aioquic import tls as aioquic_tls
 from aioquic.asyncio import connect as aioquic_connect
 from aioquic.asyncio import serve as aioquic_serve
 from aioquic.asyncio.protocol import QuicConnectionProtocol
@@ -1048,4 +1050,195 @@ def test_many_calls_through_held_credit_all_complete(certs: Certs) -> None:
             finally:
                 for client in clients:
                     await client.close()
+    run(main)
+
+
+# -- one call in flight: packets and transmits per round trip ----------------------------------
+
+class LateEcho(Recorder):
+    """Writes back what it reads two turns of the loop later, as the RPC server answers a call
+    (the handler's task runs, then its done callback writes)."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self.transport.write, data)
+
+
+def unacknowledged(connection: Any) -> int:
+    """Packets sent on ``connection`` (a ``_ConnectionHandler``) that the peer has not acknowledged yet."""
+    space = connection._quic._spaces[aioquic_tls.Epoch.ONE_RTT]
+    return len(space.sent_packets)
+
+
+async def ping_pong(transport: asyncio.BaseTransport, client: Recorder, round_trips: int) -> None:
+    """``round_trips`` messages, each written once the echo of the one before has come back."""
+    assert isinstance(transport, asyncio.Transport)
+    start = len(client.data)
+    for n in range(1, round_trips + 1):
+        transport.write(b"%08d" % n)
+        await until(lambda: len(client.data) == start + 8 * n)
+
+
+def test_each_packet_of_a_ping_pong_carries_the_ack_of_the_last_one_received(certs: Certs) -> None:
+    """With one message in flight, the packet that carries the data acknowledges what came in,
+    instead of aioquic's ACK of its own after its delay: the ACK delay is made an hour here, so
+    only the ACKs that ride with data can arrive, and every packet but the last few is acknowledged
+    on both sides (without them, every one of the 30 each way would be outstanding)."""
+
+    async def body() -> None:
+        factory = Factory(LateEcho)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        [server_connection] = listener.connections
+        client_connection = transport.get_extra_info("quic_connection")
+        for connection in (server_connection, client_connection):
+            connection._quic._ack_delay = 3600.0
+        await ping_pong(transport, client, 30)
+        assert unacknowledged(client_connection) <= 3  # the last message (and a probe, should one have gone)
+        assert unacknowledged(server_connection) <= 3
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
+def test_an_answer_written_some_turns_after_its_datagram_goes_in_that_datagrams_transmit(certs: Certs) -> None:
+    """A transmit scheduled by an arriving datagram waits for the callbacks that datagram set off
+    (up to a few turns of the loop): the answer written two turns later goes out in it, so each
+    round trip costs the server one transmit, not an empty one first and the answer's after it."""
+
+    async def body() -> None:
+        factory = Factory(LateEcho)
+        listener, url = await serving(certs, factory)
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        await ping_pong(transport, client, 1)
+        [server_connection] = listener.connections
+        for connection in (server_connection, transport.get_extra_info("quic_connection")):
+            connection._quic._ack_delay = 3600.0  # no ACK timer: every transmit is one a datagram or a write asked for
+        transmits = 0
+        transmit = server_connection.transmit
+
+        def counted() -> None:
+            nonlocal transmits
+            transmits += 1
+            transmit()
+
+        server_connection.transmit = counted
+        await ping_pong(transport, client, 30)
+        assert transmits <= 30 + 3  # a probe timer or two on a slow machine; 60 when each answer had its own
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
+# -- options: the stream window and the idle timeout -------------------------------------------
+
+def test_the_url_query_sets_the_stream_window_and_the_idle_timeout(certs: Certs) -> None:
+    """``quic://HOST:PORT?stream_window=N&idle_timeout=S`` on either end: each end announces them
+    to the other in its transport parameters (what the peer may send on a stream before it
+    grants more; when an idle connection closes), and holds back credit by that window."""
+    async def main() -> None:
+        url = "quic://127.0.0.1:0?stream_window=100000&idle_timeout=7.5"
+        async with await rpc.serve(EchoServer(), url, tls=server_tls(certs)) as server:
+            assert server.urls[0].startswith("quic://127.0.0.1:") and "?" not in server.urls[0]
+            async with await Echo.connect(server.urls[0] + "?stream_window=70000&idle_timeout=4.25",
+                                          tls=client_tls(certs)) as client:
+                assert await client.ping("windows") == "windows"
+                client_connection = client._jetwire_channel.transport.get_extra_info("quic_connection")
+                [listener] = server.listeners
+                assert isinstance(listener, quic.QuicListener)
+                [server_connection] = listener.connections
+                [client_stream] = client_connection._quic._streams.values()
+                [server_stream] = server_connection._quic._streams.values()
+                assert client_stream.max_stream_data_remote == 100000  # the server's window
+                assert server_stream.max_stream_data_remote == 70000  # the client's
+                assert client_connection._credit.receive_windows[0].size == 70000
+                assert server_connection._credit.receive_windows[0].size == 100000
+                assert client_connection._quic._remote_max_idle_timeout == 7.5
+                assert server_connection._quic._remote_max_idle_timeout == 4.25
+    run(main)
+
+
+def test_the_defaults_are_a_256_kib_window_and_60_seconds(certs: Certs) -> None:
+    async def main() -> None:
+        async with await rpc.serve(EchoServer(), "quic://127.0.0.1:0", tls=server_tls(certs)) as server, \
+                await Echo.connect(server.urls[0], tls=client_tls(certs)) as client:
+            assert await client.ping("defaults") == "defaults"
+            connection = client._jetwire_channel.transport.get_extra_info("quic_connection")
+            [stream] = connection._quic._streams.values()
+            assert stream.max_stream_data_remote == quic.STREAM_WINDOW == 256 * 1024
+            assert connection._quic._remote_max_idle_timeout == quic.IDLE_TIMEOUT == 60.0
+    run(main)
+
+
+def test_an_idle_timeout_option_closes_a_quiet_connection(certs: Certs) -> None:
+    """A peer that never pings (a bare aioquic client) loses its connection once the server's
+    idle_timeout has passed without traffic (a wait on the event, bounded by the test's guard)."""
+    async def main() -> None:
+        listener = await quic.listen(Url("127.0.0.1", 0), Factory(), server_tls(certs), idle_timeout=0.2)
+        port = int(listener.urls[0].rsplit(":", 1)[1])
+        async with aioquic_connect("127.0.0.1", port, create_protocol=EventLog,
+                                   configuration=raw_client_configuration(certs, ["jetstream"])) as raw:
+            await raw.wait_closed()
+            [terminated] = [e for e in raw.events if isinstance(e, events.ConnectionTerminated)]
+            assert terminated.reason_phrase == "Idle timeout"
+        await until(lambda: not listener.connections)
+        await shut(listener)
+    run(main)
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("stream_window=0", "stream_window is a number of bytes from 1 to 2**62 - 1, not 0"),
+    ("stream_window=4611686018427387904", "from 1 to 2**62 - 1"),
+    ("stream_window=64k", "stream_window is a whole number of bytes, not '64k'"),
+    ("idle_timeout=0", "idle_timeout is a number of seconds from 0.001, not 0.0"),
+    ("idle_timeout=nan", "idle_timeout is a number of seconds from 0.001"),
+    ("idle_timeout=inf", "idle_timeout is a number of seconds from 0.001"),
+    ("idle_timeout=soon", "idle_timeout is a number of seconds, not 'soon'"),
+    ("idle_timeout=1&idle_timeout=2", "idle_timeout is given twice"),
+    ("window=1", "unknown option 'window' (known: idle_timeout, stream_window)"),
+    ("stream_window", "options are name=value pairs"),
+])
+def test_bad_options_are_refused_with_the_reason(certs: Certs, query: str, message: str) -> None:
+    async def main() -> None:
+        for attempt in (rpc.serve(EchoServer(), f"quic://127.0.0.1:0?{query}", tls=server_tls(certs)),
+                        Echo.connect(f"quic://127.0.0.1:9?{query}", tls=client_tls(certs))):
+            with pytest.raises(UnsupportedURL, match=re.escape(message)):
+                await attempt
+    run(main)
+
+
+def test_the_keyword_options_are_checked_too(certs: Certs) -> None:
+    async def main() -> None:
+        with pytest.raises(UnsupportedURL, match="stream_window"):
+            await quic.listen(Url("127.0.0.1", 0), Factory(), server_tls(certs), stream_window=True)
+        with pytest.raises(UnsupportedURL, match="idle_timeout"):
+            await quic.open(Url("127.0.0.1", 9), Recorder, client_tls(certs), idle_timeout=-1.0)
+    run(main)
+
+
+@pytest.mark.parametrize("url", ["tcp://127.0.0.1:4000?idle_timeout=1", "unix:///tmp/x.sock?stream_window=1"])
+def test_tcp_and_unix_urls_take_no_options(url: str) -> None:
+    with pytest.raises(UnsupportedURL, match="takes no options"):
+        rpc.parse_url(url)
+
+
+def test_a_ca_file_that_cannot_be_read_fails_the_connect_at_once(certs: Certs, tmp_path: pathlib.Path) -> None:
+    """As over TCP (ssl's own errors), not from inside aioquic's handshake, which left the
+    connect waiting for its timeout."""
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+
+    async def main() -> None:
+        listener, url = await serving(certs, Factory())
+        with pytest.raises(ssl.SSLError):
+            await Echo.connect(f"quic://127.0.0.1:{url.port}", tls=TLS(cafile=str(not_pem), server_name="localhost"))
+        with pytest.raises(FileNotFoundError):
+            await quic.open(url, Recorder, TLS(cafile=str(tmp_path / "missing.pem")))
+        assert listener.connections == set()  # no handshake was even begun
+        await shut(listener)
     run(main)

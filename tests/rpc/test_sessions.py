@@ -20,6 +20,7 @@ from jetwire.rpc.session import (
     Call,
     ClientSession,
     Failed,
+    Ignored,
     Negotiated,
     Reply,
     Send,
@@ -374,13 +375,61 @@ def test_a_later_tversion_is_answered_and_resets_nothing() -> None:
     server = ServerSession(ECHO)
     events = feed(server, tversion(tag=0xFFFF, msize=1000) + frame(102, 1, wire_str("a")))
     call = events[1]
-    assert feed(server, tversion(tag=7, msize=50)) == [Send(rversion(tag=7, msize=50))]
+    assert feed(server, tversion(tag=7, msize=50, version=ECHO.version)) == [
+        Send(rversion(tag=7, msize=50, version=ECHO.version))]
     assert server.peer_msize == 50 and server.in_flight == 1
     assert server.respond(call, "a") == frame(103, 1, wire_str("a"))
     refused = feed(server, tversion(tag=8, version="rs.jetstream.proto/other/1.0.0"))
     assert refused == [Send(frame(101, 8, h("00000000") + wire_str("unknown")))]
     assert feed(server, frame(104, 2)) == [Call(2, FAIL, FAIL.request())]
-    assert server.version == SPEC_VERSION and server.peer_msize == 50 and server.closed is None
+    assert server.version == ECHO.version and server.peer_msize == 50 and server.closed is None
+
+
+OURS = ECHO.version.rsplit("/", 1)[1]  # 1.0.0+<digest>
+
+
+@pytest.mark.parametrize(("asked", "agreed"), [
+    ("0.9.0", "0.9.0"),
+    ("1.0.0-rc.1+ffffffff", "1.0.0-rc.1+ffffffff"),  # a pre-release precedes its release
+    ("1.0.0", "1.0.0"),  # no build metadata sorts first, as upstream's semver orders it
+    (OURS, OURS),
+    ("1.0.1", OURS),
+    ("2.0.0+zz", OURS),
+])
+def test_a_later_tversion_of_this_service_gets_the_lower_version(asked: str, agreed: str) -> None:
+    """r[jetstream.rpc.version.renegotiate] (§5.2): the same name is accepted whatever its
+    version; the answer names this server's service at the lower of the two versions (SemVer
+    precedence, then build metadata), with the client's tag."""
+    server = ServerSession(ECHO)
+    feed(server, tversion(msize=1000))
+    later = f"rs.jetstream.proto/echo/{asked}"
+    assert feed(server, tversion(tag=3, msize=900, version=later)) == [
+        Send(rversion(tag=3, msize=900, version=f"rs.jetstream.proto/echo/{agreed}"))]
+    assert server.version == f"rs.jetstream.proto/echo/{agreed}" and server.closed is None
+
+
+@pytest.mark.parametrize("version", ["9P2000.L", "9P2000", "rs.jetstream.proto/other/1.0.0"])
+def test_a_later_tversion_of_another_protocol_is_refused_and_the_stream_stays(version: str) -> None:
+    """r[jetstream.rpc.version.renegotiate] (§5.2): another service, or 9P, is answered
+    ``unknown`` with msize 0; nothing is reset, the stream stays open and its calls answered."""
+    server = ServerSession(ECHO)
+    [_, call] = feed(server, tversion(msize=1000) + frame(104, 1))
+    assert feed(server, tversion(tag=4, version=version) + frame(104, 2)) == [
+        Send(frame(101, 4, h("00000000") + wire_str("unknown"))), Call(2, FAIL, FAIL.request())]
+    assert server.version == SPEC_VERSION and server.peer_msize == 1000 and server.closed is None
+    assert server.fail(call, jetwire.Error("x"))[5:7] == h("0100")
+
+
+@pytest.mark.parametrize("version", ["", "unknown", "rs.jetstream.proto/echo", "rs.jetstream.proto/echo/1.0",
+                                     "rs.jetstream.proto/echo/01.0.0", "9P2000.u", "rs.jetstream.proto/a/b/1.0.0"])
+def test_a_later_tversion_that_does_not_parse_is_not_answered(version: str) -> None:
+    """r[jetstream.rpc.version.renegotiate] (§5.2, §4.2): no reply to that tag; the stream goes on."""
+    server = ServerSession(ECHO)
+    feed(server, tversion(msize=1000))
+    events = feed(server, tversion(tag=5, version=version) + frame(104, 6))
+    assert events == [Ignored(5, f"a Tversion whose version {version!r} does not parse is not answered"),
+                      Call(6, FAIL, FAIL.request())]
+    assert server.version == SPEC_VERSION and server.closed is None
 
 
 @pytest.mark.parametrize("tag", [0, 1, 0xFFFF])
@@ -712,6 +761,28 @@ def test_the_server_cuts_a_handlers_error_to_the_clients_msize(msize: int, messa
     assert error.help is None and error.url is None
     if msize >= 21:  # room for the code and some text
         assert error.code == "E1" and error.message.endswith("…")
+
+
+@pytest.mark.parametrize("char", ["e", "é", "€", "🐍"])
+def test_a_debug_error_text_is_cut_to_a_byte_budget(char: str) -> None:
+    """In debug mode an exception's text and traceback go out, each cut to MAX_ERROR_TEXT UTF-8
+    bytes at a character boundary, whatever its characters' widths."""
+    from jetwire.rpc.session import MAX_ERROR_TEXT
+
+    server = ServerSession(ECHO, debug=True)
+    [call] = feed(server, frame(104, 1))
+    try:
+        raise ValueError(char * 5000)
+    except ValueError as exc:
+        data = server.fail(call, exc)
+    client = ready_client()
+    client.call(FAIL, FAIL.request())
+    [failed] = feed(client, data)
+    error = failed.error
+    assert isinstance(error, jetwire.Error) and error.help is not None
+    for text in (error.message, error.help):
+        assert MAX_ERROR_TEXT - 4 <= len(text.encode()) <= MAX_ERROR_TEXT and text.endswith("…")
+    assert error.message.startswith("fail failed: ValueError: " + char)
 
 
 def test_an_msize_below_the_smallest_error_frame_still_gets_its_answer() -> None:
@@ -1049,7 +1120,7 @@ def test_a_server_turns_any_bytes_into_calls_or_a_violation(data: bytes, step: i
     events = []
     for i in range(0, len(data), step):
         events += feed(server, data[i:i + step])
-    assert all(isinstance(e, (Call, Send, Violation)) for e in events)
+    assert all(isinstance(e, (Call, Send, Violation, Ignored)) for e in events)
     violations = [i for i, e in enumerate(events) if isinstance(e, Violation)]
     assert violations in ([], [len(events) - 1])
     assert server.in_flight == sum(isinstance(e, Call) for e in events)

@@ -67,11 +67,18 @@ def pong(tag: int, text: str) -> bytes:
     return bytes(SPEC.Rframe(tag, SPEC.by_name["ping"].response(text)).encode())
 
 
-async def settle() -> None:
-    """Enough turns of the loop for every call of these tests to start, finish and be written
-    (a call's answer is written from its task's done callback, one turn after it ends)."""
-    for _ in range(20):
+async def settle(done: Callable[[], bool], what: str) -> None:
+    """Turns the loop until ``done()`` (a call's answer is written from its task's done
+    callback, one turn after it ends): bounded in turns, not in time."""
+    for _ in range(1000):
+        if done():
+            return
         await asyncio.sleep(0)
+    raise AssertionError(f"not after 1000 turns of the loop: {what}")
+
+
+def written(transport: RecordingTransport) -> int:
+    return sum(len(data) for data in transport.writes)
 
 
 def served_channel(max_calls: int = 64) -> tuple[aio.ServerChannel, RecordingTransport]:
@@ -87,8 +94,9 @@ def test_a_server_writes_the_answers_of_one_read_at_once() -> None:
     async def main() -> None:
         channel, transport = served_channel()
         channel.data_received(b"".join(ping(tag, f"m{tag}") for tag in range(1, 6)))
-        await settle()
-        assert transport.writes == [b"".join(pong(tag, f"m{tag}") for tag in range(1, 6))]
+        answers = b"".join(pong(tag, f"m{tag}") for tag in range(1, 6))
+        await settle(lambda: written(transport) >= len(answers), "every answer written")
+        assert transport.writes == [answers]
 
     run(main)
 
@@ -101,7 +109,7 @@ def test_a_server_closing_after_its_last_answer_sends_it_first() -> None:
         channel, transport = served_channel()
         channel.data_received(ping(1, "a") + ping(2, "b"))
         channel.eof_received()
-        await settle()
+        await settle(lambda: transport.closed and channel.server.connections == 0, "the stream closed")
         assert transport.closed
         assert b"".join(transport.writes) == pong(1, "a") + pong(2, "b")
         assert transport.after_close == []
@@ -125,8 +133,9 @@ def test_a_server_reading_freely_does_not_look_for_calls_after_each_answer(monke
 
         monkeypatch.setattr(channel.session, "next_event", counted)
         channel.data_received(b"".join(ping(tag, "m") for tag in range(1, 6)))
-        await settle()
-        assert b"".join(transport.writes) == b"".join(pong(tag, "m") for tag in range(1, 6))
+        answers = b"".join(pong(tag, "m") for tag in range(1, 6))
+        await settle(lambda: written(transport) >= len(answers), "every answer written")
+        assert b"".join(transport.writes) == answers
         assert asked == 6
 
     run(main)
@@ -140,8 +149,9 @@ def test_a_server_at_its_limit_of_calls_goes_on_as_answers_leave() -> None:
         channel, transport = served_channel(max_calls=2)
         channel.data_received(b"".join(ping(tag, f"m{tag}") for tag in range(1, 6)))
         assert channel.session.in_flight <= 2  # 0 where tasks start eagerly (3.12+): each call ran to its end
-        await settle()
-        assert b"".join(transport.writes) == b"".join(pong(tag, f"m{tag}") for tag in range(1, 6))
+        answers = b"".join(pong(tag, f"m{tag}") for tag in range(1, 6))
+        await settle(lambda: written(transport) >= len(answers), "every answer written")
+        assert b"".join(transport.writes) == answers
         assert channel.session.in_flight == 0
 
     run(main)
@@ -162,7 +172,7 @@ def test_a_client_writes_the_calls_of_one_turn_at_once() -> None:
     async def main() -> None:
         client, channel, transport = await client_channel()
         calls = [asyncio.ensure_future(client.ping(f"m{n}")) for n in range(5)]
-        await settle()
+        await settle(lambda: bool(transport.writes), "the calls written")
         assert transport.writes == [b"".join(ping(tag, f"m{tag - 1}") for tag in range(1, 6))]
         channel.data_received(b"".join(pong(tag, f"m{tag - 1}") for tag in range(1, 6)))
         assert await asyncio.gather(*calls) == [f"m{n}" for n in range(5)]
@@ -180,7 +190,7 @@ def test_a_client_writes_at_once_past_64_kib_unsent() -> None:
         calls = [asyncio.ensure_future(client.ping(big)) for _ in range(5)]
         await asyncio.sleep(0)  # every call has run up to its await; the end-of-turn flush has not
         assert [len(w) for w in transport.writes] == [3 * len(ping(1, big))]
-        await settle()
+        await settle(lambda: written(transport) >= 5 * len(ping(1, big)), "every call written")
         assert sum(len(w) for w in transport.writes) == 5 * len(ping(1, big))
         for call in calls:
             call.cancel()
@@ -223,7 +233,7 @@ def test_a_call_cancelled_before_its_task_ran_is_still_answered() -> None:
         channel.data_received(ping(1, "m"))
         [task] = channel.tasks
         task.cancel()
-        await settle()
+        await settle(lambda: bool(transport.writes), "the cancelled call answered")
         [answer] = transport.writes
         error = SPEC.Rframe.decode(answer).msg
         assert error.code == aio.SHUTDOWN_CODE and channel.session.in_flight == 0

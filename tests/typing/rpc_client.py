@@ -58,6 +58,7 @@ async def call(url: str) -> None:
     quick = client.with_timeout(0.5)
     assert_type(quick, Echo)
     assert_type(client.with_timeout(None), Echo)
+    assert_type(client.strays, int)
     await client.close()
 
     async with await Echo.connect(url, timeout=5.0) as scoped:
