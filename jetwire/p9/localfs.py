@@ -13,19 +13,30 @@ no lookup by name happens there. Symbolic links themselves are only ever acted o
 their parent directory's descriptor with the no-follow calls.
 
 Blocking system calls run in worker threads, so one slow request does not hold up the others
-(r[9p2000l.server.concurrency]).
+(r[9p2000l.server.concurrency]). Except where they cannot block for long: on an export whose
+file system keeps its data on this machine (ext4, xfs, btrfs, tmpfs and the like, by its magic
+number) and has nothing mounted beneath the export root, a walk, an open, a create and a read
+run on the event loop's thread, for a fid on the export's own device and of no mapped user (a
+fid on any other device, a file system mounted there later, goes to the threads). A read first
+asks the kernel with ``RWF_NOWAIT`` for what the page cache holds; only what would wait for the
+disk is read in a thread; writes (which the kernel may hold to throttle dirty pages) go to a thread unless
+``RWF_NOWAIT`` works for them. A thread's hand-off costs more than these calls on a local file
+system (it was most of the time of creating a small file); NFS, FUSE and other file systems
+that may wait on the network or on another process always get threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import os
+import re
 import stat as st
 import struct
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from . import constants as c
 from .locks import END, HostLocks, Owner
@@ -86,7 +97,7 @@ from .messages import (
 from .server import Handler, current_connection, linux_error
 from .users import User, check_can_map_users, run_as, user_for
 
-__all__ = ["LocalFilesystem", "LocalFid", "openat2_available"]
+__all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inline"]
 
 _O_PATH = getattr(os, "O_PATH", 0)  # Linux's; elsewhere the module imports but cannot serve
 _PATH_FLAGS = _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -118,6 +129,44 @@ def _find_openat2() -> Any:
 _OPENAT2 = _find_openat2() if os.uname().sysname == "Linux" else None
 
 
+# statfs f_type of file systems whose metadata calls and cached reads do not wait on a network
+# or another process: ext2/3/4, xfs, btrfs, tmpfs, ramfs, f2fs, overlayfs
+_LOCAL_FS_TYPES = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0x858458F6, 0xF2F52010, 0x794C7630})
+
+
+def _fs_type(path: str) -> int | None:
+    """``statfs``'s f_type (the first field, a C long on Linux's 64-bit ABIs), or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        buffer = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on x86_64
+        if libc.statfs(os.fsencode(path), buffer) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
+
+
+def _mounts_beneath(root: str, table: str = "/proc/self/mountinfo") -> bool:
+    """Whether anything is mounted below ``root`` (or whether that cannot be told)."""
+    try:
+        with open(table, "rb") as lines:
+            points = [line.split()[4] for line in lines]
+    except (OSError, IndexError):
+        return True
+    prefix = os.fsencode(root.rstrip("/") + "/")
+    # mountinfo writes space, tab, newline and backslash as \ooo (octal); names are bytes
+    return any(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), point).startswith(prefix)
+               for point in points)
+
+
+def local_calls_inline(root: str) -> bool:
+    """Whether ``LocalFilesystem`` may make its quick system calls on the event loop's thread for
+    the export ``root`` (see the module's docstring)."""
+    if os.uname().sysname != "Linux" or not hasattr(os, "RWF_NOWAIT"):
+        return False
+    return _fs_type(root) in _LOCAL_FS_TYPES and not _mounts_beneath(os.path.realpath(root))
+
+
 def openat2_available() -> bool:
     """Whether names are resolved with openat2 here (else the O_NOFOLLOW walk)."""
     return _OPENAT2 is not None
@@ -134,6 +183,16 @@ def _open_beneath(dirfd: int, name: str) -> int:
             raise OSError(number, os.strerror(number), name)
         return fd
     return os.open(name, _PATH_FLAGS, dir_fd=dirfd)
+
+
+def _dirent(qid: Qid, offset: int, dtype: int, name: str) -> bytes:
+    return Dirent(qid=qid, offset=offset, type=dtype, name=name).encode()
+
+
+# Dirent's fixed part, packed directly for the bulk of a listing (the generated encoder builds a
+# Dirent and a Qid per entry, which was most of a 10,000-entry snapshot's time):
+# qid.type[1] qid.version[4] qid.path[8] offset[8] type[1] len(name)[2]
+_DIRENT_HEAD = struct.Struct("<BIQQBH")
 
 
 def _proc(fd: int) -> str:
@@ -257,11 +316,14 @@ class LocalFilesystem(Handler[LocalFid]):
     """
 
     def __init__(self, root: str | os.PathLike[str], read_only: bool = False, map_users: bool = False,
-                 readdir_budget: int = DEFAULT_READDIR_BUDGET) -> None:
+                 readdir_budget: int = DEFAULT_READDIR_BUDGET, inline: bool | None = None) -> None:
         if map_users:
             check_can_map_users()
         self.map_users = map_users
         self.root = os.path.abspath(os.fspath(root))
+        # quick system calls on the loop's thread (module docstring); None decides from the export
+        self.inline = local_calls_inline(self.root) if inline is None else inline
+        self._nowait_writes = True  # until the file system says RWF_NOWAIT writes are not supported
         self.read_only = read_only
         self._root_fd = os.open(self.root, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         root_stat = os.stat(self._root_fd)
@@ -292,6 +354,11 @@ class LocalFilesystem(Handler[LocalFid]):
         if number is None:
             number = self._other_devices[key] = (1 << 63) | len(self._other_devices)
         return number
+
+    def _here(self, fid: LocalFid) -> bool:
+        """Whether calls for ``fid`` run on the loop's thread (a local export, its own device)."""
+        # a mapped user's calls run in a thread that takes on that user's identity
+        return self.inline and fid.user is None and fid.dev == self._root_id[0]
 
     def _at_root(self, fid: LocalFid) -> bool:
         return (fid.dev, fid.ino) == self._root_id
@@ -340,6 +407,8 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EBADF")  # r[9p2000l.server.xattrwalk]: not walked
         if msg.wnames and msg.newfid == msg.fid and fid.io is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
+        if self._here(fid):
+            return self._walk(msg.wnames, fid)
         walked: tuple[Rwalk, LocalFid | None] = await self._as_user(fid.user, self._walk, msg.wnames, fid)
         return walked
 
@@ -403,6 +472,15 @@ class LocalFilesystem(Handler[LocalFid]):
         valid = msg.request_mask & _GETATTR_FILLED
         if valid & c.P9_GETATTR_BASIC:
             valid |= c.P9_GETATTR_BASIC
+        if valid == c.P9_GETATTR_BASIC:  # any basic field asked for gives them all: nearly every request
+            atime_sec, atime_nsec = divmod(stat.st_atime_ns, 10**9)
+            mtime_sec, mtime_nsec = divmod(stat.st_mtime_ns, 10**9)
+            ctime_sec, ctime_nsec = divmod(stat.st_ctime_ns, 10**9)
+            return Rgetattr(valid=valid, qid=self._qid(stat), mode=stat.st_mode, uid=stat.st_uid, gid=stat.st_gid,
+                            nlink=stat.st_nlink, rdev=stat.st_rdev, size=stat.st_size, blksize=stat.st_blksize,
+                            blocks=stat.st_blocks, atime_sec=atime_sec & _U64, atime_nsec=atime_nsec,
+                            mtime_sec=mtime_sec & _U64, mtime_nsec=mtime_nsec, ctime_sec=ctime_sec & _U64,
+                            ctime_nsec=ctime_nsec, btime_sec=0, btime_nsec=0, gen=0, data_version=0)
         values: dict[str, int] = {}
         for bit, fields in _GETATTR_FIELDS:
             if valid & bit:
@@ -509,7 +587,10 @@ class LocalFilesystem(Handler[LocalFid]):
     async def lopen(self, msg: Tlopen, fid: LocalFid) -> Rlopen:
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
-        await self._as_user(fid.user, self._open_io, fid, msg.flags)
+        if self._here(fid):
+            self._open_io(fid, msg.flags)
+        else:
+            await self._as_user(fid.user, self._open_io, fid, msg.flags)
         self._opened(fid)
         return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
 
@@ -535,7 +616,10 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
-        qid = await self._as_user(self._creator(fid, msg.gid), self._lcreate, msg, fid)
+        if self._here(fid):
+            qid = self._lcreate(msg, fid)
+        else:
+            qid = await self._as_user(self._creator(fid, msg.gid), self._lcreate, msg, fid)
         self._opened(fid)
         return Rlcreate(qid=qid, iounit=0)
 
@@ -582,6 +666,21 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EISDIR")  # r[9p2000l.server.io]
         if fid.io is None or not fid.readable:
             raise linux_error("EBADF")
+        if self._here(fid) and msg.count:
+            buffer = bytearray(msg.count)
+            try:
+                got = os.preadv(fid.io, [buffer], msg.offset, os.RWF_NOWAIT)  # the page cache's share
+            except BlockingIOError:
+                got = 0
+            else:
+                if got == 0:
+                    return Rread(data=b"")  # the end of the file
+            if got == msg.count:
+                return Rread(data=cast(bytes, buffer))  # the encoder takes any buffer
+            rest = await asyncio.to_thread(os.pread, fid.io, msg.count - got, msg.offset + got)
+            del buffer[got:]
+            buffer += rest
+            return Rread(data=cast(bytes, buffer))
         data = await asyncio.to_thread(os.pread, fid.io, msg.count, msg.offset)
         return Rread(data=data)
 
@@ -597,6 +696,15 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.io is None or not fid.writable:
             raise linux_error("EBADF")
         # O_APPEND descriptors append whatever the offset (Linux pwrite), as r[9p2000l.server.io] wants
+        if self._nowait_writes and self._here(fid):
+            try:
+                return Rwrite(count=os.pwritev(fid.io, [msg.data], msg.offset, os.RWF_NOWAIT))
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.EOPNOTSUPP:
+                    raise
+                self._nowait_writes = False  # this file system has no non-waiting buffered writes
         count = await asyncio.to_thread(os.pwrite, fid.io, msg.data, msg.offset)
         return Rwrite(count=count)
 
@@ -661,8 +769,10 @@ class LocalFilesystem(Handler[LocalFid]):
                 up = os.stat(up_fd)
             finally:
                 os.close(up_fd)
-        entries = [Dirent(qid=self._qid(here), offset=1, type=c.DT_DIR, name=".").encode(),
-                   Dirent(qid=self._qid(up), offset=2, type=c.DT_DIR, name="..").encode()]
+        entries = [_dirent(self._qid(here), 1, c.DT_DIR, "."), _dirent(self._qid(up), 2, c.DT_DIR, "..")]
+        qid_path = self._qid_path
+        pack = _DIRENT_HEAD.pack
+        dev = here.st_dev
         held = reserved = sum(map(len, entries)) + 2 * _HELD_PER_ENTRY
         if not self._take_budget(reserved):
             return None, 0
@@ -671,21 +781,21 @@ class LocalFilesystem(Handler[LocalFid]):
         try:
             with os.scandir(listing) as found:
                 for entry in found:
+                    # the commonest kinds first: each test is a call, answered from d_type when it can be
                     try:
-                        if entry.is_symlink():
-                            kind = st.S_IFLNK
+                        if entry.is_file(follow_symlinks=False):
+                            qtype, dtype = c.P9_QTFILE, c.DT_REG
                         elif entry.is_dir(follow_symlinks=False):
-                            kind = st.S_IFDIR
-                        elif entry.is_file(follow_symlinks=False):
-                            kind = st.S_IFREG
+                            qtype, dtype = c.P9_QTDIR, c.DT_DIR
+                        elif entry.is_symlink():
+                            qtype, dtype = c.P9_QTSYMLINK, c.DT_LNK
                         else:
                             kind = st.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+                            qtype, dtype = _QID_TYPES.get(kind, c.P9_QTFILE), _DIRENT_TYPES.get(kind, c.DT_UNKNOWN)
                     except OSError:
                         continue  # vanished since it was listed: left out, never an error
-                    qid = Qid(type=_QID_TYPES.get(kind, c.P9_QTFILE), version=0,
-                              path=self._qid_path(here.st_dev, entry.inode()))
-                    encoded = Dirent(qid=qid, offset=len(entries) + 1, type=_DIRENT_TYPES.get(kind, c.DT_UNKNOWN),
-                                     name=entry.name).encode()
+                    name = entry.name.encode("utf-8", "surrogateescape")  # fsstr, as the Dirent encoder writes it
+                    encoded = pack(qtype, 0, qid_path(dev, entry.inode()), len(entries) + 1, dtype, len(name)) + name
                     held += len(encoded) + _HELD_PER_ENTRY
                     if held > reserved:
                         step = max(held - reserved, _BUDGET_STEP)

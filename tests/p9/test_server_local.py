@@ -524,6 +524,49 @@ def test_readdir_entries_match_walks_and_vanished_entries_are_left_out(export: P
     run(body)
 
 
+def test_readdir_snapshot_entries_are_the_dirent_encoders_bytes(export: Path) -> None:
+    """r[9p2000l.readdir.dirent]: the listing packs its entries itself (not through Dirent): each is
+    the bytes the generated encoder writes for the same entry, for every kind of file and for a
+    name that is not UTF-8."""
+    import socket
+
+    from jetwire.p9 import Dirent, Tattach, Tlopen
+
+    (export / "d").mkdir()
+    (export / "f").write_text("x")
+    os.symlink("f", export / "l")
+    os.mkfifo(export / "p")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(export / "s"))
+    (export / os.fsdecode(b"bad\xff\xfename")).touch()
+    expected_kinds = {".": (c.P9_QTDIR, c.DT_DIR), "..": (c.P9_QTDIR, c.DT_DIR), "d": (c.P9_QTDIR, c.DT_DIR),
+                      "f": (c.P9_QTFILE, c.DT_REG), "l": (c.P9_QTSYMLINK, c.DT_LNK), "p": (c.P9_QTFILE, c.DT_FIFO),
+                      "s": (c.P9_QTFILE, c.DT_SOCK), os.fsdecode(b"bad\xff\xfename"): (c.P9_QTFILE, c.DT_REG)}
+    fs = LocalFilesystem(export)
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
+        assert fid is not None
+        await fs.lopen(Tlopen(fid=1, flags=c.P9_RDONLY), fid)
+        snapshot, _ = fs._snapshot(fid)
+        assert snapshot is not None
+        seen = {}
+        for position, data in enumerate(snapshot, 1):
+            entry = Dirent.decode(data)
+            assert Dirent(qid=entry.qid, offset=entry.offset, type=entry.type, name=entry.name).encode() == data
+            assert entry.offset == position
+            seen[entry.name] = (entry.qid.type, entry.type)
+            if entry.name not in (".", ".."):
+                assert entry.qid.path == os.lstat(export / entry.name).st_ino
+        assert seen == expected_kinds
+        fs.release(fid)
+        fs.release(root)
+        fs.close()
+
+    run(body)
+
+
 def test_readdir_snapshots_never_hold_more_than_the_budget(export: Path) -> None:
     """r[9p2000l.server.limits]: many fids each listing a big directory hold at most the
     budget in snapshots, counted in bytes of the objects held; the fids past it list the same
