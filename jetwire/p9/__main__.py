@@ -57,10 +57,9 @@ def serve_main(argv: Sequence[str]) -> int:
     """``serve DIR [--listen ADDRESS]... [--read-only] [--map-users]``: serves DIR until SIGINT or SIGTERM,
     logging one line per connection; exit status 0 after a signal, 1 if it cannot listen."""
     import logging
-    import signal
 
     from .localfs import LocalFilesystem
-    from .serving import DEFAULT_MAX_IN_FLIGHT, serve
+    from .serving import DEFAULT_MAX_IN_FLIGHT, serve, until_stopped
 
     parser = argparse.ArgumentParser(prog="python -m jetwire.p9 serve", description="Serve a directory over 9P2000.L.")
     parser.add_argument("directory")
@@ -89,12 +88,7 @@ def serve_main(argv: Sequence[str]) -> int:
             print(f"jetwire.p9 serve: {describe_error(exc)}", file=sys.stderr)
             handler.close()
             return 1
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        print(f"serving {handler.root} on {' '.join(server.addresses)}", file=sys.stderr, flush=True)
-        await stop.wait()
+        await until_stopped(f"serving {handler.root} on {' '.join(server.addresses)}")
         await server.close()
         handler.close()
         return 0

@@ -21,13 +21,10 @@ negotiated msize but within the bound is traced, with the violation as its error
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import errno as host_errno
 import itertools
 import logging
-import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +36,7 @@ from ..runtime.codec import explain
 from ..runtime.records import Record
 from . import constants as c
 from .messages import Dirent, Qid, Rflush, Rframe, Rreaddir, Rversion, Tflush, Tframe, Tversion
-from .serving import parse_listen
+from .serving import Listener, no_delay, parse_listen, until_stopped
 
 __all__ = ["Tracer", "Traced", "Stopped", "TraceEvent", "Proxy", "proxy", "format_event", "explain_event",
            "DEFAULT_MAX_FRAME", "DEFAULT_CONNECT_TIMEOUT",
@@ -424,15 +421,8 @@ async def _open(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
     if path is not None:
         return await asyncio.open_unix_connection(path, limit=_READ_CHUNK)
     reader, writer = await asyncio.open_connection(host, port, limit=_READ_CHUNK)
-    _no_delay(writer)
+    no_delay(writer)
     return reader, writer
-
-
-def _no_delay(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _print(text: str) -> None:
@@ -443,10 +433,11 @@ def _print(text: str) -> None:
         pass
 
 
-class Proxy:
+class Proxy(Listener[_Link]):
     """Listens on addresses and forwards each connection to ``upstream`` (``HOST:PORT`` or
     ``unix:PATH``), tracing it to ``output`` (one call per chunk of lines); ``close()`` stops
-    listening and ends every connection."""
+    listening and ends every connection. ``connections``: their ``number``, ``peer``,
+    ``tracer``."""
 
     def __init__(self, upstream: str, *, verbose: bool = False, output: Callable[[str], None] = _print,
                  max_frame: int = DEFAULT_MAX_FRAME, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
@@ -454,73 +445,17 @@ class Proxy:
         if path is None and not host:
             raise ValueError(f"{upstream!r} names no host to connect to")
         Tracer(max_frame)  # a bad bound fails here, not at each connection
+        super().__init__()
         self.upstream = upstream
         self.verbose = verbose
         self.output = output
         self.max_frame = max_frame
         self.connect_timeout = connect_timeout
-        self.addresses: list[str] = []
-        self._servers: list[asyncio.Server] = []
-        self._links: dict[asyncio.Task[None], _Link] = {}
         self._numbers = itertools.count(1)
+        self._listening = f"proxy forwarding to {upstream}, listening"
 
-    async def listen(self, address: str) -> str:
-        """Starts listening on ``address``; returns the address bound (port 0 picks one)."""
-        host, port, path = parse_listen(address)
-        if path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                if not _is_socket(path):
-                    raise FileExistsError(f"{path} exists and is not a socket")
-                os.unlink(path)
-            server = await asyncio.start_unix_server(self._accept, path=path, limit=_READ_CHUNK)
-            bound = f"unix:{path}"
-        else:
-            server = await asyncio.start_server(self._accept, host=host, port=port, limit=_READ_CHUNK)
-            name = server.sockets[0].getsockname()
-            bound = f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
-        self._servers.append(server)
-        self.addresses.append(bound)
-        log.info("proxy listening on %s, forwarding to %s", bound, self.upstream)
-        return bound
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        _no_delay(writer)
-        task = asyncio.current_task()
-        assert task is not None
-        link = self._links[task] = _Link(self, next(self._numbers), reader, writer)
-        try:
-            await link.run()
-        finally:
-            del self._links[task]
-
-    @property
-    def connections(self) -> list[_Link]:
-        """The connections being forwarded (their ``number``, ``peer``, ``tracer``)."""
-        return list(self._links.values())
-
-    async def close(self) -> None:
-        for server in self._servers:
-            server.close()
-        for task in list(self._links):
-            task.cancel()
-        if self._links:
-            await asyncio.gather(*self._links, return_exceptions=True)
-        for server in self._servers:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
-        self._servers.clear()
-
-    async def __aenter__(self) -> Proxy:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-def _is_socket(path: str) -> bool:
-    import stat
-
-    return stat.S_ISSOCK(os.lstat(path).st_mode)
+    def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Link:
+        return _Link(self, next(self._numbers), reader, writer)
 
 
 async def proxy(upstream: str, *addresses: str, **options: Any) -> Proxy:
@@ -539,7 +474,6 @@ def proxy_main(argv: Sequence[str]) -> int:
     """``proxy --listen ADDRESS [--listen ...] --to ADDRESS [-v]``: forwards and traces until
     SIGINT or SIGTERM; exit status 0 after a signal, 1 if it cannot listen."""
     import argparse
-    import signal
 
     parser = argparse.ArgumentParser(prog="python -m jetwire.p9 proxy",
                                      description="Forward 9P2000.L connections unchanged, printing every message.")
@@ -565,12 +499,7 @@ def proxy_main(argv: Sequence[str]) -> int:
         except (OSError, ValueError) as exc:
             print(f"jetwire.p9 proxy: {exc}", file=sys.stderr)
             return 1
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        print(f"proxying {' '.join(server.addresses)} to {args.to}", file=sys.stderr, flush=True)
-        await stop.wait()
+        await until_stopped(f"proxying {' '.join(server.addresses)} to {args.to}")
         await server.close()
         return 0
 

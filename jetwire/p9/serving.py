@@ -18,10 +18,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
+import stat
+import sys
 import time
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
+
+from typing_extensions import Self
 
 from .server import (
     DEFAULT_MAX_FIDS,
@@ -35,7 +40,7 @@ from .server import (
     current_connection,
 )
 
-__all__ = ["Server", "serve", "parse_listen", "DEFAULT_MAX_IN_FLIGHT"]
+__all__ = ["Listener", "Server", "serve", "parse_listen", "no_delay", "until_stopped", "DEFAULT_MAX_IN_FLIGHT"]
 
 log = logging.getLogger("jetwire.p9.server")
 
@@ -228,19 +233,27 @@ class _Resume:
                     return done.value
 
 
-class Server:
-    """Serves ``handler`` on listening sockets; ``close()`` stops listening and ends every
-    connection (releasing its fids)."""
+class _Runs(Protocol):
+    async def run(self) -> None: ...
 
-    def __init__(self, handler: Handler[Any], *, max_msize: int = DEFAULT_MAX_MSIZE,
-                 max_fids: int = DEFAULT_MAX_FIDS, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
-        self.handler = handler
-        self.max_msize = max_msize
-        self.max_fids = max_fids
-        self.max_in_flight = max_in_flight
-        self._servers: list[asyncio.Server] = []
-        self._connections: dict[asyncio.Task[None], _Connection] = {}
+
+ConnectionT = TypeVar("ConnectionT", bound=_Runs)
+
+
+class Listener(Generic[ConnectionT]):
+    """Listening sockets and one task per accepted connection, each running what
+    ``_connection`` makes of it: what the file server and the tracing proxy share.
+    ``close()`` stops listening and cancels every connection's task."""
+
+    _listening = "listening"  # the log line's words before the address
+
+    def __init__(self) -> None:
         self.addresses: list[str] = []
+        self._servers: list[asyncio.Server] = []
+        self._connections: dict[asyncio.Task[None], ConnectionT] = {}
+
+    def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> ConnectionT:
+        raise NotImplementedError
 
     async def listen(self, address: str) -> str:
         """Starts listening on ``address`` (``HOST:PORT``, port 0 picks one, or ``unix:PATH``);
@@ -248,7 +261,7 @@ class Server:
         host, port, path = parse_listen(address)
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
-                if os.path.exists(path) and not _is_socket(path):
+                if not stat.S_ISSOCK(os.lstat(path).st_mode):
                     raise FileExistsError(f"{path} exists and is not a socket")
                 os.unlink(path)
             server = await asyncio.start_unix_server(self._accept, path=path, limit=_READ_CHUNK)
@@ -259,25 +272,22 @@ class Server:
             bound = f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
         self._servers.append(server)
         self.addresses.append(bound)
-        log.info("serving 9P2000.L on %s", bound)
+        log.info("%s on %s", self._listening, bound)
         return bound
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        no_delay(writer)
         task = asyncio.current_task()
         assert task is not None
-        connection = self._connections[task] = _Connection(self, reader, writer)
+        connection = self._connections[task] = self._connection(reader, writer)
         try:
             await connection.run()
         finally:
             del self._connections[task]
 
     @property
-    def connections(self) -> list[_Connection]:
-        """The connections being served (their ``session``, ``peer``, ``tasks``, ``paused``)."""
+    def connections(self) -> list[ConnectionT]:
+        """The connections open now."""
         return list(self._connections.values())
 
     async def close(self) -> None:
@@ -292,17 +302,50 @@ class Server:
                 await server.wait_closed()
         self._servers.clear()
 
-    async def __aenter__(self) -> Server:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 
-def _is_socket(path: str) -> bool:
-    import stat
+def no_delay(writer: asyncio.StreamWriter) -> None:
+    """TCP_NODELAY on a TCP stream: a 9P exchange is small frames waiting for each other."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    return stat.S_ISSOCK(os.lstat(path).st_mode)
+
+async def until_stopped(banner: str) -> None:
+    """Prints ``banner`` to stderr once SIGINT and SIGTERM are caught (so whoever waits for it
+    may signal at once), then returns at either: how the command line's long-running modes
+    end cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(banner, file=sys.stderr, flush=True)
+    await stop.wait()
+
+
+class Server(Listener[_Connection]):
+    """Serves ``handler`` on listening sockets (``listen``); ``close()`` stops listening and
+    ends every connection (releasing its fids). ``connections``: their ``session``, ``peer``,
+    ``tasks``, ``paused``."""
+
+    _listening = "serving 9P2000.L"
+
+    def __init__(self, handler: Handler[Any], *, max_msize: int = DEFAULT_MAX_MSIZE,
+                 max_fids: int = DEFAULT_MAX_FIDS, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
+        super().__init__()
+        self.handler = handler
+        self.max_msize = max_msize
+        self.max_fids = max_fids
+        self.max_in_flight = max_in_flight
+
+    def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Connection:
+        return _Connection(self, reader, writer)
 
 
 async def serve(handler: Handler[Any], *addresses: str, **options: Any) -> Server:
