@@ -36,7 +36,7 @@ from ..runtime.codec import explain
 from ..runtime.records import Record
 from . import constants as c
 from .messages import Dirent, Qid, Rflush, Rframe, Rreaddir, Rversion, Tflush, Tframe, Tversion
-from .serving import Listener, no_delay, parse_listen, until_stopped
+from .serving import Listener, listening, no_delay, parse_listen, until_stopped
 
 __all__ = ["Tracer", "Traced", "Stopped", "TraceEvent", "Proxy", "proxy", "format_event", "explain_event",
            "DEFAULT_MAX_FRAME", "DEFAULT_CONNECT_TIMEOUT",
@@ -460,14 +460,7 @@ class Proxy(Listener[_Link]):
 
 async def proxy(upstream: str, *addresses: str, **options: Any) -> Proxy:
     """A ``Proxy`` to ``upstream`` listening on every address given."""
-    server = Proxy(upstream, **options)
-    try:
-        for address in addresses:
-            await server.listen(address)
-    except BaseException:
-        await server.close()
-        raise
-    return server
+    return await listening(Proxy(upstream, **options), addresses)
 
 
 def proxy_main(argv: Sequence[str]) -> int:

@@ -40,7 +40,8 @@ from .server import (
     current_connection,
 )
 
-__all__ = ["Listener", "Server", "serve", "parse_listen", "no_delay", "until_stopped", "DEFAULT_MAX_IN_FLIGHT"]
+__all__ = ["Listener", "Server", "serve", "listening", "parse_listen", "no_delay", "until_stopped",
+           "DEFAULT_MAX_IN_FLIGHT"]
 
 log = logging.getLogger("jetwire.p9.server")
 
@@ -350,11 +351,18 @@ class Server(Listener[_Connection]):
 
 async def serve(handler: Handler[Any], *addresses: str, **options: Any) -> Server:
     """A ``Server`` listening on every address given."""
-    server = Server(handler, **options)
+    return await listening(Server(handler, **options), addresses)
+
+
+ListenerT = TypeVar("ListenerT", bound=Listener[Any])
+
+
+async def listening(listener: ListenerT, addresses: Sequence[str]) -> ListenerT:
+    """``listener`` listening on every address given, or closed if one fails."""
     try:
         for address in addresses:
-            await server.listen(address)
+            await listener.listen(address)
     except BaseException:
-        await server.close()
+        await listener.close()
         raise
-    return server
+    return listener
