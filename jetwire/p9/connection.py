@@ -18,64 +18,7 @@ from typing_extensions import Self
 
 from ..errors import DecodeError
 from . import constants as c
-from .messages import (
-    Rattach,
-    Rauth,
-    Rclunk,
-    Rerror,
-    Rflush,
-    Rfsync,
-    Rgetattr,
-    Rgetlock,
-    Rlcreate,
-    Rlerror,
-    Rlink,
-    Rlock,
-    Rlopen,
-    Rmkdir,
-    Rmknod,
-    Rread,
-    Rreaddir,
-    Rreadlink,
-    Rremove,
-    Rrename,
-    Rrenameat,
-    Rsetattr,
-    Rstatfs,
-    Rsymlink,
-    Runlinkat,
-    Rwalk,
-    Rwrite,
-    Rxattrcreate,
-    Rxattrwalk,
-    Tattach,
-    Tauth,
-    Tclunk,
-    Tflush,
-    Tfsync,
-    Tgetattr,
-    Tgetlock,
-    Tlcreate,
-    Tlink,
-    Tlock,
-    Tlopen,
-    Tmkdir,
-    Tmknod,
-    Tread,
-    Treaddir,
-    Treadlink,
-    Tremove,
-    Trename,
-    Trenameat,
-    Tsetattr,
-    Tstatfs,
-    Tsymlink,
-    Tunlinkat,
-    Twalk,
-    Twrite,
-    Txattrcreate,
-    Txattrwalk,
-)
+from . import messages as m
 from .session import (
     Failed,
     Flushed,
@@ -232,7 +175,7 @@ class Connection:
             else:
                 future.set_exception(asyncio.CancelledError())
         elif kind is Orphan:
-            self._send_nowait(Tclunk(fid=event.fid))
+            self._send_nowait(m.Tclunk(fid=event.fid))
         elif kind is Stray:  # out of step: every later reply would be misread or skipped
             text = f"{self.address}: the 9P stream is out of step ({event.error}): connection closed"
             self._die(ConnectionError(text))
@@ -344,59 +287,59 @@ class Connection:
     # _result raises the errors, so the overloads hold at run time too (tests/p9 checks they
     # match the session's reply table).
     @overload
-    async def _call(self, msg: Tstatfs, filename: str | None = None) -> Rstatfs: ...
+    async def _call(self, msg: m.Tstatfs, filename: str | None = None) -> m.Rstatfs: ...
     @overload
-    async def _call(self, msg: Tlopen, filename: str | None = None) -> Rlopen: ...
+    async def _call(self, msg: m.Tlopen, filename: str | None = None) -> m.Rlopen: ...
     @overload
-    async def _call(self, msg: Tlcreate, filename: str | None = None) -> Rlcreate: ...
+    async def _call(self, msg: m.Tlcreate, filename: str | None = None) -> m.Rlcreate: ...
     @overload
-    async def _call(self, msg: Tsymlink, filename: str | None = None) -> Rsymlink: ...
+    async def _call(self, msg: m.Tsymlink, filename: str | None = None) -> m.Rsymlink: ...
     @overload
-    async def _call(self, msg: Tmknod, filename: str | None = None) -> Rmknod: ...
+    async def _call(self, msg: m.Tmknod, filename: str | None = None) -> m.Rmknod: ...
     @overload
-    async def _call(self, msg: Trename, filename: str | None = None) -> Rrename: ...
+    async def _call(self, msg: m.Trename, filename: str | None = None) -> m.Rrename: ...
     @overload
-    async def _call(self, msg: Treadlink, filename: str | None = None) -> Rreadlink: ...
+    async def _call(self, msg: m.Treadlink, filename: str | None = None) -> m.Rreadlink: ...
     @overload
-    async def _call(self, msg: Tgetattr, filename: str | None = None) -> Rgetattr: ...
+    async def _call(self, msg: m.Tgetattr, filename: str | None = None) -> m.Rgetattr: ...
     @overload
-    async def _call(self, msg: Tsetattr, filename: str | None = None) -> Rsetattr: ...
+    async def _call(self, msg: m.Tsetattr, filename: str | None = None) -> m.Rsetattr: ...
     @overload
-    async def _call(self, msg: Txattrwalk, filename: str | None = None) -> Rxattrwalk: ...
+    async def _call(self, msg: m.Txattrwalk, filename: str | None = None) -> m.Rxattrwalk: ...
     @overload
-    async def _call(self, msg: Txattrcreate, filename: str | None = None) -> Rxattrcreate: ...
+    async def _call(self, msg: m.Txattrcreate, filename: str | None = None) -> m.Rxattrcreate: ...
     @overload
-    async def _call(self, msg: Treaddir, filename: str | None = None) -> Rreaddir: ...
+    async def _call(self, msg: m.Treaddir, filename: str | None = None) -> m.Rreaddir: ...
     @overload
-    async def _call(self, msg: Tfsync, filename: str | None = None) -> Rfsync: ...
+    async def _call(self, msg: m.Tfsync, filename: str | None = None) -> m.Rfsync: ...
     @overload
-    async def _call(self, msg: Tlock, filename: str | None = None) -> Rlock: ...
+    async def _call(self, msg: m.Tlock, filename: str | None = None) -> m.Rlock: ...
     @overload
-    async def _call(self, msg: Tgetlock, filename: str | None = None) -> Rgetlock: ...
+    async def _call(self, msg: m.Tgetlock, filename: str | None = None) -> m.Rgetlock: ...
     @overload
-    async def _call(self, msg: Tlink, filename: str | None = None) -> Rlink: ...
+    async def _call(self, msg: m.Tlink, filename: str | None = None) -> m.Rlink: ...
     @overload
-    async def _call(self, msg: Tmkdir, filename: str | None = None) -> Rmkdir: ...
+    async def _call(self, msg: m.Tmkdir, filename: str | None = None) -> m.Rmkdir: ...
     @overload
-    async def _call(self, msg: Trenameat, filename: str | None = None) -> Rrenameat: ...
+    async def _call(self, msg: m.Trenameat, filename: str | None = None) -> m.Rrenameat: ...
     @overload
-    async def _call(self, msg: Tunlinkat, filename: str | None = None) -> Runlinkat: ...
+    async def _call(self, msg: m.Tunlinkat, filename: str | None = None) -> m.Runlinkat: ...
     @overload
-    async def _call(self, msg: Tauth, filename: str | None = None) -> Rauth: ...
+    async def _call(self, msg: m.Tauth, filename: str | None = None) -> m.Rauth: ...
     @overload
-    async def _call(self, msg: Tattach, filename: str | None = None) -> Rattach: ...
+    async def _call(self, msg: m.Tattach, filename: str | None = None) -> m.Rattach: ...
     @overload
-    async def _call(self, msg: Tflush, filename: str | None = None) -> Rflush: ...
+    async def _call(self, msg: m.Tflush, filename: str | None = None) -> m.Rflush: ...
     @overload
-    async def _call(self, msg: Twalk, filename: str | None = None) -> Rwalk: ...
+    async def _call(self, msg: m.Twalk, filename: str | None = None) -> m.Rwalk: ...
     @overload
-    async def _call(self, msg: Tread, filename: str | None = None) -> Rread: ...
+    async def _call(self, msg: m.Tread, filename: str | None = None) -> m.Rread: ...
     @overload
-    async def _call(self, msg: Twrite, filename: str | None = None) -> Rwrite: ...
+    async def _call(self, msg: m.Twrite, filename: str | None = None) -> m.Rwrite: ...
     @overload
-    async def _call(self, msg: Tclunk, filename: str | None = None) -> Rclunk: ...
+    async def _call(self, msg: m.Tclunk, filename: str | None = None) -> m.Rclunk: ...
     @overload
-    async def _call(self, msg: Tremove, filename: str | None = None) -> Rremove: ...
+    async def _call(self, msg: m.Tremove, filename: str | None = None) -> m.Rremove: ...
     async def _call(self, msg: Any, filename: str | None = None) -> Any:
         """Sends ``msg`` and waits for its reply; Rlerror becomes the matching ``OSError``."""
         if len(self.session.pending) >= _TAGS:
@@ -442,7 +385,7 @@ class Connection:
 
     async def _result(self, tag: int, future: asyncio.Future[Any], msg: Any, filename: str | None = None) -> Any:
         reply = await self._wait(future, tag, msg)
-        if reply.__class__ is Rlerror or reply.__class__ is Rerror:
+        if reply.__class__ is m.Rlerror or reply.__class__ is m.Rerror:
             raise self._error(reply.ecode, msg, filename)
         return reply
 
@@ -462,22 +405,22 @@ class Connection:
     def _paths_of(self, msg: Any) -> tuple[str | None, str | None]:
         """What ``os`` would give as ``filename`` and ``filename2`` for the call ``msg`` stands for."""
         kind = msg.__class__
-        if kind is Tattach or kind is Tauth:
+        if kind is m.Tattach or kind is m.Tauth:
             return msg.aname, None
-        if kind is Tlcreate or kind is Tsymlink:
+        if kind is m.Tlcreate or kind is m.Tsymlink:
             return self._joined(msg.fid, msg.name), None
-        if kind is Tmkdir or kind is Tmknod:
+        if kind is m.Tmkdir or kind is m.Tmknod:
             return self._joined(msg.dfid, msg.name), None
-        if kind is Tunlinkat:
+        if kind is m.Tunlinkat:
             return self._joined(msg.dirfd, msg.name), None
-        if kind is Twalk:
+        if kind is m.Twalk:
             parent = self._fid_paths.get(msg.fid)
             return (None if parent is None else posixpath.join(parent, *msg.wnames)), None
-        if kind is Tlink:  # os.link(src, dst)
+        if kind is m.Tlink:  # os.link(src, dst)
             return self._fid_paths.get(msg.fid), self._joined(msg.dfid, msg.name)
-        if kind is Trename:
+        if kind is m.Trename:
             return self._fid_paths.get(msg.fid), self._joined(msg.dfid, msg.name)
-        if kind is Trenameat:
+        if kind is m.Trenameat:
             return self._joined(msg.olddirfid, msg.oldname), self._joined(msg.newdirfid, msg.newname)
         fid = getattr(msg, "fid", None)
         return (None if fid is None else self._fid_paths.get(fid)), None
@@ -592,7 +535,7 @@ def _describe(request: Any) -> str:
     if isinstance(request, str):
         return request
     kind = type(request).__name__
-    if isinstance(request, (Tattach, Tauth)):
+    if isinstance(request, (m.Tattach, m.Tauth)):
         who = f"uname {request.uname!r}"
         if request.n_uname != c.NONUNAME:
             who += f", n_uname {request.n_uname}"

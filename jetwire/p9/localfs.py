@@ -39,61 +39,8 @@ import time
 from typing import Any, cast
 
 from . import constants as c
+from . import messages as m
 from .locks import END, HostLocks, Owner
-from .messages import (
-    Dirent,
-    Qid,
-    Rattach,
-    Rclunk,
-    Rfsync,
-    Rgetattr,
-    Rgetlock,
-    Rlcreate,
-    Rlink,
-    Rlock,
-    Rlopen,
-    Rmkdir,
-    Rmknod,
-    Rread,
-    Rreaddir,
-    Rreadlink,
-    Rremove,
-    Rrename,
-    Rrenameat,
-    Rsetattr,
-    Rstatfs,
-    Rsymlink,
-    Runlinkat,
-    Rwalk,
-    Rwrite,
-    Rxattrcreate,
-    Rxattrwalk,
-    Tattach,
-    Tclunk,
-    Tfsync,
-    Tgetattr,
-    Tgetlock,
-    Tlcreate,
-    Tlink,
-    Tlock,
-    Tlopen,
-    Tmkdir,
-    Tmknod,
-    Tread,
-    Treaddir,
-    Treadlink,
-    Tremove,
-    Trename,
-    Trenameat,
-    Tsetattr,
-    Tstatfs,
-    Tsymlink,
-    Tunlinkat,
-    Twalk,
-    Twrite,
-    Txattrcreate,
-    Txattrwalk,
-)
 from .server import Handler, current_connection, linux_error
 from .users import User, check_can_map_users, run_as, user_for
 
@@ -155,7 +102,7 @@ def _mounts_beneath(root: str, table: str = "/proc/self/mountinfo") -> bool:
         return True
     prefix = os.fsencode(root.rstrip("/") + "/")
     # mountinfo writes space, tab, newline and backslash as \ooo (octal); names are bytes
-    return any(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), point).startswith(prefix)
+    return any(re.sub(rb"\\([0-7]{3})", lambda escape: bytes([int(escape.group(1), 8)]), point).startswith(prefix)
                for point in points)
 
 
@@ -185,8 +132,8 @@ def _open_beneath(dirfd: int, name: str) -> int:
     return os.open(name, _PATH_FLAGS, dir_fd=dirfd)
 
 
-def _dirent(qid: Qid, offset: int, dtype: int, name: str) -> bytes:
-    return Dirent(qid=qid, offset=offset, type=dtype, name=name).encode()
+def _dirent(qid: m.Qid, offset: int, dtype: int, name: str) -> bytes:
+    return m.Dirent(qid=qid, offset=offset, type=dtype, name=name).encode()
 
 
 # Dirent's fixed part, packed directly for the bulk of a listing (the generated encoder builds a
@@ -342,8 +289,8 @@ class LocalFilesystem(Handler[LocalFid]):
 
     # -- qids (r[9p2000l.server.qid]) --------------------------------------------------------------
 
-    def _qid(self, stat: os.stat_result) -> Qid:
-        return Qid(type=_QID_TYPES.get(st.S_IFMT(stat.st_mode), c.P9_QTFILE), version=0,
+    def _qid(self, stat: os.stat_result) -> m.Qid:
+        return m.Qid(type=_QID_TYPES.get(st.S_IFMT(stat.st_mode), c.P9_QTFILE), version=0,
                    path=self._qid_path(stat.st_dev, stat.st_ino))
 
     def _qid_path(self, dev: int, ino: int) -> int:
@@ -372,7 +319,7 @@ class LocalFilesystem(Handler[LocalFid]):
             fid.lock_scope = None
         fid.close()
 
-    async def attach(self, msg: Tattach, afid: LocalFid | None) -> tuple[Rattach, LocalFid]:
+    async def attach(self, msg: m.Tattach, afid: LocalFid | None) -> tuple[m.Rattach, LocalFid]:
         if afid is not None:
             raise linux_error("EBADF")
         if msg.aname not in ("", "/", self.root):
@@ -382,7 +329,7 @@ class LocalFilesystem(Handler[LocalFid]):
         stat = os.stat(fd)
         made = LocalFid(fd, None, "", stat)
         made.user = user
-        return Rattach(qid=self._qid(stat)), made
+        return m.Rattach(qid=self._qid(stat)), made
 
     @staticmethod
     def _as_user(user: User | None, call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -402,18 +349,18 @@ class LocalFilesystem(Handler[LocalFid]):
             return user
         return User(user.uid, gid, user.groups)
 
-    async def walk(self, msg: Twalk, fid: LocalFid) -> tuple[Rwalk, LocalFid | None]:
+    async def walk(self, msg: m.Twalk, fid: LocalFid) -> tuple[m.Rwalk, LocalFid | None]:
         if fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.xattrwalk]: not walked
         if msg.wnames and msg.newfid == msg.fid and fid.io is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
         if self._here(fid):
             return self._walk(msg.wnames, fid)
-        walked: tuple[Rwalk, LocalFid | None] = await self._as_user(fid.user, self._walk, msg.wnames, fid)
+        walked: tuple[m.Rwalk, LocalFid | None] = await self._as_user(fid.user, self._walk, msg.wnames, fid)
         return walked
 
-    def _walk(self, names: list[str], start: LocalFid) -> tuple[Rwalk, LocalFid | None]:
-        qids: list[Qid] = []
+    def _walk(self, names: list[str], start: LocalFid) -> tuple[m.Rwalk, LocalFid | None]:
+        qids: list[m.Qid] = []
         fd = os.dup(start.fd)
         parent = None if start.parent is None else os.dup(start.parent)
         name = start.name
@@ -455,7 +402,7 @@ class LocalFilesystem(Handler[LocalFid]):
                 os.close(fd)
                 if parent is not None:
                     os.close(parent)
-                return Rwalk(wqids=qids), None
+                return m.Rwalk(wqids=qids), None
         except BaseException:
             os.close(fd)
             if parent is not None:
@@ -463,11 +410,11 @@ class LocalFilesystem(Handler[LocalFid]):
             raise
         made = LocalFid(fd, parent, name, stat)
         made.user = start.user
-        return Rwalk(wqids=qids), made
+        return m.Rwalk(wqids=qids), made
 
     # -- attributes -------------------------------------------------------------------------------
 
-    async def getattr(self, msg: Tgetattr, fid: LocalFid) -> Rgetattr:
+    async def getattr(self, msg: m.Tgetattr, fid: LocalFid) -> m.Rgetattr:
         stat = os.stat(fid.fd)  # fstat: the file itself, a symlink included (r[9p2000l.server.getattr])
         valid = msg.request_mask & _GETATTR_FILLED
         if valid & c.P9_GETATTR_BASIC:
@@ -476,7 +423,7 @@ class LocalFilesystem(Handler[LocalFid]):
             atime_sec, atime_nsec = divmod(stat.st_atime_ns, 10**9)
             mtime_sec, mtime_nsec = divmod(stat.st_mtime_ns, 10**9)
             ctime_sec, ctime_nsec = divmod(stat.st_ctime_ns, 10**9)
-            return Rgetattr(valid=valid, qid=self._qid(stat), mode=stat.st_mode, uid=stat.st_uid, gid=stat.st_gid,
+            return m.Rgetattr(valid=valid, qid=self._qid(stat), mode=stat.st_mode, uid=stat.st_uid, gid=stat.st_gid,
                             nlink=stat.st_nlink, rdev=stat.st_rdev, size=stat.st_size, blksize=stat.st_blksize,
                             blocks=stat.st_blocks, atime_sec=atime_sec & _U64, atime_nsec=atime_nsec,
                             mtime_sec=mtime_sec & _U64, mtime_nsec=mtime_nsec, ctime_sec=ctime_sec & _U64,
@@ -486,7 +433,7 @@ class LocalFilesystem(Handler[LocalFid]):
             if valid & bit:
                 for field in fields:
                     values[field] = _STAT_FIELDS[field](stat)
-        return Rgetattr(valid=valid, qid=self._qid(stat), mode=values.get("mode", 0), uid=values.get("uid", 0),
+        return m.Rgetattr(valid=valid, qid=self._qid(stat), mode=values.get("mode", 0), uid=values.get("uid", 0),
                         gid=values.get("gid", 0), nlink=values.get("nlink", 0), rdev=values.get("rdev", 0),
                         size=values.get("size", 0), blksize=values.get("blksize", 0),
                         blocks=values.get("blocks", 0), atime_sec=values.get("atime_sec", 0),
@@ -495,11 +442,11 @@ class LocalFilesystem(Handler[LocalFid]):
                         ctime_nsec=values.get("ctime_nsec", 0), btime_sec=0, btime_nsec=0, gen=0,
                         data_version=0)
 
-    async def setattr(self, msg: Tsetattr, fid: LocalFid) -> Rsetattr:
+    async def setattr(self, msg: m.Tsetattr, fid: LocalFid) -> m.Rsetattr:
         await self._as_user(fid.user, self._setattr, msg, fid)
-        return Rsetattr()
+        return m.Rsetattr()
 
-    def _setattr(self, msg: Tsetattr, fid: LocalFid) -> None:
+    def _setattr(self, msg: m.Tsetattr, fid: LocalFid) -> None:
         """r[9p2000l.server.setattr]: in diod's order; the first failure is the answer."""
         valid = msg.valid
         link = fid.ftype == st.S_IFLNK
@@ -576,15 +523,15 @@ class LocalFilesystem(Handler[LocalFid]):
         os.close(parent)
         raise linux_error("ENOENT")
 
-    async def statfs(self, msg: Tstatfs, fid: LocalFid) -> Rstatfs:
+    async def statfs(self, msg: m.Tstatfs, fid: LocalFid) -> m.Rstatfs:
         vfs = await asyncio.to_thread(os.fstatvfs, fid.fd)
-        return Rstatfs(type=c.V9FS_MAGIC, bsize=vfs.f_bsize, blocks=vfs.f_blocks, bfree=vfs.f_bfree,
+        return m.Rstatfs(type=c.V9FS_MAGIC, bsize=vfs.f_bsize, blocks=vfs.f_blocks, bfree=vfs.f_bfree,
                        bavail=vfs.f_bavail, files=vfs.f_files, ffree=vfs.f_ffree,
                        fsid=vfs.f_fsid & 0xFFFFFFFFFFFFFFFF, namelen=vfs.f_namemax)
 
     # -- open, create, I/O ------------------------------------------------------------------------
 
-    async def lopen(self, msg: Tlopen, fid: LocalFid) -> Rlopen:
+    async def lopen(self, msg: m.Tlopen, fid: LocalFid) -> m.Rlopen:
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
         if self._here(fid):
@@ -592,7 +539,7 @@ class LocalFilesystem(Handler[LocalFid]):
         else:
             await self._as_user(fid.user, self._open_io, fid, msg.flags)
         self._opened(fid)
-        return Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
+        return m.Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
 
     def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
         if fid.ftype == st.S_IFLNK:
@@ -611,7 +558,7 @@ class LocalFilesystem(Handler[LocalFid]):
         fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
         fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
 
-    async def lcreate(self, msg: Tlcreate, fid: LocalFid) -> Rlcreate:
+    async def lcreate(self, msg: m.Tlcreate, fid: LocalFid) -> m.Rlcreate:
         if fid.io is not None:
             raise linux_error("EINVAL")
         if fid.ftype != st.S_IFDIR:
@@ -621,9 +568,9 @@ class LocalFilesystem(Handler[LocalFid]):
         else:
             qid = await self._as_user(self._creator(fid, msg.gid), self._lcreate, msg, fid)
         self._opened(fid)
-        return Rlcreate(qid=qid, iounit=0)
+        return m.Rlcreate(qid=qid, iounit=0)
 
-    def _lcreate(self, msg: Tlcreate, fid: LocalFid) -> Qid:
+    def _lcreate(self, msg: m.Tlcreate, fid: LocalFid) -> m.Qid:
         """r[9p2000l.server.lcreate]: on success the fid names the new file, open."""
         access = msg.flags & c.P9_ACCMODE
         if access not in _ACCESS:
@@ -659,9 +606,9 @@ class LocalFilesystem(Handler[LocalFid]):
             os.close(old_parent)
         return self._qid(stat)
 
-    async def read(self, msg: Tread, fid: LocalFid) -> Rread:
+    async def read(self, msg: m.Tread, fid: LocalFid) -> m.Rread:
         if fid.xattr is not None:  # r[9p2000l.server.xattrwalk]: the value at any offset
-            return Rread(data=fid.xattr[msg.offset:msg.offset + msg.count])
+            return m.Rread(data=fid.xattr[msg.offset:msg.offset + msg.count])
         if fid.ftype == st.S_IFDIR and fid.io is not None:
             raise linux_error("EISDIR")  # r[9p2000l.server.io]
         if fid.io is None or not fid.readable:
@@ -674,17 +621,17 @@ class LocalFilesystem(Handler[LocalFid]):
                 got = 0
             else:
                 if got == 0:
-                    return Rread(data=b"")  # the end of the file
+                    return m.Rread(data=b"")  # the end of the file
             if got == msg.count:
-                return Rread(data=cast(bytes, buffer))  # the encoder takes any buffer
+                return m.Rread(data=cast(bytes, buffer))  # the encoder takes any buffer
             rest = await asyncio.to_thread(os.pread, fid.io, msg.count - got, msg.offset + got)
             del buffer[got:]
             buffer += rest
-            return Rread(data=cast(bytes, buffer))
+            return m.Rread(data=cast(bytes, buffer))
         data = await asyncio.to_thread(os.pread, fid.io, msg.count, msg.offset)
-        return Rread(data=data)
+        return m.Rread(data=data)
 
-    async def write(self, msg: Twrite, fid: LocalFid) -> Rwrite:
+    async def write(self, msg: m.Twrite, fid: LocalFid) -> m.Rwrite:
         pending = fid.xattr_set
         if pending is not None:  # r[9p2000l.server.xattrcreate]: stored until the clunk
             if msg.offset >= pending.size and msg.data:
@@ -692,13 +639,13 @@ class LocalFilesystem(Handler[LocalFid]):
             part = msg.data[:max(0, pending.size - msg.offset)]
             pending.value[msg.offset:msg.offset + len(part)] = part
             pending.written += len(part)
-            return Rwrite(count=len(part))
+            return m.Rwrite(count=len(part))
         if fid.io is None or not fid.writable:
             raise linux_error("EBADF")
         # O_APPEND descriptors append whatever the offset (Linux pwrite), as r[9p2000l.server.io] wants
         if self._nowait_writes and self._here(fid):
             try:
-                return Rwrite(count=os.pwritev(fid.io, [msg.data], msg.offset, os.RWF_NOWAIT))
+                return m.Rwrite(count=os.pwritev(fid.io, [msg.data], msg.offset, os.RWF_NOWAIT))
             except BlockingIOError:
                 pass
             except OSError as exc:
@@ -706,15 +653,15 @@ class LocalFilesystem(Handler[LocalFid]):
                     raise
                 self._nowait_writes = False  # this file system has no non-waiting buffered writes
         count = await asyncio.to_thread(os.pwrite, fid.io, msg.data, msg.offset)
-        return Rwrite(count=count)
+        return m.Rwrite(count=count)
 
-    async def fsync(self, msg: Tfsync, fid: LocalFid) -> Rfsync:
+    async def fsync(self, msg: m.Tfsync, fid: LocalFid) -> m.Rfsync:
         if fid.io is None:
             raise linux_error("EBADF")
         await asyncio.to_thread(os.fdatasync if msg.datasync else os.fsync, fid.io)
-        return Rfsync()
+        return m.Rfsync()
 
-    async def readdir(self, msg: Treaddir, fid: LocalFid) -> Rreaddir:
+    async def readdir(self, msg: m.Treaddir, fid: LocalFid) -> m.Rreaddir:
         if fid.io is None:
             raise linux_error("EBADF")
         if fid.ftype != st.S_IFDIR:
@@ -724,7 +671,7 @@ class LocalFilesystem(Handler[LocalFid]):
             self._drop_snapshot(fid)  # the one before, or one a concurrent call took meanwhile
             fid.entries, fid.held, fid.cookies = taken, held, taken is None
         if fid.cookies:
-            return Rreaddir(data=await asyncio.to_thread(self._read_by_cookie, fid, msg.offset, msg.count))
+            return m.Rreaddir(data=await asyncio.to_thread(self._read_by_cookie, fid, msg.offset, msg.count))
         entries = fid.entries
         if entries is None or msg.offset > len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.server.readdir.cookies]
@@ -737,7 +684,7 @@ class LocalFilesystem(Handler[LocalFid]):
             end += 1
         if end == position and position < len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
-        return Rreaddir(data=b"".join(entries[position:end]))
+        return m.Rreaddir(data=b"".join(entries[position:end]))
 
     def _take_budget(self, size: int) -> bool:
         with self._budget_lock:
@@ -848,9 +795,9 @@ class LocalFilesystem(Handler[LocalFid]):
                                                       c.DT_UNKNOWN)
                         except OSError:
                             continue  # vanished since it was listed
-                    qid = Qid(type=_QID_BY_DIRENT.get(dtype, c.P9_QTFILE), version=0,
+                    qid = m.Qid(type=_QID_BY_DIRENT.get(dtype, c.P9_QTFILE), version=0,
                               path=self._qid_path(here.st_dev, ino))
-                encoded = Dirent(qid=qid, offset=cookie, type=dtype, name=name).encode()
+                encoded = m.Dirent(qid=qid, offset=cookie, type=dtype, name=name).encode()
                 if used + len(encoded) > count:
                     break
                 out.append(encoded)
@@ -868,13 +815,13 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("ENOTDIR")
         return fid.fd
 
-    def _stat_qid(self, dirfd: int, name: str) -> Qid:
+    def _stat_qid(self, dirfd: int, name: str) -> m.Qid:
         return self._qid(os.stat(name, dir_fd=dirfd, follow_symlinks=False))
 
-    async def mkdir(self, msg: Tmkdir, dfid: LocalFid) -> Rmkdir:
+    async def mkdir(self, msg: m.Tmkdir, dfid: LocalFid) -> m.Rmkdir:
         dirfd = self._directory(dfid)
 
-        def make() -> Qid:
+        def make() -> m.Qid:
             os.mkdir(msg.name, msg.mode & 0o7777, dir_fd=dirfd)
             fd = _open_beneath(dirfd, msg.name)
             try:
@@ -883,35 +830,35 @@ class LocalFilesystem(Handler[LocalFid]):
             finally:
                 os.close(fd)
 
-        return Rmkdir(qid=await self._as_user(self._creator(dfid, msg.gid), make))
+        return m.Rmkdir(qid=await self._as_user(self._creator(dfid, msg.gid), make))
 
-    async def symlink(self, msg: Tsymlink, fid: LocalFid) -> Rsymlink:
+    async def symlink(self, msg: m.Tsymlink, fid: LocalFid) -> m.Rsymlink:
         dirfd = self._directory(fid)
 
-        def make() -> Qid:
+        def make() -> m.Qid:
             os.symlink(msg.symtgt, msg.name, dir_fd=dirfd)  # stored verbatim (r[9p2000l.server.confine.symlinks])
             return self._stat_qid(dirfd, msg.name)
 
-        return Rsymlink(qid=await self._as_user(self._creator(fid, msg.gid), make))
+        return m.Rsymlink(qid=await self._as_user(self._creator(fid, msg.gid), make))
 
-    async def mknod(self, msg: Tmknod, dfid: LocalFid) -> Rmknod:
+    async def mknod(self, msg: m.Tmknod, dfid: LocalFid) -> m.Rmknod:
         dirfd = self._directory(dfid)
         kind = st.S_IFMT(msg.mode)
         if kind not in _MKNOD_TYPES:
             raise linux_error("EPERM")  # r[9p2000l.server.confine.special-files]: no device nodes
 
-        def make() -> Qid:
+        def make() -> m.Qid:
             os.mknod(msg.name, kind | (msg.mode & 0o7777), dir_fd=dirfd)
             return self._stat_qid(dirfd, msg.name)
 
-        return Rmknod(qid=await self._as_user(self._creator(dfid, msg.gid), make))
+        return m.Rmknod(qid=await self._as_user(self._creator(dfid, msg.gid), make))
 
-    async def readlink(self, msg: Treadlink, fid: LocalFid) -> Rreadlink:
+    async def readlink(self, msg: m.Treadlink, fid: LocalFid) -> m.Rreadlink:
         if fid.ftype != st.S_IFLNK:
             raise linux_error("EINVAL")
-        return Rreadlink(target=os.readlink("", dir_fd=fid.fd))
+        return m.Rreadlink(target=os.readlink("", dir_fd=fid.fd))
 
-    async def link(self, msg: Tlink, dfid: LocalFid, fid: LocalFid) -> Rlink:
+    async def link(self, msg: m.Tlink, dfid: LocalFid, fid: LocalFid) -> m.Rlink:
         dirfd = self._directory(dfid)
         if fid.ftype == st.S_IFDIR:
             raise linux_error("EPERM")
@@ -924,9 +871,9 @@ class LocalFilesystem(Handler[LocalFid]):
             def make() -> None:
                 os.link(_proc(fid.fd), msg.name, dst_dir_fd=dirfd, follow_symlinks=True)
         await self._as_user(dfid.user, make)
-        return Rlink()
+        return m.Rlink()
 
-    async def rename(self, msg: Trename, fid: LocalFid, dfid: LocalFid) -> Rrename:
+    async def rename(self, msg: m.Trename, fid: LocalFid, dfid: LocalFid) -> m.Rrename:
         dirfd = self._directory(dfid)
 
         def move() -> None:
@@ -941,22 +888,22 @@ class LocalFilesystem(Handler[LocalFid]):
             fid.parent, fid.name = os.dup(dirfd), msg.name
 
         await self._as_user(dfid.user, move)
-        return Rrename()
+        return m.Rrename()
 
-    async def renameat(self, msg: Trenameat, olddirfid: LocalFid, newdirfid: LocalFid) -> Rrenameat:
+    async def renameat(self, msg: m.Trenameat, olddirfid: LocalFid, newdirfid: LocalFid) -> m.Rrenameat:
         old, new = self._directory(olddirfid), self._directory(newdirfid)
         await self._as_user(olddirfid.user, os.rename, msg.oldname, msg.newname, src_dir_fd=old, dst_dir_fd=new)
-        return Rrenameat()
+        return m.Rrenameat()
 
-    async def unlinkat(self, msg: Tunlinkat, dirfd: LocalFid) -> Runlinkat:
+    async def unlinkat(self, msg: m.Tunlinkat, dirfd: LocalFid) -> m.Runlinkat:
         directory = self._directory(dirfd)
         if msg.flags & c.AT_REMOVEDIR:
             await self._as_user(dirfd.user, os.rmdir, msg.name, dir_fd=directory)
         else:
             await self._as_user(dirfd.user, os.unlink, msg.name, dir_fd=directory)
-        return Runlinkat()
+        return m.Runlinkat()
 
-    async def remove(self, msg: Tremove, fid: LocalFid) -> Rremove:
+    async def remove(self, msg: m.Tremove, fid: LocalFid) -> m.Rremove:
         """r[9p2000l.server.fid.remove]: the entry the fid was reached through, if it still
         holds the same file; the export root is EBUSY."""
         if self._at_root(fid):
@@ -977,16 +924,16 @@ class LocalFilesystem(Handler[LocalFid]):
                     os.close(parent)
 
         await self._as_user(fid.user, unlink)
-        return Rremove()
+        return m.Rremove()
 
-    async def clunk(self, msg: Tclunk, fid: LocalFid) -> Rclunk:
+    async def clunk(self, msg: m.Tclunk, fid: LocalFid) -> m.Rclunk:
         pending = fid.xattr_set
         if pending is not None:  # r[9p2000l.server.xattrcreate]: only an explicit Tclunk sets
             fid.xattr_set = None
             if pending.written != pending.size:
                 raise linux_error("EINVAL")
             await self._as_user(fid.user, self._commit_xattr, fid, pending)
-        return Rclunk()
+        return m.Rclunk()
 
     def _commit_xattr(self, fid: LocalFid, pending: _XattrSet) -> None:
         if fid.ftype == st.S_IFLNK:
@@ -996,7 +943,7 @@ class LocalFilesystem(Handler[LocalFid]):
         else:
             os.setxattr(_proc(fid.fd), pending.name, bytes(pending.value), _XATTR_FLAGS[pending.flags])
 
-    async def xattrwalk(self, msg: Txattrwalk, fid: LocalFid) -> tuple[Rxattrwalk, LocalFid]:
+    async def xattrwalk(self, msg: m.Txattrwalk, fid: LocalFid) -> tuple[m.Rxattrwalk, LocalFid]:
         """r[9p2000l.server.xattrwalk]: the value (or the NUL-terminated names) taken now."""
         if fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EBADF")
@@ -1013,9 +960,9 @@ class LocalFilesystem(Handler[LocalFid]):
         made = LocalFid(os.dup(fid.fd), None, "", os.stat(fid.fd))
         made.user = fid.user
         made.xattr = value
-        return Rxattrwalk(size=len(value)), made
+        return m.Rxattrwalk(size=len(value)), made
 
-    async def xattrcreate(self, msg: Txattrcreate, fid: LocalFid) -> Rxattrcreate:
+    async def xattrcreate(self, msg: m.Txattrcreate, fid: LocalFid) -> m.Rxattrcreate:
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")
         if msg.flags not in _XATTR_FLAGS:
@@ -1023,7 +970,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if msg.attr_size > _XATTR_SIZE_MAX:
             raise linux_error("E2BIG")
         fid.xattr_set = _XattrSet(msg.name, msg.attr_size, msg.flags)
-        return Rxattrcreate()
+        return m.Rxattrcreate()
 
     # -- POSIX locks (r[9p2000l.server.lock]) -------------------------------------------------------
 
@@ -1042,7 +989,7 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")  # past the largest host off_t (fcntl: EINVAL or EOVERFLOW)
         return start, start + length if length else END
 
-    async def lock(self, msg: Tlock, fid: LocalFid) -> Rlock:
+    async def lock(self, msg: m.Tlock, fid: LocalFid) -> m.Rlock:
         start, end = self._lock_range(fid, msg.start, msg.length)
         if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK):
             raise linux_error("EINVAL")
@@ -1055,9 +1002,9 @@ class LocalFilesystem(Handler[LocalFid]):
         connection, key = fid.lock_scope
         # BLOCK or not, a lock in the way is answered at once: Linux retries BLOCK requests itself
         status = self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end, fid.fd)
-        return Rlock(status=status)
+        return m.Rlock(status=status)
 
-    async def getlock(self, msg: Tgetlock, fid: LocalFid) -> Rgetlock:
+    async def getlock(self, msg: m.Tgetlock, fid: LocalFid) -> m.Rgetlock:
         start, end = self._lock_range(fid, msg.start, msg.length)
         if msg.type not in (c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK):
             raise linux_error("EINVAL")
@@ -1068,9 +1015,9 @@ class LocalFilesystem(Handler[LocalFid]):
         connection, key = fid.lock_scope
         found = self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end, fid.io)
         if found is None:
-            return Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
+            return m.Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
                             client_id=msg.client_id)
-        return Rgetlock(type=found.type, start=found.start, length=found.length, proc_id=found.proc_id,
+        return m.Rgetlock(type=found.type, start=found.start, length=found.length, proc_id=found.proc_id,
                         client_id=found.client_id)
 
 

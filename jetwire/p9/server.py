@@ -19,68 +19,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
 from . import constants as c
-from .messages import (
-    Rattach,
-    Rauth,
-    Rclunk,
-    Rflush,
-    Rframe,
-    Rfsync,
-    Rgetattr,
-    Rgetlock,
-    Rlcreate,
-    Rlerror,
-    Rlink,
-    Rlock,
-    Rlopen,
-    Rmkdir,
-    Rmknod,
-    Rread,
-    Rreaddir,
-    Rreadlink,
-    Rremove,
-    Rrename,
-    Rrenameat,
-    Rsetattr,
-    Rstatfs,
-    Rsymlink,
-    Runlinkat,
-    Rversion,
-    Rwalk,
-    Rwrite,
-    Rxattrcreate,
-    Rxattrwalk,
-    Tattach,
-    Tauth,
-    Tclunk,
-    Tflush,
-    Tframe,
-    Tfsync,
-    Tgetattr,
-    Tgetlock,
-    Tlcreate,
-    Tlink,
-    Tlock,
-    Tlopen,
-    Tmessage,
-    Tmkdir,
-    Tmknod,
-    Tread,
-    Treaddir,
-    Treadlink,
-    Tremove,
-    Trename,
-    Trenameat,
-    Tsetattr,
-    Tstatfs,
-    Tsymlink,
-    Tunlinkat,
-    Tversion,
-    Twalk,
-    Twrite,
-    Txattrcreate,
-    Txattrwalk,
-)
+from . import messages as m
 from .session import _REPLY_OF, FID_ROLES, error_to_rmessage
 
 __all__ = [
@@ -131,84 +70,84 @@ class Handler(Generic[F]):
         """The fid is gone (clunked, removed, replaced by a walk in place, or its connection or
         session ended) and no call is using it: close what it holds. Must not raise."""
 
-    async def auth(self, msg: Tauth) -> tuple[Rauth, F]:
+    async def auth(self, msg: m.Tauth) -> tuple[m.Rauth, F]:
         # r[9p2000l.server.auth] names EOPNOTSUPP, but diod's own tools (diodls, diodcat) take
         # only ENOENT, diod's answer, as "no authentication needed" and give up on any other
         raise linux_error("ENOENT")
 
-    async def attach(self, msg: Tattach, afid: F | None) -> tuple[Rattach, F]:
+    async def attach(self, msg: m.Tattach, afid: F | None) -> tuple[m.Rattach, F]:
         raise linux_error("EOPNOTSUPP")
 
-    async def walk(self, msg: Twalk, fid: F) -> tuple[Rwalk, F | None]:
+    async def walk(self, msg: m.Twalk, fid: F) -> tuple[m.Rwalk, F | None]:
         raise linux_error("EOPNOTSUPP")
 
-    async def clunk(self, msg: Tclunk, fid: F) -> Rclunk:
-        return Rclunk()
+    async def clunk(self, msg: m.Tclunk, fid: F) -> m.Rclunk:
+        return m.Rclunk()
 
-    async def remove(self, msg: Tremove, fid: F) -> Rremove:
+    async def remove(self, msg: m.Tremove, fid: F) -> m.Rremove:
         raise linux_error("EOPNOTSUPP")
 
-    async def statfs(self, msg: Tstatfs, fid: F) -> Rstatfs:
+    async def statfs(self, msg: m.Tstatfs, fid: F) -> m.Rstatfs:
         raise linux_error("EOPNOTSUPP")
 
-    async def lopen(self, msg: Tlopen, fid: F) -> Rlopen:
+    async def lopen(self, msg: m.Tlopen, fid: F) -> m.Rlopen:
         raise linux_error("EOPNOTSUPP")
 
-    async def lcreate(self, msg: Tlcreate, fid: F) -> Rlcreate:
+    async def lcreate(self, msg: m.Tlcreate, fid: F) -> m.Rlcreate:
         raise linux_error("EOPNOTSUPP")
 
-    async def symlink(self, msg: Tsymlink, fid: F) -> Rsymlink:
+    async def symlink(self, msg: m.Tsymlink, fid: F) -> m.Rsymlink:
         raise linux_error("EOPNOTSUPP")
 
-    async def mknod(self, msg: Tmknod, dfid: F) -> Rmknod:
+    async def mknod(self, msg: m.Tmknod, dfid: F) -> m.Rmknod:
         raise linux_error("EOPNOTSUPP")
 
-    async def rename(self, msg: Trename, fid: F, dfid: F) -> Rrename:
+    async def rename(self, msg: m.Trename, fid: F, dfid: F) -> m.Rrename:
         raise linux_error("EOPNOTSUPP")
 
-    async def readlink(self, msg: Treadlink, fid: F) -> Rreadlink:
+    async def readlink(self, msg: m.Treadlink, fid: F) -> m.Rreadlink:
         raise linux_error("EOPNOTSUPP")
 
-    async def getattr(self, msg: Tgetattr, fid: F) -> Rgetattr:
+    async def getattr(self, msg: m.Tgetattr, fid: F) -> m.Rgetattr:
         raise linux_error("EOPNOTSUPP")
 
-    async def setattr(self, msg: Tsetattr, fid: F) -> Rsetattr:
+    async def setattr(self, msg: m.Tsetattr, fid: F) -> m.Rsetattr:
         raise linux_error("EOPNOTSUPP")
 
-    async def xattrwalk(self, msg: Txattrwalk, fid: F) -> tuple[Rxattrwalk, F]:
+    async def xattrwalk(self, msg: m.Txattrwalk, fid: F) -> tuple[m.Rxattrwalk, F]:
         raise linux_error("EOPNOTSUPP")
 
-    async def xattrcreate(self, msg: Txattrcreate, fid: F) -> Rxattrcreate:
+    async def xattrcreate(self, msg: m.Txattrcreate, fid: F) -> m.Rxattrcreate:
         raise linux_error("EOPNOTSUPP")
 
-    async def readdir(self, msg: Treaddir, fid: F) -> Rreaddir:
+    async def readdir(self, msg: m.Treaddir, fid: F) -> m.Rreaddir:
         raise linux_error("EOPNOTSUPP")
 
-    async def fsync(self, msg: Tfsync, fid: F) -> Rfsync:
+    async def fsync(self, msg: m.Tfsync, fid: F) -> m.Rfsync:
         raise linux_error("EOPNOTSUPP")
 
-    async def lock(self, msg: Tlock, fid: F) -> Rlock:
+    async def lock(self, msg: m.Tlock, fid: F) -> m.Rlock:
         raise linux_error("EOPNOTSUPP")
 
-    async def getlock(self, msg: Tgetlock, fid: F) -> Rgetlock:
+    async def getlock(self, msg: m.Tgetlock, fid: F) -> m.Rgetlock:
         raise linux_error("EOPNOTSUPP")
 
-    async def link(self, msg: Tlink, dfid: F, fid: F) -> Rlink:
+    async def link(self, msg: m.Tlink, dfid: F, fid: F) -> m.Rlink:
         raise linux_error("EOPNOTSUPP")
 
-    async def mkdir(self, msg: Tmkdir, dfid: F) -> Rmkdir:
+    async def mkdir(self, msg: m.Tmkdir, dfid: F) -> m.Rmkdir:
         raise linux_error("EOPNOTSUPP")
 
-    async def renameat(self, msg: Trenameat, olddirfid: F, newdirfid: F) -> Rrenameat:
+    async def renameat(self, msg: m.Trenameat, olddirfid: F, newdirfid: F) -> m.Rrenameat:
         raise linux_error("EOPNOTSUPP")
 
-    async def unlinkat(self, msg: Tunlinkat, dirfd: F) -> Runlinkat:
+    async def unlinkat(self, msg: m.Tunlinkat, dirfd: F) -> m.Runlinkat:
         raise linux_error("EOPNOTSUPP")
 
-    async def read(self, msg: Tread, fid: F) -> Rread:
+    async def read(self, msg: m.Tread, fid: F) -> m.Rread:
         raise linux_error("EOPNOTSUPP")
 
-    async def write(self, msg: Twrite, fid: F) -> Rwrite:
+    async def write(self, msg: m.Twrite, fid: F) -> m.Rwrite:
         raise linux_error("EOPNOTSUPP")
 
 
@@ -226,20 +165,21 @@ class Route(NamedTuple):
 
 
 _METHODS: dict[type, str] = {
-    Tauth: "auth", Tattach: "attach", Twalk: "walk", Tclunk: "clunk", Tremove: "remove", Tstatfs: "statfs",
-    Tlopen: "lopen", Tlcreate: "lcreate", Tsymlink: "symlink", Tmknod: "mknod", Trename: "rename",
-    Treadlink: "readlink", Tgetattr: "getattr", Tsetattr: "setattr", Txattrwalk: "xattrwalk",
-    Txattrcreate: "xattrcreate", Treaddir: "readdir", Tfsync: "fsync", Tlock: "lock", Tgetlock: "getlock",
-    Tlink: "link", Tmkdir: "mkdir", Trenameat: "renameat", Tunlinkat: "unlinkat", Tread: "read", Twrite: "write",
+    m.Tauth: "auth", m.Tattach: "attach", m.Twalk: "walk", m.Tclunk: "clunk", m.Tremove: "remove", m.Tstatfs: "statfs",
+    m.Tlopen: "lopen", m.Tlcreate: "lcreate", m.Tsymlink: "symlink", m.Tmknod: "mknod", m.Trename: "rename",
+    m.Treadlink: "readlink", m.Tgetattr: "getattr", m.Tsetattr: "setattr", m.Txattrwalk: "xattrwalk",
+    m.Txattrcreate: "xattrcreate", m.Treaddir: "readdir", m.Tfsync: "fsync", m.Tlock: "lock", m.Tgetlock: "getlock",
+    m.Tlink: "link", m.Tmkdir: "mkdir", m.Trenameat: "renameat", m.Tunlinkat: "unlinkat", m.Tread: "read",
+    m.Twrite: "write",
 }
 # Tlopen changes nothing by itself: its flags decide (_opens_for_change)
 _CHANGES = frozenset({
-    Tlcreate, Tmkdir, Tsymlink, Tmknod, Tlink, Trename, Trenameat, Tunlinkat, Tremove, Tsetattr, Txattrcreate,
-    Twrite,
+    m.Tlcreate, m.Tmkdir, m.Tsymlink, m.Tmknod, m.Tlink, m.Trename, m.Trenameat, m.Tunlinkat, m.Tremove, m.Tsetattr,
+    m.Txattrcreate, m.Twrite,
 })
 _NAMES: dict[type, tuple[str, ...]] = {
-    Tlcreate: ("name",), Tmkdir: ("name",), Tsymlink: ("name",), Tmknod: ("name",), Tlink: ("name",),
-    Trename: ("name",), Trenameat: ("oldname", "newname"), Tunlinkat: ("name",),
+    m.Tlcreate: ("name",), m.Tmkdir: ("name",), m.Tsymlink: ("name",), m.Tmknod: ("name",), m.Tlink: ("name",),
+    m.Trename: ("name",), m.Trenameat: ("oldname", "newname"), m.Tunlinkat: ("name",),
 }
 ROUTES: dict[type, Route] = {
     kind: Route(
@@ -252,8 +192,8 @@ ROUTES: dict[type, Route] = {
     )
     for kind, method in _METHODS.items()
 }
-_OPTIONAL_FIDS = frozenset({(Tattach, "afid")})  # NOFID here means "none" (r[9p2000l.server.auth])
-_REQUEST_NUMBERS = frozenset(n for meta in Tmessage.__metadata__ for n in meta.tags)  # type: ignore[attr-defined]
+_OPTIONAL_FIDS = frozenset({(m.Tattach, "afid")})  # NOFID here means "none" (r[9p2000l.server.auth])
+_REQUEST_NUMBERS = frozenset(n for meta in m.Tmessage.__metadata__ for n in meta.tags)  # type: ignore[attr-defined]
 _FORBIDDEN_NAMES = frozenset({"", ".", ".."})
 
 
@@ -358,7 +298,7 @@ class ServerSession:
         self.msize = max_msize  # the negotiated value once ``negotiated``
         self.negotiated = False
         self.closed = False
-        self.reader: FrameReader[Tframe] = FrameReader(Tframe, max_size=max_msize)
+        self.reader: FrameReader[m.Tframe] = FrameReader(m.Tframe, max_size=max_msize)
         self.fids: dict[int, _Fid] = {}
         self.in_flight: dict[int, Call | _Flush] = {}
         self.requests = 0  # frames received whole, for the connection's log line
@@ -405,7 +345,7 @@ class ServerSession:
             # r[9p2000l.server.unknown-type]: the reader has skipped the body by its size
             assert tag is not None
             self.requests += 1
-            events.append(Send(self._frame(tag, Rlerror(ecode=c.EOPNOTSUPP))))
+            events.append(Send(self._frame(tag, m.Rlerror(ecode=c.EOPNOTSUPP))))
             return
         self._close(f"malformed frame: {exc}", events)
 
@@ -419,18 +359,18 @@ class ServerSession:
             self._close(f"tag {tag} reused while its request is in flight", events)
             return
         kind = msg.__class__
-        if kind is Tversion:
+        if kind is m.Tversion:
             self._version(tag, msg, events)
         elif not self.negotiated:
             events.append(self._error(tag, c.EPROTO))  # r[9p2000l.server.version.first]
-        elif kind is Tflush:
+        elif kind is m.Tflush:
             self._flush(tag, msg.oldtag, events)
         else:
             self._dispatch(tag, msg, ROUTES[kind], events)
 
     # -- version and flush ------------------------------------------------------------------------
 
-    def _version(self, tag: int, msg: Tversion, events: list[ServerEvent]) -> None:
+    def _version(self, tag: int, msg: m.Tversion, events: list[ServerEvent]) -> None:
         self._reset(events)  # r[9p2000l.server.version.reset]: before the answer, whatever it is
         if msg.msize < c.LINUX_MIN_MSIZE:
             events.append(self._error(tag, c.EINVAL))  # r[9p2000l.server.version.min-msize]
@@ -438,12 +378,12 @@ class ServerSession:
         version = next((v for v in self.versions if msg.version == v or msg.version.startswith(v + ".")), None)
         msize = min(msg.msize, self.max_msize)
         if version is None:
-            events.append(Send(self._frame(tag, Rversion(msize=msize, version="unknown"))))
+            events.append(Send(self._frame(tag, m.Rversion(msize=msize, version="unknown"))))
             return
         self.msize = msize
         self.reader.max_size = msize
         self.negotiated = True
-        events.append(Send(self._frame(tag, Rversion(msize=msize, version=version))))
+        events.append(Send(self._frame(tag, m.Rversion(msize=msize, version=version))))
 
     def _reset(self, events: list[ServerEvent]) -> None:
         """Drops every fid and abandons every request in flight (a new session, or the end)."""
@@ -461,7 +401,7 @@ class ServerSession:
     def _flush(self, tag: int, oldtag: int, events: list[ServerEvent]) -> None:
         target = self.in_flight.get(oldtag)
         if target is None:
-            events.append(Send(self._frame(tag, Rflush())))  # r[9p2000l.server.flush]: nothing to wait for
+            events.append(Send(self._frame(tag, m.Rflush())))  # r[9p2000l.server.flush]: nothing to wait for
             return
         # r[9p2000l.server.flush]: work is never aborted; the Rflush follows the flushed reply
         target.flushes.append(tag)
@@ -484,7 +424,7 @@ class ServerSession:
             if frees is not None:
                 self._unuse(frees, events)
             return
-        if kind is Tread or kind is Treaddir:
+        if kind is m.Tread or kind is m.Treaddir:
             limit = self.msize - _READ_HEADER  # r[9p2000l.server.io]: the reply's frame fits msize
             if msg.count > limit:
                 msg = kind(fid=msg.fid, offset=msg.offset, count=limit)
@@ -527,7 +467,7 @@ class ServerSession:
     def _refusal(self, msg: Any, route: Route) -> int | None:
         """The errno that refuses ``msg`` before any handler sees it, or None."""
         kind = msg.__class__
-        if kind is Twalk:
+        if kind is m.Twalk:
             if len(msg.wnames) > c.MAXWELEM:
                 return c.EINVAL  # r[9p2000l.server.walk.max]
             for name in msg.wnames:
@@ -536,9 +476,9 @@ class ServerSession:
         for field in route.names:
             if _bad_name(getattr(msg, field), walking=False):
                 return c.EINVAL
-        if self.read_only and (route.changes or (kind is Tlopen and _opens_for_change(msg.flags))):
+        if self.read_only and (route.changes or (kind is m.Tlopen and _opens_for_change(msg.flags))):
             return c.EROFS
-        if (kind is Tread or kind is Twrite) and msg.offset >= _MAX_OFFSET:
+        if (kind is m.Tread or kind is m.Twrite) and msg.offset >= _MAX_OFFSET:
             return c.EINVAL
         return None
 
@@ -610,7 +550,7 @@ class ServerSession:
         for tag in tags:
             flush = self.in_flight.pop(tag, None)
             if isinstance(flush, _Flush):
-                events.append(Send(self._frame(tag, Rflush())))
+                events.append(Send(self._frame(tag, m.Rflush())))
                 self._answer_flushes(flush.flushes, events)
 
     def _reply_of(self, call: Call, result: Any) -> tuple[Any, Any, Any]:
@@ -624,18 +564,18 @@ class ServerSession:
         reply: Any = result
         expected = _REPLY_OF[call.msg.__class__]
         if reply.__class__ is not expected:
-            return Rlerror(ecode=c.EIO), None, obj  # a handler bug: the client still gets an answer
-        if isinstance(reply, Rwalk) and obj is not None and len(reply.wqids) != len(call.msg.wnames):
+            return m.Rlerror(ecode=c.EIO), None, obj  # a handler bug: the client still gets an answer
+        if isinstance(reply, m.Rwalk) and obj is not None and len(reply.wqids) != len(call.msg.wnames):
             return reply, None, obj  # r[9p2000l.server.walk.partial]: a short walk makes no fid
-        if isinstance(reply, (Rread, Rreaddir)) and len(reply.data) > call.msg.count:
-            return Rlerror(ecode=c.EIO), None, obj
+        if isinstance(reply, (m.Rread, m.Rreaddir)) and len(reply.data) > call.msg.count:
+            return m.Rlerror(ecode=c.EIO), None, obj
         return reply, obj, None
 
     @staticmethod
-    def _rlerror(error: BaseException) -> Rlerror:
+    def _rlerror(error: BaseException) -> m.Rlerror:
         reply = error_to_rmessage(error)
         if reply.ecode == 0:
-            return Rlerror(ecode=c.EIO)  # r[9p2000l.server.errors]: never 0
+            return m.Rlerror(ecode=c.EIO)  # r[9p2000l.server.errors]: never 0
         return reply
 
     # -- the end ----------------------------------------------------------------------------------
@@ -652,11 +592,11 @@ class ServerSession:
     # -- frames -----------------------------------------------------------------------------------
 
     def _frame(self, tag: int, msg: Any) -> bytes:
-        data: bytes = Rframe(tag=tag, msg=msg).encode()
-        if len(data) > self.msize and msg.__class__ is not Rversion:
-            data = Rframe(tag=tag, msg=Rlerror(ecode=c.EMSGSIZE)).encode()  # a handler's reply too big
+        data: bytes = m.Rframe(tag=tag, msg=msg).encode()
+        if len(data) > self.msize and msg.__class__ is not m.Rversion:
+            data = m.Rframe(tag=tag, msg=m.Rlerror(ecode=c.EMSGSIZE)).encode()  # a handler's reply too big
         return data
 
     def _error(self, tag: int, ecode: int) -> Send:
-        return Send(self._frame(tag, Rlerror(ecode=ecode)))
+        return Send(self._frame(tag, m.Rlerror(ecode=ecode)))
 

@@ -17,45 +17,7 @@ from ..errors import JetwireError
 from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
 from ..runtime.records import Record as _Record
 from . import constants as c
-from .messages import (
-    Rerror,
-    Rflush,
-    Rframe,
-    Rlerror,
-    Rmessage,
-    Rversion,
-    Rwalk,
-    Tattach,
-    Tauth,
-    Tclunk,
-    Tflush,
-    Tframe,
-    Tfsync,
-    Tgetattr,
-    Tgetlock,
-    Tlcreate,
-    Tlink,
-    Tlock,
-    Tlopen,
-    Tmessage,
-    Tmkdir,
-    Tmknod,
-    Tread,
-    Treaddir,
-    Treadlink,
-    Tremove,
-    Trename,
-    Trenameat,
-    Tsetattr,
-    Tstatfs,
-    Tsymlink,
-    Tunlinkat,
-    Tversion,
-    Twalk,
-    Twrite,
-    Txattrcreate,
-    Txattrwalk,
-)
+from . import messages as m
 
 __all__ = [
     "Session", "Reply", "Failed", "Flushed", "Orphan", "Stray", "Event",
@@ -110,7 +72,7 @@ def error_from_errno(linux_errno: int, request: str = "", filename: str | None =
     return OSError(number, text, filename, None, filename2)  # the fourth is Windows' winerror
 
 
-def error_to_rmessage(error: BaseException) -> Rlerror:
+def error_to_rmessage(error: BaseException) -> m.Rlerror:
     """Upstream's ``error_to_rmessage``: the Rlerror a server answers for ``error``. An
     ``OSError`` keeps its errno, translated by name to the Linux number the wire carries
     (r[9p2000l.error.rlerror]); anything else is EIO."""
@@ -119,10 +81,10 @@ def error_to_rmessage(error: BaseException) -> Rlerror:
         name = host_errno.errorcode.get(number)
         linux = c.LINUX_ERRNO_BY_NAME.get(name or "")
         if linux is not None:
-            return Rlerror(ecode=linux)
+            return m.Rlerror(ecode=linux)
         if sys.platform.startswith("linux"):
-            return Rlerror(ecode=number)  # this host's numbers are Linux's
-    return Rlerror(ecode=c.EIO)
+            return m.Rlerror(ecode=number)  # this host's numbers are Linux's
+    return m.Rlerror(ecode=c.EIO)
 
 
 class Pending:
@@ -212,7 +174,7 @@ class Session:
         self.msize = msize
         self.version = version
         self.negotiated = False
-        self.reader: FrameReader[Rframe] = FrameReader(Rframe, max_size=msize)
+        self.reader: FrameReader[m.Rframe] = FrameReader(m.Rframe, max_size=msize)
         self.pending: dict[int, Pending] = {}
         self._next_tag = 0
         self._fids: set[int] = set()
@@ -249,9 +211,9 @@ class Session:
         self.negotiated = False
         self._fids.clear()
         self._next_fid = 0
-        self.pending[c.NOTAG] = Pending(c.NOTAG, Tversion(msize=self.msize, version=self.version))
+        self.pending[c.NOTAG] = Pending(c.NOTAG, m.Tversion(msize=self.msize, version=self.version))
         self.pending[c.NOTAG].special = True
-        return Tframe(tag=c.NOTAG, msg=self.pending[c.NOTAG].request).encode()
+        return m.Tframe(tag=c.NOTAG, msg=self.pending[c.NOTAG].request).encode()
 
     def _alloc_tag(self) -> int:
         if len(self.pending) >= c.NOTAG:
@@ -270,10 +232,10 @@ class Session:
                 raise LocalProtocolError(f"the connection is out of step: {self.broken}")
             raise LocalProtocolError("no version negotiated yet: send start() and feed its Rversion")
         kind = msg.__class__
-        if kind is Tversion:
+        if kind is m.Tversion:
             raise LocalProtocolError("use start() for Tversion")
         tag = self._alloc_tag()
-        data = Tframe(tag=tag, msg=msg).encode()
+        data = m.Tframe(tag=tag, msg=msg).encode()
         if len(data) > self.msize:
             raise MsizeError(f"a {kind.__name__} of {len(data)} bytes is over the msize of {self.msize}")
         pending = Pending(tag, msg)
@@ -289,7 +251,7 @@ class Session:
                     pending.creates_fid = fid
             if roles.frees is not None:
                 pending.frees_fid = getattr(msg, roles.frees)
-            if kind is Tflush:
+            if kind is m.Tflush:
                 target = self.pending.get(msg.oldtag)
                 if target is None:
                     raise LocalProtocolError(f"tag {msg.oldtag} is not outstanding: nothing to flush")
@@ -304,7 +266,7 @@ class Session:
         target = self.pending.get(tag)
         if target is None or target.flushed_by is not None or target.flushes is not None or tag == c.NOTAG:
             return None
-        return self.request(Tflush(oldtag=tag))
+        return self.request(m.Tflush(oldtag=tag))
 
     # -- replies ----------------------------------------------------------------------------------
 
@@ -363,7 +325,7 @@ class Session:
             return
         if pending.frees_fid is not None:
             self.free_fid(pending.frees_fid)  # r[9p2000l.clunk]: free even after an error
-        if isinstance(request, Tversion):
+        if isinstance(request, m.Tversion):
             if failure is None:
                 failure = self._negotiate(msg)
         if pending.flushes is not None:  # an Rflush: the flushed request is over if still waiting
@@ -374,18 +336,18 @@ class Session:
                 if target.frees_fid is not None:
                     self.free_fid(target.frees_fid)
                 events.append(Flushed(target.tag, target.request))
-            if failure is None and not isinstance(msg, Rflush):
+            if failure is None and not isinstance(msg, m.Rflush):
                 failure = RemoteProtocolError(f"{type(msg).__name__} answered a Tflush")
         fid = pending.creates_fid
         if fid is not None:
-            made = failure is None and not isinstance(msg, (Rlerror, Rerror))
-            if made and isinstance(request, Twalk) and len(msg.wqids) != len(request.wnames):
+            made = failure is None and not isinstance(msg, (m.Rlerror, m.Rerror))
+            if made and isinstance(request, m.Twalk) and len(msg.wqids) != len(request.wnames):
                 events.append(Orphan(fid))  # r[9p2000l.walk.partial]: not made; some servers do anyway
             elif made and pending.flushed_by is not None:
                 events.append(Orphan(fid))  # the caller gave up on it: clunk it
             elif not made:
                 self.free_fid(fid)
-        if failure is None and msg.__class__ is Rwalk and len(msg.wqids) > len(request.wnames):
+        if failure is None and msg.__class__ is m.Rwalk and len(msg.wqids) > len(request.wnames):
             # qids for names never sent: not ENOENT, a server that cannot count (the newfid, if
             # any, was made an Orphan above, so whatever the server did with it is clunked)
             text = f"Rwalk carried {len(msg.wqids)} qids for a Twalk of {len(request.wnames)} names"
@@ -396,9 +358,9 @@ class Session:
             events.append(Reply(pending.tag, request, msg))
 
     def _negotiate(self, msg: Any) -> Exception | None:
-        if isinstance(msg, (Rlerror, Rerror)):
+        if isinstance(msg, (m.Rlerror, m.Rerror)):
             return error_from_errno(msg.ecode, "Tversion")
-        assert isinstance(msg, Rversion)
+        assert isinstance(msg, m.Rversion)
         # r[9p2000l.version.string]: "unknown" means no. What follows a further "." extends the
         # part before it, so the answer may be our proposal, its base, or an extension of it.
         answer, ours = msg.version, self.version
@@ -430,13 +392,13 @@ def _replies() -> dict[type, type]:
     from typing import get_args
 
     requests, replies = (
-        {n: cls for meta in get_args(union)[1:] for n, cls in meta.tags.items()} for union in (Tmessage, Rmessage)
+        {n: cls for meta in get_args(union)[1:] for n, cls in meta.tags.items()} for union in (m.Tmessage, m.Rmessage)
     )
     return {cls: replies[number + 1] for number, cls in requests.items()}
 
 
 _REPLY_OF = _replies()
-_ERRORS = frozenset({Rlerror, Rerror})
+_ERRORS = frozenset({m.Rlerror, m.Rerror})
 
 
 class FidRoles(NamedTuple):
@@ -451,25 +413,25 @@ _ON_FID = FidRoles(uses=("fid",))
 # Every request, so that a message added to messages.py without a row fails a test rather than
 # having its fids silently ignored. Tversion's roles are none: it resets every fid (start()).
 FID_ROLES: dict[type, FidRoles] = {
-    Tversion: FidRoles(),
-    Tflush: FidRoles(),  # it names a tag, not a fid
-    Tauth: FidRoles(creates="afid"),
-    Tattach: FidRoles(creates="fid", uses=("afid",)),
-    Twalk: FidRoles(creates="newfid", uses=("fid",)),
-    Txattrwalk: FidRoles(creates="newfid", uses=("fid",)),
-    Tclunk: FidRoles(frees="fid", uses=("fid",)),
-    Tremove: FidRoles(frees="fid", uses=("fid",)),
-    Tstatfs: _ON_FID, Tlopen: _ON_FID, Tlcreate: _ON_FID, Tsymlink: _ON_FID, Treadlink: _ON_FID,
-    Tgetattr: _ON_FID, Tsetattr: _ON_FID, Txattrcreate: _ON_FID, Treaddir: _ON_FID, Tfsync: _ON_FID,
-    Tlock: _ON_FID, Tgetlock: _ON_FID, Tread: _ON_FID, Twrite: _ON_FID,
-    Tmknod: FidRoles(uses=("dfid",)),
-    Tmkdir: FidRoles(uses=("dfid",)),
-    Trename: FidRoles(uses=("fid", "dfid")),
-    Tlink: FidRoles(uses=("dfid", "fid")),
-    Trenameat: FidRoles(uses=("olddirfid", "newdirfid")),
-    Tunlinkat: FidRoles(uses=("dirfd",)),
+    m.Tversion: FidRoles(),
+    m.Tflush: FidRoles(),  # it names a tag, not a fid
+    m.Tauth: FidRoles(creates="afid"),
+    m.Tattach: FidRoles(creates="fid", uses=("afid",)),
+    m.Twalk: FidRoles(creates="newfid", uses=("fid",)),
+    m.Txattrwalk: FidRoles(creates="newfid", uses=("fid",)),
+    m.Tclunk: FidRoles(frees="fid", uses=("fid",)),
+    m.Tremove: FidRoles(frees="fid", uses=("fid",)),
+    m.Tstatfs: _ON_FID, m.Tlopen: _ON_FID, m.Tlcreate: _ON_FID, m.Tsymlink: _ON_FID, m.Treadlink: _ON_FID,
+    m.Tgetattr: _ON_FID, m.Tsetattr: _ON_FID, m.Txattrcreate: _ON_FID, m.Treaddir: _ON_FID, m.Tfsync: _ON_FID,
+    m.Tlock: _ON_FID, m.Tgetlock: _ON_FID, m.Tread: _ON_FID, m.Twrite: _ON_FID,
+    m.Tmknod: FidRoles(uses=("dfid",)),
+    m.Tmkdir: FidRoles(uses=("dfid",)),
+    m.Trename: FidRoles(uses=("fid", "dfid")),
+    m.Tlink: FidRoles(uses=("dfid", "fid")),
+    m.Trenameat: FidRoles(uses=("olddirfid", "newdirfid")),
+    m.Tunlinkat: FidRoles(uses=("dirfd",)),
 }
 # the requests whose reply needs more than a lookup: one set test keeps the common case fast
 _SPECIAL_REQUESTS = frozenset(
-    [kind for kind, roles in FID_ROLES.items() if roles.creates or roles.frees] + [Tflush]
+    [kind for kind, roles in FID_ROLES.items() if roles.creates or roles.frees] + [m.Tflush]
 )

@@ -118,8 +118,8 @@ def test_the_overloads_of_call_follow_the_reply_table() -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.AsyncFunctionDef) and node.name == "_call" and node.decorator_list:
             msg = node.args.args[1].annotation
-            assert isinstance(msg, ast.Name) and isinstance(node.returns, ast.Name)
-            overloads[msg.id] = node.returns.id
+            assert isinstance(msg, ast.Attribute) and isinstance(node.returns, ast.Attribute)  # m.Twalk -> m.Rwalk
+            overloads[msg.attr] = node.returns.attr
     expected = {t.__name__: r.__name__ for t, r in _REPLY_OF.items() if t is not Tversion}  # start() sends it
     assert overloads == expected
 
