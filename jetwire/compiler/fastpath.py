@@ -904,8 +904,9 @@ def _decode_entry(out: list[str], body: list[str], view_entry: str, zw: bool, ow
     out.append("    else:")
     out.append("        if _o == _L: return _r")
     # A whole value with bytes after it: the interpreter would decode it again (a million
-    # zero-width elements built twice) only to say where it ends, which _o already says.
-    out.append("        _leftover(_root, _o, _L)")
+    # zero-width elements built twice) only to say where it ends, which _o already says. Past
+    # _L, a read ran off the end (slices do not check: this test does), which it explains.
+    out.append("        if _o < _L: _leftover(_root, _o, _L)")
     out.append(f"    return _slow_decode(_b, 0, True{limit})")
 
 
@@ -917,7 +918,7 @@ def _view_entry(out: list[str], name: str, zw: bool, owner: str = "") -> None:
     out.append("        pass")
     out.append("    else:")
     out.append("        if _o == len(_b): return _r")
-    out.append("        _leftover(_root, _o, len(_b))")  # as in decode: the value is not decoded again
+    out.append("        if _o < len(_b): _leftover(_root, _o, len(_b))")  # as in decode
     out.append(f"    return _slow_decode(_b, 0, True{', _zl' if zw else ''})")
 
 
