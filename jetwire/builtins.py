@@ -18,7 +18,8 @@ import ipaddress
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Generator, Mapping, Sequence, Set
+from types import GeneratorType
 from typing import Any, TypeVar, overload
 
 from .compiler.plan import (
@@ -110,8 +111,6 @@ def to_builtins(value: Any, type: Any = None) -> Any:  # noqa: A002 - the name t
         return _dump(node, value, 0)
     except _Problem as problem:
         raise problem.error(node.label) from None
-    except RecursionError:
-        raise ConvertError("nesting too deep (a cycle?)", node.label) from None
 
 
 @overload
@@ -132,8 +131,6 @@ def convert(obj: Any, type: Any) -> Any:  # noqa: A002
         return _load(node, obj, 0)
     except _Problem as problem:
         raise problem.error(node.label) from None
-    except RecursionError:
-        raise ConvertError("nesting too deep", node.label) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,13 +182,97 @@ def _deeper(depth: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# to_builtins: one handler per node type. Each checks what encoding would.
+# The walk. Values nest up to MAX_DEPTH structs, each holding up to MAX_TYPE_NESTING containers,
+# thousands of levels: more than Python's recursion limit, and on 3.10 than a thread's C stack.
+# So a handler of a node that holds others returns a generator: it yields (node, value, depth)
+# for each part and is sent back what the part gave; _walk runs them from a list. A _Problem
+# raised in a part is thrown into its parent, whose ``except`` adds its step to the path, as a
+# call would. Parts that are leaves, or hold only a few levels of leaves (``_in_place``: an
+# Item of ints and a list[str]), are called in place and give their value at once: a generator
+# per part costs a little more than a call, which plain data made of many small structs felt.
 
 _Dump = Callable[[Any, Any, int], Any]
+_Step = tuple[Node, Any, int]
+_Nested = Generator[_Step, Any, Any]
+
+
+def _walk(handlers: dict[type[Node], _Dump], node: Node, value: Any, depth: int) -> Any:
+    result = handlers[type(node)](node, value, depth)
+    if type(result) is not GeneratorType:
+        return result
+    stack: list[_Nested] = [result]
+    result = None
+    problem: _Problem | None = None
+    while stack:
+        try:
+            if problem is None:
+                child, part, part_depth = stack[-1].send(result)
+            else:
+                thrown, problem = problem, None
+                child, part, part_depth = stack[-1].throw(thrown)
+        except StopIteration as done:
+            stack.pop()
+            result = done.value
+            continue
+        except _Problem as raised:
+            stack.pop()
+            if not stack:
+                raise
+            problem = raised
+            continue
+        try:
+            result = handlers[type(child)](child, part, part_depth)
+        except _Problem as raised:
+            problem = raised
+            continue
+        if type(result) is GeneratorType:
+            stack.append(result)
+            result = None
+    return result
+
+
+# Parts called in place hold at most this many structs inside each other (each a few frames of
+# the Python stack, with their containers).
+_IN_PLACE_STRUCTS = 4
+_LEAVES = (IntNode, FloatNode, BoolNode, UnitNode, StrNode, UrlNode, BytesNode, TimeNode, IPNode, EnumNode)
+_in_place_nodes: dict[Node, bool] = {}  # keyed by the node itself, as _fields below
+
+
+def _in_place(node: Node) -> bool:
+    """Whether the handlers of ``node`` give its value without yielding: a leaf, or a list,
+    Optional or struct of such parts, a few structs deep at most."""
+    found = _in_place_nodes.get(node)
+    if found is None:
+        found = _levels(node, _IN_PLACE_STRUCTS) is not None
+        if not isinstance(node, StructNode) or node.complete:
+            _in_place_nodes[node] = found
+    return found
+
+
+def _levels(node: Node, budget: int) -> int | None:
+    """How many structs ``node`` holds inside each other if it may be walked in place within
+    ``budget`` of them, else None (a recursive type runs out of budget)."""
+    if isinstance(node, _LEAVES):
+        return 0
+    if isinstance(node, SeqNode):
+        return _levels(node.elem, budget)
+    if isinstance(node, OptionNode):
+        return _levels(node.inner, budget)
+    if isinstance(node, StructNode) and node.complete and budget > 0:
+        deepest = 0
+        for f in node.wire_fields:
+            if f.node is not None:
+                levels = _levels(f.node, budget - 1)
+                if levels is None:
+                    return None
+                deepest = max(deepest, levels)
+        return deepest + 1
+    return None
 
 
 def _dump(node: Node, value: Any, depth: int) -> Any:
-    return _dumper(node)(node, value, depth)
+    _dumper(node)
+    return _walk(DUMPERS, node, value, depth)
 
 
 def _dumper(node: Node) -> _Dump:
@@ -199,6 +280,26 @@ def _dumper(node: Node) -> _Dump:
     if found is None:
         raise unknown_node("builtins.DUMPERS", node)
     return found
+
+
+def _leaf(handlers: dict[type[Node], _Dump], node: Node) -> _Dump | None:
+    """The handler of ``node`` if its parent may call it in place, else None (yield the part)."""
+    leaves = _dump_leaves if handlers is DUMPERS else _load_leaves
+    known = leaves.get(node, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[no-any-return]
+    found = handlers.get(type(node))
+    if found is None:
+        raise unknown_node("builtins.DUMPERS" if handlers is DUMPERS else "builtins.LOADERS", node)
+    leaf = found if _in_place(node) else None
+    if not isinstance(node, StructNode) or node.complete:
+        leaves[node] = leaf
+    return leaf
+
+
+_UNKNOWN: Any = object()
+_dump_leaves: dict[Node, _Dump | None] = {}
+_load_leaves: dict[Node, _Dump | None] = {}
 
 
 _bounds: dict[IntNode, tuple[int, int]] = {}  # min and max, which IntKind computes on each use
@@ -322,16 +423,29 @@ def _count(n: int) -> None:
         raise _Problem(f"{n} elements are over the 65,535 limit")
 
 
-def _dump_seq(node: SeqNode, value: Any, depth: int) -> list[Any]:
+def _dump_seq(node: SeqNode, value: Any, depth: int) -> list[Any] | _Nested:
     if isinstance(value, (str, bytes, bytearray, memoryview)) or not isinstance(value, Sequence):
         raise _Problem(f"expected a list or tuple, got {type(value).__name__}")
     _count(len(value))
-    out = []
     elem = node.elem
-    dump = _dumper(elem)
+    dump = _leaf(DUMPERS, elem)
+    if dump is None:
+        return _each_part(elem, value, depth)
+    out = []
     for i, item in enumerate(value):
         try:
             out.append(dump(elem, item, depth))
+        except _Problem as problem:
+            raise _at(problem, f"[{i}]") from None
+    return out
+
+
+def _each_part(elem: Node, items: Sequence[Any], depth: int) -> _Nested:
+    """The parts of a list whose elements are not walked in place, in a list."""
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append((yield elem, item, depth))
         except _Problem as problem:
             raise _at(problem, f"[{i}]") from None
     return out
@@ -348,20 +462,20 @@ def _ordered(items: Any, key: Callable[[Any], Any] | None) -> list[Any]:
         raise _Problem(f"members cannot be put in order: {exc!r}") from None
 
 
-def _dump_set(node: SetNode, value: Any, depth: int) -> list[Any]:
+def _dump_set(node: SetNode, value: Any, depth: int) -> _Nested:
     if not isinstance(value, Set):
         raise _Problem(f"expected a set or frozenset, got {type(value).__name__}")
     _count(len(value))
     out = []
     for i, item in enumerate(_ordered(value, sort_key_of(node.elem))):
         try:
-            out.append(_dump(node.elem, item, depth))
+            out.append((yield node.elem, item, depth))
         except _Problem as problem:
             raise _at(problem, f"[{i}]") from None
     return out
 
 
-def _dump_map(node: MapNode, value: Any, depth: int) -> dict[str, Any] | list[list[Any]]:
+def _dump_map(node: MapNode, value: Any, depth: int) -> _Nested:
     if not isinstance(value, Mapping):
         raise _Problem(f"expected a dict, got {type(value).__name__}")
     _count(len(value))
@@ -371,11 +485,11 @@ def _dump_map(node: MapNode, value: Any, depth: int) -> dict[str, Any] | list[li
     pairs = []
     for i, (key, item) in enumerate(entries):
         try:
-            spelled = _dump(node.key, key, depth)
+            spelled = yield node.key, key, depth
         except _Problem as problem:
             raise _at(problem, f"[{i}].key") from None
         try:
-            pairs.append([spelled, _dump(node.value, item, depth)])
+            pairs.append([spelled, (yield node.value, item, depth)])
         except _Problem as problem:
             raise _at(problem, f"[{key!r}]") from None
     if not _spelled_as_string(node.key):
@@ -413,17 +527,24 @@ def _dump_option(node: OptionNode, value: Any, depth: int) -> Any:
     if node.wrapped:
         if not isinstance(value, Some):
             raise _Problem(f"expected None or Some(...), got {_show(value)}")
-        return {"Some": _dump(node.inner, value.value, depth)}
-    return _dump(node.inner, value, depth)
+        dump = _leaf(DUMPERS, node.inner)
+        if dump is None:
+            return _some_part(node.inner, value.value, depth)
+        return {"Some": dump(node.inner, value.value, depth)}
+    return _dumper(node.inner)(node.inner, value, depth)  # a generator for the walk, if one
 
 
-def _dump_tuple(node: TupleNode, value: Any, depth: int) -> list[Any]:
+def _some_part(inner: Node, value: Any, depth: int) -> _Nested:
+    return {"Some": (yield inner, value, depth)}
+
+
+def _dump_tuple(node: TupleNode, value: Any, depth: int) -> _Nested:
     if not isinstance(value, (tuple, list)) or len(value) != len(node.items):
         raise _Problem(f"expected a tuple of {len(node.items)}, got {_show(value)}")
     out = []
     for i, (item_node, item) in enumerate(zip(node.items, value)):
         try:
-            out.append(_dump(item_node, item, depth))
+            out.append((yield item_node, item, depth))
         except _Problem as problem:
             raise _at(problem, f"[{i}]") from None
     return out
@@ -433,12 +554,15 @@ class _Fields:
     """What both directions need of a struct, worked out once: its wire fields with their
     handlers, their names, and whether ``cls(*values)`` builds it."""
 
-    __slots__ = ("by_position", "dump", "load", "names")
+    __slots__ = ("by_position", "dump", "dump_in_place", "load", "load_in_place", "names")
 
     def __init__(self, node: StructNode) -> None:
         wire = [(f.name, f.node) for f in node.wire_fields if f.node is not None]
-        self.dump = [(name, n, _dumper(n)) for name, n in wire]
-        self.load = [(name, n, _loader(n)) for name, n in wire]
+        # each with its handler if called in place, else None (the part is yielded)
+        self.dump = [(name, n, _leaf(DUMPERS, n)) for name, n in wire]
+        self.load = [(name, n, _leaf(LOADERS, n)) for name, n in wire]
+        self.dump_in_place = all(handler is not None for _, _, handler in self.dump)
+        self.load_in_place = all(handler is not None for _, _, handler in self.load)
         self.names = frozenset(name for name, _ in wire)
         self.by_position = node.positional() and all(f.init for f in node.wire_fields)
 
@@ -456,18 +580,37 @@ def _fields_of(node: StructNode) -> _Fields:
     return found
 
 
-def _dump_struct(node: StructNode, value: Any, depth: int) -> dict[str, Any]:
+def _dump_struct(node: StructNode, value: Any, depth: int) -> dict[str, Any] | _Nested:
     depth = _deeper(depth)
     if not isinstance(value, node.cls):
         raise _Problem(f"expected {node.label}, got {type(value).__name__}")
+    fields = _fields_of(node)
+    if not fields.dump_in_place:
+        return _dump_fields(node, value, depth, fields)
     out = {}
-    for name, field_node, dump in _fields_of(node).dump:
+    for name, field_node, dump in fields.dump:
         try:
             field_value = getattr(value, name)
         except AttributeError:
             raise _Problem(f"{node.label} has no attribute {name!r}") from None
         try:
-            out[name] = dump(field_node, field_value, depth)
+            out[name] = dump(field_node, field_value, depth)  # type: ignore[misc]
+        except _Problem as problem:
+            raise _at(problem, f".{name}") from None
+    return out
+
+
+def _dump_fields(node: StructNode, value: Any, depth: int, fields: _Fields) -> _Nested:
+    """The fields of a struct some of whose fields are not walked in place."""
+    out = {}
+    for name, field_node, dump in fields.dump:
+        try:
+            field_value = getattr(value, name)
+        except AttributeError:
+            raise _Problem(f"{node.label} has no attribute {name!r}") from None
+        try:
+            out[name] = (dump(field_node, field_value, depth) if dump is not None
+                         else (yield field_node, field_value, depth))
         except _Problem as problem:
             raise _at(problem, f".{name}") from None
     return out
@@ -491,7 +634,7 @@ def _check_names(node: UnionNode) -> None:
     _names_checked.add(node)
 
 
-def _dump_union(node: UnionNode, value: Any, depth: int) -> Any:
+def _dump_union(node: UnionNode, value: Any, depth: int) -> _Nested:
     depth = _deeper(depth)
     _check_names(node)
     variant = variant_of(node, value)
@@ -499,13 +642,13 @@ def _dump_union(node: UnionNode, value: Any, depth: int) -> Any:
         choices = ", ".join(v.name for v in node.variants)
         raise _Problem(f"expected {node.label} ({choices}), got {type(value).__name__}")
     try:
-        inner = _dump(variant.node, value, _variant_depth(variant.node, depth))
+        inner = yield variant.node, value, _variant_depth(variant.node, depth)
     except _Problem as problem:
         raise _at(problem, f"<{variant.name}>") from None
     return inner if _is_ip_union(node) else {variant.name: inner}
 
 
-def _dump_frame(node: FrameNode, value: Any, depth: int) -> dict[str, Any]:
+def _dump_frame(node: FrameNode, value: Any, depth: int) -> _Nested:
     if not isinstance(value, node.cls):
         raise _Problem(f"expected {node.label}, got {type(value).__name__}")
     tag: Any = getattr(value, "tag", None)
@@ -514,7 +657,7 @@ def _dump_frame(node: FrameNode, value: Any, depth: int) -> dict[str, Any]:
     except _Problem as problem:
         raise _at(problem, ".tag") from None
     try:
-        msg = _dump_union(node.union, getattr(value, "msg", None), depth)
+        msg = yield node.union, getattr(value, "msg", None), depth
     except _Problem as problem:
         raise _at(problem, ".msg") from None
     return {"tag": number, "msg": msg}
@@ -528,10 +671,10 @@ def _dump_enum(node: EnumNode, value: Any, depth: int) -> str:
     return name
 
 
-def _dump_custom(node: CustomNode, value: Any, depth: int) -> Any:
+def _dump_custom(node: CustomNode, value: Any, depth: int) -> _Nested:
     form, inner = _custom_form(node)
     if form == "inner":
-        return _dump(inner, value, depth)
+        return (yield inner, value, depth)
     if form == "enum":
         return _dump_enum(inner, value, depth)  # type: ignore[arg-type]
     assert node.encode is not None and node.size is not None
@@ -553,13 +696,13 @@ class _Collect:
         self.write = lambda data: pieces.append(bytes(data))
 
 
-def _dump_convert(node: ConvertNode, value: Any, depth: int) -> Any:
+def _dump_convert(node: ConvertNode, value: Any, depth: int) -> _Nested:
     if node.to_wire is not None:
         try:
             value = node.to_wire(value)
         except Exception as exc:
             raise _Problem(f"conversion to {node.inner.label} failed: {exc!r}") from exc
-    return _dump(node.inner, value, depth)
+    return (yield node.inner, value, depth)
 
 
 def _hashable(value: Any) -> bool:
@@ -617,7 +760,8 @@ DUMPERS: dict[type[Node], _Dump] = {
 
 
 def _load(node: Node, obj: Any, depth: int) -> Any:
-    return _loader(node)(node, obj, depth)
+    _loader(node)
+    return _walk(LOADERS, node, obj, depth)
 
 
 def _loader(node: Node) -> _Dump:
@@ -741,10 +885,12 @@ def _sized(obj: Any, what: str) -> Sequence[Any]:
     return obj
 
 
-def _load_seq(node: SeqNode, obj: Any, depth: int) -> list[Any] | tuple[Any, ...]:
+def _load_seq(node: SeqNode, obj: Any, depth: int) -> Any:
     items = _sized(obj, "a list")
     elem = node.elem
-    load = _loader(elem)
+    load = _leaf(LOADERS, elem)
+    if load is None:
+        return _load_parts(node, items, depth)
     out = []
     for i, item in enumerate(items):
         try:
@@ -754,13 +900,18 @@ def _load_seq(node: SeqNode, obj: Any, depth: int) -> list[Any] | tuple[Any, ...
     return out if node.container is list else node.container(out)
 
 
-def _load_set(node: SetNode, obj: Any, depth: int) -> set[Any] | frozenset[Any]:
+def _load_parts(node: SeqNode, items: Sequence[Any], depth: int) -> _Nested:
+    out = yield from _each_part(node.elem, items, depth)
+    return out if node.container is list else node.container(out)
+
+
+def _load_set(node: SetNode, obj: Any, depth: int) -> _Nested:
     items = _sized(obj, "a list")
     found: set[Any] = set()
     hashes = _hash_count(node.elem, len(items))
     for i, item in enumerate(items):
         try:
-            value = _load(node.elem, item, depth)
+            value = yield node.elem, item, depth
             if hashes is not None and not hashes.add(value):
                 raise _Problem(_CROWDED)
             if value in found:
@@ -778,7 +929,7 @@ def _hash_count(key: Node, count: int) -> HashCount | None:
     return HashCount() if count > MAX_SHARED_HASH and hashes_may_crowd(key) else None
 
 
-def _load_map(node: MapNode, obj: Any, depth: int) -> dict[Any, Any]:
+def _load_map(node: MapNode, obj: Any, depth: int) -> _Nested:
     as_object = _spelled_as_string(node.key)
     pairs: Sequence[Any]
     if as_object:
@@ -795,7 +946,7 @@ def _load_map(node: MapNode, obj: Any, depth: int) -> dict[Any, Any]:
             raise _at(_Problem(f"expected a [key, value] pair, got {_show(pair)}"), f"[{i}]")
         raw_key, raw_value = pair
         try:
-            key = _load(node.key, raw_key, depth)
+            key = yield node.key, raw_key, depth
             if hashes is not None and not hashes.add(key):
                 raise _Problem(_CROWDED)
             if key in out:
@@ -803,7 +954,7 @@ def _load_map(node: MapNode, obj: Any, depth: int) -> dict[Any, Any]:
         except _Problem as problem:
             raise _at(problem, f"[{raw_key!r}]" if as_object else f"[{i}].key") from None
         try:
-            out[key] = _load(node.value, raw_value, depth)
+            out[key] = yield node.value, raw_value, depth
         except _Problem as problem:
             raise _at(problem, f"[{key!r}]") from None
     return out
@@ -815,17 +966,24 @@ def _load_option(node: OptionNode, obj: Any, depth: int) -> Any:
     if node.wrapped:
         if not isinstance(obj, dict) or list(obj) != ["Some"]:
             raise _Problem(f'expected null or {{"Some": ...}} for {node.label}, got {_show(obj)}')
-        return Some(_load(node.inner, obj["Some"], depth))
-    return _load(node.inner, obj, depth)
+        load = _leaf(LOADERS, node.inner)
+        if load is None:
+            return _load_some(node.inner, obj["Some"], depth)
+        return Some(load(node.inner, obj["Some"], depth))
+    return _loader(node.inner)(node.inner, obj, depth)  # a generator for the walk, if one
 
 
-def _load_tuple(node: TupleNode, obj: Any, depth: int) -> tuple[Any, ...]:
+def _load_some(inner: Node, obj: Any, depth: int) -> _Nested:
+    return Some((yield inner, obj, depth))
+
+
+def _load_tuple(node: TupleNode, obj: Any, depth: int) -> _Nested:
     if not isinstance(obj, (list, tuple)) or len(obj) != len(node.items):
         raise _Problem(f"expected a list of {len(node.items)}, got {_show(obj)}")
     out = []
     for i, (item_node, item) in enumerate(zip(node.items, obj)):
         try:
-            out.append(_load(item_node, item, depth))
+            out.append((yield item_node, item, depth))
         except _Problem as problem:
             raise _at(problem, f"[{i}]") from None
     return tuple(out)
@@ -853,25 +1011,53 @@ def _load_struct(node: StructNode, obj: Any, depth: int) -> Any:
         unknown = next(key for key in obj if key not in fields.names)
         names = ", ".join(name for name, _, _ in fields.load) or "none"
         raise _Problem(f"unknown field {unknown!r} (the fields of {node.label}: {names})")
+    if not fields.load_in_place:
+        return _load_fields(node, obj, depth, fields)
     values = []
     for name, field_node, load in fields.load:
         if name in obj:
             try:
-                values.append(load(field_node, obj[name], depth))
+                values.append(load(field_node, obj[name], depth))  # type: ignore[misc]
             except _Problem as problem:
                 raise _at(problem, f".{name}") from None
         else:
-            value = _default(node.cls, name)
-            if value is _NO_DEFAULT:
-                raise _Problem(f"missing field {name!r} (it has no default)")
-            values.append(value)
+            values.append(_field_default(node, name))
     try:
         return node.cls(*values) if fields.by_position else construct(node, values)
     except Exception as exc:  # a user's __post_init__ may refuse the values
         raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
 
 
-def _load_union(node: UnionNode, obj: Any, depth: int) -> Any:
+def _load_fields(node: StructNode, obj: Any, depth: int, fields: _Fields) -> _Nested:
+    """The fields of a struct some of whose fields are not walked in place."""
+    values = []
+    for name, field_node, load in fields.load:
+        if name in obj:
+            try:
+                values.append(load(field_node, obj[name], depth) if load is not None
+                              else (yield field_node, obj[name], depth))
+            except _Problem as problem:
+                raise _at(problem, f".{name}") from None
+        else:
+            values.append(_field_default(node, name))
+    return _built(node, fields, values)
+
+
+def _field_default(node: StructNode, name: str) -> Any:
+    value = _default(node.cls, name)
+    if value is _NO_DEFAULT:
+        raise _Problem(f"missing field {name!r} (it has no default)")
+    return value
+
+
+def _built(node: StructNode, fields: _Fields, values: list[Any]) -> Any:
+    try:
+        return node.cls(*values) if fields.by_position else construct(node, values)
+    except Exception as exc:  # a user's __post_init__ may refuse the values
+        raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
+
+
+def _load_union(node: UnionNode, obj: Any, depth: int) -> _Nested:
     depth = _deeper(depth)
     if _is_ip_union(node):
         if not isinstance(obj, str):
@@ -889,13 +1075,13 @@ def _load_union(node: UnionNode, obj: Any, depth: int) -> Any:
     for variant in node.variants:
         if variant.name == name:
             try:
-                return _load(variant.node, inner, _variant_depth(variant.node, depth))
+                return (yield variant.node, inner, _variant_depth(variant.node, depth))
             except _Problem as problem:
                 raise _at(problem, f"<{name}>") from None
     raise _Problem(f"unknown variant {name!r} of {node.label} (expected one of {choices})")
 
 
-def _load_frame(node: FrameNode, obj: Any, depth: int) -> Any:
+def _load_frame(node: FrameNode, obj: Any, depth: int) -> _Nested:
     if not isinstance(obj, dict) or set(obj) != {"tag", "msg"}:
         raise _Problem(f'expected an object {{"tag": ..., "msg": ...}} for {node.label}, got {_show(obj)}')
     try:
@@ -903,7 +1089,7 @@ def _load_frame(node: FrameNode, obj: Any, depth: int) -> Any:
     except _Problem as problem:
         raise _at(problem, ".tag") from None
     try:
-        msg = _load_union(node.union, obj["msg"], depth)
+        msg = yield node.union, obj["msg"], depth
     except _Problem as problem:
         raise _at(problem, ".msg") from None
     if node.direct:
@@ -926,10 +1112,10 @@ def _load_enum(node: EnumNode, obj: Any, depth: int) -> Any:
     return member
 
 
-def _load_custom(node: CustomNode, obj: Any, depth: int) -> Any:
+def _load_custom(node: CustomNode, obj: Any, depth: int) -> _Nested:
     form, inner = _custom_form(node)
     if form == "inner":
-        return _load(inner, obj, depth)
+        return (yield inner, obj, depth)
     if form == "enum":
         return _load_enum(inner, obj, depth)  # type: ignore[arg-type]
     assert node.decode is not None
@@ -948,8 +1134,8 @@ def _load_custom(node: CustomNode, obj: Any, depth: int) -> Any:
     return value
 
 
-def _load_convert(node: ConvertNode, obj: Any, depth: int) -> Any:
-    wire_value = _load(node.inner, obj, depth)
+def _load_convert(node: ConvertNode, obj: Any, depth: int) -> _Nested:
+    wire_value = yield node.inner, obj, depth
     if node.from_wire is None:
         return wire_value
     try:
@@ -980,3 +1166,4 @@ LOADERS: dict[type[Node], _Dump] = {
     CustomNode: _load_custom,
     ConvertNode: _load_convert,
 }
+

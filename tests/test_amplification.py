@@ -77,9 +77,9 @@ def test_entries_a_users_codec_reads_nothing_for_count_against_the_budget() -> N
 @pytest.mark.parametrize("buffer", [bytes, bytearray], ids=["bytes", "bytearray"])
 def test_a_value_with_bytes_left_over_is_gone_before_the_interpreter_decodes_again(buffer: type) -> None:
     """The budget's worth of zero-width elements and one byte too many (the fuzzer's 38-byte
-    ZeroWidth input): the generated code makes every element, finds the byte left over and hands
-    the input to the interpreter, which makes them again. Were the first value still held, the
-    decode would peak at twice the budget's memory."""
+    ZeroWidth input): the generated code makes every element and finds the byte left over. Were
+    the value still held while anything decoded again, the decode would peak at twice the
+    budget's memory."""
     from benchmarks.amplification import Blank, _at_budget
 
     def decoder(case: Case, budget: int) -> object:
@@ -91,3 +91,27 @@ def test_a_value_with_bytes_left_over_is_gone_before_the_interpreter_decodes_aga
     row = measure(case, decoder, COUNT, BUDGET, repeat=0)  # type: ignore[arg-type]
     assert row.outcome.startswith("DecodeError")
     assert row.peak <= BUDGET * PER_ZERO_WIDTH_ELEMENT, f"{row.peak:,} bytes for {BUDGET:,} elements"
+
+
+@pytest.mark.parametrize("buffer", [bytes, bytearray], ids=["bytes", "bytearray"])
+def test_a_value_with_bytes_left_over_is_built_once(buffer: type) -> None:
+    """The generated code found where the value ends: the interpreter decoded it all again (every
+    zero-width element built twice, up to the budget's million) only to say the same."""
+    built = [0]
+
+    @jw.wireformat
+    class Counted:
+        def __post_init__(self) -> None:
+            built[0] += 1
+
+    @jw.wireformat
+    class Many:
+        items: list[Counted]
+
+    data = Many([Counted() for _ in range(1000)]).encode() + b"\x00\x00"
+    built[0] = 0
+    with pytest.raises(jw.DecodeError) as info:
+        Many.decode(buffer(data))
+    assert (info.value.reason, info.value.path, info.value.offset) == (
+        "2 bytes left over after a complete Many", "Many", len(data) - 2)
+    assert built[0] == 1000

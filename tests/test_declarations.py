@@ -501,3 +501,86 @@ def test_a_recursive_class_declared_again_in_a_loop_refers_to_itself() -> None:
         assert Bush.decode(bush.encode()) == bush
         made.append(Tree)
     assert len(set(made)) == 3
+
+
+def test_mutually_recursive_classes_declared_again_in_a_loop_refer_to_their_own_round() -> None:
+    # When Ping is decorated, the function's "Pong" is still the previous round's class: Ping
+    # must wait for this round's Pong rather than take it.
+    for round_ in range(3):
+
+        @wireformat
+        class Ping:
+            value: u8
+            pong: Optional[Pong]
+
+        @wireformat
+        class Pong:
+            value: u8
+            ping: Optional[Ping]
+
+        value = Ping(round_, Pong(round_, Ping(9, None)))
+        decoded = Ping.decode(value.encode())
+        assert decoded == value
+        assert type(decoded.pong) is Pong
+        assert type(decoded.pong.ping) is Ping
+
+
+def test_a_cycle_of_three_local_classes_resolves_each_name() -> None:
+    # First could see neither Second nor Third when decorated, Second not Third.
+    for round_ in range(2):
+
+        @wireformat
+        class First:
+            value: u8
+            next: Optional[Second]
+
+        @wireformat
+        class Second:
+            value: u8
+            next: Optional[Third]
+
+        @wireformat
+        class Third:
+            value: u8
+            next: Optional[First]
+
+        value = First(round_, Second(1, Third(2, First(3, None))))
+        decoded = First.decode(value.encode())
+        assert decoded == value
+        assert type(decoded.next.next) is Third
+
+
+def test_a_local_enum_and_struct_that_name_each_other_in_a_loop() -> None:
+    for round_ in range(2):
+
+        @wireenum
+        class Expr:
+            class Leaf:
+                value: u8
+
+            class Node:
+                inner: Pair
+
+        @wireformat
+        class Pair:
+            left: Expr
+            right: Expr
+
+        value = Expr.Node(Pair(Expr.Leaf(round_), Expr.Node(Pair(Expr.Leaf(1), Expr.Leaf(2)))))
+        decoded = Expr.decode(value.encode())
+        assert decoded == value
+        assert type(decoded.inner) is Pair
+
+
+def test_a_local_class_named_like_a_module_class_is_the_local_one() -> None:
+    # The function assigns Pair below, so Pair is its local throughout (as Python scopes it):
+    # the module's Pair, the only one bound when Holder is decorated, is not the one meant.
+    @wireformat
+    class Holder:
+        pair: Pair
+
+    @wireformat
+    class Pair:
+        text: str
+
+    assert Holder.decode(Holder(Pair("x")).encode()) == Holder(Pair("x"))

@@ -52,6 +52,30 @@ def test_frame_decode_refuses_a_second_argument() -> None:
         Aframe.decode(data, 5)  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize("second", [None, [10]], ids=["None", "a zero-width budget"])
+def test_frame_decode_takes_no_hidden_second_argument(second: object) -> None:
+    """Only an instance call passes a second argument: None (the old marker of "none given")
+    and the codec's zero-width budget are refused like any other."""
+
+    @wireformat
+    class Empty:
+        pass
+
+    @wireformat
+    class Many:
+        items: list[Empty]
+
+    class Zframe(Frame[Annotated[Many, Tagged({100: Many})]]):
+        __slots__ = ()
+
+    for cls, data in ((Aframe, Aframe(7, Tell(1)).encode()), (Zframe, Zframe(1, Many([Empty()])).encode())):
+        cls.decode(data)  # the generated method in place of the stub
+        with pytest.raises(TypeError, match="takes 1 positional argument but 2 were given"):
+            cls.decode(data, second)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="takes 1 positional argument but 2 were given"):
+            cls.decode(bytearray(data), second)  # type: ignore[call-arg]
+
+
 def test_frame_methods_keep_every_error_of_the_interpreter() -> None:
     _installed()
     with pytest.raises(jw.EncodeError) as info:

@@ -142,7 +142,8 @@ def test_a_frame_class_decode_is_a_plain_function() -> None:
     decode = vars(p9.Tframe)["decode"]
     # a staticmethod takes Python about twice as long to look up on the class
     assert isinstance(decode, types.FunctionType)
-    assert _statements(decode)[0].startswith("if _data.__class__ is not bytes or _arg is not None:")
+    assert _statements(decode)[0].startswith(
+        "if _data.__class__ is not bytes or _data_on_instance is not _NOT_ON_INSTANCE:")
 
 
 def test_a_whole_frame_decoder_keeps_no_offset() -> None:

@@ -899,10 +899,14 @@ def _decode_entry(out: list[str], body: list[str], view_entry: str, zw: bool, ow
         out.append("        _z = [_zl]")
     out.append("        _L = len(_b)")
     out.extend(body)
-    out.append("        if _o == _L: return _r")
-    out.append("        _r = None")  # bytes left over: the value must not outlive the interpreter's decode
     out.append("    except Exception:")
-    out.append("        pass")
+    out.append("        pass")  # the interpreter runs after the handler, once what failed is freed
+    out.append("    else:")
+    out.append("        if _o == _L: return _r")
+    # A whole value with bytes after it: the interpreter would decode it again (a million
+    # zero-width elements built twice) only to say where it ends, which _o already says. Past
+    # _L, a read ran off the end (slices do not check: this test does), which it explains.
+    out.append("        if _o < _L: _leftover(_root, _o, _L)")
     out.append(f"    return _slow_decode(_b, 0, True{limit})")
 
 
@@ -910,10 +914,11 @@ def _view_entry(out: list[str], name: str, zw: bool, owner: str = "") -> None:
     out.extend(_head(owner, name, f"{name}(_b{_limit_param(zw)})"))
     out.append("    try:")
     out.append(f"        _r, _o = dec_view(_b, 0{', 0, [_zl]' if zw else ''})")
-    out.append("        if _o == len(_b): return _r")
-    out.append("        _r = None")  # as in decode: not held while the interpreter decodes again
     out.append("    except Exception:")
     out.append("        pass")
+    out.append("    else:")
+    out.append("        if _o == len(_b): return _r")
+    out.append("        if _o < len(_b): _leftover(_root, _o, len(_b))")  # as in decode
     out.append(f"    return _slow_decode(_b, 0, True{', _zl' if zw else ''})")
 
 

@@ -71,7 +71,7 @@ from .values import construct, sort_key_of, variant_of
 
 _D = struct.Struct("<d")
 
-Path = tuple[str, ...]
+Path = tuple[Any, ...]  # (root,) or (parent path, step): see render_path
 Steps = Generator[int, bytes, Any]
 # A value's decoder: yields byte counts (answered with the bytes) and nested values' decoders
 # (answered with their values), for decode_steps to run.
@@ -79,7 +79,15 @@ Decoder = Generator[Any, Any, Any]
 
 
 def render_path(path: Path) -> str:
-    return "".join(path)
+    """A path's text. A path is ``(root,)`` or ``(parent, step)``: each level adds a pair rather
+    than copying its parent's steps (which made decoding a value n levels deep cost n² steps
+    copied), so the text is only put together when an error or ``explain`` needs it."""
+    steps = []
+    while len(path) == 2:
+        path, step = path
+        steps.append(step)
+    steps.append(path[0])
+    return "".join(reversed(steps))
 
 
 class Trace:
@@ -274,7 +282,7 @@ def _entry_count(node: SeqNode | SetNode | MapNode, path: Path, st: DecodeState)
     raw = yield from _take(2, path, st, "count")
     count = int.from_bytes(raw, "little")
     st.offset += 2
-    _note(st, start, path + (".len",), str(count))
+    _note(st, start, (path, ".len"), str(count))
     if zero_width_entries(node):
         _spend_zero_width(count, f"this {node.label} of {count:,}", path, st, start)
     return count
@@ -288,11 +296,11 @@ def _decode_seq(node: SeqNode, path: Path, st: DecodeState) -> Decoder:
     for i in range(count):
         at = st.offset
         if elem.__class__ is IntNode:  # read here: a decoder of its own costs more than the int
-            items.append(_read_int(elem, (yield elem.kind.size), path + (f"[{i}]",), st))
+            items.append(_read_int(elem, (yield elem.kind.size), (path, f"[{i}]"), st))
         else:
-            items.append((yield _steps(elem, path + (f"[{i}]",), st)))
+            items.append((yield _steps(elem, (path, f"[{i}]"), st)))
         if each and st.offset == at:
-            _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
+            _spend_zero_width(1, "this element, which read no bytes,", (path, f"[{i}]"), st, at)
     return items if node.container is list else node.container(items)
 
 
@@ -303,13 +311,13 @@ def _decode_set(node: SetNode, path: Path, st: DecodeState) -> Decoder:
     hashes = _hash_count(node.elem, count)
     for i in range(count):
         at = st.offset
-        item = yield _steps(node.elem, path + (f"[{i}]",), st)
+        item = yield _steps(node.elem, (path, f"[{i}]"), st)
         if each and st.offset == at:
-            _spend_zero_width(1, "this element, which read no bytes,", path + (f"[{i}]",), st, at)
+            _spend_zero_width(1, "this element, which read no bytes,", (path, f"[{i}]"), st, at)
         if hashes is not None and not hashes.add(item):
-            raise _fail(_CROWDED, path + (f"[{i}]",), at)
+            raise _fail(_CROWDED, (path, f"[{i}]"), at)
         if item in found:
-            raise _fail(f"duplicate element {item!r} in a set", path + (f"[{i}]",), at)
+            raise _fail(f"duplicate element {item!r} in a set", (path, f"[{i}]"), at)
         found.add(item)
     return found if node.container is set else frozenset(found)
 
@@ -321,14 +329,14 @@ def _decode_map(node: MapNode, path: Path, st: DecodeState) -> Decoder:
     hashes = _hash_count(node.key, count)
     for i in range(count):
         at = st.offset
-        key = yield _steps(node.key, path + (f"[{i}].key",), st)
+        key = yield _steps(node.key, (path, f"[{i}].key"), st)
         if hashes is not None and not hashes.add(key):
-            raise _fail(_CROWDED, path + (f"[{i}].key",), at)
+            raise _fail(_CROWDED, (path, f"[{i}].key"), at)
         if key in mapping:
-            raise _fail(f"duplicate key {key!r} in a map", path + (f"[{i}].key",), at)
-        mapping[key] = yield _steps(node.value, path + (f"[{i}].value",), st)
+            raise _fail(f"duplicate key {key!r} in a map", (path, f"[{i}].key"), at)
+        mapping[key] = yield _steps(node.value, (path, f"[{i}].value"), st)
         if each and st.offset == at:
-            _spend_zero_width(1, "this entry, which read no bytes,", path + (f"[{i}]",), st, at)
+            _spend_zero_width(1, "this entry, which read no bytes,", (path, f"[{i}]"), st, at)
     return mapping
 
 
@@ -341,7 +349,7 @@ def _decode_option(node: OptionNode, path: Path, st: DecodeState) -> Decoder:  #
     if raw[0] == 0:
         _note(st, start, path, "None")
         return None
-    _note(st, start, path + (".some",), "present")
+    _note(st, start, (path, ".some"), "present")
     value = yield _steps(node.inner, path, st)
     if node.wrapped:
         return Some(value)
@@ -351,7 +359,7 @@ def _decode_option(node: OptionNode, path: Path, st: DecodeState) -> Decoder:  #
 def _decode_tuple(node: TupleNode, path: Path, st: DecodeState) -> Decoder:
     values = []
     for i, item in enumerate(node.items):
-        values.append((yield _steps(item, path + (f"[{i}]",), st)))
+        values.append((yield _steps(item, (path, f"[{i}]"), st)))
     return tuple(values)
 
 
@@ -362,9 +370,9 @@ def _decode_struct(node: StructNode, path: Path, st: DecodeState) -> Decoder:
     for f in node.wire_fields:
         field: Any = f.node
         if field.__class__ is IntNode:  # read here: a decoder of its own costs more than the int
-            values.append(_read_int(field, (yield field.kind.size), path + (f".{f.name}",), st))
+            values.append(_read_int(field, (yield field.kind.size), (path, f".{f.name}"), st))
         else:
-            values.append((yield _steps(field, path + (f".{f.name}",), st)))
+            values.append((yield _steps(field, (path, f".{f.name}"), st)))
     st.depth -= 1
     try:
         return construct(node, values)
@@ -385,11 +393,11 @@ def _decode_union(node: UnionNode, path: Path, st: DecodeState) -> Decoder:  # r
             st.offset,
         )
     st.offset += 1
-    _note(st, start, path + (f"<{variant.name}>",), f"tag {raw[0]}")
+    _note(st, start, (path, f"<{variant.name}>"), f"tag {raw[0]}")
     shared = isinstance(variant.node, StructNode)  # the variant's struct and its enum are one level
     if shared:
         st.depth -= 1  # counted again, at the same depth, by the struct
-    value = yield _steps(variant.node, path + (f"<{variant.name}>",), st)
+    value = yield _steps(variant.node, (path, f"<{variant.name}>"), st)
     if not shared:
         st.depth -= 1
     return value
@@ -430,24 +438,24 @@ def _decode_convert(node: ConvertNode, path: Path, st: DecodeState) -> Decoder:
 
 def _decode_frame(node: FrameNode, path: Path, st: DecodeState) -> Decoder:  # r[9p2000l.frame.header]
     start = st.offset
-    raw = yield from _take(SIZE_FIELD, path + (".size",), st, "frame size")
+    raw = yield from _take(SIZE_FIELD, (path, ".size"), st, "frame size")
     size = int.from_bytes(raw, "little")
     if size < HEADER_SIZE:
-        raise _fail(size_below_minimum(size), path + (".size",), start)
+        raise _fail(size_below_minimum(size), (path, ".size"), start)
     st.offset += SIZE_FIELD
-    _note(st, start, path + (".size",), repr(size))
+    _note(st, start, (path, ".size"), repr(size))
     rest = yield from _take(size - SIZE_FIELD, path, st, f"a frame of {size} bytes")
     _, kind, tag = parse_header(raw + rest[:HEADER_SIZE - SIZE_FIELD])
     variant = node.union.by_tag.get(kind)
     if variant is None:
         types = ", ".join(str(t) for t in sorted(node.union.by_tag))
         reason = f"unknown message type {kind} for {node.label} (expected one of {types})"
-        raise _fail(reason, path + (".type",), st.offset)
+        raise _fail(reason, (path, ".type"), st.offset)
     st.offset += 1
-    _note(st, st.offset - 1, path + (".type",), f"{kind} ({variant.name})")
+    _note(st, st.offset - 1, (path, ".type"), f"{kind} ({variant.name})")
     st.offset += 2
-    _note(st, st.offset - 2, path + (".tag",), repr(tag))
-    inner = path + (f".msg<{variant.name}>",)
+    _note(st, st.offset - 2, (path, ".tag"), repr(tag))
+    inner = (path, f".msg<{variant.name}>")
     _deeper(st, path)  # the union's level, as when the message is decoded on its own
     shared = isinstance(variant.node, StructNode)  # one level with the union, counted by the struct
     if shared:
@@ -685,7 +693,7 @@ def _encode_seq(node: SeqNode, value: Any, path: Path, depth: int, out: bytearra
     items = value if value.__class__ is list or value.__class__ is tuple else list(value)  # a deque indexes slowly
     ints_done = _write_ints(elem, items, out) if elem.__class__ is IntNode else 0
     for i in range(len(items) - 1, ints_done - 1, -1):
-        push((elem, items[i], path + (f"[{i}]",), depth))
+        push((elem, items[i], (path, f"[{i}]"), depth))
 
 
 def _encode_set(node: SetNode, value: Any, path: Path, depth: int, out: bytearray, push: _Push) -> None:
@@ -695,7 +703,7 @@ def _encode_set(node: SetNode, value: Any, path: Path, depth: int, out: bytearra
     items = _ordered(value, sort_key_of(node.elem), path, out)
     elem = node.elem
     for i in range(len(items) - 1, -1, -1):
-        push((elem, items[i], path + (f"[{i}]",), depth))
+        push((elem, items[i], (path, f"[{i}]"), depth))
 
 
 def _encode_map(node: MapNode, value: Any, path: Path, depth: int, out: bytearray, push: _Push) -> None:
@@ -708,8 +716,8 @@ def _encode_map(node: MapNode, value: Any, path: Path, depth: int, out: bytearra
     entries = _ordered(value.items(), entry_key, path, out)
     for i in range(len(entries) - 1, -1, -1):
         key, item = entries[i]
-        push((node.value, item, path + (f"[{i}].value",), depth))
-        push((node.key, key, path + (f"[{i}].key",), depth))
+        push((node.value, item, (path, f"[{i}].value"), depth))
+        push((node.key, key, (path, f"[{i}].key"), depth))
 
 
 def _encode_option(node: OptionNode, value: Any, path: Path, depth: int, out: bytearray, push: _Push) -> None:
@@ -728,7 +736,7 @@ def _encode_tuple(node: TupleNode, value: Any, path: Path, depth: int, out: byte
     if not isinstance(value, (tuple, list)) or len(value) != len(node.items):
         raise _encode_fail(f"expected a tuple of {len(node.items)}, got {value!r}", path, out)
     for i in range(len(value) - 1, -1, -1):
-        push((node.items[i], value[i], path + (f"[{i}]",), depth))
+        push((node.items[i], value[i], (path, f"[{i}]"), depth))
 
 
 def _deeper_encoding(depth: int, path: Path, out: bytearray) -> int:
@@ -759,7 +767,7 @@ def _encode_union(node: UnionNode, value: Any, path: Path, depth: int, out: byte
     out.append(variant.tag)
     if isinstance(variant.node, StructNode):
         depth -= 1  # the variant's struct and its enum are one level, counted by the struct
-    push((variant.node, value, path + (f"<{variant.name}>",), depth))
+    push((variant.node, value, (path, f"<{variant.name}>"), depth))
 
 
 def _encode_frame_task(node: FrameNode, value: Any, path: Path, depth: int, out: bytearray, push: _Push) -> None:
@@ -832,7 +840,7 @@ def _encode_fields(
             continue
         if index + 1 < len(fields):
             push((_Resume(node, index + 1), value, path, depth))  # the value stays the struct's
-        push((field, field_value, path + (f".{f.name}",), depth))
+        push((field, field_value, (path, f".{f.name}"), depth))
         return
 
 
@@ -842,20 +850,20 @@ def _encode_frame(node: FrameNode, value: Any, path: Path, out: bytearray, depth
         raise EncodeError(f"expected {node.label}, got {type(value).__name__}", render_path(path), start)
     tag: Any = getattr(value, "tag", None)
     if isinstance(tag, float) or not hasattr(tag, "__index__") or not 0 <= tag.__index__() <= 0xFFFF:
-        raise EncodeError(f"a tag is a u16 (0..65535), not {tag!r}", render_path(path + (".tag",)), start + 5)
+        raise EncodeError(f"a tag is a u16 (0..65535), not {tag!r}", render_path((path, ".tag")), start + 5)
     tag = tag.__index__()  # as any u16 field takes it
     msg = getattr(value, "msg", None)
     variant = variant_of(node.union, msg)
     if variant is None:
         choices = ", ".join(v.name for v in node.union.variants)
         reason = f"{type(msg).__name__} is not a message of {node.label} ({choices})"
-        raise EncodeError(reason, render_path(path + (".msg",)), start + 4)
+        raise EncodeError(reason, render_path((path, ".msg")), start + 4)
     out += bytes(4)
     out.append(variant.tag)
     out += tag.to_bytes(2, "little")
     # a frame is never a field, so this second task list is never more than one deep
     shared = isinstance(variant.node, StructNode)  # the message's struct is its union's level
-    encode_value(variant.node, msg, path + (f".msg<{variant.name}>",), out, depth if shared else depth + 1)
+    encode_value(variant.node, msg, (path, f".msg<{variant.name}>"), out, depth if shared else depth + 1)
     size = len(out) - start
     if size > MAX_FRAME_SIZE:
         raise EncodeError(f"a frame of {size} bytes does not fit its u32 size", render_path(path), start)

@@ -133,6 +133,27 @@ class Unresolved(SchemaError):
     """A forward reference that names nothing yet: planning waits for first use."""
 
 
+class _Unbound:
+    def __repr__(self) -> str:
+        return "<a local name not bound yet>"
+
+
+UNBOUND: Any = _Unbound()
+"""What a class's names hold for a local of its declaring function that was not bound (or
+bound to a class of an earlier round of a loop) when the class was declared: inside a
+function a name is local throughout, so the module's class of the same name is not meant."""
+
+
+class _Names(dict[str, Any]):
+    """Names to evaluate an annotation with, where ``UNBOUND`` is a name not defined yet."""
+
+    def __getitem__(self, name: str) -> Any:
+        value = dict.__getitem__(self, name)
+        if value is UNBOUND:
+            raise NameError(f"name {name!r} is not defined")
+        return value
+
+
 def plan(tp: Any) -> Node:
     """The plan of any annotation jetwire accepts."""
     with _lock, _only_schema_errors(tp):
@@ -262,7 +283,7 @@ def resolve_hints(cls: type, localns: dict[str, Any]) -> dict[str, Any]:
     """The annotations of ``cls``'s fields as objects: ``typing.get_type_hints`` for the names
     dataclasses made fields, each string compiled once per program rather than once per field
     (postponed annotations repeat: ``"u32"``, ``"list[str]"``)."""
-    ns: dict[str, Any] = {}
+    ns: dict[str, Any] = _Names()
     for c in registry.planning:
         ns.setdefault(c.__name__, c)
     ns.update(localns)
@@ -503,7 +524,7 @@ def _resolve_forward(ref: str | ForwardRef) -> Any:
         ns[c.__name__] = c
     code = _annotation(name)
     try:
-        return eval(code, ns)  # noqa: S307 - a type expression from the user's own annotations
+        return eval(code, {}, _Names(ns))  # noqa: S307 - a type expression from the user's own annotations
     except NameError as exc:
         raise Unresolved(f"cannot resolve {name!r}: {exc}") from None
     except Exception as exc:

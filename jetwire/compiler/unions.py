@@ -266,10 +266,13 @@ def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool, owne
     class with some other ``x`` that has a ``msg`` and a ``tag``, is encoded rather than
     refused (the codec's ``encode``, behind ``Codec`` and ``jetwire.encode``, still refuses it).
     ``decode`` is a plain function on the class, not a staticmethod (Python looks those up in
-    about twice the time); called on an instance, Python passes the instance first, which the
-    second parameter sorts out (None when absent: ``is not None`` is the cheapest test there is)."""
+    about twice the time); called on an instance, Python passes the instance first and the
+    data second, which is what the second parameter is for. Its default is a marker of its own,
+    not None, so that nothing else is taken for a second argument: ``Tframe.decode(data, None)``
+    is refused as a call with two arguments would be."""
     budget = ", [_ZL]" if zw else ""
-    src.ns["_decode_other"] = _decode_other(src, node.cls, zw)
+    src.ns["_decode_other"] = _decode_other(src, node.cls)
+    src.ns["_NOT_ON_INSTANCE"] = _NOT_ON_INSTANCE
     out.extend(_head(owner, "encode", "method_encode(_v)",
                      "the frame class's encode method: the message's encoder, else the interpreter"))
     out.append("    try:")
@@ -277,9 +280,10 @@ def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool, owne
     out.append("    except Exception:")
     out.append("        pass")
     out.append("    return _slow_encode(_v)")
-    out.extend(_head(owner, "decode", "method_decode(_data, _arg=None)",
+    out.extend(_head(owner, "decode", "method_decode(_data, _data_on_instance=_NOT_ON_INSTANCE)",
                      "the frame class's decode method: the type's whole-frame decoder, else the interpreter"))
-    out.append("    if _data.__class__ is not bytes or _arg is not None: return _decode_other(_data, _arg)")
+    out.append("    if _data.__class__ is not bytes or _data_on_instance is not _NOT_ON_INSTANCE:")
+    out.append("        return _decode_other(_data, _data_on_instance)")
     out.append("    try:")
     out.append(f"        return _FWHOLE[_data[4]](_data{budget})")
     out.append("    except Exception:")
@@ -287,17 +291,23 @@ def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool, owne
     out.append("    return _slow_decode(_data, 0, True)")
 
 
-def _decode_other(src: _Source, frame_cls: type, zw: bool) -> Callable[[Any, Any], Any]:
+class _NotOnInstance:
+    def __repr__(self) -> str:
+        return "<called on the class>"
+
+
+_NOT_ON_INSTANCE = _NotOnInstance()
+
+
+def _decode_other(src: _Source, frame_cls: type) -> Callable[[Any, Any], Any]:
     """What a frame's ``decode`` method does with anything but ``Tframe.decode(some_bytes)``:
-    another buffer, ``frame.decode(data)`` (on an instance), or the zero-width budget."""
-    def decode_other(data: Any, arg: Any) -> Any:
+    another buffer, or ``frame.decode(data)`` (on an instance)."""
+    def decode_other(data: Any, data_on_instance: Any) -> Any:
         decode = src.ns["decode"]
-        if arg is None:
+        if data_on_instance is _NOT_ON_INSTANCE:
             return decode(data)
         if isinstance(data, frame_cls):  # the method called on an instance: Python passed it first
-            return decode(arg)
-        if zw:
-            return decode(data, arg)
+            return decode(data_on_instance)
         raise TypeError(f"{frame_cls.__qualname__}.decode() takes 1 positional argument but 2 were given")
     return decode_other
 

@@ -363,6 +363,13 @@ def _class_node(cls: Any, kind: str) -> Node:
 
 
 _STATIC = frozenset({"decode", "decode_prefix"})
+# A decorated class's methods are its unit's entries of the same name. A frame class's encode
+# and decode cannot be: the unit's entries serve Codec and jetwire.encode/decode, where encode
+# must check the value's class (any object may be passed) and decode takes the zero-width
+# budget, while the methods skip the check (only an instance reaches frame.encode()) and take
+# exactly what the public method does; decode is also a plain function on the class rather
+# than a staticmethod. So the methods are entries of their own (unions._frame_methods), named
+# here; giving decorated classes such entries too would only add a copy of each.
 _FRAME_METHODS = {"encode": "method_encode", "decode": "method_decode"}
 
 
@@ -376,8 +383,6 @@ def installed_method(cls: Any, name: str) -> Any:
     unit = install(cls)
     assert state is not None  # install refused a class without one
     frame_method = _FRAME_METHODS.get(name) if state.kind == "frame" else None
-    # a frame class's encode and decode have entries of their own, generated beside its codec's
-    # (unions._frame_methods): decode is a plain function there, not a staticmethod
     fn = getattr(unit, frame_method or name)
     stub = state.stubs.get(name)
     if stub is not None:

@@ -317,6 +317,9 @@ class Calls(Connection):
         entries: list[Dirent] = []
         offset = 0
         count = self.session.io_size()
+        # Offsets already asked for: a server that leads back to one (a->b->a...) would list
+        # forever. One per Rreaddir of at least one entry, so no more than the entries held.
+        asked = {offset}
         while True:
             reply = await self._call(Treaddir(fid=fid, offset=offset, count=count))
             if len(reply.data) > count:  # r[9p2000l.readdir]: at most count bytes
@@ -324,10 +327,13 @@ class Calls(Connection):
             batch = parse_dirents(reply.data)
             if not batch:
                 return entries
-            if batch[-1].offset == offset:  # the same entries again and again: a listing without end
-                raise RemoteProtocolError(f"Rreaddir's last entry points back at offset {offset}")
             entries.extend(batch)
             offset = batch[-1].offset
+            if offset in asked:  # the same entries again and again: a listing without end
+                raise RemoteProtocolError(
+                    f"Rreaddir's last entry points back at offset {offset}, already read in this listing"
+                )
+            asked.add(offset)
 
     async def getattr(self, fid: int, request_mask: int = c.P9_GETATTR_BASIC) -> Rgetattr:
         return await self._call(Tgetattr(fid=fid, request_mask=request_mask))

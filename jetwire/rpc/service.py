@@ -24,7 +24,8 @@ from ..compiler.planner import plan
 from ..compiler.schema import wire_schema
 from ..errors import SchemaError
 from ..markers import Tagged
-from ..runtime.decorators import _caller_locals, wireformat
+from ..runtime.decorators import caller_names as _caller_locals
+from ..runtime.decorators import wireformat
 from ..runtime.frames import Frame
 from ..stdtypes import Error
 from .protocol import (

@@ -10,6 +10,9 @@ import dataclasses
 import enum
 import inspect
 import sys
+import threading
+import types
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar, get_origin, overload
 
@@ -25,7 +28,7 @@ from ..compiler.plan import (
     UnionNode,
     reaches,
 )
-from ..compiler.planner import Unresolved, class_plan
+from ..compiler.planner import UNBOUND, Unresolved, class_plan
 from ..compiler.state import ClassState, class_info, class_state, set_state
 from ..compiler.unit import installed_method
 from ..errors import DecodeError, SchemaError
@@ -71,7 +74,7 @@ def wireformat(cls: Any = None, /, **options: Any) -> Any:
     """
 
     def wrap(c: Any) -> Any:
-        return _make_struct(c, options, _caller_locals(2 if cls is None else 3))
+        return _make_struct(c, options, sys._getframe(1 if cls is None else 2))
 
     return wrap if cls is None else wrap(cls)
 
@@ -107,21 +110,100 @@ def wireenum(cls: Any = None, /, **options: Any) -> Any:
     """
 
     def wrap(c: Any) -> Any:
-        return _make_enum(c, options, _caller_locals(2 if cls is None else 3))
+        return _make_enum(c, options, sys._getframe(1 if cls is None else 2))
 
     return wrap if cls is None else wrap(cls)
 
 
-def _caller_locals(depth: int) -> dict[str, Any]:
-    """The names of the function a class is declared in: with postponed annotations, a field
-    may name a class local to that function, which ``get_type_hints`` alone cannot see."""
-    frame = sys._getframe(depth)
+def caller_names(depth: int) -> dict[str, Any]:
+    """The names of the function ``depth`` frames up (1 is the caller of this function), as
+    they are now: with postponed annotations, a field or parameter may name a class local to
+    that function, which ``get_type_hints`` alone cannot see."""
+    return _frame_names(sys._getframe(depth))
+
+
+def _frame_names(frame: types.FrameType) -> dict[str, Any]:
     names: dict[str, Any] = {}
     if frame.f_globals.get("__name__") not in sys.modules:  # code run by exec() with its own globals
         names.update(frame.f_globals)
     if frame.f_locals is not frame.f_globals:
         names.update(frame.f_locals)
     return names
+
+
+class _Scope:
+    """The wire classes one call of a function has declared so far.
+
+    A class's names are taken when it is decorated, so a class declared later in the same
+    function (mutual recursion) is missing from them, and in a loop the name is still bound to
+    the class of the round before. The scope puts each class declared later into the names of
+    the classes still waiting for one, and knows where each was declared, so that a name bound
+    to a class declared further down the function is known to be a round behind.
+    """
+
+    __slots__ = ("frame_id", "latest", "lines", "waiting")
+
+    def __init__(self, frame_id: int) -> None:
+        self.frame_id = frame_id
+        self.latest: weakref.ref[type] | None = None
+        self.lines: weakref.WeakKeyDictionary[type, int] = weakref.WeakKeyDictionary()
+        # classes not planned yet (a name was missing) or generic (planned where used)
+        self.waiting: weakref.WeakSet[type] = weakref.WeakSet()
+
+    def same_call(self, frame: types.FrameType, names: dict[str, Any]) -> bool:
+        # A frame's id is reused once it is freed: the call is the same only if the class it
+        # declared last is still bound to its name.
+        latest = self.latest() if self.latest is not None else None
+        return self.frame_id == id(frame) and latest is not None and names.get(latest.__name__) is latest
+
+
+_scopes: weakref.WeakKeyDictionary[types.CodeType, _Scope] = weakref.WeakKeyDictionary()
+_scope_lock = threading.Lock()
+
+
+def _declaring_names(cls: type, frame: types.FrameType) -> tuple[dict[str, Any], _Scope | None]:
+    """The names ``cls``, decorated in ``frame``, may use, without those bound to a class of an
+    earlier round of a loop; and the scope of the call, which ``_declared`` completes."""
+    names = _frame_names(frame)
+    if frame.f_locals is frame.f_globals:
+        return names, None  # a module's names are read as they are when the class is planned
+    with _scope_lock:
+        scope = _scopes.get(frame.f_code)
+        if scope is None or not scope.same_call(frame, names):
+            scope = _scopes[frame.f_code] = _Scope(id(frame))
+        line = frame.f_lineno
+        for name, value in names.items():
+            if isinstance(value, type) and scope.lines.get(value, -1) > line:
+                names[name] = UNBOUND
+        code = frame.f_code
+        for name in code.co_varnames + code.co_cellvars:
+            names.setdefault(name, UNBOUND)
+        scope.lines[cls] = line
+        scope.latest = weakref.ref(cls)
+    return names, scope
+
+
+def _give_to_waiting(cls: type, scope: _Scope | None) -> None:
+    """Puts ``cls`` in the names of the classes of its scope still waiting for a name (before
+    ``cls`` is planned, which may plan them)."""
+    if scope is None:
+        return
+    with _scope_lock:
+        for earlier in list(scope.waiting):
+            state = class_state(earlier)
+            if state is None:
+                continue
+            if state.plans and not earlier.__dict__.get("__parameters__"):
+                scope.waiting.discard(earlier)  # planned since: its names are no longer read
+            else:
+                state.localns[cls.__name__] = cls
+
+
+def _wait_if_unplanned(cls: type, scope: _Scope | None) -> None:
+    info = class_state(cls)
+    if scope is not None and info is not None and (not info.plans or cls.__dict__.get("__parameters__")):
+        with _scope_lock:
+            scope.waiting.add(cls)
 
 
 def _check_decoratable(cls: Any, decorator: str) -> None:
@@ -138,7 +220,7 @@ def _check_decoratable(cls: Any, decorator: str) -> None:
         )
 
 
-def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
+def _make_struct(cls: Any, options: dict[str, Any], frame: types.FrameType) -> Any:
     _check_decoratable(cls, "wireformat")
     own = set(cls.__dict__)
     made_init = False
@@ -156,13 +238,16 @@ def _make_struct(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> 
             f"({', '.join(name for name, _ in nested)}), so it would encode to nothing: "
             f"for a tagged union of those classes, use @wireenum"
         )
+    localns, scope = _declaring_names(cls, frame)
     set_state(cls, ClassState("struct", localns=localns, generated_init=made_init))
     _attach_methods(cls, own)
+    _give_to_waiting(cls, scope)
     _plan_now(cls)
+    _wait_if_unplanned(cls, scope)
     return cls
 
 
-def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> Any:
+def _make_enum(cls: Any, options: dict[str, Any], frame: types.FrameType) -> Any:
     _check_decoratable(cls, "wireenum")
     if "__dataclass_fields__" in cls.__dict__:
         raise SchemaError(f"@wireenum {cls.__qualname__}: the enum itself is not a dataclass")
@@ -177,6 +262,7 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
         raise SchemaError(f"@wireenum {cls.__qualname__} has no variants (nested classes)")
     if len(nested) > MAX_VARIANTS:
         raise SchemaError(f"@wireenum {cls.__qualname__} has {len(nested)} variants; the wire allows 256")
+    localns, scope = _declaring_names(cls, frame)
     info = ClassState("enum", localns=localns)
     set_state(cls, info)
     info.localns[cls.__name__] = cls
@@ -208,7 +294,9 @@ def _make_enum(cls: Any, options: dict[str, Any], localns: dict[str, Any]) -> An
         info.variants.append(made)
         info.localns[variant.__name__] = made
     _attach_methods(cls, set(cls.__dict__) - set(_METHODS))
+    _give_to_waiting(cls, scope)
     _plan_now(cls)
+    _wait_if_unplanned(cls, scope)
     return cls
 
 

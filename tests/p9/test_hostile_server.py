@@ -464,6 +464,29 @@ def test_a_readdir_that_breaks_the_rules_is_a_protocol_error(data: Callable[[int
     run(body)
 
 
+@pytest.mark.parametrize("cycle", [[9, 0], [5, 7, 5], [3, 4, 5, 6, 3]], ids=["a-b-a", "a-b-c-b", "longer"])
+def test_a_readdir_whose_offsets_lead_back_is_a_protocol_error(cycle: list[int]) -> None:
+    """r[9p2000l.readdir]: each Treaddir asks from the last entry's offset; a server whose
+    offsets lead back to one already asked for would be listed forever."""
+    following = dict(zip([0, *cycle], cycle))  # offset asked for -> the offset its entry gives
+
+    def answer(server: Hostile, frame: Tframe) -> None:
+        if isinstance(frame.msg, Treaddir):
+            after = following[frame.msg.offset]
+            dirent = struct.pack("<B I Q Q B H", c.P9_QTFILE, 0, 9, after, c.DT_REG, 1) + b"x"
+            server.reply(frame, Rreaddir(data=dirent))
+        else:
+            answer_all(server, frame)
+
+    async def body() -> None:
+        async with serving(answer) as (server, client):
+            with pytest.raises(ProtocolError, match=f"points back at offset {cycle[-1]}, already read"):
+                await client.listdir("d")
+            assert len(server.of(Treaddir)) == len(cycle)
+
+    run(body)
+
+
 @pytest.mark.parametrize("msize", [32, 4095])
 def test_an_msize_below_4096_fails_connect(msize: int) -> None:
     async def body() -> None:
