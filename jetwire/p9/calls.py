@@ -16,49 +16,17 @@ from typing import Any, cast
 from typing_extensions import Self
 
 from . import constants as c
+from . import messages as m
 from .connection import Connection, _ignore_result
-from .messages import (
-    Dirent,
-    Qid,
-    Rgetattr,
-    Rgetlock,
-    Rstatfs,
-    Tattach,
-    Tauth,
-    Tclunk,
-    Tfsync,
-    Tgetattr,
-    Tgetlock,
-    Tlcreate,
-    Tlink,
-    Tlock,
-    Tlopen,
-    Tmkdir,
-    Tmknod,
-    Tread,
-    Treaddir,
-    Treadlink,
-    Tremove,
-    Trename,
-    Trenameat,
-    Tsetattr,
-    Tstatfs,
-    Tsymlink,
-    Tunlinkat,
-    Twalk,
-    Twrite,
-    Txattrcreate,
-    Txattrwalk,
-)
 from .session import LocalProtocolError, RemoteProtocolError, Session, error_from_errno
 
 
-def parse_dirents(data: bytes) -> list[Dirent]:
+def parse_dirents(data: bytes) -> list[m.Dirent]:
     """The entries of one Rreaddir's data (r[9p2000l.readdir.dirent]); a cut entry is an error."""
     entries = []
     offset = 0
     while offset < len(data):
-        entry, offset = Dirent.decode_prefix(data, offset)
+        entry, offset = m.Dirent.decode_prefix(data, offset)
         entries.append(entry)
     return entries
 
@@ -116,7 +84,7 @@ class Calls(Connection):
     async def _clunk_shielded(self, fid: int) -> None:
         """Clunks even when the caller is being cancelled: a fid must never leak."""
         with contextlib.suppress(Exception):
-            await asyncio.shield(self._call(Tclunk(fid=fid)))
+            await asyncio.shield(self._call(m.Tclunk(fid=fid)))
 
     # -- one request each (names as the messages) -----------------------------------------------
 
@@ -124,20 +92,20 @@ class Calls(Connection):
                      afid: int = c.NOFID) -> int:
         """Attaches a new fid to the root of ``aname`` (r[9p2000l.attach]); the first becomes ``root``."""
         async with self._reserved_fid() as fid:
-            await self._call(Tattach(fid=fid, afid=afid, uname=uname, aname=aname, n_uname=n_uname))
+            await self._call(m.Tattach(fid=fid, afid=afid, uname=uname, aname=aname, n_uname=n_uname))
         self._fid_paths[fid] = ""
         if self.root is None:
             self.root = fid
         return fid
 
-    async def auth(self, aname: str = "", uname: str = "root", n_uname: int = c.NONUNAME) -> tuple[int, Qid]:
+    async def auth(self, aname: str = "", uname: str = "root", n_uname: int = c.NONUNAME) -> tuple[int, m.Qid]:
         """Starts authentication (r[9p2000l.auth]); servers that need none answer an error."""
         async with self._reserved_fid() as afid:
-            reply = await self._call(Tauth(afid=afid, uname=uname, aname=aname, n_uname=n_uname))
+            reply = await self._call(m.Tauth(afid=afid, uname=uname, aname=aname, n_uname=n_uname))
         self._fid_paths[afid] = aname
         return afid, reply.aqid
 
-    async def walk(self, fid: int, names: Iterable[str], newfid: int | None = None) -> tuple[int, list[Qid]]:
+    async def walk(self, fid: int, names: Iterable[str], newfid: int | None = None) -> tuple[int, list[m.Qid]]:
         """Walks ``names`` from ``fid`` to a new fid (r[9p2000l.walk.clone]); paths longer than
         MAXWELEM names take several walks (r[9p2000l.walk.max]). A name that does not exist
         raises ``FileNotFoundError``; no fid is left behind."""
@@ -145,44 +113,44 @@ class Calls(Connection):
         chunks = [names[i:i + c.MAXWELEM] for i in range(0, len(names), c.MAXWELEM)] or [[]]
         base = self._fid_paths.get(fid, "")
         path = posixpath.join(base, *names)
-        qids: list[Qid] = []
+        qids: list[m.Qid] = []
         async with self._reserved_fid(newfid) as target:
-            reply = await self._call(Twalk(fid=fid, newfid=target, wnames=chunks[0]), filename=path)
+            reply = await self._call(m.Twalk(fid=fid, newfid=target, wnames=chunks[0]), filename=path)
             _walked(reply.wqids, chunks[0], qids, names, base)
         if len(chunks) > 1:  # the first walk made target; the rest walk it in place
             async with self._owned_fid(target) if target != fid else contextlib.nullcontext(target):
                 for chunk in chunks[1:]:
-                    reply = await self._call(Twalk(fid=target, newfid=target, wnames=chunk), filename=path)
+                    reply = await self._call(m.Twalk(fid=target, newfid=target, wnames=chunk), filename=path)
                     _walked(reply.wqids, chunk, qids, names, base)
         self._fid_paths[target] = path
         return target, qids
 
     async def clunk(self, fid: int) -> None:
         """Forgets ``fid``; it is free afterwards even if the server complains (r[9p2000l.clunk])."""
-        await asyncio.shield(self._call(Tclunk(fid=fid)))
+        await asyncio.shield(self._call(m.Tclunk(fid=fid)))
 
     async def remove(self, fid: int) -> None:
         """Removes the file ``fid`` names and clunks the fid (r[9p2000l.remove])."""
-        await asyncio.shield(self._call(Tremove(fid=fid)))
+        await asyncio.shield(self._call(m.Tremove(fid=fid)))
 
-    async def lopen(self, fid: int, flags: int) -> tuple[Qid, int]:
-        reply = await self._call(Tlopen(fid=fid, flags=flags))
+    async def lopen(self, fid: int, flags: int) -> tuple[m.Qid, int]:
+        reply = await self._call(m.Tlopen(fid=fid, flags=flags))
         return reply.qid, reply.iounit
 
-    async def lcreate(self, fid: int, name: str, flags: int, mode: int, gid: int = 0) -> tuple[Qid, int]:
-        reply = await self._call(Tlcreate(fid=fid, name=name, flags=flags, mode=mode, gid=gid))
+    async def lcreate(self, fid: int, name: str, flags: int, mode: int, gid: int = 0) -> tuple[m.Qid, int]:
+        reply = await self._call(m.Tlcreate(fid=fid, name=name, flags=flags, mode=mode, gid=gid))
         self._fid_paths[fid] = self._joined(fid, name) or name  # the fid is the new file now
         return reply.qid, reply.iounit
 
     async def read(self, fid: int, offset: int, count: int, iounit: int = 0) -> bytes:
         """One Tread of at most ``count`` bytes, capped to what msize and iounit allow."""
         count = min(count, self.session.io_size(iounit))
-        return _checked_read(await self._call(Tread(fid=fid, offset=offset, count=count)), count)
+        return _checked_read(await self._call(m.Tread(fid=fid, offset=offset, count=count)), count)
 
     async def write(self, fid: int, offset: int, data: bytes, iounit: int = 0) -> int:
         """One Twrite of as much of ``data`` as msize and iounit allow; returns the count written."""
         chunk = data[: self.session.io_size(iounit)]
-        count = (await self._call(Twrite(fid=fid, offset=offset, data=chunk))).count
+        count = (await self._call(m.Twrite(fid=fid, offset=offset, data=chunk))).count
         if count > len(chunk):
             raise RemoteProtocolError(f"Rwrite counted {count} bytes for a Twrite of {len(chunk)}")
         return count
@@ -233,14 +201,14 @@ class Calls(Connection):
             position += len(first)
             if len(first) < step or position == end:
                 return
-        inflight: collections.deque[tuple[int, asyncio.Future[Any], Tread]] = collections.deque()
+        inflight: collections.deque[tuple[int, asyncio.Future[Any], m.Tread]] = collections.deque()
         issued = position
         failed = True
         try:
             while True:
                 while len(inflight) < window and (end is None or issued < end):
                     count = step if end is None else min(step, end - issued)
-                    request = Tread(fid=fid, offset=issued, count=count)
+                    request = m.Tread(fid=fid, offset=issued, count=count)
                     if self._no_tag_free():
                         await self._tag_freed(request)
                     inflight.append((*self._start(request), request))
@@ -274,7 +242,7 @@ class Calls(Connection):
         (r[9p2000l.write]) the writes in flight are awaited and it goes on from where the server
         stopped; leaving on an error or a cancellation flushes what is still in flight."""
         step = self.session.io_size(iounit)
-        inflight: collections.deque[tuple[int, asyncio.Future[Any], Twrite]] = collections.deque()
+        inflight: collections.deque[tuple[int, asyncio.Future[Any], m.Twrite]] = collections.deque()
         failed = True
         with memoryview(data) as whole, whole.cast("B") as view:
             total = len(view)
@@ -284,7 +252,7 @@ class Calls(Connection):
                     while len(inflight) < window and issued < total:
                         # the encoder takes any buffer: a slice of view saves copying the chunk out
                         chunk = cast(bytes, view[issued:issued + step])
-                        request = Twrite(fid=fid, offset=offset + issued, data=chunk)
+                        request = m.Twrite(fid=fid, offset=offset + issued, data=chunk)
                         if self._no_tag_free():
                             await self._tag_freed(request)
                         inflight.append((*self._start(request), request))
@@ -312,16 +280,16 @@ class Calls(Connection):
                 inflight.clear()  # the requests hold slices of view, which must be released
         return done
 
-    async def readdir(self, fid: int) -> list[Dirent]:
+    async def readdir(self, fid: int) -> list[m.Dirent]:
         """Every entry of the directory open on ``fid`` (r[9p2000l.readdir])."""
-        entries: list[Dirent] = []
+        entries: list[m.Dirent] = []
         offset = 0
         count = self.session.io_size()
         # Offsets already asked for: a server that leads back to one (a->b->a...) would list
         # forever. One per Rreaddir of at least one entry, so no more than the entries held.
         asked = {offset}
         while True:
-            reply = await self._call(Treaddir(fid=fid, offset=offset, count=count))
+            reply = await self._call(m.Treaddir(fid=fid, offset=offset, count=count))
             if len(reply.data) > count:  # r[9p2000l.readdir]: at most count bytes
                 raise RemoteProtocolError(f"Rreaddir carried {len(reply.data)} bytes for a Treaddir of {count}")
             batch = parse_dirents(reply.data)
@@ -335,66 +303,66 @@ class Calls(Connection):
                 )
             asked.add(offset)
 
-    async def getattr(self, fid: int, request_mask: int = c.P9_GETATTR_BASIC) -> Rgetattr:
-        return await self._call(Tgetattr(fid=fid, request_mask=request_mask))
+    async def getattr(self, fid: int, request_mask: int = c.P9_GETATTR_BASIC) -> m.Rgetattr:
+        return await self._call(m.Tgetattr(fid=fid, request_mask=request_mask))
 
     async def setattr(self, fid: int, valid: int, mode: int = 0, uid: int = 0, gid: int = 0, size: int = 0,
                       atime_sec: int = 0, atime_nsec: int = 0, mtime_sec: int = 0, mtime_nsec: int = 0) -> None:
-        await self._call(Tsetattr(fid=fid, valid=valid, mode=mode, uid=uid, gid=gid, size=size, atime_sec=atime_sec,
+        await self._call(m.Tsetattr(fid=fid, valid=valid, mode=mode, uid=uid, gid=gid, size=size, atime_sec=atime_sec,
                                   atime_nsec=atime_nsec, mtime_sec=mtime_sec, mtime_nsec=mtime_nsec))
 
-    async def statfs(self, fid: int) -> Rstatfs:
-        return await self._call(Tstatfs(fid=fid))
+    async def statfs(self, fid: int) -> m.Rstatfs:
+        return await self._call(m.Tstatfs(fid=fid))
 
-    async def mkdir_at(self, dfid: int, name: str, mode: int = 0o755, gid: int = 0) -> Qid:
-        return (await self._call(Tmkdir(dfid=dfid, name=name, mode=mode, gid=gid))).qid
+    async def mkdir_at(self, dfid: int, name: str, mode: int = 0o755, gid: int = 0) -> m.Qid:
+        return (await self._call(m.Tmkdir(dfid=dfid, name=name, mode=mode, gid=gid))).qid
 
-    async def symlink_at(self, fid: int, name: str, target: str, gid: int = 0) -> Qid:
-        return (await self._call(Tsymlink(fid=fid, name=name, symtgt=target, gid=gid))).qid
+    async def symlink_at(self, fid: int, name: str, target: str, gid: int = 0) -> m.Qid:
+        return (await self._call(m.Tsymlink(fid=fid, name=name, symtgt=target, gid=gid))).qid
 
-    async def mknod_at(self, dfid: int, name: str, mode: int, major: int = 0, minor: int = 0, gid: int = 0) -> Qid:
-        return (await self._call(Tmknod(dfid=dfid, name=name, mode=mode, major=major, minor=minor, gid=gid))).qid
+    async def mknod_at(self, dfid: int, name: str, mode: int, major: int = 0, minor: int = 0, gid: int = 0) -> m.Qid:
+        return (await self._call(m.Tmknod(dfid=dfid, name=name, mode=mode, major=major, minor=minor, gid=gid))).qid
 
     async def readlink_fid(self, fid: int) -> str:
-        return (await self._call(Treadlink(fid=fid))).target
+        return (await self._call(m.Treadlink(fid=fid))).target
 
     async def link_at(self, dfid: int, fid: int, name: str) -> None:
-        await self._call(Tlink(dfid=dfid, fid=fid, name=name))
+        await self._call(m.Tlink(dfid=dfid, fid=fid, name=name))
 
     async def rename_fid(self, fid: int, dfid: int, name: str) -> None:
-        await self._call(Trename(fid=fid, dfid=dfid, name=name))
+        await self._call(m.Trename(fid=fid, dfid=dfid, name=name))
         self._fid_paths[fid] = self._joined(dfid, name) or name
 
     async def renameat(self, olddirfid: int, oldname: str, newdirfid: int, newname: str) -> None:
-        await self._call(Trenameat(olddirfid=olddirfid, oldname=oldname, newdirfid=newdirfid, newname=newname))
+        await self._call(m.Trenameat(olddirfid=olddirfid, oldname=oldname, newdirfid=newdirfid, newname=newname))
 
     async def unlinkat(self, dirfd: int, name: str, flags: int = 0) -> None:
-        await self._call(Tunlinkat(dirfd=dirfd, name=name, flags=flags))
+        await self._call(m.Tunlinkat(dirfd=dirfd, name=name, flags=flags))
 
     async def fsync(self, fid: int, datasync: bool = False) -> None:
-        await self._call(Tfsync(fid=fid, datasync=1 if datasync else 0))
+        await self._call(m.Tfsync(fid=fid, datasync=1 if datasync else 0))
 
     async def lock(self, fid: int, type: int, start: int = 0, length: int = 0, flags: int = 0,  # noqa: A002
                    proc_id: int = 0, client_id: str = "jetwire") -> int:
         """Tlock (r[9p2000l.lock]); returns the status (P9_LOCK_SUCCESS, BLOCKED, ...)."""
-        reply = await self._call(Tlock(fid=fid, type=type, flags=flags, start=start, length=length,
+        reply = await self._call(m.Tlock(fid=fid, type=type, flags=flags, start=start, length=length,
                                        proc_id=proc_id, client_id=client_id))
         return reply.status
 
     async def getlock(self, fid: int, type: int, start: int = 0, length: int = 0,  # noqa: A002
-                      proc_id: int = 0, client_id: str = "jetwire") -> Rgetlock:
-        return await self._call(Tgetlock(fid=fid, type=type, start=start, length=length,
+                      proc_id: int = 0, client_id: str = "jetwire") -> m.Rgetlock:
+        return await self._call(m.Tgetlock(fid=fid, type=type, start=start, length=length,
                                          proc_id=proc_id, client_id=client_id))
 
     async def xattrwalk(self, fid: int, name: str = "") -> tuple[int, int]:
         """A new fid on attribute ``name`` (or the name list), and its size (r[9p2000l.xattrwalk])."""
         async with self._reserved_fid() as newfid:
-            reply = await self._call(Txattrwalk(fid=fid, newfid=newfid, name=name))
+            reply = await self._call(m.Txattrwalk(fid=fid, newfid=newfid, name=name))
         self._fid_paths[newfid] = self._fid_paths.get(fid, "")
         return newfid, reply.size
 
     async def xattrcreate(self, fid: int, name: str, attr_size: int, flags: int = 0) -> None:
-        await self._call(Txattrcreate(fid=fid, name=name, attr_size=attr_size, flags=flags))
+        await self._call(m.Txattrcreate(fid=fid, name=name, attr_size=attr_size, flags=flags))
 
     async def flush(self, tag: int) -> None:
         """Asks the server to abandon the request ``tag``; returns when Rflush arrives."""
@@ -453,7 +421,7 @@ class _OwnedFid:
             await self.calls._clunk_shielded(self.fid)
 
 
-def _walked(wqids: list[Qid], chunk: list[str], qids: list[Qid], names: list[str], base: str) -> None:
+def _walked(wqids: list[m.Qid], chunk: list[str], qids: list[m.Qid], names: list[str], base: str) -> None:
     """Adds one Rwalk's qids to ``qids``; fewer than the names sent is ENOENT naming the first
     missing one (r[9p2000l.walk.partial])."""
     qids.extend(wqids)
