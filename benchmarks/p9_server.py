@@ -34,11 +34,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import io
 import json
 import os
 import platform
-import pstats
 import shutil
 import signal
 import statistics
@@ -51,7 +49,7 @@ from typing import Any
 
 from .extras import subprocess_env
 from .p9_throughput import _cpu_ticks, _diod_version, _peers, write_file
-from .report import RESULTS, ROOT, _git_revision, _version
+from .report import RESULTS, ROOT, _git_revision, _version, profile_areas
 
 MIB = 1 << 20
 MB = 1e6
@@ -356,20 +354,10 @@ def profile(bench: Bench, export: Path, tmp: Path, case: str, top: int = 12) -> 
         result = bench.run(server, case)
     finally:
         server.stop()
-    text = io.StringIO()
-    stats = pstats.Stats(str(out), stream=text)
-    stats.sort_stats("tottime").print_stats(top)
-    body = text.getvalue()
-    body = body[body.index("   ncalls"):] if "   ncalls" in body else body
-    body = body.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", "")
-    total = stats.total_tt  # type: ignore[attr-defined]
-    areas: dict[str, float] = {}
-    for (filename, _, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        area = _area(filename, function)
-        areas[area] = areas.get(area, 0.0) + own
+    body, total, areas = profile_areas(out, top, _area)
     shares = ", ".join(f"{name} {own / total:.0%}" for name, own in sorted(areas.items(), key=lambda kv: -kv[1]))
     return (f"{result['rate']:,.0f} {_UNITS[CASES[case][0]]} under the profiler; {total:.2f} s profiled (the "
-            f"server's whole life). Own time by area: {shares}.\n\n```\n{body.rstrip()}\n```")
+            f"server's whole life). Own time by area: {shares}.\n\n```\n{body}\n```")
 
 
 def _area(filename: str, function: str) -> str:

@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import platform
-import pstats
 import resource
 import shutil
 import statistics
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .extras import subprocess_env
-from .report import RESULTS, ROOT, _git_revision, _version
+from .report import RESULTS, ROOT, _git_revision, _version, profile_areas
 
 FILE_NAME = "big.bin"
 PROBE_NAME = "probe.bin"
@@ -310,28 +309,17 @@ def profile(bench: Bench, tmp: Path, mode: str, arg: object, top: int = 14) -> s
     out = tmp / f"{mode}.prof"
     env = dict(bench.env, JETWIRE_BENCH_PROFILE=str(out))
     result = bench.run(bench.jetwire_argv(mode, FILE_NAME, arg), json_out=True, env=env)
-    import io
 
-    text = io.StringIO()
-    stats = pstats.Stats(str(out), stream=text)
-    stats.sort_stats("tottime").print_stats(top)
-    body = text.getvalue()
-    body = body[body.index("   ncalls"):] if "   ncalls" in body else body
-    body = body.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", "")
+    body, total, areas = profile_areas(out, top, _area)
     work = result["work_s"]
     summary = f"under cProfile: {work:.2f} s of work"
     if "calls" in result:
         summary += f", {result['calls']:,} getattr calls ({result['calls'] / work:,.0f}/s with the profiler's overhead)"
     else:
         summary += f", {result['bytes'] / work / MB:,.0f} MB/s with the profiler's overhead"
-    total = stats.total_tt  # type: ignore[attr-defined]
-    areas: dict[str, float] = {}
-    for (filename, _, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        area = _area(filename, function)
-        areas[area] = areas.get(area, 0.0) + own
     shares = ", ".join(f"{name} {own / total:.0%}" for name, own in sorted(areas.items(), key=lambda kv: -kv[1]))
     return (f"{summary}; total {total:.2f} s profiled. Own time by area: {shares}.\n\n"
-            f"```\n{body.rstrip()}\n```")
+            f"```\n{body}\n```")
 
 
 def _area(filename: str, function: str) -> str:

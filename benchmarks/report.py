@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,23 @@ def save(text: str, *, mode: str, date: datetime.date, label: str | None = None)
     path = RESULTS / f"{date.isoformat()}{f'-{label}' if label else ''}-{mode}.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def profile_areas(path: Path, top: int, area: Callable[[str, str], str]) -> tuple[str, float, dict[str, float]]:
+    """A cProfile output file read back: the ``top`` functions by own time (as pstats prints
+    them, with this checkout's and the standard library's paths cut short), the total time
+    profiled, and own time summed by ``area(filename, function)``."""
+    import io
+    import pstats
+
+    text = io.StringIO()
+    stats = pstats.Stats(str(path), stream=text)
+    stats.sort_stats("tottime").print_stats(top)
+    body = text.getvalue()
+    body = body[body.index("   ncalls"):] if "   ncalls" in body else body
+    body = body.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", "")
+    areas: dict[str, float] = {}
+    for (filename, _, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        name = area(filename, function)
+        areas[name] = areas.get(name, 0.0) + own
+    return body.rstrip(), stats.total_tt, areas  # type: ignore[attr-defined]

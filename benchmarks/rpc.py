@@ -51,12 +51,10 @@ import contextlib
 import datetime
 import gc
 import importlib.util
-import io
 import itertools
 import json
 import os
 import platform
-import pstats
 import statistics
 import struct
 import subprocess
@@ -68,7 +66,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .extras import subprocess_env
-from .report import RESULTS, ROOT, _git_revision, _version
+from .report import RESULTS, ROOT, _git_revision, _version, profile_areas
 
 KINDS = ("raw", "raw-tasks", "grpc", "jetwire", "raw-quic", "jetwire-quic")
 INFLIGHT = (1, 32)
@@ -1148,21 +1146,11 @@ def profile_jetwire(seconds: float, top: int = 18) -> list[str]:
 
 
 def _profile_text(path: Path, calls: int, top: int) -> str:
-    text = io.StringIO()
-    stats = pstats.Stats(str(path), stream=text)
-    stats.sort_stats("tottime").print_stats(top)
-    body = text.getvalue()
-    body = body[body.index("   ncalls"):] if "   ncalls" in body else body
-    body = body.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", "")
-    total = stats.total_tt  # type: ignore[attr-defined]
-    areas: dict[str, float] = {}
-    for (filename, _, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        area = _area(filename, function)
-        areas[area] = areas.get(area, 0.0) + own
+    body, total, areas = profile_areas(path, top, _area)
     shares = ", ".join(f"{name} {own / calls * 1e6:.1f} µs ({own / total:.0%})"
                        for name, own in sorted(areas.items(), key=lambda kv: -kv[1]))
     return (f"{total / calls * 1e6:.1f} µs of profiled time per call. Own time per call by area: {shares}.\n\n"
-            f"```\n{body.rstrip()}\n```")
+            f"```\n{body}\n```")
 
 
 def _area(filename: str, function: str) -> str:
