@@ -151,6 +151,10 @@ class ClientChannel(asyncio.Protocol):
         session.receive_data(data)
         futures = self._futures
         while True:
+            for tag, value in session.next_replies():  # most answers: no event object each
+                future = futures.pop(tag, None)
+                if future is not None and not future.done():
+                    future.set_result(value)
             event = session.next_event()
             if event is None:
                 break

@@ -280,6 +280,31 @@ class ClientSession:
             if event is not None:
                 return event
 
+    def next_replies(self) -> list[tuple[int, Any]]:
+        """The ``Reply`` events next in line, as ``(tag, value)`` pairs, up to the first frame
+        that makes any other event (or none): ``next_event()`` gives that one. A caller that
+        takes these first, then one event, and so on, sees what ``next_event()`` alone would
+        show, without an event object per answer."""
+        replies: list[tuple[int, Any]] = []
+        if self._events or self.broken is not None or not self.negotiated:
+            return replies
+        ahead = self._ahead
+        if not ahead:
+            ahead.extend(self._reader.next_frames())
+        pending, abandoned, free = self._pending, self._abandoned, self._free
+        while ahead:
+            frame = ahead[0]
+            tag = frame.tag
+            method = pending.get(tag)
+            msg = frame.msg
+            if method is None or msg.__class__ is not method.response or tag in abandoned:
+                break
+            ahead.popleft()
+            del pending[tag]
+            free.append(tag)
+            replies.append((tag, None if method.returns_none else frame.msg.value))
+        return replies
+
     def _answer(self, tag: int, msg: Any) -> _Event | None:
         method = self._pending.pop(tag, None)
         if method is not None and self.negotiated:
