@@ -484,7 +484,11 @@ class ServerChannel(asyncio.Protocol):
             self._finished()
             return
         if task.done():
-            self._answer(call, task)
+            if task.cancelled() or task.exception() is not None or self._lost:
+                self._answer(call, task)
+            else:  # most calls: _answer's common case, without its frame and its look in self.tasks
+                self._write(self.session.respond(call, task.result()))
+                self._finished()
         else:
             self.tasks.add(task)
             task.add_done_callback(functools.partial(self._answer, call))
