@@ -10,6 +10,7 @@ import pytest
 
 import jetwire as jw
 from jetwire import Frame, Tagged, u16, u32, wireformat
+from jetwire.runtime.frames import frame_encoder
 
 
 @wireformat
@@ -169,3 +170,29 @@ def test_a_fixed_size_message_encoded_by_branches_keeps_its_header(frame: Fixedf
     assert len(data) == 7 + (3 if isinstance(frame.msg, Flagged) else 1)
     assert data[:7] == bytes([len(data), 0, 0, 0, 1 if isinstance(frame.msg, Flagged) else 2, 9, 0])
     assert Fixedframe.decode(data) == frame
+
+
+@pytest.mark.parametrize("tag, msg", [
+    (7, Ask(3, "x\u00e9")), (0, Tell(0)), (0xFFFF, Tell(0xFFFF)),  # the plain cases
+    (70000, Tell(1)), (-1, Ask(1, "a")), (1, Tell(-1)), (1, Stamp(1, 2)), (1, "not a message"),  # the errors
+])
+def test_frame_encoder_gives_what_the_frame_encodes_errors_included(tag: int, msg: object) -> None:
+    """``frame_encoder(Aframe)(tag, msg)`` skips the frame object the RPC sessions used to build
+    per call: the same bytes, and the same errors with the same paths and offsets."""
+    encode = frame_encoder(Aframe)
+    try:
+        expected: bytes | jw.EncodeError = Aframe(tag, msg).encode()  # type: ignore[arg-type]
+    except jw.EncodeError as exc:
+        expected = exc
+    if isinstance(expected, bytes):
+        assert encode(tag, msg) == expected  # type: ignore[arg-type]
+        return
+    with pytest.raises(jw.EncodeError) as info:
+        encode(tag, msg)  # type: ignore[arg-type]
+    assert (type(info.value), info.value.path, info.value.offset, info.value.reason) == (
+        type(expected), expected.path, expected.offset, expected.reason)
+
+
+def test_frame_encoder_refuses_what_is_not_a_frame_class() -> None:
+    with pytest.raises(jw.SchemaError, match="not a frame class"):
+        frame_encoder(Ask)  # type: ignore[arg-type]

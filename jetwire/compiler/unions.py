@@ -254,6 +254,13 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     out.append("    except Exception:")
     out.append("        pass")
     out.append(f"    return _slow_decode(_data, 0, True{limit})")
+    out.extend(_head(owner, "encode", "encode_frame(_g, _m)",
+                     "the frame of message _m with tag _g, encoded without making the frame object first"))
+    out.append("    try:")
+    out.append("        return _FENC[_m.__class__](_m, _g)")
+    out.append("    except Exception:")
+    out.append("        pass")
+    out.append(f"    return _slow_encode({frame_cls}(_g, _m))")
     _frame_methods(src, node, out, comp.zw, owner)
 
 

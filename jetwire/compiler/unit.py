@@ -60,6 +60,7 @@ class Unit:
         "enc",
         "enc_into",
         "encode",
+        "encode_frame",
         "method_decode",
         "method_encode",
         "module",
@@ -81,6 +82,7 @@ class Unit:
     # a frame unit's only: the frame class's own encode and decode methods (unions._frame_methods)
     method_encode: Callable[[Any], bytes]
     method_decode: Callable[..., Any]
+    encode_frame: Callable[[int, Any], bytes]
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -230,7 +232,7 @@ def _compile(unit: Unit, node: Node) -> None:
     names: tuple[str, ...] = ("enc", "enc_into", "dec", "dec_view", "size", "encode", "decode", "decode_view",
                               "decode_prefix", "byte_size")
     if isinstance(node, FrameNode):  # the frame class's own encode and decode (unions._frame_methods)
-        names += ("method_encode", "method_decode")
+        names += ("method_encode", "method_decode", "encode_frame")
     _group(unit, src, "codec", lambda: out, names, first=True).get()
 
 

@@ -151,6 +151,10 @@ class ClientChannel(asyncio.Protocol):
         session.receive_data(data)
         futures = self._futures
         while True:
+            for tag, value in session.next_replies():  # most answers: no event object each
+                future = futures.pop(tag, None)
+                if future is not None and not future.done():
+                    future.set_result(value)
             event = session.next_event()
             if event is None:
                 break
@@ -480,7 +484,11 @@ class ServerChannel(asyncio.Protocol):
             self._finished()
             return
         if task.done():
-            self._answer(call, task)
+            if task.cancelled() or task.exception() is not None or self._lost:
+                self._answer(call, task)
+            else:  # most calls: _answer's common case, without its frame and its look in self.tasks
+                self._write(self.session.respond(call, task.result()))
+                self._finished()
         else:
             self.tasks.add(task)
             task.add_done_callback(functools.partial(self._answer, call))

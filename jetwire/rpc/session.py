@@ -13,7 +13,7 @@ from collections import deque
 from typing import Any
 
 from ..errors import WireError
-from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
+from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader, frame_encoder
 from ..runtime.records import Record as _Event
 from ..stdtypes import Backtrace, Error
 from .protocol import (
@@ -190,6 +190,7 @@ class ClientSession:
         self._lost: ConnectionClosed | None = None
         """The stream's end, once known: it breaks the session after the bytes received before it."""
         self._reader = FrameReader(spec.Rframe, max_frame_size)
+        self._encode_call = frame_encoder(spec.Tframe)
         self._pending: dict[int, Method] = {}
         self._abandoned: set[int] = set()
         self._free: list[int] = []  # tags answered, reused most recent first
@@ -233,7 +234,7 @@ class ClientSession:
         else:
             raise TagsExhausted(f"all {self.max_tags} tags are held by calls in flight")
         try:
-            data = self.spec.Tframe(tag, request).encode()
+            data = self._encode_call(tag, request)
         except BaseException:
             self._free.append(tag)
             raise
@@ -278,6 +279,31 @@ class ClientSession:
             event = self._answer(frame.tag, frame.msg)
             if event is not None:
                 return event
+
+    def next_replies(self) -> list[tuple[int, Any]]:
+        """The ``Reply`` events next in line, as ``(tag, value)`` pairs, up to the first frame
+        that makes any other event (or none): ``next_event()`` gives that one. A caller that
+        takes these first, then one event, and so on, sees what ``next_event()`` alone would
+        show, without an event object per answer."""
+        replies: list[tuple[int, Any]] = []
+        if self._events or self.broken is not None or not self.negotiated:
+            return replies
+        ahead = self._ahead
+        if not ahead:
+            ahead.extend(self._reader.next_frames())
+        pending, abandoned, free = self._pending, self._abandoned, self._free
+        while ahead:
+            frame = ahead[0]
+            tag = frame.tag
+            method = pending.get(tag)
+            msg = frame.msg
+            if method is None or msg.__class__ is not method.response or tag in abandoned:
+                break
+            ahead.popleft()
+            del pending[tag]
+            free.append(tag)
+            replies.append((tag, None if method.returns_none else frame.msg.value))
+        return replies
 
     def _answer(self, tag: int, msg: Any) -> _Event | None:
         method = self._pending.pop(tag, None)
@@ -367,6 +393,7 @@ class ServerSession:
         """Calls handed out as ``Call`` events and not yet answered."""
         self.closed: RemoteProtocolError | None = None
         self._reader = FrameReader(spec.Tframe, max_frame_size)
+        self._encode_answer = frame_encoder(spec.Rframe)
         self._seen_frame = False
         self._events: list[_Event] = []
         self._ahead: deque[Any] = deque()  # frames of one read decoded at once, not yet made into events
@@ -464,7 +491,7 @@ class ServerSession:
         self.in_flight -= 1
         try:
             response = method.response() if method.returns_none else method.response(value)
-            data = self.spec.Rframe(call.tag, response).encode()
+            data = self._encode_answer(call.tag, response)
         except WireError as exc:
             return self._error_frame(call.tag, _internal(f"{method.name} returned a value with no encoding", exc,
                                                          self.debug))
@@ -488,7 +515,7 @@ class ServerSession:
 
     def _error_frame(self, tag: int, error: Error) -> bytes:
         try:
-            data = self.spec.Rframe(tag, error).encode()
+            data = self._encode_answer(tag, error)
         except WireError as exc:  # an Error too big for its u16 lengths, say: send what can be sent
             error = Error(_cut(f"the error could not be encoded ({exc.reason}): {error.message}"),
                           code=INTERNAL_ERROR_CODE, backtrace=Backtrace())

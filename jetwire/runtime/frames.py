@@ -7,6 +7,7 @@ bytes. ``FrameReader`` cuts a byte stream into frames without doing any I/O itse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar, get_args, get_origin
 
 from ..compiler.framing import HEADER_SIZE, SIZE_FIELD, parse_header, size_below_minimum
@@ -17,7 +18,7 @@ from ..compiler.support import buffer_bytes
 from ..compiler.unit import Unit, install, installed_method
 from ..errors import DecodeError, SchemaError
 
-__all__ = ["Frame", "FrameError", "FrameReader", "HEADER_SIZE"]
+__all__ = ["Frame", "FrameError", "FrameReader", "HEADER_SIZE", "frame_encoder"]
 
 M = TypeVar("M")
 F = TypeVar("F", bound="Frame[Any]")
@@ -103,6 +104,15 @@ class Frame(Generic[M]):
 _GENERATED = ("encode", "byte_size", "decode", "decode_prefix")
 # decoding may set Frame's slots without calling __init__, which only stores its arguments
 set_state(Frame, ClassState("frame base", plain_init=True))
+
+
+def frame_encoder(frame_type: type[Frame[M]]) -> Callable[[int, M], bytes]:
+    """``encode(tag, msg)``: the bytes of ``frame_type(tag, msg).encode()``, errors included,
+    without making the frame object (a sender that makes a frame only to encode it pays for
+    the object and a method call per message: an RPC client and server send one per call)."""
+    if frame_message(frame_type) is None:
+        raise SchemaError(f"{frame_type.__qualname__} is not a frame class")
+    return install(frame_type).encode_frame
 
 
 class FrameError(DecodeError):

@@ -1148,3 +1148,71 @@ def test_a_client_turns_any_bytes_into_events_or_breaks(data: bytes, step: int) 
     assert sorted(ends) == [1, 2, 3] and isinstance(events[-1], Broken)
     assert all(isinstance(e, (Reply, Failed, Stray)) for e in events[:-1])
     assert client.in_flight == 0
+
+
+def drain_with_replies(session: ClientSession) -> list[Any]:
+    """As ``drain``, the plain answers taken by ``next_replies`` (as aio's client takes them)."""
+    events: list[Any] = []
+    while True:
+        events += [Reply(tag, value) for tag, value in session.next_replies()]
+        event = session.next_event()
+        if event is None:
+            return events
+        events.append(event)
+
+
+ANSWER_KINDS = st.sampled_from(["right", "right", "right", "error", "wrong", "stray", "garbage", "rversion"])
+
+
+@given(calls=st.lists(st.booleans(), min_size=1, max_size=6), abandoned=st.sets(st.integers(1, 6), max_size=2),
+       answers=st.lists(st.tuples(ANSWER_KINDS, st.integers(1, 6)), max_size=10),
+       step=st.integers(1, 40), lost=st.booleans(), handshake=st.sampled_from([True, True, True, False]))
+def test_next_replies_then_next_event_read_as_next_event_alone(
+        calls: list[bool], abandoned: set[int], answers: list[tuple[str, int]], step: int, lost: bool,
+        handshake: bool) -> None:
+    """The fast path aio's client reads answers with shows the events ``next_event`` shows, in
+    order, and leaves the session as it leaves it: answers of every kind (the method's, an error,
+    the other method's, a stray, one that does not decode, a late Rversion) to calls in flight
+    or abandoned, before or after the handshake, however the bytes arrive."""
+    def right(tag: int) -> Any:
+        pings = tag > len(calls) or calls[tag - 1]
+        return PING.response(f"v{tag}") if pings else FAIL.response()
+
+    def wrong(tag: int) -> Any:
+        return FAIL.response() if isinstance(right(tag), PING.response) else PING.response("w")
+
+    encoded = {"right": lambda tag: ECHO.Rframe(tag, right(tag)).encode(),
+               "error": lambda tag: ECHO.Rframe(tag, jetwire.Error("no", code="E")).encode(),
+               "wrong": lambda tag: ECHO.Rframe(tag, wrong(tag)).encode(),
+               "stray": lambda tag: ECHO.Rframe(tag + 100, PING.response("s")).encode(),
+               "garbage": lambda tag: frame(103, tag, b"\x09"),
+               "rversion": lambda tag: rversion(tag)}
+    data = b"".join(encoded[kind](tag) for kind, tag in answers)
+    sessions = []
+    for _ in range(2):
+        client = ready_client() if handshake else ClientSession(ECHO, version=SPEC_VERSION)
+        if handshake:
+            for ping in calls:
+                method = PING if ping else FAIL
+                client.call(method, method.request("x") if ping else method.request())
+            for tag in abandoned:
+                client.abandon(tag)
+        else:
+            client.start()
+        sessions.append(client)
+    seen = []
+    for client, read in zip(sessions, (drain, drain_with_replies), strict=True):
+        events = []
+        for i in range(0, len(data), step):
+            client.receive_data(data[i:i + step])
+            events += read(client)
+        if lost:
+            client.connection_lost()
+            events += read(client)
+        # exceptions compare by identity: two sessions' errors are alike if they say the same
+        described = [(type(e).__name__, getattr(e, "tag", None), getattr(e, "value", None),
+                      repr(getattr(e, "error", None))) for e in events]
+        seen.append((described, client.in_flight, client.strays, client.tags_free(), client.negotiated,
+                     repr(client.broken), client.call(PING, PING.request("n"))[0] if client.negotiated
+                     and client.broken is None and not lost and client.tags_free() else None))
+    assert seen[0] == seen[1]
