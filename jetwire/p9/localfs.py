@@ -262,6 +262,8 @@ class LocalFilesystem(Handler[LocalFid]):
     tree acts as: its files are created as that user, and the kernel checks its permissions.
     """
 
+    steps_inline = True  # no method needs its own task before it waits (threads, locks: none do)
+
     def __init__(self, root: str | os.PathLike[str], read_only: bool = False, map_users: bool = False,
                  readdir_budget: int = DEFAULT_READDIR_BUDGET, inline: bool | None = None) -> None:
         if map_users:

@@ -66,6 +66,13 @@ class Handler(Generic[F]):
 
     read_only: bool = False
 
+    steps_inline: bool = False
+    """True when every method may take its first step, up to its first wait, on the connection's
+    own task: the server then answers a call that never waits without making a task for it.
+    Leave it False if a method relies on its task before its first ``await``
+    (``asyncio.current_task()``, ``asyncio.timeout``, ``TaskGroup``): each call then runs whole
+    in a task of its own."""
+
     def release(self, fid: F) -> None:
         """The fid is gone (clunked, removed, replaced by a walk in place, or its connection or
         session ended) and no call is using it: close what it holds. Must not raise."""

@@ -23,7 +23,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Generator, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from typing_extensions import Self
@@ -165,13 +165,18 @@ class _Connection:
         self.pending = []
 
     def _start(self, call: Call) -> None:
-        """Runs the handler's method up to its first wait: most calls (a getattr, a read from
-        the page cache) never wait and are answered here, without a task and without a turn of
-        the loop. A call that waits goes on in a task (r[9p2000l.server.concurrency])."""
+        """Runs the handler's method up to its first wait when the handler allows it
+        (``Handler.steps_inline``): most calls (a getattr, a read from the page cache) never wait
+        and are answered here, without a task and without a turn of the loop. A call that waits,
+        or any call of another handler, goes on in a task (r[9p2000l.server.concurrency])."""
+        handler = self.server.handler
+        if not handler.steps_inline:
+            self._spawn(call, None)  # the method is called in the task, so its first step is there too
+            return
         try:
             # inside the try: a method that is not a coroutine function, or raises when called,
             # fails only its call, as it did when awaited in a task
-            coroutine = getattr(self.server.handler, call.method)(call.msg, *call.args)
+            coroutine = getattr(handler, call.method)(call.msg, *call.args)
             waiting_on = coroutine.send(None)
         except StopIteration as done:
             result: Any = done.value
@@ -181,14 +186,20 @@ class _Connection:
             log.exception("%s failed in the handler", type(call.msg).__name__)
             result = exc
         else:
-            task = self.loop.create_task(self._run(call, _Resume(coroutine, waiting_on)))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._spawn(call, _Resume(coroutine, waiting_on))
             return
         self._apply(self.session.complete(call, result))
 
-    async def _run(self, call: Call, rest: _Resume) -> None:
+    def _spawn(self, call: Call, rest: Awaitable[Any] | None) -> None:
+        task = self.loop.create_task(self._run(call, rest))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, call: Call, rest: Awaitable[Any] | None) -> None:
+        """Finishes ``call``: awaits ``rest`` (a method already started), or the whole method."""
         try:
+            if rest is None:
+                rest = getattr(self.server.handler, call.method)(call.msg, *call.args)
             result: Any = await rest
         except OSError as exc:
             result = exc

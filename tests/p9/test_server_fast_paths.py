@@ -385,3 +385,41 @@ def test_a_method_that_is_not_a_coroutine_function_fails_only_its_call(tmp_path:
             await server.close()
 
     run(body)
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_a_handler_runs_its_first_step_outside_its_task_only_when_it_says_it_may(tmp_path: Path,
+                                                                                inline: bool) -> None:
+    """``Handler.steps_inline`` is False by default: a handler written without knowing of the
+    quick path keeps asyncio's rules, each call in a task of its own from its first line
+    (``asyncio.timeout`` there would bind to the call, not to the connection's task);
+    ``LocalFilesystem`` says True, and a call that never waits then makes no task."""
+    (tmp_path / "f").write_text("x")
+    seen: list[tuple[asyncio.Task[Any] | None, asyncio.Task[Any] | None]] = []
+
+    class Recording(LocalFilesystem):
+        steps_inline = inline
+
+        async def getattr(self, msg: Any, fid: Any) -> Any:
+            first = asyncio.current_task()  # what asyncio.timeout or a TaskGroup would bind to
+            await asyncio.sleep(0)
+            seen.append((first, asyncio.current_task()))
+            return await super().getattr(msg, fid)
+
+    async def body() -> None:
+        server = await serve(Recording(tmp_path), "127.0.0.1:0")
+        try:
+            raw = await Raw.connect(server)
+            await raw.start()
+            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
+            await raw.replies(1)
+            raw.send((3, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)))
+            (answered,) = await raw.replies(1)
+            assert isinstance(answered.msg, Rgetattr)
+            raw.writer.close()
+        finally:
+            await server.close()
+
+    run(body)
+    ((first, after),) = seen
+    assert (first is after) is not inline
