@@ -1,4 +1,5 @@
-"""Fixtures that run real third-party 9P2000.L servers: ``diod`` and ``ganesha`` (one per module).
+"""Fixtures that run real third-party 9P2000.L servers: ``diod`` and ``ganesha`` (one per module),
+and the QEMU guest whose Linux kernel is a 9P2000.L client: ``v9fs_guest`` (built once a session).
 
 Each gets a fresh, empty export directory; tests put their own files in ``peer.export``. A missing
 peer (``peers.MissingPeer``) skips the test with the Debian package to install, which the summary
@@ -19,6 +20,7 @@ _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:  # for `import peers` under any pytest import mode
     sys.path.insert(0, _HERE)
 
+from kernel_guest import build_guest  # noqa: E402
 from peers import MissingPeer, Peer, start_diod, start_ganesha  # noqa: E402
 
 
@@ -50,3 +52,8 @@ def ganesha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     peer = start_ganesha(export, base)
     yield peer
     peer.stop()
+
+
+@pytest.fixture(scope="session")
+def v9fs_guest() -> Path:
+    return build_guest()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_guest import boot, put_guest_test, reports
 from peers import Peer
 
 from jetwire.p9 import Client
@@ -627,7 +628,6 @@ def test_the_proxy_listens_where_asked_and_refuses_what_is_not_a_socket(tmp_path
 
 # -- the Linux kernel's client through the proxy ---------------------------------------------------
 
-GUEST = Path(__file__).parent / "guest"
 KERNEL_TEST = r"""#!/bin/sh
 check() { if eval "$2"; then echo "@@ ok $1"; else echo "@@ FAIL $1"; fi; }
 echo traced > traced.txt
@@ -638,19 +638,11 @@ check ls '[ "$(ls made)" = f ]'
 """
 
 
-def test_the_kernel_mounts_through_the_proxy(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_kernel_mounts_through_the_proxy(v9fs_guest: Path, tmp_path: Path) -> None:
     # the guest of tests/p9/test_server_kernel.py (QEMU boots Debian's kernel; about 5 s a boot)
-    from peers import find_tool
-
-    for tool, package in (("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"),
-                          ("cpio", "cpio")):
-        find_tool(tool, package)
-    guest = Path(os.environ.get("V9FS_GUEST", "/tmp/jetwire-v9fs-guest"))
-    subprocess.run(["bash", str(GUEST / "build.sh"), str(guest)], check=True, timeout=900)
     export = tmp_path / "export"
     export.mkdir()
-    (export / "guest-test.sh").write_text(KERNEL_TEST)
-    (export / "guest-test.sh").chmod(0o755)
+    put_guest_test(export, KERNEL_TEST)
     served, proxied = tmp_path / "served.sock", tmp_path / "proxied.sock"
     lines: list[str] = []
 
@@ -658,18 +650,14 @@ def test_the_kernel_mounts_through_the_proxy(tmp_path: Path, tmp_path_factory: p
         server = await serve(LocalFilesystem(export), f"unix:{served}")
         try:
             async with await proxy(f"unix:{served}", f"unix:{proxied}", output=collect(lines)):
-                process = await asyncio.create_subprocess_exec(
-                    "bash", str(GUEST / "run.sh"), str(proxied), str(export), "", str(guest),
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-                out, _ = await asyncio.wait_for(process.communicate(), 600)
-                return out.decode(errors="replace")
+                return await boot(v9fs_guest, proxied, export)
         finally:
             await server.close()
 
     console = asyncio.run(body())
-    reports = [line[line.index("@@"):].strip() for line in console.splitlines() if "@@" in line]
-    assert "@@ MOUNT OK" in reports and "@@ UMOUNT OK" in reports, console
-    assert [r for r in reports if r.startswith("@@ ok") or r.startswith("@@ FAIL")] == ["@@ ok read-back", "@@ ok ls"]
+    said = reports(console)
+    assert "@@ MOUNT OK" in said and "@@ UMOUNT OK" in said, console
+    assert [r for r in said if r.startswith("@@ ok") or r.startswith("@@ FAIL")] == ["@@ ok read-back", "@@ ok ls"]
     assert (export / "traced.txt").read_text() == "traced\n" and (export / "made" / "f").read_text() == "x\n"
     assert lines[0] == "[1] -> Tversion tag=NOTAG msize=65536 version='9P2000.L'"  # the kernel's own proposal
     assert lines[1].startswith("[1] <- Rversion tag=NOTAG (") and lines[1].endswith("msize=65536 version='9P2000.L'")
