@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from attached import connect, tcp_address
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_guest import boot, put_guest_test, reports
@@ -322,8 +323,7 @@ async def chain(server_address: tuple[str, int], lines: list[str]) -> AsyncItera
     """client → recorder → proxy → recorder → server."""
     behind = await Recorder(server_address).start()
     tracing = await proxy(f"127.0.0.1:{behind.port}", "127.0.0.1:0", output=collect(lines))
-    host, port = tracing.addresses[0].rsplit(":", 1)
-    before = await Recorder((host, int(port))).start()
+    before = await Recorder(tcp_address(tracing)).start()
     try:
         yield before, tracing, behind
     finally:
@@ -380,9 +380,8 @@ def test_jetwire_client_through_the_proxy_to_jetwire_server(tmp_path: Path) -> N
 
     async def body() -> None:
         server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0")
-        host, port = server.addresses[0].rsplit(":", 1)
         try:
-            async with chain((host, int(port)), lines) as (before, tracing, behind):
+            async with chain(tcp_address(server), lines) as (before, tracing, behind):
                 client = await Client.connect("127.0.0.1", before.port, timeout=10)
                 try:
                     await real_work(client)
@@ -427,8 +426,7 @@ def test_connections_at_once_each_with_its_own_upstream_and_number(tmp_path: Pat
         server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0")
         try:
             tracing = await proxy(server.addresses[0], "127.0.0.1:0", output=collect(lines))
-            host, port = tracing.addresses[0].rsplit(":", 1)
-            clients = [await Client.connect(host, int(port), timeout=10) for _ in range(3)]
+            clients = [await connect(tracing) for _ in range(3)]
             assert len(tracing.connections) == 3 and len(server.connections) == 3
             await asyncio.gather(*(client.write_bytes(f"f{n}", b"%d" % n) for n, client in enumerate(clients)))
             for client in clients:
@@ -457,9 +455,8 @@ def test_malformed_frames_through_the_proxy(tmp_path: Path, caplog: pytest.LogCa
 
     async def body() -> None:
         server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0", max_msize=8192)
-        host, port = server.addresses[0].rsplit(":", 1)
         try:
-            async with chain((host, int(port)), lines) as (before, tracing, behind):
+            async with chain(tcp_address(server), lines) as (before, tracing, behind):
                 reader, writer = await asyncio.open_connection("127.0.0.1", before.port)
                 writer.write(golden(GOLDEN_REQUESTS[0][0]))
                 rversion = await reader.readexactly(21)
@@ -507,8 +504,7 @@ def test_a_failure_in_tracing_stops_tracing_but_not_forwarding(tmp_path: Path, c
         server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0")
         try:
             async with await proxy(server.addresses[0], "127.0.0.1:0", output=failing_output) as tracing:
-                host, port = tracing.addresses[0].rsplit(":", 1)
-                client = await Client.connect(host, int(port), timeout=10)
+                client = await connect(tracing)
                 await client.write_bytes("kept", b"forwarded all the same")
                 assert await client.read_bytes("kept") == b"forwarded all the same"
                 await client.close()
