@@ -18,7 +18,16 @@ from test_server_hostile import Raw, run
 from jetwire.p9 import Rgetattr, Rread, Tgetattr, Tlopen, Tread, Twalk, Twrite, localfs
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem, local_calls_inline
-from jetwire.p9.serving import serve
+from jetwire.p9.serving import Server, serve
+
+
+async def walked_to_f(server: Server) -> Raw:
+    """A raw connection, attached as fid 0, with fid 1 walked to ``f``."""
+    raw = await Raw.connect(server)
+    await raw.start()
+    raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
+    await raw.replies(1)
+    return raw
 
 
 def record_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
@@ -55,10 +64,7 @@ def test_a_batch_of_pipelined_requests_is_answered_in_a_few_writes(tmp_path: Pat
     async def body() -> None:
         server = await serve(LocalFilesystem(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send(*((tag, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)) for tag in range(10, 42)))
             writes = record_writes(monkeypatch)  # the server's writes from here
             replies = await raw.replies(32)
@@ -83,10 +89,7 @@ def test_large_replies_leave_one_by_one_without_waiting_for_the_batch(tmp_path: 
     async def body() -> None:
         server = await serve(LocalFilesystem(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tlopen(fid=1, flags=c.P9_RDONLY)))
             await raw.replies(1)
             raw.send(*((10 + i, Tread(fid=1, offset=i * 20_000, count=20_000)) for i in range(4)),
@@ -116,10 +119,7 @@ def test_a_handler_that_fails_before_waiting_is_answered_eio(tmp_path: Path) -> 
     async def body() -> None:
         server = await serve(Broken(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=1)), (4, Twalk(fid=0, newfid=2, wnames=["f"])))
             failed, walked = await raw.replies(2)
             assert (failed.tag, failed.msg.ecode) == (3, c.EIO)
@@ -153,10 +153,7 @@ def test_a_call_that_waits_after_its_first_step_is_answered_and_can_be_cancelled
 
     async def body() -> None:
         server = await serve(Waits(tmp_path), "127.0.0.1:0")
-        raw = await Raw.connect(server)
-        await raw.start()
-        raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-        await raw.replies(1)
+        raw = await walked_to_f(server)
         raw.send((3, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)))
         (answered,) = await raw.replies(1)
         assert isinstance(answered.msg, Rgetattr) and answered.msg.size == 1
@@ -371,10 +368,7 @@ def test_a_method_that_is_not_a_coroutine_function_fails_only_its_call(tmp_path:
     async def body() -> None:
         server = await serve(Plain(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=1)), (4, Tgetattr(fid=1, request_mask=2)))
             replies = {r.tag: r.msg for r in await raw.replies(2)}
             assert replies[3].ecode == c.EIO and replies[4].ecode == c.EIO
@@ -410,10 +404,7 @@ def test_a_handler_runs_its_first_step_outside_its_task_only_when_it_says_it_may
     async def body() -> None:
         server = await serve(Recording(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)))
             (answered,) = await raw.replies(1)
             assert isinstance(answered.msg, Rgetattr)
