@@ -20,7 +20,6 @@ _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:  # for `import peers` under any pytest import mode
     sys.path.insert(0, _HERE)
 
-from kernel_guest import build_guest  # noqa: E402
 from peers import MissingPeer, Peer, start_diod, start_ganesha  # noqa: E402
 
 
@@ -56,4 +55,6 @@ def ganesha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
 
 @pytest.fixture(scope="session")
 def v9fs_guest() -> Path:
+    from kernel_guest import build_guest  # here, so that this file runs alone (tests copy it with peers.py only)
+
     return build_guest()
