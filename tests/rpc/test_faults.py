@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from services import Echo, EchoServer, Toolbox, ToolboxServer
+from waiting import until
 
 import jetwire
 from jetwire import rpc, u32
@@ -43,16 +44,6 @@ def no_asyncio_complaints(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         gc.collect()
     complaints = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
     assert complaints == []
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Waits for ``condition``; the timeout only turns a hang into a failure."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        if loop.time() > end:
-            raise AssertionError(f"still not {what} after {timeout} s")
-        await asyncio.sleep(0.001)
 
 
 def tasks() -> int:

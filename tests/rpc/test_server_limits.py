@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from services import Echo, EchoServer
+from waiting import until
 
 from jetwire import rpc, u32
 
@@ -29,16 +30,6 @@ def no_asyncio_complaints(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         yield
         gc.collect()
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Waits for ``condition``; the timeout only turns a hang into a failure."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        if loop.time() > end:
-            raise AssertionError(f"still not {what} after {timeout} s")
-        await asyncio.sleep(0.001)
 
 
 @rpc.service(version="1.0.0")
