@@ -18,7 +18,41 @@ from test_server_hostile import Raw, run
 from jetwire.p9 import Rgetattr, Rread, Tgetattr, Tlopen, Tread, Twalk, Twrite, localfs
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem, local_calls_inline
-from jetwire.p9.serving import serve
+from jetwire.p9.serving import Server, serve
+
+
+async def walked_to_f(server: Server) -> Raw:
+    """A raw connection, attached as fid 0, with fid 1 walked to ``f``."""
+    raw = await Raw.connect(server)
+    await raw.start()
+    raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
+    await raw.replies(1)
+    return raw
+
+
+def record_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every ``StreamWriter`` write in this process from here until ``monkeypatch.undo()``, in
+    order: ``("write", its bytes)`` or ``("writelines", its buffers)``."""
+    writes: list[tuple[str, int]] = []
+    real_write, real_writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
+
+    def write(self: asyncio.StreamWriter, data: Any) -> None:
+        writes.append(("write", len(data)))
+        real_write(self, data)
+
+    def writelines(self: asyncio.StreamWriter, data: Any) -> None:
+        data = list(data)
+        writes.append(("writelines", len(data)))
+        real_writelines(self, data)
+
+    monkeypatch.setattr(asyncio.StreamWriter, "write", write)
+    monkeypatch.setattr(asyncio.StreamWriter, "writelines", writelines)
+    return writes
+
+
+def frames_in(writes: list[tuple[str, int]]) -> int:
+    """How many frames ``writes`` carried: the server writes a frame alone or frames in writelines."""
+    return sum(1 if kind == "write" else n for kind, n in writes)
 
 
 def test_a_batch_of_pipelined_requests_is_answered_in_a_few_writes(tmp_path: Path,
@@ -26,33 +60,18 @@ def test_a_batch_of_pipelined_requests_is_answered_in_a_few_writes(tmp_path: Pat
     """r[9p2000l.server.concurrency]: 32 Tgetattr sent at once get their 32 replies, in few writes
     (one per batch of frames read), each reply its own frame with its own tag."""
     (tmp_path / "f").write_text("x")
-    writes: list[int] = []
-    real_write, real_writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
-
-    def write(self: asyncio.StreamWriter, data: Any) -> None:
-        writes.append(1)
-        real_write(self, data)
-
-    def writelines(self: asyncio.StreamWriter, data: Any) -> None:
-        data = list(data)
-        writes.append(len(data))
-        real_writelines(self, data)
 
     async def body() -> None:
         server = await serve(LocalFilesystem(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send(*((tag, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)) for tag in range(10, 42)))
-            monkeypatch.setattr(asyncio.StreamWriter, "write", write)  # the server's writes from here
-            monkeypatch.setattr(asyncio.StreamWriter, "writelines", writelines)
+            writes = record_writes(monkeypatch)  # the server's writes from here
             replies = await raw.replies(32)
             monkeypatch.undo()
             assert sorted(r.tag for r in replies) == list(range(10, 42))
             assert all(isinstance(r.msg, Rgetattr) and r.msg.size == 1 for r in replies)
-            assert sum(writes) == 32 and len(writes) <= 4, writes  # the client wrote them in one segment
+            assert frames_in(writes) == 32 and len(writes) <= 4, writes  # the client wrote them in one segment
             raw.writer.close()
         finally:
             await server.close()
@@ -66,36 +85,21 @@ def test_large_replies_leave_one_by_one_without_waiting_for_the_batch(tmp_path: 
     first while the server reads the next; the small replies of the same batch are batched."""
     data = os.urandom(4 * 20_000)
     (tmp_path / "f").write_bytes(data)
-    writes: list[tuple[str, int]] = []
-    real_write, real_writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
-
-    def write(self: asyncio.StreamWriter, data: Any) -> None:
-        writes.append(("write", len(data)))
-        real_write(self, data)
-
-    def writelines(self: asyncio.StreamWriter, data: Any) -> None:
-        data = list(data)
-        writes.append(("writelines", len(data)))
-        real_writelines(self, data)
 
     async def body() -> None:
         server = await serve(LocalFilesystem(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tlopen(fid=1, flags=c.P9_RDONLY)))
             await raw.replies(1)
             raw.send(*((10 + i, Tread(fid=1, offset=i * 20_000, count=20_000)) for i in range(4)),
                      *((20 + i, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)) for i in range(4)))
-            monkeypatch.setattr(asyncio.StreamWriter, "write", write)  # the server's writes from here
-            monkeypatch.setattr(asyncio.StreamWriter, "writelines", writelines)
+            writes = record_writes(monkeypatch)  # the server's writes from here
             replies = {r.tag: r.msg for r in await raw.replies(8)}
             monkeypatch.undo()
             assert b"".join(replies[10 + i].data for i in range(4)) == data
             assert writes[:4] == [("write", 20_000 + 11)] * 4, writes  # each Rread frame on its own
-            assert len(writes) <= 6 and sum(1 if kind == "write" else n for kind, n in writes) == 8, writes
+            assert len(writes) <= 6 and frames_in(writes) == 8, writes
             raw.writer.close()
         finally:
             await server.close()
@@ -115,10 +119,7 @@ def test_a_handler_that_fails_before_waiting_is_answered_eio(tmp_path: Path) -> 
     async def body() -> None:
         server = await serve(Broken(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=1)), (4, Twalk(fid=0, newfid=2, wnames=["f"])))
             failed, walked = await raw.replies(2)
             assert (failed.tag, failed.msg.ecode) == (3, c.EIO)
@@ -152,10 +153,7 @@ def test_a_call_that_waits_after_its_first_step_is_answered_and_can_be_cancelled
 
     async def body() -> None:
         server = await serve(Waits(tmp_path), "127.0.0.1:0")
-        raw = await Raw.connect(server)
-        await raw.start()
-        raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-        await raw.replies(1)
+        raw = await walked_to_f(server)
         raw.send((3, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)))
         (answered,) = await raw.replies(1)
         assert isinstance(answered.msg, Rgetattr) and answered.msg.size == 1
@@ -370,10 +368,7 @@ def test_a_method_that_is_not_a_coroutine_function_fails_only_its_call(tmp_path:
     async def body() -> None:
         server = await serve(Plain(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=1)), (4, Tgetattr(fid=1, request_mask=2)))
             replies = {r.tag: r.msg for r in await raw.replies(2)}
             assert replies[3].ecode == c.EIO and replies[4].ecode == c.EIO
@@ -409,10 +404,7 @@ def test_a_handler_runs_its_first_step_outside_its_task_only_when_it_says_it_may
     async def body() -> None:
         server = await serve(Recording(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)))
             (answered,) = await raw.replies(1)
             assert isinstance(answered.msg, Rgetattr)
