@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
+from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader, frame_encoder
 from . import constants as c
 from . import messages as m
 from .session import _REPLY_OF, FID_ROLES, error_to_rmessage
@@ -202,6 +202,8 @@ ROUTES: dict[type, Route] = {
 _OPTIONAL_FIDS = frozenset({(m.Tattach, "afid")})  # NOFID here means "none" (r[9p2000l.server.auth])
 _REQUEST_NUMBERS = frozenset(n for meta in m.Tmessage.__metadata__ for n in meta.tags)  # type: ignore[attr-defined]
 _FORBIDDEN_NAMES = frozenset({"", ".", ".."})
+# every reply is encoded straight from (tag, message): no Rframe object made only to be encoded
+_encode_reply = frame_encoder(m.Rframe)
 
 
 def _bad_name(name: str, walking: bool) -> bool:
@@ -599,9 +601,9 @@ class ServerSession:
     # -- frames -----------------------------------------------------------------------------------
 
     def _frame(self, tag: int, msg: Any) -> bytes:
-        data: bytes = m.Rframe(tag=tag, msg=msg).encode()
+        data = _encode_reply(tag, msg)
         if len(data) > self.msize and msg.__class__ is not m.Rversion:
-            data = m.Rframe(tag=tag, msg=m.Rlerror(ecode=c.EMSGSIZE)).encode()  # a handler's reply too big
+            data = _encode_reply(tag, m.Rlerror(ecode=c.EMSGSIZE))  # a handler's reply too big
         return data
 
     def _error(self, tag: int, ecode: int) -> Send:
