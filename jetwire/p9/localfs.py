@@ -37,6 +37,8 @@ import stat as st
 import struct
 import threading
 import time
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Any, cast
 
 from . import constants as c
@@ -141,6 +143,7 @@ def _dirent(qid: m.Qid, offset: int, dtype: int, name: str) -> bytes:
 # Dirent and a Qid per entry, which was most of a 10,000-entry snapshot's time):
 # qid.type[1] qid.version[4] qid.path[8] offset[8] type[1] len(name)[2]
 _DIRENT_HEAD = struct.Struct("<BIQQBH")
+_DIRENT_LEAST = _DIRENT_HEAD.size + 1  # an entry's name has one byte at least
 
 
 def _proc(fd: int) -> str:
@@ -693,16 +696,14 @@ class LocalFilesystem(Handler[LocalFid]):
         entries = fid.entries
         if entries is None or msg.offset > len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.server.readdir.cookies]
-        size = 0
-        end = position = msg.offset
-        while end < len(entries):
-            size += len(entries[end])
-            if size > msg.count:
-                break
-            end += 1
-        if end == position and position < len(entries):
+        position = msg.offset
+        # no more than count // _DIRENT_LEAST entries can fit: their sizes are summed in C, not
+        # one by one in Python (which was a tenth of a listing's time)
+        window = entries[position:position + msg.count // _DIRENT_LEAST]
+        fitting = bisect_right(list(accumulate(map(len, window))), msg.count)
+        if fitting == 0 and position < len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
-        return m.Rreaddir(data=b"".join(entries[position:end]))
+        return m.Rreaddir(data=b"".join(window[:fitting]))
 
     def _take_budget(self, size: int) -> bool:
         with self._budget_lock:

@@ -550,3 +550,37 @@ def test_a_created_files_fid_serves_every_call_a_walked_fid_does(tmp_path: Path)
     asyncio.run(body())
     fs.release(root)
     fs.close()
+
+
+def test_a_readdir_answers_every_entry_that_fits_its_count(tmp_path: Path) -> None:
+    """r[9p2000l.server.readdir.cookies]: each Treaddir from a snapshot holds as many entries as
+    its count has room for, the least entries (one-byte names, 25 bytes each) included, counts
+    that fit them exactly included: the reply is cut where the next entry would not fit."""
+    import string
+
+    from jetwire.p9 import Treaddir
+    from jetwire.p9.calls import parse_dirents
+
+    for name in string.ascii_letters + string.digits:
+        (tmp_path / name).touch()
+    fs = LocalFilesystem(tmp_path)
+    root = _attached(fs)
+
+    async def body() -> None:
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
+        await fs.lopen(Tlopen(fid=1, flags=c.P9_RDONLY | c.P9_DIRECTORY), fid)
+        whole = parse_dirents((await fs.readdir(Treaddir(fid=1, offset=0, count=65536), fid)).data)
+        assert len(whole) == 64
+        sizes = [25 + len(e.name.encode()) - 1 for e in whole]
+        for offset in (0, 2, 63):
+            for count in range(25, 25 * 70, 7):
+                got = parse_dirents((await fs.readdir(Treaddir(fid=1, offset=offset, count=count), fid)).data)
+                fitting = 0
+                while offset + fitting < len(sizes) and sum(sizes[offset:offset + fitting + 1]) <= count:
+                    fitting += 1
+                assert [e.name for e in got] == [e.name for e in whole[offset:offset + fitting]], (offset, count)
+        fs.release(fid)
+
+    asyncio.run(body())
+    fs.release(root)
+    fs.close()
