@@ -1134,6 +1134,93 @@ def test_an_answer_written_some_turns_after_its_datagram_goes_in_that_datagrams_
     run(body)
 
 
+class LateEchoes(LateEcho):
+    """A LateEcho that stops after ``limit`` messages: with a LateEcho it plays ping-pong on its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limit = 0
+        self.done = asyncio.Event()
+
+    async def play(self, round_trips: int) -> None:
+        self.data.clear()
+        self.limit = round_trips
+        self.done.clear()
+        self.transport.write(b"%08d" % 0)
+        await self.done.wait()
+
+    def data_received(self, data: bytes) -> None:
+        if len(self.data) >= 8 * self.limit:
+            self.done.set()
+            return
+        super().data_received(data)
+
+
+def test_a_ping_pong_does_not_rearm_a_timer_per_packet(certs: Certs) -> None:
+    """aioquic's deadline moves later with each packet sent (the loss detection timer counts from
+    the last one): its own glue cancels asyncio's timer and arms a new one on every transmit. The
+    timer armed earlier stays instead, so 30 round trips (60 transmits) arm only a few, once the
+    RTT estimate has settled (it starts at 100 ms, and each deadline it shortens is armed)."""
+
+    async def body() -> None:
+        listener, url = await serving(certs, Factory(LateEcho))
+        transport, client = await quic.open(url, LateEchoes, client_tls(certs))
+        assert isinstance(client, LateEchoes)
+        await client.play(200)
+        connections = {*listener.connections, transport.get_extra_info("quic_connection")}
+        loop = asyncio.get_running_loop()
+        armed = 0
+        call_at = loop.call_at
+
+        def counted(when: float, callback: Callable[..., object], *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+            nonlocal armed
+            armed += getattr(callback, "__self__", None) in connections
+            return call_at(when, callback, *args, **kwargs)
+
+        loop.call_at = counted  # type: ignore[method-assign, assignment]
+        try:
+            await client.play(30)
+        finally:
+            del loop.call_at
+        assert armed <= 10  # about 60, one per transmit, when each re-armed it
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
+def test_a_timer_armed_for_a_deadline_that_moved_on_arms_again_and_sends_nothing(certs: Certs) -> None:
+    """The timer kept from an earlier deadline fires before aioquic's current one: it hands
+    aioquic nothing and sends nothing, only arms itself for the deadline now due."""
+
+    async def body() -> None:
+        listener, url = await serving(certs, Factory(LateEcho))
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        await ping_pong(transport, client, 1)
+        connection = transport.get_extra_info("quic_connection")
+        loop = asyncio.get_running_loop()
+        sent = 0
+        sendto = connection._transport.sendto
+
+        def counted(data: bytes, addr: Any = None) -> None:
+            nonlocal sent
+            sent += 1
+            sendto(data, addr)
+
+        connection._transport.sendto = counted
+        deadline = connection._quic.get_timer()
+        assert deadline is not None and deadline > loop.time() + 0.01
+        connection._arm_timer(loop.time())  # an earlier deadline, as one that has moved on since
+        await asyncio.sleep(0.005)
+        assert sent == 0
+        assert connection._wake is not None and connection._wake_at == connection._quic.get_timer()
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
 # -- options: the stream window and the idle timeout -------------------------------------------
 
 def test_the_url_query_sets_the_stream_window_and_the_idle_timeout(certs: Certs) -> None:
