@@ -166,26 +166,11 @@ _DIRENT_TYPES = {
     st.S_IFSOCK: c.DT_SOCK, st.S_IFCHR: c.DT_CHR, st.S_IFBLK: c.DT_BLK,
 }
 _QID_BY_DIRENT = {c.DT_DIR: c.P9_QTDIR, c.DT_LNK: c.P9_QTSYMLINK}  # all else QTFILE
-#: r[9p2000l.server.limits]: bytes that all readdir snapshots of one server may hold at once
-#: (about 900 directories of 1,000 entries); a listing that would pass it uses the host's cookies
+#: r[9p2000l.server.limits]: bytes that the readdir snapshots of one connection may hold at once
+#: (about 900 directories of 1,000 entries); a snapshot that would pass it is ENOMEM
 DEFAULT_READDIR_BUDGET = 64 * 1024 * 1024
 _HELD_PER_ENTRY = 41  # what Python adds to each encoded entry: the bytes object's header, its list slot
 _BUDGET_STEP = 64 * 1024  # taken from the budget in steps, not per entry (one lock per step)
-# the host's struct linux_dirent64 header: d_ino, d_off, d_reclen, d_type; then the name, NUL-ended
-_LINUX_DIRENT = struct.Struct("<QqHB")
-_GETDENTS_SLACK = 512  # a host entry can be a few bytes longer than its 9P dirent: never read short
-_SYS_GETDENTS64 = {"x86_64": 217, "aarch64": 61, "riscv64": 61, "loongarch64": 61, "ppc64le": 202,
-                   "s390x": 220}.get(os.uname().machine, 0)
-
-
-def _find_syscall() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True).syscall
-    except (OSError, AttributeError):
-        return None
-
-
-_GETDENTS = _find_syscall() if os.uname().sysname == "Linux" and _SYS_GETDENTS64 else None  # libc's syscall()
 # r[9p2000l.server.confine.special-files]: what Tmknod may make
 _MKNOD_TYPES = frozenset({st.S_IFIFO, st.S_IFSOCK, st.S_IFREG})
 # Rgetattr's fields by the mask bit that selects them (r[9p2000l.const.getattr-mask])
@@ -221,7 +206,7 @@ class LocalFid:
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("cookies", "dev", "entries", "fd", "ftype", "held", "ino", "io", "lock_scope", "name", "parent",
+    __slots__ = ("dev", "entries", "fd", "ftype", "held", "held_for", "ino", "io", "lock_scope", "name", "parent",
                  "readable", "user", "writable", "xattr", "xattr_set")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
@@ -235,8 +220,8 @@ class LocalFid:
         self.readable = False
         self.writable = False
         self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
-        self.held = 0  # bytes of the snapshot counted against the server's readdir budget
-        self.cookies = False  # no snapshot (over budget): offsets are the host's own cookies
+        self.held = 0  # bytes of the snapshot counted against its connection's readdir budget
+        self.held_for: object = None  # that connection (a handler called directly: None)
         self.xattr: bytes | None = None  # a Txattrwalk fid: the value (or name list) taken then
         self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
         self.user: User | None = None  # map_users: who attached the tree this fid belongs to
@@ -278,9 +263,11 @@ class LocalFilesystem(Handler[LocalFid]):
         root_stat = os.stat(self._root_fd)
         self._root_id = (root_stat.st_dev, root_stat.st_ino)
         self._other_devices: dict[tuple[int, int], int] = {}
-        # r[9p2000l.server.limits]: bytes all readdir snapshots may hold; beyond, the host's cookies
+        # r[9p2000l.server.limits]: bytes the readdir snapshots of one connection may hold; each
+        # connection's count lives only while it holds some, so a disconnect (whose fids are
+        # released) leaves nothing behind
         self.readdir_budget = readdir_budget
-        self._budget_left = readdir_budget
+        self._snapshot_bytes: dict[object, int] = {}
         self._budget_lock = threading.Lock()  # snapshots are taken in worker threads
         self.locks = HostLocks()  # r[9p2000l.server.lock]: shared by every connection
 
@@ -669,11 +656,12 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
         if msg.offset == 0:
-            taken, held = await asyncio.to_thread(self._snapshot, fid)
-            self._drop_snapshot(fid)  # the one before, or one a concurrent call took meanwhile
-            fid.entries, fid.held, fid.cookies = taken, held, taken is None
-        if fid.cookies:
-            return m.Rreaddir(data=await asyncio.to_thread(self._read_by_cookie, fid, msg.offset, msg.count))
+            # the listing before counts no more: a fid listing again needs room for one snapshot only
+            self._drop_snapshot(fid)
+            connection = current_connection.get()
+            taken, held = await asyncio.to_thread(self._snapshot, fid, connection)
+            self._drop_snapshot(fid)  # one a concurrent call took meanwhile
+            fid.entries, fid.held, fid.held_for = taken, held, connection
         entries = fid.entries
         if entries is None or msg.offset > len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.server.readdir.cookies]
@@ -688,27 +676,37 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
         return m.Rreaddir(data=b"".join(entries[position:end]))
 
-    def _take_budget(self, size: int) -> bool:
+    def _take_budget(self, connection: object, size: int) -> bool:
         with self._budget_lock:
-            if size > self._budget_left:
+            held = self._snapshot_bytes.get(connection, 0) + size
+            if held > self.readdir_budget:
                 return False
-            self._budget_left -= size
+            self._snapshot_bytes[connection] = held
             return True
 
-    def _give_budget(self, size: int) -> None:
+    def _give_budget(self, connection: object, size: int) -> None:
         with self._budget_lock:
-            self._budget_left += size
+            held = self._snapshot_bytes.get(connection, 0) - size
+            if held > 0:
+                self._snapshot_bytes[connection] = held
+            else:
+                self._snapshot_bytes.pop(connection, None)
+
+    def snapshot_bytes(self, connection: object) -> int:
+        """Bytes of readdir snapshots ``connection`` holds now (r[9p2000l.server.limits])."""
+        with self._budget_lock:
+            return self._snapshot_bytes.get(connection, 0)
 
     def _drop_snapshot(self, fid: LocalFid) -> None:
         if fid.held:
-            self._give_budget(fid.held)
-        fid.entries, fid.held, fid.cookies = None, 0, False
+            self._give_budget(fid.held_for, fid.held)
+        fid.entries, fid.held, fid.held_for = None, 0, None
 
-    def _snapshot(self, fid: LocalFid) -> tuple[list[bytes] | None, int]:
+    def _snapshot(self, fid: LocalFid, connection: object = None) -> tuple[list[bytes], int]:
         """r[9p2000l.server.readdir.cookies]: the entries at offset 0, in the host's order, each
         encoded once with its offset (its 1-based position), so later calls only join bytes;
-        and the bytes they hold, taken from the readdir budget as the listing grows. (None, 0)
-        when the budget cannot hold them: the fid then lists by the host's cookies."""
+        and the bytes they hold, taken from ``connection``'s readdir budget as the listing
+        grows. ENOMEM when the budget cannot hold them (r[9p2000l.server.limits])."""
         here = os.stat(fid.fd)
         if self._at_root(fid):
             up = here
@@ -723,11 +721,11 @@ class LocalFilesystem(Handler[LocalFid]):
         pack = _DIRENT_HEAD.pack
         dev = here.st_dev
         held = reserved = sum(map(len, entries)) + 2 * _HELD_PER_ENTRY
-        if not self._take_budget(reserved):
-            return None, 0
+        if not self._take_budget(connection, reserved):
+            raise linux_error("ENOMEM")
         assert fid.io is not None
-        listing = os.dup(fid.io)  # scandir closes what it is given
         try:
+            listing = os.dup(fid.io)  # scandir closes what it is given
             with os.scandir(listing) as found:
                 for entry in found:
                     # the commonest kinds first: each test is a call, answered from d_type when it can be
@@ -748,67 +746,15 @@ class LocalFilesystem(Handler[LocalFid]):
                     held += len(encoded) + _HELD_PER_ENTRY
                     if held > reserved:
                         step = max(held - reserved, _BUDGET_STEP)
-                        if not self._take_budget(step):
-                            self._give_budget(reserved)
-                            return None, 0
+                        if not self._take_budget(connection, step):
+                            raise linux_error("ENOMEM")  # what was reserved is given back below
                         reserved += step
                     entries.append(encoded)
         except BaseException:
-            self._give_budget(reserved)
+            self._give_budget(connection, reserved)
             raise
-        self._give_budget(reserved - held)
+        self._give_budget(connection, reserved - held)
         return entries, held
-
-    def _read_by_cookie(self, fid: LocalFid, offset: int, count: int) -> bytes:
-        """A listing without a snapshot: entries straight from the host's ``getdents64``, each
-        carrying the host's ``d_off`` as its offset, resumed with ``lseek`` to it, as diod does.
-        Stable as long as the host's cookies are (ext4, xfs, btrfs, tmpfs since Linux 6.6):
-        nothing is held between requests. A system without getdents64 here gets ENOMEM, the
-        answer r[9p2000l.server.limits] gives for a snapshot over budget."""
-        if _GETDENTS is None:
-            raise linux_error("ENOMEM")
-        if offset >= 1 << 63:
-            raise linux_error("EINVAL")
-        here = os.stat(fid.fd)
-        at_root = self._at_root(fid)
-        fd = os.open(_proc(fid.fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # a position of its own
-        try:
-            os.lseek(fd, offset, os.SEEK_SET)
-            buffer = ctypes.create_string_buffer(count + _GETDENTS_SLACK)
-            size = int(_GETDENTS(_SYS_GETDENTS64, fd, buffer, len(buffer)))
-            if size < 0:
-                number = ctypes.get_errno()
-                raise OSError(number, os.strerror(number))
-            raw = buffer.raw[:size]
-            out: list[bytes] = []
-            used = position = 0
-            while position < size:
-                ino, cookie, length, dtype = _LINUX_DIRENT.unpack_from(raw, position)
-                name_bytes = raw[position + _LINUX_DIRENT.size:position + length].split(b"\0", 1)[0]
-                position += length
-                name = os.fsdecode(name_bytes)
-                if name == ".." and at_root:
-                    qid = self._qid(here)  # r[9p2000l.server.readdir]: `..` of the root is the root
-                else:
-                    if dtype == c.DT_UNKNOWN:
-                        try:
-                            dtype = _DIRENT_TYPES.get(st.S_IFMT(os.stat(name_bytes, dir_fd=fd,
-                                                                         follow_symlinks=False).st_mode),
-                                                      c.DT_UNKNOWN)
-                        except OSError:
-                            continue  # vanished since it was listed
-                    qid = m.Qid(type=_QID_BY_DIRENT.get(dtype, c.P9_QTFILE), version=0,
-                              path=self._qid_path(here.st_dev, ino))
-                encoded = m.Dirent(qid=qid, offset=cookie, type=dtype, name=name).encode()
-                if used + len(encoded) > count:
-                    break
-                out.append(encoded)
-                used += len(encoded)
-            if size and not out:
-                raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
-            return b"".join(out)
-        finally:
-            os.close(fd)
 
     # -- names in a directory ---------------------------------------------------------------------
 
