@@ -146,6 +146,23 @@ def _proc(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
+def _close_in_thread(fd: int) -> None:
+    """Closes ``fd`` in a worker thread, unwaited (at once when no event loop runs here)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        os.close(fd)
+        return
+    loop.run_in_executor(None, _close_quietly, fd)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass  # NFS reports a failed write-back here; the fid is gone, nobody can be told
+
+
 # -- tables -----------------------------------------------------------------------------------------
 
 # r[9p2000l.server.lopen]: the wire's open flags passed on to the host (by name: the numbers
@@ -227,11 +244,11 @@ class LocalFid:
         self.user: User | None = None  # map_users: who attached the tree this fid belongs to
         self.lock_scope: tuple[Any, tuple[int, int]] | None = None  # once open: (connection, file) for locks
 
-    def close(self) -> None:
+    def close(self, close: Any = os.close) -> None:
         for fd in (self.io, self.fd, self.parent):
             if fd is not None:
                 try:
-                    os.close(fd)
+                    close(fd)
                 except OSError:
                     pass
         self.io = self.parent = None
@@ -303,10 +320,13 @@ class LocalFilesystem(Handler[LocalFid]):
 
     def release(self, fid: LocalFid) -> None:
         self._drop_snapshot(fid)
+        # closing can wait on a file system that is not local (NFS writes back, FUSE asks its
+        # daemon): there in a thread, so that a release never holds up the event loop
+        close = os.close if self.inline and fid.dev == self._root_id[0] else _close_in_thread
         if fid.lock_scope is not None:  # r[9p2000l.server.lock]: the connection's last open fid drops its locks
-            self.locks.closed(*fid.lock_scope)
+            self.locks.closed(*fid.lock_scope, close=close)
             fid.lock_scope = None
-        fid.close()
+        fid.close(close)
 
     async def attach(self, msg: m.Tattach, afid: LocalFid | None) -> tuple[m.Rattach, LocalFid]:
         if afid is not None:
@@ -949,7 +969,10 @@ class LocalFilesystem(Handler[LocalFid]):
         assert fid.lock_scope is not None
         connection, key = fid.lock_scope
         # BLOCK or not, a lock in the way is answered at once: Linux retries BLOCK requests itself
-        status = self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end, fid.fd)
+        # its host work (an open, fcntl) in a thread: even on a local file system an open waits
+        # for another process's lease to be given up
+        status = await self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end,
+                                       fid.fd)
         return m.Rlock(status=status)
 
     async def getlock(self, msg: m.Tgetlock, fid: LocalFid) -> m.Rgetlock:
@@ -961,7 +984,8 @@ class LocalFilesystem(Handler[LocalFid]):
         wanted = c.P9_LOCK_TYPE_WRLCK if msg.type == c.P9_LOCK_TYPE_UNLCK else msg.type
         assert fid.lock_scope is not None and fid.io is not None
         connection, key = fid.lock_scope
-        found = self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end, fid.io)
+        found = await self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end,
+                                         fid.io)
         if found is None:
             return m.Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
                             client_id=msg.client_id)
