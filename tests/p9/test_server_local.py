@@ -739,6 +739,57 @@ def test_a_disconnect_releases_every_fid(export: Path) -> None:
     run(body)
 
 
+@pytest.mark.parametrize("locked", [False, True])
+def test_a_close_that_waits_holds_up_no_other_request(export: Path, locked: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """r[9p2000l.server.concurrency]: on a file system that is not local (NFS writes back at
+    close, FUSE asks its daemon) releasing a fid closes its descriptors in a thread, and so do the
+    locks it held: a close that waits holds up no request. Simulated with ``inline=False`` (what
+    such an export gets) and a close of the file "slow" that waits for a gate."""
+    import threading
+
+    (export / "slow").write_text("data")
+    (export / "other").write_text("more")
+    gate, entered = threading.Event(), threading.Event()
+    real_close = os.close
+
+    def waiting_close(fd: int) -> None:
+        try:
+            slow = os.readlink(f"/proc/self/fd/{fd}").endswith("/slow")
+        except OSError:
+            slow = False
+        if slow and not entered.is_set():
+            entered.set()
+            gate.wait(GUARD / 4)
+        real_close(fd)
+
+    rescue = threading.Timer(GUARD / 6, gate.set)  # without the fix the loop waits here: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export, inline=False)) as fs:
+            fid, _ = await fs.walk(fs.root, ["slow"])
+            await fs.lopen(fid, c.P9_RDWR)
+            if locked:
+                assert await fs.lock(fid, c.P9_LOCK_TYPE_WRLCK) == c.P9_LOCK_SUCCESS
+            other, _ = await fs.walk(fs.root, ["other"])
+            await fs.lopen(other, c.P9_RDONLY)
+            monkeypatch.setattr(os, "close", waiting_close)
+            await fs.clunk(fid)  # the reply goes before the release
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            assert await fs.read(other, 0, 4) == b"more"
+            answered_while_closing = not gate.is_set()
+            gate.set()
+            assert answered_while_closing
+
+    try:
+        run(body)
+    finally:
+        gate.set()
+        rescue.cancel()
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 def test_serve_command_line_stops_cleanly_on_sigterm(export: Path, tmp_path: Path) -> None:
