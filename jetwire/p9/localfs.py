@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno
+import functools
 import os
 import re
 import stat as st
@@ -42,7 +43,7 @@ from . import constants as c
 from . import messages as m
 from .locks import END, HostLocks, Owner
 from .server import Handler, current_connection, linux_error
-from .users import User, check_can_map_users, run_as, user_for
+from .users import User, check_can_map_users, run_as, user_for, user_threads
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inline"]
 
@@ -347,7 +348,10 @@ class LocalFilesystem(Handler[LocalFid]):
         different users run side by side."""
         if user is None:
             return asyncio.to_thread(call, *args, **kwargs)
-        return asyncio.to_thread(run_as, user, call, *args, **kwargs)
+        # in threads that only ever run such calls (users.py), so a thread stranded as a user
+        # can never run another call, of the server or of another user
+        return asyncio.get_running_loop().run_in_executor(user_threads(), functools.partial(
+            run_as, user, call, *args, **kwargs))
 
     @staticmethod
     def _creator(fid: LocalFid, gid: int) -> User | None:
