@@ -168,8 +168,25 @@ def check_can_map_users() -> None:
     if os.geteuid() != 0:
         raise PermissionError(1, "mapping users to their own uid needs the server to run as root")
     credentials = _credentials or _Credentials()
-    credentials.enter(NOBODY)
-    credentials.leave()
+    failure: list[BaseException] = []
+
+    def probe() -> None:
+        try:
+            credentials.enter(NOBODY)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            try:
+                credentials.leave()
+            except BaseException as exc:
+                failure.append(exc)
+
+    # in a thread of its own, which ends after: a switch back that fails strands no thread that lives on
+    prober = threading.Thread(target=probe, name="jetwire-p9-user-check")
+    prober.start()
+    prober.join()
+    if failure:
+        raise failure[0]
     _credentials = credentials
 
 

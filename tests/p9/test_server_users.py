@@ -294,3 +294,15 @@ def test_a_stranded_thread_is_retired_and_the_server_goes_on(export: Path, monke
         assert owner(export / f"root-{i}")[0] == 0
         assert owner(export / f"stranger-{i}")[0] == STRANGER
         assert owner(export / f"server-{i}") == (os.geteuid(), os.getegid())
+
+
+def test_the_check_at_start_never_strands_the_callers_thread(export: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # check_can_map_users tries a switch and back: when the way back fails, the thread it tried
+    # in is gone, not the caller's (which would go on as nobody)
+    leave = LeaveFails(monkeypatch)
+    leave.armed = True
+    with pytest.raises(PermissionError, match="simulated"):
+        users.check_can_map_users()
+    assert leave.failed_in and leave.failed_in[0] != threading.current_thread().name
+    (export / "after").write_bytes(b"x")
+    assert owner(export / "after") == (os.geteuid(), os.getegid())
