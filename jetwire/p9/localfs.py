@@ -334,7 +334,8 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EBADF")
         if msg.aname not in ("", "/", self.root):
             raise linux_error("ENOENT")  # r[9p2000l.server.attach]: one export per server
-        user = user_for(msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
+        # the user database may be LDAP or sssd behind NSS: asked in a thread, never on the loop
+        user = await asyncio.to_thread(user_for, msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
         fd = os.dup(self._root_fd)
         stat = os.stat(fd)
         made = LocalFid(fd, None, "", stat)

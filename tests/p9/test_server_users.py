@@ -306,3 +306,38 @@ def test_the_check_at_start_never_strands_the_callers_thread(export: Path, monke
     assert leave.failed_in and leave.failed_in[0] != threading.current_thread().name
     (export / "after").write_bytes(b"x")
     assert owner(export / "after") == (os.geteuid(), os.getegid())
+
+
+def test_a_slow_user_database_holds_up_no_other_request(export: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # r[9p2000l.server.concurrency]: an attach's lookup in the user database (NSS: LDAP, sssd,
+    # winbind may ask the network) runs off the event loop; simulated by a lookup that waits
+    gate, entered = threading.Event(), threading.Event()
+    real_user_for = users.user_for
+
+    def waiting_user_for(uname: str, n_uname: int, nonuname: int) -> users.User:
+        if uname == "slow":
+            entered.set()
+            gate.wait(GUARD / 4)
+        return real_user_for(uname, n_uname, nonuname)
+
+    monkeypatch.setattr(localfs, "user_for", waiting_user_for)
+    rescue = threading.Timer(GUARD / 6, gate.set)  # without the fix the loop waits in the lookup: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        async with server_for(LocalFilesystem(export, map_users=True)) as server:
+            async with await attach(server, n_uname=0) as fs:
+                slow = asyncio.ensure_future(attach(server, uname="slow", n_uname=0))
+                while not entered.is_set():
+                    await asyncio.sleep(0.01)
+                await fs.write_bytes("meanwhile", b"x")
+                answered_while_looking_up = not gate.is_set()
+                gate.set()
+                await (await slow).close()
+                assert answered_while_looking_up
+
+    try:
+        run(body)
+    finally:
+        gate.set()
+        rescue.cancel()
