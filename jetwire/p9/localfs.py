@@ -314,6 +314,12 @@ class LocalFilesystem(Handler[LocalFid]):
         # a mapped user's calls run in a thread that takes on that user's identity
         return self.inline and fid.user is None and fid.dev == self._root_id[0]
 
+    def _local(self, fid: LocalFid) -> bool:
+        """Whether a call on ``fid``'s file that needs no identity (fstat, readlink, close) runs on
+        the loop's thread: only on a local export's own device, since elsewhere the file system
+        may wait (NFS asks its server to revalidate, FUSE its daemon)."""
+        return self.inline and fid.dev == self._root_id[0]
+
     def _at_root(self, fid: LocalFid) -> bool:
         return (fid.dev, fid.ino) == self._root_id
 
@@ -323,7 +329,7 @@ class LocalFilesystem(Handler[LocalFid]):
         self._drop_snapshot(fid)
         # closing can wait on a file system that is not local (NFS writes back, FUSE asks its
         # daemon): there in a thread, so that a release never holds up the event loop
-        close = os.close if self.inline and fid.dev == self._root_id[0] else _close_in_thread
+        close = os.close if self._local(fid) else _close_in_thread
         if fid.lock_scope is not None:  # r[9p2000l.server.lock]: the connection's last open fid drops its locks
             self.locks.closed(*fid.lock_scope, close=close)
             fid.lock_scope = None
@@ -337,7 +343,7 @@ class LocalFilesystem(Handler[LocalFid]):
         # the user database may be LDAP or sssd behind NSS: asked in a thread, never on the loop
         user = await asyncio.to_thread(user_for, msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
         fd = os.dup(self._root_fd)
-        stat = os.stat(fd)
+        stat = os.stat(fd) if self.inline else await asyncio.to_thread(os.stat, fd)
         made = LocalFid(fd, None, "", stat)
         made.user = user
         return m.Rattach(qid=self._qid(stat)), made
@@ -429,7 +435,11 @@ class LocalFilesystem(Handler[LocalFid]):
     # -- attributes -------------------------------------------------------------------------------
 
     async def getattr(self, msg: m.Tgetattr, fid: LocalFid) -> m.Rgetattr:
-        stat = os.stat(fid.fd)  # fstat: the file itself, a symlink included (r[9p2000l.server.getattr])
+        # fstat: the file itself, a symlink included (r[9p2000l.server.getattr]); NFS may ask its server
+        if self.inline and fid.dev == self._root_id[0]:  # self._local(fid), spelt out: nearly every request
+            stat = os.stat(fid.fd)
+        else:
+            stat = await asyncio.to_thread(os.stat, fid.fd)
         valid = msg.request_mask & _GETATTR_FILLED
         if valid & c.P9_GETATTR_BASIC:
             valid |= c.P9_GETATTR_BASIC
@@ -553,7 +563,8 @@ class LocalFilesystem(Handler[LocalFid]):
         else:
             await self._as_user(fid.user, self._open_io, fid, msg.flags)
         self._opened(fid)
-        return m.Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
+        stat = os.stat(fid.fd) if self._local(fid) else await asyncio.to_thread(os.stat, fid.fd)
+        return m.Rlopen(qid=self._qid(stat), iounit=0)
 
     def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
         if fid.ftype == st.S_IFLNK:
@@ -829,7 +840,9 @@ class LocalFilesystem(Handler[LocalFid]):
     async def readlink(self, msg: m.Treadlink, fid: LocalFid) -> m.Rreadlink:
         if fid.ftype != st.S_IFLNK:
             raise linux_error("EINVAL")
-        return m.Rreadlink(target=os.readlink("", dir_fd=fid.fd))
+        if self._local(fid):
+            return m.Rreadlink(target=os.readlink("", dir_fd=fid.fd))
+        return m.Rreadlink(target=await asyncio.to_thread(os.readlink, "", dir_fd=fid.fd))
 
     async def link(self, msg: m.Tlink, dfid: LocalFid, fid: LocalFid) -> m.Rlink:
         dirfd = self._directory(dfid)
@@ -930,7 +943,8 @@ class LocalFilesystem(Handler[LocalFid]):
             return os.getxattr(path, msg.name)
 
         value: bytes = await self._as_user(fid.user, take)
-        made = LocalFid(os.dup(fid.fd), None, "", os.stat(fid.fd))
+        stat = os.stat(fid.fd) if self._local(fid) else await asyncio.to_thread(os.stat, fid.fd)
+        made = LocalFid(os.dup(fid.fd), None, "", stat)
         made.user = fid.user
         made.xattr = value
         return m.Rxattrwalk(size=len(value)), made

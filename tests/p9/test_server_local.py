@@ -790,6 +790,82 @@ def test_a_close_that_waits_holds_up_no_other_request(export: Path, locked: bool
         rescue.cancel()
 
 
+@pytest.mark.parametrize("call", ["getattr", "lopen", "readlink", "xattrwalk", "attach"])
+def test_a_stat_that_waits_holds_up_no_other_request(export: Path, call: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """r[9p2000l.server.concurrency]: on a file system that is not local an fstat or a readlink
+    may wait (NFS revalidates with its server, FUSE asks its daemon): there Tgetattr, Tlopen's
+    qid, Treadlink, Txattrwalk and Tattach make them in a thread. Simulated with ``inline=False``
+    (what such an export gets) and, once armed, an fstat or readlink of a "slow" file that waits."""
+    import threading
+
+    (export / "slow").write_text("data")
+    os.symlink("target", export / "slow-link")
+    (export / "other").write_text("more")
+    slow_name = {"readlink": "slow-link", "attach": "export"}.get(call, "slow")
+    gate, entered = threading.Event(), threading.Event()
+    armed = threading.Event()
+    real_stat, real_readlink = os.stat, os.readlink
+
+    def is_slow(fd: int) -> bool:
+        try:
+            return real_readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1] == slow_name
+        except OSError:
+            return False
+
+    def waiting_stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if armed.is_set() and isinstance(path, int) and is_slow(path) and not entered.is_set():
+            entered.set()
+            gate.wait(GUARD / 4)
+        return real_stat(path, *args, **kwargs)
+
+    def waiting_readlink(path: Any, *args: Any, dir_fd: int | None = None, **kwargs: Any) -> Any:
+        if armed.is_set() and dir_fd is not None and is_slow(dir_fd) and not entered.is_set():
+            entered.set()
+            gate.wait(GUARD / 4)
+        return real_readlink(path, *args, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(os, "stat", waiting_stat)
+    monkeypatch.setattr(os, "readlink", waiting_readlink)
+    rescue = threading.Timer(GUARD / 6, gate.set)  # without the fix the loop waits in the call: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        server = await serve(LocalFilesystem(export, inline=False), "127.0.0.1:0")
+        host, port = server.addresses[0].rsplit(":", 1)
+        async with await Client.connect(host, int(port), timeout=10) as fs:
+            other, _ = await fs.walk(fs.root, ["other"])
+            await fs.lopen(other, c.P9_RDONLY)
+            slow, _ = await fs.walk(fs.root, [slow_name] if call != "attach" else [])
+            armed.set()
+            if call == "getattr":
+                waiting = asyncio.ensure_future(fs.getattr(slow))
+            elif call == "lopen":
+                waiting = asyncio.ensure_future(fs.lopen(slow, c.P9_RDONLY))
+            elif call == "readlink":
+                waiting = asyncio.ensure_future(fs.readlink_fid(slow))
+            elif call == "xattrwalk":
+                waiting = asyncio.ensure_future(fs.xattrwalk(slow, ""))
+            else:
+                waiting = asyncio.ensure_future(Client.connect(host, int(port), timeout=10))
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            assert await fs.read(other, 0, 4) == b"more"
+            answered_while_waiting = not gate.is_set()
+            gate.set()
+            done = await waiting
+            if call == "attach":
+                await done.close()
+            assert answered_while_waiting
+        await server.close()
+
+    try:
+        run(body)
+    finally:
+        gate.set()
+        rescue.cancel()
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 def test_serve_command_line_stops_cleanly_on_sigterm(export: Path, tmp_path: Path) -> None:
