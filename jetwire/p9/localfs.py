@@ -559,14 +559,19 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
         if self._here(fid):
-            self._open_io(fid, msg.flags)
+            try:
+                self._open_io(fid, msg.flags, os.O_NONBLOCK)
+            except BlockingIOError:  # another process's lease on the file: giving it up can take 45 s
+                await asyncio.to_thread(self._open_io, fid, msg.flags)
         else:
             await self._as_user(fid.user, self._open_io, fid, msg.flags)
         self._opened(fid)
         stat = os.stat(fid.fd) if self._local(fid) else await asyncio.to_thread(os.stat, fid.fd)
         return m.Rlopen(qid=self._qid(stat), iounit=0)
 
-    def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
+    def _open_io(self, fid: LocalFid, wire_flags: int, nonblocking: int = 0) -> None:
+        """Opens ``fid`` for I/O; ``nonblocking`` (O_NONBLOCK) makes an open that would wait for a
+        lease to be broken fail with BlockingIOError instead, and is taken off again after."""
         if fid.ftype == st.S_IFLNK:
             raise linux_error("ELOOP")  # r[9p2000l.server.confine.symlinks]
         if fid.ftype not in (st.S_IFREG, st.S_IFDIR):
@@ -579,7 +584,9 @@ class LocalFilesystem(Handler[LocalFid]):
             if wire_flags & wire and wire != c.P9_EXCL:
                 flags |= host
         # /proc/self/fd names the inode the fid holds: no name is looked up again
-        fid.io = os.open(_proc(fid.fd), flags)
+        fid.io = os.open(_proc(fid.fd), flags | nonblocking)
+        if nonblocking and not flags & os.O_NONBLOCK:
+            os.set_blocking(fid.io, True)
         fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
         fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
 

@@ -866,6 +866,60 @@ def test_a_stat_that_waits_holds_up_no_other_request(export: Path, call: str,
         rescue.cancel()
 
 
+def test_an_open_that_must_break_a_lease_holds_up_no_other_request(export: Path) -> None:
+    """r[9p2000l.server.concurrency]: on a local export Tlopen opens on the loop's thread, but
+    an open that conflicts with another process's lease (F_SETLEASE: Samba and the kernel's NFS
+    server take them) waits until the lease is given up, up to lease-break-time (45 s): such an
+    open is finished in a thread. Here the test holds a read lease and gives it up only once
+    another request has been answered."""
+    import fcntl
+    import signal
+    import threading
+
+    (export / "leased").write_text("data")
+    (export / "other").write_text("more")
+    f_setlease = getattr(fcntl, "F_SETLEASE", 1024)
+    holder = os.open(export / "leased", os.O_RDONLY)
+    previous = signal.signal(signal.SIGIO, signal.SIG_IGN)  # the lease break's notice (else it kills)
+    try:
+        fcntl.fcntl(holder, f_setlease, fcntl.F_RDLCK)
+    except OSError as exc:
+        os.close(holder)
+        signal.signal(signal.SIGIO, previous)
+        pytest.skip(f"no leases on this file system: {exc}")
+    given_up = threading.Event()
+
+    def give_up() -> None:
+        if not given_up.is_set():
+            given_up.set()
+            fcntl.fcntl(holder, f_setlease, fcntl.F_UNLCK)
+
+    rescue = threading.Timer(GUARD / 6, give_up)  # without the fix the loop waits in the open: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        handler = LocalFilesystem(export)
+        assert handler.inline  # the export this test runs on is a local one (else nothing to show)
+        async with served(handler) as fs:
+            other, _ = await fs.walk(fs.root, ["other"])
+            await fs.lopen(other, c.P9_RDONLY)
+            leased, _ = await fs.walk(fs.root, ["leased"])
+            opening = asyncio.ensure_future(fs.lopen(leased, c.P9_WRONLY))  # a write breaks a read lease
+            assert await fs.read(other, 0, 4) == b"more"
+            answered_while_leased = not given_up.is_set()
+            await asyncio.to_thread(give_up)
+            await opening
+            assert answered_while_leased
+
+    try:
+        run(body)
+    finally:
+        give_up()
+        rescue.cancel()
+        os.close(holder)
+        signal.signal(signal.SIGIO, previous)
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 def test_serve_command_line_stops_cleanly_on_sigterm(export: Path, tmp_path: Path) -> None:
