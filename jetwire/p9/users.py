@@ -30,6 +30,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
+from ..errors import JetwireError
+
 __all__ = ["User", "user_for", "run_as", "check_can_map_users", "user_threads", "StrandedIdentity", "NOBODY"]
 
 log = logging.getLogger("jetwire.p9.server")
@@ -125,7 +127,7 @@ class _Credentials:
 _credentials: _Credentials | None = None
 
 
-class StrandedIdentity(PermissionError):
+class StrandedIdentity(JetwireError, PermissionError):
     """A worker thread could not switch back to the server's identity: it runs nothing more."""
 
 
