@@ -41,7 +41,7 @@ from typing import Any, cast
 
 from . import constants as c
 from . import messages as m
-from .locks import END, HostLocks, Owner
+from .locks import END, HostLocks, Owner, Runner, at_once, in_thread
 from .server import Handler, current_connection, linux_error
 from .users import User, check_can_map_users, run_as, user_for, user_threads
 
@@ -975,6 +975,11 @@ class LocalFilesystem(Handler[LocalFid]):
             fid.lock_scope = (connection, (fid.dev, fid.ino))
             self.locks.opened(*fid.lock_scope)
 
+    def _lock_runner(self, fid: LocalFid) -> Runner:
+        """How the host's part of a lock on ``fid``'s file is done: at once on a local file system
+        (a non-waiting fcntl, an open that fails rather than wait for a lease), else in a thread."""
+        return at_once if self._local(fid) else in_thread
+
     def _lock_range(self, fid: LocalFid, start: int, length: int) -> tuple[int, int]:
         """``[start, end)`` of a lock on ``fid``, which must be open (as fcntl: the descriptor first)."""
         if fid.io is None or fid.lock_scope is None:
@@ -995,10 +1000,8 @@ class LocalFilesystem(Handler[LocalFid]):
         assert fid.lock_scope is not None
         connection, key = fid.lock_scope
         # BLOCK or not, a lock in the way is answered at once: Linux retries BLOCK requests itself
-        # its host work (an open, fcntl) in a thread: even on a local file system an open waits
-        # for another process's lease to be given up
         status = await self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end,
-                                       fid.fd)
+                                       fid.fd, self._lock_runner(fid))
         return m.Rlock(status=status)
 
     async def getlock(self, msg: m.Tgetlock, fid: LocalFid) -> m.Rgetlock:
@@ -1011,7 +1014,7 @@ class LocalFilesystem(Handler[LocalFid]):
         assert fid.lock_scope is not None and fid.io is not None
         connection, key = fid.lock_scope
         found = await self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end,
-                                         fid.io)
+                                         fid.io, self._lock_runner(fid))
         if found is None:
             return m.Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
                             client_id=msg.client_id)

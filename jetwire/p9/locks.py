@@ -13,7 +13,7 @@ locks, different connections never do. Nothing here waits for a lock: a conflict
 at once. What may block is the host's own work (opening a descriptor, ``fcntl``, closing one: an
 NFS or FUSE file system can take any time over them): ``HostLocks`` hands those to the ``run``
 its caller gives, which puts them in a worker thread unless the file system cannot keep them
-waiting, and serves one connection's lock requests one at a time meanwhile.
+waiting (``at_once``), and serves one connection's lock requests one at a time meanwhile.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import Any, NamedTuple
 
 from . import constants as c
 
-__all__ = ["END", "Owner", "Lock", "LockTable", "HostLocks", "Conflict", "DEFAULT_MAX_RANGES", "MAX_CLIENT_ID"]
+__all__ = ["END", "Owner", "Lock", "LockTable", "HostLocks", "Conflict", "DEFAULT_MAX_RANGES", "MAX_CLIENT_ID",
+           "Runner", "at_once", "in_thread"]
 
 #: One past the largest offset a host ``off_t`` holds: a lock to the end of the file ends here.
 END = 1 << 63
@@ -222,8 +223,15 @@ _BUSY = (errno.EAGAIN, errno.EACCES)  # a lock in the way (fcntl may say either)
 Runner = Callable[..., Awaitable[Any]]
 
 
-async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
+async def in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """The default ``Runner``: a worker thread."""
     return await asyncio.to_thread(function, *args)
+
+
+async def at_once(function: Callable[..., Any], *args: Any) -> Any:
+    """A ``Runner`` for a local file system, where these calls do not wait: no thread's hand-off
+    (a description's open that would wait for a lease still goes to a thread)."""
+    return function(*args)
 
 
 class _Description:
@@ -295,7 +303,7 @@ class HostLocks:
             close(description.fd)
 
     async def lock(self, key: Hashable, owner: Owner, wanted: int, start: int, end: int, path_fd: int,
-                   run: Runner = _in_thread) -> int:
+                   run: Runner = in_thread) -> int:
         """Tlock: the status (SUCCESS, BLOCKED or ERROR). ``path_fd`` reopens the file when the
         connection has no descriptor of it yet (or one without the access ``wanted`` needs)."""
         if len(owner.client_id.encode()) > MAX_CLIENT_ID:
@@ -330,7 +338,7 @@ class HostLocks:
         return c.P9_LOCK_SUCCESS
 
     async def getlock(self, key: Hashable, owner: Owner, wanted: int, start: int, end: int, io_fd: int,
-                      run: Runner = _in_thread) -> Conflict | None:
+                      run: Runner = in_thread) -> Conflict | None:
         """Tgetlock: the lock in the way (a client's, or a host process's with an empty
         ``client_id``), or None. ``io_fd`` asks the host when the connection has no
         descriptor of the file (it holds none of the server's locks, so finds only others')."""
@@ -369,8 +377,16 @@ class HostLocks:
             modes = [(os.O_RDWR, True, True)]
         fresh: _Description | None = None
         for mode, readable, writable in modes:
+            path, flags = f"/proc/self/fd/{path_fd}", mode | os.O_CLOEXEC | os.O_NOCTTY
             try:
-                fd = await run(os.open, f"/proc/self/fd/{path_fd}", mode | os.O_CLOEXEC | os.O_NOCTTY)
+                try:
+                    # no lease can be in the way (the fid's own open descriptor of the file, with
+                    # the access this one asks, excludes a conflicting lease), but were it so, an
+                    # open that must first break one (up to 45 s) fails at once with O_NONBLOCK,
+                    # even from a runner that calls at once; O_NONBLOCK changes nothing for fcntl
+                    fd = await run(os.open, path, flags | os.O_NONBLOCK)
+                except BlockingIOError:
+                    fd = await in_thread(os.open, path, flags)
             except OSError:
                 continue
             fresh = _Description(fd, readable, writable)

@@ -423,12 +423,12 @@ def test_one_connections_readers_and_writers_on_the_host(export: Path) -> None:
 @pytest.mark.parametrize("hung", ["open", "fcntl"])
 def test_a_lock_whose_host_call_hangs_holds_up_no_other_request(export: Path, hung: str,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """r[9p2000l.server.concurrency]: the host's part of Tlock and Tgetlock (opening the
-    descriptor that holds a connection's locks, fcntl) runs off the event loop, so an open or a
-    fcntl that waits (on NFS or FUSE; on any file system, an open breaking another process's
-    lease) holds up neither another client nor the same client's other requests. Simulated: the
-    server's first open of such a descriptor (Tlock), or its first F_OFD_GETLK (Tgetlock), waits
-    for a gate."""
+    """r[9p2000l.server.concurrency]: on a file system that is not local the host's part of
+    Tlock and Tgetlock (opening the descriptor that holds a connection's locks, fcntl) runs off
+    the event loop, so an open or a fcntl that waits (NFS, FUSE) holds up neither another client
+    nor the same client's other requests. Simulated with ``inline=False`` (what such an export
+    gets): the server's first open of such a descriptor (Tlock), or its first F_OFD_GETLK
+    (Tgetlock), waits for a gate."""
     import os
     import threading
 
@@ -457,7 +457,7 @@ def test_a_lock_whose_host_call_hangs_holds_up_no_other_request(export: Path, hu
     rescue.start()
 
     async def body() -> None:
-        async with serving(LocalFilesystem(export)) as server:
+        async with serving(LocalFilesystem(export, inline=False)) as server:
             a, b = await connect(server), await connect(server)
             fa, fb = await opened(a), await opened(b, "g")
             if hung == "open":
