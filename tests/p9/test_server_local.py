@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attached import connect, serving
 
 from jetwire.p9 import Client, Qid, Rgetattr, Rread, Tgetattr, Tread, Twalk, localfs
 from jetwire.p9 import constants as c
@@ -37,20 +38,8 @@ def run(body: Callable[[], Awaitable[None]]) -> None:
 async def served(handler: Handler[Any], unix: Path | None = None, **options: Any) -> AsyncIterator[Client]:
     """A server for ``handler`` and one client attached to it."""
     address = f"unix:{unix}" if unix is not None else "127.0.0.1:0"
-    server = await serve(handler, address, **options)
-    try:
-        bound = server.addresses[0]
-        if unix is not None:
-            client = await Client.connect(path=str(unix), timeout=10)
-        else:
-            host, port = bound.rsplit(":", 1)
-            client = await Client.connect(host, int(port), timeout=10)
-        try:
-            yield client
-        finally:
-            await client.close()
-    finally:
-        await server.close()
+    async with serving(handler, address, **options) as server, await connect(server) as client:
+        yield client
 
 
 @pytest.fixture(params=["openat2", "nofollow-walk"])
@@ -167,9 +156,8 @@ def test_files_belong_to_the_server_whoever_attaches(export: Path) -> None:
     # r[9p2000l.server.identity]: uname/n_uname grant nothing; the server's own credentials
     async def body() -> None:
         server = await serve(LocalFilesystem(export), "127.0.0.1:0")
-        host, port = server.addresses[0].rsplit(":", 1)
         try:
-            async with await Client.connect(host, int(port), uname="nobody", n_uname=65534) as fs:
+            async with await connect(server, uname="nobody", n_uname=65534) as fs:
                 await fs.write_bytes("mine", b"x")
                 await fs.mkdir("dir")
         finally:
@@ -713,8 +701,7 @@ def test_a_disconnect_releases_every_fid(export: Path) -> None:
 
     async def body() -> None:
         server: Server = await serve(handler, "127.0.0.1:0")
-        host, port = server.addresses[0].rsplit(":", 1)
-        fs = await Client.connect(host, int(port), timeout=10)
+        fs = await connect(server)
         fid, _ = await fs.walk(fs.root, ["f"])
         await fs.walk(fs.root, [])
         await fs.lopen(fid, c.P9_RDONLY)

@@ -12,18 +12,17 @@ import struct
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from attached import connect, serving
 
 from jetwire import FrameReader
 from jetwire.p9 import Client, Rframe, Rlock, Rversion, Tattach, Tframe, Tlock, Tlopen, Tversion, Twalk, locks
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
-from jetwire.p9.serving import Server, serve
 
 RD, WR, UN = c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK
 OK, BLOCKED, ERROR = c.P9_LOCK_SUCCESS, c.P9_LOCK_BLOCKED, c.P9_LOCK_ERROR
@@ -43,19 +42,6 @@ def export(tmp_path: Path) -> Path:
     (root / "g").write_bytes(b"y" * 100)
     return root
 
-
-@asynccontextmanager
-async def serving(fs: LocalFilesystem) -> AsyncIterator[Server]:
-    server = await serve(fs, "127.0.0.1:0")
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
-async def connect(server: Server) -> Client:
-    host, port = server.addresses[0].rsplit(":", 1)
-    return await Client.connect(host, int(port), timeout=10)
 
 
 async def opened(client: Client, name: str = "f", flags: int = c.P9_RDWR) -> int:

@@ -19,12 +19,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from attached import connect, serving
 
 from jetwire.p9 import Client, localfs, users
 from jetwire.p9 import constants as c
 from jetwire.p9.__main__ import serve_main
 from jetwire.p9.localfs import LocalFilesystem
-from jetwire.p9.serving import Server, serve
+from jetwire.p9.serving import Server
 
 GUARD = 60.0
 STRANGER = 4242  # no passwd entry on purpose
@@ -38,17 +39,15 @@ def run(body: Callable[[], Awaitable[None]]) -> None:
 
 @asynccontextmanager
 async def server_for(handler: LocalFilesystem) -> AsyncIterator[Server]:
-    server = await serve(handler, "127.0.0.1:0")
     try:
-        yield server
+        async with serving(handler) as server:
+            yield server
     finally:
-        await server.close()
         handler.close()
 
 
 async def attach(server: Server, uname: str = "", n_uname: int = c.NONUNAME) -> Client:
-    host, port = server.addresses[0].rsplit(":", 1)
-    return await Client.connect(host, int(port), uname=uname, n_uname=n_uname, timeout=10)
+    return await connect(server, uname=uname, n_uname=n_uname)
 
 
 @pytest.fixture
