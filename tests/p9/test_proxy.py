@@ -558,6 +558,52 @@ def test_a_server_that_never_completes_the_handshake_closes_the_client(caplog: p
     assert any("ended: no connection to the server within 0.2 s" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_a_client_that_shuts_down_its_writing_still_gets_its_replies(tmp_path: Path, transport: str,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A half-close: the client sends its requests, shuts down its writing and waits for the
+    replies. The proxy passes the end of stream on to the server as a half-close of its own and
+    forwards what the server answers after it; it closes the client's side once the server has
+    ended too. The server here answers only once it has seen the client's end."""
+    request = golden(GOLDEN_REQUESTS[0][0])
+    reply = golden(GOLDEN_REPLIES[0][0])
+    got_upstream = bytearray()
+
+    async def answer_at_the_end(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got_upstream.extend(await reader.read())  # to the end of the client's stream
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    async def body() -> None:
+        if transport == "tcp":
+            upstream = await asyncio.start_server(answer_at_the_end, "127.0.0.1", 0)
+            to = f"127.0.0.1:{upstream.sockets[0].getsockname()[1]}"
+            listen = "127.0.0.1:0"
+        else:
+            upstream = await asyncio.start_unix_server(answer_at_the_end, str(tmp_path / "server.sock"))
+            to, listen = f"unix:{tmp_path / 'server.sock'}", f"unix:{tmp_path / 'proxy.sock'}"
+        try:
+            async with await proxy(to, listen, output=lambda text: None) as tracing:
+                if transport == "tcp":
+                    host, port = tracing.addresses[0].rsplit(":", 1)
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                else:
+                    reader, writer = await asyncio.open_unix_connection(str(tmp_path / "proxy.sock"))
+                writer.write(request)
+                writer.write_eof()
+                assert await reader.read() == reply  # then the end of the stream
+                assert bytes(got_upstream) == request
+                writer.close()
+                await settle(lambda: not tracing.connections)
+        finally:
+            upstream.close()
+
+    with caplog.at_level(logging.INFO, logger="jetwire.p9.proxy"):
+        run(body)
+    assert any(", ended: client closed" in r.getMessage() and " bytes up, " in r.getMessage() for r in caplog.records)
+
+
 def test_proxy_command_line_traces_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     export = tmp_path / "export"
     export.mkdir()
