@@ -15,6 +15,8 @@ Pairs, each a client kind against a server kind of ``benchmarks/rpc.py``:
 - raw → raw: the hand-written echo both ways, the floor;
 - jetwire → raw and raw → jetwire: one jetwire side against the raw other; minus the floor,
   what the jetwire client (server) costs per call above the raw client (server);
+- raw → jetwire-inline: the jetwire server started with ``steps_inline=True`` (a handler's
+  first step without a task of its own);
 - jetwire → jetwire: the whole call, to compare with the floor;
 - raw → raw-tasks: the raw server with a task per call, what a task alone costs.
 
@@ -34,7 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PAIRS = (("raw", "raw"), ("jetwire", "raw"), ("raw", "jetwire"), ("jetwire", "jetwire"), ("raw", "raw-tasks"))
+PAIRS = (("raw", "raw"), ("jetwire", "raw"), ("raw", "jetwire"), ("raw", "jetwire-inline"), ("jetwire", "jetwire"),
+         ("raw", "raw-tasks"))
 
 _CHILD = """
 import asyncio, itertools, sys
@@ -106,14 +109,15 @@ def main() -> None:
         for label, tree in trees:
             figures = {}
             for client, server in PAIRS[1:]:
-                if tree is not None and "jetwire" not in (client, server):
-                    continue
+                if tree is not None and ("jetwire" not in (client, server) or server == "jetwire-inline"):
+                    continue  # the baseline has no steps_inline to measure against
                 figures[client, server] = per_call(client, server, inflight, args.warmup, args.calls, tree)
                 print(f"{inflight} in flight{label}: {client} → {server} {figures[client, server]:,.0f}", flush=True)
+            inline = figures.get(("raw", "jetwire-inline"))
             print(f"{inflight} in flight{label}: jetwire client +{figures['jetwire', 'raw'] - floor:,.0f} over raw, "
-                  f"jetwire server +{figures['raw', 'jetwire'] - floor:,.0f} over raw, "
-                  f"jetwire → jetwire {figures['jetwire', 'jetwire'] / floor:.2f}x raw → raw", flush=True)
-
+                  f"jetwire server +{figures['raw', 'jetwire'] - floor:,.0f} over raw"
+                  + ("" if inline is None else f" (+{inline - floor:,.0f} with steps_inline)")
+                  + f", jetwire → jetwire {figures['jetwire', 'jetwire'] / floor:.2f}x raw → raw", flush=True)
 
 if __name__ == "__main__":
     main()
