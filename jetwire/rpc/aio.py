@@ -59,6 +59,7 @@ UNIMPLEMENTED_CODE = "jetwire::rpc::unimplemented"
 SHUTDOWN_CODE = "jetwire::rpc::shutting_down"
 
 _Task: Any = asyncio.Task
+_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = getattr(asyncio.tasks, "_current_tasks", {})
 _EAGER = sys.version_info >= (3, 12)  # a call that needs no await runs to its end before a task is scheduled
 _FLUSH_AT = 64 * 1024  # asyncio's default high-water mark: a client's unsent calls are written past it
 
@@ -481,8 +482,8 @@ class ServerChannel(asyncio.Protocol):
             # that never awaits is answered here, before any task is scheduled.
             if _EAGER:
                 task = _Task(running, loop=self.loop, eager_start=True)
-            else:
-                task = self.loop.create_task(running)
+            else:  # the Task as on 3.12 (no task factory), without create_task's frame
+                task = _Task(running, loop=self.loop)
                 _step_now(self.loop, task)
         except Exception as exc:  # an implementation whose method is not a coroutine function, or takes other arguments
             self._write(self._failure(call, exc))
@@ -695,7 +696,7 @@ def _step_now(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
     has no ``_ready``), or a task already running (one cannot be entered inside another),
     leaves the step queued."""
     ready = getattr(loop, "_ready", None)
-    if ready and getattr(ready[-1]._callback, "__self__", None) is task and asyncio.current_task(loop) is None:
+    if ready and getattr(ready[-1]._callback, "__self__", None) is task and _current_tasks.get(loop) is None:
         ready.pop()._run()
 
 
