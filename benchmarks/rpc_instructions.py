@@ -65,13 +65,19 @@ asyncio.run(main({client!r}, {server!r}, {inflight}, {warmup}, {calls}))
 """
 
 
+def child(client: str, server: str, inflight: int, warmup: int, calls: int) -> list[str]:
+    """The command of a child process: ``calls`` calls (``warmup`` of them first), ``inflight`` at once."""
+    code = _CHILD.format(client=client, server=server, inflight=inflight, warmup=warmup, calls=calls)
+    return [sys.executable, "-c", code]
+
+
 def count(client: str, server: str, inflight: int, warmup: int, calls: int, tree: Path | None) -> int:
     """Instructions callgrind counts for a whole child process."""
-    code = _CHILD.format(client=client, server=server, inflight=inflight, warmup=warmup, calls=calls)
     # the baseline's jetwire first on the path, this tree's benchmarks after it
     path = [str(tree), str(ROOT)] if tree is not None else [str(ROOT)]
     result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         *child(client, server, inflight, warmup, calls)],
         capture_output=True, text=True, cwd=path[0],
         # one string hash seed for every process: a random one changes dict probing, and with it
         # the count, by a few percent from run to run
