@@ -51,6 +51,7 @@ import contextlib
 import datetime
 import gc
 import importlib.util
+import inspect
 import itertools
 import json
 import os
@@ -68,7 +69,10 @@ from typing import Any, Protocol
 from .extras import subprocess_env
 from .report import RESULTS, ROOT, _git_revision, _version, profile_areas
 
-KINDS = ("raw", "raw-tasks", "grpc", "jetwire", "raw-quic", "jetwire-quic")
+KINDS = ("raw", "raw-tasks", "grpc", "jetwire", "jetwire-inline", "raw-quic", "jetwire-quic")
+INLINE_KIND = "jetwire-inline"
+"""jetwire's server started with ``steps_inline=True`` (an opt-in: a handler takes its first
+step without a task of its own); the ``jetwire`` rows are the default, a task per call."""
 INFLIGHT = (1, 32)
 
 # The frames of square(i), as upstream's service macro numbers them: method 0, request type
@@ -453,6 +457,12 @@ def benchmark_service() -> Any:
     return Benchmark
 
 
+def benchmark_service_serve() -> Callable[..., Any]:
+    from jetwire import rpc
+
+    return rpc.serve
+
+
 def jetwire_impl(gate: Gate) -> Any:
     from .rpc_service import Squares
 
@@ -518,6 +528,8 @@ def available(kind: str) -> str | None:
             import aioquic  # noqa: F401
         except ImportError:
             return f"aioquic is not installed (pip install -e '.[quic]'): the {kind} rows are skipped"
+    if kind == INLINE_KIND and "steps_inline" not in inspect.signature(benchmark_service_serve()).parameters:
+        return "jetwire.rpc.serve has no steps_inline option in this tree: the jetwire-inline rows are skipped"
     if kind == "jetwire-quic" and importlib.util.find_spec("jetwire.rpc.quic") is None:
         return "jetwire.rpc has no QUIC transport in this tree (jetwire/rpc/quic.py): the jetwire-quic rows are skipped"
     return None
@@ -567,7 +579,7 @@ async def connect(kind: str, url: str) -> Client:
         channel = grpc.aio.insecure_channel(f"{host}:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
         await channel.channel_ready()
         return _GrpcClient(channel)
-    if kind in ("jetwire", BASELINE_KIND):
+    if kind in ("jetwire", INLINE_KIND, BASELINE_KIND):
         return _JetwireClient(await benchmark_service().connect(url))
     if kind == "jetwire-quic":
         return _JetwireClient(await benchmark_service().connect(url, tls=_jetwire_tls(server=False)))
@@ -660,11 +672,12 @@ async def serve(kind: str, url: str | None = None) -> Served:
             await grpc_server.stop(1.0)
 
         return Served(f"tcp://{host}:{bound_port}", gate, stop_grpc)
-    if kind in ("jetwire", "jetwire-quic", BASELINE_KIND):
+    if kind in ("jetwire", INLINE_KIND, "jetwire-quic", BASELINE_KIND):
         from jetwire import rpc
 
         tls = _jetwire_tls(server=True) if kind == "jetwire-quic" else None
-        jw_server = await rpc.serve(jetwire_impl(gate), url, tls=tls)
+        options = {"steps_inline": True} if kind == INLINE_KIND else {}
+        jw_server = await rpc.serve(jetwire_impl(gate), url, tls=tls, **options)
 
         async def stop_jetwire() -> None:
             await jw_server.close()
@@ -1242,7 +1255,7 @@ def render(rounds: list[dict[str, dict[str, Any]]], kinds: Sequence[str], skippe
               "CPU µs/call: CPU time of the whole client or server process over the window (user + system, every "
               "thread) divided by the calls: which side is the bottleneck (about 1 call per CPU-µs of the busier "
               "side's time is the rate).", ""]
-    pairs = [(jw, baseline(jw)) for jw in ("jetwire", "jetwire-quic") if jw in kinds]
+    pairs = [(jw, baseline(jw)) for jw in ("jetwire", INLINE_KIND, "jetwire-quic") if jw in kinds]
     if pairs:
         lines += ["Targets (issue 12): jetwire at least 0.7x the raw echo over the same transport, and at least 2x "
                   "grpc (which runs over TCP only).", "",
@@ -1251,7 +1264,8 @@ def render(rounds: list[dict[str, dict[str, Any]]], kinds: Sequence[str], skippe
         for jw, raw in pairs:
             for n in INFLIGHT:
                 to_raw, to_grpc = ratio(jw, raw, n), ratio(jw, "grpc", n)
-                lines.append(f"| {'QUIC' if jw.endswith('-quic') else 'TCP'} | {n} | {_fmt_ratio(to_raw)} "
+                over = "QUIC" if jw.endswith("-quic") else "TCP, steps_inline=True" if jw == INLINE_KIND else "TCP"
+                lines.append(f"| {over} | {n} | {_fmt_ratio(to_raw)} "
                              f"| {_verdict(to_raw, 0.7)} | {_fmt_ratio(to_grpc)} | {_verdict(to_grpc, 2.0)} |")
         lines += ["", "Ratios: median of the per-round ratios (min-max in brackets).", ""]
     if BASELINE_KIND in kinds:
@@ -1331,7 +1345,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, help="rounds (default 7; quick 3)")
     parser.add_argument("--seconds", type=float, help="seconds per timed window (default 2; quick 0.5)")
     parser.add_argument("--warmup", type=int, help="warm-up calls per client (default 2000; quick 400)")
-    parser.add_argument("--only", default="", help="implementations, comma-separated (default: all of raw,grpc,jetwire,raw-quic,jetwire-quic)")
+    parser.add_argument("--only", default="", help="implementations, comma-separated (default: all of raw,raw-tasks,grpc,jetwire,jetwire-inline,raw-quic,jetwire-quic)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     parser.add_argument("--profile", action="store_true", help="also profile the jetwire client and server")
     parser.add_argument("--no-save", action="store_true")

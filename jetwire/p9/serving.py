@@ -23,11 +23,12 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from typing_extensions import Self
 
+from ..runtime.steps import Resume as _Resume
 from .server import (
     DEFAULT_MAX_FIDS,
     DEFAULT_MAX_MSIZE,
@@ -213,36 +214,6 @@ class _Connection:
                 await self.writer.drain()  # held here while the client does not read
             except (ConnectionError, OSError):
                 self.open = False
-
-
-class _Resume:
-    """Awaiting it goes on with a coroutine already run up to its first wait, on ``waiting_on``
-    (what it yielded then): the task awaiting this takes over where ``_start`` stopped."""
-
-    __slots__ = ("coroutine", "waiting_on")
-
-    def __init__(self, coroutine: Any, waiting_on: Any) -> None:
-        self.coroutine = coroutine
-        self.waiting_on = waiting_on
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, value = self.coroutine, self.waiting_on
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as exc:  # the task's cancellation, passed on to the coroutine
-                try:
-                    value = coroutine.throw(exc)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    value = coroutine.send(sent)
-                except StopIteration as done:
-                    return done.value
 
 
 class _Runs(Protocol):

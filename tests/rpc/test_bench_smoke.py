@@ -6,11 +6,13 @@ and releasing of calls completes. Nothing here is timed."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from benchmarks import rpc as bench
+from benchmarks import rpc_instructions
 
 VALUES = (0, 1, 7, 2**32 - 1, 2**32, 2**64 - 1)
 
@@ -27,7 +29,8 @@ def test_the_benchmark_service_is_square_u64_to_str() -> None:
 
 
 @pytest.mark.parametrize("server_kind,client_kind", [
-    ("jetwire", "jetwire"), ("raw", "jetwire"), ("raw-tasks", "jetwire"), ("jetwire", "raw"), ("raw", "raw")])
+    ("jetwire", "jetwire"), ("raw", "jetwire"), ("raw-tasks", "jetwire"), ("jetwire", "raw"), ("raw", "raw"),
+    ("jetwire-inline", "jetwire"), ("jetwire-inline", "raw")])
 def test_each_client_gets_right_answers_from_each_server(server_kind: str, client_kind: str) -> None:
     """The raw side talking to jetwire's proves on the wire what verify() checks in memory: the
     raw frames (Tversion, requests, responses) are the ones jetwire writes and reads."""
@@ -100,3 +103,12 @@ def test_the_memory_run_holds_and_releases_jetwire_calls(trace: bool) -> None:
     assert result["connections"] == 3 and result["calls"] == 6
     assert result["reached"] == 6 and result["unanswered"] == 0
     assert (result["bare_task"] is not None) == trace
+
+
+@pytest.mark.parametrize("client_kind,server_kind", rpc_instructions.PAIRS)
+def test_each_pair_the_instruction_counter_runs_makes_its_calls(client_kind: str, server_kind: str) -> None:
+    """``benchmarks/rpc_instructions.py``'s child process (run here without valgrind, a few
+    calls): it checks every answer and exits 0, or says which was wrong."""
+    result = subprocess.run(rpc_instructions.child(client_kind, server_kind, 4, 8, 16), capture_output=True,
+                            text=True, timeout=120, cwd=rpc_instructions.ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
