@@ -43,6 +43,7 @@ from . import messages as m
 from .locks import END, HostLocks, Owner
 from .server import Handler, current_connection, linux_error
 from .users import User, check_can_map_users, run_as, user_for
+from .writes import LoopWrites
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inline"]
 
@@ -283,6 +284,7 @@ class LocalFilesystem(Handler[LocalFid]):
         self._budget_left = readdir_budget
         self._budget_lock = threading.Lock()  # snapshots are taken in worker threads
         self.locks = HostLocks()  # r[9p2000l.server.lock]: shared by every connection
+        self._loop_writes = LoopWrites()
 
     def close(self) -> None:
         if self._root_fd >= 0:
@@ -654,8 +656,15 @@ class LocalFilesystem(Handler[LocalFid]):
                 if exc.errno != errno.EOPNOTSUPP:
                     raise
                 self._nowait_writes = False  # this file system has no non-waiting buffered writes
-        count = await asyncio.to_thread(os.pwrite, fid.io, msg.data, msg.offset)
-        return m.Rwrite(count=count)
+        written = 0
+        if not self._nowait_writes and self._here(fid):
+            # on this thread where no disk read, and no long throttling, can hold it (writes.py)
+            written, answered = self._loop_writes.write(fid.io, msg.data, msg.offset)
+            if answered:
+                return m.Rwrite(count=written)
+        data = memoryview(msg.data)[written:] if written else msg.data
+        count = await asyncio.to_thread(os.pwrite, fid.io, data, msg.offset + written)
+        return m.Rwrite(count=written + count)
 
     async def fsync(self, msg: m.Tfsync, fid: LocalFid) -> m.Rfsync:
         if fid.io is None:
