@@ -36,12 +36,12 @@ import stat as st
 import struct
 import threading
 import time
-from typing import Any, cast
+from typing import Any
 
 from . import constants as c
 from . import messages as m
 from .locks import END, HostLocks, Owner
-from .server import Handler, current_connection, linux_error
+from .server import Handler, ReadBuffer, current_connection, linux_error
 from .users import User, check_can_map_users, run_as, user_for
 from .writes import LoopWrites
 
@@ -618,20 +618,19 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.io is None or not fid.readable:
             raise linux_error("EBADF")
         if self._here(fid) and msg.count:
-            buffer = bytearray(msg.count)
+            buffer = ReadBuffer(msg.count)  # the reply's frame, sent without copying the data again
             try:
-                got = os.preadv(fid.io, [buffer], msg.offset, os.RWF_NOWAIT)  # the page cache's share
+                got = os.preadv(fid.io, [buffer.data()], msg.offset, os.RWF_NOWAIT)  # the page cache's share
             except BlockingIOError:
                 got = 0
             else:
                 if got == 0:
                     return m.Rread(data=b"")  # the end of the file
             if got == msg.count:
-                return m.Rread(data=cast(bytes, buffer))  # the encoder takes any buffer
+                return buffer.answer(got)
             rest = await asyncio.to_thread(os.pread, fid.io, msg.count - got, msg.offset + got)
-            del buffer[got:]
-            buffer += rest
-            return m.Rread(data=cast(bytes, buffer))
+            buffer.data()[got:got + len(rest)] = rest
+            return buffer.answer(got + len(rest))
         data = await asyncio.to_thread(os.pread, fid.io, msg.count, msg.offset)
         return m.Rread(data=data)
 

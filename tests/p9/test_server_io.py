@@ -1,8 +1,10 @@
-"""Twrite on the event loop's thread (issue 13, speed; jetwire/p9/writes.py): a buffered write
-that can only copy into the page cache is made there, and every write that could wait for the
-disk (a synchronous file, a page to read first, a kernel that throttled the last one) goes to a
-thread, with the same bytes on disk either way. Rule ids: ../shared/spec/9p2000L.md, "Server
-behaviour" (r[9p2000l.server.io], r[9p2000l.server.concurrency])."""
+"""The file server's I/O paths (issue 13, speed). Twrite on the event loop's thread
+(jetwire/p9/writes.py): a buffered write that can only copy into the page cache is made there,
+and every write that could wait for the disk (a synchronous file, a page to read first, a
+kernel that throttled the last one) goes to a thread, with the same bytes on disk either way.
+Rread from a ``ReadBuffer``: the data read into the frame's own buffer, sent without a copy.
+Rule ids: ../shared/spec/9p2000L.md, "Server behaviour" (r[9p2000l.server.io],
+r[9p2000l.server.concurrency])."""
 
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from jetwire.p9 import Tattach, Tlopen, Twalk, Twrite, writes
+from jetwire.p9 import Rframe, Rread, Tattach, Tframe, Tlopen, Tread, Tversion, Twalk, Twrite, writes
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFid, LocalFilesystem
+from jetwire.p9.server import Call, Handler, ReadBuffer, Send, ServerSession
 from jetwire.p9.writes import PIECE, SLOW, LoopWrites, page_cached
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -234,5 +237,89 @@ def test_a_twrite_cut_by_a_slow_piece_is_finished_in_a_thread(tmp_path: Path,
     asyncio.run(body())
     assert threaded == [(len(data) - PIECE, PIECE)]
     assert (tmp_path / "f").read_bytes() == data
+    fs.release(fid)
+    fs.close()
+
+
+class _Reads(Handler[str]):
+    """Answers Tattach, and Tread with ``read``'s reply."""
+
+    def __init__(self, read: Callable[[Tread], Rread]) -> None:
+        self.answer = read
+
+    async def attach(self, msg: Tattach, afid: str | None) -> tuple[Any, str]:
+        from jetwire.p9 import Qid, Rattach
+
+        return Rattach(qid=Qid(type=c.P9_QTDIR, version=0, path=1)), "root"
+
+    async def read(self, msg: Tread, fid: str) -> Rread:
+        return self.answer(msg)
+
+
+def _read_reply(read: Callable[[Tread], Rread], count: int = 100) -> Send:
+    """The Send that answers one Tread of ``count`` bytes (tag 7) answered by ``read``."""
+    session = ServerSession(max_msize=8192)
+    handler = _Reads(read)
+    events = session.receive(b"".join(Tframe(tag=tag, msg=msg).encode() for tag, msg in (
+        (c.NOTAG, Tversion(msize=8192, version=c.VERSION_9P2000L)),
+        (1, Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0)),
+    )))
+    for event in events:
+        if isinstance(event, Call):
+            session.complete(event, asyncio.run(getattr(handler, event.method)(event.msg, *event.args)))
+    (call,) = session.receive(Tframe(tag=7, msg=Tread(fid=0, offset=0, count=count)).encode())
+    assert isinstance(call, Call)
+    (send,) = session.complete(call, asyncio.run(handler.read(call.msg, "root")))
+    assert isinstance(send, Send)
+    return send
+
+
+def test_an_rread_from_a_read_buffer_is_sent_as_that_buffer() -> None:
+    """r[9p2000l.server.io]: the frame is the buffer the data was read into, its header written
+    in front: the same bytes the encoder makes, with no copy of the data."""
+    buffers: list[ReadBuffer] = []
+
+    def read(msg: Tread) -> Rread:
+        buffer = ReadBuffer(msg.count)
+        buffers.append(buffer)
+        buffer.data()[:5] = b"hello"
+        return buffer.answer(5)
+
+    send = _read_reply(read)
+    assert isinstance(send.data, memoryview) and send.data.obj is buffers[0]
+    assert bytes(send.data) == Rframe(tag=7, msg=Rread(data=b"hello")).encode()
+
+
+def test_a_read_buffer_answered_otherwise_is_encoded_as_any_rread() -> None:
+    """A view of a ReadBuffer that is not what answer() gave (another length) is encoded as
+    data like any other: the header's room is only trusted as answer() made it."""
+
+    def read(msg: Tread) -> Rread:
+        buffer = ReadBuffer(msg.count)
+        buffer.data()[:5] = b"hello"
+        buffer.answer(5)
+        return Rread(data=cast(bytes, buffer.data()[:3]))
+
+    send = _read_reply(read)
+    assert bytes(send.data) == Rframe(tag=7, msg=Rread(data=b"hel")).encode()
+    assert not isinstance(send.data, memoryview)
+
+
+def test_localfs_reads_answer_from_read_buffers(tmp_path: Path) -> None:
+    """LocalFilesystem's reads on the loop's thread fill the reply's own buffer, whole or in
+    part (the end of the file)."""
+    data = os.urandom(10_000)
+    (tmp_path / "f").write_bytes(data)
+    fs = LocalFilesystem(tmp_path, inline=True)
+    fid = _opened(fs, "f", c.P9_RDONLY)
+
+    async def body() -> None:
+        for offset, count in ((0, 4096), (9_000, 4096)):
+            reply = await fs.read(Tread(fid=1, offset=offset, count=count), fid)
+            view: Any = reply.data
+            assert isinstance(view, memoryview) and isinstance(view.obj, ReadBuffer)
+            assert bytes(view) == data[offset:offset + count]
+
+    asyncio.run(body())
     fs.release(fid)
     fs.close()
