@@ -19,8 +19,9 @@ number) and has nothing mounted beneath the export root, a walk, an open, a crea
 run on the event loop's thread, for a fid on the export's own device and of no mapped user (a
 fid on any other device, a file system mounted there later, goes to the threads). A read first
 asks the kernel with ``RWF_NOWAIT`` for what the page cache holds; only what would wait for the
-disk is read in a thread; writes (which the kernel may hold to throttle dirty pages) go to a thread unless
-``RWF_NOWAIT`` works for them. A thread's hand-off costs more than these calls on a local file
+disk is read in a thread; writes use ``RWF_NOWAIT`` where the file system takes it, and
+elsewhere stay on the loop's thread only when they can do nothing but copy into the page cache
+(writes.py says when, and bounds what throttling can cost). A thread's hand-off costs more than these calls on a local file
 system (it was most of the time of creating a small file); NFS, FUSE and other file systems
 that may wait on the network or on another process always get threads.
 """
