@@ -21,9 +21,10 @@ fid on any other device, a file system mounted there later, goes to the threads)
 asks the kernel with ``RWF_NOWAIT`` for what the page cache holds; only what would wait for the
 disk is read in a thread; writes use ``RWF_NOWAIT`` where the file system takes it, and
 elsewhere stay on the loop's thread only when they can do nothing but copy into the page cache
-(writes.py says when, and bounds what throttling can cost). A thread's hand-off costs more than these calls on a local file
-system (it was most of the time of creating a small file); NFS, FUSE and other file systems
-that may wait on the network or on another process always get threads.
+(writes.py says when, and bounds what throttling can cost). A thread's hand-off costs more
+than these calls on a local file system (it was most of the time of creating a small file);
+NFS, FUSE and other file systems that may wait on the network or on another process always
+get threads.
 """
 
 from __future__ import annotations

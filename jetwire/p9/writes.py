@@ -14,7 +14,9 @@ copies into the page cache and returns, except in three cases, each handled here
 * the kernel throttles a writer while too much of memory is dirty (in pauses of at most 200 ms,
   its ``MAX_PAUSE``), and ext4 may wait for its journal. Neither can be asked about beforehand,
   so each write is timed, in pieces of at most ``PIECE`` bytes: one that took longer than
-  ``SLOW`` seconds sends the rest of that Twrite, and every write for a while after, to
+  ``SLOW`` seconds and slept in the kernel (a voluntary context switch of the thread; a
+  thread merely preempted on a busy machine is not a write waiting for the disk, and does not
+  count) sends the rest of that Twrite, and every write for a while after, to
   threads. The while doubles each time it happens again soon (from 1 s up to 64 s), so a disk
   that cannot keep up holds the loop for at most one piece's pause per minute or so.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import resource
 import time
 from collections.abc import Callable
 
@@ -39,6 +42,12 @@ _MAX_BACKOFF = 64.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _SYS_CACHESTAT = 451  # one number on every Linux architecture but alpha
 _SYNC_FLAGS = getattr(os, "O_SYNC", 0) | getattr(os, "O_DSYNC", 0)
+_RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+
+
+def voluntary_switches() -> int:
+    """How many times this thread has slept (given up the CPU itself) so far."""
+    return resource.getrusage(_RUSAGE_THREAD).ru_nvcsw
 
 
 class _Range(ctypes.Structure):
@@ -75,10 +84,12 @@ def page_cached(fd: int, page_start: int) -> bool:
 
 class LoopWrites:
     """The state of one handler's writes on the loop's thread: the back-off after a slow one.
-    ``clock`` is ``time.monotonic`` (a test's own to make a write look slow)."""
+    ``clock`` and ``sleeps`` (``voluntary_switches``) are a test's own to make a write look slow."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 sleeps: Callable[[], int] = voluntary_switches) -> None:
         self.clock = clock
+        self.sleeps = sleeps
         self.threads_until = 0.0  # before this, every write goes to a thread
         self.backoff = _FIRST_BACKOFF
         self.last_slow = float("-inf")
@@ -98,7 +109,7 @@ class LoopWrites:
             # that the write as a whole covers
             stop = total if total - written <= PIECE else (offset + written + PIECE) // _PAGE * _PAGE - offset
             piece = view[written:stop] if written or stop < total else view
-            started = clock()
+            started, slept = clock(), self.sleeps()
             try:
                 count = os.pwrite(fd, piece, offset + written)
             except OSError:
@@ -109,7 +120,7 @@ class LoopWrites:
             written += count
             if count < len(piece):
                 return written, True  # the kernel's short write (a full disk, a size limit)
-            if took > SLOW:
+            if took > SLOW and self.sleeps() != slept:
                 self._slow(clock())
                 return written, written == total
         return written, True

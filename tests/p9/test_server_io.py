@@ -12,6 +12,7 @@ import asyncio
 import errno
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -161,35 +162,50 @@ def test_a_synchronous_file_is_written_from_a_thread(tmp_path: Path, monkeypatch
 
 
 class _Clock:
-    """A clock that a patched pwrite moves on: a write that takes ``slow_next`` seconds."""
+    """A clock that a patched pwrite moves on: a write that takes ``slow_next`` seconds, and
+    sleeps in the kernel meanwhile unless ``preempted`` (``sleeps`` counts those sleeps)."""
 
     def __init__(self) -> None:
         self.now = 1000.0
         self.slow_next = 0.0
+        self.preempted = False
+        self.slept = 0
 
     def __call__(self) -> float:
         return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        if seconds and not self.preempted:
+            self.slept += 1
+
+    def sleeps(self) -> int:
+        return self.slept
 
 
 def test_a_slow_write_sends_its_rest_and_later_writes_to_threads_for_a_while(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The kernel throttling a writer (or ext4 waiting for its journal) shows as a write that
-    took long: the rest of that Twrite goes to a thread, and so does every write for 1 s, then
-    2 s if it happens again soon after: the loop is held by one piece per back-off period."""
+    took long and slept: the rest of that Twrite goes to a thread, and so does every write for
+    1 s, then 2 s if it happens again soon after: the loop is held by one piece per back-off
+    period. A write that took long because the thread was preempted changes nothing."""
     clock = _Clock()
     real_pwrite = os.pwrite
 
     def timed_pwrite(fd: int, data: Any, offset: int) -> int:
-        clock.now += clock.slow_next
+        clock.advance(clock.slow_next)
         clock.slow_next = 0.0
         return real_pwrite(fd, data, offset)
 
     monkeypatch.setattr(os, "pwrite", timed_pwrite)
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o600)
-    loop_writes = LoopWrites(clock)
+    loop_writes = LoopWrites(clock, clock.sleeps)
     data = os.urandom(3 * PIECE)
     try:
         assert loop_writes.write(fd, data, 0) == (len(data), True)  # fast: all here
+        clock.preempted, clock.slow_next = True, 2 * SLOW
+        assert loop_writes.write(fd, data, 0) == (len(data), True)  # slow, but the CPU was elsewhere
+        clock.preempted = False
         clock.slow_next = 2 * SLOW
         written, answered = loop_writes.write(fd, data, 5)  # the first piece is slow
         assert not answered and written == PIECE // PAGE * PAGE - 5  # it ends on a page boundary
@@ -224,11 +240,11 @@ def test_a_twrite_cut_by_a_slow_piece_is_finished_in_a_thread(tmp_path: Path,
     real_pwrite = os.pwrite
 
     def slow_pwrite(fd: int, data: Any, offset: int) -> int:
-        clock.now += 2 * SLOW
+        clock.advance(2 * SLOW)
         return real_pwrite(fd, data, offset)
 
     monkeypatch.setattr(os, "pwrite", slow_pwrite)
-    fs._loop_writes = LoopWrites(clock)
+    fs._loop_writes = LoopWrites(clock, clock.sleeps)
     data = os.urandom(3 * PIECE)
 
     async def body() -> None:
@@ -323,3 +339,12 @@ def test_localfs_reads_answer_from_read_buffers(tmp_path: Path) -> None:
     asyncio.run(body())
     fs.release(fid)
     fs.close()
+
+
+def test_a_thread_that_sleeps_is_told_from_one_that_runs() -> None:
+    """voluntary_switches counts this thread's sleeps: a sleep adds one, work does not."""
+    before = writes.voluntary_switches()
+    sum(range(10_000))
+    assert writes.voluntary_switches() == before
+    time.sleep(0.001)
+    assert writes.voluntary_switches() > before
