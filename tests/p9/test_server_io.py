@@ -18,26 +18,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from test_server_fast_paths import _opened
 
-from jetwire.p9 import Rframe, Rread, Tattach, Tframe, Tlopen, Tread, Tversion, Twalk, Twrite, writes
+from jetwire.p9 import Rframe, Rread, Tattach, Tframe, Tread, Tversion, Twrite, writes
 from jetwire.p9 import constants as c
-from jetwire.p9.localfs import LocalFid, LocalFilesystem
+from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.server import Call, Handler, ReadBuffer, Send, ServerSession
 from jetwire.p9.writes import PIECE, SLOW, LoopWrites, page_cached
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _opened(fs: LocalFilesystem, name: str, flags: int) -> LocalFid:
-    async def open_it() -> LocalFid:
-        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
-        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[name]), root)
-        assert fid is not None
-        await fs.lopen(Tlopen(fid=1, flags=flags), fid)
-        fs.release(root)
-        return fid
-
-    return asyncio.run(open_it())
 
 
 def _no_rwf_nowait(monkeypatch: pytest.MonkeyPatch) -> None:
