@@ -466,6 +466,15 @@ def decode_prefix_both(tp: Any, data: bytes, offset: int) -> None:
         assert same(fast, slow), f"fast path: {show(fast)}, interpreter: {show(slow)}"
 
 
+def refused_by_both(tp: Any, value: Any) -> None:
+    """The fast path and the interpreter both refuse to encode ``value`` as ``tp``."""
+    node = plan(tp)
+    with pytest.raises(jw.EncodeError):
+        jw.encode(value, tp)
+    with pytest.raises(jw.EncodeError):
+        interpret.encode_checked(node, value, node.label)
+
+
 FAILED: Any = type("Failed", (), {"__repr__": lambda self: "<refused>"})()
 
 
@@ -832,11 +841,7 @@ def out_of_range(draw: st.DrawFn) -> tuple[Any, int]:
 @given(out_of_range())
 def test_out_of_range_ints_are_refused(case: tuple[Any, int]) -> None:
     tp, value = case
-    node = plan(tp)
-    with pytest.raises(jw.EncodeError):
-        jw.encode(value, tp)
-    with pytest.raises(jw.EncodeError):
-        interpret.encode_checked(node, value, node.label)
+    refused_by_both(tp, value)
 
 
 @given(st.floats(allow_nan=False).filter(lambda f: abs(f) > 3.5e38 and not math.isinf(f)))
@@ -881,11 +886,7 @@ def test_deeply_nested_value(depth: int) -> None:
     (list[jw.f64], [True]),
 ])
 def test_fast_path_encodes_non_floats(tp: Any, value: Any) -> None:
-    node = plan(tp)
-    with pytest.raises(jw.EncodeError):
-        interpret.encode_checked(node, value, node.label)
-    with pytest.raises(jw.EncodeError):
-        jw.encode(value, tp)
+    refused_by_both(tp, value)
 
 
 @pytest.mark.parametrize("tp,value", [
@@ -893,22 +894,14 @@ def test_fast_path_encodes_non_floats(tp: Any, value: Any) -> None:
     (tuple[jw.u8], {1}), (tuple[()], {}),
 ])
 def test_fast_path_encodes_any_iterable_as_a_tuple(tp: Any, value: Any) -> None:
-    node = plan(tp)
-    with pytest.raises(jw.EncodeError):
-        interpret.encode_checked(node, value, node.label)
-    with pytest.raises(jw.EncodeError):
-        jw.encode(value, tp)
+    refused_by_both(tp, value)
 
 
 @pytest.mark.parametrize("tp,value", [
     (str, Point(1, 2)), (tuple[jw.u8, str, jw.f64], (0, Point(1, 2), 0.0)), (list[str], [Tree(1, [])]),
 ])
 def test_fast_path_encodes_whatever_has_encode_as_str(tp: Any, value: Any) -> None:
-    node = plan(tp)
-    with pytest.raises(jw.EncodeError):
-        interpret.encode_checked(node, value, node.label)
-    with pytest.raises(jw.EncodeError):
-        jw.encode(value, tp)
+    refused_by_both(tp, value)
 
 
 @jw.wireformat

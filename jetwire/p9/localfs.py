@@ -15,9 +15,10 @@ their parent directory's descriptor with the no-follow calls.
 Blocking system calls run in worker threads, so one slow request does not hold up the others
 (r[9p2000l.server.concurrency]). Except where they cannot block for long: on an export whose
 file system keeps its data on this machine (ext4, xfs, btrfs, tmpfs and the like, by its magic
-number) and has nothing mounted beneath the export root, a walk, an open, a create and a read
-run on the event loop's thread, for a fid on the export's own device and of no mapped user (a
-fid on any other device, a file system mounted there later, goes to the threads). A read first
+number) and has nothing mounted beneath the export root, a walk, an open, a create, a mkdir,
+a setattr that sets no size and a read run on the event loop's thread, for a fid on the
+export's own device and of no mapped user (a fid on any other device, a file system mounted
+there later, goes to the threads). A read first
 asks the kernel with ``RWF_NOWAIT`` for what the page cache holds; only what would wait for the
 disk is read in a thread; writes use ``RWF_NOWAIT`` where the file system takes it, and
 elsewhere stay on the loop's thread only when they can do nothing but copy into the page cache
@@ -32,19 +33,22 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno
+import functools
 import os
 import re
 import stat as st
 import struct
 import threading
 import time
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Any
 
 from . import constants as c
 from . import messages as m
-from .locks import END, HostLocks, Owner
+from .locks import END, HostLocks, Owner, Runner, at_once, in_thread
 from .server import Handler, ReadBuffer, current_connection, linux_error
-from .users import User, check_can_map_users, run_as, user_for
+from .users import User, check_can_map_users, run_as, user_for, user_threads
 from .writes import LoopWrites
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inline"]
@@ -143,10 +147,28 @@ def _dirent(qid: m.Qid, offset: int, dtype: int, name: str) -> bytes:
 # Dirent and a Qid per entry, which was most of a 10,000-entry snapshot's time):
 # qid.type[1] qid.version[4] qid.path[8] offset[8] type[1] len(name)[2]
 _DIRENT_HEAD = struct.Struct("<BIQQBH")
+_DIRENT_LEAST = _DIRENT_HEAD.size + 1  # an entry's name has one byte at least
 
 
 def _proc(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
+
+
+def _close_in_thread(fd: int) -> None:
+    """Closes ``fd`` in a worker thread, unwaited (at once when no event loop runs here)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        os.close(fd)
+        return
+    loop.run_in_executor(None, _close_quietly, fd)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass  # NFS reports a failed write-back here; the fid is gone, nobody can be told
 
 
 # -- tables -----------------------------------------------------------------------------------------
@@ -169,26 +191,11 @@ _DIRENT_TYPES = {
     st.S_IFSOCK: c.DT_SOCK, st.S_IFCHR: c.DT_CHR, st.S_IFBLK: c.DT_BLK,
 }
 _QID_BY_DIRENT = {c.DT_DIR: c.P9_QTDIR, c.DT_LNK: c.P9_QTSYMLINK}  # all else QTFILE
-#: r[9p2000l.server.limits]: bytes that all readdir snapshots of one server may hold at once
-#: (about 900 directories of 1,000 entries); a listing that would pass it uses the host's cookies
+#: r[9p2000l.server.limits]: bytes that the readdir snapshots of one connection may hold at once
+#: (about 900 directories of 1,000 entries); a snapshot that would pass it is ENOMEM
 DEFAULT_READDIR_BUDGET = 64 * 1024 * 1024
 _HELD_PER_ENTRY = 41  # what Python adds to each encoded entry: the bytes object's header, its list slot
 _BUDGET_STEP = 64 * 1024  # taken from the budget in steps, not per entry (one lock per step)
-# the host's struct linux_dirent64 header: d_ino, d_off, d_reclen, d_type; then the name, NUL-ended
-_LINUX_DIRENT = struct.Struct("<QqHB")
-_GETDENTS_SLACK = 512  # a host entry can be a few bytes longer than its 9P dirent: never read short
-_SYS_GETDENTS64 = {"x86_64": 217, "aarch64": 61, "riscv64": 61, "loongarch64": 61, "ppc64le": 202,
-                   "s390x": 220}.get(os.uname().machine, 0)
-
-
-def _find_syscall() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True).syscall
-    except (OSError, AttributeError):
-        return None
-
-
-_GETDENTS = _find_syscall() if os.uname().sysname == "Linux" and _SYS_GETDENTS64 else None  # libc's syscall()
 # r[9p2000l.server.confine.special-files]: what Tmknod may make
 _MKNOD_TYPES = frozenset({st.S_IFIFO, st.S_IFSOCK, st.S_IFREG})
 # Rgetattr's fields by the mask bit that selects them (r[9p2000l.const.getattr-mask])
@@ -220,36 +227,38 @@ _XATTR_FLAGS = {0: 0, c.XATTR_CREATE: getattr(os, "XATTR_CREATE", 1), c.XATTR_RE
 
 
 class LocalFid:
-    """What one fid holds: an ``O_PATH`` descriptor of its file, the descriptor of the directory
+    """What one fid holds: an ``O_PATH`` descriptor of its file (for a file its Tlcreate made, a
+    duplicate of the descriptor opened then), the descriptor of the directory
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("cookies", "dev", "entries", "fd", "ftype", "held", "ino", "io", "lock_scope", "name", "parent",
+    __slots__ = ("dev", "entries", "fd", "ftype", "held", "held_for", "ino", "io", "lock_scope", "name", "parent",
                  "readable", "user", "writable", "xattr", "xattr_set")
 
-    def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result) -> None:
+    def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result | None) -> None:
         self.fd = fd
         self.parent = parent  # None at the export root, or when reached by `..`
         self.name = name
-        self.ftype = st.S_IFMT(stat.st_mode)
-        self.dev = stat.st_dev
-        self.ino = stat.st_ino
+        # None: the caller sets ftype, dev and ino (a clone copies them from its fid)
+        self.ftype = 0 if stat is None else st.S_IFMT(stat.st_mode)
+        self.dev = 0 if stat is None else stat.st_dev
+        self.ino = 0 if stat is None else stat.st_ino
         self.io: int | None = None
         self.readable = False
         self.writable = False
         self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
-        self.held = 0  # bytes of the snapshot counted against the server's readdir budget
-        self.cookies = False  # no snapshot (over budget): offsets are the host's own cookies
+        self.held = 0  # bytes of the snapshot counted against its connection's readdir budget
+        self.held_for: object = None  # that connection (a handler called directly: None)
         self.xattr: bytes | None = None  # a Txattrwalk fid: the value (or name list) taken then
         self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
         self.user: User | None = None  # map_users: who attached the tree this fid belongs to
         self.lock_scope: tuple[Any, tuple[int, int]] | None = None  # once open: (connection, file) for locks
 
-    def close(self) -> None:
+    def close(self, close: Any = os.close) -> None:
         for fd in (self.io, self.fd, self.parent):
             if fd is not None:
                 try:
-                    os.close(fd)
+                    close(fd)
                 except OSError:
                     pass
         self.io = self.parent = None
@@ -281,9 +290,11 @@ class LocalFilesystem(Handler[LocalFid]):
         root_stat = os.stat(self._root_fd)
         self._root_id = (root_stat.st_dev, root_stat.st_ino)
         self._other_devices: dict[tuple[int, int], int] = {}
-        # r[9p2000l.server.limits]: bytes all readdir snapshots may hold; beyond, the host's cookies
+        # r[9p2000l.server.limits]: bytes the readdir snapshots of one connection may hold; each
+        # connection's count lives only while it holds some, so a disconnect (whose fids are
+        # released) leaves nothing behind
         self.readdir_budget = readdir_budget
-        self._budget_left = readdir_budget
+        self._snapshot_bytes: dict[object, int] = {}
         self._budget_lock = threading.Lock()  # snapshots are taken in worker threads
         self.locks = HostLocks()  # r[9p2000l.server.lock]: shared by every connection
         self._loop_writes = LoopWrites()
@@ -313,6 +324,12 @@ class LocalFilesystem(Handler[LocalFid]):
         # a mapped user's calls run in a thread that takes on that user's identity
         return self.inline and fid.user is None and fid.dev == self._root_id[0]
 
+    def _local(self, fid: LocalFid) -> bool:
+        """Whether a call on ``fid``'s file that needs no identity (fstat, readlink, close) runs on
+        the loop's thread: only on a local export's own device, since elsewhere the file system
+        may wait (NFS asks its server to revalidate, FUSE its daemon)."""
+        return self.inline and fid.dev == self._root_id[0]
+
     def _at_root(self, fid: LocalFid) -> bool:
         return (fid.dev, fid.ino) == self._root_id
 
@@ -320,19 +337,23 @@ class LocalFilesystem(Handler[LocalFid]):
 
     def release(self, fid: LocalFid) -> None:
         self._drop_snapshot(fid)
+        # closing can wait on a file system that is not local (NFS writes back, FUSE asks its
+        # daemon): there in a thread, so that a release never holds up the event loop
+        close = os.close if self._local(fid) else _close_in_thread
         if fid.lock_scope is not None:  # r[9p2000l.server.lock]: the connection's last open fid drops its locks
-            self.locks.closed(*fid.lock_scope)
+            self.locks.closed(*fid.lock_scope, close=close)
             fid.lock_scope = None
-        fid.close()
+        fid.close(close)
 
     async def attach(self, msg: m.Tattach, afid: LocalFid | None) -> tuple[m.Rattach, LocalFid]:
         if afid is not None:
             raise linux_error("EBADF")
         if msg.aname not in ("", "/", self.root):
             raise linux_error("ENOENT")  # r[9p2000l.server.attach]: one export per server
-        user = user_for(msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
+        # the user database may be LDAP or sssd behind NSS: asked in a thread, never on the loop
+        user = await asyncio.to_thread(user_for, msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
         fd = os.dup(self._root_fd)
-        stat = os.stat(fd)
+        stat = os.stat(fd) if self.inline else await asyncio.to_thread(os.stat, fd)
         made = LocalFid(fd, None, "", stat)
         made.user = user
         return m.Rattach(qid=self._qid(stat)), made
@@ -344,7 +365,10 @@ class LocalFilesystem(Handler[LocalFid]):
         different users run side by side."""
         if user is None:
             return asyncio.to_thread(call, *args, **kwargs)
-        return asyncio.to_thread(run_as, user, call, *args, **kwargs)
+        # in threads that only ever run such calls (users.py), so a thread stranded as a user
+        # can never run another call, of the server or of another user
+        return asyncio.get_running_loop().run_in_executor(user_threads(), functools.partial(
+            run_as, user, call, *args, **kwargs))
 
     @staticmethod
     def _creator(fid: LocalFid, gid: int) -> User | None:
@@ -370,6 +394,10 @@ class LocalFilesystem(Handler[LocalFid]):
         fd = os.dup(start.fd)
         parent = None if start.parent is None else os.dup(start.parent)
         name = start.name
+        if not names:  # a clone (what precedes nearly every Tlcreate): the same file, no fstat needed
+            made = LocalFid(fd, parent, name, None)
+            made.ftype, made.dev, made.ino, made.user = start.ftype, start.dev, start.ino, start.user
+            return m.Rwalk(wqids=qids), made
         stat = os.stat(fd)
         try:
             for component in names:
@@ -421,7 +449,11 @@ class LocalFilesystem(Handler[LocalFid]):
     # -- attributes -------------------------------------------------------------------------------
 
     async def getattr(self, msg: m.Tgetattr, fid: LocalFid) -> m.Rgetattr:
-        stat = os.stat(fid.fd)  # fstat: the file itself, a symlink included (r[9p2000l.server.getattr])
+        # fstat: the file itself, a symlink included (r[9p2000l.server.getattr]); NFS may ask its server
+        if self.inline and fid.dev == self._root_id[0]:  # self._local(fid), spelt out: nearly every request
+            stat = os.stat(fid.fd)
+        else:
+            stat = await asyncio.to_thread(os.stat, fid.fd)
         valid = msg.request_mask & _GETATTR_FILLED
         if valid & c.P9_GETATTR_BASIC:
             valid |= c.P9_GETATTR_BASIC
@@ -449,7 +481,12 @@ class LocalFilesystem(Handler[LocalFid]):
                         data_version=0)
 
     async def setattr(self, msg: m.Tsetattr, fid: LocalFid) -> m.Rsetattr:
-        await self._as_user(fid.user, self._setattr, msg, fid)
+        # a mode, an owner or times change one inode, quickly on a local file system; a size may
+        # free the blocks of a large file, and a symlink is found again through its directory
+        if self._here(fid) and not msg.valid & c.P9_SETATTR_SIZE and fid.ftype != st.S_IFLNK:
+            self._setattr(msg, fid)
+        else:
+            await self._as_user(fid.user, self._setattr, msg, fid)
         return m.Rsetattr()
 
     def _setattr(self, msg: m.Tsetattr, fid: LocalFid) -> None:
@@ -541,13 +578,19 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.io is not None or fid.xattr is not None or fid.xattr_set is not None:
             raise linux_error("EINVAL")  # r[9p2000l.server.lopen]: opened once
         if self._here(fid):
-            self._open_io(fid, msg.flags)
+            try:
+                self._open_io(fid, msg.flags, os.O_NONBLOCK)
+            except BlockingIOError:  # another process's lease on the file: giving it up can take 45 s
+                await asyncio.to_thread(self._open_io, fid, msg.flags)
         else:
             await self._as_user(fid.user, self._open_io, fid, msg.flags)
         self._opened(fid)
-        return m.Rlopen(qid=self._qid(os.stat(fid.fd)), iounit=0)
+        stat = os.stat(fid.fd) if self._local(fid) else await asyncio.to_thread(os.stat, fid.fd)
+        return m.Rlopen(qid=self._qid(stat), iounit=0)
 
-    def _open_io(self, fid: LocalFid, wire_flags: int) -> None:
+    def _open_io(self, fid: LocalFid, wire_flags: int, nonblocking: int = 0) -> None:
+        """Opens ``fid`` for I/O; ``nonblocking`` (O_NONBLOCK) makes an open that would wait for a
+        lease to be broken fail with BlockingIOError instead, and is taken off again after."""
         if fid.ftype == st.S_IFLNK:
             raise linux_error("ELOOP")  # r[9p2000l.server.confine.symlinks]
         if fid.ftype not in (st.S_IFREG, st.S_IFDIR):
@@ -560,7 +603,9 @@ class LocalFilesystem(Handler[LocalFid]):
             if wire_flags & wire and wire != c.P9_EXCL:
                 flags |= host
         # /proc/self/fd names the inode the fid holds: no name is looked up again
-        fid.io = os.open(_proc(fid.fd), flags)
+        fid.io = os.open(_proc(fid.fd), flags | nonblocking)
+        if nonblocking and not flags & os.O_NONBLOCK:
+            os.set_blocking(fid.io, True)
         fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
         fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
 
@@ -588,26 +633,30 @@ class LocalFilesystem(Handler[LocalFid]):
         mode = msg.mode & 0o7777
         try:
             io = os.open(msg.name, flags | os.O_CREAT | os.O_EXCL, mode, dir_fd=fid.fd)
-            os.fchmod(io, mode)  # the server's umask does not apply
+            created = True
         except FileExistsError:
             if msg.flags & c.P9_EXCL:
                 raise
             io = os.open(msg.name, flags, dir_fd=fid.fd)  # an existing symlink: ELOOP (O_NOFOLLOW)
+            created = False
         try:
             stat = os.fstat(io)
             if not st.S_ISREG(stat.st_mode):
                 raise linux_error("EOPNOTSUPP")  # a FIFO under that name: never opened for I/O
-            path_fd = os.open(_proc(io), _O_PATH | os.O_CLOEXEC)
+            if created and st.S_IMODE(stat.st_mode) != mode:
+                os.fchmod(io, mode)  # the server's umask does not apply (a chmod only where it took bits)
+            # the fid's descriptor of its file: a duplicate of the one just opened names the very
+            # inode created, as an O_PATH reopening through /proc would, for a tenth of its cost
+            path_fd = os.dup(io)
         except BaseException:
             os.close(io)
             raise
-        parent = os.dup(fid.fd)
-        old_fd, old_parent = fid.fd, fid.parent
-        fid.fd, fid.parent, fid.name, fid.io = path_fd, parent, msg.name, io
+        old_parent = fid.parent
+        # the directory's own descriptor becomes the new file's parent: it moves, no copy
+        fid.fd, fid.parent, fid.name, fid.io = path_fd, fid.fd, msg.name, io
         fid.ftype, fid.dev, fid.ino = st.S_IFREG, stat.st_dev, stat.st_ino
         fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
         fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
-        os.close(old_fd)
         if old_parent is not None:
             os.close(old_parent)
         return self._qid(stat)
@@ -679,46 +728,55 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
         if msg.offset == 0:
-            taken, held = await asyncio.to_thread(self._snapshot, fid)
-            self._drop_snapshot(fid)  # the one before, or one a concurrent call took meanwhile
-            fid.entries, fid.held, fid.cookies = taken, held, taken is None
-        if fid.cookies:
-            return m.Rreaddir(data=await asyncio.to_thread(self._read_by_cookie, fid, msg.offset, msg.count))
+            # the listing before counts no more: a fid listing again needs room for one snapshot only
+            self._drop_snapshot(fid)
+            connection = current_connection.get()
+            taken, held = await asyncio.to_thread(self._snapshot, fid, connection)
+            self._drop_snapshot(fid)  # one a concurrent call took meanwhile
+            fid.entries, fid.held, fid.held_for = taken, held, connection
         entries = fid.entries
         if entries is None or msg.offset > len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.server.readdir.cookies]
-        size = 0
-        end = position = msg.offset
-        while end < len(entries):
-            size += len(entries[end])
-            if size > msg.count:
-                break
-            end += 1
-        if end == position and position < len(entries):
+        position = msg.offset
+        # no more than count // _DIRENT_LEAST entries can fit: their sizes are summed in C, not
+        # one by one in Python (which was a tenth of a listing's time)
+        window = entries[position:position + msg.count // _DIRENT_LEAST]
+        fitting = bisect_right(list(accumulate(map(len, window))), msg.count)
+        if fitting == 0 and position < len(entries):
             raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
-        return m.Rreaddir(data=b"".join(entries[position:end]))
+        return m.Rreaddir(data=b"".join(window[:fitting]))
 
-    def _take_budget(self, size: int) -> bool:
+    def _take_budget(self, connection: object, size: int) -> bool:
         with self._budget_lock:
-            if size > self._budget_left:
+            held = self._snapshot_bytes.get(connection, 0) + size
+            if held > self.readdir_budget:
                 return False
-            self._budget_left -= size
+            self._snapshot_bytes[connection] = held
             return True
 
-    def _give_budget(self, size: int) -> None:
+    def _give_budget(self, connection: object, size: int) -> None:
         with self._budget_lock:
-            self._budget_left += size
+            held = self._snapshot_bytes.get(connection, 0) - size
+            if held > 0:
+                self._snapshot_bytes[connection] = held
+            else:
+                self._snapshot_bytes.pop(connection, None)
+
+    def snapshot_bytes(self, connection: object) -> int:
+        """Bytes of readdir snapshots ``connection`` holds now (r[9p2000l.server.limits])."""
+        with self._budget_lock:
+            return self._snapshot_bytes.get(connection, 0)
 
     def _drop_snapshot(self, fid: LocalFid) -> None:
         if fid.held:
-            self._give_budget(fid.held)
-        fid.entries, fid.held, fid.cookies = None, 0, False
+            self._give_budget(fid.held_for, fid.held)
+        fid.entries, fid.held, fid.held_for = None, 0, None
 
-    def _snapshot(self, fid: LocalFid) -> tuple[list[bytes] | None, int]:
+    def _snapshot(self, fid: LocalFid, connection: object = None) -> tuple[list[bytes], int]:
         """r[9p2000l.server.readdir.cookies]: the entries at offset 0, in the host's order, each
         encoded once with its offset (its 1-based position), so later calls only join bytes;
-        and the bytes they hold, taken from the readdir budget as the listing grows. (None, 0)
-        when the budget cannot hold them: the fid then lists by the host's cookies."""
+        and the bytes they hold, taken from ``connection``'s readdir budget as the listing
+        grows. ENOMEM when the budget cannot hold them (r[9p2000l.server.limits])."""
         here = os.stat(fid.fd)
         if self._at_root(fid):
             up = here
@@ -733,11 +791,11 @@ class LocalFilesystem(Handler[LocalFid]):
         pack = _DIRENT_HEAD.pack
         dev = here.st_dev
         held = reserved = sum(map(len, entries)) + 2 * _HELD_PER_ENTRY
-        if not self._take_budget(reserved):
-            return None, 0
+        if not self._take_budget(connection, reserved):
+            raise linux_error("ENOMEM")
         assert fid.io is not None
-        listing = os.dup(fid.io)  # scandir closes what it is given
         try:
+            listing = os.dup(fid.io)  # scandir closes what it is given
             with os.scandir(listing) as found:
                 for entry in found:
                     # the commonest kinds first: each test is a call, answered from d_type when it can be
@@ -758,67 +816,15 @@ class LocalFilesystem(Handler[LocalFid]):
                     held += len(encoded) + _HELD_PER_ENTRY
                     if held > reserved:
                         step = max(held - reserved, _BUDGET_STEP)
-                        if not self._take_budget(step):
-                            self._give_budget(reserved)
-                            return None, 0
+                        if not self._take_budget(connection, step):
+                            raise linux_error("ENOMEM")  # what was reserved is given back below
                         reserved += step
                     entries.append(encoded)
         except BaseException:
-            self._give_budget(reserved)
+            self._give_budget(connection, reserved)
             raise
-        self._give_budget(reserved - held)
+        self._give_budget(connection, reserved - held)
         return entries, held
-
-    def _read_by_cookie(self, fid: LocalFid, offset: int, count: int) -> bytes:
-        """A listing without a snapshot: entries straight from the host's ``getdents64``, each
-        carrying the host's ``d_off`` as its offset, resumed with ``lseek`` to it, as diod does.
-        Stable as long as the host's cookies are (ext4, xfs, btrfs, tmpfs since Linux 6.6):
-        nothing is held between requests. A system without getdents64 here gets ENOMEM, the
-        answer r[9p2000l.server.limits] gives for a snapshot over budget."""
-        if _GETDENTS is None:
-            raise linux_error("ENOMEM")
-        if offset >= 1 << 63:
-            raise linux_error("EINVAL")
-        here = os.stat(fid.fd)
-        at_root = self._at_root(fid)
-        fd = os.open(_proc(fid.fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # a position of its own
-        try:
-            os.lseek(fd, offset, os.SEEK_SET)
-            buffer = ctypes.create_string_buffer(count + _GETDENTS_SLACK)
-            size = int(_GETDENTS(_SYS_GETDENTS64, fd, buffer, len(buffer)))
-            if size < 0:
-                number = ctypes.get_errno()
-                raise OSError(number, os.strerror(number))
-            raw = buffer.raw[:size]
-            out: list[bytes] = []
-            used = position = 0
-            while position < size:
-                ino, cookie, length, dtype = _LINUX_DIRENT.unpack_from(raw, position)
-                name_bytes = raw[position + _LINUX_DIRENT.size:position + length].split(b"\0", 1)[0]
-                position += length
-                name = os.fsdecode(name_bytes)
-                if name == ".." and at_root:
-                    qid = self._qid(here)  # r[9p2000l.server.readdir]: `..` of the root is the root
-                else:
-                    if dtype == c.DT_UNKNOWN:
-                        try:
-                            dtype = _DIRENT_TYPES.get(st.S_IFMT(os.stat(name_bytes, dir_fd=fd,
-                                                                         follow_symlinks=False).st_mode),
-                                                      c.DT_UNKNOWN)
-                        except OSError:
-                            continue  # vanished since it was listed
-                    qid = m.Qid(type=_QID_BY_DIRENT.get(dtype, c.P9_QTFILE), version=0,
-                              path=self._qid_path(here.st_dev, ino))
-                encoded = m.Dirent(qid=qid, offset=cookie, type=dtype, name=name).encode()
-                if used + len(encoded) > count:
-                    break
-                out.append(encoded)
-                used += len(encoded)
-            if size and not out:
-                raise linux_error("EINVAL")  # r[9p2000l.readdir.small-count]
-            return b"".join(out)
-        finally:
-            os.close(fd)
 
     # -- names in a directory ---------------------------------------------------------------------
 
@@ -832,16 +838,21 @@ class LocalFilesystem(Handler[LocalFid]):
 
     async def mkdir(self, msg: m.Tmkdir, dfid: LocalFid) -> m.Rmkdir:
         dirfd = self._directory(dfid)
+        mode = msg.mode & 0o7777
 
         def make() -> m.Qid:
-            os.mkdir(msg.name, msg.mode & 0o7777, dir_fd=dirfd)
+            os.mkdir(msg.name, mode, dir_fd=dirfd)
             fd = _open_beneath(dirfd, msg.name)
             try:
-                os.chmod(_proc(fd), msg.mode & 0o7777)  # the server's umask does not apply
-                return self._qid(os.stat(fd))
+                stat = os.stat(fd)
+                if st.S_IMODE(stat.st_mode) != mode:
+                    os.chmod(_proc(fd), mode)  # the server's umask (or a setgid parent) does not apply
+                return self._qid(stat)
             finally:
                 os.close(fd)
 
+        if self._here(dfid):  # as quick as a Tlcreate on a local file system
+            return m.Rmkdir(qid=make())
         return m.Rmkdir(qid=await self._as_user(self._creator(dfid, msg.gid), make))
 
     async def symlink(self, msg: m.Tsymlink, fid: LocalFid) -> m.Rsymlink:
@@ -868,7 +879,9 @@ class LocalFilesystem(Handler[LocalFid]):
     async def readlink(self, msg: m.Treadlink, fid: LocalFid) -> m.Rreadlink:
         if fid.ftype != st.S_IFLNK:
             raise linux_error("EINVAL")
-        return m.Rreadlink(target=os.readlink("", dir_fd=fid.fd))
+        if self._local(fid):
+            return m.Rreadlink(target=os.readlink("", dir_fd=fid.fd))
+        return m.Rreadlink(target=await asyncio.to_thread(os.readlink, "", dir_fd=fid.fd))
 
     async def link(self, msg: m.Tlink, dfid: LocalFid, fid: LocalFid) -> m.Rlink:
         dirfd = self._directory(dfid)
@@ -969,7 +982,8 @@ class LocalFilesystem(Handler[LocalFid]):
             return os.getxattr(path, msg.name)
 
         value: bytes = await self._as_user(fid.user, take)
-        made = LocalFid(os.dup(fid.fd), None, "", os.stat(fid.fd))
+        stat = os.stat(fid.fd) if self._local(fid) else await asyncio.to_thread(os.stat, fid.fd)
+        made = LocalFid(os.dup(fid.fd), None, "", stat)
         made.user = fid.user
         made.xattr = value
         return m.Rxattrwalk(size=len(value)), made
@@ -993,6 +1007,11 @@ class LocalFilesystem(Handler[LocalFid]):
             fid.lock_scope = (connection, (fid.dev, fid.ino))
             self.locks.opened(*fid.lock_scope)
 
+    def _lock_runner(self, fid: LocalFid) -> Runner:
+        """How the host's part of a lock on ``fid``'s file is done: at once on a local file system
+        (a non-waiting fcntl, an open that fails rather than wait for a lease), else in a thread."""
+        return at_once if self._local(fid) else in_thread
+
     def _lock_range(self, fid: LocalFid, start: int, length: int) -> tuple[int, int]:
         """``[start, end)`` of a lock on ``fid``, which must be open (as fcntl: the descriptor first)."""
         if fid.io is None or fid.lock_scope is None:
@@ -1013,7 +1032,8 @@ class LocalFilesystem(Handler[LocalFid]):
         assert fid.lock_scope is not None
         connection, key = fid.lock_scope
         # BLOCK or not, a lock in the way is answered at once: Linux retries BLOCK requests itself
-        status = self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end, fid.fd)
+        status = await self.locks.lock(key, Owner(connection, msg.proc_id, msg.client_id), msg.type, start, end,
+                                       fid.fd, self._lock_runner(fid))
         return m.Rlock(status=status)
 
     async def getlock(self, msg: m.Tgetlock, fid: LocalFid) -> m.Rgetlock:
@@ -1025,7 +1045,8 @@ class LocalFilesystem(Handler[LocalFid]):
         wanted = c.P9_LOCK_TYPE_WRLCK if msg.type == c.P9_LOCK_TYPE_UNLCK else msg.type
         assert fid.lock_scope is not None and fid.io is not None
         connection, key = fid.lock_scope
-        found = self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end, fid.io)
+        found = await self.locks.getlock(key, Owner(connection, msg.proc_id, msg.client_id), wanted, start, end,
+                                         fid.io, self._lock_runner(fid))
         if found is None:
             return m.Rgetlock(type=c.P9_LOCK_TYPE_UNLCK, start=msg.start, length=msg.length, proc_id=msg.proc_id,
                             client_id=msg.client_id)

@@ -9,22 +9,29 @@ per connection and file, so that processes on the host and the server's clients 
 other's locks: a host lock in the way makes the request BLOCKED, as a client's does.
 
 An owner is (connection, ``proc_id``, ``client_id``): fids of one client process share their
-locks, different connections never do. Nothing here waits: a conflict is answered at once.
+locks, different connections never do. Nothing here waits for a lock: a conflict is answered
+at once. What may block is the host's own work (opening a descriptor, ``fcntl``, closing one: an
+NFS or FUSE file system can take any time over them): ``HostLocks`` hands those to the ``run``
+its caller gives, which puts them in a worker thread unless the file system cannot keep them
+waiting (``at_once``), and serves one connection's lock requests one at a time meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import itertools
 import os
 import struct
-from collections.abc import Hashable
-from typing import NamedTuple
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
+from typing import Any, NamedTuple
 
 from . import constants as c
 
-__all__ = ["END", "Owner", "Lock", "LockTable", "HostLocks", "Conflict", "DEFAULT_MAX_RANGES", "MAX_CLIENT_ID"]
+__all__ = ["END", "Owner", "Lock", "LockTable", "HostLocks", "Conflict", "DEFAULT_MAX_RANGES", "MAX_CLIENT_ID",
+           "Runner", "at_once", "in_thread"]
 
 #: One past the largest offset a host ``off_t`` holds: a lock to the end of the file ends here.
 END = 1 << 63
@@ -212,6 +219,21 @@ _FLOCK = struct.Struct("hhqqi4x")
 _BUSY = (errno.EAGAIN, errno.EACCES)  # a lock in the way (fcntl may say either)
 
 
+#: How the host's calls are made: ``await run(function, *args)`` (``asyncio.to_thread`` by default)
+Runner = Callable[..., Awaitable[Any]]
+
+
+async def in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """The default ``Runner``: a worker thread."""
+    return await asyncio.to_thread(function, *args)
+
+
+async def at_once(function: Callable[..., Any], *args: Any) -> Any:
+    """A ``Runner`` for a local file system, where these calls do not wait: no thread's hand-off
+    (a description's open that would wait for a lease still goes to a thread)."""
+    return function(*args)
+
+
 class _Description:
     """One connection's descriptor of one file, which holds that connection's locks on it."""
 
@@ -235,53 +257,88 @@ class HostLocks:
     drops its host locks) when the table holds nothing more of that connection there.
     ``opened``/``closed`` count the connection's open fids per file: when the last one goes,
     its owners' locks on the file go too.
+
+    The table is read and changed only on the event loop's thread; the host's calls go through
+    ``run``. While one of them is out, the connection's other lock requests wait their turn
+    (they share its descriptors); other connections' go on, and the host decides between them
+    as it does between any two descriptors.
     """
 
     def __init__(self, max_ranges: int = DEFAULT_MAX_RANGES) -> None:
         self.table = LockTable(max_ranges)
         self._open: dict[tuple[Hashable, Hashable], int] = {}
         self._descriptions: dict[tuple[Hashable, Hashable], _Description] = {}
+        self._turns: dict[Hashable, tuple[asyncio.Lock, list[int]]] = {}  # per connection: its lock, waiters
+
+    @asynccontextmanager
+    async def _turn(self, connection: Hashable) -> AsyncIterator[None]:
+        turn = self._turns.get(connection)
+        if turn is None:
+            turn = self._turns[connection] = (asyncio.Lock(), [0])
+        lock, users = turn
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._turns[connection]
 
     def opened(self, connection: Hashable, key: Hashable) -> None:
         self._open[connection, key] = self._open.get((connection, key), 0) + 1
 
-    def closed(self, connection: Hashable, key: Hashable) -> None:
+    def closed(self, connection: Hashable, key: Hashable, close: Callable[[int], Any] = os.close) -> None:
+        """One open fid of ``connection`` on ``key`` is gone; with the last, its locks go.
+        ``close`` closes the descriptor that held them on the host (a caller on the event loop
+        passes one that does it in a thread where closing may wait)."""
         left = self._open.get((connection, key), 0) - 1
         if left > 0:
             self._open[connection, key] = left
             return
         self._open.pop((connection, key), None)
         self.table.release(key, connection)
-        self._drop(connection, key)
+        description = self._descriptions.pop((connection, key), None)
+        if description is not None:
+            close(description.fd)
 
-    def lock(self, key: Hashable, owner: Owner, wanted: int, start: int, end: int, path_fd: int) -> int:
+    async def lock(self, key: Hashable, owner: Owner, wanted: int, start: int, end: int, path_fd: int,
+                   run: Runner = in_thread) -> int:
         """Tlock: the status (SUCCESS, BLOCKED or ERROR). ``path_fd`` reopens the file when the
         connection has no descriptor of it yet (or one without the access ``wanted`` needs)."""
-        table = self.table
-        connection = owner.connection
         if len(owner.client_id.encode()) > MAX_CLIENT_ID:
             return c.P9_LOCK_ERROR
+        async with self._turn(owner.connection):
+            return await self._lock(key, owner, wanted, start, end, path_fd, run)
+
+    async def _lock(self, key: Hashable, owner: Owner, wanted: int, start: int, end: int, path_fd: int,
+                    run: Runner) -> int:
+        table = self.table
+        connection = owner.connection
         if wanted == UNLCK:
             if not table.set(key, owner, UNLCK, start, end):
                 return c.P9_LOCK_ERROR
-            self._unlock_gaps(connection, key, start, end)
+            await self._unlock_gaps(connection, key, start, end, run)
             return c.P9_LOCK_SUCCESS
         if table.conflict(key, owner, wanted, start, end) is not None:
             return c.P9_LOCK_BLOCKED
         if not table.fits(key, owner, wanted, start, end):  # asked first: a refusal changes nothing on the host
             return c.P9_LOCK_ERROR
-        description = self._description(connection, key, wanted, path_fd)
+        description = await self._description(connection, key, wanted, path_fd, run)
         if description is None:
             return c.P9_LOCK_ERROR
         try:
-            fcntl.fcntl(description.fd, _F_OFD_SETLK, _flock(wanted, start, end))
+            # another connection's lock placed meanwhile is on another descriptor: the host refuses
+            # one of the two, so the table cannot end up holding both
+            await run(fcntl.fcntl, description.fd, _F_OFD_SETLK, _flock(wanted, start, end))
         except OSError as exc:
-            self._drop_if_unused(connection, key)
+            await self._drop_if_unused(connection, key, run)
             return c.P9_LOCK_BLOCKED if exc.errno in _BUSY else c.P9_LOCK_ERROR
         table.set(key, owner, wanted, start, end)
         return c.P9_LOCK_SUCCESS
 
-    def getlock(self, key: Hashable, owner: Owner, wanted: int, start: int, end: int, io_fd: int) -> Conflict | None:
+    async def getlock(self, key: Hashable, owner: Owner, wanted: int, start: int, end: int, io_fd: int,
+                      run: Runner = in_thread) -> Conflict | None:
         """Tgetlock: the lock in the way (a client's, or a host process's with an empty
         ``client_id``), or None. ``io_fd`` asks the host when the connection has no
         descriptor of the file (it holds none of the server's locks, so finds only others')."""
@@ -289,11 +346,12 @@ class HostLocks:
         if lock is not None:
             length = 0 if lock.end >= END else lock.end - lock.start
             return Conflict(lock.type, lock.start, length, lock.owner.proc_id, lock.owner.client_id)
-        description = self._descriptions.get((owner.connection, key))
-        fd = description.fd if description is not None else io_fd
-        # the connection's own locks are on that descriptor, so the host reports only others'
-        # (and other connections' agree with the table, which found none)
-        answer = fcntl.fcntl(fd, _F_OFD_GETLK, _flock(wanted, start, end))
+        async with self._turn(owner.connection):  # its descriptor is not replaced while the host is asked
+            description = self._descriptions.get((owner.connection, key))
+            fd = description.fd if description is not None else io_fd
+            # the connection's own locks are on that descriptor, so the host reports only others'
+            # (and other connections' agree with the table, which found none)
+            answer = await run(fcntl.fcntl, fd, _F_OFD_GETLK, _flock(wanted, start, end))
         kind, _, found_start, found_length, pid = _FLOCK.unpack(answer)
         if kind == fcntl.F_UNLCK:
             return None
@@ -302,7 +360,8 @@ class HostLocks:
 
     # -- descriptors --------------------------------------------------------------------------------
 
-    def _description(self, connection: Hashable, key: Hashable, wanted: int, path_fd: int) -> _Description | None:
+    async def _description(self, connection: Hashable, key: Hashable, wanted: int, path_fd: int,
+                           run: Runner) -> _Description | None:
         """The connection's descriptor of the file, with the access ``wanted`` needs (fcntl: a
         read lock needs one open for reading, a write lock one open for writing). Opened for
         reading only when that is enough, so that locking does not open files for writing
@@ -318,8 +377,16 @@ class HostLocks:
             modes = [(os.O_RDWR, True, True)]
         fresh: _Description | None = None
         for mode, readable, writable in modes:
+            path, flags = f"/proc/self/fd/{path_fd}", mode | os.O_CLOEXEC | os.O_NOCTTY
             try:
-                fd = os.open(f"/proc/self/fd/{path_fd}", mode | os.O_CLOEXEC | os.O_NOCTTY)
+                try:
+                    # no lease can be in the way (the fid's own open descriptor of the file, with
+                    # the access this one asks, excludes a conflicting lease), but were it so, an
+                    # open that must first break one (up to 45 s) fails at once with O_NONBLOCK,
+                    # even from a runner that calls at once; O_NONBLOCK changes nothing for fcntl
+                    fd = await run(os.open, path, flags | os.O_NONBLOCK)
+                except BlockingIOError:
+                    fd = await in_thread(os.open, path, flags)
             except OSError:
                 continue
             fresh = _Description(fd, readable, writable)
@@ -336,37 +403,37 @@ class HostLocks:
                 if any(kind != RDLCK for _, _, kind in held):
                     raise OSError(errno.ENOLCK, "write locks cannot move to another descriptor")
                 for low, high, kind in held:
-                    fcntl.fcntl(fresh.fd, _F_OFD_SETLK, _flock(kind, low, high))
+                    await run(fcntl.fcntl, fresh.fd, _F_OFD_SETLK, _flock(kind, low, high))
             except OSError:
-                os.close(fresh.fd)
+                await run(os.close, fresh.fd)
                 return None
-            os.close(current.fd)
+            await run(os.close, current.fd)
         self._descriptions[connection, key] = fresh
         return fresh
 
-    def _unlock_gaps(self, connection: Hashable, key: Hashable, start: int, end: int) -> None:
+    async def _unlock_gaps(self, connection: Hashable, key: Hashable, start: int, end: int, run: Runner) -> None:
         """Unlocks on the host what no owner of the connection holds any more in [start, end);
         what other owners of the connection hold there stays as it was."""
         description = self._descriptions.get((connection, key))
         if description is None:
             return
         if not self.table.held(key, connection):
-            self._drop(connection, key)  # closing it drops every host lock it held
+            await self._drop(connection, key, run)  # closing it drops every host lock it held
             return
         position = start
         for low, high, _ in self.table.held(key, connection, start, end) + [(end, end, UNLCK)]:
             if position < low:
                 try:
-                    fcntl.fcntl(description.fd, _F_OFD_SETLK, _flock(UNLCK, position, low))
+                    await run(fcntl.fcntl, description.fd, _F_OFD_SETLK, _flock(UNLCK, position, low))
                 except OSError:
                     pass  # the host keeps a lock the table no longer has: stricter, never looser
             position = high
 
-    def _drop_if_unused(self, connection: Hashable, key: Hashable) -> None:
+    async def _drop_if_unused(self, connection: Hashable, key: Hashable, run: Runner) -> None:
         if not self.table.held(key, connection):
-            self._drop(connection, key)
+            await self._drop(connection, key, run)
 
-    def _drop(self, connection: Hashable, key: Hashable) -> None:
+    async def _drop(self, connection: Hashable, key: Hashable, run: Runner) -> None:
         description = self._descriptions.pop((connection, key), None)
         if description is not None:
-            os.close(description.fd)
+            await run(os.close, description.fd)

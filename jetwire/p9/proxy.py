@@ -336,6 +336,9 @@ def explain_event(event: Traced) -> str:
 
 # -- the asyncio shell -----------------------------------------------------------------------------
 
+_NOT_ENDED = "end of stream"
+
+
 class _Link:
     """One client, its own upstream connection, and their tracer."""
 
@@ -348,7 +351,7 @@ class _Link:
         self.tracer = Tracer(proxy.max_frame)
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else (peer or "unix socket")
-        self.ended = "end of stream"
+        self.ended = _NOT_ENDED
         self.bytes = {REQUEST: 0, REPLY: 0}
         self.tracing = True
 
@@ -367,16 +370,25 @@ class _Link:
             ups = asyncio.ensure_future(self._pump(REQUEST, self.client_reader, upstream))
             downs = asyncio.ensure_future(self._pump(REPLY, upstream_reader, self.client_writer))
             try:
-                # either side's end ends both: 9P has no half-closed state
-                done, _ = await asyncio.wait((ups, downs), return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
+                # one side's end of stream is passed on as a half-close (a client that shuts down
+                # its writing still gets the replies to what it sent); the link ends when both
+                # ways have ended, or at once when either fails
+                pending: set[asyncio.Future[None]] = {ups, downs}
+                while pending:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+                        ended_to = upstream if task is ups else self.client_writer
+                        if not ended_to.can_write_eof():
+                            return
+                        ended_to.write_eof()  # after what is still buffered for that side
             finally:
                 for task in (ups, downs):
                     task.cancel()
                 await asyncio.gather(ups, downs, return_exceptions=True)
         except (ConnectionError, OSError) as exc:
-            self.ended = f"{type(exc).__name__}: {exc}"
+            if self.ended == _NOT_ENDED:  # after one side's end, that end is the reason
+                self.ended = f"{type(exc).__name__}: {exc}"
         except asyncio.CancelledError:
             self.ended = "proxy stopping"
         finally:
@@ -393,7 +405,8 @@ class _Link:
         while True:
             data = await reader.read(_READ_CHUNK)
             if not data:
-                self.ended = "client closed" if direction == REQUEST else "server closed"
+                if self.ended == _NOT_ENDED:  # the first side to end is why the link ended
+                    self.ended = "client closed" if direction == REQUEST else "server closed"
                 return
             self.bytes[direction] += len(data)
             writer.write(data)  # first, and as received: tracing never changes or holds a byte

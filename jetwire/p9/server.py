@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
-from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader
+from ..runtime.frames import HEADER_SIZE, FrameError, FrameReader, frame_encoder
 from . import constants as c
 from . import messages as m
 from .session import _REPLY_OF, FID_ROLES, error_to_rmessage
@@ -225,6 +225,10 @@ ROUTES: dict[type, Route] = {
 _OPTIONAL_FIDS = frozenset({(m.Tattach, "afid")})  # NOFID here means "none" (r[9p2000l.server.auth])
 _REQUEST_NUMBERS = frozenset(n for meta in m.Tmessage.__metadata__ for n in meta.tags)  # type: ignore[attr-defined]
 _FORBIDDEN_NAMES = frozenset({"", ".", ".."})
+# the requests _refusal may refuse on a writable export; every other one passes it untouched
+_CHECKED = frozenset({m.Twalk, m.Tread, m.Twrite, *_NAMES})
+# every reply is encoded straight from (tag, message): no Rframe object made only to be encoded
+_encode_reply = frame_encoder(m.Rframe)
 
 
 def _bad_name(name: str, walking: bool) -> bool:
@@ -261,12 +265,14 @@ class Call:
 
     __slots__ = ("abandoned", "args", "entries", "flushes", "frees", "made", "method", "msg", "tag")
 
-    def __init__(self, tag: int, msg: Any, method: str, entries: list[_Fid | None]) -> None:
+    def __init__(self, tag: int, msg: Any, method: str, entries: list[_Fid | None],
+                 args: tuple[Any, ...] | None = None) -> None:
         self.tag = tag
         self.msg = msg
         self.method = method
         self.entries = entries
-        self.args = tuple(None if e is None else e.obj for e in entries)
+        # ``args``: the entries' objects, when the caller has them at hand already
+        self.args = tuple(None if e is None else e.obj for e in entries) if args is None else args
         self.made: _Fid | None = None  # the reserved entry of a fid this call creates
         self.frees: _Fid | None = None  # the entry a clunk or remove takes out
         self.flushes: list[int] = []  # tags of Tflushes answered right after this call's reply
@@ -449,7 +455,7 @@ class ServerSession:
             frees.gone = True
         elif frees is not None:
             frees = None  # still being made: it is not a fid yet
-        refusal = self._refusal(msg, route)
+        refusal = self._refusal(msg, route) if kind in _CHECKED or self.read_only else None
         if refusal is not None:
             events.append(self._error(tag, refusal))
             if frees is not None:
@@ -460,16 +466,19 @@ class ServerSession:
             if msg.count > limit:
                 msg = kind(fid=msg.fid, offset=msg.offset, count=limit)
         entries: list[_Fid | None] = []
+        args: list[Any] = []
         for field in route.uses:
             number = getattr(msg, field)
             entry = frees if frees is not None and number == frees.number else self.fids.get(number)
             if entry is None and number == c.NOFID and (kind, field) in _OPTIONAL_FIDS:
                 entries.append(None)
+                args.append(None)
                 continue
             if entry is None or not entry.ready:
                 events.append(self._error(tag, c.EBADF))  # r[9p2000l.server.fid.unknown]
                 return
             entries.append(entry)
+            args.append(entry.obj)
         made = None
         if route.creates is not None:
             number = getattr(msg, route.creates)
@@ -481,7 +490,7 @@ class ServerSession:
                     events.append(self._error(tag, c.EMFILE))  # r[9p2000l.server.limits]
                     return
                 made = self.fids[number] = _Fid(number)
-        call = Call(tag, msg, route.method, entries)
+        call = Call(tag, msg, route.method, entries, tuple(args))
         call.made = made
         call.frees = frees
         self.in_flight[tag] = call
@@ -543,7 +552,8 @@ class ServerSession:
                 self._release_later(old, entry, events)
         if not call.abandoned:
             events.append(Send(self._frame(call.tag, reply)))
-            self._answer_flushes(call.flushes, events)
+            if call.flushes:
+                self._answer_flushes(call.flushes, events)
         for entry in call.entries:
             if entry is not None and entry is not call.frees:
                 self._unuse(entry, events)
@@ -627,9 +637,9 @@ class ServerSession:
             view: Any = msg.data
             if view.__class__ is memoryview and view.obj.__class__ is ReadBuffer and view.nbytes == view.obj.answered:
                 return _rread_in_place(tag, view)
-        data: bytes = m.Rframe(tag=tag, msg=msg).encode()
+        data = _encode_reply(tag, msg)
         if len(data) > self.msize and msg.__class__ is not m.Rversion:
-            data = m.Rframe(tag=tag, msg=m.Rlerror(ecode=c.EMSGSIZE)).encode()  # a handler's reply too big
+            data = _encode_reply(tag, m.Rlerror(ecode=c.EMSGSIZE))  # a handler's reply too big
         return data
 
     def _error(self, tag: int, ecode: int) -> Send:

@@ -10,18 +10,31 @@ another user's call running at the same time. While the fsuid is not 0 the kerne
 the file-system capabilities (CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN ...) of that thread and
 gives them back when it returns to 0, so permission checks and the owner of created files are
 the kernel's own for that user.
+
+Those threads are a pool of their own (``user_threads()``), never asyncio's default one, so no other
+work ever runs in a thread that changes identity. A thread that cannot become the server again
+after a call is retired: it refuses every later call (``StrandedIdentity``) instead of running it
+as someone else, the pool it belongs to takes no more work, and the next call gets a new pool.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
+import errno
+import logging
 import os
 import platform
 import pwd
+import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["User", "user_for", "run_as", "check_can_map_users", "NOBODY"]
+from ..errors import JetwireError
+
+__all__ = ["User", "user_for", "run_as", "check_can_map_users", "user_threads", "StrandedIdentity", "NOBODY"]
+
+log = logging.getLogger("jetwire.p9.server")
 
 T = TypeVar("T")
 
@@ -114,6 +127,42 @@ class _Credentials:
 _credentials: _Credentials | None = None
 
 
+class StrandedIdentity(JetwireError, PermissionError):
+    """A worker thread could not switch back to the server's identity: it runs nothing more."""
+
+
+_stranded = threading.local()  # .identity: a User this thread may still have, once it is stranded
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_names = ""  # the prefix of its threads' names, which tells a thread of that pool
+_pools_made = 0
+_pool_lock = threading.Lock()
+
+
+def user_threads() -> concurrent.futures.ThreadPoolExecutor:
+    """The pool whose threads run ``run_as`` calls (only those): a new one once a thread of the
+    last was stranded."""
+    global _pool, _pool_names, _pools_made
+    with _pool_lock:
+        if _pool is None:
+            _pools_made += 1
+            _pool_names = f"jetwire-p9-user-{_pools_made}"
+            _pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix=_pool_names)
+        return _pool
+
+
+def _retire_this_threads_pool() -> None:
+    """No more work for the pool of this thread, if it is the current one (its threads end once
+    idle; work already queued there that a stranded thread picks up is refused); the next call
+    makes a new pool."""
+    global _pool
+    with _pool_lock:
+        pool = _pool
+        if pool is None or not threading.current_thread().name.startswith(_pool_names + "_"):
+            return
+        _pool = None
+    pool.shutdown(wait=False)
+
+
 def check_can_map_users() -> None:
     """Raises ``PermissionError`` unless this process can act as other users (root, on Linux):
     ``map_users`` is refused at start rather than at the first attach."""
@@ -121,18 +170,47 @@ def check_can_map_users() -> None:
     if os.geteuid() != 0:
         raise PermissionError(1, "mapping users to their own uid needs the server to run as root")
     credentials = _credentials or _Credentials()
-    credentials.enter(NOBODY)
-    credentials.leave()
+    failure: list[BaseException] = []
+
+    def probe() -> None:
+        try:
+            credentials.enter(NOBODY)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            try:
+                credentials.leave()
+            except BaseException as exc:
+                failure.append(exc)
+
+    # in a thread of its own, which ends after: a switch back that fails strands no thread that lives on
+    prober = threading.Thread(target=probe, name="jetwire-p9-user-check")
+    prober.start()
+    prober.join()
+    if failure:
+        raise failure[0]
     _credentials = credentials
 
 
 def run_as(user: User, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``call(*args, **kwargs)`` in this thread as ``user``; this thread is itself again after,
-    whatever happened (a failure to switch back is raised: never keep serving as someone else)."""
+    whatever happened. If it cannot be (the switch back fails) the thread is stranded: this
+    raises ``StrandedIdentity``, and so does every later call in this thread, which never runs
+    anything as anyone again; the pool from ``user_threads()`` is retired along with it."""
     credentials = _credentials
     assert credentials is not None, "check_can_map_users() first"
+    stranded = getattr(_stranded, "identity", None)
+    if stranded is not None:
+        raise StrandedIdentity(errno.EPERM, f"this worker thread may still act as uid {stranded.uid}: it runs nothing")
     try:
         credentials.enter(user)
         return call(*args, **kwargs)
     finally:
-        credentials.leave()
+        try:
+            credentials.leave()
+        except BaseException as exc:
+            _stranded.identity = user
+            log.critical("a worker thread could not switch back from uid %d to the server (%s): it is retired, "
+                         "and so is its pool", user.uid, exc)
+            _retire_this_threads_pool()
+            raise StrandedIdentity(errno.EPERM, f"could not switch back from uid {user.uid}: {exc}") from exc

@@ -439,6 +439,8 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self.termination: events.ConnectionTerminated | None = None
         self._refused: Exception | None = None
         self._data_written = False  # stream data since the last transmit: the ACK owed rides with it
+        self._wake: asyncio.TimerHandle | None = None  # aioquic's timer (see _arm_timer)
+        self._wake_at = 0.0
         if listener is not None:
             listener.connections.add(self)
 
@@ -631,22 +633,61 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self.transmit()
 
     def transmit(self) -> None:
+        self._transmit_task = None
+        quic = self._quic
         if self._data_written:
             self._data_written = False
-            # aioquic holds an ACK back until its delay (1 ms) has passed, even when a packet
-            # goes out now anyway: one call in flight then costs each side a packet of its own
-            # (and a timer) for the ACK. Due now, it rides in the packet carrying the data; an
-            # ACK sent earlier than the delay is always allowed (RFC 9000 section 13.2.1).
-            space = self._quic._spaces.get(aioquic_tls.Epoch.ONE_RTT)
-            if space is not None and space.ack_at is not None:
-                space.ack_at = self._loop.time()
-        super().transmit()
+            self._let_the_owed_ack_ride()
+        transport = self._transport
+        for data, addr in quic.datagrams_to_send(now=self._loop.time()):
+            transport.sendto(data, addr)  # type: ignore[union-attr]
+        self._arm_timer(None if self.termination is not None else quic.get_timer())
         # Called after every datagram and timer: acknowledgements may have freed write buffers
         # or finished what a closing connection waits for.
-        for transport in list(self.write_paused):
-            transport._check_write_buffer()
+        for paused in list(self.write_paused):
+            paused._check_write_buffer()
         if self._should_close and self._drained():
             self._close_now()
+
+    def _let_the_owed_ack_ride(self) -> None:
+        # aioquic holds an ACK back until its delay (1 ms) has passed, even when a packet goes
+        # out now anyway: one call in flight then costs each side a packet of its own (and a
+        # timer) for the ACK. Due now, it rides in the packet carrying the data; an ACK sent
+        # earlier than the delay is always allowed (RFC 9000 section 13.2.1).
+        space = self._quic._spaces.get(aioquic_tls.Epoch.ONE_RTT)
+        if space is not None and space.ack_at is not None:
+            space.ack_at = self._loop.time()
+
+    def _arm_timer(self, timer_at: float | None) -> None:
+        # aioquic's deadline moves later with almost every packet (the loss detection timer
+        # counts from the last one sent): re-arming asyncio's timer for each would cancel one
+        # TimerHandle and make another per transmit. A timer armed earlier than the new
+        # deadline is kept instead; firing early, it arms itself again for the deadline then due.
+        wake = self._wake
+        if wake is not None:
+            if timer_at is not None and self._wake_at <= timer_at:
+                return
+            wake.cancel()
+            self._wake = None
+        if timer_at is not None:
+            self._wake_at = timer_at
+            self._wake = self._loop.call_at(timer_at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._wake = None
+        # asyncio may run a timer a little before its time (its clock's resolution): aioquic
+        # is told the time it asked for, as its own glue does.
+        now = max(self._wake_at, self._loop.time())
+        due = self._quic.get_timer()
+        if due is not None and due > now:
+            self._arm_timer(due)  # armed for an earlier deadline that has moved on since
+            return
+        self._quic.handle_timer(now=now)
+        self._process_events()
+        if self._transmit_task is None:
+            self.transmit()
+        # else a transmit waits for what a datagram set off (an answer, which the ACK due
+        # now rides with): sending now would send the ACK alone, and the answer right after.
 
     # -- closing
 
@@ -713,10 +754,10 @@ class _ConnectionHandler(QuicConnectionProtocol):
 
     def _terminated(self, event: events.ConnectionTerminated) -> None:
         self.termination = event
-        for timer in (self._drain_timer, self._keepalive_timer):
+        for timer in (self._drain_timer, self._keepalive_timer, self._wake):
             if timer is not None:
                 timer.cancel()
-        self._drain_timer = self._keepalive_timer = None
+        self._drain_timer = self._keepalive_timer = self._wake = None
         ended_cleanly = event.error_code == 0
         for transport in list(self._live.values()):
             transport._closing = transport._peer_finished = True

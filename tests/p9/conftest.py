@@ -1,4 +1,5 @@
-"""Fixtures that run real third-party 9P2000.L servers: ``diod`` and ``ganesha`` (one per module).
+"""Fixtures that run real third-party 9P2000.L servers: ``diod`` and ``ganesha`` (one per module),
+and the QEMU guest whose Linux kernel is a 9P2000.L client: ``v9fs_guest`` (built once a session).
 
 Each gets a fresh, empty export directory; tests put their own files in ``peer.export``. A missing
 peer (``peers.MissingPeer``) skips the test with the Debian package to install, which the summary
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,21 +33,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
 
 
-@pytest.fixture(scope="module")
-def diod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
-    base = tmp_path_factory.mktemp("diod")
+def _running(tmp_path_factory: pytest.TempPathFactory, name: str, start: Callable[[Path, Path], Peer]) -> Iterator[Peer]:
+    base = tmp_path_factory.mktemp(name)
     export = base / "export"
     export.mkdir()
-    peer = start_diod(export, base)
+    peer = start(export, base)
     yield peer
     peer.stop()
+
+
+@pytest.fixture(scope="module")
+def diod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    yield from _running(tmp_path_factory, "diod", start_diod)
 
 
 @pytest.fixture(scope="module")
 def ganesha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
-    base = tmp_path_factory.mktemp("ganesha")
-    export = base / "export"
-    export.mkdir()
-    peer = start_ganesha(export, base)
-    yield peer
-    peer.stop()
+    yield from _running(tmp_path_factory, "ganesha", start_ganesha)
+
+
+@pytest.fixture(scope="session")
+def v9fs_guest() -> Path:
+    from kernel_guest import build_guest  # here, so that this file runs alone (tests copy it with peers.py only)
+
+    return build_guest()

@@ -18,8 +18,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from attached import connect, tcp_address
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_guest import boot, put_guest_test, reports
 from peers import Peer
 
 from jetwire.p9 import Client
@@ -321,8 +323,7 @@ async def chain(server_address: tuple[str, int], lines: list[str]) -> AsyncItera
     """client → recorder → proxy → recorder → server."""
     behind = await Recorder(server_address).start()
     tracing = await proxy(f"127.0.0.1:{behind.port}", "127.0.0.1:0", output=collect(lines))
-    host, port = tracing.addresses[0].rsplit(":", 1)
-    before = await Recorder((host, int(port))).start()
+    before = await Recorder(tcp_address(tracing)).start()
     try:
         yield before, tracing, behind
     finally:
@@ -379,9 +380,8 @@ def test_jetwire_client_through_the_proxy_to_jetwire_server(tmp_path: Path) -> N
 
     async def body() -> None:
         server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0")
-        host, port = server.addresses[0].rsplit(":", 1)
         try:
-            async with chain((host, int(port)), lines) as (before, tracing, behind):
+            async with chain(tcp_address(server), lines) as (before, tracing, behind):
                 client = await Client.connect("127.0.0.1", before.port, timeout=10)
                 try:
                     await real_work(client)
@@ -426,8 +426,7 @@ def test_connections_at_once_each_with_its_own_upstream_and_number(tmp_path: Pat
         server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0")
         try:
             tracing = await proxy(server.addresses[0], "127.0.0.1:0", output=collect(lines))
-            host, port = tracing.addresses[0].rsplit(":", 1)
-            clients = [await Client.connect(host, int(port), timeout=10) for _ in range(3)]
+            clients = [await connect(tracing) for _ in range(3)]
             assert len(tracing.connections) == 3 and len(server.connections) == 3
             await asyncio.gather(*(client.write_bytes(f"f{n}", b"%d" % n) for n, client in enumerate(clients)))
             for client in clients:
@@ -456,9 +455,8 @@ def test_malformed_frames_through_the_proxy(tmp_path: Path, caplog: pytest.LogCa
 
     async def body() -> None:
         server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0", max_msize=8192)
-        host, port = server.addresses[0].rsplit(":", 1)
         try:
-            async with chain((host, int(port)), lines) as (before, tracing, behind):
+            async with chain(tcp_address(server), lines) as (before, tracing, behind):
                 reader, writer = await asyncio.open_connection("127.0.0.1", before.port)
                 writer.write(golden(GOLDEN_REQUESTS[0][0]))
                 rversion = await reader.readexactly(21)
@@ -506,8 +504,7 @@ def test_a_failure_in_tracing_stops_tracing_but_not_forwarding(tmp_path: Path, c
         server = await serve(LocalFilesystem(str(export)), "127.0.0.1:0")
         try:
             async with await proxy(server.addresses[0], "127.0.0.1:0", output=failing_output) as tracing:
-                host, port = tracing.addresses[0].rsplit(":", 1)
-                client = await Client.connect(host, int(port), timeout=10)
+                client = await connect(tracing)
                 await client.write_bytes("kept", b"forwarded all the same")
                 assert await client.read_bytes("kept") == b"forwarded all the same"
                 await client.close()
@@ -559,6 +556,52 @@ def test_a_server_that_never_completes_the_handshake_closes_the_client(caplog: p
     with caplog.at_level(logging.INFO, logger="jetwire.p9.proxy"):
         run(body)
     assert any("ended: no connection to the server within 0.2 s" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_a_client_that_shuts_down_its_writing_still_gets_its_replies(tmp_path: Path, transport: str,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A half-close: the client sends its requests, shuts down its writing and waits for the
+    replies. The proxy passes the end of stream on to the server as a half-close of its own and
+    forwards what the server answers after it; it closes the client's side once the server has
+    ended too. The server here answers only once it has seen the client's end."""
+    request = golden(GOLDEN_REQUESTS[0][0])
+    reply = golden(GOLDEN_REPLIES[0][0])
+    got_upstream = bytearray()
+
+    async def answer_at_the_end(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got_upstream.extend(await reader.read())  # to the end of the client's stream
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    async def body() -> None:
+        if transport == "tcp":
+            upstream = await asyncio.start_server(answer_at_the_end, "127.0.0.1", 0)
+            to = f"127.0.0.1:{upstream.sockets[0].getsockname()[1]}"
+            listen = "127.0.0.1:0"
+        else:
+            upstream = await asyncio.start_unix_server(answer_at_the_end, str(tmp_path / "server.sock"))
+            to, listen = f"unix:{tmp_path / 'server.sock'}", f"unix:{tmp_path / 'proxy.sock'}"
+        try:
+            async with await proxy(to, listen, output=lambda text: None) as tracing:
+                if transport == "tcp":
+                    host, port = tracing.addresses[0].rsplit(":", 1)
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                else:
+                    reader, writer = await asyncio.open_unix_connection(str(tmp_path / "proxy.sock"))
+                writer.write(request)
+                writer.write_eof()
+                assert await reader.read() == reply  # then the end of the stream
+                assert bytes(got_upstream) == request
+                writer.close()
+                await settle(lambda: not tracing.connections)
+        finally:
+            upstream.close()
+
+    with caplog.at_level(logging.INFO, logger="jetwire.p9.proxy"):
+        run(body)
+    assert any(", ended: client closed" in r.getMessage() and " bytes up, " in r.getMessage() for r in caplog.records)
 
 
 def test_proxy_command_line_traces_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -627,7 +670,6 @@ def test_the_proxy_listens_where_asked_and_refuses_what_is_not_a_socket(tmp_path
 
 # -- the Linux kernel's client through the proxy ---------------------------------------------------
 
-GUEST = Path(__file__).parent / "guest"
 KERNEL_TEST = r"""#!/bin/sh
 check() { if eval "$2"; then echo "@@ ok $1"; else echo "@@ FAIL $1"; fi; }
 echo traced > traced.txt
@@ -638,19 +680,11 @@ check ls '[ "$(ls made)" = f ]'
 """
 
 
-def test_the_kernel_mounts_through_the_proxy(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_kernel_mounts_through_the_proxy(v9fs_guest: Path, tmp_path: Path) -> None:
     # the guest of tests/p9/test_server_kernel.py (QEMU boots Debian's kernel; about 5 s a boot)
-    from peers import find_tool
-
-    for tool, package in (("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"),
-                          ("cpio", "cpio")):
-        find_tool(tool, package)
-    guest = Path(os.environ.get("V9FS_GUEST", "/tmp/jetwire-v9fs-guest"))
-    subprocess.run(["bash", str(GUEST / "build.sh"), str(guest)], check=True, timeout=900)
     export = tmp_path / "export"
     export.mkdir()
-    (export / "guest-test.sh").write_text(KERNEL_TEST)
-    (export / "guest-test.sh").chmod(0o755)
+    put_guest_test(export, KERNEL_TEST)
     served, proxied = tmp_path / "served.sock", tmp_path / "proxied.sock"
     lines: list[str] = []
 
@@ -658,18 +692,14 @@ def test_the_kernel_mounts_through_the_proxy(tmp_path: Path, tmp_path_factory: p
         server = await serve(LocalFilesystem(export), f"unix:{served}")
         try:
             async with await proxy(f"unix:{served}", f"unix:{proxied}", output=collect(lines)):
-                process = await asyncio.create_subprocess_exec(
-                    "bash", str(GUEST / "run.sh"), str(proxied), str(export), "", str(guest),
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-                out, _ = await asyncio.wait_for(process.communicate(), 600)
-                return out.decode(errors="replace")
+                return await boot(v9fs_guest, proxied, export)
         finally:
             await server.close()
 
     console = asyncio.run(body())
-    reports = [line[line.index("@@"):].strip() for line in console.splitlines() if "@@" in line]
-    assert "@@ MOUNT OK" in reports and "@@ UMOUNT OK" in reports, console
-    assert [r for r in reports if r.startswith("@@ ok") or r.startswith("@@ FAIL")] == ["@@ ok read-back", "@@ ok ls"]
+    said = reports(console)
+    assert "@@ MOUNT OK" in said and "@@ UMOUNT OK" in said, console
+    assert [r for r in said if r.startswith("@@ ok") or r.startswith("@@ FAIL")] == ["@@ ok read-back", "@@ ok ls"]
     assert (export / "traced.txt").read_text() == "traced\n" and (export / "made" / "f").read_text() == "x\n"
     assert lines[0] == "[1] -> Tversion tag=NOTAG msize=65536 version='9P2000.L'"  # the kernel's own proposal
     assert lines[1].startswith("[1] <- Rversion tag=NOTAG (") and lines[1].endswith("msize=65536 version='9P2000.L'")

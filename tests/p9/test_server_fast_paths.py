@@ -18,7 +18,41 @@ from test_server_hostile import Raw, run
 from jetwire.p9 import Rgetattr, Rread, Tgetattr, Tlopen, Tread, Twalk, Twrite, localfs
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem, local_calls_inline
-from jetwire.p9.serving import serve
+from jetwire.p9.serving import Server, serve
+
+
+async def walked_to_f(server: Server) -> Raw:
+    """A raw connection, attached as fid 0, with fid 1 walked to ``f``."""
+    raw = await Raw.connect(server)
+    await raw.start()
+    raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
+    await raw.replies(1)
+    return raw
+
+
+def record_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every ``StreamWriter`` write in this process from here until ``monkeypatch.undo()``, in
+    order: ``("write", its bytes)`` or ``("writelines", its buffers)``."""
+    writes: list[tuple[str, int]] = []
+    real_write, real_writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
+
+    def write(self: asyncio.StreamWriter, data: Any) -> None:
+        writes.append(("write", len(data)))
+        real_write(self, data)
+
+    def writelines(self: asyncio.StreamWriter, data: Any) -> None:
+        data = list(data)
+        writes.append(("writelines", len(data)))
+        real_writelines(self, data)
+
+    monkeypatch.setattr(asyncio.StreamWriter, "write", write)
+    monkeypatch.setattr(asyncio.StreamWriter, "writelines", writelines)
+    return writes
+
+
+def frames_in(writes: list[tuple[str, int]]) -> int:
+    """How many frames ``writes`` carried: the server writes a frame alone or frames in writelines."""
+    return sum(1 if kind == "write" else n for kind, n in writes)
 
 
 def test_a_batch_of_pipelined_requests_is_answered_in_a_few_writes(tmp_path: Path,
@@ -26,33 +60,18 @@ def test_a_batch_of_pipelined_requests_is_answered_in_a_few_writes(tmp_path: Pat
     """r[9p2000l.server.concurrency]: 32 Tgetattr sent at once get their 32 replies, in few writes
     (one per batch of frames read), each reply its own frame with its own tag."""
     (tmp_path / "f").write_text("x")
-    writes: list[int] = []
-    real_write, real_writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
-
-    def write(self: asyncio.StreamWriter, data: Any) -> None:
-        writes.append(1)
-        real_write(self, data)
-
-    def writelines(self: asyncio.StreamWriter, data: Any) -> None:
-        data = list(data)
-        writes.append(len(data))
-        real_writelines(self, data)
 
     async def body() -> None:
         server = await serve(LocalFilesystem(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send(*((tag, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)) for tag in range(10, 42)))
-            monkeypatch.setattr(asyncio.StreamWriter, "write", write)  # the server's writes from here
-            monkeypatch.setattr(asyncio.StreamWriter, "writelines", writelines)
+            writes = record_writes(monkeypatch)  # the server's writes from here
             replies = await raw.replies(32)
             monkeypatch.undo()
             assert sorted(r.tag for r in replies) == list(range(10, 42))
             assert all(isinstance(r.msg, Rgetattr) and r.msg.size == 1 for r in replies)
-            assert sum(writes) == 32 and len(writes) <= 4, writes  # the client wrote them in one segment
+            assert frames_in(writes) == 32 and len(writes) <= 4, writes  # the client wrote them in one segment
             raw.writer.close()
         finally:
             await server.close()
@@ -66,36 +85,21 @@ def test_large_replies_leave_one_by_one_without_waiting_for_the_batch(tmp_path: 
     first while the server reads the next; the small replies of the same batch are batched."""
     data = os.urandom(4 * 20_000)
     (tmp_path / "f").write_bytes(data)
-    writes: list[tuple[str, int]] = []
-    real_write, real_writelines = asyncio.StreamWriter.write, asyncio.StreamWriter.writelines
-
-    def write(self: asyncio.StreamWriter, data: Any) -> None:
-        writes.append(("write", len(data)))
-        real_write(self, data)
-
-    def writelines(self: asyncio.StreamWriter, data: Any) -> None:
-        data = list(data)
-        writes.append(("writelines", len(data)))
-        real_writelines(self, data)
 
     async def body() -> None:
         server = await serve(LocalFilesystem(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tlopen(fid=1, flags=c.P9_RDONLY)))
             await raw.replies(1)
             raw.send(*((10 + i, Tread(fid=1, offset=i * 20_000, count=20_000)) for i in range(4)),
                      *((20 + i, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)) for i in range(4)))
-            monkeypatch.setattr(asyncio.StreamWriter, "write", write)  # the server's writes from here
-            monkeypatch.setattr(asyncio.StreamWriter, "writelines", writelines)
+            writes = record_writes(monkeypatch)  # the server's writes from here
             replies = {r.tag: r.msg for r in await raw.replies(8)}
             monkeypatch.undo()
             assert b"".join(replies[10 + i].data for i in range(4)) == data
             assert writes[:4] == [("write", 20_000 + 11)] * 4, writes  # each Rread frame on its own
-            assert len(writes) <= 6 and sum(1 if kind == "write" else n for kind, n in writes) == 8, writes
+            assert len(writes) <= 6 and frames_in(writes) == 8, writes
             raw.writer.close()
         finally:
             await server.close()
@@ -115,10 +119,7 @@ def test_a_handler_that_fails_before_waiting_is_answered_eio(tmp_path: Path) -> 
     async def body() -> None:
         server = await serve(Broken(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=1)), (4, Twalk(fid=0, newfid=2, wnames=["f"])))
             failed, walked = await raw.replies(2)
             assert (failed.tag, failed.msg.ecode) == (3, c.EIO)
@@ -152,10 +153,7 @@ def test_a_call_that_waits_after_its_first_step_is_answered_and_can_be_cancelled
 
     async def body() -> None:
         server = await serve(Waits(tmp_path), "127.0.0.1:0")
-        raw = await Raw.connect(server)
-        await raw.start()
-        raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-        await raw.replies(1)
+        raw = await walked_to_f(server)
         raw.send((3, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)))
         (answered,) = await raw.replies(1)
         assert isinstance(answered.msg, Rgetattr) and answered.msg.size == 1
@@ -371,10 +369,7 @@ def test_a_method_that_is_not_a_coroutine_function_fails_only_its_call(tmp_path:
     async def body() -> None:
         server = await serve(Plain(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=1)), (4, Tgetattr(fid=1, request_mask=2)))
             replies = {r.tag: r.msg for r in await raw.replies(2)}
             assert replies[3].ecode == c.EIO and replies[4].ecode == c.EIO
@@ -410,10 +405,7 @@ def test_a_handler_runs_its_first_step_outside_its_task_only_when_it_says_it_may
     async def body() -> None:
         server = await serve(Recording(tmp_path), "127.0.0.1:0")
         try:
-            raw = await Raw.connect(server)
-            await raw.start()
-            raw.send((2, Twalk(fid=0, newfid=1, wnames=["f"])))
-            await raw.replies(1)
+            raw = await walked_to_f(server)
             raw.send((3, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)))
             (answered,) = await raw.replies(1)
             assert isinstance(answered.msg, Rgetattr)
@@ -424,3 +416,164 @@ def test_a_handler_runs_its_first_step_outside_its_task_only_when_it_says_it_may
     run(body)
     ((first, after),) = seen
     assert (first is after) is not inline
+
+
+def _attached(fs: LocalFilesystem) -> Any:
+    from jetwire.p9 import Tattach
+
+    async def attach() -> Any:
+        return (await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None))[1]
+
+    return asyncio.run(attach())
+
+
+def _setattr(valid: int, mode: int = 0, size: int = 0) -> Any:
+    from jetwire.p9 import Tsetattr
+
+    return Tsetattr(fid=1, valid=valid, mode=mode, uid=0, gid=0, size=size, atime_sec=0, atime_nsec=0, mtime_sec=0,
+                    mtime_nsec=0)
+
+
+@pytest.mark.parametrize("umask", [0o077, 0])
+def test_creations_get_the_mode_asked_with_a_chmod_only_where_the_umask_took_bits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int) -> None:
+    """r[9p2000l.server.identity]: Tlcreate and Tmkdir give exactly the mode asked whatever the
+    server's umask; the chmod that restores what the umask took is made only when it took
+    something (a system call less per file created otherwise)."""
+    from jetwire.p9 import Tlcreate, Tmkdir
+
+    fs = LocalFilesystem(tmp_path)
+    root = _attached(fs)
+    chmods: list[str] = []
+    real_fchmod, real_chmod = os.fchmod, os.chmod
+
+    def fchmod(fd: int, mode: int) -> None:
+        chmods.append("fchmod")
+        real_fchmod(fd, mode)
+
+    def chmod(path: Any, mode: int, **kwargs: Any) -> None:
+        chmods.append("chmod")
+        real_chmod(path, mode, **kwargs)
+
+    async def body() -> None:
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
+        await fs.lcreate(Tlcreate(fid=1, name="f", flags=c.P9_WRONLY | c.P9_CREATE, mode=0o644, gid=0), fid)
+        await fs.mkdir(Tmkdir(dfid=0, name="d", mode=0o755, gid=0), root)
+        fs.release(fid)
+
+    monkeypatch.setattr(os, "fchmod", fchmod)
+    monkeypatch.setattr(os, "chmod", chmod)
+    previous = os.umask(umask)
+    try:
+        asyncio.run(body())
+    finally:
+        os.umask(previous)
+    monkeypatch.undo()
+    assert (os.stat(tmp_path / "f").st_mode & 0o7777, os.stat(tmp_path / "d").st_mode & 0o7777) == (0o644, 0o755)
+    assert chmods == (["fchmod", "chmod"] if umask else [])
+    fs.release(root)
+    fs.close()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_mkdir_and_a_setattr_without_a_size_run_on_the_loops_thread_of_a_local_export(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inline: bool) -> None:
+    """r[9p2000l.server.concurrency]: on a local export Tmkdir and a Tsetattr of mode, owner or
+    times are quick inode changes, made without a thread's hand-off; a size (which may free a
+    large file's blocks) still goes to a thread, and every call does where calls are not inline."""
+    from jetwire.p9 import Tmkdir
+
+    (tmp_path / "f").write_bytes(b"12345")
+    fs = LocalFilesystem(tmp_path, inline=inline)
+    root = _attached(fs)
+    threaded: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def to_thread(call: Any, *args: Any, **kwargs: Any) -> Any:
+        threaded.append(getattr(call, "__name__", "?"))
+        return await real_to_thread(call, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", to_thread)
+
+    async def body() -> None:
+        await fs.mkdir(Tmkdir(dfid=0, name="d", mode=0o700, gid=0), root)
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=["f"]), root)
+        await fs.setattr(_setattr(c.P9_SETATTR_MODE, mode=0o600), fid)
+        await fs.setattr(_setattr(c.P9_SETATTR_ATIME | c.P9_SETATTR_MTIME), fid)
+        await fs.setattr(_setattr(c.P9_SETATTR_SIZE, size=2), fid)
+        fs.release(fid)
+
+    asyncio.run(body())
+    monkeypatch.undo()
+    assert threaded == (["_setattr"] if inline else ["make", "_walk", "_setattr", "_setattr", "_setattr"])
+    assert (tmp_path / "d").is_dir() and (tmp_path / "f").read_bytes() == b"12"
+    assert os.stat(tmp_path / "f").st_mode & 0o7777 == 0o600
+    fs.release(root)
+    fs.close()
+
+
+def test_a_created_files_fid_serves_every_call_a_walked_fid_does(tmp_path: Path) -> None:
+    """r[9p2000l.server.lcreate]: the fid a Tlcreate leaves names the new file, open, for
+    getattr, setattr, xattrs, locks and a clone that opens it again, as a fid walked to it."""
+    from jetwire.p9 import Tlcreate, Tlock, Txattrwalk
+
+    fs = LocalFilesystem(tmp_path)
+    root = _attached(fs)
+
+    async def body() -> None:
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
+        await fs.lcreate(Tlcreate(fid=1, name="f", flags=c.P9_RDWR | c.P9_CREATE, mode=0o640, gid=0), fid)
+        assert (await fs.write(Twrite(fid=1, offset=0, data=b"hello"), fid)).count == 5
+        host = os.stat(tmp_path / "f")
+        attrs = await fs.getattr(Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC), fid)
+        assert (attrs.qid.path, attrs.size, attrs.mode) == (host.st_ino, 5, host.st_mode)
+        await fs.setattr(_setattr(c.P9_SETATTR_MODE, mode=0o600), fid)
+        assert os.stat(tmp_path / "f").st_mode & 0o7777 == 0o600
+        _, names = await fs.xattrwalk(Txattrwalk(fid=1, newfid=2, name=""), fid)
+        fs.release(names)
+        lock = Tlock(fid=1, type=c.P9_LOCK_TYPE_WRLCK, flags=0, start=0, length=0, proc_id=1, client_id="c")
+        assert (await fs.lock(lock, fid)).status == c.P9_LOCK_SUCCESS
+        _, clone = await fs.walk(Twalk(fid=1, newfid=3, wnames=[]), fid)
+        assert (clone.ftype, clone.dev, clone.ino, clone.name) == (fid.ftype, fid.dev, fid.ino, "f")
+        await fs.lopen(Tlopen(fid=3, flags=c.P9_RDONLY), clone)
+        assert bytes((await fs.read(Tread(fid=3, offset=0, count=100), clone)).data) == b"hello"
+        fs.release(clone)
+        fs.release(fid)
+
+    asyncio.run(body())
+    fs.release(root)
+    fs.close()
+
+
+def test_a_readdir_answers_every_entry_that_fits_its_count(tmp_path: Path) -> None:
+    """r[9p2000l.server.readdir.cookies]: each Treaddir from a snapshot holds as many entries as
+    its count has room for, the least entries (one-byte names, 25 bytes each) included, counts
+    that fit them exactly included: the reply is cut where the next entry would not fit."""
+    import string
+
+    from jetwire.p9 import Treaddir
+    from jetwire.p9.calls import parse_dirents
+
+    for name in string.ascii_letters + string.digits:
+        (tmp_path / name).touch()
+    fs = LocalFilesystem(tmp_path)
+    root = _attached(fs)
+
+    async def body() -> None:
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
+        await fs.lopen(Tlopen(fid=1, flags=c.P9_RDONLY | c.P9_DIRECTORY), fid)
+        whole = parse_dirents((await fs.readdir(Treaddir(fid=1, offset=0, count=65536), fid)).data)
+        assert len(whole) == 64
+        sizes = [25 + len(e.name.encode()) - 1 for e in whole]
+        for offset in (0, 2, 63):
+            for count in range(25, 25 * 70, 7):
+                got = parse_dirents((await fs.readdir(Treaddir(fid=1, offset=offset, count=count), fid)).data)
+                fitting = 0
+                while offset + fitting < len(sizes) and sum(sizes[offset:offset + fitting + 1]) <= count:
+                    fitting += 1
+                assert [e.name for e in got] == [e.name for e in whole[offset:offset + fitting]], (offset, count)
+        fs.release(fid)
+
+    asyncio.run(body())
+    fs.release(root)
+    fs.close()

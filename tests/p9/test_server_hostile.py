@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from attached import connect
+
 from jetwire import FrameReader
 from jetwire.p9 import (
-    Client,
     Rflush,
     Rframe,
     Rlerror,
@@ -87,8 +88,7 @@ class Raw:
 
 
 async def still_serving(server: Server) -> None:
-    host, port = server.addresses[0].rsplit(":", 1)
-    async with await Client.connect(host, int(port), timeout=30) as fs:
+    async with await connect(server, timeout=30) as fs:
         assert "f" in await fs.listdir("")
 
 

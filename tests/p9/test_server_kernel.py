@@ -12,14 +12,10 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
-from peers import find_tool
+from kernel_guest import boot, check_steps_passed, put_guest_test
 
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.serving import serve
-
-GUEST = Path(__file__).parent / "guest"
-BOOT_TIMEOUT = 600.0  # software emulation on a shared 2-core machine: generous, never hit when it works
 
 GUEST_TEST = r"""#!/bin/sh
 # runs in the guest, in the mount; "@@ ok NAME" or "@@ FAIL NAME" per step
@@ -69,44 +65,21 @@ STEPS = ["read-back", "append", "mkdir-p", "mv", "symlink", "link", "chmod", "tr
          "ls-1000", "rm-r", "dd", "dd-read-back", "df", "ls-dir"]
 
 
-@pytest.fixture(scope="module")
-def guest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for tool, package in (("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"),
-                          ("cpio", "cpio")):
-        find_tool(tool, package)
-    directory = Path(os.environ.get("V9FS_GUEST", "/tmp/jetwire-v9fs-guest"))
-    import subprocess
-
-    subprocess.run(["bash", str(GUEST / "build.sh"), str(directory)], check=True, timeout=900)
-    return directory
-
-
-def test_the_kernel_client_works_on_the_export(guest: Path, tmp_path: Path) -> None:
+def test_the_kernel_client_works_on_the_export(v9fs_guest: Path, tmp_path: Path) -> None:
     # r[9p2000l.server.lcreate], r[9p2000l.server.setattr], r[9p2000l.server.readdir], r[9p2000l.server.io]
     export = tmp_path / "export"
     export.mkdir()
-    (export / "guest-test.sh").write_text(GUEST_TEST)
-    (export / "guest-test.sh").chmod(0o755)
+    put_guest_test(export, GUEST_TEST)
     sock = tmp_path / "ninep.sock"
 
     async def body() -> str:
         server = await serve(LocalFilesystem(export), f"unix:{sock}")
         try:
-            proc = await asyncio.create_subprocess_exec(
-                "bash", str(GUEST / "run.sh"), str(sock), str(export), "", str(guest),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-            out, _ = await asyncio.wait_for(proc.communicate(), BOOT_TIMEOUT)
-            return out.decode(errors="replace")
+            return await boot(v9fs_guest, sock, export)
         finally:
             await server.close()
 
-    console = asyncio.run(body())
-    # the firmware's terminal escapes may share a line with the first report
-    reports = [line[line.index("@@"):].strip() for line in console.splitlines() if "@@" in line]
-    assert "@@ MOUNT OK" in reports, console
-    assert [r for r in reports if r.startswith("@@ FAIL")] == [], console
-    assert [r.split()[-1] for r in reports if r.startswith("@@ ok")] == STEPS, console
-    assert "@@ guest-test.sh rc=0" in reports and "@@ UMOUNT OK" in reports
+    check_steps_passed(asyncio.run(body()), STEPS)
 
     # the same results, seen from the host
     assert (export / "created.txt").read_text() == "hello\nmore\n"

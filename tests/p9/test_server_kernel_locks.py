@@ -15,14 +15,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
+from kernel_guest import GUEST, boot, check_steps_passed, put_guest_test
 from peers import find_tool
 
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.serving import serve
-
-GUEST = Path(__file__).parent / "guest"
-BOOT_TIMEOUT = 600.0  # software emulation on a shared 2-core machine: generous, never hit when it works
 
 GUEST_TEST = r"""#!/bin/sh
 # runs in the guest, in the mount; "@@ ok NAME" or "@@ FAIL NAME" per step
@@ -73,23 +70,13 @@ def _host_can_lock(path: Path) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def guest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for tool, package in (("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"),
-                          ("cpio", "cpio"), ("gcc", "gcc")):
-        find_tool(tool, package)
-    directory = Path(os.environ.get("V9FS_GUEST", "/tmp/jetwire-v9fs-guest"))
-    subprocess.run(["bash", str(GUEST / "build.sh"), str(directory)], check=True, timeout=900)
-    return directory
-
-
-def test_guest_processes_and_host_processes_respect_each_others_locks(guest: Path, tmp_path: Path) -> None:
+def test_guest_processes_and_host_processes_respect_each_others_locks(v9fs_guest: Path, tmp_path: Path) -> None:
     # r[9p2000l.server.lock]
     export = tmp_path / "export"
     export.mkdir()
+    find_tool("gcc", "gcc")
     subprocess.run(["gcc", "-static", "-O2", "-o", str(export / "lk"), str(GUEST / "lk.c")], check=True, timeout=120)
-    (export / "guest-test.sh").write_text(GUEST_TEST)
-    (export / "guest-test.sh").chmod(0o755)
+    put_guest_test(export, GUEST_TEST)
     for name in ("host.lock", "both.lock", "guest.lock"):
         (export / name).write_bytes(b"")
     sock = tmp_path / "ninep.sock"
@@ -116,11 +103,7 @@ def test_guest_processes_and_host_processes_respect_each_others_locks(guest: Pat
         watcher = asyncio.ensure_future(host_side())
         try:
             # locktimeout: how long the kernel waits before asking again after BLOCKED (default 30 s)
-            proc = await asyncio.create_subprocess_exec(
-                "bash", str(GUEST / "run.sh"), str(sock), str(export), "locktimeout=1", str(guest),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-            out, _ = await asyncio.wait_for(proc.communicate(), BOOT_TIMEOUT)
-            return out.decode(errors="replace")
+            return await boot(v9fs_guest, sock, export, "locktimeout=1")
         finally:
             watcher.cancel()
             await server.close()
@@ -131,11 +114,7 @@ def test_guest_processes_and_host_processes_respect_each_others_locks(guest: Pat
         if holder.poll() is None:
             holder.kill()
             holder.wait()
-    reports = [line[line.index("@@"):].strip() for line in console.splitlines() if "@@" in line]
-    assert "@@ MOUNT OK" in reports, console
-    assert [r for r in reports if r.startswith("@@ FAIL")] == [], console
-    assert [r.split()[-1] for r in reports if r.startswith("@@ ok")] == STEPS, console
-    assert "@@ guest-test.sh rc=0" in reports and "@@ UMOUNT OK" in reports
+    check_steps_passed(console, STEPS)
     assert seen == {"guest-holds": True}  # the host saw the guest's lock while it was held
     # everything the guest held went with its files' closing and the unmount
     for name in ("host.lock", "both.lock", "guest.lock"):

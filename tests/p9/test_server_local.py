@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attached import connect, serving
 
 from jetwire.p9 import Client, Qid, Rgetattr, Rread, Tgetattr, Tread, Twalk, localfs
 from jetwire.p9 import constants as c
@@ -37,20 +38,8 @@ def run(body: Callable[[], Awaitable[None]]) -> None:
 async def served(handler: Handler[Any], unix: Path | None = None, **options: Any) -> AsyncIterator[Client]:
     """A server for ``handler`` and one client attached to it."""
     address = f"unix:{unix}" if unix is not None else "127.0.0.1:0"
-    server = await serve(handler, address, **options)
-    try:
-        bound = server.addresses[0]
-        if unix is not None:
-            client = await Client.connect(path=str(unix), timeout=10)
-        else:
-            host, port = bound.rsplit(":", 1)
-            client = await Client.connect(host, int(port), timeout=10)
-        try:
-            yield client
-        finally:
-            await client.close()
-    finally:
-        await server.close()
+    async with serving(handler, address, **options) as server, await connect(server) as client:
+        yield client
 
 
 @pytest.fixture(params=["openat2", "nofollow-walk"])
@@ -167,9 +156,8 @@ def test_files_belong_to_the_server_whoever_attaches(export: Path) -> None:
     # r[9p2000l.server.identity]: uname/n_uname grant nothing; the server's own credentials
     async def body() -> None:
         server = await serve(LocalFilesystem(export), "127.0.0.1:0")
-        host, port = server.addresses[0].rsplit(":", 1)
         try:
-            async with await Client.connect(host, int(port), uname="nobody", n_uname=65534) as fs:
+            async with await connect(server, uname="nobody", n_uname=65534) as fs:
                 await fs.write_bytes("mine", b"x")
                 await fs.mkdir("dir")
         finally:
@@ -439,19 +427,16 @@ def test_confinement_uses_openat2_on_this_kernel() -> None:
 
 # -- readdir (r[9p2000l.server.readdir], r[9p2000l.server.readdir.cookies]) ---------------------------
 
-@pytest.mark.parametrize("budget", ["snapshot", "host-cookies"])
-def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path, budget: str) -> None:
+def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path) -> None:
     """The bug class other servers shipped: every count from the least that fits an entry,
-    resuming from every offset returned; nothing lost, nothing repeated. Both ways of listing:
-    a snapshot, and the host's own cookies once the readdir budget is spent
-    (r[9p2000l.server.limits])."""
+    resuming from every offset returned; nothing lost, nothing repeated."""
     names = {f"{'n' * (i % 37)}{i}" for i in range(10_000)} | {"n0"}  # lengths vary, so cuts fall everywhere
     (export / "n0").touch()
     for name in names - {"n0"}:
         os.link(export / "n0", export / name)  # links: quicker to make than 10,000 inodes
     expected = names | {".", ".."}
     msize = 8192
-    fs = LocalFilesystem(export, readdir_budget=0 if budget == "host-cookies" else localfs.DEFAULT_READDIR_BUDGET)
+    fs = LocalFilesystem(export)
     from jetwire.p9 import Tattach, Tlopen, Treaddir, Twalk
     from jetwire.p9.calls import parse_dirents
 
@@ -475,12 +460,9 @@ def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path, budget
 
         longest = 24 + max(len(n) for n in expected)
         full = await listing(msize - 11)
-        assert (fid.entries is None) == (budget == "host-cookies")
         assert sorted(e.name for e in full) == sorted(expected)
         # every count from the least that fits the longest entry, across more than one entry's length
-        # (fewer through the host's cookies, where each small request costs the host a lookup)
-        spread = 40 if budget == "snapshot" else 6
-        for count in list(range(longest, longest + spread)) + [257, 1000, 4096, msize - 24, msize - 11]:
+        for count in list(range(longest, longest + 40)) + [257, 1000, 4096, msize - 24, msize - 11]:
             got = await listing(count)
             assert [e.name for e in got] == [e.name for e in full], count
         # resuming from every offset returned gives the entry after it first
@@ -492,9 +474,8 @@ def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path, budget
         with pytest.raises(OSError) as info:  # too small for the next entry: never an empty answer
             await fs.readdir(Treaddir(fid=1, offset=0, count=24), fid)  # no entry is under 25 bytes
         assert info.value.errno == 22
-        if budget == "snapshot":  # an offset no entry had; the host's cookies cannot tell
-            with pytest.raises(OSError):
-                await fs.readdir(Treaddir(fid=1, offset=len(full) + 1, count=msize), fid)
+        with pytest.raises(OSError):  # an offset no entry had
+            await fs.readdir(Treaddir(fid=1, offset=len(full) + 1, count=msize), fid)
         fs.release(fid)
         fs.release(root)
         fs.close()
@@ -502,15 +483,14 @@ def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path, budget
     run(body)
 
 
-@pytest.mark.parametrize("budget", [localfs.DEFAULT_READDIR_BUDGET, 0])
-def test_readdir_entries_match_walks_and_vanished_entries_are_left_out(export: Path, budget: int) -> None:
+def test_readdir_entries_match_walks_and_vanished_entries_are_left_out(export: Path) -> None:
     # r[9p2000l.server.readdir]: qid type and path as a walk gives; `..` of the root is the root
     (export / "d").mkdir()
     (export / "f").write_text("x")
     os.symlink("f", export / "l")
 
     async def body() -> None:
-        async with served(LocalFilesystem(export, readdir_budget=budget)) as fs:
+        async with served(LocalFilesystem(export)) as fs:
             dfid, _ = await fs.walk(fs.root, [])
             await fs.lopen(dfid, c.P9_RDONLY)
             entries = {e.name: e for e in await fs.readdir(dfid)}
@@ -569,8 +549,9 @@ def test_readdir_snapshot_entries_are_the_dirent_encoders_bytes(export: Path) ->
 
 def test_readdir_snapshots_never_hold_more_than_the_budget(export: Path) -> None:
     """r[9p2000l.server.limits]: many fids each listing a big directory hold at most the
-    budget in snapshots, counted in bytes of the objects held; the fids past it list the same
-    entries through the host's cookies, and releasing the fids gives the budget back."""
+    budget in snapshots, counted in bytes of the objects held; a snapshot past it is ENOMEM
+    (never a listing of some other kind), listing again from offset 0 replaces a fid's snapshot
+    rather than adding one, and releasing the fids gives the budget back."""
     names = {f"entry-{i:05}-{'x' * (i % 23)}" for i in range(3000)}
     first = sorted(names)[0]
     (export / first).touch()
@@ -584,29 +565,83 @@ def test_readdir_snapshots_never_hold_more_than_the_budget(export: Path) -> None
     async def body() -> None:
         _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
         fids: list[LocalFid] = []
-        for number in range(1, 101):
+        for number in range(1, 11):
             _, fid = await fs.walk(Twalk(fid=0, newfid=number, wnames=[]), root)
             assert fid is not None
             await fs.lopen(Tlopen(fid=number, flags=c.P9_RDONLY), fid)
             fids.append(fid)
-        for repeat in range(2):  # listing again from offset 0 replaces a snapshot, never adds one
+        refused = []
+        for repeat in range(2):
             for number, fid in enumerate(fids, 1):
                 listed: list[str] = []
                 offset = 0
-                while batch := parse_dirents((await fs.readdir(Treaddir(fid=number, offset=offset, count=8181),
-                                                               fid)).data):
-                    listed += [e.name for e in batch]
-                    offset = batch[-1].offset
+                try:
+                    while batch := parse_dirents((await fs.readdir(Treaddir(fid=number, offset=offset,
+                                                                            count=8181), fid)).data):
+                        listed += [e.name for e in batch]
+                        offset = batch[-1].offset
+                except OSError as exc:
+                    assert exc.errno == 12 and fid.entries is None  # ENOMEM, and nothing held for it
+                    refused.append((repeat, number))
+                    continue
                 assert sorted(listed) == sorted(names | {".", ".."})
                 held = sum(sys.getsizeof(e) + 8 for f in fids if f.entries is not None for e in f.entries)
                 assert held <= budget, (repeat, number, held)
+                assert fs.snapshot_bytes(None) <= budget
         snapshots = sum(f.entries is not None for f in fids)
-        assert 2 <= snapshots < len(fids)  # the budget was used, then the host's cookies took over
+        assert 2 <= snapshots < len(fids)  # the budget was used, then refused
+        # a second round lists again the fids that held snapshots: each replaced its own
+        assert [number for repeat, number in refused if repeat == 1] == [n for r, n in refused if r == 0]
         for fid in fids:
             fs.release(fid)
         fs.release(root)
-        assert fs._budget_left == budget
+        assert fs.snapshot_bytes(None) == 0
         fs.close()
+
+    run(body)
+
+
+def test_one_connection_cannot_spend_anothers_readdir_budget(export: Path) -> None:
+    """r[9p2000l.server.limits]: the budget is each connection's own. A client holding all of its
+    budget gets ENOMEM for one more snapshot, while another client lists the same directory with
+    a snapshot of its own; a disconnect gives back what that connection held."""
+    for number in range(2000):
+        (export / f"file-{number:05}").touch()
+    fs = LocalFilesystem(export, readdir_budget=250_000)  # one snapshot (about 150,000 bytes), not two
+
+    async def listing(client: Client) -> int:
+        dfid, _ = await client.walk(client.root, [])
+        await client.lopen(dfid, c.P9_RDONLY)
+        return len(await client.readdir(dfid))
+
+    async def body() -> None:
+        server = await serve(fs, "127.0.0.1:0")
+        host, port = server.addresses[0].rsplit(":", 1)
+        try:
+            first = await Client.connect(host, int(port), timeout=10)
+            second = await Client.connect(host, int(port), timeout=10)
+            assert await listing(first) == 2002
+            with pytest.raises(OSError) as refused:
+                await listing(first)  # the first's budget holds one snapshot
+            assert refused.value.errno == 12  # ENOMEM
+            [held] = fs._snapshot_bytes.values()
+            assert 0 < held <= 250_000
+            assert await listing(second) == 2002  # a snapshot of its own, not refused for the first's
+            assert sorted(fs._snapshot_bytes.values()) == [held, held]
+            await first.close()
+            for _ in range(500):  # released once the server has seen the end of the stream
+                if len(fs._snapshot_bytes) == 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert list(fs._snapshot_bytes.values()) == [held]  # the second's, still held
+            await second.close()
+            for _ in range(500):
+                if not fs._snapshot_bytes:
+                    break
+                await asyncio.sleep(0.01)
+            assert fs._snapshot_bytes == {}
+        finally:
+            await server.close()
 
     run(body)
 
@@ -666,8 +701,7 @@ def test_a_disconnect_releases_every_fid(export: Path) -> None:
 
     async def body() -> None:
         server: Server = await serve(handler, "127.0.0.1:0")
-        host, port = server.addresses[0].rsplit(":", 1)
-        fs = await Client.connect(host, int(port), timeout=10)
+        fs = await connect(server)
         fid, _ = await fs.walk(fs.root, ["f"])
         await fs.walk(fs.root, [])
         await fs.lopen(fid, c.P9_RDONLY)
@@ -690,6 +724,187 @@ def test_a_disconnect_releases_every_fid(export: Path) -> None:
         await server.close()
 
     run(body)
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_a_close_that_waits_holds_up_no_other_request(export: Path, locked: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """r[9p2000l.server.concurrency]: on a file system that is not local (NFS writes back at
+    close, FUSE asks its daemon) releasing a fid closes its descriptors in a thread, and so do the
+    locks it held: a close that waits holds up no request. Simulated with ``inline=False`` (what
+    such an export gets) and a close of the file "slow" that waits for a gate."""
+    import threading
+
+    (export / "slow").write_text("data")
+    (export / "other").write_text("more")
+    gate, entered = threading.Event(), threading.Event()
+    real_close = os.close
+
+    def waiting_close(fd: int) -> None:
+        try:
+            slow = os.readlink(f"/proc/self/fd/{fd}").endswith("/slow")
+        except OSError:
+            slow = False
+        if slow and not entered.is_set():
+            entered.set()
+            gate.wait(GUARD / 4)
+        real_close(fd)
+
+    rescue = threading.Timer(GUARD / 6, gate.set)  # without the fix the loop waits here: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export, inline=False)) as fs:
+            fid, _ = await fs.walk(fs.root, ["slow"])
+            await fs.lopen(fid, c.P9_RDWR)
+            if locked:
+                assert await fs.lock(fid, c.P9_LOCK_TYPE_WRLCK) == c.P9_LOCK_SUCCESS
+            other, _ = await fs.walk(fs.root, ["other"])
+            await fs.lopen(other, c.P9_RDONLY)
+            monkeypatch.setattr(os, "close", waiting_close)
+            await fs.clunk(fid)  # the reply goes before the release
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            assert await fs.read(other, 0, 4) == b"more"
+            answered_while_closing = not gate.is_set()
+            gate.set()
+            assert answered_while_closing
+
+    try:
+        run(body)
+    finally:
+        gate.set()
+        rescue.cancel()
+
+
+@pytest.mark.parametrize("call", ["getattr", "lopen", "readlink", "xattrwalk", "attach"])
+def test_a_stat_that_waits_holds_up_no_other_request(export: Path, call: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """r[9p2000l.server.concurrency]: on a file system that is not local an fstat or a readlink
+    may wait (NFS revalidates with its server, FUSE asks its daemon): there Tgetattr, Tlopen's
+    qid, Treadlink, Txattrwalk and Tattach make them in a thread. Simulated with ``inline=False``
+    (what such an export gets) and, once armed, an fstat or readlink of a "slow" file that waits."""
+    import threading
+
+    (export / "slow").write_text("data")
+    os.symlink("target", export / "slow-link")
+    (export / "other").write_text("more")
+    slow_name = {"readlink": "slow-link", "attach": "export"}.get(call, "slow")
+    gate, entered = threading.Event(), threading.Event()
+    armed = threading.Event()
+    real_stat, real_readlink = os.stat, os.readlink
+
+    def is_slow(fd: int) -> bool:
+        try:
+            return real_readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1] == slow_name
+        except OSError:
+            return False
+
+    def waiting_stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if armed.is_set() and isinstance(path, int) and is_slow(path) and not entered.is_set():
+            entered.set()
+            gate.wait(GUARD / 4)
+        return real_stat(path, *args, **kwargs)
+
+    def waiting_readlink(path: Any, *args: Any, dir_fd: int | None = None, **kwargs: Any) -> Any:
+        if armed.is_set() and dir_fd is not None and is_slow(dir_fd) and not entered.is_set():
+            entered.set()
+            gate.wait(GUARD / 4)
+        return real_readlink(path, *args, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(os, "stat", waiting_stat)
+    monkeypatch.setattr(os, "readlink", waiting_readlink)
+    rescue = threading.Timer(GUARD / 6, gate.set)  # without the fix the loop waits in the call: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        server = await serve(LocalFilesystem(export, inline=False), "127.0.0.1:0")
+        host, port = server.addresses[0].rsplit(":", 1)
+        async with await Client.connect(host, int(port), timeout=10) as fs:
+            other, _ = await fs.walk(fs.root, ["other"])
+            await fs.lopen(other, c.P9_RDONLY)
+            slow, _ = await fs.walk(fs.root, [slow_name] if call != "attach" else [])
+            armed.set()
+            if call == "getattr":
+                waiting = asyncio.ensure_future(fs.getattr(slow))
+            elif call == "lopen":
+                waiting = asyncio.ensure_future(fs.lopen(slow, c.P9_RDONLY))
+            elif call == "readlink":
+                waiting = asyncio.ensure_future(fs.readlink_fid(slow))
+            elif call == "xattrwalk":
+                waiting = asyncio.ensure_future(fs.xattrwalk(slow, ""))
+            else:
+                waiting = asyncio.ensure_future(Client.connect(host, int(port), timeout=10))
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            assert await fs.read(other, 0, 4) == b"more"
+            answered_while_waiting = not gate.is_set()
+            gate.set()
+            done = await waiting
+            if call == "attach":
+                await done.close()
+            assert answered_while_waiting
+        await server.close()
+
+    try:
+        run(body)
+    finally:
+        gate.set()
+        rescue.cancel()
+
+
+def test_an_open_that_must_break_a_lease_holds_up_no_other_request(export: Path) -> None:
+    """r[9p2000l.server.concurrency]: on a local export Tlopen opens on the loop's thread, but
+    an open that conflicts with another process's lease (F_SETLEASE: Samba and the kernel's NFS
+    server take them) waits until the lease is given up, up to lease-break-time (45 s): such an
+    open is finished in a thread. Here the test holds a read lease and gives it up only once
+    another request has been answered."""
+    import fcntl
+    import signal
+    import threading
+
+    (export / "leased").write_text("data")
+    (export / "other").write_text("more")
+    f_setlease = getattr(fcntl, "F_SETLEASE", 1024)
+    holder = os.open(export / "leased", os.O_RDONLY)
+    previous = signal.signal(signal.SIGIO, signal.SIG_IGN)  # the lease break's notice (else it kills)
+    try:
+        fcntl.fcntl(holder, f_setlease, fcntl.F_RDLCK)
+    except OSError as exc:
+        os.close(holder)
+        signal.signal(signal.SIGIO, previous)
+        pytest.skip(f"no leases on this file system: {exc}")
+    given_up = threading.Event()
+
+    def give_up() -> None:
+        if not given_up.is_set():
+            given_up.set()
+            fcntl.fcntl(holder, f_setlease, fcntl.F_UNLCK)
+
+    rescue = threading.Timer(GUARD / 6, give_up)  # without the fix the loop waits in the open: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        handler = LocalFilesystem(export)
+        assert handler.inline  # the export this test runs on is a local one (else nothing to show)
+        async with served(handler) as fs:
+            other, _ = await fs.walk(fs.root, ["other"])
+            await fs.lopen(other, c.P9_RDONLY)
+            leased, _ = await fs.walk(fs.root, ["leased"])
+            opening = asyncio.ensure_future(fs.lopen(leased, c.P9_WRONLY))  # a write breaks a read lease
+            assert await fs.read(other, 0, 4) == b"more"
+            answered_while_leased = not given_up.is_set()
+            await asyncio.to_thread(give_up)
+            await opening
+            assert answered_while_leased
+
+    try:
+        run(body)
+    finally:
+        give_up()
+        rescue.cancel()
+        os.close(holder)
+        signal.signal(signal.SIGIO, previous)
 
 
 # -- the command line ------------------------------------------------------------------------------

@@ -12,18 +12,17 @@ import struct
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from attached import connect, serving
 
 from jetwire import FrameReader
 from jetwire.p9 import Client, Rframe, Rlock, Rversion, Tattach, Tframe, Tlock, Tlopen, Tversion, Twalk, locks
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
-from jetwire.p9.serving import Server, serve
 
 RD, WR, UN = c.P9_LOCK_TYPE_RDLCK, c.P9_LOCK_TYPE_WRLCK, c.P9_LOCK_TYPE_UNLCK
 OK, BLOCKED, ERROR = c.P9_LOCK_SUCCESS, c.P9_LOCK_BLOCKED, c.P9_LOCK_ERROR
@@ -43,19 +42,6 @@ def export(tmp_path: Path) -> Path:
     (root / "g").write_bytes(b"y" * 100)
     return root
 
-
-@asynccontextmanager
-async def serving(fs: LocalFilesystem) -> AsyncIterator[Server]:
-    server = await serve(fs, "127.0.0.1:0")
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
-async def connect(server: Server) -> Client:
-    host, port = server.addresses[0].rsplit(":", 1)
-    return await Client.connect(host, int(port), timeout=10)
 
 
 async def opened(client: Client, name: str = "f", flags: int = c.P9_RDWR) -> int:
@@ -418,3 +404,67 @@ def test_one_connections_readers_and_writers_on_the_host(export: Path) -> None:
             await a.close()
 
     run(body)
+
+
+@pytest.mark.parametrize("hung", ["open", "fcntl"])
+def test_a_lock_whose_host_call_hangs_holds_up_no_other_request(export: Path, hung: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """r[9p2000l.server.concurrency]: on a file system that is not local the host's part of
+    Tlock and Tgetlock (opening the descriptor that holds a connection's locks, fcntl) runs off
+    the event loop, so an open or a fcntl that waits (NFS, FUSE) holds up neither another client
+    nor the same client's other requests. Simulated with ``inline=False`` (what such an export
+    gets): the server's first open of such a descriptor (Tlock), or its first F_OFD_GETLK
+    (Tgetlock), waits for a gate."""
+    import os
+    import threading
+
+    gate, entered = threading.Event(), threading.Event()
+    real_open, real_fcntl = os.open, fcntl.fcntl
+
+    def waiting_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if not entered.is_set() and flags & os.O_NOCTTY:  # only the lock table's descriptors are opened with it
+            entered.set()
+            gate.wait(GUARD / 4)
+        return real_open(path, flags, *args, **kwargs)
+
+    def waiting_fcntl(fd: int, command: int, *args: Any) -> Any:
+        if not entered.is_set() and command == locks._F_OFD_GETLK:
+            entered.set()
+            gate.wait(GUARD / 4)
+        return real_fcntl(fd, command, *args)
+
+    if hung == "open":
+        monkeypatch.setattr(os, "open", waiting_open)
+    else:
+        monkeypatch.setattr(fcntl, "fcntl", waiting_fcntl)
+    # without the fix the loop itself waits in the call: this releases it (late), so the test fails
+    # rather than hangs
+    rescue = threading.Timer(GUARD / 6, gate.set)
+    rescue.start()
+
+    async def body() -> None:
+        async with serving(LocalFilesystem(export, inline=False)) as server:
+            a, b = await connect(server), await connect(server)
+            fa, fb = await opened(a), await opened(b, "g")
+            if hung == "open":
+                stuck = asyncio.ensure_future(a.lock(fa, WR, 0, 10))
+            else:
+                stuck = asyncio.ensure_future(a.getlock(fa, WR, 0, 10))
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            assert (await b.read(fb, 0, 10)) == b"y" * 10  # another client
+            assert (await a.read(fa, 0, 10)) == b"x" * 10  # the same client's other request
+            assert await b.lock(fb, WR, 0, 10) == OK  # another connection's lock on another file
+            answered_while_hung = not gate.is_set()
+            gate.set()
+            result = await stuck
+            assert result == OK if hung == "open" else result.type == UN
+            assert answered_while_hung
+            await a.close()
+            await b.close()
+
+    try:
+        run(body)
+    finally:
+        gate.set()
+        rescue.cancel()

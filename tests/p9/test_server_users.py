@@ -13,17 +13,19 @@ import pwd
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from attached import connect, serving
 
 from jetwire.p9 import Client, localfs, users
 from jetwire.p9 import constants as c
 from jetwire.p9.__main__ import serve_main
 from jetwire.p9.localfs import LocalFilesystem
-from jetwire.p9.serving import Server, serve
+from jetwire.p9.serving import Server
 
 GUARD = 60.0
 STRANGER = 4242  # no passwd entry on purpose
@@ -37,17 +39,15 @@ def run(body: Callable[[], Awaitable[None]]) -> None:
 
 @asynccontextmanager
 async def server_for(handler: LocalFilesystem) -> AsyncIterator[Server]:
-    server = await serve(handler, "127.0.0.1:0")
     try:
-        yield server
+        async with serving(handler) as server:
+            yield server
     finally:
-        await server.close()
         handler.close()
 
 
 async def attach(server: Server, uname: str = "", n_uname: int = c.NONUNAME) -> Client:
-    host, port = server.addresses[0].rsplit(":", 1)
-    return await Client.connect(host, int(port), uname=uname, n_uname=n_uname, timeout=10)
+    return await connect(server, uname=uname, n_uname=n_uname)
 
 
 @pytest.fixture
@@ -222,3 +222,121 @@ def test_a_group_the_user_is_in_is_taken_from_the_request(export: Path, monkeypa
     assert owner(export / "in-4243") == (STRANGER, 4243)
     assert owner(export / "dir-4243") == (STRANGER, 4243)
     assert owner(export / "dir-other") == (STRANGER, users.NOBODY.gid)
+
+
+class LeaveFails:
+    """Once armed, the next switch back to the server fails, leaving that thread as the user it
+    was: what a failed setfsuid would do (it reports failure only by not changing)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        users.check_can_map_users()
+        credentials = users._credentials
+        assert credentials is not None
+        self.real_leave = credentials.leave
+        self.armed = False
+        self.failed_in: list[str] = []  # the names of the threads it failed in
+        monkeypatch.setattr(credentials, "leave", self.leave)
+
+    def leave(self) -> None:
+        if self.armed:
+            self.armed = False
+            self.failed_in.append(threading.current_thread().name)
+            raise PermissionError(1, "simulated: setfsuid did not change")
+        self.real_leave()
+
+
+def test_a_thread_that_cannot_switch_back_never_runs_another_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # r[9p2000l.server.identity]: a thread left as a user is stranded: every later call in it is
+    # refused, never run (it would act as that user)
+    leave = LeaveFails(monkeypatch)
+    stranger = users.User(STRANGER, users.NOBODY.gid, (users.NOBODY.gid,))
+    outcomes: list[object] = []
+    ran: list[int] = []
+
+    def thread() -> None:
+        leave.armed = True
+        for who in (stranger, users.User(0, 0, (0,))):
+            try:
+                outcomes.append(users.run_as(who, lambda: ran.append(os.getpid())))
+            except PermissionError as exc:
+                outcomes.append(exc)
+
+    worker = threading.Thread(target=thread)  # stranded, then gone
+    worker.start()
+    worker.join(GUARD)
+    assert leave.failed_in and len(ran) == 1  # the second call never ran
+    assert all(isinstance(outcome, users.StrandedIdentity) for outcome in outcomes), outcomes
+
+
+def test_a_stranded_thread_is_retired_and_the_server_goes_on(export: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the call whose switch back failed is answered with an error (EPERM); its thread's pool
+    # takes no more work, so every later call, of the server or of any user, runs as itself
+    fs = LocalFilesystem(export, map_users=True)
+    leave = LeaveFails(monkeypatch)
+
+    async def body() -> None:
+        async with server_for(fs) as server:
+            async with await attach(server, n_uname=STRANGER) as stranger, await attach(server, n_uname=0) as root:
+                await stranger.write_bytes("warm", b"x")  # a thread or more in the pool
+                before = users.user_threads()
+                leave.armed = True
+                with pytest.raises(PermissionError):
+                    await stranger.mkdir("stranded")
+                assert leave.failed_in and leave.failed_in[0].startswith("jetwire-p9-user-")
+                assert users.user_threads() is not before  # a new pool
+                for i in range(30):  # one at a time: each would take the stranded thread if it were idle there
+                    await root.write_bytes(f"root-{i}", b"x")
+                    await stranger.write_bytes(f"stranger-{i}", b"x")
+                    await asyncio.to_thread((export / f"server-{i}").write_bytes, b"x")
+    run(body)
+    for i in range(30):
+        assert owner(export / f"root-{i}")[0] == 0
+        assert owner(export / f"stranger-{i}")[0] == STRANGER
+        assert owner(export / f"server-{i}") == (os.geteuid(), os.getegid())
+
+
+def test_the_check_at_start_never_strands_the_callers_thread(export: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # check_can_map_users tries a switch and back: when the way back fails, the thread it tried
+    # in is gone, not the caller's (which would go on as nobody)
+    leave = LeaveFails(monkeypatch)
+    leave.armed = True
+    with pytest.raises(PermissionError, match="simulated"):
+        users.check_can_map_users()
+    assert leave.failed_in and leave.failed_in[0] != threading.current_thread().name
+    (export / "after").write_bytes(b"x")
+    assert owner(export / "after") == (os.geteuid(), os.getegid())
+
+
+def test_a_slow_user_database_holds_up_no_other_request(export: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # r[9p2000l.server.concurrency]: an attach's lookup in the user database (NSS: LDAP, sssd,
+    # winbind may ask the network) runs off the event loop; simulated by a lookup that waits
+    gate, entered = threading.Event(), threading.Event()
+    real_user_for = users.user_for
+
+    def waiting_user_for(uname: str, n_uname: int, nonuname: int) -> users.User:
+        if uname == "slow":
+            entered.set()
+            gate.wait(GUARD / 4)
+        return real_user_for(uname, n_uname, nonuname)
+
+    monkeypatch.setattr(localfs, "user_for", waiting_user_for)
+    rescue = threading.Timer(GUARD / 6, gate.set)  # without the fix the loop waits in the lookup: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        async with server_for(LocalFilesystem(export, map_users=True)) as server:
+            async with await attach(server, n_uname=0) as fs:
+                slow = asyncio.ensure_future(attach(server, uname="slow", n_uname=0))
+                while not entered.is_set():
+                    await asyncio.sleep(0.01)
+                await fs.write_bytes("meanwhile", b"x")
+                answered_while_looking_up = not gate.is_set()
+                gate.set()
+                await (await slow).close()
+                assert answered_while_looking_up
+
+    try:
+        run(body)
+    finally:
+        gate.set()
+        rescue.cancel()

@@ -9,7 +9,7 @@ import asyncio
 import contextvars
 
 from services import Echo
-from test_write_batching import SPEC, RecordingTransport, ping, pong, run
+from test_write_batching import ping, pong, run, served_channel
 
 import jetwire
 from jetwire import rpc
@@ -52,11 +52,7 @@ def test_a_call_that_never_awaits_ends_within_the_read_that_brought_it() -> None
     no longer in flight) before data_received returns, with no task left to schedule."""
 
     async def main() -> None:
-        server = aio.Server(Observing(), SPEC, max_frame_size=1 << 20, max_calls=8, call_timeout=None,
-                            debug=False, require_version=False)
-        channel = aio.ServerChannel(server, "tcp")
-        transport = RecordingTransport(channel)
-        channel.connection_made(transport)
+        channel, transport = served_channel(max_calls=8, impl=Observing())
         after_read: list[int] = []
 
         def read() -> None:

@@ -10,49 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import logging
 import os
 import socket
 import tempfile
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from services import Echo, EchoServer, Toolbox, ToolboxServer
+from waiting import until
 
 import jetwire
 from jetwire import rpc, u32
 from jetwire.rpc.aio import DEADLINE_CODE, SHUTDOWN_CODE
 from jetwire.runtime.frames import FrameReader
 
-pytestmark = pytest.mark.filterwarnings("error")
+pytestmark = [pytest.mark.filterwarnings("error"), pytest.mark.usefixtures("no_asyncio_complaints")]
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(main(), 30))
-
-
-@pytest.fixture(autouse=True)
-def no_asyncio_complaints(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """No "Task was destroyed but it is pending", no "exception was never retrieved": asyncio
-    reports both through its logger, when the objects are collected."""
-    with caplog.at_level(logging.WARNING, logger="asyncio"):
-        yield
-        gc.collect()
-    complaints = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
-    assert complaints == []
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Waits for ``condition``; the timeout only turns a hang into a failure."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        if loop.time() > end:
-            raise AssertionError(f"still not {what} after {timeout} s")
-        await asyncio.sleep(0.001)
 
 
 def tasks() -> int:

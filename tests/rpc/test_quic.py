@@ -21,6 +21,7 @@ import subprocess
 import sys
 import types
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -234,6 +235,12 @@ class EventLog(QuicConnectionProtocol):
         super().quic_event_received(event)
 
 
+def raw_connect(certs: Certs, host: str, port: int) -> AbstractAsyncContextManager[QuicConnectionProtocol]:
+    """A plain aioquic client connection offering ALPN "jetstream", keeping its events (an EventLog)."""
+    return aioquic_connect(host, port, configuration=raw_client_configuration(certs, ["jetstream"]),
+                           create_protocol=EventLog)
+
+
 # -- the tests ---------------------------------------------------------------------------------
 
 def test_a_stream_echoes_and_ends_cleanly(certs: Certs) -> None:
@@ -282,8 +289,7 @@ def test_several_streams_on_one_connection_are_separate_sessions(certs: Certs) -
     async def body() -> None:
         factory = Factory()
         listener, url = await serving(certs, factory)
-        async with aioquic_connect(url.host, url.port, configuration=raw_client_configuration(certs, ["jetstream"]),
-                                   create_protocol=EventLog) as connection:
+        async with raw_connect(certs, url.host, url.port) as connection:
             streams = []
             for number in range(5):  # aioquic names a stream only once something is written on it
                 reader, writer = await connection.create_stream()
@@ -308,8 +314,7 @@ def test_unidirectional_streams_are_refused(certs: Certs) -> None:
     async def body() -> None:
         factory = Factory()
         listener, url = await serving(certs, factory)
-        async with aioquic_connect(url.host, url.port, configuration=raw_client_configuration(certs, ["jetstream"]),
-                                   create_protocol=EventLog) as connection:
+        async with raw_connect(certs, url.host, url.port) as connection:
             assert isinstance(connection, EventLog)
             send_raw(connection, connection._quic.get_next_available_stream_id(is_unidirectional=True), b"ignored")
             await until(lambda: any(isinstance(e, events.StopSendingReceived) for e in connection.events))
@@ -512,8 +517,7 @@ def test_a_reset_stream_is_connection_lost_with_an_error(certs: Certs) -> None:
     async def body() -> None:
         factory = Factory()
         listener, url = await serving(certs, factory)
-        async with aioquic_connect(url.host, url.port, create_protocol=EventLog,
-                                   configuration=raw_client_configuration(certs, ["jetstream"])) as connection:
+        async with raw_connect(certs, url.host, url.port) as connection:
             assert isinstance(connection, EventLog)
             send_raw(connection, 0, b"x")
             await factory.one.wait()
@@ -553,8 +557,7 @@ def test_a_protocol_that_raises_loses_its_stream_only(certs: Certs) -> None:
 
         listener = await quic.listen(Url("127.0.0.1", 0), make, server_tls(certs))
         port = int(listener.urls[0].rsplit(":", 1)[1])
-        async with aioquic_connect("127.0.0.1", port, configuration=raw_client_configuration(certs, ["jetstream"]),
-                                   create_protocol=EventLog) as connection:
+        async with raw_connect(certs, "127.0.0.1", port) as connection:
             assert isinstance(connection, EventLog)
             send_raw(connection, connection._quic.get_next_available_stream_id(), b"boom")
             await until(lambda: any(isinstance(e, events.StreamReset) for e in connection.events))
@@ -580,8 +583,7 @@ def test_closing_the_listener_refuses_new_streams_and_lets_open_ones_finish(cert
         transport, client = await quic.open(url, Recorder, client_tls(certs))
         assert isinstance(client, Recorder)
         transport.write(b"before close\n")
-        async with aioquic_connect(url.host, url.port, configuration=raw_client_configuration(certs, ["jetstream"]),
-                                   create_protocol=EventLog) as early:
+        async with raw_connect(certs, url.host, url.port) as early:
             assert isinstance(early, EventLog)
             send_raw(early, 0, b"early\n")
             await until(lambda: len(factory.made) == 2 and all(p.data.endswith(b"\n") for p in factory.made))
@@ -592,8 +594,7 @@ def test_closing_the_listener_refuses_new_streams_and_lets_open_ones_finish(cert
             await until(lambda: any(isinstance(e, events.StopSendingReceived) for e in early.events))
             assert [e.stream_id for e in early.events if isinstance(e, events.StreamReset)] == [4]
 
-            async with aioquic_connect(url.host, url.port, create_protocol=EventLog,
-                                       configuration=raw_client_configuration(certs, ["jetstream"])) as late:
+            async with raw_connect(certs, url.host, url.port) as late:
                 await late.wait_closed()
             assert len(factory.made) == 2
             assert not closed.done()
@@ -754,8 +755,7 @@ def test_a_factory_that_raises_refuses_its_stream_only(certs: Certs) -> None:
 
         listener = await quic.listen(Url("127.0.0.1", 0), factory, server_tls(certs))
         port = int(listener.urls[0].rsplit(":", 1)[1])
-        async with aioquic_connect("127.0.0.1", port, configuration=raw_client_configuration(certs, ["jetstream"]),
-                                   create_protocol=EventLog) as connection:
+        async with raw_connect(certs, "127.0.0.1", port) as connection:
             assert isinstance(connection, EventLog)
             send_raw(connection, 0, b"first")
             await until(lambda: any(isinstance(e, events.StreamReset) for e in connection.events))
@@ -902,8 +902,7 @@ def test_a_service_over_quic(certs: Certs) -> None:
 async def raw_session(certs: Certs, url: str) -> tuple[Any, EventLog]:
     """An aioquic client connection to ``url``, kept open by the caller (``await close_raw(...)``)."""
     address = rpc.parse_url(url)
-    manager = aioquic_connect(address.host, address.port, create_protocol=EventLog,
-                              configuration=raw_client_configuration(certs, ["jetstream"]))
+    manager = raw_connect(certs, address.host, address.port)
     connection = await manager.__aenter__()
     assert isinstance(connection, EventLog)
     return manager, connection
@@ -1135,6 +1134,93 @@ def test_an_answer_written_some_turns_after_its_datagram_goes_in_that_datagrams_
     run(body)
 
 
+class LateEchoes(LateEcho):
+    """A LateEcho that stops after ``limit`` messages: with a LateEcho it plays ping-pong on its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limit = 0
+        self.done = asyncio.Event()
+
+    async def play(self, round_trips: int) -> None:
+        self.data.clear()
+        self.limit = round_trips
+        self.done.clear()
+        self.transport.write(b"%08d" % 0)
+        await self.done.wait()
+
+    def data_received(self, data: bytes) -> None:
+        if len(self.data) >= 8 * self.limit:
+            self.done.set()
+            return
+        super().data_received(data)
+
+
+def test_a_ping_pong_does_not_rearm_a_timer_per_packet(certs: Certs) -> None:
+    """aioquic's deadline moves later with each packet sent (the loss detection timer counts from
+    the last one): its own glue cancels asyncio's timer and arms a new one on every transmit. The
+    timer armed earlier stays instead, so 30 round trips (60 transmits) arm only a few, once the
+    RTT estimate has settled (it starts at 100 ms, and each deadline it shortens is armed)."""
+
+    async def body() -> None:
+        listener, url = await serving(certs, Factory(LateEcho))
+        transport, client = await quic.open(url, LateEchoes, client_tls(certs))
+        assert isinstance(client, LateEchoes)
+        await client.play(200)
+        connections = {*listener.connections, transport.get_extra_info("quic_connection")}
+        loop = asyncio.get_running_loop()
+        armed = 0
+        call_at = loop.call_at
+
+        def counted(when: float, callback: Callable[..., object], *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+            nonlocal armed
+            armed += getattr(callback, "__self__", None) in connections
+            return call_at(when, callback, *args, **kwargs)
+
+        loop.call_at = counted  # type: ignore[method-assign, assignment]
+        try:
+            await client.play(30)
+        finally:
+            del loop.call_at
+        assert armed <= 10  # about 60, one per transmit, when each re-armed it
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
+def test_a_timer_armed_for_a_deadline_that_moved_on_arms_again_and_sends_nothing(certs: Certs) -> None:
+    """The timer kept from an earlier deadline fires before aioquic's current one: it hands
+    aioquic nothing and sends nothing, only arms itself for the deadline now due."""
+
+    async def body() -> None:
+        listener, url = await serving(certs, Factory(LateEcho))
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        await ping_pong(transport, client, 1)
+        connection = transport.get_extra_info("quic_connection")
+        loop = asyncio.get_running_loop()
+        sent = 0
+        sendto = connection._transport.sendto
+
+        def counted(data: bytes, addr: Any = None) -> None:
+            nonlocal sent
+            sent += 1
+            sendto(data, addr)
+
+        connection._transport.sendto = counted
+        deadline = connection._quic.get_timer()
+        assert deadline is not None and deadline > loop.time() + 0.01
+        connection._arm_timer(loop.time())  # an earlier deadline, as one that has moved on since
+        await asyncio.sleep(0.005)
+        assert sent == 0
+        assert connection._wake is not None and connection._wake_at == connection._quic.get_timer()
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
 # -- options: the stream window and the idle timeout -------------------------------------------
 
 def test_the_url_query_sets_the_stream_window_and_the_idle_timeout(certs: Certs) -> None:
@@ -1181,8 +1267,7 @@ def test_an_idle_timeout_option_closes_a_quiet_connection(certs: Certs) -> None:
     async def main() -> None:
         listener = await quic.listen(Url("127.0.0.1", 0), Factory(), server_tls(certs), idle_timeout=0.2)
         port = int(listener.urls[0].rsplit(":", 1)[1])
-        async with aioquic_connect("127.0.0.1", port, create_protocol=EventLog,
-                                   configuration=raw_client_configuration(certs, ["jetstream"])) as raw:
+        async with raw_connect(certs, "127.0.0.1", port) as raw:
             await raw.wait_closed()
             [terminated] = [e for e in raw.events if isinstance(e, events.ConnectionTerminated)]
             assert terminated.reason_phrase == "Idle timeout"

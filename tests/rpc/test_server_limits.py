@@ -6,39 +6,20 @@ the bounds cause, never by how long anything took."""
 from __future__ import annotations
 
 import asyncio
-import gc
-import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from services import Echo, EchoServer
+from waiting import until
 
 from jetwire import rpc, u32
 
-pytestmark = pytest.mark.filterwarnings("error")
+pytestmark = [pytest.mark.filterwarnings("error"), pytest.mark.usefixtures("no_asyncio_complaints")]
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(main(), 30))
-
-
-@pytest.fixture(autouse=True)
-def no_asyncio_complaints(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    with caplog.at_level(logging.WARNING, logger="asyncio"):
-        yield
-        gc.collect()
-    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Waits for ``condition``; the timeout only turns a hang into a failure."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        if loop.time() > end:
-            raise AssertionError(f"still not {what} after {timeout} s")
-        await asyncio.sleep(0.001)
 
 
 @rpc.service(version="1.0.0")

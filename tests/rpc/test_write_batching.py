@@ -81,8 +81,9 @@ def written(transport: RecordingTransport) -> int:
     return sum(len(data) for data in transport.writes)
 
 
-def served_channel(max_calls: int = 64) -> tuple[aio.ServerChannel, RecordingTransport]:
-    server = aio.Server(EchoServer(), SPEC, max_frame_size=1 << 20, max_calls=max_calls, call_timeout=None,
+def served_channel(max_calls: int = 64, impl: Echo | None = None) -> tuple[aio.ServerChannel, RecordingTransport]:
+    """A server channel of ``impl`` (an ``EchoServer`` unless told) connected to a recording transport."""
+    server = aio.Server(impl or EchoServer(), SPEC, max_frame_size=1 << 20, max_calls=max_calls, call_timeout=None,
                         debug=False, require_version=False)
     channel = aio.ServerChannel(server, "tcp")
     transport = RecordingTransport(channel)
@@ -229,11 +230,7 @@ def test_a_call_cancelled_before_its_task_ran_is_still_answered() -> None:
             return message
 
     async def main() -> None:
-        server = aio.Server(Waiting(), SPEC, max_frame_size=1 << 20, max_calls=8, call_timeout=None,
-                            debug=False, require_version=False)
-        channel = aio.ServerChannel(server, "tcp")
-        transport = RecordingTransport(channel)
-        channel.connection_made(transport)
+        channel, transport = served_channel(max_calls=8, impl=Waiting())
         channel.data_received(ping(1, "m"))
         [task] = channel.tasks
         task.cancel()
