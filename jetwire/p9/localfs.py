@@ -20,10 +20,12 @@ a setattr that sets no size and a read run on the event loop's thread, for a fid
 export's own device and of no mapped user (a fid on any other device, a file system mounted
 there later, goes to the threads). A read first
 asks the kernel with ``RWF_NOWAIT`` for what the page cache holds; only what would wait for the
-disk is read in a thread; writes (which the kernel may hold to throttle dirty pages) go to a thread unless
-``RWF_NOWAIT`` works for them. A thread's hand-off costs more than these calls on a local file
-system (it was most of the time of creating a small file); NFS, FUSE and other file systems
-that may wait on the network or on another process always get threads.
+disk is read in a thread; writes use ``RWF_NOWAIT`` where the file system takes it, and
+elsewhere stay on the loop's thread only when they can do nothing but copy into the page cache
+(writes.py says when, and bounds what throttling can cost). A thread's hand-off costs more
+than these calls on a local file system (it was most of the time of creating a small file);
+NFS, FUSE and other file systems that may wait on the network or on another process always
+get threads.
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ import threading
 import time
 from bisect import bisect_right
 from itertools import accumulate
-from typing import Any, cast
+from typing import Any
 
 from . import constants as c
 from . import messages as m
 from .locks import END, HostLocks, Owner, Runner, at_once, in_thread
-from .server import Handler, current_connection, linux_error
+from .server import Handler, ReadBuffer, current_connection, linux_error
 from .users import User, check_can_map_users, run_as, user_for, user_threads
+from .writes import LoopWrites
 
 __all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inline"]
 
@@ -294,6 +297,7 @@ class LocalFilesystem(Handler[LocalFid]):
         self._snapshot_bytes: dict[object, int] = {}
         self._budget_lock = threading.Lock()  # snapshots are taken in worker threads
         self.locks = HostLocks()  # r[9p2000l.server.lock]: shared by every connection
+        self._loop_writes = LoopWrites()
 
     def close(self) -> None:
         if self._root_fd >= 0:
@@ -665,20 +669,19 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.io is None or not fid.readable:
             raise linux_error("EBADF")
         if self._here(fid) and msg.count:
-            buffer = bytearray(msg.count)
+            buffer = ReadBuffer(msg.count)  # the reply's frame, sent without copying the data again
             try:
-                got = os.preadv(fid.io, [buffer], msg.offset, os.RWF_NOWAIT)  # the page cache's share
+                got = os.preadv(fid.io, [buffer.data()], msg.offset, os.RWF_NOWAIT)  # the page cache's share
             except BlockingIOError:
                 got = 0
             else:
                 if got == 0:
                     return m.Rread(data=b"")  # the end of the file
             if got == msg.count:
-                return m.Rread(data=cast(bytes, buffer))  # the encoder takes any buffer
+                return buffer.answer(got)
             rest = await asyncio.to_thread(os.pread, fid.io, msg.count - got, msg.offset + got)
-            del buffer[got:]
-            buffer += rest
-            return m.Rread(data=cast(bytes, buffer))
+            buffer.data()[got:got + len(rest)] = rest
+            return buffer.answer(got + len(rest))
         data = await asyncio.to_thread(os.pread, fid.io, msg.count, msg.offset)
         return m.Rread(data=data)
 
@@ -703,8 +706,15 @@ class LocalFilesystem(Handler[LocalFid]):
                 if exc.errno != errno.EOPNOTSUPP:
                     raise
                 self._nowait_writes = False  # this file system has no non-waiting buffered writes
-        count = await asyncio.to_thread(os.pwrite, fid.io, msg.data, msg.offset)
-        return m.Rwrite(count=count)
+        written = 0
+        if not self._nowait_writes and self._here(fid):
+            # on this thread where no disk read, and no long throttling, can hold it (writes.py)
+            written, answered = self._loop_writes.write(fid.io, msg.data, msg.offset)
+            if answered:
+                return m.Rwrite(count=written)
+        data = memoryview(msg.data)[written:] if written else msg.data
+        count = await asyncio.to_thread(os.pwrite, fid.io, data, msg.offset + written)
+        return m.Rwrite(count=written + count)
 
     async def fsync(self, msg: m.Tfsync, fid: LocalFid) -> m.Rfsync:
         if fid.io is None:

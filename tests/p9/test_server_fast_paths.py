@@ -262,7 +262,8 @@ def test_a_read_that_would_wait_for_the_disk_goes_to_a_thread(tmp_path: Path, mo
 
 def test_writes_fall_back_to_a_thread_where_rwf_nowait_cannot_write(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """EAGAIN: this write goes to a thread; EOPNOTSUPP: every write does from then on."""
+    """EAGAIN: this write goes to a thread; EOPNOTSUPP: RWF_NOWAIT is not tried again (writes
+    go through writes.py's checks instead, tests/p9/test_server_io.py)."""
     (tmp_path / "f").write_bytes(b"")
     fs = LocalFilesystem(tmp_path, inline=True)
     fid = _opened(fs, "f", c.P9_RDWR)
