@@ -468,7 +468,7 @@ class Mixed:
     (the recursive Tree and Chain): one struct loop serves both, going on after each of them."""
 
     a: jw.u8
-    left: Optional[Tree]  # noqa: UP045 - the spelling the wire types document
+    left: Optional[Tree]
     b: str
     right: list[Chain]
     c: jw.u16 = 7
