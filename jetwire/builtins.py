@@ -648,7 +648,8 @@ def _dump_struct(node: StructNode, value: Any, depth: int, in_place: Any = None,
             raise _at(problem, f".{name}") from None
     if then is None:
         return out
-    return _dump_part(node, value, depth, out, *then)
+    name, field_node, rest = then  # unpacked here: a call with *then costs more
+    return _dump_part(node, value, depth, out, name, field_node, rest)
 
 
 def _dump_part(node: StructNode, value: Any, depth: int, out: dict[str, Any], name: str, field_node: Node,
@@ -663,7 +664,8 @@ def _dump_part(node: StructNode, value: Any, depth: int, out: dict[str, Any], na
         raise _at(problem, f".{name}") from None
     if rest is None:
         return out
-    return _go_on(_dump_struct(node, value, depth, *rest, out))
+    in_place, then = rest
+    return _go_on(_dump_struct(node, value, depth, in_place, then, out))
 
 
 _names_checked: set[UnionNode] = set()  # unions seen to have distinct variant names
@@ -1078,8 +1080,12 @@ def _load_struct(node: StructNode, obj: Any, depth: int, in_place: Any = None, t
         else:
             values.append(_field_default(node, name))
     if then is not None:
-        return _load_part(node, obj, depth, values, *then)
-    return _built(node, fields, values)
+        name, field_node, rest = then
+        return _load_part(node, obj, depth, values, name, field_node, rest)
+    try:
+        return node.cls(*values) if fields.by_position else construct(node, values)
+    except Exception as exc:  # a user's __post_init__ may refuse the values
+        raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
 
 
 def _load_part(node: StructNode, obj: Any, depth: int, values: list[Any], name: str, field_node: Node,
@@ -1091,9 +1097,10 @@ def _load_part(node: StructNode, obj: Any, depth: int, values: list[Any], name: 
             raise _at(problem, f".{name}") from None
     else:
         values.append(_field_default(node, name))
-    if rest is None:
+    if rest is None:  # as _load_struct ends
         return _built(node, _fields_of(node), values)
-    return _go_on(_load_struct(node, obj, depth, *rest, values))
+    in_place, then = rest
+    return _go_on(_load_struct(node, obj, depth, in_place, then, values))
 
 
 def _built(node: StructNode, fields: _Fields, values: list[Any]) -> Any:
