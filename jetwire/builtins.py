@@ -213,11 +213,6 @@ class _GoOn:
         self.part = part
 
 
-def _go_on(following: Any) -> Any:
-    """``following``, a struct's value or the generator of its next fields, as a generator's return."""
-    return _GoOn(following) if type(following) is GeneratorType else following
-
-
 def _walk(handlers: dict[type[Node], _Dump], node: Node, value: Any, depth: int) -> Any:
     result = handlers[type(node)](node, value, depth)
     if type(result) is not GeneratorType:
@@ -665,7 +660,8 @@ def _dump_part(node: StructNode, value: Any, depth: int, out: dict[str, Any], na
     if rest is None:
         return out
     in_place, then = rest
-    return _go_on(_dump_struct(node, value, depth, in_place, then, out))
+    following = _dump_struct(node, value, depth, in_place, then, out)
+    return _GoOn(following) if type(following) is GeneratorType else following
 
 
 _names_checked: set[UnionNode] = set()  # unions seen to have distinct variant names
@@ -1081,15 +1077,15 @@ def _load_struct(node: StructNode, obj: Any, depth: int, in_place: Any = None, t
             values.append(_field_default(node, name))
     if then is not None:
         name, field_node, rest = then
-        return _load_part(node, obj, depth, values, name, field_node, rest)
+        return _load_part(node, obj, depth, fields, values, name, field_node, rest)
     try:
         return node.cls(*values) if fields.by_position else construct(node, values)
     except Exception as exc:  # a user's __post_init__ may refuse the values
         raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
 
 
-def _load_part(node: StructNode, obj: Any, depth: int, values: list[Any], name: str, field_node: Node,
-               rest: _Segment | None) -> _Nested:
+def _load_part(node: StructNode, obj: Any, depth: int, fields: _Fields, values: list[Any], name: str,
+               field_node: Node, rest: _Segment | None) -> _Nested:
     if name in obj:
         try:
             values.append((yield field_node, obj[name], depth))
@@ -1098,9 +1094,10 @@ def _load_part(node: StructNode, obj: Any, depth: int, values: list[Any], name: 
     else:
         values.append(_field_default(node, name))
     if rest is None:  # as _load_struct ends
-        return _built(node, _fields_of(node), values)
+        return _built(node, fields, values)
     in_place, then = rest
-    return _go_on(_load_struct(node, obj, depth, in_place, then, values))
+    following = _load_struct(node, obj, depth, in_place, then, values)
+    return _GoOn(following) if type(following) is GeneratorType else following
 
 
 def _built(node: StructNode, fields: _Fields, values: list[Any]) -> Any:
