@@ -177,8 +177,12 @@ def _variant_depth(variant: Node, depth: int) -> int:
 
 def _deeper(depth: int) -> int:
     if depth >= MAX_DEPTH:
-        raise _Problem(f"nesting too deep: more than {MAX_DEPTH} structs and enums inside each other")
+        raise _too_deep()
     return depth + 1
+
+
+def _too_deep() -> _Problem:
+    return _Problem(f"nesting too deep: more than {MAX_DEPTH} structs and enums inside each other")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,10 +194,23 @@ def _deeper(depth: int) -> int:
 # call would. Parts that are leaves, or hold only a few levels of leaves (``_in_place``: an
 # Item of ints and a list[str]), are called in place and give their value at once: a generator
 # per part costs a little more than a call, which plain data made of many small structs felt.
+# A struct's fields are one loop either way: it calls the fields in place until one that is
+# not, and hands the rest to a generator that yields that one and then runs the loop again
+# from the next field; when that returns another such generator, the walk goes on with it.
 
 _Dump = Callable[[Any, Any, int], Any]
 _Step = tuple[Node, Any, int]
 _Nested = Generator[_Step, Any, Any]
+
+
+class _GoOn:
+    """What a part's generator returns to have the walk go on with another generator in its
+    place (a struct's fields after the one it yielded), rather than a value."""
+
+    __slots__ = ("part",)
+
+    def __init__(self, part: _Nested) -> None:
+        self.part = part
 
 
 def _walk(handlers: dict[type[Node], _Dump], node: Node, value: Any, depth: int) -> Any:
@@ -213,6 +230,9 @@ def _walk(handlers: dict[type[Node], _Dump], node: Node, value: Any, depth: int)
         except StopIteration as done:
             stack.pop()
             result = done.value
+            if type(result) is _GoOn:
+                stack.append(result.part)
+                result = None
             continue
         except _Problem as raised:
             stack.pop()
@@ -550,21 +570,40 @@ def _dump_tuple(node: TupleNode, value: Any, depth: int) -> _Nested:
     return out
 
 
+# A struct's fields as its loop takes them: the fields called in place up to the first that is
+# not, then that one (yielded to the walk) with the segment after it (None if nothing follows),
+# and so on; the last segment ends with None. A struct of fields called in place only is one
+# segment.
+_Segment = tuple[list[tuple[str, Node, _Dump]], "tuple[str, Node, _Segment | None] | None"]
+
+
 class _Fields:
     """What both directions need of a struct, worked out once: its wire fields with their
-    handlers, their names, and whether ``cls(*values)`` builds it."""
+    handlers (as _Segment), their names, and whether ``cls(*values)`` builds it."""
 
-    __slots__ = ("by_position", "dump", "dump_in_place", "load", "load_in_place", "names")
+    __slots__ = ("by_position", "dump", "dump_then", "load", "load_then", "names", "ordered_names")
 
     def __init__(self, node: StructNode) -> None:
         wire = [(f.name, f.node) for f in node.wire_fields if f.node is not None]
-        # each with its handler if called in place, else None (the part is yielded)
-        self.dump = [(name, n, _leaf(DUMPERS, n)) for name, n in wire]
-        self.load = [(name, n, _leaf(LOADERS, n)) for name, n in wire]
-        self.dump_in_place = all(handler is not None for _, _, handler in self.dump)
-        self.load_in_place = all(handler is not None for _, _, handler in self.load)
-        self.names = frozenset(name for name, _ in wire)
+        self.dump, self.dump_then = _segments([(name, n, _leaf(DUMPERS, n)) for name, n in wire])
+        self.load, self.load_then = _segments([(name, n, _leaf(LOADERS, n)) for name, n in wire])
+        self.ordered_names = [name for name, _ in wire]
+        self.names = frozenset(self.ordered_names)
         self.by_position = node.positional() and all(f.init for f in node.wire_fields)
+
+
+def _segments(fields: list[tuple[str, Node, _Dump | None]]) -> _Segment:
+    in_place: list[tuple[str, Node, _Dump]] = []
+    then: tuple[str, Node, _Segment | None] | None = None
+    for name, node, handler in reversed(fields):
+        if handler is None:
+            in_place.reverse()
+            then = (name, node, (in_place, then) if in_place or then else None)
+            in_place = []
+        else:
+            in_place.append((name, node, handler))
+    in_place.reverse()
+    return in_place, then
 
 
 # Keyed by the node itself, which keeps it alive: an id could be reused by a later node.
@@ -580,40 +619,49 @@ def _fields_of(node: StructNode) -> _Fields:
     return found
 
 
-def _dump_struct(node: StructNode, value: Any, depth: int) -> dict[str, Any] | _Nested:
-    depth = _deeper(depth)
-    if not isinstance(value, node.cls):
-        raise _Problem(f"expected {node.label}, got {type(value).__name__}")
-    fields = _fields_of(node)
-    if not fields.dump_in_place:
-        return _dump_fields(node, value, depth, fields)
-    out = {}
-    for name, field_node, dump in fields.dump:
+def _dump_struct(node: StructNode, value: Any, depth: int, in_place: Any = None, then: Any = None,
+                 out: Any = None) -> Any:
+    """The struct's fields, each called in place up to the first that is not: from there on, a
+    generator that yields that one to the walk, then calls this again for the next segment
+    (``in_place`` and ``then``, into ``out``)."""
+    if in_place is None:
+        if depth >= MAX_DEPTH:  # as _deeper, without a call per struct
+            raise _too_deep()
+        depth += 1
+        if not isinstance(value, node.cls):
+            raise _Problem(f"expected {node.label}, got {type(value).__name__}")
+        fields = _fields_of(node)
+        in_place, then, out = fields.dump, fields.dump_then, {}
+    for name, field_node, dump in in_place:
         try:
             field_value = getattr(value, name)
         except AttributeError:
             raise _Problem(f"{node.label} has no attribute {name!r}") from None
         try:
-            out[name] = dump(field_node, field_value, depth)  # type: ignore[misc]
+            out[name] = dump(field_node, field_value, depth)
         except _Problem as problem:
             raise _at(problem, f".{name}") from None
-    return out
+    if then is None:
+        return out
+    name, field_node, rest = then  # unpacked here: a call with *then costs more
+    return _dump_part(node, value, depth, out, name, field_node, rest)
 
 
-def _dump_fields(node: StructNode, value: Any, depth: int, fields: _Fields) -> _Nested:
-    """The fields of a struct some of whose fields are not walked in place."""
-    out = {}
-    for name, field_node, dump in fields.dump:
-        try:
-            field_value = getattr(value, name)
-        except AttributeError:
-            raise _Problem(f"{node.label} has no attribute {name!r}") from None
-        try:
-            out[name] = (dump(field_node, field_value, depth) if dump is not None
-                         else (yield field_node, field_value, depth))
-        except _Problem as problem:
-            raise _at(problem, f".{name}") from None
-    return out
+def _dump_part(node: StructNode, value: Any, depth: int, out: dict[str, Any], name: str, field_node: Node,
+               rest: _Segment | None) -> _Nested:
+    try:
+        field_value = getattr(value, name)
+    except AttributeError:
+        raise _Problem(f"{node.label} has no attribute {name!r}") from None
+    try:
+        out[name] = yield field_node, field_value, depth
+    except _Problem as problem:
+        raise _at(problem, f".{name}") from None
+    if rest is None:
+        return out
+    in_place, then = rest
+    following = _dump_struct(node, value, depth, in_place, then, out)
+    return _GoOn(following) if type(following) is GeneratorType else following
 
 
 _names_checked: set[UnionNode] = set()  # unions seen to have distinct variant names
@@ -1002,52 +1050,54 @@ def _default(cls: type, name: str) -> Any:
     return _NO_DEFAULT
 
 
-def _load_struct(node: StructNode, obj: Any, depth: int) -> Any:
-    depth = _deeper(depth)
-    if not isinstance(obj, dict):
-        raise _Problem(f"expected an object with the fields of {node.label}, got {_show(obj)}")
+def _load_struct(node: StructNode, obj: Any, depth: int, in_place: Any = None, then: Any = None,
+                 values: Any = None) -> Any:
+    """The struct, its fields each read in place up to the first that is not: from there on, a
+    generator that yields that one to the walk, then calls this again for the next segment
+    (``in_place`` and ``then``, into ``values``)."""
     fields = _fields_of(node)
-    if not fields.names.issuperset(obj):
-        unknown = next(key for key in obj if key not in fields.names)
-        names = ", ".join(name for name, _, _ in fields.load) or "none"
-        raise _Problem(f"unknown field {unknown!r} (the fields of {node.label}: {names})")
-    if not fields.load_in_place:
-        return _load_fields(node, obj, depth, fields)
-    values = []
-    for name, field_node, load in fields.load:
+    if in_place is None:
+        if depth >= MAX_DEPTH:  # as _deeper, without a call per struct
+            raise _too_deep()
+        depth += 1
+        if not isinstance(obj, dict):
+            raise _Problem(f"expected an object with the fields of {node.label}, got {_show(obj)}")
+        if not fields.names.issuperset(obj):
+            unknown = next(key for key in obj if key not in fields.names)
+            names = ", ".join(fields.ordered_names) or "none"
+            raise _Problem(f"unknown field {unknown!r} (the fields of {node.label}: {names})")
+        in_place, then, values = fields.load, fields.load_then, []
+    for name, field_node, load in in_place:
         if name in obj:
             try:
-                values.append(load(field_node, obj[name], depth))  # type: ignore[misc]
+                values.append(load(field_node, obj[name], depth))
             except _Problem as problem:
                 raise _at(problem, f".{name}") from None
         else:
             values.append(_field_default(node, name))
+    if then is not None:
+        name, field_node, rest = then
+        return _load_part(node, obj, depth, fields, values, name, field_node, rest)
     try:
         return node.cls(*values) if fields.by_position else construct(node, values)
     except Exception as exc:  # a user's __post_init__ may refuse the values
         raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
 
 
-def _load_fields(node: StructNode, obj: Any, depth: int, fields: _Fields) -> _Nested:
-    """The fields of a struct some of whose fields are not walked in place."""
-    values = []
-    for name, field_node, load in fields.load:
-        if name in obj:
-            try:
-                values.append(load(field_node, obj[name], depth) if load is not None
-                              else (yield field_node, obj[name], depth))
-            except _Problem as problem:
-                raise _at(problem, f".{name}") from None
-        else:
-            values.append(_field_default(node, name))
-    return _built(node, fields, values)
-
-
-def _field_default(node: StructNode, name: str) -> Any:
-    value = _default(node.cls, name)
-    if value is _NO_DEFAULT:
-        raise _Problem(f"missing field {name!r} (it has no default)")
-    return value
+def _load_part(node: StructNode, obj: Any, depth: int, fields: _Fields, values: list[Any], name: str,
+               field_node: Node, rest: _Segment | None) -> _Nested:
+    if name in obj:
+        try:
+            values.append((yield field_node, obj[name], depth))
+        except _Problem as problem:
+            raise _at(problem, f".{name}") from None
+    else:
+        values.append(_field_default(node, name))
+    if rest is None:  # as _load_struct ends
+        return _built(node, fields, values)
+    in_place, then = rest
+    following = _load_struct(node, obj, depth, in_place, then, values)
+    return _GoOn(following) if type(following) is GeneratorType else following
 
 
 def _built(node: StructNode, fields: _Fields, values: list[Any]) -> Any:
@@ -1055,6 +1105,13 @@ def _built(node: StructNode, fields: _Fields, values: list[Any]) -> Any:
         return node.cls(*values) if fields.by_position else construct(node, values)
     except Exception as exc:  # a user's __post_init__ may refuse the values
         raise _Problem(f"{node.label} refused the fields: {exc!r}") from exc
+
+
+def _field_default(node: StructNode, name: str) -> Any:
+    value = _default(node.cls, name)
+    if value is _NO_DEFAULT:
+        raise _Problem(f"missing field {name!r} (it has no default)")
+    return value
 
 
 def _load_union(node: UnionNode, obj: Any, depth: int) -> _Nested:

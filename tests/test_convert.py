@@ -462,6 +462,62 @@ def test_values_encode_refuses_are_refused_naming_the_path(tp: Any, value: Any, 
     assert reason in info.value.reason, str(info.value)
 
 
+@jw.wireformat
+class Mixed:
+    """Fields walked in place (a, b, c) between fields walked through the walk's generators
+    (the recursive Tree and Chain): one struct loop serves both, going on after each of them."""
+
+    a: jw.u8
+    left: Optional[Tree]
+    b: str
+    right: list[Chain]
+    c: jw.u16 = 7
+
+
+MIXED = Mixed(1, Tree(2, [Tree(3, [])]), "b", [Chain("x", Chain("y"))], 4)
+MIXED_DATA = {"a": 1, "left": {"value": 2, "children": [{"value": 3, "children": []}]}, "b": "b",
+              "right": [{"label": "x", "next": {"label": "y", "next": None}}], "c": 4}
+
+
+def test_a_struct_with_fields_of_both_kinds_keeps_their_order_both_ways() -> None:
+    data = jw.to_builtins(MIXED)
+    assert data == MIXED_DATA
+    assert list(data) == ["a", "left", "b", "right", "c"]
+    assert jw.convert(MIXED_DATA, Mixed) == MIXED
+    assert jw.convert({k: v for k, v in MIXED_DATA.items() if k != "c"}, Mixed) == dataclasses.replace(MIXED, c=7)
+    assert jw.convert([MIXED_DATA] * 3, list[Mixed]) == [MIXED] * 3
+
+
+@pytest.mark.parametrize("field, bad_value, bad_data, path", [
+    ("a", 256, 256, "Mixed.a"),
+    ("left", Tree(1, [Tree(70000, [])]), {"value": 1, "children": [{"value": 70000, "children": []}]},
+     "Mixed.left.children[0].value"),
+    ("b", 5, 5, "Mixed.b"),
+    ("right", [Chain("x", Chain(5))], [{"label": "x", "next": {"label": 5, "next": None}}],  # type: ignore[arg-type]
+     "Mixed.right[0].next.label"),
+    ("c", -1, -1, "Mixed.c"),
+])
+def test_a_bad_field_of_either_kind_is_named_both_ways(field: str, bad_value: Any, bad_data: Any, path: str) -> None:
+    with pytest.raises(jw.ConvertError) as dumped:
+        jw.to_builtins(dataclasses.replace(MIXED, **{field: bad_value}))
+    assert dumped.value.path == path
+    with pytest.raises(jw.ConvertError) as loaded:
+        jw.convert({**MIXED_DATA, field: bad_data}, Mixed)
+    assert loaded.value.path == path
+
+
+def test_the_first_bad_field_is_the_one_named_as_encode_names_it() -> None:
+    """Two bad fields: the first in declaration order, even when a later one is walked in place
+    and the earlier one through a generator."""
+    value = dataclasses.replace(MIXED, left=Tree(70000, []), c=-1)
+    with pytest.raises(jw.EncodeError) as encoded:
+        jw.encode(value)
+    with pytest.raises(jw.ConvertError) as dumped:
+        jw.to_builtins(value)
+    assert dumped.value.path == "Mixed.left.value"
+    assert encoded.value.path == "Mixed.left.value"
+
+
 def test_convert_error_is_a_wire_error_that_pickles() -> None:
     err = jw.ConvertError("expected null", "Point.x")
     assert isinstance(err, jw.WireError) and isinstance(err, ValueError)

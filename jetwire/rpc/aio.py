@@ -28,6 +28,7 @@ from typing_extensions import Self
 
 from ..runtime.steps import finish
 from ..stdtypes import Error
+from .certificates import verified_peer_certificate
 from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed, ConnectTimeout
 from .service import Context, Method, ServiceSpec, service_of, spec_of
 from .session import (
@@ -377,6 +378,8 @@ class ServerChannel(asyncio.Protocol):
         self.peer: Any = None
         self.local: Any = None
         self.credentials: tuple[int, int, int] | None = None
+        self.peer_certificate: dict[str, Any] | None = None
+        self.peer_certificate_der: bytes | None = None
         self._reading = True  # whether this side wants bytes (the transport is paused otherwise)
         self._writable = True
         self._draining = False  # no more calls from this stream: answer those running, then close
@@ -391,6 +394,7 @@ class ServerChannel(asyncio.Protocol):
         self.local = transport.get_extra_info("sockname")
         if self.transport_name == "unix":
             self.credentials = _peer_credentials(transport)
+        self.peer_certificate, self.peer_certificate_der = verified_peer_certificate(transport)
         server = self.server
         if server.max_connections is not None and len(server._channels) >= server.max_connections:
             server.refused += 1
@@ -470,7 +474,8 @@ class ServerChannel(asyncio.Protocol):
         context = None
         if method.context_params:
             context = Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=call.tag,
-                              method=method.name, service=self.server.spec.name, credentials=self.credentials)
+                              method=method.name, service=self.server.spec.name, credentials=self.credentials,
+                              peer_certificate=self.peer_certificate, peer_certificate_der=self.peer_certificate_der)
         if self.server.steps_inline:
             self._step_inline(call, handler, context)
             return

@@ -39,6 +39,7 @@ from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 
+from .certificates import NO_CERTIFICATE, PeerCertificate, from_x509
 from .transports import TLS, Address, UnsupportedURL
 
 if TYPE_CHECKING:
@@ -196,6 +197,8 @@ class QuicStreamTransport(asyncio.Transport):
             return self._connection.peer_certificate
         if name == "quic_connection":
             return self._connection
+        if name == "verified_peer_certificate":  # (the ssl-style dict, DER) for rpc.Context
+            return self._connection.verified_peer_certificate
         return default
 
     def is_closing(self) -> bool:
@@ -436,6 +439,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self._lost_at_close: list[tuple[QuicStreamTransport, Exception | None]] = []
         self.peer_address: Any = None
         self.alpn_protocol: str | None = None
+        self.verified_peer_certificate: PeerCertificate = NO_CERTIFICATE  # set once the chain checks out
         self.termination: events.ConnectionTerminated | None = None
         self._refused: Exception | None = None
         self._data_written = False  # stream data since the last transmit: the ACK owed rides with it
@@ -596,6 +600,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
             self.close(error_code=CODE_CRYPTO_ERROR + int(refused.description),
                        reason_phrase=f"client certificate refused: {refused}")
             return
+        self.verified_peer_certificate = from_x509(certificate)
         self._client_trusted = True
 
     def _stream_data(self, event: events.StreamDataReceived) -> None:

@@ -52,10 +52,12 @@ class Context:
     ``async def whoami(self, ctx: rpc.Context = rpc.NO_CONTEXT) -> str``; clients pass nothing
     for it (the default), and the server passes the call's own."""
 
-    __slots__ = ("credentials", "local", "method", "peer", "service", "tag", "transport")
+    __slots__ = ("credentials", "local", "method", "peer", "peer_certificate", "peer_certificate_der", "service",
+                 "tag", "transport")
 
     def __init__(self, *, peer: Any = None, local: Any = None, transport: str = "", tag: int | None = None,
-                 method: str = "", service: str = "", credentials: tuple[int, int, int] | None = None) -> None:
+                 method: str = "", service: str = "", credentials: tuple[int, int, int] | None = None,
+                 peer_certificate: dict[str, Any] | None = None, peer_certificate_der: bytes | None = None) -> None:
         self.peer = peer
         """The peer's address as the transport gives it: ``(host, port)`` for TCP and QUIC."""
         self.local = local
@@ -68,6 +70,12 @@ class Context:
         self.service = service
         self.credentials = credentials
         """On a unix socket, the peer's ``(pid, uid, gid)`` where the system tells them."""
+        self.peer_certificate = peer_certificate
+        """The client certificate a mutual-TLS server verified (``TLS(client_cafile=...)``, over
+        TCP or QUIC) as ``ssl.SSLSocket.getpeercert()`` decodes it: ``subject``, ``issuer``,
+        ``notAfter``, ``subjectAltName``...; None without TLS or without ``client_cafile``."""
+        self.peer_certificate_der = peer_certificate_der
+        """The same certificate's DER bytes, or None."""
 
     def __repr__(self) -> str:
         return (f"Context(peer={self.peer!r}, transport={self.transport!r}, tag={self.tag!r}, "
