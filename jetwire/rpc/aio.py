@@ -61,7 +61,8 @@ SHUTDOWN_CODE = "jetwire::rpc::shutting_down"
 
 _Task: Any = asyncio.Task
 # asyncio's own table of running tasks (3.10, 3.11): a look-up there costs less than current_task()
-_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = getattr(asyncio.tasks, "_current_tasks", None)
+_RunningTasks = dict[asyncio.AbstractEventLoop, asyncio.Task[Any]]
+_current_tasks: _RunningTasks | None = getattr(asyncio.tasks, "_current_tasks", None)
 _EAGER = sys.version_info >= (3, 12)  # a call that needs no await runs to its end before a task is scheduled
 _FLUSH_AT = 64 * 1024  # asyncio's default high-water mark: a client's unsent calls are written past it
 
