@@ -11,7 +11,7 @@ import contextvars
 
 import pytest
 from services import Echo, Toolbox, ToolboxServer
-from test_write_batching import SPEC, RecordingTransport, ping, pong, run
+from test_write_batching import RecordingTransport, ping, pong, run, served_channel
 
 import jetwire
 from jetwire import rpc
@@ -45,13 +45,8 @@ class Observing(Echo):
         raise jetwire.Error(f"{before}|{SEEN.get()}", code="E1")
 
 
-def _channel(impl: object) -> tuple[aio.ServerChannel, RecordingTransport]:
-    server = aio.Server(impl, SPEC, max_frame_size=1 << 20, max_calls=8, call_timeout=None, debug=False,
-                        require_version=False, steps_inline=True)
-    channel = aio.ServerChannel(server, "tcp")
-    transport = RecordingTransport(channel)
-    channel.connection_made(transport)
-    return channel, transport
+def _channel(impl: Echo) -> tuple[aio.ServerChannel, RecordingTransport]:
+    return served_channel(max_calls=8, impl=impl, steps_inline=True)
 
 
 def test_a_call_that_never_waits_runs_with_no_task_and_is_answered_within_the_read() -> None:

@@ -81,10 +81,11 @@ def written(transport: RecordingTransport) -> int:
     return sum(len(data) for data in transport.writes)
 
 
-def served_channel(max_calls: int = 64, impl: Echo | None = None) -> tuple[aio.ServerChannel, RecordingTransport]:
+def served_channel(max_calls: int = 64, impl: Echo | None = None,
+                   steps_inline: bool = False) -> tuple[aio.ServerChannel, RecordingTransport]:
     """A server channel of ``impl`` (an ``EchoServer`` unless told) connected to a recording transport."""
     server = aio.Server(impl or EchoServer(), SPEC, max_frame_size=1 << 20, max_calls=max_calls, call_timeout=None,
-                        debug=False, require_version=False)
+                        debug=False, require_version=False, steps_inline=steps_inline)
     channel = aio.ServerChannel(server, "tcp")
     transport = RecordingTransport(channel)
     channel.connection_made(transport)
