@@ -29,6 +29,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from typing_extensions import Self
 
 from ..runtime.steps import Resume as _Resume
+from ..runtime.steps import first_step
 from .server import (
     DEFAULT_MAX_FIDS,
     DEFAULT_MAX_MSIZE,
@@ -178,7 +179,8 @@ class _Connection:
             # inside the try: a method that is not a coroutine function, or raises when called,
             # fails only its call, as it did when awaited in a task
             coroutine = getattr(handler, call.method)(call.msg, *call.args)
-            waiting_on = coroutine.send(None)
+            # in a context of its own, as a task would have given it (runtime/steps.py)
+            waiting_on, values = first_step(coroutine)
         except StopIteration as done:
             result: Any = done.value
         except OSError as exc:
@@ -187,7 +189,7 @@ class _Connection:
             log.exception("%s failed in the handler", type(call.msg).__name__)
             result = exc
         else:
-            self._spawn(call, _Resume(coroutine, waiting_on))
+            values.run(self._spawn, call, _Resume(coroutine, waiting_on))  # the task goes on in that context
             return
         self._apply(self.session.complete(call, result))
 

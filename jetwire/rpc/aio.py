@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import logging
 import select
@@ -26,7 +25,7 @@ from typing import Any, ClassVar, TypeVar
 
 from typing_extensions import Self
 
-from ..runtime.steps import finish
+from ..runtime.steps import finish, first_step
 from ..stdtypes import Error
 from .certificates import verified_peer_certificate
 from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed, ConnectTimeout
@@ -510,11 +509,10 @@ class ServerChannel(asyncio.Protocol):
         """``serve(steps_inline=True)``: the handler runs here up to its first wait, with no task
         (a call that never waits is answered without one); a call that waits goes on in a task
         from where it stopped. Each call still has contextvars of its own: the first step runs in
-        a copy of this callback's context, and the task in a copy of that."""
-        values = contextvars.copy_context()
+        a copy of this callback's context, and the task in a copy of that (runtime/steps.py)."""
         try:
             coroutine = handler(self.server.impl, call.request, context)
-            waiting_on = values.run(coroutine.send, None)
+            waiting_on, values = first_step(coroutine)
         except StopIteration as done:
             self._write(self.session.respond(call, done.value))
             self._finished()

@@ -12,10 +12,22 @@ it runs in whatever runs the server (no ``asyncio.current_task()`` of its own, s
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Generator
 from typing import Any
 
-__all__ = ["Resume", "finish"]
+__all__ = ["Resume", "finish", "first_step"]
+
+
+def first_step(coroutine: Any) -> tuple[Any, contextvars.Context]:
+    """Runs ``coroutine`` up to its first wait in a copy of the current context, so that what
+    one call sets in its context variables is never seen by the next call or by the server:
+    (what it yielded, that context). Make the task that goes on from there inside that context
+    (``context.run(loop.create_task, ...)``), as a task made for the whole call would have had
+    a context of its own. A coroutine that ends without waiting raises ``StopIteration`` with
+    its value, as ``send`` does."""
+    context = contextvars.copy_context()
+    return context.run(coroutine.send, None), context
 
 
 class Resume:

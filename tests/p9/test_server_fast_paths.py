@@ -7,6 +7,7 @@ through ``RWF_NOWAIT`` with the rest in a thread) give the same bytes as the thr
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import os
 from pathlib import Path
@@ -416,6 +417,41 @@ def test_a_handler_runs_its_first_step_outside_its_task_only_when_it_says_it_may
     run(body)
     ((first, after),) = seen
     assert (first is after) is not inline
+
+
+_SET_BY_A_CALL: contextvars.ContextVar[str] = contextvars.ContextVar("set_by_a_call", default="unset")
+
+
+@pytest.mark.parametrize("waits", [False, True])
+def test_a_call_stepped_without_a_task_keeps_its_context_variables_to_itself(tmp_path: Path, waits: bool) -> None:
+    """A handler that takes its first step on the connection's own task (``steps_inline``)
+    still has context variables of its own, as a call in a task of its own would: what one
+    call sets, before or after it waits, is not seen by the next call on the connection."""
+    (tmp_path / "f").write_text("x")
+    seen: list[str] = []
+
+    class Setting(LocalFilesystem):
+        async def getattr(self, msg: Any, fid: Any) -> Any:
+            seen.append(_SET_BY_A_CALL.get())
+            _SET_BY_A_CALL.set(f"call {len(seen)}")
+            if waits:
+                await asyncio.sleep(0)
+            return await super().getattr(msg, fid)
+
+    async def body() -> None:
+        server = await serve(Setting(tmp_path), "127.0.0.1:0")
+        try:
+            raw = await walked_to_f(server)
+            for tag in (3, 4, 5):
+                raw.send((tag, Tgetattr(fid=1, request_mask=c.P9_GETATTR_BASIC)))
+                (answered,) = await raw.replies(1)
+                assert isinstance(answered.msg, Rgetattr)
+            raw.writer.close()
+        finally:
+            await server.close()
+
+    run(body)
+    assert seen == ["unset", "unset", "unset"]
 
 
 def _attached(fs: LocalFilesystem) -> Any:
