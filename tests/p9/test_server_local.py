@@ -42,6 +42,18 @@ async def served(handler: Handler[Any], unix: Path | None = None, **options: Any
         yield client
 
 
+async def opened_root(fs: LocalFilesystem) -> tuple[Any, Any]:
+    """The export's root attached, then cloned and opened for reading, through the handler's
+    own methods (no connection): (the attached fid, the open one a listing reads)."""
+    from jetwire.p9 import Tattach, Tlopen, Twalk
+
+    _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
+    _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
+    assert fid is not None
+    await fs.lopen(Tlopen(fid=1, flags=c.P9_RDONLY), fid)
+    return root, fid
+
+
 @pytest.fixture(params=["openat2", "nofollow-walk"])
 def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test with each way of resolving names: openat2, and the O_NOFOLLOW walk that
@@ -437,14 +449,11 @@ def test_readdir_of_10000_entries_resumes_from_every_offset(export: Path) -> Non
     expected = names | {".", ".."}
     msize = 8192
     fs = LocalFilesystem(export)
-    from jetwire.p9 import Tattach, Tlopen, Treaddir, Twalk
+    from jetwire.p9 import Treaddir
     from jetwire.p9.calls import parse_dirents
 
     async def body() -> None:
-        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
-        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
-        assert fid is not None
-        await fs.lopen(Tlopen(fid=1, flags=c.P9_RDONLY), fid)
+        root, fid = await opened_root(fs)
 
         async def listing(count: int) -> list[Any]:
             entries: list[Any] = []
@@ -510,7 +519,7 @@ def test_readdir_snapshot_entries_are_the_dirent_encoders_bytes(export: Path) ->
     name that is not UTF-8."""
     import socket
 
-    from jetwire.p9 import Dirent, Tattach, Tlopen
+    from jetwire.p9 import Dirent
 
     (export / "d").mkdir()
     (export / "f").write_text("x")
@@ -525,10 +534,7 @@ def test_readdir_snapshot_entries_are_the_dirent_encoders_bytes(export: Path) ->
     fs = LocalFilesystem(export)
 
     async def body() -> None:
-        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
-        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
-        assert fid is not None
-        await fs.lopen(Tlopen(fid=1, flags=c.P9_RDONLY), fid)
+        root, fid = await opened_root(fs)
         snapshot, _ = fs._snapshot(fid)
         assert snapshot is not None
         seen = {}
