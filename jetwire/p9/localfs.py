@@ -31,6 +31,7 @@ get threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import errno
 import functools
@@ -152,6 +153,17 @@ _DIRENT_LEAST = _DIRENT_HEAD.size + 1  # an entry's name has one byte at least
 
 def _proc(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
+
+
+def _take_back(dirfd: int, name: str, made: os.stat_result, remove: Any) -> None:
+    """Removes ``name`` from ``dirfd`` with ``remove``, if it still holds the file ``made``:
+    what a create made before a later step of it failed."""
+    try:
+        now = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino):
+            remove(name, dir_fd=dirfd)
+    except OSError:
+        pass  # gone already, or not ours to remove: the error the client gets stands
 
 
 def _close_in_thread(fd: int) -> None:
@@ -352,9 +364,9 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("ENOENT")  # r[9p2000l.server.attach]: one export per server
         # the user database may be LDAP or sssd behind NSS: asked in a thread, never on the loop
         user = await asyncio.to_thread(user_for, msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
-        fd = os.dup(self._root_fd)
-        stat = os.stat(fd) if self.inline else await asyncio.to_thread(os.stat, fd)
-        made = LocalFid(fd, None, "", stat)
+        stat = os.stat(self._root_fd) if self.inline else await asyncio.to_thread(os.stat, self._root_fd)
+        # duplicated only once nothing more can fail: a failed (or abandoned) stat keeps nothing open
+        made = LocalFid(os.dup(self._root_fd), None, "", stat)
         made.user = user
         return m.Rattach(qid=self._qid(stat)), made
 
@@ -392,14 +404,16 @@ class LocalFilesystem(Handler[LocalFid]):
     def _walk(self, names: list[str], start: LocalFid) -> tuple[m.Rwalk, LocalFid | None]:
         qids: list[m.Qid] = []
         fd = os.dup(start.fd)
-        parent = None if start.parent is None else os.dup(start.parent)
+        parent = None
         name = start.name
-        if not names:  # a clone (what precedes nearly every Tlcreate): the same file, no fstat needed
-            made = LocalFid(fd, parent, name, None)
-            made.ftype, made.dev, made.ino, made.user = start.ftype, start.dev, start.ino, start.user
-            return m.Rwalk(wqids=qids), made
-        stat = os.stat(fd)
         try:
+            if start.parent is not None:
+                parent = os.dup(start.parent)  # EMFILE here must not keep the first duplicate
+            if not names:  # a clone (what precedes nearly every Tlcreate): the same file, no fstat needed
+                made = LocalFid(fd, parent, name, None)
+                made.ftype, made.dev, made.ino, made.user = start.ftype, start.dev, start.ino, start.user
+                return m.Rwalk(wqids=qids), made
+            stat = os.stat(fd)
             for component in names:
                 if not st.S_ISDIR(stat.st_mode):
                     failure: OSError = linux_error("ENOTDIR")
@@ -412,10 +426,13 @@ class LocalFilesystem(Handler[LocalFid]):
                     except OSError as exc:
                         failure = exc
                     else:
-                        os.close(fd)
-                        if parent is not None:
-                            os.close(parent)
+                        # the new descriptors are held before the old ones are closed: a close
+                        # that raises leaves none to be closed twice below
+                        old_fd, old_parent = fd, parent
                         fd, parent, name = up, None, ""  # its own parent is found on demand
+                        os.close(old_fd)
+                        if old_parent is not None:
+                            os.close(old_parent)
                         stat = os.stat(fd)
                         qids.append(self._qid(stat))
                         continue
@@ -425,9 +442,10 @@ class LocalFilesystem(Handler[LocalFid]):
                     except OSError as exc:
                         failure = exc
                     else:
-                        if parent is not None:
-                            os.close(parent)
+                        old_parent = parent
                         parent, fd, name = fd, child, component
+                        if old_parent is not None:
+                            os.close(old_parent)
                         stat = os.stat(fd)
                         qids.append(self._qid(stat))
                         continue
@@ -649,7 +667,11 @@ class LocalFilesystem(Handler[LocalFid]):
             # inode created, as an O_PATH reopening through /proc would, for a tenth of its cost
             path_fd = os.dup(io)
         except BaseException:
-            os.close(io)
+            try:
+                if created:  # the client is told the create failed (EMFILE at the dup): nothing stays
+                    _take_back(fid.fd, msg.name, os.fstat(io), os.unlink)
+            finally:
+                os.close(io)
             raise
         old_parent = fid.parent
         # the directory's own descriptor becomes the new file's parent: it moves, no copy
@@ -795,8 +817,8 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("ENOMEM")
         assert fid.io is not None
         try:
-            listing = os.dup(fid.io)  # scandir closes what it is given
-            with os.scandir(listing) as found:
+            # scandir duplicates the descriptor it is given and closes only its duplicate
+            with os.scandir(fid.io) as found:
                 for entry in found:
                     # the commonest kinds first: each test is a call, answered from d_type when it can be
                     try:
@@ -842,7 +864,13 @@ class LocalFilesystem(Handler[LocalFid]):
 
         def make() -> m.Qid:
             os.mkdir(msg.name, mode, dir_fd=dirfd)
-            fd = _open_beneath(dirfd, msg.name)
+            try:
+                fd = _open_beneath(dirfd, msg.name)
+            except BaseException:
+                # the client is told the mkdir failed (EMFILE at the open): no directory stays
+                with contextlib.suppress(OSError):
+                    os.rmdir(msg.name, dir_fd=dirfd)
+                raise
             try:
                 stat = os.stat(fd)
                 if st.S_IMODE(stat.st_mode) != mode:
@@ -902,15 +930,22 @@ class LocalFilesystem(Handler[LocalFid]):
         dirfd = self._directory(dfid)
 
         def move() -> None:
-            parent, name = self._parent_of(fid)
+            # the fid's new directory, taken before anything changes: EMFILE afterwards would
+            # leave the fid holding its old directory's descriptor closed, to be closed again
+            new_parent = os.dup(dirfd)
             try:
-                os.rename(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd)
+                parent, name = self._parent_of(fid)
+                try:
+                    os.rename(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd)
+                except BaseException:
+                    if parent != fid.parent:
+                        os.close(parent)
+                    raise
             except BaseException:
-                if parent != fid.parent:
-                    os.close(parent)
+                os.close(new_parent)
                 raise
             os.close(parent)  # the fid's old directory, or one looked up for this rename
-            fid.parent, fid.name = os.dup(dirfd), msg.name
+            fid.parent, fid.name = new_parent, msg.name
 
         await self._as_user(dfid.user, move)
         return m.Rrename()
