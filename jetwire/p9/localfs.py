@@ -633,14 +633,20 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
         if self._here(fid):
-            qid = self._lcreate(msg, fid)
+            try:
+                qid = self._lcreate(msg, fid, wait_for_lease=False)
+            except BlockingIOError:  # an existing file under another process's lease, as in Tlopen
+                qid = await asyncio.to_thread(self._lcreate, msg, fid)
         else:
             qid = await self._as_user(self._creator(fid, msg.gid), self._lcreate, msg, fid)
         self._opened(fid)
         return m.Rlcreate(qid=qid, iounit=0)
 
-    def _lcreate(self, msg: m.Tlcreate, fid: LocalFid) -> m.Qid:
-        """r[9p2000l.server.lcreate]: on success the fid names the new file, open."""
+    def _lcreate(self, msg: m.Tlcreate, fid: LocalFid, wait_for_lease: bool = True) -> m.Qid:
+        """r[9p2000l.server.lcreate]: on success the fid names the new file, open. An existing
+        file is opened without waiting for a FIFO's other end or a device (EOPNOTSUPP: never
+        opened for I/O); one held by another process's lease is waited for only with
+        ``wait_for_lease`` (else BlockingIOError)."""
         access = msg.flags & c.P9_ACCMODE
         if access not in _ACCESS:
             raise linux_error("EINVAL")
@@ -655,12 +661,14 @@ class LocalFilesystem(Handler[LocalFid]):
         except FileExistsError:
             if msg.flags & c.P9_EXCL:
                 raise
-            io = os.open(msg.name, flags, dir_fd=fid.fd)  # an existing symlink: ELOOP (O_NOFOLLOW)
+            io = self._open_existing(msg.name, flags, fid.fd, wait_for_lease)
             created = False
         try:
             stat = os.fstat(io)
             if not st.S_ISREG(stat.st_mode):
                 raise linux_error("EOPNOTSUPP")  # a FIFO under that name: never opened for I/O
+            if not created and not flags & os.O_NONBLOCK:
+                os.set_blocking(io, True)
             if created and st.S_IMODE(stat.st_mode) != mode:
                 os.fchmod(io, mode)  # the server's umask does not apply (a chmod only where it took bits)
             # the fid's descriptor of its file: a duplicate of the one just opened names the very
@@ -682,6 +690,22 @@ class LocalFilesystem(Handler[LocalFid]):
         if old_parent is not None:
             os.close(old_parent)
         return self._qid(stat)
+
+    @staticmethod
+    def _open_existing(name: str, flags: int, dirfd: int, wait_for_lease: bool) -> int:
+        """Tlcreate's open of a name that exists: O_NONBLOCK, so that a FIFO (which waits for its
+        other end) or a device is opened at once, to be refused; only an open that must break
+        another process's lease (BlockingIOError) is made again waiting, when allowed."""
+        try:
+            return os.open(name, flags | os.O_NONBLOCK, dir_fd=dirfd)  # a symlink: ELOOP (O_NOFOLLOW)
+        except BlockingIOError:
+            if not wait_for_lease:
+                raise
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # a FIFO for writing with no reader, a socket
+                raise linux_error("EOPNOTSUPP") from None
+            raise
+        return os.open(name, flags, dir_fd=dirfd)
 
     async def read(self, msg: m.Tread, fid: LocalFid) -> m.Rread:
         if fid.xattr is not None:  # r[9p2000l.server.xattrwalk]: the value at any offset
