@@ -49,6 +49,7 @@ from . import constants as c
 from . import messages as m
 from .locks import END, HostLocks, Owner, Runner, at_once, in_thread
 from .server import Handler, ReadBuffer, current_connection, linux_error
+from .syscalls import libc_function, raise_errno, syscall
 from .users import User, check_can_map_users, run_as, user_for, user_threads
 from .writes import LoopWrites
 
@@ -68,10 +69,7 @@ class _OpenHow(ctypes.Structure):
 
 def _find_openat2() -> Any:
     """libc's ``syscall`` if this kernel answers openat2, else None (older kernels: ENOSYS)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        syscall = libc.syscall
-    except (OSError, AttributeError):
+    if syscall is None:
         return None
     how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
     fd = syscall(_SYS_OPENAT2, -100, b".", ctypes.byref(how), ctypes.sizeof(how))  # AT_FDCWD
@@ -81,7 +79,7 @@ def _find_openat2() -> Any:
     return syscall
 
 
-_OPENAT2 = _find_openat2() if os.uname().sysname == "Linux" else None
+_OPENAT2 = _find_openat2()
 
 
 # statfs f_type of file systems whose metadata calls and cached reads do not wait on a network
@@ -91,12 +89,11 @@ _LOCAL_FS_TYPES = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0x85845
 
 def _fs_type(path: str) -> int | None:
     """``statfs``'s f_type (the first field, a C long on Linux's 64-bit ABIs), or None."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        buffer = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on x86_64
-        if libc.statfs(os.fsencode(path), buffer) != 0:
-            return None
-    except (OSError, AttributeError):
+    statfs = libc_function("statfs")
+    if statfs is None:
+        return None
+    buffer = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on x86_64
+    if statfs(os.fsencode(path), buffer) != 0:
         return None
     return ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
 
@@ -134,8 +131,7 @@ def _open_beneath(dirfd: int, name: str) -> int:
         how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
         fd = int(_OPENAT2(_SYS_OPENAT2, dirfd, os.fsencode(name), ctypes.byref(how), ctypes.sizeof(how)))
         if fd < 0:
-            number = ctypes.get_errno()
-            raise OSError(number, os.strerror(number), name)
+            raise_errno(name)
         return fd
     return os.open(name, _PATH_FLAGS, dir_fd=dirfd)
 

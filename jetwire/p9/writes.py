@@ -33,6 +33,8 @@ import resource
 import time
 from collections.abc import Callable
 
+from .syscalls import syscall
+
 __all__ = ["LoopWrites", "PIECE", "SLOW"]
 
 PIECE = 64 * 1024  # bytes written per timed pwrite
@@ -59,25 +61,13 @@ class _CacheStat(ctypes.Structure):
                 ("nr_evicted", ctypes.c_uint64), ("nr_recently_evicted", ctypes.c_uint64)]
 
 
-def _find_syscall() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    if os.uname().sysname != "Linux":
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).syscall
-    except (OSError, AttributeError):
-        return None
-
-
-_SYSCALL = _find_syscall()
-
-
 def page_cached(fd: int, page_start: int) -> bool:
     """Whether the page of ``fd`` at ``page_start`` is in the page cache (False when that
     cannot be told)."""
-    if _SYSCALL is None:
+    if syscall is None:
         return False
     span, stats = _Range(page_start, _PAGE), _CacheStat()
-    if _SYSCALL(_SYS_CACHESTAT, fd, ctypes.byref(span), ctypes.byref(stats), 0) != 0:
+    if syscall(_SYS_CACHESTAT, fd, ctypes.byref(span), ctypes.byref(stats), 0) != 0:
         return False  # ENOSYS before 6.5, EPERM for a file this process may not write
     return bool(stats.nr_cache)
 
