@@ -240,8 +240,8 @@ class LocalFid:
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("dev", "entries", "fd", "ftype", "held", "held_for", "ino", "io", "lock_scope", "name", "parent",
-                 "readable", "user", "writable", "xattr", "xattr_set")
+    __slots__ = ("dev", "entries", "fd", "ftype", "held", "held_for", "ino", "io", "io_flags", "lock_scope", "name",
+                 "parent", "readable", "user", "writable", "xattr", "xattr_set")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result | None) -> None:
         self.fd = fd
@@ -252,6 +252,7 @@ class LocalFid:
         self.dev = 0 if stat is None else stat.st_dev
         self.ino = 0 if stat is None else stat.st_ino
         self.io: int | None = None
+        self.io_flags = 0  # the host's flags ``io`` was opened with (writes.py needs O_SYNC and O_APPEND)
         self.readable = False
         self.writable = False
         self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
@@ -618,6 +619,7 @@ class LocalFilesystem(Handler[LocalFid]):
                 flags |= host
         # /proc/self/fd names the inode the fid holds: no name is looked up again
         fid.io = os.open(_proc(fid.fd), flags | nonblocking)
+        fid.io_flags = flags
         if nonblocking and not flags & os.O_NONBLOCK:
             os.set_blocking(fid.io, True)
         fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
@@ -679,7 +681,7 @@ class LocalFilesystem(Handler[LocalFid]):
             raise
         old_parent = fid.parent
         # the directory's own descriptor becomes the new file's parent: it moves, no copy
-        fid.fd, fid.parent, fid.name, fid.io = path_fd, fid.fd, msg.name, io
+        fid.fd, fid.parent, fid.name, fid.io, fid.io_flags = path_fd, fid.fd, msg.name, io, flags
         fid.ftype, fid.dev, fid.ino = st.S_IFREG, stat.st_dev, stat.st_ino
         fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
         fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
@@ -751,7 +753,7 @@ class LocalFilesystem(Handler[LocalFid]):
         written = 0
         if not self._nowait_writes and self._here(fid):
             # on this thread where no disk read, and no long throttling, can hold it (writes.py)
-            written, answered = self._loop_writes.write(fid.io, msg.data, msg.offset)
+            written, answered = self._loop_writes.write(fid.io, msg.data, msg.offset, fid.io_flags)
             if answered:
                 return m.Rwrite(count=written)
         data = memoryview(msg.data)[written:] if written else msg.data
