@@ -12,7 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from peers import find_tool
+from peers import communicate_within, find_tool
 
 GUEST = Path(__file__).parent / "guest"
 BOOT_TIMEOUT = 600.0  # software emulation on a shared 2-core machine: generous, never hit when it works
@@ -39,8 +39,8 @@ async def boot(guest: Path, server: Path, export: Path, mount_options: str = "")
     ``export``; its console once it has powered off."""
     process = await asyncio.create_subprocess_exec(
         "bash", str(GUEST / "run.sh"), str(server), str(export), mount_options, str(guest),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.communicate(), BOOT_TIMEOUT)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    out, _ = await communicate_within(process, BOOT_TIMEOUT)  # QEMU killed with its shell on a timeout
     return out.decode(errors="replace")
 
 

@@ -82,8 +82,6 @@ def test_guest_processes_and_host_processes_respect_each_others_locks(v9fs_guest
     sock = tmp_path / "ninep.sock"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(export / "host.lock")], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    (export / "host.pid").write_text(str(holder.pid))
     seen: dict[str, bool] = {}
 
     async def host_side() -> None:
@@ -109,6 +107,8 @@ def test_guest_processes_and_host_processes_respect_each_others_locks(v9fs_guest
             await server.close()
 
     try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        (export / "host.pid").write_text(str(holder.pid))
         console = asyncio.run(body())
     finally:
         if holder.poll() is None:
