@@ -18,7 +18,8 @@ file system keeps its data on this machine (ext4, xfs, btrfs, tmpfs and the like
 number) and has nothing mounted beneath the export root, a walk, an open, a create, a mkdir,
 a setattr that sets no size and a read run on the event loop's thread, for a fid on the
 export's own device and of no mapped user (a fid on any other device, a file system mounted
-there later, goes to the threads). A read first
+there later, goes to the threads, and so does a walk that reaches such a mount point, where
+openat2 tells it before the mounted file system is asked). A read first
 asks the kernel with ``RWF_NOWAIT`` for what the page cache holds; only what would wait for the
 disk is read in a thread; writes use ``RWF_NOWAIT`` where the file system takes it, and
 elsewhere stay on the loop's thread only when they can do nothing but copy into the page cache
@@ -57,6 +58,7 @@ __all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inli
 
 _O_PATH = getattr(os, "O_PATH", 0)  # Linux's; elsewhere the module imports but cannot serve
 _PATH_FLAGS = _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_RESOLVE_NO_XDEV = 0x01
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_NO_SYMLINKS = 0x04
 _RESOLVE_BENEATH = 0x08
@@ -124,13 +126,22 @@ def openat2_available() -> bool:
     return _OPENAT2 is not None
 
 
-def _open_beneath(dirfd: int, name: str) -> int:
+class _CrossesMount(Exception):
+    """A walk on the loop's thread reached a mount point: it is made again in a thread."""
+
+
+def _open_beneath(dirfd: int, name: str, same_mount: bool = False) -> int:
     """An ``O_PATH`` descriptor for the entry ``name`` (one component) of ``dirfd``, never
-    following a symlink: a symlink gives a descriptor of the link itself."""
+    following a symlink: a symlink gives a descriptor of the link itself. ``same_mount``: an
+    entry that something is mounted on raises ``_CrossesMount`` (where openat2 can tell:
+    RESOLVE_NO_XDEV), before the mounted file system is asked anything."""
     if _OPENAT2 is not None:
-        how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
+        how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS
+                       | (_RESOLVE_NO_XDEV if same_mount else 0))
         fd = int(_OPENAT2(_SYS_OPENAT2, dirfd, os.fsencode(name), ctypes.byref(how), ctypes.sizeof(how)))
         if fd < 0:
+            if same_mount and ctypes.get_errno() == errno.EXDEV:  # names are single components: no escape
+                raise _CrossesMount(name)
             raise_errno(name)
         return fd
     return os.open(name, _PATH_FLAGS, dir_fd=dirfd)
@@ -394,11 +405,18 @@ class LocalFilesystem(Handler[LocalFid]):
         if msg.wnames and msg.newfid == msg.fid and fid.io is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
         if self._here(fid):
-            return self._walk(msg.wnames, fid)
+            try:
+                return self._walk(msg.wnames, fid, same_mount=True)
+            except _CrossesMount:
+                # mounted after the server started (NFS, FUSE, an automount): what is mounted
+                # there may wait on the network or a daemon when asked, so it is asked in a thread
+                pass
         walked: tuple[m.Rwalk, LocalFid | None] = await self._as_user(fid.user, self._walk, msg.wnames, fid)
         return walked
 
-    def _walk(self, names: list[str], start: LocalFid) -> tuple[m.Rwalk, LocalFid | None]:
+    def _walk(self, names: list[str], start: LocalFid, same_mount: bool = False) -> tuple[m.Rwalk, LocalFid | None]:
+        """r[9p2000l.server.walk.partial]; ``same_mount`` (on the loop's thread): a name
+        something is mounted on raises ``_CrossesMount``, the whole walk undone."""
         qids: list[m.Qid] = []
         fd = os.dup(start.fd)
         parent = None
@@ -435,7 +453,7 @@ class LocalFilesystem(Handler[LocalFid]):
                         continue
                 else:
                     try:
-                        child = _open_beneath(fd, component)
+                        child = _open_beneath(fd, component, same_mount)
                     except OSError as exc:
                         failure = exc
                     else:

@@ -913,6 +913,50 @@ def test_an_open_that_must_break_a_lease_holds_up_no_other_request(export: Path)
         signal.signal(signal.SIGIO, previous)
 
 
+def test_a_walk_into_a_file_system_mounted_later_is_made_in_a_thread(export: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """r[9p2000l.server.concurrency]: a local export runs walks on the loop's thread, but what is
+    mounted beneath it after the server started (NFS, FUSE, an automount) may wait on the
+    network or a daemon when it is looked up: a walk that reaches a mount point is made again
+    in a thread (openat2's RESOLVE_NO_XDEV tells it, before the mounted file system is asked).
+    Shown with a tmpfs mounted there, and the name's successful lookups recorded by thread."""
+    import threading
+
+    if not openat2_available():
+        pytest.skip("this kernel has no openat2 (the O_NOFOLLOW walk cannot tell a mount point first)")
+    (export / "mnt").mkdir()
+    handler = LocalFilesystem(export)
+    assert handler.inline  # nothing mounted beneath the export yet
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "jetwire-test", str(export / "mnt")],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount here: {mounted.stderr.strip()}")
+    try:
+        (export / "mnt" / "inside").write_text("mounted")
+        found_on: list[str] = []
+        real_open_beneath = localfs._open_beneath
+
+        def recorded(dirfd: int, name: str, *args: Any) -> int:
+            fd = real_open_beneath(dirfd, name, *args)
+            if name == "mnt":
+                found_on.append(threading.current_thread().name)
+            return fd
+
+        monkeypatch.setattr(localfs, "_open_beneath", recorded)
+
+        async def body() -> None:
+            async with served(handler) as fs:
+                fid, _ = await fs.walk(fs.root, ["mnt", "inside"])
+                await fs.lopen(fid, c.P9_RDONLY)
+                assert await fs.read(fid, 0, 7) == b"mounted"
+                await fs.clunk(fid)
+
+        run(body)
+        assert found_on and threading.main_thread().name not in found_on, found_on
+    finally:
+        subprocess.run(["umount", "-l", str(export / "mnt")], check=True)
+
+
 _LEASE_HOLDER = """
 import fcntl, os, signal, sys
 signal.signal(signal.SIGIO, signal.SIG_IGN)  # the lease break's notice (else it kills)
