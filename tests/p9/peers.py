@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-__all__ = ["MissingPeer", "Peer", "communicate_within", "find_tool", "free_port", "start_diod", "start_ganesha"]
+__all__ = ["MissingPeer", "Peer", "communicate_within", "find_tool", "free_port", "run_in_group", "start_diod",
+           "start_ganesha"]
 
 #: Upper bound on the wait for a server to accept connections (diod takes milliseconds, ganesha
 #: usually well under a second here; the docs quote ~3 s on slower machines).
@@ -169,6 +170,23 @@ def _check_group_gone(pgid: int) -> None:
         time.sleep(0.01)
     if _group_alive(pgid):
         raise RuntimeError(f"process group {pgid} still has live processes after SIGKILL")
+
+
+def run_in_group(argv: list[str], timeout: float) -> None:
+    """Runs ``argv`` to completion in a process group of its own, raising CalledProcessError on
+    a failure; on a timeout (or an interrupt) the whole group is killed and reaped first, not
+    only the first process as ``subprocess.run`` does: a build script's or a compiler's
+    children do not outlive it."""
+    process = subprocess.Popen(argv, start_new_session=True)
+    try:
+        process.wait(timeout)
+    except BaseException:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+        _check_group_gone(process.pid)
+        raise
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, argv)
 
 
 async def communicate_within(process: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:

@@ -220,6 +220,26 @@ def test_a_boot_that_times_out_leaves_no_process(tmp_path: Path, monkeypatch: py
                     pass
 
 
+def test_a_build_step_that_times_out_leaves_no_process(tmp_path: Path) -> None:
+    """``run_in_group`` (the guest's build script, the static lock tester's compiler) kills what
+    the command started too when it times out, not only the command itself."""
+    from peers import run_in_group
+
+    script = f'sleep 300 &\necho $! > {tmp_path}/child.pid\nwait\n'
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            run_in_group(["bash", "-c", script], timeout=2.0)
+        assert not _pid_alive(int((tmp_path / "child.pid").read_text()))
+        with pytest.raises(subprocess.CalledProcessError):
+            run_in_group(["false"], timeout=10.0)
+    finally:
+        if (tmp_path / "child.pid").exists():  # without the fix: not left running after the test
+            try:
+                os.kill(int((tmp_path / "child.pid").read_text()), 9)
+            except ProcessLookupError:
+                pass
+
+
 def test_missing_tool_names_the_package() -> None:
     with pytest.raises(MissingPeer, match="apt-get install -y some-package") as raised:
         find_tool("no-such-9p-server-binary", "some-package")
