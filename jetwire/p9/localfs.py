@@ -43,6 +43,7 @@ import struct
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -145,6 +146,11 @@ def _open_beneath(dirfd: int, name: str, same_mount: bool = False) -> int:
             raise_errno(name)
         return fd
     return os.open(name, _PATH_FLAGS, dir_fd=dirfd)
+
+
+def _open_parent(dirfd: int) -> int:
+    """An ``O_PATH`` descriptor of the directory ``dirfd``'s directory is in."""
+    return os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=dirfd)
 
 
 def _dirent(qid: m.Qid, offset: int, dtype: int, name: str) -> bytes:
@@ -437,7 +443,7 @@ class LocalFilesystem(Handler[LocalFid]):
                         qids.append(self._qid(stat))  # r[9p2000l.server.walk.dotdot-root]
                         continue
                     try:
-                        up = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fd)
+                        up = _open_parent(fd)
                     except OSError as exc:
                         failure = exc
                     else:
@@ -550,7 +556,7 @@ class LocalFilesystem(Handler[LocalFid]):
             if valid & c.P9_SETATTR_MTIME:
                 mtime = msg.mtime_sec * 10**9 + msg.mtime_nsec if valid & c.P9_SETATTR_MTIME_SET else now
             if link:
-                self._on_link(fid, lambda parent, name: os.utime(name, ns=(atime, mtime), dir_fd=parent,
+                self._on_entry(fid, lambda parent, name: os.utime(name, ns=(atime, mtime), dir_fd=parent,
                                                                  follow_symlinks=False))
             else:
                 os.utime(_proc(fid.fd), ns=(atime, mtime))
@@ -559,19 +565,26 @@ class LocalFilesystem(Handler[LocalFid]):
 
     def _chown(self, fid: LocalFid, uid: int, gid: int) -> None:
         if fid.ftype == st.S_IFLNK:
-            self._on_link(fid, lambda parent, name: os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False))
+            self._on_entry(fid, lambda parent, name: os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False))
         else:
             os.chown(_proc(fid.fd), uid, gid)
 
-    def _on_link(self, fid: LocalFid, action: Any) -> None:
-        """Acts on the symlink itself through its directory, after checking the name still
-        holds the same link (else ENOENT rather than acting on whatever replaced it)."""
-        parent, name = self._parent_of(fid)
-        try:
+    def _on_entry(self, fid: LocalFid, action: Any) -> None:
+        """``action(parent, name)`` on the entry ``fid`` was reached through (a symlink itself,
+        a removal), after checking the name still holds the same file (else ENOENT rather than
+        acting on whatever replaced it)."""
+        with self._entry(fid) as (parent, name):
             now = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if (now.st_dev, now.st_ino) != (fid.dev, fid.ino):
                 raise linux_error("ENOENT")
             action(parent, name)
+
+    @contextlib.contextmanager
+    def _entry(self, fid: LocalFid) -> Iterator[tuple[int, str]]:
+        """``_parent_of(fid)`` for the ``with`` block; a directory looked up for it is closed after."""
+        parent, name = self._parent_of(fid)
+        try:
+            yield parent, name
         finally:
             if parent != fid.parent:
                 os.close(parent)
@@ -583,7 +596,7 @@ class LocalFilesystem(Handler[LocalFid]):
             return fid.parent, fid.name
         if self._at_root(fid):
             raise linux_error("EBUSY")
-        parent = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fid.fd)
+        parent = _open_parent(fid.fd)
         try:
             listing = os.open(_proc(parent), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
@@ -843,7 +856,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if self._at_root(fid):
             up = here
         else:
-            up_fd = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fid.fd)
+            up_fd = _open_parent(fid.fd)
             try:
                 up = os.stat(up_fd)
             finally:
@@ -958,7 +971,7 @@ class LocalFilesystem(Handler[LocalFid]):
         # r[9p2000l.server.confine.links]: the inode the fid holds, not a name looked up again
         if fid.ftype == st.S_IFLNK:
             def make() -> None:
-                self._on_link(fid, lambda parent, name: os.link(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd,
+                self._on_entry(fid, lambda parent, name: os.link(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd,
                                                                 follow_symlinks=False))
         else:
             def make() -> None:
@@ -974,18 +987,14 @@ class LocalFilesystem(Handler[LocalFid]):
             # leave the fid holding its old directory's descriptor closed, to be closed again
             new_parent = os.dup(dirfd)
             try:
-                parent, name = self._parent_of(fid)
-                try:
+                with self._entry(fid) as (parent, name):
                     os.rename(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd)
-                except BaseException:
-                    if parent != fid.parent:
-                        os.close(parent)
-                    raise
             except BaseException:
                 os.close(new_parent)
                 raise
-            os.close(parent)  # the fid's old directory, or one looked up for this rename
-            fid.parent, fid.name = new_parent, msg.name
+            old_parent, fid.parent, fid.name = fid.parent, new_parent, msg.name
+            if old_parent is not None:
+                os.close(old_parent)
 
         await self._as_user(dfid.user, move)
         return m.Rrename()
@@ -1009,21 +1018,8 @@ class LocalFilesystem(Handler[LocalFid]):
         if self._at_root(fid):
             raise linux_error("EBUSY")
 
-        def unlink() -> None:
-            parent, name = self._parent_of(fid)
-            try:
-                now = os.stat(name, dir_fd=parent, follow_symlinks=False)
-                if (now.st_dev, now.st_ino) != (fid.dev, fid.ino):
-                    raise linux_error("ENOENT")
-                if fid.ftype == st.S_IFDIR:
-                    os.rmdir(name, dir_fd=parent)
-                else:
-                    os.unlink(name, dir_fd=parent)
-            finally:
-                if parent != fid.parent:
-                    os.close(parent)
-
-        await self._as_user(fid.user, unlink)
+        removal = os.rmdir if fid.ftype == st.S_IFDIR else os.unlink
+        await self._as_user(fid.user, self._on_entry, fid, lambda parent, name: removal(name, dir_fd=parent))
         return m.Rremove()
 
     async def clunk(self, msg: m.Tclunk, fid: LocalFid) -> m.Rclunk:
