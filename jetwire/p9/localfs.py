@@ -168,12 +168,12 @@ def _proc(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def _take_back(dirfd: int, name: str, made: os.stat_result, remove: Any) -> None:
-    """Removes ``name`` from ``dirfd`` with ``remove``, if it still holds the file ``made``:
-    what a create made before a later step of it failed."""
+def _take_back(dirfd: int, name: str, made: int, remove: Any) -> None:
+    """Removes ``name`` from ``dirfd`` with ``remove``, if it still holds the file open as
+    ``made``: what a create made before a later step of it failed."""
     try:
-        now = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-        if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino):
+        now, ours = os.stat(name, dir_fd=dirfd, follow_symlinks=False), os.fstat(made)
+        if (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
             remove(name, dir_fd=dirfd)
     except OSError:
         pass  # gone already, or not ours to remove: the error the client gets stands
@@ -557,7 +557,7 @@ class LocalFilesystem(Handler[LocalFid]):
                 mtime = msg.mtime_sec * 10**9 + msg.mtime_nsec if valid & c.P9_SETATTR_MTIME_SET else now
             if link:
                 self._on_entry(fid, lambda parent, name: os.utime(name, ns=(atime, mtime), dir_fd=parent,
-                                                                 follow_symlinks=False))
+                                                                  follow_symlinks=False))
             else:
                 os.utime(_proc(fid.fd), ns=(atime, mtime))
         elif valid & c.P9_SETATTR_CTIME and not valid & (c.P9_SETATTR_UID | c.P9_SETATTR_GID | c.P9_SETATTR_MODE):
@@ -706,7 +706,7 @@ class LocalFilesystem(Handler[LocalFid]):
         except BaseException:
             try:
                 if created:  # the client is told the create failed (EMFILE at the dup): nothing stays
-                    _take_back(fid.fd, msg.name, os.fstat(io), os.unlink)
+                    _take_back(fid.fd, msg.name, io, os.unlink)
             finally:
                 os.close(io)
             raise
@@ -972,7 +972,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.ftype == st.S_IFLNK:
             def make() -> None:
                 self._on_entry(fid, lambda parent, name: os.link(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd,
-                                                                follow_symlinks=False))
+                                                                 follow_symlinks=False))
         else:
             def make() -> None:
                 os.link(_proc(fid.fd), msg.name, dst_dir_fd=dirfd, follow_symlinks=True)
