@@ -53,6 +53,7 @@ PROBE_NAME = "probe.bin"
 OUT_NAME = "written.bin"
 MIB = 1 << 20
 MB = 1e6
+CLIENT_TIMEOUT = 900.0  # seconds for one client run: minutes more than the slowest case takes
 
 # The pipelined Tgetattr case of this harness's CHILD and of p9_server's (which sets ``path``):
 # one connection, 32 Tgetattr always in flight over 4 fids of ``path``, for ``arg`` seconds
@@ -245,11 +246,14 @@ class Bench:
         """Runs ``argv`` to completion; wall clock, client CPU, diod CPU, and its JSON line if any."""
         cpu_before, diod_before = _children_cpu(), _cpu_ticks(self.peer.pid)
         start = time.perf_counter()
+        # a server that stops answering fails the run (the client killed) rather than hang it
         if json_out:
-            proc = subprocess.run(argv, cwd=ROOT, env=env or self.env, capture_output=True, text=True)
+            proc = subprocess.run(argv, cwd=ROOT, env=env or self.env, capture_output=True, text=True,
+                                  timeout=CLIENT_TIMEOUT)
         else:
             with open(os.devnull, "wb") as devnull:
-                proc = subprocess.run(argv, cwd=ROOT, env=env or self.env, stdout=devnull, stderr=subprocess.PIPE)
+                proc = subprocess.run(argv, cwd=ROOT, env=env or self.env, stdout=devnull, stderr=subprocess.PIPE,
+                                      timeout=CLIENT_TIMEOUT)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"{argv[0]} {argv[-1]} failed ({proc.returncode}): {proc.stderr!r}\n"
