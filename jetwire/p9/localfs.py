@@ -210,6 +210,21 @@ _PASSED_FLAGS: tuple[tuple[int, int], ...] = tuple(
     if hasattr(os, name)
 )
 _ACCESS = {c.P9_RDONLY: os.O_RDONLY, c.P9_WRONLY: os.O_WRONLY, c.P9_RDWR: os.O_RDWR}
+
+
+def _host_open_flags(wire_flags: int, dropped: tuple[int, ...]) -> tuple[int, int]:
+    """Tlopen's or Tlcreate's flags: (the access mode on the wire, the host's open flags, with
+    CLOEXEC); EINVAL for an access mode that is none of the three. The wire's flags in
+    ``dropped`` are not passed on."""
+    access = wire_flags & c.P9_ACCMODE
+    if access not in _ACCESS:
+        raise linux_error("EINVAL")
+    flags = _ACCESS[access] | os.O_CLOEXEC
+    for wire, host in _PASSED_FLAGS:
+        if wire_flags & wire and wire not in dropped:
+            flags |= host
+    return access, flags
+
 _QID_TYPES = {st.S_IFDIR: c.P9_QTDIR, st.S_IFLNK: c.P9_QTSYMLINK}  # all else QTFILE
 _DIRENT_TYPES = {
     st.S_IFDIR: c.DT_DIR, st.S_IFREG: c.DT_REG, st.S_IFLNK: c.DT_LNK, st.S_IFIFO: c.DT_FIFO,
@@ -279,6 +294,12 @@ class LocalFid:
         self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
         self.user: User | None = None  # map_users: who attached the tree this fid belongs to
         self.lock_scope: tuple[Any, tuple[int, int]] | None = None  # once open: (connection, file) for locks
+
+    def open_for_io(self, io: int, flags: int, access: int) -> None:
+        """The fid holds ``io``, opened with the host's ``flags`` for the wire's ``access``."""
+        self.io, self.io_flags = io, flags
+        self.readable = access in (c.P9_RDONLY, c.P9_RDWR)
+        self.writable = access in (c.P9_WRONLY, c.P9_RDWR)
 
     def close(self, close: Any = os.close) -> None:
         for fd in (self.io, self.fd, self.parent):
@@ -641,20 +662,12 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("ELOOP")  # r[9p2000l.server.confine.symlinks]
         if fid.ftype not in (st.S_IFREG, st.S_IFDIR):
             raise linux_error("EOPNOTSUPP")  # r[9p2000l.server.confine.special-files]
-        access = wire_flags & c.P9_ACCMODE
-        if access not in _ACCESS:
-            raise linux_error("EINVAL")
-        flags = _ACCESS[access] | os.O_CLOEXEC
-        for wire, host in _PASSED_FLAGS:
-            if wire_flags & wire and wire != c.P9_EXCL:
-                flags |= host
+        access, flags = _host_open_flags(wire_flags, (c.P9_EXCL,))
         # /proc/self/fd names the inode the fid holds: no name is looked up again
-        fid.io = os.open(_proc(fid.fd), flags | nonblocking)
-        fid.io_flags = flags
+        io = os.open(_proc(fid.fd), flags | nonblocking)
+        fid.open_for_io(io, flags, access)
         if nonblocking and not flags & os.O_NONBLOCK:
-            os.set_blocking(fid.io, True)
-        fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
-        fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
+            os.set_blocking(io, True)
 
     async def lcreate(self, msg: m.Tlcreate, fid: LocalFid) -> m.Rlcreate:
         if fid.io is not None:
@@ -676,13 +689,8 @@ class LocalFilesystem(Handler[LocalFid]):
         file is opened without waiting for a FIFO's other end or a device (EOPNOTSUPP: never
         opened for I/O); one held by another process's lease is waited for only with
         ``wait_for_lease`` (else BlockingIOError)."""
-        access = msg.flags & c.P9_ACCMODE
-        if access not in _ACCESS:
-            raise linux_error("EINVAL")
-        flags = _ACCESS[access] | os.O_CLOEXEC | os.O_NOFOLLOW
-        for wire, host in _PASSED_FLAGS:
-            if msg.flags & wire and wire not in (c.P9_EXCL, c.P9_DIRECTORY):
-                flags |= host
+        access, flags = _host_open_flags(msg.flags, (c.P9_EXCL, c.P9_DIRECTORY))
+        flags |= os.O_NOFOLLOW
         mode = msg.mode & 0o7777
         try:
             io = os.open(msg.name, flags | os.O_CREAT | os.O_EXCL, mode, dir_fd=fid.fd)
@@ -712,10 +720,9 @@ class LocalFilesystem(Handler[LocalFid]):
             raise
         old_parent = fid.parent
         # the directory's own descriptor becomes the new file's parent: it moves, no copy
-        fid.fd, fid.parent, fid.name, fid.io, fid.io_flags = path_fd, fid.fd, msg.name, io, flags
+        fid.fd, fid.parent, fid.name = path_fd, fid.fd, msg.name
         fid.ftype, fid.dev, fid.ino = st.S_IFREG, stat.st_dev, stat.st_ino
-        fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
-        fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
+        fid.open_for_io(io, flags, access)
         if old_parent is not None:
             os.close(old_parent)
         return self._qid(stat)
