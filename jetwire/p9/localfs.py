@@ -63,6 +63,7 @@ _RESOLVE_NO_XDEV = 0x01
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_NO_SYMLINKS = 0x04
 _RESOLVE_BENEATH = 0x08
+_RESOLVE = _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS  # how every name is looked up
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture (added in 5.6)
 
 
@@ -74,7 +75,7 @@ def _find_openat2() -> Any:
     """libc's ``syscall`` if this kernel answers openat2, else None (older kernels: ENOSYS)."""
     if syscall is None:
         return None
-    how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
+    how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE)
     fd = syscall(_SYS_OPENAT2, -100, b".", ctypes.byref(how), ctypes.sizeof(how))  # AT_FDCWD
     if fd < 0:
         return None
@@ -137,8 +138,7 @@ def _open_beneath(dirfd: int, name: str, same_mount: bool = False) -> int:
     entry that something is mounted on raises ``_CrossesMount`` (where openat2 can tell:
     RESOLVE_NO_XDEV), before the mounted file system is asked anything."""
     if _OPENAT2 is not None:
-        how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS
-                       | (_RESOLVE_NO_XDEV if same_mount else 0))
+        how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE | _RESOLVE_NO_XDEV if same_mount else _RESOLVE)
         fd = int(_OPENAT2(_SYS_OPENAT2, dirfd, os.fsencode(name), ctypes.byref(how), ctypes.sizeof(how)))
         if fd < 0:
             if same_mount and ctypes.get_errno() == errno.EXDEV:  # names are single components: no escape
@@ -433,7 +433,7 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
         if self._here(fid):
             try:
-                return self._walk(msg.wnames, fid, same_mount=True)
+                return self._walk(msg.wnames, fid, True)  # the same mount only
             except _CrossesMount:
                 # mounted after the server started (NFS, FUSE, an automount): what is mounted
                 # there may wait on the network or a daemon when asked, so it is asked in a thread
