@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import platform
+import select
 import shutil
 import signal
 import statistics
@@ -48,13 +49,14 @@ from pathlib import Path
 from typing import Any
 
 from .extras import subprocess_env
-from .p9_throughput import _cpu_ticks, _diod_version, _peers, write_file
+from .p9_throughput import CLIENT_TIMEOUT, GETATTR_LOOP, _cpu_ticks, _diod_version, _peers, write_file
 from .report import RESULTS, ROOT, _git_revision, _version, profile_areas
 
 MIB = 1 << 20
 MB = 1e6
 MSIZE_64K = 65536  # diod answers this whatever is proposed; both servers are asked for it
 MSIZE_1M = MIB + 24
+START_TIMEOUT = 60.0  # seconds for a jetwire server to say it listens
 FILE_NAME = "big.bin"
 OUT_NAME = "written.bin"
 LISTED = "listed"
@@ -70,6 +72,7 @@ from jetwire.p9 import constants as c
 
 mode, host, port, aname, msize, arg = sys.argv[1:7]
 port, msize = int(port), int(msize)
+path = "big.bin"  # what getattr_loop asks about
 
 
 async def read(client):
@@ -99,25 +102,7 @@ async def write(client):
             "sha256": hashlib.sha256(data).hexdigest()}
 
 
-async def getattr_loop(client):
-    seconds, inflight, nfids = float(arg), 32, 4
-    fids = [(await client.walk(client.root, ["big.bin"]))[0] for _ in range(nfids)]
-    count = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker(fid):
-        nonlocal count
-        while time.perf_counter() < deadline:
-            await client.getattr(fid, c.P9_GETATTR_BASIC)
-            count += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(fids[i % nfids]) for i in range(inflight)))
-    elapsed = time.perf_counter() - started
-    for fid in fids:
-        await client.clunk(fid)
-    return {"calls": count, "work_s": elapsed}
-
+''' + GETATTR_LOOP + r'''
 
 async def readdir(client):
     times, names = [], None
@@ -203,10 +188,17 @@ class JetwireServer:
         self.proc = subprocess.Popen(argv, cwd=tree or ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True)
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the jetwire server ended ({self.proc.wait()})")
-        hello = json.loads(line)
+        try:
+            if not select.select([self.proc.stdout], [], [], START_TIMEOUT)[0]:
+                raise RuntimeError(f"the jetwire server said nothing in {START_TIMEOUT:.0f} s")
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the jetwire server ended ({self.proc.wait()})")
+            hello = json.loads(line)
+        except BaseException:  # it must not outlive a start that failed
+            self.proc.kill()
+            self.proc.wait()
+            raise
         self.host, self.port, self.pid, self.aname = "127.0.0.1", hello["port"], hello["pid"], str(export)
 
     def stop(self) -> None:
@@ -274,7 +266,8 @@ class Bench:
         argv = [sys.executable, "-c", CHILD, mode, server.host, str(server.port), server.aname, str(msize),
                 self.arg(mode, hashing, created.name)]
         cpu_before = _cpu_ticks(server.pid)
-        proc = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True)
+        # a server that stops answering fails the run (the client killed) rather than hang it
+        proc = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
         if proc.returncode != 0:
             raise RuntimeError(f"{case} against {server.name} failed ({proc.returncode}): {proc.stderr}")
         out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -53,6 +53,30 @@ PROBE_NAME = "probe.bin"
 OUT_NAME = "written.bin"
 MIB = 1 << 20
 MB = 1e6
+CLIENT_TIMEOUT = 900.0  # seconds for one client run: minutes more than the slowest case takes
+
+# The pipelined Tgetattr case of this harness's CHILD and of p9_server's (which sets ``path``):
+# one connection, 32 Tgetattr always in flight over 4 fids of ``path``, for ``arg`` seconds
+GETATTR_LOOP = r'''
+async def getattr_loop(client):
+    seconds, inflight, nfids = float(arg), 32, 4
+    fids = [(await client.walk(client.root, [path]))[0] for _ in range(nfids)]
+    count = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(fid):
+        nonlocal count
+        while time.perf_counter() < deadline:
+            await client.getattr(fid, c.P9_GETATTR_BASIC)
+            count += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(fids[i % nfids]) for i in range(inflight)))
+    elapsed = time.perf_counter() - started
+    for fid in fids:
+        await client.clunk(fid)
+    return {"calls": count, "work_s": elapsed, "inflight": inflight, "fids": nfids}
+'''
 
 # The jetwire client, run as ``python -c CHILD MODE HOST PORT ANAME PATH MSIZE ARG``: what a user
 # script would be (import, connect, work, exit). It prints one JSON line. With
@@ -141,25 +165,7 @@ async def sequential(client):
                 digest.update(chunk)
 
 
-async def getattr_loop(client):
-    seconds, inflight, nfids = float(arg), 32, 4
-    fids = [(await client.walk(client.root, [path]))[0] for _ in range(nfids)]
-    count = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker(fid):
-        nonlocal count
-        while time.perf_counter() < deadline:
-            await client.getattr(fid, c.P9_GETATTR_BASIC)
-            count += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(fids[i % nfids]) for i in range(inflight)))
-    elapsed = time.perf_counter() - start
-    for fid in fids:
-        await client.clunk(fid)
-    return {"calls": count, "seconds": elapsed, "inflight": inflight, "fids": nfids}
-
+''' + GETATTR_LOOP + r'''
 
 async def main():
     started = time.perf_counter()
@@ -240,11 +246,14 @@ class Bench:
         """Runs ``argv`` to completion; wall clock, client CPU, diod CPU, and its JSON line if any."""
         cpu_before, diod_before = _children_cpu(), _cpu_ticks(self.peer.pid)
         start = time.perf_counter()
+        # a server that stops answering fails the run (the client killed) rather than hang it
         if json_out:
-            proc = subprocess.run(argv, cwd=ROOT, env=env or self.env, capture_output=True, text=True)
+            proc = subprocess.run(argv, cwd=ROOT, env=env or self.env, capture_output=True, text=True,
+                                  timeout=CLIENT_TIMEOUT)
         else:
             with open(os.devnull, "wb") as devnull:
-                proc = subprocess.run(argv, cwd=ROOT, env=env or self.env, stdout=devnull, stderr=subprocess.PIPE)
+                proc = subprocess.run(argv, cwd=ROOT, env=env or self.env, stdout=devnull, stderr=subprocess.PIPE,
+                                      timeout=CLIENT_TIMEOUT)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"{argv[0]} {argv[-1]} failed ({proc.returncode}): {proc.stderr!r}\n"
@@ -467,7 +476,7 @@ def render(args: argparse.Namespace, size: int, negotiated: dict[str, Any], chec
             "chunks kept) also fills that much fresh memory, a page fault and a zeroed page each 4 KiB, "
             "which no client holding the file avoids.", ""]
     rows = samples["jetwire getattr x32"]
-    rates = sorted(r["calls"] / r["seconds"] for r in rows)
+    rates = sorted(r["calls"] / r["work_s"] for r in rows)
     out += ["## Pipelined Tgetattr", "",
             f"One connection, {rows[0]['inflight']} Tgetattr (P9_GETATTR_BASIC) always in flight over "
             f"{rows[0]['fids']} fids (32 coroutines each awaiting `client.getattr` in a loop), "

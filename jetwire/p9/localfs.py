@@ -18,7 +18,8 @@ file system keeps its data on this machine (ext4, xfs, btrfs, tmpfs and the like
 number) and has nothing mounted beneath the export root, a walk, an open, a create, a mkdir,
 a setattr that sets no size and a read run on the event loop's thread, for a fid on the
 export's own device and of no mapped user (a fid on any other device, a file system mounted
-there later, goes to the threads). A read first
+there later, goes to the threads, and so does a walk that reaches such a mount point, where
+openat2 tells it before the mounted file system is asked). A read first
 asks the kernel with ``RWF_NOWAIT`` for what the page cache holds; only what would wait for the
 disk is read in a thread; writes use ``RWF_NOWAIT`` where the file system takes it, and
 elsewhere stay on the loop's thread only when they can do nothing but copy into the page cache
@@ -31,6 +32,7 @@ get threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import errno
 import functools
@@ -41,6 +43,7 @@ import struct
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -48,6 +51,7 @@ from . import constants as c
 from . import messages as m
 from .locks import END, HostLocks, Owner, Runner, at_once, in_thread
 from .server import Handler, ReadBuffer, current_connection, linux_error
+from .syscalls import libc_function, raise_errno, syscall
 from .users import User, check_can_map_users, run_as, user_for, user_threads
 from .writes import LoopWrites
 
@@ -55,9 +59,11 @@ __all__ = ["LocalFilesystem", "LocalFid", "openat2_available", "local_calls_inli
 
 _O_PATH = getattr(os, "O_PATH", 0)  # Linux's; elsewhere the module imports but cannot serve
 _PATH_FLAGS = _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_RESOLVE_NO_XDEV = 0x01
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_NO_SYMLINKS = 0x04
 _RESOLVE_BENEATH = 0x08
+_RESOLVE = _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS  # how every name is looked up
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture (added in 5.6)
 
 
@@ -67,12 +73,9 @@ class _OpenHow(ctypes.Structure):
 
 def _find_openat2() -> Any:
     """libc's ``syscall`` if this kernel answers openat2, else None (older kernels: ENOSYS)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        syscall = libc.syscall
-    except (OSError, AttributeError):
+    if syscall is None:
         return None
-    how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
+    how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE)
     fd = syscall(_SYS_OPENAT2, -100, b".", ctypes.byref(how), ctypes.sizeof(how))  # AT_FDCWD
     if fd < 0:
         return None
@@ -80,7 +83,7 @@ def _find_openat2() -> Any:
     return syscall
 
 
-_OPENAT2 = _find_openat2() if os.uname().sysname == "Linux" else None
+_OPENAT2 = _find_openat2()
 
 
 # statfs f_type of file systems whose metadata calls and cached reads do not wait on a network
@@ -90,12 +93,11 @@ _LOCAL_FS_TYPES = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0x85845
 
 def _fs_type(path: str) -> int | None:
     """``statfs``'s f_type (the first field, a C long on Linux's 64-bit ABIs), or None."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        buffer = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on x86_64
-        if libc.statfs(os.fsencode(path), buffer) != 0:
-            return None
-    except (OSError, AttributeError):
+    statfs = libc_function("statfs")
+    if statfs is None:
+        return None
+    buffer = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on x86_64
+    if statfs(os.fsencode(path), buffer) != 0:
         return None
     return ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
 
@@ -126,17 +128,29 @@ def openat2_available() -> bool:
     return _OPENAT2 is not None
 
 
-def _open_beneath(dirfd: int, name: str) -> int:
+class _CrossesMount(Exception):
+    """A walk on the loop's thread reached a mount point: it is made again in a thread."""
+
+
+def _open_beneath(dirfd: int, name: str, same_mount: bool = False) -> int:
     """An ``O_PATH`` descriptor for the entry ``name`` (one component) of ``dirfd``, never
-    following a symlink: a symlink gives a descriptor of the link itself."""
+    following a symlink: a symlink gives a descriptor of the link itself. ``same_mount``: an
+    entry that something is mounted on raises ``_CrossesMount`` (where openat2 can tell:
+    RESOLVE_NO_XDEV), before the mounted file system is asked anything."""
     if _OPENAT2 is not None:
-        how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
+        how = _OpenHow(_PATH_FLAGS, 0, _RESOLVE | _RESOLVE_NO_XDEV if same_mount else _RESOLVE)
         fd = int(_OPENAT2(_SYS_OPENAT2, dirfd, os.fsencode(name), ctypes.byref(how), ctypes.sizeof(how)))
         if fd < 0:
-            number = ctypes.get_errno()
-            raise OSError(number, os.strerror(number), name)
+            if same_mount and ctypes.get_errno() == errno.EXDEV:  # names are single components: no escape
+                raise _CrossesMount(name)
+            raise_errno(name)
         return fd
     return os.open(name, _PATH_FLAGS, dir_fd=dirfd)
+
+
+def _open_parent(dirfd: int) -> int:
+    """An ``O_PATH`` descriptor of the directory ``dirfd``'s directory is in."""
+    return os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=dirfd)
 
 
 def _dirent(qid: m.Qid, offset: int, dtype: int, name: str) -> bytes:
@@ -152,6 +166,17 @@ _DIRENT_LEAST = _DIRENT_HEAD.size + 1  # an entry's name has one byte at least
 
 def _proc(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
+
+
+def _take_back(dirfd: int, name: str, made: int, remove: Any) -> None:
+    """Removes ``name`` from ``dirfd`` with ``remove``, if it still holds the file open as
+    ``made``: what a create made before a later step of it failed."""
+    try:
+        now, ours = os.stat(name, dir_fd=dirfd, follow_symlinks=False), os.fstat(made)
+        if (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
+            remove(name, dir_fd=dirfd)
+    except OSError:
+        pass  # gone already, or not ours to remove: the error the client gets stands
 
 
 def _close_in_thread(fd: int) -> None:
@@ -185,6 +210,21 @@ _PASSED_FLAGS: tuple[tuple[int, int], ...] = tuple(
     if hasattr(os, name)
 )
 _ACCESS = {c.P9_RDONLY: os.O_RDONLY, c.P9_WRONLY: os.O_WRONLY, c.P9_RDWR: os.O_RDWR}
+
+
+def _host_open_flags(wire_flags: int, dropped: tuple[int, ...]) -> tuple[int, int]:
+    """Tlopen's or Tlcreate's flags: (the access mode on the wire, the host's open flags, with
+    CLOEXEC); EINVAL for an access mode that is none of the three. The wire's flags in
+    ``dropped`` are not passed on."""
+    access = wire_flags & c.P9_ACCMODE
+    if access not in _ACCESS:
+        raise linux_error("EINVAL")
+    flags = _ACCESS[access] | os.O_CLOEXEC
+    for wire, host in _PASSED_FLAGS:
+        if wire_flags & wire and wire not in dropped:
+            flags |= host
+    return access, flags
+
 _QID_TYPES = {st.S_IFDIR: c.P9_QTDIR, st.S_IFLNK: c.P9_QTSYMLINK}  # all else QTFILE
 _DIRENT_TYPES = {
     st.S_IFDIR: c.DT_DIR, st.S_IFREG: c.DT_REG, st.S_IFLNK: c.DT_LNK, st.S_IFIFO: c.DT_FIFO,
@@ -232,8 +272,8 @@ class LocalFid:
     it was reached through (for remove and rename, and for acting on a symlink itself), and,
     once opened, the descriptor for I/O and a directory's listing."""
 
-    __slots__ = ("dev", "entries", "fd", "ftype", "held", "held_for", "ino", "io", "lock_scope", "name", "parent",
-                 "readable", "user", "writable", "xattr", "xattr_set")
+    __slots__ = ("dev", "entries", "fd", "ftype", "held", "held_for", "ino", "io", "io_flags", "lock_scope", "name",
+                 "parent", "readable", "user", "writable", "xattr", "xattr_set")
 
     def __init__(self, fd: int, parent: int | None, name: str, stat: os.stat_result | None) -> None:
         self.fd = fd
@@ -244,6 +284,7 @@ class LocalFid:
         self.dev = 0 if stat is None else stat.st_dev
         self.ino = 0 if stat is None else stat.st_ino
         self.io: int | None = None
+        self.io_flags = 0  # the host's flags ``io`` was opened with (writes.py needs O_SYNC and O_APPEND)
         self.readable = False
         self.writable = False
         self.entries: list[bytes] | None = None  # a readdir snapshot (offset 0), entries encoded
@@ -253,6 +294,12 @@ class LocalFid:
         self.xattr_set: _XattrSet | None = None  # a Txattrcreate fid: what its Tclunk will set
         self.user: User | None = None  # map_users: who attached the tree this fid belongs to
         self.lock_scope: tuple[Any, tuple[int, int]] | None = None  # once open: (connection, file) for locks
+
+    def open_for_io(self, io: int, flags: int, access: int) -> None:
+        """The fid holds ``io``, opened with the host's ``flags`` for the wire's ``access``."""
+        self.io, self.io_flags = io, flags
+        self.readable = access in (c.P9_RDONLY, c.P9_RDWR)
+        self.writable = access in (c.P9_WRONLY, c.P9_RDWR)
 
     def close(self, close: Any = os.close) -> None:
         for fd in (self.io, self.fd, self.parent):
@@ -352,9 +399,9 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("ENOENT")  # r[9p2000l.server.attach]: one export per server
         # the user database may be LDAP or sssd behind NSS: asked in a thread, never on the loop
         user = await asyncio.to_thread(user_for, msg.uname, msg.n_uname, c.NONUNAME) if self.map_users else None
-        fd = os.dup(self._root_fd)
-        stat = os.stat(fd) if self.inline else await asyncio.to_thread(os.stat, fd)
-        made = LocalFid(fd, None, "", stat)
+        stat = os.stat(self._root_fd) if self.inline else await asyncio.to_thread(os.stat, self._root_fd)
+        # duplicated only once nothing more can fail: a failed (or abandoned) stat keeps nothing open
+        made = LocalFid(os.dup(self._root_fd), None, "", stat)
         made.user = user
         return m.Rattach(qid=self._qid(stat)), made
 
@@ -385,21 +432,30 @@ class LocalFilesystem(Handler[LocalFid]):
         if msg.wnames and msg.newfid == msg.fid and fid.io is not None:
             raise linux_error("EBADF")  # r[9p2000l.server.walk.partial]
         if self._here(fid):
-            return self._walk(msg.wnames, fid)
+            try:
+                return self._walk(msg.wnames, fid, True)  # the same mount only
+            except _CrossesMount:
+                # mounted after the server started (NFS, FUSE, an automount): what is mounted
+                # there may wait on the network or a daemon when asked, so it is asked in a thread
+                pass
         walked: tuple[m.Rwalk, LocalFid | None] = await self._as_user(fid.user, self._walk, msg.wnames, fid)
         return walked
 
-    def _walk(self, names: list[str], start: LocalFid) -> tuple[m.Rwalk, LocalFid | None]:
+    def _walk(self, names: list[str], start: LocalFid, same_mount: bool = False) -> tuple[m.Rwalk, LocalFid | None]:
+        """r[9p2000l.server.walk.partial]; ``same_mount`` (on the loop's thread): a name
+        something is mounted on raises ``_CrossesMount``, the whole walk undone."""
         qids: list[m.Qid] = []
         fd = os.dup(start.fd)
-        parent = None if start.parent is None else os.dup(start.parent)
+        parent = None
         name = start.name
-        if not names:  # a clone (what precedes nearly every Tlcreate): the same file, no fstat needed
-            made = LocalFid(fd, parent, name, None)
-            made.ftype, made.dev, made.ino, made.user = start.ftype, start.dev, start.ino, start.user
-            return m.Rwalk(wqids=qids), made
-        stat = os.stat(fd)
         try:
+            if start.parent is not None:
+                parent = os.dup(start.parent)  # EMFILE here must not keep the first duplicate
+            if not names:  # a clone (what precedes nearly every Tlcreate): the same file, no fstat needed
+                made = LocalFid(fd, parent, name, None)
+                made.ftype, made.dev, made.ino, made.user = start.ftype, start.dev, start.ino, start.user
+                return m.Rwalk(wqids=qids), made
+            stat = os.stat(fd)
             for component in names:
                 if not st.S_ISDIR(stat.st_mode):
                     failure: OSError = linux_error("ENOTDIR")
@@ -408,26 +464,30 @@ class LocalFilesystem(Handler[LocalFid]):
                         qids.append(self._qid(stat))  # r[9p2000l.server.walk.dotdot-root]
                         continue
                     try:
-                        up = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fd)
+                        up = _open_parent(fd)
                     except OSError as exc:
                         failure = exc
                     else:
-                        os.close(fd)
-                        if parent is not None:
-                            os.close(parent)
+                        # the new descriptors are held before the old ones are closed: a close
+                        # that raises leaves none to be closed twice below
+                        old_fd, old_parent = fd, parent
                         fd, parent, name = up, None, ""  # its own parent is found on demand
+                        os.close(old_fd)
+                        if old_parent is not None:
+                            os.close(old_parent)
                         stat = os.stat(fd)
                         qids.append(self._qid(stat))
                         continue
                 else:
                     try:
-                        child = _open_beneath(fd, component)
+                        child = _open_beneath(fd, component, same_mount)
                     except OSError as exc:
                         failure = exc
                     else:
-                        if parent is not None:
-                            os.close(parent)
+                        old_parent = parent
                         parent, fd, name = fd, child, component
+                        if old_parent is not None:
+                            os.close(old_parent)
                         stat = os.stat(fd)
                         qids.append(self._qid(stat))
                         continue
@@ -517,8 +577,8 @@ class LocalFilesystem(Handler[LocalFid]):
             if valid & c.P9_SETATTR_MTIME:
                 mtime = msg.mtime_sec * 10**9 + msg.mtime_nsec if valid & c.P9_SETATTR_MTIME_SET else now
             if link:
-                self._on_link(fid, lambda parent, name: os.utime(name, ns=(atime, mtime), dir_fd=parent,
-                                                                 follow_symlinks=False))
+                self._on_entry(fid, lambda parent, name: os.utime(name, ns=(atime, mtime), dir_fd=parent,
+                                                                  follow_symlinks=False))
             else:
                 os.utime(_proc(fid.fd), ns=(atime, mtime))
         elif valid & c.P9_SETATTR_CTIME and not valid & (c.P9_SETATTR_UID | c.P9_SETATTR_GID | c.P9_SETATTR_MODE):
@@ -526,19 +586,26 @@ class LocalFilesystem(Handler[LocalFid]):
 
     def _chown(self, fid: LocalFid, uid: int, gid: int) -> None:
         if fid.ftype == st.S_IFLNK:
-            self._on_link(fid, lambda parent, name: os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False))
+            self._on_entry(fid, lambda parent, name: os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False))
         else:
             os.chown(_proc(fid.fd), uid, gid)
 
-    def _on_link(self, fid: LocalFid, action: Any) -> None:
-        """Acts on the symlink itself through its directory, after checking the name still
-        holds the same link (else ENOENT rather than acting on whatever replaced it)."""
-        parent, name = self._parent_of(fid)
-        try:
+    def _on_entry(self, fid: LocalFid, action: Any) -> None:
+        """``action(parent, name)`` on the entry ``fid`` was reached through (a symlink itself,
+        a removal), after checking the name still holds the same file (else ENOENT rather than
+        acting on whatever replaced it)."""
+        with self._entry(fid) as (parent, name):
             now = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if (now.st_dev, now.st_ino) != (fid.dev, fid.ino):
                 raise linux_error("ENOENT")
             action(parent, name)
+
+    @contextlib.contextmanager
+    def _entry(self, fid: LocalFid) -> Iterator[tuple[int, str]]:
+        """``_parent_of(fid)`` for the ``with`` block; a directory looked up for it is closed after."""
+        parent, name = self._parent_of(fid)
+        try:
+            yield parent, name
         finally:
             if parent != fid.parent:
                 os.close(parent)
@@ -550,7 +617,7 @@ class LocalFilesystem(Handler[LocalFid]):
             return fid.parent, fid.name
         if self._at_root(fid):
             raise linux_error("EBUSY")
-        parent = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fid.fd)
+        parent = _open_parent(fid.fd)
         try:
             listing = os.open(_proc(parent), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
@@ -595,19 +662,12 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("ELOOP")  # r[9p2000l.server.confine.symlinks]
         if fid.ftype not in (st.S_IFREG, st.S_IFDIR):
             raise linux_error("EOPNOTSUPP")  # r[9p2000l.server.confine.special-files]
-        access = wire_flags & c.P9_ACCMODE
-        if access not in _ACCESS:
-            raise linux_error("EINVAL")
-        flags = _ACCESS[access] | os.O_CLOEXEC
-        for wire, host in _PASSED_FLAGS:
-            if wire_flags & wire and wire != c.P9_EXCL:
-                flags |= host
+        access, flags = _host_open_flags(wire_flags, (c.P9_EXCL,))
         # /proc/self/fd names the inode the fid holds: no name is looked up again
-        fid.io = os.open(_proc(fid.fd), flags | nonblocking)
+        io = os.open(_proc(fid.fd), flags | nonblocking)
+        fid.open_for_io(io, flags, access)
         if nonblocking and not flags & os.O_NONBLOCK:
-            os.set_blocking(fid.io, True)
-        fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
-        fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
+            os.set_blocking(io, True)
 
     async def lcreate(self, msg: m.Tlcreate, fid: LocalFid) -> m.Rlcreate:
         if fid.io is not None:
@@ -615,21 +675,22 @@ class LocalFilesystem(Handler[LocalFid]):
         if fid.ftype != st.S_IFDIR:
             raise linux_error("ENOTDIR")
         if self._here(fid):
-            qid = self._lcreate(msg, fid)
+            try:
+                qid = self._lcreate(msg, fid, wait_for_lease=False)
+            except BlockingIOError:  # an existing file under another process's lease, as in Tlopen
+                qid = await asyncio.to_thread(self._lcreate, msg, fid)
         else:
             qid = await self._as_user(self._creator(fid, msg.gid), self._lcreate, msg, fid)
         self._opened(fid)
         return m.Rlcreate(qid=qid, iounit=0)
 
-    def _lcreate(self, msg: m.Tlcreate, fid: LocalFid) -> m.Qid:
-        """r[9p2000l.server.lcreate]: on success the fid names the new file, open."""
-        access = msg.flags & c.P9_ACCMODE
-        if access not in _ACCESS:
-            raise linux_error("EINVAL")
-        flags = _ACCESS[access] | os.O_CLOEXEC | os.O_NOFOLLOW
-        for wire, host in _PASSED_FLAGS:
-            if msg.flags & wire and wire not in (c.P9_EXCL, c.P9_DIRECTORY):
-                flags |= host
+    def _lcreate(self, msg: m.Tlcreate, fid: LocalFid, wait_for_lease: bool = True) -> m.Qid:
+        """r[9p2000l.server.lcreate]: on success the fid names the new file, open. An existing
+        file is opened without waiting for a FIFO's other end or a device (EOPNOTSUPP: never
+        opened for I/O); one held by another process's lease is waited for only with
+        ``wait_for_lease`` (else BlockingIOError)."""
+        access, flags = _host_open_flags(msg.flags, (c.P9_EXCL, c.P9_DIRECTORY))
+        flags |= os.O_NOFOLLOW
         mode = msg.mode & 0o7777
         try:
             io = os.open(msg.name, flags | os.O_CREAT | os.O_EXCL, mode, dir_fd=fid.fd)
@@ -637,29 +698,50 @@ class LocalFilesystem(Handler[LocalFid]):
         except FileExistsError:
             if msg.flags & c.P9_EXCL:
                 raise
-            io = os.open(msg.name, flags, dir_fd=fid.fd)  # an existing symlink: ELOOP (O_NOFOLLOW)
+            io = self._open_existing(msg.name, flags, fid.fd, wait_for_lease)
             created = False
         try:
             stat = os.fstat(io)
             if not st.S_ISREG(stat.st_mode):
                 raise linux_error("EOPNOTSUPP")  # a FIFO under that name: never opened for I/O
+            if not created and not flags & os.O_NONBLOCK:
+                os.set_blocking(io, True)
             if created and st.S_IMODE(stat.st_mode) != mode:
                 os.fchmod(io, mode)  # the server's umask does not apply (a chmod only where it took bits)
             # the fid's descriptor of its file: a duplicate of the one just opened names the very
             # inode created, as an O_PATH reopening through /proc would, for a tenth of its cost
             path_fd = os.dup(io)
         except BaseException:
-            os.close(io)
+            try:
+                if created:  # the client is told the create failed (EMFILE at the dup): nothing stays
+                    _take_back(fid.fd, msg.name, io, os.unlink)
+            finally:
+                os.close(io)
             raise
         old_parent = fid.parent
         # the directory's own descriptor becomes the new file's parent: it moves, no copy
-        fid.fd, fid.parent, fid.name, fid.io = path_fd, fid.fd, msg.name, io
+        fid.fd, fid.parent, fid.name = path_fd, fid.fd, msg.name
         fid.ftype, fid.dev, fid.ino = st.S_IFREG, stat.st_dev, stat.st_ino
-        fid.readable = access in (c.P9_RDONLY, c.P9_RDWR)
-        fid.writable = access in (c.P9_WRONLY, c.P9_RDWR)
+        fid.open_for_io(io, flags, access)
         if old_parent is not None:
             os.close(old_parent)
         return self._qid(stat)
+
+    @staticmethod
+    def _open_existing(name: str, flags: int, dirfd: int, wait_for_lease: bool) -> int:
+        """Tlcreate's open of a name that exists: O_NONBLOCK, so that a FIFO (which waits for its
+        other end) or a device is opened at once, to be refused; only an open that must break
+        another process's lease (BlockingIOError) is made again waiting, when allowed."""
+        try:
+            return os.open(name, flags | os.O_NONBLOCK, dir_fd=dirfd)  # a symlink: ELOOP (O_NOFOLLOW)
+        except BlockingIOError:
+            if not wait_for_lease:
+                raise
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # a FIFO for writing with no reader, a socket
+                raise linux_error("EOPNOTSUPP") from None
+            raise
+        return os.open(name, flags, dir_fd=dirfd)
 
     async def read(self, msg: m.Tread, fid: LocalFid) -> m.Rread:
         if fid.xattr is not None:  # r[9p2000l.server.xattrwalk]: the value at any offset
@@ -709,7 +791,7 @@ class LocalFilesystem(Handler[LocalFid]):
         written = 0
         if not self._nowait_writes and self._here(fid):
             # on this thread where no disk read, and no long throttling, can hold it (writes.py)
-            written, answered = self._loop_writes.write(fid.io, msg.data, msg.offset)
+            written, answered = self._loop_writes.write(fid.io, msg.data, msg.offset, fid.io_flags)
             if answered:
                 return m.Rwrite(count=written)
         data = memoryview(msg.data)[written:] if written else msg.data
@@ -781,7 +863,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if self._at_root(fid):
             up = here
         else:
-            up_fd = os.open("..", _PATH_FLAGS | os.O_DIRECTORY, dir_fd=fid.fd)
+            up_fd = _open_parent(fid.fd)
             try:
                 up = os.stat(up_fd)
             finally:
@@ -795,8 +877,8 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("ENOMEM")
         assert fid.io is not None
         try:
-            listing = os.dup(fid.io)  # scandir closes what it is given
-            with os.scandir(listing) as found:
+            # scandir duplicates the descriptor it is given and closes only its duplicate
+            with os.scandir(fid.io) as found:
                 for entry in found:
                     # the commonest kinds first: each test is a call, answered from d_type when it can be
                     try:
@@ -842,7 +924,13 @@ class LocalFilesystem(Handler[LocalFid]):
 
         def make() -> m.Qid:
             os.mkdir(msg.name, mode, dir_fd=dirfd)
-            fd = _open_beneath(dirfd, msg.name)
+            try:
+                fd = _open_beneath(dirfd, msg.name)
+            except BaseException:
+                # the client is told the mkdir failed (EMFILE at the open): no directory stays
+                with contextlib.suppress(OSError):
+                    os.rmdir(msg.name, dir_fd=dirfd)
+                raise
             try:
                 stat = os.stat(fd)
                 if st.S_IMODE(stat.st_mode) != mode:
@@ -890,8 +978,8 @@ class LocalFilesystem(Handler[LocalFid]):
         # r[9p2000l.server.confine.links]: the inode the fid holds, not a name looked up again
         if fid.ftype == st.S_IFLNK:
             def make() -> None:
-                self._on_link(fid, lambda parent, name: os.link(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd,
-                                                                follow_symlinks=False))
+                self._on_entry(fid, lambda parent, name: os.link(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd,
+                                                                 follow_symlinks=False))
         else:
             def make() -> None:
                 os.link(_proc(fid.fd), msg.name, dst_dir_fd=dirfd, follow_symlinks=True)
@@ -902,15 +990,18 @@ class LocalFilesystem(Handler[LocalFid]):
         dirfd = self._directory(dfid)
 
         def move() -> None:
-            parent, name = self._parent_of(fid)
+            # the fid's new directory, taken before anything changes: EMFILE afterwards would
+            # leave the fid holding its old directory's descriptor closed, to be closed again
+            new_parent = os.dup(dirfd)
             try:
-                os.rename(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd)
+                with self._entry(fid) as (parent, name):
+                    os.rename(name, msg.name, src_dir_fd=parent, dst_dir_fd=dirfd)
             except BaseException:
-                if parent != fid.parent:
-                    os.close(parent)
+                os.close(new_parent)
                 raise
-            os.close(parent)  # the fid's old directory, or one looked up for this rename
-            fid.parent, fid.name = os.dup(dirfd), msg.name
+            old_parent, fid.parent, fid.name = fid.parent, new_parent, msg.name
+            if old_parent is not None:
+                os.close(old_parent)
 
         await self._as_user(dfid.user, move)
         return m.Rrename()
@@ -934,21 +1025,8 @@ class LocalFilesystem(Handler[LocalFid]):
         if self._at_root(fid):
             raise linux_error("EBUSY")
 
-        def unlink() -> None:
-            parent, name = self._parent_of(fid)
-            try:
-                now = os.stat(name, dir_fd=parent, follow_symlinks=False)
-                if (now.st_dev, now.st_ino) != (fid.dev, fid.ino):
-                    raise linux_error("ENOENT")
-                if fid.ftype == st.S_IFDIR:
-                    os.rmdir(name, dir_fd=parent)
-                else:
-                    os.unlink(name, dir_fd=parent)
-            finally:
-                if parent != fid.parent:
-                    os.close(parent)
-
-        await self._as_user(fid.user, unlink)
+        removal = os.rmdir if fid.ftype == st.S_IFDIR else os.unlink
+        await self._as_user(fid.user, self._on_entry, fid, lambda parent, name: removal(name, dir_fd=parent))
         return m.Rremove()
 
     async def clunk(self, msg: m.Tclunk, fid: LocalFid) -> m.Rclunk:

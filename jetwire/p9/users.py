@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 from ..errors import JetwireError
+from .syscalls import libc_function, raise_errno, syscall
 
 __all__ = ["User", "user_for", "run_as", "check_can_map_users", "user_threads", "StrandedIdentity", "NOBODY"]
 
@@ -94,10 +95,12 @@ class _Credentials:
         number = _SYS_SETGROUPS.get(platform.machine())
         if os.uname().sysname != "Linux" or number is None:
             raise OSError(f"mapping users needs Linux on a known machine (this is {platform.machine()})")
-        libc = ctypes.CDLL(None, use_errno=True)
-        self._setfsuid = libc.setfsuid
-        self._setfsgid = libc.setfsgid
-        self._syscall = libc.syscall
+        setfsuid, setfsgid = libc_function("setfsuid"), libc_function("setfsgid")
+        if setfsuid is None or setfsgid is None or syscall is None:
+            raise OSError("mapping users needs libc's setfsuid, setfsgid and syscall")
+        self._setfsuid: Any = setfsuid
+        self._setfsgid: Any = setfsgid
+        self._syscall: Any = syscall
         self._setgroups = number
         self.home = User(os.geteuid(), os.getegid(), tuple(os.getgroups()))
 
@@ -109,8 +112,7 @@ class _Credentials:
     def _set_groups(self, groups: tuple[int, ...]) -> None:
         array = (ctypes.c_uint32 * max(len(groups), 1))(*groups)
         if self._syscall(self._setgroups, len(groups), array) != 0:
-            number = ctypes.get_errno()
-            raise OSError(number, f"setgroups: {os.strerror(number)}")
+            raise_errno("setgroups")
 
     def enter(self, user: User) -> None:
         self._set_groups(user.groups)  # while the fsuid is still 0: it needs CAP_SETGID

@@ -33,6 +33,8 @@ import resource
 import time
 from collections.abc import Callable
 
+from .syscalls import syscall
+
 __all__ = ["LoopWrites", "PIECE", "SLOW"]
 
 PIECE = 64 * 1024  # bytes written per timed pwrite
@@ -59,25 +61,13 @@ class _CacheStat(ctypes.Structure):
                 ("nr_evicted", ctypes.c_uint64), ("nr_recently_evicted", ctypes.c_uint64)]
 
 
-def _find_syscall() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    if os.uname().sysname != "Linux":
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).syscall
-    except (OSError, AttributeError):
-        return None
-
-
-_SYSCALL = _find_syscall()
-
-
 def page_cached(fd: int, page_start: int) -> bool:
     """Whether the page of ``fd`` at ``page_start`` is in the page cache (False when that
     cannot be told)."""
-    if _SYSCALL is None:
+    if syscall is None:
         return False
     span, stats = _Range(page_start, _PAGE), _CacheStat()
-    if _SYSCALL(_SYS_CACHESTAT, fd, ctypes.byref(span), ctypes.byref(stats), 0) != 0:
+    if syscall(_SYS_CACHESTAT, fd, ctypes.byref(span), ctypes.byref(stats), 0) != 0:
         return False  # ENOSYS before 6.5, EPERM for a file this process may not write
     return bool(stats.nr_cache)
 
@@ -94,12 +84,14 @@ class LoopWrites:
         self.backoff = _FIRST_BACKOFF
         self.last_slow = float("-inf")
 
-    def write(self, fd: int, data: bytes | bytearray | memoryview, offset: int) -> tuple[int, bool]:
+    def write(self, fd: int, data: bytes | bytearray | memoryview, offset: int,
+              open_flags: int | None = None) -> tuple[int, bool]:
         """Writes what may be written here of ``data`` at ``offset``: (bytes written, whether
         that is the answer). Not the answer (False): the caller writes the rest, from
-        ``offset`` plus the count, in a thread. An error before any byte is written raises."""
+        ``offset`` plus the count, in a thread. An error before any byte is written raises.
+        ``open_flags``: those ``fd`` was opened with, when the caller keeps them (else asked)."""
         clock = self.clock
-        if clock() < self.threads_until or not self._no_disk_read(fd, offset, len(data)):
+        if clock() < self.threads_until or not self._no_disk_read(fd, offset, len(data), open_flags):
             return 0, False
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         total = len(view)
@@ -125,23 +117,28 @@ class LoopWrites:
                 return written, written == total
         return written, True
 
-    def _no_disk_read(self, fd: int, offset: int, length: int) -> bool:
+    def _no_disk_read(self, fd: int, offset: int, length: int, open_flags: int | None) -> bool:
         """Whether writing ``length`` bytes at ``offset`` makes the kernel read no page from
         the disk: the file is not synchronous, and the pages the write covers only in part
-        hold no file data, or are in the page cache."""
-        status = fcntl.fcntl(fd, fcntl.F_GETFL)
+        hold no file data, or are in the page cache. The file's size is asked only when that
+        depends on it (an append, a write that starts or ends inside a page)."""
+        status = fcntl.fcntl(fd, fcntl.F_GETFL) if open_flags is None else open_flags
         if status & _SYNC_FLAGS:
             return False
-        size = os.fstat(fd).st_size
+        size = -1  # not asked yet
         if status & os.O_APPEND:
-            offset = size  # Linux appends whatever the offset
+            offset = size = os.fstat(fd).st_size  # Linux appends whatever the offset
         end = offset + length
         head = offset - offset % _PAGE
-        if head < offset and head < size and not page_cached(fd, head):
-            return False
+        if head < offset:
+            size = os.fstat(fd).st_size if size < 0 else size
+            if head < size and not page_cached(fd, head):
+                return False
         tail = end - end % _PAGE
-        if tail < end and end < size and tail >= offset and not page_cached(fd, tail):
-            return False
+        if tail < end and tail >= offset:
+            size = os.fstat(fd).st_size if size < 0 else size
+            if end < size and not page_cached(fd, tail):
+                return False
         return True
 
     def _slow(self, now: float) -> None:

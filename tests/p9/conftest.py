@@ -38,8 +38,10 @@ def _running(tmp_path_factory: pytest.TempPathFactory, name: str, start: Callabl
     export = base / "export"
     export.mkdir()
     peer = start(export, base)
-    yield peer
-    peer.stop()
+    try:
+        yield peer
+    finally:
+        peer.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from pathlib import Path
 
-from peers import find_tool
+from peers import communicate_within, find_tool, run_in_group
 
 GUEST = Path(__file__).parent / "guest"
 BOOT_TIMEOUT = 600.0  # software emulation on a shared 2-core machine: generous, never hit when it works
@@ -24,7 +23,7 @@ def build_guest() -> Path:
                           ("cpio", "cpio")):
         find_tool(tool, package)
     directory = Path(os.environ.get("V9FS_GUEST", "/tmp/jetwire-v9fs-guest"))
-    subprocess.run(["bash", str(GUEST / "build.sh"), str(directory)], check=True, timeout=900)
+    run_in_group(["bash", str(GUEST / "build.sh"), str(directory)], timeout=900)
     return directory
 
 
@@ -39,8 +38,8 @@ async def boot(guest: Path, server: Path, export: Path, mount_options: str = "")
     ``export``; its console once it has powered off."""
     process = await asyncio.create_subprocess_exec(
         "bash", str(GUEST / "run.sh"), str(server), str(export), mount_options, str(guest),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.communicate(), BOOT_TIMEOUT)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    out, _ = await communicate_within(process, BOOT_TIMEOUT)  # QEMU killed with its shell on a timeout
     return out.decode(errors="replace")
 
 

@@ -11,6 +11,7 @@ See ``../shared/tools/9p-peers.md`` (beside the repository) for how the servers 
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import resource
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-__all__ = ["MissingPeer", "Peer", "find_tool", "free_port", "start_diod", "start_ganesha"]
+__all__ = ["MissingPeer", "Peer", "communicate_within", "find_tool", "free_port", "run_in_group", "start_diod",
+           "start_ganesha"]
 
 #: Upper bound on the wait for a server to accept connections (diod takes milliseconds, ganesha
 #: usually well under a second here; the docs quote ~3 s on slower machines).
@@ -141,28 +143,67 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _kill_group(process: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
     pgid = process.pid  # started with start_new_session=True: it leads its own group
     if process.poll() is None or _group_alive(pgid):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
+        _signal_group(pgid, sig)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
         pass
     if process.poll() is None or _group_alive(pgid):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _signal_group(pgid, signal.SIGKILL)
         process.wait(5.0)
+    _check_group_gone(pgid)
+
+
+def _check_group_gone(pgid: int) -> None:
     deadline = time.monotonic() + 5.0
     while _group_alive(pgid) and time.monotonic() < deadline:  # children, if any, leaving
         time.sleep(0.01)
     if _group_alive(pgid):
         raise RuntimeError(f"process group {pgid} still has live processes after SIGKILL")
+
+
+def run_in_group(argv: list[str], timeout: float) -> None:
+    """Runs ``argv`` to completion in a process group of its own, raising CalledProcessError on
+    a failure; on a timeout (or an interrupt) the whole group is killed and reaped first, not
+    only the first process as ``subprocess.run`` does: a build script's or a compiler's
+    children do not outlive it."""
+    process = subprocess.Popen(argv, start_new_session=True)
+    try:
+        process.wait(timeout)
+    except BaseException:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+        _check_group_gone(process.pid)
+        raise
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, argv)
+
+
+async def communicate_within(process: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:
+    """``process.communicate()`` within ``timeout`` seconds. On a timeout, or any other way out
+    (a cancellation, an interrupt), the process's whole group is killed and reaped before the
+    exception goes on, so that neither it nor what it started (QEMU under a shell script)
+    outlives the test: start it with ``start_new_session=True``."""
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except BaseException:
+        _signal_group(process.pid, signal.SIGKILL)
+        try:
+            await asyncio.wait_for(asyncio.shield(process.wait()), 5.0)
+        finally:
+            _check_group_gone(process.pid)
+        raise
+    return out or b"", err or b""
 
 
 def _can_connect(family: int, address: str | tuple[str, int]) -> bool:
@@ -271,6 +312,9 @@ def start_diod(
         except _ExitedEarly as exc:  # most likely the port was taken in between: try another
             last_error = exc
             continue
+        except BaseException:  # an interrupt, a failing check: the server must not outlive it
+            peer.stop()
+            raise
         return peer
     raise RuntimeError(f"diod failed to start {START_ATTEMPTS} times; the last time: {last_error}") from last_error
 
@@ -339,5 +383,8 @@ def start_ganesha(export: Path, workdir: Path, *, timeout: float = START_TIMEOUT
         except _ExitedEarly as exc:  # "Cannot bind 9p tcp6 socket ... Address already in use"
             last_error = exc
             continue
+        except BaseException:  # an interrupt, a failing check: the server must not outlive it
+            peer.stop()
+            raise
         return peer
     raise RuntimeError(f"ganesha failed to start {START_ATTEMPTS} times; the last time: {last_error}") from last_error

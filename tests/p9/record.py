@@ -211,13 +211,15 @@ def main() -> int:
     started = time.monotonic()
     peer = start_diod(export, workdir, ctl=True, debug=True)
     print(f"diod up in {time.monotonic() - started:.3f} s on port {peer.port}, log {peer.log}")
-    proxy = RecordingProxy(peer.address)
+    proxy = None
     try:
+        proxy = RecordingProxy(peer.address)
         for line in drive(proxy.port, peer.aname, proxy):
             print(line)
     finally:
-        proxy.close()
-        peer.stop()
+        if proxy is not None:
+            proxy.close()
+        peer.stop()  # diod must not outlive a proxy that failed to start either
     if proxy.errors:
         raise RuntimeError(f"proxy errors: {proxy.errors}")
 

@@ -4,6 +4,8 @@ files) and reports a ratio for each. Nothing here is timed."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,3 +38,24 @@ def test_a_server_that_returns_other_bytes_is_caught(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(bench, "prepare", wrong)
     with pytest.raises(AssertionError, match="diod read 2097152 bytes"):
         bench.main(SMALL_QUICK)
+
+
+def test_a_server_that_never_says_it_listens_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A jetwire server that does not start fails the benchmark in a bounded time, and is not
+    left running (nor one whose first line is not its address)."""
+    spawned: list[subprocess.Popen[str]] = []
+    real_popen = subprocess.Popen
+
+    def recorded(*args: Any, **kwargs: Any) -> subprocess.Popen[str]:
+        spawned.append(real_popen(*args, **kwargs))
+        return spawned[-1]
+
+    monkeypatch.setattr(bench.subprocess, "Popen", recorded)
+    monkeypatch.setattr(bench, "START_TIMEOUT", 1.0)
+    monkeypatch.setattr(bench, "SERVER", "import time; time.sleep(300)")
+    with pytest.raises(RuntimeError, match="said nothing"):
+        bench.JetwireServer(tmp_path)
+    monkeypatch.setattr(bench, "SERVER", "print('not an address', flush=True); import time; time.sleep(300)")
+    with pytest.raises(ValueError):
+        bench.JetwireServer(tmp_path)
+    assert [process.returncode for process in spawned] == [-9, -9]  # killed, and reaped

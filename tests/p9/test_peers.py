@@ -178,6 +178,68 @@ def test_stop_leaves_no_process(start: Callable[[Path, Path], Peer], tmp_path: P
     peer.stop()  # idempotent
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for its parent to reap it is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_boot_that_times_out_leaves_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kernel_guest.boot`` kills the guest's shell and what it started (QEMU; here a stand-in
+    ``run.sh`` whose child sleeps) when the guest does not power off in time, and reaps them,
+    before the timeout goes on."""
+    import asyncio
+
+    import kernel_guest
+
+    stand_in = tmp_path / "guest"
+    stand_in.mkdir()
+    (stand_in / "run.sh").write_text('echo $$ > "$4/shell.pid"\nsleep 300 &\necho $! > "$4/child.pid"\nwait\n')
+    monkeypatch.setattr(kernel_guest, "GUEST", stand_in)
+    monkeypatch.setattr(kernel_guest, "BOOT_TIMEOUT", 2.0)
+
+    async def body() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await kernel_guest.boot(tmp_path, tmp_path / "no.sock", tmp_path / "export")
+
+    try:
+        asyncio.run(body())
+        shell, child = (int((tmp_path / name).read_text()) for name in ("shell.pid", "child.pid"))
+        assert not _pid_alive(shell) and not _pid_alive(child)
+        with pytest.raises(ChildProcessError):  # reaped: no child of this process is left to wait for
+            os.waitpid(shell, os.WNOHANG)
+    finally:
+        for name in ("shell.pid", "child.pid"):  # without the fix: not left running after the test
+            if (tmp_path / name).exists():
+                try:
+                    os.kill(int((tmp_path / name).read_text()), 9)
+                except ProcessLookupError:
+                    pass
+
+
+def test_a_build_step_that_times_out_leaves_no_process(tmp_path: Path) -> None:
+    """``run_in_group`` (the guest's build script, the static lock tester's compiler) kills what
+    the command started too when it times out, not only the command itself."""
+    from peers import run_in_group
+
+    script = f'sleep 300 &\necho $! > {tmp_path}/child.pid\nwait\n'
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            run_in_group(["bash", "-c", script], timeout=2.0)
+        assert not _pid_alive(int((tmp_path / "child.pid").read_text()))
+        with pytest.raises(subprocess.CalledProcessError):
+            run_in_group(["false"], timeout=10.0)
+    finally:
+        if (tmp_path / "child.pid").exists():  # without the fix: not left running after the test
+            try:
+                os.kill(int((tmp_path / "child.pid").read_text()), 9)
+            except ProcessLookupError:
+                pass
+
+
 def test_missing_tool_names_the_package() -> None:
     with pytest.raises(MissingPeer, match="apt-get install -y some-package") as raised:
         find_tool("no-such-9p-server-binary", "some-package")

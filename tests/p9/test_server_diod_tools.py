@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from peers import find_tool
+from peers import communicate_within, find_tool
 
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.serving import serve
@@ -21,8 +21,8 @@ def run_tool(export: Path, *argv: str) -> tuple[int, str, str]:
         try:
             args = [a.replace("{addr}", server.addresses[0]) for a in argv]
             proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                        stderr=asyncio.subprocess.PIPE)
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
+                                                        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            out, err = await communicate_within(proc, 60)
             assert proc.returncode is not None
             return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
         finally:
@@ -60,8 +60,9 @@ def test_diodcat_reads_files(export: Path) -> None:
         server = await serve(LocalFilesystem(export), "127.0.0.1:0")
         try:
             proc = await asyncio.create_subprocess_exec(diodcat, "-s", server.addresses[0], "-a", str(export),
-                                                        "sub/big.bin", stdout=asyncio.subprocess.PIPE)
-            data, _ = await asyncio.wait_for(proc.communicate(), 60)
+                                                        "sub/big.bin", stdout=asyncio.subprocess.PIPE,
+                                                        start_new_session=True)
+            data, _ = await communicate_within(proc, 60)
             return data
         finally:
             await server.close()

@@ -20,7 +20,7 @@ from typing import Any, cast
 import pytest
 from test_server_fast_paths import _opened
 
-from jetwire.p9 import Rframe, Rread, Tattach, Tframe, Tread, Tversion, Twrite, writes
+from jetwire.p9 import Rframe, Rread, Tattach, Tframe, Tlcreate, Tread, Tversion, Twalk, Twrite, writes
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.server import Call, Handler, ReadBuffer, Send, ServerSession
@@ -132,11 +132,27 @@ def test_cachestat_tells_a_cached_page_from_one_past_the_end(tmp_path: Path) -> 
         os.close(fd)
 
 
-def test_a_synchronous_file_is_written_from_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """O_SYNC and O_DSYNC (P9_SYNC, P9_DSYNC) make every write wait for the disk."""
-    (tmp_path / "f").write_bytes(b"")
+def _created(fs: LocalFilesystem, name: str, flags: int) -> Any:
+    """A fid of a file its Tlcreate made, open with ``flags``."""
+    async def create_it() -> Any:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=0), None)
+        _, fid = await fs.walk(Twalk(fid=0, newfid=1, wnames=[]), root)
+        await fs.lcreate(Tlcreate(fid=1, name=name, flags=flags, mode=0o600, gid=0), fid)
+        fs.release(root)
+        return fid
+
+    return asyncio.run(create_it())
+
+
+@pytest.mark.parametrize("opened", [_opened, _created], ids=["lopen", "lcreate"])
+def test_a_synchronous_file_is_written_from_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    opened: Callable[[LocalFilesystem, str, int], Any]) -> None:
+    """O_SYNC and O_DSYNC (P9_SYNC, P9_DSYNC) make every write wait for the disk, whether the
+    file was opened by Tlopen or by Tlcreate (the flags are kept with the open file)."""
+    if opened is _opened:
+        (tmp_path / "f").write_bytes(b"")
     fs = LocalFilesystem(tmp_path, inline=True)
-    fid = _opened(fs, "f", c.P9_WRONLY | c.P9_DSYNC)
+    fid = opened(fs, "f", c.P9_WRONLY | c.P9_DSYNC)
     _no_rwf_nowait(monkeypatch)
     threaded = _count_threads(monkeypatch)
 
@@ -146,6 +162,45 @@ def test_a_synchronous_file_is_written_from_a_thread(tmp_path: Path, monkeypatch
     asyncio.run(body())
     assert threaded == [(3, 0)]
     assert (tmp_path / "f").read_bytes() == b"abc"
+    fs.release(fid)
+    fs.close()
+
+
+def test_a_write_of_whole_pages_asks_the_kernel_nothing_first(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The open flags (O_SYNC, O_APPEND) are those of Tlopen, kept with the fid: no F_GETFL per
+    Twrite; and the file's size matters only to a write that starts or ends inside a page, or
+    appends: a write of whole pages makes no fstat either."""
+    import fcntl
+
+    (tmp_path / "f").write_bytes(bytes(4 * PAGE))
+    fs = LocalFilesystem(tmp_path, inline=True)
+    fid = _opened(fs, "f", c.P9_WRONLY)
+    _no_rwf_nowait(monkeypatch)
+    threaded = _count_threads(monkeypatch)
+    asked: list[str] = []
+    real_fcntl, real_fstat = fcntl.fcntl, os.fstat
+
+    def counted_fcntl(fd: int, command: int, *args: Any) -> Any:
+        asked.append(f"fcntl {command}")
+        return real_fcntl(fd, command, *args)
+
+    def counted_fstat(fd: int) -> os.stat_result:
+        asked.append("fstat")
+        return real_fstat(fd)
+
+    monkeypatch.setattr(fcntl, "fcntl", counted_fcntl)
+    monkeypatch.setattr(os, "fstat", counted_fstat)
+
+    async def body() -> None:
+        assert (await fs.write(Twrite(fid=1, offset=PAGE, data=b"x" * 2 * PAGE), fid)).count == 2 * PAGE
+        assert asked == []
+        assert (await fs.write(Twrite(fid=1, offset=PAGE + 1, data=b"y"), fid)).count == 1
+        assert asked == ["fstat"]  # inside a page: is there file data to read first?
+
+    asyncio.run(body())
+    assert threaded == []
+    assert (tmp_path / "f").read_bytes() == bytes(PAGE) + b"xy" + b"x" * (2 * PAGE - 2) + bytes(PAGE)
     fs.release(fid)
     fs.close()
 

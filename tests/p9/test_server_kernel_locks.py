@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 from kernel_guest import GUEST, boot, check_steps_passed, put_guest_test
-from peers import find_tool
+from peers import find_tool, run_in_group
 
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.serving import serve
@@ -75,15 +75,13 @@ def test_guest_processes_and_host_processes_respect_each_others_locks(v9fs_guest
     export = tmp_path / "export"
     export.mkdir()
     find_tool("gcc", "gcc")
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(export / "lk"), str(GUEST / "lk.c")], check=True, timeout=120)
+    run_in_group(["gcc", "-static", "-O2", "-o", str(export / "lk"), str(GUEST / "lk.c")], timeout=120)
     put_guest_test(export, GUEST_TEST)
     for name in ("host.lock", "both.lock", "guest.lock"):
         (export / name).write_bytes(b"")
     sock = tmp_path / "ninep.sock"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(export / "host.lock")], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    (export / "host.pid").write_text(str(holder.pid))
     seen: dict[str, bool] = {}
 
     async def host_side() -> None:
@@ -109,6 +107,8 @@ def test_guest_processes_and_host_processes_respect_each_others_locks(v9fs_guest
             await server.close()
 
     try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        (export / "host.pid").write_text(str(holder.pid))
         console = asyncio.run(body())
     finally:
         if holder.poll() is None:

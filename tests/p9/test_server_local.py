@@ -913,6 +913,169 @@ def test_an_open_that_must_break_a_lease_holds_up_no_other_request(export: Path)
         signal.signal(signal.SIGIO, previous)
 
 
+def test_a_walk_into_a_file_system_mounted_later_is_made_in_a_thread(export: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """r[9p2000l.server.concurrency]: a local export runs walks on the loop's thread, but what is
+    mounted beneath it after the server started (NFS, FUSE, an automount) may wait on the
+    network or a daemon when it is looked up: a walk that reaches a mount point is made again
+    in a thread (openat2's RESOLVE_NO_XDEV tells it, before the mounted file system is asked).
+    Shown with a tmpfs mounted there, and the name's successful lookups recorded by thread."""
+    import threading
+
+    if not openat2_available():
+        pytest.skip("this kernel has no openat2 (the O_NOFOLLOW walk cannot tell a mount point first)")
+    (export / "mnt").mkdir()
+    handler = LocalFilesystem(export)
+    assert handler.inline  # nothing mounted beneath the export yet
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "jetwire-test", str(export / "mnt")],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount here: {mounted.stderr.strip()}")
+    try:
+        (export / "mnt" / "inside").write_text("mounted")
+        found_on: list[str] = []
+        real_open_beneath = localfs._open_beneath
+
+        def recorded(dirfd: int, name: str, *args: Any) -> int:
+            fd = real_open_beneath(dirfd, name, *args)
+            if name == "mnt":
+                found_on.append(threading.current_thread().name)
+            return fd
+
+        monkeypatch.setattr(localfs, "_open_beneath", recorded)
+
+        async def body() -> None:
+            async with served(handler) as fs:
+                fid, _ = await fs.walk(fs.root, ["mnt", "inside"])
+                await fs.lopen(fid, c.P9_RDONLY)
+                assert await fs.read(fid, 0, 7) == b"mounted"
+                await fs.clunk(fid)
+
+        run(body)
+        assert found_on and threading.main_thread().name not in found_on, found_on
+    finally:
+        subprocess.run(["umount", "-l", str(export / "mnt")], check=True)
+
+
+_LEASE_HOLDER = """
+import fcntl, os, signal, sys
+signal.signal(signal.SIGIO, signal.SIG_IGN)  # the lease break's notice (else it kills)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    fcntl.fcntl(fd, getattr(fcntl, "F_SETLEASE", 1024), fcntl.F_RDLCK)
+except OSError as exc:
+    print("refused", exc, flush=True)
+    sys.exit()
+print("held", flush=True)
+sys.stdin.readline()
+fcntl.fcntl(fd, getattr(fcntl, "F_SETLEASE", 1024), fcntl.F_UNLCK)
+print("given up", flush=True)
+sys.stdin.readline()
+"""
+
+
+class LeaseHolder:
+    """Another process holding a read lease on ``path`` until ``give_up()`` (from any thread)."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        self.process = subprocess.Popen([sys.executable, "-c", _LEASE_HOLDER, str(path)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        self.lock = threading.Lock()
+        self.given_up = False
+        assert self.process.stdout is not None
+        answer = self.process.stdout.readline()
+        if not answer.startswith("held"):
+            self.close()
+            pytest.skip(f"no leases on this file system: {answer.strip()}")
+
+    def give_up(self) -> None:
+        with self.lock:
+            if self.given_up:
+                return
+            self.given_up = True
+            assert self.process.stdin is not None and self.process.stdout is not None
+            self.process.stdin.write("\n")
+            self.process.stdin.flush()
+            assert self.process.stdout.readline().startswith("given up")
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def test_a_create_that_opens_a_leased_file_holds_up_no_other_request(export: Path) -> None:
+    """r[9p2000l.server.concurrency]: Tlcreate of a name that exists opens that file, and an
+    open that conflicts with another process's lease waits until the lease is given up (up to
+    lease-break-time, 45 s): as in Tlopen, that open is finished in a thread. Here a helper
+    process holds a read lease and gives it up only once another request has been answered."""
+    import threading
+
+    (export / "leased").write_text("data")
+    (export / "other").write_text("more")
+    holder = LeaseHolder(export / "leased")
+    rescue = threading.Timer(GUARD / 6, holder.give_up)  # without the fix the loop waits in the open: fail, not hang
+    rescue.start()
+
+    async def body() -> None:
+        handler = LocalFilesystem(export)
+        assert handler.inline  # the export this test runs on is a local one (else nothing to show)
+        async with served(handler) as fs:
+            other, _ = await fs.walk(fs.root, ["other"])
+            await fs.lopen(other, c.P9_RDONLY)
+            directory, _ = await fs.walk(fs.root, [])
+            creating = asyncio.ensure_future(fs.lcreate(directory, "leased", c.P9_WRONLY, 0o644))  # breaks the lease
+            assert await fs.read(other, 0, 4) == b"more"
+            answered_while_leased = not holder.given_up
+            await asyncio.to_thread(holder.give_up)
+            await creating
+            await fs.write(directory, 0, b"DATA")
+            assert answered_while_leased
+        assert (export / "leased").read_bytes() == b"DATA"
+
+    try:
+        run(body)
+    finally:
+        rescue.cancel()
+        holder.close()
+
+
+@pytest.mark.parametrize("flags", [c.P9_RDONLY, c.P9_WRONLY], ids=["read", "write"])
+def test_a_create_of_a_fifo_that_exists_is_refused_at_once(export: Path, flags: int) -> None:
+    """r[9p2000l.server.confine.special-files]: Tlcreate of a name that holds a FIFO is
+    EOPNOTSUPP, answered at once: opening a FIFO waits for its other end (for ever, were there
+    none), so it is opened O_NONBLOCK, never waiting on the loop's thread or in a thread."""
+    import threading
+
+    fifo = export / "fifo"
+    os.mkfifo(fifo)
+    rescued = threading.Event()
+    other_end: list[int] = []
+
+    def rescue() -> None:  # without the fix the loop waits in the open: the other end frees it
+        rescued.set()
+        other_end.append(os.open(fifo, (os.O_WRONLY if flags == c.P9_RDONLY else os.O_RDONLY) | os.O_NONBLOCK))
+
+    timer = threading.Timer(GUARD / 6, rescue)
+    timer.start()
+
+    async def body() -> None:
+        async with served(LocalFilesystem(export)) as fs:
+            directory, _ = await fs.walk(fs.root, [])
+            with pytest.raises(OSError) as refused:
+                await fs.lcreate(directory, "fifo", flags, 0o644)
+            assert refused.value.errno == c.EOPNOTSUPP
+            assert not rescued.is_set()
+
+    try:
+        run(body)
+    finally:
+        timer.cancel()
+        for fd in other_end:
+            os.close(fd)
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 def test_serve_command_line_stops_cleanly_on_sigterm(export: Path, tmp_path: Path) -> None:

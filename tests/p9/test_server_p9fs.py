@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers import MissingPeer
+from peers import MissingPeer, communicate_within
 
 from jetwire.p9.localfs import LocalFilesystem
 from jetwire.p9.serving import serve
@@ -96,8 +96,8 @@ def run_client(python: str, export: Path) -> dict[str, Any]:
             host, port = server.addresses[0].rsplit(":", 1)
             proc = await asyncio.create_subprocess_exec(python, "-c", CLIENT, host, port, str(export),
                                                         stdout=asyncio.subprocess.PIPE,
-                                                        stderr=asyncio.subprocess.PIPE)
-            out, err = await asyncio.wait_for(proc.communicate(), GUARD)
+                                                        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            out, err = await communicate_within(proc, GUARD)
             assert proc.returncode == 0, err.decode(errors="replace")
             result: dict[str, Any] = json.loads(out)
             return result
