@@ -482,7 +482,9 @@ class ServerSession:
         made = None
         if route.creates is not None:
             number = getattr(msg, route.creates)
-            if all(number != getattr(msg, field) for field in route.uses):
+            # only a walk may make its fid anew in place (r[9p2000l.server.walk.clone]); a Tattach
+            # whose fid and afid are both NOFID, or a Txattrwalk onto its own fid, makes a fid in use
+            if kind is not m.Twalk or number != msg.fid:
                 if number in self.fids or number == c.NOFID:
                     events.append(self._error(tag, c.EEXIST))  # r[9p2000l.server.fid.in-use]
                     return
