@@ -150,6 +150,15 @@ _DIRENT_HEAD = struct.Struct("<BIQQBH")
 _DIRENT_LEAST = _DIRENT_HEAD.size + 1  # an entry's name has one byte at least
 
 
+def _host_string(text: str) -> str:
+    """``text`` for a system call, which cannot carry a NUL byte: a symlink's target or an
+    xattr's name holding one is refused with EINVAL (names are refused by the session,
+    r[9p2000l.server.walk.names]), rather than failing in the handler with ValueError."""
+    if "\0" in text:
+        raise linux_error("EINVAL")
+    return text
+
+
 def _proc(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
@@ -859,7 +868,8 @@ class LocalFilesystem(Handler[LocalFid]):
         dirfd = self._directory(fid)
 
         def make() -> m.Qid:
-            os.symlink(msg.symtgt, msg.name, dir_fd=dirfd)  # stored verbatim (r[9p2000l.server.confine.symlinks])
+            # stored verbatim (r[9p2000l.server.confine.symlinks])
+            os.symlink(_host_string(msg.symtgt), msg.name, dir_fd=dirfd)
             return self._stat_qid(dirfd, msg.name)
 
         return m.Rsymlink(qid=await self._as_user(self._creator(fid, msg.gid), make))
@@ -979,7 +989,7 @@ class LocalFilesystem(Handler[LocalFid]):
             path = _proc(fid.fd)
             if not msg.name:
                 return b"".join(os.fsencode(name) + b"\0" for name in os.listxattr(path))
-            return os.getxattr(path, msg.name)
+            return os.getxattr(path, _host_string(msg.name))
 
         value: bytes = await self._as_user(fid.user, take)
         stat = os.stat(fid.fd) if self._local(fid) else await asyncio.to_thread(os.stat, fid.fd)
@@ -995,7 +1005,7 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")
         if msg.attr_size > _XATTR_SIZE_MAX:
             raise linux_error("E2BIG")
-        fid.xattr_set = _XattrSet(msg.name, msg.attr_size, msg.flags)
+        fid.xattr_set = _XattrSet(_host_string(msg.name), msg.attr_size, msg.flags)
         return m.Rxattrcreate()
 
     # -- POSIX locks (r[9p2000l.server.lock]) -------------------------------------------------------

@@ -1,12 +1,20 @@
 """What fuzzing the 9P file server found (``python -m fuzz --target p9_server``), each the
-smallest input that showed it, against the sans-I/O session of ``test_server_session``."""
+smallest input that showed it: against the sans-I/O session of ``test_server_session``, or a
+``LocalFilesystem`` called directly."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
+from pathlib import Path
+
+import pytest
 from test_server_session import Driver, error_of, frame, replies
 
-from jetwire.p9 import Tattach, Tgetattr, Txattrwalk
+from jetwire.p9 import Tattach, Tgetattr, Tsymlink, Txattrcreate, Txattrwalk
 from jetwire.p9 import constants as c
+from jetwire.p9.localfs import LocalFilesystem
 
 
 def test_an_attach_with_fid_and_afid_both_nofid_is_a_fid_in_use() -> None:
@@ -30,3 +38,31 @@ def test_an_xattrwalk_onto_its_own_fid_is_a_fid_in_use() -> None:
     d = Driver().ready()
     assert error_of(d.send(frame(2, Txattrwalk(fid=0, newfid=0, name="")))) == c.EEXIST
     assert set(d.session.fids) == {0}
+
+
+@pytest.mark.parametrize("call", ["symlink", "xattrwalk", "xattrcreate"])
+def test_a_nul_in_a_string_the_host_takes_is_einval(call: str, tmp_path: Path) -> None:
+    # names with NUL are refused by the session; a symlink's target and an xattr's name are not
+    # names, and reached the system call, whose ValueError the server answered EIO and logged
+    # as a handler's bug
+    fs = LocalFilesystem(tmp_path)
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        try:
+            with pytest.raises(OSError) as refused:
+                if call == "symlink":
+                    await fs.symlink(Tsymlink(fid=0, name="link", symtgt="a\0b", gid=0), root)
+                elif call == "xattrwalk":
+                    await fs.xattrwalk(Txattrwalk(fid=0, newfid=1, name="user.a\0b"), root)
+                else:
+                    await fs.xattrcreate(Txattrcreate(fid=0, name="user.a\0b", attr_size=1, flags=0), root)
+            assert refused.value.errno == errno.EINVAL
+        finally:
+            fs.release(root)
+
+    try:
+        asyncio.run(body())
+    finally:
+        fs.close()
+    assert not os.path.lexists(tmp_path / "link")
