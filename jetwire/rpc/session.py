@@ -565,4 +565,8 @@ def _internal(what: str, exc: BaseException, debug: bool) -> Error:
     if not debug:
         return Error(f"internal error: {what}", code=INTERNAL_ERROR_CODE)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return Error(_cut(f"{what}: {type(exc).__name__}: {exc}"), code=INTERNAL_ERROR_CODE, help=_cut(tb))
+    try:
+        text = str(exc)
+    except Exception:  # an exception whose text cannot be made must still be answered
+        text = "<its text could not be made>"
+    return Error(_cut(f"{what}: {type(exc).__name__}: {text}"), code=INTERNAL_ERROR_CODE, help=_cut(tb))
