@@ -543,11 +543,14 @@ _CUT_MARK_SIZE = len(_CUT_MARK.encode())
 
 
 def _cut(text: str, room: int = MAX_ERROR_TEXT) -> str:
-    """``text`` if it fits in ``room`` UTF-8 bytes, else its start cut at a character boundary,
-    marked as cut when the mark fits too. Bytes, not characters, are what a frame has room for."""
-    raw = text.encode()
+    """``text`` (lone surrogates replaced) if it fits in ``room`` UTF-8 bytes, else its start cut
+    at a character boundary, marked as cut when the mark fits too. Bytes, not characters, are
+    what a frame has room for."""
+    # errors="replace": a lone surrogate (a file name read with surrogateescape, say) has no
+    # UTF-8; it becomes "?" rather than an exception that leaves the call unanswered
+    raw = text.encode(errors="replace")
     if len(raw) <= room:
-        return text
+        return raw.decode()
     if room < _CUT_MARK_SIZE:
         return raw[:room].decode(errors="ignore")
     return raw[:room - _CUT_MARK_SIZE].decode(errors="ignore") + _CUT_MARK
