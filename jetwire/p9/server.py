@@ -458,7 +458,8 @@ class ServerSession:
         refusal = self._refusal(msg, route) if kind in _CHECKED or self.read_only else None
         if refusal is not None:
             events.append(self._error(tag, refusal))
-            if frees is not None:
+            if frees is not None:  # gone all the same: released now, or by the last call still using it
+                frees.busy += 1
                 self._unuse(frees, events)
             return
         if kind is m.Tread or kind is m.Treaddir:

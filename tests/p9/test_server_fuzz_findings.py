@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
-from test_server_session import Driver, error_of, frame, replies
+from test_server_session import Driver, calls, error_of, frame, released, replies
 
-from jetwire.p9 import Tattach, Tgetattr, Tsymlink, Txattrcreate, Txattrwalk
+from jetwire.p9 import Tattach, Tgetattr, Tremove, Tsymlink, Txattrcreate, Txattrwalk
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
 
@@ -66,3 +66,22 @@ def test_a_nul_in_a_string_the_host_takes_is_einval(call: str, tmp_path: Path) -
     finally:
         fs.close()
     assert not os.path.lexists(tmp_path / "link")
+
+
+def test_a_refused_remove_of_a_fid_in_use_waits_for_its_calls_before_the_release() -> None:
+    # r[9p2000l.server.fid.remove]: the fid is gone even when the remove is refused (EROFS), but
+    # its object must outlive the calls still using it; the refusal took one of their counts and
+    # the object was released while a call held it
+    d = Driver(read_only=True).ready()
+    getattr_call, = calls(d.send(frame(2, Tgetattr(fid=0, request_mask=1)), hold=True))
+    refused = d.send(frame(3, Tremove(fid=0)))
+    assert error_of(refused) == c.EROFS
+    assert not released(refused) and 0 not in d.session.fids
+    d.finish(getattr_call)
+    assert d.released == ["/"]
+
+
+def test_a_refused_remove_of_an_idle_fid_releases_it_at_once() -> None:
+    d = Driver(read_only=True).ready()
+    assert error_of(d.send(frame(2, Tremove(fid=0)))) == c.EROFS
+    assert d.released == ["/"]
