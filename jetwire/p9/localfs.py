@@ -804,8 +804,9 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("ENOMEM")
         assert fid.io is not None
         try:
-            listing = os.dup(fid.io)  # scandir closes what it is given
-            with os.scandir(listing) as found:
+            # scandir lists a descriptor through a duplicate of its own, which it closes (and
+            # rewinds, for the next listing); a duplicate made here was left open, one per listing
+            with os.scandir(fid.io) as found:
                 for entry in found:
                     # the commonest kinds first: each test is a call, answered from d_type when it can be
                     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_server_session import Driver, calls, error_of, frame, released, replies
 
-from jetwire.p9 import Tattach, Tgetattr, Tremove, Tsymlink, Txattrcreate, Txattrwalk
+from jetwire.p9 import Tattach, Tgetattr, Tlopen, Treaddir, Tremove, Tsymlink, Txattrcreate, Txattrwalk
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
 
@@ -85,3 +85,28 @@ def test_a_refused_remove_of_an_idle_fid_releases_it_at_once() -> None:
     d = Driver(read_only=True).ready()
     assert error_of(d.send(frame(2, Tremove(fid=0)))) == c.EROFS
     assert d.released == ["/"]
+
+
+def _descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_listing_a_directory_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    # r[9p2000l.server.readdir]: every listing from offset 0 left one descriptor open for good
+    # (a duplicate handed to os.scandir, which lists a duplicate of its own)
+    (tmp_path / "a").write_bytes(b"")
+    before = _descriptors()
+    fs = LocalFilesystem(tmp_path)
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        await fs.lopen(Tlopen(fid=0, flags=c.P9_RDONLY), root)
+        for _ in range(3):
+            listed = await fs.readdir(Treaddir(fid=0, offset=0, count=8192), root)
+            assert b"a" in listed.data
+        fs.release(root)
+
+    asyncio.run(body())
+    fs.close()
+    assert _descriptors() == before
