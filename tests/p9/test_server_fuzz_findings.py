@@ -12,7 +12,18 @@ from pathlib import Path
 import pytest
 from test_server_session import Driver, calls, error_of, frame, released, replies
 
-from jetwire.p9 import Tattach, Tgetattr, Tlopen, Treaddir, Tremove, Tsymlink, Txattrcreate, Txattrwalk
+from jetwire.p9 import (
+    Tattach,
+    Tgetattr,
+    Tlock,
+    Tlopen,
+    Treaddir,
+    Tremove,
+    Tsymlink,
+    Twalk,
+    Txattrcreate,
+    Txattrwalk,
+)
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
 
@@ -110,3 +121,28 @@ def test_listing_a_directory_leaves_no_descriptor_open(tmp_path: Path) -> None:
     asyncio.run(body())
     fs.close()
     assert _descriptors() == before
+
+
+def test_a_lock_whose_client_id_is_not_utf8_is_taken(tmp_path: Path) -> None:
+    # r[9p2000l.server.lock]: client_id is an fsstr, whose bytes that are not UTF-8 arrive as
+    # surrogates; measuring its length raised UnicodeEncodeError, answered EIO
+    (tmp_path / "f").write_bytes(b"data")
+    fs = LocalFilesystem(tmp_path)
+    client_id = b"host\xff".decode("utf-8", "surrogateescape")
+
+    async def body() -> int:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        _, file = await fs.walk(Twalk(fid=0, newfid=1, wnames=["f"]), root)
+        try:
+            await fs.lopen(Tlopen(fid=1, flags=c.P9_RDWR), file)
+            reply = await fs.lock(Tlock(fid=1, type=c.P9_LOCK_TYPE_WRLCK, flags=0, start=0, length=0, proc_id=1,
+                                        client_id=client_id), file)
+            return int(reply.status)
+        finally:
+            fs.release(file)
+            fs.release(root)
+
+    try:
+        assert asyncio.run(body()) == c.P9_LOCK_SUCCESS
+    finally:
+        fs.close()
