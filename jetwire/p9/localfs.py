@@ -646,7 +646,19 @@ class LocalFilesystem(Handler[LocalFid]):
         except FileExistsError:
             if msg.flags & c.P9_EXCL:
                 raise
-            io = os.open(msg.name, flags, dir_fd=fid.fd)  # an existing symlink: ELOOP (O_NOFOLLOW)
+            # r[9p2000l.server.confine.special-files]: the name may be a FIFO, whose blocking open
+            # for writing waits for a reader for ever (on the loop's thread, the whole server):
+            # opened O_NONBLOCK, taken off below for the regular file it must be
+            try:
+                io = os.open(msg.name, flags | os.O_NONBLOCK, dir_fd=fid.fd)  # a symlink: ELOOP (O_NOFOLLOW)
+            except BlockingIOError:  # another process's lease on the file: waited for, as lopen does
+                io = os.open(msg.name, flags, dir_fd=fid.fd)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # a FIFO no one reads, a device with no driver
+                    raise linux_error("EOPNOTSUPP") from None
+                raise
+            if not flags & os.O_NONBLOCK:
+                os.set_blocking(io, True)
             created = False
         try:
             stat = os.fstat(io)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from test_server_session import Driver, calls, error_of, frame, released, replie
 from jetwire.p9 import (
     Tattach,
     Tgetattr,
+    Tlcreate,
     Tlock,
     Tlopen,
     Treaddir,
@@ -146,3 +148,36 @@ def test_a_lock_whose_client_id_is_not_utf8_is_taken(tmp_path: Path) -> None:
         assert asyncio.run(body()) == c.P9_LOCK_SUCCESS
     finally:
         fs.close()
+
+
+@pytest.mark.parametrize("access", [c.P9_WRONLY, c.P9_RDONLY, c.P9_RDWR])
+def test_lcreate_of_an_existing_fifo_is_refused_without_waiting(access: int, tmp_path: Path) -> None:
+    # r[9p2000l.server.confine.special-files]: Tlcreate without EXCL opens an existing name; a
+    # FIFO's blocking open for writing waited for a reader for ever, on the event loop's thread
+    os.mkfifo(tmp_path / "fifo")
+    fs = LocalFilesystem(tmp_path)
+    outcome: list[BaseException | None] = []
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        try:
+            await fs.lcreate(Tlcreate(fid=0, name="fifo", flags=access, mode=0o644, gid=0), root)
+        except OSError as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+        finally:
+            fs.release(root)
+
+    worker = threading.Thread(target=asyncio.run, args=(body(),), daemon=True)
+    worker.start()
+    worker.join(10)
+    try:
+        assert not worker.is_alive(), "Tlcreate of a FIFO is still waiting"
+    finally:
+        if worker.is_alive():  # a reader lets the stuck open through, and the thread end
+            os.close(os.open(tmp_path / "fifo", os.O_RDONLY | os.O_NONBLOCK))
+            worker.join(10)
+        fs.close()
+    error, = outcome
+    assert isinstance(error, OSError) and error.errno == errno.EOPNOTSUPP
