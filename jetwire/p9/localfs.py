@@ -522,9 +522,9 @@ class LocalFilesystem(Handler[LocalFid]):
             atime = current.st_atime_ns
             mtime = current.st_mtime_ns
             if valid & c.P9_SETATTR_ATIME:
-                atime = msg.atime_sec * 10**9 + msg.atime_nsec if valid & c.P9_SETATTR_ATIME_SET else now
+                atime = _wire_time_ns(msg.atime_sec, msg.atime_nsec) if valid & c.P9_SETATTR_ATIME_SET else now
             if valid & c.P9_SETATTR_MTIME:
-                mtime = msg.mtime_sec * 10**9 + msg.mtime_nsec if valid & c.P9_SETATTR_MTIME_SET else now
+                mtime = _wire_time_ns(msg.mtime_sec, msg.mtime_nsec) if valid & c.P9_SETATTR_MTIME_SET else now
             if link:
                 self._on_link(fid, lambda parent, name: os.utime(name, ns=(atime, mtime), dir_fd=parent,
                                                                  follow_symlinks=False))
@@ -1083,6 +1083,15 @@ def _signed(value: int) -> int:
 
 
 _U64 = (1 << 64) - 1  # a time before 1970 travels as its two's complement
+
+
+def _wire_time_ns(sec: int, nsec: int) -> int:
+    """A Tsetattr time in nanoseconds: its seconds are a two's complement, as Rgetattr sends
+    them (read as unsigned, a time before 1970 was past what the host's time_t holds, and
+    utime raised OverflowError)."""
+    return (sec - (1 << 64) if sec >> 63 else sec) * 10**9 + nsec
+
+
 _STAT_FIELDS: dict[str, Any] = {
     "mode": lambda s: s.st_mode, "nlink": lambda s: s.st_nlink, "uid": lambda s: s.st_uid,
     "gid": lambda s: s.st_gid, "rdev": lambda s: s.st_rdev, "size": lambda s: s.st_size,

@@ -21,6 +21,7 @@ from jetwire.p9 import (
     Tlopen,
     Treaddir,
     Tremove,
+    Tsetattr,
     Tsymlink,
     Twalk,
     Txattrcreate,
@@ -181,3 +182,30 @@ def test_lcreate_of_an_existing_fifo_is_refused_without_waiting(access: int, tmp
         fs.close()
     error, = outcome
     assert isinstance(error, OSError) and error.errno == errno.EOPNOTSUPP
+
+
+def test_setattr_takes_a_time_before_1970_as_getattr_sends_it(tmp_path: Path) -> None:
+    # r[9p2000l.server.setattr]: seconds travel as a two's complement (Rgetattr sends a time
+    # before 1970 so); read as unsigned they overflowed the host's time_t: OverflowError, EIO
+    (tmp_path / "f").write_bytes(b"")
+    fs = LocalFilesystem(tmp_path)
+    before_1970 = (1 << 64) - 86400  # 1969-12-31
+
+    async def body() -> int:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        _, file = await fs.walk(Twalk(fid=0, newfid=1, wnames=["f"]), root)
+        try:
+            valid = c.P9_SETATTR_MTIME | c.P9_SETATTR_MTIME_SET
+            await fs.setattr(Tsetattr(fid=1, valid=valid, mode=0, uid=0, gid=0, size=0, atime_sec=0, atime_nsec=0,
+                                      mtime_sec=before_1970, mtime_nsec=0), file)
+            reply = await fs.getattr(Tgetattr(fid=1, request_mask=c.P9_GETATTR_MTIME), file)
+            return int(reply.mtime_sec)
+        finally:
+            fs.release(file)
+            fs.release(root)
+
+    try:
+        assert asyncio.run(body()) == before_1970
+    finally:
+        fs.close()
+    assert os.stat(tmp_path / "f").st_mtime_ns == -86400 * 10**9
