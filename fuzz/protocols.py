@@ -458,8 +458,8 @@ TARGETS = {"rpc_server": target_rpc_server, "rpc_client": target_rpc_client}
 
 MARKER = b"fz-outside-secret"
 """In every file and name outside the export: a reply that carries it has read outside."""
-NAMES = ["fz-a", "fz-b", "fz-dir", "fz-file", "fz-fifo", "fz-up", "fz-abs", "fz-self", "..", ".", "", "fz/x",
-         "fz\0x", "x" * 300, "fz-new"]
+NAMES = ["fz-a", "fz-b", "fz-dir", "fz-file", "fz-fifo", "fz-up", "fz-abs", "fz-self", "..", "fz-new"]
+BAD_NAMES = [".", "", "fz/x", "../fz-a", "fz\0x", "x" * 300, "\udcff"]
 FID_FIELDS = ("fid", "dfid", "newfid", "afid", "olddirfid", "newdirfid", "dirfd")
 NAME_FIELDS = ("name", "oldname", "newname", "symtgt")
 COUNTS = [0, 1, 7, 11, 4096, 8192, 65536, 0x7FFFFFFF, 0xFFFFFFFF]
@@ -538,20 +538,25 @@ class P9Client:
             m.Tattach, m.Tauth, m.Tremove, m.Tstatfs, m.Tlcreate, m.Tsymlink, m.Tmknod, m.Trename, m.Treadlink,
             m.Tsetattr, m.Txattrwalk, m.Txattrcreate, m.Tfsync, m.Tlock, m.Tgetlock, m.Tlink, m.Tmkdir,
             m.Trenameat, m.Tunlinkat, m.Tflush]
+        self.io_kinds = frozenset({m.Tread, m.Twrite, m.Treaddir, m.Tfsync, m.Tlock, m.Tgetlock})
 
-    def fid(self, new: bool = False) -> int:
+    def fid(self, new: bool = False, opened: bool = False) -> int:
+        """A fid number: a new one, one the table holds (``opened``: open for I/O, when any
+        is), or one it does not."""
         rng = self.rng
         roll = rng.random()
         if new and roll < 0.85:
             self.next_fid += 1
             return self.next_fid
         live = sorted(number for number, entry in self.session.fids.items() if entry.ready)
+        if opened:
+            live = [n for n in live if getattr(self.session.fids[n].obj, "io", None) is not None] or live
         if live and roll < 0.9:
             return rng.choice(live)
         return rng.choice([0, 1, 2, self.next_fid + 1, 0xFFFFFFFF, rng.getrandbits(32)])
 
     def name(self) -> str:
-        return self.rng.choice(NAMES)
+        return self.rng.choice(BAD_NAMES if self.rng.random() < 0.08 else NAMES)
 
     def version(self) -> Any:
         rng = self.rng
@@ -586,7 +591,7 @@ class P9Client:
         for field in dataclasses.fields(msg):
             name = field.name
             if name in FID_FIELDS:
-                values[name] = self.fid(new=name == "newfid" or (kind is m.Tattach and name == "fid"))
+                values[name] = self.fid(new=name == "newfid", opened=kind in self.io_kinds)
             elif name in NAME_FIELDS:
                 values[name] = self.name()
             elif name == "wnames":
@@ -728,11 +733,18 @@ class P9ServerRun:
             sent.append(data)
             for piece in pieces(data, sizes):
                 self.receive(piece)
-            while self.waiting and rng.random() < 0.8:
-                self.held.extend(self.waiting)
+            while self.waiting or (self.held and rng.random() < 0.2):
+                started = self.waiting[:]
+                self.held.extend(started)
                 self.waiting.clear()
-                # run some of the calls started, in any order: the others stay in flight
-                for call in rng.sample(self.held, rng.randint(0, len(self.held))):
+                # most calls finish before the next request comes, in any order; some stay in
+                # flight for a while, and finish among later ones
+                if rng.random() < 0.2:
+                    started = rng.sample(self.held, rng.randint(0, len(self.held)))
+                elif rng.random() < 0.1:
+                    break
+                rng.shuffle(started)
+                for call in started:
                     await self.run_call(call)
         self.held.extend(self.waiting)
         self.waiting.clear()
