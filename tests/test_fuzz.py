@@ -7,8 +7,10 @@ run is for developers: ``python -m fuzz --seconds 600``.
 
 from __future__ import annotations
 
+import errno
 import io
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +21,20 @@ from fuzz.__main__ import main as fuzz_main
 from fuzz.catalogue import CATALOGUE
 from fuzz.mutators import MUTATORS, mutate
 from fuzz.oracle import Finding, check_bytes, check_value
+from fuzz.protocols import MARKER
 from fuzz.runner import case_rng, replay_command, run_case
 from fuzz.targets import TARGETS
 from jetwire.compiler import interpret
+from jetwire.p9 import Rreadlink
+from jetwire.p9.localfs import LocalFid, LocalFilesystem
+from jetwire.rpc import ClientSession, ServerSession
 
 SEED = 20261203
-# Cases per target: about 10 s in all on the project's machines.
+# Cases per target: about 15 s in all on the project's machines.
 CASES = {
     "bytes": 800, "values": 500, "chunks": 100, "amplify": 6, "frames": 300, "threads": 30, "p9": 300,
     "encode": 1500, "types": 150, "deep": 30, "collide": 0, "builtins": 400,
+    "rpc_server": 1500, "rpc_client": 1500, "p9_server": 80,
 }
 
 # Targets left out of CI, each with why; a target that finds a bug not fixed yet goes here with
@@ -162,3 +169,50 @@ def test_command_line_prints_findings_with_their_replay_command(
     assert "replay: python -m fuzz --replay values --case 0 --seed 5 --type 'u8'" in out
     assert fuzz_main(["--replay", "values", "--case", "0", "--seed", "5", "--type", "u8"]) == 1
     assert "always broken" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol targets' oracles catch what they must
+
+
+def test_rpc_server_target_catches_an_answer_with_another_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ServerSession.respond
+
+    def mislabelled(self: ServerSession, call: Any, value: Any) -> bytes:
+        data = bytearray(real(self, call, value))
+        data[5:7] = ((call.tag + 1) & 0xFFFF).to_bytes(2, "little")
+        return bytes(data)
+
+    monkeypatch.setattr(ServerSession, "respond", mislabelled)
+    found = [run_case("rpc_server", case, SEED).finding for case in range(60)]
+    assert any(f is not None and f.kind == "an answer carries another tag" for f in found)
+
+
+def test_rpc_client_target_catches_an_answer_to_an_abandoned_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ClientSession, "abandon", lambda self, tag: None)
+    found = [run_case("rpc_client", case, SEED).finding for case in range(300)]
+    assert any(f is not None and "answered a tag twice, abandoned or never used" in f.kind for f in found)
+
+
+def test_p9_server_target_catches_a_leaked_descriptor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LocalFid, "close", lambda self, close=None: None)
+    found = [run_case("p9_server", case, SEED).finding for case in range(10)]
+    assert any(f is not None and f.kind == "the 9P server leaks descriptors" for f in found)
+
+
+def test_p9_server_target_catches_a_handler_that_reaches_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def planting(self: LocalFilesystem, msg: Any, fid: Any) -> Any:
+        (Path(self.root).parent / "outside" / "planted").write_bytes(b"")
+        raise OSError(errno.EIO, "planted")
+
+    monkeypatch.setattr(LocalFilesystem, "lopen", planting)
+    found = [run_case("p9_server", case, SEED).finding for case in range(20)]
+    assert any(f is not None and f.kind == "the 9P server changed what is outside its export" for f in found)
+    monkeypatch.undo()
+
+    async def reading(self: LocalFilesystem, msg: Any, fid: Any) -> Any:
+        return Rreadlink(target=(Path(self.root).parent / "outside" / MARKER.decode()).read_text())
+
+    monkeypatch.setattr(LocalFilesystem, "readlink", reading)
+    found = [run_case("p9_server", case, SEED).finding for case in range(40)]
+    assert any(f is not None and f.kind == "the 9P server sent what is outside its export" for f in found)
