@@ -513,7 +513,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if valid & c.P9_SETATTR_SIZE:
             if fid.ftype == st.S_IFDIR:
                 raise linux_error("EISDIR")
-            if fid.ftype != st.S_IFREG:
+            if fid.ftype != st.S_IFREG or msg.size >> 63:  # from 2**63 up, a negative off_t
                 raise linux_error("EINVAL")
             os.truncate(_proc(fid.fd), msg.size)
         if valid & (c.P9_SETATTR_ATIME | c.P9_SETATTR_MTIME):

@@ -209,3 +209,29 @@ def test_setattr_takes_a_time_before_1970_as_getattr_sends_it(tmp_path: Path) ->
     finally:
         fs.close()
     assert os.stat(tmp_path / "f").st_mtime_ns == -86400 * 10**9
+
+
+@pytest.mark.parametrize("size", [1 << 63, (1 << 64) - 1])
+def test_setattr_to_a_size_past_the_largest_off_t_is_einval(size: int, tmp_path: Path) -> None:
+    # r[9p2000l.server.setattr]: a u64 size from 2**63 up is negative as the host's off_t;
+    # truncate raised OverflowError, answered EIO and logged as a handler's bug
+    (tmp_path / "f").write_bytes(b"data")
+    fs = LocalFilesystem(tmp_path)
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        _, file = await fs.walk(Twalk(fid=0, newfid=1, wnames=["f"]), root)
+        try:
+            with pytest.raises(OSError) as refused:
+                await fs.setattr(Tsetattr(fid=1, valid=c.P9_SETATTR_SIZE, mode=0, uid=0, gid=0, size=size,
+                                          atime_sec=0, atime_nsec=0, mtime_sec=0, mtime_nsec=0), file)
+            assert refused.value.errno == errno.EINVAL
+        finally:
+            fs.release(file)
+            fs.release(root)
+
+    try:
+        asyncio.run(body())
+    finally:
+        fs.close()
+    assert (tmp_path / "f").read_bytes() == b"data"
