@@ -833,3 +833,202 @@ def target_p9_server(rng: random.Random, types: dict[str, Any]) -> str:
 
 
 TARGETS["p9_server"] = target_p9_server
+
+
+# ---------------------------------------------------------------------------------------------
+# 9P: the asyncio client's path calls against a hostile server
+
+DIRENT_NAMES = ["fz-a", "fz-b", "fz-dir", "fz-a", "..", ".", "x" * 255, "\udcff"]
+BAD_DIRENT_NAMES = ["", "fz/x", "../fz-up", "fz\0x", "/"]
+CLIENT_LIMIT = 3000
+"""Requests one case may make the client send: past it, the client goes on without end."""
+
+
+class HostileServer:
+    """Answers a 9P client over a unix socket as a broken or hostile server might: mostly the
+    right reply type with odd content (dirents named ``..`` or ``a/b``, offsets that go on or
+    come back, more data than asked, qids of the wrong kind), now and then an error of any
+    number, another reply type, a stray tag, silence, or the end of the connection."""
+
+    def __init__(self, rng: random.Random) -> None:
+        from jetwire.p9 import messages as m
+
+        self.m = m
+        self.rng = rng
+        self.requests = 0
+        self.endless = rng.random() < 0.1  # listings that never end
+        self.hostility = rng.choice([0.0, 0.02, 0.1, 0.3])  # how often an answer is wrong
+        self.offsets = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        m = self.m
+        frames = FrameReader(m.Tframe, max_size=1 << 24)
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                frames.feed(data)
+                while (frame := frames.next_frame()) is not None:
+                    self.requests += 1
+                    if self.requests > CLIENT_LIMIT:
+                        return
+                    answer = self.answer(frame.tag, frame.msg)
+                    if answer is None:
+                        continue
+                    if answer == b"":
+                        return  # hangs up
+                    writer.write(answer)
+                await writer.drain()
+        except (ConnectionError, FrameError):
+            return
+        finally:
+            writer.close()
+
+    def answer(self, tag: int, msg: Any) -> bytes | None:
+        m = self.m
+        rng = self.rng
+        if isinstance(msg, m.Tversion):
+            return bytes(m.Rframe(tag=tag, msg=m.Rversion(msize=min(msg.msize, rng.choice([8192, 65560, 1 << 20])),
+                                                           version="9P2000.L")).encode())
+        roll = rng.random() / self.hostility if self.hostility else 1.0
+        if self.endless and isinstance(msg, m.Treaddir):
+            roll = 1.0  # a listing that goes on: every answer a good one
+        if roll < 0.05:
+            return b""
+        if roll < 0.15:
+            return None  # never answered: the client's timeout
+        if roll < 0.6:
+            reply: Any = m.Rlerror(ecode=rng.choice([0, 1, 2, 5, 13, 17, 20, 21, 22, 95, 0xFFFFFFFF]))
+        elif roll < 0.8:
+            reply = Values(rng, size=2).of(plan(rng.choice([m.Rwalk, m.Rread, m.Rgetattr, m.Rclunk, m.Rlopen])))
+        else:
+            reply = self.reply(msg)
+        if 0.8 <= roll < 1:
+            tag = rng.getrandbits(16)
+        return bytes(m.Rframe(tag=tag, msg=reply).encode())
+
+    def qid(self) -> Any:
+        rng = self.rng
+        kind = rng.choice([0x80, 0x80, 0x80, 0, 0, 0x02]) if rng.random() >= self.hostility else rng.getrandbits(8)
+        return self.m.Qid(type=kind, version=0, path=rng.getrandbits(64))
+
+    def reply(self, msg: Any) -> Any:
+        from jetwire.p9.session import _REPLY_OF
+
+        m = self.m
+        rng = self.rng
+        kind = msg.__class__
+        if kind is m.Twalk:
+            count = len(msg.wnames) if rng.random() >= self.hostility else rng.randint(0, len(msg.wnames) + 2)
+            return m.Rwalk(wqids=[self.qid() for _ in range(count)])
+        if kind is m.Treaddir:
+            return m.Rreaddir(data=self.dirents(msg.count))
+        if kind is m.Tread:
+            size = rng.choice([0, 1, 100, msg.count]) if rng.random() >= self.hostility else msg.count + 1
+            return m.Rread(data=bytes(rng.getrandbits(8) for _ in range(min(size, 4096))))
+        if kind is m.Treadlink:
+            return m.Rreadlink(target=rng.choice(["fz-a", "../..", "/etc", "fz-dir/../..", "", "fz\0x"]))
+        if kind is m.Txattrwalk:
+            return m.Rxattrwalk(size=rng.choice([0, 3, 100, 1 << 40, (1 << 64) - 1]))
+        if kind is m.Twrite:
+            return m.Rwrite(count=len(msg.data) if rng.random() >= self.hostility
+                            else rng.choice([0, len(msg.data) + 1, 0xFFFFFFFF]))
+        reply = Values(rng, size=2).of(plan(_REPLY_OF[kind]))
+        if hasattr(reply, "qid"):
+            reply = dataclasses.replace(reply, qid=self.qid())
+        return reply
+
+    def dirents(self, count: int) -> bytes:
+        m = self.m
+        rng = self.rng
+        if not self.endless and rng.random() < 0.3:
+            return b""
+        out = b""
+        for _ in range(rng.randint(1, 4)):
+            self.offsets += 1
+            offset = self.offsets if self.endless or rng.random() < 0.8 else rng.choice([0, 1, self.offsets - 1])
+            entry = m.Dirent(qid=self.qid(), offset=offset, type=rng.choice([4, 4, 8, 10, 0]),
+                             name=rng.choice(BAD_DIRENT_NAMES if rng.random() < self.hostility else DIRENT_NAMES)
+                             ).encode()
+            if len(out) + len(entry) > count:
+                break
+            out += entry
+        return out
+
+
+async def _client_operation(client: Any, rng: random.Random) -> Any:
+    """One of the client's path calls, on names that make it walk, list, read, write, remove."""
+    operation = rng.choice(["listdir", "walk_tree", "rmtree", "read_bytes", "write_bytes", "stat", "exists",
+                            "readlink", "follow", "getxattr", "listxattr", "open", "remove_path", "rename"])
+    path = rng.choice(["", "fz-dir", "fz-dir/fz-a", "fz-a", "fz-link"])
+    if operation == "walk_tree":
+        return [item async for item in client.walk_tree(path)]
+    if operation == "write_bytes":
+        return await client.write_bytes(path or "fz-a", b"data" * rng.randint(0, 3000))
+    if operation == "getxattr":
+        return await client.getxattr(path, "user.fz")
+    if operation == "rename":
+        return await client.rename(path or "fz-a", "fz-b")
+    if operation == "open":
+        async with await client.open(path or "fz-a", rng.choice(["rb", "r+b", "wb"])) as file:
+            return await file.read()
+    if operation == "rmtree":
+        return await client.rmtree(path or "fz-dir", ignore_errors=rng.random() < 0.5)
+    return await getattr(client, operation)(path)
+
+
+async def _against_hostile_server(rng: random.Random, socket_path: str) -> list[str]:
+    from jetwire.p9 import Client, ProtocolError
+
+    server = HostileServer(rng)
+    listener = await asyncio.start_unix_server(server.serve, path=socket_path)
+    outcomes = []
+    try:
+        try:
+            client = await asyncio.wait_for(Client.connect(path=socket_path, timeout=0.5), 20)
+        except (OSError, ProtocolError) as exc:
+            return [type(exc).__name__]
+        except asyncio.TimeoutError:
+            raise Finding("the 9P client's connect hangs", "past 20 s") from None
+        try:
+            for _ in range(rng.randint(1, 5)):
+                try:
+                    await asyncio.wait_for(_client_operation(client, rng), 30)
+                    outcomes.append("done")
+                except (OSError, ProtocolError) as exc:
+                    outcomes.append(type(exc).__name__)
+                except asyncio.TimeoutError:
+                    raise Finding("a 9P client call hangs", f"past 30 s; {server.requests} requests") from None
+                except Finding:
+                    raise
+                except Exception as exc:
+                    raise unexpected("a 9P client call", exc) from None
+                if server.requests > CLIENT_LIMIT:
+                    raise Finding("the 9P client sends requests without end",
+                                  f"{server.requests} requests for {len(outcomes)} calls")
+        finally:
+            await asyncio.wait_for(client.close(), 20)
+        if client.session.pending:
+            raise Finding("the 9P client holds tags after close", repr(sorted(client.session.pending)))
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    return outcomes
+
+
+def target_p9_client(rng: random.Random, types: dict[str, Any]) -> str:
+    """The asyncio 9P client's path calls (listdir, walk_tree, rmtree, read_bytes, open...)
+    against a hostile server (odd dirents, endless or looping listings, wrong counts and types,
+    errors of any number, silence, hang-ups): each call ends with its value, an OSError or a
+    ProtocolError, never another exception, never without end; close leaves no tag held."""
+    with _scratch() as base:
+        loop = asyncio.new_event_loop()
+        try:
+            outcomes = loop.run_until_complete(_against_hostile_server(rng, os.path.join(base, "hostile.sock")))
+        finally:
+            loop.close()
+    return ", ".join(outcomes)
+
+
+TARGETS["p9_client"] = target_p9_client
