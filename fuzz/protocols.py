@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import random
 import shutil
@@ -1032,3 +1033,142 @@ def target_p9_client(rng: random.Random, types: dict[str, Any]) -> str:
 
 
 TARGETS["p9_client"] = target_p9_client
+
+
+# ---------------------------------------------------------------------------------------------
+# RPC: the asyncio server over a unix socket, its handlers misbehaving too
+
+
+class _Misbehaving(Fuzzed):
+    """Answers each call as a careless implementation might: the right value, an odd one, a
+    jetwire.Error, an exception whose text cannot be made, CancelledError, after a wait or not."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    async def _behave(self, method: str) -> Any:
+        from .targets import ODD_VALUES  # loaded after targets.py, as _answer's
+
+        rng = self.rng
+        if rng.random() < 0.3:
+            await asyncio.sleep(rng.choice([0, 0, 0.001, 0.02]))
+        roll = rng.random()
+        if roll < 0.5:
+            return _response_value(rng, SPEC.by_name[method])
+        if roll < 0.65:
+            return rng.choice(ODD_VALUES)
+        if roll < 0.8:
+            raise jw.Error(rng.choice(["no", "\ud800", "x" * 70000]), code=rng.choice([None, "E"]))
+        if roll < 0.9:
+            raise ValueError(_RaisingStr())
+        if roll < 0.95:
+            raise asyncio.CancelledError()
+        raise KeyError(method)
+
+    async def echo(self, text: str) -> str:
+        return await self._behave("echo")  # type: ignore[no-any-return]
+
+    async def add(self, a: jw.i32, b: jw.i32) -> jw.i32:
+        return await self._behave("add")  # type: ignore[no-any-return]
+
+    async def nothing(self) -> None:
+        return await self._behave("nothing")  # type: ignore[no-any-return]
+
+    async def blob(self, data: list[jw.u8], flag: Optional[jw.u16]) -> list[str]:
+        return await self._behave("blob")  # type: ignore[no-any-return]
+
+    async def fail(self, text: str) -> jw.Error:
+        return await self._behave("fail")  # type: ignore[no-any-return]
+
+
+def _expected_answers(data: bytes, max_frame_size: int) -> tuple[int, int]:
+    """The calls and the handshake answers a server owes the client for ``data``: what a
+    ServerSession makes of it, up to a Violation."""
+    session = rpc.ServerSession(SPEC, max_frame_size=max_frame_size)
+    session.receive_data(data)
+    calls = sends = 0
+    while (event := session.next_event()) is not None:
+        if isinstance(event, sessions.Call):
+            calls += 1
+        elif isinstance(event, sessions.Send):
+            sends += 1
+    return calls, sends
+
+
+async def _served(rng: random.Random, path: str) -> str:
+    url = f"unix://{path}"
+    max_frame_size = rng.choice(FRAME_LIMITS[3:])
+    server = await rpc.serve(_Misbehaving(rng.getrandbits(64)), url, service=Fuzzed, debug=rng.random() < 0.5,
+                             max_calls=rng.choice([1, 2, 64]), steps_inline=rng.random() < 0.5,
+                             max_frame_size=max_frame_size)
+    try:
+        data = _rpc_client_stream(rng)
+        calls, sends = _expected_answers(data, max_frame_size)
+        reader, writer = await asyncio.open_unix_connection(path)
+        for piece in pieces(data, chunk_sizes(rng)):
+            writer.write(piece)
+        await writer.drain()
+        frames = FrameReader(SPEC.Rframe, max_size=1 << 32)
+        answers = versions = 0
+        try:
+            while answers < calls or versions < sends:
+                received = await asyncio.wait_for(reader.read(65536), 10)
+                if not received:
+                    break
+                frames.feed(received)
+                while (frame := frames.next_frame()) is not None:
+                    if isinstance(frame.msg, rpc.Rversion):
+                        versions += 1
+                    else:
+                        answers += 1
+        except asyncio.TimeoutError:
+            raise Finding("the RPC server leaves calls unanswered",
+                          f"{answers} answers of {calls}, {versions} of {sends} Rversions after 10 s; "
+                          f"{data[:80].hex()}") from None
+        except FrameError as exc:
+            raise Finding("the RPC server sent a frame that does not decode", str(exc)) from None
+        finally:
+            writer.close()
+        if answers != calls or versions != sends:
+            raise Finding("the RPC server did not answer each call once",
+                          f"{answers} answers to {calls} calls, {versions} Rversions to {sends}: {data[:80].hex()}")
+        # the server still serves: a client of its own gets an answer (or the handler's failure)
+        async with await Fuzzed.connect(url) as client:
+            try:
+                await asyncio.wait_for(client.nothing(), 10)
+            except jw.Error:
+                pass
+    except (OSError, rpc.RpcError) as exc:
+        raise unexpected("the RPC server's client", exc) from None
+    finally:
+        await asyncio.wait_for(server.close(1), 10)
+    return f"{data[:32].hex()}: {calls} calls, {sends} handshakes"
+
+
+def target_rpc_served(rng: random.Random, types: dict[str, Any]) -> str:
+    """The asyncio RPC server on a unix socket (inline steps or tasks, few or many calls at
+    once, debug or not) fed a client's bytes in chunks, its handlers misbehaving: it answers
+    what a ServerSession says it owes, once each, in frames that decode, and goes on serving."""
+    quiet = logging.getLogger("jetwire.rpc")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # the handlers' failures it logs, one traceback each
+    with _scratch() as base:
+        loop = asyncio.new_event_loop()
+        failures: list[Any] = []
+        loop.set_exception_handler(lambda loop, context: failures.append(context))
+        try:
+            summary = loop.run_until_complete(_served(rng, os.path.join(base, "rpc.sock")))
+            leftover = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        finally:
+            loop.close()
+            quiet.setLevel(level)
+    if failures:
+        context = failures[0]
+        raise Finding("the event loop was handed an exception the RPC server did not handle",
+                      f"{context.get('message')}: {context.get('exception')!r}")
+    if leftover:
+        raise Finding("the RPC server left tasks running after close", repr(leftover[:3]))
+    return summary
+
+
+TARGETS["rpc_served"] = target_rpc_served
