@@ -1172,3 +1172,130 @@ def target_rpc_served(rng: random.Random, types: dict[str, Any]) -> str:
 
 
 TARGETS["rpc_served"] = target_rpc_served
+
+
+# ---------------------------------------------------------------------------------------------
+# 9P: the file server's own shell (serving.py) on a unix socket
+
+
+class _Errors(logging.Handler):
+    """Keeps the error records of a logger: a handler's bug the server caught and logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def _p9_served(rng: random.Random, path: str, export: str) -> tuple[bytes, list[bytes]]:
+    from jetwire.p9 import messages as m
+    from jetwire.p9.localfs import LocalFilesystem
+    from jetwire.p9.serving import serve
+
+    fs = LocalFilesystem(export, read_only=rng.random() < 0.2, readdir_budget=rng.choice([0, 200, 1 << 20]))
+    server = await serve(fs, f"unix:{path}", max_msize=rng.choice([8192, 65536 + 24]),
+                         max_fids=rng.choice([4, 4096]), max_in_flight=rng.choice([1, 4, 64]))
+    sent: list[bytes] = []
+    try:
+        reader, writer = await asyncio.open_unix_connection(path)
+        for _ in range(100):
+            if server.connections:
+                break
+            await asyncio.sleep(0.001)
+        session = server.connections[0].session
+        client = P9Client(rng, session)
+        replies = asyncio.ensure_future(reader.read())  # everything until the server closes
+        sizes = chunk_sizes(rng) + [8192]
+        for _ in range(rng.randint(1, 60)):
+            if session.closed or writer.is_closing():
+                break
+            data = client.frame()
+            sent.append(data)
+            taken = session.requests
+            for piece in pieces(data, sizes):
+                writer.write(piece)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            for _ in range(200):  # until the server has read it (the client draws from its fid table)
+                if session.requests > taken or session.closed:
+                    break
+                await asyncio.sleep(0)
+            for _ in range(rng.choice([0, 1, 1, 3])):  # and its call has run, or not
+                await asyncio.sleep(0)
+        if rng.random() < 0.5:
+            await asyncio.sleep(0.02)  # let calls finish, or not, before the client goes
+        writer.close()
+        try:
+            received = await asyncio.wait_for(replies, 20)
+        except asyncio.TimeoutError:
+            raise Finding("the 9P server does not end a connection its client closed", f"{len(sent)} frames") from None
+        except ConnectionError:
+            received = b""
+        for _ in range(2000):
+            if not server.connections:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise Finding("the 9P server's connection outlives its client", f"{len(sent)} frames")
+        # the server goes on: a new client is answered
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(m.Tframe(tag=0xFFFF, msg=m.Tversion(msize=8192, version="9P2000.L")).encode())
+        frames = FrameReader(m.Rframe, max_size=1 << 24)
+        frames.feed(await asyncio.wait_for(reader.read(4096), 10))
+        if not isinstance(frames.next_frame().msg, m.Rversion):  # type: ignore[union-attr]
+            raise Finding("the 9P server does not answer a new client", "after a hostile one")
+        writer.close()
+    finally:
+        await asyncio.wait_for(server.close(), 20)
+        fs.close()
+    frames_out = []
+    at = 0
+    while at < len(received):  # cut at each size field: _check_replies decodes each frame
+        size = int.from_bytes(received[at:at + 4], "little")
+        if size < 7 or at + size > len(received):
+            raise Finding("the 9P server sent bytes that are not whole frames", received[at:at + 40].hex())
+        frames_out.append(received[at:at + size])
+        at += size
+    return b"".join(sent), frames_out
+
+
+def target_p9_served(rng: random.Random, types: dict[str, Any]) -> str:
+    """The 9P file server's shell (``serving.Server`` on a unix socket, a LocalFilesystem
+    export, 1, 4 or 64 calls in flight) fed p9_server's requests, the client closing now or
+    later: every reply decodes, the connection ends when its client goes and the server serves
+    the next one, the loop gets no exception and the log no error, no descriptor is left open,
+    nothing outside the export is read or changed."""
+    errors = _Errors()
+    logger = logging.getLogger("jetwire.p9")
+    logger.addHandler(errors)
+    with _scratch() as base, _scratch() as sockets:  # the socket beside, not inside, what is watched
+        export = _export(base)
+        before = _tree(base, export)
+        descriptors = _open_descriptors()
+        loop = asyncio.new_event_loop()
+        failures: list[Any] = []
+        loop.set_exception_handler(lambda loop, context: failures.append(context))
+        try:
+            data, replies = loop.run_until_complete(_p9_served(rng, os.path.join(sockets, "9p.sock"), export))
+        finally:
+            loop.close()
+            logger.removeHandler(errors)
+        if failures:
+            context = failures[0]
+            raise Finding("the event loop was handed an exception the 9P server did not handle",
+                          f"{context.get('message')}: {context.get('exception')!r}")
+        if errors.records:
+            record = errors.records[0]
+            raise Finding(f"the 9P server logged an error: {record.msg}", record.getMessage()[:300])
+        leaked = sorted(set(_open_descriptors().items()) - set(descriptors.items()))
+        if leaked:
+            raise Finding("the 9P server leaks descriptors", f"open after the connection ended: {leaked}")
+        if _tree(base, export) != before:
+            raise Finding("the 9P server changed what is outside its export", "see the tree")
+    _check_replies(replies, 1024 * 1024 + 24)
+    return f"{data[:40].hex()}: {len(replies)} replies"
+
+
+TARGETS["p9_served"] = target_p9_served
