@@ -25,6 +25,13 @@ from typing import Any, Optional
 import jetwire as jw
 from jetwire import rpc
 from jetwire.compiler.planner import plan
+from jetwire.p9 import Client, ProtocolError
+from jetwire.p9 import constants as c
+from jetwire.p9 import messages as m
+from jetwire.p9.localfs import LocalFilesystem
+from jetwire.p9.server import Call, Close, Release, Send, ServerSession, current_connection
+from jetwire.p9.serving import serve
+from jetwire.p9.session import _REPLY_OF
 from jetwire.rpc import session as sessions
 from jetwire.runtime.frames import FrameError, FrameReader
 from jetwire.stdtypes import Backtrace
@@ -529,9 +536,6 @@ class P9Client:
     would use mixed in."""
 
     def __init__(self, rng: random.Random, session: Any) -> None:
-        from jetwire.p9 import messages as m
-
-        self.m = m
         self.rng = rng
         self.session = session
         self.next_fid = 1
@@ -563,7 +567,7 @@ class P9Client:
         rng = self.rng
         msize = rng.choice([8192, 65536 + 24, 0, 4095, 4096, 0xFFFFFFFF, rng.getrandbits(32)])
         version = rng.choice(["9P2000.L"] * 6 + ["9P2000.L.x", "9P2000", "9P2000.u", "", "9P2000.Lx"])
-        return self.m.Tversion(msize=msize, version=version)
+        return m.Tversion(msize=msize, version=version)
 
     def tag(self) -> int:
         rng = self.rng
@@ -577,12 +581,11 @@ class P9Client:
 
     def message(self) -> Any:
         rng = self.rng
-        m = self.m
         if not self.session.negotiated or rng.random() < 0.01:
             return self.version()
         if not self.session.fids or rng.random() < 0.02:
-            return m.Tattach(fid=self.fid(new=True), afid=rng.choice([c_nofid()] * 9 + [1]), uname="fz",
-                             aname=rng.choice(["", "", "/", "/etc"]), n_uname=rng.choice([0, c_nofid()]))
+            return m.Tattach(fid=self.fid(new=True), afid=rng.choice([c.NOFID] * 9 + [1]), uname="fz",
+                             aname=rng.choice(["", "", "/", "/etc"]), n_uname=rng.choice([0, c.NOFID]))
         kind = rng.choice(self.kinds)
         if kind is m.Tflush:
             return m.Tflush(oldtag=rng.choice(sorted(self.session.in_flight) or [0]) if rng.random() < 0.7
@@ -606,7 +609,7 @@ class P9Client:
             elif name == "mode" and kind is not m.Tsetattr:
                 values[name] = rng.choice([0o644, 0o755, 0o10644, 0o140644, 0o20644, 0o60644, rng.getrandbits(32)])
             elif name == "request_mask":
-                values[name] = rng.choice([c_getattr_all(), rng.getrandbits(64)])
+                values[name] = rng.choice([c.P9_GETATTR_ALL, rng.getrandbits(64)])
             elif name == "data":
                 values[name] = bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 100])))
         return dataclasses.replace(msg, **values)
@@ -615,25 +618,13 @@ class P9Client:
         """The next request's bytes: often as they should be, now and then mutated or garbage."""
         rng = self.rng
         msg = self.message()
-        data = bytes(self.m.Tframe(tag=0xFFFF if msg.__class__ is self.m.Tversion else self.tag(), msg=msg).encode())
+        data = bytes(m.Tframe(tag=0xFFFF if msg.__class__ is m.Tversion else self.tag(), msg=msg).encode())
         roll = rng.random()
         if roll < 0.03:
             data = mutate(data, rng, data, rounds=rng.randint(1, 3))
         elif roll < 0.035:
             data += bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 40)))
         return data
-
-
-def c_nofid() -> int:
-    from jetwire.p9 import constants as c
-
-    return c.NOFID
-
-
-def c_getattr_all() -> int:
-    from jetwire.p9 import constants as c
-
-    return c.P9_GETATTR_ALL
 
 
 @contextlib.contextmanager
@@ -656,9 +647,6 @@ class P9ServerRun:
     calls run at once or later in a random order, as a shell's tasks would finish."""
 
     def __init__(self, rng: random.Random, export: str) -> None:
-        from jetwire.p9.localfs import LocalFilesystem
-        from jetwire.p9.server import ServerSession
-
         self.rng = rng
         self.max_fids = rng.choice([4, 16, 4096])
         self.session = ServerSession(max_msize=rng.choice([8192, 65536 + 24, 1024 * 1024 + 24]),
@@ -671,8 +659,6 @@ class P9ServerRun:
         self.out: list[bytes] = []
 
     def apply(self, events: list[Any], pending: list[Any]) -> None:
-        from jetwire.p9.server import Call, Close, Release, Send
-
         for event in events:
             kind = event.__class__
             if kind is Send:
@@ -694,8 +680,6 @@ class P9ServerRun:
         self.fs.release(obj)
 
     async def run_call(self, call: Any) -> None:
-        from jetwire.p9.session import _REPLY_OF
-
         try:
             result: Any = await asyncio.wait_for(getattr(self.fs, call.method)(call.msg, *call.args), 20)
         except asyncio.TimeoutError:
@@ -714,8 +698,6 @@ class P9ServerRun:
         if not call.abandoned:
             if not replies:
                 raise Finding("a call's completion sent no reply", repr(call))
-            from jetwire.p9 import messages as m
-
             reply = _one_frame(m.Rframe, replies[0], "a 9P reply").msg
             if reply.__class__ not in (_REPLY_OF[call.msg.__class__], m.Rlerror):
                 raise Finding("a 9P reply of the wrong type", f"{show(reply)} to {call!r}")
@@ -787,8 +769,6 @@ class P9ServerRun:
 def _check_replies(out: list[bytes], msize_limit: int) -> int:
     """Every frame the server sent decodes as a reply, Rlerror never carries 0, nothing carries
     the marker of the files outside the export."""
-    from jetwire.p9 import messages as m
-
     for data in out:
         if MARKER in data:
             raise Finding("the 9P server sent what is outside its export", data[:200].hex())
@@ -815,8 +795,6 @@ def target_p9_server(rng: random.Random, types: dict[str, Any]) -> str:
         run = P9ServerRun(rng, export)
         loop = asyncio.new_event_loop()
         try:
-            from jetwire.p9.server import current_connection
-
             current_connection.set(run.session)
             data = loop.run_until_complete(run.converse(P9Client(rng, run.session), requests, sizes))
         finally:
@@ -852,9 +830,6 @@ class HostileServer:
     number, another reply type, a stray tag, silence, or the end of the connection."""
 
     def __init__(self, rng: random.Random) -> None:
-        from jetwire.p9 import messages as m
-
-        self.m = m
         self.rng = rng
         self.requests = 0
         self.endless = rng.random() < 0.1  # listings that never end
@@ -862,7 +837,6 @@ class HostileServer:
         self.offsets = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        m = self.m
         frames = FrameReader(m.Tframe, max_size=1 << 24)
         try:
             while True:
@@ -887,7 +861,6 @@ class HostileServer:
             writer.close()
 
     def answer(self, tag: int, msg: Any) -> bytes | None:
-        m = self.m
         rng = self.rng
         if isinstance(msg, m.Tversion):
             return bytes(m.Rframe(tag=tag, msg=m.Rversion(msize=min(msg.msize, rng.choice([8192, 65560, 1 << 20])),
@@ -912,12 +885,9 @@ class HostileServer:
     def qid(self) -> Any:
         rng = self.rng
         kind = rng.choice([0x80, 0x80, 0x80, 0, 0, 0x02]) if rng.random() >= self.hostility else rng.getrandbits(8)
-        return self.m.Qid(type=kind, version=0, path=rng.getrandbits(64))
+        return m.Qid(type=kind, version=0, path=rng.getrandbits(64))
 
     def reply(self, msg: Any) -> Any:
-        from jetwire.p9.session import _REPLY_OF
-
-        m = self.m
         rng = self.rng
         kind = msg.__class__
         if kind is m.Twalk:
@@ -941,7 +911,6 @@ class HostileServer:
         return reply
 
     def dirents(self, count: int) -> bytes:
-        m = self.m
         rng = self.rng
         if not self.endless and rng.random() < 0.3:
             return b""
@@ -980,8 +949,6 @@ async def _client_operation(client: Any, rng: random.Random) -> Any:
 
 
 async def _against_hostile_server(rng: random.Random, socket_path: str) -> list[str]:
-    from jetwire.p9 import Client, ProtocolError
-
     server = HostileServer(rng)
     listener = await asyncio.start_unix_server(server.serve, path=socket_path)
     outcomes = []
@@ -1190,9 +1157,6 @@ class _Errors(logging.Handler):
 
 
 async def _p9_served(rng: random.Random, path: str, export: str) -> tuple[bytes, list[bytes]]:
-    from jetwire.p9 import messages as m
-    from jetwire.p9.localfs import LocalFilesystem
-    from jetwire.p9.serving import serve
 
     fs = LocalFilesystem(export, read_only=rng.random() < 0.2, readdir_budget=rng.choice([0, 200, 1 << 20]))
     server = await serve(fs, f"unix:{path}", max_msize=rng.choice([8192, 65536 + 24]),
