@@ -1263,3 +1263,111 @@ def target_p9_served(rng: random.Random, types: dict[str, Any]) -> str:
 
 
 TARGETS["p9_served"] = target_p9_served
+
+
+# ---------------------------------------------------------------------------------------------
+# RPC: the asyncio client against a hostile server
+
+
+RETURNS: dict[str, type] = {"echo": str, "add": int, "nothing": type(None), "blob": list, "fail": jw.Error}
+"""What each of Fuzzed's methods returns, as Python types."""
+
+
+class HostileRpcServer:
+    """Answers an RPC client over a unix socket as a broken or hostile server might: the
+    handshake right or not, then each call's answer right, an Error, another method's, doubled,
+    to another tag, mutated, never, or the end of the connection."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.hostility = rng.choice([0.0, 0.05, 0.2, 0.5])
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        rng = self.rng
+        frames = FrameReader(SPEC.Tframe, max_size=1 << 24)
+        try:
+            while data := await reader.read(65536):
+                frames.feed(data)
+                while (frame := frames.next_frame()) is not None:
+                    if isinstance(frame.msg, rpc.Tversion):
+                        answer = _rpc_handshake(rng) if rng.random() < self.hostility else bytes(
+                            SPEC.Rframe(frame.tag, rpc.Rversion(frame.msg.msize, frame.msg.version)).encode())
+                    else:
+                        answer = self.answer(frame.tag, SPEC.by_request[frame.msg.__class__])
+                    if answer is None:
+                        return  # hangs up
+                    writer.write(answer)
+                await writer.drain()
+        except (ConnectionError, FrameError):
+            return
+        finally:
+            writer.close()
+
+    def answer(self, tag: int, method: rpc.Method) -> bytes | None:
+        rng = self.rng
+        if rng.random() >= self.hostility:
+            return bytes(SPEC.Rframe(tag, _response(rng, method)).encode())
+        roll = rng.random()
+        if roll < 0.05:
+            return None
+        if roll < 0.15:
+            return b""  # never answered: the client's timeout
+        answer = _server_answers(rng, {tag: method})
+        return answer + answer if roll < 0.3 else answer
+
+
+async def _rpc_against_hostile(rng: random.Random, path: str) -> list[str]:
+    server = HostileRpcServer(rng)
+    listener = await asyncio.start_unix_server(server.serve, path=path)
+    outcomes = []
+    try:
+        try:
+            client = await Fuzzed.connect(f"unix://{path}", timeout=0.5, connect_timeout=5,
+                                          max_tags=rng.choice([1, 4, sessions.MAX_TAGS]))
+        except (OSError, rpc.RpcError) as exc:
+            return [type(exc).__name__]
+        try:
+            calls = []
+            methods = [rng.choice(SPEC.methods) for _ in range(rng.randint(1, 12))]
+            for method in methods:
+                request = _request(rng, method)
+                calls.append(getattr(client, method.name)(*(getattr(request, name) for name in method.params)))
+            try:
+                results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
+            except asyncio.TimeoutError:
+                raise Finding("an RPC client call hangs", "past 30 s") from None
+            for method, result in zip(methods, results):
+                if isinstance(result, BaseException) and not isinstance(result, (OSError, rpc.RpcError, jw.Error)):
+                    raise unexpected("an RPC client call", result)
+                if not isinstance(result, (BaseException, RETURNS[method.name])):
+                    raise Finding("an RPC client call returned a value of another type", f"{method.name}: {result!r}")
+                outcomes.append(type(result).__name__)
+        finally:
+            await asyncio.wait_for(client.close(), 10)
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    return outcomes
+
+
+def target_rpc_channel(rng: random.Random, types: dict[str, Any]) -> str:
+    """The asyncio RPC client (a connected ``Fuzzed``, 1 to 65534 tags, a 0.5 s timeout) making
+    calls at once against a hostile server (any handshake answer; answers wrong, doubled,
+    stray, mutated, missing; hang-ups): every call ends with its value, a jetwire.Error, an
+    RpcError or an OSError, never another exception and never without end."""
+    with _scratch() as base:
+        loop = asyncio.new_event_loop()
+        failures: list[Any] = []
+        loop.set_exception_handler(lambda loop, context: failures.append(context))
+        try:
+            outcomes = loop.run_until_complete(_rpc_against_hostile(rng, os.path.join(base, "rpc.sock")))
+        finally:
+            loop.close()
+    if failures:
+        context = failures[0]
+        raise Finding("the event loop was handed an exception the RPC client did not handle",
+                      f"{context.get('message')}: {context.get('exception')!r}")
+    return ", ".join(outcomes)
+
+
+TARGETS["rpc_channel"] = target_rpc_channel
