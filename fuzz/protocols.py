@@ -741,6 +741,9 @@ class P9ServerRun:
         kept = [call for obj, call in self.made.values() if id(obj) not in self.released]
         if kept:
             raise Finding("a fid object is never released", f"made by {kept[0]!r} ({len(kept)} in all)")
+        if self.fs.snapshot_bytes(self.session):
+            raise Finding("the 9P server's readdir budget is not given back after the connection",
+                          f"{self.fs.snapshot_bytes(self.session)} bytes still held")
         return b"".join(sent)
 
     def receive(self, piece: bytes) -> None:
@@ -764,6 +767,10 @@ class P9ServerRun:
             raise Finding("the 9P server holds more fids than its limit", f"{len(session.fids)} > {self.max_fids}")
         if session.reader.buffered > session.reader.max_size:
             raise Finding("the 9P server buffers more than a frame", f"{session.reader.buffered} bytes")
+        held = self.fs.snapshot_bytes(session)
+        if held > self.fs.readdir_budget:
+            raise Finding("the 9P server holds more listings than its readdir budget",
+                          f"{held} bytes, budget {self.fs.readdir_budget}")
 
 
 def _check_replies(out: list[bytes], msize_limit: int) -> int:

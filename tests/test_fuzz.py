@@ -213,6 +213,12 @@ def test_p9_server_target_catches_a_leaked_descriptor(monkeypatch: pytest.Monkey
     assert any(f is not None and f.kind == "the 9P server leaks descriptors" for f in found)
 
 
+def test_p9_server_target_catches_a_readdir_budget_never_given_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LocalFilesystem, "_give_budget", lambda self, connection, size: None)
+    found = [run_case("p9_server", case, SEED).finding for case in range(30)]
+    assert any(f is not None and "readdir budget is not given back" in f.kind for f in found)
+
+
 def test_p9_server_target_catches_a_handler_that_reaches_outside(monkeypatch: pytest.MonkeyPatch) -> None:
     async def planting(self: LocalFilesystem, msg: Any, fid: Any) -> Any:
         (Path(self.root).parent / "outside" / "planted").write_bytes(b"")
