@@ -86,3 +86,23 @@ def mutate(data: bytes, rng: random.Random, other: bytes = b"", rounds: int = 0)
     for _ in range(rounds or rng.randint(1, 4)):
         rng.choice(MUTATORS)(out, rng, other)
     return bytes(out)
+
+
+def chunk_sizes(rng: random.Random) -> list[int]:
+    """The sizes of the pieces a stream is cut into, used in turn: reads that split headers,
+    fields and frames anywhere."""
+    return [rng.choice([1, 1, 2, 3, 5, 7, 16, 64, 4096]) for _ in range(rng.randint(1, 8))]
+
+
+def pieces(data: bytes, sizes: list[int] | None) -> list[bytes]:
+    """``data`` whole (``sizes`` None) or cut into pieces of ``sizes``, taken in turn."""
+    if sizes is None:
+        return [data]
+    out = []
+    pos = turn = 0
+    while pos < len(data):
+        size = sizes[turn % len(sizes)]
+        out.append(data[pos:pos + size])
+        pos += size
+        turn += 1
+    return out

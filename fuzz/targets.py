@@ -37,7 +37,7 @@ from jetwire.compiler.values import variant_of
 from jetwire.runtime import streams
 
 from . import catalogue
-from .mutators import mutate
+from .mutators import chunk_sizes, mutate, pieces
 from .oracle import (
     Finding,
     Outcome,
@@ -264,10 +264,6 @@ def _show_events(events: list[Event]) -> str:
     return "[" + ", ".join(show(e[1]) if e[0] == "value" else show(e) for e in events) + "]"
 
 
-def _sizes(rng: random.Random) -> list[int]:
-    return [rng.choice([1, 1, 2, 3, 5, 7, 16, 64, 4096]) for _ in range(rng.randint(1, 8))]
-
-
 def target_chunks(rng: random.Random, types: dict[str, Any]) -> str:
     """Values back to back, maybe a bad one last, read from files and streams in random chunks:
     every reader gives what decode_prefix gives walking the same bytes."""
@@ -280,7 +276,7 @@ def target_chunks(rng: random.Random, types: dict[str, Any]) -> str:
     expected = _reference_events(codec, data)
     limit = len(expected) + 1
     streams._ahead.clear()  # how far a file is read ahead depends on earlier values: replay the same
-    sizes = _sizes(rng)
+    sizes = chunk_sizes(rng)
     buffer_size = rng.choice([1, 2, 7, 64, 8192])
     chunk_size = rng.choice([1, 3, 16, 1 << 16])
     readers: dict[str, Callable[[], list[Event]]] = {
@@ -353,7 +349,7 @@ def target_frames(rng: random.Random, types: dict[str, Any]) -> str:
     chunked = jw.FrameReader(tp, max_size=max_size)
     got: list[Event] = []
     pos = 0
-    sizes = _sizes(rng)
+    sizes = chunk_sizes(rng)
     turn = 0
     while pos < len(data):
         size = sizes[turn % len(sizes)]
@@ -519,15 +515,7 @@ def _p9_session(seed: int, chunks: list[int] | None) -> tuple[list[Event], bytes
         data = mutate(data, rng, data, rounds=rng.randint(1, 6))
     events: list[Event] = []
     kinds = (Reply, Failed, Flushed, Orphan, Stray)
-    pieces = [data] if chunks is None else []
-    pos = 0
-    turn = 0
-    while chunks is not None and pos < len(data):
-        size = chunks[turn % len(chunks)]
-        turn += 1
-        pieces.append(data[pos:pos + size])
-        pos += size
-    for piece in pieces:
+    for piece in pieces(data, chunks):
         try:
             got = session.receive(piece)
         except ProtocolError as exc:
@@ -554,7 +542,7 @@ def target_p9(rng: random.Random, types: dict[str, Any]) -> str:
     random chunks: only events come out (or ProtocolError), the same whatever the chunking."""
     seed = rng.getrandbits(64)
     whole, data = _p9_session(seed, None)
-    sizes = _sizes(rng)
+    sizes = chunk_sizes(rng)
     chunked, _ = _p9_session(seed, sizes)
     if whole != chunked:
         raise Finding("Session.receive: the chunking changes the events",
@@ -647,7 +635,7 @@ def target_amplify(rng: random.Random, types: dict[str, Any]) -> str:
     # files and streams decode with the default zero-width budget, which this bound does not cover
     ways = ["decode"] * 4 + ["explain"] * EXPLAIN_WEIGHT + ([] if zero_width else ["read_value"])
     way = rng.choice(ways)
-    source = io.BufferedReader(ChunkedRaw(data, _sizes(rng)), buffer_size=rng.choice([64, 8192]))
+    source = io.BufferedReader(ChunkedRaw(data, chunk_sizes(rng)), buffer_size=rng.choice([64, 8192]))
     tracemalloc.start()
     try:
         if way == "decode":
@@ -1082,3 +1070,9 @@ def target_builtins(rng: random.Random, types: dict[str, Any]) -> str:
 
 
 TARGETS["builtins"] = target_builtins
+
+
+# The protocol layers' targets (RPC sessions, the 9P file server) live in protocols.py.
+from .protocols import TARGETS as PROTOCOL_TARGETS  # noqa: E402 - after every helper protocols.py does not use
+
+TARGETS.update(PROTOCOL_TARGETS)

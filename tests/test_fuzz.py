@@ -7,27 +7,38 @@ run is for developers: ``python -m fuzz --seconds 600``.
 
 from __future__ import annotations
 
+import errno
 import io
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import jetwire as jw
+from fuzz import protocols as fuzz_protocols
 from fuzz import targets as fuzz_targets
 from fuzz.__main__ import main as fuzz_main
 from fuzz.catalogue import CATALOGUE
 from fuzz.mutators import MUTATORS, mutate
 from fuzz.oracle import Finding, check_bytes, check_value
+from fuzz.protocols import MARKER, HostileServer
 from fuzz.runner import case_rng, replay_command, run_case
 from fuzz.targets import TARGETS
 from jetwire.compiler import interpret
+from jetwire.p9 import Rreadlink
+from jetwire.p9 import connection as p9_connection
+from jetwire.p9 import session as p9_session
+from jetwire.p9.localfs import LocalFid, LocalFilesystem
+from jetwire.rpc import ClientSession, ServerSession
 
 SEED = 20261203
-# Cases per target: about 10 s in all on the project's machines.
+# Cases per target: about 15 s in all on the project's machines (the protocol targets' share 6 s).
 CASES = {
     "bytes": 800, "values": 500, "chunks": 100, "amplify": 6, "frames": 300, "threads": 30, "p9": 300,
     "encode": 1500, "types": 150, "deep": 30, "collide": 0, "builtins": 400,
+    "rpc_server": 1500, "rpc_client": 1500, "p9_server": 50, "p9_client": 20, "rpc_served": 60, "p9_served": 25,
+    "rpc_channel": 12,
 }
 
 # Targets left out of CI, each with why; a target that finds a bug not fixed yet goes here with
@@ -38,6 +49,14 @@ KNOWN_BUGS = {
     "collide": "timing ratio: developers' runs only",
 }
 KNOWN_BUG_TYPES: set[str] = set()
+# Kinds of finding a target may report without failing the run, each with why; the target's
+# other oracles still hold in CI.
+KNOWN_BUG_KINDS = {
+    # Not fixed: Calls.readdir lists for as long as a server gives new offsets (a listing has no
+    # bound on its entries; a repeated offset is caught), as os.listdir does on a file system
+    # that never ends. The p9_client target's endless listings show it.
+    "p9_client": {"the 9P client sends requests without end"},
+}
 RUNNING = [target for target in CASES if target not in KNOWN_BUGS]
 
 
@@ -47,7 +66,7 @@ def test_fuzz_target_holds(target: str) -> None:
     findings = []
     for case in range(CASES[target]):
         result = run_case(target, case, SEED, types)
-        if result.finding is not None:
+        if result.finding is not None and result.finding.kind not in KNOWN_BUG_KINDS.get(target, ()):
             findings.append(f"{result.finding}\n  replay: {replay_command(result, None, sorted(KNOWN_BUG_TYPES))}")
             if len(findings) == 3:
                 break
@@ -57,6 +76,7 @@ def test_fuzz_target_holds(target: str) -> None:
 def test_every_target_is_run_or_named_as_a_known_bug() -> None:
     assert set(CASES) == set(TARGETS)
     assert set(KNOWN_BUGS) <= set(TARGETS)
+    assert set(KNOWN_BUG_KINDS) <= set(TARGETS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,3 +182,82 @@ def test_command_line_prints_findings_with_their_replay_command(
     assert "replay: python -m fuzz --replay values --case 0 --seed 5 --type 'u8'" in out
     assert fuzz_main(["--replay", "values", "--case", "0", "--seed", "5", "--type", "u8"]) == 1
     assert "always broken" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol targets' oracles catch what they must
+
+
+def test_rpc_server_target_catches_an_answer_with_another_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ServerSession.respond
+
+    def mislabelled(self: ServerSession, call: Any, value: Any) -> bytes:
+        data = bytearray(real(self, call, value))
+        data[5:7] = ((call.tag + 1) & 0xFFFF).to_bytes(2, "little")
+        return bytes(data)
+
+    monkeypatch.setattr(ServerSession, "respond", mislabelled)
+    found = [run_case("rpc_server", case, SEED).finding for case in range(60)]
+    assert any(f is not None and f.kind == "an answer carries another tag" for f in found)
+
+
+def test_rpc_client_target_catches_an_answer_to_an_abandoned_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ClientSession, "abandon", lambda self, tag: None)
+    found = [run_case("rpc_client", case, SEED).finding for case in range(300)]
+    assert any(f is not None and "answered a tag twice, abandoned or never used" in f.kind for f in found)
+
+
+def test_p9_server_target_catches_a_leaked_descriptor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LocalFid, "close", lambda self, close=None: None)
+    found = [run_case("p9_server", case, SEED).finding for case in range(10)]
+    assert any(f is not None and f.kind == "the 9P server leaks descriptors" for f in found)
+
+
+def test_p9_server_target_catches_a_readdir_budget_never_given_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LocalFilesystem, "_give_budget", lambda self, connection, size: None)
+    found = [run_case("p9_server", case, SEED).finding for case in range(30)]
+    assert any(f is not None and "readdir budget is not given back" in f.kind for f in found)
+
+
+def test_p9_server_target_catches_a_handler_that_reaches_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def planting(self: LocalFilesystem, msg: Any, fid: Any) -> Any:
+        (Path(self.root).parent / "outside" / "planted").write_bytes(b"")
+        raise OSError(errno.EIO, "planted")
+
+    monkeypatch.setattr(LocalFilesystem, "lopen", planting)
+    found = [run_case("p9_server", case, SEED).finding for case in range(20)]
+    assert any(f is not None and f.kind == "the 9P server changed what is outside its export" for f in found)
+    monkeypatch.undo()
+
+    async def reading(self: LocalFilesystem, msg: Any, fid: Any) -> Any:
+        return Rreadlink(target=(Path(self.root).parent / "outside" / MARKER.decode()).read_text())
+
+    monkeypatch.setattr(LocalFilesystem, "readlink", reading)
+    found = [run_case("p9_server", case, SEED).finding for case in range(40)]
+    assert any(f is not None and f.kind == "the 9P server sent what is outside its export" for f in found)
+
+
+def test_p9_client_target_catches_a_call_that_raises_what_it_must_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> OSError:
+        raise KeyError("no such errno")
+
+    monkeypatch.setattr(p9_session, "error_from_errno", broken)
+    monkeypatch.setattr(p9_connection, "error_from_errno", broken)
+    found = [run_case("p9_client", case, SEED).finding for case in range(12)]
+    assert any(f is not None and f.kind.startswith("a 9P client call raised KeyError") for f in found)
+
+
+def test_p9_client_target_catches_a_listing_without_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = HostileServer.__init__
+
+    def endless(self: HostileServer, rng: Any) -> None:
+        real(self, rng)
+        self.endless, self.hostility = True, 0.0
+
+    async def listing(client: Any, rng: Any) -> Any:
+        return await client.listdir("")
+
+    monkeypatch.setattr(HostileServer, "__init__", endless)
+    monkeypatch.setattr(fuzz_protocols, "_client_operation", listing)
+    result = run_case("p9_client", 0, SEED)
+    assert result.finding is not None and result.finding.kind == "the 9P client sends requests without end"

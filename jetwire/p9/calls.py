@@ -295,6 +295,12 @@ class Calls(Connection):
             batch = parse_dirents(reply.data)
             if not batch:
                 return entries
+            for entry in batch:
+                name = entry.name
+                # what Linux's getdents refuses too (EUCLEAN): a caller joining it to a path
+                # would reach another file than the one listed ("a/b", "../x"), or none ("")
+                if not name or "/" in name or "\0" in name:
+                    raise RemoteProtocolError(f"Rreaddir listed an entry named {name!r}, which is no file name")
             entries.extend(batch)
             offset = batch[-1].offset
             if offset in asked:  # the same entries again and again: a listing without end

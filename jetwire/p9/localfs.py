@@ -164,6 +164,15 @@ _DIRENT_HEAD = struct.Struct("<BIQQBH")
 _DIRENT_LEAST = _DIRENT_HEAD.size + 1  # an entry's name has one byte at least
 
 
+def _host_string(text: str) -> str:
+    """``text`` for a system call, which cannot carry a NUL byte: a symlink's target or an
+    xattr's name holding one is refused with EINVAL (names are refused by the session,
+    r[9p2000l.server.walk.names]), rather than failing in the handler with ValueError."""
+    if "\0" in text:
+        raise linux_error("EINVAL")
+    return text
+
+
 def _proc(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
@@ -564,7 +573,7 @@ class LocalFilesystem(Handler[LocalFid]):
         if valid & c.P9_SETATTR_SIZE:
             if fid.ftype == st.S_IFDIR:
                 raise linux_error("EISDIR")
-            if fid.ftype != st.S_IFREG:
+            if fid.ftype != st.S_IFREG or msg.size >> 63:  # from 2**63 up, a negative off_t
                 raise linux_error("EINVAL")
             os.truncate(_proc(fid.fd), msg.size)
         if valid & (c.P9_SETATTR_ATIME | c.P9_SETATTR_MTIME):
@@ -573,9 +582,9 @@ class LocalFilesystem(Handler[LocalFid]):
             atime = current.st_atime_ns
             mtime = current.st_mtime_ns
             if valid & c.P9_SETATTR_ATIME:
-                atime = msg.atime_sec * 10**9 + msg.atime_nsec if valid & c.P9_SETATTR_ATIME_SET else now
+                atime = _wire_time_ns(msg.atime_sec, msg.atime_nsec) if valid & c.P9_SETATTR_ATIME_SET else now
             if valid & c.P9_SETATTR_MTIME:
-                mtime = msg.mtime_sec * 10**9 + msg.mtime_nsec if valid & c.P9_SETATTR_MTIME_SET else now
+                mtime = _wire_time_ns(msg.mtime_sec, msg.mtime_nsec) if valid & c.P9_SETATTR_MTIME_SET else now
             if link:
                 self._on_entry(fid, lambda parent, name: os.utime(name, ns=(atime, mtime), dir_fd=parent,
                                                                   follow_symlinks=False))
@@ -947,7 +956,8 @@ class LocalFilesystem(Handler[LocalFid]):
         dirfd = self._directory(fid)
 
         def make() -> m.Qid:
-            os.symlink(msg.symtgt, msg.name, dir_fd=dirfd)  # stored verbatim (r[9p2000l.server.confine.symlinks])
+            # stored verbatim (r[9p2000l.server.confine.symlinks])
+            os.symlink(_host_string(msg.symtgt), msg.name, dir_fd=dirfd)
             return self._stat_qid(dirfd, msg.name)
 
         return m.Rsymlink(qid=await self._as_user(self._creator(fid, msg.gid), make))
@@ -1057,7 +1067,7 @@ class LocalFilesystem(Handler[LocalFid]):
             path = _proc(fid.fd)
             if not msg.name:
                 return b"".join(os.fsencode(name) + b"\0" for name in os.listxattr(path))
-            return os.getxattr(path, msg.name)
+            return os.getxattr(path, _host_string(msg.name))
 
         value: bytes = await self._as_user(fid.user, take)
         stat = os.stat(fid.fd) if self._local(fid) else await asyncio.to_thread(os.stat, fid.fd)
@@ -1073,7 +1083,7 @@ class LocalFilesystem(Handler[LocalFid]):
             raise linux_error("EINVAL")
         if msg.attr_size > _XATTR_SIZE_MAX:
             raise linux_error("E2BIG")
-        fid.xattr_set = _XattrSet(msg.name, msg.attr_size, msg.flags)
+        fid.xattr_set = _XattrSet(_host_string(msg.name), msg.attr_size, msg.flags)
         return m.Rxattrcreate()
 
     # -- POSIX locks (r[9p2000l.server.lock]) -------------------------------------------------------
@@ -1138,6 +1148,15 @@ def _signed(value: int) -> int:
 
 
 _U64 = (1 << 64) - 1  # a time before 1970 travels as its two's complement
+
+
+def _wire_time_ns(sec: int, nsec: int) -> int:
+    """A Tsetattr time in nanoseconds: its seconds are a two's complement, as Rgetattr sends
+    them (read as unsigned, a time before 1970 was past what the host's time_t holds, and
+    utime raised OverflowError)."""
+    return (sec - (1 << 64) if sec >> 63 else sec) * 10**9 + nsec
+
+
 _STAT_FIELDS: dict[str, Any] = {
     "mode": lambda s: s.st_mode, "nlink": lambda s: s.st_nlink, "uid": lambda s: s.st_uid,
     "gid": lambda s: s.st_gid, "rdev": lambda s: s.st_rdev, "size": lambda s: s.st_size,

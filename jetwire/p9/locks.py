@@ -306,7 +306,8 @@ class HostLocks:
                    run: Runner = in_thread) -> int:
         """Tlock: the status (SUCCESS, BLOCKED or ERROR). ``path_fd`` reopens the file when the
         connection has no descriptor of it yet (or one without the access ``wanted`` needs)."""
-        if len(owner.client_id.encode()) > MAX_CLIENT_ID:
+        # its length on the wire: an fsstr holds the bytes that are not UTF-8 as surrogates
+        if len(owner.client_id.encode("utf-8", "surrogateescape")) > MAX_CLIENT_ID:
             return c.P9_LOCK_ERROR
         async with self._turn(owner.connection):
             return await self._lock(key, owner, wanted, start, end, path_fd, run)

@@ -458,7 +458,8 @@ class ServerSession:
         refusal = self._refusal(msg, route) if kind in _CHECKED or self.read_only else None
         if refusal is not None:
             events.append(self._error(tag, refusal))
-            if frees is not None:
+            if frees is not None:  # gone all the same: released now, or by the last call still using it
+                frees.busy += 1
                 self._unuse(frees, events)
             return
         if kind is m.Tread or kind is m.Treaddir:
@@ -482,7 +483,9 @@ class ServerSession:
         made = None
         if route.creates is not None:
             number = getattr(msg, route.creates)
-            if all(number != getattr(msg, field) for field in route.uses):
+            # only a walk may make its fid anew in place (r[9p2000l.server.walk.clone]); a Tattach
+            # whose fid and afid are both NOFID, or a Txattrwalk onto its own fid, makes a fid in use
+            if kind is not m.Twalk or number != msg.fid:
                 if number in self.fids or number == c.NOFID:
                     events.append(self._error(tag, c.EEXIST))  # r[9p2000l.server.fid.in-use]
                     return

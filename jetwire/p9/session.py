@@ -61,7 +61,7 @@ def error_from_errno(linux_errno: int, request: str = "", filename: str | None =
     number = getattr(host_errno, name) if name and hasattr(host_errno, name) else linux_errno
     try:
         text = os.strerror(number)
-    except ValueError:
+    except (ValueError, OverflowError):  # no such error here; past a C int (an ecode is a u32)
         text = f"errno {linux_errno}"
     if request:
         text = f"{text} ({request})"

@@ -543,11 +543,14 @@ _CUT_MARK_SIZE = len(_CUT_MARK.encode())
 
 
 def _cut(text: str, room: int = MAX_ERROR_TEXT) -> str:
-    """``text`` if it fits in ``room`` UTF-8 bytes, else its start cut at a character boundary,
-    marked as cut when the mark fits too. Bytes, not characters, are what a frame has room for."""
-    raw = text.encode()
+    """``text`` (lone surrogates replaced) if it fits in ``room`` UTF-8 bytes, else its start cut
+    at a character boundary, marked as cut when the mark fits too. Bytes, not characters, are
+    what a frame has room for."""
+    # errors="replace": a lone surrogate (a file name read with surrogateescape, say) has no
+    # UTF-8; it becomes "?" rather than an exception that leaves the call unanswered
+    raw = text.encode(errors="replace")
     if len(raw) <= room:
-        return text
+        return raw.decode()
     if room < _CUT_MARK_SIZE:
         return raw[:room].decode(errors="ignore")
     return raw[:room - _CUT_MARK_SIZE].decode(errors="ignore") + _CUT_MARK
@@ -565,4 +568,8 @@ def _internal(what: str, exc: BaseException, debug: bool) -> Error:
     if not debug:
         return Error(f"internal error: {what}", code=INTERNAL_ERROR_CODE)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return Error(_cut(f"{what}: {type(exc).__name__}: {exc}"), code=INTERNAL_ERROR_CODE, help=_cut(tb))
+    try:
+        text = str(exc)
+    except Exception:  # an exception whose text cannot be made must still be answered
+        text = "<its text could not be made>"
+    return Error(_cut(f"{what}: {type(exc).__name__}: {text}"), code=INTERNAL_ERROR_CODE, help=_cut(tb))

@@ -1,0 +1,237 @@
+"""What fuzzing the 9P file server found (``python -m fuzz --target p9_server``), each the
+smallest input that showed it: against the sans-I/O session of ``test_server_session``, or a
+``LocalFilesystem`` called directly."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from test_server_session import Driver, calls, error_of, frame, released, replies
+
+from jetwire.p9 import (
+    Tattach,
+    Tgetattr,
+    Tlcreate,
+    Tlock,
+    Tlopen,
+    Treaddir,
+    Tremove,
+    Tsetattr,
+    Tsymlink,
+    Twalk,
+    Txattrcreate,
+    Txattrwalk,
+)
+from jetwire.p9 import constants as c
+from jetwire.p9.localfs import LocalFilesystem
+
+
+def test_an_attach_with_fid_and_afid_both_nofid_is_a_fid_in_use() -> None:
+    # r[9p2000l.server.fid.in-use]: NOFID is never a fid; the session took the two equal
+    # numbers for a walk in place and failed an assertion when the attach completed
+    d = Driver().ready()
+    events = d.send(frame(2, Tattach(fid=c.NOFID, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME)))
+    assert error_of(events) == c.EEXIST
+    assert set(d.session.fids) == {0}
+
+
+def test_an_attach_whose_afid_is_its_own_fid_is_a_fid_in_use() -> None:
+    d = Driver().ready()
+    assert error_of(d.send(frame(2, Tattach(fid=0, afid=0, uname="", aname="", n_uname=c.NONUNAME)))) == c.EEXIST
+    (_, reply), = replies(d.send(frame(3, Tgetattr(fid=0, request_mask=1))))
+    assert reply.size == len("/")
+
+
+def test_an_xattrwalk_onto_its_own_fid_is_a_fid_in_use() -> None:
+    # only Twalk moves a fid in place; Txattrwalk's newfid must be free like any made fid
+    d = Driver().ready()
+    assert error_of(d.send(frame(2, Txattrwalk(fid=0, newfid=0, name="")))) == c.EEXIST
+    assert set(d.session.fids) == {0}
+
+
+@pytest.mark.parametrize("call", ["symlink", "xattrwalk", "xattrcreate"])
+def test_a_nul_in_a_string_the_host_takes_is_einval(call: str, tmp_path: Path) -> None:
+    # names with NUL are refused by the session; a symlink's target and an xattr's name are not
+    # names, and reached the system call, whose ValueError the server answered EIO and logged
+    # as a handler's bug
+    fs = LocalFilesystem(tmp_path)
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        try:
+            with pytest.raises(OSError) as refused:
+                if call == "symlink":
+                    await fs.symlink(Tsymlink(fid=0, name="link", symtgt="a\0b", gid=0), root)
+                elif call == "xattrwalk":
+                    await fs.xattrwalk(Txattrwalk(fid=0, newfid=1, name="user.a\0b"), root)
+                else:
+                    await fs.xattrcreate(Txattrcreate(fid=0, name="user.a\0b", attr_size=1, flags=0), root)
+            assert refused.value.errno == errno.EINVAL
+        finally:
+            fs.release(root)
+
+    try:
+        asyncio.run(body())
+    finally:
+        fs.close()
+    assert not os.path.lexists(tmp_path / "link")
+
+
+def test_a_refused_remove_of_a_fid_in_use_waits_for_its_calls_before_the_release() -> None:
+    # r[9p2000l.server.fid.remove]: the fid is gone even when the remove is refused (EROFS), but
+    # its object must outlive the calls still using it; the refusal took one of their counts and
+    # the object was released while a call held it
+    d = Driver(read_only=True).ready()
+    getattr_call, = calls(d.send(frame(2, Tgetattr(fid=0, request_mask=1)), hold=True))
+    refused = d.send(frame(3, Tremove(fid=0)))
+    assert error_of(refused) == c.EROFS
+    assert not released(refused) and 0 not in d.session.fids
+    d.finish(getattr_call)
+    assert d.released == ["/"]
+
+
+def test_a_refused_remove_of_an_idle_fid_releases_it_at_once() -> None:
+    d = Driver(read_only=True).ready()
+    assert error_of(d.send(frame(2, Tremove(fid=0)))) == c.EROFS
+    assert d.released == ["/"]
+
+
+def _descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_listing_a_directory_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    # r[9p2000l.server.readdir]: every listing from offset 0 left one descriptor open for good
+    # (a duplicate handed to os.scandir, which lists a duplicate of its own)
+    (tmp_path / "a").write_bytes(b"")
+    before = _descriptors()
+    fs = LocalFilesystem(tmp_path)
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        await fs.lopen(Tlopen(fid=0, flags=c.P9_RDONLY), root)
+        for _ in range(3):
+            listed = await fs.readdir(Treaddir(fid=0, offset=0, count=8192), root)
+            assert b"a" in listed.data
+        fs.release(root)
+
+    asyncio.run(body())
+    fs.close()
+    assert _descriptors() == before
+
+
+def test_a_lock_whose_client_id_is_not_utf8_is_taken(tmp_path: Path) -> None:
+    # r[9p2000l.server.lock]: client_id is an fsstr, whose bytes that are not UTF-8 arrive as
+    # surrogates; measuring its length raised UnicodeEncodeError, answered EIO
+    (tmp_path / "f").write_bytes(b"data")
+    fs = LocalFilesystem(tmp_path)
+    client_id = b"host\xff".decode("utf-8", "surrogateescape")
+
+    async def body() -> int:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        _, file = await fs.walk(Twalk(fid=0, newfid=1, wnames=["f"]), root)
+        try:
+            await fs.lopen(Tlopen(fid=1, flags=c.P9_RDWR), file)
+            reply = await fs.lock(Tlock(fid=1, type=c.P9_LOCK_TYPE_WRLCK, flags=0, start=0, length=0, proc_id=1,
+                                        client_id=client_id), file)
+            return int(reply.status)
+        finally:
+            fs.release(file)
+            fs.release(root)
+
+    try:
+        assert asyncio.run(body()) == c.P9_LOCK_SUCCESS
+    finally:
+        fs.close()
+
+
+@pytest.mark.parametrize("access", [c.P9_WRONLY, c.P9_RDONLY, c.P9_RDWR])
+def test_lcreate_of_an_existing_fifo_is_refused_without_waiting(access: int, tmp_path: Path) -> None:
+    # r[9p2000l.server.confine.special-files]: Tlcreate without EXCL opens an existing name; a
+    # FIFO's blocking open for writing waited for a reader for ever, on the event loop's thread
+    os.mkfifo(tmp_path / "fifo")
+    fs = LocalFilesystem(tmp_path)
+    outcome: list[BaseException | None] = []
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        try:
+            await fs.lcreate(Tlcreate(fid=0, name="fifo", flags=access, mode=0o644, gid=0), root)
+        except OSError as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+        finally:
+            fs.release(root)
+
+    worker = threading.Thread(target=asyncio.run, args=(body(),), daemon=True)
+    worker.start()
+    worker.join(10)
+    try:
+        assert not worker.is_alive(), "Tlcreate of a FIFO is still waiting"
+    finally:
+        if worker.is_alive():  # a reader lets the stuck open through, and the thread end
+            os.close(os.open(tmp_path / "fifo", os.O_RDONLY | os.O_NONBLOCK))
+            worker.join(10)
+        fs.close()
+    error, = outcome
+    assert isinstance(error, OSError) and error.errno == errno.EOPNOTSUPP
+
+
+def test_setattr_takes_a_time_before_1970_as_getattr_sends_it(tmp_path: Path) -> None:
+    # r[9p2000l.server.setattr]: seconds travel as a two's complement (Rgetattr sends a time
+    # before 1970 so); read as unsigned they overflowed the host's time_t: OverflowError, EIO
+    (tmp_path / "f").write_bytes(b"")
+    fs = LocalFilesystem(tmp_path)
+    before_1970 = (1 << 64) - 86400  # 1969-12-31
+
+    async def body() -> int:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        _, file = await fs.walk(Twalk(fid=0, newfid=1, wnames=["f"]), root)
+        try:
+            valid = c.P9_SETATTR_MTIME | c.P9_SETATTR_MTIME_SET
+            await fs.setattr(Tsetattr(fid=1, valid=valid, mode=0, uid=0, gid=0, size=0, atime_sec=0, atime_nsec=0,
+                                      mtime_sec=before_1970, mtime_nsec=0), file)
+            reply = await fs.getattr(Tgetattr(fid=1, request_mask=c.P9_GETATTR_MTIME), file)
+            return int(reply.mtime_sec)
+        finally:
+            fs.release(file)
+            fs.release(root)
+
+    try:
+        assert asyncio.run(body()) == before_1970
+    finally:
+        fs.close()
+    assert os.stat(tmp_path / "f").st_mtime_ns == -86400 * 10**9
+
+
+@pytest.mark.parametrize("size", [1 << 63, (1 << 64) - 1])
+def test_setattr_to_a_size_past_the_largest_off_t_is_einval(size: int, tmp_path: Path) -> None:
+    # r[9p2000l.server.setattr]: a u64 size from 2**63 up is negative as the host's off_t;
+    # truncate raised OverflowError, answered EIO and logged as a handler's bug
+    (tmp_path / "f").write_bytes(b"data")
+    fs = LocalFilesystem(tmp_path)
+
+    async def body() -> None:
+        _, root = await fs.attach(Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME), None)
+        _, file = await fs.walk(Twalk(fid=0, newfid=1, wnames=["f"]), root)
+        try:
+            with pytest.raises(OSError) as refused:
+                await fs.setattr(Tsetattr(fid=1, valid=c.P9_SETATTR_SIZE, mode=0, uid=0, gid=0, size=size,
+                                          atime_sec=0, atime_nsec=0, mtime_sec=0, mtime_nsec=0), file)
+            assert refused.value.errno == errno.EINVAL
+        finally:
+            fs.release(file)
+            fs.release(root)
+
+    try:
+        asyncio.run(body())
+    finally:
+        fs.close()
+    assert (tmp_path / "f").read_bytes() == b"data"
