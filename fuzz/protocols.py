@@ -828,6 +828,9 @@ DIRENT_NAMES = ["fz-a", "fz-b", "fz-dir", "fz-a", "..", ".", "x" * 255, "\udcff"
 BAD_DIRENT_NAMES = ["", "fz/x", "../fz-up", "fz\0x", "/"]
 CLIENT_LIMIT = 3000
 """Requests one case may make the client send: past it, the client goes on without end."""
+CLIENT_MAX_LISTING = 200
+"""The client's ``max_listing`` in these cases: an endless listing must end within it (at one
+entry per Rreaddir, 201 Treaddirs), well inside ``CLIENT_LIMIT``."""
 
 
 class HostileServer:
@@ -962,6 +965,7 @@ async def _against_hostile_server(rng: random.Random, socket_path: str) -> list[
     try:
         try:
             client = await asyncio.wait_for(Client.connect(path=socket_path, timeout=0.5), 20)
+            client.max_listing = CLIENT_MAX_LISTING
         except (OSError, ProtocolError) as exc:
             return [type(exc).__name__]
         except asyncio.TimeoutError:

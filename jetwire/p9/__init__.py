@@ -9,7 +9,7 @@ the asyncio ``Server``).
 """
 
 from . import constants
-from .client import Client, File, RemotePath, Stat, connect, parse_address, parse_dirents
+from .client import MAX_LISTING, Client, File, RemotePath, Stat, connect, parse_address, parse_dirents
 from .constants import Version
 from .localfs import LocalFilesystem
 from .messages import (
@@ -85,6 +85,7 @@ from .session import (
     ExhaustedError,
     Failed,
     Flushed,
+    ListingTooLongError,
     LocalProtocolError,
     Orphan,
     ProtocolError,
@@ -99,7 +100,7 @@ from .session import (
 __all__ = [
     "constants", "Client", "File", "RemotePath", "Stat", "connect", "parse_address", "parse_dirents",
     "Session", "Event", "Reply", "Failed", "Flushed", "Orphan", "Stray", "ProtocolError", "LocalProtocolError",
-    "ExhaustedError",
+    "ExhaustedError", "ListingTooLongError", "MAX_LISTING",
     "Handler", "ServerSession", "LocalFilesystem", "Server", "serve",
     "RemoteProtocolError", "error_from_errno",
     "error_to_rmessage", "Version",

@@ -18,7 +18,11 @@ from typing_extensions import Self
 from . import constants as c
 from . import messages as m
 from .connection import Connection, _ignore_result
-from .session import LocalProtocolError, RemoteProtocolError, Session, error_from_errno
+from .session import ListingTooLongError, LocalProtocolError, RemoteProtocolError, Session, error_from_errno
+
+MAX_LISTING = 1_000_000
+"""The most entries ``readdir`` (and so ``listdir``, ``scandir``, ``walk_tree``) holds from one
+listing by default: about 200 MB of ``Dirent`` objects with short names."""
 
 
 def parse_dirents(data: bytes) -> list[m.Dirent]:
@@ -38,6 +42,8 @@ class Calls(Connection):
     def __init__(self, session: Session, timeout: float | None) -> None:
         super().__init__(session, timeout)
         self.root: int | None = None
+        self.max_listing = MAX_LISTING
+        """The most entries one ``readdir`` (``listdir``, ``scandir``, ``walk_tree``...) holds."""
 
     @classmethod
     async def connect(
@@ -281,12 +287,25 @@ class Calls(Connection):
         return done
 
     async def readdir(self, fid: int) -> list[m.Dirent]:
-        """Every entry of the directory open on ``fid`` (r[9p2000l.readdir])."""
+        """Every entry of the directory open on ``fid`` (r[9p2000l.readdir]), at most
+        ``max_listing`` of them: past that, ``ListingTooLongError``, since a server may hand out
+        new offsets for ever. ``readdir_batches`` lists any directory in constant memory."""
         entries: list[m.Dirent] = []
+        bound = self.max_listing
+        async for batch in self.readdir_batches(fid):
+            entries.extend(batch)
+            if len(entries) > bound:
+                raise ListingTooLongError(f"the directory of fid {fid} has more than {bound} entries "
+                                          f"(the client's max_listing)")
+        return entries
+
+    async def readdir_batches(self, fid: int) -> AsyncIterator[list[m.Dirent]]:
+        """The entries of the directory open on ``fid``, one Rreaddir's worth at a time: what
+        is held is the batch the caller has, whatever the directory's size."""
         offset = 0
         count = self.session.io_size()
         # Offsets already asked for: a server that leads back to one (a->b->a...) would list
-        # forever. One per Rreaddir of at least one entry, so no more than the entries held.
+        # forever. One per Rreaddir of at least one entry, so no more than the batches read.
         asked = {offset}
         while True:
             reply = await self._call(m.Treaddir(fid=fid, offset=offset, count=count))
@@ -294,20 +313,20 @@ class Calls(Connection):
                 raise RemoteProtocolError(f"Rreaddir carried {len(reply.data)} bytes for a Treaddir of {count}")
             batch = parse_dirents(reply.data)
             if not batch:
-                return entries
+                return
             for entry in batch:
                 name = entry.name
                 # what Linux's getdents refuses too (EUCLEAN): a caller joining it to a path
                 # would reach another file than the one listed ("a/b", "../x"), or none ("")
                 if not name or "/" in name or "\0" in name:
                     raise RemoteProtocolError(f"Rreaddir listed an entry named {name!r}, which is no file name")
-            entries.extend(batch)
             offset = batch[-1].offset
             if offset in asked:  # the same entries again and again: a listing without end
                 raise RemoteProtocolError(
                     f"Rreaddir's last entry points back at offset {offset}, already read in this listing"
                 )
             asked.add(offset)
+            yield batch
 
     async def getattr(self, fid: int, request_mask: int = c.P9_GETATTR_BASIC) -> m.Rgetattr:
         return await self._call(m.Tgetattr(fid=fid, request_mask=request_mask))

@@ -12,7 +12,7 @@ Many requests may be in flight at once; cancelling one sends Tflush; server erro
 This module gathers the public names.
 """
 
-from .calls import parse_dirents
+from .calls import MAX_LISTING, parse_dirents
 from .paths import Client, File, RemotePath, Stat, connect, parse_address, split_path
 
-__all__ = ["Client", "File", "RemotePath", "Stat", "parse_dirents", "connect", "parse_address", "split_path"]
+__all__ = ["MAX_LISTING", "Client", "File", "RemotePath", "Stat", "parse_dirents", "connect", "parse_address", "split_path"]

@@ -21,7 +21,8 @@ from . import messages as m
 
 __all__ = [
     "Session", "Reply", "Failed", "Flushed", "Orphan", "Stray", "Event",
-    "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "MsizeError", "ExhaustedError", "FidRoles",
+    "ProtocolError", "LocalProtocolError", "RemoteProtocolError", "MsizeError", "ExhaustedError", "ListingTooLongError",
+    "FidRoles",
     "FID_ROLES",
     "error_from_errno", "error_to_rmessage",
 ]
@@ -50,6 +51,11 @@ class ExhaustedError(LocalProtocolError, RuntimeError):
 class RemoteProtocolError(ProtocolError):
     """The peer broke the protocol: a reply of the wrong type or to a tag not in flight, a
     version or msize that cannot be, a reply that breaks its request's limits or does not decode."""
+
+
+class ListingTooLongError(ProtocolError):
+    """A directory listing past the bound the caller set (``readdir``'s ``max_entries``): a
+    directory that large, or a server that never ends its listing; nothing more was asked."""
 
 
 def error_from_errno(linux_errno: int, request: str = "", filename: str | None = None,
