@@ -15,4 +15,5 @@ This module gathers the public names.
 from .calls import MAX_LISTING, parse_dirents
 from .paths import Client, File, RemotePath, Stat, connect, parse_address, split_path
 
-__all__ = ["MAX_LISTING", "Client", "File", "RemotePath", "Stat", "parse_dirents", "connect", "parse_address", "split_path"]
+__all__ = ["MAX_LISTING", "Client", "File", "RemotePath", "Stat", "parse_dirents", "connect", "parse_address",
+           "split_path"]
