@@ -441,13 +441,18 @@ class ServerChannel(asyncio.Protocol):
         """Turns buffered bytes into calls while the limits allow; stops reading when they don't."""
         session = self.session
         limit = self.server.max_calls
+        next_call = session.next_call
         while not self._draining and self._writable and session.in_flight < limit:
+            call = next_call()  # most frames: a call, with no event object
+            if call is not None:
+                self._start(*call)
+                continue
             event = session.next_event()
             if event is None:
                 break
             kind = event.__class__
-            if kind is Call:
-                self._start(event)  # type: ignore[arg-type]
+            if kind is Call:  # one next_call left to next_event, that decoded it the slow way
+                self._start(event.tag, event.method, event.request)  # type: ignore[attr-defined]
             elif kind is Send:
                 self._write(event.data)  # type: ignore[attr-defined]
             elif kind is Violation:
@@ -467,22 +472,22 @@ class ServerChannel(asyncio.Protocol):
             else:
                 self.transport.pause_reading()
 
-    def _start(self, call: Call) -> None:
-        self.server.calls += 1
-        method = call.method
-        handler = self.server.handlers[method.request]
+    def _start(self, tag: int, method: Method, request: Any) -> None:
+        server = self.server
+        server.calls += 1
         context = None
         if method.context_params:
-            context = Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=call.tag,
-                              method=method.name, service=self.server.spec.name, credentials=self.credentials,
+            context = Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=tag,
+                              method=method.name, service=server.spec.name, credentials=self.credentials,
                               peer_certificate=self.peer_certificate, peer_certificate_der=self.peer_certificate_der)
-        if self.server.steps_inline:
-            self._step_inline(call, handler, context)
+        handler = server.handlers[method.request]
+        if server.steps_inline:
+            self._step_inline(Call(tag, method, request), handler, context)
             return
         try:
-            running: Any = handler(self.server.impl, call.request, context)  # a coroutine, by the declaration
-            if self.server.call_timeout is not None:
-                running = asyncio.wait_for(running, self.server.call_timeout)
+            running: Any = handler(server.impl, request, context)  # a coroutine, by the declaration
+            if server.call_timeout is not None:
+                running = asyncio.wait_for(running, server.call_timeout)
             # The handler's coroutine is the task itself, answered from its done callback: no
             # coroutine of ours around it. It starts eagerly (3.12+, or _step_now), so a call
             # that never awaits is answered here, before any task is scheduled.
@@ -492,18 +497,24 @@ class ServerChannel(asyncio.Protocol):
                 task = _Task(running, loop=self.loop)
                 _step_now(self.loop, task)
         except Exception as exc:  # an implementation whose method is not a coroutine function, or takes other arguments
-            self._write(self._failure(call, exc))
+            self._write(self._failure(Call(tag, method, request), exc))
             self._finished()
             return
-        if task.done():
-            if task.cancelled() or task.exception() is not None or self._lost:
-                self._answer(call, task)
-            else:  # most calls: _answer's common case, without its frame and its look in self.tasks
-                self._write(self.session.respond(call, task.result()))
-                self._finished()
-        else:
+        if not task.done():
+            call = Call(tag, method, request)  # the event object only for a call that waits
             self.tasks.add(task)
             task.add_done_callback(functools.partial(self._answer, call))
+            return
+        try:
+            value = task.result()  # most calls: _answer's common case, without its frame and its look in self.tasks
+        except BaseException:  # cancelled, or the handler's exception: _answer says which
+            self._answer(Call(tag, method, request), task)
+            return
+        if self._lost:
+            self.session.in_flight -= 1  # as _answer does: nobody is there to read an answer
+            return
+        self._write(self.session.respond_to(tag, method, value))
+        self._finished()
 
     def _step_inline(self, call: Call, handler: Callable[[Any, Any, Any], Any], context: Context | None) -> None:
         """``serve(steps_inline=True)``: the handler runs here up to its first wait, with no task
