@@ -711,12 +711,23 @@ def _step_now(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
     (measured in benchmarks/rpc.py). Their asyncio no longer changes; any other loop (uvloop
     has no ``_ready``), or a task already running (one cannot be entered inside another),
     leaves the step queued."""
+    # Private attributes relied on, each looked up with a default: the loop's ``_ready`` deque,
+    # a Handle's ``_callback`` and ``_context``; without any of them the step stays queued.
+    # The handle's own _run is not called: its frame only catches what a task's step never
+    # raises (the step catches everything but SystemExit and KeyboardInterrupt, which _run
+    # re-raises too), and a task's step takes no arguments.
     ready = getattr(loop, "_ready", None)
-    if not ready or getattr(ready[-1]._callback, "__self__", None) is not task:
+    if not ready:
+        return
+    handle = ready[-1]
+    step = getattr(handle, "_callback", None)
+    context = getattr(handle, "_context", None)
+    if context is None or getattr(step, "__self__", None) is not task:
         return
     running = asyncio.current_task(loop) if _current_tasks is None else _current_tasks.get(loop)
     if running is None:
-        ready.pop()._run()
+        ready.pop()
+        context.run(step)
 
 
 def _hung_up(transport: asyncio.BaseTransport | None) -> bool:
