@@ -48,6 +48,8 @@ INTERNAL_ERROR_CODE = "jetwire::rpc::internal"
 MAX_ERROR_TEXT = 4096
 """Error texts made from Python exceptions are cut to this many UTF-8 bytes."""
 
+_new = object.__new__  # a message made as its decoder makes it: no __init__ frame
+
 
 # --- client events -----------------------------------------------------------------------------
 
@@ -519,7 +521,11 @@ class ServerSession:
         """``respond`` to a call taken with ``next_call``: its tag and method, no ``Call``."""
         self.in_flight -= 1
         try:
-            response = method.response() if method.returns_none else method.response(value)
+            if method.returns_none:
+                response = method.response()
+            else:  # a @wireformat dataclass of one field (service._message): stored as its __init__ stores it
+                response = _new(method.response)
+                response.value = value
             data = self._encode_answer(tag, response)
         except WireError as exc:
             return self._error_frame(tag, _internal(f"{method.name} returned a value with no encoding", exc,
