@@ -140,6 +140,7 @@ class ClientChannel(asyncio.Protocol):
         self._writable = True
         self._unsent: list[bytes] = []  # calls made in this turn of the loop, sent at its end
         self._unsent_bytes = 0
+        self._new_future = _future_maker(self.loop)
 
     def __repr__(self) -> str:
         state = "closed" if self.session.broken is not None else f"{len(self._futures)} calls in flight"
@@ -220,22 +221,8 @@ class ClientChannel(asyncio.Protocol):
         finally:
             if self._waiters and self._writable and session.tags_free():
                 self._wake()  # room for more than this call (or it took none): the next waiting one goes
-        future = self.loop.create_future()
+        future = self._new_future()
         self._futures[tag] = future
-        self._send(data)
-        timer = None if timeout is None else self.loop.call_later(timeout, self._expire, tag, future, method, timeout)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            if self._futures.get(tag) is future:  # still ours: the answer has not come
-                del self._futures[tag]
-                session.abandon(tag)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    def _send(self, data: bytes) -> None:
         # Calls made in one turn of the event loop (32 callers woken by one read of answers)
         # leave in one write at its end: one send() instead of one each (client CPU per call at
         # 32 in flight 0.58x in benchmarks/rpc.py). Past 64 KiB unsent, the write happens
@@ -247,6 +234,17 @@ class ClientChannel(asyncio.Protocol):
             self.loop.call_soon(self._flush)
         elif self._unsent_bytes >= _FLUSH_AT:
             self._flush()
+        timer = None if timeout is None else self.loop.call_later(timeout, self._expire, tag, future, method, timeout)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._futures.get(tag) is future:  # still ours: the answer has not come
+                del self._futures[tag]
+                session.abandon(tag)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _flush(self) -> None:
         unsent = self._unsent
@@ -318,6 +316,14 @@ class ClientChannel(asyncio.Protocol):
     @property
     def in_flight(self) -> int:
         return len(self._futures)
+
+
+def _future_maker(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
+    """``loop.create_future``, or what it does, without its frame: asyncio's own loops make
+    ``asyncio.Future(loop=loop)`` (a frame fewer per call); another loop (uvloop) keeps its own."""
+    if getattr(type(loop), "create_future", None) is asyncio.BaseEventLoop.create_future:
+        return functools.partial(asyncio.Future, loop=loop)
+    return loop.create_future
 
 
 def _reset(transport: asyncio.Transport) -> None:
@@ -514,7 +520,8 @@ class ServerChannel(asyncio.Protocol):
             self.session.in_flight -= 1  # as _answer does: nobody is there to read an answer
             return
         self._write(self.session.respond_to(tag, method, value))
-        self._finished()
+        if self._draining or not self._reading:  # what _finished acts on; most calls: neither
+            self._finished()
 
     def _step_inline(self, call: Call, handler: Callable[[Any, Any, Any], Any], context: Context | None) -> None:
         """``serve(steps_inline=True)``: the handler runs here up to its first wait, with no task

@@ -246,3 +246,25 @@ def test_a_call_cancelled_before_its_task_ran_is_still_answered() -> None:
         assert error.code == aio.SHUTDOWN_CODE and channel.session.in_flight == 0
 
     run(main)
+
+
+def test_a_client_makes_its_futures_as_its_loop_does() -> None:
+    """asyncio's own loops: an ``asyncio.Future`` of that loop, made without the loop's method;
+    a loop with a create_future of its own (uvloop's) keeps it."""
+    from jetwire.rpc.aio import _future_maker
+
+    class OwnFutures(asyncio.SelectorEventLoop):
+        made = 0
+
+        def create_future(self) -> asyncio.Future[Any]:
+            OwnFutures.made += 1
+            return super().create_future()
+
+    for loop_class in (asyncio.SelectorEventLoop, OwnFutures):
+        loop = loop_class()
+        try:
+            future = _future_maker(loop)()
+            assert isinstance(future, asyncio.Future) and future.get_loop() is loop
+        finally:
+            loop.close()
+    assert OwnFutures.made == 1
