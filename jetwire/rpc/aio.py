@@ -488,7 +488,7 @@ class ServerChannel(asyncio.Protocol):
                               peer_certificate=self.peer_certificate, peer_certificate_der=self.peer_certificate_der)
         handler = server.handlers[method.request]
         if server.steps_inline:
-            self._step_inline(Call(tag, method, request), handler, context)
+            self._step_inline(tag, method, request, handler, context)
             return
         try:
             running: Any = handler(server.impl, request, context)  # a coroutine, by the declaration
@@ -523,20 +523,22 @@ class ServerChannel(asyncio.Protocol):
         if self._draining or not self._reading:  # what _finished acts on; most calls: neither
             self._finished()
 
-    def _step_inline(self, call: Call, handler: Callable[[Any, Any, Any], Any], context: Context | None) -> None:
+    def _step_inline(self, tag: int, method: Method, request: Any, handler: Callable[[Any, Any, Any], Any],
+                     context: Context | None) -> None:
         """``serve(steps_inline=True)``: the handler runs here up to its first wait, with no task
         (a call that never waits is answered without one); a call that waits goes on in a task
         from where it stopped. Each call still has contextvars of its own: the first step runs in
         a copy of this callback's context, and the task in a copy of that (runtime/steps.py)."""
         try:
-            coroutine = handler(self.server.impl, call.request, context)
+            coroutine = handler(self.server.impl, request, context)
             waiting_on, values = first_step(coroutine)
         except StopIteration as done:
-            self._write(self.session.respond(call, done.value))
-            self._finished()
+            self._write(self.session.respond_to(tag, method, done.value))
+            if self._draining or not self._reading:  # what _finished acts on; most calls: neither
+                self._finished()
             return
         except (Exception, asyncio.CancelledError) as exc:
-            self._write(self._failure(call, exc))
+            self._write(self._failure(Call(tag, method, request), exc))
             self._finished()
             return
         running: Any = finish(coroutine, waiting_on)
@@ -544,7 +546,7 @@ class ServerChannel(asyncio.Protocol):
             running = asyncio.wait_for(running, self.server.call_timeout)
         task = values.run(self.loop.create_task, running)
         self.tasks.add(task)
-        task.add_done_callback(functools.partial(self._answer, call))
+        task.add_done_callback(functools.partial(self._answer, Call(tag, method, request)))
 
     def _answer(self, call: Call, task: asyncio.Task[Any]) -> None:
         """Writes the answer of a finished call (exactly one: r[jetstream.rpc.mux.one-response])."""
