@@ -519,7 +519,11 @@ class ServerChannel(asyncio.Protocol):
         if self._lost:
             self.session.in_flight -= 1  # as _answer does: nobody is there to read an answer
             return
-        self._write(self.session.respond_to(tag, method, value))
+        data = self.session.respond_to(tag, method, value)
+        if self._unsent:  # _write's common case, without its frame: the turn's flush is already queued
+            self._unsent.append(data)
+        else:
+            self._write(data)
         if self._draining or not self._reading:  # what _finished acts on; most calls: neither
             self._finished()
 
