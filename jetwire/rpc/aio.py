@@ -938,8 +938,8 @@ async def serve(impl: object, url: str | list[str], *, service: type | None = No
     is closed as soon as it is accepted (counted in ``Server.refused``); ``steps_inline``: each
     handler runs up to its first ``await`` in the server's own callback, with no task, and in a
     task only from there if it waits (a call that never waits then costs about 12,900 fewer
-    instructions, nearly a fifth of the whole call): before its first ``await`` a handler has no ``asyncio.current_task()``, so
-    no ``asyncio.timeout``, ``TaskGroup`` or (3.12+) ``wait_for`` there.
+    instructions, nearly a fifth of the whole call): before its first ``await`` a handler has no
+    ``asyncio.current_task()``, so no ``asyncio.timeout``, ``TaskGroup`` or (3.12+) ``wait_for`` there.
     """
     spec = spec_of(service if service is not None else service_of(impl))
     if max_calls < 1:
