@@ -140,6 +140,7 @@ class ClientChannel(asyncio.Protocol):
         self._writable = True
         self._unsent: list[bytes] = []  # calls made in this turn of the loop, sent at its end
         self._unsent_bytes = 0
+        self._new_future = _future_maker(self.loop)
 
     def __repr__(self) -> str:
         state = "closed" if self.session.broken is not None else f"{len(self._futures)} calls in flight"
@@ -220,22 +221,8 @@ class ClientChannel(asyncio.Protocol):
         finally:
             if self._waiters and self._writable and session.tags_free():
                 self._wake()  # room for more than this call (or it took none): the next waiting one goes
-        future = self.loop.create_future()
+        future = self._new_future()
         self._futures[tag] = future
-        self._send(data)
-        timer = None if timeout is None else self.loop.call_later(timeout, self._expire, tag, future, method, timeout)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            if self._futures.get(tag) is future:  # still ours: the answer has not come
-                del self._futures[tag]
-                session.abandon(tag)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    def _send(self, data: bytes) -> None:
         # Calls made in one turn of the event loop (32 callers woken by one read of answers)
         # leave in one write at its end: one send() instead of one each (client CPU per call at
         # 32 in flight 0.58x in benchmarks/rpc.py). Past 64 KiB unsent, the write happens
@@ -247,6 +234,17 @@ class ClientChannel(asyncio.Protocol):
             self.loop.call_soon(self._flush)
         elif self._unsent_bytes >= _FLUSH_AT:
             self._flush()
+        timer = None if timeout is None else self.loop.call_later(timeout, self._expire, tag, future, method, timeout)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._futures.get(tag) is future:  # still ours: the answer has not come
+                del self._futures[tag]
+                session.abandon(tag)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _flush(self) -> None:
         unsent = self._unsent
@@ -318,6 +316,14 @@ class ClientChannel(asyncio.Protocol):
     @property
     def in_flight(self) -> int:
         return len(self._futures)
+
+
+def _future_maker(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
+    """``loop.create_future``, or what it does, without its frame: asyncio's own loops make
+    ``asyncio.Future(loop=loop)`` (a frame fewer per call); another loop (uvloop) keeps its own."""
+    if getattr(type(loop), "create_future", None) is asyncio.BaseEventLoop.create_future:
+        return functools.partial(asyncio.Future, loop=loop)
+    return loop.create_future
 
 
 def _reset(transport: asyncio.Transport) -> None:
@@ -441,13 +447,18 @@ class ServerChannel(asyncio.Protocol):
         """Turns buffered bytes into calls while the limits allow; stops reading when they don't."""
         session = self.session
         limit = self.server.max_calls
+        next_call = session.next_call
         while not self._draining and self._writable and session.in_flight < limit:
+            call = next_call()  # most frames: a call, with no event object
+            if call is not None:
+                self._start(*call)
+                continue
             event = session.next_event()
             if event is None:
                 break
             kind = event.__class__
-            if kind is Call:
-                self._start(event)  # type: ignore[arg-type]
+            if kind is Call:  # one next_call left to next_event, that decoded it the slow way
+                self._start(event.tag, event.method, event.request)  # type: ignore[attr-defined]
             elif kind is Send:
                 self._write(event.data)  # type: ignore[attr-defined]
             elif kind is Violation:
@@ -467,22 +478,22 @@ class ServerChannel(asyncio.Protocol):
             else:
                 self.transport.pause_reading()
 
-    def _start(self, call: Call) -> None:
-        self.server.calls += 1
-        method = call.method
-        handler = self.server.handlers[method.request]
+    def _start(self, tag: int, method: Method, request: Any) -> None:
+        server = self.server
+        server.calls += 1
         context = None
         if method.context_params:
-            context = Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=call.tag,
-                              method=method.name, service=self.server.spec.name, credentials=self.credentials,
+            context = Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=tag,
+                              method=method.name, service=server.spec.name, credentials=self.credentials,
                               peer_certificate=self.peer_certificate, peer_certificate_der=self.peer_certificate_der)
-        if self.server.steps_inline:
-            self._step_inline(call, handler, context)
+        handler = server.handlers[method.request]
+        if server.steps_inline:
+            self._step_inline(tag, method, request, handler, context)
             return
         try:
-            running: Any = handler(self.server.impl, call.request, context)  # a coroutine, by the declaration
-            if self.server.call_timeout is not None:
-                running = asyncio.wait_for(running, self.server.call_timeout)
+            running: Any = handler(server.impl, request, context)  # a coroutine, by the declaration
+            if server.call_timeout is not None:
+                running = asyncio.wait_for(running, server.call_timeout)
             # The handler's coroutine is the task itself, answered from its done callback: no
             # coroutine of ours around it. It starts eagerly (3.12+, or _step_now), so a call
             # that never awaits is answered here, before any task is scheduled.
@@ -492,33 +503,46 @@ class ServerChannel(asyncio.Protocol):
                 task = _Task(running, loop=self.loop)
                 _step_now(self.loop, task)
         except Exception as exc:  # an implementation whose method is not a coroutine function, or takes other arguments
-            self._write(self._failure(call, exc))
+            self._write(self._failure(Call(tag, method, request), exc))
             self._finished()
             return
-        if task.done():
-            if task.cancelled() or task.exception() is not None or self._lost:
-                self._answer(call, task)
-            else:  # most calls: _answer's common case, without its frame and its look in self.tasks
-                self._write(self.session.respond(call, task.result()))
-                self._finished()
-        else:
+        if not task.done():
+            call = Call(tag, method, request)  # the event object only for a call that waits
             self.tasks.add(task)
             task.add_done_callback(functools.partial(self._answer, call))
+            return
+        try:
+            value = task.result()  # most calls: _answer's common case, without its frame and its look in self.tasks
+        except BaseException:  # cancelled, or the handler's exception: _answer says which
+            self._answer(Call(tag, method, request), task)
+            return
+        if self._lost:
+            self.session.in_flight -= 1  # as _answer does: nobody is there to read an answer
+            return
+        data = self.session.respond_to(tag, method, value)
+        if self._unsent:  # _write's common case, without its frame: the turn's flush is already queued
+            self._unsent.append(data)
+        else:
+            self._write(data)
+        if self._draining or not self._reading:  # what _finished acts on; most calls: neither
+            self._finished()
 
-    def _step_inline(self, call: Call, handler: Callable[[Any, Any, Any], Any], context: Context | None) -> None:
+    def _step_inline(self, tag: int, method: Method, request: Any, handler: Callable[[Any, Any, Any], Any],
+                     context: Context | None) -> None:
         """``serve(steps_inline=True)``: the handler runs here up to its first wait, with no task
         (a call that never waits is answered without one); a call that waits goes on in a task
         from where it stopped. Each call still has contextvars of its own: the first step runs in
         a copy of this callback's context, and the task in a copy of that (runtime/steps.py)."""
         try:
-            coroutine = handler(self.server.impl, call.request, context)
+            coroutine = handler(self.server.impl, request, context)
             waiting_on, values = first_step(coroutine)
         except StopIteration as done:
-            self._write(self.session.respond(call, done.value))
-            self._finished()
+            self._write(self.session.respond_to(tag, method, done.value))
+            if self._draining or not self._reading:  # what _finished acts on; most calls: neither
+                self._finished()
             return
         except (Exception, asyncio.CancelledError) as exc:
-            self._write(self._failure(call, exc))
+            self._write(self._failure(Call(tag, method, request), exc))
             self._finished()
             return
         running: Any = finish(coroutine, waiting_on)
@@ -526,7 +550,7 @@ class ServerChannel(asyncio.Protocol):
             running = asyncio.wait_for(running, self.server.call_timeout)
         task = values.run(self.loop.create_task, running)
         self.tasks.add(task)
-        task.add_done_callback(functools.partial(self._answer, call))
+        task.add_done_callback(functools.partial(self._answer, Call(tag, method, request)))
 
     def _answer(self, call: Call, task: asyncio.Task[Any]) -> None:
         """Writes the answer of a finished call (exactly one: r[jetstream.rpc.mux.one-response])."""
@@ -700,12 +724,23 @@ def _step_now(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
     (measured in benchmarks/rpc.py). Their asyncio no longer changes; any other loop (uvloop
     has no ``_ready``), or a task already running (one cannot be entered inside another),
     leaves the step queued."""
+    # Private attributes relied on, each looked up with a default: the loop's ``_ready`` deque,
+    # a Handle's ``_callback`` and ``_context``; without any of them the step stays queued.
+    # The handle's own _run is not called: its frame only catches what a task's step never
+    # raises (the step catches everything but SystemExit and KeyboardInterrupt, which _run
+    # re-raises too), and a task's step takes no arguments.
     ready = getattr(loop, "_ready", None)
-    if not ready or getattr(ready[-1]._callback, "__self__", None) is not task:
+    if not ready:
+        return
+    handle = ready[-1]
+    step = getattr(handle, "_callback", None)
+    context = getattr(handle, "_context", None)
+    if context is None or getattr(step, "__self__", None) is not task:
         return
     running = asyncio.current_task(loop) if _current_tasks is None else _current_tasks.get(loop)
     if running is None:
-        ready.pop()._run()
+        ready.pop()
+        context.run(step)
 
 
 def _hung_up(transport: asyncio.BaseTransport | None) -> bool:
@@ -902,9 +937,9 @@ async def serve(impl: object, url: str | list[str], *, service: type | None = No
     within that long is closed; ``max_connections``: streams open at once, past which a new one
     is closed as soon as it is accepted (counted in ``Server.refused``); ``steps_inline``: each
     handler runs up to its first ``await`` in the server's own callback, with no task, and in a
-    task only from there if it waits (a call that never waits then costs about 15,700 fewer
-    instructions, a fifth of the whole call): before its first ``await`` a handler has no ``asyncio.current_task()``, so
-    no ``asyncio.timeout``, ``TaskGroup`` or (3.12+) ``wait_for`` there.
+    task only from there if it waits (a call that never waits then costs about 12,900 fewer
+    instructions, nearly a fifth of the whole call): before its first ``await`` a handler has no
+    ``asyncio.current_task()``, so no ``asyncio.timeout``, ``TaskGroup`` or (3.12+) ``wait_for`` there.
     """
     spec = spec_of(service if service is not None else service_of(impl))
     if max_calls < 1:

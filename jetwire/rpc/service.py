@@ -436,6 +436,9 @@ def _client_class(cls: type, methods: list[Method], where: str) -> type:
     namespace: dict[str, Any] = {}
     taken = {name for m in methods for name in list(inspect.signature(m.declared).parameters)[1:]}
     self_name = _unshadowed("self", taken)
+    new_name = _unshadowed("_new", taken)
+    made = _unshadowed("_request", taken)
+    namespace[new_name] = object.__new__
     lines = []
     for m in methods:
         params = _signature(m, namespace, self_name, taken)
@@ -443,11 +446,14 @@ def _client_class(cls: type, methods: list[Method], where: str) -> type:
         request_name = _unshadowed(f"_request_{m.index}", taken)
         namespace[method_name] = m
         namespace[request_name] = m.request
+        # The request is a @wireformat dataclass (_message) whose __init__ only stores its
+        # fields: made here as its decoder makes it, without that frame per call.
         lines += [
             f"def {m.name}({params}):",
             f"    {_docline(m, 'sends')}",
-            f"    return {self_name}._jetwire_channel.call({method_name}, {request_name}({', '.join(m.params)}), "
-            f"{self_name}._jetwire_timeout)",
+            f"    {made} = {new_name}({request_name})",
+            *(f"    {made}.{p} = {p}" for p in m.params),
+            f"    return {self_name}._jetwire_channel.call({method_name}, {made}, {self_name}._jetwire_timeout)",
             "",
         ]
     generated = _load("\n".join(lines), f"<jetwire service {where} client>", namespace)

@@ -48,6 +48,8 @@ INTERNAL_ERROR_CODE = "jetwire::rpc::internal"
 MAX_ERROR_TEXT = 4096
 """Error texts made from Python exceptions are cut to this many UTF-8 bytes."""
 
+_new = object.__new__  # a message made as its decoder makes it: no __init__ frame
+
 
 # --- client events -----------------------------------------------------------------------------
 
@@ -441,6 +443,32 @@ class ServerSession:
         self.in_flight += 1
         return Call(frame.tag, self.spec.by_request[msg.__class__], msg)
 
+    def next_call(self) -> tuple[int, Method, Any] | None:
+        """The next event if it is a ``Call``, as ``(tag, method, request)`` without the event
+        object, counted in ``in_flight`` as a ``Call`` is; None if the next event is any other
+        or none yet: ``next_event()`` then gives it. Answer it with ``respond_to``, or make it
+        a ``Call(tag, method, request)`` for ``respond`` and ``fail``, which check that a call
+        is answered once (``respond_to`` does not)."""
+        if self._events or self.closed is not None:
+            return None
+        ahead = self._ahead
+        if not ahead:
+            sizes: list[int] = []
+            ahead.extend(self._reader.next_frames(sizes))
+            self._ahead_sizes.extend(sizes)
+            if not ahead:
+                return None
+        frame = ahead[0]
+        msg = frame.msg
+        method = self.spec.by_request.get(msg.__class__)
+        if method is None or (self.require_version and not self._seen_frame):
+            return None  # a Tversion, or a first frame that must be one: next_event says what it makes
+        ahead.popleft()
+        self._ahead_sizes.popleft()
+        self._seen_frame = True
+        self.in_flight += 1
+        return frame.tag, method, msg
+
     def _violation(self, reason: str) -> _Event:
         self.closed = RemoteProtocolError(reason)
         return Violation(self.closed)
@@ -484,19 +512,26 @@ class ServerSession:
         """The answer to ``call``: the method's response frame, with the call's tag. A value that
         cannot be encoded, or an answer over the client's msize, becomes an error frame instead
         (the client gets an answer either way, and the reason when ``debug``)."""
-        method = call.method
         if call.answered:
             raise _answered_twice(call)
         call.answered = True
+        return self.respond_to(call.tag, call.method, value)
+
+    def respond_to(self, tag: int, method: Method, value: Any) -> bytes:
+        """``respond`` to a call taken with ``next_call``: its tag and method, no ``Call``."""
         self.in_flight -= 1
         try:
-            response = method.response() if method.returns_none else method.response(value)
-            data = self._encode_answer(call.tag, response)
+            if method.returns_none:
+                response = method.response()
+            else:  # a @wireformat dataclass of one field (service._message): stored as its __init__ stores it
+                response = _new(method.response)
+                response.value = value
+            data = self._encode_answer(tag, response)
         except WireError as exc:
-            return self._error_frame(call.tag, _internal(f"{method.name} returned a value with no encoding", exc,
-                                                         self.debug))
+            return self._error_frame(tag, _internal(f"{method.name} returned a value with no encoding", exc,
+                                                    self.debug))
         if self.peer_msize is not None and len(data) > self.peer_msize:
-            return self._error_frame(call.tag, Error(
+            return self._error_frame(tag, Error(
                 f"the answer to {method.name} is {len(data)} bytes, over the client's msize of {self.peer_msize}",
                 code="jetwire::rpc::msize"))
         return bytes(data)

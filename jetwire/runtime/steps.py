@@ -4,7 +4,7 @@ a task only when it does wait: what the 9P server (``Handler.steps_inline``) and
 
 Most calls of a server never wait (an answer computed, a read from the page cache): a task for
 each, with its handle in the loop's queue and its entry in asyncio's set of tasks, would cost
-more than the call (an RPC call to a raw client, 74,000 instructions with a task, 58,000
+more than the call (an RPC call to a raw client, 70,600 instructions with a task, 57,700
 without, in ``benchmarks/rpc_instructions.py``). The price is the handler's: before its first ``await``
 it runs in whatever runs the server (no ``asyncio.current_task()`` of its own, so no
 ``asyncio.timeout`` or ``TaskGroup`` there); from its first ``await`` on it is in a task.

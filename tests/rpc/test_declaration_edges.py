@@ -238,6 +238,8 @@ class Names(rpc.Service):
 
     async def request(self, request: str, impl: str, context: str, value: str) -> str: ...
 
+    async def made(self, _new: str, _request: str) -> str: ...
+
 
 @rpc.service(version="1.0.0")
 class Selfish(rpc.Service):
@@ -252,10 +254,14 @@ def test_parameters_named_like_generated_code() -> None:
         async def request(self, request: str, impl: str, context: str, value: str) -> str:
             return request + impl + context + value
 
+        async def made(self, _new: str, _request: str) -> str:
+            return _new + _request
+
     async def calls(client: Names) -> None:
         assert await client.shadow(1, 2) == 121
         assert await client.shadow(3, 4, 5) == 345
         assert await client.request("r", "i", "c", "v") == "ricv"
+        assert await client.made("n", "r") == "nr"
 
     run(lambda: serve_and_call(Impl(), Names, calls))
 

@@ -120,25 +120,30 @@ def test_a_server_closing_after_its_last_answer_sends_it_first() -> None:
 
 
 def test_a_server_reading_freely_does_not_look_for_calls_after_each_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One read of five calls asks the session for events six times (five calls, then none);
-    their answers ask nothing more while the stream is read freely."""
+    """One read of five calls asks the session seven times (``next_call`` for each call and
+    once more, then ``next_event`` once, which finds none); their answers ask nothing more
+    while the stream is read freely."""
 
     async def main() -> None:
         channel, transport = served_channel()
-        asked = 0
-        next_event = channel.session.next_event
+        asked: list[str] = []
 
-        def counted() -> Any:
-            nonlocal asked
-            asked += 1
-            return next_event()
+        def counted(name: str) -> None:
+            asked_for = getattr(channel.session, name)
 
-        monkeypatch.setattr(channel.session, "next_event", counted)
+            def ask() -> Any:
+                asked.append(name)
+                return asked_for()
+
+            monkeypatch.setattr(channel.session, name, ask)
+
+        counted("next_call")
+        counted("next_event")
         channel.data_received(b"".join(ping(tag, "m") for tag in range(1, 6)))
         answers = b"".join(pong(tag, "m") for tag in range(1, 6))
         await settle(lambda: written(transport) >= len(answers), "every answer written")
         assert b"".join(transport.writes) == answers
-        assert asked == 6
+        assert asked == ["next_call"] * 6 + ["next_event"]
 
     run(main)
 
@@ -241,3 +246,25 @@ def test_a_call_cancelled_before_its_task_ran_is_still_answered() -> None:
         assert error.code == aio.SHUTDOWN_CODE and channel.session.in_flight == 0
 
     run(main)
+
+
+def test_a_client_makes_its_futures_as_its_loop_does() -> None:
+    """asyncio's own loops: an ``asyncio.Future`` of that loop, made without the loop's method;
+    a loop with a create_future of its own (uvloop's) keeps it."""
+    from jetwire.rpc.aio import _future_maker
+
+    class OwnFutures(asyncio.SelectorEventLoop):
+        made = 0
+
+        def create_future(self) -> asyncio.Future[Any]:
+            OwnFutures.made += 1
+            return super().create_future()
+
+    for loop_class in (asyncio.SelectorEventLoop, OwnFutures):
+        loop = loop_class()
+        try:
+            future = _future_maker(loop)()
+            assert isinstance(future, asyncio.Future) and future.get_loop() is loop
+        finally:
+            loop.close()
+    assert OwnFutures.made == 1
