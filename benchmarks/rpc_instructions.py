@@ -9,7 +9,8 @@ Client and server run in ONE process, on one event loop, over TCP loopback (the 
 batching of ``benchmarks/rpc.py``'s processes, with no scheduler between them: Linux delivers a
 loopback send before ``send()`` returns, so every run takes the same path). With ``--quic`` the
 pairs are the QUIC ones (``raw-quic``, aioquic's own glue, and ``jetwire-quic``) over UDP
-loopback; timers of aioquic (the delayed ACK, loss detection) run on the real clock, which
+loopback, after a count of aioquic alone (``benchmarks/quic_core.py``: its two ends handing each
+other datagrams, no event loop, no RPC), the part of a round trip that is aioquic's core; timers of aioquic (the delayed ACK, loss detection) run on the real clock, which
 valgrind slows some fifty times, so a QUIC count moves by a percent or two from run to run. Each figure is
 (instructions of a process making N + W calls - one making W) / N, W the warm-up, so start-up,
 imports, code generation and connecting cancel out.
@@ -47,6 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAIRS = (("raw", "raw"), ("jetwire", "raw"), ("raw", "jetwire"), ("raw", "jetwire-inline"), ("jetwire", "jetwire"),
          ("raw", "raw-tasks"))
 
+CORE = "aioquic-core"  # benchmarks/quic_core.py: aioquic's two ends alone, one message each way, no loop, no RPC
+
 QUIC_PAIRS = (("raw-quic", "raw-quic"), ("jetwire-quic", "raw-quic"), ("raw-quic", "jetwire-quic"),
               ("jetwire-quic", "jetwire-quic"))
 
@@ -78,6 +81,8 @@ asyncio.run(main({client!r}, {server!r}, {inflight}, {warmup}, {calls}))
 
 def child(client: str, server: str, inflight: int, warmup: int, calls: int) -> list[str]:
     """The command of a child process: ``calls`` calls (``warmup`` of them first), ``inflight`` at once."""
+    if client == CORE:
+        return [sys.executable, "-c", f"from benchmarks.quic_core import main; main({calls})"]
     code = _CHILD.format(client=client, server=server, inflight=inflight, warmup=warmup, calls=calls)
     return [sys.executable, "-c", code]
 
@@ -137,6 +142,9 @@ def main() -> None:
         os.environ["JETWIRE_BENCH_CERT_DIR"] = certificates.name  # read by the children's serve and connect
     raw, jetwire = pairs[0][0], pairs[-1][0]
     print(f"instructions per call, {args.calls} calls after {args.warmup}, client and server in one process")
+    if args.quic:
+        core = per_call(CORE, CORE, 1, args.warmup, args.calls, None, annotate)
+        print(f"aioquic alone (benchmarks/quic_core.py), one round trip: {core:,.0f}", flush=True)
     for inflight in (int(n) for n in args.inflight.split(",")):
         floor = per_call(raw, raw, inflight, args.warmup, args.calls, None, annotate)
         print(f"{inflight} in flight: {raw} → {raw} {floor:,.0f}", flush=True)
