@@ -140,7 +140,7 @@ def main() -> None:
         certificates = tempfile.TemporaryDirectory()
         make_certificate(Path(certificates.name))
         os.environ["JETWIRE_BENCH_CERT_DIR"] = certificates.name  # read by the children's serve and connect
-    raw, jetwire = pairs[0][0], pairs[-1][0]
+    raw, jetwire = ("raw-quic", "jetwire-quic") if args.quic else ("raw", "jetwire")
     print(f"instructions per call, {args.calls} calls after {args.warmup}, client and server in one process")
     if args.quic:
         core = per_call(CORE, CORE, 1, args.warmup, args.calls, None, annotate)
