@@ -530,7 +530,7 @@ def available(kind: str) -> str | None:
             return f"aioquic is not installed (pip install -e '.[quic]'): the {kind} rows are skipped"
     if kind == INLINE_KIND and "steps_inline" not in inspect.signature(benchmark_service_serve()).parameters:
         return "jetwire.rpc.serve has no steps_inline option in this tree: the jetwire-inline rows are skipped"
-    if kind == "jetwire-quic" and importlib.util.find_spec("jetwire.rpc.quic") is None:
+    if kind in QUIC_JETWIRE_KINDS and importlib.util.find_spec("jetwire.rpc.quic") is None:
         return "jetwire.rpc has no QUIC transport in this tree (jetwire/rpc/quic.py): the jetwire-quic rows are skipped"
     return None
 
@@ -581,7 +581,7 @@ async def connect(kind: str, url: str) -> Client:
         return _GrpcClient(channel)
     if kind in ("jetwire", INLINE_KIND, BASELINE_KIND):
         return _JetwireClient(await benchmark_service().connect(url))
-    if kind == "jetwire-quic":
+    if kind in QUIC_JETWIRE_KINDS:
         return _JetwireClient(await benchmark_service().connect(url, tls=_jetwire_tls(server=False)))
     raise ValueError(kind)
 
@@ -672,10 +672,10 @@ async def serve(kind: str, url: str | None = None) -> Served:
             await grpc_server.stop(1.0)
 
         return Served(f"tcp://{host}:{bound_port}", gate, stop_grpc)
-    if kind in ("jetwire", INLINE_KIND, "jetwire-quic", BASELINE_KIND):
+    if kind in ("jetwire", INLINE_KIND, BASELINE_KIND, *QUIC_JETWIRE_KINDS):
         from jetwire import rpc
 
-        tls = _jetwire_tls(server=True) if kind == "jetwire-quic" else None
+        tls = _jetwire_tls(server=True) if kind in QUIC_JETWIRE_KINDS else None
         options = {"steps_inline": True} if kind == INLINE_KIND else {}
         jw_server = await rpc.serve(jetwire_impl(gate), url, tls=tls, **options)
 
@@ -796,13 +796,18 @@ BASELINE_KIND = "jetwire-baseline"
 """jetwire from another copy of the tree (``--baseline-tree DIR``, a directory holding a
 ``jetwire`` package): the same service, measured in the same rounds, to weigh a change."""
 
+QUIC_BASELINE_KIND = "jetwire-baseline-quic"
+"""The same over QUIC, when the run has ``jetwire-quic``."""
+
+QUIC_JETWIRE_KINDS = ("jetwire-quic", QUIC_BASELINE_KIND)
+
 
 def _placement(kind: str) -> tuple[Path, dict[str, str]]:
     """Where a child process of ``kind`` runs, and with what environment. For the baseline:
     in the baseline tree (``python -m`` puts the working directory first on ``sys.path``, so its
     ``jetwire`` is imported), with this tree after it for ``benchmarks``."""
     env = subprocess_env()
-    if kind != BASELINE_KIND:
+    if kind not in (BASELINE_KIND, QUIC_BASELINE_KIND):
         return ROOT, env
     tree = os.environ["JETWIRE_BENCH_BASELINE_TREE"]
     env["PYTHONPATH"] = os.pathsep.join([tree, str(ROOT)])
@@ -1268,14 +1273,16 @@ def render(rounds: list[dict[str, dict[str, Any]]], kinds: Sequence[str], skippe
                 lines.append(f"| {over} | {n} | {_fmt_ratio(to_raw)} "
                              f"| {_verdict(to_raw, 0.7)} | {_fmt_ratio(to_grpc)} | {_verdict(to_grpc, 2.0)} |")
         lines += ["", "Ratios: median of the per-round ratios (min-max in brackets).", ""]
-    if BASELINE_KIND in kinds:
-        lines += [f"jetwire against jetwire from `{args.baseline_tree}` (the baseline rows), same rounds:", "",
+    for jw, base in (("jetwire", BASELINE_KIND), ("jetwire-quic", QUIC_BASELINE_KIND)):
+        if base not in kinds or jw not in kinds:
+            continue
+        lines += [f"{jw} against {jw} from `{args.baseline_tree}` (the {base} rows), same rounds:", "",
                   "| in flight | jetwire / baseline calls/s | client CPU/call / baseline | server CPU/call / baseline |",
                   "|---:|---:|---:|---:|"]
         for n in INFLIGHT:
-            lines.append(f"| {n} | {_fmt_ratio(ratio('jetwire', BASELINE_KIND, n))} "
-                         f"| {_fmt_ratio(cpu_ratio('jetwire', BASELINE_KIND, n, 'client_cpu'))} "
-                         f"| {_fmt_ratio(cpu_ratio('jetwire', BASELINE_KIND, n, 'server_cpu'))} |")
+            lines.append(f"| {n} | {_fmt_ratio(ratio(jw, base, n))} "
+                         f"| {_fmt_ratio(cpu_ratio(jw, base, n, 'client_cpu'))} "
+                         f"| {_fmt_ratio(cpu_ratio(jw, base, n, 'server_cpu'))} |")
         lines.append("")
     if mem:
         lines += _memory_table(mem, args)
@@ -1391,7 +1398,10 @@ def run(args: argparse.Namespace) -> None:
         [k for k in KINDS if not (args.quick and k == "raw-tasks")]
     if args.baseline_tree:
         os.environ["JETWIRE_BENCH_BASELINE_TREE"] = str(Path(args.baseline_tree).resolve())
-        wanted.append(BASELINE_KIND)
+        if "jetwire" in wanted or "jetwire-quic" not in wanted:
+            wanted.append(BASELINE_KIND)
+        if "jetwire-quic" in wanted:
+            wanted.append(QUIC_BASELINE_KIND)
     kinds, skipped = [], []
     for kind in wanted:
         why = available(kind)

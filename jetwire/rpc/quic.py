@@ -38,6 +38,7 @@ from aioquic.asyncio.server import QuicServer
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
+from aioquic.quic.stream import QuicStreamSender
 
 from .certificates import NO_CERTIFICATE, PeerCertificate, from_x509
 from .transports import TLS, Address, UnsupportedURL
@@ -105,6 +106,20 @@ class _ReceiveWindow:
         return self.granted
 
 
+def _sender_state_known() -> bool:
+    """Whether aioquic's stream sender keeps what it still has to send as this module expects:
+    ``_pending``, a RangeSet of byte ranges, and ``_pending_eof``, a FIN still owed (1.2 to 1.7
+    do). Another aioquic goes the plain way."""
+    try:
+        sender = QuicStreamSender(stream_id=0, writable=True)
+        return len(sender._pending) == 0 and sender._pending_eof is False
+    except Exception:  # any shape this module does not know
+        return False
+
+
+_SENDER_STATE_KNOWN = _sender_state_known()
+
+
 class _CreditHeldConnection(QuicConnection):
     """An aioquic connection that raises a stream's receive limit from what its reader consumed.
 
@@ -132,6 +147,19 @@ class _CreditHeldConnection(QuicConnection):
             super()._write_stream_limits(builder, space, stream)
         finally:
             stream.receiver.highest_offset = arrived
+
+
+    def _write_stream_frame(self, builder: QuicPacketBuilder, space: QuicPacketSpace, stream: QuicStream,
+                            max_offset: int) -> int:
+        used = super()._write_stream_frame(builder, space, stream, max_offset)
+        # aioquic learns that a stream has nothing left to send only by asking it again, and
+        # _write_application asks again in one more packet attempt after every packet sent. Said
+        # now, that attempt passes the stream by. The flag is the one aioquic sets itself on that
+        # next ask (nothing pending, no FIN owed) and clears on a write or a loss.
+        sender = stream.sender
+        if _SENDER_STATE_KNOWN and not len(sender._pending) and not sender._pending_eof:
+            sender.buffer_is_empty = True
+        return used
 
 
 def _ask_for_a_client_certificate(quic: QuicConnection) -> None:
@@ -443,6 +471,10 @@ class _ConnectionHandler(QuicConnectionProtocol):
         self.termination: events.ConnectionTerminated | None = None
         self._refused: Exception | None = None
         self._data_written = False  # stream data since the last transmit: the ACK owed rides with it
+        self._spaces_seen: dict[aioquic_tls.Epoch, QuicPacketSpace] | None = None  # (see _let_the_owed_ack_ride)
+        self._application_space: QuicPacketSpace | None = None
+        # asyncio's deque of ready callbacks, private to its event loops (see _transmit_when_settled)
+        self._ready_callbacks: Any = getattr(self._loop, "_ready", None)
         self._wake: asyncio.TimerHandle | None = None  # aioquic's timer (see _arm_timer)
         self._wake_at = 0.0
         if listener is not None:
@@ -631,7 +663,7 @@ class _ConnectionHandler(QuicConnectionProtocol):
         # runs before then sends nothing, or an ACK alone, and the answer goes in a packet of
         # its own after one more turn. So it waits while other callbacks are ready (a few turns
         # at most). asyncio's ready queue is not public: on a loop without one it goes at once.
-        ready = getattr(self._loop, "_ready", None)
+        ready = self._ready_callbacks
         if turns_left and ready:
             self._transmit_task = self._loop.call_soon(self._transmit_when_settled, turns_left - 1)
             return
@@ -640,28 +672,37 @@ class _ConnectionHandler(QuicConnectionProtocol):
     def transmit(self) -> None:
         self._transmit_task = None
         quic = self._quic
+        now = self._loop.time()
         if self._data_written:
             self._data_written = False
-            self._let_the_owed_ack_ride()
+            self._let_the_owed_ack_ride(now)
         transport = self._transport
-        for data, addr in quic.datagrams_to_send(now=self._loop.time()):
+        for data, addr in quic.datagrams_to_send(now=now):
             transport.sendto(data, addr)  # type: ignore[union-attr]
         self._arm_timer(None if self.termination is not None else quic.get_timer())
         # Called after every datagram and timer: acknowledgements may have freed write buffers
         # or finished what a closing connection waits for.
-        for paused in list(self.write_paused):
-            paused._check_write_buffer()
+        if self.write_paused:
+            for paused in list(self.write_paused):
+                paused._check_write_buffer()
         if self._should_close and self._drained():
             self._close_now()
 
-    def _let_the_owed_ack_ride(self) -> None:
+    def _let_the_owed_ack_ride(self, now: float) -> None:
         # aioquic holds an ACK back until its delay (1 ms) has passed, even when a packet goes
         # out now anyway: one call in flight then costs each side a packet of its own (and a
         # timer) for the ACK. Due now, it rides in the packet carrying the data; an ACK sent
         # earlier than the delay is always allowed (RFC 9000 section 13.2.1).
-        space = self._quic._spaces.get(aioquic_tls.Epoch.ONE_RTT)
+        spaces = self._quic._spaces
+        if spaces is not self._spaces_seen:
+            # Found once per table, not per transmit: a lookup by an Enum key runs Enum's
+            # __hash__ in Python. aioquic makes the table anew only when it starts over (a
+            # Retry, another version), which the identity check catches.
+            self._spaces_seen = spaces
+            self._application_space = spaces.get(aioquic_tls.Epoch.ONE_RTT)
+        space = self._application_space
         if space is not None and space.ack_at is not None:
-            space.ack_at = self._loop.time()
+            space.ack_at = now
 
     def _arm_timer(self, timer_at: float | None) -> None:
         # aioquic's deadline moves later with almost every packet (the loss detection timer
@@ -781,6 +822,34 @@ class _ConnectionHandler(QuicConnectionProtocol):
 
 # -- server ------------------------------------------------------------------------------------
 
+class _RoutingServer(QuicServer):
+    """aioquic's server, routing a short-header packet of a known connection without parsing its header.
+
+    aioquic's server parses every datagram's header to find its connection, which parses it
+    again. A short header (RFC 9000 section 17.3) is a first byte, then the destination
+    connection ID, whose length this endpoint chose (``connection_id_length``): that ID is the
+    key of aioquic's table of connections (its private ``_protocols``). Anything else (long
+    headers, unknown IDs, no such table in another aioquic) goes aioquic's way.
+    """
+
+    def __init__(self, *, configuration: QuicConfiguration, create_protocol: Callable[..., Any]) -> None:
+        super().__init__(configuration=configuration, create_protocol=create_protocol)
+        routes = getattr(self, "_protocols", None)
+        self._routes: dict[bytes, QuicConnectionProtocol] | None = routes if isinstance(routes, dict) else None
+        self._cid_end = 1 + configuration.connection_id_length
+
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        routes = self._routes
+        packet = cast(bytes, data)  # a datagram socket's
+        # 0x40, the fixed bit, set and 0x80, the long-header bit, clear
+        if routes is not None and len(packet) > self._cid_end and packet[0] & 0xC0 == 0x40:
+            connection = routes.get(packet[1:self._cid_end])
+            if connection is not None:
+                connection.datagram_received(packet, addr)
+                return
+        super().datagram_received(packet, addr)
+
+
 class QuicListener:
     """The UDP socket a QUIC server listens on, and the connections it accepted.
 
@@ -837,7 +906,7 @@ async def listen(address: Address, protocol_factory: ProtocolFactory, tls: TLS |
     handler = functools.partial(_ConnectionHandler, accept=protocol_factory, listener=listener,
                                 stream_window=stream_window, client_cafile=tls.client_cafile)
     udp, _ = await loop.create_datagram_endpoint(
-        lambda: QuicServer(configuration=configuration, create_protocol=handler),
+        lambda: _RoutingServer(configuration=configuration, create_protocol=handler),
         local_addr=(address.host, address.port))
     listener._socket = udp
     bound = udp.get_extra_info("sockname")

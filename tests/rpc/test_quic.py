@@ -1134,6 +1134,38 @@ def test_an_answer_written_some_turns_after_its_datagram_goes_in_that_datagrams_
     run(body)
 
 
+def test_on_a_loop_without_a_ready_queue_each_transmit_goes_on_the_next_turn(certs: Certs) -> None:
+    """Waiting for a datagram's callbacks looks at asyncio's ready queue, which another event loop
+    (uvloop) does not have: there the transmit goes on the next turn, as aioquic's own does. The
+    answers then leave in transmits of their own (about 2 per round trip, not 1), and all arrive."""
+
+    async def body() -> None:
+        listener, url = await serving(certs, Factory(LateEcho))
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        await ping_pong(transport, client, 1)
+        [server_connection] = listener.connections
+        for connection in (server_connection, transport.get_extra_info("quic_connection")):
+            assert connection._ready_callbacks is not None  # asyncio's own loop has one
+            connection._ready_callbacks = None
+            connection._quic._ack_delay = 3600.0
+        transmits = 0
+        transmit = server_connection.transmit
+
+        def counted() -> None:
+            nonlocal transmits
+            transmits += 1
+            transmit()
+
+        server_connection.transmit = counted
+        await ping_pong(transport, client, 30)
+        assert transmits >= 50
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
 class LateEchoes(LateEcho):
     """A LateEcho that stops after ``limit`` messages: with a LateEcho it plays ping-pong on its own."""
 
@@ -1215,6 +1247,107 @@ def test_a_timer_armed_for_a_deadline_that_moved_on_arms_again_and_sends_nothing
         await asyncio.sleep(0.005)
         assert sent == 0
         assert connection._wake is not None and connection._wake_at == connection._quic.get_timer()
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str,
+                counted: Callable[[Any], bool] = lambda result: True) -> list[int]:
+    """Counts the calls of ``owner.name`` (a function of a module or class) whose result ``counted`` accepts."""
+    calls = [0]
+    original = getattr(owner, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        calls[0] += bool(counted(result))
+        return result
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
+def test_aioquic_sender_state_is_the_one_the_transport_expects() -> None:
+    """The installed aioquic keeps a sender's pending bytes where quic.py looks for them, so the
+    tests below measure the fast path, not the fallback."""
+    assert quic._SENDER_STATE_KNOWN
+
+
+@pytest.mark.parametrize("state_known", [True, False])
+def test_a_stream_with_nothing_left_is_not_asked_again_in_the_same_transmit(
+        certs: Certs, monkeypatch: pytest.MonkeyPatch, state_known: bool) -> None:
+    """aioquic tries one more packet after each packet it sends, and asks every stream that has
+    not said it is empty for a frame. A stream whose last bytes just went says so at once: over a
+    ping-pong no stream is asked for a frame it does not have (twice per transmit when it was).
+    Without aioquic's sender state as quic.py knows it, the plain path runs and still delivers."""
+
+    async def body() -> None:
+        monkeypatch.setattr(quic, "_SENDER_STATE_KNOWN", state_known)
+        listener, url = await serving(certs, Factory(LateEcho))
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        await ping_pong(transport, client, 1)
+        from aioquic.quic.stream import QuicStreamSender
+        empty_asks = count_calls(monkeypatch, QuicStreamSender, "get_frame", lambda frame: frame is None)
+        await ping_pong(transport, client, 30)
+        if state_known:
+            assert empty_asks[0] <= 2  # a probe or a retransmission on a slow machine
+        else:
+            assert empty_asks[0] >= 60  # each side's transmit per round trip asks once more
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
+@pytest.mark.parametrize("routed", [True, False])
+def test_a_short_header_packet_goes_to_its_connection_without_a_second_header_parse(
+        certs: Certs, monkeypatch: pytest.MonkeyPatch, routed: bool) -> None:
+    """The server finds a 1-RTT packet's connection by the connection ID right after its first
+    byte, and leaves the header to the connection: aioquic's server, which parses it first,
+    is not asked over a ping-pong. Without aioquic's table of connections (another aioquic) the
+    server goes aioquic's way, and still serves."""
+
+    async def body() -> None:
+        listener, url = await serving(certs, Factory(LateEcho))
+        assert listener._socket is not None
+        server = listener._socket.get_protocol()
+        assert isinstance(server, quic._RoutingServer) and server._routes is not None
+        if not routed:
+            server._routes = None
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        await ping_pong(transport, client, 1)
+        import aioquic.asyncio.server
+        parsed = count_calls(monkeypatch, aioquic.asyncio.server, "pull_quic_header")
+        await ping_pong(transport, client, 30)
+        if routed:
+            assert parsed[0] == 0
+        else:
+            assert parsed[0] >= 30
+        transport.close()
+        await client.lost.wait()
+        await shut(listener)
+    run(body)
+
+
+def test_a_long_header_or_unknown_connection_id_still_goes_aioquics_way(certs: Certs) -> None:
+    """Datagrams the short-header route does not know are aioquic's to judge: a new connection's
+    Initial packets (long headers) connect as before, and a short-header packet for a connection
+    ID nobody holds is dropped without harm to the connection that is served."""
+
+    async def body() -> None:
+        listener, url = await serving(certs, Factory(EchoBytes))
+        transport, client = await quic.open(url, Recorder, client_tls(certs))
+        assert isinstance(client, Recorder)
+        assert listener._socket is not None
+        server = listener._socket.get_protocol()
+        assert isinstance(server, quic._RoutingServer)
+        server.datagram_received(b"\x40" + b"\x00" * 40, ("127.0.0.1", 9))  # no such connection ID
+        server.datagram_received(b"\x40", ("127.0.0.1", 9))  # too short to hold one
+        transport.write(b"still served")
+        await until(lambda: bytes(client.data) == b"still served")
         transport.close()
         await client.lost.wait()
         await shut(listener)
