@@ -419,9 +419,7 @@ class ServerSession:
             return None
         ahead = self._ahead
         if not ahead:
-            sizes: list[int] = []
-            ahead.extend(self._reader.next_frames(sizes))
-            self._ahead_sizes.extend(sizes)
+            self._read_ahead()
         if ahead:
             frame = ahead.popleft()
             self._ahead_sizes.popleft()
@@ -443,6 +441,13 @@ class ServerSession:
         self.in_flight += 1
         return Call(frame.tag, self.spec.by_request[msg.__class__], msg)
 
+    def _read_ahead(self) -> None:
+        """Decodes every whole frame buffered into ``_ahead`` (once per read, not per frame); a
+        frame that does not decode stays for ``next_frame`` to report."""
+        sizes: list[int] = []
+        self._ahead.extend(self._reader.next_frames(sizes))
+        self._ahead_sizes.extend(sizes)
+
     def next_call(self) -> tuple[int, Method, Any] | None:
         """The next event if it is a ``Call``, as ``(tag, method, request)`` without the event
         object, counted in ``in_flight`` as a ``Call`` is; None if the next event is any other
@@ -453,9 +458,7 @@ class ServerSession:
             return None
         ahead = self._ahead
         if not ahead:
-            sizes: list[int] = []
-            ahead.extend(self._reader.next_frames(sizes))
-            self._ahead_sizes.extend(sizes)
+            self._read_ahead()
             if not ahead:
                 return None
         frame = ahead[0]
