@@ -828,6 +828,8 @@ DIRENT_NAMES = ["fz-a", "fz-b", "fz-dir", "fz-a", "..", ".", "x" * 255, "\udcff"
 BAD_DIRENT_NAMES = ["", "fz/x", "../fz-up", "fz\0x", "/"]
 CLIENT_LIMIT = 3000
 """Requests one case may make the client send: past it, the client goes on without end."""
+CLIENT_TIMEOUT = 0.5
+"""The client's timeout per call in these cases: a server that stays silent costs half a second."""
 CLIENT_MAX_LISTING = 200
 """The client's ``max_listing`` in these cases: an endless listing must end within it (at one
 entry per Rreaddir, 201 Treaddirs), well inside ``CLIENT_LIMIT``."""
@@ -964,7 +966,7 @@ async def _against_hostile_server(rng: random.Random, socket_path: str) -> list[
     outcomes = []
     try:
         try:
-            client = await asyncio.wait_for(Client.connect(path=socket_path, timeout=0.5), 20)
+            client = await asyncio.wait_for(Client.connect(path=socket_path, timeout=CLIENT_TIMEOUT), 20)
             client.max_listing = CLIENT_MAX_LISTING
         except (OSError, ProtocolError) as exc:
             return [type(exc).__name__]
