@@ -19,7 +19,7 @@ import random
 import shutil
 import stat as st
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Optional
 
 import jetwire as jw
@@ -835,6 +835,25 @@ CLIENT_MAX_LISTING = 200
 entry per Rreaddir, 201 Treaddirs), well inside ``CLIENT_LIMIT``."""
 
 
+async def _answer_each_frame(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, frames: FrameReader[Any],
+                             answer: Callable[[Any], bytes | None]) -> None:
+    """A hostile server's connection: each request frame gets ``answer(frame)``'s bytes (``b""``:
+    none), until it gives None (the server hangs up) or the client goes."""
+    try:
+        while data := await reader.read(65536):
+            frames.feed(data)
+            while (frame := frames.next_frame()) is not None:
+                answered = answer(frame)
+                if answered is None:
+                    return
+                writer.write(answered)
+            await writer.drain()
+    except (ConnectionError, FrameError):
+        return
+    finally:
+        writer.close()
+
+
 class HostileServer:
     """Answers a 9P client over a unix socket as a broken or hostile server might: mostly the
     right reply type with odd content (dirents named ``..`` or ``a/b``, offsets that go on or
@@ -849,28 +868,13 @@ class HostileServer:
         self.offsets = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        frames = FrameReader(m.Tframe, max_size=1 << 24)
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    return
-                frames.feed(data)
-                while (frame := frames.next_frame()) is not None:
-                    self.requests += 1
-                    if self.requests > CLIENT_LIMIT:
-                        return
-                    answer = self.answer(frame.tag, frame.msg)
-                    if answer is None:
-                        continue
-                    if answer == b"":
-                        return  # hangs up
-                    writer.write(answer)
-                await writer.drain()
-        except (ConnectionError, FrameError):
-            return
-        finally:
-            writer.close()
+        await _answer_each_frame(reader, writer, FrameReader(m.Tframe, max_size=1 << 24), self.answer_frame)
+
+    def answer_frame(self, frame: Any) -> bytes | None:
+        self.requests += 1
+        if self.requests > CLIENT_LIMIT:
+            return None
+        return self.answer(frame.tag, frame.msg)
 
     def answer(self, tag: int, msg: Any) -> bytes | None:
         rng = self.rng
@@ -881,9 +885,9 @@ class HostileServer:
         if self.endless and isinstance(msg, m.Treaddir):
             roll = 1.0  # a listing that goes on: every answer a good one
         if roll < 0.05:
-            return b""
+            return None  # hangs up
         if roll < 0.15:
-            return None  # never answered: the client's timeout
+            return b""  # never answered: the client's timeout
         if roll < 0.6:
             reply: Any = m.Rlerror(ecode=rng.choice([0, 1, 2, 5, 13, 17, 20, 21, 22, 95, 0xFFFFFFFF]))
         elif roll < 0.8:
@@ -1299,25 +1303,14 @@ class HostileRpcServer:
         self.hostility = rng.choice([0.0, 0.05, 0.2, 0.5])
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        rng = self.rng
-        frames = FrameReader(SPEC.Tframe, max_size=1 << 24)
-        try:
-            while data := await reader.read(65536):
-                frames.feed(data)
-                while (frame := frames.next_frame()) is not None:
-                    if isinstance(frame.msg, rpc.Tversion):
-                        answer = _rpc_handshake(rng) if rng.random() < self.hostility else bytes(
-                            SPEC.Rframe(frame.tag, rpc.Rversion(frame.msg.msize, frame.msg.version)).encode())
-                    else:
-                        answer = self.answer(frame.tag, SPEC.by_request[frame.msg.__class__])
-                    if answer is None:
-                        return  # hangs up
-                    writer.write(answer)
-                await writer.drain()
-        except (ConnectionError, FrameError):
-            return
-        finally:
-            writer.close()
+        await _answer_each_frame(reader, writer, FrameReader(SPEC.Tframe, max_size=1 << 24), self.answer_frame)
+
+    def answer_frame(self, frame: Any) -> bytes | None:
+        if isinstance(frame.msg, rpc.Tversion):
+            rng = self.rng
+            return _rpc_handshake(rng) if rng.random() < self.hostility else bytes(
+                SPEC.Rframe(frame.tag, rpc.Rversion(frame.msg.msize, frame.msg.version)).encode())
+        return self.answer(frame.tag, SPEC.by_request[frame.msg.__class__])
 
     def answer(self, tag: int, method: rpc.Method) -> bytes | None:
         rng = self.rng
