@@ -863,31 +863,14 @@ def test_an_open_that_must_break_a_lease_holds_up_no_other_request(export: Path)
     """r[9p2000l.server.concurrency]: on a local export Tlopen opens on the loop's thread, but
     an open that conflicts with another process's lease (F_SETLEASE: Samba and the kernel's NFS
     server take them) waits until the lease is given up, up to lease-break-time (45 s): such an
-    open is finished in a thread. Here the test holds a read lease and gives it up only once
-    another request has been answered."""
-    import fcntl
-    import signal
+    open is finished in a thread. Here a helper process holds a read lease and gives it up only
+    once another request has been answered."""
     import threading
 
     (export / "leased").write_text("data")
     (export / "other").write_text("more")
-    f_setlease = getattr(fcntl, "F_SETLEASE", 1024)
-    holder = os.open(export / "leased", os.O_RDONLY)
-    previous = signal.signal(signal.SIGIO, signal.SIG_IGN)  # the lease break's notice (else it kills)
-    try:
-        fcntl.fcntl(holder, f_setlease, fcntl.F_RDLCK)
-    except OSError as exc:
-        os.close(holder)
-        signal.signal(signal.SIGIO, previous)
-        pytest.skip(f"no leases on this file system: {exc}")
-    given_up = threading.Event()
-
-    def give_up() -> None:
-        if not given_up.is_set():
-            given_up.set()
-            fcntl.fcntl(holder, f_setlease, fcntl.F_UNLCK)
-
-    rescue = threading.Timer(GUARD / 6, give_up)  # without the fix the loop waits in the open: fail, not hang
+    holder = LeaseHolder(export / "leased")
+    rescue = threading.Timer(GUARD / 6, holder.give_up)  # without the fix the loop waits in the open: fail, not hang
     rescue.start()
 
     async def body() -> None:
@@ -899,18 +882,16 @@ def test_an_open_that_must_break_a_lease_holds_up_no_other_request(export: Path)
             leased, _ = await fs.walk(fs.root, ["leased"])
             opening = asyncio.ensure_future(fs.lopen(leased, c.P9_WRONLY))  # a write breaks a read lease
             assert await fs.read(other, 0, 4) == b"more"
-            answered_while_leased = not given_up.is_set()
-            await asyncio.to_thread(give_up)
+            answered_while_leased = not holder.given_up
+            await asyncio.to_thread(holder.give_up)
             await opening
             assert answered_while_leased
 
     try:
         run(body)
     finally:
-        give_up()
         rescue.cancel()
-        os.close(holder)
-        signal.signal(signal.SIGIO, previous)
+        holder.close()
 
 
 def test_a_walk_into_a_file_system_mounted_later_is_made_in_a_thread(export: Path,
