@@ -1267,7 +1267,7 @@ def target_p9_served(rng: random.Random, types: dict[str, Any]) -> str:
             context = failures[0]
             if type(context.get("exception")).__name__ == "Hang":  # the runner's alarm, inside the server
                 raise Finding("the 9P server's connection held its loop past the case's time limit",
-                              f"{context.get('message')}")
+                              f"{context.get('message')}: {context.get('exception')}")
             raise Finding("the event loop was handed an exception the 9P server did not handle",
                           f"{context.get('message')}: {context.get('exception')!r}")
         if errors.records:

@@ -35,7 +35,11 @@ def _time_limit(seconds: float) -> Iterator[None]:
         return
 
     def on_alarm(signum: int, frame: Any) -> None:
-        raise Hang(f"the case ran for more than {seconds} s")
+        # where the case was when the time ran out: a hang on the event loop's thread (a call
+        # that blocks, a loop that never yields) is reported from inside the loop's callback,
+        # whose own traceback would end at the callback, not at the call that held it
+        where = "".join(traceback.format_stack(frame)[-6:])
+        raise Hang(f"the case ran for more than {seconds} s, stopped in:\n{where}")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
