@@ -51,12 +51,7 @@ KNOWN_BUGS = {
 KNOWN_BUG_TYPES: set[str] = set()
 # Kinds of finding a target may report without failing the run, each with why; the target's
 # other oracles still hold in CI.
-KNOWN_BUG_KINDS: dict[str, set[str]] = {
-    # Not fixed yet: case 13 of this slice (python -m fuzz --replay p9_served --case 13 --seed
-    # 20261203) holds the server's loop for the whole 60 s limit in about one replay in ten on
-    # Python 3.13 (CI on 2026-12-04); the order its calls finish in decides. Under investigation.
-    "p9_served": {"the 9P server's connection held its loop past the case's time limit"},
-}
+KNOWN_BUG_KINDS: dict[str, set[str]] = {}
 RUNNING = [target for target in CASES if target not in KNOWN_BUGS]
 
 

@@ -103,8 +103,13 @@ class _Connection:
             self.writer.transport.abort()
             # fids no call uses are released now; those of calls still running once they finish
             self._apply(self.session.close())
-            while self.tasks:
-                await asyncio.gather(*self.tasks, return_exceptions=True)
+            # the calls still running, not self.tasks: a task leaves that set in a done
+            # callback, which runs a turn later, and on 3.12+ gathering tasks that are all done
+            # returns without a turn of the loop, so waiting for the set to empty spun for ever
+            running = [task for task in self.tasks if not task.done()]
+            while running:
+                await asyncio.gather(*running, return_exceptions=True)
+                running = [task for task in self.tasks if not task.done()]
             seconds = time.monotonic() - started
             log.info("9P connection %s: %d requests in %.1f s, ended: %s", self.peer, self.session.requests,
                      seconds, self.ended)

@@ -7,13 +7,19 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_server_session import Driver, calls, error_of, frame, released, replies
+from test_server_session import ROOT_QID, Driver, Toy, calls, error_of, frame, released, replies
 
 from jetwire.p9 import (
+    Rattach,
+    Rframe,
+    Rgetattr,
+    Rversion,
     Tattach,
     Tgetattr,
     Tlcreate,
@@ -23,12 +29,15 @@ from jetwire.p9 import (
     Tremove,
     Tsetattr,
     Tsymlink,
+    Tversion,
     Twalk,
     Txattrcreate,
     Txattrwalk,
 )
 from jetwire.p9 import constants as c
 from jetwire.p9.localfs import LocalFilesystem
+from jetwire.p9.serving import serve
+from jetwire.runtime.frames import FrameReader
 
 
 def test_an_attach_with_fid_and_afid_both_nofid_is_a_fid_in_use() -> None:
@@ -235,3 +244,68 @@ def test_setattr_to_a_size_past_the_largest_off_t_is_einval(size: int, tmp_path:
     finally:
         fs.close()
     assert (tmp_path / "f").read_bytes() == b"data"
+
+
+class _LastCallEndsWithTheStream(Toy):
+    """A Toy whose getattr, in a task of its own, ends after its connection has seen the end of
+    the stream: the connection's task wakes to that end before the call's task's done
+    callbacks have run, the order that held the loop (fuzz: p9_served)."""
+
+    steps_inline = False
+    server: Any = None
+
+    async def getattr(self, msg: Tgetattr, fid: str) -> Any:
+        await asyncio.sleep(0)  # in the task now
+        self.server.connections[0].reader.feed_eof()  # the connection's read returns at its next step
+        return await super().getattr(msg, fid)
+
+
+class _Held(Exception):
+    pass
+
+
+def test_a_connection_ending_as_its_last_call_ends_does_not_hold_the_loop(tmp_path: Path) -> None:
+    # On Python 3.12 and later, gathering tasks that are all done completes at once, without a
+    # turn of the loop; the connection waited for its calls by gathering them until its set of
+    # tasks was empty, a set emptied by the tasks' done callbacks, which then never ran: the
+    # loop spun there for ever. The alarm turns such a spin into a failure of this test.
+    handler = _LastCallEndsWithTheStream()
+    path = str(tmp_path / "9p.sock")
+    problems: list[dict[str, Any]] = []
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _Held("the loop was held")
+
+    async def body() -> bytes:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
+        handler.server = server = await serve(handler, f"unix:{path}")
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+            writer.write(frame(c.NOTAG, Tversion(msize=8192, version=c.VERSION_9P2000L))
+                         + frame(1, Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME)))
+            attached = len(Rframe(tag=c.NOTAG, msg=Rversion(msize=8192, version=c.VERSION_9P2000L)).encode()
+                           + Rframe(tag=1, msg=Rattach(qid=ROOT_QID)).encode())
+            received = await asyncio.wait_for(reader.readexactly(attached), 10)
+            writer.write(frame(2, Tgetattr(fid=0, request_mask=c.P9_GETATTR_BASIC)))
+            received += await asyncio.wait_for(reader.read(), 10)  # until the server ends the connection
+            writer.close()
+            for _ in range(100):
+                if not server.connections:
+                    break
+                await asyncio.sleep(0.01)
+            assert not server.connections
+            return received
+        finally:
+            await server.close()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, 10)
+    try:
+        received = asyncio.run(body())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not problems, problems[0].get("message")
+    frames = FrameReader(Rframe, max_size=8192)
+    frames.feed(received)
+    assert [(f.tag, type(f.msg)) for f in frames] == [(c.NOTAG, Rversion), (1, Rattach), (2, Rgetattr)]
