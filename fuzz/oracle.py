@@ -38,6 +38,10 @@ def where(exc: BaseException) -> str:
         name = frame.filename.replace("\\", "/")
         if "/jetwire/" in name or name.startswith("<jetwire"):
             return f"{name.rsplit('/jetwire/', 1)[-1]}:{frame.lineno}"
+    for frame in reversed(frames):  # none: the harness's own line (a wait_for that timed out, say), not asyncio's
+        name = frame.filename.replace("\\", "/")
+        if "/fuzz/" in name:
+            return f"fuzz/{name.rsplit('/fuzz/', 1)[-1]}:{frame.lineno}"
     return frames[-1].filename.rsplit("/", 1)[-1] if frames else "?"
 
 

@@ -827,7 +827,9 @@ TARGETS["p9_server"] = target_p9_server
 DIRENT_NAMES = ["fz-a", "fz-b", "fz-dir", "fz-a", "..", ".", "x" * 255, "\udcff"]
 BAD_DIRENT_NAMES = ["", "fz/x", "../fz-up", "fz\0x", "/"]
 CLIENT_LIMIT = 3000
-"""Requests one case may make the client send: past it, the client goes on without end."""
+"""Requests one case may make the client send, besides one per byte it was asked to write (a
+server may give an iounit of 1, and a write then takes a Twrite per byte, as the kernel's
+does): past it, the client goes on without end."""
 CLIENT_TIMEOUT = 0.5
 """The client's timeout per call in these cases: a server that stays silent costs half a second."""
 CLIENT_MAX_LISTING = 200
@@ -863,6 +865,7 @@ class HostileServer:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.requests = 0
+        self.limit = CLIENT_LIMIT  # grows by the bytes each call is asked to write
         self.endless = rng.random() < 0.1  # listings that never end
         self.hostility = rng.choice([0.0, 0.02, 0.1, 0.3])  # how often an answer is wrong
         self.offsets = 0
@@ -872,7 +875,7 @@ class HostileServer:
 
     def answer_frame(self, frame: Any) -> bytes | None:
         self.requests += 1
-        if self.requests > CLIENT_LIMIT:
+        if self.requests > self.limit:
             return None
         return self.answer(frame.tag, frame.msg)
 
@@ -943,7 +946,7 @@ class HostileServer:
         return out
 
 
-async def _client_operation(client: Any, rng: random.Random) -> Any:
+async def _client_operation(client: Any, rng: random.Random, server: HostileServer) -> Any:
     """One of the client's path calls, on names that make it walk, list, read, write, remove."""
     operation = rng.choice(["listdir", "walk_tree", "rmtree", "read_bytes", "write_bytes", "stat", "exists",
                             "readlink", "follow", "getxattr", "listxattr", "open", "remove_path", "rename"])
@@ -951,7 +954,9 @@ async def _client_operation(client: Any, rng: random.Random) -> Any:
     if operation == "walk_tree":
         return [item async for item in client.walk_tree(path)]
     if operation == "write_bytes":
-        return await client.write_bytes(path or "fz-a", b"data" * rng.randint(0, 3000))
+        data = b"data" * rng.randint(0, 3000)
+        server.limit += len(data)
+        return await client.write_bytes(path or "fz-a", data)
     if operation == "getxattr":
         return await client.getxattr(path, "user.fz")
     if operation == "rename":
@@ -979,7 +984,7 @@ async def _against_hostile_server(rng: random.Random, socket_path: str) -> list[
         try:
             for _ in range(rng.randint(1, 5)):
                 try:
-                    await asyncio.wait_for(_client_operation(client, rng), 30)
+                    await asyncio.wait_for(_client_operation(client, rng, server), 30)
                     outcomes.append("done")
                 except (OSError, ProtocolError) as exc:
                     outcomes.append(type(exc).__name__)
@@ -989,7 +994,7 @@ async def _against_hostile_server(rng: random.Random, socket_path: str) -> list[
                     raise
                 except Exception as exc:
                     raise unexpected("a 9P client call", exc) from None
-                if server.requests > CLIENT_LIMIT:
+                if server.requests > server.limit:
                     raise Finding("the 9P client sends requests without end",
                                   f"{server.requests} requests for {len(outcomes)} calls")
         finally:
@@ -1224,13 +1229,20 @@ async def _p9_served(rng: random.Random, path: str, export: str) -> tuple[bytes,
         reader, writer = await asyncio.open_unix_connection(path)
         writer.write(m.Tframe(tag=0xFFFF, msg=m.Tversion(msize=8192, version="9P2000.L")).encode())
         frames = FrameReader(m.Rframe, max_size=1 << 24)
-        frames.feed(await asyncio.wait_for(reader.read(4096), 10))
+        try:
+            frames.feed(await asyncio.wait_for(reader.read(4096), 10))
+        except asyncio.TimeoutError:
+            raise Finding("the 9P server does not answer a new client in time", _stuck_calls(server)) from None
         if not isinstance(frames.next_frame().msg, m.Rversion):  # type: ignore[union-attr]
             raise Finding("the 9P server does not answer a new client", "after a hostile one")
         writer.close()
     finally:
-        await asyncio.wait_for(server.close(), 20)
-        fs.close()
+        try:
+            await asyncio.wait_for(server.close(), 20)
+        except asyncio.TimeoutError:
+            raise Finding("the 9P server does not close within 20 s", _stuck_calls(server)) from None
+        finally:
+            fs.close()
     frames_out = []
     at = 0
     while at < len(received):  # cut at each size field: _check_replies decodes each frame
@@ -1240,6 +1252,18 @@ async def _p9_served(rng: random.Random, path: str, export: str) -> tuple[bytes,
         frames_out.append(received[at:at + size])
         at += size
     return b"".join(sent), frames_out
+
+
+def _stuck_calls(server: Any) -> str:
+    """Where the calls still running on ``server``'s connections are (each task's innermost
+    frames): what a finding about a server that does not move says."""
+    out = []
+    for connection in server.connections:
+        for task in connection.tasks:
+            frames = task.get_stack()[-3:]
+            out.append(" <- ".join(f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}:"
+                                   f"{frame.f_lineno})" for frame in reversed(frames)))
+    return f"{len(server.connections)} connections, calls running: {'; '.join(out) or 'none'}"
 
 
 def target_p9_served(rng: random.Random, types: dict[str, Any]) -> str:

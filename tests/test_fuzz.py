@@ -249,7 +249,7 @@ def test_p9_client_target_catches_a_listing_without_end(monkeypatch: pytest.Monk
         real(self, rng)
         self.endless, self.hostility = True, 0.0
 
-    async def listing(client: Any, rng: Any) -> Any:
+    async def listing(client: Any, rng: Any, server: Any) -> Any:
         return await client.listdir("")
 
     monkeypatch.setattr(HostileServer, "__init__", endless)
