@@ -553,7 +553,7 @@ class P9Client:
         if new and roll < 0.85:
             self.next_fid += 1
             return self.next_fid
-        live = sorted(number for number, entry in self.session.fids.items() if entry.ready)
+        live: list[int] = sorted(number for number, entry in self.session.fids.items() if entry.ready)
         if opened:
             live = [n for n in live if getattr(self.session.fids[n].obj, "io", None) is not None] or live
         if live and roll < 0.9:
@@ -573,7 +573,8 @@ class P9Client:
         rng = self.rng
         busy = self.session.in_flight
         if busy and rng.random() < 0.03:
-            return rng.choice(sorted(busy))  # reused while in flight: the connection closes
+            reused: int = rng.choice(sorted(busy))  # reused while in flight: the connection closes
+            return reused
         while True:
             tag = rng.choice([rng.randint(0, 0xFFFF), rng.randint(1, 64), 0xFFFF])
             if tag not in busy:

@@ -10,6 +10,7 @@ import collections
 import ipaddress
 import random
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import jetwire as jw
@@ -35,6 +36,7 @@ from jetwire.compiler.plan import (
     UnionNode,
     UnitNode,
     UrlNode,
+    Variant,
 )
 from jetwire.compiler.support import ms_to_datetime
 from jetwire.compiler.values import construct
@@ -125,7 +127,7 @@ class Values:
             self.depth -= 1
             return construct(node, values)
         if isinstance(node, UnionNode):
-            variants = node.variants
+            variants: Sequence[Variant] = node.variants
             if self.depth >= self.max_depth:  # the variants that end the recursion
                 variants = [v for v in variants if not _reaches(v.node, node)] or variants
             return self.of(rng.choice(variants).node)
