@@ -1258,13 +1258,22 @@ async def _p9_served(rng: random.Random, path: str, export: str) -> tuple[bytes,
 def _stuck_calls(server: Any) -> str:
     """Where the calls still running on ``server``'s connections are (each task's innermost
     frames): what a finding about a server that does not move says."""
+    def where(task: asyncio.Task[Any]) -> str:  # the coroutines the task awaits through, innermost first
+        frames: list[Any] = []
+        coroutine: Any = task.get_coro()
+        while (frame := getattr(coroutine, "cr_frame", None)) is not None:
+            frames.append(frame)
+            coroutine = getattr(coroutine, "cr_await", None)
+        return " <- ".join(f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
+                           for frame in reversed(frames[-4:]))
+
     out = []
-    for connection in server.connections:
-        for task in connection.tasks:
-            frames = task.get_stack()[-3:]
-            out.append(" <- ".join(f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}:"
-                                   f"{frame.f_lineno})" for frame in reversed(frames)))
-    return f"{len(server.connections)} connections, calls running: {'; '.join(out) or 'none'}"
+    for task, connection in server._connections.items():
+        session = connection.session
+        out.append(f"a connection of {session.requests} requests (open {connection.open}, paused "
+                   f"{connection.paused}, {len(session.fids)} fids) at {where(task)}, calls running: "
+                   f"{'; '.join(where(call) for call in connection.tasks) or 'none'}")
+    return f"{len(out)} connections: {' | '.join(out)}"
 
 
 def target_p9_served(rng: random.Random, types: dict[str, Any]) -> str:
