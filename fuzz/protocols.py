@@ -1294,6 +1294,12 @@ def target_p9_served(rng: random.Random, types: dict[str, Any]) -> str:
         loop.set_exception_handler(lambda loop, context: failures.append(context))
         try:
             data, replies = loop.run_until_complete(_p9_served(rng, os.path.join(sockets, "9p.sock"), export))
+        except Finding as finding:
+            if not failures and not errors.records:
+                raise
+            also = [f"{context.get('message')}: {context.get('exception')!r}" for context in failures]
+            also += [record.getMessage()[:200] for record in errors.records]
+            raise Finding(finding.kind, f"{finding.detail}; before it: {'; '.join(also)[:600]}") from None
         finally:
             loop.close()
             logger.removeHandler(errors)
