@@ -162,7 +162,11 @@ class _Connection:
 
     def _flush(self) -> None:
         pending = self.pending
-        if not pending or not self.open:
+        # a transport closing (aborted, or its peer gone) takes nothing more: Python 3.12's and
+        # 3.13.0's writelines() would register its socket with the loop for writing even after
+        # the connection was lost (CPython issue 136234), a registration left behind when the
+        # socket closes, on which the next connection given that descriptor number is never read
+        if not pending or not self.open or self.writer.transport.is_closing():
             pending.clear()
             return
         if len(pending) == 1:

@@ -309,3 +309,63 @@ def test_a_connection_ending_as_its_last_call_ends_does_not_hold_the_loop(tmp_pa
     frames = FrameReader(Rframe, max_size=8192)
     frames.feed(received)
     assert [(f.tag, type(f.msg)) for f in frames] == [(c.NOTAG, Rversion), (1, Rattach), (2, Rgetattr)]
+
+
+class _AbortsOnFirstGetattr(Toy):
+    """A Toy whose first getattr ends its connection's transport, as a client's reset would,
+    while the calls read with it are still to be answered (fuzz: p9_served)."""
+
+    steps_inline = True
+    server: Any = None
+
+    async def getattr(self, msg: Tgetattr, fid: str) -> Any:
+        transport = self.server.connections[0].writer.transport
+        if not transport.is_closing():
+            transport.abort()
+        return await super().getattr(msg, fid)
+
+
+def test_answers_to_a_connection_already_lost_leave_nothing_registered_with_the_loop(tmp_path: Path) -> None:
+    # Python 3.12 and 3.13.0's socket transport writelines() has no check for a lost connection
+    # (CPython issue 136234; write() has one): the answers of one read, written together after
+    # the connection was lost, registered the closed socket's descriptor for writing. The loop
+    # kept that registration after the socket closed, so the next connection given the same
+    # descriptor number could not be read from: a new client was never answered.
+    handler = _AbortsOnFirstGetattr()
+    path = str(tmp_path / "9p.sock")
+    problems: list[dict[str, Any]] = []
+
+    async def body() -> bytes:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: problems.append(context))
+        handler.server = server = await serve(handler, f"unix:{path}")
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+            writer.write(frame(c.NOTAG, Tversion(msize=8192, version=c.VERSION_9P2000L))
+                         + frame(1, Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME)))
+            attached = len(Rframe(tag=c.NOTAG, msg=Rversion(msize=8192, version=c.VERSION_9P2000L)).encode()
+                           + Rframe(tag=1, msg=Rattach(qid=ROOT_QID)).encode())
+            await asyncio.wait_for(reader.readexactly(attached), 10)
+            socket_fd = server.connections[0].writer.transport.get_extra_info("socket").fileno()
+            writer.write(b"".join(frame(tag, Tgetattr(fid=0, request_mask=c.P9_GETATTR_BASIC)) for tag in (2, 3, 4)))
+            await asyncio.wait_for(reader.read(), 10)  # the server ended the connection
+            writer.close()
+            for _ in range(100):
+                if not server.connections:
+                    break
+                await asyncio.sleep(0.01)
+            assert not server.connections
+            # the loop's own table of descriptors (private): the closed socket's must be gone
+            registered = loop._selector.get_map()  # type: ignore[attr-defined]
+            assert socket_fd not in registered, f"descriptor {socket_fd} is still registered with the loop"
+            reader, writer = await asyncio.open_unix_connection(path)  # most likely given that number again
+            writer.write(frame(c.NOTAG, Tversion(msize=8192, version=c.VERSION_9P2000L)))
+            answer = await asyncio.wait_for(reader.read(4096), 5)
+            writer.close()
+            return answer
+        finally:
+            await server.close()
+
+    answer = asyncio.run(body())
+    assert not problems, problems[0].get("message")
+    assert isinstance(Rframe.decode(answer).msg, Rversion)
