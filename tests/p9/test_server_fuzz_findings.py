@@ -264,6 +264,25 @@ class _Held(Exception):
     pass
 
 
+async def _attached(path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """A client of the server on ``path`` that has sent Tversion and attached fid 0: its
+    streams, and the two replies."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(frame(c.NOTAG, Tversion(msize=8192, version=c.VERSION_9P2000L))
+                 + frame(1, Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME)))
+    attached = len(Rframe(tag=c.NOTAG, msg=Rversion(msize=8192, version=c.VERSION_9P2000L)).encode()
+                   + Rframe(tag=1, msg=Rattach(qid=ROOT_QID)).encode())
+    return reader, writer, await asyncio.wait_for(reader.readexactly(attached), 10)
+
+
+async def _until_no_connection(server: Any) -> None:
+    for _ in range(100):
+        if not server.connections:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(server.connections)} connections left a second after their clients went")
+
+
 def test_a_connection_ending_as_its_last_call_ends_does_not_hold_the_loop(tmp_path: Path) -> None:
     # On Python 3.12 and later, gathering tasks that are all done completes at once, without a
     # turn of the loop; the connection waited for its calls by gathering them until its set of
@@ -280,20 +299,11 @@ def test_a_connection_ending_as_its_last_call_ends_does_not_hold_the_loop(tmp_pa
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
         handler.server = server = await serve(handler, f"unix:{path}")
         try:
-            reader, writer = await asyncio.open_unix_connection(path)
-            writer.write(frame(c.NOTAG, Tversion(msize=8192, version=c.VERSION_9P2000L))
-                         + frame(1, Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME)))
-            attached = len(Rframe(tag=c.NOTAG, msg=Rversion(msize=8192, version=c.VERSION_9P2000L)).encode()
-                           + Rframe(tag=1, msg=Rattach(qid=ROOT_QID)).encode())
-            received = await asyncio.wait_for(reader.readexactly(attached), 10)
+            reader, writer, received = await _attached(path)
             writer.write(frame(2, Tgetattr(fid=0, request_mask=c.P9_GETATTR_BASIC)))
             received += await asyncio.wait_for(reader.read(), 10)  # until the server ends the connection
             writer.close()
-            for _ in range(100):
-                if not server.connections:
-                    break
-                await asyncio.sleep(0.01)
-            assert not server.connections
+            await _until_no_connection(server)
             return received
         finally:
             await server.close()
@@ -340,21 +350,12 @@ def test_answers_to_a_connection_already_lost_leave_nothing_registered_with_the_
         loop.set_exception_handler(lambda loop, context: problems.append(context))
         handler.server = server = await serve(handler, f"unix:{path}")
         try:
-            reader, writer = await asyncio.open_unix_connection(path)
-            writer.write(frame(c.NOTAG, Tversion(msize=8192, version=c.VERSION_9P2000L))
-                         + frame(1, Tattach(fid=0, afid=c.NOFID, uname="", aname="", n_uname=c.NONUNAME)))
-            attached = len(Rframe(tag=c.NOTAG, msg=Rversion(msize=8192, version=c.VERSION_9P2000L)).encode()
-                           + Rframe(tag=1, msg=Rattach(qid=ROOT_QID)).encode())
-            await asyncio.wait_for(reader.readexactly(attached), 10)
+            reader, writer, _ = await _attached(path)
             socket_fd = server.connections[0].writer.transport.get_extra_info("socket").fileno()
             writer.write(b"".join(frame(tag, Tgetattr(fid=0, request_mask=c.P9_GETATTR_BASIC)) for tag in (2, 3, 4)))
             await asyncio.wait_for(reader.read(), 10)  # the server ended the connection
             writer.close()
-            for _ in range(100):
-                if not server.connections:
-                    break
-                await asyncio.sleep(0.01)
-            assert not server.connections
+            await _until_no_connection(server)
             # the loop's own table of descriptors (private): the closed socket's must be gone
             registered = loop._selector.get_map()  # type: ignore[attr-defined]
             assert socket_fd not in registered, f"descriptor {socket_fd} is still registered with the loop"
