@@ -1,6 +1,7 @@
-"""What fuzzing the 9P file server found (``python -m fuzz --target p9_server``), each the
-smallest input that showed it: against the sans-I/O session of ``test_server_session``, or a
-``LocalFilesystem`` called directly."""
+"""What fuzzing the 9P file server found (``python -m fuzz --target p9_server`` and
+``p9_served``), each the smallest input that showed it: against the sans-I/O session of
+``test_server_session``, a ``LocalFilesystem`` called directly, or the asyncio shell serving a
+unix socket, in the order of events that broke it made on purpose."""
 
 from __future__ import annotations
 
