@@ -1233,7 +1233,7 @@ async def _p9_served(rng: random.Random, path: str, export: str) -> tuple[bytes,
         try:
             frames.feed(await asyncio.wait_for(reader.read(4096), 10))
         except asyncio.TimeoutError:
-            raise Finding("the 9P server does not answer a new client in time", _stuck_calls(server)) from None
+            raise Finding("the 9P server does not answer a new client in time", _stalled_server(server)) from None
         if not isinstance(frames.next_frame().msg, m.Rversion):  # type: ignore[union-attr]
             raise Finding("the 9P server does not answer a new client", "after a hostile one")
         writer.close()
@@ -1241,7 +1241,7 @@ async def _p9_served(rng: random.Random, path: str, export: str) -> tuple[bytes,
         try:
             await asyncio.wait_for(server.close(), 20)
         except asyncio.TimeoutError:
-            raise Finding("the 9P server does not close within 20 s", _stuck_calls(server)) from None
+            raise Finding("the 9P server does not close within 20 s", _stalled_server(server)) from None
         finally:
             fs.close()
     frames_out = []
@@ -1255,9 +1255,10 @@ async def _p9_served(rng: random.Random, path: str, export: str) -> tuple[bytes,
     return b"".join(sent), frames_out
 
 
-def _stuck_calls(server: Any) -> str:
-    """Where the calls still running on ``server``'s connections are (each task's innermost
-    frames): what a finding about a server that does not move says."""
+def _stalled_server(server: Any) -> str:
+    """What a finding about a server that does not move says: per connection, its requests and
+    state, where its task waits and where each call still running is (the innermost frames of
+    the coroutines each awaits through; ``server._connections`` is what maps a task to it)."""
     def where(task: asyncio.Task[Any]) -> str:  # the coroutines the task awaits through, innermost first
         frames: list[Any] = []
         coroutine: Any = task.get_coro()

@@ -7,6 +7,7 @@ run is for developers: ``python -m fuzz --seconds 600``.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import io
 import time
@@ -30,6 +31,7 @@ from jetwire.p9 import Rreadlink
 from jetwire.p9 import connection as p9_connection
 from jetwire.p9 import session as p9_session
 from jetwire.p9.localfs import LocalFid, LocalFilesystem
+from jetwire.p9.serving import serve as p9_serve
 from jetwire.rpc import ClientSession, ServerSession
 
 SEED = 20261203
@@ -154,6 +156,38 @@ def test_a_case_that_never_ends_is_a_hang(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setitem(TARGETS, "bytes", forever)
     result = run_case("bytes", 0, SEED, limit=0.2)
     assert result.finding is not None and result.finding.kind == "hang"
+    assert "in forever" in result.finding.detail  # where the alarm stopped it
+
+
+def test_a_harness_error_names_the_harness_line_not_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def serve_times_out(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.wait_for(asyncio.sleep(10), 0.01)  # TimeoutError from asyncio's own code
+
+    monkeypatch.setattr(fuzz_protocols, "serve", serve_times_out)
+    result = run_case("p9_served", 0, SEED)
+    assert result.finding is not None
+    assert result.finding.kind.startswith("the fuzz harness raised TimeoutError at fuzz/protocols.py:"), \
+        result.finding.kind
+
+
+def test_a_stalled_server_says_where_its_connections_wait(tmp_path: Path) -> None:
+    async def body() -> str:
+        fs = LocalFilesystem(tmp_path)
+        server = await p9_serve(fs, f"unix:{tmp_path}/9p.sock")
+        try:
+            _, writer = await asyncio.open_unix_connection(f"{tmp_path}/9p.sock")
+            while not server.connections:
+                await asyncio.sleep(0.001)
+            said = fuzz_protocols._stalled_server(server)
+            writer.close()
+            return said
+        finally:
+            await server.close()
+            fs.close()
+
+    said = asyncio.run(body())
+    assert said.startswith("1 connections: a connection of 0 requests (open True"), said
+    assert "_read_loop (serving.py:" in said and said.endswith("calls running: none"), said
 
 
 def test_amplify_reports_memory_out_of_proportion(monkeypatch: pytest.MonkeyPatch) -> None:
