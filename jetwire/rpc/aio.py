@@ -390,6 +390,7 @@ class ServerChannel(asyncio.Protocol):
         self._writable = True
         self._draining = False  # no more calls from this stream: answer those running, then close
         self._lost = False
+        self._pumping = False  # _pump's loop is running (further up the stack)
         self._unsent: list[bytes] = []  # answers written in this turn of the loop, sent at its end
 
     # --- asyncio.Protocol
@@ -445,6 +446,19 @@ class ServerChannel(asyncio.Protocol):
     # --- calls
     def _pump(self) -> None:
         """Turns buffered bytes into calls while the limits allow; stops reading when they don't."""
+        if self._pumping:
+            # A call this loop started has ended and asks for the next one: the loop takes it
+            # when that call's _start returns. Taking it here would nest a call inside a call,
+            # a stack frame deeper for each of thousands of quick calls queued behind max_calls.
+            return
+        self._pumping = True
+        try:
+            self._take_calls()
+        finally:
+            self._pumping = False
+        self._set_reading()
+
+    def _take_calls(self) -> None:
         session = self.session
         limit = self.server.max_calls
         next_call = session.next_call
@@ -467,7 +481,6 @@ class ServerChannel(asyncio.Protocol):
                 self.drain()
             elif kind is Ignored:
                 log.info("%s from %s: %s", self.server.spec.name, self.peer, event.reason)  # type: ignore[attr-defined]
-        self._set_reading()
 
     def _set_reading(self) -> None:
         want = not self._draining and self._writable and self.session.in_flight < self.server.max_calls

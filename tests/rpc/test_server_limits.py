@@ -6,6 +6,7 @@ the bounds cause, never by how long anything took."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -356,3 +357,51 @@ def test_a_frame_is_not_timed_while_its_client_is_not_reading_answers() -> None:
         channel.connection_lost(None)
 
     run(main)
+
+
+class HeldThenQuick(EchoServer):
+    """ping("hold") waits for the test's release; any other ping answers without awaiting."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def ping(self, message: str) -> str:
+        if message == "hold":
+            await self.release.wait()
+        return message
+
+
+@pytest.mark.parametrize("steps_inline", [False, True], ids=["task-per-call", "steps-inline"])
+def test_calls_queued_behind_max_calls_all_run_when_room_comes(steps_inline: bool) -> None:
+    """Backpressure's catch-up: max_calls calls wait, and thousands of calls that never await
+    arrive behind them in one read (a pipelining client). When a waiting call ends, the queued
+    calls are taken one after another, not one inside the other: each answered call used to
+    take the next from within its own answer, a stack frame deeper each time, until Python's
+    recursion limit stopped the stream with most calls never answered."""
+    from test_write_batching import ping, pong, served_channel, settle
+
+    async def main() -> None:
+        impl = HeldThenQuick()
+        channel, transport = served_channel(max_calls=2, impl=impl, steps_inline=steps_inline)
+        quick = 3 * sys.getrecursionlimit()
+        channel.data_received(ping(1, "hold") + ping(2, "hold")
+                              + b"".join(ping(tag, f"q{tag}") for tag in range(3, 3 + quick)))
+        await asyncio.sleep(0)
+        assert channel.session.in_flight == 2  # the two held calls fill max_calls: nothing else started
+        impl.release.set()
+        expected = [pong(1, "hold"), pong(2, "hold"), *(pong(tag, f"q{tag}") for tag in range(3, 3 + quick))]
+        await settle(lambda: sum(map(len, transport.writes)) >= sum(map(len, expected)), "every call answered")
+        assert sorted(frames(b"".join(transport.writes))) == sorted(expected)
+        assert channel.session.in_flight == 0 and not channel.tasks
+
+    run(main)
+
+
+def frames(data: bytes) -> list[bytes]:
+    """``data`` cut at its frames' size fields."""
+    out = []
+    while data:
+        size = int.from_bytes(data[:4], "little")
+        out.append(data[:size])
+        data = data[size:]
+    return out
