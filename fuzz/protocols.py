@@ -157,6 +157,16 @@ def _rpc_client_stream(rng: random.Random) -> bytes:
     return data
 
 
+def _flood(rng: random.Random) -> bytes:
+    """A pipelining client's burst: hundreds of calls sent at once, behind whatever came before."""
+    tags = [1, 2, 3, rng.randint(0, 0xFFFE)]
+    frames = []
+    for _ in range(rng.randint(300, 1200)):
+        method = rng.choice(SPEC.methods)
+        frames.append(SPEC.Tframe(rng.choice(tags), _request(rng, method)).encode())
+    return b"".join(frames)
+
+
 def _rpc_server_case(rng: random.Random) -> RpcServerCase:
     return RpcServerCase(
         max_frame_size=rng.choice(FRAME_LIMITS),
@@ -1031,16 +1041,19 @@ TARGETS["p9_client"] = target_p9_client
 
 class _Misbehaving(Fuzzed):
     """Answers each call as a careless implementation might: the right value, an odd one, a
-    jetwire.Error, an exception whose text cannot be made, CancelledError, after a wait or not."""
+    jetwire.Error, an exception whose text cannot be made, CancelledError, after a wait or not.
+    Some servers wait seldom: their calls that wait fill max_calls, and long runs of calls
+    queued behind them end without a wait once room comes."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self.waits = self.rng.choice([0.3, 0.3, 0.01])  # how often a call waits before it answers
 
     async def _behave(self, method: str) -> Any:
         from .targets import ODD_VALUES  # loaded after targets.py, as _answer's
 
         rng = self.rng
-        if rng.random() < 0.3:
+        if rng.random() < self.waits:
             await asyncio.sleep(rng.choice([0, 0, 0.001, 0.02]))
         roll = rng.random()
         if roll < 0.5:
@@ -1093,6 +1106,8 @@ async def _served(rng: random.Random, path: str) -> str:
                              max_frame_size=max_frame_size)
     try:
         data = _rpc_client_stream(rng)
+        if rng.random() < 0.05:
+            data += _flood(rng)
         calls, sends = _expected_answers(data, max_frame_size)
         reader, writer = await asyncio.open_unix_connection(path)
         for piece in pieces(data, chunk_sizes(rng)):
