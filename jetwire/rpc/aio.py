@@ -21,11 +21,12 @@ import struct
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import copy_context
 from typing import Any, ClassVar, TypeVar
 
 from typing_extensions import Self
 
-from ..runtime.steps import finish, first_step
+from ..runtime.steps import finish
 from ..stdtypes import Error
 from .certificates import verified_peer_certificate
 from .protocol import DEFAULT_MAX_FRAME_SIZE, CallTimeout, ConnectionClosed, ConnectTimeout
@@ -460,19 +461,31 @@ class ServerChannel(asyncio.Protocol):
 
     def _take_calls(self) -> None:
         session = self.session
-        limit = self.server.max_calls
-        next_call = session.next_call
+        server = self.server
+        limit = server.max_calls
         while not self._draining and self._writable and session.in_flight < limit:
-            call = next_call()  # most frames: a call, with no event object
-            if call is not None:
-                self._start(*call)
+            calls = session.take_calls(limit - session.in_flight)  # most reads: calls only, no event objects
+            if calls:
+                # Calls taken together are started together, even if one of them drains the
+                # stream in its first step (a handler that closes the server): each was read
+                # within max_calls, so it runs and is answered as a call already running is.
+                if server.steps_inline:
+                    self._step_inline(calls)
+                else:
+                    start = self._start
+                    for tag, method, request in calls:
+                        start(tag, method, request)
                 continue
             event = session.next_event()
             if event is None:
                 break
             kind = event.__class__
-            if kind is Call:  # one next_call left to next_event, that decoded it the slow way
-                self._start(event.tag, event.method, event.request)  # type: ignore[attr-defined]
+            if kind is Call:  # one take_calls left to next_event, that decoded it the slow way
+                call = (event.tag, event.method, event.request)  # type: ignore[attr-defined]
+                if server.steps_inline:
+                    self._step_inline([call])
+                else:
+                    self._start(*call)
             elif kind is Send:
                 self._write(event.data)  # type: ignore[attr-defined]
             elif kind is Violation:
@@ -496,13 +509,8 @@ class ServerChannel(asyncio.Protocol):
         server.calls += 1
         context = None
         if method.context_params:
-            context = Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=tag,
-                              method=method.name, service=server.spec.name, credentials=self.credentials,
-                              peer_certificate=self.peer_certificate, peer_certificate_der=self.peer_certificate_der)
+            context = self._context(tag, method)
         handler = server.handlers[method.request]
-        if server.steps_inline:
-            self._step_inline(tag, method, request, handler, context)
-            return
         try:
             running: Any = handler(server.impl, request, context)  # a coroutine, by the declaration
             if server.call_timeout is not None:
@@ -540,30 +548,46 @@ class ServerChannel(asyncio.Protocol):
         if self._draining or not self._reading:  # what _finished acts on; most calls: neither
             self._finished()
 
-    def _step_inline(self, tag: int, method: Method, request: Any, handler: Callable[[Any, Any, Any], Any],
-                     context: Context | None) -> None:
-        """``serve(steps_inline=True)``: the handler runs here up to its first wait, with no task
-        (a call that never waits is answered without one); a call that waits goes on in a task
-        from where it stopped. Each call still has contextvars of its own: the first step runs in
-        a copy of this callback's context, and the task in a copy of that (runtime/steps.py)."""
-        try:
-            coroutine = handler(self.server.impl, request, context)
-            waiting_on, values = first_step(coroutine)
-        except StopIteration as done:
-            self._write(self.session.respond_to(tag, method, done.value))
-            if self._draining or not self._reading:  # what _finished acts on; most calls: neither
-                self._finished()
-            return
-        except (Exception, asyncio.CancelledError) as exc:
-            self._write(self._failure(Call(tag, method, request), exc))
+    def _step_inline(self, calls: list[tuple[int, Method, Any]]) -> None:
+        """``serve(steps_inline=True)``: each handler runs here up to its first wait, with no
+        task (a call that never waits is answered without one); a call that waits goes on in a
+        task from where it stopped. Each call still has contextvars of its own: the first step
+        runs in a copy of this callback's context, and the task in a copy of that
+        (runtime/steps.py). One loop for the calls of a read, the common case of each inline."""
+        server = self.server
+        server.calls += len(calls)
+        impl, handlers, respond_to = server.impl, server.handlers, self.session.respond_to
+        for tag, method, request in calls:
+            context = None
+            if method.context_params:
+                context = self._context(tag, method)
+            try:
+                coroutine: Any = handlers[method.request](impl, request, context)
+                values = copy_context()
+                waiting_on = values.run(coroutine.send, None)  # first_step, without its frame
+            except StopIteration as done:
+                data = respond_to(tag, method, done.value)
+                if self._unsent:  # _write's common case, without its frame: the turn's flush is queued
+                    self._unsent.append(data)
+                else:
+                    self._write(data)
+                continue
+            except (Exception, asyncio.CancelledError) as exc:
+                self._write(self._failure(Call(tag, method, request), exc))
+                continue
+            running: Any = finish(coroutine, waiting_on)
+            if server.call_timeout is not None:
+                running = asyncio.wait_for(running, server.call_timeout)
+            task = values.run(self.loop.create_task, running)
+            self.tasks.add(task)
+            task.add_done_callback(functools.partial(self._answer, Call(tag, method, request)))
+        if self._draining or not self._reading:  # what _finished acts on; most reads: neither
             self._finished()
-            return
-        running: Any = finish(coroutine, waiting_on)
-        if self.server.call_timeout is not None:
-            running = asyncio.wait_for(running, self.server.call_timeout)
-        task = values.run(self.loop.create_task, running)
-        self.tasks.add(task)
-        task.add_done_callback(functools.partial(self._answer, Call(tag, method, request)))
+
+    def _context(self, tag: int, method: Method) -> Context:
+        return Context(peer=self.peer, local=self.local, transport=self.transport_name, tag=tag,
+                       method=method.name, service=self.server.spec.name, credentials=self.credentials,
+                       peer_certificate=self.peer_certificate, peer_certificate_der=self.peer_certificate_der)
 
     def _answer(self, call: Call, task: asyncio.Task[Any]) -> None:
         """Writes the answer of a finished call (exactly one: r[jetstream.rpc.mux.one-response])."""

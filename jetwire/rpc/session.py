@@ -448,29 +448,37 @@ class ServerSession:
         self._ahead.extend(self._reader.next_frames(sizes))
         self._ahead_sizes.extend(sizes)
 
-    def next_call(self) -> tuple[int, Method, Any] | None:
-        """The next event if it is a ``Call``, as ``(tag, method, request)`` without the event
-        object, counted in ``in_flight`` as a ``Call`` is; None if the next event is any other
-        or none yet: ``next_event()`` then gives it. Answer it with ``respond_to``, or make it
-        a ``Call(tag, method, request)`` for ``respond`` and ``fail``, which check that a call
-        is answered once (``respond_to`` does not)."""
-        if self._events or self.closed is not None:
-            return None
+    def take_calls(self, room: int) -> list[tuple[int, Method, Any]]:
+        """Up to ``room`` of the ``Call`` events next in line, as ``(tag, method, request)``
+        without the event objects, counted in ``in_flight`` as a ``Call`` is: the calls of a
+        read in one step, up to the first frame that makes any other event. Empty if the next
+        event is not a call (``next_event()`` gives it) or none has come. Answer each with
+        ``respond_to``, or make it a ``Call(tag, method, request)`` for ``respond`` and
+        ``fail``, which check that a call is answered once (``respond_to`` does not)."""
+        calls: list[tuple[int, Method, Any]] = []
+        if self._events or self.closed is not None or room <= 0:
+            return calls
         ahead = self._ahead
         if not ahead:
             self._read_ahead()
-            if not ahead:
-                return None
-        frame = ahead[0]
-        msg = frame.msg
-        method = self.spec.by_request.get(msg.__class__)
-        if method is None or (self.require_version and not self._seen_frame):
-            return None  # a Tversion, or a first frame that must be one: next_event says what it makes
-        ahead.popleft()
-        self._ahead_sizes.popleft()
-        self._seen_frame = True
-        self.in_flight += 1
-        return frame.tag, method, msg
+        if not ahead or (self.require_version and not self._seen_frame):
+            return calls  # a first frame that must be a Tversion: next_event says what it makes
+        by_request = self.spec.by_request
+        sizes = self._ahead_sizes
+        while ahead and room:
+            frame = ahead[0]
+            msg = frame.msg
+            method = by_request.get(msg.__class__)
+            if method is None:
+                break  # a Tversion: next_event answers it
+            ahead.popleft()
+            sizes.popleft()
+            calls.append((frame.tag, method, msg))
+            room -= 1
+        if calls:
+            self._seen_frame = True
+            self.in_flight += len(calls)
+        return calls
 
     def _violation(self, reason: str) -> _Event:
         self.closed = RemoteProtocolError(reason)
@@ -521,7 +529,7 @@ class ServerSession:
         return self.respond_to(call.tag, call.method, value)
 
     def respond_to(self, tag: int, method: Method, value: Any) -> bytes:
-        """``respond`` to a call taken with ``next_call``: its tag and method, no ``Call``."""
+        """``respond`` to a call taken with ``take_calls``: its tag and method, no ``Call``."""
         self.in_flight -= 1
         try:
             if method.returns_none:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -1131,24 +1132,30 @@ def test_a_server_turns_any_bytes_into_calls_or_a_violation(data: bytes, step: i
     assert server.in_flight == 0
 
 
-def drain_with_calls(session: ServerSession) -> list[Any]:
-    """As ``drain``, the calls taken by ``next_call`` (as aio's server takes them), made events."""
-    events: list[Any] = []
-    while True:
-        while (call := session.next_call()) is not None:
-            events.append(Call(*call))
-        event = session.next_event()
-        if event is None:
-            return events
-        events.append(event)
+def taking_calls(room: int) -> Callable[[ServerSession], list[Any]]:
+    """As ``drain``, the calls taken by ``take_calls(room)`` (as aio's server takes them), made events."""
+    def drain_with_calls(session: ServerSession) -> list[Any]:
+        events: list[Any] = []
+        while True:
+            while calls := session.take_calls(room):
+                assert len(calls) <= room
+                events += [Call(*call) for call in calls]
+            event = session.next_event()
+            if event is None:
+                return events
+            events.append(event)
+    return drain_with_calls
 
 
-@given(data=mangled(VALID_UP), step=st.integers(1, 50), require_version=st.booleans())
-def test_next_call_then_next_event_read_as_next_event_alone(data: bytes, step: int, require_version: bool) -> None:
+@given(data=mangled(VALID_UP), step=st.integers(1, 50), require_version=st.booleans(), room=st.integers(1, 5))
+def test_take_calls_then_next_event_read_as_next_event_alone(data: bytes, step: int, require_version: bool,
+                                                               room: int) -> None:
     """The fast path aio's server reads calls with shows the events ``next_event`` shows, in
     order, and leaves the session as it leaves it, whatever the bytes (Tversions first or later,
-    frames that do not decode) and however they arrive; ``respond_to`` answers as ``respond``."""
+    frames that do not decode), however they arrive and however many calls are taken at once;
+    ``respond_to`` answers as ``respond``."""
     seen = []
+    drain_with_calls = taking_calls(room)
     for read in (drain, drain_with_calls):
         server = ServerSession(ECHO, max_frame_size=1000, require_version=require_version)
         events = []
