@@ -268,3 +268,38 @@ def test_a_client_makes_its_futures_as_its_loop_does() -> None:
         finally:
             loop.close()
     assert OwnFutures.made == 1
+
+
+class Draining(EchoServer):
+    """ping("drain") drains the stream it came on, in its first step (as a method that shuts its
+    server down does); any other ping answers."""
+
+    def __init__(self) -> None:
+        self.channel: aio.ServerChannel | None = None
+
+    async def ping(self, message: str) -> str:
+        if message == "drain":
+            assert self.channel is not None
+            self.channel.drain()
+        return message
+
+
+@pytest.mark.parametrize("steps_inline", [False, True], ids=["task-per-call", "steps-inline"])
+def test_calls_read_together_are_answered_though_one_drains_the_stream_first(steps_inline: bool) -> None:
+    """The calls of one read are taken together: a call among them that drains the stream does
+    not strand the calls after it (taken, counted in flight, never answered, the stream never
+    closing); each runs and is answered, then the stream closes."""
+
+    async def main() -> None:
+        impl = Draining()
+        channel, transport = served_channel(impl=impl, steps_inline=steps_inline)
+        impl.channel = channel
+        # from a loop callback, as a socket's bytes come: on 3.10 and 3.11 a task's first step
+        # is taken at once only outside any other task
+        asyncio.get_running_loop().call_soon(channel.data_received, ping(1, "a") + ping(2, "drain") + ping(3, "b"))
+        await settle(lambda: transport.closed, "the stream closed")
+        assert b"".join(transport.writes) == pong(1, "a") + pong(2, "drain") + pong(3, "b")
+        assert transport.after_close == []
+        assert channel.session.in_flight == 0
+
+    run(main)
