@@ -7,6 +7,7 @@ bytes. ``FrameReader`` cuts a byte stream into frames without doing any I/O itse
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, get_args, get_origin
 
@@ -131,6 +132,9 @@ class FrameError(DecodeError):
         return (type(self), (self.reason, self.path, self.offset, self.tag, self.type, self.size))
 
 
+_read_size = struct.Struct("<I").unpack_from
+
+
 class FrameReader(Generic[F]):
     """Bytes in, frames out: ``feed(data)``, then ``next_frame()`` until it returns None.
 
@@ -250,7 +254,7 @@ class FrameReader(Generic[F]):
             unit = self._unit = install(self.frame_type)
         dec, max_size, start, frames = unit.dec, self.max_size, pos, []
         while end - pos >= HEADER_SIZE:
-            size = int.from_bytes(cur[pos:pos + SIZE_FIELD], "little")
+            (size,) = _read_size(cur, pos)  # no slice to make, as int.from_bytes needs
             if size < HEADER_SIZE or size > max_size or end - pos < size:
                 break
             try:
