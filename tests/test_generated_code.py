@@ -46,8 +46,8 @@ def test_each_group_goes_by_its_class_and_group_name() -> None:
 
 
 def test_a_frames_lazy_groups_are_listed_and_named() -> None:
-    """A frame's per-type decoders and memoryview decoders are compiled on first use, and listed
-    (and compiled) by ``source`` like the rest."""
+    """A frame's per-type decoders, memoryview decoders and batch decoder (``decode_frames``) are
+    compiled on first use, and listed (and compiled) by ``source`` like the rest."""
 
     @wireformat
     class Ping:
@@ -61,12 +61,13 @@ def test_a_frames_lazy_groups_are_listed_and_named() -> None:
         pass
 
     unit = jw.Codec(Tframe).unit
-    assert unit.groups == ("codec", "decode views", "decode Ping", "decode Pong")
+    assert unit.groups == ("codec", "decode views", "decode Ping", "decode Pong", "decode frames")
     qualname = Tframe.__qualname__
     assert unit.filename == f"<jetwire generated {__name__}.{qualname} codec>"
     assert unit.group_filename("decode Ping") == f"<jetwire generated {__name__}.{qualname} decode Ping>"
     source = unit.source
     assert "def _f100whole(" in source and "def _f101whole(" in source and "_FDECV = {" in source
+    assert "def decode_frames(" in source
     assert Tframe.decode(Tframe(3, Ping(4)).encode()) == Tframe(3, Ping(4))
     assert unit.decode.__module__ == __name__
 

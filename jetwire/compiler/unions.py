@@ -107,8 +107,14 @@ def _compile_union(comp: _Compiler, node: UnionNode, out: list[str]) -> None:
     _entries(out, dec_body, lambda: ["        return _SIZE[_v.__class__](_v)"], comp.zw, owner)
 
 
+INLINE_FRAME_TYPES = 8
+"""Up to this many message types, ``decode_frames`` has each type's decoding in its own loop
+(one branch per type, tested in turn); a frame class with more (9P's) looks each frame's
+decoder up by type, as ``dec`` does, and calls it."""
+
+
 def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
-                   later: Callable[[str, list[str], str], Callable[[], Any]]) -> None:
+                   later: Callable[[str, list[str], str], Callable[[], Any]], batch: list[str]) -> None:
     """One encoder and three decoders per message type (at an offset, a whole buffer, a
     memoryview; the last two compiled on first use: ``later(label, lines, name)`` declares a
     group of the unit and gives the getter of ``name`` once it is compiled). A fixed-size message is one ``pack`` and
@@ -122,6 +128,8 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     views: list[str] = []  # decoders of memoryviews: compiled the first time one is decoded
     wholes: dict[int, list[str]] = {}  # decode() of each type: compiled when first decoded
     owner = node.label
+    inline = not comp.zw and len(node.union.variants) <= INLINE_FRAME_TYPES
+    branches: list[str] = []  # decode_frames's branch of each type, when inline
     for variant in node.union.variants:
         vnode = variant.node
         name = f"_f{variant.tag}"
@@ -167,6 +175,15 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
             target.append("    if _o - _s != _sz: raise _Bail")
             target.extend(made)
             target.append("    return _r, _o")
+            if inline and not view:  # the same body at decode_frames's depth, in its branch of the type
+                bm = _Dec(src, 4, view)
+                bm.fixed("I", 4, "_sz")
+                bm.fixed("B", 1, "_ty")
+                bm.fixed("H", 2, "_tg")
+                _dec_variant(comp, vnode, bm, "_m")
+                branches.append(f"            {'elif' if branches else 'if'} _ty == {variant.tag}:")
+                branches.extend(bm.lines)
+                branches.extend("            " + line for line in made)
             if not view:  # the whole buffer (decode): the same body, no offset to keep or return
                 if vnode.fixed is not None:  # one Struct.unpack of the whole frame, as by hand
                     dm = _Dec(src, 1, view)
@@ -262,6 +279,41 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     out.append("        pass")
     out.append(f"    return _slow_encode({frame_cls}(_g, _m))")
     _frame_methods(src, node, out, comp.zw, owner)
+    _decode_frames(src, node, branches if inline else None, batch)
+
+
+def _decode_frames(src: _Source, node: FrameNode, branches: list[str] | None, out: list[str]) -> None:
+    """``decode_frames``: every whole frame from offset ``_o`` to ``_end`` in one loop, as
+    ``FrameReader.next_frames`` takes them (the frames appended to ``_frames``, their sizes to
+    ``_sizes`` unless it is None), up to the first that is not plain (a size below the header's
+    or over ``_max``, a frame not all there, one its decoder refuses); the offset where it
+    stopped. Each frame's decoding is in the loop itself (``branches``, one per type), or a call
+    of its type's decoder for a frame class of many types: either way no ``dec`` between."""
+    size = src.unpacker("<I")
+    out.extend(_head(node.label, "decode_frames", "decode_frames(_b, _o, _end, _max, _frames, _sizes)",
+                     "decodes the whole frames from _o to _end, appending them to _frames (and their sizes "
+                     "to _sizes); gives the offset after the last"))
+    out.append("    _d = 0")
+    out.append("    _L = _end")
+    out.append("    _s = _o")
+    out.append("    try:")
+    out.append(f"        while _L - _o >= {HEADER_SIZE}:")
+    out.append("            _s = _o")
+    out.append(f"            _sz, = {size}(_b, _o)")
+    out.append(f"            if _sz < {HEADER_SIZE} or _sz > _max or _L - _o < _sz: break")
+    if branches is None:
+        out.append("            _r, _o = _FDEC[_b[_o + 4]](_b, _o)")
+    else:
+        out.append("            _ty = _b[_o + 4]")
+        out.extend(branches)
+        out.append("            else:")
+        out.append("                break")
+    out.append("            if _o - _s != _sz: raise _Bail")
+    out.append("            _frames.append(_r)")
+    out.append("            if _sizes is not None: _sizes.append(_sz)")
+    out.append("    except Exception:  # anything unusual: the frame is left for next_frame to decode, or explain")
+    out.append("        _o = _s")
+    out.append("    return _o")
 
 
 def _frame_methods(src: _Source, node: FrameNode, out: list[str], zw: bool, owner: str) -> None:

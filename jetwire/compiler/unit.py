@@ -55,6 +55,7 @@ class Unit:
         "dec",
         "dec_view",
         "decode",
+        "decode_frames",
         "decode_prefix",
         "decode_view",
         "enc",
@@ -83,6 +84,8 @@ class Unit:
     method_encode: Callable[[Any], bytes]
     method_decode: Callable[..., Any]
     encode_frame: Callable[[int, Any], bytes]
+    # a frame unit's only: the frames of a buffer in one loop (unions._decode_frames)
+    decode_frames: Callable[[bytes, int, int, int, list[Any], list[int] | None], int]
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -225,7 +228,9 @@ def _compile(unit: Unit, node: Node) -> None:
             group = _group(unit, src, label, lambda: lines, ())
             return lambda: (group.get(), src.ns[result])[1]
 
-        _compile_frame(comp, node, out, later)
+        batch: list[str] = []
+        _compile_frame(comp, node, out, later, batch)
+        _group(unit, src, "decode frames", lambda: batch, ("decode_frames",))
     else:
         _compile_struct_lazily(unit, comp, node)
         return

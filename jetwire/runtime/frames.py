@@ -7,7 +7,6 @@ bytes. ``FrameReader`` cuts a byte stream into frames without doing any I/O itse
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, get_args, get_origin
 
@@ -132,9 +131,6 @@ class FrameError(DecodeError):
         return (type(self), (self.reason, self.path, self.offset, self.tag, self.type, self.size))
 
 
-_read_size = struct.Struct("<I").unpack_from
-
-
 class FrameReader(Generic[F]):
     """Bytes in, frames out: ``feed(data)``, then ``next_frame()`` until it returns None.
 
@@ -252,21 +248,9 @@ class FrameReader(Generic[F]):
         unit = self._unit
         if unit is None:
             unit = self._unit = install(self.frame_type)
-        dec, max_size, start, frames = unit.dec, self.max_size, pos, []
-        while end - pos >= HEADER_SIZE:
-            (size,) = _read_size(cur, pos)  # no slice to make, as int.from_bytes needs
-            if size < HEADER_SIZE or size > max_size or end - pos < size:
-                break
-            try:
-                frame, stop = dec(cur, pos)
-            except Exception:  # anything unusual: next_frame decodes it the slow way, or says why not
-                break
-            if stop != pos + size:
-                break
-            frames.append(frame)
-            if sizes is not None:
-                sizes.append(size)
-            pos = stop
+        start = pos
+        frames: list[F] = []
+        pos = unit.decode_frames(cur, pos, end, self.max_size, frames, sizes)
         if pos != start:
             self._have -= pos - start
             if self._have:
