@@ -51,7 +51,19 @@ class Placed:
     label: str
 
 
-class Small(Frame[Annotated[Union[Note, Point, Placed], Tagged({100: Note, 102: Point, 104: Placed})]]):
+@wireformat
+class Clash:
+    """Fields named as decode_frames's own locals are: the generated loop must name theirs apart."""
+
+    end: u8
+    max: u16
+    frames: str
+    sizes: list[u8]
+    ty: u8
+
+
+class Small(Frame[Annotated[Union[Note, Point, Placed, Clash],
+                            Tagged({100: Note, 102: Point, 104: Placed, 106: Clash})]]):
     """Few enough types for decode_frames to decode each in its own branch of the loop."""
 
 
@@ -60,6 +72,7 @@ SMALL_GOOD = [
     bytes(Small(2, Note("", [], None)).encode()),
     bytes(Small(3, Point(-1, 2**31 - 1)).encode()),
     bytes(Small(0xFFFF, Placed(Point(5, 6), "here")).encode()),
+    bytes(Small(4, Clash(1, 2, "three", [4, 5], 6)).encode()),
 ]
 SMALL_BAD = [
     struct.pack("<IBH", 9, 101, 7) + b"xy",  # a type of no message
