@@ -1,5 +1,5 @@
-"""``FrameReader.next_frames`` (every whole frame of a read at once) gives what ``next_frame``
-gives one by one: the same frames in the same order, the same error at the same frame, the
+"""``FrameReader.next_frames`` (every whole frame of a read at once) and ``next_messages`` (the
+same as ``(tag, message)`` pairs) give what ``next_frame`` gives one by one: the same frames in the same order, the same error at the same frame, the
 same bytes left buffered, however the stream is cut into reads. Both kinds of generated batch
 decoder: 9P's (many types: each frame's decoder looked up and called) and a frame class of a
 few types (each type's decoding inline in the loop)."""
@@ -109,11 +109,15 @@ def one_by_one(reader: FrameReader[Any]) -> list[object]:
         out.append(frame)
 
 
-def in_batches(reader: FrameReader[Any]) -> list[object]:
+def in_batches(reader: FrameReader[Any], pairs: bool = False) -> list[object]:
+    """What ``next_frames`` (or, with ``pairs``, ``next_messages``, made frames again) gives."""
     out: list[object] = []
     while True:
         sizes: list[int] = []
-        batch = reader.next_frames(sizes)
+        if pairs:
+            batch = [reader.frame_type(tag, msg) for tag, msg in reader.next_messages(sizes)]
+        else:
+            batch = reader.next_frames(sizes)
         assert sizes == [len(frame.encode()) for frame in batch]
         out += batch
         try:  # what the batch stopped at: an error, a frame only the slow path decodes, or nothing yet
@@ -134,16 +138,19 @@ def test_next_frames_reads_as_next_frame_does(frame_type: Any, samples: list[byt
     stream = b"".join(pieces)
     points = sorted({min(cut, len(stream)) for cut in cuts})
     reads = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)])]
-    single, batched = FrameReader(frame_type, 65536), FrameReader(frame_type, 65536)
+    single, batched, paired = (FrameReader(frame_type, 65536) for _ in range(3))
     expected: list[object] = []
     got: list[object] = []
+    got_pairs: list[object] = []
     for data in reads:
-        single.feed(data)
-        batched.feed(data)
+        for reader in (single, batched, paired):
+            reader.feed(data)
         expected += one_by_one(single)
         got += in_batches(batched)
-        assert batched.buffered == single.buffered
+        got_pairs += in_batches(paired, pairs=True)
+        assert batched.buffered == single.buffered == paired.buffered
     assert got == expected
+    assert got_pairs == expected
 
 
 @pytest.mark.parametrize(("frame_type", "good"), [(Rframe, GOOD), (Small, SMALL_GOOD)], ids=["9P Rframe", "a few types"])
@@ -154,3 +161,6 @@ def test_next_frames_takes_every_whole_frame_of_a_read_at_once(frame_type: Any, 
     assert reader.buffered == 5 and reader.next_frames() == []
     reader.feed(good[0][5:])
     assert reader.next_frames() == [frame_type.decode(good[0])] and reader.buffered == 0
+    reader.feed(b"".join(good))
+    frames = [frame_type.decode(data) for data in good]
+    assert reader.next_messages() == [(frame.tag, frame.msg) for frame in frames] and reader.buffered == 0

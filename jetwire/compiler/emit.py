@@ -96,7 +96,7 @@ _FIXED_NAMES = frozenset({
     "_tg", "_m", "_p", "_g", "_node", "_root", "_unit", "_view", "_leftover", "_bad_offset", "_offset_arg",
     "_slow_encode", "_slow_decode", "_load_views", "_union_size", "_WHOLE_LOADERS", "_ENC", "_INTO", "_SIZE",
     "_DEC", "_DECV", "_FENC", "_FDEC", "_FDECV", "_FWHOLE", "_decode_other", "method_encode", "method_decode",
-    "_end", "_max", "_frames", "_sizes", "decode_frames",
+    "_end", "_max", "_frames", "_sizes", "_pairs", "decode_frames",
 })
 _VARIANT_FUNCTION = re.compile(r"_[vf]\d+(enc|into|dec|dec_view|size|whole)")  # _v3enc, _f25whole
 _STRUCT_NAME = re.compile(r"_[PUSX]_[^_]+")  # _P_IH: made when a pack is rendered, after the locals

@@ -183,7 +183,6 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
                 _dec_variant(comp, vnode, bm, "_m")
                 branches.append(f"            {'elif' if branches else 'if'} _ty == {variant.tag}:")
                 branches.extend(bm.lines)
-                branches.extend("            " + line for line in made)
             if not view:  # the whole buffer (decode): the same body, no offset to keep or return
                 if vnode.fixed is not None:  # one Struct.unpack of the whole frame, as by hand
                     dm = _Dec(src, 1, view)
@@ -279,20 +278,25 @@ def _compile_frame(comp: _Compiler, node: FrameNode, out: list[str],
     out.append("        pass")
     out.append(f"    return _slow_encode({frame_cls}(_g, _m))")
     _frame_methods(src, node, out, comp.zw, owner)
-    _decode_frames(src, node, branches if inline else None, batch)
+    made = ([f"                _r = _new({frame_cls})", "                _r.tag = _tg", "                _r.msg = _m"]
+            if node.direct else [f"                _r = {frame_cls}(_tg, _m)"])
+    _decode_frames(src, node, branches if inline else None, made, batch)
 
 
-def _decode_frames(src: _Source, node: FrameNode, branches: list[str] | None, out: list[str]) -> None:
+def _decode_frames(src: _Source, node: FrameNode, branches: list[str] | None, made: list[str],
+                   out: list[str]) -> None:
     """``decode_frames``: every whole frame from offset ``_o`` to ``_end`` in one loop, as
-    ``FrameReader.next_frames`` takes them (the frames appended to ``_frames``, their sizes to
+    ``FrameReader.next_frames`` takes them (the frames appended to ``_frames``, or with
+    ``_pairs`` their ``(tag, message)`` pairs, the frame objects never made; their sizes to
     ``_sizes`` unless it is None), up to the first that is not plain (a size below the header's
     or over ``_max``, a frame not all there, one its decoder refuses); the offset where it
-    stopped. Each frame's decoding is in the loop itself (``branches``, one per type), or a call
-    of its type's decoder for a frame class of many types: either way no ``dec`` between."""
+    stopped. Each frame's decoding is in the loop itself (``branches``, one per type, ``made``
+    the frame object's making), or a call of its type's decoder for a frame class of many
+    types: either way no ``dec`` between."""
     size = src.unpacker("<I")
-    out.extend(_head(node.label, "decode_frames", "decode_frames(_b, _o, _end, _max, _frames, _sizes)",
-                     "decodes the whole frames from _o to _end, appending them to _frames (and their sizes "
-                     "to _sizes); gives the offset after the last"))
+    out.extend(_head(node.label, "decode_frames", "decode_frames(_b, _o, _end, _max, _frames, _sizes, _pairs=False)",
+                     "decodes the whole frames from _o to _end, appending them (or their (tag, message) pairs) "
+                     "to _frames and their sizes to _sizes; gives the offset after the last"))
     out.append("    _d = 0")
     out.append("    _L = _end")
     out.append("    _s = _o")
@@ -303,13 +307,19 @@ def _decode_frames(src: _Source, node: FrameNode, branches: list[str] | None, ou
     out.append(f"            if _sz < {HEADER_SIZE} or _sz > _max or _L - _o < _sz: break")
     if branches is None:
         out.append("            _r, _o = _FDEC[_b[_o + 4]](_b, _o)")
+        out.append("            if _o - _s != _sz: raise _Bail")
+        out.append("            _frames.append((_r.tag, _r.msg) if _pairs else _r)")
     else:
         out.append("            _ty = _b[_o + 4]")
         out.extend(branches)
         out.append("            else:")
         out.append("                break")
-    out.append("            if _o - _s != _sz: raise _Bail")
-    out.append("            _frames.append(_r)")
+        out.append("            if _o - _s != _sz: raise _Bail")
+        out.append("            if _pairs:")
+        out.append("                _frames.append((_tg, _m))")
+        out.append("            else:")
+        out.extend(made)
+        out.append("                _frames.append(_r)")
     out.append("            if _sizes is not None: _sizes.append(_sz)")
     out.append("    except Exception:  # anything unusual: the frame is left for next_frame to decode, or explain")
     out.append("        _o = _s")

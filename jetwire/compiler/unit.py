@@ -85,7 +85,7 @@ class Unit:
     method_decode: Callable[..., Any]
     encode_frame: Callable[[int, Any], bytes]
     # a frame unit's only: the frames of a buffer in one loop (unions._decode_frames)
-    decode_frames: Callable[[bytes, int, int, int, list[Any], list[int] | None], int]
+    decode_frames: Callable[[bytes, int, int, int, list[Any], list[int] | None, bool], int]
 
     def __init__(self, node: Node) -> None:
         self.node = node

@@ -198,7 +198,7 @@ class ClientSession:
         self._free: list[int] = []  # tags answered, reused most recent first
         self._fresh = 1  # the lowest tag never handed out: tags are made only as calls need them
         self._events: list[_Event] = []
-        self._ahead: deque[Any] = deque()  # frames of one read decoded at once, not yet made into events
+        self._ahead: deque[tuple[int, Any]] = deque()  # (tag, message) of each frame of a read, not yet events
 
     @property
     def in_flight(self) -> int:
@@ -267,18 +267,19 @@ class ClientSession:
         ahead = self._ahead
         while True:
             if not ahead:
-                ahead.extend(self._reader.next_frames())
+                ahead.extend(self._reader.next_messages())
             if ahead:
-                frame = ahead.popleft()
+                tag, msg = ahead.popleft()
             else:
                 try:
                     frame = self._reader.next_frame()
                 except FrameError as exc:
                     return self._break(RemoteProtocolError(f"the server sent a frame that does not decode: "
                                                            f"{_frame_problem(exc)}"))
-            if frame is None:
-                return None if self._lost is None else self._break(self._lost)
-            event = self._answer(frame.tag, frame.msg)
+                if frame is None:
+                    return None if self._lost is None else self._break(self._lost)
+                tag, msg = frame.tag, frame.msg
+            event = self._answer(tag, msg)
             if event is not None:
                 return event
 
@@ -292,19 +293,17 @@ class ClientSession:
             return replies
         ahead = self._ahead
         if not ahead:
-            ahead.extend(self._reader.next_frames())
+            ahead.extend(self._reader.next_messages())
         pending, abandoned, free = self._pending, self._abandoned, self._free
         while ahead:
-            frame = ahead[0]
-            tag = frame.tag
+            tag, msg = ahead[0]
             method = pending.get(tag)
-            msg = frame.msg
             if method is None or msg.__class__ is not method.response or tag in abandoned:
                 break
             ahead.popleft()
             del pending[tag]
             free.append(tag)
-            replies.append((tag, None if method.returns_none else frame.msg.value))
+            replies.append((tag, None if method.returns_none else msg.value))  # type: ignore[attr-defined]
         return replies
 
     def _answer(self, tag: int, msg: Any) -> _Event | None:
@@ -398,7 +397,7 @@ class ServerSession:
         self._encode_answer = frame_encoder(spec.Rframe)
         self._seen_frame = False
         self._events: list[_Event] = []
-        self._ahead: deque[Any] = deque()  # frames of one read decoded at once, not yet made into events
+        self._ahead: deque[tuple[int, Any]] = deque()  # (tag, message) of each frame of a read, not yet events
         self._ahead_sizes: deque[int] = deque()
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
@@ -421,7 +420,7 @@ class ServerSession:
         if not ahead:
             self._read_ahead()
         if ahead:
-            frame = ahead.popleft()
+            tag, msg = ahead.popleft()
             self._ahead_sizes.popleft()
         else:
             try:
@@ -430,22 +429,22 @@ class ServerSession:
                 return self._violation(f"the client sent a frame that does not decode: {_frame_problem(exc)}")
             if frame is None:
                 return None
+            tag, msg = frame.tag, frame.msg
         first = not self._seen_frame
         self._seen_frame = True
-        msg = frame.msg
         if msg.__class__ is Tversion:
-            return self._version(frame.tag, msg, first)
+            return self._version(tag, msg, first)
         if first and self.require_version:
             return self._violation(
-                f"the first frame must be a Tversion, not a {type(msg).__name__} (tag {frame.tag})")
+                f"the first frame must be a Tversion, not a {type(msg).__name__} (tag {tag})")
         self.in_flight += 1
-        return Call(frame.tag, self.spec.by_request[msg.__class__], msg)
+        return Call(tag, self.spec.by_request[msg.__class__], msg)
 
     def _read_ahead(self) -> None:
         """Decodes every whole frame buffered into ``_ahead`` (once per read, not per frame); a
         frame that does not decode stays for ``next_frame`` to report."""
         sizes: list[int] = []
-        self._ahead.extend(self._reader.next_frames(sizes))
+        self._ahead.extend(self._reader.next_messages(sizes))
         self._ahead_sizes.extend(sizes)
 
     def take_calls(self, room: int) -> list[tuple[int, Method, Any]]:
@@ -466,14 +465,13 @@ class ServerSession:
         by_request = self.spec.by_request
         sizes = self._ahead_sizes
         while ahead and room:
-            frame = ahead[0]
-            msg = frame.msg
+            tag, msg = ahead[0]
             method = by_request.get(msg.__class__)
             if method is None:
                 break  # a Tversion: next_event answers it
             ahead.popleft()
             sizes.popleft()
-            calls.append((frame.tag, method, msg))
+            calls.append((tag, method, msg))
             room -= 1
         if calls:
             self._seen_frame = True

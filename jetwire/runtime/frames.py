@@ -239,6 +239,16 @@ class FrameReader(Generic[F]):
         of bounds, a body the generated decoder refuses): ``next_frame()`` reads that one, and
         raises its error. One loop for all the frames of a read, without next_frame's per-frame
         bookkeeping. ``sizes``, when given, gets each frame's size."""
+        frames: list[F] = self._batch(sizes, False)
+        return frames
+
+    def next_messages(self, sizes: list[int] | None = None) -> list[tuple[int, Any]]:
+        """``next_frames()`` as ``(tag, message)`` pairs, without making the frame objects (a
+        reader that only takes each frame apart, as an RPC session does, saves that)."""
+        pairs: list[tuple[int, Any]] = self._batch(sizes, True)
+        return pairs
+
+    def _batch(self, sizes: list[int] | None, pairs: bool) -> Any:
         if self._have < HEADER_SIZE:
             return []
         if self._more:
@@ -249,8 +259,8 @@ class FrameReader(Generic[F]):
         if unit is None:
             unit = self._unit = install(self.frame_type)
         start = pos
-        frames: list[F] = []
-        pos = unit.decode_frames(cur, pos, end, self.max_size, frames, sizes)
+        frames: list[Any] = []
+        pos = unit.decode_frames(cur, pos, end, self.max_size, frames, sizes, pairs)
         if pos != start:
             self._have -= pos - start
             if self._have:
